@@ -1,0 +1,154 @@
+//! Types shared by the XDP program and userspace: map keys, map values, counters and the
+//! name hash both sides must compute identically.
+#![no_std]
+
+/// Longest DNS name in wire form, root label included (RFC 1035 §3.1).
+pub const MAX_NAME_LEN: usize = 255;
+/// Space reserved for a name in a map value: one byte more than the longest name, so that
+/// loops indexed by a byte-sized counter stay in bounds.
+pub const NAME_BUF_LEN: usize = 256;
+/// Largest precompiled answer body (answer + authority + additional records) the fast path
+/// carries. Bigger answers are left to userspace.
+pub const MAX_BODY_LEN: usize = 1024;
+/// Size of the EDNS(0) OPT record the fast path appends (root name, type, class, TTL, RDLEN).
+pub const OPT_RR_LEN: usize = 11;
+/// Number of answer maps: userspace fills the inactive one and then flips `XdpConfig::active`.
+pub const ANSWER_MAP_COUNT: u32 = 2;
+/// Upper bound on entries per answer map (maps are not preallocated).
+pub const ANSWER_MAP_MAX_ENTRIES: u32 = 1 << 20;
+
+/// Key of the answer maps: the hash of the lowercased query name plus the query type.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AnswerKey {
+    pub name_hash: u64,
+    pub qtype: u16,
+    /// 1 for the variant served to queries with the EDNS DO bit, 0 otherwise.
+    pub dnssec_ok: u16,
+    pub _pad: u32,
+}
+
+/// `AnswerValue::options` bit: a separate entry with `dnssec_ok = 1` exists for this name and
+/// type; queries with DO set must use it.
+pub const OPTION_HAS_DO_VARIANT: u32 = 1;
+
+/// A precompiled answer. The reply is: the query's header with `flags` applied, the query's
+/// question exactly as it arrived, `body`, then (if the query had one) an OPT record.
+/// Owner names in `body` that equal the question (or a suffix of it) are compression pointers
+/// into the question, so one body serves every letter case of the query.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct AnswerValue {
+    /// Length of `name` (wire form, lowercased, root label included).
+    pub name_len: u16,
+    pub body_len: u16,
+    /// Header bits 0..15 to set in the reply (AA, RCODE); QR, OPCODE, RD, CD come from the query.
+    pub flags: u16,
+    pub ancount: u16,
+    pub nscount: u16,
+    /// Additional records in `body`, not counting the OPT record.
+    pub arcount: u16,
+    /// One's-complement sum of `body` as 16-bit big-endian words, folded, as if it started at
+    /// an even offset of the UDP payload.
+    pub body_csum: u32,
+    pub options: u32,
+    pub _pad: u32,
+    /// The owner name, to confirm a hash hit.
+    pub name: [u8; NAME_BUF_LEN],
+    pub body: [u8; MAX_BODY_LEN],
+}
+
+/// The single entry of the CONFIG array map.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XdpConfig {
+    /// Which answer map is live (0 or 1); `ANSWER_MAP_COUNT` or more means "answer nothing".
+    pub active: u32,
+    /// UDP destination port the server listens on, host byte order.
+    pub port: u16,
+    /// Our EDNS UDP payload size: the most we send, and what we advertise in OPT.
+    pub udp_payload: u16,
+}
+
+/// Per-CPU counters kept by the XDP program; the value is the index into the COUNTERS map.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// Answered in the kernel (XDP_TX).
+    Answered = 0,
+    /// Not a UDP packet to our port: passed without a look.
+    NotDns = 1,
+    /// A packet to our port that is not a well-formed query: passed for userspace to judge.
+    Malformed = 2,
+    /// A well-formed query the fast path does not handle (opcode, class, EDNS version ...).
+    Unsupported = 3,
+    /// No precompiled answer for this name and type.
+    Miss = 4,
+    /// The answer does not fit the client's or our UDP size.
+    TooBig = 5,
+    /// The kernel refused to resize the frame.
+    ResizeFailed = 6,
+    /// The frame was resized but could not be rewritten; it is dropped, never passed mangled.
+    Dropped = 7,
+}
+
+pub const COUNTER_COUNT: u32 = 8;
+
+impl Counter {
+    pub const ALL: [Counter; COUNTER_COUNT as usize] = [
+        Counter::Answered,
+        Counter::NotDns,
+        Counter::Malformed,
+        Counter::Unsupported,
+        Counter::Miss,
+        Counter::TooBig,
+        Counter::ResizeFailed,
+        Counter::Dropped,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Counter::Answered => "answered",
+            Counter::NotDns => "passed_not_dns",
+            Counter::Malformed => "passed_malformed",
+            Counter::Unsupported => "passed_unsupported",
+            Counter::Miss => "passed_miss",
+            Counter::TooBig => "passed_too_big",
+            Counter::ResizeFailed => "passed_resize_failed",
+            Counter::Dropped => "dropped",
+        }
+    }
+}
+
+/// FNV-1a, 64 bit: cheap enough for the per-byte loop in XDP. Collisions are harmless because
+/// a hit is always confirmed against the stored name.
+pub const NAME_HASH_SEED: u64 = 0xcbf2_9ce4_8422_2325;
+const NAME_HASH_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+#[inline(always)]
+pub fn name_hash_step(hash: u64, lowercased_byte: u8) -> u64 {
+    (hash ^ lowercased_byte as u64).wrapping_mul(NAME_HASH_PRIME)
+}
+
+/// Hash of a lowercased wire-form name, root label included.
+pub fn name_hash(lowercased_wire: &[u8]) -> u64 {
+    let mut hash = NAME_HASH_SEED;
+    for &b in lowercased_wire {
+        hash = name_hash_step(hash, b);
+    }
+    hash
+}
+
+/// ASCII lowercase, the only case folding DNS knows (RFC 4343).
+#[inline(always)]
+pub const fn dns_lowercase(b: u8) -> u8 {
+    if b >= b'A' && b <= b'Z' { b | 0x20 } else { b }
+}
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY: plain-old-data, `repr(C)`, every bit pattern valid.
+    unsafe impl aya::Pod for super::AnswerKey {}
+    unsafe impl aya::Pod for super::AnswerValue {}
+    unsafe impl aya::Pod for super::XdpConfig {}
+}

@@ -1,0 +1,241 @@
+//! Parsing a query frame: Ethernet, IPv4/IPv6, UDP, DNS header, question, optional OPT.
+//! Anything unusual is passed to the kernel (and so to userspace), which has the full rules.
+
+use aya_ebpf::programs::XdpContext;
+use secdns_common::{
+    AnswerValue, Counter, MAX_NAME_LEN, NAME_HASH_SEED, OPT_RR_LEN, dns_lowercase,
+    name_hash_step,
+};
+
+use crate::{
+    Pass, SCRATCH, Scratch,
+    packet::{be16_at, get_be16, ptr_at, u8_at},
+};
+
+pub const ETH_LEN: usize = 14;
+pub const IPV4_LEN: usize = 20;
+pub const IPV6_LEN: usize = 40;
+pub const UDP_LEN: usize = 8;
+pub const DNS_HEADER_LEN: usize = 12;
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86dd;
+const IPPROTO_UDP: u8 = 17;
+const TYPE_OPT: u16 = 41;
+const CLASS_IN: u16 = 1;
+
+pub struct Query {
+    pub ipv6: bool,
+    /// Frame offset of the DNS header.
+    pub dns_off: usize,
+    /// Wire length of the question name, root label included.
+    pub qname_len: usize,
+    /// Checksum contribution of the question name as it arrived (even-aligned).
+    pub qname_sum: u64,
+    pub name_hash: u64,
+    pub qtype: u16,
+    pub qclass: u16,
+    /// Header flags of the query (bytes 2..4).
+    pub flags: u16,
+    pub has_opt: bool,
+    pub dnssec_ok: bool,
+    /// The largest reply the client accepts over UDP.
+    pub client_udp: u16,
+}
+
+const fn malformed() -> Pass {
+    Pass(Counter::Malformed)
+}
+
+#[inline(always)]
+pub fn parse(ctx: &XdpContext, port: u16) -> Result<Query, Pass> {
+    let not_dns = Pass(Counter::NotDns);
+    let ethertype = be16_at(ctx, 12).ok_or(Pass(Counter::NotDns))?;
+    let (ipv6, ip_len, udp_off) = match ethertype {
+        ETH_P_IP => {
+            let version_ihl = u8_at(ctx, ETH_LEN).ok_or(Pass(Counter::NotDns))?;
+            // IP options are rare enough on queries to leave to the kernel.
+            if version_ihl != 0x45 || u8_at(ctx, ETH_LEN + 9) != Some(IPPROTO_UDP) {
+                return Err(not_dns);
+            }
+            // Fragments (MF set or an offset) cannot be answered from one frame.
+            let frag = be16_at(ctx, ETH_LEN + 6).ok_or(Pass(Counter::NotDns))?;
+            if frag & 0x3fff != 0 {
+                return Err(not_dns);
+            }
+            let total = be16_at(ctx, ETH_LEN + 2).ok_or(Pass(Counter::NotDns))? as usize;
+            (false, total, ETH_LEN + IPV4_LEN)
+        }
+        ETH_P_IPV6 => {
+            // Extension headers are left to the kernel.
+            if u8_at(ctx, ETH_LEN + 6) != Some(IPPROTO_UDP) {
+                return Err(not_dns);
+            }
+            let payload = be16_at(ctx, ETH_LEN + 4).ok_or(Pass(Counter::NotDns))? as usize;
+            (true, payload + IPV6_LEN, ETH_LEN + IPV6_LEN)
+        }
+        _ => return Err(not_dns),
+    };
+    if be16_at(ctx, udp_off + 2) != Some(port) {
+        return Err(not_dns);
+    }
+    let udp_len = be16_at(ctx, udp_off + 4).ok_or(malformed())? as usize;
+    let ip_header_len = udp_off - ETH_LEN;
+    // The UDP length must agree with the IP length, and the whole datagram must be present
+    // (the frame may carry Ethernet padding beyond it).
+    if udp_len != ip_len - ip_header_len
+        || udp_len < UDP_LEN + DNS_HEADER_LEN
+        || ctx.data() + ETH_LEN + ip_len > ctx.data_end()
+    {
+        return Err(malformed());
+    }
+    let dns_off = udp_off + UDP_LEN;
+    let msg_end = dns_off + (udp_len - UDP_LEN);
+
+    let flags = be16_at(ctx, dns_off + 2).ok_or(malformed())?;
+    if flags & 0x8000 != 0 {
+        return Err(malformed()); // a response, not a query
+    }
+    // Opcode other than QUERY, or TC set on a query: userspace decides.
+    if flags & 0x7a00 != 0 {
+        return Err(Pass(Counter::Unsupported));
+    }
+    let qdcount = be16_at(ctx, dns_off + 4).ok_or(malformed())?;
+    let ancount = be16_at(ctx, dns_off + 6).ok_or(malformed())?;
+    let nscount = be16_at(ctx, dns_off + 8).ok_or(malformed())?;
+    let arcount = be16_at(ctx, dns_off + 10).ok_or(malformed())?;
+    if qdcount != 1 || ancount != 0 || nscount != 0 || arcount > 1 {
+        return Err(Pass(Counter::Unsupported));
+    }
+
+    let qname_off = dns_off + DNS_HEADER_LEN;
+    let (qname_len, name_hash, qname_sum) = scan_name(ctx, qname_off)?;
+    let qtype_off = qname_off + qname_len;
+    let tail = ptr_at(ctx, qtype_off, 4).ok_or(malformed())?;
+    let qtype = get_be16(tail);
+    // SAFETY: `ptr_at` checked four bytes.
+    let qclass = get_be16(unsafe { tail.add(2) });
+    if qclass != CLASS_IN {
+        return Err(Pass(Counter::Unsupported));
+    }
+    let question_end = qtype_off + 4;
+
+    let mut query = Query {
+        ipv6,
+        dns_off,
+        qname_len,
+        qname_sum,
+        name_hash,
+        qtype,
+        qclass,
+        flags,
+        has_opt: false,
+        dnssec_ok: false,
+        client_udp: 512,
+    };
+    if arcount == 0 {
+        if question_end != msg_end {
+            return Err(malformed());
+        }
+        return Ok(query);
+    }
+    // The one additional record must be an OPT with an empty owner name. Read as one block:
+    // the verifier accepts a variable offset only with a range check it can see.
+    let opt = ptr_at(ctx, question_end, OPT_RR_LEN).ok_or(malformed())?;
+    // SAFETY: `ptr_at` checked OPT_RR_LEN bytes.
+    let (owner, rtype, udp_size, version, edns_flags, rdlen) = unsafe {
+        (*opt, get_be16(opt.add(1)), get_be16(opt.add(3)), *opt.add(6), *opt.add(7), get_be16(opt.add(9)) as usize)
+    };
+    if owner != 0 || rtype != TYPE_OPT {
+        return Err(Pass(Counter::Unsupported));
+    }
+    if question_end + 11 + rdlen != msg_end {
+        return Err(malformed());
+    }
+    if version != 0 {
+        return Err(Pass(Counter::Unsupported)); // BADVERS comes from userspace
+    }
+    query.has_opt = true;
+    query.dnssec_ok = edns_flags & 0x80 != 0;
+    query.client_udp = if udp_size < 512 { 512 } else { udp_size };
+    Ok(query)
+}
+
+/// Walks the question name once: checks its label structure, hashes it lowercased and sums it
+/// for the UDP checksum. Returns (wire length, hash, checksum sum).
+#[inline(always)]
+fn scan_name(ctx: &XdpContext, off: usize) -> Result<(usize, u64, u64), Pass> {
+    let scratch = SCRATCH.get_ptr_mut(0).ok_or(malformed())?;
+    let mut hash = NAME_HASH_SEED;
+    let mut sum: u64 = 0;
+    let mut next_label = 0usize;
+    let mut len = 0usize;
+    let mut i = 0usize;
+    while i < MAX_NAME_LEN {
+        let b = u8_at(ctx, off + i).ok_or(malformed())?;
+        let folded = if i == next_label {
+            if b == 0 {
+                hash = name_hash_step(hash, 0);
+                len = i + 1;
+                break;
+            }
+            // Compression pointers and extended labels do not belong in a question.
+            if b > 63 {
+                return Err(malformed());
+            }
+            next_label = i + 1 + b as usize;
+            b
+        } else {
+            dns_lowercase(b)
+        };
+        hash = name_hash_step(hash, folded);
+        // SAFETY: i < MAX_NAME_LEN < NAME_BUF_LEN; per-CPU scratch owned by this run.
+        unsafe { *(*scratch).name.as_mut_ptr().add(i) = folded };
+        sum += if i & 1 == 0 { (b as u64) << 8 } else { b as u64 };
+        i += 1;
+    }
+    if len == 0 {
+        return Err(malformed()); // longer than 255 octets
+    }
+    Ok((launder(scratch, len)?, hash, sum))
+}
+
+/// Each exit of the name loop leaves a different constant length, and the verifier would check
+/// everything after the loop once per exit. A round trip through a map turns it into one
+/// bounded unknown.
+#[inline(always)]
+fn launder(scratch: *mut Scratch, len: usize) -> Result<usize, Pass> {
+    // SAFETY: per-CPU slot owned by this program run.
+    let len = unsafe {
+        let slot = &raw mut (*scratch).name_len;
+        core::ptr::write_volatile(slot, len as u32);
+        core::ptr::read_volatile(slot)
+    } as usize;
+    if len == 0 || len > MAX_NAME_LEN {
+        return Err(malformed());
+    }
+    Ok(len)
+}
+
+/// A hash hit is only a candidate: compare the stored name with the lowercased question that
+/// `scan_name` left in the scratch buffer.
+#[inline(always)]
+pub fn confirm_name(query: &Query, value: &AnswerValue) -> Result<(), Pass> {
+    if value.name_len as usize != query.qname_len {
+        return Err(Pass(Counter::Miss));
+    }
+    let scratch = SCRATCH.get_ptr(0).ok_or(Pass(Counter::Miss))?;
+    let mut i = 0usize;
+    while i < MAX_NAME_LEN {
+        if i >= query.qname_len {
+            return Ok(());
+        }
+        // SAFETY: i < MAX_NAME_LEN < NAME_BUF_LEN for both buffers.
+        let (asked, stored) =
+            unsafe { (*(*scratch).name.as_ptr().add(i), *value.name.as_ptr().add(i)) };
+        if asked != stored {
+            return Err(Pass(Counter::Miss));
+        }
+        i += 1;
+    }
+    Ok(())
+}

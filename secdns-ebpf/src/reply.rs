@@ -1,0 +1,189 @@
+//! Turning the query frame into the reply frame in place: the question stays where it is, the
+//! precompiled body and an OPT record follow it, and the headers are swapped and fixed up.
+
+use aya_ebpf::{bindings::xdp_action, helpers::generated::bpf_xdp_adjust_tail, programs::XdpContext};
+use aya_ebpf::helpers::generated::{bpf_xdp_get_buff_len, bpf_xdp_store_bytes};
+use secdns_common::{AnswerValue, Counter, MAX_BODY_LEN, OPT_RR_LEN};
+
+use crate::{
+    Pass,
+    checksum::{at_parity, fold},
+    packet::{get_be16, ptr_at, put_be16},
+    query::{DNS_HEADER_LEN, ETH_LEN, IPV4_LEN, IPV6_LEN, Query, UDP_LEN},
+};
+
+/// Header bits copied from the query: OPCODE, RD, CD (RFC 1035 §4.1.1, RFC 4035 §3.2.2).
+const COPIED_FLAGS: u16 = 0x7800 | 0x0100 | 0x0010;
+const QR: u16 = 0x8000;
+const REPLY_TTL: u8 = 64;
+const TYPE_OPT: u16 = 41;
+const IPPROTO_UDP: u64 = 17;
+
+#[inline(always)]
+pub fn write_reply(
+    ctx: &XdpContext,
+    q: &Query,
+    v: &AnswerValue,
+    our_udp: u16,
+) -> Result<u32, Pass> {
+    let body_len = v.body_len as usize;
+    if body_len == 0 || body_len > MAX_BODY_LEN {
+        return Err(Pass(Counter::Miss));
+    }
+    let opt_len = if q.has_opt { OPT_RR_LEN } else { 0 };
+    let question_len = q.qname_len + 4;
+    let dns_len = DNS_HEADER_LEN + question_len + body_len + opt_len;
+    let limit = if q.has_opt {
+        if q.client_udp < our_udp { q.client_udp } else { our_udp }
+    } else {
+        512
+    } as usize;
+    if dns_len > limit {
+        return Err(Pass(Counter::TooBig));
+    }
+    // The verifier forbids arithmetic on data_end; the helper gives the same length.
+    // SAFETY: helper call on our own context.
+    let old_len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) } as usize;
+    let delta = (q.dns_off + dns_len) as i32 - old_len as i32;
+    // SAFETY: helper call on our own context.
+    if unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } != 0 {
+        return Err(Pass(Counter::ResizeFailed));
+    }
+    // The frame no longer holds the query; never pass it on from here.
+    rewrite(ctx, q, v, our_udp, dns_len).ok_or(Pass(Counter::Dropped))?;
+    Ok(xdp_action::XDP_TX)
+}
+
+#[inline(always)]
+fn rewrite(ctx: &XdpContext, q: &Query, v: &AnswerValue, our_udp: u16, dns_len: usize) -> Option<()> {
+    let body_len = v.body_len as usize;
+    let question_len = q.qname_len + 4;
+    let body_off = q.dns_off + DNS_HEADER_LEN + question_len;
+    if body_len == 0 || body_len > MAX_BODY_LEN {
+        return None;
+    }
+    // SAFETY: the helper checks the packet range itself; the source is the map value.
+    let stored = unsafe {
+        bpf_xdp_store_bytes(
+            ctx.ctx,
+            body_off as u32,
+            v.body.as_ptr() as *mut core::ffi::c_void,
+            body_len as u32,
+        )
+    };
+    if stored != 0 {
+        return None;
+    }
+
+    let odd_question = q.qname_len & 1 != 0;
+    let mut sum: u64 = 0;
+
+    if q.has_opt {
+        let p = ptr_at(ctx, body_off + body_len, OPT_RR_LEN)?;
+        let do_bit: u8 = if q.dnssec_ok { 0x80 } else { 0 };
+        let bytes = our_udp.to_be_bytes();
+        // SAFETY: `ptr_at` checked OPT_RR_LEN bytes.
+        unsafe {
+            *p = 0;
+            put_be16(p.add(1), TYPE_OPT);
+            *p.add(3) = bytes[0];
+            *p.add(4) = bytes[1];
+            *p.add(5) = 0; // extended RCODE
+            *p.add(6) = 0; // version
+            *p.add(7) = do_bit;
+            *p.add(8) = 0;
+            put_be16(p.add(9), 0);
+        }
+        let opt_sum = 0x2900u64 + our_udp.swap_bytes() as u64 + do_bit as u64;
+        sum += at_parity(fold(opt_sum), odd_question ^ (body_len & 1 != 0));
+    }
+
+    // DNS header: the ID stays, the question stays.
+    let dns = ptr_at(ctx, q.dns_off, DNS_HEADER_LEN)?;
+    let flags = QR | (q.flags & COPIED_FLAGS) | v.flags;
+    let arcount = v.arcount + q.has_opt as u16;
+    put_be16(unsafe { dns.add(2) }, flags);
+    put_be16(unsafe { dns.add(4) }, 1);
+    put_be16(unsafe { dns.add(6) }, v.ancount);
+    put_be16(unsafe { dns.add(8) }, v.nscount);
+    put_be16(unsafe { dns.add(10) }, arcount);
+    sum += get_be16(dns) as u64 + flags as u64 + 1 + v.ancount as u64 + v.nscount as u64 + arcount as u64;
+    sum += q.qname_sum;
+    sum += at_parity(q.qtype, odd_question) + at_parity(q.qclass, odd_question);
+    sum += at_parity(v.body_csum as u16, odd_question);
+
+    let udp_len = (UDP_LEN + dns_len) as u16;
+    if q.ipv6 {
+        let ip = ptr_at(ctx, ETH_LEN, IPV6_LEN)?;
+        // SAFETY: `ptr_at` checked the whole IPv6 header.
+        unsafe {
+            put_be16(ip.add(4), udp_len);
+            *ip.add(7) = REPLY_TTL;
+            let mut i = 0;
+            while i < 16 {
+                let s = *ip.add(8 + i);
+                *ip.add(8 + i) = *ip.add(24 + i);
+                *ip.add(24 + i) = s;
+                sum += (s as u64) << (8 * ((i & 1) ^ 1)) as u64;
+                sum += (*ip.add(8 + i) as u64) << (8 * ((i & 1) ^ 1)) as u64;
+                i += 1;
+            }
+        }
+    } else {
+        let ip = ptr_at(ctx, ETH_LEN, IPV4_LEN)?;
+        // SAFETY: `ptr_at` checked the whole IPv4 header.
+        unsafe {
+            put_be16(ip.add(2), (IPV4_LEN as u16) + udp_len);
+            *ip.add(8) = REPLY_TTL;
+            put_be16(ip.add(10), 0);
+            let mut i = 0;
+            while i < 4 {
+                let s = *ip.add(12 + i);
+                *ip.add(12 + i) = *ip.add(16 + i);
+                *ip.add(16 + i) = s;
+                i += 1;
+            }
+            let mut header_sum: u64 = 0;
+            let mut w = 0;
+            while w < IPV4_LEN {
+                header_sum += get_be16(ip.add(w)) as u64;
+                w += 2;
+            }
+            put_be16(ip.add(10), !fold(header_sum));
+            // Pseudo-header addresses: the same words, whatever their order.
+            sum += get_be16(ip.add(12)) as u64
+                + get_be16(ip.add(14)) as u64
+                + get_be16(ip.add(16)) as u64
+                + get_be16(ip.add(18)) as u64;
+        }
+    }
+    sum += IPPROTO_UDP + udp_len as u64;
+
+    let udp_off = q.dns_off - UDP_LEN;
+    let udp = ptr_at(ctx, udp_off, UDP_LEN)?;
+    // SAFETY: `ptr_at` checked the UDP header.
+    unsafe {
+        let src = get_be16(udp);
+        let dst = get_be16(udp.add(2));
+        put_be16(udp, dst);
+        put_be16(udp.add(2), src);
+        put_be16(udp.add(4), udp_len);
+        sum += src as u64 + dst as u64 + udp_len as u64;
+        let csum = !fold(sum);
+        // RFC 768: a computed zero is sent as all ones (zero means "no checksum").
+        put_be16(udp.add(6), if csum == 0 { 0xffff } else { csum });
+    }
+
+    let eth = ptr_at(ctx, 0, ETH_LEN)?;
+    // SAFETY: `ptr_at` checked the Ethernet header.
+    unsafe {
+        let mut i = 0;
+        while i < 6 {
+            let s = *eth.add(i);
+            *eth.add(i) = *eth.add(6 + i);
+            *eth.add(6 + i) = s;
+            i += 1;
+        }
+    }
+    Some(())
+}

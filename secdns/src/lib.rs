@@ -1,0 +1,2 @@
+//! secdns: an authoritative secondary DNS server with an XDP fast path.
+pub mod xdp;

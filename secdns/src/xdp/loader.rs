@@ -1,0 +1,209 @@
+//! Loads the XDP program, attaches it to interfaces, switches its answer maps and reads its
+//! counters.
+
+use std::{collections::HashSet, process::Command};
+
+use anyhow::{Context as _, anyhow, bail};
+use aya::{
+    Ebpf,
+    maps::{Array, HashMap, MapData, PerCpuArray},
+    programs::{
+        ProgramError, Xdp, XdpMode,
+        xdp::XdpLinkId,
+        TestRun, TestRunOptions,
+    },
+};
+use secdns_common::{
+    ANSWER_MAP_COUNT, AnswerKey, AnswerValue, COUNTER_COUNT, Counter, XdpConfig,
+};
+
+use super::PROGRAM_OBJECT;
+
+const PROGRAM_NAME: &str = "secdns_xdp";
+
+/// How the program is attached: in the driver, or in the generic skb path (works anywhere).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachMode {
+    Native,
+    Generic,
+}
+
+pub struct XdpEngine {
+    // Keeps the program and its links alive; dropping it detaches everything.
+    ebpf: Ebpf,
+    answers: Vec<HashMap<MapData, AnswerKey, AnswerValue>>,
+    config: Array<MapData, XdpConfig>,
+    counters: PerCpuArray<MapData, u64>,
+    current: XdpConfig,
+    links: Vec<(String, XdpLinkId)>,
+}
+
+impl XdpEngine {
+    /// Loads the program into the kernel (this is where the verifier runs). Nothing is
+    /// attached and nothing is answered until [`XdpEngine::attach`] and [`XdpEngine::publish`].
+    pub fn load() -> anyhow::Result<Self> {
+        raise_memlock_limit();
+        let mut ebpf = Ebpf::load(PROGRAM_OBJECT).context("loading the XDP object")?;
+        let program: &mut Xdp = ebpf
+            .program_mut(PROGRAM_NAME)
+            .ok_or_else(|| anyhow!("program {PROGRAM_NAME} missing from the XDP object"))?
+            .try_into()?;
+        program.load().map_err(verifier_error)?;
+        let mut answers = Vec::new();
+        for i in 0..ANSWER_MAP_COUNT {
+            let name = format!("ANSWERS_{i}");
+            let map = ebpf.take_map(&name).ok_or_else(|| anyhow!("map {name} missing"))?;
+            answers.push(HashMap::try_from(map).with_context(|| format!("map {name}"))?);
+        }
+        let config = Array::try_from(ebpf.take_map("CONFIG").ok_or_else(|| anyhow!("map CONFIG missing"))?)?;
+        let counters =
+            PerCpuArray::try_from(ebpf.take_map("COUNTERS").ok_or_else(|| anyhow!("map COUNTERS missing"))?)?;
+        let current = XdpConfig { active: ANSWER_MAP_COUNT, port: 53, udp_payload: 1232 };
+        let mut engine = Self { ebpf, answers, config, counters, current, links: Vec::new() };
+        engine.write_config()?;
+        Ok(engine)
+    }
+
+    /// Attaches to `interface`. A program left attached by an earlier instance that could not
+    /// clean up (one attached through netlink rather than a link we own) is replaced.
+    pub fn attach(&mut self, interface: &str, mode: AttachMode) -> anyhow::Result<()> {
+        let xdp_mode = match mode {
+            AttachMode::Native => XdpMode::Driver,
+            AttachMode::Generic => XdpMode::Skb,
+        };
+        let program: &mut Xdp = self
+            .ebpf
+            .program_mut(PROGRAM_NAME)
+            .ok_or_else(|| anyhow!("program {PROGRAM_NAME} missing"))?
+            .try_into()?;
+        let link = match program.attach(interface, xdp_mode) {
+            Ok(link) => link,
+            Err(err) if is_busy(&err) => {
+                tracing::warn!(interface, "an XDP program is already attached; replacing it");
+                detach_foreign(interface)?;
+                program.attach(interface, xdp_mode).with_context(|| {
+                    format!("attaching XDP to {interface} ({mode:?}) after removing the old program")
+                })?
+            }
+            Err(err) => {
+                return Err(anyhow::Error::new(err)
+                    .context(format!("attaching XDP to {interface} ({mode:?})")));
+            }
+        };
+        self.links.push((interface.to_owned(), link));
+        Ok(())
+    }
+
+    /// Detaches from every interface.
+    pub fn detach_all(&mut self) -> anyhow::Result<()> {
+        let program: &mut Xdp = self
+            .ebpf
+            .program_mut(PROGRAM_NAME)
+            .ok_or_else(|| anyhow!("program {PROGRAM_NAME} missing"))?
+            .try_into()?;
+        for (interface, link) in self.links.drain(..) {
+            program
+                .detach(link)
+                .with_context(|| format!("detaching XDP from {interface}"))?;
+        }
+        Ok(())
+    }
+
+    pub fn set_listener(&mut self, port: u16, udp_payload: u16) -> anyhow::Result<()> {
+        self.current.port = port;
+        self.current.udp_payload = udp_payload;
+        self.write_config()
+    }
+
+    /// Fills the inactive answer map with `entries`, then makes it the live one in a single
+    /// write: a packet sees either the old set or the new set, never a mix.
+    pub fn publish(&mut self, entries: &[(AnswerKey, AnswerValue)]) -> anyhow::Result<()> {
+        let target = if self.current.active == 0 { 1 } else { 0 };
+        let map = &mut self.answers[target as usize];
+        // The map was live two publications ago; every packet that read it has long finished.
+        let stale: Vec<AnswerKey> = map.keys().collect::<Result<_, _>>()?;
+        for key in stale {
+            map.remove(&key)?;
+        }
+        let mut seen = HashSet::with_capacity(entries.len());
+        for (key, value) in entries {
+            if !seen.insert(*key) {
+                bail!("duplicate XDP answer key {key:?}");
+            }
+            map.insert(key, value, 0)
+                .with_context(|| format!("inserting XDP answer {key:?}"))?;
+        }
+        self.current.active = target;
+        self.write_config()
+    }
+
+    fn write_config(&mut self) -> anyhow::Result<()> {
+        self.config.set(0, self.current, 0).context("writing XDP config")
+    }
+
+    /// Counters summed over CPUs, in [`Counter::ALL`] order.
+    pub fn counters(&self) -> anyhow::Result<Vec<(Counter, u64)>> {
+        let mut out = Vec::with_capacity(COUNTER_COUNT as usize);
+        for counter in Counter::ALL {
+            let per_cpu = self.counters.get(&(counter as u32), 0)?;
+            out.push((counter, per_cpu.iter().sum()));
+        }
+        Ok(out)
+    }
+
+    /// Runs the program once on `frame` with BPF_PROG_TEST_RUN; returns the XDP action and
+    /// the frame as the program left it.
+    pub fn test_run(&self, frame: &[u8]) -> anyhow::Result<(u32, Vec<u8>)> {
+        let program: &Xdp = self
+            .ebpf
+            .program(PROGRAM_NAME)
+            .ok_or_else(|| anyhow!("program {PROGRAM_NAME} missing"))?
+            .try_into()?;
+        let mut out = vec![0u8; 4096];
+        let result = program.test_run(TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            ..Default::default()
+        })?;
+        out.truncate(result.data_size_out as usize);
+        Ok((result.return_value, out))
+    }
+}
+
+fn verifier_error(err: ProgramError) -> anyhow::Error {
+    match err {
+        ProgramError::LoadError { io_error, verifier_log } => {
+            anyhow!("the kernel rejected the XDP program: {io_error}\n{verifier_log}")
+        }
+        other => anyhow::Error::new(other).context("loading the XDP program"),
+    }
+}
+
+fn is_busy(err: &ProgramError) -> bool {
+    matches!(err, ProgramError::SyscallError(e) if e.io_error.raw_os_error() == Some(libc::EBUSY))
+}
+
+/// Removes a netlink-attached XDP program (any mode) from `interface`.
+fn detach_foreign(interface: &str) -> anyhow::Result<()> {
+    for mode in ["xdpgeneric", "xdpdrv"] {
+        let status = Command::new("ip")
+            .args(["link", "set", "dev", interface, mode, "off"])
+            .status()
+            .context("running `ip link set ... off` (iproute2)")?;
+        if !status.success() {
+            bail!("`ip link set dev {interface} {mode} off` failed: {status}");
+        }
+    }
+    Ok(())
+}
+
+/// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; newer ones ignore it.
+fn raise_memlock_limit() {
+    let limit = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: plain syscall with a valid struct.
+    let rc = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) };
+    if rc != 0 {
+        tracing::debug!("could not raise RLIMIT_MEMLOCK: {}", std::io::Error::last_os_error());
+    }
+}
