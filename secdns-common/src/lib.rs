@@ -28,6 +28,11 @@ pub struct AnswerKey {
     pub _pad: u32,
 }
 
+/// Header bits a reply copies from the query: OPCODE, RD and CD (RFC 1035 §4.1.1,
+/// RFC 4035 §3.2.2). The reply's flags are QR | (query flags & this) | AA | RCODE on both paths.
+pub const COPIED_QUERY_FLAGS: u16 = 0x7800 | 0x0100 | 0x0010;
+pub const FLAG_QR: u16 = 0x8000;
+
 /// `AnswerValue::options` bit: a separate entry with `dnssec_ok = 1` exists for this name and
 /// type; queries with DO set must use it.
 pub const OPTION_HAS_DO_VARIANT: u32 = 1;

@@ -14,5 +14,9 @@ pub fn fold(mut sum: u64) -> u16 {
 /// parity `odd`.
 #[inline(always)]
 pub fn at_parity(sum: u16, odd: bool) -> u64 {
-    if odd { sum.swap_bytes() as u64 } else { sum as u64 }
+    if odd {
+        sum.swap_bytes() as u64
+    } else {
+        sum as u64
+    }
 }

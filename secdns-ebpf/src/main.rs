@@ -79,9 +79,7 @@ fn answer(ctx: &XdpContext) -> Result<u32, Pass> {
     };
     let mut value = answers.get_ptr(&key).ok_or(Pass(Counter::Miss))?;
     // SAFETY: map value pointers stay valid for the whole program run (RCU).
-    if query.dnssec_ok
-        && unsafe { (*value).options } & secdns_common::OPTION_HAS_DO_VARIANT != 0
-    {
+    if query.dnssec_ok && unsafe { (*value).options } & secdns_common::OPTION_HAS_DO_VARIANT != 0 {
         key.dnssec_ok = 1;
         value = answers.get_ptr(&key).ok_or(Pass(Counter::Miss))?;
     }

@@ -3,8 +3,7 @@
 
 use aya_ebpf::programs::XdpContext;
 use secdns_common::{
-    AnswerValue, Counter, MAX_NAME_LEN, NAME_HASH_SEED, OPT_RR_LEN, dns_lowercase,
-    name_hash_step,
+    AnswerValue, Counter, MAX_NAME_LEN, NAME_HASH_SEED, OPT_RR_LEN, dns_lowercase, name_hash_step,
 };
 
 use crate::{
@@ -143,7 +142,14 @@ pub fn parse(ctx: &XdpContext, port: u16) -> Result<Query, Pass> {
     let opt = ptr_at(ctx, question_end, OPT_RR_LEN).ok_or(malformed())?;
     // SAFETY: `ptr_at` checked OPT_RR_LEN bytes.
     let (owner, rtype, udp_size, version, edns_flags, rdlen) = unsafe {
-        (*opt, get_be16(opt.add(1)), get_be16(opt.add(3)), *opt.add(6), *opt.add(7), get_be16(opt.add(9)) as usize)
+        (
+            *opt,
+            get_be16(opt.add(1)),
+            get_be16(opt.add(3)),
+            *opt.add(6),
+            *opt.add(7),
+            get_be16(opt.add(9)) as usize,
+        )
     };
     if owner != 0 || rtype != TYPE_OPT {
         return Err(Pass(Counter::Unsupported));
@@ -190,7 +196,11 @@ fn scan_name(ctx: &XdpContext, off: usize) -> Result<(usize, u64, u64), Pass> {
         hash = name_hash_step(hash, folded);
         // SAFETY: i < MAX_NAME_LEN < NAME_BUF_LEN; per-CPU scratch owned by this run.
         unsafe { *(*scratch).name.as_mut_ptr().add(i) = folded };
-        sum += if i & 1 == 0 { (b as u64) << 8 } else { b as u64 };
+        sum += if i & 1 == 0 {
+            (b as u64) << 8
+        } else {
+            b as u64
+        };
         i += 1;
     }
     if len == 0 {
@@ -230,8 +240,12 @@ pub fn confirm_name(query: &Query, value: &AnswerValue) -> Result<(), Pass> {
             return Ok(());
         }
         // SAFETY: i < MAX_NAME_LEN < NAME_BUF_LEN for both buffers.
-        let (asked, stored) =
-            unsafe { (*(*scratch).name.as_ptr().add(i), *value.name.as_ptr().add(i)) };
+        let (asked, stored) = unsafe {
+            (
+                *(*scratch).name.as_ptr().add(i),
+                *value.name.as_ptr().add(i),
+            )
+        };
         if asked != stored {
             return Err(Pass(Counter::Miss));
         }

@@ -1,9 +1,11 @@
 //! Turning the query frame into the reply frame in place: the question stays where it is, the
 //! precompiled body and an OPT record follow it, and the headers are swapped and fixed up.
 
-use aya_ebpf::{bindings::xdp_action, helpers::generated::bpf_xdp_adjust_tail, programs::XdpContext};
 use aya_ebpf::helpers::generated::{bpf_xdp_get_buff_len, bpf_xdp_store_bytes};
-use secdns_common::{AnswerValue, Counter, MAX_BODY_LEN, OPT_RR_LEN};
+use aya_ebpf::{
+    bindings::xdp_action, helpers::generated::bpf_xdp_adjust_tail, programs::XdpContext,
+};
+use secdns_common::{AnswerValue, COPIED_QUERY_FLAGS, Counter, FLAG_QR, MAX_BODY_LEN, OPT_RR_LEN};
 
 use crate::{
     Pass,
@@ -12,9 +14,6 @@ use crate::{
     query::{DNS_HEADER_LEN, ETH_LEN, IPV4_LEN, IPV6_LEN, Query, UDP_LEN},
 };
 
-/// Header bits copied from the query: OPCODE, RD, CD (RFC 1035 §4.1.1, RFC 4035 §3.2.2).
-const COPIED_FLAGS: u16 = 0x7800 | 0x0100 | 0x0010;
-const QR: u16 = 0x8000;
 const REPLY_TTL: u8 = 64;
 const TYPE_OPT: u16 = 41;
 const IPPROTO_UDP: u64 = 17;
@@ -34,7 +33,11 @@ pub fn write_reply(
     let question_len = q.qname_len + 4;
     let dns_len = DNS_HEADER_LEN + question_len + body_len + opt_len;
     let limit = if q.has_opt {
-        if q.client_udp < our_udp { q.client_udp } else { our_udp }
+        if q.client_udp < our_udp {
+            q.client_udp
+        } else {
+            our_udp
+        }
     } else {
         512
     } as usize;
@@ -55,7 +58,13 @@ pub fn write_reply(
 }
 
 #[inline(always)]
-fn rewrite(ctx: &XdpContext, q: &Query, v: &AnswerValue, our_udp: u16, dns_len: usize) -> Option<()> {
+fn rewrite(
+    ctx: &XdpContext,
+    q: &Query,
+    v: &AnswerValue,
+    our_udp: u16,
+    dns_len: usize,
+) -> Option<()> {
     let body_len = v.body_len as usize;
     let question_len = q.qname_len + 4;
     let body_off = q.dns_off + DNS_HEADER_LEN + question_len;
@@ -100,14 +109,19 @@ fn rewrite(ctx: &XdpContext, q: &Query, v: &AnswerValue, our_udp: u16, dns_len: 
 
     // DNS header: the ID stays, the question stays.
     let dns = ptr_at(ctx, q.dns_off, DNS_HEADER_LEN)?;
-    let flags = QR | (q.flags & COPIED_FLAGS) | v.flags;
+    let flags = FLAG_QR | (q.flags & COPIED_QUERY_FLAGS) | v.flags;
     let arcount = v.arcount + q.has_opt as u16;
     put_be16(unsafe { dns.add(2) }, flags);
     put_be16(unsafe { dns.add(4) }, 1);
     put_be16(unsafe { dns.add(6) }, v.ancount);
     put_be16(unsafe { dns.add(8) }, v.nscount);
     put_be16(unsafe { dns.add(10) }, arcount);
-    sum += get_be16(dns) as u64 + flags as u64 + 1 + v.ancount as u64 + v.nscount as u64 + arcount as u64;
+    sum += get_be16(dns) as u64
+        + flags as u64
+        + 1
+        + v.ancount as u64
+        + v.nscount as u64
+        + arcount as u64;
     sum += q.qname_sum;
     sum += at_parity(q.qtype, odd_question) + at_parity(q.qclass, odd_question);
     sum += at_parity(v.body_csum as u16, odd_question);

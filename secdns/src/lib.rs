@@ -1,2 +1,16 @@
 //! secdns: an authoritative secondary DNS server with an XDP fast path.
+//!
+//! Where things are: the config file in [`config`]; zone files in [`zone::zonefile`]; the
+//! served zone set in [`snapshot`]; answering a query in [`answer`] (parse, lookup, encode);
+//! the UDP/TCP responders and start-up in [`server`]; the kernel fast path in [`xdp`]; the
+//! control API in [`control`].
+
+pub mod answer;
+pub mod config;
+pub mod control;
+pub mod dns;
+pub mod server;
+pub mod snapshot;
+pub mod stats;
 pub mod xdp;
+pub mod zone;

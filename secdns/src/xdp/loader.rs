@@ -7,15 +7,9 @@ use anyhow::{Context as _, anyhow, bail};
 use aya::{
     Ebpf,
     maps::{Array, HashMap, MapData, PerCpuArray},
-    programs::{
-        ProgramError, Xdp, XdpMode,
-        xdp::XdpLinkId,
-        TestRun, TestRunOptions,
-    },
+    programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
 };
-use secdns_common::{
-    ANSWER_MAP_COUNT, AnswerKey, AnswerValue, COUNTER_COUNT, Counter, XdpConfig,
-};
+use secdns_common::{ANSWER_MAP_COUNT, AnswerKey, AnswerValue, COUNTER_COUNT, Counter, XdpConfig};
 
 use super::PROGRAM_OBJECT;
 
@@ -53,14 +47,32 @@ impl XdpEngine {
         let mut answers = Vec::new();
         for i in 0..ANSWER_MAP_COUNT {
             let name = format!("ANSWERS_{i}");
-            let map = ebpf.take_map(&name).ok_or_else(|| anyhow!("map {name} missing"))?;
+            let map = ebpf
+                .take_map(&name)
+                .ok_or_else(|| anyhow!("map {name} missing"))?;
             answers.push(HashMap::try_from(map).with_context(|| format!("map {name}"))?);
         }
-        let config = Array::try_from(ebpf.take_map("CONFIG").ok_or_else(|| anyhow!("map CONFIG missing"))?)?;
-        let counters =
-            PerCpuArray::try_from(ebpf.take_map("COUNTERS").ok_or_else(|| anyhow!("map COUNTERS missing"))?)?;
-        let current = XdpConfig { active: ANSWER_MAP_COUNT, port: 53, udp_payload: 1232 };
-        let mut engine = Self { ebpf, answers, config, counters, current, links: Vec::new() };
+        let config = Array::try_from(
+            ebpf.take_map("CONFIG")
+                .ok_or_else(|| anyhow!("map CONFIG missing"))?,
+        )?;
+        let counters = PerCpuArray::try_from(
+            ebpf.take_map("COUNTERS")
+                .ok_or_else(|| anyhow!("map COUNTERS missing"))?,
+        )?;
+        let current = XdpConfig {
+            active: ANSWER_MAP_COUNT,
+            port: 53,
+            udp_payload: 1232,
+        };
+        let mut engine = Self {
+            ebpf,
+            answers,
+            config,
+            counters,
+            current,
+            links: Vec::new(),
+        };
         engine.write_config()?;
         Ok(engine)
     }
@@ -80,10 +92,15 @@ impl XdpEngine {
         let link = match program.attach(interface, xdp_mode) {
             Ok(link) => link,
             Err(err) if is_busy(&err) => {
-                tracing::warn!(interface, "an XDP program is already attached; replacing it");
+                tracing::warn!(
+                    interface,
+                    "an XDP program is already attached; replacing it"
+                );
                 detach_foreign(interface)?;
                 program.attach(interface, xdp_mode).with_context(|| {
-                    format!("attaching XDP to {interface} ({mode:?}) after removing the old program")
+                    format!(
+                        "attaching XDP to {interface} ({mode:?}) after removing the old program"
+                    )
                 })?
             }
             Err(err) => {
@@ -139,7 +156,9 @@ impl XdpEngine {
     }
 
     fn write_config(&mut self) -> anyhow::Result<()> {
-        self.config.set(0, self.current, 0).context("writing XDP config")
+        self.config
+            .set(0, self.current, 0)
+            .context("writing XDP config")
     }
 
     /// Counters summed over CPUs, in [`Counter::ALL`] order.
@@ -173,7 +192,10 @@ impl XdpEngine {
 
 fn verifier_error(err: ProgramError) -> anyhow::Error {
     match err {
-        ProgramError::LoadError { io_error, verifier_log } => {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => {
             anyhow!("the kernel rejected the XDP program: {io_error}\n{verifier_log}")
         }
         other => anyhow::Error::new(other).context("loading the XDP program"),
@@ -200,10 +222,16 @@ fn detach_foreign(interface: &str) -> anyhow::Result<()> {
 
 /// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; newer ones ignore it.
 fn raise_memlock_limit() {
-    let limit = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    let limit = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
     // SAFETY: plain syscall with a valid struct.
     let rc = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) };
     if rc != 0 {
-        tracing::debug!("could not raise RLIMIT_MEMLOCK: {}", std::io::Error::last_os_error());
+        tracing::debug!(
+            "could not raise RLIMIT_MEMLOCK: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The kernel fast path seen from userspace: loading and attaching the XDP program
 //! ([`loader`]) and compiling a zone snapshot into its answer maps ([`compile`]).
 
+pub mod compile;
 pub mod loader;
 
 /// The XDP object built by `build.rs`.

@@ -1,0 +1,142 @@
+//! Writing the answer, authority and additional sections of a reply, with name compression
+//! (RFC 1035 §4.1.4). The question is assumed at offset 12; names that equal it or share a
+//! suffix with it become pointers into it, so the bytes are the same for every letter case of
+//! the query and can be precompiled for the XDP path.
+
+use secdns_common::dns_lowercase;
+
+use super::lookup::{Answer, Rr};
+use crate::dns::{
+    codes::{class, flags},
+    name::{eq_ignore_case, label_offsets},
+    rdata::compressible_names,
+};
+
+/// Compression pointers can reach the first 16 KiB of a message.
+const MAX_POINTER: usize = 0x3fff;
+
+/// The sections after the question, and the header bits that go with them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Body {
+    pub bytes: Vec<u8>,
+    pub ancount: u16,
+    pub nscount: u16,
+    pub arcount: u16,
+    /// AA and RCODE.
+    pub flags: u16,
+}
+
+impl Body {
+    pub fn empty(rcode: u8) -> Self {
+        Self {
+            bytes: Vec::new(),
+            ancount: 0,
+            nscount: 0,
+            arcount: 0,
+            flags: rcode as u16,
+        }
+    }
+}
+
+/// Names already in the message, by the offset where they (or their suffix) start.
+struct Compressor<'q> {
+    question: &'q [u8],
+    /// (message offset, lowercased suffix as written there)
+    written: Vec<(usize, Vec<u8>)>,
+}
+
+impl<'q> Compressor<'q> {
+    fn find(&self, suffix: &[u8]) -> Option<usize> {
+        // The question first: a pointer there carries the query's own letter case.
+        label_offsets(self.question)
+            .find(|&o| eq_ignore_case(&self.question[o..], suffix))
+            .map(|o| 12 + o)
+            .or_else(|| {
+                self.written
+                    .iter()
+                    .find(|(_, s)| eq_ignore_case(s, suffix))
+                    .map(|(offset, _)| *offset)
+            })
+    }
+}
+
+/// Encodes `answer` as the sections following a question whose name is `qname` (any case;
+/// only its length and letters-ignoring-case matter).
+pub fn encode_body(qname: &[u8], answer: &Answer<'_>) -> Body {
+    let mut out = Vec::with_capacity(256);
+    let mut compressor = Compressor {
+        question: qname,
+        written: Vec::new(),
+    };
+    let base = 12 + qname.len() + 4;
+    for rr in answer
+        .answer
+        .iter()
+        .chain(&answer.authority)
+        .chain(&answer.additional)
+    {
+        write_rr(&mut out, rr, &mut compressor, base);
+    }
+    let count = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
+    Body {
+        bytes: out,
+        ancount: count(answer.answer.len()),
+        nscount: count(answer.authority.len()),
+        arcount: count(answer.additional.len()),
+        flags: if answer.authoritative { flags::AA } else { 0 } | answer.rcode as u16,
+    }
+}
+
+fn write_rr(out: &mut Vec<u8>, rr: &Rr<'_>, compressor: &mut Compressor<'_>, base: usize) {
+    write_name(out, rr.owner.wire(), compressor, base);
+    out.extend_from_slice(&rr.rtype.to_be_bytes());
+    out.extend_from_slice(&class::IN.to_be_bytes());
+    out.extend_from_slice(&rr.ttl.to_be_bytes());
+    let rdlen_at = out.len();
+    out.extend_from_slice(&[0, 0]);
+    let mut copied = 0;
+    for (start, len) in compressible_names(rr.rtype, rr.rdata) {
+        out.extend_from_slice(&rr.rdata[copied..start]);
+        write_name(out, &rr.rdata[start..start + len], compressor, base);
+        copied = start + len;
+    }
+    out.extend_from_slice(&rr.rdata[copied..]);
+    // Record data is at most 65535 bytes on entry and compression only shrinks it.
+    let rdlen = u16::try_from(out.len() - rdlen_at - 2).unwrap_or(u16::MAX);
+    out[rdlen_at..rdlen_at + 2].copy_from_slice(&rdlen.to_be_bytes());
+}
+
+fn write_name(out: &mut Vec<u8>, name: &[u8], compressor: &mut Compressor<'_>, base: usize) {
+    for offset in label_offsets(name) {
+        let suffix = &name[offset..];
+        if let Some(pointer) = compressor.find(suffix) {
+            out.extend_from_slice(&(0xc000 | pointer as u16).to_be_bytes());
+            return;
+        }
+        let here = base + out.len();
+        if here <= MAX_POINTER {
+            compressor
+                .written
+                .push((here, suffix.iter().map(|&b| dns_lowercase(b)).collect()));
+        }
+        let len = name[offset] as usize;
+        out.extend_from_slice(&name[offset..offset + 1 + len]);
+    }
+    out.push(0);
+}
+
+/// One's-complement sum of `bytes` as big-endian 16-bit words, folded (RFC 1071).
+pub fn ones_complement_sum(bytes: &[u8]) -> u16 {
+    let mut sum: u64 = 0;
+    let mut chunks = bytes.chunks_exact(2);
+    for pair in &mut chunks {
+        sum += u16::from_be_bytes([pair[0], pair[1]]) as u64;
+    }
+    if let [last] = chunks.remainder() {
+        sum += (*last as u64) << 8;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
+}

@@ -1,0 +1,268 @@
+//! Parsing an incoming DNS message into a question we can answer, or into the error reply it
+//! deserves (RFC 1035 §4.1, RFC 6891 §6.1). Nothing here trusts the message.
+
+use secdns_common::dns_lowercase;
+
+use crate::dns::{
+    codes::{class, opcode, rcode, rtype},
+    name::{Name, uncompressed_len},
+};
+
+pub const HEADER_LEN: usize = 12;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Edns {
+    pub udp_size: u16,
+    pub version: u8,
+    pub dnssec_ok: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Question<'a> {
+    /// The question exactly as it arrived: name, type, class.
+    pub raw: &'a [u8],
+    pub qname: &'a [u8],
+    pub qtype: u16,
+    pub qclass: u16,
+}
+
+impl Question<'_> {
+    pub fn lowercase_name(&self) -> Vec<u8> {
+        self.qname.iter().map(|&b| dns_lowercase(b)).collect()
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ParsedQuery<'a> {
+    /// Not answered at all: shorter than a header, or itself a response.
+    Ignore,
+    Error {
+        id: u16,
+        flags: u16,
+        question: Option<Question<'a>>,
+        edns: Option<Edns>,
+        rcode: u8,
+        /// Upper eight bits of an extended RCODE, carried in OPT.
+        extended_rcode: u8,
+    },
+    Query {
+        id: u16,
+        flags: u16,
+        question: Question<'a>,
+        edns: Option<Edns>,
+    },
+}
+
+fn be16(msg: &[u8], pos: usize) -> Option<u16> {
+    Some(u16::from_be_bytes(msg.get(pos..pos + 2)?.try_into().ok()?))
+}
+
+pub fn parse(msg: &[u8]) -> ParsedQuery<'_> {
+    let (Some(id), Some(flags)) = (be16(msg, 0), be16(msg, 2)) else {
+        return ParsedQuery::Ignore;
+    };
+    if msg.len() < HEADER_LEN || flags & 0x8000 != 0 {
+        return ParsedQuery::Ignore;
+    }
+    let error = |question, edns, code: u8| ParsedQuery::Error {
+        id,
+        flags,
+        question,
+        edns,
+        rcode: code,
+        extended_rcode: 0,
+    };
+    let count = |i: usize| be16(msg, 4 + 2 * i).unwrap_or_default();
+    let (qdcount, ancount, nscount, arcount) = (count(0), count(1), count(2), count(3));
+    if qdcount != 1 {
+        return error(None, None, rcode::FORMERR);
+    }
+    let Some(question) = parse_question(msg) else {
+        return error(None, None, rcode::FORMERR);
+    };
+    let mut pos = HEADER_LEN + question.raw.len();
+    // Answer and authority sections have no place in a query.
+    if ancount != 0 || nscount != 0 {
+        return error(Some(question), None, rcode::FORMERR);
+    }
+    let mut edns = None;
+    for _ in 0..arcount {
+        let Some((rr, next)) = parse_rr_header(msg, pos) else {
+            return error(Some(question), edns, rcode::FORMERR);
+        };
+        pos = next;
+        if rr.rtype != rtype::OPT {
+            continue; // TSIG and friends: not supported yet, and harmless to ignore here
+        }
+        // One OPT, owned by the root (RFC 6891 §6.1.1).
+        if edns.is_some() || !rr.owner_is_root {
+            return error(Some(question), None, rcode::FORMERR);
+        }
+        edns = Some(Edns {
+            udp_size: rr.class,
+            version: (rr.ttl >> 16) as u8,
+            dnssec_ok: rr.ttl & 0x8000 != 0,
+        });
+    }
+    if pos != msg.len() {
+        return error(Some(question), edns, rcode::FORMERR);
+    }
+    let opcode = ((flags >> 11) & 0xf) as u8;
+    if opcode != opcode::QUERY {
+        return error(Some(question), edns, rcode::NOTIMP);
+    }
+    if let Some(e) = edns.filter(|e| e.version != 0) {
+        return ParsedQuery::Error {
+            id,
+            flags,
+            question: Some(question),
+            edns: Some(e),
+            rcode: rcode::NOERROR,
+            extended_rcode: rcode::BADVERS_UPPER,
+        };
+    }
+    if question.qclass != class::IN {
+        return error(Some(question), edns, rcode::REFUSED);
+    }
+    ParsedQuery::Query {
+        id,
+        flags,
+        question,
+        edns,
+    }
+}
+
+fn parse_question(msg: &[u8]) -> Option<Question<'_>> {
+    let rest = msg.get(HEADER_LEN..)?;
+    let name_len = uncompressed_len(rest).ok()?;
+    let raw = rest.get(..name_len + 4)?;
+    Some(Question {
+        raw,
+        qname: &raw[..name_len],
+        qtype: be16(raw, name_len)?,
+        qclass: be16(raw, name_len + 2)?,
+    })
+}
+
+struct RrHeader {
+    owner_is_root: bool,
+    rtype: u16,
+    class: u16,
+    ttl: u32,
+}
+
+/// Reads one resource record at `pos`; returns its header and the position after its data.
+fn parse_rr_header(msg: &[u8], pos: usize) -> Option<(RrHeader, usize)> {
+    let (owner, after_name) = Name::read_compressed(msg, pos).ok()?;
+    let fixed = msg.get(after_name..after_name + 10)?;
+    let rdlen = u16::from_be_bytes([fixed[8], fixed[9]]) as usize;
+    let end = after_name + 10 + rdlen;
+    if end > msg.len() {
+        return None;
+    }
+    Some((
+        RrHeader {
+            owner_is_root: owner.is_root(),
+            rtype: u16::from_be_bytes([fixed[0], fixed[1]]),
+            class: u16::from_be_bytes([fixed[2], fixed[3]]),
+            ttl: u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]),
+        },
+        end,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(name: &[u8], qtype: u16, extra: &[u8], arcount: u16) -> Vec<u8> {
+        let mut m = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0];
+        m.extend_from_slice(&arcount.to_be_bytes());
+        m.extend_from_slice(name);
+        m.extend_from_slice(&qtype.to_be_bytes());
+        m.extend_from_slice(&1u16.to_be_bytes());
+        m.extend_from_slice(extra);
+        m
+    }
+
+    const OPT_DO: &[u8] = &[0, 0, 41, 0x10, 0, 0, 0, 0x80, 0, 0, 0];
+
+    #[test]
+    fn plain_and_edns_queries() {
+        let m = query(b"\x03WwW\x00", 1, &[], 0);
+        let ParsedQuery::Query {
+            id, question, edns, ..
+        } = parse(&m)
+        else {
+            panic!()
+        };
+        assert_eq!(id, 0x1234);
+        assert_eq!(question.qname, b"\x03WwW\x00");
+        assert_eq!(question.lowercase_name(), b"\x03www\x00");
+        assert_eq!(edns, None);
+
+        let m = query(b"\x00", 2, OPT_DO, 1);
+        let ParsedQuery::Query { edns, .. } = parse(&m) else {
+            panic!()
+        };
+        assert_eq!(
+            edns,
+            Some(Edns {
+                udp_size: 4096,
+                version: 0,
+                dnssec_ok: true
+            })
+        );
+    }
+
+    #[test]
+    fn hostile_messages() {
+        assert_eq!(parse(&[]), ParsedQuery::Ignore);
+        assert_eq!(parse(&[1, 2, 3]), ParsedQuery::Ignore);
+        // A response is never answered.
+        let mut m = query(b"\x00", 1, &[], 0);
+        m[2] |= 0x80;
+        assert_eq!(parse(&m), ParsedQuery::Ignore);
+        // Truncated question, compressed question, trailing junk, two OPTs, bad OPT owner.
+        for (m, what) in [
+            (query(b"\x05ab", 1, &[], 0)[..15].to_vec(), "truncated"),
+            (query(b"\xc0\x0c", 1, &[], 0), "pointer"),
+            (query(b"\x00", 1, b"junk", 0), "trailing"),
+            (query(b"\x00", 1, &[OPT_DO, OPT_DO].concat(), 2), "two OPT"),
+            (
+                query(b"\x00", 1, &[&[1, b'a', 0], &OPT_DO[1..]].concat(), 1),
+                "OPT owner",
+            ),
+            (query(b"\x00", 1, &[0, 0, 41], 1), "short OPT"),
+        ] {
+            match parse(&m) {
+                ParsedQuery::Error { rcode, .. } => assert_eq!(rcode, rcode::FORMERR, "{what}"),
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn badvers_and_opcodes() {
+        let mut opt = OPT_DO.to_vec();
+        opt[6] = 1;
+        let m = query(b"\x00", 1, &opt, 1);
+        assert!(matches!(
+            parse(&m),
+            ParsedQuery::Error {
+                extended_rcode: 1,
+                rcode: 0,
+                ..
+            }
+        ));
+        let mut m = query(b"\x00", 1, &[], 0);
+        m[2] = 0x10; // opcode 2 (STATUS)
+        assert!(matches!(
+            parse(&m),
+            ParsedQuery::Error {
+                rcode: rcode::NOTIMP,
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,54 @@
+//! The numeric codes secdns uses (RFC 1035, 6891 and friends).
+
+pub mod rtype {
+    pub const A: u16 = 1;
+    pub const NS: u16 = 2;
+    pub const CNAME: u16 = 5;
+    pub const SOA: u16 = 6;
+    pub const PTR: u16 = 12;
+    pub const MX: u16 = 15;
+    pub const TXT: u16 = 16;
+    pub const AAAA: u16 = 28;
+    pub const SRV: u16 = 33;
+    pub const DS: u16 = 43;
+    pub const DNAME: u16 = 39;
+    pub const OPT: u16 = 41;
+    pub const RRSIG: u16 = 46;
+    pub const TSIG: u16 = 250;
+    pub const IXFR: u16 = 251;
+    pub const AXFR: u16 = 252;
+    pub const ANY: u16 = 255;
+}
+
+pub mod class {
+    pub const IN: u16 = 1;
+}
+
+pub mod rcode {
+    pub const NOERROR: u8 = 0;
+    pub const FORMERR: u8 = 1;
+    pub const SERVFAIL: u8 = 2;
+    pub const NXDOMAIN: u8 = 3;
+    pub const NOTIMP: u8 = 4;
+    pub const REFUSED: u8 = 5;
+    /// Extended RCODE 16: the upper eight bits (1) go in the OPT record.
+    pub const BADVERS_UPPER: u8 = 1;
+}
+
+pub mod flags {
+    pub const QR: u16 = 0x8000;
+    pub const OPCODE_MASK: u16 = 0x7800;
+    pub const AA: u16 = 0x0400;
+    pub const TC: u16 = 0x0200;
+    pub const RD: u16 = 0x0100;
+    pub const CD: u16 = 0x0010;
+}
+
+pub mod opcode {
+    pub const QUERY: u8 = 0;
+}
+
+/// Mnemonic for a type, or `TYPEnnn` (RFC 3597).
+pub fn rtype_name(rtype: u16) -> String {
+    domain::base::iana::Rtype::from_int(rtype).to_string()
+}

@@ -1,0 +1,304 @@
+//! Domain names in wire form. Letter case is kept as received; equality and hashing ignore it
+//! (RFC 4343).
+
+use std::{fmt, hash::Hash};
+
+use secdns_common::{MAX_NAME_LEN, dns_lowercase};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum NameError {
+    #[error("name is longer than 255 octets")]
+    TooLong,
+    #[error("label is longer than 63 octets")]
+    LabelTooLong,
+    #[error("name ends before its last label")]
+    Truncated,
+    #[error("compression pointer where none is allowed")]
+    UnexpectedPointer,
+    #[error("compression pointer loop or forward pointer")]
+    BadPointer,
+    #[error("unknown label type {0:#04x}")]
+    BadLabelType(u8),
+}
+
+/// A fully qualified name in uncompressed wire form, root label included.
+#[derive(Clone)]
+pub struct Name {
+    wire: Box<[u8]>,
+}
+
+impl Name {
+    pub fn root() -> Self {
+        Self {
+            wire: Box::new([0]),
+        }
+    }
+
+    /// Parses an uncompressed name at the start of `bytes`; returns it and its length.
+    pub fn parse_uncompressed(bytes: &[u8]) -> Result<(Self, usize), NameError> {
+        let len = uncompressed_len(bytes)?;
+        Ok((
+            Self {
+                wire: bytes[..len].into(),
+            },
+            len,
+        ))
+    }
+
+    /// Reads a possibly compressed name at `pos` of `msg` (RFC 1035 §4.1.4). Returns the name
+    /// and the position just after it in the original byte stream.
+    pub fn read_compressed(msg: &[u8], pos: usize) -> Result<(Self, usize), NameError> {
+        let mut wire = Vec::with_capacity(32);
+        let mut cursor = pos;
+        let mut end = None;
+        // Pointers must go strictly backwards, which bounds the walk.
+        let mut limit = pos;
+        loop {
+            let len = *msg.get(cursor).ok_or(NameError::Truncated)?;
+            match len & 0xc0 {
+                0x00 => {
+                    let label = msg
+                        .get(cursor..cursor + 1 + len as usize)
+                        .ok_or(NameError::Truncated)?;
+                    if wire.len() + label.len() > MAX_NAME_LEN {
+                        return Err(NameError::TooLong);
+                    }
+                    wire.extend_from_slice(label);
+                    cursor += label.len();
+                    if len == 0 {
+                        break;
+                    }
+                }
+                0xc0 => {
+                    let low = *msg.get(cursor + 1).ok_or(NameError::Truncated)?;
+                    let target = (((len & 0x3f) as usize) << 8) | low as usize;
+                    end.get_or_insert(cursor + 2);
+                    if target >= limit {
+                        return Err(NameError::BadPointer);
+                    }
+                    limit = target;
+                    cursor = target;
+                }
+                _ => return Err(NameError::BadLabelType(len)),
+            }
+        }
+        Ok((Self { wire: wire.into() }, end.unwrap_or(cursor)))
+    }
+
+    pub fn from_wire(bytes: &[u8]) -> Result<Self, NameError> {
+        let (name, len) = Self::parse_uncompressed(bytes)?;
+        if len != bytes.len() {
+            return Err(NameError::Truncated);
+        }
+        Ok(name)
+    }
+
+    pub fn wire(&self) -> &[u8] {
+        &self.wire
+    }
+
+    pub fn lowercase_wire(&self) -> Box<[u8]> {
+        self.wire.iter().map(|&b| dns_lowercase(b)).collect()
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.wire.len() == 1
+    }
+
+    /// Offsets where each label starts, the root label excluded.
+    pub fn label_offsets(&self) -> impl Iterator<Item = usize> + '_ {
+        label_offsets(&self.wire)
+    }
+
+    pub fn label_count(&self) -> usize {
+        self.label_offsets().count()
+    }
+
+    /// This name minus its first label; `None` for the root.
+    pub fn parent(&self) -> Option<Name> {
+        if self.is_root() {
+            return None;
+        }
+        let skip = 1 + self.wire[0] as usize;
+        Some(Self {
+            wire: self.wire[skip..].into(),
+        })
+    }
+
+    /// True when `self` equals `ancestor` or lies below it.
+    pub fn is_at_or_below(&self, ancestor: &Name) -> bool {
+        let (mine, theirs) = (&self.wire, &ancestor.wire);
+        if theirs.len() > mine.len() {
+            return false;
+        }
+        let start = mine.len() - theirs.len();
+        // The suffix must start on a label boundary.
+        (start == 0 || start == mine.len() - 1 || label_offsets(mine).any(|o| o == start))
+            && eq_ignore_case(&mine[start..], theirs)
+    }
+}
+
+/// Length of the uncompressed name at the start of `bytes`.
+pub fn uncompressed_len(bytes: &[u8]) -> Result<usize, NameError> {
+    let mut pos = 0;
+    loop {
+        let len = *bytes.get(pos).ok_or(NameError::Truncated)?;
+        if len & 0xc0 == 0xc0 {
+            return Err(NameError::UnexpectedPointer);
+        }
+        if len > 63 {
+            return Err(NameError::BadLabelType(len));
+        }
+        pos += 1 + len as usize;
+        if pos > MAX_NAME_LEN {
+            return Err(NameError::TooLong);
+        }
+        if len == 0 {
+            return Ok(pos);
+        }
+        if pos > bytes.len() {
+            return Err(NameError::Truncated);
+        }
+    }
+}
+
+/// Offsets where each label of a valid wire name starts, the root label excluded.
+pub fn label_offsets(wire: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    let mut pos = 0usize;
+    std::iter::from_fn(move || {
+        let len = *wire.get(pos)? as usize;
+        if len == 0 {
+            return None;
+        }
+        let here = pos;
+        pos += 1 + len;
+        Some(here)
+    })
+}
+
+pub fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(&x, &y)| dns_lowercase(x) == dns_lowercase(y))
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        eq_ignore_case(&self.wire, &other.wire)
+    }
+}
+
+impl Eq for Name {}
+
+impl Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for &b in self.wire.iter() {
+            state.write_u8(dns_lowercase(b));
+        }
+    }
+}
+
+impl fmt::Display for Name {
+    /// Presentation format (RFC 1035 §5.1), always with the trailing dot.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_root() {
+            return f.write_str(".");
+        }
+        for offset in self.label_offsets() {
+            let len = self.wire[offset] as usize;
+            for &b in &self.wire[offset + 1..offset + 1 + len] {
+                match b {
+                    b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b'@' | b'$' => {
+                        write!(f, "\\{}", b as char)?
+                    }
+                    0x21..=0x7e => write!(f, "{}", b as char)?,
+                    _ => write!(f, "\\{b:03}")?,
+                }
+            }
+            f.write_str(".")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Name({self})")
+    }
+}
+
+impl std::str::FromStr for Name {
+    type Err = String;
+
+    /// Parses an absolute name in presentation format; a missing trailing dot is allowed.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parsed: domain::base::Name<Vec<u8>> = if s.ends_with('.') {
+            s.parse()
+                .map_err(|e| format!("bad domain name {s:?}: {e}"))?
+        } else {
+            format!("{s}.")
+                .parse()
+                .map_err(|e| format!("bad domain name {s:?}: {e}"))?
+        };
+        Name::from_wire(parsed.as_octets()).map_err(|e| format!("bad domain name {s:?}: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> Name {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn equality_ignores_case() {
+        assert_eq!(n("WWW.Example.COM."), n("www.example.com."));
+        assert_ne!(n("www.example.com."), n("ww.example.com."));
+    }
+
+    #[test]
+    fn below() {
+        assert!(n("a.b.example.com").is_at_or_below(&n("example.com")));
+        assert!(n("example.com").is_at_or_below(&n("EXAMPLE.com")));
+        assert!(!n("badexample.com").is_at_or_below(&n("example.com")));
+        assert!(n("x.").is_at_or_below(&Name::root()));
+    }
+
+    #[test]
+    fn display_escapes() {
+        let name = Name::from_wire(b"\x03a.b\x02\x00z\x00").unwrap();
+        assert_eq!(name.to_string(), "a\\.b.\\000z.");
+        assert_eq!(Name::root().to_string(), ".");
+    }
+
+    #[test]
+    fn compressed_reading_rejects_loops_and_forward_pointers() {
+        // Header-sized padding, then "a" + pointer back to itself.
+        let mut msg = vec![0u8; 12];
+        msg.extend_from_slice(b"\x01a\xc0\x0c");
+        assert_eq!(
+            Name::read_compressed(&msg, 12).unwrap_err(),
+            NameError::BadPointer
+        );
+        let mut msg = vec![0u8; 12];
+        msg.extend_from_slice(b"\x03com\x00\x03www\xc0\x0c");
+        let (name, end) = Name::read_compressed(&msg, 17).unwrap();
+        assert_eq!(name, n("www.com"));
+        assert_eq!(end, msg.len());
+    }
+
+    #[test]
+    fn limits() {
+        let long_label = [&[64u8][..], &[b'a'; 64], &[0]].concat();
+        assert!(Name::from_wire(&long_label).is_err());
+        let mut long = Vec::new();
+        for _ in 0..128 {
+            long.extend_from_slice(b"\x01a");
+        }
+        long.push(0);
+        assert_eq!(Name::from_wire(&long).unwrap_err(), NameError::TooLong);
+    }
+}

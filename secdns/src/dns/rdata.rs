@@ -1,0 +1,51 @@
+//! Where the domain names sit inside record data, for the types whose names may be compressed
+//! in a message (RFC 1035 types listed in RFC 3597 §4) and for additional-section processing.
+
+use super::{codes::rtype, name::uncompressed_len};
+
+/// Byte ranges `(start, len)` of the compressible names in `rdata` of type `rtype`; empty for
+/// types whose record data is copied verbatim. Record data stored by secdns is validated on
+/// entry, so a malformed range is reported as no names at all.
+pub fn compressible_names(rr_type: u16, rdata: &[u8]) -> Vec<(usize, usize)> {
+    let first_at = |start: usize| -> Option<(usize, usize)> {
+        let len = uncompressed_len(rdata.get(start..)?).ok()?;
+        Some((start, len))
+    };
+    let names = match rr_type {
+        rtype::NS | rtype::CNAME | rtype::PTR => first_at(0).map(|n| vec![n]),
+        rtype::MX => first_at(2).map(|n| vec![n]),
+        rtype::SOA => first_at(0).and_then(|m| {
+            let r = first_at(m.1)?;
+            Some(vec![m, r])
+        }),
+        _ => None,
+    };
+    names.unwrap_or_default()
+}
+
+/// The target name of an NS, MX or SRV record: what additional-section processing looks up.
+pub fn additional_target(rr_type: u16, rdata: &[u8]) -> Option<&[u8]> {
+    let start = match rr_type {
+        rtype::NS => 0,
+        rtype::MX => 2,
+        rtype::SRV => 6,
+        _ => return None,
+    };
+    let tail = rdata.get(start..)?;
+    let len = uncompressed_len(tail).ok()?;
+    tail.get(..len)
+}
+
+/// SOA MINIMUM, the last 32 bits of the record data.
+pub fn soa_minimum(rdata: &[u8]) -> Option<u32> {
+    let tail = rdata.get(rdata.len().checked_sub(4)?..)?;
+    Some(u32::from_be_bytes(tail.try_into().ok()?))
+}
+
+/// SOA SERIAL, the first of the five trailing 32-bit fields.
+pub fn soa_serial(rdata: &[u8]) -> Option<u32> {
+    let start = rdata.len().checked_sub(20)?;
+    Some(u32::from_be_bytes(
+        rdata.get(start..start + 4)?.try_into().ok()?,
+    ))
+}

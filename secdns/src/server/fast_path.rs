@@ -1,0 +1,77 @@
+//! The XDP half of the server as the rest of userspace sees it.
+
+use std::sync::{
+    Mutex,
+    atomic::{AtomicU64, Ordering},
+};
+
+use anyhow::{Context as _, anyhow};
+
+use crate::{
+    config::XdpConfig,
+    snapshot::Snapshot,
+    xdp::{compile::compile, loader::XdpEngine},
+};
+
+pub struct FastPath {
+    engine: Mutex<XdpEngine>,
+    entries: AtomicU64,
+}
+
+impl FastPath {
+    /// Loads the program and attaches it to every configured interface; if one attach fails,
+    /// the ones already made are undone when the engine is dropped.
+    pub fn start(config: &XdpConfig, port: u16, udp_payload: u16) -> anyhow::Result<Self> {
+        let mut engine = XdpEngine::load()?;
+        engine.set_listener(port, udp_payload)?;
+        for interface in &config.interfaces {
+            engine.attach(interface, config.mode)?;
+            tracing::info!(interface, mode = ?config.mode, "XDP attached");
+        }
+        Ok(Self {
+            engine: Mutex::new(engine),
+            entries: AtomicU64::new(0),
+        })
+    }
+
+    fn engine(&self) -> anyhow::Result<std::sync::MutexGuard<'_, XdpEngine>> {
+        self.engine
+            .lock()
+            .map_err(|_| anyhow!("XDP engine lock poisoned"))
+    }
+
+    pub fn publish(&self, snapshot: &Snapshot) -> anyhow::Result<()> {
+        let compiled = compile(snapshot);
+        if compiled.too_big > 0 || compiled.collisions > 0 {
+            tracing::info!(
+                too_big = compiled.too_big,
+                hash_collisions = compiled.collisions,
+                "answers left to userspace"
+            );
+        }
+        self.engine()?
+            .publish(&compiled.entries)
+            .context("publishing to XDP")?;
+        self.entries
+            .store(compiled.entries.len() as u64, Ordering::Relaxed);
+        tracing::info!(entries = compiled.entries.len(), "XDP answers published");
+        Ok(())
+    }
+
+    pub fn entries(&self) -> u64 {
+        self.entries.load(Ordering::Relaxed)
+    }
+
+    pub fn counters(&self) -> anyhow::Result<Vec<(String, u64)>> {
+        Ok(self
+            .engine()?
+            .counters()?
+            .into_iter()
+            .map(|(counter, value)| (counter.name().to_owned(), value))
+            .collect())
+    }
+
+    pub fn detach(&self) -> anyhow::Result<()> {
+        self.engine()?.detach_all()
+    }
+}

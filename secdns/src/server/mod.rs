@@ -1,0 +1,128 @@
+//! `secdns serve`: loads everything, binds everything, then answers until SIGTERM/SIGINT.
+//! Any failure before the first answer stops the start-up with nothing left behind.
+
+mod fast_path;
+mod tcp;
+mod udp;
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use tokio::signal::unix::{SignalKind, signal};
+
+pub use fast_path::FastPath;
+
+use crate::{
+    config::Config,
+    control,
+    snapshot::{Snapshot, SnapshotCell},
+    stats::ResponderStats,
+    zone::{Zone, zonefile},
+};
+
+/// Everything the responders and the control API share.
+#[derive(Clone)]
+pub struct Shared {
+    pub snapshot: SnapshotCell,
+    pub stats: Arc<ResponderStats>,
+    pub fast_path: Option<Arc<FastPath>>,
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.server.state_dir).with_context(|| {
+        format!(
+            "cannot create state directory {}",
+            config.server.state_dir.display()
+        )
+    })?;
+    let zones = load_zones(&config)?;
+    let snapshot = Arc::new(Snapshot::new(zones));
+
+    let payload = config.server.udp_payload;
+    let mut udp_sockets = Vec::new();
+    let mut tcp_listeners = Vec::new();
+    for addr in &config.server.listen {
+        udp_sockets.push(udp::bind(*addr)?);
+        tcp_listeners.push(tcp::bind(*addr)?);
+    }
+    let control_listener = tokio::net::TcpListener::bind(config.server.control)
+        .await
+        .with_context(|| format!("cannot listen for control on {}", config.server.control))?;
+
+    let fast_path = match &config.xdp {
+        Some(xdp) => Some(Arc::new(FastPath::start(xdp, config.xdp_port()?, payload)?)),
+        None => None,
+    };
+    let shared = Shared {
+        snapshot: SnapshotCell::default(),
+        stats: Arc::new(ResponderStats::default()),
+        fast_path,
+    };
+    publish(&shared, snapshot).await?;
+
+    for socket in udp_sockets {
+        let socket = Arc::new(socket);
+        // One receiver per core keeps both busy on a UDP flood.
+        for _ in 0..2 {
+            tokio::spawn(udp::serve(socket.clone(), shared.clone(), payload));
+        }
+    }
+    let tcp_limits = tcp::Limits {
+        idle: Duration::from_secs(config.server.tcp_idle_timeout),
+        max_connections: config.server.tcp_max_connections,
+        payload,
+    };
+    for listener in tcp_listeners {
+        tokio::spawn(tcp::serve(listener, shared.clone(), tcp_limits));
+    }
+    tokio::spawn(control::api::serve(control_listener, shared.clone()));
+    tracing::info!(
+        listen = ?config.server.listen,
+        control = %config.server.control,
+        xdp = shared.fast_path.is_some(),
+        "secdns is serving"
+    );
+
+    let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    if let Some(fast_path) = &shared.fast_path {
+        fast_path.detach()?;
+    }
+    Ok(())
+}
+
+/// Makes `snapshot` the one served: XDP maps first, then userspace. Each switch is atomic.
+pub async fn publish(shared: &Shared, snapshot: Arc<Snapshot>) -> anyhow::Result<()> {
+    if let Some(fast_path) = shared.fast_path.clone() {
+        let for_xdp = snapshot.clone();
+        tokio::task::spawn_blocking(move || fast_path.publish(&for_xdp))
+            .await
+            .context("XDP publisher task")??;
+    }
+    shared.snapshot.store(snapshot);
+    Ok(())
+}
+
+/// Loads every configured zone file; the first error stops the start.
+pub fn load_zones(config: &Config) -> anyhow::Result<Vec<Arc<Zone>>> {
+    let mut zones = Vec::with_capacity(config.zones.len());
+    for zone_config in &config.zones {
+        let (zone, warnings) = zonefile::load(&zone_config.file, &zone_config.name)
+            .with_context(|| format!("zone {}", zone_config.name))?;
+        for warning in warnings {
+            tracing::warn!(zone = %zone_config.name, "{warning}");
+        }
+        tracing::info!(
+            zone = %zone_config.name,
+            serial = zone.serial(),
+            records = zone.record_count(),
+            "zone loaded"
+        );
+        zones.push(Arc::new(zone));
+    }
+    Ok(zones)
+}

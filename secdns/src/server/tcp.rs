@@ -1,0 +1,101 @@
+//! The userspace TCP responder (RFC 7766): several queries per connection, answered in
+//! order, an idle timeout, and a cap on concurrent connections.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    sync::Semaphore,
+    time::timeout,
+};
+
+use super::Shared;
+use crate::{
+    answer::{Transport, respond},
+    stats::ResponderStats,
+};
+
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub idle: Duration,
+    pub max_connections: usize,
+    pub payload: u16,
+}
+
+pub fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .context("creating TCP socket")?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true).context("IPV6_V6ONLY")?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket
+        .bind(&addr.into())
+        .with_context(|| format!("cannot listen on TCP {addr}"))?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into()).context("registering TCP listener")
+}
+
+pub async fn serve(listener: TcpListener, shared: Shared, limits: Limits) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::debug!("TCP accept: {e}");
+                continue;
+            }
+        };
+        ResponderStats::bump(&shared.stats.tcp_connections);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection(stream, &shared, limits).await {
+                tracing::debug!(%peer, "TCP connection: {e:#}");
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn connection(mut stream: TcpStream, shared: &Shared, limits: Limits) -> anyhow::Result<()> {
+    let _ = stream.set_nodelay(true);
+    loop {
+        let mut len = [0u8; 2];
+        match timeout(limits.idle, stream.read_exact(&mut len)).await {
+            Ok(Ok(_)) => {}
+            // Idle timeout or the client closed: both end the connection quietly.
+            Ok(Err(_)) | Err(_) => return Ok(()),
+        }
+        let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
+        timeout(limits.idle, stream.read_exact(&mut msg))
+            .await
+            .context("timed out inside a message")?
+            .context("reading a message")?;
+        let snapshot = shared.snapshot.load();
+        let Some(reply) = respond(
+            &msg,
+            &snapshot,
+            Transport::Tcp {
+                payload: limits.payload,
+            },
+        ) else {
+            return Ok(()); // not a query: nothing sensible to say on this stream
+        };
+        drop(snapshot);
+        let mut framed = Vec::with_capacity(reply.len() + 2);
+        framed.extend_from_slice(&(reply.len() as u16).to_be_bytes());
+        framed.extend_from_slice(&reply);
+        timeout(limits.idle, stream.write_all(&framed))
+            .await
+            .context("timed out writing a reply")?
+            .context("writing a reply")?;
+        ResponderStats::bump(&shared.stats.tcp_answered);
+    }
+}

@@ -1,0 +1,90 @@
+//! Counters kept by the userspace responders, and the combined view the control API serves.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Default)]
+pub struct ResponderStats {
+    pub udp_answered: AtomicU64,
+    pub udp_ignored: AtomicU64,
+    pub udp_truncated: AtomicU64,
+    pub tcp_answered: AtomicU64,
+    pub tcp_connections: AtomicU64,
+}
+
+impl ResponderStats {
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What `secdns stats` prints. `xdp_*` are zero when XDP is not configured.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StatsReport {
+    pub xdp_answered: u64,
+    pub xdp_passed: u64,
+    pub udp_answered: u64,
+    pub tcp_answered: u64,
+    pub udp_ignored: u64,
+    pub udp_truncated: u64,
+    pub tcp_connections: u64,
+    /// Every XDP counter by name (why packets were passed, etc.).
+    pub xdp: Vec<(String, u64)>,
+    pub xdp_entries: u64,
+    pub zones: u64,
+}
+
+impl StatsReport {
+    pub fn from_parts(
+        responders: &ResponderStats,
+        xdp: Vec<(String, u64)>,
+        xdp_entries: u64,
+        zones: u64,
+    ) -> Self {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let answered = xdp
+            .iter()
+            .filter(|(n, _)| n == "answered")
+            .map(|(_, v)| v)
+            .sum();
+        let passed = xdp
+            .iter()
+            .filter(|(n, _)| n.starts_with("passed_"))
+            .map(|(_, v)| v)
+            .sum();
+        Self {
+            xdp_answered: answered,
+            xdp_passed: passed,
+            udp_answered: get(&responders.udp_answered),
+            tcp_answered: get(&responders.tcp_answered),
+            udp_ignored: get(&responders.udp_ignored),
+            udp_truncated: get(&responders.udp_truncated),
+            tcp_connections: get(&responders.tcp_connections),
+            xdp,
+            xdp_entries,
+            zones,
+        }
+    }
+
+    /// `name value` lines, the main counters first.
+    pub fn to_text(&self) -> String {
+        let mut lines = vec![
+            format!("xdp_answered {}", self.xdp_answered),
+            format!("xdp_passed {}", self.xdp_passed),
+            format!("udp_answered {}", self.udp_answered),
+            format!("tcp_answered {}", self.tcp_answered),
+            format!("udp_ignored {}", self.udp_ignored),
+            format!("udp_truncated {}", self.udp_truncated),
+            format!("tcp_connections {}", self.tcp_connections),
+            format!("xdp_entries {}", self.xdp_entries),
+            format!("zones {}", self.zones),
+        ];
+        lines.extend(
+            self.xdp
+                .iter()
+                .map(|(name, value)| format!("xdp.{name} {value}")),
+        );
+        lines.join("\n") + "\n"
+    }
+}

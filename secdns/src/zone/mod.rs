@@ -1,0 +1,249 @@
+//! A zone held in memory: its nodes, their RRsets, and the rules a zone must satisfy.
+//! Built once by [`ZoneBuilder`], then immutable.
+
+pub mod zonefile;
+
+use std::collections::HashMap;
+
+use crate::dns::{Name, codes::rtype, rdata};
+
+/// Record data in uncompressed wire form.
+pub type Rdata = Box<[u8]>;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rrset {
+    pub rtype: u16,
+    pub ttl: u32,
+    pub rdatas: Vec<Rdata>,
+}
+
+/// All RRsets at one owner name. A node with no RRsets is an empty non-terminal.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub owner: Name,
+    pub rrsets: Vec<Rrset>,
+}
+
+impl Node {
+    pub fn rrset(&self, rr_type: u16) -> Option<&Rrset> {
+        self.rrsets.iter().find(|r| r.rtype == rr_type)
+    }
+
+    pub fn is_empty_non_terminal(&self) -> bool {
+        self.rrsets.is_empty()
+    }
+}
+
+#[derive(Debug)]
+pub struct Zone {
+    apex: Name,
+    /// Keyed by the lowercased wire form of the owner.
+    nodes: HashMap<Box<[u8]>, Node>,
+    record_count: usize,
+    serial: u32,
+}
+
+impl Zone {
+    pub fn apex(&self) -> &Name {
+        &self.apex
+    }
+
+    pub fn serial(&self) -> u32 {
+        self.serial
+    }
+
+    pub fn record_count(&self) -> usize {
+        self.record_count
+    }
+
+    /// The node at `lowercase_wire`, if the zone has one (empty non-terminals included).
+    pub fn node(&self, lowercase_wire: &[u8]) -> Option<&Node> {
+        self.nodes.get(lowercase_wire)
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.values()
+    }
+
+    pub fn soa(&self) -> &Rrset {
+        // `ZoneBuilder::finish` guarantees the apex node and its SOA exist.
+        self.nodes
+            .get(&self.apex.lowercase_wire())
+            .and_then(|n| n.rrset(rtype::SOA))
+            .unwrap_or_else(|| unreachable!("zone {} built without SOA", self.apex))
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ZoneError {
+    #[error("{owner} is outside the zone {apex}")]
+    OutOfZone { owner: String, apex: String },
+    #[error("{owner}: class {class} records are not served (only IN)")]
+    Class { owner: String, class: u16 },
+    #[error("{owner}: {what} records cannot be served from a zone")]
+    MetaType { owner: String, what: &'static str },
+    #[error("zone {apex} has no SOA record at its apex")]
+    NoSoa { apex: String },
+    #[error("zone {apex} has {count} SOA records at its apex; exactly one is allowed")]
+    ManySoa { apex: String, count: usize },
+    #[error("{owner}: SOA record not at the zone apex {apex}")]
+    SoaNotAtApex { owner: String, apex: String },
+    #[error("{owner}: record data of type {rtype} is malformed")]
+    BadRdata { owner: String, rtype: String },
+}
+
+pub struct ZoneBuilder {
+    apex: Name,
+    nodes: HashMap<Box<[u8]>, Node>,
+    /// Set when RRs of one RRset arrive with different TTLs (RFC 2181 §5.2).
+    pub ttl_mismatches: Vec<String>,
+}
+
+impl ZoneBuilder {
+    pub fn new(apex: Name) -> Self {
+        Self {
+            apex,
+            nodes: HashMap::new(),
+            ttl_mismatches: Vec::new(),
+        }
+    }
+
+    pub fn apex(&self) -> &Name {
+        &self.apex
+    }
+
+    pub fn add(
+        &mut self,
+        owner: Name,
+        rr_type: u16,
+        class: u16,
+        ttl: u32,
+        rdata: Rdata,
+    ) -> Result<(), ZoneError> {
+        if !owner.is_at_or_below(&self.apex) {
+            return Err(ZoneError::OutOfZone {
+                owner: owner.to_string(),
+                apex: self.apex.to_string(),
+            });
+        }
+        if class != crate::dns::codes::class::IN {
+            return Err(ZoneError::Class {
+                owner: owner.to_string(),
+                class,
+            });
+        }
+        let meta = match rr_type {
+            rtype::OPT => Some("OPT"),
+            rtype::TSIG => Some("TSIG"),
+            rtype::IXFR => Some("IXFR"),
+            rtype::AXFR => Some("AXFR"),
+            rtype::ANY => Some("ANY"),
+            _ => None,
+        };
+        if let Some(what) = meta {
+            return Err(ZoneError::MetaType {
+                owner: owner.to_string(),
+                what,
+            });
+        }
+        if rr_type == rtype::SOA {
+            if owner != self.apex {
+                return Err(ZoneError::SoaNotAtApex {
+                    owner: owner.to_string(),
+                    apex: self.apex.to_string(),
+                });
+            }
+            if rdata::soa_serial(&rdata).is_none()
+                || rdata::compressible_names(rr_type, &rdata).len() != 2
+            {
+                return Err(ZoneError::BadRdata {
+                    owner: owner.to_string(),
+                    rtype: "SOA".into(),
+                });
+            }
+        }
+        let key = owner.lowercase_wire();
+        let node = self.nodes.entry(key).or_insert_with(|| Node {
+            owner: owner.clone(),
+            rrsets: Vec::new(),
+        });
+        match node.rrsets.iter_mut().find(|r| r.rtype == rr_type) {
+            Some(rrset) => {
+                if rrset.ttl != ttl {
+                    self.ttl_mismatches.push(format!(
+                        "{owner} {}: TTLs {} and {ttl} differ; using the lower",
+                        crate::dns::codes::rtype_name(rr_type),
+                        rrset.ttl
+                    ));
+                    rrset.ttl = rrset.ttl.min(ttl);
+                }
+                // An RRset is a set: identical records collapse (RFC 2181 §5).
+                if !rrset.rdatas.contains(&rdata) {
+                    rrset.rdatas.push(rdata);
+                }
+            }
+            None => node.rrsets.push(Rrset {
+                rtype: rr_type,
+                ttl,
+                rdatas: vec![rdata],
+            }),
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<Zone, ZoneError> {
+        let apex_key = self.apex.lowercase_wire();
+        let soa = self
+            .nodes
+            .get(&apex_key)
+            .and_then(|n| n.rrset(rtype::SOA))
+            .ok_or_else(|| ZoneError::NoSoa {
+                apex: self.apex.to_string(),
+            })?;
+        if soa.rdatas.len() != 1 {
+            return Err(ZoneError::ManySoa {
+                apex: self.apex.to_string(),
+                count: soa.rdatas.len(),
+            });
+        }
+        let serial = rdata::soa_serial(&soa.rdatas[0]).unwrap_or_default();
+        let record_count = self
+            .nodes
+            .values()
+            .flat_map(|n| &n.rrsets)
+            .map(|r| r.rdatas.len())
+            .sum();
+        // Every name between a node and the apex exists, if only as an empty non-terminal
+        // (RFC 4592 §2.2.2): it answers NODATA, not NXDOMAIN.
+        let owners: Vec<Name> = self.nodes.values().map(|n| n.owner.clone()).collect();
+        for owner in owners {
+            let mut current = owner.parent();
+            while let Some(name) = current {
+                if !name.is_at_or_below(&self.apex) {
+                    break;
+                }
+                let key = name.lowercase_wire();
+                if self.nodes.contains_key(&key) {
+                    break;
+                }
+                current = name.parent();
+                self.nodes.insert(
+                    key,
+                    Node {
+                        owner: name,
+                        rrsets: Vec::new(),
+                    },
+                );
+            }
+        }
+        for node in self.nodes.values_mut() {
+            node.rrsets.sort_by_key(|r| r.rtype);
+        }
+        Ok(Zone {
+            apex: self.apex,
+            nodes: self.nodes,
+            record_count,
+            serial,
+        })
+    }
+}
