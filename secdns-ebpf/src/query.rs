@@ -181,6 +181,9 @@ fn scan_name(ctx: &XdpContext, off: usize) -> Result<(usize, u64, u64), Pass> {
         let folded = if i == next_label {
             if b == 0 {
                 hash = name_hash_step(hash, 0);
+                // The root label is compared too: never leave a stale byte there.
+                // SAFETY: as below.
+                unsafe { *(*scratch).name.as_mut_ptr().add(i) = 0 };
                 len = i + 1;
                 break;
             }

@@ -1,1 +1,38 @@
+//! Test beds that drive real processes: network namespaces joined by veth pairs, `secdns`
+//! and `knotd` processes, `dig`, and hand-built Ethernet frames for BPF_PROG_TEST_RUN.
+//! Everything here cleans up after itself on drop, also when a test panics.
 
+pub mod dig;
+pub mod frame;
+pub mod knot;
+pub mod netns;
+pub mod prerequisites;
+pub mod process;
+
+/// The example zone shared by the demo and the tests.
+pub const EXAMPLE_ZONE: &str = include_str!("../data/example.com.zone");
+pub const EXAMPLE_APEX: &str = "example.com.";
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> anyhow::Result<Self> {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("secdns-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path)?;
+        Ok(Self(path))
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

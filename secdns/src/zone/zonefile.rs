@@ -60,8 +60,12 @@ pub fn parse(text: &str, apex: &Name, source: &str) -> Result<(Zone, Vec<String>
         line,
         message,
     };
-    let mut zonefile = Zonefile::with_capacity(text.len());
+    let mut zonefile = Zonefile::with_capacity(text.len() + 1);
     zonefile.extend_from_slice(text.as_bytes());
+    // domain's scanner needs the last entry to end with a line break.
+    if !text.ends_with('\n') {
+        zonefile.extend_from_slice(b"\n");
+    }
     let origin = domain::base::Name::<Bytes>::from_octets(Bytes::copy_from_slice(apex.wire()))
         .map_err(|e| error(None, format!("bad origin {apex}: {e}")))?;
     zonefile.set_origin(origin);
@@ -281,6 +285,17 @@ raw IN TYPE65280 \# 3 010203
         let err = parse(text, &apex(), "oz.zone").unwrap_err();
         assert_eq!(err.line, Some(5), "{err}");
         assert!(err.message.contains("outside the zone"), "{err}");
+    }
+
+    #[test]
+    fn last_line_without_line_break() {
+        let (zone, _) = parse(
+            "@ 300 IN SOA ns1 hm 1 2 3 4 5\nwww 300 IN A 192.0.2.1",
+            &apex(),
+            "t",
+        )
+        .unwrap();
+        assert!(zone.node(&key("www.example.com")).is_some());
     }
 
     #[test]

@@ -1,0 +1,141 @@
+//! Two network namespaces joined by a veth pair: a server host and a client host with their
+//! own IPv4 and IPv6 addresses. Deleted (with their interfaces and XDP programs) on drop.
+
+use std::{
+    process::{Command, Output},
+    sync::atomic::{AtomicUsize, Ordering},
+};
+
+use anyhow::{Context as _, bail};
+
+pub const SERVER_V4: &str = "192.0.2.1";
+pub const CLIENT_V4: &str = "192.0.2.2";
+pub const SERVER_V6: &str = "2001:db8::1";
+pub const CLIENT_V6: &str = "2001:db8::2";
+
+/// Prefix of every namespace the tests and the demo create; `cargo xtask test` removes
+/// leftovers with it from runs that were killed.
+pub const NAMESPACE_PREFIX: &str = "sdt-";
+
+pub struct TestNet {
+    pub server_ns: String,
+    pub client_ns: String,
+    pub server_if: String,
+    pub client_if: String,
+}
+
+fn run(args: &[&str]) -> anyhow::Result<Output> {
+    let output = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .with_context(|| format!("running {args:?}"))?;
+    if !output.status.success() {
+        bail!(
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(output)
+}
+
+impl TestNet {
+    pub fn new(tag: &str) -> anyhow::Result<Self> {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let id = format!(
+            "{}{}",
+            std::process::id() % 100_000,
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let net = Self {
+            server_ns: format!("{NAMESPACE_PREFIX}{tag}-{id}-srv"),
+            client_ns: format!("{NAMESPACE_PREFIX}{tag}-{id}-cli"),
+            // Interface names are limited to 15 bytes.
+            server_if: format!("sd{id}s"),
+            client_if: format!("sd{id}c"),
+        };
+        net.delete();
+        net.create()
+            .with_context(|| format!("creating test network {tag}"))?;
+        Ok(net)
+    }
+
+    fn create(&self) -> anyhow::Result<()> {
+        let (s, c) = (self.server_ns.as_str(), self.client_ns.as_str());
+        let (si, ci) = (self.server_if.as_str(), self.client_if.as_str());
+        run(&["ip", "netns", "add", s])?;
+        run(&["ip", "netns", "add", c])?;
+        run(&[
+            "ip", "link", "add", si, "netns", s, "type", "veth", "peer", "name", ci, "netns", c,
+        ])?;
+        for (ns, ifname, v4, v6) in [(s, si, SERVER_V4, SERVER_V6), (c, ci, CLIENT_V4, CLIENT_V6)] {
+            run(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
+            run(&[
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{v4}/24"),
+                "dev",
+                ifname,
+            ])?;
+            // nodad: the address is usable at once instead of after duplicate detection.
+            run(&[
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{v6}/64"),
+                "dev",
+                ifname,
+                "nodad",
+            ])?;
+            run(&["ip", "-n", ns, "link", "set", ifname, "up"])?;
+        }
+        Ok(())
+    }
+
+    /// A command run inside `ns`.
+    pub fn command(ns: &str, program: &str) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", ns, program]);
+        command
+    }
+
+    pub fn server(&self, program: &str) -> Command {
+        Self::command(&self.server_ns, program)
+    }
+
+    pub fn client(&self, program: &str) -> Command {
+        Self::command(&self.client_ns, program)
+    }
+
+    fn delete(&self) {
+        for ns in [&self.server_ns, &self.client_ns] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}
+
+impl Drop for TestNet {
+    fn drop(&mut self) {
+        self.delete();
+    }
+}
+
+/// Removes namespaces left by earlier runs that were killed before they could clean up.
+pub fn remove_leftovers() -> anyhow::Result<usize> {
+    let output = run(&["ip", "netns", "list"])?;
+    let mut removed = 0;
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        if name.starts_with(NAMESPACE_PREFIX) {
+            run(&["ip", "netns", "del", name])?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}

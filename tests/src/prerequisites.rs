@@ -1,0 +1,43 @@
+//! What the tests need from the machine. A missing piece is a failure that says how to fix
+//! it, never a silent skip.
+
+use std::path::PathBuf;
+
+pub fn require_root() {
+    // SAFETY: plain getter.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "this test needs root (network namespaces, XDP, BPF_PROG_TEST_RUN): run `cargo xtask test` as root"
+    );
+}
+
+pub fn require_tools(tools: &[&str]) {
+    for tool in tools {
+        let found = std::env::var_os("PATH")
+            .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+            .unwrap_or(false)
+            || ["/usr/sbin", "/sbin"]
+                .iter()
+                .any(|d| PathBuf::from(d).join(tool).is_file());
+        assert!(
+            found,
+            "`{tool}` is not installed: run `cargo xtask setup` (it installs every test prerequisite)"
+        );
+    }
+}
+
+/// The secdns binary under test: `$SECDNS_BIN`, or the workspace's debug build.
+pub fn secdns_bin() -> PathBuf {
+    let path = std::env::var_os("SECDNS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/secdns")
+        });
+    assert!(
+        path.is_file(),
+        "secdns binary not found at {}: build it with `cargo build -p secdns` (`cargo xtask test` does)",
+        path.display()
+    );
+    path
+}

@@ -1,0 +1,328 @@
+//! The XDP program run on crafted frames with BPF_PROG_TEST_RUN. Every answer is checked
+//! whole: addresses, ports, lengths, checksums (by an independent implementation), and the DNS
+//! message byte for byte against what the userspace responder sends for the same query.
+//! Every frame it does not answer must come back unchanged with XDP_PASS.
+
+use std::{net::IpAddr, sync::Arc};
+
+use secdns::{
+    answer::{Transport, respond},
+    dns::Name,
+    snapshot::Snapshot,
+    xdp::{compile::compile, loader::XdpEngine},
+    zone::zonefile,
+};
+use secdns_common::Counter;
+use secdns_tests::{
+    EXAMPLE_APEX, EXAMPLE_ZONE,
+    frame::{QueryBuilder, UdpFrame},
+    prerequisites::require_root,
+};
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+const XDP_TX: u32 = 3;
+const OUR_PAYLOAD: u16 = 1232;
+
+/// A 255-octet name (the longest there is) in the test zone.
+fn longest_name() -> String {
+    format!(
+        "{}.{}.{}.{}.example.com.",
+        "a".repeat(63),
+        "b".repeat(63),
+        "c".repeat(63),
+        "d".repeat(49)
+    )
+}
+
+struct Bed {
+    engine: XdpEngine,
+    snapshot: Snapshot,
+}
+
+fn bed() -> Bed {
+    require_root();
+    let big = format!("\"{}\"", "x".repeat(200));
+    let text = format!(
+        "{EXAMPLE_ZONE}\n{} IN A 192.0.2.255\nbig IN TXT {big} {big}\nbig IN TXT {big} \"two\"\nbig IN TXT {big} \"three\"\n",
+        longest_name()
+    );
+    let apex: Name = EXAMPLE_APEX.parse().unwrap();
+    let (zone, _) = zonefile::parse(&text, &apex, "test zone").unwrap();
+    assert_eq!(
+        Name::from_wire(&longest_name().parse::<Name>().unwrap().wire().to_vec())
+            .unwrap()
+            .wire()
+            .len(),
+        255
+    );
+    let snapshot = Snapshot::new([Arc::new(zone)]);
+    let mut engine = XdpEngine::load().expect("loading the XDP program");
+    engine.set_listener(53, OUR_PAYLOAD).unwrap();
+    let compiled = compile(&snapshot);
+    assert!(
+        compiled.entries.len() > 10,
+        "only {} entries compiled",
+        compiled.entries.len()
+    );
+    engine.publish(&compiled.entries).unwrap();
+    Bed { engine, snapshot }
+}
+
+fn v4() -> (IpAddr, IpAddr) {
+    (
+        "198.51.100.7".parse().unwrap(),
+        "192.0.2.1".parse().unwrap(),
+    )
+}
+
+fn v6() -> (IpAddr, IpAddr) {
+    (
+        "2001:db8:1::7".parse().unwrap(),
+        "2001:db8::1".parse().unwrap(),
+    )
+}
+
+impl Bed {
+    fn run(&self, frame: &[u8]) -> (u32, Vec<u8>) {
+        self.engine.test_run(frame).expect("BPF_PROG_TEST_RUN")
+    }
+
+    /// Runs `query` through XDP, asserts it was answered correctly, returns the reply.
+    fn expect_answer(&self, (client, server): (IpAddr, IpAddr), query: &QueryBuilder) -> UdpFrame {
+        let request = UdpFrame::query(client, server, query.build());
+        let (action, out) = self.run(&request.to_bytes());
+        assert_eq!(
+            action,
+            XDP_TX,
+            "not answered in XDP: {:?}",
+            self.engine.counters()
+        );
+        let reply = UdpFrame::parse(&out).unwrap_or_else(|e| panic!("bad reply frame: {e:#}"));
+        assert_eq!(
+            (reply.src_mac, reply.dst_mac),
+            (request.dst_mac, request.src_mac)
+        );
+        assert_eq!((reply.src, reply.dst), (server, client));
+        assert_eq!((reply.src_port, reply.dst_port), (53, request.src_port));
+        assert_eq!(reply.ttl, 64);
+        let userspace = respond(
+            &request.payload,
+            &self.snapshot,
+            Transport::Udp {
+                payload: OUR_PAYLOAD,
+            },
+        )
+        .expect("userspace answers it too");
+        assert_eq!(reply.payload, userspace, "XDP and userspace differ");
+        reply
+    }
+
+    fn expect_pass(&self, frame: &[u8], why: &str) {
+        let (action, out) = self.run(frame);
+        assert_eq!(action, XDP_PASS, "{why}: expected XDP_PASS");
+        assert_eq!(out, frame, "{why}: a passed frame must be unchanged");
+    }
+
+    fn counter(&self, which: Counter) -> u64 {
+        self.engine
+            .counters()
+            .unwrap()
+            .into_iter()
+            .find(|(c, _)| *c == which)
+            .map(|(_, v)| v)
+            .unwrap()
+    }
+}
+
+#[test]
+fn answers_ipv4_and_ipv6_with_and_without_opt() {
+    let bed = bed();
+    for addrs in [v4(), v6()] {
+        for opt in [false, true] {
+            let mut query = QueryBuilder::new("www.example.com.", 1);
+            if opt {
+                query = query.with_opt(4096, false);
+            }
+            let reply = bed.expect_answer(addrs, &query);
+            let message = hickory_proto::op::Message::from_vec(&reply.payload).unwrap();
+            assert_eq!(message.metadata.id, 0xbeef);
+            assert!(message.metadata.authoritative);
+            assert!(
+                message.metadata.recursion_desired,
+                "RD is copied from the query"
+            );
+            assert_eq!(message.answers.len(), 2);
+            assert_eq!(message.edns.is_some(), opt);
+            if let Some(edns) = &message.edns {
+                assert_eq!(edns.max_payload(), OUR_PAYLOAD);
+            }
+        }
+    }
+    assert!(bed.counter(Counter::Answered) >= 4);
+}
+
+#[test]
+fn keeps_the_question_case_and_the_do_bit() {
+    let bed = bed();
+    let query = QueryBuilder::new("WwW.ExAmPlE.CoM.", 28).with_opt(1232, true);
+    let reply = bed.expect_answer(v4(), &query);
+    // The question comes back exactly as asked, and the owner points at it.
+    assert_eq!(
+        &reply.payload[12..12 + 17],
+        b"\x03WwW\x07ExAmPlE\x03CoM\x00"
+    );
+    let message = hickory_proto::op::Message::from_vec(&reply.payload).unwrap();
+    assert_eq!(message.answers[0].name.to_string(), "WwW.ExAmPlE.CoM.");
+    assert!(message.edns.as_ref().unwrap().flags().dnssec_ok);
+}
+
+#[test]
+fn answers_the_longest_name_and_big_answers_within_the_size_limit() {
+    let bed = bed();
+    let name = longest_name().to_uppercase();
+    bed.expect_answer(v6(), &QueryBuilder::new(&name, 1).with_opt(1232, false));
+    // The TXT RRset is over 512 bytes: answered with EDNS, passed (for TC) without.
+    bed.expect_answer(
+        v4(),
+        &QueryBuilder::new("big.example.com.", 16).with_opt(1232, false),
+    );
+    let plain = UdpFrame::query(
+        v4().0,
+        v4().1,
+        QueryBuilder::new("big.example.com.", 16).build(),
+    );
+    bed.expect_pass(&plain.to_bytes(), "over 512 bytes without EDNS");
+    let small = UdpFrame::query(
+        v4().0,
+        v4().1,
+        QueryBuilder::new("big.example.com.", 16)
+            .with_opt(600, false)
+            .build(),
+    );
+    bed.expect_pass(&small.to_bytes(), "over the client's EDNS size");
+    assert!(bed.counter(Counter::TooBig) >= 2);
+}
+
+#[test]
+fn passes_what_it_cannot_answer() {
+    let bed = bed();
+    let (c, s) = v4();
+    let frame = |q: &QueryBuilder| UdpFrame::query(c, s, q.build()).to_bytes();
+    bed.expect_pass(
+        &frame(&QueryBuilder::new("nope.example.com.", 1)),
+        "NXDOMAIN",
+    );
+    bed.expect_pass(&frame(&QueryBuilder::new("www.example.com.", 15)), "NODATA");
+    bed.expect_pass(
+        &frame(&QueryBuilder::new("www.example.org.", 1)),
+        "outside every zone",
+    );
+    bed.expect_pass(
+        &frame(&QueryBuilder::new("www.sub.example.com.", 1)),
+        "below a delegation",
+    );
+    let mut q = QueryBuilder::new("www.example.com.", 1);
+    q.qclass = 3;
+    bed.expect_pass(&frame(&q), "class CH");
+    let mut q = QueryBuilder::new("www.example.com.", 1);
+    q.flags = 0x2000; // opcode NOTIFY
+    bed.expect_pass(&frame(&q), "NOTIFY");
+    let mut q = QueryBuilder::new("www.example.com.", 1);
+    q.flags |= 0x8000;
+    bed.expect_pass(&frame(&q), "a response");
+    let mut q = QueryBuilder::new("www.example.com.", 1).with_opt(1232, false);
+    q.opt.as_mut().unwrap().1 = 1;
+    bed.expect_pass(&frame(&q), "EDNS version 1 (BADVERS is userspace's)");
+    assert!(bed.counter(Counter::Miss) >= 4);
+    assert!(bed.counter(Counter::Unsupported) >= 3);
+}
+
+#[test]
+fn passes_malformed_and_foreign_frames_unchanged() {
+    let bed = bed();
+    let (c, s) = v4();
+    let good = UdpFrame::query(c, s, QueryBuilder::new("www.example.com.", 1).build());
+    let good_bytes = good.to_bytes();
+    for cut in [14, 20, 33, 34, 41, 42, 50, 53, good_bytes.len() - 1] {
+        bed.expect_pass(&good_bytes[..cut], &format!("truncated to {cut} bytes"));
+    }
+    let with_payload = |payload: Vec<u8>| UdpFrame::query(c, s, payload).to_bytes();
+    let base = QueryBuilder::new("www.example.com.", 1).build();
+    // Header claims two questions.
+    let mut two = base.clone();
+    two[5] = 2;
+    bed.expect_pass(&with_payload(two), "qdcount 2");
+    // A label length of 64 and a compression pointer in the question.
+    let mut q = QueryBuilder::new("www.example.com.", 1);
+    q.name = [&[64u8][..], &[b'a'; 64], &[0]].concat();
+    bed.expect_pass(&with_payload(q.build()), "label over 63");
+    q.name = vec![0xc0, 0x0c];
+    bed.expect_pass(&with_payload(q.build()), "compression pointer");
+    // A name that never ends within 255 octets.
+    q.name = [[63u8].as_slice(), &[b'a'; 63]].concat().repeat(5);
+    bed.expect_pass(&with_payload(q.build()), "name without end");
+    bed.expect_pass(&with_payload(base[..11].to_vec()), "short header");
+    let mut trailing = QueryBuilder::new("www.example.com.", 1)
+        .with_opt(1232, false)
+        .build();
+    trailing.extend_from_slice(b"junk");
+    bed.expect_pass(&with_payload(trailing), "bytes after the OPT record");
+    let mut trailing = base.clone();
+    trailing.push(0);
+    bed.expect_pass(&with_payload(trailing), "bytes after the question");
+
+    // Not DNS to us: another port, TCP, ARP, an IPv4 fragment, IPv4 options.
+    let mut other_port = good.clone();
+    other_port.dst_port = 5353;
+    bed.expect_pass(&other_port.to_bytes(), "UDP to another port");
+    let mut tcp = good_bytes.clone();
+    tcp[23] = 6;
+    bed.expect_pass(&tcp, "TCP");
+    let mut arp = good_bytes[..42].to_vec();
+    arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+    bed.expect_pass(&arp, "ARP");
+    let mut fragment = good_bytes.clone();
+    fragment[20] |= 0x20; // more fragments
+    bed.expect_pass(&fragment, "IPv4 fragment");
+    let mut options = good_bytes.clone();
+    options[14] = 0x46;
+    bed.expect_pass(&options, "IPv4 options");
+    assert!(bed.counter(Counter::Malformed) >= 10);
+    assert_eq!(bed.counter(Counter::Dropped), 0);
+    let _ = XDP_DROP;
+}
+
+#[test]
+fn switching_answer_sets_is_all_or_nothing() {
+    let mut bed = bed();
+    let (c, s) = v4();
+    let www = UdpFrame::query(c, s, QueryBuilder::new("www.example.com.", 1).build()).to_bytes();
+    assert_eq!(bed.run(&www).0, XDP_TX);
+    // A new snapshot without www: after the switch it is no longer answered in the kernel.
+    let apex: Name = EXAMPLE_APEX.parse().unwrap();
+    let text: String = EXAMPLE_ZONE
+        .lines()
+        .filter(|l| {
+            !l.starts_with("www") && !l.contains("2001:db8::80") && !l.contains("192.0.2.81")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (zone, _) = zonefile::parse(&text, &apex, "second").unwrap();
+    bed.snapshot = Snapshot::new([Arc::new(zone)]);
+    bed.engine.publish(&compile(&bed.snapshot).entries).unwrap();
+    bed.expect_pass(&www, "removed by the new snapshot");
+    bed.expect_answer(v4(), &QueryBuilder::new("mail.example.com.", 1));
+    // And back: the map that was live two publications ago is refilled from scratch.
+    let apex_zone = zonefile::parse(EXAMPLE_ZONE, &apex, "third").unwrap().0;
+    bed.snapshot = Snapshot::new([Arc::new(apex_zone)]);
+    bed.engine.publish(&compile(&bed.snapshot).entries).unwrap();
+    assert_eq!(bed.run(&www).0, XDP_TX);
+}
+
+#[test]
+fn a_long_name_leaves_nothing_behind_for_the_next_query() {
+    let bed = bed();
+    bed.expect_answer(v4(), &QueryBuilder::new(&longest_name(), 1));
+    bed.expect_answer(v4(), &QueryBuilder::new("txt.example.com.", 16));
+}
