@@ -40,6 +40,9 @@ pub struct Scratch {
     /// See `query::launder`.
     pub name_len: u32,
     pub name: [u8; NAME_BUF_LEN],
+    /// Headers and question of the frame, while the frame grows at its head; see
+    /// `reply::grow`.
+    pub prefix: [u8; reply::MAX_PREFIX_LEN],
 }
 
 #[map]

@@ -236,10 +236,14 @@ pub fn confirm_name(query: &Query, value: &AnswerValue) -> Result<(), Pass> {
     if value.name_len as usize != query.qname_len {
         return Err(Pass(Counter::Miss));
     }
-    let scratch = SCRATCH.get_ptr(0).ok_or(Pass(Counter::Miss))?;
+    let scratch = SCRATCH.get_ptr_mut(0).ok_or(Pass(Counter::Miss))?;
+    // Bound the loop by a fresh copy of the length: the exit test would otherwise pin
+    // `qname_len` to a different constant on each exit, and the verifier would check the
+    // rest of the program once per length.
+    let len = launder(scratch, query.qname_len)?;
     let mut i = 0usize;
     while i < MAX_NAME_LEN {
-        if i >= query.qname_len {
+        if i >= len {
             return Ok(());
         }
         // SAFETY: i < MAX_NAME_LEN < NAME_BUF_LEN for both buffers.

@@ -1,14 +1,16 @@
 //! Turning the query frame into the reply frame in place: the question stays where it is, the
 //! precompiled body and an OPT record follow it, and the headers are swapped and fixed up.
 
-use aya_ebpf::helpers::generated::{bpf_xdp_get_buff_len, bpf_xdp_store_bytes};
+use aya_ebpf::helpers::generated::{
+    bpf_xdp_adjust_head, bpf_xdp_get_buff_len, bpf_xdp_load_bytes, bpf_xdp_store_bytes,
+};
 use aya_ebpf::{
     bindings::xdp_action, helpers::generated::bpf_xdp_adjust_tail, programs::XdpContext,
 };
 use secdns_common::{AnswerValue, COPIED_QUERY_FLAGS, Counter, FLAG_QR, MAX_BODY_LEN, OPT_RR_LEN};
 
 use crate::{
-    Pass,
+    Pass, SCRATCH,
     checksum::{at_parity, fold},
     packet::{get_be16, ptr_at, put_be16},
     query::{DNS_HEADER_LEN, ETH_LEN, IPV4_LEN, IPV6_LEN, Query, UDP_LEN},
@@ -48,13 +50,42 @@ pub fn write_reply(
     // SAFETY: helper call on our own context.
     let old_len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) } as usize;
     let delta = (q.dns_off + dns_len) as i32 - old_len as i32;
-    // SAFETY: helper call on our own context.
-    if unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } != 0 {
-        return Err(Pass(Counter::ResizeFailed));
-    }
+    grow(ctx, q, delta)?;
     // The frame no longer holds the query; never pass it on from here.
     rewrite(ctx, q, v, our_udp, dns_len).ok_or(Pass(Counter::Dropped))?;
     Ok(xdp_action::XDP_TX)
+}
+
+/// Headers plus the longest question: 14 + 40 + 8 + 12 + 255 + 4, rounded up.
+pub const MAX_PREFIX_LEN: usize = 352;
+
+/// Resizes the frame by `delta` bytes so that everything up to the end of the question stays
+/// where it is. Growing at the tail is cheapest, but a driver may leave almost no tailroom
+/// (veth hands XDP frames cut to the packet's size); every driver guarantees headroom, so
+/// the fallback grows at the head and moves headers and question forward.
+#[inline(always)]
+fn grow(ctx: &XdpContext, q: &Query, delta: i32) -> Result<(), Pass> {
+    // SAFETY: helper calls on our own context; the frame is unchanged when they fail.
+    if unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } == 0 {
+        return Ok(());
+    }
+    let prefix = q.dns_off + DNS_HEADER_LEN + q.qname_len + 4;
+    let scratch = SCRATCH.get_ptr_mut(0).ok_or(Pass(Counter::ResizeFailed))?;
+    if delta <= 0 || prefix == 0 || prefix > MAX_PREFIX_LEN {
+        return Err(Pass(Counter::ResizeFailed));
+    }
+    // SAFETY: `prefix` is within 1..=MAX_PREFIX_LEN, the size of the scratch buffer.
+    let buffer = unsafe { (*scratch).prefix.as_mut_ptr() } as *mut core::ffi::c_void;
+    if unsafe { bpf_xdp_load_bytes(ctx.ctx, 0, buffer, prefix as u32) } != 0
+        || unsafe { bpf_xdp_adjust_head(ctx.ctx, -delta) } != 0
+    {
+        return Err(Pass(Counter::ResizeFailed));
+    }
+    // SAFETY: as above; the frame is now `delta` bytes longer at its head.
+    if unsafe { bpf_xdp_store_bytes(ctx.ctx, 0, buffer, prefix as u32) } != 0 {
+        return Err(Pass(Counter::Dropped));
+    }
+    Ok(())
 }
 
 #[inline(always)]

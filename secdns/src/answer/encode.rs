@@ -24,6 +24,8 @@ pub struct Body {
     pub arcount: u16,
     /// AA and RCODE.
     pub flags: u16,
+    /// Extended DNS Error info code for the OPT record.
+    pub extended_error: Option<u16>,
 }
 
 impl Body {
@@ -34,6 +36,7 @@ impl Body {
             nscount: 0,
             arcount: 0,
             flags: rcode as u16,
+            extended_error: None,
         }
     }
 }
@@ -84,6 +87,7 @@ pub fn encode_body(qname: &[u8], answer: &Answer<'_>) -> Body {
         nscount: count(answer.authority.len()),
         arcount: count(answer.additional.len()),
         flags: if answer.authoritative { flags::AA } else { 0 } | answer.rcode as u16,
+        extended_error: answer.extended_error,
     }
 }
 

@@ -31,12 +31,18 @@ pub struct Answer<'a> {
     pub answer: Vec<Rr<'a>>,
     pub authority: Vec<Rr<'a>>,
     pub additional: Vec<Rr<'a>>,
+    /// Extended DNS Error info code (RFC 8914), sent in OPT when the query had one.
+    pub extended_error: Option<u16>,
 }
+
+/// RFC 8914 §4.21: the server is not authoritative for the name.
+pub const EDE_NOT_AUTHORITATIVE: u16 = 20;
 
 impl<'a> Answer<'a> {
     fn refused() -> Self {
         Self {
             rcode: rcode::REFUSED,
+            extended_error: Some(EDE_NOT_AUTHORITATIVE),
             ..Default::default()
         }
     }
@@ -121,7 +127,12 @@ pub fn lookup<'a>(
             answer.negative(zone, rcode::NXDOMAIN);
             return answer;
         };
-        if let Some(rrset) = node.rrset(qtype) {
+        // Minimal ANY (RFC 8482 §4.2): one RRset of the name, not all of them.
+        let wanted = match qtype {
+            rtype::ANY => node.rrsets.first(),
+            _ => node.rrset(qtype),
+        };
+        if let Some(rrset) = wanted {
             let before = answer.answer.len();
             Answer::push_rrset(&mut answer.answer, &node.owner, rrset);
             let added: Vec<Rr<'a>> = answer.answer[before..].to_vec();

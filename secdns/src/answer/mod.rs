@@ -64,7 +64,13 @@ pub fn respond(msg: &[u8], snapshot: &Snapshot, transport: Transport) -> Option<
                 reply.extend_from_slice(q.raw);
             }
             if let Some(edns) = edns {
-                write_opt(&mut reply, our_payload, extended_rcode, edns.dnssec_ok);
+                write_opt(
+                    &mut reply,
+                    our_payload,
+                    extended_rcode,
+                    edns.dnssec_ok,
+                    None,
+                );
             }
             Some(reply)
         }
@@ -113,7 +119,13 @@ fn answer_question(
     reply.extend_from_slice(question.raw);
     reply.extend_from_slice(&body.bytes);
     if edns.is_some() {
-        write_opt(&mut reply, transport.our_payload(), 0, dnssec_ok);
+        write_opt(
+            &mut reply,
+            transport.our_payload(),
+            0,
+            dnssec_ok,
+            body.extended_error,
+        );
     }
     let limit = match (transport, edns) {
         (Transport::Tcp { .. }, _) => u16::MAX as usize,
@@ -138,7 +150,13 @@ fn answer_question(
     );
     reply.extend_from_slice(question.raw);
     if edns.is_some() {
-        write_opt(&mut reply, transport.our_payload(), 0, dnssec_ok);
+        write_opt(
+            &mut reply,
+            transport.our_payload(),
+            0,
+            dnssec_ok,
+            body.extended_error,
+        );
     }
     reply
 }
@@ -159,8 +177,15 @@ fn write_header(
     out.extend_from_slice(&(counts[2] + opt as u16).to_be_bytes());
 }
 
-/// Our OPT record (RFC 6891 §6.1.2): the same eleven bytes the XDP program writes.
-fn write_opt(out: &mut Vec<u8>, payload: u16, extended_rcode: u8, dnssec_ok: bool) {
+/// Our OPT record (RFC 6891 §6.1.2). Without an extended error these are the same eleven
+/// bytes the XDP program writes.
+fn write_opt(
+    out: &mut Vec<u8>,
+    payload: u16,
+    extended_rcode: u8,
+    dnssec_ok: bool,
+    extended_error: Option<u16>,
+) {
     out.push(0);
     out.extend_from_slice(&rtype::OPT.to_be_bytes());
     out.extend_from_slice(&payload.to_be_bytes());
@@ -168,5 +193,16 @@ fn write_opt(out: &mut Vec<u8>, payload: u16, extended_rcode: u8, dnssec_ok: boo
     out.push(0); // version
     out.push(if dnssec_ok { 0x80 } else { 0 });
     out.push(0);
-    out.extend_from_slice(&0u16.to_be_bytes());
+    match extended_error {
+        Some(info_code) => {
+            out.extend_from_slice(&6u16.to_be_bytes());
+            out.extend_from_slice(&EDE_OPTION.to_be_bytes());
+            out.extend_from_slice(&2u16.to_be_bytes());
+            out.extend_from_slice(&info_code.to_be_bytes());
+        }
+        None => out.extend_from_slice(&0u16.to_be_bytes()),
+    }
 }
+
+/// EDNS option code of Extended DNS Errors (RFC 8914 §2).
+const EDE_OPTION: u16 = 15;

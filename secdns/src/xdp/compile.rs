@@ -95,7 +95,8 @@ pub fn compile(snapshot: &Snapshot) -> Compiled {
 /// The body userspace would send for (qname, qtype), if it is a positive answer.
 fn compile_one(snapshot: &Snapshot, qname: &[u8], qtype: u16, dnssec_ok: bool) -> Option<Body> {
     let answer = lookup(snapshot, qname, qtype, dnssec_ok);
-    if answer.rcode != rcode::NOERROR || answer.answer.is_empty() {
+    if answer.rcode != rcode::NOERROR || answer.answer.is_empty() || answer.extended_error.is_some()
+    {
         return None;
     }
     Some(encode_body(qname, &answer))

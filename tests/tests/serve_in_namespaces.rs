@@ -1,0 +1,224 @@
+//! `secdns serve` on one side of a veth pair with native XDP, queried with dig from the other
+//! side over UDP and TCP, IPv4 and IPv6. Every answer must equal what knotd gives for the same
+//! zone file, and the counters must show which path answered.
+
+use std::{path::Path, process::Command, time::Duration};
+
+use secdns::stats::StatsReport;
+use secdns_tests::{
+    EXAMPLE_APEX, EXAMPLE_ZONE, TempDir, dig,
+    knot::Knot,
+    netns::{SERVER_V4, SERVER_V6, TestNet},
+    prerequisites::{require_root, require_tools, secdns_bin},
+    process::Process,
+};
+
+const CONTROL: &str = "127.0.0.1:8053";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Path_ {
+    /// Answered in the kernel: xdp_answered moves, udp_answered does not.
+    Xdp,
+    /// Passed by XDP and answered by the userspace UDP responder.
+    Userspace,
+}
+
+fn write_config(dir: &Path, interface: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("example.com.zone"), EXAMPLE_ZONE).unwrap();
+    let config = format!(
+        r#"[server]
+listen = ["0.0.0.0:53", "[::]:53"]
+state_dir = "{state}"
+control = "{CONTROL}"
+
+[xdp]
+interfaces = ["{interface}"]
+mode = "native"
+
+[[zone]]
+name = "{EXAMPLE_APEX}"
+file = "example.com.zone"
+"#,
+        state = dir.join("state").display()
+    );
+    let path = dir.join("secdns.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+fn stats(net: &TestNet) -> StatsReport {
+    let output = net
+        .server(secdns_bin().to_str().unwrap())
+        .args(["stats", "--json", "--control", CONTROL])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "secdns stats: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn start_server(net: &TestNet, config: &Path) -> Process {
+    let mut command = net.server(secdns_bin().to_str().unwrap());
+    command.arg("serve").arg("--config").arg(config);
+    let mut server = Process::spawn("secdns serve", command).unwrap();
+    server
+        .wait_until("start-up", Duration::from_secs(20), |out| {
+            out.contains("secdns is serving")
+        })
+        .unwrap();
+    server
+}
+
+fn xdp_attached(net: &TestNet) -> bool {
+    let output = Command::new("ip")
+        .args(["-n", &net.server_ns, "link", "show", "dev", &net.server_if])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).contains("prog/xdp")
+}
+
+#[test]
+fn xdp_and_userspace_answer_like_knot() {
+    require_root();
+    require_tools(&["ip", "dig", "knotd"]);
+    let dir = TempDir::new("serve").unwrap();
+    let net = TestNet::new("serve").unwrap();
+    let config = write_config(dir.path(), &net.server_if);
+
+    let mut peer_command = net.client(secdns_bin().to_str().unwrap());
+    peer_command.args(["xdp-peer", "--interface", &net.client_if]);
+    let mut peer = Process::spawn("xdp-peer", peer_command).unwrap();
+    peer.wait_until("attach", Duration::from_secs(20), |out| {
+        out.contains("attached")
+    })
+    .unwrap();
+    let server = start_server(&net, &config);
+    assert!(
+        xdp_attached(&net),
+        "XDP program not attached to {}",
+        net.server_if
+    );
+    let knot = Knot::serve_zone(EXAMPLE_APEX, EXAMPLE_ZONE).unwrap();
+
+    let cases = [
+        ("www.example.com.", "A", Path_::Xdp),
+        ("WwW.ExAmple.COM.", "AAAA", Path_::Xdp),
+        ("example.com.", "NS", Path_::Xdp),
+        ("example.com.", "MX", Path_::Xdp),
+        ("example.com.", "SOA", Path_::Xdp),
+        ("txt.example.com.", "TXT", Path_::Xdp),
+        ("_sip._udp.example.com.", "SRV", Path_::Xdp),
+        ("alias.example.com.", "A", Path_::Userspace),
+        ("alias.example.com.", "CNAME", Path_::Xdp),
+        ("unknown.example.com.", "TYPE65280", Path_::Xdp),
+        ("nope.example.com.", "A", Path_::Userspace),
+        ("www.example.com.", "MX", Path_::Userspace),
+        ("b.c.example.com.", "A", Path_::Userspace),
+        ("x.sub.example.com.", "A", Path_::Userspace),
+        ("www.example.org.", "A", Path_::Userspace),
+        ("example.com.", "ANY", Path_::Userspace),
+    ];
+    for (name, rtype, path) in cases {
+        let reference = knot.query(name, rtype, &[]).unwrap();
+        for server_addr in [SERVER_V4, SERVER_V6] {
+            let what = format!("{name} {rtype} @{server_addr}");
+            let before = stats(&net);
+            // dig asks ANY over TCP unless told otherwise.
+            let udp =
+                dig::query(net.client("dig"), server_addr, 53, name, rtype, &["+notcp"]).unwrap();
+            let after = stats(&net);
+            assert_eq!(udp.transport, "UDP", "{what}");
+            assert_eq!(
+                udp.comparable(),
+                reference.comparable(),
+                "{what} over UDP differs from knotd:\n{}\n{}",
+                udp.raw,
+                reference.raw
+            );
+            let xdp_moved = after.xdp_answered - before.xdp_answered;
+            let udp_moved = after.udp_answered - before.udp_answered;
+            match path {
+                Path_::Xdp => assert_eq!(
+                    (xdp_moved, udp_moved),
+                    (1, 0),
+                    "{what}: expected the XDP path; XDP counters before {:?} after {:?}",
+                    before.xdp,
+                    after.xdp
+                ),
+                Path_::Userspace => {
+                    assert_eq!((xdp_moved, udp_moved), (0, 1), "{what}: expected userspace")
+                }
+            }
+
+            let tcp =
+                dig::query(net.client("dig"), server_addr, 53, name, rtype, &["+tcp"]).unwrap();
+            let after_tcp = stats(&net);
+            assert_eq!(tcp.transport, "TCP", "{what}");
+            assert_eq!(
+                tcp.comparable(),
+                reference.comparable(),
+                "{what} over TCP differs from knotd"
+            );
+            assert_eq!(
+                after_tcp.tcp_answered - after.tcp_answered,
+                1,
+                "{what}: TCP counter"
+            );
+            assert_eq!(
+                after_tcp.xdp_answered, after.xdp_answered,
+                "{what}: XDP must not see TCP"
+            );
+        }
+    }
+
+    // SIGTERM: a clean exit that leaves no program on the interface.
+    let (status, output) = server.terminate(Duration::from_secs(10)).unwrap();
+    assert!(status.success(), "secdns exited with {status}:\n{output}");
+    assert!(
+        !xdp_attached(&net),
+        "XDP program left attached after SIGTERM"
+    );
+    drop(peer);
+}
+
+#[test]
+fn restart_after_a_crash_attaches_again() {
+    require_root();
+    require_tools(&["ip", "dig"]);
+    let dir = TempDir::new("crash").unwrap();
+    let net = TestNet::new("crash").unwrap();
+    let config = write_config(dir.path(), &net.server_if);
+    let mut peer_command = net.client(secdns_bin().to_str().unwrap());
+    peer_command.args(["xdp-peer", "--interface", &net.client_if]);
+    let mut peer = Process::spawn("xdp-peer", peer_command).unwrap();
+    peer.wait_until("attach", Duration::from_secs(20), |out| {
+        out.contains("attached")
+    })
+    .unwrap();
+
+    let first = start_server(&net, &config);
+    // SIGKILL: no chance to clean up.
+    drop(first);
+    let second = start_server(&net, &config);
+    let before = stats(&net);
+    let answer = dig::query(
+        net.client("dig"),
+        SERVER_V4,
+        53,
+        "www.example.com.",
+        "A",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(answer.status, "NOERROR");
+    assert_eq!(answer.section("ANSWER").len(), 2);
+    assert_eq!(
+        stats(&net).xdp_answered - before.xdp_answered,
+        1,
+        "the restarted server answers in XDP"
+    );
+    drop(second);
+}
