@@ -41,7 +41,16 @@ fn main() -> anyhow::Result<()> {
         Task::Demo => {
             setup::run()?;
             build()?;
-            cargo(&["run", "--quiet", "-p", "secdns-tests", "--bin", "testbed", "--", "demo"])
+            cargo(&[
+                "run",
+                "--quiet",
+                "-p",
+                "secdns-tests",
+                "--bin",
+                "testbed",
+                "--",
+                "demo",
+            ])
         }
     }
 }
@@ -55,7 +64,16 @@ fn test(filter: Option<&str>) -> anyhow::Result<()> {
     step("format check");
     cargo(&["fmt", "--all", "--", "--check"]).context("run `cargo fmt --all`")?;
     build()?;
-    cargo(&["run", "--quiet", "-p", "secdns-tests", "--bin", "testbed", "--", "cleanup"])?;
+    cargo(&[
+        "run",
+        "--quiet",
+        "-p",
+        "secdns-tests",
+        "--bin",
+        "testbed",
+        "--",
+        "cleanup",
+    ])?;
     step("tests");
     let mut args = vec!["test", "--workspace", "--exclude", "secdns-ebpf"];
     if let Some(filter) = filter {
@@ -63,7 +81,16 @@ fn test(filter: Option<&str>) -> anyhow::Result<()> {
     }
     cargo(&args)?;
     step("clippy");
-    cargo(&["clippy", "--workspace", "--exclude", "secdns-ebpf", "--all-targets", "--", "-D", "warnings"])
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--exclude",
+        "secdns-ebpf",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])
 }
 
 fn step(name: &str) {

@@ -31,11 +31,17 @@ pub fn run() -> anyhow::Result<()> {
 }
 
 fn quiet(command: &mut Command) -> bool {
-    command.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn run_checked(command: &mut Command) -> anyhow::Result<()> {
-    let status = command.status().with_context(|| format!("running {command:?}"))?;
+    let status = command
+        .status()
+        .with_context(|| format!("running {command:?}"))?;
     if !status.success() {
         bail!("{command:?} failed ({status})");
     }
@@ -50,14 +56,21 @@ fn is_installed(package: &str) -> bool {
 }
 
 fn debian_packages() -> anyhow::Result<()> {
-    let missing: Vec<&str> = PACKAGES.iter().copied().filter(|p| !is_installed(p)).collect();
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !is_installed(p))
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
     eprintln!("==> installing Debian packages: {}", missing.join(" "));
     // SAFETY: plain getter.
     if unsafe { libc::geteuid() } != 0 {
-        bail!("these Debian packages are missing and installing them needs root: {}", missing.join(" "));
+        bail!(
+            "these Debian packages are missing and installing them needs root: {}",
+            missing.join(" ")
+        );
     }
     run_checked(Command::new("apt-get").arg("update").arg("-qq"))?;
     run_checked(
@@ -72,7 +85,9 @@ fn nightly_rust_src() -> anyhow::Result<()> {
     let installed = Command::new("rustup")
         .args(["component", "list", "--toolchain", "nightly", "--installed"])
         .output()
-        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("rust-src"));
+        .is_ok_and(|o| {
+            o.status.success() && String::from_utf8_lossy(&o.stdout).contains("rust-src")
+        });
     if installed {
         return Ok(());
     }
@@ -92,7 +107,9 @@ fn bpf_linker() -> anyhow::Result<()> {
     let present = Command::new("bpf-linker")
         .arg("--version")
         .output()
-        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains(BPF_LINKER_VERSION));
+        .is_ok_and(|o| {
+            o.status.success() && String::from_utf8_lossy(&o.stdout).contains(BPF_LINKER_VERSION)
+        });
     if present {
         return Ok(());
     }

@@ -30,7 +30,10 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn stats(net: &TestNet, bin: &str) -> anyhow::Result<StatsReport> {
-    let output = net.server(bin).args(["stats", "--json", "--control", CONTROL]).output()?;
+    let output = net
+        .server(bin)
+        .args(["stats", "--json", "--control", CONTROL])
+        .output()?;
     if !output.status.success() {
         bail!("secdns stats: {}", String::from_utf8_lossy(&output.stderr));
     }
@@ -56,21 +59,31 @@ fn demo() -> anyhow::Result<()> {
             net.server_if
         ),
     )?;
-    println!("== network: namespace {} ({SERVER_V4}, {SERVER_V6}) <-veth-> namespace {}", net.server_ns, net.client_ns);
+    println!(
+        "== network: namespace {} ({SERVER_V4}, {SERVER_V6}) <-veth-> namespace {}",
+        net.server_ns, net.client_ns
+    );
 
     let mut peer = Process::spawn("xdp-peer", {
         let mut c = net.client(bin);
         c.args(["xdp-peer", "--interface", &net.client_if]);
         c
     })?;
-    peer.wait_until("attach", Duration::from_secs(20), |o| o.contains("attached"))?;
+    peer.wait_until("attach", Duration::from_secs(20), |o| {
+        o.contains("attached")
+    })?;
     let mut server = Process::spawn("secdns serve", {
         let mut c = net.server(bin);
         c.arg("serve").arg("--config").arg(&config);
         c
     })?;
-    server.wait_until("start-up", Duration::from_secs(20), |o| o.contains("secdns is serving"))?;
-    println!("== secdns serves {EXAMPLE_APEX} with XDP (native) on {}\n", net.server_if);
+    server.wait_until("start-up", Duration::from_secs(20), |o| {
+        o.contains("secdns is serving")
+    })?;
+    println!(
+        "== secdns serves {EXAMPLE_APEX} with XDP (native) on {}\n",
+        net.server_if
+    );
 
     let queries: [(&str, &str, &str, &[&str]); 6] = [
         (SERVER_V4, "www.example.com.", "A", &["+notcp"]),
@@ -92,7 +105,10 @@ fn demo() -> anyhow::Result<()> {
             "userspace UDP"
         };
         println!("$ dig @{server_addr} {name} {rtype} {}", options.join(" "));
-        println!("  status {} over {}, answered by {path}", answer.status, answer.transport);
+        println!(
+            "  status {} over {}, answered by {path}",
+            answer.status, answer.transport
+        );
         for section in ["ANSWER", "AUTHORITY", "ADDITIONAL"] {
             for record in answer.section(section) {
                 println!("  {section:<10} {record}");
@@ -100,8 +116,14 @@ fn demo() -> anyhow::Result<()> {
         }
         println!();
     }
-    let output = net.server(bin).args(["stats", "--control", CONTROL]).output()?;
-    println!("$ secdns stats\n{}", String::from_utf8_lossy(&output.stdout));
+    let output = net
+        .server(bin)
+        .args(["stats", "--control", CONTROL])
+        .output()?;
+    println!(
+        "$ secdns stats\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     let (status, _) = server.terminate(Duration::from_secs(10))?;
     println!("== secdns stopped ({status}); namespaces and XDP programs removed");
     drop(peer);
