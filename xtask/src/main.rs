@@ -79,7 +79,7 @@ fn test(filter: Option<&str>) -> anyhow::Result<()> {
     if let Some(filter) = filter {
         args.push(filter);
     }
-    cargo(&args)?;
+    let (passed, failed) = cargo_test(&args)?;
     step("clippy");
     cargo(&[
         "clippy",
@@ -90,7 +90,44 @@ fn test(filter: Option<&str>) -> anyhow::Result<()> {
         "--",
         "-D",
         "warnings",
-    ])
+    ])?;
+    // One closing line for the whole run; cargo's own last line may be an empty doc-test run.
+    println!("tests: {passed} passed, {failed} failed");
+    Ok(())
+}
+
+/// Runs `cargo test`, echoing its output, and adds up its "test result" lines.
+fn cargo_test(args: &[&str]) -> anyhow::Result<(u64, u64)> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut child = Command::new(&cargo)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("running cargo test")?;
+    let (mut passed, mut failed) = (0, 0);
+    if let Some(stdout) = child.stdout.take() {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let line = line.context("reading cargo test output")?;
+            println!("{line}");
+            if let Some(result) = line.strip_prefix("test result: ") {
+                let count = |word: &str| -> u64 {
+                    result
+                        .split(';')
+                        .find_map(|part| part.trim().strip_suffix(word))
+                        .and_then(|n| n.trim().rsplit(' ').next()?.parse().ok())
+                        .unwrap_or(0)
+                };
+                passed += count(" passed");
+                failed += count(" failed");
+            }
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        println!("tests: {passed} passed, {failed} failed");
+        bail!("`cargo {}` failed ({status})", args.join(" "));
+    }
+    Ok((passed, failed))
 }
 
 fn step(name: &str) {

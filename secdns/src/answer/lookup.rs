@@ -159,6 +159,14 @@ pub fn lookup<'a>(
         if delegation_above(zone, target_name.wire(), qtype).is_some() {
             return answer;
         }
+        // A loop: every record of it is in the answer once; the resolver sees the loop.
+        if answer
+            .answer
+            .iter()
+            .any(|rr| rr.owner.lowercase_wire()[..] == target[..])
+        {
+            return answer;
+        }
         current = target;
     }
     answer

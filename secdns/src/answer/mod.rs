@@ -206,3 +206,184 @@ fn write_opt(
 
 /// EDNS option code of Extended DNS Errors (RFC 8914 §2).
 const EDE_OPTION: u16 = 15;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{
+        answer::lookup::lookup,
+        dns::{Name, codes::rcode},
+        zone::zonefile,
+    };
+
+    const ZONE: &str = r#"$TTL 3600
+@        IN SOA ns1 hostmaster 7 7200 900 1209600 300
+         IN NS  ns1
+ns1      IN A   192.0.2.53
+www      IN A   192.0.2.80
+alias    IN CNAME www
+loop1    IN CNAME loop2
+loop2    IN CNAME loop1
+out      IN CNAME www.example.org.
+a.b.c    IN A   192.0.2.3
+sub      IN NS  ns.sub
+ns.sub   IN A   192.0.2.54
+big      IN TXT "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+big      IN TXT "1123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+big      IN TXT "2123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+"#;
+
+    fn snapshot() -> Snapshot {
+        let apex: Name = "example.com.".parse().unwrap();
+        let (zone, _) = zonefile::parse(ZONE, &apex, "unit").unwrap();
+        Snapshot::new([Arc::new(zone)])
+    }
+
+    fn name(s: &str) -> Vec<u8> {
+        s.parse::<Name>().unwrap().lowercase_wire().into_vec()
+    }
+
+    fn query(qname: &str, qtype: u16, opt: Option<(u16, u8)>) -> Vec<u8> {
+        let mut m = vec![
+            0xab,
+            0xcd,
+            0x01,
+            0x00,
+            0,
+            1,
+            0,
+            0,
+            0,
+            0,
+            0,
+            opt.is_some() as u8,
+        ];
+        m.extend_from_slice(qname.parse::<Name>().unwrap().wire());
+        m.extend_from_slice(&qtype.to_be_bytes());
+        m.extend_from_slice(&1u16.to_be_bytes());
+        if let Some((size, version)) = opt {
+            m.extend_from_slice(&[0, 0, 41]);
+            m.extend_from_slice(&size.to_be_bytes());
+            m.extend_from_slice(&[0, version, 0, 0, 0, 0]);
+        }
+        m
+    }
+
+    #[test]
+    fn lookup_outcomes() {
+        let s = snapshot();
+        let a = lookup(&s, &name("www.example.com"), rtype::A, false);
+        assert_eq!(
+            (a.rcode, a.authoritative, a.answer.len()),
+            (rcode::NOERROR, true, 1)
+        );
+
+        let nodata = lookup(&s, &name("www.example.com"), rtype::MX, false);
+        assert_eq!(
+            (nodata.rcode, nodata.answer.len(), nodata.authority.len()),
+            (rcode::NOERROR, 0, 1)
+        );
+        assert_eq!(
+            nodata.authority[0].ttl, 300,
+            "negative TTL is min(SOA TTL, MINIMUM)"
+        );
+
+        let nx = lookup(&s, &name("nope.example.com"), rtype::A, false);
+        assert_eq!(
+            (nx.rcode, nx.authority[0].rtype),
+            (rcode::NXDOMAIN, rtype::SOA)
+        );
+
+        let ent = lookup(&s, &name("b.c.example.com"), rtype::A, false);
+        assert_eq!(
+            (ent.rcode, ent.answer.len()),
+            (rcode::NOERROR, 0),
+            "empty non-terminal is NODATA"
+        );
+
+        let chain = lookup(&s, &name("alias.example.com"), rtype::A, false);
+        let types: Vec<u16> = chain.answer.iter().map(|r| r.rtype).collect();
+        assert_eq!(types, [rtype::CNAME, rtype::A]);
+
+        let looped = lookup(&s, &name("loop1.example.com"), rtype::A, false);
+        assert_eq!(looped.answer.len(), 2, "a CNAME loop stops after one round");
+
+        let out = lookup(&s, &name("out.example.com"), rtype::A, false);
+        assert_eq!(
+            (out.rcode, out.answer.len()),
+            (rcode::NOERROR, 1),
+            "chain leaving the zone"
+        );
+
+        let referral = lookup(&s, &name("x.sub.example.com"), rtype::A, false);
+        assert!(!referral.authoritative);
+        assert_eq!(referral.authority[0].rtype, rtype::NS);
+        assert_eq!(referral.additional.len(), 1, "glue");
+
+        let refused = lookup(&s, &name("example.org"), rtype::A, false);
+        assert_eq!(refused.rcode, rcode::REFUSED);
+        assert!(!refused.authoritative);
+    }
+
+    #[test]
+    fn owner_names_point_at_the_question() {
+        let s = snapshot();
+        let reply = respond(
+            &query("WWW.example.com.", rtype::A, None),
+            &s,
+            Transport::Udp { payload: 1232 },
+        )
+        .unwrap();
+        let question_end = 12 + 17 + 4;
+        assert_eq!(&reply[12..12 + 17], b"\x03WWW\x07example\x03com\x00");
+        assert_eq!(&reply[question_end..question_end + 2], &[0xc0, 0x0c]);
+    }
+
+    #[test]
+    fn truncation_follows_the_size_the_client_allows() {
+        let s = snapshot();
+        let udp = Transport::Udp { payload: 1232 };
+        let plain = respond(&query("big.example.com.", rtype::TXT, None), &s, udp).unwrap();
+        assert!(plain.len() <= 512);
+        assert_ne!(plain[2] & 0x02, 0, "TC set");
+        assert_eq!(&plain[6..8], &[0, 0], "no answers in a truncated reply");
+        let edns = respond(
+            &query("big.example.com.", rtype::TXT, Some((4096, 0))),
+            &s,
+            udp,
+        )
+        .unwrap();
+        assert_eq!(edns[2] & 0x02, 0);
+        assert_eq!(&edns[6..8], &[0, 3]);
+        let tcp = respond(
+            &query("big.example.com.", rtype::TXT, None),
+            &s,
+            Transport::Tcp { payload: 1232 },
+        )
+        .unwrap();
+        assert_eq!(tcp[2] & 0x02, 0, "TCP is never truncated");
+    }
+
+    #[test]
+    fn error_replies() {
+        let s = snapshot();
+        let udp = Transport::Udp { payload: 1232 };
+        let badvers = respond(
+            &query("www.example.com.", rtype::A, Some((1232, 1))),
+            &s,
+            udp,
+        )
+        .unwrap();
+        assert_eq!(badvers[3] & 0x0f, 0);
+        let opt = &badvers[badvers.len() - 11..];
+        assert_eq!((opt[2], opt[5]), (41, 1), "BADVERS in the extended RCODE");
+        let axfr = respond(&query("example.com.", rtype::AXFR, None), &s, udp).unwrap();
+        assert_eq!(axfr[3] & 0x0f, rcode::FORMERR);
+        let mut notify = query("example.com.", rtype::SOA, None);
+        notify[2] = 0x20;
+        assert_eq!(respond(&notify, &s, udp).unwrap()[3] & 0x0f, rcode::NOTIMP);
+        assert!(respond(&[0u8; 5], &s, udp).is_none());
+    }
+}
