@@ -222,3 +222,67 @@ fn restart_after_a_crash_attaches_again() {
     );
     drop(second);
 }
+
+/// knotd in XDP mode leaves its program attached when it exits: a real stale attachment,
+/// made through netlink, that secdns must replace instead of failing.
+#[test]
+fn replaces_a_program_left_attached_by_another_server() {
+    require_root();
+    require_tools(&["ip", "dig", "knotd"]);
+    let dir = TempDir::new("stale").unwrap();
+    let net = TestNet::new("stale").unwrap();
+    let config = write_config(dir.path(), &net.server_if);
+    std::fs::write(
+        dir.path().join("knot.conf"),
+        format!(
+            "server:\n    rundir: \"{d}\"\n    listen: {SERVER_V4}@53\nxdp:\n    listen: {iface}@53\n\
+             database:\n    storage: \"{d}/db\"\nlog:\n  - target: stdout\n    any: info\n\
+             zone:\n  - domain: {EXAMPLE_APEX}\n    file: \"{d}/example.com.zone\"\n",
+            d = dir.path().display(),
+            iface = net.server_if
+        ),
+    )
+    .unwrap();
+    let mut knot_command = net.server("knotd");
+    knot_command.arg("-c").arg(dir.path().join("knot.conf"));
+    let mut knot = Process::spawn("knotd (XDP)", knot_command).unwrap();
+    knot.wait_until("XDP set-up", Duration::from_secs(20), |out| {
+        out.contains("initialized XDP interface")
+    })
+    .unwrap();
+    drop(knot); // SIGKILL; its program stays on the interface
+    assert!(
+        xdp_attached(&net),
+        "knotd should have left its XDP program attached"
+    );
+
+    let mut peer_command = net.client(secdns_bin().to_str().unwrap());
+    peer_command.args(["xdp-peer", "--interface", &net.client_if]);
+    let mut peer = Process::spawn("xdp-peer", peer_command).unwrap();
+    peer.wait_until("attach", Duration::from_secs(20), |out| {
+        out.contains("attached")
+    })
+    .unwrap();
+    let server = start_server(&net, &config);
+    assert!(
+        server.output().contains("replacing it"),
+        "{}",
+        server.output()
+    );
+    let before = stats(&net);
+    let answer = dig::query(
+        net.client("dig"),
+        SERVER_V4,
+        53,
+        "www.example.com.",
+        "A",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(answer.section("ANSWER").len(), 2);
+    assert_eq!(
+        stats(&net).xdp_answered - before.xdp_answered,
+        1,
+        "answered by secdns's XDP program"
+    );
+}
