@@ -2,18 +2,16 @@
 //! side over UDP and TCP, IPv4 and IPv6. Every answer must equal what knotd gives for the same
 //! zone file, and the counters must show which path answered.
 
-use std::{path::Path, process::Command, time::Duration};
+use std::{process::Command, time::Duration};
 
-use secdns::stats::StatsReport;
 use secdns_tests::{
     EXAMPLE_APEX, EXAMPLE_ZONE, TempDir, dig,
     knot::Knot,
     netns::{SERVER_V4, SERVER_V6, TestNet},
-    prerequisites::{require_root, require_tools, secdns_bin},
+    prerequisites::{require_root, require_tools},
     process::Process,
+    secdns::{start_server, start_xdp_peer, stats, write_example_config},
 };
-
-const CONTROL: &str = "127.0.0.1:8053";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Path_ {
@@ -21,55 +19,6 @@ enum Path_ {
     Xdp,
     /// Passed by XDP and answered by the userspace UDP responder.
     Userspace,
-}
-
-fn write_config(dir: &Path, interface: &str) -> std::path::PathBuf {
-    std::fs::write(dir.join("example.com.zone"), EXAMPLE_ZONE).unwrap();
-    let config = format!(
-        r#"[server]
-listen = ["0.0.0.0:53", "[::]:53"]
-state_dir = "{state}"
-control = "{CONTROL}"
-
-[xdp]
-interfaces = ["{interface}"]
-mode = "native"
-
-[[zone]]
-name = "{EXAMPLE_APEX}"
-file = "example.com.zone"
-"#,
-        state = dir.join("state").display()
-    );
-    let path = dir.join("secdns.toml");
-    std::fs::write(&path, config).unwrap();
-    path
-}
-
-fn stats(net: &TestNet) -> StatsReport {
-    let output = net
-        .server(secdns_bin().to_str().unwrap())
-        .args(["stats", "--json", "--control", CONTROL])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "secdns stats: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
-fn start_server(net: &TestNet, config: &Path) -> Process {
-    let mut command = net.server(secdns_bin().to_str().unwrap());
-    command.arg("serve").arg("--config").arg(config);
-    let mut server = Process::spawn("secdns serve", command).unwrap();
-    server
-        .wait_until("start-up", Duration::from_secs(20), |out| {
-            out.contains("secdns is serving")
-        })
-        .unwrap();
-    server
 }
 
 fn xdp_attached(net: &TestNet) -> bool {
@@ -86,16 +35,10 @@ fn xdp_and_userspace_answer_like_knot() {
     require_tools(&["ip", "dig", "knotd"]);
     let dir = TempDir::new("serve").unwrap();
     let net = TestNet::new("serve").unwrap();
-    let config = write_config(dir.path(), &net.server_if);
+    let config = write_example_config(dir.path(), &net.server_if).unwrap();
 
-    let mut peer_command = net.client(secdns_bin().to_str().unwrap());
-    peer_command.args(["xdp-peer", "--interface", &net.client_if]);
-    let mut peer = Process::spawn("xdp-peer", peer_command).unwrap();
-    peer.wait_until("attach", Duration::from_secs(20), |out| {
-        out.contains("attached")
-    })
-    .unwrap();
-    let server = start_server(&net, &config);
+    let _peer = start_xdp_peer(&net).unwrap();
+    let server = start_server(&net, &config).unwrap();
     assert!(
         xdp_attached(&net),
         "XDP program not attached to {}",
@@ -125,11 +68,11 @@ fn xdp_and_userspace_answer_like_knot() {
         let reference = knot.query(name, rtype, &[]).unwrap();
         for server_addr in [SERVER_V4, SERVER_V6] {
             let what = format!("{name} {rtype} @{server_addr}");
-            let before = stats(&net);
+            let before = stats(&net).unwrap();
             // dig asks ANY over TCP unless told otherwise.
             let udp =
                 dig::query(net.client("dig"), server_addr, 53, name, rtype, &["+notcp"]).unwrap();
-            let after = stats(&net);
+            let after = stats(&net).unwrap();
             assert_eq!(udp.transport, "UDP", "{what}");
             assert_eq!(
                 udp.comparable(),
@@ -155,7 +98,7 @@ fn xdp_and_userspace_answer_like_knot() {
 
             let tcp =
                 dig::query(net.client("dig"), server_addr, 53, name, rtype, &["+tcp"]).unwrap();
-            let after_tcp = stats(&net);
+            let after_tcp = stats(&net).unwrap();
             assert_eq!(tcp.transport, "TCP", "{what}");
             assert_eq!(
                 tcp.comparable(),
@@ -181,7 +124,7 @@ fn xdp_and_userspace_answer_like_knot() {
         !xdp_attached(&net),
         "XDP program left attached after SIGTERM"
     );
-    drop(peer);
+    drop(_peer);
 }
 
 #[test]
@@ -190,20 +133,14 @@ fn restart_after_a_crash_attaches_again() {
     require_tools(&["ip", "dig"]);
     let dir = TempDir::new("crash").unwrap();
     let net = TestNet::new("crash").unwrap();
-    let config = write_config(dir.path(), &net.server_if);
-    let mut peer_command = net.client(secdns_bin().to_str().unwrap());
-    peer_command.args(["xdp-peer", "--interface", &net.client_if]);
-    let mut peer = Process::spawn("xdp-peer", peer_command).unwrap();
-    peer.wait_until("attach", Duration::from_secs(20), |out| {
-        out.contains("attached")
-    })
-    .unwrap();
+    let config = write_example_config(dir.path(), &net.server_if).unwrap();
+    let _peer = start_xdp_peer(&net).unwrap();
 
-    let first = start_server(&net, &config);
+    let first = start_server(&net, &config).unwrap();
     // SIGKILL: no chance to clean up.
     drop(first);
-    let second = start_server(&net, &config);
-    let before = stats(&net);
+    let second = start_server(&net, &config).unwrap();
+    let before = stats(&net).unwrap();
     let answer = dig::query(
         net.client("dig"),
         SERVER_V4,
@@ -216,7 +153,7 @@ fn restart_after_a_crash_attaches_again() {
     assert_eq!(answer.status, "NOERROR");
     assert_eq!(answer.section("ANSWER").len(), 2);
     assert_eq!(
-        stats(&net).xdp_answered - before.xdp_answered,
+        stats(&net).unwrap().xdp_answered - before.xdp_answered,
         1,
         "the restarted server answers in XDP"
     );
@@ -231,7 +168,7 @@ fn replaces_a_program_left_attached_by_another_server() {
     require_tools(&["ip", "dig", "knotd"]);
     let dir = TempDir::new("stale").unwrap();
     let net = TestNet::new("stale").unwrap();
-    let config = write_config(dir.path(), &net.server_if);
+    let config = write_example_config(dir.path(), &net.server_if).unwrap();
     std::fs::write(
         dir.path().join("knot.conf"),
         format!(
@@ -256,20 +193,14 @@ fn replaces_a_program_left_attached_by_another_server() {
         "knotd should have left its XDP program attached"
     );
 
-    let mut peer_command = net.client(secdns_bin().to_str().unwrap());
-    peer_command.args(["xdp-peer", "--interface", &net.client_if]);
-    let mut peer = Process::spawn("xdp-peer", peer_command).unwrap();
-    peer.wait_until("attach", Duration::from_secs(20), |out| {
-        out.contains("attached")
-    })
-    .unwrap();
-    let server = start_server(&net, &config);
+    let _peer = start_xdp_peer(&net).unwrap();
+    let server = start_server(&net, &config).unwrap();
     assert!(
         server.output().contains("replacing it"),
         "{}",
         server.output()
     );
-    let before = stats(&net);
+    let before = stats(&net).unwrap();
     let answer = dig::query(
         net.client("dig"),
         SERVER_V4,
@@ -281,7 +212,7 @@ fn replaces_a_program_left_attached_by_another_server() {
     .unwrap();
     assert_eq!(answer.section("ANSWER").len(), 2);
     assert_eq!(
-        stats(&net).xdp_answered - before.xdp_answered,
+        stats(&net).unwrap().xdp_answered - before.xdp_answered,
         1,
         "answered by secdns's XDP program"
     );

@@ -41,16 +41,7 @@ fn main() -> anyhow::Result<()> {
         Task::Demo => {
             setup::run()?;
             build()?;
-            cargo(&[
-                "run",
-                "--quiet",
-                "-p",
-                "secdns-tests",
-                "--bin",
-                "testbed",
-                "--",
-                "demo",
-            ])
+            testbed("demo")
         }
     }
 }
@@ -64,16 +55,7 @@ fn test(filter: Option<&str>) -> anyhow::Result<()> {
     step("format check");
     cargo(&["fmt", "--all", "--", "--check"]).context("run `cargo fmt --all`")?;
     build()?;
-    cargo(&[
-        "run",
-        "--quiet",
-        "-p",
-        "secdns-tests",
-        "--bin",
-        "testbed",
-        "--",
-        "cleanup",
-    ])?;
+    testbed("cleanup")?;
     step("tests");
     let mut args = vec!["test", "--workspace", "--exclude", "secdns-ebpf"];
     if let Some(filter) = filter {
@@ -128,6 +110,20 @@ fn cargo_test(args: &[&str]) -> anyhow::Result<(u64, u64)> {
         bail!("`cargo {}` failed ({status})", args.join(" "));
     }
     Ok((passed, failed))
+}
+
+/// The tests crate's `testbed` binary: the demo and the namespace clean-up.
+fn testbed(task: &str) -> anyhow::Result<()> {
+    cargo(&[
+        "run",
+        "--quiet",
+        "-p",
+        "secdns-tests",
+        "--bin",
+        "testbed",
+        "--",
+        task,
+    ])
 }
 
 fn step(name: &str) {

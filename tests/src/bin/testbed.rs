@@ -5,15 +5,12 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use secdns::stats::StatsReport;
 use secdns_tests::{
-    EXAMPLE_APEX, EXAMPLE_ZONE, TempDir, dig,
+    EXAMPLE_APEX, TempDir, dig,
     netns::{SERVER_V4, SERVER_V6, TestNet, remove_leftovers},
     prerequisites::{require_root, require_tools, secdns_bin},
-    process::Process,
+    secdns::{CONTROL, start_server, start_xdp_peer, stats, write_example_config},
 };
-
-const CONTROL: &str = "127.0.0.1:8053";
 
 fn main() -> anyhow::Result<()> {
     match std::env::args().nth(1).as_deref() {
@@ -29,17 +26,6 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn stats(net: &TestNet, bin: &str) -> anyhow::Result<StatsReport> {
-    let output = net
-        .server(bin)
-        .args(["stats", "--json", "--control", CONTROL])
-        .output()?;
-    if !output.status.success() {
-        bail!("secdns stats: {}", String::from_utf8_lossy(&output.stderr));
-    }
-    serde_json::from_slice(&output.stdout).context("reading secdns stats")
-}
-
 fn demo() -> anyhow::Result<()> {
     require_root();
     require_tools(&["ip", "dig"]);
@@ -47,39 +33,13 @@ fn demo() -> anyhow::Result<()> {
     let bin = bin.to_str().context("non-UTF-8 path")?;
     let dir = TempDir::new("demo")?;
     let net = TestNet::new("demo")?;
-    std::fs::write(dir.path().join("example.com.zone"), EXAMPLE_ZONE)?;
-    let config = dir.path().join("secdns.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = [\"0.0.0.0:53\", \"[::]:53\"]\nstate_dir = \"{}\"\ncontrol = \"{CONTROL}\"\n\n\
-             [xdp]\ninterfaces = [\"{}\"]\nmode = \"native\"\n\n\
-             [[zone]]\nname = \"{EXAMPLE_APEX}\"\nfile = \"example.com.zone\"\n",
-            dir.path().join("state").display(),
-            net.server_if
-        ),
-    )?;
+    let config = write_example_config(dir.path(), &net.server_if)?;
     println!(
         "== network: namespace {} ({SERVER_V4}, {SERVER_V6}) <-veth-> namespace {}",
         net.server_ns, net.client_ns
     );
-
-    let mut peer = Process::spawn("xdp-peer", {
-        let mut c = net.client(bin);
-        c.args(["xdp-peer", "--interface", &net.client_if]);
-        c
-    })?;
-    peer.wait_until("attach", Duration::from_secs(20), |o| {
-        o.contains("attached")
-    })?;
-    let mut server = Process::spawn("secdns serve", {
-        let mut c = net.server(bin);
-        c.arg("serve").arg("--config").arg(&config);
-        c
-    })?;
-    server.wait_until("start-up", Duration::from_secs(20), |o| {
-        o.contains("secdns is serving")
-    })?;
+    let peer = start_xdp_peer(&net)?;
+    let server = start_server(&net, &config)?;
     println!(
         "== secdns serves {EXAMPLE_APEX} with XDP (native) on {}\n",
         net.server_if
@@ -94,9 +54,9 @@ fn demo() -> anyhow::Result<()> {
         (SERVER_V4, "www.example.com.", "A", &["+tcp"]),
     ];
     for (server_addr, name, rtype, options) in queries {
-        let before = stats(&net, bin)?;
+        let before = stats(&net)?;
         let answer = dig::query(net.client("dig"), server_addr, 53, name, rtype, options)?;
-        let after = stats(&net, bin)?;
+        let after = stats(&net)?;
         let path = if after.xdp_answered > before.xdp_answered {
             "XDP (in the kernel)"
         } else if after.tcp_answered > before.tcp_answered {
