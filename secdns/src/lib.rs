@@ -12,5 +12,6 @@ pub mod dns;
 pub mod server;
 pub mod snapshot;
 pub mod stats;
+pub mod transfer;
 pub mod xdp;
 pub mod zone;

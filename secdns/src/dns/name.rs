@@ -5,7 +5,7 @@ use std::{fmt, hash::Hash};
 
 use secdns_common::{MAX_NAME_LEN, dns_lowercase};
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum NameError {
     #[error("name is longer than 255 octets")]
     TooLong,
