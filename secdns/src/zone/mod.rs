@@ -65,6 +65,15 @@ impl Zone {
         self.nodes.values()
     }
 
+    /// Every record: (owner, type, TTL, record data).
+    pub fn records(&self) -> impl Iterator<Item = (&Name, u16, u32, &[u8])> {
+        self.nodes.values().flat_map(|node| {
+            node.rrsets.iter().flat_map(move |rrset| {
+                rrset.rdatas.iter().map(move |data| (&node.owner, rrset.rtype, rrset.ttl, &data[..]))
+            })
+        })
+    }
+
     pub fn soa(&self) -> &Rrset {
         // `ZoneBuilder::finish` guarantees the apex node and its SOA exist.
         self.nodes
