@@ -13,7 +13,9 @@ use crate::{
 pub enum Kind {
     Axfr,
     /// IXFR from our copy at this serial.
-    Ixfr { from: u32 },
+    Ixfr {
+        from: u32,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,9 +29,18 @@ enum Style {
 #[derive(Debug)]
 pub enum Outcome {
     /// IXFR answered with the SOA alone: nothing newer.
-    UpToDate { serial: u32 },
-    Full { zone: Zone, warnings: Vec<String> },
-    Incremental { zone: Zone, diffs: usize, warnings: Vec<String> },
+    UpToDate {
+        serial: u32,
+    },
+    Full {
+        zone: Zone,
+        warnings: Vec<String>,
+    },
+    Incremental {
+        zone: Zone,
+        diffs: usize,
+        warnings: Vec<String>,
+    },
 }
 
 impl Outcome {
@@ -54,7 +65,9 @@ pub struct Collector {
 }
 
 fn soa_serial(record: &Record) -> Option<u32> {
-    (record.rtype == rtype::SOA).then(|| rdata::soa_serial(&record.rdata)).flatten()
+    (record.rtype == rtype::SOA)
+        .then(|| rdata::soa_serial(&record.rdata))
+        .flatten()
 }
 
 impl Collector {
@@ -86,7 +99,10 @@ impl Collector {
     pub fn accept(&mut self, batch: Vec<Record>) -> Result<bool, TransferError> {
         self.messages += 1;
         if self.records.len() + batch.len() > self.max_records {
-            return Err(TransferError::Limit(format!("more than {} records", self.max_records)));
+            return Err(TransferError::Limit(format!(
+                "more than {} records",
+                self.max_records
+            )));
         }
         for record in batch {
             if self.done {
@@ -96,18 +112,28 @@ impl Collector {
             self.records.push(record);
         }
         // RFC 1995 §4: a reply holding only the current SOA means "nothing newer".
-        if !self.done && matches!(self.kind, Kind::Ixfr { .. }) && self.messages == 1 && self.records.len() == 1 {
+        if !self.done
+            && matches!(self.kind, Kind::Ixfr { .. })
+            && self.messages == 1
+            && self.records.len() == 1
+        {
             self.done = true;
         }
         Ok(self.done)
     }
 
     fn step(&mut self, record: &Record) -> Result<(), TransferError> {
-        let serial = (record.owner == self.apex).then(|| soa_serial(record)).flatten();
+        let serial = (record.owner == self.apex)
+            .then(|| soa_serial(record))
+            .flatten();
         match (self.records.len(), self.style) {
             (0, _) => {
-                self.final_serial =
-                    serial.ok_or_else(|| self.protocol(format!("starts with {} instead of the zone's SOA", record.owner)))?;
+                self.final_serial = serial.ok_or_else(|| {
+                    self.protocol(format!(
+                        "starts with {} instead of the zone's SOA",
+                        record.owner
+                    ))
+                })?;
             }
             (1, _) => match (self.kind, serial) {
                 (_, Some(s)) if s == self.final_serial => {
@@ -116,7 +142,9 @@ impl Collector {
                 }
                 (Kind::Ixfr { from }, Some(s)) => {
                     if s != from {
-                        return Err(self.protocol(format!("differences start at serial {s}, our copy is {from}")));
+                        return Err(self.protocol(format!(
+                            "differences start at serial {s}, our copy is {from}"
+                        )));
                     }
                     self.style = Style::Incremental { adding: false };
                 }
@@ -125,7 +153,10 @@ impl Collector {
             (_, Style::Full) => {
                 if let Some(s) = serial {
                     if s != self.final_serial {
-                        return Err(self.protocol(format!("closing SOA {s} differs from opening SOA {}", self.final_serial)));
+                        return Err(self.protocol(format!(
+                            "closing SOA {s} differs from opening SOA {}",
+                            self.final_serial
+                        )));
                     }
                     self.done = true;
                 }
@@ -150,7 +181,9 @@ impl Collector {
             return Err(TransferError::Broken);
         }
         match self.style {
-            Style::Unknown => Ok(Outcome::UpToDate { serial: self.final_serial }),
+            Style::Unknown => Ok(Outcome::UpToDate {
+                serial: self.final_serial,
+            }),
             Style::Full => {
                 let mut records = self.records;
                 if records.len() > 1 {
@@ -160,9 +193,16 @@ impl Collector {
                 Ok(Outcome::Full { zone, warnings })
             }
             Style::Incremental { .. } => {
-                let current = current.ok_or_else(|| TransferError::Protocol("IXFR without a copy to apply it to".into()))?;
-                let (zone, diffs, warnings) = apply_differences(&self.apex, current, &self.records)?;
-                Ok(Outcome::Incremental { zone, diffs, warnings })
+                let current = current.ok_or_else(|| {
+                    TransferError::Protocol("IXFR without a copy to apply it to".into())
+                })?;
+                let (zone, diffs, warnings) =
+                    apply_differences(&self.apex, current, &self.records)?;
+                Ok(Outcome::Incremental {
+                    zone,
+                    diffs,
+                    warnings,
+                })
             }
         }
     }
@@ -170,11 +210,20 @@ impl Collector {
 
 /// Builds a zone from records; out-of-zone records are skipped with a warning (RFC 5936 §3.3
 /// lets a secondary ignore them), anything else wrong fails the transfer.
-pub fn build<'r>(apex: &Name, records: impl Iterator<Item = &'r Record>) -> Result<(Zone, Vec<String>), TransferError> {
+pub fn build<'r>(
+    apex: &Name,
+    records: impl Iterator<Item = &'r Record>,
+) -> Result<(Zone, Vec<String>), TransferError> {
     let mut builder = ZoneBuilder::new(apex.clone());
     let mut skipped = 0usize;
     for r in records {
-        match builder.add(r.owner.clone(), r.rtype, r.class, r.ttl, r.rdata.clone().into()) {
+        match builder.add(
+            r.owner.clone(),
+            r.rtype,
+            r.class,
+            r.ttl,
+            r.rdata.clone().into(),
+        ) {
             Ok(()) => {}
             Err(ZoneError::OutOfZone { .. }) => skipped += 1,
             Err(e) => return Err(TransferError::Protocol(format!("zone {apex}: {e}"))),
@@ -184,7 +233,9 @@ pub fn build<'r>(apex: &Name, records: impl Iterator<Item = &'r Record>) -> Resu
     if skipped > 0 {
         warnings.push(format!("{skipped} record(s) outside {apex} ignored"));
     }
-    let zone = builder.finish().map_err(|e| TransferError::Protocol(format!("zone {apex}: {e}")))?;
+    let zone = builder
+        .finish()
+        .map_err(|e| TransferError::Protocol(format!("zone {apex}: {e}")))?;
     Ok((zone, warnings))
 }
 
@@ -194,28 +245,45 @@ type RecordKey = (Box<[u8]>, u16, Vec<u8>);
 /// SOA, deletions, new SOA, additions; closing SOA) to `current`. A deletion of a record we do
 /// not hold means our copy and the primary's history disagree: an error, so that the caller
 /// falls back to AXFR.
-fn apply_differences(apex: &Name, current: &Zone, records: &[Record]) -> Result<(Zone, usize, Vec<String>), TransferError> {
+fn apply_differences(
+    apex: &Name,
+    current: &Zone,
+    records: &[Record],
+) -> Result<(Zone, usize, Vec<String>), TransferError> {
     let mut held: HashMap<RecordKey, Record> = current
         .records()
         .map(|(owner, rr_type, ttl, data)| {
-            let record = Record { owner: owner.clone(), rtype: rr_type, class: 1, ttl, rdata: data.to_vec() };
+            let record = Record {
+                owner: owner.clone(),
+                rtype: rr_type,
+                class: 1,
+                ttl,
+                rdata: data.to_vec(),
+            };
             ((owner.lowercase_wire(), rr_type, data.to_vec()), record)
         })
         .collect();
     let key = |r: &Record| (r.owner.lowercase_wire(), r.rtype, r.rdata.clone());
-    let inner = records.get(1..records.len().saturating_sub(1)).unwrap_or_default();
-    let mismatch = |what: String| TransferError::Protocol(format!("IXFR of {apex} does not apply: {what}"));
+    let inner = records
+        .get(1..records.len().saturating_sub(1))
+        .unwrap_or_default();
+    let mismatch =
+        |what: String| TransferError::Protocol(format!("IXFR of {apex} does not apply: {what}"));
     // None: a difference's old SOA comes next; Some(false): deletions; Some(true): additions.
     let mut adding: Option<bool> = None;
     let mut serial = current.serial();
     let mut diffs = 0;
     for record in inner {
-        let soa = (record.owner == *apex).then(|| soa_serial(record)).flatten();
+        let soa = (record.owner == *apex)
+            .then(|| soa_serial(record))
+            .flatten();
         match (soa, adding) {
             // The old SOA opens a difference: it must be our SOA, which it deletes.
             (Some(s), None | Some(true)) => {
                 if s != serial || held.remove(&key(record)).is_none() {
-                    return Err(mismatch(format!("a difference starts at serial {s}, our copy is at {serial}")));
+                    return Err(mismatch(format!(
+                        "a difference starts at serial {s}, our copy is at {serial}"
+                    )));
                 }
                 adding = Some(false);
             }
@@ -226,7 +294,12 @@ fn apply_differences(apex: &Name, current: &Zone, records: &[Record]) -> Result<
                 diffs += 1;
                 adding = Some(true);
             }
-            (None, None) => return Err(mismatch(format!("{} before the first difference's SOA", record.owner))),
+            (None, None) => {
+                return Err(mismatch(format!(
+                    "{} before the first difference's SOA",
+                    record.owner
+                )));
+            }
             (None, Some(false)) => {
                 if held.remove(&key(record)).is_none() {
                     return Err(mismatch(format!(
@@ -261,14 +334,30 @@ mod tests {
         for v in [serial, 3600, 600, 86400, 300] {
             rdata.extend_from_slice(&v.to_be_bytes());
         }
-        Record { owner: apex(), rtype: rtype::SOA, class: 1, ttl: 3600, rdata }
+        Record {
+            owner: apex(),
+            rtype: rtype::SOA,
+            class: 1,
+            ttl: 3600,
+            rdata,
+        }
     }
 
     fn a(name: &str, last: u8) -> Record {
-        Record { owner: name.parse().unwrap(), rtype: rtype::A, class: 1, ttl: 300, rdata: vec![192, 0, 2, last] }
+        Record {
+            owner: name.parse().unwrap(),
+            rtype: rtype::A,
+            class: 1,
+            ttl: 300,
+            rdata: vec![192, 0, 2, last],
+        }
     }
 
-    fn collect(kind: Kind, messages: Vec<Vec<Record>>, current: Option<&Zone>) -> Result<Outcome, TransferError> {
+    fn collect(
+        kind: Kind,
+        messages: Vec<Vec<Record>>,
+        current: Option<&Zone>,
+    ) -> Result<Outcome, TransferError> {
         let mut collector = Collector::new(apex(), kind, 1000);
         let mut done = false;
         for m in messages {
@@ -288,11 +377,17 @@ mod tests {
     fn axfr_over_several_messages() {
         let outcome = collect(
             Kind::Axfr,
-            vec![vec![soa(5), a("www.example.com.", 1)], vec![a("mail.example.com.", 2), a("out.example.org.", 3)], vec![soa(5)]],
+            vec![
+                vec![soa(5), a("www.example.com.", 1)],
+                vec![a("mail.example.com.", 2), a("out.example.org.", 3)],
+                vec![soa(5)],
+            ],
             None,
         )
         .unwrap();
-        let Outcome::Full { zone, warnings } = outcome else { panic!() };
+        let Outcome::Full { zone, warnings } = outcome else {
+            panic!()
+        };
         assert_eq!(zone.serial(), 5);
         assert_eq!(zone.record_count(), 3);
         assert_eq!(warnings.len(), 1, "the out-of-zone record is reported");
@@ -300,26 +395,70 @@ mod tests {
 
     #[test]
     fn broken_or_inconsistent_axfr() {
-        assert!(matches!(collect(Kind::Axfr, vec![vec![soa(5), a("www.example.com.", 1)]], None), Err(TransferError::Broken)));
+        assert!(matches!(
+            collect(
+                Kind::Axfr,
+                vec![vec![soa(5), a("www.example.com.", 1)]],
+                None
+            ),
+            Err(TransferError::Broken)
+        ));
         assert!(collect(Kind::Axfr, vec![vec![a("www.example.com.", 1)]], None).is_err());
-        assert!(collect(Kind::Axfr, vec![vec![soa(5), a("www.example.com.", 1), soa(6)]], None).is_err());
-        assert!(collect(Kind::Axfr, vec![vec![soa(5), soa(5), a("www.example.com.", 1)]], None).is_err());
+        assert!(
+            collect(
+                Kind::Axfr,
+                vec![vec![soa(5), a("www.example.com.", 1), soa(6)]],
+                None
+            )
+            .is_err()
+        );
+        assert!(
+            collect(
+                Kind::Axfr,
+                vec![vec![soa(5), soa(5), a("www.example.com.", 1)]],
+                None
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn ixfr_differences_apply() {
         let current = full(1, vec![a("www.example.com.", 1), a("old.example.com.", 9)]);
         let stream = vec![
-            vec![soa(3), soa(1), a("old.example.com.", 9), soa(2), a("new.example.com.", 7)],
-            vec![soa(2), a("www.example.com.", 1), soa(3), a("www.example.com.", 2), soa(3)],
+            vec![
+                soa(3),
+                soa(1),
+                a("old.example.com.", 9),
+                soa(2),
+                a("new.example.com.", 7),
+            ],
+            vec![
+                soa(2),
+                a("www.example.com.", 1),
+                soa(3),
+                a("www.example.com.", 2),
+                soa(3),
+            ],
         ];
-        let Outcome::Incremental { zone, diffs, .. } = collect(Kind::Ixfr { from: 1 }, stream, Some(&current)).unwrap() else {
+        let Outcome::Incremental { zone, diffs, .. } =
+            collect(Kind::Ixfr { from: 1 }, stream, Some(&current)).unwrap()
+        else {
             panic!()
         };
         assert_eq!((zone.serial(), diffs), (3, 2));
-        let names: Vec<String> = zone.records().map(|(o, t, _, d)| format!("{o} {t} {d:?}")).collect();
-        assert!(names.contains(&"new.example.com. 1 [192, 0, 2, 7]".to_string()), "{names:?}");
-        assert!(names.contains(&"www.example.com. 1 [192, 0, 2, 2]".to_string()), "{names:?}");
+        let names: Vec<String> = zone
+            .records()
+            .map(|(o, t, _, d)| format!("{o} {t} {d:?}"))
+            .collect();
+        assert!(
+            names.contains(&"new.example.com. 1 [192, 0, 2, 7]".to_string()),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&"www.example.com. 1 [192, 0, 2, 2]".to_string()),
+            "{names:?}"
+        );
         assert!(!names.iter().any(|n| n.starts_with("old.")), "{names:?}");
         assert_eq!(zone.record_count(), 3);
     }
@@ -327,7 +466,13 @@ mod tests {
     #[test]
     fn ixfr_that_does_not_apply_is_an_error() {
         let current = full(1, vec![a("www.example.com.", 1)]);
-        let deletes_missing = vec![vec![soa(2), soa(1), a("nothere.example.com.", 1), soa(2), soa(2)]];
+        let deletes_missing = vec![vec![
+            soa(2),
+            soa(1),
+            a("nothere.example.com.", 1),
+            soa(2),
+            soa(2),
+        ]];
         assert!(collect(Kind::Ixfr { from: 1 }, deletes_missing, Some(&current)).is_err());
         let wrong_start = vec![vec![soa(3), soa(2), soa(3), soa(3)]];
         assert!(collect(Kind::Ixfr { from: 1 }, wrong_start, Some(&current)).is_err());

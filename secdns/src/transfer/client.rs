@@ -123,20 +123,34 @@ struct Request {
 fn request(primary: &Primary, zone: &Name, qtype: u16, authority: &[Record]) -> Request {
     let id = random_id();
     let mut bytes = message::build_query(id, 0, zone, qtype, authority);
-    let mac = primary.key.as_ref().map(|key| tsig::sign_request(key, &mut bytes));
+    let mac = primary
+        .key
+        .as_ref()
+        .map(|key| tsig::sign_request(key, &mut bytes));
     Request { id, bytes, mac }
 }
 
 /// Checks that `msg` answers `request` for `zone`/`qtype`; returns the parsed message.
-fn check_reply(raw: &[u8], req: &Request, zone: &Name, qtype: u16, first: bool) -> Result<Message, TransferError> {
+fn check_reply(
+    raw: &[u8],
+    req: &Request,
+    zone: &Name,
+    qtype: u16,
+    first: bool,
+) -> Result<Message, TransferError> {
     let msg = message::parse(raw)?;
     if msg.id != req.id || !msg.is_response() {
-        return Err(TransferError::Protocol(format!("reply ID {} does not match query ID {}", msg.id, req.id)));
+        return Err(TransferError::Protocol(format!(
+            "reply ID {} does not match query ID {}",
+            msg.id, req.id
+        )));
     }
     // Later messages of a transfer may leave the question out (RFC 5936 §2.2.1).
     match &msg.question {
         Some((name, t, _)) if name != zone || *t != qtype => {
-            return Err(TransferError::Protocol(format!("reply is for {name}, not {zone}")));
+            return Err(TransferError::Protocol(format!(
+                "reply is for {name}, not {zone}"
+            )));
         }
         None if first => return Err(TransferError::Protocol("reply has no question".into())),
         _ => {}
@@ -163,10 +177,19 @@ fn check_rcode(msg: &Message) -> Result<(), TransferError> {
 }
 
 /// The primary's SOA for `zone`: UDP first, TCP when the reply is truncated.
-pub async fn query_soa(primary: &Primary, zone: &Name, limits: &Limits) -> Result<Record, TransferError> {
+pub async fn query_soa(
+    primary: &Primary,
+    zone: &Name,
+    limits: &Limits,
+) -> Result<Record, TransferError> {
     let req = request(primary, zone, rtype::SOA, &[]);
-    let socket = UdpSocket::bind(local_for(primary)).await.map_err(TransferError::Connect)?;
-    socket.connect(primary.addr).await.map_err(TransferError::Connect)?;
+    let socket = UdpSocket::bind(local_for(primary))
+        .await
+        .map_err(TransferError::Connect)?;
+    socket
+        .connect(primary.addr)
+        .await
+        .map_err(TransferError::Connect)?;
     socket.send(&req.bytes).await?;
     let mut buf = vec![0u8; 65535];
     let deadline = Instant::now() + limits.idle_timeout;
@@ -187,18 +210,32 @@ pub async fn query_soa(primary: &Primary, zone: &Name, limits: &Limits) -> Resul
     }
     check_rcode(&msg)?;
     if let Some(key) = &primary.key {
-        ResponseVerifier::new(key, req.mac.clone().unwrap_or_default()).verify(&buf[..len], msg.tsig.as_ref())?;
+        ResponseVerifier::new(key, req.mac.clone().unwrap_or_default())
+            .verify(&buf[..len], msg.tsig.as_ref())?;
     }
     if !msg.authoritative() {
-        return Err(TransferError::Protocol(format!("the primary is not authoritative for {zone}")));
+        return Err(TransferError::Protocol(format!(
+            "the primary is not authoritative for {zone}"
+        )));
     }
-    soa_from(msg.answers.into_iter().find(|r| r.rtype == rtype::SOA), zone)
+    soa_from(
+        msg.answers.into_iter().find(|r| r.rtype == rtype::SOA),
+        zone,
+    )
 }
 
 fn soa_from(record: Option<Record>, zone: &Name) -> Result<Record, TransferError> {
     match record {
-        Some(r) if r.rtype == rtype::SOA && r.owner == *zone && rdata::soa_serial(&r.rdata).is_some() => Ok(r),
-        _ => Err(TransferError::Protocol(format!("no SOA for {zone} in the reply"))),
+        Some(r)
+            if r.rtype == rtype::SOA
+                && r.owner == *zone
+                && rdata::soa_serial(&r.rdata).is_some() =>
+        {
+            Ok(r)
+        }
+        _ => Err(TransferError::Protocol(format!(
+            "no SOA for {zone} in the reply"
+        ))),
     }
 }
 
@@ -209,7 +246,9 @@ async fn connect(primary: &Primary, limits: &Limits) -> Result<TcpStream, Transf
     }
     .map_err(TransferError::Connect)?;
     if primary.source.is_some() {
-        socket.bind(local_for(primary)).map_err(TransferError::Connect)?;
+        socket
+            .bind(local_for(primary))
+            .map_err(TransferError::Connect)?;
     }
     timeout(limits.idle_timeout, socket.connect(primary.addr))
         .await
@@ -247,13 +286,20 @@ pub async fn stream(
 ) -> Result<(), TransferError> {
     let deadline = Instant::now() + limits.transfer_timeout;
     let within = |_| TransferError::TransferTimeout(limits.transfer_timeout);
-    let mut conn = timeout_at(deadline, connect(primary, limits)).await.map_err(within)??;
+    let mut conn = timeout_at(deadline, connect(primary, limits))
+        .await
+        .map_err(within)??;
     let req = request(primary, zone, qtype, authority);
     let mut framed = (req.bytes.len() as u16).to_be_bytes().to_vec();
     framed.extend_from_slice(&req.bytes);
-    timeout_at(deadline, conn.write_all(&framed)).await.map_err(within)??;
+    timeout_at(deadline, conn.write_all(&framed))
+        .await
+        .map_err(within)??;
 
-    let mut verifier = primary.key.as_ref().map(|key| ResponseVerifier::new(key, req.mac.clone().unwrap_or_default()));
+    let mut verifier = primary
+        .key
+        .as_ref()
+        .map(|key| ResponseVerifier::new(key, req.mac.clone().unwrap_or_default()));
     let mut first = true;
     let mut total_bytes = 0usize;
     loop {
@@ -261,20 +307,27 @@ pub async fn stream(
         let read = timeout(limits.idle_timeout, conn.read_exact(&mut len));
         match timeout_at(deadline, read).await.map_err(within)? {
             Err(_) => return Err(TransferError::Timeout(limits.idle_timeout)),
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(TransferError::Broken),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(TransferError::Broken);
+            }
             Ok(Err(e)) => return Err(e.into()),
             Ok(Ok(_)) => {}
         }
         let len = u16::from_be_bytes(len) as usize;
         total_bytes += len;
         if total_bytes > limits.max_bytes {
-            return Err(TransferError::Limit(format!("more than {} bytes", limits.max_bytes)));
+            return Err(TransferError::Limit(format!(
+                "more than {} bytes",
+                limits.max_bytes
+            )));
         }
         let mut raw = vec![0u8; len];
         let read = timeout(limits.idle_timeout, conn.read_exact(&mut raw));
         match timeout_at(deadline, read).await.map_err(within)? {
             Err(_) => return Err(TransferError::Timeout(limits.idle_timeout)),
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(TransferError::Broken),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(TransferError::Broken);
+            }
             Ok(Err(e)) => return Err(e.into()),
             Ok(Ok(_)) => {}
         }

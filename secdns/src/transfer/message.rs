@@ -38,7 +38,10 @@ pub enum MessageError {
     #[error("message ends inside its {0} section")]
     Truncated(&'static str),
     #[error("bad name in the {section} section: {error}")]
-    Name { section: &'static str, error: NameError },
+    Name {
+        section: &'static str,
+        error: NameError,
+    },
     #[error("record data of type {rtype} does not match its length")]
     Rdata { rtype: u16 },
     #[error("{0} bytes after the last record")]
@@ -114,8 +117,11 @@ pub fn parse(raw: &[u8]) -> Result<Message, MessageError> {
     let mut pos = HEADER_LEN;
     let mut question = None;
     for _ in 0..qdcount {
-        let (name, after) = Name::read_compressed(raw, pos)
-            .map_err(|error| MessageError::Name { section: "question", error })?;
+        let (name, after) =
+            Name::read_compressed(raw, pos).map_err(|error| MessageError::Name {
+                section: "question",
+                error,
+            })?;
         let qtype = be16(raw, after).ok_or(MessageError::Truncated("question"))?;
         let qclass = be16(raw, after + 2).ok_or(MessageError::Truncated("question"))?;
         question.get_or_insert((name, qtype, qclass));
@@ -123,8 +129,13 @@ pub fn parse(raw: &[u8]) -> Result<Message, MessageError> {
     }
     let mut sections: [Vec<Record>; 3] = Default::default();
     let mut tsig = None;
-    for (index, (count, section)) in
-        [(ancount, "answer"), (nscount, "authority"), (arcount, "additional")].into_iter().enumerate()
+    for (index, (count, section)) in [
+        (ancount, "answer"),
+        (nscount, "authority"),
+        (arcount, "additional"),
+    ]
+    .into_iter()
+    .enumerate()
     {
         for n in 0..count {
             if tsig.is_some() {
@@ -146,10 +157,22 @@ pub fn parse(raw: &[u8]) -> Result<Message, MessageError> {
         return Err(MessageError::Trailing(raw.len() - pos));
     }
     let [answers, authority, additional] = sections;
-    Ok(Message { id, flags, question, answers, authority, additional, tsig })
+    Ok(Message {
+        id,
+        flags,
+        question,
+        answers,
+        authority,
+        additional,
+        tsig,
+    })
 }
 
-fn read_record(raw: &[u8], pos: usize, section: &'static str) -> Result<(Record, usize), MessageError> {
+fn read_record(
+    raw: &[u8],
+    pos: usize,
+    section: &'static str,
+) -> Result<(Record, usize), MessageError> {
     let (owner, after) =
         Name::read_compressed(raw, pos).map_err(|error| MessageError::Name { section, error })?;
     let truncated = MessageError::Truncated(section);
@@ -163,7 +186,16 @@ fn read_record(raw: &[u8], pos: usize, section: &'static str) -> Result<(Record,
         return Err(truncated);
     }
     let rdata = decompress_rdata(raw, start, end, rr_type)?;
-    Ok((Record { owner, rtype: rr_type, class: rr_class, ttl, rdata }, end))
+    Ok((
+        Record {
+            owner,
+            rtype: rr_type,
+            class: rr_class,
+            ttl,
+            rdata,
+        },
+        end,
+    ))
 }
 
 /// How a type's record data is laid out around its names: a fixed prefix, then `names`
@@ -186,7 +218,12 @@ fn name_layout(rr_type: u16) -> Option<(usize, usize)> {
     })
 }
 
-fn decompress_rdata(raw: &[u8], start: usize, end: usize, rr_type: u16) -> Result<Vec<u8>, MessageError> {
+fn decompress_rdata(
+    raw: &[u8],
+    start: usize,
+    end: usize,
+    rr_type: u16,
+) -> Result<Vec<u8>, MessageError> {
     let Some((prefix, names)) = name_layout(rr_type) else {
         return Ok(raw[start..end].to_vec());
     };
@@ -276,7 +313,12 @@ mod tests {
         let message = parse(&m).unwrap();
         let soa = &message.answers[0];
         assert_eq!(soa.owner, "example.com.".parse().unwrap());
-        let expected: Vec<u8> = [&b"\x03ns1\x07example\x03com\x00"[..], b"\x02hm\x07example\x03com\x00", &[0; 20]].concat();
+        let expected: Vec<u8> = [
+            &b"\x03ns1\x07example\x03com\x00"[..],
+            b"\x02hm\x07example\x03com\x00",
+            &[0; 20],
+        ]
+        .concat();
         assert_eq!(soa.rdata, expected);
     }
 
@@ -287,11 +329,15 @@ mod tests {
         let m = [0, 1, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0];
         assert!(matches!(parse(&m), Err(MessageError::Name { .. })));
         // Record data longer than the message.
-        let mut m = vec![0, 1, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 9];
+        let mut m = vec![
+            0, 1, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 9,
+        ];
         m.extend_from_slice(&[1, 2, 3]);
         assert!(matches!(parse(&m), Err(MessageError::Truncated(_))));
         // A name in record data running past its length.
-        let mut m = vec![0, 1, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, 0, 1, 0, 0, 0, 0, 0, 2];
+        let mut m = vec![
+            0, 1, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, 0, 1, 0, 0, 0, 0, 0, 2,
+        ];
         m.extend_from_slice(b"\x05abcde\x00");
         assert!(parse(&m).is_err());
     }
@@ -305,7 +351,13 @@ mod tests {
             ttl: 0,
             rdata: [&b"\x00\x00"[..], &[0; 20]].concat(),
         };
-        let q = build_query(7, 0, &"example.com.".parse().unwrap(), rtype::IXFR, std::slice::from_ref(&soa));
+        let q = build_query(
+            7,
+            0,
+            &"example.com.".parse().unwrap(),
+            rtype::IXFR,
+            std::slice::from_ref(&soa),
+        );
         let m = parse(&q).unwrap();
         assert_eq!(m.id, 7);
         assert_eq!(m.question.unwrap().1, rtype::IXFR);

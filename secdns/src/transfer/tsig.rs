@@ -73,7 +73,9 @@ impl Algorithm {
     }
 
     pub fn from_wire_name(name: &Name) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| Name::from_wire(a.wire_name()).is_ok_and(|n| n == *name))
+        Self::ALL
+            .into_iter()
+            .find(|a| Name::from_wire(a.wire_name()).is_ok_and(|n| n == *name))
     }
 
     pub fn mac_len(self) -> usize {
@@ -94,12 +96,15 @@ impl std::str::FromStr for Algorithm {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim_end_matches('.').to_ascii_lowercase();
         let s = s.strip_suffix(".sig-alg.reg.int").unwrap_or(&s);
-        Self::ALL.into_iter().find(|a| a.as_str() == s).ok_or_else(|| {
-            format!(
-                "unknown TSIG algorithm {s:?}; known: {}",
-                Self::ALL.map(Algorithm::as_str).join(", ")
-            )
-        })
+        Self::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown TSIG algorithm {s:?}; known: {}",
+                    Self::ALL.map(Algorithm::as_str).join(", ")
+                )
+            })
     }
 }
 
@@ -184,7 +189,10 @@ impl TsigError {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 fn compute(key: &Key, parts: &[&[u8]]) -> Vec<u8> {
@@ -283,14 +291,25 @@ pub struct ResponseVerifier<'k> {
 
 impl<'k> ResponseVerifier<'k> {
     pub fn new(key: &'k Key, request_mac: Vec<u8>) -> Self {
-        Self { key, prior_mac: request_mac, unsigned: Vec::new(), unsigned_count: 0, first: true }
+        Self {
+            key,
+            prior_mac: request_mac,
+            unsigned: Vec::new(),
+            unsigned_count: 0,
+            first: true,
+        }
     }
 
     pub fn verify(&mut self, raw: &[u8], tsig: Option<&TsigRecord>) -> Result<(), TsigError> {
         self.verify_at(raw, tsig, now())
     }
 
-    pub fn verify_at(&mut self, raw: &[u8], tsig: Option<&TsigRecord>, time: u64) -> Result<(), TsigError> {
+    pub fn verify_at(
+        &mut self,
+        raw: &[u8],
+        tsig: Option<&TsigRecord>,
+        time: u64,
+    ) -> Result<(), TsigError> {
         let key_name = self.key.name.to_string();
         let Some(tsig) = tsig else {
             if self.first {
@@ -311,9 +330,13 @@ impl<'k> ResponseVerifier<'k> {
             BADTIME => return Err(TsigError::ServerBadTime),
             other => return Err(TsigError::ServerOther(other)),
         }
-        if tsig.key_name != self.key.name || Algorithm::from_wire_name(&tsig.algorithm) != Some(self.key.algorithm)
+        if tsig.key_name != self.key.name
+            || Algorithm::from_wire_name(&tsig.algorithm) != Some(self.key.algorithm)
         {
-            return Err(TsigError::BadKey { got: tsig.key_name.to_string(), expected: key_name });
+            return Err(TsigError::BadKey {
+                got: tsig.key_name.to_string(),
+                expected: key_name,
+            });
         }
         let full = self.key.algorithm.mac_len();
         // RFC 8945 §5.2.2.1: a truncated MAC must keep at least half, and 10 bytes.
@@ -323,19 +346,37 @@ impl<'k> ResponseVerifier<'k> {
         let message = unsigned_form(raw, tsig);
         let prior_len = (self.prior_mac.len() as u16).to_be_bytes();
         let expected = if self.first {
-            let vars = variables(self.key, tsig.time_signed, tsig.fudge, tsig.error, &tsig.other);
+            let vars = variables(
+                self.key,
+                tsig.time_signed,
+                tsig.fudge,
+                tsig.error,
+                &tsig.other,
+            );
             compute(self.key, &[&prior_len, &self.prior_mac, &message, &vars])
         } else {
             let mut timers = time48(tsig.time_signed).to_vec();
             timers.extend_from_slice(&tsig.fudge.to_be_bytes());
-            compute(self.key, &[&prior_len, &self.prior_mac, &self.unsigned, &message, &timers])
+            compute(
+                self.key,
+                &[
+                    &prior_len,
+                    &self.prior_mac,
+                    &self.unsigned,
+                    &message,
+                    &timers,
+                ],
+            )
         };
         if !constant_time_eq(&expected[..tsig.mac.len()], &tsig.mac) {
             return Err(TsigError::BadSig(key_name));
         }
         let skew = time as i64 - tsig.time_signed as i64;
         if skew.unsigned_abs() > tsig.fudge as u64 {
-            return Err(TsigError::BadTime { skew, fudge: tsig.fudge });
+            return Err(TsigError::BadTime {
+                skew,
+                fudge: tsig.fudge,
+            });
         }
         self.prior_mac = tsig.mac.clone();
         self.unsigned.clear();
@@ -363,8 +404,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Server side: verifies a signed request (a NOTIFY) with `key`; returns the request MAC to
 /// sign the response with.
 pub fn verify_request(key: &Key, raw: &[u8], tsig: &TsigRecord) -> Result<Vec<u8>, TsigError> {
-    if tsig.key_name != key.name || Algorithm::from_wire_name(&tsig.algorithm) != Some(key.algorithm) {
-        return Err(TsigError::BadKey { got: tsig.key_name.to_string(), expected: key.name.to_string() });
+    if tsig.key_name != key.name
+        || Algorithm::from_wire_name(&tsig.algorithm) != Some(key.algorithm)
+    {
+        return Err(TsigError::BadKey {
+            got: tsig.key_name.to_string(),
+            expected: key.name.to_string(),
+        });
     }
     let message = unsigned_form(raw, tsig);
     let vars = variables(key, tsig.time_signed, tsig.fudge, tsig.error, &tsig.other);
@@ -378,7 +424,10 @@ pub fn verify_request(key: &Key, raw: &[u8], tsig: &TsigRecord) -> Result<Vec<u8
     }
     let skew = now() as i64 - tsig.time_signed as i64;
     if skew.unsigned_abs() > tsig.fudge as u64 {
-        return Err(TsigError::BadTime { skew, fudge: tsig.fudge });
+        return Err(TsigError::BadTime {
+            skew,
+            fudge: tsig.fudge,
+        });
     }
     Ok(tsig.mac.clone())
 }
@@ -386,12 +435,24 @@ pub fn verify_request(key: &Key, raw: &[u8], tsig: &TsigRecord) -> Result<Vec<u8
 /// Server side: signs a response to a request whose MAC was `request_mac`.
 pub fn sign_response(key: &Key, request_mac: &[u8], msg: &mut Vec<u8>, error: u16) {
     let time = now();
-    let other: Vec<u8> = if error == BADTIME { time48(time).to_vec() } else { Vec::new() };
+    let other: Vec<u8> = if error == BADTIME {
+        time48(time).to_vec()
+    } else {
+        Vec::new()
+    };
     let mac = if error == BADSIG || error == BADKEY {
         Vec::new()
     } else {
         let prior_len = (request_mac.len() as u16).to_be_bytes();
-        compute(key, &[&prior_len, request_mac, msg, &variables(key, time, FUDGE, error, &other)])
+        compute(
+            key,
+            &[
+                &prior_len,
+                request_mac,
+                msg,
+                &variables(key, time, FUDGE, error, &other),
+            ],
+        )
     };
     append_tsig(msg, key, time, &mac, error, &other);
 }
@@ -402,14 +463,19 @@ mod tests {
     use crate::transfer::message::{build_query, parse};
 
     fn key(algorithm: Algorithm) -> Key {
-        Key { name: "Transfer-Key.".parse().unwrap(), algorithm, secret: b"0123456789abcdef".to_vec() }
+        Key {
+            name: "Transfer-Key.".parse().unwrap(),
+            algorithm,
+            secret: b"0123456789abcdef".to_vec(),
+        }
     }
 
     #[test]
     fn request_and_multi_message_response_verify() {
         for algorithm in Algorithm::ALL {
             let key = key(algorithm);
-            let mut request = build_query(42, 0, &"example.com.".parse().unwrap(), rtype::AXFR, &[]);
+            let mut request =
+                build_query(42, 0, &"example.com.".parse().unwrap(), rtype::AXFR, &[]);
             let request_mac = sign_request_at(&key, &mut request, 1_000_000);
             let parsed = parse(&request).unwrap();
             assert_eq!(parsed.tsig.as_ref().unwrap().mac, request_mac);
@@ -435,7 +501,9 @@ mod tests {
 
             let mut verifier = ResponseVerifier::new(&key, request_mac.clone());
             for m in [&first, &middle, &last] {
-                verifier.verify_at(m, parse(m).unwrap().tsig.as_ref(), 1_000_003).unwrap_or_else(|e| panic!("{algorithm}: {e}"));
+                verifier
+                    .verify_at(m, parse(m).unwrap().tsig.as_ref(), 1_000_003)
+                    .unwrap_or_else(|e| panic!("{algorithm}: {e}"));
             }
             verifier.finish().unwrap();
 
@@ -443,17 +511,41 @@ mod tests {
             let mut tampered = first.clone();
             tampered[13] ^= 1;
             let mut v = ResponseVerifier::new(&key, request_mac.clone());
-            assert!(matches!(v.verify_at(&tampered, parse(&tampered).unwrap().tsig.as_ref(), 1_000_001), Err(TsigError::BadSig(_))));
-            let other = Key { name: "other.".parse().unwrap(), ..key.clone() };
+            assert!(matches!(
+                v.verify_at(
+                    &tampered,
+                    parse(&tampered).unwrap().tsig.as_ref(),
+                    1_000_001
+                ),
+                Err(TsigError::BadSig(_))
+            ));
+            let other = Key {
+                name: "other.".parse().unwrap(),
+                ..key.clone()
+            };
             let mut v = ResponseVerifier::new(&other, request_mac.clone());
-            assert!(matches!(v.verify_at(&first, parse(&first).unwrap().tsig.as_ref(), 1_000_001), Err(TsigError::BadKey { .. })));
+            assert!(matches!(
+                v.verify_at(&first, parse(&first).unwrap().tsig.as_ref(), 1_000_001),
+                Err(TsigError::BadKey { .. })
+            ));
             let mut v = ResponseVerifier::new(&key, request_mac.clone());
-            assert!(matches!(v.verify_at(&first, parse(&first).unwrap().tsig.as_ref(), 1_000_001 + 301), Err(TsigError::BadTime { .. })));
+            assert!(matches!(
+                v.verify_at(
+                    &first,
+                    parse(&first).unwrap().tsig.as_ref(),
+                    1_000_001 + 301
+                ),
+                Err(TsigError::BadTime { .. })
+            ));
             // Unsigned first message, unsigned last message.
             let mut v = ResponseVerifier::new(&key, request_mac.clone());
-            assert!(matches!(v.verify_at(&middle, None, 1_000_001), Err(TsigError::Unsigned(_))));
+            assert!(matches!(
+                v.verify_at(&middle, None, 1_000_001),
+                Err(TsigError::Unsigned(_))
+            ));
             let mut v = ResponseVerifier::new(&key, request_mac.clone());
-            v.verify_at(&first, parse(&first).unwrap().tsig.as_ref(), 1_000_001).unwrap();
+            v.verify_at(&first, parse(&first).unwrap().tsig.as_ref(), 1_000_001)
+                .unwrap();
             v.verify_at(&middle, None, 1_000_001).unwrap();
             assert_eq!(v.finish(), Err(TsigError::LastUnsigned));
         }
@@ -461,14 +553,26 @@ mod tests {
 
     fn sign_response_at(key: &Key, request_mac: &[u8], msg: &mut Vec<u8>, time: u64) {
         let prior_len = (request_mac.len() as u16).to_be_bytes();
-        let mac = compute(key, &[&prior_len, request_mac, msg, &variables(key, time, FUDGE, 0, &[])]);
+        let mac = compute(
+            key,
+            &[
+                &prior_len,
+                request_mac,
+                msg,
+                &variables(key, time, FUDGE, 0, &[]),
+            ],
+        );
         append_tsig(msg, key, time, &mac, 0, &[]);
     }
 
     #[test]
     fn rfc4231_test_vector() {
         // RFC 4231 test case 2 (HMAC-SHA-256, key "Jefe").
-        let key = Key { name: Name::root(), algorithm: Algorithm::HmacSha256, secret: b"Jefe".to_vec() };
+        let key = Key {
+            name: Name::root(),
+            algorithm: Algorithm::HmacSha256,
+            secret: b"Jefe".to_vec(),
+        };
         let mac = compute(&key, &[b"what do ya want ", b"for nothing?"]);
         assert_eq!(
             mac.iter().map(|b| format!("{b:02x}")).collect::<String>(),
@@ -478,8 +582,14 @@ mod tests {
 
     #[test]
     fn algorithm_names() {
-        assert_eq!("HMAC-SHA256".parse::<Algorithm>().unwrap(), Algorithm::HmacSha256);
-        assert_eq!("hmac-md5.sig-alg.reg.int.".parse::<Algorithm>().unwrap(), Algorithm::HmacMd5);
+        assert_eq!(
+            "HMAC-SHA256".parse::<Algorithm>().unwrap(),
+            Algorithm::HmacSha256
+        );
+        assert_eq!(
+            "hmac-md5.sig-alg.reg.int.".parse::<Algorithm>().unwrap(),
+            Algorithm::HmacMd5
+        );
         assert!("hmac-sha3".parse::<Algorithm>().is_err());
         assert!(decode_secret("not base64!").is_err());
         assert_eq!(generate_secret(Algorithm::HmacSha512).unwrap().len(), 64);

@@ -1,6 +1,7 @@
 //! A zone held in memory: its nodes, their RRsets, and the rules a zone must satisfy.
 //! Built once by [`ZoneBuilder`], then immutable.
 
+pub mod render;
 pub mod zonefile;
 
 use std::collections::HashMap;
@@ -69,7 +70,10 @@ impl Zone {
     pub fn records(&self) -> impl Iterator<Item = (&Name, u16, u32, &[u8])> {
         self.nodes.values().flat_map(|node| {
             node.rrsets.iter().flat_map(move |rrset| {
-                rrset.rdatas.iter().map(move |data| (&node.owner, rrset.rtype, rrset.ttl, &data[..]))
+                rrset
+                    .rdatas
+                    .iter()
+                    .map(move |data| (&node.owner, rrset.rtype, rrset.ttl, &data[..]))
             })
         })
     }
