@@ -10,7 +10,12 @@ use std::{
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
-use crate::{dns::Name, xdp::loader::AttachMode};
+use crate::{
+    catalog::{Catalog, Origin, PeerDef, SecondaryDef, TsigKeyDef},
+    dns::Name,
+    transfer::client::Limits,
+    xdp::loader::AttachMode,
+};
 
 pub const DEFAULT_CONTROL: &str = "127.0.0.1:8053";
 pub const DEFAULT_UDP_PAYLOAD: u16 = 1232;
@@ -20,8 +25,49 @@ pub const DEFAULT_UDP_PAYLOAD: u16 = 1232;
 pub struct Config {
     pub server: ServerConfig,
     pub xdp: Option<XdpConfig>,
+    #[serde(default)]
+    pub transfer: TransferConfig,
+    #[serde(default, rename = "tsig")]
+    pub tsig_keys: Vec<TsigKeyDef>,
+    #[serde(default, rename = "peer")]
+    pub peers: Vec<PeerDef>,
     #[serde(default, rename = "zone")]
     pub zones: Vec<ZoneConfig>,
+}
+
+/// Limits on what a primary may send; a transfer over them keeps the old copy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransferConfig {
+    pub max_records: usize,
+    pub max_bytes: usize,
+    /// Seconds for a whole transfer.
+    pub timeout: u64,
+    /// Seconds to wait for any one message.
+    pub idle_timeout: u64,
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        let limits = Limits::default();
+        Self {
+            max_records: limits.max_records,
+            max_bytes: limits.max_bytes,
+            timeout: limits.transfer_timeout.as_secs(),
+            idle_timeout: limits.idle_timeout.as_secs(),
+        }
+    }
+}
+
+impl TransferConfig {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_records: self.max_records,
+            max_bytes: self.max_bytes,
+            transfer_timeout: std::time::Duration::from_secs(self.timeout),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,12 +97,29 @@ pub struct XdpConfig {
     pub mode: AttachMode,
 }
 
+/// A zone served from a file, or (with `peers`) a secondary zone.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ZoneConfig {
-    #[serde(deserialize_with = "de_name")]
     pub name: Name,
-    pub file: PathBuf,
+    pub file: Option<PathBuf>,
+    #[serde(default)]
+    pub peers: Vec<String>,
+    pub refresh: Option<u32>,
+    pub retry: Option<u32>,
+    pub expire: Option<u32>,
+}
+
+impl ZoneConfig {
+    pub fn secondary(&self) -> Option<SecondaryDef> {
+        (!self.peers.is_empty()).then(|| SecondaryDef {
+            name: self.name.clone(),
+            peers: self.peers.clone(),
+            refresh: self.refresh,
+            retry: self.retry,
+            expire: self.expire,
+        })
+    }
 }
 
 fn default_control() -> SocketAddr {
@@ -75,11 +138,6 @@ fn default_mode() -> AttachMode {
     AttachMode::Native
 }
 
-fn de_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Name, D::Error> {
-    let s = String::deserialize(d)?;
-    s.parse().map_err(serde::de::Error::custom)
-}
-
 impl Config {
     /// Reads and checks `path`. Relative zone file paths are taken from the config's folder.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
@@ -88,9 +146,9 @@ impl Config {
         let mut config: Config =
             toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for zone in &mut config.zones {
-            if zone.file.is_relative() {
-                zone.file = base.join(&zone.file);
+        for file in config.zones.iter_mut().filter_map(|z| z.file.as_mut()) {
+            if file.is_relative() {
+                *file = base.join(&*file);
             }
         }
         config
@@ -117,7 +175,27 @@ impl Config {
             if !names.insert(zone.name.clone()) {
                 bail!("zone {} is configured twice", zone.name);
             }
+            match (&zone.file, zone.peers.is_empty()) {
+                (Some(_), false) => bail!(
+                    "zone {}: give either file (a zone served from a file) or peers (a secondary zone), not both",
+                    zone.name
+                ),
+                (None, true) => bail!(
+                    "zone {}: give file (a zone served from a file) or peers (a secondary zone)",
+                    zone.name
+                ),
+                (Some(_), true)
+                    if zone.refresh.is_some() || zone.retry.is_some() || zone.expire.is_some() =>
+                {
+                    bail!(
+                        "zone {}: refresh, retry and expire apply to secondary zones (with peers) only",
+                        zone.name
+                    )
+                }
+                _ => {}
+            }
         }
+        self.catalog()?;
         if let Some(xdp) = &self.xdp {
             if xdp.interfaces.is_empty() {
                 bail!(
@@ -127,6 +205,30 @@ impl Config {
             self.xdp_port()?;
         }
         Ok(())
+    }
+
+    /// The TSIG keys, peers and secondary zones of this file, checked against each other.
+    pub fn catalog(&self) -> anyhow::Result<Catalog> {
+        let static_zones = self
+            .zones
+            .iter()
+            .filter(|z| z.file.is_some())
+            .map(|z| z.name.clone());
+        let mut catalog = Catalog::new(static_zones);
+        for key in &self.tsig_keys {
+            catalog
+                .add_key(key.clone(), Origin::Config)
+                .context("[[tsig]]")?;
+        }
+        for peer in &self.peers {
+            catalog
+                .add_peer(peer.clone(), Origin::Config)
+                .context("[[peer]]")?;
+        }
+        for zone in self.zones.iter().filter_map(ZoneConfig::secondary) {
+            catalog.add_zone(zone, Origin::Config).context("[[zone]]")?;
+        }
+        Ok(catalog)
     }
 
     /// The UDP port the XDP program answers on: the listen addresses must agree on it.
@@ -177,8 +279,34 @@ file = "example.com.zone"
         let config = parse(GOOD).unwrap();
         assert_eq!(config.server.control.to_string(), DEFAULT_CONTROL);
         assert_eq!(config.xdp.as_ref().unwrap().mode, AttachMode::Generic);
-        assert!(config.zones[0].file.is_absolute());
+        assert!(config.zones[0].file.as_ref().unwrap().is_absolute());
         assert_eq!(config.xdp_port().unwrap(), 53);
+    }
+
+    #[test]
+    fn secondary_zones_with_keys_and_peers() {
+        let text = format!(
+            "{GOOD}\n[[tsig]]\nname = \"transfer-key.\"\nsecret = \"c2VjcmV0\"\n\n\
+             [[peer]]\nname = \"primary-1\"\naddress = \"192.0.2.10\"\nixfr = true\ntsig = \"transfer-key.\"\n\n\
+             [[zone]]\nname = \"example.net.\"\npeers = [\"primary-1\"]\nrefresh = 300\n"
+        );
+        let config = parse(&text).unwrap();
+        let catalog = config.catalog().unwrap();
+        assert_eq!(catalog.zones().count(), 1);
+        let missing_peer = text.replace("peers = [\"primary-1\"]", "peers = [\"primary-2\"]");
+        let err = parse(&missing_peer).unwrap_err();
+        assert!(format!("{err:#}").contains("primary-2"), "{err:#}");
+        let missing_key = text.replace("tsig = \"transfer-key.\"", "tsig = \"other-key.\"");
+        assert!(format!("{:#}", parse(&missing_key).unwrap_err()).contains("other-key"));
+        let bad_secret = text.replace("c2VjcmV0", "not*base64");
+        assert!(format!("{:#}", parse(&bad_secret).unwrap_err()).contains("base64"));
+        let both = text.replace(
+            "peers = [\"primary-1\"]",
+            "peers = [\"primary-1\"]\nfile = \"x\"",
+        );
+        assert!(format!("{:#}", parse(&both).unwrap_err()).contains("not both"));
+        let bad_algorithm = text.replace("secret = ", "algorithm = \"hmac-sha3\"\nsecret = ");
+        assert!(format!("{:#}", parse(&bad_algorithm).unwrap_err()).contains("hmac-sha3"));
     }
 
     #[test]

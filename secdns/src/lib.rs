@@ -6,9 +6,11 @@
 //! control API in [`control`].
 
 pub mod answer;
+pub mod catalog;
 pub mod config;
 pub mod control;
 pub mod dns;
+pub mod persist;
 pub mod server;
 pub mod snapshot;
 pub mod stats;

@@ -191,6 +191,25 @@ impl PartialEq for Name {
 
 impl Eq for Name {}
 
+/// Orders by the lowercased wire form: consistent with equality, not the DNSSEC order.
+impl Ord for Name {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let lower = |n: &Self| {
+            n.wire
+                .iter()
+                .map(|&b| dns_lowercase(b))
+                .collect::<Vec<u8>>()
+        };
+        lower(self).cmp(&lower(other))
+    }
+}
+
+impl PartialOrd for Name {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 impl Hash for Name {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         for &b in self.wire.iter() {
@@ -300,5 +319,18 @@ mod tests {
         }
         long.push(0);
         assert_eq!(Name::from_wire(&long).unwrap_err(), NameError::TooLong);
+    }
+}
+
+impl serde::Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Name {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }

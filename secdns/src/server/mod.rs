@@ -111,7 +111,10 @@ pub async fn publish(shared: &Shared, snapshot: Arc<Snapshot>) -> anyhow::Result
 pub fn load_zones(config: &Config) -> anyhow::Result<Vec<Arc<Zone>>> {
     let mut zones = Vec::with_capacity(config.zones.len());
     for zone_config in &config.zones {
-        let (zone, warnings) = zonefile::load(&zone_config.file, &zone_config.name)
+        let Some(file) = &zone_config.file else {
+            continue;
+        };
+        let (zone, warnings) = zonefile::load(file, &zone_config.name)
             .with_context(|| format!("zone {}", zone_config.name))?;
         for warning in warnings {
             tracing::warn!(zone = %zone_config.name, "{warning}");

@@ -22,20 +22,27 @@ pub const BADKEY: u16 = 17;
 pub const BADTIME: u16 = 18;
 pub const BADTRUNC: u16 = 22;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Algorithm {
-    #[serde(rename = "hmac-md5")]
     HmacMd5,
-    #[serde(rename = "hmac-sha1")]
     HmacSha1,
-    #[serde(rename = "hmac-sha224")]
     HmacSha224,
-    #[serde(rename = "hmac-sha256")]
     HmacSha256,
-    #[serde(rename = "hmac-sha384")]
     HmacSha384,
-    #[serde(rename = "hmac-sha512")]
     HmacSha512,
+}
+
+impl serde::Serialize for Algorithm {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Algorithm {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 impl Algorithm {
