@@ -276,6 +276,7 @@ impl Catalog {
                     addr: SocketAddr::new(peer.address, peer.port),
                     key,
                     source: peer.source,
+                    ixfr: peer.ixfr,
                 })
             })
             .collect()

@@ -11,6 +11,7 @@ pub mod config;
 pub mod control;
 pub mod dns;
 pub mod persist;
+pub mod secondary;
 pub mod server;
 pub mod snapshot;
 pub mod stats;

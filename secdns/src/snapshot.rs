@@ -5,33 +5,56 @@ use std::{collections::HashMap, sync::Arc};
 
 use arc_swap::ArcSwap;
 
-use crate::{dns::name::label_offsets, zone::Zone};
+use crate::{
+    dns::{Name, name::label_offsets},
+    zone::Zone,
+};
+
+/// A zone in the snapshot: its data, or a configured zone without usable data (never
+/// transferred yet, or expired), which answers SERVFAIL.
+pub enum Served {
+    Zone(Arc<Zone>),
+    Unavailable(Name),
+}
 
 #[derive(Default)]
 pub struct Snapshot {
     /// Keyed by the lowercased wire form of the apex.
-    zones: HashMap<Box<[u8]>, Arc<Zone>>,
+    zones: HashMap<Box<[u8]>, Served>,
 }
 
 impl Snapshot {
     pub fn new(zones: impl IntoIterator<Item = Arc<Zone>>) -> Self {
-        let zones = zones
-            .into_iter()
-            .map(|z| (z.apex().lowercase_wire(), z))
-            .collect();
-        Self { zones }
+        Self::with_unavailable(zones, [])
     }
 
+    pub fn with_unavailable(
+        zones: impl IntoIterator<Item = Arc<Zone>>,
+        unavailable: impl IntoIterator<Item = Name>,
+    ) -> Self {
+        let mut map: HashMap<Box<[u8]>, Served> = zones
+            .into_iter()
+            .map(|z| (z.apex().lowercase_wire(), Served::Zone(z)))
+            .collect();
+        for name in unavailable {
+            map.insert(name.lowercase_wire(), Served::Unavailable(name));
+        }
+        Self { zones: map }
+    }
+
+    /// The zones with data.
     pub fn zones(&self) -> impl Iterator<Item = &Arc<Zone>> {
-        self.zones.values()
+        self.zones.values().filter_map(|s| match s {
+            Served::Zone(z) => Some(z),
+            Served::Unavailable(_) => None,
+        })
     }
 
     /// The zone with the longest apex at or above `qname` (lowercased wire form).
-    pub fn find_zone(&self, qname: &[u8]) -> Option<&Zone> {
+    pub fn find(&self, qname: &[u8]) -> Option<&Served> {
         label_offsets(qname)
             .chain(std::iter::once(qname.len() - 1))
             .find_map(|offset| self.zones.get(&qname[offset..]))
-            .map(|z| &**z)
     }
 }
 

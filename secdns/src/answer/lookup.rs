@@ -9,7 +9,7 @@ use crate::{
         name::label_offsets,
         rdata,
     },
-    snapshot::Snapshot,
+    snapshot::{Served, Snapshot},
     zone::{Node, Rrset, Zone},
 };
 
@@ -110,8 +110,16 @@ pub fn lookup<'a>(
     qtype: u16,
     _dnssec_ok: bool,
 ) -> Answer<'a> {
-    let Some(zone) = snapshot.find_zone(qname) else {
-        return Answer::refused();
+    let zone = match snapshot.find(qname) {
+        None => return Answer::refused(),
+        // Configured but without data (not transferred yet, or expired).
+        Some(Served::Unavailable(_)) => {
+            return Answer {
+                rcode: rcode::SERVFAIL,
+                ..Default::default()
+            };
+        }
+        Some(Served::Zone(zone)) => zone,
     };
     let mut answer = Answer {
         authoritative: true,

@@ -42,6 +42,21 @@ pub fn soa_minimum(rdata: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(tail.try_into().ok()?))
 }
 
+/// SOA SERIAL, REFRESH, RETRY, EXPIRE, MINIMUM: the five trailing 32-bit fields.
+pub fn soa_timers(rdata: &[u8]) -> Option<[u32; 5]> {
+    let start = rdata.len().checked_sub(20)?;
+    let mut out = [0u32; 5];
+    for (i, value) in out.iter_mut().enumerate() {
+        *value = u32::from_be_bytes(
+            rdata
+                .get(start + 4 * i..start + 4 * i + 4)?
+                .try_into()
+                .ok()?,
+        );
+    }
+    Some(out)
+}
+
 /// SOA SERIAL, the first of the five trailing 32-bit fields.
 pub fn soa_serial(rdata: &[u8]) -> Option<u32> {
     let start = rdata.len().checked_sub(20)?;

@@ -2,10 +2,15 @@
 //! Any failure before the first answer stops the start-up with nothing left behind.
 
 mod fast_path;
+pub mod publisher;
 mod tcp;
 mod udp;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    net::IpAddr,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
@@ -13,12 +18,15 @@ use tokio::signal::unix::{SignalKind, signal};
 pub use fast_path::FastPath;
 
 use crate::{
+    answer::{Transport, respond},
     config::Config,
     control,
+    secondary::{Secondaries, notify::OPCODE_NOTIFY, store::ZoneStore},
     snapshot::{Snapshot, SnapshotCell},
     stats::ResponderStats,
     zone::{Zone, zonefile},
 };
+use publisher::Publisher;
 
 /// Everything the responders and the control API share.
 #[derive(Clone)]
@@ -26,6 +34,21 @@ pub struct Shared {
     pub snapshot: SnapshotCell,
     pub stats: Arc<ResponderStats>,
     pub fast_path: Option<Arc<FastPath>>,
+    /// Set once at start-up; NOTIFY goes there.
+    pub secondaries: Arc<OnceLock<Arc<Secondaries>>>,
+}
+
+/// The reply to one message from `source`: NOTIFY goes to the secondary zones, everything else
+/// is answered from the current snapshot.
+pub fn reply(shared: &Shared, msg: &[u8], source: IpAddr, transport: Transport) -> Option<Vec<u8>> {
+    let opcode = msg.get(2).map(|b| (b >> 3) & 0x0f);
+    if opcode == Some(OPCODE_NOTIFY)
+        && let Some(secondaries) = shared.secondaries.get()
+    {
+        return secondaries.handle_notify(msg, source);
+    }
+    let snapshot = shared.snapshot.load();
+    respond(msg, &snapshot, transport)
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -36,7 +59,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         )
     })?;
     let zones = load_zones(&config)?;
-    let snapshot = Arc::new(Snapshot::new(zones));
+    let mut catalog = config.catalog()?;
+    catalog.load_runtime(&config.server.state_dir.join("objects.json"))?;
 
     let payload = config.server.udp_payload;
     let mut udp_sockets = Vec::new();
@@ -57,8 +81,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         snapshot: SnapshotCell::default(),
         stats: Arc::new(ResponderStats::default()),
         fast_path,
+        secondaries: Arc::default(),
     };
-    publish(&shared, snapshot).await?;
+    let publisher = Publisher::new(zones, shared.clone());
+    let secondaries = Secondaries::new(
+        catalog,
+        config.transfer.limits(),
+        ZoneStore::new(&config.server.state_dir),
+        publisher.clone(),
+    )?;
+    // Zone files and saved copies are served before anything is refreshed.
+    publish(&shared, Arc::new(publisher.snapshot())).await?;
+    let _ = shared.secondaries.set(secondaries.clone());
+    tokio::spawn(publisher.run());
+    secondaries.start();
 
     for socket in udp_sockets {
         let socket = Arc::new(socket);

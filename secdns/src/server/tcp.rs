@@ -13,10 +13,7 @@ use tokio::{
 };
 
 use super::Shared;
-use crate::{
-    answer::{Transport, respond},
-    stats::ResponderStats,
-};
+use crate::{answer::Transport, stats::ResponderStats};
 
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -56,7 +53,7 @@ pub async fn serve(listener: TcpListener, shared: Shared, limits: Limits) {
         ResponderStats::bump(&shared.stats.tcp_connections);
         let shared = shared.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, &shared, limits).await {
+            if let Err(e) = connection(stream, peer, &shared, limits).await {
                 tracing::debug!(%peer, "TCP connection: {e:#}");
             }
             drop(permit);
@@ -64,7 +61,12 @@ pub async fn serve(listener: TcpListener, shared: Shared, limits: Limits) {
     }
 }
 
-async fn connection(mut stream: TcpStream, shared: &Shared, limits: Limits) -> anyhow::Result<()> {
+async fn connection(
+    mut stream: TcpStream,
+    peer: std::net::SocketAddr,
+    shared: &Shared,
+    limits: Limits,
+) -> anyhow::Result<()> {
     let _ = stream.set_nodelay(true);
     loop {
         let mut len = [0u8; 2];
@@ -78,17 +80,12 @@ async fn connection(mut stream: TcpStream, shared: &Shared, limits: Limits) -> a
             .await
             .context("timed out inside a message")?
             .context("reading a message")?;
-        let snapshot = shared.snapshot.load();
-        let Some(reply) = respond(
-            &msg,
-            &snapshot,
-            Transport::Tcp {
-                payload: limits.payload,
-            },
-        ) else {
+        let transport = Transport::Tcp {
+            payload: limits.payload,
+        };
+        let Some(reply) = super::reply(shared, &msg, peer.ip(), transport) else {
             return Ok(()); // not a query: nothing sensible to say on this stream
         };
-        drop(snapshot);
         let mut framed = Vec::with_capacity(reply.len() + 2);
         framed.extend_from_slice(&(reply.len() as u16).to_be_bytes());
         framed.extend_from_slice(&reply);

@@ -7,11 +7,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 
 use super::Shared;
-use crate::{
-    answer::{Transport, respond},
-    dns::codes::flags,
-    stats::ResponderStats,
-};
+use crate::{answer::Transport, dns::codes::flags, stats::ResponderStats};
 
 pub fn bind(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
@@ -37,8 +33,8 @@ pub async fn serve(socket: Arc<UdpSocket>, shared: Shared, payload: u16) {
                 continue;
             }
         };
-        let snapshot = shared.snapshot.load();
-        let Some(reply) = respond(&buf[..len], &snapshot, Transport::Udp { payload }) else {
+        let Some(reply) = super::reply(&shared, &buf[..len], peer.ip(), Transport::Udp { payload })
+        else {
             ResponderStats::bump(&shared.stats.udp_ignored);
             continue;
         };

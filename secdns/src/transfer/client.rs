@@ -30,6 +30,8 @@ pub struct Primary {
     pub addr: SocketAddr,
     pub key: Option<Arc<Key>>,
     pub source: Option<IpAddr>,
+    /// Ask for IXFR before AXFR.
+    pub ixfr: bool,
 }
 
 /// Bounds on what a primary may send (RFC 5936 §4.1 leaves them to the operator).
@@ -282,7 +284,7 @@ pub async fn stream(
     qtype: u16,
     authority: &[Record],
     limits: &Limits,
-    accept: &mut dyn FnMut(Vec<Record>) -> Result<bool, TransferError>,
+    accept: &mut (dyn FnMut(Vec<Record>) -> Result<bool, TransferError> + Send),
 ) -> Result<(), TransferError> {
     let deadline = Instant::now() + limits.transfer_timeout;
     let within = |_| TransferError::TransferTimeout(limits.transfer_timeout);

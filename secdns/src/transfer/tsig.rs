@@ -492,7 +492,7 @@ mod tests {
             first[2] |= 0x80;
             sign_response_at(&key, &request_mac, &mut first, 1_000_001);
             let first_mac = parse(&first).unwrap().tsig.unwrap().mac;
-            let mut middle = first[..first.len() - 0].to_vec();
+            let mut middle = first.clone();
             middle.truncate(parse(&first).unwrap().tsig.unwrap().offset);
             middle[10..12].copy_from_slice(&0u16.to_be_bytes());
             let mut last = middle.clone();

@@ -1,0 +1,111 @@
+//! NOTIFY (RFC 1996) from primaries: accepted only from a peer of the zone, and with that
+//! peer's TSIG key when it has one; anything else is refused and logged. An accepted NOTIFY
+//! asks the zone for a check soon; a burst of them leads to one check.
+
+use std::net::IpAddr;
+
+use super::Secondaries;
+use crate::{
+    dns::{
+        codes::{flags, rcode},
+        name::uncompressed_len,
+    },
+    transfer::{
+        message::{self, HEADER_LEN},
+        tsig::{self, Key},
+    },
+};
+
+pub const OPCODE_NOTIFY: u8 = 4;
+const NOTAUTH: u8 = 9;
+
+/// The reply header and echoed question; `code` is the RCODE.
+fn reply(raw: &[u8], code: u8) -> Vec<u8> {
+    let question = raw
+        .get(HEADER_LEN..)
+        .and_then(|rest| uncompressed_len(rest).ok().map(|len| (rest, len + 4)))
+        .and_then(|(rest, len)| rest.get(..len));
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(raw.get(0..2).unwrap_or(&[0, 0]));
+    let header_flags = flags::QR | ((OPCODE_NOTIFY as u16) << 11) | flags::AA | code as u16;
+    out.extend_from_slice(&header_flags.to_be_bytes());
+    out.extend_from_slice(&(question.is_some() as u16).to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    if let Some(question) = question {
+        out.extend_from_slice(question);
+    }
+    out
+}
+
+fn signed(mut out: Vec<u8>, key: &Key, request_mac: &[u8], error: u16) -> Vec<u8> {
+    tsig::sign_response(key, request_mac, &mut out, error);
+    out
+}
+
+/// The reply to a NOTIFY message from `source`; `None` for messages not to be answered.
+pub fn handle(secondaries: &Secondaries, raw: &[u8], source: IpAddr) -> Option<Vec<u8>> {
+    let msg = match message::parse(raw) {
+        Ok(msg) if msg.is_response() => return None,
+        Ok(msg) => msg,
+        Err(e) => {
+            tracing::info!(%source, "malformed NOTIFY: {e}");
+            return (raw.len() >= HEADER_LEN && raw[2] & 0x80 == 0)
+                .then(|| reply(raw, rcode::FORMERR));
+        }
+    };
+    let Some((zone_name, _, _)) = &msg.question else {
+        return Some(reply(raw, rcode::FORMERR));
+    };
+    let Some(zone) = secondaries.zone(zone_name) else {
+        tracing::info!(%source, zone = %zone_name, "NOTIFY for a zone that is not a secondary zone here");
+        return Some(reply(raw, NOTAUTH));
+    };
+    let from_peers: Vec<_> = zone
+        .primaries()
+        .iter()
+        .filter(|p| p.addr.ip() == source)
+        .collect();
+    if from_peers.is_empty() {
+        tracing::warn!(%source, zone = %zone_name, "NOTIFY refused: not from a peer of the zone");
+        return Some(reply(raw, rcode::REFUSED));
+    }
+    let accepted_with = match &msg.tsig {
+        Some(record) => {
+            let Some(key) = from_peers
+                .iter()
+                .filter_map(|p| p.key.as_deref())
+                .find(|k| k.name == record.key_name)
+            else {
+                tracing::warn!(%source, zone = %zone_name, key = %record.key_name, "NOTIFY refused: BADKEY");
+                // RFC 8945 §5.2.1: unknown key, an unsigned reply.
+                let mut out = reply(raw, NOTAUTH);
+                let unknown = Key {
+                    name: record.key_name.clone(),
+                    algorithm: tsig::Algorithm::HmacSha256,
+                    secret: Vec::new(),
+                };
+                tsig::sign_response(&unknown, &[], &mut out, tsig::BADKEY);
+                return Some(out);
+            };
+            match tsig::verify_request(key, raw, record) {
+                Ok(mac) => Some((key, mac)),
+                Err(e) => {
+                    tracing::warn!(%source, zone = %zone_name, "NOTIFY refused: {e}");
+                    return Some(signed(reply(raw, NOTAUTH), key, &[], e.code()));
+                }
+            }
+        }
+        None if from_peers.iter().all(|p| p.key.is_some()) => {
+            tracing::warn!(%source, zone = %zone_name, "NOTIFY refused: not signed with the peer's TSIG key");
+            return Some(reply(raw, rcode::REFUSED));
+        }
+        None => None,
+    };
+    tracing::info!(%source, zone = %zone_name, "NOTIFY accepted; checking the zone");
+    zone.refresh_soon();
+    let out = reply(raw, rcode::NOERROR);
+    Some(match accepted_with {
+        Some((key, mac)) => signed(out, key, &mac, 0),
+        None => out,
+    })
+}

@@ -1,0 +1,160 @@
+//! Transferred zones on disk: one zone file per zone plus a small metadata file, each written
+//! crash-safely, so that a restart serves the last complete copy at once.
+
+use std::{
+    path::PathBuf,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    dns::Name,
+    persist::write_atomically,
+    zone::{Zone, render::zone_text, zonefile},
+};
+
+#[derive(Clone, Debug)]
+pub struct ZoneStore {
+    dir: PathBuf,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Meta {
+    serial: u32,
+    /// Unix seconds of the last successful refresh: EXPIRE counts from here.
+    last_success: u64,
+}
+
+pub fn unix(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+impl ZoneStore {
+    pub fn new(state_dir: &std::path::Path) -> Self {
+        Self {
+            dir: state_dir.join("zones"),
+        }
+    }
+
+    /// A file name for any zone name: plain when the name is plain, hex otherwise.
+    fn stem(apex: &Name) -> String {
+        let text = apex.to_string().to_ascii_lowercase();
+        let plain = text.trim_end_matches('.');
+        if !plain.is_empty()
+            && plain
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            plain.to_owned()
+        } else {
+            format!(
+                "x{}",
+                apex.lowercase_wire()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            )
+        }
+    }
+
+    pub fn zone_path(&self, apex: &Name) -> PathBuf {
+        self.dir.join(format!("{}.zone", Self::stem(apex)))
+    }
+
+    fn meta_path(&self, apex: &Name) -> PathBuf {
+        self.dir.join(format!("{}.meta.json", Self::stem(apex)))
+    }
+
+    pub fn save(&self, zone: &Zone, last_success: SystemTime) -> anyhow::Result<()> {
+        let text = format!(
+            "; {} serial {} transferred by secdns; rewritten on every transfer\n{}",
+            zone.apex(),
+            zone.serial(),
+            zone_text(zone)
+        );
+        write_atomically(&self.zone_path(zone.apex()), text.as_bytes())
+            .with_context(|| format!("saving zone {}", zone.apex()))?;
+        self.mark_success(zone, last_success)
+    }
+
+    /// Records a successful refresh that changed nothing.
+    pub fn mark_success(&self, zone: &Zone, when: SystemTime) -> anyhow::Result<()> {
+        let meta = Meta {
+            serial: zone.serial(),
+            last_success: unix(when),
+        };
+        write_atomically(
+            &self.meta_path(zone.apex()),
+            serde_json::to_string(&meta)?.as_bytes(),
+        )
+        .with_context(|| format!("saving state of zone {}", zone.apex()))
+    }
+
+    /// The saved copy of `apex` and when it was last refreshed, if there is one.
+    pub fn load(&self, apex: &Name) -> anyhow::Result<Option<(Zone, SystemTime)>> {
+        let path = self.zone_path(apex);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let (zone, _) =
+            zonefile::load(&path, apex).with_context(|| format!("saved copy of zone {apex}"))?;
+        let last_success = std::fs::read_to_string(self.meta_path(apex))
+            .ok()
+            .and_then(|text| serde_json::from_str::<Meta>(&text).ok())
+            .filter(|meta| meta.serial == zone.serial())
+            .map(|meta| UNIX_EPOCH + Duration::from_secs(meta.last_success))
+            // Without usable metadata the file's age is the best evidence.
+            .or_else(|| std::fs::metadata(&path).and_then(|m| m.modified()).ok())
+            .unwrap_or(UNIX_EPOCH);
+        Ok(Some((zone, last_success)))
+    }
+
+    pub fn remove(&self, apex: &Name) {
+        let _ = std::fs::remove_file(self.zone_path(apex));
+        let _ = std::fs::remove_file(self.meta_path(apex));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names() {
+        assert_eq!(
+            ZoneStore::stem(&"Example.COM.".parse().unwrap()),
+            "example.com"
+        );
+        assert_eq!(ZoneStore::stem(&Name::root()), "x00");
+        let odd: Name = "a/b.example.".parse().unwrap();
+        assert!(ZoneStore::stem(&odd).starts_with('x'));
+    }
+
+    #[test]
+    fn saves_and_loads() {
+        let dir = std::env::temp_dir().join(format!("secdns-store-{}", std::process::id()));
+        let store = ZoneStore::new(&dir);
+        let apex: Name = "example.com.".parse().unwrap();
+        let (zone, _) = zonefile::parse(
+            "@ 300 IN SOA ns hm 42 1 2 3 4\nwww 300 IN A 192.0.2.1\n",
+            &apex,
+            "t",
+        )
+        .unwrap();
+        assert!(store.load(&apex).unwrap().is_none());
+        let when = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        store.save(&zone, when).unwrap();
+        let (loaded, last) = store.load(&apex).unwrap().unwrap();
+        assert_eq!(
+            (loaded.serial(), loaded.record_count(), last),
+            (42, 2, when)
+        );
+        store.remove(&apex);
+        assert!(store.load(&apex).unwrap().is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
