@@ -7,6 +7,7 @@
 
 pub mod answer;
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod control;
 pub mod dns;

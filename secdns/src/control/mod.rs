@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ZoneSummary {
     pub name: String,
-    pub serial: u32,
+    /// "file" or "secondary".
+    pub kind: String,
+    pub serial: Option<u32>,
     pub records: usize,
+    pub serving: bool,
 }

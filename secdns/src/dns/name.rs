@@ -114,6 +114,17 @@ impl Name {
         self.label_offsets().count()
     }
 
+    /// RFC 4034 §6.1 canonical order: label by label from the root, case-folded.
+    pub fn canonical_cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let labels = |n: &Self| -> Vec<Vec<u8>> {
+            n.label_offsets()
+                .map(|o| n.wire[o + 1..o + 1 + n.wire[o] as usize].iter().map(|&b| dns_lowercase(b)).collect())
+                .collect()
+        };
+        let (a, b) = (labels(self), labels(other));
+        a.iter().rev().cmp(b.iter().rev())
+    }
+
     /// This name minus its first label; `None` for the root.
     pub fn parent(&self) -> Option<Name> {
         if self.is_root() {
@@ -289,6 +300,18 @@ mod tests {
     fn equality_ignores_case() {
         assert_eq!(n("WWW.Example.COM."), n("www.example.com."));
         assert_ne!(n("www.example.com."), n("ww.example.com."));
+    }
+
+    #[test]
+    fn canonical_order() {
+        let mut names: Vec<Name> =
+            ["z.example.", "a.example.", "example.", "Z.a.example.", "yljkjljk.a.example.", "\\200.z.example."]
+                .iter()
+                .map(|s| s.parse().unwrap())
+                .collect();
+        names.sort_by(|a, b| a.canonical_cmp(b));
+        let shown: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        assert_eq!(shown, ["example.", "a.example.", "yljkjljk.a.example.", "Z.a.example.", "z.example.", "\\200.z.example."]);
     }
 
     #[test]

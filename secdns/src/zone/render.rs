@@ -51,7 +51,7 @@ pub fn zone_text(zone: &Zone) -> String {
         let soa_first = |r: &(&Name, u16, u32, &[u8])| !(r.1 == rtype::SOA && r.0 == apex);
         soa_first(a)
             .cmp(&soa_first(b))
-            .then_with(|| a.0.lowercase_wire().cmp(&b.0.lowercase_wire()))
+            .then_with(|| a.0.canonical_cmp(b.0))
             .then(a.1.cmp(&b.1))
             .then(a.3.cmp(b.3))
     });
