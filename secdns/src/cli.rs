@@ -38,12 +38,28 @@ pub fn remove(client: &Client, collection: &str, name: &str) -> anyhow::Result<(
     Ok(())
 }
 
-pub fn tsig_add(client: &Client, json: bool, name: Name, algorithm: Algorithm, secret: Option<String>) -> anyhow::Result<()> {
-    let created: TsigKeyDef = client.post("/v1/tsig", &NewKey { name, algorithm: Some(algorithm), secret })?;
+pub fn tsig_add(
+    client: &Client,
+    json: bool,
+    name: Name,
+    algorithm: Algorithm,
+    secret: Option<String>,
+) -> anyhow::Result<()> {
+    let created: TsigKeyDef = client.post(
+        "/v1/tsig",
+        &NewKey {
+            name,
+            algorithm: Some(algorithm),
+            secret,
+        },
+    )?;
     if json {
         return print_json(&created);
     }
-    println!("name      {}\nalgorithm {}\nsecret    {}", created.name, created.algorithm, created.secret);
+    println!(
+        "name      {}\nalgorithm {}\nsecret    {}",
+        created.name, created.algorithm, created.secret
+    );
     Ok(())
 }
 
@@ -93,7 +109,11 @@ pub fn zone_add(client: &Client, json: bool, def: SecondaryDef) -> anyhow::Resul
     if json {
         return print_json(&created);
     }
-    println!("added secondary zone {} (peers: {})", created.name, created.peers.join(", "));
+    println!(
+        "added secondary zone {} (peers: {})",
+        created.name,
+        created.peers.join(", ")
+    );
     Ok(())
 }
 
@@ -104,15 +124,24 @@ pub fn zone_list(client: &Client, json: bool) -> anyhow::Result<()> {
     }
     for zone in zones {
         let serial = zone.serial.map_or("-".to_string(), |s| s.to_string());
-        let state = if zone.serving { "serving" } else { "not serving (SERVFAIL)" };
-        println!("{} {} serial {serial} records {} {state}", zone.name, zone.kind, zone.records);
+        let state = if zone.serving {
+            "serving"
+        } else {
+            "not serving (SERVFAIL)"
+        };
+        println!(
+            "{} {} serial {serial} records {} {state}",
+            zone.name, zone.kind, zone.records
+        );
     }
     Ok(())
 }
 
 /// "2026-11-27T15:00:00Z (42 s ago)" or "... (in 42 s)".
 fn when(unix: Option<u64>) -> String {
-    let Some(secs) = unix else { return "never".into() };
+    let Some(secs) = unix else {
+        return "never".into();
+    };
     let time = UNIX_EPOCH + Duration::from_secs(secs);
     let now = SystemTime::now();
     let relative = match now.duration_since(time) {
@@ -129,18 +158,38 @@ pub fn zone_show(client: &Client, json: bool, name: &Name) -> anyhow::Result<()>
     }
     let opt = |v: Option<u32>| v.map_or("-".to_string(), |v| v.to_string());
     println!("zone          {}", status.name);
-    println!("serving       {}", if status.serving { "yes" } else { "no (SERVFAIL)" });
+    println!(
+        "serving       {}",
+        if status.serving {
+            "yes"
+        } else {
+            "no (SERVFAIL)"
+        }
+    );
     println!("serial        {}", opt(status.serial));
     println!("records       {}", status.records);
-    println!("last check    {} {}", when(status.last_check), status.last_check_result.as_deref().unwrap_or(""));
+    println!(
+        "last check    {} {}",
+        when(status.last_check),
+        status.last_check_result.as_deref().unwrap_or("")
+    );
     println!(
         "last transfer {} {}",
         when(status.last_transfer),
         status.last_transfer_kind.as_deref().unwrap_or("")
     );
     println!("next refresh  {}", when(status.next_refresh));
-    println!("expires       {}{}", when(status.expires), if status.expired { " (EXPIRED)" } else { "" });
-    println!("timers        refresh {} retry {} expire {}", opt(status.refresh), opt(status.retry), opt(status.expire));
+    println!(
+        "expires       {}{}",
+        when(status.expires),
+        if status.expired { " (EXPIRED)" } else { "" }
+    );
+    println!(
+        "timers        refresh {} retry {} expire {}",
+        opt(status.refresh),
+        opt(status.retry),
+        opt(status.expire)
+    );
     println!("failures      {} in a row", status.consecutive_failures);
     for warning in &status.warnings {
         println!("warning       {warning}");
@@ -153,19 +202,28 @@ pub fn zone_show(client: &Client, json: bool, name: &Name) -> anyhow::Result<()>
             when(peer.last_contact),
             opt(peer.last_serial),
             peer.last_result.as_deref().unwrap_or("-"),
-            peer.last_error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+            peer.last_error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
         );
     }
     Ok(())
 }
 
 pub fn zone_transfer(client: &Client, name: &Name) -> anyhow::Result<()> {
-    client.post_empty(&format!("/v1/zones/{}/transfer", segment(&name.to_string())))?;
+    client.post_empty(&format!(
+        "/v1/zones/{}/transfer",
+        segment(&name.to_string())
+    ))?;
     println!("transfer of {name} started; see `secdns zone show {name}`");
     Ok(())
 }
 
 pub fn zone_records(client: &Client, name: &Name) -> anyhow::Result<()> {
-    print!("{}", client.get_text(&format!("/v1/zones/{}/records", segment(&name.to_string())))?);
+    print!(
+        "{}",
+        client.get_text(&format!("/v1/zones/{}/records", segment(&name.to_string())))?
+    );
     Ok(())
 }

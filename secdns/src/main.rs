@@ -16,7 +16,11 @@ use secdns::{
 };
 
 #[derive(Parser)]
-#[command(name = "secdns", version, about = "Authoritative secondary DNS with an XDP fast path")]
+#[command(
+    name = "secdns",
+    version,
+    about = "Authoritative secondary DNS with an XDP fast path"
+)]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -88,7 +92,9 @@ enum TsigAction {
         secret: Option<String>,
     },
     List,
-    Rm { name: Name },
+    Rm {
+        name: Name,
+    },
 }
 
 #[derive(Subcommand)]
@@ -110,7 +116,9 @@ enum PeerAction {
         source: Option<IpAddr>,
     },
     List,
-    Rm { name: String },
+    Rm {
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -131,12 +139,20 @@ enum ZoneAction {
     },
     List,
     /// Serial, checks, transfers, timers, per-peer state.
-    Show { name: Name },
-    Rm { name: Name },
+    Show {
+        name: Name,
+    },
+    Rm {
+        name: Name,
+    },
     /// Transfer the whole zone now, whatever the serials say.
-    Transfer { name: Name },
+    Transfer {
+        name: Name,
+    },
     /// The served zone in zone-file format.
-    Records { name: Name },
+    Records {
+        name: Name,
+    },
 }
 
 fn main() -> ExitCode {
@@ -154,7 +170,9 @@ fn main() -> ExitCode {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -183,26 +201,64 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let loaded = Config::load(&config)?;
             let zones = secdns::server::load_zones(&loaded)?;
             let secondaries = loaded.catalog()?.zones().count();
-            println!("{}: OK, {} zone(s) from files, {secondaries} secondary zone(s)", config.display(), zones.len());
+            println!(
+                "{}: OK, {} zone(s) from files, {secondaries} secondary zone(s)",
+                config.display(),
+                zones.len()
+            );
             Ok(())
         }
         Command::Stats => cli::stats(&client, json),
         Command::Tsig { action } => match action {
-            TsigAction::Add { name, algorithm, secret } => cli::tsig_add(&client, json, name, algorithm, secret),
+            TsigAction::Add {
+                name,
+                algorithm,
+                secret,
+            } => cli::tsig_add(&client, json, name, algorithm, secret),
             TsigAction::List => cli::tsig_list(&client, json),
             TsigAction::Rm { name } => cli::remove(&client, "tsig", &name.to_string()),
         },
         Command::Peer { action } => match action {
-            PeerAction::Add { name, address, port, ixfr, tsig, source } => {
-                cli::peer_add(&client, json, PeerDef { name, address, port, ixfr, tsig, source })
-            }
+            PeerAction::Add {
+                name,
+                address,
+                port,
+                ixfr,
+                tsig,
+                source,
+            } => cli::peer_add(
+                &client,
+                json,
+                PeerDef {
+                    name,
+                    address,
+                    port,
+                    ixfr,
+                    tsig,
+                    source,
+                },
+            ),
             PeerAction::List => cli::peer_list(&client, json),
             PeerAction::Rm { name } => cli::remove(&client, "peers", &name),
         },
         Command::Zone { action } => match action {
-            ZoneAction::Add { name, peers, refresh, retry, expire } => {
-                cli::zone_add(&client, json, SecondaryDef { name, peers, refresh, retry, expire })
-            }
+            ZoneAction::Add {
+                name,
+                peers,
+                refresh,
+                retry,
+                expire,
+            } => cli::zone_add(
+                &client,
+                json,
+                SecondaryDef {
+                    name,
+                    peers,
+                    refresh,
+                    retry,
+                    expire,
+                },
+            ),
             ZoneAction::List => cli::zone_list(&client, json),
             ZoneAction::Show { name } => cli::zone_show(&client, json, &name),
             ZoneAction::Rm { name } => cli::remove(&client, "zones", &name.to_string()),

@@ -53,7 +53,11 @@ impl IntoResponse for ApiError {
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         let text = format!("{e:#}");
-        let status = if text.ends_with("does not exist") { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };
+        let status = if text.ends_with("does not exist") {
+            StatusCode::NOT_FOUND
+        } else {
+            StatusCode::BAD_REQUEST
+        };
         ApiError(status, text)
     }
 }
@@ -69,7 +73,8 @@ fn secondaries(shared: &Shared) -> ApiResult<&Secondaries> {
 }
 
 fn parse_name(text: &str) -> ApiResult<Name> {
-    text.parse().map_err(|e: String| ApiError(StatusCode::BAD_REQUEST, e))
+    text.parse()
+        .map_err(|e: String| ApiError(StatusCode::BAD_REQUEST, e))
 }
 
 async fn stats(State(shared): State<Shared>) -> ApiResult<Json<StatsReport>> {
@@ -78,7 +83,12 @@ async fn stats(State(shared): State<Shared>) -> ApiResult<Json<StatsReport>> {
         None => (Vec::new(), 0),
     };
     let zones = shared.snapshot.load().zones().count() as u64;
-    Ok(Json(StatsReport::from_parts(&shared.stats, xdp, entries, zones)))
+    Ok(Json(StatsReport::from_parts(
+        &shared.stats,
+        xdp,
+        entries,
+        zones,
+    )))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -102,25 +112,40 @@ async fn list_keys(State(shared): State<Shared>) -> ApiResult<Json<Vec<KeyListin
     Ok(Json(
         catalog
             .keys()
-            .map(|(k, origin)| KeyListing { name: k.name.clone(), algorithm: k.algorithm, origin })
+            .map(|(k, origin)| KeyListing {
+                name: k.name.clone(),
+                algorithm: k.algorithm,
+                origin,
+            })
             .collect(),
     ))
 }
 
-async fn add_key(State(shared): State<Shared>, Json(new): Json<NewKey>) -> ApiResult<(StatusCode, Json<TsigKeyDef>)> {
+async fn add_key(
+    State(shared): State<Shared>,
+    Json(new): Json<NewKey>,
+) -> ApiResult<(StatusCode, Json<TsigKeyDef>)> {
     let algorithm = new.algorithm.unwrap_or(Algorithm::HmacSha256);
     let secret = match new.secret {
         Some(secret) => secret,
         None => tsig::encode_secret(
-            &tsig::generate_secret(algorithm).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e))?,
+            &tsig::generate_secret(algorithm)
+                .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e))?,
         ),
     };
-    let def = TsigKeyDef { name: new.name, algorithm, secret };
+    let def = TsigKeyDef {
+        name: new.name,
+        algorithm,
+        secret,
+    };
     secondaries(&shared)?.add_key(def.clone())?;
     Ok((StatusCode::CREATED, Json(def)))
 }
 
-async fn remove_key(State(shared): State<Shared>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+async fn remove_key(
+    State(shared): State<Shared>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     secondaries(&shared)?.remove_key(&parse_name(&name)?)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -134,15 +159,29 @@ pub struct PeerListing {
 
 async fn list_peers(State(shared): State<Shared>) -> ApiResult<Json<Vec<PeerListing>>> {
     let catalog = secondaries(&shared)?.catalog();
-    Ok(Json(catalog.peers().map(|(p, origin)| PeerListing { peer: p.clone(), origin }).collect()))
+    Ok(Json(
+        catalog
+            .peers()
+            .map(|(p, origin)| PeerListing {
+                peer: p.clone(),
+                origin,
+            })
+            .collect(),
+    ))
 }
 
-async fn add_peer(State(shared): State<Shared>, Json(def): Json<PeerDef>) -> ApiResult<(StatusCode, Json<PeerDef>)> {
+async fn add_peer(
+    State(shared): State<Shared>,
+    Json(def): Json<PeerDef>,
+) -> ApiResult<(StatusCode, Json<PeerDef>)> {
     secondaries(&shared)?.add_peer(def.clone())?;
     Ok((StatusCode::CREATED, Json(def)))
 }
 
-async fn remove_peer(State(shared): State<Shared>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+async fn remove_peer(
+    State(shared): State<Shared>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     secondaries(&shared)?.remove_peer(&name)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -173,7 +212,10 @@ async fn list_zones(State(shared): State<Shared>) -> ApiResult<Json<Vec<ZoneSumm
     Ok(Json(zones))
 }
 
-async fn add_zone(State(shared): State<Shared>, Json(def): Json<SecondaryDef>) -> ApiResult<(StatusCode, Json<SecondaryDef>)> {
+async fn add_zone(
+    State(shared): State<Shared>,
+    Json(def): Json<SecondaryDef>,
+) -> ApiResult<(StatusCode, Json<SecondaryDef>)> {
     secondaries(&shared)?.add_zone(def.clone())?;
     Ok((StatusCode::CREATED, Json(def)))
 }
@@ -182,13 +224,19 @@ fn not_found(name: &Name) -> ApiError {
     ApiError(StatusCode::NOT_FOUND, format!("zone {name} does not exist"))
 }
 
-async fn show_zone(State(shared): State<Shared>, Path(name): Path<String>) -> ApiResult<Json<ZoneStatus>> {
+async fn show_zone(
+    State(shared): State<Shared>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<ZoneStatus>> {
     let name = parse_name(&name)?;
     if let Some(zone) = secondaries(&shared)?.zone(&name) {
         return Ok(Json(zone.status()));
     }
     let snapshot = shared.snapshot.load();
-    let zone = snapshot.zones().find(|z| *z.apex() == name).ok_or_else(|| not_found(&name))?;
+    let zone = snapshot
+        .zones()
+        .find(|z| *z.apex() == name)
+        .ok_or_else(|| not_found(&name))?;
     Ok(Json(ZoneStatus {
         name: zone.apex().to_string(),
         serial: Some(zone.serial()),
@@ -198,14 +246,22 @@ async fn show_zone(State(shared): State<Shared>, Path(name): Path<String>) -> Ap
     }))
 }
 
-async fn remove_zone(State(shared): State<Shared>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+async fn remove_zone(
+    State(shared): State<Shared>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     secondaries(&shared)?.remove_zone(&parse_name(&name)?)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn transfer_zone(State(shared): State<Shared>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+async fn transfer_zone(
+    State(shared): State<Shared>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     let name = parse_name(&name)?;
-    let zone = secondaries(&shared)?.zone(&name).ok_or_else(|| not_found(&name))?;
+    let zone = secondaries(&shared)?
+        .zone(&name)
+        .ok_or_else(|| not_found(&name))?;
     zone.force_transfer();
     Ok(StatusCode::ACCEPTED)
 }
@@ -213,12 +269,18 @@ async fn transfer_zone(State(shared): State<Shared>, Path(name): Path<String>) -
 async fn zone_records(State(shared): State<Shared>, Path(name): Path<String>) -> ApiResult<String> {
     let name = parse_name(&name)?;
     if let Some(zone) = secondaries(&shared)?.zone(&name) {
-        let copy = zone
-            .copy()
-            .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("zone {name} has no copy yet")))?;
+        let copy = zone.copy().ok_or_else(|| {
+            ApiError(
+                StatusCode::NOT_FOUND,
+                format!("zone {name} has no copy yet"),
+            )
+        })?;
         return Ok(zone_text(&copy));
     }
     let snapshot = shared.snapshot.load();
-    let zone = snapshot.zones().find(|z| *z.apex() == name).ok_or_else(|| not_found(&name))?;
+    let zone = snapshot
+        .zones()
+        .find(|z| *z.apex() == name)
+        .ok_or_else(|| not_found(&name))?;
     Ok(zone_text(zone))
 }

@@ -14,7 +14,9 @@ pub struct Client {
 pub fn segment(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             other => format!("%{other:02X}"),
         })
         .collect()
@@ -22,11 +24,20 @@ pub fn segment(text: &str) -> String {
 
 impl Client {
     pub fn new(control: SocketAddr) -> Self {
-        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
-        Self { base: format!("http://{control}"), agent }
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(30))
+            .build();
+        Self {
+            base: format!("http://{control}"),
+            agent,
+        }
     }
 
-    fn call(&self, request: ureq::Request, body: Option<serde_json::Value>) -> anyhow::Result<ureq::Response> {
+    fn call(
+        &self,
+        request: ureq::Request,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<ureq::Response> {
         let url = request.url().to_owned();
         let result = match body {
             Some(body) => request.send_json(body),
@@ -47,24 +58,39 @@ impl Client {
 
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         let response = self.call(self.agent.get(&format!("{}{path}", self.base)), None)?;
-        response.into_json().with_context(|| format!("{path}: unexpected reply"))
+        response
+            .into_json()
+            .with_context(|| format!("{path}: unexpected reply"))
     }
 
     pub fn get_text(&self, path: &str) -> anyhow::Result<String> {
         let response = self.call(self.agent.get(&format!("{}{path}", self.base)), None)?;
-        response.into_string().with_context(|| format!("{path}: unexpected reply"))
+        response
+            .into_string()
+            .with_context(|| format!("{path}: unexpected reply"))
     }
 
-    pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
-        let response = self.call(self.agent.post(&format!("{}{path}", self.base)), Some(serde_json::to_value(body)?))?;
-        response.into_json().with_context(|| format!("{path}: unexpected reply"))
+    pub fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
+        let response = self.call(
+            self.agent.post(&format!("{}{path}", self.base)),
+            Some(serde_json::to_value(body)?),
+        )?;
+        response
+            .into_json()
+            .with_context(|| format!("{path}: unexpected reply"))
     }
 
     pub fn post_empty(&self, path: &str) -> anyhow::Result<()> {
-        self.call(self.agent.post(&format!("{}{path}", self.base)), None).map(drop)
+        self.call(self.agent.post(&format!("{}{path}", self.base)), None)
+            .map(drop)
     }
 
     pub fn delete(&self, path: &str) -> anyhow::Result<()> {
-        self.call(self.agent.delete(&format!("{}{path}", self.base)), None).map(drop)
+        self.call(self.agent.delete(&format!("{}{path}", self.base)), None)
+            .map(drop)
     }
 }

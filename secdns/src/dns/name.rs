@@ -118,7 +118,12 @@ impl Name {
     pub fn canonical_cmp(&self, other: &Self) -> std::cmp::Ordering {
         let labels = |n: &Self| -> Vec<Vec<u8>> {
             n.label_offsets()
-                .map(|o| n.wire[o + 1..o + 1 + n.wire[o] as usize].iter().map(|&b| dns_lowercase(b)).collect())
+                .map(|o| {
+                    n.wire[o + 1..o + 1 + n.wire[o] as usize]
+                        .iter()
+                        .map(|&b| dns_lowercase(b))
+                        .collect()
+                })
                 .collect()
         };
         let (a, b) = (labels(self), labels(other));
@@ -304,14 +309,30 @@ mod tests {
 
     #[test]
     fn canonical_order() {
-        let mut names: Vec<Name> =
-            ["z.example.", "a.example.", "example.", "Z.a.example.", "yljkjljk.a.example.", "\\200.z.example."]
-                .iter()
-                .map(|s| s.parse().unwrap())
-                .collect();
+        let mut names: Vec<Name> = [
+            "z.example.",
+            "a.example.",
+            "example.",
+            "Z.a.example.",
+            "yljkjljk.a.example.",
+            "\\200.z.example.",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
         names.sort_by(|a, b| a.canonical_cmp(b));
         let shown: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        assert_eq!(shown, ["example.", "a.example.", "yljkjljk.a.example.", "Z.a.example.", "z.example.", "\\200.z.example."]);
+        assert_eq!(
+            shown,
+            [
+                "example.",
+                "a.example.",
+                "yljkjljk.a.example.",
+                "Z.a.example.",
+                "z.example.",
+                "\\200.z.example."
+            ]
+        );
     }
 
     #[test]

@@ -25,6 +25,16 @@ struct Meta {
     serial: u32,
     /// Unix seconds of the last successful refresh: EXPIRE counts from here.
     last_success: u64,
+    /// Unix seconds and kind of the transfer that brought this copy.
+    #[serde(default)]
+    transferred: Option<(u64, String)>,
+}
+
+/// A saved copy and what is known about it.
+pub struct Saved {
+    pub zone: Zone,
+    pub last_success: SystemTime,
+    pub transferred: Option<(u64, String)>,
 }
 
 pub fn unix(time: SystemTime) -> u64 {
@@ -69,7 +79,7 @@ impl ZoneStore {
         self.dir.join(format!("{}.meta.json", Self::stem(apex)))
     }
 
-    pub fn save(&self, zone: &Zone, last_success: SystemTime) -> anyhow::Result<()> {
+    pub fn save(&self, zone: &Zone, last_success: SystemTime, kind: &str) -> anyhow::Result<()> {
         let text = format!(
             "; {} serial {} transferred by secdns; rewritten on every transfer\n{}",
             zone.apex(),
@@ -78,14 +88,31 @@ impl ZoneStore {
         );
         write_atomically(&self.zone_path(zone.apex()), text.as_bytes())
             .with_context(|| format!("saving zone {}", zone.apex()))?;
-        self.mark_success(zone, last_success)
+        let transferred = Some((unix(last_success), kind.to_owned()));
+        self.write_meta(zone, last_success, transferred)
     }
 
     /// Records a successful refresh that changed nothing.
     pub fn mark_success(&self, zone: &Zone, when: SystemTime) -> anyhow::Result<()> {
+        let transferred = self.read_meta(zone.apex()).and_then(|m| m.transferred);
+        self.write_meta(zone, when, transferred)
+    }
+
+    fn read_meta(&self, apex: &Name) -> Option<Meta> {
+        let text = std::fs::read_to_string(self.meta_path(apex)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    fn write_meta(
+        &self,
+        zone: &Zone,
+        when: SystemTime,
+        transferred: Option<(u64, String)>,
+    ) -> anyhow::Result<()> {
         let meta = Meta {
             serial: zone.serial(),
             last_success: unix(when),
+            transferred,
         };
         write_atomically(
             &self.meta_path(zone.apex()),
@@ -95,22 +122,27 @@ impl ZoneStore {
     }
 
     /// The saved copy of `apex` and when it was last refreshed, if there is one.
-    pub fn load(&self, apex: &Name) -> anyhow::Result<Option<(Zone, SystemTime)>> {
+    pub fn load(&self, apex: &Name) -> anyhow::Result<Option<Saved>> {
         let path = self.zone_path(apex);
         if !path.exists() {
             return Ok(None);
         }
         let (zone, _) =
             zonefile::load(&path, apex).with_context(|| format!("saved copy of zone {apex}"))?;
-        let last_success = std::fs::read_to_string(self.meta_path(apex))
-            .ok()
-            .and_then(|text| serde_json::from_str::<Meta>(&text).ok())
-            .filter(|meta| meta.serial == zone.serial())
+        let meta = self
+            .read_meta(apex)
+            .filter(|meta| meta.serial == zone.serial());
+        let transferred = meta.as_ref().and_then(|m| m.transferred.clone());
+        let last_success = meta
             .map(|meta| UNIX_EPOCH + Duration::from_secs(meta.last_success))
             // Without usable metadata the file's age is the best evidence.
             .or_else(|| std::fs::metadata(&path).and_then(|m| m.modified()).ok())
             .unwrap_or(UNIX_EPOCH);
-        Ok(Some((zone, last_success)))
+        Ok(Some(Saved {
+            zone,
+            last_success,
+            transferred,
+        }))
     }
 
     pub fn remove(&self, apex: &Name) {

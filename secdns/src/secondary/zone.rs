@@ -93,10 +93,16 @@ impl SecondaryZone {
             force: AtomicBool::new(false),
         });
         match zone.store.load(&zone.def.name) {
-            Ok(Some((copy, last_success))) => {
-                tracing::info!(zone = %zone.def.name, serial = copy.serial(), "serving the saved copy");
-                *lock(&zone.last_success) = Some(last_success);
-                zone.install(Arc::new(copy));
+            Ok(Some(saved)) => {
+                let serial = saved.zone.serial();
+                tracing::info!(zone = %zone.def.name, serial, "serving the saved copy");
+                *lock(&zone.last_success) = Some(saved.last_success);
+                if let Some((when, kind)) = saved.transferred {
+                    let mut status = lock(&zone.status);
+                    status.last_transfer = Some(when);
+                    status.last_transfer_kind = Some(kind);
+                }
+                zone.install(Arc::new(saved.zone));
                 if zone.expired_now() {
                     zone.expire();
                 }
@@ -337,7 +343,7 @@ impl SecondaryZone {
             tracing::warn!(zone = %self.def.name, "{warning}");
         }
         // Saved before it is served: a crash after this serves it again at start.
-        if let Err(e) = self.store.save(&zone, when) {
+        if let Err(e) = self.store.save(&zone, when, kind) {
             tracing::error!(zone = %self.def.name, "{e:#}");
             lock(&self.status).warnings.push(format!("{e:#}"));
         }
