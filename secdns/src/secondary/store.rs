@@ -179,12 +179,15 @@ mod tests {
         .unwrap();
         assert!(store.load(&apex).unwrap().is_none());
         let when = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        store.save(&zone, when).unwrap();
-        let (loaded, last) = store.load(&apex).unwrap().unwrap();
-        assert_eq!(
-            (loaded.serial(), loaded.record_count(), last),
-            (42, 2, when)
+        store.save(&zone, when, "AXFR").unwrap();
+        let saved = store.load(&apex).unwrap().unwrap();
+        let loaded = (
+            saved.zone.serial(),
+            saved.zone.record_count(),
+            saved.last_success,
         );
+        assert_eq!(loaded, (42, 2, when));
+        assert_eq!(saved.transferred, Some((1_700_000_000, "AXFR".to_string())));
         store.remove(&apex);
         assert!(store.load(&apex).unwrap().is_none());
         let _ = std::fs::remove_dir_all(&dir);
