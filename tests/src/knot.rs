@@ -1,16 +1,63 @@
-//! A real Knot DNS server (`knotd`) serving a zone on loopback: the reference every answer
-//! of secdns is compared with.
+//! Real Knot DNS servers (`knotd`) started by the tests: the reference for answers, and the
+//! primaries secdns transfers zones from.
 
-use std::{net::UdpSocket, process::Command, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr, UdpSocket},
+    process::Command,
+    time::Duration,
+};
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 
 use crate::{TempDir, dig, process::Process};
 
-pub struct Knot {
-    pub port: u16,
-    pub process: Process,
-    _dir: TempDir,
+/// A TSIG key as both sides configure it.
+#[derive(Clone, Debug)]
+pub struct TsigSpec {
+    pub name: String,
+    /// "hmac-sha256" and friends.
+    pub algorithm: String,
+    /// Base64.
+    pub secret: String,
+}
+
+impl TsigSpec {
+    pub fn new(name: &str, algorithm: &str, secret_bytes: &[u8]) -> Self {
+        use std::fmt::Write as _;
+        // Base64 without pulling a crate into the test bed.
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut secret = String::new();
+        for chunk in secret_bytes.chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    let _ = write!(
+                        secret,
+                        "{}",
+                        ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char
+                    );
+                } else {
+                    secret.push('=');
+                }
+            }
+        }
+        Self {
+            name: name.into(),
+            algorithm: algorithm.into(),
+            secret,
+        }
+    }
+
+    /// `dig -y` form.
+    pub fn dig_arg(&self) -> String {
+        format!("{}:{}:{}", self.algorithm, self.name, self.secret)
+    }
 }
 
 /// A loopback port that is free for UDP and TCP right now.
@@ -22,69 +69,245 @@ pub fn free_port() -> anyhow::Result<u16> {
             return Ok(port);
         }
     }
-    anyhow::bail!("no free loopback port found")
+    bail!("no free loopback port found")
+}
+
+#[derive(Clone, Debug)]
+pub struct KnotOptions {
+    pub apex: String,
+    pub zone_text: String,
+    pub listen: IpAddr,
+    /// A free port is taken when `None`.
+    pub port: Option<u16>,
+    /// Transfers require this key.
+    pub key: Option<TsigSpec>,
+    /// Send NOTIFY here, signed with `notify_key`, from `notify_via`.
+    pub notify: Option<SocketAddr>,
+    pub notify_key: Option<TsigSpec>,
+    pub notify_via: Option<IpAddr>,
+    /// Keep a journal of changes so that IXFR can be served.
+    pub journal: bool,
+    /// Run under faketime with this offset ("+1h").
+    pub clock_offset: Option<String>,
+}
+
+impl KnotOptions {
+    pub fn new(apex: &str, zone_text: &str) -> Self {
+        Self {
+            apex: apex.into(),
+            zone_text: zone_text.into(),
+            listen: IpAddr::from([127, 0, 0, 1]),
+            port: None,
+            key: None,
+            notify: None,
+            notify_key: None,
+            notify_via: None,
+            journal: true,
+            clock_offset: None,
+        }
+    }
+}
+
+pub struct Knot {
+    pub port: u16,
+    pub options: KnotOptions,
+    pub process: Process,
+    dir: TempDir,
 }
 
 impl Knot {
-    /// Starts knotd serving `zone_text` as `apex` on 127.0.0.1 and waits until it answers.
+    /// The reference server: `zone_text` as `apex` on 127.0.0.1.
     pub fn serve_zone(apex: &str, zone_text: &str) -> anyhow::Result<Self> {
+        Self::start(KnotOptions::new(apex, zone_text))
+    }
+
+    pub fn start(options: KnotOptions) -> anyhow::Result<Self> {
         let dir = TempDir::new("knot")?;
-        let port = free_port()?;
-        let zone_file = dir.path().join("zone");
-        std::fs::write(&zone_file, zone_text)?;
-        let config = format!(
-            r#"server:
-    rundir: "{dir}"
-    listen: 127.0.0.1@{port}
-database:
-    storage: "{dir}/db"
-log:
-  - target: stdout
-    any: info
-zone:
-  - domain: {apex}
-    file: "{zone}"
-    zonefile-sync: -1
-    journal-content: none
-"#,
-            dir = dir.path().display(),
-            zone = zone_file.display(),
+        let port = match options.port {
+            Some(port) => port,
+            None => free_port()?,
+        };
+        std::fs::create_dir_all(dir.path().join("db"))?;
+        std::fs::write(dir.path().join("zone"), &options.zone_text)?;
+        let mut keys = String::new();
+        for key in options.key.iter().chain(options.notify_key.iter()) {
+            if !keys.contains(&format!("id: {}\n", key.name)) {
+                keys.push_str(&format!(
+                    "  - id: {}\n    algorithm: {}\n    secret: {}\n",
+                    key.name, key.algorithm, key.secret
+                ));
+            }
+        }
+        let mut config = format!(
+            "server:\n    rundir: \"{d}\"\n    listen: {}@{port}\n",
+            options.listen,
+            d = dir.path().display()
         );
+        if !keys.is_empty() {
+            config.push_str(&format!("key:\n{keys}"));
+        }
+        if let Some(notify) = options.notify {
+            config.push_str(&format!(
+                "remote:\n  - id: secondary\n    address: {}@{}\n",
+                notify.ip(),
+                notify.port()
+            ));
+            if let Some(key) = &options.notify_key {
+                config.push_str(&format!("    key: {}\n", key.name));
+            }
+            if let Some(via) = options.notify_via {
+                config.push_str(&format!("    via: {via}\n"));
+            }
+        }
+        config.push_str("acl:\n  - id: transfer\n    action: transfer\n");
+        if let Some(key) = &options.key {
+            config.push_str(&format!("    key: {}\n", key.name));
+        }
+        config.push_str(&format!(
+            "database:\n    storage: \"{d}/db\"\nlog:\n  - target: stdout\n    any: info\n\
+             zone:\n  - domain: {apex}\n    file: \"{d}/zone\"\n    zonefile-sync: -1\n    \
+             journal-content: {journal}\n    acl: transfer\n",
+            d = dir.path().display(),
+            apex = options.apex,
+            journal = if options.journal { "changes" } else { "none" },
+        ));
+        if options.notify.is_some() {
+            config.push_str("    notify: secondary\n");
+        }
         let config_file = dir.path().join("knot.conf");
         std::fs::write(&config_file, config)?;
-        let mut command = Command::new("knotd");
+        let mut command = match &options.clock_offset {
+            Some(offset) => {
+                let mut c = Command::new("faketime");
+                c.args(["-f", offset, "knotd"]);
+                c
+            }
+            None => Command::new("knotd"),
+        };
         command.arg("-c").arg(&config_file);
         let mut process = Process::spawn("knotd", command)?;
+        process.wait_until("zone loaded", Duration::from_secs(20), |out| {
+            out.contains("loaded, serial") && out.contains("starting server")
+        })?;
+        let knot = Self {
+            port,
+            options,
+            process,
+            dir,
+        };
+        knot.wait_answering()?;
+        Ok(knot)
+    }
+
+    fn wait_answering(&self) -> anyhow::Result<()> {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
-            process.check_running()?;
-            let probe = dig::query(Command::new("dig"), "127.0.0.1", port, apex, "SOA", &[]);
+            let probe = self.query(&self.options.apex, "SOA", &[]);
             if probe.is_ok_and(|a| a.status == "NOERROR") {
-                break;
+                return Ok(());
             }
-            anyhow::ensure!(
-                std::time::Instant::now() < deadline,
-                "knotd did not answer for {apex} within 20 s; output:\n{}",
-                process.output()
-            );
+            if std::time::Instant::now() > deadline {
+                bail!(
+                    "knotd did not answer within 20 s; output:\n{}",
+                    self.process.output()
+                );
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
-        Ok(Self {
-            port,
-            process,
-            _dir: dir,
-        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.options.listen, self.port)
     }
 
     pub fn query(&self, name: &str, rtype: &str, extra: &[&str]) -> anyhow::Result<dig::DigAnswer> {
         dig::query(
             Command::new("dig"),
-            "127.0.0.1",
+            &self.options.listen.to_string(),
             self.port,
             name,
             rtype,
             extra,
         )
-        .context("querying the reference knotd")
+        .context("querying knotd")
+    }
+
+    pub fn knotc(&self, args: &[&str]) -> anyhow::Result<String> {
+        let output = Command::new("knotc")
+            .arg("-s")
+            .arg(self.dir.path().join("knot.sock"))
+            .args(args)
+            .output()
+            .context("running knotc")?;
+        let text = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() || text.contains("error") {
+            bail!("knotc {args:?}: {text}");
+        }
+        Ok(text)
+    }
+
+    /// One transaction: `unset` then `set` records ("owner ttl type data" / "owner type data"),
+    /// committed (Knot raises the serial).
+    pub fn change(&self, set: &[&str], unset: &[&str]) -> anyhow::Result<()> {
+        let apex = self.options.apex.as_str();
+        self.knotc(&["zone-begin", apex])?;
+        let result = (|| {
+            for record in unset {
+                let mut args = vec!["zone-unset", apex];
+                args.extend(record.split_whitespace());
+                self.knotc(&args)?;
+            }
+            for record in set {
+                let mut args = vec!["zone-set", apex];
+                args.extend(record.split_whitespace());
+                self.knotc(&args)?;
+            }
+            self.knotc(&["zone-commit", apex])
+        })();
+        if result.is_err() {
+            let _ = self.knotc(&["zone-abort", apex]);
+        }
+        result.map(drop)
+    }
+
+    pub fn serial(&self) -> anyhow::Result<u32> {
+        let answer = self.query(&self.options.apex, "SOA", &[])?;
+        let soa = answer.section("ANSWER").first().context("no SOA")?.clone();
+        soa.split_whitespace()
+            .nth(6)
+            .context("short SOA")?
+            .parse()
+            .context("SOA serial")
+    }
+
+    /// The zone as this server transfers it, one normalised line a record.
+    pub fn axfr(&self) -> anyhow::Result<Vec<String>> {
+        let mut command = Command::new("dig");
+        command.arg(format!("@{}", self.options.listen)).args([
+            "-p",
+            &self.port.to_string(),
+            "AXFR",
+            &self.options.apex,
+            "+onesoa",
+            "+nocmd",
+            "+nostats",
+            "+nocomments",
+        ]);
+        if let Some(key) = &self.options.key {
+            command.args(["-y", &key.dig_arg()]);
+        }
+        let output = command.output()?;
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() || text.contains("Transfer failed") {
+            bail!("AXFR from knotd failed: {text}");
+        }
+        // dig shows the TSIG records of the transfer's messages among the zone's.
+        let zone: String = text
+            .lines()
+            .filter(|l| l.split_whitespace().nth(3) != Some("TSIG"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        crate::records::normalise(&self.options.apex, &zone)
     }
 }

@@ -8,6 +8,7 @@ pub mod knot;
 pub mod netns;
 pub mod prerequisites;
 pub mod process;
+pub mod records;
 pub mod secdns;
 
 /// The example zone shared by the demo and the tests.

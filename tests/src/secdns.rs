@@ -81,3 +81,147 @@ pub fn stats(net: &TestNet) -> anyhow::Result<StatsReport> {
     }
     serde_json::from_slice(&output.stdout).context("reading secdns stats")
 }
+
+/// `secdns serve` on loopback as a secondary, driven through its CLI.
+pub struct Secondary {
+    pub port: u16,
+    pub control: std::net::SocketAddr,
+    pub config: PathBuf,
+    pub process: Option<Process>,
+    pub dir: crate::TempDir,
+    /// Runs (and is managed) inside this network namespace, when set.
+    pub namespace: Option<String>,
+}
+
+impl Secondary {
+    /// Starts a server answering on 127.0.0.1 (a free port) with `objects` (the `[[tsig]]`,
+    /// `[[peer]]` and `[[zone]]` sections, and anything else after `[server]`).
+    pub fn start(objects: &str) -> anyhow::Result<Self> {
+        Self::start_on(crate::knot::free_port()?, None, objects)
+    }
+
+    /// As [`Secondary::start`], on `port`, inside `namespace` when given.
+    pub fn start_on(port: u16, namespace: Option<&str>, objects: &str) -> anyhow::Result<Self> {
+        let dir = crate::TempDir::new("secondary")?;
+        let control: std::net::SocketAddr =
+            format!("127.0.0.1:{}", crate::knot::free_port()?).parse()?;
+        let config = dir.path().join("secdns.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = [\"127.0.0.1:{port}\"]\nstate_dir = \"{}\"\ncontrol = \"{control}\"\n\n{objects}",
+                dir.path().join("state").display()
+            ),
+        )?;
+        let namespace = namespace.map(str::to_owned);
+        let mut secondary = Self {
+            port,
+            control,
+            config,
+            process: None,
+            dir,
+            namespace,
+        };
+        secondary.restart()?;
+        Ok(secondary)
+    }
+
+    /// Starts the server (again), once it is serving.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.process = None;
+        let mut command = self.command(&secdns_bin().display().to_string());
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config)
+            .env("RUST_LOG", "info,secdns=debug");
+        let mut process = Process::spawn("secdns serve", command)?;
+        process.wait_until("start-up", Duration::from_secs(20), |out| {
+            out.contains("secdns is serving")
+        })?;
+        self.process = Some(process);
+        Ok(())
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(&mut self) {
+        self.process = None;
+    }
+
+    pub fn log(&self) -> String {
+        self.process
+            .as_ref()
+            .map(Process::output)
+            .unwrap_or_default()
+    }
+
+    /// `secdns --control ADDR ARGS...`: its standard output, or its error.
+    pub fn cli(&self, args: &[&str]) -> anyhow::Result<String> {
+        let output = self
+            .command(&secdns_bin().display().to_string())
+            .arg("--control")
+            .arg(self.control.to_string())
+            .args(args)
+            .output()?;
+        if !output.status.success() {
+            bail!(
+                "secdns {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    pub fn status(&self, zone: &str) -> anyhow::Result<secdns::secondary::status::ZoneStatus> {
+        serde_json::from_str(&self.cli(&["zone", "show", zone, "--json"])?)
+            .context("zone show --json")
+    }
+
+    /// Waits until the zone's status satisfies `ready`; fails with the status and log.
+    pub fn wait_for(
+        &self,
+        zone: &str,
+        timeout: Duration,
+        what: &str,
+        ready: impl Fn(&secdns::secondary::status::ZoneStatus) -> bool,
+    ) -> anyhow::Result<secdns::secondary::status::ZoneStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let status = self.status(zone)?;
+            if ready(&status) {
+                return Ok(status);
+            }
+            if std::time::Instant::now() > deadline {
+                bail!(
+                    "{zone}: {what} did not happen within {timeout:?}\nstatus: {status:#?}\nlog:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `secdns zone records`, one normalised line a record.
+    pub fn records(&self, zone: &str) -> anyhow::Result<Vec<String>> {
+        crate::records::normalise(zone, &self.cli(&["zone", "records", zone])?)
+    }
+
+    pub fn query(&self, name: &str, rtype: &str) -> anyhow::Result<crate::dig::DigAnswer> {
+        crate::dig::query(
+            self.command("dig"),
+            "127.0.0.1",
+            self.port,
+            name,
+            rtype,
+            &[],
+        )
+    }
+
+    /// `program`, inside the namespace when there is one.
+    fn command(&self, program: &str) -> std::process::Command {
+        match &self.namespace {
+            Some(ns) => TestNet::command(ns, program),
+            None => std::process::Command::new(program),
+        }
+    }
+}

@@ -5,7 +5,8 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, bail};
 
-/// Debian packages: LLVM 22 for bpf-linker, the reference DNS servers and tools the tests run.
+/// Debian packages: LLVM 22 for bpf-linker; the DNS servers (Knot, BIND) and tools the tests
+/// run; faketime for clock-skew tests.
 const PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libpolly-22-dev",
@@ -19,6 +20,9 @@ const PACKAGES: &[&str] = &[
     "bpftool",
     "iproute2",
     "tcpdump",
+    "faketime",
+    "bind9",
+    "bind9-utils",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
