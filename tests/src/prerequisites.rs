@@ -39,5 +39,49 @@ pub fn secdns_bin() -> PathBuf {
         "secdns binary not found at {}: build it with `cargo build -p secdns` (`cargo xtask test` does)",
         path.display()
     );
+    if std::env::var_os("SECDNS_BIN").is_none() {
+        assert_fresh(&path);
+    }
     path
+}
+
+/// A test against a binary older than the sources tests old code: refuse, and say so.
+fn assert_fresh(binary: &std::path::Path) {
+    let built = std::fs::metadata(binary).and_then(|m| m.modified()).ok();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let newest = ["secdns/src", "secdns-common/src", "secdns-ebpf/src"]
+        .iter()
+        .flat_map(|dir| walk(&root.join(dir)))
+        .filter_map(|file| {
+            std::fs::metadata(&file)
+                .and_then(|m| m.modified())
+                .ok()
+                .map(|t| (t, file))
+        })
+        .max();
+    if let (Some(built), Some((changed, file))) = (built, newest) {
+        assert!(
+            changed <= built,
+            "{} is older than {}: rebuild it with `cargo build -p secdns` (`cargo xtask test` does)",
+            binary.display(),
+            file.display()
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
 }

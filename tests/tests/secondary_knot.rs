@@ -327,3 +327,275 @@ fn tsig_failures_are_reported_by_name() {
         assert_eq!(answer.status, "SERVFAIL", "{zone} has no copy yet");
     }
 }
+
+#[test]
+fn the_next_primary_is_tried_when_the_first_is_down() {
+    prerequisites();
+    let knot = Knot::start(KnotOptions::new(APEX, &zone_text(APEX, 3, ""))).unwrap();
+    let down = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
+    let setup = Setup {
+        zone: APEX,
+        peers: vec![("down", down, true, None), ("up", knot.addr(), true, None)],
+        zone_options: "",
+    };
+    let secondary = Secondary::start(&setup.render()).unwrap();
+    let status = secondary
+        .wait_for(APEX, Duration::from_secs(20), "transfer", |s| {
+            s.serial == Some(3)
+        })
+        .unwrap();
+    assert!(
+        status.peers[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("refused")),
+        "{status:#?}"
+    );
+    assert_eq!(
+        status.peers[1].last_result.as_deref(),
+        Some("AXFR serial 3")
+    );
+    assert_eq!(secondary.records(APEX).unwrap(), knot.axfr().unwrap());
+}
+
+#[test]
+fn a_primary_that_is_behind_never_rolls_the_zone_back() {
+    prerequisites();
+    let ahead = Knot::start(KnotOptions::new(APEX, &zone_text(APEX, 5, ""))).unwrap();
+    let behind_port = free_port().unwrap();
+    let mut behind_options = KnotOptions::new(APEX, &zone_text(APEX, 5, ""));
+    behind_options.port = Some(behind_port);
+    let behind = Knot::start(behind_options.clone()).unwrap();
+    let setup = Setup {
+        zone: APEX,
+        peers: vec![
+            ("behind", behind.addr(), true, None),
+            ("ahead", ahead.addr(), true, None),
+        ],
+        zone_options: "",
+    };
+    let secondary = Secondary::start(&setup.render()).unwrap();
+    secondary
+        .wait_for(APEX, Duration::from_secs(20), "serial 5", |s| {
+            s.serial == Some(5)
+        })
+        .unwrap();
+
+    // The first primary goes back to serial 3 (restored from an old backup, say).
+    drop(behind);
+    behind_options.zone_text = zone_text(APEX, 3, "old IN A 192.0.2.3\n");
+    let _behind = Knot::start(behind_options).unwrap();
+    secondary.cli(&["zone", "transfer", APEX]).unwrap();
+    let status = secondary
+        .wait_for(APEX, Duration::from_secs(20), "a forced transfer", |s| {
+            s.peers[0]
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("behind"))
+                && s.peers[1].last_result.is_some()
+        })
+        .unwrap();
+    assert_eq!(status.serial, Some(5), "{status:#?}");
+    assert!(
+        status.peers[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("behind")),
+        "{status:#?}"
+    );
+    assert_eq!(secondary.records(APEX).unwrap(), ahead.axfr().unwrap());
+    assert_eq!(
+        secondary.query("old.example.net.", "A").unwrap().status,
+        "NXDOMAIN"
+    );
+}
+
+#[test]
+fn expire_stops_serving_until_a_transfer_succeeds() {
+    prerequisites();
+    let port = free_port().unwrap();
+    let mut options = KnotOptions::new(APEX, &zone_text(APEX, 1, ""));
+    options.port = Some(port);
+    let knot = Knot::start(options.clone()).unwrap();
+    let setup = Setup {
+        zone: APEX,
+        peers: vec![("knot", knot.addr(), false, None)],
+        zone_options: "refresh = 1\nretry = 1\nexpire = 3",
+    };
+    let secondary = Secondary::start(&setup.render()).unwrap();
+    secondary
+        .wait_for(APEX, Duration::from_secs(20), "transfer", |s| {
+            s.serial == Some(1)
+        })
+        .unwrap();
+    assert_eq!(
+        secondary.query("www.example.net.", "A").unwrap().status,
+        "NOERROR"
+    );
+
+    drop(knot);
+    secondary
+        .wait_for(APEX, Duration::from_secs(15), "expiry", |s| s.expired)
+        .unwrap();
+    assert_eq!(
+        secondary.query("www.example.net.", "A").unwrap().status,
+        "SERVFAIL"
+    );
+
+    let _knot = Knot::start(options).unwrap();
+    secondary
+        .wait_for(APEX, Duration::from_secs(15), "serving again", |s| {
+            s.serving && !s.expired
+        })
+        .unwrap();
+    assert_eq!(
+        secondary.query("www.example.net.", "A").unwrap().status,
+        "NOERROR"
+    );
+}
+
+#[test]
+fn a_restart_serves_the_saved_copy_with_the_primary_stopped() {
+    prerequisites();
+    let knot = Knot::start(KnotOptions::new(APEX, &zone_text(APEX, 9, ""))).unwrap();
+    let setup = Setup {
+        zone: APEX,
+        peers: vec![("knot", knot.addr(), false, None)],
+        zone_options: "",
+    };
+    let mut secondary = Secondary::start(&setup.render()).unwrap();
+    secondary
+        .wait_for(APEX, Duration::from_secs(20), "transfer", |s| {
+            s.serial == Some(9)
+        })
+        .unwrap();
+    let expected = knot.axfr().unwrap();
+    drop(knot);
+    let (status, _) = secondary
+        .process
+        .take()
+        .unwrap()
+        .terminate(Duration::from_secs(10))
+        .unwrap();
+    assert!(status.success());
+
+    secondary.restart().unwrap();
+    let answer = secondary.query("www.example.net.", "A").unwrap();
+    assert_eq!(
+        answer.section("ANSWER"),
+        ["www.example.net. 300 IN A 192.0.2.80"]
+    );
+    let status = secondary.status(APEX).unwrap();
+    assert!(status.serving && status.serial == Some(9), "{status:#?}");
+    assert_eq!(status.last_transfer_kind.as_deref(), Some("AXFR"));
+    assert_eq!(secondary.records(APEX).unwrap(), expected);
+}
+
+#[test]
+fn a_transfer_over_the_limits_keeps_the_old_copy() {
+    prerequisites();
+    let (port, secondary_addr) = secondary_port_and_addr();
+    let mut options = KnotOptions::new(APEX, &zone_text(APEX, 1, ""));
+    options.notify = Some(secondary_addr);
+    let knot = Knot::start(options).unwrap();
+    let setup = Setup {
+        zone: APEX,
+        peers: vec![("knot", knot.addr(), true, None)],
+        zone_options: "",
+    };
+    let config = format!("[transfer]\nmax_records = 8\n\n{}", setup.render());
+    let secondary = Secondary::start_on(port, None, &config).unwrap();
+    secondary
+        .wait_for(APEX, Duration::from_secs(20), "transfer", |s| {
+            s.serial == Some(1)
+        })
+        .unwrap();
+    let before = secondary.records(APEX).unwrap();
+
+    knot.change(
+        &[
+            "a 300 A 192.0.2.1",
+            "b 300 A 192.0.2.2",
+            "c 300 A 192.0.2.3",
+            "d 300 A 192.0.2.4",
+        ],
+        &[],
+    )
+    .unwrap();
+    let status = secondary
+        .wait_for(APEX, Duration::from_secs(10), "the limit", |s| {
+            s.peers[0]
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("more than 8 records"))
+        })
+        .unwrap();
+    assert_eq!(status.serial, Some(1));
+    assert!(status.serving);
+    assert_eq!(secondary.records(APEX).unwrap(), before);
+}
+
+#[test]
+fn notify_is_refused_from_strangers_and_without_the_key() {
+    prerequisites();
+    let transfer_key = key("transfer-key.", "hmac-sha256");
+    let (port, secondary_addr) = secondary_port_and_addr();
+    let mut options = KnotOptions::new(APEX, &zone_text(APEX, 1, ""));
+    options.key = Some(transfer_key.clone());
+    let knot = Knot::start(options).unwrap();
+    let setup = Setup {
+        zone: APEX,
+        peers: vec![("knot", knot.addr(), false, Some(&transfer_key))],
+        zone_options: "",
+    };
+    let secondary = Secondary::start_on(port, None, &setup.render()).unwrap();
+    secondary
+        .wait_for(APEX, Duration::from_secs(20), "transfer", |s| {
+            s.serial == Some(1)
+        })
+        .unwrap();
+
+    // Another server, from another address, notifies for the zone.
+    let mut stranger = KnotOptions::new(APEX, &zone_text(APEX, 2, ""));
+    stranger.listen = [127, 0, 0, 2].into();
+    stranger.notify = Some(secondary_addr);
+    stranger.notify_via = Some([127, 0, 0, 2].into());
+    let stranger = Knot::start(stranger).unwrap();
+    // A server on the peer's own address, but without the peer's key.
+    let mut keyless = KnotOptions::new(APEX, &zone_text(APEX, 2, ""));
+    keyless.notify = Some(secondary_addr);
+    let keyless = Knot::start(keyless).unwrap();
+    // And one signing with a key secdns does not know.
+    let mut wrong_key = KnotOptions::new(APEX, &zone_text(APEX, 2, ""));
+    wrong_key.notify = Some(secondary_addr);
+    wrong_key.notify_key = Some(key("unknown-key.", "hmac-sha256"));
+    let wrong_key = Knot::start(wrong_key).unwrap();
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let expected = [
+        "not from a peer",
+        "not signed with the peer's TSIG key",
+        "BADKEY",
+    ];
+    while !expected.iter().all(|e| secondary.log().contains(e)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "missing refusals in the log:\n{}",
+            secondary.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for (name, knot) in [
+        ("stranger", &stranger),
+        ("keyless", &keyless),
+        ("wrong key", &wrong_key),
+    ] {
+        let log = knot.process.output();
+        assert!(
+            log.contains("notify, outgoing") && !log.contains("serial 2, "),
+            "{name}: {log}"
+        );
+    }
+    // None of them changed the zone.
+    assert_eq!(secondary.status(APEX).unwrap().serial, Some(1));
+}

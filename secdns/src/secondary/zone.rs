@@ -415,7 +415,7 @@ impl SecondaryZone {
         kind: Kind,
         current: Option<&Arc<Zone>>,
     ) -> Result<Outcome, TransferError> {
-        let mut collector = Collector::new(self.def.name.clone(), kind, self.limits.max_records);
+        let mut collector = Collector::new(self.def.name.clone(), kind, self.limits);
         let (qtype, authority) = match (kind, current) {
             (Kind::Ixfr { .. }, Some(copy)) => {
                 let soa = copy.soa();

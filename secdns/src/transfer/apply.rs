@@ -3,7 +3,10 @@
 
 use std::collections::HashMap;
 
-use super::{client::TransferError, message::Record};
+use super::{
+    client::{Limits, TransferError},
+    message::Record,
+};
 use crate::{
     dns::{Name, codes::rtype, rdata},
     zone::{Zone, ZoneBuilder, ZoneError},
@@ -56,7 +59,7 @@ impl Outcome {
 pub struct Collector {
     apex: Name,
     kind: Kind,
-    max_records: usize,
+    limits: Limits,
     records: Vec<Record>,
     final_serial: u32,
     style: Style,
@@ -71,11 +74,11 @@ fn soa_serial(record: &Record) -> Option<u32> {
 }
 
 impl Collector {
-    pub fn new(apex: Name, kind: Kind, max_records: usize) -> Self {
+    pub fn new(apex: Name, kind: Kind, limits: Limits) -> Self {
         Self {
             apex,
             kind,
-            max_records,
+            limits,
             records: Vec::new(),
             final_serial: 0,
             style: Style::Unknown,
@@ -98,10 +101,10 @@ impl Collector {
     /// Takes one message's answer records; `Ok(true)` once the transfer is complete.
     pub fn accept(&mut self, batch: Vec<Record>) -> Result<bool, TransferError> {
         self.messages += 1;
-        if self.records.len() + batch.len() > self.max_records {
+        if self.records.len() + batch.len() > self.limits.max_records {
             return Err(TransferError::Limit(format!(
                 "more than {} records",
-                self.max_records
+                self.limits.max_records
             )));
         }
         for record in batch {
@@ -175,8 +178,29 @@ impl Collector {
         Ok(())
     }
 
-    /// Builds the new zone; `current` is our copy (needed for IXFR differences).
+    /// Builds the new zone; `current` is our copy (needed for IXFR differences). The zone
+    /// that results must be within the limits too: a small IXFR can still grow it past them.
     pub fn finish(self, current: Option<&Zone>) -> Result<Outcome, TransferError> {
+        let limits = self.limits;
+        let outcome = self.build(current)?;
+        if let Outcome::Full { zone, .. } | Outcome::Incremental { zone, .. } = &outcome {
+            if zone.record_count() > limits.max_records {
+                return Err(TransferError::Limit(format!(
+                    "the zone would hold more than {} records",
+                    limits.max_records
+                )));
+            }
+            if zone.wire_size() > limits.max_bytes {
+                return Err(TransferError::Limit(format!(
+                    "the zone would be over {} bytes",
+                    limits.max_bytes
+                )));
+            }
+        }
+        Ok(outcome)
+    }
+
+    fn build(self, current: Option<&Zone>) -> Result<Outcome, TransferError> {
         if !self.done {
             return Err(TransferError::Broken);
         }
@@ -358,7 +382,11 @@ mod tests {
         messages: Vec<Vec<Record>>,
         current: Option<&Zone>,
     ) -> Result<Outcome, TransferError> {
-        let mut collector = Collector::new(apex(), kind, 1000);
+        let limits = Limits {
+            max_records: 1000,
+            ..Limits::default()
+        };
+        let mut collector = Collector::new(apex(), kind, limits);
         let mut done = false;
         for m in messages {
             assert!(!done, "stream continued after completion");
@@ -490,7 +518,11 @@ mod tests {
 
     #[test]
     fn record_limit() {
-        let mut collector = Collector::new(apex(), Kind::Axfr, 2);
+        let limits = Limits {
+            max_records: 2,
+            ..Limits::default()
+        };
+        let mut collector = Collector::new(apex(), Kind::Axfr, limits);
         assert!(matches!(
             collector.accept(vec![soa(1), a("a.example.com.", 1), a("b.example.com.", 1)]),
             Err(TransferError::Limit(_))

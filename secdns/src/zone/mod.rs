@@ -41,10 +41,16 @@ pub struct Zone {
     /// Keyed by the lowercased wire form of the owner.
     nodes: HashMap<Box<[u8]>, Node>,
     record_count: usize,
+    /// Records in uncompressed wire form, added up: what a limit on zone size bounds.
+    wire_size: usize,
     serial: u32,
 }
 
 impl Zone {
+    pub fn wire_size(&self) -> usize {
+        self.wire_size
+    }
+
     pub fn apex(&self) -> &Name {
         &self.apex
     }
@@ -226,6 +232,17 @@ impl ZoneBuilder {
             .flat_map(|n| &n.rrsets)
             .map(|r| r.rdatas.len())
             .sum();
+        let wire_size = self
+            .nodes
+            .values()
+            .flat_map(|n| n.rrsets.iter().map(move |r| (n, r)))
+            .map(|(n, r)| {
+                r.rdatas
+                    .iter()
+                    .map(|d| n.owner.wire().len() + 10 + d.len())
+                    .sum::<usize>()
+            })
+            .sum();
         // Every name between a node and the apex exists, if only as an empty non-terminal
         // (RFC 4592 §2.2.2): it answers NODATA, not NXDOMAIN.
         let owners: Vec<Name> = self.nodes.values().map(|n| n.owner.clone()).collect();
@@ -256,6 +273,7 @@ impl ZoneBuilder {
             apex: self.apex,
             nodes: self.nodes,
             record_count,
+            wire_size,
             serial,
         })
     }
