@@ -72,6 +72,13 @@ pub fn free_port() -> anyhow::Result<u16> {
     bail!("no free loopback port found")
 }
 
+fn in_namespace(namespace: Option<&str>, program: &str) -> Command {
+    match namespace {
+        Some(ns) => crate::netns::TestNet::command(ns, program),
+        None => Command::new(program),
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct KnotOptions {
     pub apex: String,
@@ -89,6 +96,8 @@ pub struct KnotOptions {
     pub journal: bool,
     /// Run under faketime with this offset ("+1h").
     pub clock_offset: Option<String>,
+    /// Run inside this network namespace.
+    pub namespace: Option<String>,
 }
 
 impl KnotOptions {
@@ -104,6 +113,7 @@ impl KnotOptions {
             notify_via: None,
             journal: true,
             clock_offset: None,
+            namespace: None,
         }
     }
 }
@@ -176,14 +186,11 @@ impl Knot {
         }
         let config_file = dir.path().join("knot.conf");
         std::fs::write(&config_file, config)?;
-        let mut command = match &options.clock_offset {
-            Some(offset) => {
-                let mut c = Command::new("faketime");
-                c.args(["-f", offset, "knotd"]);
-                c
-            }
-            None => Command::new("knotd"),
-        };
+        let mut command = in_namespace(options.namespace.as_deref(), "knotd");
+        if let Some(offset) = &options.clock_offset {
+            command = in_namespace(options.namespace.as_deref(), "faketime");
+            command.args(["-f", offset, "knotd"]);
+        }
         command.arg("-c").arg(&config_file);
         let mut process = Process::spawn("knotd", command)?;
         process.wait_until("zone loaded", Duration::from_secs(20), |out| {
@@ -203,16 +210,14 @@ impl Knot {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
             let probe = self.query(&self.options.apex, "SOA", &[]);
-            if probe.is_ok_and(|a| a.status == "NOERROR") {
-                return Ok(());
+            match probe {
+                Ok(answer) if answer.status == "NOERROR" => return Ok(()),
+                _ if std::time::Instant::now() > deadline => {
+                    let output = self.process.output();
+                    bail!("knotd did not answer within 20 s ({probe:?}); output:\n{output}");
+                }
+                _ => std::thread::sleep(Duration::from_millis(100)),
             }
-            if std::time::Instant::now() > deadline {
-                bail!(
-                    "knotd did not answer within 20 s; output:\n{}",
-                    self.process.output()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -222,7 +227,7 @@ impl Knot {
 
     pub fn query(&self, name: &str, rtype: &str, extra: &[&str]) -> anyhow::Result<dig::DigAnswer> {
         dig::query(
-            Command::new("dig"),
+            in_namespace(self.options.namespace.as_deref(), "dig"),
             &self.options.listen.to_string(),
             self.port,
             name,
@@ -283,7 +288,7 @@ impl Knot {
 
     /// The zone as this server transfers it, one normalised line a record.
     pub fn axfr(&self) -> anyhow::Result<Vec<String>> {
-        let mut command = Command::new("dig");
+        let mut command = in_namespace(self.options.namespace.as_deref(), "dig");
         command.arg(format!("@{}", self.options.listen)).args([
             "-p",
             &self.port.to_string(),
