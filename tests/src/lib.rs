@@ -2,6 +2,7 @@
 //! and `knotd` processes, `dig`, and hand-built Ethernet frames for BPF_PROG_TEST_RUN.
 //! Everything here cleans up after itself on drop, also when a test panics.
 
+pub mod bind;
 pub mod dig;
 pub mod frame;
 pub mod knot;

@@ -1,0 +1,153 @@
+//! A real BIND (`named`) primary started by the tests: an independent second implementation
+//! of AXFR, IXFR, NOTIFY and TSIG to transfer from. Changes go in with `nsupdate`, which makes
+//! BIND keep the history IXFR needs.
+
+use std::{net::SocketAddr, process::Command, time::Duration};
+
+use anyhow::{Context as _, bail};
+
+use crate::{TempDir, dig, knot::TsigSpec, process::Process};
+
+pub struct Bind {
+    pub port: u16,
+    pub apex: String,
+    pub key: TsigSpec,
+    pub process: Process,
+    _dir: TempDir,
+}
+
+impl Bind {
+    /// Serves `zone_text` as `apex` on 127.0.0.1:`port`; transfers and updates need `key`;
+    /// NOTIFY goes to `notify`, signed with `key`.
+    pub fn start(
+        apex: &str,
+        zone_text: &str,
+        port: u16,
+        key: &TsigSpec,
+        notify: SocketAddr,
+    ) -> anyhow::Result<Self> {
+        let dir = TempDir::new("bind")?;
+        let zone_file = dir.path().join("zone.db");
+        std::fs::write(&zone_file, zone_text)?;
+        let config = format!(
+            r#"key "{key}" {{ algorithm {algorithm}; secret "{secret}"; }};
+options {{
+    directory "{d}";
+    pid-file "{d}/named.pid";
+    listen-on port {port} {{ 127.0.0.1; }};
+    listen-on-v6 {{ none; }};
+    recursion no;
+    dnssec-validation no;
+    notify explicit;
+    also-notify {{ {ip} port {notify_port} key "{key}"; }};
+    allow-transfer {{ key "{key}"; }};
+}};
+controls {{ }};
+zone "{apex}" {{
+    type primary;
+    file "{zone}";
+    allow-update {{ key "{key}"; }};
+}};
+"#,
+            key = key.name,
+            algorithm = key.algorithm,
+            secret = key.secret,
+            d = dir.path().display(),
+            ip = notify.ip(),
+            notify_port = notify.port(),
+            zone = zone_file.display(),
+        );
+        let config_file = dir.path().join("named.conf");
+        std::fs::write(&config_file, config)?;
+        let mut command = Command::new("named");
+        command.args(["-g", "-n", "1", "-c"]).arg(&config_file);
+        let mut process = Process::spawn("named", command)?;
+        process.wait_until("start-up", Duration::from_secs(30), |out| {
+            out.contains("running")
+        })?;
+        Ok(Self {
+            port,
+            apex: apex.into(),
+            key: key.clone(),
+            process,
+            _dir: dir,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Adds records ("name ttl type data") with a signed dynamic update.
+    pub fn add(&self, records: &[&str]) -> anyhow::Result<()> {
+        let mut script = format!("server 127.0.0.1 {}\nzone {}\n", self.port, self.apex);
+        for record in records {
+            script.push_str(&format!("update add {record}\n"));
+        }
+        script.push_str("send\n");
+        let mut child = Command::new("nsupdate")
+            .args(["-y", &self.key.dig_arg()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .context("running nsupdate")?;
+        std::io::Write::write_all(
+            child.stdin.as_mut().context("nsupdate stdin")?,
+            script.as_bytes(),
+        )?;
+        drop(child.stdin.take());
+        let output = child.wait_with_output()?;
+        if !output.status.success() {
+            bail!(
+                "nsupdate failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    pub fn serial(&self) -> anyhow::Result<u32> {
+        let answer = dig::query(
+            Command::new("dig"),
+            "127.0.0.1",
+            self.port,
+            &self.apex,
+            "SOA",
+            &[],
+        )?;
+        let soa = answer.section("ANSWER").first().context("no SOA")?.clone();
+        soa.split_whitespace()
+            .nth(6)
+            .context("short SOA")?
+            .parse()
+            .context("SOA serial")
+    }
+
+    /// The zone as BIND transfers it, one normalised line a record.
+    pub fn axfr(&self) -> anyhow::Result<Vec<String>> {
+        let output = Command::new("dig")
+            .args([
+                "@127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "AXFR",
+                &self.apex,
+                "+onesoa",
+                "+nocmd",
+                "+nostats",
+            ])
+            .args(["+nocomments", "-y", &self.key.dig_arg()])
+            .output()?;
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() || text.contains("Transfer failed") {
+            bail!("AXFR from named failed: {text}");
+        }
+        let zone: String = text
+            .lines()
+            .filter(|l| l.split_whitespace().nth(3) != Some("TSIG"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        crate::records::normalise(&self.apex, &zone)
+    }
+}
