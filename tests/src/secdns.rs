@@ -225,3 +225,111 @@ impl Secondary {
         }
     }
 }
+
+/// `secdns --control CONTROL ARGS...` inside the server namespace of `net`.
+pub fn cli(net: &TestNet, args: &[&str]) -> anyhow::Result<String> {
+    let output = net
+        .server(&bin()?)
+        .args(["--control", CONTROL])
+        .args(args)
+        .output()?;
+    if !output.status.success() {
+        bail!(
+            "secdns {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The zone the demo and tests transfer from a Knot primary.
+pub const PRIMARY_APEX: &str = "example.net.";
+pub const PRIMARY_PORT: u16 = 5300;
+
+pub fn primary_zone(serial: u32) -> String {
+    format!(
+        "$ORIGIN {PRIMARY_APEX}\n$TTL 300\n@ IN SOA ns1 hostmaster {serial} 3600 600 86400 300\n  IN NS ns1\n\
+         ns1 IN A 192.0.2.1\nwww IN A 192.0.2.80\n"
+    )
+}
+
+/// A Knot primary for [`PRIMARY_APEX`] on 127.0.0.1:[`PRIMARY_PORT`] in the server namespace,
+/// requiring `key` for transfers and notifying secdns on port 53 there.
+pub fn start_primary(
+    net: &TestNet,
+    key: &crate::knot::TsigSpec,
+) -> anyhow::Result<crate::knot::Knot> {
+    let mut options = crate::knot::KnotOptions::new(PRIMARY_APEX, &primary_zone(1));
+    options.port = Some(PRIMARY_PORT);
+    options.namespace = Some(net.server_ns.clone());
+    options.key = Some(key.clone());
+    options.notify = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 53)));
+    options.notify_key = Some(key.clone());
+    crate::knot::Knot::start(options)
+}
+
+/// Adds the primary's key, the primary and the zone through the CLI.
+pub fn add_secondary_zone(net: &TestNet, key: &crate::knot::TsigSpec) -> anyhow::Result<()> {
+    cli(
+        net,
+        &[
+            "tsig",
+            "add",
+            &key.name,
+            "--algorithm",
+            &key.algorithm,
+            "--secret",
+            &key.secret,
+        ],
+    )?;
+    let port = PRIMARY_PORT.to_string();
+    cli(
+        net,
+        &[
+            "peer",
+            "add",
+            "knot-primary",
+            "--address",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--ixfr",
+            "--tsig",
+            &key.name,
+        ],
+    )?;
+    cli(
+        net,
+        &[
+            "zone",
+            "add",
+            PRIMARY_APEX,
+            "--peer",
+            "knot-primary",
+            "--refresh",
+            "3600",
+        ],
+    )?;
+    Ok(())
+}
+
+/// Waits until `zone show --json` satisfies `ready`.
+pub fn wait_for_zone(
+    net: &TestNet,
+    zone: &str,
+    what: &str,
+    ready: impl Fn(&secdns::secondary::status::ZoneStatus) -> bool,
+) -> anyhow::Result<secdns::secondary::status::ZoneStatus> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let status: secdns::secondary::status::ZoneStatus =
+            serde_json::from_str(&cli(net, &["zone", "show", zone, "--json"])?)?;
+        if ready(&status) {
+            return Ok(status);
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("{zone}: {what} did not happen within 20 s: {status:#?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

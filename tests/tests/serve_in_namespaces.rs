@@ -7,10 +7,14 @@ use std::{process::Command, time::Duration};
 use secdns_tests::{
     EXAMPLE_APEX, EXAMPLE_ZONE, TempDir, dig,
     knot::Knot,
+    knot::TsigSpec,
     netns::{SERVER_V4, SERVER_V6, TestNet},
     prerequisites::{require_root, require_tools},
     process::Process,
-    secdns::{start_server, start_xdp_peer, stats, write_example_config},
+    secdns::{
+        PRIMARY_APEX, add_secondary_zone, start_primary, start_server, start_xdp_peer, stats,
+        wait_for_zone, write_example_config,
+    },
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -215,5 +219,74 @@ fn replaces_a_program_left_attached_by_another_server() {
         stats(&net).unwrap().xdp_answered - before.xdp_answered,
         1,
         "answered by secdns's XDP program"
+    );
+}
+
+/// A secondary zone added through the CLI, transferred from a Knot primary with TSIG, changed
+/// at the primary: the change arrives by NOTIFY + IXFR and is answered by XDP.
+#[test]
+fn secondary_zone_changes_are_answered_by_xdp() {
+    require_root();
+    require_tools(&["ip", "dig", "knotd", "knotc"]);
+    let dir = TempDir::new("xdp-secondary").unwrap();
+    let net = TestNet::new("xsec").unwrap();
+    let config = write_example_config(dir.path(), &net.server_if).unwrap();
+    let _peer = start_xdp_peer(&net).unwrap();
+    let _server = start_server(&net, &config).unwrap();
+    let key = TsigSpec::new(
+        "demo-key.",
+        "hmac-sha256",
+        b"thirty-two bytes of demo secret!",
+    );
+    let knot = start_primary(&net, &key).unwrap();
+    add_secondary_zone(&net, &key).unwrap();
+    wait_for_zone(&net, PRIMARY_APEX, "AXFR", |s| s.serial == Some(1)).unwrap();
+
+    let ask = || {
+        dig::query(
+            net.client("dig"),
+            SERVER_V4,
+            53,
+            "www.example.net.",
+            "A",
+            &[],
+        )
+        .unwrap()
+    };
+    let before = stats(&net).unwrap();
+    assert_eq!(
+        ask().section("ANSWER"),
+        ["www.example.net. 300 IN A 192.0.2.80"]
+    );
+    assert_eq!(
+        stats(&net).unwrap().xdp_answered - before.xdp_answered,
+        1,
+        "answered by XDP"
+    );
+
+    knot.change(&["www 300 A 192.0.2.81"], &["www A 192.0.2.80"])
+        .unwrap();
+    let status =
+        wait_for_zone(&net, PRIMARY_APEX, "NOTIFY + IXFR", |s| s.serial == Some(2)).unwrap();
+    assert_eq!(status.last_transfer_kind.as_deref(), Some("IXFR"));
+    // The XDP maps switch right after the userspace snapshot; give it a moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut answer = ask();
+    while answer.section("ANSWER") != ["www.example.net. 300 IN A 192.0.2.81"]
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+        answer = ask();
+    }
+    assert_eq!(
+        answer.section("ANSWER"),
+        ["www.example.net. 300 IN A 192.0.2.81"]
+    );
+    let before = stats(&net).unwrap();
+    ask();
+    assert_eq!(
+        stats(&net).unwrap().xdp_answered - before.xdp_answered,
+        1,
+        "the new answer comes from XDP"
     );
 }

@@ -1,15 +1,18 @@
 //! `testbed demo`: two namespaces, secdns with native XDP in one, dig in the other; shows
-//! which path answered each query. `testbed cleanup`: removes namespaces left by killed runs.
+//! which path answered each query, then a secondary zone transferred from a Knot primary and
+//! changed there. `testbed cleanup`: removes namespaces left by killed runs.
 //! Run through `cargo xtask demo` / `cargo xtask test`.
 
-use std::time::Duration;
-
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use secdns_tests::{
     EXAMPLE_APEX, TempDir, dig,
+    knot::TsigSpec,
     netns::{SERVER_V4, SERVER_V6, TestNet, remove_leftovers},
-    prerequisites::{require_root, require_tools, secdns_bin},
-    secdns::{CONTROL, start_server, start_xdp_peer, stats, write_example_config},
+    prerequisites::{require_root, require_tools},
+    secdns::{
+        PRIMARY_APEX, PRIMARY_PORT, cli, start_primary, start_server, start_xdp_peer, stats,
+        wait_for_zone, write_example_config,
+    },
 };
 
 fn main() -> anyhow::Result<()> {
@@ -26,11 +29,52 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Runs dig from the client namespace and says which path answered.
+fn ask(
+    net: &TestNet,
+    server_addr: &str,
+    name: &str,
+    rtype: &str,
+    options: &[&str],
+) -> anyhow::Result<()> {
+    let before = stats(net)?;
+    let answer = dig::query(net.client("dig"), server_addr, 53, name, rtype, options)?;
+    let after = stats(net)?;
+    let path = if after.xdp_answered > before.xdp_answered {
+        "XDP (in the kernel)"
+    } else if after.tcp_answered > before.tcp_answered {
+        "userspace TCP"
+    } else {
+        "userspace UDP"
+    };
+    println!("$ dig @{server_addr} {name} {rtype} {}", options.join(" "));
+    println!(
+        "  status {} over {}, answered by {path}",
+        answer.status, answer.transport
+    );
+    for section in ["ANSWER", "AUTHORITY", "ADDITIONAL"] {
+        for record in answer.section(section) {
+            println!("  {section:<10} {record}");
+        }
+    }
+    println!();
+    Ok(())
+}
+
+/// Runs `secdns ARGS` against the server and prints the command and its output.
+fn show(net: &TestNet, args: &[&str]) -> anyhow::Result<()> {
+    let output = cli(net, args)?;
+    println!("$ secdns {}", args.join(" "));
+    for line in output.lines() {
+        println!("  {line}");
+    }
+    println!();
+    Ok(())
+}
+
 fn demo() -> anyhow::Result<()> {
     require_root();
-    require_tools(&["ip", "dig"]);
-    let bin = secdns_bin();
-    let bin = bin.to_str().context("non-UTF-8 path")?;
+    require_tools(&["ip", "dig", "knotd", "knotc"]);
     let dir = TempDir::new("demo")?;
     let net = TestNet::new("demo")?;
     let config = write_example_config(dir.path(), &net.server_if)?;
@@ -41,10 +85,9 @@ fn demo() -> anyhow::Result<()> {
     let peer = start_xdp_peer(&net)?;
     let server = start_server(&net, &config)?;
     println!(
-        "== secdns serves {EXAMPLE_APEX} with XDP (native) on {}\n",
+        "== secdns serves {EXAMPLE_APEX} from a file, with XDP (native) on {}\n",
         net.server_if
     );
-
     let queries: [(&str, &str, &str, &[&str]); 6] = [
         (SERVER_V4, "www.example.com.", "A", &["+notcp"]),
         (SERVER_V6, "WwW.Example.COM.", "AAAA", &["+notcp"]),
@@ -54,38 +97,72 @@ fn demo() -> anyhow::Result<()> {
         (SERVER_V4, "www.example.com.", "A", &["+tcp"]),
     ];
     for (server_addr, name, rtype, options) in queries {
-        let before = stats(&net)?;
-        let answer = dig::query(net.client("dig"), server_addr, 53, name, rtype, options)?;
-        let after = stats(&net)?;
-        let path = if after.xdp_answered > before.xdp_answered {
-            "XDP (in the kernel)"
-        } else if after.tcp_answered > before.tcp_answered {
-            "userspace TCP"
-        } else {
-            "userspace UDP"
-        };
-        println!("$ dig @{server_addr} {name} {rtype} {}", options.join(" "));
-        println!(
-            "  status {} over {}, answered by {path}",
-            answer.status, answer.transport
-        );
-        for section in ["ANSWER", "AUTHORITY", "ADDITIONAL"] {
-            for record in answer.section(section) {
-                println!("  {section:<10} {record}");
-            }
-        }
-        println!();
+        ask(&net, server_addr, name, rtype, options)?;
     }
-    let output = net
-        .server(bin)
-        .args(["stats", "--control", CONTROL])
-        .output()?;
+
     println!(
-        "$ secdns stats\n{}",
-        String::from_utf8_lossy(&output.stdout)
+        "== a secondary zone: a Knot primary for {PRIMARY_APEX} on 127.0.0.1:{PRIMARY_PORT}, TSIG required\n"
     );
-    let (status, _) = server.terminate(Duration::from_secs(10))?;
-    println!("== secdns stopped ({status}); namespaces and XDP programs removed");
+    let key = TsigSpec::new(
+        "demo-key.",
+        "hmac-sha256",
+        b"thirty-two bytes of demo secret!",
+    );
+    let knot = start_primary(&net, &key)?;
+    show(
+        &net,
+        &[
+            "tsig",
+            "add",
+            &key.name,
+            "--algorithm",
+            &key.algorithm,
+            "--secret",
+            &key.secret,
+        ],
+    )?;
+    let port = PRIMARY_PORT.to_string();
+    let peer_args = [
+        "peer",
+        "add",
+        "knot-primary",
+        "--address",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--ixfr",
+        "--tsig",
+    ];
+    show(&net, &[&peer_args[..], &[key.name.as_str()]].concat())?;
+    show(
+        &net,
+        &[
+            "zone",
+            "add",
+            PRIMARY_APEX,
+            "--peer",
+            "knot-primary",
+            "--refresh",
+            "3600",
+        ],
+    )?;
+    wait_for_zone(&net, PRIMARY_APEX, "AXFR", |s| s.serial == Some(1))?;
+    show(&net, &["zone", "show", PRIMARY_APEX])?;
+    ask(&net, SERVER_V4, "www.example.net.", "A", &[])?;
+
+    println!(
+        "== at the primary: www.example.net. A 192.0.2.80 -> 192.0.2.81 (knotc zone-begin/set/unset/commit)\n"
+    );
+    knot.change(&["www 300 A 192.0.2.81"], &["www A 192.0.2.80"])?;
+    wait_for_zone(&net, PRIMARY_APEX, "NOTIFY + IXFR", |s| s.serial == Some(2))?;
+    show(&net, &["zone", "show", PRIMARY_APEX])?;
+    show(&net, &["zone", "records", PRIMARY_APEX])?;
+    ask(&net, SERVER_V4, "www.example.net.", "A", &[])?;
+    show(&net, &["stats"])?;
+
+    let (status, _) = server.terminate(std::time::Duration::from_secs(10))?;
+    println!("== secdns stopped ({status}); namespaces, processes and XDP programs removed");
+    drop(knot);
     drop(peer);
     Ok(())
 }

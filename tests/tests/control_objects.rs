@@ -1,0 +1,155 @@
+//! Managing a running server through the CLI: TSIG keys, peers and secondary zones added,
+//! listed and removed at runtime, kept across a restart, and protected when the config file
+//! defines them.
+
+use std::time::Duration;
+
+use secdns_tests::{
+    knot::{Knot, KnotOptions, TsigSpec},
+    prerequisites::{require_tools, secdns_bin},
+    secdns::Secondary,
+};
+
+const APEX: &str = "runtime.example.";
+
+#[test]
+fn objects_added_at_runtime_survive_a_restart() {
+    require_tools(&["knotd", "dig"]);
+    let _ = secdns_bin();
+    let key = TsigSpec::new(
+        "runtime-key.",
+        "hmac-sha512",
+        b"a secret of thirty-two bytes!!!!",
+    );
+    let mut options = KnotOptions::new(
+        APEX,
+        &format!(
+            "$ORIGIN {APEX}\n$TTL 60\n@ IN SOA ns hm 11 3600 600 86400 60\n  IN NS ns\nns IN A 192.0.2.1\n"
+        ),
+    );
+    options.key = Some(key.clone());
+    let knot = Knot::start(options).unwrap();
+    // A key defined in the config file: usable, but not removable through the API.
+    let fixed = "[[tsig]]\nname = \"fixed-key.\"\nsecret = \"c2VjcmV0\"\n";
+    let mut secondary = Secondary::start(fixed).unwrap();
+
+    let created = secondary
+        .cli(&[
+            "tsig",
+            "add",
+            &key.name,
+            "--algorithm",
+            &key.algorithm,
+            "--secret",
+            &key.secret,
+        ])
+        .unwrap();
+    assert!(created.contains(&key.secret));
+    let generated = secondary
+        .cli(&["tsig", "add", "generated.", "--json"])
+        .unwrap();
+    let generated: serde_json::Value = serde_json::from_str(&generated).unwrap();
+    assert_eq!(generated["algorithm"], "hmac-sha256");
+    assert_eq!(
+        generated["secret"].as_str().unwrap().len(),
+        44,
+        "32 random bytes in base64"
+    );
+
+    let missing_key = secondary
+        .cli(&[
+            "peer",
+            "add",
+            "p",
+            "--address",
+            "127.0.0.1",
+            "--tsig",
+            "nokey.",
+        ])
+        .unwrap_err();
+    assert!(missing_key.to_string().contains("nokey."), "{missing_key}");
+    let port = knot.port.to_string();
+    secondary
+        .cli(&[
+            "peer",
+            "add",
+            "knot",
+            "--address",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--ixfr",
+            "--tsig",
+            &key.name,
+        ])
+        .unwrap();
+    let missing_peer = secondary
+        .cli(&["zone", "add", APEX, "--peer", "nobody"])
+        .unwrap_err();
+    assert!(
+        missing_peer.to_string().contains("nobody"),
+        "{missing_peer}"
+    );
+    secondary
+        .cli(&["zone", "add", APEX, "--peer", "knot", "--refresh", "3600"])
+        .unwrap();
+    secondary
+        .wait_for(APEX, Duration::from_secs(20), "transfer", |s| {
+            s.serial == Some(11)
+        })
+        .unwrap();
+    assert_eq!(secondary.records(APEX).unwrap(), knot.axfr().unwrap());
+
+    let in_use = secondary.cli(&["tsig", "rm", &key.name]).unwrap_err();
+    assert!(in_use.to_string().contains("used by peer knot"), "{in_use}");
+    let fixed_rm = secondary.cli(&["tsig", "rm", "fixed-key."]).unwrap_err();
+    assert!(fixed_rm.to_string().contains("config file"), "{fixed_rm}");
+
+    secondary.kill();
+    secondary.restart().unwrap();
+    assert!(
+        secondary
+            .cli(&["tsig", "list"])
+            .unwrap()
+            .contains("runtime-key.")
+    );
+    assert!(
+        secondary
+            .cli(&["peer", "list"])
+            .unwrap()
+            .contains("knot 127.0.0.1")
+    );
+    let zones = secondary.cli(&["zone", "list"]).unwrap();
+    assert!(
+        zones.contains("runtime.example. secondary serial 11"),
+        "{zones}"
+    );
+    assert_eq!(
+        secondary.query("ns.runtime.example.", "A").unwrap().status,
+        "NOERROR"
+    );
+
+    secondary.cli(&["zone", "rm", APEX]).unwrap();
+    assert_eq!(
+        secondary.query("ns.runtime.example.", "A").unwrap().status,
+        "REFUSED"
+    );
+    assert!(
+        !secondary
+            .dir
+            .path()
+            .join("state/zones/runtime.example.zone")
+            .exists()
+    );
+    secondary.cli(&["peer", "rm", "knot"]).unwrap();
+    secondary.cli(&["tsig", "rm", &key.name]).unwrap();
+    secondary.kill();
+    secondary.restart().unwrap();
+    assert!(
+        !secondary
+            .cli(&["tsig", "list"])
+            .unwrap()
+            .contains("runtime-key.")
+    );
+    assert!(secondary.cli(&["zone", "list"]).unwrap().trim().is_empty());
+}
