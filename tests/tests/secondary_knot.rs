@@ -599,3 +599,62 @@ fn notify_is_refused_from_strangers_and_without_the_key() {
     // None of them changed the zone.
     assert_eq!(secondary.status(APEX).unwrap().serial, Some(1));
 }
+
+#[test]
+fn a_burst_of_notify_leads_to_one_check() {
+    prerequisites();
+    let transfer_key = key("transfer-key.", "hmac-sha256");
+    let (port, _) = secondary_port_and_addr();
+    let mut options = KnotOptions::new(APEX, &zone_text(APEX, 1, ""));
+    options.key = Some(transfer_key.clone());
+    let knot = Knot::start(options).unwrap();
+    let setup = Setup {
+        zone: APEX,
+        peers: vec![("knot", knot.addr(), true, Some(&transfer_key))],
+        zone_options: "refresh = 3600",
+    };
+    let secondary = Secondary::start_on(port, None, &setup.render()).unwrap();
+    secondary
+        .wait_for(APEX, Duration::from_secs(20), "first transfer", |s| {
+            s.serial == Some(1)
+        })
+        .unwrap();
+    let checks = || secondary.log().matches("checking the primaries").count();
+    let before = checks();
+
+    // Thirty signed NOTIFYs at once, sent by dig.
+    let senders: Vec<_> = (0..30)
+        .map(|_| {
+            let key = transfer_key.dig_arg();
+            std::thread::spawn(move || {
+                let output = std::process::Command::new("dig")
+                    .args([
+                        "@127.0.0.1",
+                        "-p",
+                        &port.to_string(),
+                        APEX,
+                        "SOA",
+                        "+opcode=notify",
+                        "+norec",
+                    ])
+                    .args(["+time=2", "+tries=1", "-y", &key])
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&output.stdout).contains("status: NOERROR")
+            })
+        })
+        .collect();
+    let accepted = senders
+        .into_iter()
+        .map(|s| s.join().unwrap_or(false))
+        .filter(|accepted| *accepted)
+        .count();
+    assert_eq!(accepted, 30, "every NOTIFY is answered NOERROR");
+    std::thread::sleep(Duration::from_millis(500));
+    let ran = checks() - before;
+    assert!(
+        (1..=2).contains(&ran),
+        "{ran} checks for a burst of 30 NOTIFYs:\n{}",
+        secondary.log()
+    );
+}

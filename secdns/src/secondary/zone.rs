@@ -260,6 +260,7 @@ impl SecondaryZone {
     /// One SOA check, and a transfer when a primary has something newer. True on success.
     async fn refresh(&self, force: bool) -> bool {
         let name = &self.def.name;
+        tracing::debug!(zone = %name, force, "checking the primaries");
         let started = SystemTime::now();
         lock(&self.status).last_check = Some(unix(started));
         let current = self.copy();
