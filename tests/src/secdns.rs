@@ -7,7 +7,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use secdns::stats::StatsReport;
+use secdns::{secondary::status::ZoneStatus, stats::StatsReport};
 
 use crate::{
     EXAMPLE_APEX, EXAMPLE_ZONE, netns::TestNet, prerequisites::secdns_bin, process::Process,
@@ -157,22 +157,14 @@ impl Secondary {
 
     /// `secdns --control ADDR ARGS...`: its standard output, or its error.
     pub fn cli(&self, args: &[&str]) -> anyhow::Result<String> {
-        let output = self
-            .command(&secdns_bin().display().to_string())
-            .arg("--control")
-            .arg(self.control.to_string())
-            .args(args)
-            .output()?;
-        if !output.status.success() {
-            bail!(
-                "secdns {args:?}: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        run_cli(
+            self.command(&secdns_bin().display().to_string()),
+            &self.control.to_string(),
+            args,
+        )
     }
 
-    pub fn status(&self, zone: &str) -> anyhow::Result<secdns::secondary::status::ZoneStatus> {
+    pub fn status(&self, zone: &str) -> anyhow::Result<ZoneStatus> {
         serde_json::from_str(&self.cli(&["zone", "show", zone, "--json"])?)
             .context("zone show --json")
     }
@@ -183,22 +175,16 @@ impl Secondary {
         zone: &str,
         timeout: Duration,
         what: &str,
-        ready: impl Fn(&secdns::secondary::status::ZoneStatus) -> bool,
-    ) -> anyhow::Result<secdns::secondary::status::ZoneStatus> {
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            let status = self.status(zone)?;
-            if ready(&status) {
-                return Ok(status);
-            }
-            if std::time::Instant::now() > deadline {
-                bail!(
-                    "{zone}: {what} did not happen within {timeout:?}\nstatus: {status:#?}\nlog:\n{}",
-                    self.log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        ready: impl Fn(&ZoneStatus) -> bool,
+    ) -> anyhow::Result<ZoneStatus> {
+        poll_status(
+            zone,
+            timeout,
+            what,
+            || self.status(zone),
+            ready,
+            || format!("log:\n{}", self.log()),
+        )
     }
 
     /// `secdns zone records`, one normalised line a record.
@@ -228,11 +214,16 @@ impl Secondary {
 
 /// `secdns --control CONTROL ARGS...` inside the server namespace of `net`.
 pub fn cli(net: &TestNet, args: &[&str]) -> anyhow::Result<String> {
-    let output = net
-        .server(&bin()?)
-        .args(["--control", CONTROL])
-        .args(args)
-        .output()?;
+    run_cli(net.server(&bin()?), CONTROL, args)
+}
+
+/// Runs a management command; its standard output, or its error.
+fn run_cli(
+    mut command: std::process::Command,
+    control: &str,
+    args: &[&str],
+) -> anyhow::Result<String> {
+    let output = command.args(["--control", control]).args(args).output()?;
     if !output.status.success() {
         bail!(
             "secdns {args:?}: {}",
@@ -240,6 +231,31 @@ pub fn cli(net: &TestNet, args: &[&str]) -> anyhow::Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Polls `status` until `ready` holds, for at most `timeout`.
+fn poll_status(
+    zone: &str,
+    timeout: Duration,
+    what: &str,
+    status: impl Fn() -> anyhow::Result<ZoneStatus>,
+    ready: impl Fn(&ZoneStatus) -> bool,
+    context: impl Fn() -> String,
+) -> anyhow::Result<ZoneStatus> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let current = status()?;
+        if ready(&current) {
+            return Ok(current);
+        }
+        if std::time::Instant::now() > deadline {
+            bail!(
+                "{zone}: {what} did not happen within {timeout:?}\nstatus: {current:#?}\n{}",
+                context()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The zone the demo and tests transfer from a Knot primary.
@@ -268,49 +284,43 @@ pub fn start_primary(
     crate::knot::Knot::start(options)
 }
 
-/// Adds the primary's key, the primary and the zone through the CLI.
-pub fn add_secondary_zone(net: &TestNet, key: &crate::knot::TsigSpec) -> anyhow::Result<()> {
-    cli(
-        net,
-        &[
-            "tsig",
-            "add",
-            &key.name,
-            "--algorithm",
-            &key.algorithm,
-            "--secret",
-            &key.secret,
-        ],
-    )?;
+/// Adds the primary's key, the primary and the zone through the CLI, each command given to
+/// `run` (which may print it too).
+pub fn add_secondary_zone(
+    key: &crate::knot::TsigSpec,
+    run: impl Fn(&[&str]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    run(&[
+        "tsig",
+        "add",
+        &key.name,
+        "--algorithm",
+        &key.algorithm,
+        "--secret",
+        &key.secret,
+    ])?;
     let port = PRIMARY_PORT.to_string();
-    cli(
-        net,
-        &[
-            "peer",
-            "add",
-            "knot-primary",
-            "--address",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--ixfr",
-            "--tsig",
-            &key.name,
-        ],
-    )?;
-    cli(
-        net,
-        &[
-            "zone",
-            "add",
-            PRIMARY_APEX,
-            "--peer",
-            "knot-primary",
-            "--refresh",
-            "3600",
-        ],
-    )?;
-    Ok(())
+    run(&[
+        "peer",
+        "add",
+        "knot-primary",
+        "--address",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--ixfr",
+        "--tsig",
+        &key.name,
+    ])?;
+    run(&[
+        "zone",
+        "add",
+        PRIMARY_APEX,
+        "--peer",
+        "knot-primary",
+        "--refresh",
+        "3600",
+    ])
 }
 
 /// Waits until `zone show --json` satisfies `ready`.
@@ -318,18 +328,20 @@ pub fn wait_for_zone(
     net: &TestNet,
     zone: &str,
     what: &str,
-    ready: impl Fn(&secdns::secondary::status::ZoneStatus) -> bool,
-) -> anyhow::Result<secdns::secondary::status::ZoneStatus> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let status: secdns::secondary::status::ZoneStatus =
-            serde_json::from_str(&cli(net, &["zone", "show", zone, "--json"])?)?;
-        if ready(&status) {
-            return Ok(status);
-        }
-        if std::time::Instant::now() > deadline {
-            bail!("{zone}: {what} did not happen within 20 s: {status:#?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    ready: impl Fn(&ZoneStatus) -> bool,
+) -> anyhow::Result<ZoneStatus> {
+    let status = || -> anyhow::Result<ZoneStatus> {
+        Ok(serde_json::from_str(&cli(
+            net,
+            &["zone", "show", zone, "--json"],
+        )?)?)
+    };
+    poll_status(
+        zone,
+        Duration::from_secs(20),
+        what,
+        status,
+        ready,
+        String::new,
+    )
 }

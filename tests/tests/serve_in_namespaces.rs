@@ -12,7 +12,7 @@ use secdns_tests::{
     prerequisites::{require_root, require_tools},
     process::Process,
     secdns::{
-        PRIMARY_APEX, add_secondary_zone, start_primary, start_server, start_xdp_peer, stats,
+        PRIMARY_APEX, add_secondary_zone, cli, start_primary, start_server, start_xdp_peer, stats,
         wait_for_zone, write_example_config,
     },
 };
@@ -239,7 +239,7 @@ fn secondary_zone_changes_are_answered_by_xdp() {
         b"thirty-two bytes of demo secret!",
     );
     let knot = start_primary(&net, &key).unwrap();
-    add_secondary_zone(&net, &key).unwrap();
+    add_secondary_zone(&key, |args| cli(&net, args).map(drop)).unwrap();
     wait_for_zone(&net, PRIMARY_APEX, "AXFR", |s| s.serial == Some(1)).unwrap();
 
     let ask = || {

@@ -32,6 +32,8 @@ use crate::{
 
 /// Retry interval before the first copy exists, when none is configured.
 const BOOTSTRAP_RETRY: u32 = 10;
+/// Least time between two checks that NOTIFY (or a forced transfer) asks for.
+const NOTIFY_HOLD_DOWN: Duration = Duration::from_secs(1);
 /// Refresh interval with neither a configured one nor an SOA to take it from.
 const DEFAULT_REFRESH: u32 = 3600;
 
@@ -205,6 +207,7 @@ impl SecondaryZone {
     pub async fn run(self: Arc<Self>) {
         let mut failures = 0u32;
         let mut next = Instant::now();
+        let mut last_notified_check: Option<Instant> = None;
         loop {
             let until_next = next.saturating_duration_since(Instant::now());
             lock(&self.status).next_refresh = Some(unix(SystemTime::now() + until_next));
@@ -213,13 +216,23 @@ impl SecondaryZone {
                 .expires_at()
                 .filter(|_| !expired)
                 .map(|at| at.duration_since(SystemTime::now()).unwrap_or_default());
-            tokio::select! {
-                _ = tokio::time::sleep_until(next) => {}
-                _ = self.wake.notified() => {}
+            let woken = tokio::select! {
+                _ = tokio::time::sleep_until(next) => false,
+                _ = self.wake.notified() => true,
                 _ = tokio::time::sleep(expiry.unwrap_or_default()), if expiry.is_some() => {
                     self.expire();
                     continue;
                 }
+            };
+            if woken {
+                // A burst of NOTIFYs must not become a burst of checks: the first is checked at
+                // once, later ones at most once per hold-down period, answering every NOTIFY
+                // that arrived in it.
+                if let Some(last) = last_notified_check {
+                    tokio::time::sleep_until(last + NOTIFY_HOLD_DOWN).await;
+                }
+                let _ = tokio::time::timeout(Duration::ZERO, self.wake.notified()).await;
+                last_notified_check = Some(Instant::now());
             }
             let force = self.force.swap(false, AtomicOrdering::SeqCst);
             let succeeded = self.refresh(force).await;

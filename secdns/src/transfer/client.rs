@@ -306,15 +306,7 @@ pub async fn stream(
     let mut total_bytes = 0usize;
     loop {
         let mut len = [0u8; 2];
-        let read = timeout(limits.idle_timeout, conn.read_exact(&mut len));
-        match timeout_at(deadline, read).await.map_err(within)? {
-            Err(_) => return Err(TransferError::Timeout(limits.idle_timeout)),
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return Err(TransferError::Broken);
-            }
-            Ok(Err(e)) => return Err(e.into()),
-            Ok(Ok(_)) => {}
-        }
+        read_within(&mut conn, &mut len, limits, deadline).await?;
         let len = u16::from_be_bytes(len) as usize;
         total_bytes += len;
         if total_bytes > limits.max_bytes {
@@ -324,15 +316,7 @@ pub async fn stream(
             )));
         }
         let mut raw = vec![0u8; len];
-        let read = timeout(limits.idle_timeout, conn.read_exact(&mut raw));
-        match timeout_at(deadline, read).await.map_err(within)? {
-            Err(_) => return Err(TransferError::Timeout(limits.idle_timeout)),
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return Err(TransferError::Broken);
-            }
-            Ok(Err(e)) => return Err(e.into()),
-            Ok(Ok(_)) => {}
-        }
+        read_within(&mut conn, &mut raw, limits, deadline).await?;
         let msg = check_reply(&raw, &req, zone, qtype, first)?;
         check_rcode(&msg)?;
         if let Some(verifier) = verifier.as_mut() {
@@ -353,5 +337,24 @@ pub async fn stream(
             }
             return Ok(());
         }
+    }
+}
+
+/// Fills `buf` from the stream, within both the idle timeout and the transfer's deadline.
+async fn read_within(
+    conn: &mut TcpStream,
+    buf: &mut [u8],
+    limits: &Limits,
+    deadline: Instant,
+) -> Result<(), TransferError> {
+    let read = timeout(limits.idle_timeout, conn.read_exact(buf));
+    match timeout_at(deadline, read).await {
+        Err(_) => Err(TransferError::TransferTimeout(limits.transfer_timeout)),
+        Ok(Err(_)) => Err(TransferError::Timeout(limits.idle_timeout)),
+        Ok(Ok(Err(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Err(TransferError::Broken)
+        }
+        Ok(Ok(Err(e))) => Err(e.into()),
+        Ok(Ok(Ok(_))) => Ok(()),
     }
 }

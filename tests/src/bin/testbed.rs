@@ -10,8 +10,8 @@ use secdns_tests::{
     netns::{SERVER_V4, SERVER_V6, TestNet, remove_leftovers},
     prerequisites::{require_root, require_tools},
     secdns::{
-        PRIMARY_APEX, PRIMARY_PORT, cli, start_primary, start_server, start_xdp_peer, stats,
-        wait_for_zone, write_example_config,
+        PRIMARY_APEX, PRIMARY_PORT, add_secondary_zone, cli, start_primary, start_server,
+        start_xdp_peer, stats, wait_for_zone, write_example_config,
     },
 };
 
@@ -109,43 +109,7 @@ fn demo() -> anyhow::Result<()> {
         b"thirty-two bytes of demo secret!",
     );
     let knot = start_primary(&net, &key)?;
-    show(
-        &net,
-        &[
-            "tsig",
-            "add",
-            &key.name,
-            "--algorithm",
-            &key.algorithm,
-            "--secret",
-            &key.secret,
-        ],
-    )?;
-    let port = PRIMARY_PORT.to_string();
-    let peer_args = [
-        "peer",
-        "add",
-        "knot-primary",
-        "--address",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--ixfr",
-        "--tsig",
-    ];
-    show(&net, &[&peer_args[..], &[key.name.as_str()]].concat())?;
-    show(
-        &net,
-        &[
-            "zone",
-            "add",
-            PRIMARY_APEX,
-            "--peer",
-            "knot-primary",
-            "--refresh",
-            "3600",
-        ],
-    )?;
+    add_secondary_zone(&key, |args| show(&net, args))?;
     wait_for_zone(&net, PRIMARY_APEX, "AXFR", |s| s.serial == Some(1))?;
     show(&net, &["zone", "show", PRIMARY_APEX])?;
     ask(&net, SERVER_V4, "www.example.net.", "A", &[])?;
