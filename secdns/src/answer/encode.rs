@@ -99,7 +99,7 @@ fn write_rr(out: &mut Vec<u8>, rr: &Rr<'_>, compressor: &mut Compressor<'_>, bas
     let rdlen_at = out.len();
     out.extend_from_slice(&[0, 0]);
     let mut copied = 0;
-    for (start, len) in compressible_names(rr.rtype, rr.rdata) {
+    for (start, len) in compressible_names(rr.rtype, &rr.rdata) {
         out.extend_from_slice(&rr.rdata[copied..start]);
         write_name(out, &rr.rdata[start..start + len], compressor, base);
         copied = start + len;

@@ -14,6 +14,9 @@ pub mod rtype {
     pub const DNAME: u16 = 39;
     pub const OPT: u16 = 41;
     pub const RRSIG: u16 = 46;
+    pub const NSEC: u16 = 47;
+    pub const DNSKEY: u16 = 48;
+    pub const NSEC3: u16 = 50;
     pub const TSIG: u16 = 250;
     pub const IXFR: u16 = 251;
     pub const AXFR: u16 = 252;

@@ -1,0 +1,315 @@
+//! The differential suite: knotd and secdns serve the same zone files and must give the same
+//! answer (rcode, flags, every section as sets of records, EDNS) to a large generated set of
+//! queries. Every difference is either fixed or listed in `KNOWN_DIFFERENCES` with the RFC
+//! section that makes both answers correct.
+
+use std::{
+    collections::BTreeSet,
+    net::{SocketAddr, UdpSocket},
+    time::Duration,
+};
+
+use hickory_proto::op::Message;
+use secdns_tests::{
+    frame::QueryBuilder,
+    knot::Knot,
+    prerequisites::{require_tools, secdns_bin},
+    secdns::Secondary,
+};
+
+const ZONE: &str = include_str!("../data/differential.zone");
+const APEX: &str = "diff.example.";
+
+/// (query name, type, why the two answers may differ). Empty: no difference is accepted.
+const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Normalised {
+    question: String,
+    rcode: String,
+    flags: String,
+    answer: BTreeSet<String>,
+    authority: BTreeSet<String>,
+    additional: BTreeSet<String>,
+    edns: Option<String>,
+}
+
+fn normalise(reply: &[u8]) -> Result<Normalised, String> {
+    let message = Message::from_vec(reply).map_err(|e| format!("unparsable reply: {e}"))?;
+    let m = &message.metadata;
+    let flags = format!(
+        "aa={} tc={} rd={} ra={} ad={} cd={}",
+        m.authoritative,
+        m.truncation,
+        m.recursion_desired,
+        m.recursion_available,
+        m.authentic_data,
+        m.checking_disabled
+    );
+    let set = |records: &[hickory_proto::rr::Record]| records.iter().map(case_folded).collect();
+    Ok(Normalised {
+        question: message.queries.iter().map(|q| q.to_string()).collect(),
+        rcode: format!("{:?}", m.response_code),
+        flags,
+        answer: set(&message.answers),
+        authority: set(&message.authorities),
+        additional: set(&message.additionals),
+        edns: message.edns.as_ref().map(|e| format!("{e:?}")),
+    })
+}
+
+/// Names compare without letter case (RFC 4343): which case a server copies into an owner or
+/// a name in record data (from the query through compression, or from the zone) is its own
+/// business. The question itself is compared exactly. Text in record data keeps its case.
+fn case_folded(record: &hickory_proto::rr::Record) -> String {
+    use hickory_proto::rr::RecordType;
+    let rdata = record.data.to_string();
+    let names_only = matches!(
+        record.record_type(),
+        RecordType::CNAME
+            | RecordType::NS
+            | RecordType::PTR
+            | RecordType::MX
+            | RecordType::SRV
+            | RecordType::SOA
+    );
+    format!(
+        "{} {} {} {}",
+        record.name.to_string().to_ascii_lowercase(),
+        record.ttl,
+        record.record_type(),
+        if names_only {
+            rdata.to_ascii_lowercase()
+        } else {
+            rdata
+        }
+    )
+}
+
+/// The first field in which two replies differ, for a short report.
+fn first_difference(a: &Result<Normalised, String>, b: &Result<Normalised, String>) -> String {
+    match (a, b) {
+        (Ok(a), Ok(b)) => {
+            let fields = [
+                (
+                    "question",
+                    format!("{:?}", a.question),
+                    format!("{:?}", b.question),
+                ),
+                ("rcode", a.rcode.clone(), b.rcode.clone()),
+                ("flags", a.flags.clone(), b.flags.clone()),
+                (
+                    "answer",
+                    format!("{:?}", a.answer),
+                    format!("{:?}", b.answer),
+                ),
+                (
+                    "authority",
+                    format!("{:?}", a.authority),
+                    format!("{:?}", b.authority),
+                ),
+                (
+                    "additional",
+                    format!("{:?}", a.additional),
+                    format!("{:?}", b.additional),
+                ),
+                ("edns", format!("{:?}", a.edns), format!("{:?}", b.edns)),
+            ];
+            fields
+                .into_iter()
+                .find(|(_, x, y)| x != y)
+                .map(|(field, x, y)| format!("{field}: knot {x} / secdns {y}"))
+                .unwrap_or_default()
+        }
+        _ => format!("knot {a:?} / secdns {b:?}"),
+    }
+}
+
+fn ask(socket: &UdpSocket, server: SocketAddr, query: &[u8]) -> Result<Vec<u8>, String> {
+    socket.send_to(query, server).map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let (len, from) = socket
+            .recv_from(&mut buf)
+            .map_err(|e| format!("no reply from {server}: {e}"))?;
+        if from == server && buf.get(..2) == query.get(..2) {
+            return Ok(buf[..len].to_vec());
+        }
+    }
+}
+
+fn names() -> Vec<String> {
+    let owners = [
+        "",
+        "ns1",
+        "mail",
+        "www",
+        "alias",
+        "chain1",
+        "chain2",
+        "loop1",
+        "outside",
+        "dangling",
+        "sub.wild",
+        "a*b.star",
+        "dname",
+        "inzone",
+        "deleg",
+        "ns.deleg",
+        "a.b.c.ent",
+        "_sip._tcp",
+        "hinfo",
+        "caa",
+        "ptr",
+        "unknown",
+        "big",
+    ];
+    let mut names = BTreeSet::new();
+    for owner in owners {
+        let name = if owner.is_empty() {
+            APEX.to_string()
+        } else {
+            format!("{owner}.{APEX}")
+        };
+        names.insert(format!("nx.{name}"));
+        names.insert(name);
+    }
+    for extra in [
+        "x.wild",
+        "a.b.wild",
+        "wild",
+        "x.sub.wild",
+        "*.wild",
+        "x.wcname",
+        "x.wempty",
+        "star",
+        "axb.star",
+        "x.dname",
+        "a.b.dname",
+        "x.inzone",
+        "x.deleg",
+        "b.c.ent",
+        "c.ent",
+        "ent",
+        "nothere",
+        "_tcp",
+        "www.other.example.",
+        "example.",
+        "other.example.",
+        "x.y.z.w",
+    ] {
+        names.insert(if extra.ends_with('.') {
+            extra.to_string()
+        } else {
+            format!("{extra}.{APEX}")
+        });
+    }
+    names.into_iter().collect()
+}
+
+const TYPES: &[(&str, u16)] = &[
+    ("A", 1),
+    ("NS", 2),
+    ("CNAME", 5),
+    ("SOA", 6),
+    ("PTR", 12),
+    ("HINFO", 13),
+    ("MX", 15),
+    ("TXT", 16),
+    ("AAAA", 28),
+    ("SRV", 33),
+    ("DNAME", 39),
+    ("DS", 43),
+    ("RRSIG", 46),
+    ("NSEC", 47),
+    ("DNSKEY", 48),
+    ("CAA", 257),
+    ("TYPE65280", 65280),
+    ("ANY", 255),
+];
+
+/// Alternates letter case so that case handling is compared too.
+fn mixed_case(name: &str) -> String {
+    name.chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i % 2 == 0 {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn secdns_answers_like_knot() {
+    require_tools(&["knotd"]);
+    let _ = secdns_bin();
+    let knot = Knot::serve_zone(APEX, ZONE).unwrap();
+    let mut secondary_config = String::new();
+    let zone_file =
+        std::env::temp_dir().join(format!("secdns-differential-{}.zone", std::process::id()));
+    std::fs::write(&zone_file, ZONE).unwrap();
+    secondary_config.push_str(&format!(
+        "[[zone]]\nname = \"{APEX}\"\nfile = \"{}\"\n",
+        zone_file.display()
+    ));
+    let secdns = Secondary::start(&secondary_config).unwrap();
+    let knot_addr = SocketAddr::from(([127, 0, 0, 1], knot.port));
+    let secdns_addr = SocketAddr::from(([127, 0, 0, 1], secdns.port));
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+
+    let (mut passed, mut failed, mut known) = (0usize, 0usize, 0usize);
+    let mut report = Vec::new();
+    for name in names() {
+        for (type_name, qtype) in TYPES {
+            // (EDNS: None = none, Some((size, DO))), mixed case
+            for (edns, mixed) in [
+                (Some((1232, false)), false),
+                (None, false),
+                (Some((512, false)), true),
+                (Some((4096, true)), false),
+            ] {
+                let qname = if mixed {
+                    mixed_case(&name)
+                } else {
+                    name.clone()
+                };
+                let mut builder = QueryBuilder::new(&qname, *qtype);
+                builder.flags = 0; // no RD
+                if let Some((size, dnssec_ok)) = edns {
+                    builder = builder.with_opt(size, dnssec_ok);
+                }
+                let query = builder.build();
+                let expected = ask(&socket, knot_addr, &query).and_then(|r| normalise(&r));
+                let got = ask(&socket, secdns_addr, &query).and_then(|r| normalise(&r));
+                let case = format!("{qname} {type_name} edns={edns:?}");
+                if expected == got {
+                    passed += 1;
+                } else if KNOWN_DIFFERENCES
+                    .iter()
+                    .any(|(n, t, _)| *n == name && t == type_name)
+                {
+                    known += 1;
+                } else {
+                    failed += 1;
+                    if report.len() < 300 {
+                        report.push(format!("{case}: {}", first_difference(&expected, &got)));
+                    }
+                }
+            }
+        }
+    }
+    println!("differential: {passed} passed, {failed} failed, {known} known differences");
+    let _ = std::fs::remove_file(&zone_file);
+    assert_eq!(
+        failed,
+        0,
+        "{failed} answers differ from knotd's; first ones:\n{}",
+        report.join("\n")
+    );
+}
