@@ -242,20 +242,93 @@ fn mixed_case(name: &str) -> String {
         .collect()
 }
 
-#[test]
-fn secdns_answers_like_knot() {
-    require_tools(&["knotd"]);
-    let _ = secdns_bin();
-    let knot = Knot::serve_zone(APEX, ZONE).unwrap();
-    let mut secondary_config = String::new();
-    let zone_file =
-        std::env::temp_dir().join(format!("secdns-differential-{}.zone", std::process::id()));
-    std::fs::write(&zone_file, ZONE).unwrap();
-    secondary_config.push_str(&format!(
+/// How a query goes out: transport, EDNS (payload size, DO) and letter case.
+#[derive(Clone, Copy, Debug)]
+struct Variant {
+    tcp: bool,
+    edns: Option<(u16, bool)>,
+    mixed_case: bool,
+}
+
+const PLAIN_VARIANTS: &[Variant] = &[
+    Variant {
+        tcp: false,
+        edns: Some((1232, false)),
+        mixed_case: false,
+    },
+    Variant {
+        tcp: false,
+        edns: None,
+        mixed_case: false,
+    },
+    Variant {
+        tcp: false,
+        edns: Some((512, false)),
+        mixed_case: true,
+    },
+    Variant {
+        tcp: false,
+        edns: Some((4096, true)),
+        mixed_case: false,
+    },
+];
+
+const SIGNED_VARIANTS: &[Variant] = &[
+    Variant {
+        tcp: false,
+        edns: Some((4096, true)),
+        mixed_case: false,
+    },
+    Variant {
+        tcp: false,
+        edns: Some((1232, true)),
+        mixed_case: true,
+    },
+    Variant {
+        tcp: false,
+        edns: Some((1232, false)),
+        mixed_case: false,
+    },
+    Variant {
+        tcp: true,
+        edns: Some((512, true)),
+        mixed_case: false,
+    },
+];
+
+fn ask_tcp(server: SocketAddr, query: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(server).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(query);
+    stream.write_all(&framed).map_err(|e| e.to_string())?;
+    let mut len = [0u8; 2];
+    stream
+        .read_exact(&mut len)
+        .map_err(|e| format!("no TCP reply from {server}: {e}"))?;
+    let mut reply = vec![0u8; u16::from_be_bytes(len) as usize];
+    stream.read_exact(&mut reply).map_err(|e| e.to_string())?;
+    Ok(reply)
+}
+
+/// Serves `zone` from knotd and secdns and compares every answer; returns (passed, failed,
+/// known, report of the first failures).
+fn compare(zone: &str, variants: &[Variant]) -> (usize, usize, usize, Vec<String>) {
+    let knot = Knot::serve_zone(APEX, zone).unwrap();
+    let zone_file = std::env::temp_dir().join(format!(
+        "secdns-differential-{}-{}.zone",
+        std::process::id(),
+        zone.len()
+    ));
+    std::fs::write(&zone_file, zone).unwrap();
+    let secdns = Secondary::start(&format!(
         "[[zone]]\nname = \"{APEX}\"\nfile = \"{}\"\n",
         zone_file.display()
-    ));
-    let secdns = Secondary::start(&secondary_config).unwrap();
+    ))
+    .unwrap();
     let knot_addr = SocketAddr::from(([127, 0, 0, 1], knot.port));
     let secdns_addr = SocketAddr::from(([127, 0, 0, 1], secdns.port));
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -267,27 +340,27 @@ fn secdns_answers_like_knot() {
     let mut report = Vec::new();
     for name in names() {
         for (type_name, qtype) in TYPES {
-            // (EDNS: None = none, Some((size, DO))), mixed case
-            for (edns, mixed) in [
-                (Some((1232, false)), false),
-                (None, false),
-                (Some((512, false)), true),
-                (Some((4096, true)), false),
-            ] {
-                let qname = if mixed {
+            for variant in variants {
+                let qname = if variant.mixed_case {
                     mixed_case(&name)
                 } else {
                     name.clone()
                 };
                 let mut builder = QueryBuilder::new(&qname, *qtype);
                 builder.flags = 0; // no RD
-                if let Some((size, dnssec_ok)) = edns {
+                if let Some((size, dnssec_ok)) = variant.edns {
                     builder = builder.with_opt(size, dnssec_ok);
                 }
                 let query = builder.build();
-                let expected = ask(&socket, knot_addr, &query).and_then(|r| normalise(&r));
-                let got = ask(&socket, secdns_addr, &query).and_then(|r| normalise(&r));
-                let case = format!("{qname} {type_name} edns={edns:?}");
+                let send = |server| {
+                    if variant.tcp {
+                        ask_tcp(server, &query)
+                    } else {
+                        ask(&socket, server, &query)
+                    }
+                };
+                let expected = send(knot_addr).and_then(|r| normalise(&r));
+                let got = send(secdns_addr).and_then(|r| normalise(&r));
                 if expected == got {
                     passed += 1;
                 } else if KNOWN_DIFFERENCES
@@ -298,14 +371,75 @@ fn secdns_answers_like_knot() {
                 } else {
                     failed += 1;
                     if report.len() < 300 {
-                        report.push(format!("{case}: {}", first_difference(&expected, &got)));
+                        report.push(format!(
+                            "{qname} {type_name} {variant:?}: {}",
+                            first_difference(&expected, &got)
+                        ));
                     }
                 }
             }
         }
     }
-    println!("differential: {passed} passed, {failed} failed, {known} known differences");
     let _ = std::fs::remove_file(&zone_file);
+    (passed, failed, known, report)
+}
+
+/// Signs the differential zone with BIND's tools, NSEC or NSEC3 (with opt-out).
+fn signed_zone(nsec3: bool) -> String {
+    require_tools(&["dnssec-keygen", "dnssec-signzone"]);
+    let dir = secdns_tests::TempDir::new("signing").unwrap();
+    std::fs::write(dir.path().join("zone"), ZONE).unwrap();
+    for extra in [&["-f", "KSK"][..], &[]] {
+        let status = std::process::Command::new("dnssec-keygen")
+            .current_dir(dir.path())
+            .args(["-q", "-a", "ECDSAP256SHA256"])
+            .args(extra)
+            .arg(APEX)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "dnssec-keygen failed");
+    }
+    let mut sign = std::process::Command::new("dnssec-signzone");
+    sign.current_dir(dir.path())
+        .args(["-q", "-S", "-K", ".", "-o", APEX, "-f", "signed"]);
+    if nsec3 {
+        sign.args(["-3", "aabbccdd", "-H", "0", "-A"]);
+    }
+    let output = sign.arg("zone").output().unwrap();
+    assert!(
+        output.status.success(),
+        "dnssec-signzone: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::read_to_string(dir.path().join("signed")).unwrap()
+}
+
+fn prerequisites() {
+    require_tools(&["knotd"]);
+    let _ = secdns_bin();
+}
+
+#[test]
+fn secdns_answers_like_knot() {
+    prerequisites();
+    let (passed, failed, known, report) = compare(ZONE, PLAIN_VARIANTS);
+    println!(
+        "differential (unsigned): {passed} passed, {failed} failed, {known} known differences"
+    );
+    assert_eq!(
+        failed,
+        0,
+        "{failed} answers differ from knotd's; first ones:\n{}",
+        report.join("\n")
+    );
+}
+
+#[test]
+fn nsec_signed_answers_like_knot() {
+    prerequisites();
+    let (passed, failed, known, report) = compare(&signed_zone(false), SIGNED_VARIANTS);
+    println!("differential (NSEC): {passed} passed, {failed} failed, {known} known differences");
     assert_eq!(
         failed,
         0,

@@ -2,6 +2,7 @@
 //! exact matches, CNAME chains inside the zone, DNAME substitution (RFC 6672), wildcards
 //! (RFC 4592), referrals at delegations, NODATA and NXDOMAIN with the SOA (RFC 2308), REFUSED
 //! outside every zone, minimal ANY (RFC 8482), additional addresses for NS/MX/SRV targets.
+//! With the DO bit, the signatures and NSEC proofs of a pre-signed zone (RFC 4035 §3.1).
 
 use std::borrow::Cow;
 
@@ -46,53 +47,125 @@ pub struct Answer<'a> {
 /// RFC 8914 §4.21: the server is not authoritative for the name.
 pub const EDE_NOT_AUTHORITATIVE: u16 = 20;
 
+#[derive(Clone, Copy)]
+enum Section {
+    Answer,
+    Authority,
+    Additional,
+}
+
 fn lowercase(wire: &[u8]) -> Vec<u8> {
     wire.iter().map(|&b| dns_lowercase(b)).collect()
 }
 
-impl<'a> Answer<'a> {
-    fn refused() -> Self {
-        Self {
-            rcode: rcode::REFUSED,
-            extended_error: Some(EDE_NOT_AUTHORITATIVE),
-            ..Default::default()
+fn records<'a>(
+    owner: Cow<'a, Name>,
+    rrset: &'a Rrset,
+    ttl: u32,
+) -> impl Iterator<Item = Rr<'a>> + 'a {
+    rrset.rdatas.iter().map(move |data| Rr {
+        owner: owner.clone(),
+        rtype: rrset.rtype,
+        ttl,
+        rdata: Cow::Borrowed(&data[..]),
+    })
+}
+
+/// Builds one answer; `dnssec` says whether signatures and proofs go in.
+struct Builder<'a> {
+    zone: &'a Zone,
+    dnssec: bool,
+    out: Answer<'a>,
+}
+
+impl<'a> Builder<'a> {
+    fn section(&mut self, section: Section) -> &mut Vec<Rr<'a>> {
+        match section {
+            Section::Answer => &mut self.out.answer,
+            Section::Authority => &mut self.out.authority,
+            Section::Additional => &mut self.out.additional,
         }
     }
 
-    fn rrset(owner: Cow<'a, Name>, rrset: &'a Rrset) -> impl Iterator<Item = Rr<'a>> + 'a {
-        rrset.rdatas.iter().map(move |data| Rr {
-            owner: owner.clone(),
-            rtype: rrset.rtype,
-            ttl: rrset.ttl,
-            rdata: Cow::Borrowed(&data[..]),
-        })
+    /// `rrset` of `node` under `owner` (with `ttl`, or its own), and its signatures when DNSSEC
+    /// records are wanted. Records already present are not repeated.
+    fn add(
+        &mut self,
+        section: Section,
+        owner: Cow<'a, Name>,
+        node: &'a Node,
+        rrset: &'a Rrset,
+        ttl: Option<u32>,
+    ) {
+        let ttl = ttl.unwrap_or(rrset.ttl);
+        let signatures = node
+            .signatures(rrset.rtype)
+            .filter(|_| self.dnssec && rrset.rtype != rtype::RRSIG);
+        let all: Vec<Rr<'a>> = records(owner.clone(), rrset, ttl)
+            .chain(
+                signatures
+                    .into_iter()
+                    .flat_map(|sigs| records(owner.clone(), sigs, ttl)),
+            )
+            .collect();
+        let target = self.section(section);
+        for rr in all {
+            if !target.contains(&rr) {
+                target.push(rr);
+            }
+        }
     }
 
     /// NODATA or NXDOMAIN: the SOA goes in authority with the negative TTL (RFC 2308 §3).
-    fn negative(&mut self, zone: &'a Zone, code: u8) {
-        self.rcode = code;
+    fn negative(&mut self, code: u8) {
+        self.out.rcode = code;
+        let zone = self.zone;
+        let Some(apex) = zone.node(&zone.apex().lowercase_wire()) else {
+            return;
+        };
         let soa = zone.soa();
         let ttl = soa
             .rdatas
             .first()
             .and_then(|r| rdata::soa_minimum(r))
             .map_or(soa.ttl, |m| m.min(soa.ttl));
-        self.authority.extend(soa.rdatas.iter().map(|data| Rr {
-            owner: Cow::Borrowed(zone.apex()),
-            rtype: rtype::SOA,
-            ttl,
-            rdata: Cow::Borrowed(&data[..]),
-        }));
+        self.add(
+            Section::Authority,
+            Cow::Borrowed(zone.apex()),
+            apex,
+            soa,
+            Some(ttl),
+        );
+    }
+
+    /// The NSEC record at `name` (what types it has) or covering it (that it does not exist),
+    /// with its signatures (RFC 4035 §3.1.3).
+    fn nsec_proof(&mut self, name: &[u8]) {
+        if !self.dnssec {
+            return;
+        }
+        let zone = self.zone;
+        let Ok(name) = Name::from_wire(name) else {
+            return;
+        };
+        if let Some(node) = zone.nsec_covering(&name)
+            && let Some(nsec) = node.rrset(rtype::NSEC)
+        {
+            self.add(
+                Section::Authority,
+                Cow::Borrowed(&node.owner),
+                node,
+                nsec,
+                None,
+            );
+        }
     }
 
     /// Addresses of in-zone NS/MX/SRV targets (RFC 1035 §3.3 additional section processing).
-    fn add_target_addresses(&mut self, zone: &'a Zone, from: usize, authority: bool) {
-        let records: Vec<Rr<'a>> = if authority {
-            self.authority[from..].to_vec()
-        } else {
-            self.answer[from..].to_vec()
-        };
-        for rr in records {
+    fn target_addresses(&mut self, from: usize, section: Section) {
+        let zone = self.zone;
+        let added: Vec<Rr<'a>> = self.section(section)[from..].to_vec();
+        for rr in added {
             let Some(target) = rdata::additional_target(rr.rtype, &rr.rdata) else {
                 continue;
             };
@@ -100,14 +173,14 @@ impl<'a> Answer<'a> {
                 continue;
             };
             for address_type in [rtype::A, rtype::AAAA] {
-                let Some(rrset) = node.rrset(address_type) else {
-                    continue;
-                };
-                for rr in Self::rrset(Cow::Borrowed(&node.owner), rrset) {
-                    // Several records may point at one target: list its addresses once.
-                    if !self.additional.contains(&rr) {
-                        self.additional.push(rr);
-                    }
+                if let Some(rrset) = node.rrset(address_type) {
+                    self.add(
+                        Section::Additional,
+                        Cow::Borrowed(&node.owner),
+                        node,
+                        rrset,
+                        None,
+                    );
                 }
             }
         }
@@ -115,14 +188,15 @@ impl<'a> Answer<'a> {
 }
 
 /// Answers `qname` (lowercased wire form) / `qtype` from `snapshot`.
-pub fn lookup<'a>(
-    snapshot: &'a Snapshot,
-    qname: &[u8],
-    qtype: u16,
-    _dnssec_ok: bool,
-) -> Answer<'a> {
+pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16, dnssec_ok: bool) -> Answer<'a> {
     let zone = match snapshot.find(qname) {
-        None => return Answer::refused(),
+        None => {
+            return Answer {
+                rcode: rcode::REFUSED,
+                extended_error: Some(EDE_NOT_AUTHORITATIVE),
+                ..Default::default()
+            };
+        }
         // Configured but without data (not transferred yet, or expired).
         Some(Served::Unavailable(_)) => {
             return Answer {
@@ -132,34 +206,43 @@ pub fn lookup<'a>(
         }
         Some(Served::Zone(zone)) => zone,
     };
-    let mut answer = Answer {
-        authoritative: true,
-        ..Default::default()
+    let dnssec = dnssec_ok && zone.is_signed();
+    let mut b = Builder {
+        zone,
+        dnssec,
+        out: Answer {
+            authoritative: true,
+            ..Default::default()
+        },
     };
     let mut current: Vec<u8> = qname.to_vec();
     for step in 0..MAX_CHAIN {
         // A chain that leaves the zone is the resolver's to follow.
         if Name::from_wire(&current).map_or(true, |n| !n.is_at_or_below(zone.apex())) {
-            return answer;
+            break;
         }
         match find(zone, &current, qtype) {
             Found::Delegation(cut) => {
                 // Only the question itself is referred; a chain into a delegation stops here.
                 if step == 0 {
-                    referral(&mut answer, zone, cut);
+                    referral(&mut b, cut);
                 }
-                return answer;
+                break;
             }
             Found::Dname(node, dname) => {
-                answer
-                    .answer
-                    .extend(Answer::rrset(Cow::Borrowed(&node.owner), dname));
+                b.add(
+                    Section::Answer,
+                    Cow::Borrowed(&node.owner),
+                    node,
+                    dname,
+                    None,
+                );
                 let Some(target) = substitute(&current, &node.owner, dname) else {
-                    answer.rcode = YXDOMAIN;
-                    return answer;
+                    b.out.rcode = YXDOMAIN;
+                    break;
                 };
                 let owner = Cow::Owned(Name::from_wire(&current).unwrap_or_else(|_| Name::root()));
-                answer.answer.push(Rr {
+                b.out.answer.push(Rr {
                     owner,
                     rtype: rtype::CNAME,
                     ttl: dname.ttl,
@@ -167,61 +250,132 @@ pub fn lookup<'a>(
                 });
                 // The synthesized CNAME is itself the answer to a CNAME question.
                 if qtype == rtype::CNAME {
-                    return answer;
+                    break;
                 }
                 current = lowercase(&target);
             }
-            Found::Node(node, owner) => {
-                // Minimal ANY (RFC 8482 §4.2): one RRset of the name, not all of them.
-                let wanted = match qtype {
-                    rtype::ANY => node.rrsets.first(),
-                    _ => node.rrset(qtype),
-                };
-                if let Some(rrset) = wanted {
-                    let from = answer.answer.len();
-                    answer.answer.extend(Answer::rrset(owner, rrset));
-                    answer.add_target_addresses(zone, from, false);
-                    return answer;
+            Found::Node {
+                node,
+                owner,
+                wildcard,
+            } => {
+                // A wildcard answers: prove the name itself does not exist (RFC 4035 §3.1.3.3,
+                // §3.1.3.4).
+                if wildcard {
+                    b.nsec_proof(&current);
+                }
+                let from = b.out.answer.len();
+                if answer_from_node(&mut b, node, owner.clone(), qtype) {
+                    b.target_addresses(from, Section::Answer);
+                    break;
                 }
                 // CNAME does not apply to the types that live beside it (RFC 4035 §2.5).
                 let chase = !matches!(qtype, rtype::CNAME | rtype::RRSIG | rtype::NSEC);
                 let Some(cname) = node.rrset(rtype::CNAME).filter(|_| chase) else {
-                    answer.negative(zone, rcode::NOERROR);
-                    return answer;
+                    b.negative(rcode::NOERROR);
+                    // NODATA: the NSEC at the name (for a wildcard, at the wildcard) says which
+                    // types exist there.
+                    let proof_name = node.owner.lowercase_wire();
+                    b.nsec_proof(&proof_name);
+                    break;
                 };
-                answer.answer.extend(Answer::rrset(owner, cname));
+                b.add(Section::Answer, owner, node, cname, None);
                 let Some(target) = cname.rdatas.first() else {
-                    return answer;
+                    break;
                 };
                 let target = lowercase(target);
                 // A loop: every record of it is in the answer once; the resolver sees the loop.
-                if answer
+                if b.out
                     .answer
                     .iter()
                     .any(|rr| rr.owner.lowercase_wire()[..] == target[..])
                 {
-                    return answer;
+                    break;
                 }
                 current = target;
             }
-            Found::Nothing => {
-                // NXDOMAIN only for the question itself: a chain's dangling end is NXDOMAIN
-                // too (RFC 6604 §2.1 keeps the rcode of the last name).
-                answer.negative(zone, rcode::NXDOMAIN);
-                return answer;
+            Found::Nothing { closest_encloser } => {
+                // RFC 6604 §2.1: a chain's dangling end is NXDOMAIN too.
+                b.negative(rcode::NXDOMAIN);
+                b.nsec_proof(&current);
+                // And no wildcard could have answered (RFC 4035 §3.1.3.2).
+                let mut wildcard = vec![1, b'*'];
+                wildcard.extend_from_slice(&current[closest_encloser..]);
+                b.nsec_proof(&wildcard);
+                break;
             }
         }
     }
-    answer
+    // A proof that the answer itself already holds (an NSEC question at a wildcard) is not
+    // repeated in authority.
+    let answer = &b.out.answer;
+    b.out.authority.retain(|rr| {
+        !answer
+            .iter()
+            .any(|a| a.rtype == rr.rtype && a.rdata == rr.rdata)
+    });
+    b.out
+}
+
+/// Puts the RRset that answers `qtype` at `node` in the answer section; false when there is
+/// none. ANY and RRSIG questions get one RRset, chosen as Knot does: the lowest type present
+/// (RFC 8482 §4.2 leaves the choice to the server), where all signatures count as one RRset
+/// for ANY, and an RRSIG question gets the signatures over that lowest type.
+fn answer_from_node<'a>(
+    b: &mut Builder<'a>,
+    node: &'a Node,
+    owner: Cow<'a, Name>,
+    qtype: u16,
+) -> bool {
+    match qtype {
+        rtype::ANY => {
+            let Some(first) = node.rrsets.first() else {
+                return false;
+            };
+            if first.rtype == rtype::RRSIG {
+                for sigs in node.rrsets.iter().filter(|r| r.rtype == rtype::RRSIG) {
+                    b.add(Section::Answer, owner.clone(), node, sigs, None);
+                }
+            } else {
+                b.add(Section::Answer, owner.clone(), node, first, None);
+            }
+            true
+        }
+        rtype::RRSIG => {
+            let Some(sigs) = node
+                .data()
+                .next()
+                .and_then(|first| node.signatures(first.rtype))
+            else {
+                return false;
+            };
+            b.add(Section::Answer, owner.clone(), node, sigs, None);
+            true
+        }
+        _ => match node.rrset(qtype) {
+            Some(rrset) => {
+                b.add(Section::Answer, owner.clone(), node, rrset, None);
+                true
+            }
+            None => false,
+        },
+    }
 }
 
 enum Found<'a> {
     Delegation(&'a Node),
     Dname(&'a Node, &'a Rrset),
-    /// The node that answers, and the owner to give its records (the name asked for, when a
-    /// wildcard answers).
-    Node(&'a Node, Cow<'a, Name>),
-    Nothing,
+    /// The node that answers, the owner to give its records (the name asked for, when a
+    /// wildcard answers), and whether a wildcard answers.
+    Node {
+        node: &'a Node,
+        owner: Cow<'a, Name>,
+        wildcard: bool,
+    },
+    /// No such name; the offset of its closest encloser.
+    Nothing {
+        closest_encloser: usize,
+    },
 }
 
 /// What the zone holds for `name`: walking down from the apex, a delegation or a DNAME above
@@ -229,7 +383,9 @@ enum Found<'a> {
 fn find<'a>(zone: &'a Zone, name: &[u8], qtype: u16) -> Found<'a> {
     let apex_len = zone.apex().wire().len();
     let Some(below_apex) = name.len().checked_sub(apex_len) else {
-        return Found::Nothing;
+        return Found::Nothing {
+            closest_encloser: 0,
+        };
     };
     let offsets: Vec<usize> = label_offsets(name).collect();
     // Ancestors from the apex down to the name itself (offset 0).
@@ -249,7 +405,11 @@ fn find<'a>(zone: &'a Zone, name: &[u8], qtype: u16) -> Found<'a> {
             return Found::Dname(node, dname);
         }
         if offset == 0 {
-            return Found::Node(node, Cow::Borrowed(&node.owner));
+            return Found::Node {
+                node,
+                owner: Cow::Borrowed(&node.owner),
+                wildcard: false,
+            };
         }
     }
     // No such name: the wildcard at the closest encloser answers for it (RFC 4592 §3.3.1).
@@ -258,9 +418,13 @@ fn find<'a>(zone: &'a Zone, name: &[u8], qtype: u16) -> Found<'a> {
     match zone.node(&source) {
         Some(wildcard) if !wildcard.is_empty_non_terminal() => {
             let owner = Name::from_wire(name).unwrap_or_else(|_| Name::root());
-            Found::Node(wildcard, Cow::Owned(owner))
+            Found::Node {
+                node: wildcard,
+                owner: Cow::Owned(owner),
+                wildcard: true,
+            }
         }
-        _ => Found::Nothing,
+        _ => Found::Nothing { closest_encloser },
     }
 }
 
@@ -274,13 +438,21 @@ fn substitute(name: &[u8], owner: &Name, dname: &Rrset) -> Option<Vec<u8>> {
     (out.len() <= MAX_NAME_LEN).then_some(out)
 }
 
-fn referral<'a>(answer: &mut Answer<'a>, zone: &'a Zone, cut: &'a Node) {
-    answer.authoritative = false;
+/// A referral (RFC 1034 §4.3.2, RFC 4035 §3.1.4): the cut's NS, its DS (or the NSEC proving
+/// there is none) when DNSSEC records are wanted, and glue.
+fn referral<'a>(b: &mut Builder<'a>, cut: &'a Node) {
+    b.out.authoritative = false;
     let Some(ns) = cut.rrset(rtype::NS) else {
         return;
     };
-    answer
-        .authority
-        .extend(Answer::rrset(Cow::Borrowed(&cut.owner), ns));
-    answer.add_target_addresses(zone, 0, true);
+    b.add(Section::Authority, Cow::Borrowed(&cut.owner), cut, ns, None);
+    // NS at a delegation is not signed: drop anything `add` attached.
+    b.out.authority.retain(|rr| rr.rtype != rtype::RRSIG);
+    if b.dnssec {
+        match cut.rrset(rtype::DS) {
+            Some(ds) => b.add(Section::Authority, Cow::Borrowed(&cut.owner), cut, ds, None),
+            None => b.nsec_proof(&cut.owner.lowercase_wire()),
+        }
+    }
+    b.target_addresses(0, Section::Authority);
 }

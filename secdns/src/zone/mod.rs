@@ -14,6 +14,9 @@ pub type Rdata = Box<[u8]>;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rrset {
     pub rtype: u16,
+    /// For RRSIG: the type the signatures cover (signatures of each type form their own set,
+    /// with their own TTL). Zero for every other type.
+    pub covers: u16,
     pub ttl: u32,
     pub rdatas: Vec<Rdata>,
 }
@@ -26,8 +29,21 @@ pub struct Node {
 }
 
 impl Node {
+    /// The RRset of `rr_type`; for RRSIG, the first set of signatures.
     pub fn rrset(&self, rr_type: u16) -> Option<&Rrset> {
         self.rrsets.iter().find(|r| r.rtype == rr_type)
+    }
+
+    /// The signatures over this node's `rr_type` RRset.
+    pub fn signatures(&self, rr_type: u16) -> Option<&Rrset> {
+        self.rrsets
+            .iter()
+            .find(|r| r.rtype == rtype::RRSIG && r.covers == rr_type)
+    }
+
+    /// The RRsets that answer for data at this name: everything but the signatures.
+    pub fn data(&self) -> impl Iterator<Item = &Rrset> {
+        self.rrsets.iter().filter(|r| r.rtype != rtype::RRSIG)
     }
 
     pub fn is_empty_non_terminal(&self) -> bool {
@@ -44,9 +60,30 @@ pub struct Zone {
     /// Records in uncompressed wire form, added up: what a limit on zone size bounds.
     wire_size: usize,
     serial: u32,
+    /// Owners of NSEC records in canonical order (RFC 4034 §6.1), for denial proofs.
+    nsec_owners: Vec<Name>,
 }
 
 impl Zone {
+    /// The NSEC owner that covers `name`: the last one at or before it in canonical order.
+    pub fn nsec_covering(&self, name: &Name) -> Option<&Node> {
+        let index = match self
+            .nsec_owners
+            .binary_search_by(|owner| owner.canonical_cmp(name))
+        {
+            Ok(exact) => exact,
+            Err(0) => self.nsec_owners.len().checked_sub(1)?,
+            Err(after) => after - 1,
+        };
+        self.node(&self.nsec_owners.get(index)?.lowercase_wire())
+    }
+
+    /// True when the zone carries signatures: answers to DO queries then carry them too.
+    pub fn is_signed(&self) -> bool {
+        self.node(&self.apex.lowercase_wire())
+            .is_some_and(|n| n.rrset(rtype::RRSIG).is_some())
+    }
+
     pub fn wire_size(&self) -> usize {
         self.wire_size
     }
@@ -186,7 +223,18 @@ impl ZoneBuilder {
             owner: owner.clone(),
             rrsets: Vec::new(),
         });
-        match node.rrsets.iter_mut().find(|r| r.rtype == rr_type) {
+        let covers = if rr_type == rtype::RRSIG {
+            rdata
+                .get(..2)
+                .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]))
+        } else {
+            0
+        };
+        match node
+            .rrsets
+            .iter_mut()
+            .find(|r| r.rtype == rr_type && r.covers == covers)
+        {
             Some(rrset) => {
                 if rrset.ttl != ttl {
                     self.ttl_mismatches.push(format!(
@@ -203,6 +251,7 @@ impl ZoneBuilder {
             }
             None => node.rrsets.push(Rrset {
                 rtype: rr_type,
+                covers,
                 ttl,
                 rdatas: vec![rdata],
             }),
@@ -267,14 +316,22 @@ impl ZoneBuilder {
             }
         }
         for node in self.nodes.values_mut() {
-            node.rrsets.sort_by_key(|r| r.rtype);
+            node.rrsets.sort_by_key(|r| (r.rtype, r.covers));
         }
+        let mut nsec_owners: Vec<Name> = self
+            .nodes
+            .values()
+            .filter(|n| n.rrset(rtype::NSEC).is_some())
+            .map(|n| n.owner.clone())
+            .collect();
+        nsec_owners.sort_by(|a, b| a.canonical_cmp(b));
         Ok(Zone {
             apex: self.apex,
             nodes: self.nodes,
             record_count,
             wire_size,
             serial,
+            nsec_owners,
         })
     }
 }
