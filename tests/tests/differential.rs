@@ -447,3 +447,18 @@ fn nsec_signed_answers_like_knot() {
         report.join("\n")
     );
 }
+
+#[test]
+fn nsec3_opt_out_signed_answers_like_knot() {
+    prerequisites();
+    let (passed, failed, known, report) = compare(&signed_zone(true), SIGNED_VARIANTS);
+    println!(
+        "differential (NSEC3, opt-out): {passed} passed, {failed} failed, {known} known differences"
+    );
+    assert_eq!(
+        failed,
+        0,
+        "{failed} answers differ from knotd's; first ones:\n{}",
+        report.join("\n")
+    );
+}

@@ -141,9 +141,6 @@ impl<'a> Builder<'a> {
     /// The NSEC record at `name` (what types it has) or covering it (that it does not exist),
     /// with its signatures (RFC 4035 §3.1.3).
     fn nsec_proof(&mut self, name: &[u8]) {
-        if !self.dnssec {
-            return;
-        }
         let zone = self.zone;
         let Ok(name) = Name::from_wire(name) else {
             return;
@@ -158,6 +155,108 @@ impl<'a> Builder<'a> {
                 nsec,
                 None,
             );
+        }
+    }
+
+    /// The NSEC3 record owned by `owner` (a hashed name), with its signatures.
+    fn nsec3_record(&mut self, owner: Option<&[u8]>) {
+        let zone = self.zone;
+        if let Some(node) = owner.and_then(|o| zone.node(o))
+            && let Some(nsec3) = node.rrset(rtype::NSEC3)
+        {
+            self.add(
+                Section::Authority,
+                Cow::Borrowed(&node.owner),
+                node,
+                nsec3,
+                None,
+            );
+        }
+    }
+
+    fn nsec3_matching(&mut self, name: &[u8]) -> bool {
+        let Some(chain) = self.zone.nsec3() else {
+            return false;
+        };
+        let owner = chain.matching(name).map(<[u8]>::to_vec);
+        let found = owner.is_some();
+        self.nsec3_record(owner.as_deref());
+        found
+    }
+
+    fn nsec3_covering(&mut self, name: &[u8]) {
+        let Some(chain) = self.zone.nsec3() else {
+            return;
+        };
+        let owner = chain.covering(name).map(<[u8]>::to_vec);
+        self.nsec3_record(owner.as_deref());
+    }
+
+    /// RFC 5155 §7.2.1: the NSEC3 matching the closest encloser (at `ce` in `name`) and the
+    /// one covering the next closer name.
+    fn closest_encloser_proof(&mut self, name: &[u8], ce: usize) {
+        self.nsec3_matching(&name[ce..]);
+        if let Some(next_closer) = label_offsets(name).take_while(|&o| o < ce).last() {
+            self.nsec3_covering(&name[next_closer..]);
+        }
+    }
+
+    /// RFC 5155 §7.2.4/§7.2.7 with opt-out: the closest ancestor of `name` with an NSEC3, and
+    /// the NSEC3 covering the name below it.
+    fn closest_provable_encloser_proof(&mut self, name: &[u8]) {
+        let Some(chain) = self.zone.nsec3() else {
+            return;
+        };
+        let encloser = label_offsets(name)
+            .skip(1)
+            .find(|&o| chain.matching(&name[o..]).is_some());
+        if let Some(ce) = encloser {
+            self.closest_encloser_proof(name, ce);
+        }
+    }
+
+    /// NXDOMAIN: the name does not exist, nor the wildcard that could have made it.
+    fn deny_name(&mut self, name: &[u8], ce: usize) {
+        if !self.dnssec {
+            return;
+        }
+        let mut wildcard = vec![1, b'*'];
+        wildcard.extend_from_slice(&name[ce..]);
+        if self.zone.nsec3().is_some() {
+            self.closest_encloser_proof(name, ce);
+            self.nsec3_covering(&wildcard);
+        } else {
+            self.nsec_proof(name);
+            self.nsec_proof(&wildcard);
+        }
+    }
+
+    /// NODATA at an existing name: which types it has.
+    fn deny_type(&mut self, name: &[u8]) {
+        if !self.dnssec {
+            return;
+        }
+        if self.zone.nsec3().is_some() {
+            if !self.nsec3_matching(name) {
+                // An opt-out span holds the name (a DS question at an unsigned delegation).
+                self.closest_provable_encloser_proof(name);
+            }
+        } else {
+            self.nsec_proof(name);
+        }
+    }
+
+    /// A wildcard at closest encloser `ce` answered for `name`: no closer name exists.
+    fn deny_closer(&mut self, name: &[u8], ce: usize) {
+        if !self.dnssec {
+            return;
+        }
+        if self.zone.nsec3().is_some() {
+            if let Some(next_closer) = label_offsets(name).take_while(|&o| o < ce).last() {
+                self.nsec3_covering(&name[next_closer..]);
+            }
+        } else {
+            self.nsec_proof(name);
         }
     }
 
@@ -261,8 +360,8 @@ pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16, dnssec_ok: b
             } => {
                 // A wildcard answers: prove the name itself does not exist (RFC 4035 §3.1.3.3,
                 // §3.1.3.4).
-                if wildcard {
-                    b.nsec_proof(&current);
+                if let Some(ce) = wildcard {
+                    b.deny_closer(&current, ce);
                 }
                 let from = b.out.answer.len();
                 if answer_from_node(&mut b, node, owner.clone(), qtype) {
@@ -276,7 +375,14 @@ pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16, dnssec_ok: b
                     // NODATA: the NSEC at the name (for a wildcard, at the wildcard) says which
                     // types exist there.
                     let proof_name = node.owner.lowercase_wire();
-                    b.nsec_proof(&proof_name);
+                    if let Some(ce) = wildcard
+                        && b.dnssec
+                        && zone.nsec3().is_some()
+                    {
+                        // RFC 5155 §7.2.5: the closest encloser proof as well.
+                        b.nsec3_matching(&current[ce..]);
+                    }
+                    b.deny_type(&proof_name);
                     break;
                 };
                 b.add(Section::Answer, owner, node, cname, None);
@@ -297,11 +403,7 @@ pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16, dnssec_ok: b
             Found::Nothing { closest_encloser } => {
                 // RFC 6604 §2.1: a chain's dangling end is NXDOMAIN too.
                 b.negative(rcode::NXDOMAIN);
-                b.nsec_proof(&current);
-                // And no wildcard could have answered (RFC 4035 §3.1.3.2).
-                let mut wildcard = vec![1, b'*'];
-                wildcard.extend_from_slice(&current[closest_encloser..]);
-                b.nsec_proof(&wildcard);
+                b.deny_name(&current, closest_encloser);
                 break;
             }
         }
@@ -366,11 +468,11 @@ enum Found<'a> {
     Delegation(&'a Node),
     Dname(&'a Node, &'a Rrset),
     /// The node that answers, the owner to give its records (the name asked for, when a
-    /// wildcard answers), and whether a wildcard answers.
+    /// wildcard answers), and for a wildcard the offset of its closest encloser.
     Node {
         node: &'a Node,
         owner: Cow<'a, Name>,
-        wildcard: bool,
+        wildcard: Option<usize>,
     },
     /// No such name; the offset of its closest encloser.
     Nothing {
@@ -408,7 +510,7 @@ fn find<'a>(zone: &'a Zone, name: &[u8], qtype: u16) -> Found<'a> {
             return Found::Node {
                 node,
                 owner: Cow::Borrowed(&node.owner),
-                wildcard: false,
+                wildcard: None,
             };
         }
     }
@@ -421,7 +523,7 @@ fn find<'a>(zone: &'a Zone, name: &[u8], qtype: u16) -> Found<'a> {
             Found::Node {
                 node: wildcard,
                 owner: Cow::Owned(owner),
-                wildcard: true,
+                wildcard: Some(closest_encloser),
             }
         }
         _ => Found::Nothing { closest_encloser },
@@ -451,7 +553,7 @@ fn referral<'a>(b: &mut Builder<'a>, cut: &'a Node) {
     if b.dnssec {
         match cut.rrset(rtype::DS) {
             Some(ds) => b.add(Section::Authority, Cow::Borrowed(&cut.owner), cut, ds, None),
-            None => b.nsec_proof(&cut.owner.lowercase_wire()),
+            None => b.deny_type(&cut.owner.lowercase_wire()),
         }
     }
     b.target_addresses(0, Section::Authority);

@@ -17,6 +17,7 @@ pub mod rtype {
     pub const NSEC: u16 = 47;
     pub const DNSKEY: u16 = 48;
     pub const NSEC3: u16 = 50;
+    pub const NSEC3PARAM: u16 = 51;
     pub const TSIG: u16 = 250;
     pub const IXFR: u16 = 251;
     pub const AXFR: u16 = 252;

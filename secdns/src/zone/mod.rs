@@ -1,6 +1,7 @@
 //! A zone held in memory: its nodes, their RRsets, and the rules a zone must satisfy.
 //! Built once by [`ZoneBuilder`], then immutable.
 
+pub mod nsec3;
 pub mod render;
 pub mod zonefile;
 
@@ -62,6 +63,8 @@ pub struct Zone {
     serial: u32,
     /// Owners of NSEC records in canonical order (RFC 4034 §6.1), for denial proofs.
     nsec_owners: Vec<Name>,
+    /// The NSEC3 chain, when the apex has NSEC3PARAM.
+    nsec3: Option<nsec3::Nsec3Chain>,
 }
 
 impl Zone {
@@ -76,6 +79,10 @@ impl Zone {
             Err(after) => after - 1,
         };
         self.node(&self.nsec_owners.get(index)?.lowercase_wire())
+    }
+
+    pub fn nsec3(&self) -> Option<&nsec3::Nsec3Chain> {
+        self.nsec3.as_ref()
     }
 
     /// True when the zone carries signatures: answers to DO queries then carry them too.
@@ -325,6 +332,12 @@ impl ZoneBuilder {
             .map(|n| n.owner.clone())
             .collect();
         nsec_owners.sort_by(|a, b| a.canonical_cmp(b));
+        let nsec3 = self
+            .nodes
+            .get(&apex_key)
+            .and_then(|apex| apex.rrset(rtype::NSEC3PARAM))
+            .and_then(|param| param.rdatas.first())
+            .and_then(|param| nsec3::Nsec3Chain::build(param, &self.apex, self.nodes.values()));
         Ok(Zone {
             apex: self.apex,
             nodes: self.nodes,
@@ -332,6 +345,7 @@ impl ZoneBuilder {
             wire_size,
             serial,
             nsec_owners,
+            nsec3,
         })
     }
 }
