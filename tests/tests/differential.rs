@@ -204,6 +204,23 @@ fn names() -> Vec<String> {
             format!("{extra}.{APEX}")
         });
     }
+    // And names nobody chose: deterministic pseudo-random labels under the apex and its
+    // subtrees.
+    let mut state: u64 = 0x5eed_d1ff;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as usize
+    };
+    for _ in 0..24 {
+        let len = 1 + next() % 12;
+        let label: String = (0..len)
+            .map(|_| (b'a' + (next() % 26) as u8) as char)
+            .collect();
+        let parent = ["", "wild.", "deleg.", "dname.", "c.ent.", "www."][next() % 6];
+        names.insert(format!("{label}.{parent}{APEX}"));
+    }
     names.into_iter().collect()
 }
 
@@ -251,6 +268,11 @@ struct Variant {
 }
 
 const PLAIN_VARIANTS: &[Variant] = &[
+    Variant {
+        tcp: true,
+        edns: Some((1232, false)),
+        mixed_case: false,
+    },
     Variant {
         tcp: false,
         edns: Some((1232, false)),
@@ -461,4 +483,76 @@ fn nsec3_opt_out_signed_answers_like_knot() {
         "{failed} answers differ from knotd's; first ones:\n{}",
         report.join("\n")
     );
+}
+
+/// Other classes and opcodes, sent to both servers: the rcode and flags must agree.
+#[test]
+fn other_classes_and_opcodes_like_knot() {
+    prerequisites();
+    let knot = Knot::serve_zone(APEX, ZONE).unwrap();
+    let zone_file = std::env::temp_dir().join(format!(
+        "secdns-differential-classes-{}.zone",
+        std::process::id()
+    ));
+    std::fs::write(&zone_file, ZONE).unwrap();
+    let secdns = Secondary::start(&format!(
+        "[[zone]]\nname = \"{APEX}\"\nfile = \"{}\"\n",
+        zone_file.display()
+    ))
+    .unwrap();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let (mut passed, mut failed, mut report) = (0, 0, Vec::new());
+    for name in [
+        "www.diff.example.",
+        "diff.example.",
+        "nothere.diff.example.",
+        "example.org.",
+    ] {
+        for (qclass, opcode) in [
+            (3u16, 0u16),
+            (255, 0),
+            (254, 0),
+            (4, 0),
+            (1, 1),
+            (1, 2),
+            (1, 5),
+            (1, 6),
+            (1, 15),
+        ] {
+            let mut builder = QueryBuilder::new(name, 1).with_opt(1232, false);
+            builder.qclass = qclass;
+            builder.flags = opcode << 11;
+            let query = builder.build();
+            let expected = ask(
+                &socket,
+                SocketAddr::from(([127, 0, 0, 1], knot.port)),
+                &query,
+            )
+            .and_then(|r| normalise(&r));
+            let got = ask(
+                &socket,
+                SocketAddr::from(([127, 0, 0, 1], secdns.port)),
+                &query,
+            )
+            .and_then(|r| normalise(&r));
+            let key = |n: &Result<Normalised, String>| {
+                n.as_ref().map(|n| (n.rcode.clone(), n.flags.clone())).ok()
+            };
+            if key(&expected) == key(&got) {
+                passed += 1;
+            } else {
+                failed += 1;
+                report.push(format!(
+                    "{name} class {qclass} opcode {opcode}: {}",
+                    first_difference(&expected, &got)
+                ));
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&zone_file);
+    println!("differential (classes, opcodes): {passed} passed, {failed} failed");
+    assert_eq!(failed, 0, "{}", report.join("\n"));
 }

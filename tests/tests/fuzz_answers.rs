@@ -34,7 +34,7 @@ fn limit(query: &[u8], transport: Transport) -> usize {
         .ok()
         .and_then(|m| m.edns.map(|e| e.max_payload()));
     match edns {
-        Some(size) => size.max(512).min(OUR_PAYLOAD) as usize,
+        Some(size) => size.clamp(512, OUR_PAYLOAD) as usize,
         None => 512,
     }
 }

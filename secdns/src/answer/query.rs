@@ -108,6 +108,11 @@ pub fn parse(msg: &[u8]) -> ParsedQuery<'_> {
         return error(Some(question), edns, rcode::FORMERR);
     }
     let opcode = ((flags >> 11) & 0xf) as u8;
+    // An UPDATE's zone section names the zone with type SOA (RFC 2136 §2.3); anything else
+    // is malformed. Updates themselves go to the primary: secdns does not take them.
+    if opcode == opcode::UPDATE && question.qtype != rtype::SOA {
+        return error(Some(question), edns, rcode::FORMERR);
+    }
     if opcode != opcode::QUERY {
         return error(Some(question), edns, rcode::NOTIMP);
     }
@@ -121,7 +126,8 @@ pub fn parse(msg: &[u8]) -> ParsedQuery<'_> {
             extended_rcode: rcode::BADVERS_UPPER,
         };
     }
-    if question.qclass != class::IN {
+    // QCLASS * (RFC 1035 §3.2.5) matches IN, the only class served.
+    if question.qclass != class::IN && question.qclass != class::ANY {
         return error(Some(question), edns, rcode::REFUSED);
     }
     ParsedQuery::Query {

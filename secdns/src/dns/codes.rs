@@ -26,6 +26,7 @@ pub mod rtype {
 
 pub mod class {
     pub const IN: u16 = 1;
+    pub const ANY: u16 = 255;
 }
 
 pub mod rcode {
@@ -50,6 +51,7 @@ pub mod flags {
 
 pub mod opcode {
     pub const QUERY: u8 = 0;
+    pub const UPDATE: u8 = 5;
 }
 
 /// Mnemonic for a type, or `TYPEnnn` (RFC 3597).
