@@ -11,6 +11,7 @@ pub mod prerequisites;
 pub mod process;
 pub mod records;
 pub mod secdns;
+pub mod signing;
 
 /// The example zone shared by the demo and the tests.
 pub const EXAMPLE_ZONE: &str = include_str!("../data/example.com.zone");

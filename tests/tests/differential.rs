@@ -406,35 +406,9 @@ fn compare(zone: &str, variants: &[Variant]) -> (usize, usize, usize, Vec<String
     (passed, failed, known, report)
 }
 
-/// Signs the differential zone with BIND's tools, NSEC or NSEC3 (with opt-out).
+/// The differential zone signed with BIND's tools, NSEC or NSEC3 (with opt-out).
 fn signed_zone(nsec3: bool) -> String {
-    require_tools(&["dnssec-keygen", "dnssec-signzone"]);
-    let dir = secdns_tests::TempDir::new("signing").unwrap();
-    std::fs::write(dir.path().join("zone"), ZONE).unwrap();
-    for extra in [&["-f", "KSK"][..], &[]] {
-        let status = std::process::Command::new("dnssec-keygen")
-            .current_dir(dir.path())
-            .args(["-q", "-a", "ECDSAP256SHA256"])
-            .args(extra)
-            .arg(APEX)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "dnssec-keygen failed");
-    }
-    let mut sign = std::process::Command::new("dnssec-signzone");
-    sign.current_dir(dir.path())
-        .args(["-q", "-S", "-K", ".", "-o", APEX, "-f", "signed"]);
-    if nsec3 {
-        sign.args(["-3", "aabbccdd", "-H", "0", "-A"]);
-    }
-    let output = sign.arg("zone").output().unwrap();
-    assert!(
-        output.status.success(),
-        "dnssec-signzone: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    std::fs::read_to_string(dir.path().join("signed")).unwrap()
+    secdns_tests::signing::sign(APEX, ZONE, nsec3).unwrap()
 }
 
 fn prerequisites() {

@@ -320,3 +320,29 @@ fn a_long_name_leaves_nothing_behind_for_the_next_query() {
     bed.expect_answer(v4(), &QueryBuilder::new(&longest_name(), 1));
     bed.expect_answer(v4(), &QueryBuilder::new("txt.example.com.", 16));
 }
+
+#[test]
+fn signed_zones_answer_do_queries_with_signatures() {
+    require_root();
+    let apex: Name = EXAMPLE_APEX.parse().unwrap();
+    let signed = secdns_tests::signing::sign(EXAMPLE_APEX, EXAMPLE_ZONE, false).unwrap();
+    let (zone, _) = zonefile::parse(&signed, &apex, "signed").unwrap();
+    let snapshot = Snapshot::new([Arc::new(zone)]);
+    let mut engine = XdpEngine::load().unwrap();
+    engine.set_listener(53, OUR_PAYLOAD).unwrap();
+    engine.publish(&compile(&snapshot).entries).unwrap();
+    let bed = Bed { engine, snapshot };
+    for dnssec_ok in [false, true] {
+        let reply = bed.expect_answer(
+            v4(),
+            &QueryBuilder::new("www.example.com.", 1).with_opt(1232, dnssec_ok),
+        );
+        let message = hickory_proto::op::Message::from_vec(&reply.payload).unwrap();
+        let signatures = message
+            .answers
+            .iter()
+            .filter(|r| r.record_type() == hickory_proto::rr::RecordType::RRSIG)
+            .count();
+        assert_eq!(signatures > 0, dnssec_ok, "RRSIGs exactly when DO is set");
+    }
+}

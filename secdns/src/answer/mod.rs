@@ -214,7 +214,7 @@ mod tests {
     use super::*;
     use crate::{
         answer::lookup::lookup,
-        dns::{Name, codes::rcode},
+        dns::{Name, codes::rcode, rdata},
         zone::zonefile,
     };
 
@@ -325,6 +325,37 @@ big      IN TXT "212345678901234567890123456789012345678901234567890123456789012
         let refused = lookup(&s, &name("example.org"), rtype::A, false);
         assert_eq!(refused.rcode, rcode::REFUSED);
         assert!(!refused.authoritative);
+    }
+
+    #[test]
+    fn the_most_specific_zone_answers() {
+        let parent: Name = "example.com.".parse().unwrap();
+        let child: Name = "sub.example.com.".parse().unwrap();
+        let (parent, _) = zonefile::parse(
+            "@ 300 IN SOA ns hm 1 2 3 4 5\nsub 300 IN NS ns.sub\nns.sub 300 IN A 192.0.2.9\n",
+            &parent,
+            "parent",
+        )
+        .unwrap();
+        let (child, _) = zonefile::parse(
+            "@ 300 IN SOA ns hm 7 2 3 4 5\n@ 300 IN NS ns\nwww 300 IN A 192.0.2.10\n",
+            &child,
+            "child",
+        )
+        .unwrap();
+        let s = Snapshot::new([Arc::new(parent), Arc::new(child)]);
+        let www = lookup(&s, &name("www.sub.example.com"), rtype::A, false);
+        assert_eq!(
+            (www.rcode, www.authoritative, www.answer.len()),
+            (rcode::NOERROR, true, 1)
+        );
+        let ns = lookup(&s, &name("sub.example.com"), rtype::NS, false);
+        assert!(
+            ns.authoritative,
+            "the child's apex NS, not the parent's referral"
+        );
+        let soa = lookup(&s, &name("nope.sub.example.com"), rtype::A, false);
+        assert_eq!(rdata::soa_serial(&soa.authority[0].rdata), Some(7));
     }
 
     #[test]
