@@ -9,6 +9,7 @@ pub mod knot;
 pub mod netns;
 pub mod prerequisites;
 pub mod process;
+pub mod queries;
 pub mod records;
 pub mod secdns;
 pub mod signing;
