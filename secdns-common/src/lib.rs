@@ -37,6 +37,18 @@ pub const FLAG_QR: u16 = 0x8000;
 /// type; queries with DO set must use it.
 pub const OPTION_HAS_DO_VARIANT: u32 = 1;
 
+/// `AnswerKey::qtype` of a name's default entry: the answer (NODATA or a referral) for every
+/// type that has no entry of its own, except the types [`has_own_answer`] names.
+pub const DEFAULT_QTYPE: u16 = 0;
+
+/// Question types whose answer at a name can differ from the name's default answer even when
+/// no entry was compiled for them: ANY (one RRset), DS (answered by the parent at a cut), and
+/// the meta types (OPT, TKEY, TSIG, IXFR, AXFR, MAILB, MAILA, type 0).
+#[inline(always)]
+pub const fn has_own_answer(qtype: u16) -> bool {
+    qtype == 0 || qtype == 41 || qtype == 43 || (qtype >= 249 && qtype <= 255)
+}
+
 /// A precompiled answer. The reply is: the query's header with `flags` applied, the query's
 /// question exactly as it arrived, `body`, then (if the query had one) an OPT record.
 /// Owner names in `body` that equal the question (or a suffix of it) are compression pointers

@@ -17,7 +17,8 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use secdns_common::{
-    ANSWER_MAP_MAX_ENTRIES, AnswerKey, AnswerValue, COUNTER_COUNT, Counter, NAME_BUF_LEN, XdpConfig,
+    ANSWER_MAP_MAX_ENTRIES, AnswerKey, AnswerValue, COUNTER_COUNT, Counter, DEFAULT_QTYPE,
+    NAME_BUF_LEN, XdpConfig, has_own_answer,
 };
 
 #[map]
@@ -80,7 +81,15 @@ fn answer(ctx: &XdpContext) -> Result<u32, Pass> {
         dnssec_ok: 0,
         _pad: 0,
     };
-    let mut value = answers.get_ptr(&key).ok_or(Pass(Counter::Miss))?;
+    let mut value = match answers.get_ptr(&key) {
+        Some(value) => value,
+        // No entry for this type: the name's default (NODATA, referral) answers the rest.
+        None if !has_own_answer(query.qtype) => {
+            key.qtype = DEFAULT_QTYPE;
+            answers.get_ptr(&key).ok_or(Pass(Counter::Miss))?
+        }
+        None => return Err(Pass(Counter::Miss)),
+    };
     // SAFETY: map value pointers stay valid for the whole program run (RCU).
     if query.dnssec_ok && unsafe { (*value).options } & secdns_common::OPTION_HAS_DO_VARIANT != 0 {
         key.dnssec_ok = 1;

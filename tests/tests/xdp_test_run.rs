@@ -207,7 +207,15 @@ fn passes_what_it_cannot_answer() {
         &frame(&QueryBuilder::new("nope.example.com.", 1)),
         "NXDOMAIN",
     );
-    bed.expect_pass(&frame(&QueryBuilder::new("www.example.com.", 15)), "NODATA");
+    // NODATA and the empty non-terminal come from the name's default entry.
+    bed.expect_answer(v4(), &QueryBuilder::new("www.example.com.", 15));
+    bed.expect_answer(v4(), &QueryBuilder::new("b.c.example.com.", 1));
+    // ANY and DS have answers of their own that no default gives.
+    bed.expect_pass(&frame(&QueryBuilder::new("www.example.com.", 255)), "ANY");
+    bed.expect_pass(
+        &frame(&QueryBuilder::new("sub.example.com.", 43)),
+        "DS at a cut",
+    );
     bed.expect_pass(
         &frame(&QueryBuilder::new("www.example.org.", 1)),
         "outside every zone",

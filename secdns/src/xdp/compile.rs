@@ -4,7 +4,8 @@
 use std::collections::{HashMap, HashSet};
 
 use secdns_common::{
-    AnswerKey, AnswerValue, MAX_BODY_LEN, NAME_BUF_LEN, OPTION_HAS_DO_VARIANT, name_hash,
+    AnswerKey, AnswerValue, DEFAULT_QTYPE, MAX_BODY_LEN, NAME_BUF_LEN, OPTION_HAS_DO_VARIANT,
+    name_hash,
 };
 
 use crate::{
@@ -35,10 +36,16 @@ pub fn compile(snapshot: &Snapshot) -> Compiled {
     for zone in snapshot.zones() {
         for node in zone.nodes() {
             let qname = node.owner.lowercase_wire();
-            for rrset in &node.rrsets {
+            // Every type present, then the default for the types that are not.
+            let types = node
+                .rrsets
+                .iter()
+                .map(|r| r.rtype)
+                .chain(std::iter::once(DEFAULT_QTYPE));
+            for qtype in types {
                 let key = AnswerKey {
                     name_hash: name_hash(&qname),
-                    qtype: rrset.rtype,
+                    qtype,
                     dnssec_ok: 0,
                     _pad: 0,
                 };
@@ -55,11 +62,10 @@ pub fn compile(snapshot: &Snapshot) -> Compiled {
                     }
                     continue;
                 }
-                let Some(plain) = compile_one(snapshot, &qname, rrset.rtype, false) else {
+                let Some(plain) = compile_one(snapshot, &qname, qtype, false) else {
                     continue;
                 };
-                let signed =
-                    compile_one(snapshot, &qname, rrset.rtype, true).filter(|b| *b != plain);
+                let signed = compile_one(snapshot, &qname, qtype, true).filter(|b| *b != plain);
                 let packed = (
                     pack(&qname, &plain),
                     signed.as_ref().map(|b| pack(&qname, b)),
@@ -92,11 +98,28 @@ pub fn compile(snapshot: &Snapshot) -> Compiled {
     compiled
 }
 
-/// The body userspace would send for (qname, qtype), if it is a positive answer.
+/// A type no zone holds (private use), asked for when compiling a name's default answer.
+const ABSENT_TYPE: u16 = 65534;
+
+/// The body userspace would send for (qname, qtype): a positive answer, or for
+/// [`DEFAULT_QTYPE`] the NODATA or referral every absent type gets.
 fn compile_one(snapshot: &Snapshot, qname: &[u8], qtype: u16, dnssec_ok: bool) -> Option<Body> {
-    let answer = lookup(snapshot, qname, qtype, dnssec_ok);
-    if answer.rcode != rcode::NOERROR || answer.answer.is_empty() || answer.extended_error.is_some()
-    {
+    let default = qtype == DEFAULT_QTYPE;
+    let asked = if default { ABSENT_TYPE } else { qtype };
+    let answer = lookup(snapshot, qname, asked, dnssec_ok);
+    let usable = answer.rcode == rcode::NOERROR
+        && answer.extended_error.is_none()
+        // A default must not depend on the type asked: NODATA or a referral, never a
+        // CNAME chain (whose end differs per type).
+        && if default { answer.answer.is_empty() } else { !answer.answer.is_empty() };
+    // The absent type must really be absent, or the default would be its answer.
+    let holds_absent = snapshot.find(qname).is_some_and(|served| match served {
+        crate::snapshot::Served::Zone(zone) => zone
+            .node(qname)
+            .is_some_and(|n| n.rrset(ABSENT_TYPE).is_some()),
+        crate::snapshot::Served::Unavailable(_) => true,
+    });
+    if !usable || (default && holds_absent) {
         return None;
     }
     Some(encode_body(qname, &answer))
