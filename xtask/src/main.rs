@@ -29,6 +29,11 @@ enum Task {
     /// Set up, build, and show secdns answering from XDP and from userspace in two network
     /// namespaces.
     Demo,
+    /// Measure: `xdp` times the XDP program per packet with BPF_PROG_TEST_RUN.
+    Bench {
+        #[arg(default_value = "xdp")]
+        which: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,6 +42,20 @@ fn main() -> anyhow::Result<()> {
         Task::Test { filter } => {
             setup::run()?;
             test(filter.as_deref())
+        }
+        Task::Bench { which } => {
+            setup::run()?;
+            build()?;
+            cargo(&[
+                "run",
+                "--quiet",
+                "-p",
+                "secdns-tests",
+                "--bin",
+                "bench",
+                "--",
+                &which,
+            ])
         }
         Task::Demo => {
             setup::run()?;

@@ -174,6 +174,12 @@ impl XdpEngine {
     /// Runs the program once on `frame` with BPF_PROG_TEST_RUN; returns the XDP action and
     /// the frame as the program left it.
     pub fn test_run(&self, frame: &[u8]) -> anyhow::Result<(u32, Vec<u8>)> {
+        let (action, out, _) = self.timed_run(frame)?;
+        Ok((action, out))
+    }
+
+    /// As [`XdpEngine::test_run`], with the time the kernel measured for the one run.
+    pub fn timed_run(&self, frame: &[u8]) -> anyhow::Result<(u32, Vec<u8>, std::time::Duration)> {
         let program: &Xdp = self
             .ebpf
             .program(PROGRAM_NAME)
@@ -186,7 +192,7 @@ impl XdpEngine {
             ..Default::default()
         })?;
         out.truncate(result.data_size_out as usize);
-        Ok((result.return_value, out))
+        Ok((result.return_value, out, result.duration))
     }
 }
 

@@ -1,0 +1,100 @@
+//! `cargo xtask bench xdp`: the XDP program's cost per packet, measured with BPF_PROG_TEST_RUN
+//! (one run per call, as the kernel reruns a repeated program on the already rewritten frame),
+//! the median of many runs for each kind of packet. Prints a table and writes JSON.
+
+use std::{net::IpAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use secdns::{
+    dns::Name,
+    snapshot::Snapshot,
+    xdp::{compile::compile, loader::XdpEngine},
+    zone::zonefile,
+};
+use secdns_tests::{
+    EXAMPLE_APEX, EXAMPLE_ZONE,
+    frame::{QueryBuilder, UdpFrame},
+    prerequisites::require_root,
+};
+
+const RUNS: usize = 20_000;
+
+fn median_ns(engine: &XdpEngine, frame: &[u8], expected_action: u32) -> anyhow::Result<f64> {
+    let mut times: Vec<Duration> = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let (action, _, time) = engine.timed_run(frame)?;
+        anyhow::ensure!(
+            action == expected_action,
+            "action {action}, expected {expected_action}"
+        );
+        times.push(time);
+    }
+    times.sort();
+    Ok(times[RUNS / 2].as_nanos() as f64)
+}
+
+fn main() -> anyhow::Result<()> {
+    match std::env::args().nth(1).as_deref() {
+        Some("xdp") | None => xdp(),
+        Some(other) => anyhow::bail!("unknown benchmark {other}; known: xdp"),
+    }
+}
+
+fn xdp() -> anyhow::Result<()> {
+    require_root();
+    let apex: Name = EXAMPLE_APEX.parse().map_err(anyhow::Error::msg)?;
+    let (zone, _) =
+        zonefile::parse(EXAMPLE_ZONE, &apex, "bench").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let snapshot = Snapshot::new([Arc::new(zone)]);
+    let mut engine = XdpEngine::load()?;
+    engine.set_listener(53, 1232)?;
+    engine.publish(&compile(&snapshot).entries)?;
+    let (client, server): (IpAddr, IpAddr) = ("198.51.100.7".parse()?, "192.0.2.1".parse()?);
+    let query = |name: &str, qtype: u16| {
+        UdpFrame::query(
+            client,
+            server,
+            QueryBuilder::new(name, qtype).with_opt(1232, false).build(),
+        )
+        .to_bytes()
+    };
+    let mut not_dns = query("www.example.com.", 1);
+    not_dns[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+    let cases: [(&str, Vec<u8>, u32); 5] = [
+        (
+            "positive: www.example.com A, with OPT",
+            query("www.example.com.", 1),
+            3,
+        ),
+        (
+            "NODATA: www.example.com MX, with OPT",
+            query("www.example.com.", 15),
+            3,
+        ),
+        (
+            "referral: x.sub.example.com A (passed today)",
+            query("x.sub.example.com.", 1),
+            2,
+        ),
+        (
+            "NXDOMAIN: random name (passed today)",
+            query("qzkxjw-81hd.example.com.", 1),
+            2,
+        ),
+        ("non-DNS frame (ARP)", not_dns, 2),
+    ];
+    let mut rows = Vec::new();
+    println!(
+        "{:<48} {:>12}",
+        "XDP program, BPF_PROG_TEST_RUN", "median ns"
+    );
+    for (label, frame, action) in cases {
+        let ns = median_ns(&engine, &frame, action).with_context(|| label.to_string())?;
+        println!("{label:<48} {ns:>12.0}");
+        rows.push(serde_json::json!({ "case": label, "median_ns": ns, "runs": RUNS }));
+    }
+    let out = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-xdp.json");
+    std::fs::write(&out, serde_json::to_string_pretty(&rows)?)?;
+    println!("written to {}", out.display());
+    Ok(())
+}
