@@ -108,46 +108,28 @@ zone "{apex}" {{
     }
 
     pub fn serial(&self) -> anyhow::Result<u32> {
-        let answer = dig::query(
+        dig::soa_serial(&dig::query(
             Command::new("dig"),
             "127.0.0.1",
             self.port,
             &self.apex,
             "SOA",
             &[],
-        )?;
-        let soa = answer.section("ANSWER").first().context("no SOA")?.clone();
-        soa.split_whitespace()
-            .nth(6)
-            .context("short SOA")?
-            .parse()
-            .context("SOA serial")
+        )?)
     }
 
     /// The zone as BIND transfers it, one normalised line a record.
     pub fn axfr(&self) -> anyhow::Result<Vec<String>> {
-        let output = Command::new("dig")
-            .args([
-                "@127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "AXFR",
-                &self.apex,
-                "+onesoa",
-                "+nocmd",
-                "+nostats",
-            ])
-            .args(["+nocomments", "-y", &self.key.dig_arg()])
-            .output()?;
-        let text = String::from_utf8_lossy(&output.stdout).into_owned();
-        if !output.status.success() || text.contains("Transfer failed") {
-            bail!("AXFR from named failed: {text}");
-        }
-        let zone: String = text
-            .lines()
-            .filter(|l| l.split_whitespace().nth(3) != Some("TSIG"))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        crate::records::normalise(&self.apex, &zone)
+        let mut command = Command::new("dig");
+        command.args([
+            "@127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "AXFR",
+            &self.apex,
+            "-y",
+            &self.key.dig_arg(),
+        ]);
+        dig::axfr(command, &self.apex)
     }
 }

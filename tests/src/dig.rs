@@ -131,3 +131,35 @@ pub fn parse(text: &str) -> anyhow::Result<DigAnswer> {
     }
     Ok(answer)
 }
+
+/// The SOA serial in the answer section of `answer`.
+pub fn soa_serial(answer: &DigAnswer) -> anyhow::Result<u32> {
+    let soa = answer
+        .section("ANSWER")
+        .first()
+        .context("no SOA in the answer")?;
+    soa.split_whitespace()
+        .nth(6)
+        .context("short SOA")?
+        .parse()
+        .context("SOA serial")
+}
+
+/// Runs `command` (a `dig ... AXFR` command line) and returns the zone it printed, one
+/// normalised line a record; dig's lines for the transfer's TSIG records are left out.
+pub fn axfr(mut command: Command, apex: &str) -> anyhow::Result<Vec<String>> {
+    command.args(["+onesoa", "+nocmd", "+nostats", "+nocomments"]);
+    let output = command
+        .output()
+        .with_context(|| format!("running {command:?}"))?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() || text.contains("Transfer failed") {
+        bail!("{command:?} failed: {text}");
+    }
+    let zone: String = text
+        .lines()
+        .filter(|l| l.split_whitespace().nth(3) != Some("TSIG"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    crate::records::normalise(apex, &zone)
+}

@@ -277,13 +277,7 @@ impl Knot {
     }
 
     pub fn serial(&self) -> anyhow::Result<u32> {
-        let answer = self.query(&self.options.apex, "SOA", &[])?;
-        let soa = answer.section("ANSWER").first().context("no SOA")?.clone();
-        soa.split_whitespace()
-            .nth(6)
-            .context("short SOA")?
-            .parse()
-            .context("SOA serial")
+        dig::soa_serial(&self.query(&self.options.apex, "SOA", &[])?)
     }
 
     /// The zone as this server transfers it, one normalised line a record.
@@ -294,25 +288,10 @@ impl Knot {
             &self.port.to_string(),
             "AXFR",
             &self.options.apex,
-            "+onesoa",
-            "+nocmd",
-            "+nostats",
-            "+nocomments",
         ]);
         if let Some(key) = &self.options.key {
             command.args(["-y", &key.dig_arg()]);
         }
-        let output = command.output()?;
-        let text = String::from_utf8_lossy(&output.stdout).into_owned();
-        if !output.status.success() || text.contains("Transfer failed") {
-            bail!("AXFR from knotd failed: {text}");
-        }
-        // dig shows the TSIG records of the transfer's messages among the zone's.
-        let zone: String = text
-            .lines()
-            .filter(|l| l.split_whitespace().nth(3) != Some("TSIG"))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        crate::records::normalise(&self.options.apex, &zone)
+        dig::axfr(command, &self.options.apex)
     }
 }
