@@ -58,7 +58,7 @@ fn xdp_and_userspace_answer_like_knot() {
         ("example.com.", "SOA", Path_::Xdp),
         ("txt.example.com.", "TXT", Path_::Xdp),
         ("_sip._udp.example.com.", "SRV", Path_::Xdp),
-        ("alias.example.com.", "A", Path_::Userspace),
+        ("alias.example.com.", "A", Path_::Xdp),
         ("alias.example.com.", "CNAME", Path_::Xdp),
         ("unknown.example.com.", "TYPE65280", Path_::Xdp),
         ("nope.example.com.", "A", Path_::Userspace),

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use secdns_common::{
     AnswerKey, AnswerValue, DEFAULT_QTYPE, MAX_BODY_LEN, NAME_BUF_LEN, OPTION_HAS_DO_VARIANT,
-    name_hash,
+    has_own_answer, name_hash,
 };
 
 use crate::{
@@ -13,7 +13,7 @@ use crate::{
         encode::{Body, encode_body, ones_complement_sum},
         lookup::lookup,
     },
-    dns::codes::rcode,
+    dns::codes::{rcode, rtype},
     snapshot::Snapshot,
 };
 
@@ -34,14 +34,31 @@ pub fn compile(snapshot: &Snapshot) -> Compiled {
     let mut by_key: HashMap<AnswerKey, Candidate> = HashMap::new();
     let mut poisoned: HashSet<AnswerKey> = HashSet::new();
     for zone in snapshot.zones() {
+        // A zone holding the type asked for defaults has no defaults (see `ABSENT_TYPE`).
+        let defaults = !zone.records().any(|(_, t, _, _)| t == ABSENT_TYPE);
+        // At a CNAME, the answer depends on what the chain's end holds for the type asked:
+        // every type the zone holds gets its own entry there, and the default covers the
+        // types the zone holds nowhere. RRSIG and NSEC are not chased, so they are listed too.
+        let mut chain_types: Vec<u16> = zone
+            .records()
+            .map(|(_, t, _, _)| t)
+            .chain([rtype::CNAME, rtype::RRSIG, rtype::NSEC])
+            .filter(|t| !has_own_answer(*t))
+            .collect();
+        chain_types.sort_unstable();
+        chain_types.dedup();
         for node in zone.nodes() {
             let qname = node.owner.lowercase_wire();
-            // Every type present, then the default for the types that are not.
-            let types = node
-                .rrsets
-                .iter()
-                .map(|r| r.rtype)
-                .chain(std::iter::once(DEFAULT_QTYPE));
+            let chain = node.rrset(rtype::CNAME).is_some();
+            let mut types: Vec<u16> = node.rrsets.iter().map(|r| r.rtype).collect();
+            if chain {
+                types.extend(&chain_types);
+            }
+            types.sort_unstable();
+            types.dedup();
+            if defaults {
+                types.push(DEFAULT_QTYPE);
+            }
             for qtype in types {
                 let key = AnswerKey {
                     name_hash: name_hash(&qname),
@@ -62,10 +79,11 @@ pub fn compile(snapshot: &Snapshot) -> Compiled {
                     }
                     continue;
                 }
-                let Some(plain) = compile_one(snapshot, &qname, qtype, false) else {
+                let Some(plain) = compile_one(snapshot, &qname, qtype, false, chain) else {
                     continue;
                 };
-                let signed = compile_one(snapshot, &qname, qtype, true).filter(|b| *b != plain);
+                let signed =
+                    compile_one(snapshot, &qname, qtype, true, chain).filter(|b| *b != plain);
                 let packed = (
                     pack(&qname, &plain),
                     signed.as_ref().map(|b| pack(&qname, b)),
@@ -98,31 +116,35 @@ pub fn compile(snapshot: &Snapshot) -> Compiled {
     compiled
 }
 
-/// A type no zone holds (private use), asked for when compiling a name's default answer.
+/// A private-use type asked for when compiling a name's default answer: the answer to a type
+/// the zone does not hold.
 const ABSENT_TYPE: u16 = 65534;
 
-/// The body userspace would send for (qname, qtype): a positive answer, or for
-/// [`DEFAULT_QTYPE`] the NODATA or referral every absent type gets.
-fn compile_one(snapshot: &Snapshot, qname: &[u8], qtype: u16, dnssec_ok: bool) -> Option<Body> {
+/// The body userspace would send for (qname, qtype), or for [`DEFAULT_QTYPE`] the body every
+/// type without an entry gets. At a name without CNAME that is a positive answer for a type
+/// present, and NODATA or a referral for the default; at a CNAME, whatever the chain gives.
+fn compile_one(
+    snapshot: &Snapshot,
+    qname: &[u8],
+    qtype: u16,
+    dnssec_ok: bool,
+    chain: bool,
+) -> Option<Body> {
     let default = qtype == DEFAULT_QTYPE;
-    let asked = if default { ABSENT_TYPE } else { qtype };
-    let answer = lookup(snapshot, qname, asked, dnssec_ok);
-    let usable = answer.rcode == rcode::NOERROR
-        && answer.extended_error.is_none()
-        // A default must not depend on the type asked: NODATA or a referral, never a
-        // CNAME chain (whose end differs per type).
-        && if default { answer.answer.is_empty() } else { !answer.answer.is_empty() };
-    // The absent type must really be absent, or the default would be its answer.
-    let holds_absent = snapshot.find(qname).is_some_and(|served| match served {
-        crate::snapshot::Served::Zone(zone) => zone
-            .node(qname)
-            .is_some_and(|n| n.rrset(ABSENT_TYPE).is_some()),
-        crate::snapshot::Served::Unavailable(_) => true,
-    });
-    if !usable || (default && holds_absent) {
-        return None;
-    }
-    Some(encode_body(qname, &answer))
+    let answer = lookup(
+        snapshot,
+        qname,
+        if default { ABSENT_TYPE } else { qtype },
+        dnssec_ok,
+    );
+    let usable = answer.extended_error.is_none()
+        && match (chain, default) {
+            (true, _) => matches!(answer.rcode, rcode::NOERROR | rcode::NXDOMAIN),
+            // A default must not depend on the type asked: NODATA or a referral.
+            (false, true) => answer.rcode == rcode::NOERROR && answer.answer.is_empty(),
+            (false, false) => answer.rcode == rcode::NOERROR && !answer.answer.is_empty(),
+        };
+    usable.then(|| encode_body(qname, &answer))
 }
 
 fn pack(qname: &[u8], body: &Body) -> Option<AnswerValue> {
