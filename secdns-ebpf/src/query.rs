@@ -3,7 +3,8 @@
 
 use aya_ebpf::programs::XdpContext;
 use secdns_common::{
-    AnswerValue, Counter, MAX_NAME_LEN, NAME_HASH_SEED, OPT_RR_LEN, dns_lowercase, name_hash_step,
+    AnswerValue, Counter, MAX_NAME_LEN, NAME_BUF_LEN, NAME_HASH_SEED, OPT_RR_LEN, dns_lowercase,
+    name_hash_step,
 };
 
 use crate::{
@@ -241,22 +242,31 @@ pub fn confirm_name(query: &Query, value: &AnswerValue) -> Result<(), Pass> {
     // `qname_len` to a different constant on each exit, and the verifier would check the
     // rest of the program once per length.
     let len = launder(scratch, query.qname_len)?;
-    let mut i = 0usize;
-    while i < MAX_NAME_LEN {
-        if i >= len {
+    // Eight bytes at a time; bytes of the scratch buffer past the name are left over from
+    // earlier packets, so the last word is compared under a mask.
+    let mut word = 0usize;
+    while word < NAME_BUF_LEN / 8 {
+        let start = word * 8;
+        if start >= len {
             return Ok(());
         }
-        // SAFETY: i < MAX_NAME_LEN < NAME_BUF_LEN for both buffers.
+        // SAFETY: start + 8 <= NAME_BUF_LEN for both buffers; unaligned reads.
         let (asked, stored) = unsafe {
             (
-                *(*scratch).name.as_ptr().add(i),
-                *value.name.as_ptr().add(i),
+                core::ptr::read_unaligned((*scratch).name.as_ptr().add(start) as *const u64),
+                core::ptr::read_unaligned(value.name.as_ptr().add(start) as *const u64),
             )
         };
-        if asked != stored {
+        let remaining = len - start;
+        let mask = if remaining >= 8 {
+            u64::MAX
+        } else {
+            (1u64 << (remaining * 8)) - 1
+        };
+        if (asked ^ stored) & mask != 0 {
             return Err(Pass(Counter::Miss));
         }
-        i += 1;
+        word += 1;
     }
     Ok(())
 }
