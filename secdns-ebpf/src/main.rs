@@ -36,10 +36,10 @@ static ANSWERS_1: HashMap<AnswerKey, AnswerValue> =
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_COUNT, 0);
 
 /// The question name as the current packet asked it, lowercased, for confirming a hash hit.
-#[repr(C)]
+#[repr(C, align(8))]
 pub struct Scratch {
-    /// See `query::launder`.
-    pub name_len: u32,
+    /// See `query::launder`. Eight bytes, so that `name` is 8-aligned for word access.
+    pub name_len: u64,
     pub name: [u8; NAME_BUF_LEN],
     /// Headers and question of the frame, while the frame grows at its head; see
     /// `reply::grow`.
