@@ -91,7 +91,7 @@ pub struct XdpConfig {
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Counter {
-    /// Answered in the kernel (XDP_TX).
+    /// Answered in the kernel (XDP_TX) with records in the answer section.
     Answered = 0,
     /// Not a UDP packet to our port: passed without a look.
     NotDns = 1,
@@ -107,9 +107,13 @@ pub enum Counter {
     ResizeFailed = 6,
     /// The frame was resized but could not be rewritten; it is dropped, never passed mangled.
     Dropped = 7,
+    /// Answered in the kernel with NODATA (or NXDOMAIN at the end of a CNAME chain).
+    AnsweredNegative = 8,
+    /// Answered in the kernel with a referral.
+    AnsweredReferral = 9,
 }
 
-pub const COUNTER_COUNT: u32 = 8;
+pub const COUNTER_COUNT: u32 = 10;
 
 impl Counter {
     pub const ALL: [Counter; COUNTER_COUNT as usize] = [
@@ -121,11 +125,15 @@ impl Counter {
         Counter::TooBig,
         Counter::ResizeFailed,
         Counter::Dropped,
+        Counter::AnsweredNegative,
+        Counter::AnsweredReferral,
     ];
 
     pub const fn name(self) -> &'static str {
         match self {
-            Counter::Answered => "answered",
+            Counter::Answered => "answered_positive",
+            Counter::AnsweredNegative => "answered_negative",
+            Counter::AnsweredReferral => "answered_referral",
             Counter::NotDns => "passed_not_dns",
             Counter::Malformed => "passed_malformed",
             Counter::Unsupported => "passed_unsupported",

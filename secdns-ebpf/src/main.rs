@@ -55,7 +55,7 @@ pub struct Pass(pub Counter);
 #[xdp]
 pub fn secdns_xdp(ctx: XdpContext) -> u32 {
     let (action, counter) = match answer(&ctx) {
-        Ok(action) => (action, Counter::Answered),
+        Ok(answered) => (xdp_action::XDP_TX, answered),
         Err(Pass(Counter::Dropped)) => (xdp_action::XDP_DROP, Counter::Dropped),
         Err(Pass(counter)) => (xdp_action::XDP_PASS, counter),
     };
@@ -67,7 +67,7 @@ pub fn secdns_xdp(ctx: XdpContext) -> u32 {
 }
 
 #[inline(always)]
-fn answer(ctx: &XdpContext) -> Result<u32, Pass> {
+fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
     let config = CONFIG.get(0).ok_or(Pass(Counter::NotDns))?;
     let query = query::parse(ctx, config.port)?;
     let answers = match config.active {

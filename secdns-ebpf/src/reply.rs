@@ -4,9 +4,7 @@
 use aya_ebpf::helpers::generated::{
     bpf_xdp_adjust_head, bpf_xdp_get_buff_len, bpf_xdp_load_bytes, bpf_xdp_store_bytes,
 };
-use aya_ebpf::{
-    bindings::xdp_action, helpers::generated::bpf_xdp_adjust_tail, programs::XdpContext,
-};
+use aya_ebpf::{helpers::generated::bpf_xdp_adjust_tail, programs::XdpContext};
 use secdns_common::{AnswerValue, COPIED_QUERY_FLAGS, Counter, FLAG_QR, MAX_BODY_LEN, OPT_RR_LEN};
 
 use crate::{
@@ -26,7 +24,7 @@ pub fn write_reply(
     q: &Query,
     v: &AnswerValue,
     our_udp: u16,
-) -> Result<u32, Pass> {
+) -> Result<Counter, Pass> {
     let body_len = v.body_len as usize;
     if body_len == 0 || body_len > MAX_BODY_LEN {
         return Err(Pass(Counter::Miss));
@@ -53,8 +51,18 @@ pub fn write_reply(
     grow(ctx, q, delta)?;
     // The frame no longer holds the query; never pass it on from here.
     rewrite(ctx, q, v, our_udp, dns_len).ok_or(Pass(Counter::Dropped))?;
-    Ok(xdp_action::XDP_TX)
+    // What kind of answer went out, for the counters.
+    Ok(if v.ancount > 0 {
+        Counter::Answered
+    } else if v.flags & FLAG_AA != 0 {
+        Counter::AnsweredNegative
+    } else {
+        Counter::AnsweredReferral
+    })
 }
+
+/// AA in the header flags.
+const FLAG_AA: u16 = 0x0400;
 
 /// Headers plus the longest question: 14 + 40 + 8 + 12 + 255 + 4, rounded up.
 pub const MAX_PREFIX_LEN: usize = 352;

@@ -45,7 +45,7 @@ impl StatsReport {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let answered = xdp
             .iter()
-            .filter(|(n, _)| n == "answered")
+            .filter(|(n, _)| n.starts_with("answered"))
             .map(|(_, v)| v)
             .sum();
         let passed = xdp

@@ -290,3 +290,76 @@ fn secondary_zone_changes_are_answered_by_xdp() {
         "the new answer comes from XDP"
     );
 }
+
+/// A stream of IXFR updates while a client keeps asking for a record that changes with every
+/// serial: the answers (from XDP) only ever move forward, and end at the last serial.
+#[test]
+fn answers_move_forward_through_a_stream_of_ixfr_updates() {
+    require_root();
+    require_tools(&["ip", "dig", "knotd", "knotc"]);
+    let dir = TempDir::new("xdp-ixfr-stream").unwrap();
+    let net = TestNet::new("xstr").unwrap();
+    let config = write_example_config(dir.path(), &net.server_if).unwrap();
+    let _peer = start_xdp_peer(&net).unwrap();
+    let _server = start_server(&net, &config).unwrap();
+    let key = TsigSpec::new(
+        "stream-key.",
+        "hmac-sha256",
+        b"thirty-two bytes of test secret!",
+    );
+    let knot = start_primary(&net, &key).unwrap();
+    add_secondary_zone(&key, |args| cli(&net, args).map(drop)).unwrap();
+    knot.change(&["v 300 TXT \"1\""], &[]).unwrap();
+    wait_for_zone(&net, PRIMARY_APEX, "serial 2", |s| s.serial == Some(2)).unwrap();
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let stop = stop.clone();
+        let client = net.client_ns.clone();
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let answer = dig::query(
+                    TestNet::command(&client, "dig"),
+                    SERVER_V4,
+                    53,
+                    "v.example.net.",
+                    "TXT",
+                    &[],
+                );
+                if let Some(value) = answer
+                    .ok()
+                    .and_then(|a| a.section("ANSWER").first().cloned())
+                    .and_then(|r| r.rsplit('"').nth(1).and_then(|v| v.parse::<u32>().ok()))
+                {
+                    seen.push(value);
+                }
+            }
+            seen
+        })
+    };
+    for n in 2..=15u32 {
+        knot.change(
+            &[&format!("v 300 TXT \"{n}\"")],
+            &[&format!("v TXT \"{}\"", n - 1)],
+        )
+        .unwrap();
+        wait_for_zone(&net, PRIMARY_APEX, "the update", |s| {
+            s.serial == Some(n + 1)
+        })
+        .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = reader.join().unwrap();
+    assert!(seen.len() > 20, "only {} answers read", seen.len());
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "an answer went back: {seen:?}"
+    );
+    assert_eq!(seen.last(), Some(&15), "{seen:?}");
+    assert!(
+        stats(&net).unwrap().xdp_answered > 20,
+        "the answers came from XDP"
+    );
+}

@@ -210,6 +210,11 @@ fn passes_what_it_cannot_answer() {
     // NODATA and the empty non-terminal come from the name's default entry.
     bed.expect_answer(v4(), &QueryBuilder::new("www.example.com.", 15));
     bed.expect_answer(v4(), &QueryBuilder::new("b.c.example.com.", 1));
+    assert_eq!(bed.counter(Counter::AnsweredNegative), 2);
+    // At a delegation point (and its glue) every type gets the referral.
+    bed.expect_answer(v4(), &QueryBuilder::new("sub.example.com.", 1));
+    bed.expect_answer(v4(), &QueryBuilder::new("ns.sub.example.com.", 28));
+    assert_eq!(bed.counter(Counter::AnsweredReferral), 2);
     // ANY and DS have answers of their own that no default gives.
     bed.expect_pass(&frame(&QueryBuilder::new("www.example.com.", 255)), "ANY");
     bed.expect_pass(
