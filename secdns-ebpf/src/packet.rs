@@ -14,12 +14,6 @@ pub fn ptr_at(ctx: &XdpContext, offset: usize, len: usize) -> Option<*mut u8> {
 }
 
 #[inline(always)]
-pub fn u8_at(ctx: &XdpContext, offset: usize) -> Option<u8> {
-    // SAFETY: bounds checked by `ptr_at`.
-    ptr_at(ctx, offset, 1).map(|p| unsafe { *p })
-}
-
-#[inline(always)]
 pub fn be16_at(ctx: &XdpContext, offset: usize) -> Option<u16> {
     let p = ptr_at(ctx, offset, 2)?;
     // SAFETY: bounds checked by `ptr_at`.

@@ -10,7 +10,7 @@ use secdns_common::{
 
 use crate::{
     Pass, SCRATCH, Scratch,
-    packet::{be16_at, get_be16, ptr_at, u8_at},
+    packet::{be16_at, get_be16, ptr_at},
 };
 
 pub const ETH_LEN: usize = 14;
@@ -20,12 +20,16 @@ pub const UDP_LEN: usize = 8;
 pub const DNS_HEADER_LEN: usize = 12;
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
+const ETH_P_8021Q: u16 = 0x8100;
+const VLAN_TAG_LEN: usize = 4;
 const IPPROTO_UDP: u8 = 17;
 const TYPE_OPT: u16 = 41;
 const CLASS_IN: u16 = 1;
 
 pub struct Query {
     pub ipv6: bool,
+    /// Frame offset of the IP header (after one VLAN tag, if any).
+    pub l3_off: usize,
     /// Frame offset of the DNS header.
     pub dns_off: usize,
     /// Wire length of the question name, root label included.
@@ -50,29 +54,44 @@ const fn malformed() -> Pass {
 #[inline(always)]
 pub fn parse(ctx: &XdpContext, port: u16) -> Result<Query, Pass> {
     let not_dns = Pass(Counter::NotDns);
-    let ethertype = be16_at(ctx, 12).ok_or(Pass(Counter::NotDns))?;
+    let mut ethertype = be16_at(ctx, 12).ok_or(Pass(Counter::NotDns))?;
+    // One 802.1Q tag moves the IP header four bytes on; the reply keeps the tag.
+    let mut l3_off = ETH_LEN;
+    if ethertype == ETH_P_8021Q {
+        ethertype = be16_at(ctx, 16).ok_or(Pass(Counter::NotDns))?;
+        l3_off = ETH_LEN + VLAN_TAG_LEN;
+    }
     let (ipv6, ip_len, udp_off) = match ethertype {
         ETH_P_IP => {
-            let version_ihl = u8_at(ctx, ETH_LEN).ok_or(Pass(Counter::NotDns))?;
+            let ip = ptr_at(ctx, l3_off, IPV4_LEN).ok_or(Pass(Counter::NotDns))?;
+            // SAFETY: `ptr_at` checked the whole header.
+            let (version_ihl, protocol, frag, total) = unsafe {
+                (
+                    *ip,
+                    *ip.add(9),
+                    get_be16(ip.add(6)),
+                    get_be16(ip.add(2)) as usize,
+                )
+            };
             // IP options are rare enough on queries to leave to the kernel.
-            if version_ihl != 0x45 || u8_at(ctx, ETH_LEN + 9) != Some(IPPROTO_UDP) {
+            if version_ihl != 0x45 || protocol != IPPROTO_UDP {
                 return Err(not_dns);
             }
             // Fragments (MF set or an offset) cannot be answered from one frame.
-            let frag = be16_at(ctx, ETH_LEN + 6).ok_or(Pass(Counter::NotDns))?;
             if frag & 0x3fff != 0 {
                 return Err(not_dns);
             }
-            let total = be16_at(ctx, ETH_LEN + 2).ok_or(Pass(Counter::NotDns))? as usize;
-            (false, total, ETH_LEN + IPV4_LEN)
+            (false, total, l3_off + IPV4_LEN)
         }
         ETH_P_IPV6 => {
+            let ip = ptr_at(ctx, l3_off, IPV6_LEN).ok_or(Pass(Counter::NotDns))?;
+            // SAFETY: `ptr_at` checked the whole header.
+            let (next_header, payload) = unsafe { (*ip.add(6), get_be16(ip.add(4)) as usize) };
             // Extension headers are left to the kernel.
-            if u8_at(ctx, ETH_LEN + 6) != Some(IPPROTO_UDP) {
+            if next_header != IPPROTO_UDP {
                 return Err(not_dns);
             }
-            let payload = be16_at(ctx, ETH_LEN + 4).ok_or(Pass(Counter::NotDns))? as usize;
-            (true, payload + IPV6_LEN, ETH_LEN + IPV6_LEN)
+            (true, payload + IPV6_LEN, l3_off + IPV6_LEN)
         }
         _ => return Err(not_dns),
     };
@@ -80,12 +99,12 @@ pub fn parse(ctx: &XdpContext, port: u16) -> Result<Query, Pass> {
         return Err(not_dns);
     }
     let udp_len = be16_at(ctx, udp_off + 4).ok_or(malformed())? as usize;
-    let ip_header_len = udp_off - ETH_LEN;
+    let ip_header_len = udp_off - l3_off;
     // The UDP length must agree with the IP length, and the whole datagram must be present
     // (the frame may carry Ethernet padding beyond it).
     if udp_len != ip_len - ip_header_len
         || udp_len < UDP_LEN + DNS_HEADER_LEN
-        || ctx.data() + ETH_LEN + ip_len > ctx.data_end()
+        || ctx.data() + l3_off + ip_len > ctx.data_end()
     {
         return Err(malformed());
     }
@@ -122,6 +141,7 @@ pub fn parse(ctx: &XdpContext, port: u16) -> Result<Query, Pass> {
 
     let mut query = Query {
         ipv6,
+        l3_off,
         dns_off,
         qname_len,
         qname_sum,

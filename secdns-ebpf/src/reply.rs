@@ -167,7 +167,7 @@ fn rewrite(
 
     let udp_len = (UDP_LEN + dns_len) as u16;
     if q.ipv6 {
-        let ip = ptr_at(ctx, ETH_LEN, IPV6_LEN)?;
+        let ip = ptr_at(ctx, q.l3_off, IPV6_LEN)?;
         // SAFETY: `ptr_at` checked the whole IPv6 header.
         unsafe {
             put_be16(ip.add(4), udp_len);
@@ -183,7 +183,7 @@ fn rewrite(
             }
         }
     } else {
-        let ip = ptr_at(ctx, ETH_LEN, IPV4_LEN)?;
+        let ip = ptr_at(ctx, q.l3_off, IPV4_LEN)?;
         // SAFETY: `ptr_at` checked the whole IPv4 header.
         unsafe {
             put_be16(ip.add(2), (IPV4_LEN as u16) + udp_len);

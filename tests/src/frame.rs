@@ -17,6 +17,8 @@ pub struct UdpFrame {
     pub src_port: u16,
     pub dst_port: u16,
     pub ttl: u8,
+    /// An 802.1Q tag (its TCI), if the frame carries one.
+    pub vlan: Option<u16>,
     pub payload: Vec<u8>,
 }
 
@@ -59,6 +61,7 @@ impl UdpFrame {
             src_port: 40000,
             dst_port: 53,
             ttl: 63,
+            vlan: None,
             payload,
         }
     }
@@ -76,6 +79,10 @@ impl UdpFrame {
         let mut frame = Vec::new();
         frame.extend_from_slice(&self.dst_mac);
         frame.extend_from_slice(&self.src_mac);
+        if let Some(tci) = self.vlan {
+            frame.extend_from_slice(&0x8100u16.to_be_bytes());
+            frame.extend_from_slice(&tci.to_be_bytes());
+        }
         match (self.src, self.dst) {
             (IpAddr::V4(src), IpAddr::V4(dst)) => {
                 frame.extend_from_slice(&0x0800u16.to_be_bytes());
@@ -106,6 +113,16 @@ impl UdpFrame {
     pub fn parse(frame: &[u8]) -> anyhow::Result<Self> {
         ensure!(frame.len() >= 14, "frame shorter than an Ethernet header");
         let mac = |at: usize| -> [u8; 6] { frame[at..at + 6].try_into().unwrap_or_default() };
+        let (vlan, frame_without_tag);
+        let frame = if u16::from_be_bytes([frame[12], frame[13]]) == 0x8100 {
+            ensure!(frame.len() >= 18, "short VLAN tag");
+            vlan = Some(u16::from_be_bytes([frame[14], frame[15]]));
+            frame_without_tag = [&frame[..12], &frame[16..]].concat();
+            &frame_without_tag[..]
+        } else {
+            vlan = None;
+            frame
+        };
         let ethertype = u16::from_be_bytes([frame[12], frame[13]]);
         let (src, dst, ttl, udp) = match ethertype {
             0x0800 => {
@@ -167,6 +184,7 @@ impl UdpFrame {
             src_port: u16::from_be_bytes([udp[0], udp[1]]),
             dst_port: u16::from_be_bytes([udp[2], udp[3]]),
             ttl,
+            vlan,
             payload: udp[8..].to_vec(),
         })
     }

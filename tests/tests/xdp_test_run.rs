@@ -359,3 +359,35 @@ fn signed_zones_answer_do_queries_with_signatures() {
         assert_eq!(signatures > 0, dnssec_ok, "RRSIGs exactly when DO is set");
     }
 }
+
+#[test]
+fn answers_vlan_tagged_frames_and_keeps_the_tag() {
+    let bed = bed();
+    for addrs in [v4(), v6()] {
+        let mut request = UdpFrame::query(
+            addrs.0,
+            addrs.1,
+            QueryBuilder::new("www.example.com.", 1)
+                .with_opt(1232, false)
+                .build(),
+        );
+        request.vlan = Some(0x2042);
+        let (action, out) = bed.run(&request.to_bytes());
+        assert_eq!(action, XDP_TX);
+        let reply = UdpFrame::parse(&out).unwrap();
+        assert_eq!(reply.vlan, Some(0x2042), "the tag stays");
+        assert_eq!((reply.src, reply.dst), (addrs.1, addrs.0));
+        let userspace = respond(
+            &request.payload,
+            &bed.snapshot,
+            Transport::Udp {
+                payload: OUR_PAYLOAD,
+            },
+        )
+        .unwrap();
+        assert_eq!(reply.payload, userspace);
+        // Truncated inside the tag: passed unchanged.
+        let bytes = request.to_bytes();
+        bed.expect_pass(&bytes[..16], "cut inside the VLAN tag");
+    }
+}
