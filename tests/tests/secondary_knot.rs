@@ -622,7 +622,8 @@ fn a_burst_of_notify_leads_to_one_check() {
     let checks = || secondary.log().matches("checking the primaries").count();
     let before = checks();
 
-    // Thirty signed NOTIFYs at once, sent by dig.
+    // Thirty signed NOTIFYs at once, sent by dig (which retries, as a primary would, when the
+    // machine is too busy to answer at once).
     let senders: Vec<_> = (0..30)
         .map(|_| {
             let key = transfer_key.dig_arg();
@@ -637,7 +638,7 @@ fn a_burst_of_notify_leads_to_one_check() {
                         "+opcode=notify",
                         "+norec",
                     ])
-                    .args(["+time=2", "+tries=1", "-y", &key])
+                    .args(["+time=3", "+tries=3", "-y", &key])
                     .output()
                     .unwrap();
                 String::from_utf8_lossy(&output.stdout).contains("status: NOERROR")
