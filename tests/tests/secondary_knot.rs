@@ -651,11 +651,12 @@ fn a_burst_of_notify_leads_to_one_check() {
         .filter(|accepted| *accepted)
         .count();
     assert_eq!(accepted, 30, "every NOTIFY is answered NOERROR");
-    // Checks asked for by NOTIFY are at least a second apart (the hold-down).
+    // Checks asked for by NOTIFY are at least a second apart (the hold-down): one at once,
+    // one for the rest of the burst, and at most one more for a late retry.
     std::thread::sleep(Duration::from_millis(1500));
     let ran = checks() - before;
     assert!(
-        (1..=2).contains(&ran),
+        (1..=3).contains(&ran),
         "{ran} checks for a burst of 30 NOTIFYs:\n{}",
         secondary.log()
     );
