@@ -391,3 +391,16 @@ fn answers_vlan_tagged_frames_and_keeps_the_tag() {
         bed.expect_pass(&bytes[..16], "cut inside the VLAN tag");
     }
 }
+
+#[test]
+fn a_stopped_fast_path_passes_everything_until_the_next_publication() {
+    let mut bed = bed();
+    let (c, s) = v4();
+    let www = UdpFrame::query(c, s, QueryBuilder::new("www.example.com.", 1).build()).to_bytes();
+    assert_eq!(bed.run(&www).0, XDP_TX);
+    bed.engine.stop_answering().unwrap();
+    bed.expect_pass(&www, "answers switched off");
+    let entries = compile(&bed.snapshot).entries;
+    bed.engine.publish(&entries).unwrap();
+    assert_eq!(bed.run(&www).0, XDP_TX);
+}

@@ -6,6 +6,7 @@ use std::sync::{
 };
 
 use anyhow::{Context as _, anyhow};
+use secdns_common::ANSWER_MAP_MAX_ENTRIES;
 
 use crate::{
     config::XdpConfig,
@@ -49,13 +50,28 @@ impl FastPath {
                 "answers left to userspace"
             );
         }
+        // What does not fit the maps is answered by userspace; defaults go first.
+        let fitting = compiled.entries.len().min(ANSWER_MAP_MAX_ENTRIES as usize);
+        if fitting < compiled.entries.len() {
+            tracing::warn!(
+                left_out = compiled.entries.len() - fitting,
+                "the XDP maps are full; the rest is answered by userspace"
+            );
+        }
         self.engine()?
-            .publish(&compiled.entries)
+            .publish(&compiled.entries[..fitting])
             .context("publishing to XDP")?;
-        self.entries
-            .store(compiled.entries.len() as u64, Ordering::Relaxed);
-        tracing::info!(entries = compiled.entries.len(), "XDP answers published");
+        self.entries.store(fitting as u64, Ordering::Relaxed);
+        tracing::info!(entries = fitting, "XDP answers published");
         Ok(())
+    }
+
+    /// Makes the kernel pass every query to userspace (after a failed publication).
+    pub fn stop_answering(&self) {
+        match self.engine().and_then(|mut engine| engine.stop_answering()) {
+            Ok(()) => self.entries.store(0, Ordering::Relaxed),
+            Err(e) => tracing::error!("cannot switch XDP answers off: {e:#}"),
+        }
     }
 
     pub fn entries(&self) -> u64 {

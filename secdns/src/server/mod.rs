@@ -135,9 +135,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 pub async fn publish(shared: &Shared, snapshot: Arc<Snapshot>) -> anyhow::Result<()> {
     if let Some(fast_path) = shared.fast_path.clone() {
         let for_xdp = snapshot.clone();
-        tokio::task::spawn_blocking(move || fast_path.publish(&for_xdp))
-            .await
-            .context("XDP publisher task")??;
+        let published = tokio::task::spawn_blocking(move || {
+            let result = fast_path.publish(&for_xdp);
+            // The kernel must never answer from data older than userspace's: when the new
+            // set cannot be published, it answers nothing until the next one can.
+            if result.is_err() {
+                fast_path.stop_answering();
+            }
+            result
+        })
+        .await
+        .context("XDP publisher task")?;
+        if let Err(e) = published {
+            tracing::error!("XDP answers switched off, userspace answers everything: {e:#}");
+        }
     }
     shared.snapshot.store(snapshot);
     Ok(())

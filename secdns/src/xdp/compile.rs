@@ -101,6 +101,10 @@ pub fn compile(snapshot: &Snapshot) -> Compiled {
             }
         }
     }
+    // Answers for the types asked for come before the defaults, so that when the maps cannot
+    // hold everything, the names' own answers are the ones kept.
+    let mut by_key: Vec<(AnswerKey, Candidate)> = by_key.into_iter().collect();
+    by_key.sort_by_key(|(key, _)| key.qtype == DEFAULT_QTYPE);
     for (key, (_, value, signed)) in by_key {
         compiled.entries.push((key, value));
         if let Some(signed) = signed {

@@ -136,6 +136,7 @@ impl XdpEngine {
     /// Fills the inactive answer map with `entries`, then makes it the live one in a single
     /// write: a packet sees either the old set or the new set, never a mix.
     pub fn publish(&mut self, entries: &[(AnswerKey, AnswerValue)]) -> anyhow::Result<()> {
+        // Fill the map that is not live (either, when none is).
         let target = if self.current.active == 0 { 1 } else { 0 };
         let map = &mut self.answers[target as usize];
         // The map was live two publications ago; every packet that read it has long finished.
@@ -152,6 +153,12 @@ impl XdpEngine {
                 .with_context(|| format!("inserting XDP answer {key:?}"))?;
         }
         self.current.active = target;
+        self.write_config()
+    }
+
+    /// No answer map is live: every query goes to userspace.
+    pub fn stop_answering(&mut self) -> anyhow::Result<()> {
+        self.current.active = ANSWER_MAP_COUNT;
         self.write_config()
     }
 
