@@ -47,6 +47,7 @@ pub fn compile(snapshot: &Snapshot) -> Compiled {
             .collect();
         chain_types.sort_unstable();
         chain_types.dedup();
+        let signed_zone = zone.is_signed();
         for node in zone.nodes() {
             let qname = node.owner.lowercase_wire();
             let chain = node.rrset(rtype::CNAME).is_some();
@@ -82,8 +83,11 @@ pub fn compile(snapshot: &Snapshot) -> Compiled {
                 let Some(plain) = compile_one(snapshot, &qname, qtype, false, chain) else {
                     continue;
                 };
-                let signed =
-                    compile_one(snapshot, &qname, qtype, true, chain).filter(|b| *b != plain);
+                // Only a signed zone answers DO queries differently.
+                let signed = signed_zone
+                    .then(|| compile_one(snapshot, &qname, qtype, true, chain))
+                    .flatten()
+                    .filter(|b| *b != plain);
                 let packed = (
                     pack(&qname, &plain),
                     signed.as_ref().map(|b| pack(&qname, b)),
