@@ -72,6 +72,15 @@ pub fn free_port() -> anyhow::Result<u16> {
     bail!("no free loopback port found")
 }
 
+/// Debian's libfaketime, wherever the architecture puts it.
+fn libfaketime() -> anyhow::Result<std::path::PathBuf> {
+    let found = std::fs::read_dir("/usr/lib")?
+        .flatten()
+        .map(|dir| dir.path().join("faketime/libfaketime.so.1"))
+        .find(|path| path.is_file());
+    found.context("libfaketime.so.1 not found: run `cargo xtask setup` (it installs faketime)")
+}
+
 fn in_namespace(namespace: Option<&str>, program: &str) -> Command {
     match namespace {
         Some(ns) => crate::netns::TestNet::command(ns, program),
@@ -188,8 +197,11 @@ impl Knot {
         std::fs::write(&config_file, config)?;
         let mut command = in_namespace(options.namespace.as_deref(), "knotd");
         if let Some(offset) = &options.clock_offset {
-            command = in_namespace(options.namespace.as_deref(), "faketime");
-            command.args(["-f", offset, "knotd"]);
+            // libfaketime preloaded into knotd itself: the `faketime` wrapper forks, and killing
+            // it would leave knotd running after the test.
+            command
+                .env("LD_PRELOAD", libfaketime()?)
+                .env("FAKETIME", offset);
         }
         command.arg("-c").arg(&config_file);
         let mut process = Process::spawn("knotd", command)?;
