@@ -67,10 +67,6 @@ impl SnapshotCell {
         self.0.load()
     }
 
-    pub fn load_full(&self) -> Arc<Snapshot> {
-        self.0.load_full()
-    }
-
     pub fn store(&self, snapshot: Arc<Snapshot>) {
         self.0.store(snapshot);
     }

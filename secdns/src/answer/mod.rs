@@ -50,29 +50,21 @@ pub fn respond(msg: &[u8], snapshot: &Snapshot, transport: Transport) -> Option<
             rcode,
             extended_rcode,
         } => {
-            let mut reply = Vec::with_capacity(64);
             let header_flags = FLAG_QR | (flags & COPIED_QUERY_FLAGS) | rcode as u16;
-            write_header(
-                &mut reply,
+            let opt = edns.map(|e| Opt {
+                payload: our_payload,
+                extended_rcode,
+                dnssec_ok: e.dnssec_ok,
+                extended_error: None,
+            });
+            Some(assemble(
                 id,
                 header_flags,
-                question.is_some() as u16,
+                question.map(|q| q.raw),
                 [0, 0, 0],
-                edns.is_some(),
-            );
-            if let Some(q) = question {
-                reply.extend_from_slice(q.raw);
-            }
-            if let Some(edns) = edns {
-                write_opt(
-                    &mut reply,
-                    our_payload,
-                    extended_rcode,
-                    edns.dnssec_ok,
-                    None,
-                );
-            }
-            Some(reply)
+                &[],
+                opt,
+            ))
         }
         ParsedQuery::Query {
             id,
@@ -107,26 +99,21 @@ fn answer_question(
         encode::encode_body(&qname, &answer)
     };
     let base_flags = FLAG_QR | (query_flags & COPIED_QUERY_FLAGS);
-    let mut reply = Vec::with_capacity(12 + question.raw.len() + body.bytes.len() + 11);
-    write_header(
-        &mut reply,
+    let opt = edns.map(|_| Opt {
+        payload: transport.our_payload(),
+        extended_rcode: 0,
+        dnssec_ok,
+        extended_error: body.extended_error,
+    });
+    let counts = [body.ancount, body.nscount, body.arcount];
+    let reply = assemble(
         id,
         base_flags | body.flags,
-        1,
-        [body.ancount, body.nscount, body.arcount],
-        edns.is_some(),
+        Some(question.raw),
+        counts,
+        &body.bytes,
+        opt,
     );
-    reply.extend_from_slice(question.raw);
-    reply.extend_from_slice(&body.bytes);
-    if edns.is_some() {
-        write_opt(
-            &mut reply,
-            transport.our_payload(),
-            0,
-            dnssec_ok,
-            body.extended_error,
-        );
-    }
     let limit = match (transport, edns) {
         (Transport::Tcp { .. }, _) => u16::MAX as usize,
         // The same rule as the XDP program: the client's size (at least 512), capped by ours.
@@ -139,23 +126,47 @@ fn answer_question(
         return reply;
     }
     // Too big for this transport: an empty reply with TC tells the client to retry over TCP.
-    reply.clear();
+    let flags = base_flags | body.flags | flags::TC;
+    assemble(id, flags, Some(question.raw), [0, 0, 0], &[], opt)
+}
+
+/// What our OPT record says (RFC 6891 §6.1.2).
+#[derive(Clone, Copy)]
+struct Opt {
+    payload: u16,
+    extended_rcode: u8,
+    dnssec_ok: bool,
+    extended_error: Option<u16>,
+}
+
+/// A reply: header, the question as asked (if any), the sections after it, and OPT.
+fn assemble(
+    id: u16,
+    header_flags: u16,
+    question: Option<&[u8]>,
+    counts: [u16; 3],
+    body: &[u8],
+    opt: Option<Opt>,
+) -> Vec<u8> {
+    let question = question.unwrap_or_default();
+    let mut reply = Vec::with_capacity(12 + question.len() + body.len() + 17);
     write_header(
         &mut reply,
         id,
-        base_flags | body.flags | flags::TC,
-        1,
-        [0, 0, 0],
-        edns.is_some(),
+        header_flags,
+        !question.is_empty() as u16,
+        counts,
+        opt.is_some(),
     );
-    reply.extend_from_slice(question.raw);
-    if edns.is_some() {
+    reply.extend_from_slice(question);
+    reply.extend_from_slice(body);
+    if let Some(o) = opt {
         write_opt(
             &mut reply,
-            transport.our_payload(),
-            0,
-            dnssec_ok,
-            body.extended_error,
+            o.payload,
+            o.extended_rcode,
+            o.dnssec_ok,
+            o.extended_error,
         );
     }
     reply

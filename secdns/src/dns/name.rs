@@ -110,10 +110,6 @@ impl Name {
         label_offsets(&self.wire)
     }
 
-    pub fn label_count(&self) -> usize {
-        self.label_offsets().count()
-    }
-
     /// RFC 4034 §6.1 canonical order: label by label from the root, case-folded.
     pub fn canonical_cmp(&self, other: &Self) -> std::cmp::Ordering {
         let labels = |n: &Self| -> Vec<Vec<u8>> {
