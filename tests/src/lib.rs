@@ -13,6 +13,7 @@ pub mod queries;
 pub mod records;
 pub mod secdns;
 pub mod signing;
+pub mod xdp;
 
 /// The example zone shared by the demo and the tests.
 pub const EXAMPLE_ZONE: &str = include_str!("../data/example.com.zone");

@@ -3,34 +3,24 @@
 //! byte for byte what the userspace responder sends for the same query. Over the unsigned, the
 //! NSEC-signed and the NSEC3-signed zone, with and without EDNS and DO, in mixed case.
 
-use std::{net::IpAddr, sync::Arc};
+use std::net::IpAddr;
 
-use secdns::{
-    answer::{Transport, respond},
-    dns::Name,
-    snapshot::Snapshot,
-    xdp::{compile::compile, loader::XdpEngine},
-    zone::zonefile,
-};
+use secdns::answer::{Transport, respond};
 use secdns_tests::{
     frame::{QueryBuilder, UdpFrame},
     prerequisites::require_root,
     queries::{APEX, TYPES, ZONE, mixed_case, names},
     signing,
+    xdp::{OUR_PAYLOAD, loaded_with, snapshot_of},
 };
 
 const XDP_PASS: u32 = 2;
 const XDP_TX: u32 = 3;
-const OUR_PAYLOAD: u16 = 1232;
 
 /// (answered in the kernel, passed) for every query against `zone_text`.
 fn run(zone_text: &str) -> (usize, usize) {
-    let apex: Name = APEX.parse().unwrap();
-    let (zone, _) = zonefile::parse(zone_text, &apex, "differential").unwrap();
-    let snapshot = Snapshot::new([Arc::new(zone)]);
-    let mut engine = XdpEngine::load().unwrap();
-    engine.set_listener(53, OUR_PAYLOAD).unwrap();
-    engine.publish(&compile(&snapshot).entries).unwrap();
+    let snapshot = snapshot_of(APEX, zone_text).unwrap();
+    let engine = loaded_with(&snapshot).unwrap();
     let client: IpAddr = "198.51.100.7".parse().unwrap();
     let server: IpAddr = "192.0.2.1".parse().unwrap();
     let (mut answered, mut passed) = (0, 0);

@@ -337,13 +337,9 @@ fn a_long_name_leaves_nothing_behind_for_the_next_query() {
 #[test]
 fn signed_zones_answer_do_queries_with_signatures() {
     require_root();
-    let apex: Name = EXAMPLE_APEX.parse().unwrap();
     let signed = secdns_tests::signing::sign(EXAMPLE_APEX, EXAMPLE_ZONE, false).unwrap();
-    let (zone, _) = zonefile::parse(&signed, &apex, "signed").unwrap();
-    let snapshot = Snapshot::new([Arc::new(zone)]);
-    let mut engine = XdpEngine::load().unwrap();
-    engine.set_listener(53, OUR_PAYLOAD).unwrap();
-    engine.publish(&compile(&snapshot).entries).unwrap();
+    let snapshot = secdns_tests::xdp::snapshot_of(EXAMPLE_APEX, &signed).unwrap();
+    let engine = secdns_tests::xdp::loaded_with(&snapshot).unwrap();
     let bed = Bed { engine, snapshot };
     for dnssec_ok in [false, true] {
         let reply = bed.expect_answer(

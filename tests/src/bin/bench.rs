@@ -2,19 +2,15 @@
 //! (one run per call, as the kernel reruns a repeated program on the already rewritten frame),
 //! the median of many runs for each kind of packet. Prints a table and writes JSON.
 
-use std::{net::IpAddr, sync::Arc, time::Duration};
+use std::{net::IpAddr, time::Duration};
 
 use anyhow::Context as _;
-use secdns::{
-    dns::Name,
-    snapshot::Snapshot,
-    xdp::{compile::compile, loader::XdpEngine},
-    zone::zonefile,
-};
+use secdns::xdp::{compile::compile, loader::XdpEngine};
 use secdns_tests::{
     EXAMPLE_APEX, EXAMPLE_ZONE,
     frame::{QueryBuilder, UdpFrame},
     prerequisites::require_root,
+    xdp::{loaded_with, snapshot_of},
 };
 
 const RUNS: usize = 20_000;
@@ -46,13 +42,8 @@ fn main() -> anyhow::Result<()> {
 
 fn xdp() -> anyhow::Result<()> {
     require_root();
-    let apex: Name = EXAMPLE_APEX.parse().map_err(anyhow::Error::msg)?;
-    let (zone, _) =
-        zonefile::parse(EXAMPLE_ZONE, &apex, "bench").map_err(|e| anyhow::anyhow!("{e}"))?;
-    let snapshot = Snapshot::new([Arc::new(zone)]);
-    let mut engine = XdpEngine::load()?;
-    engine.set_listener(53, 1232)?;
-    engine.publish(&compile(&snapshot).entries)?;
+    let snapshot = snapshot_of(EXAMPLE_APEX, EXAMPLE_ZONE)?;
+    let mut engine = loaded_with(&snapshot)?;
     let (client, server): (IpAddr, IpAddr) = ("198.51.100.7".parse()?, "192.0.2.1".parse()?);
     let query = |name: &str, qtype: u16| {
         UdpFrame::query(
@@ -109,9 +100,7 @@ fn xdp() -> anyhow::Result<()> {
             i & 255
         ));
     }
-    let big_apex: Name = "big.example.".parse().map_err(anyhow::Error::msg)?;
-    let (big, _) = zonefile::parse(&text, &big_apex, "big").map_err(|e| anyhow::anyhow!("{e}"))?;
-    let big = Snapshot::new([Arc::new(big)]);
+    let big = snapshot_of("big.example.", &text)?;
     let started = std::time::Instant::now();
     let compiled = compile(&big);
     let compile_ms = started.elapsed().as_millis();
