@@ -17,7 +17,8 @@ pub const ANSWER_MAP_COUNT: u32 = 2;
 /// Upper bound on entries per answer map (maps are not preallocated).
 pub const ANSWER_MAP_MAX_ENTRIES: u32 = 1 << 20;
 
-/// Key of the answer maps: the hash of the lowercased query name plus the query type.
+/// Key of the answer maps: the hash of a lowercased name, the query type, and whether the
+/// entry answers for the name itself or for names below it that do not exist.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct AnswerKey {
@@ -25,8 +26,20 @@ pub struct AnswerKey {
     pub qtype: u16,
     /// 1 for the variant served to queries with the EDNS DO bit, 0 otherwise.
     pub dnssec_ok: u16,
-    pub _pad: u32,
+    /// [`SCOPE_NAME`] or [`SCOPE_BELOW`].
+    pub scope: u32,
 }
+
+/// The entry answers queries for its name.
+pub const SCOPE_NAME: u32 = 0;
+/// The entry answers queries for names below its name that do not exist (NXDOMAIN, wildcard
+/// synthesis, a referral from a cut, or "pass" where userspace must decide), found by walking
+/// up from the query name to its closest existing ancestor.
+pub const SCOPE_BELOW: u32 = 1;
+/// How many ancestors of a missing name the program tries before leaving it to userspace.
+pub const MAX_WALK: usize = 16;
+/// Compression pointers one answer may need moved (see [`AnswerValue::fixups`]).
+pub const MAX_FIXUPS: usize = 16;
 
 /// Header bits a reply copies from the query: OPCODE, RD and CD (RFC 1035 §4.1.1,
 /// RFC 4035 §3.2.2). The reply's flags are QR | (query flags & this) | AA | RCODE on both paths.
@@ -36,6 +49,12 @@ pub const FLAG_QR: u16 = 0x8000;
 /// `AnswerValue::options` bit: a separate entry with `dnssec_ok = 1` exists for this name and
 /// type; queries with DO set must use it.
 pub const OPTION_HAS_DO_VARIANT: u32 = 1;
+/// `AnswerValue::options` bit: queries with DO set go to userspace (their answer needs a
+/// denial proof computed per query).
+pub const OPTION_DO_PASS: u32 = 2;
+/// `AnswerValue::options` bit of a [`SCOPE_BELOW`] default entry: entries of the same name
+/// and scope exist for some types (the types of a wildcard).
+pub const OPTION_TYPED_BELOW: u32 = 4;
 
 /// `AnswerKey::qtype` of a name's default entry: the answer (NODATA or a referral) for every
 /// type that has no entry of its own, except the types [`has_own_answer`] names.
@@ -53,6 +72,9 @@ pub const fn has_own_answer(qtype: u16) -> bool {
 /// question exactly as it arrived, `body`, then (if the query had one) an OPT record.
 /// Owner names in `body` that equal the question (or a suffix of it) are compression pointers
 /// into the question, so one body serves every letter case of the query.
+///
+/// A body with an empty `body_len` is a "pass" marker: the name exists (or the walk must stop
+/// there), but userspace answers.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct AnswerValue {
@@ -65,12 +87,19 @@ pub struct AnswerValue {
     pub nscount: u16,
     /// Additional records in `body`, not counting the OPT record.
     pub arcount: u16,
+    /// Length of the question name `body` was compiled for. A [`SCOPE_BELOW`] body serves
+    /// longer names: every pointer listed in `fixups` then moves by the difference.
+    pub question_len: u16,
+    pub fixup_count: u16,
     /// One's-complement sum of `body` as 16-bit big-endian words, folded, as if it started at
     /// an even offset of the UDP payload.
     pub body_csum: u32,
     pub options: u32,
-    pub _pad: u32,
-    /// The owner name, to confirm a hash hit.
+    /// Offsets in `body` of the compression pointers that point past the start of the
+    /// question name (into its ancestors, or into the body).
+    pub fixups: [u16; MAX_FIXUPS],
+    /// The owner name, to confirm a hash hit, right-aligned: it ends at `NAME_BUF_LEN`
+    /// (see [`name_hash`]).
     pub name: [u8; NAME_BUF_LEN],
     pub body: [u8; MAX_BODY_LEN],
 }
@@ -145,8 +174,10 @@ impl Counter {
     }
 }
 
-/// The name hash works on the lowercased wire form eight bytes at a time (little-endian
-/// words, the last one zero-padded), so that the XDP program hashes a name in a few steps.
+/// The name hash works on the lowercased wire form eight bytes at a time, from the end of the
+/// name backwards (little-endian words aligned at the name's end, the first bytes of the name
+/// in a zero-padded word), so that the XDP program hashes a name in a few steps and gets the
+/// hash of every ancestor (a suffix of the name) from the same chain with one more step.
 /// Collisions are harmless: a hit is always confirmed against the stored name.
 pub const NAME_HASH_SEED: u64 = 0xcbf2_9ce4_8422_2325;
 const NAME_HASH_MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -159,10 +190,10 @@ pub const fn name_hash_step(hash: u64, word: u64) -> u64 {
 
 /// Hash of a lowercased wire-form name, root label included.
 pub fn name_hash(lowercased_wire: &[u8]) -> u64 {
-    let mut hash = NAME_HASH_SEED ^ lowercased_wire.len() as u64;
-    for chunk in lowercased_wire.chunks(8) {
+    let mut hash = NAME_HASH_SEED;
+    for chunk in lowercased_wire.rchunks(8) {
         let mut word = [0u8; 8];
-        word[..chunk.len()].copy_from_slice(chunk);
+        word[8 - chunk.len()..].copy_from_slice(chunk);
         hash = name_hash_step(hash, u64::from_le_bytes(word));
     }
     hash

@@ -18,7 +18,8 @@ use aya_ebpf::{
 };
 use secdns_common::{
     ANSWER_MAP_MAX_ENTRIES, AnswerKey, AnswerValue, COUNTER_COUNT, Counter, DEFAULT_QTYPE,
-    NAME_BUF_LEN, XdpConfig, has_own_answer,
+    MAX_WALK, NAME_BUF_LEN, OPTION_DO_PASS, OPTION_HAS_DO_VARIANT, OPTION_TYPED_BELOW, SCOPE_BELOW,
+    SCOPE_NAME, XdpConfig, has_own_answer,
 };
 
 #[map]
@@ -35,12 +36,23 @@ static ANSWERS_1: HashMap<AnswerKey, AnswerValue> =
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_COUNT, 0);
 
-/// The question name as the current packet asked it, lowercased, for confirming a hash hit.
+/// The question name as the current packet asked it, lowercased, for confirming a hash hit
+/// and walking up to its ancestors.
 #[repr(C, align(8))]
 pub struct Scratch {
     /// See `query::launder`. Eight bytes, so that `name` is 8-aligned for word access.
     pub name_len: u64,
-    pub name: [u8; NAME_BUF_LEN],
+    /// The name ends at `query::NAME_END`; the room before it lets the verifier see that a
+    /// copy of any length to a right-aligned position stays inside.
+    pub name: [u8; 2 * NAME_BUF_LEN],
+    /// `chain[k]`: the name hash after the name's last `k` words (see `query::suffix_hash`).
+    pub chain: [u64; NAME_BUF_LEN / 8],
+    /// `words[k]`: the name's `k`-th word from the end, lowercased (the name's first bytes
+    /// zero-padded), as `chain` consumed it.
+    pub words: [u64; NAME_BUF_LEN / 8],
+    /// Offset of each label in the name, the root label last.
+    pub labels: [u8; query::MAX_LABELS],
+    pub label_count: u64,
     /// Headers and question of the frame, while the frame grows at its head; see
     /// `reply::grow`.
     pub prefix: [u8; reply::MAX_PREFIX_LEN],
@@ -79,26 +91,82 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
         name_hash: query.name_hash,
         qtype: query.qtype,
         dnssec_ok: 0,
-        _pad: 0,
+        scope: SCOPE_NAME,
     };
-    let mut value = match answers.get_ptr(&key) {
-        Some(value) => value,
-        // No entry for this type: the name's default (NODATA, referral) answers the rest.
-        None if !has_own_answer(query.qtype) => {
+    let (mut value, name_len) = match answers.get_ptr(key) {
+        Some(value) => (value, query.qname_len),
+        // The name's own answers and the types with an answer of their own are all there is.
+        None if has_own_answer(query.qtype) => return Err(Pass(Counter::Miss)),
+        None => {
+            // No entry for this type: the name's default (NODATA, referral) answers the rest.
             key.qtype = DEFAULT_QTYPE;
-            answers.get_ptr(&key).ok_or(Pass(Counter::Miss))?
+            match answers.get_ptr(key) {
+                Some(value) => (value, query.qname_len),
+                // Every name that exists has a default entry: the name does not exist, and
+                // its closest existing ancestor says what that means.
+                None => {
+                    let (value, name_len) = closest_ancestor(answers, &mut key, query.qname_len)?;
+                    // SAFETY: map value pointers stay valid for the whole run (RCU).
+                    if unsafe { (*value).options } & OPTION_TYPED_BELOW == 0 {
+                        (value, name_len)
+                    } else {
+                        // A wildcard below the ancestor has entries for its types.
+                        key.qtype = query.qtype;
+                        (answers.get_ptr(key).unwrap_or(value), name_len)
+                    }
+                }
+            }
         }
-        None => return Err(Pass(Counter::Miss)),
     };
-    // SAFETY: map value pointers stay valid for the whole program run (RCU).
-    if query.dnssec_ok && unsafe { (*value).options } & secdns_common::OPTION_HAS_DO_VARIANT != 0 {
+    // SAFETY: as above.
+    let options = unsafe { (*value).options };
+    if query.dnssec_ok && options & OPTION_DO_PASS != 0 {
+        return Err(Pass(Counter::Unsupported));
+    }
+    if query.dnssec_ok && options & OPTION_HAS_DO_VARIANT != 0 {
         key.dnssec_ok = 1;
-        value = answers.get_ptr(&key).ok_or(Pass(Counter::Miss))?;
+        value = answers.get_ptr(key).ok_or(Pass(Counter::Miss))?;
     }
     // SAFETY: as above.
     let value = unsafe { &*value };
-    query::confirm_name(&query, value)?;
+    query::confirm_name(name_len, value)?;
     reply::write_reply(ctx, &query, value, config.udp_payload)
+}
+
+/// Walks up from a question name that does not exist to its closest ancestor with an entry
+/// for the names below it; `key` is left as that entry's key. Returns the entry and the
+/// ancestor's length.
+#[inline(always)]
+fn closest_ancestor(
+    answers: &HashMap<AnswerKey, AnswerValue>,
+    key: &mut AnswerKey,
+    len: usize,
+) -> Result<(*const AnswerValue, usize), Pass> {
+    let scratch = SCRATCH.get_ptr_mut(0).ok_or(Pass(Counter::Miss))?;
+    // SAFETY: per-CPU scratch filled by `query::parse` for this packet.
+    let labels = unsafe { (*scratch).label_count } as usize;
+    key.qtype = DEFAULT_QTYPE;
+    key.scope = SCOPE_BELOW;
+    // Label 0 is the name itself.
+    let mut level = 1;
+    while level < MAX_WALK {
+        if level >= labels || level >= query::MAX_LABELS {
+            break;
+        }
+        // SAFETY: level < MAX_LABELS.
+        let start = unsafe { (*scratch).labels[level] } as usize;
+        if start >= len {
+            break;
+        }
+        // The verifier does not relate `start` to `len`: give it the difference's bounds.
+        let suffix_len = query::launder(scratch, len - start)?;
+        key.name_hash = query::suffix_hash(scratch, suffix_len).ok_or(Pass(Counter::Miss))?;
+        if let Some(value) = answers.get_ptr(*key) {
+            return Ok((value, suffix_len));
+        }
+        level += 1;
+    }
+    Err(Pass(Counter::Miss))
 }
 
 #[cfg(not(test))]

@@ -10,6 +10,7 @@ use secdns_common::{
 
 use crate::{
     Pass, SCRATCH, Scratch,
+    checksum::{at_parity, fold},
     packet::{be16_at, get_be16, ptr_at},
 };
 
@@ -188,23 +189,30 @@ pub fn parse(ctx: &XdpContext, port: u16) -> Result<Query, Pass> {
     Ok(query)
 }
 
-/// Reads the question name: walks its labels to find its length (a few hops, not a byte
-/// loop), copies it into the scratch buffer with one helper call, then works on it eight bytes
-/// at a time: the UDP checksum sum of the bytes as sent, their lowercase form (left in the
-/// scratch buffer for `confirm_name`) and its hash. Returns (wire length, hash, checksum sum).
+/// Where the question name ends in `Scratch::name`: names are kept right-aligned, so that
+/// every ancestor of the name (a suffix) is made of the same 8-byte words as the name itself.
+pub const NAME_END: usize = NAME_BUF_LEN;
+
+/// Reads the question name: walks its labels to find its length and where each label starts
+/// (a few hops, not a byte loop), copies it into the scratch buffer with one helper call, then
+/// works on it eight bytes at a time from its end: the UDP checksum sum of the bytes as sent,
+/// their lowercase form (left in the scratch buffer for `confirm_name` and the ancestor walk)
+/// and the hash chain of [`secdns_common::name_hash`]. Returns (wire length, hash, checksum sum).
 #[inline(always)]
 fn scan_name(ctx: &XdpContext, off: usize) -> Result<(usize, u64, u64), Pass> {
     let scratch = SCRATCH.get_ptr_mut(0).ok_or(malformed())?;
     let mut pos = 0usize;
     let mut len = 0usize;
     let mut hops = 0usize;
-    // At most 128 labels fit in 255 octets.
-    while hops < 128 {
+    // At most 128 labels (the root label included) fit in 255 octets.
+    while hops < MAX_LABELS {
         // Two bytes: the length octet, and either the label's first byte or (after the root
         // label) the question type, which a well-formed question always has.
         let p = ptr_at(ctx, off + pos, 2).ok_or(malformed())?;
-        // SAFETY: `ptr_at` checked two bytes.
+        // SAFETY: `ptr_at` checked two bytes; `hops < MAX_LABELS`; per-CPU scratch.
         let label = unsafe { *p } as usize;
+        unsafe { (*scratch).labels[hops] = pos as u8 };
+        hops += 1;
         if label == 0 {
             len = pos + 1;
             break;
@@ -217,55 +225,93 @@ fn scan_name(ctx: &XdpContext, off: usize) -> Result<(usize, u64, u64), Pass> {
         if pos >= MAX_NAME_LEN {
             return Err(malformed()); // longer than 255 octets
         }
-        hops += 1;
     }
+    // SAFETY: per-CPU scratch owned by this run.
+    unsafe { (*scratch).label_count = hops as u64 };
     let len = launder(scratch, len)?;
-    // SAFETY: per-CPU scratch owned by this run; 1 <= len <= MAX_NAME_LEN < NAME_BUF_LEN.
+    // The mask changes nothing (1 <= len <= 255) but keeps the compiler from folding the
+    // subtraction into the pointer, which the verifier would see as a negative offset.
+    let start = (NAME_END - len) & (NAME_BUF_LEN - 1);
+    // SAFETY: the copy ends at NAME_END, inside the buffer.
     let name = unsafe { (*scratch).name.as_mut_ptr() };
     if unsafe {
         bpf_xdp_load_bytes(
             ctx.ctx,
             off as u32,
-            name as *mut core::ffi::c_void,
+            name.add(start) as *mut core::ffi::c_void,
             len as u32,
         )
     } != 0
     {
         return Err(malformed());
     }
-    let mut hash = NAME_HASH_SEED ^ len as u64;
+    let mut hash = NAME_HASH_SEED;
     let mut sum: u64 = 0;
     let mut word = 0usize;
     while word < NAME_BUF_LEN / 8 {
-        let start = word * 8;
-        if start >= len {
+        let done = word * 8;
+        if done >= len {
             break;
         }
-        let remaining = len - start;
-        // Bytes past the name are left over from earlier packets.
-        let mask = if remaining >= 8 {
-            u64::MAX
-        } else {
-            (1u64 << (remaining * 8)) - 1
-        };
-        // SAFETY: start + 8 <= NAME_BUF_LEN; the buffer is 8-aligned (see `Scratch`).
-        let sent = unsafe { *(name.add(start) as *const u64) } & mask;
+        // Bytes before the name are left over from earlier packets.
+        let mask = word_mask(len - done);
+        let at = NAME_END - done - 8;
+        // SAFETY: at + 8 <= NAME_END; the buffer is 8-aligned (see `Scratch`).
+        let sent = unsafe { *(name.add(at) as *const u64) } & mask;
         sum += be16_sum(sent);
         let lower = dns_lowercase_word(sent);
-        // SAFETY: as above.
-        unsafe { *(name.add(start) as *mut u64) = lower };
+        // SAFETY: as above; `word` < NAME_BUF_LEN / 8 < the chain's length.
+        unsafe {
+            *(name.add(at) as *mut u64) = lower;
+            (*scratch).chain[word] = hash;
+            (*scratch).words[word] = lower;
+        }
         hash = name_hash_step(hash, lower);
         word += 1;
     }
+    // The name starts at an odd buffer offset when its length is odd: its bytes then sit in
+    // the other halves of the 16-bit lanes than in the packet.
+    let sum = at_parity(fold(sum), len & 1 != 0);
     // The loop's exits pin `len` to a different range each; launder it once more.
     Ok((launder(scratch, len)?, hash, sum))
+}
+
+/// Labels of the longest name, root label included.
+pub const MAX_LABELS: usize = 128;
+
+/// The bytes of the 8-byte word that belong to a right-aligned name of which `remaining`
+/// bytes are not yet in later words: all of them, or the top `remaining`.
+#[inline(always)]
+fn word_mask(remaining: usize) -> u64 {
+    if remaining >= 8 {
+        u64::MAX
+    } else {
+        u64::MAX << ((8 - remaining) * 8)
+    }
+}
+
+/// The hash of the ancestor of the question name that is its last `suffix_len` bytes, from
+/// the chain `scan_name` left: the chain up to the ancestor's first word, and that word
+/// masked to the ancestor's bytes.
+#[inline(always)]
+pub fn suffix_hash(scratch: *const Scratch, suffix_len: usize) -> Option<u64> {
+    if suffix_len == 0 || suffix_len > MAX_NAME_LEN {
+        return None;
+    }
+    let word = (suffix_len - 1) / 8;
+    // SAFETY: per-CPU scratch filled by `scan_name` for this packet.
+    let (chain, bytes) = unsafe { (*(*scratch).chain.get(word)?, *(*scratch).words.get(word)?) };
+    Some(name_hash_step(
+        chain,
+        bytes & word_mask(suffix_len - word * 8),
+    ))
 }
 
 /// Each exit of the name loop leaves a different constant length, and the verifier would check
 /// everything after the loop once per exit. A round trip through a map turns it into one
 /// bounded unknown.
 #[inline(always)]
-fn launder(scratch: *mut Scratch, len: usize) -> Result<usize, Pass> {
+pub fn launder(scratch: *mut Scratch, len: usize) -> Result<usize, Pass> {
     // SAFETY: per-CPU slot owned by this program run.
     let len = unsafe {
         let slot = &raw mut (*scratch).name_len;
@@ -278,40 +324,35 @@ fn launder(scratch: *mut Scratch, len: usize) -> Result<usize, Pass> {
     Ok(len)
 }
 
-/// A hash hit is only a candidate: compare the stored name with the lowercased question that
-/// `scan_name` left in the scratch buffer.
+/// A hash hit is only a candidate: compare the stored name with the last `len` bytes of the
+/// lowercased question that `scan_name` left in the scratch buffer (the whole question, or
+/// one of its ancestors).
 #[inline(always)]
-pub fn confirm_name(query: &Query, value: &AnswerValue) -> Result<(), Pass> {
-    if value.name_len as usize != query.qname_len {
+pub fn confirm_name(len: usize, value: &AnswerValue) -> Result<(), Pass> {
+    if value.name_len as usize != len {
         return Err(Pass(Counter::Miss));
     }
     let scratch = SCRATCH.get_ptr_mut(0).ok_or(Pass(Counter::Miss))?;
     // Bound the loop by a fresh copy of the length: the exit test would otherwise pin
-    // `qname_len` to a different constant on each exit, and the verifier would check the
-    // rest of the program once per length.
-    let len = launder(scratch, query.qname_len)?;
-    // Eight bytes at a time; bytes of the scratch buffer past the name are left over from
-    // earlier packets, so the last word is compared under a mask.
+    // `len` to a different constant on each exit, and the verifier would check the rest of
+    // the program once per length.
+    let len = launder(scratch, len)?;
+    // Eight bytes at a time from the end; bytes before the name are masked off.
     let mut word = 0usize;
     while word < NAME_BUF_LEN / 8 {
-        let start = word * 8;
-        if start >= len {
+        let done = word * 8;
+        if done >= len {
             return Ok(());
         }
-        // SAFETY: start + 8 <= NAME_BUF_LEN for both buffers, both 8-aligned.
+        let at = NAME_END - done - 8;
+        // SAFETY: at + 8 <= NAME_BUF_LEN for both buffers, both 8-aligned.
         let (asked, stored) = unsafe {
             (
-                *((*scratch).name.as_ptr().add(start) as *const u64),
-                *(value.name.as_ptr().add(start) as *const u64),
+                *((*scratch).name.as_ptr().add(at) as *const u64),
+                *(value.name.as_ptr().add(at) as *const u64),
             )
         };
-        let remaining = len - start;
-        let mask = if remaining >= 8 {
-            u64::MAX
-        } else {
-            (1u64 << (remaining * 8)) - 1
-        };
-        if (asked ^ stored) & mask != 0 {
+        if (asked ^ stored) & word_mask(len - done) != 0 {
             return Err(Pass(Counter::Miss));
         }
         word += 1;

@@ -5,7 +5,9 @@ use aya_ebpf::helpers::generated::{
     bpf_xdp_adjust_head, bpf_xdp_get_buff_len, bpf_xdp_load_bytes, bpf_xdp_store_bytes,
 };
 use aya_ebpf::{helpers::generated::bpf_xdp_adjust_tail, programs::XdpContext};
-use secdns_common::{AnswerValue, COPIED_QUERY_FLAGS, Counter, FLAG_QR, MAX_BODY_LEN, OPT_RR_LEN};
+use secdns_common::{
+    AnswerValue, COPIED_QUERY_FLAGS, Counter, FLAG_QR, MAX_BODY_LEN, MAX_FIXUPS, OPT_RR_LEN,
+};
 
 use crate::{
     Pass, SCRATCH,
@@ -26,7 +28,7 @@ pub fn write_reply(
     our_udp: u16,
 ) -> Result<Counter, Pass> {
     let body_len = v.body_len as usize;
-    if body_len == 0 || body_len > MAX_BODY_LEN {
+    if body_len == 0 || body_len > MAX_BODY_LEN || v.question_len as usize > q.qname_len {
         return Err(Pass(Counter::Miss));
     }
     let opt_len = if q.has_opt { OPT_RR_LEN } else { 0 };
@@ -125,6 +127,28 @@ fn rewrite(
 
     let odd_question = q.qname_len & 1 != 0;
     let mut sum: u64 = 0;
+
+    // An answer compiled for a shorter name (one below an ancestor): the pointers into the
+    // ancestor and into the body move by the difference.
+    let question = v.question_len as usize;
+    if question < q.qname_len {
+        let shift = (q.qname_len - question) as u16;
+        let count = v.fixup_count as usize;
+        let mut i = 0;
+        while i < MAX_FIXUPS {
+            if i >= count {
+                break;
+            }
+            let at = v.fixups[i] as usize;
+            if at >= MAX_BODY_LEN {
+                return None;
+            }
+            let p = ptr_at(ctx, body_off + at, 2)?;
+            put_be16(p, get_be16(p).wrapping_add(shift));
+            sum += at_parity(shift, odd_question ^ (at & 1 != 0));
+            i += 1;
+        }
+    }
 
     if q.has_opt {
         let p = ptr_at(ctx, body_off + body_len, OPT_RR_LEN)?;

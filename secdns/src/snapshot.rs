@@ -50,6 +50,14 @@ impl Snapshot {
         })
     }
 
+    /// The apexes of the zones without data.
+    pub fn unavailable(&self) -> impl Iterator<Item = &Name> {
+        self.zones.values().filter_map(|s| match s {
+            Served::Zone(_) => None,
+            Served::Unavailable(name) => Some(name),
+        })
+    }
+
     /// The zone with the longest apex at or above `qname` (lowercased wire form).
     pub fn find(&self, qname: &[u8]) -> Option<&Served> {
         label_offsets(qname)

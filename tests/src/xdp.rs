@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use secdns_common::ANSWER_MAP_MAX_ENTRIES;
+
 use secdns::{
     dns::Name,
     snapshot::Snapshot,
@@ -24,6 +26,6 @@ pub fn snapshot_of(apex: &str, zone_text: &str) -> anyhow::Result<Snapshot> {
 pub fn loaded_with(snapshot: &Snapshot) -> anyhow::Result<XdpEngine> {
     let mut engine = XdpEngine::load()?;
     engine.set_listener(53, OUR_PAYLOAD)?;
-    engine.publish(&compile(snapshot).entries)?;
+    engine.publish(&compile(snapshot, ANSWER_MAP_MAX_ENTRIES as usize).entries)?;
     Ok(engine)
 }

@@ -61,10 +61,13 @@ fn xdp_and_userspace_answer_like_knot() {
         ("alias.example.com.", "A", Path_::Xdp),
         ("alias.example.com.", "CNAME", Path_::Xdp),
         ("unknown.example.com.", "TYPE65280", Path_::Xdp),
-        ("nope.example.com.", "A", Path_::Userspace),
+        ("nope.example.com.", "A", Path_::Xdp),
+        ("x.y.nope.example.com.", "TXT", Path_::Xdp),
+        // The SOA's RNAME, which the precompiled NXDOMAIN cannot compress like this.
+        ("hostmaster.example.com.", "A", Path_::Userspace),
         ("www.example.com.", "MX", Path_::Xdp),
         ("b.c.example.com.", "A", Path_::Xdp),
-        ("x.sub.example.com.", "A", Path_::Userspace),
+        ("x.sub.example.com.", "A", Path_::Xdp),
         ("www.example.org.", "A", Path_::Userspace),
         ("example.com.", "ANY", Path_::Userspace),
     ];

@@ -98,9 +98,13 @@ fn xdp_agrees_with_userspace_on_every_differential_query() {
         println!(
             "xdp differential ({label}): {answered} answered in the kernel, {passed} passed, 0 failed"
         );
+        // Unsigned, everything but DNAME synthesis and meta types is the kernel's; signed,
+        // DO queries for names that do not exist need per-query proofs.
+        let share = if label == "unsigned" { 2 } else { 1 };
         assert!(
-            answered > 100,
-            "{label}: the kernel answered only {answered}"
+            answered * 3 > (answered + passed) * share,
+            "{label}: the kernel answered only {answered} of {}",
+            answered + passed
         );
     }
 }

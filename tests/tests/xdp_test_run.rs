@@ -12,7 +12,7 @@ use secdns::{
     xdp::{compile::compile, loader::XdpEngine},
     zone::zonefile,
 };
-use secdns_common::Counter;
+use secdns_common::{ANSWER_MAP_MAX_ENTRIES, Counter};
 use secdns_tests::{
     EXAMPLE_APEX, EXAMPLE_ZONE,
     frame::{QueryBuilder, UdpFrame},
@@ -53,7 +53,7 @@ fn bed() -> Bed {
     let snapshot = Snapshot::new([Arc::new(zone)]);
     let mut engine = XdpEngine::load().expect("loading the XDP program");
     engine.set_listener(53, OUR_PAYLOAD).unwrap();
-    let compiled = compile(&snapshot);
+    let compiled = compile(&snapshot, ANSWER_MAP_MAX_ENTRIES as usize);
     assert!(
         compiled.entries.len() > 10,
         "only {} entries compiled",
@@ -203,10 +203,6 @@ fn passes_what_it_cannot_answer() {
     let bed = bed();
     let (c, s) = v4();
     let frame = |q: &QueryBuilder| UdpFrame::query(c, s, q.build()).to_bytes();
-    bed.expect_pass(
-        &frame(&QueryBuilder::new("nope.example.com.", 1)),
-        "NXDOMAIN",
-    );
     // NODATA and the empty non-terminal come from the name's default entry.
     bed.expect_answer(v4(), &QueryBuilder::new("www.example.com.", 15));
     bed.expect_answer(v4(), &QueryBuilder::new("b.c.example.com.", 1));
@@ -226,8 +222,8 @@ fn passes_what_it_cannot_answer() {
         "outside every zone",
     );
     bed.expect_pass(
-        &frame(&QueryBuilder::new("www.sub.example.com.", 1)),
-        "below a delegation",
+        &frame(&QueryBuilder::new("nope.example.com.", 255)),
+        "ANY at a name that does not exist",
     );
     let mut q = QueryBuilder::new("www.example.com.", 1);
     q.qclass = 3;
@@ -243,6 +239,36 @@ fn passes_what_it_cannot_answer() {
     bed.expect_pass(&frame(&q), "EDNS version 1 (BADVERS is userspace's)");
     assert!(bed.counter(Counter::Miss) >= 4);
     assert!(bed.counter(Counter::Unsupported) >= 3);
+}
+
+#[test]
+fn answers_names_that_do_not_exist_from_their_closest_ancestor() {
+    let bed = bed();
+    let (c, s) = v4();
+    // NXDOMAIN one, two and three labels below an existing name, in any letter case, with
+    // and without EDNS: the SOA's owner and names point into the question's apex.
+    for name in [
+        "nope.example.com.",
+        "x.y.NOPE.Example.COM.",
+        "a-much-longer-label-than-the-probe.www.example.com.",
+        "z.a.b.c.example.com.",
+    ] {
+        let reply = bed.expect_answer(v4(), &QueryBuilder::new(name, 1));
+        assert_eq!(reply.payload[3] & 0x0f, 3, "{name}: NXDOMAIN");
+        bed.expect_answer(v4(), &QueryBuilder::new(name, 16).with_opt(4096, false));
+    }
+    assert_eq!(bed.counter(Counter::AnsweredNegative), 8);
+    // Below a delegation (and below its glue): the referral.
+    bed.expect_answer(v4(), &QueryBuilder::new("www.sub.example.com.", 1));
+    bed.expect_answer(v4(), &QueryBuilder::new("a.b.ns.sub.example.com.", 28));
+    assert_eq!(bed.counter(Counter::AnsweredReferral), 2);
+    // The SOA's RNAME (hostmaster.example.com) does not exist: its NXDOMAIN compresses the
+    // RNAME against the question, which the precompiled answer cannot, so it goes up.
+    for name in ["hostmaster.example.com.", "x.hostmaster.example.com."] {
+        let frame = UdpFrame::query(c, s, QueryBuilder::new(name, 1).build()).to_bytes();
+        bed.expect_pass(&frame, name);
+    }
+    assert_eq!(bed.counter(Counter::Dropped), 0);
 }
 
 #[test]
@@ -317,13 +343,20 @@ fn switching_answer_sets_is_all_or_nothing() {
         .join("\n");
     let (zone, _) = zonefile::parse(&text, &apex, "second").unwrap();
     bed.snapshot = Snapshot::new([Arc::new(zone)]);
-    bed.engine.publish(&compile(&bed.snapshot).entries).unwrap();
-    bed.expect_pass(&www, "removed by the new snapshot");
+    bed.engine
+        .publish(&compile(&bed.snapshot, ANSWER_MAP_MAX_ENTRIES as usize).entries)
+        .unwrap();
+    // It does not exist any more: the kernel says so (and the reply equals userspace's
+    // answer from the new snapshot).
+    let gone = bed.expect_answer(v4(), &QueryBuilder::new("www.example.com.", 1));
+    assert_eq!(gone.payload[3] & 0x0f, 3, "NXDOMAIN");
     bed.expect_answer(v4(), &QueryBuilder::new("mail.example.com.", 1));
     // And back: the map that was live two publications ago is refilled from scratch.
     let apex_zone = zonefile::parse(EXAMPLE_ZONE, &apex, "third").unwrap().0;
     bed.snapshot = Snapshot::new([Arc::new(apex_zone)]);
-    bed.engine.publish(&compile(&bed.snapshot).entries).unwrap();
+    bed.engine
+        .publish(&compile(&bed.snapshot, ANSWER_MAP_MAX_ENTRIES as usize).entries)
+        .unwrap();
     assert_eq!(bed.run(&www).0, XDP_TX);
 }
 
@@ -396,7 +429,7 @@ fn a_stopped_fast_path_passes_everything_until_the_next_publication() {
     assert_eq!(bed.run(&www).0, XDP_TX);
     bed.engine.stop_answering().unwrap();
     bed.expect_pass(&www, "answers switched off");
-    let entries = compile(&bed.snapshot).entries;
+    let entries = compile(&bed.snapshot, ANSWER_MAP_MAX_ENTRIES as usize).entries;
     bed.engine.publish(&entries).unwrap();
     assert_eq!(bed.run(&www).0, XDP_TX);
 }

@@ -46,6 +46,17 @@ struct Compressor<'q> {
     question: &'q [u8],
     /// (message offset, lowercased suffix as written there)
     written: Vec<(usize, Vec<u8>)>,
+    /// What the XDP compiler needs to know about the names, when it asks.
+    trace: Option<Trace>,
+}
+
+/// The names a body holds and the compression pointers it uses.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// (offset in the body, message offset pointed to)
+    pub pointers: Vec<(usize, usize)>,
+    /// Every name written (owners and names in record data), as in the records.
+    pub names: Vec<Vec<u8>>,
 }
 
 impl<'q> Compressor<'q> {
@@ -66,10 +77,21 @@ impl<'q> Compressor<'q> {
 /// Encodes `answer` as the sections following a question whose name is `qname` (any case;
 /// only its length and letters-ignoring-case matter).
 pub fn encode_body(qname: &[u8], answer: &Answer<'_>) -> Body {
+    encode(qname, answer, None).0
+}
+
+/// As [`encode_body`], with the names and pointers of the body.
+pub fn encode_traced(qname: &[u8], answer: &Answer<'_>) -> (Body, Trace) {
+    let (body, trace) = encode(qname, answer, Some(Trace::default()));
+    (body, trace.unwrap_or_default())
+}
+
+fn encode(qname: &[u8], answer: &Answer<'_>, trace: Option<Trace>) -> (Body, Option<Trace>) {
     let mut out = Vec::with_capacity(256);
     let mut compressor = Compressor {
         question: qname,
         written: Vec::new(),
+        trace,
     };
     let base = 12 + qname.len() + 4;
     for rr in answer
@@ -81,14 +103,15 @@ pub fn encode_body(qname: &[u8], answer: &Answer<'_>) -> Body {
         write_rr(&mut out, rr, &mut compressor, base);
     }
     let count = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
-    Body {
+    let body = Body {
         bytes: out,
         ancount: count(answer.answer.len()),
         nscount: count(answer.authority.len()),
         arcount: count(answer.additional.len()),
         flags: if answer.authoritative { flags::AA } else { 0 } | answer.rcode as u16,
         extended_error: answer.extended_error,
-    }
+    };
+    (body, compressor.trace)
 }
 
 fn write_rr(out: &mut Vec<u8>, rr: &Rr<'_>, compressor: &mut Compressor<'_>, base: usize) {
@@ -111,9 +134,15 @@ fn write_rr(out: &mut Vec<u8>, rr: &Rr<'_>, compressor: &mut Compressor<'_>, bas
 }
 
 fn write_name(out: &mut Vec<u8>, name: &[u8], compressor: &mut Compressor<'_>, base: usize) {
+    if let Some(trace) = &mut compressor.trace {
+        trace.names.push(name.to_vec());
+    }
     for offset in label_offsets(name) {
         let suffix = &name[offset..];
         if let Some(pointer) = compressor.find(suffix) {
+            if let Some(trace) = &mut compressor.trace {
+                trace.pointers.push((out.len(), pointer));
+            }
             out.extend_from_slice(&(0xc000 | pointer as u16).to_be_bytes());
             return;
         }

@@ -42,7 +42,7 @@ impl FastPath {
     }
 
     pub fn publish(&self, snapshot: &Snapshot) -> anyhow::Result<()> {
-        let compiled = compile(snapshot);
+        let compiled = compile(snapshot, ANSWER_MAP_MAX_ENTRIES as usize);
         if compiled.too_big > 0 || compiled.collisions > 0 {
             tracing::info!(
                 too_big = compiled.too_big,
@@ -50,19 +50,19 @@ impl FastPath {
                 "answers left to userspace"
             );
         }
-        // What does not fit the maps is answered by userspace; defaults go first.
-        let fitting = compiled.entries.len().min(ANSWER_MAP_MAX_ENTRIES as usize);
-        if fitting < compiled.entries.len() {
+        if compiled.left_out > 0 {
             tracing::warn!(
-                left_out = compiled.entries.len() - fitting,
+                left_out = compiled.left_out,
+                nonexistent_names_in_kernel = compiled.walk,
                 "the XDP maps are full; the rest is answered by userspace"
             );
         }
         self.engine()?
-            .publish(&compiled.entries[..fitting])
+            .publish(&compiled.entries)
             .context("publishing to XDP")?;
-        self.entries.store(fitting as u64, Ordering::Relaxed);
-        tracing::info!(entries = fitting, "XDP answers published");
+        let published = compiled.entries.len();
+        self.entries.store(published as u64, Ordering::Relaxed);
+        tracing::info!(entries = published, "XDP answers published");
         Ok(())
     }
 

@@ -1,20 +1,36 @@
 //! Compiling a zone snapshot into XDP answer-map entries. Each entry is exactly what the
 //! userspace responder would write for that name and type (same lookup, same encoder).
+//!
+//! Three groups of entries, kept in this order when the maps cannot hold everything:
+//! - a name's own answers, one per type it holds (and at a CNAME, per type the chain can end
+//!   in);
+//! - a name's default: the answer for every other type (NODATA, a referral);
+//! - what the XDP program needs to answer names that do not exist: for every name, the answer
+//!   for the names below it (NXDOMAIN, a wildcard's answers, a referral from a cut), found by
+//!   walking up from the query name. Either all of these are published or none: a walk that
+//!   skipped a name because its entry was left out would answer from the wrong ancestor.
+//!
+//! Where the kernel must not answer, a "pass" entry (no body) stands in, so that a lookup or a
+//! walk that reaches it stops and leaves the query to userspace.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, hash_map::Entry};
 
 use secdns_common::{
-    AnswerKey, AnswerValue, DEFAULT_QTYPE, MAX_BODY_LEN, NAME_BUF_LEN, OPTION_HAS_DO_VARIANT,
-    has_own_answer, name_hash,
+    AnswerKey, AnswerValue, DEFAULT_QTYPE, MAX_BODY_LEN, MAX_FIXUPS, NAME_BUF_LEN, OPTION_DO_PASS,
+    OPTION_HAS_DO_VARIANT, OPTION_TYPED_BELOW, SCOPE_BELOW, SCOPE_NAME, has_own_answer, name_hash,
 };
 
 use crate::{
     answer::{
-        encode::{Body, encode_body, ones_complement_sum},
-        lookup::lookup,
+        encode::{Body, Trace, encode_body, encode_traced, ones_complement_sum},
+        lookup::{Answer, lookup},
     },
-    dns::codes::{rcode, rtype},
-    snapshot::Snapshot,
+    dns::{
+        codes::{rcode, rtype},
+        name::label_offsets,
+    },
+    snapshot::{Served, Snapshot},
+    zone::Zone,
 };
 
 #[derive(Default)]
@@ -24,17 +40,69 @@ pub struct Compiled {
     pub too_big: usize,
     /// Names left to userspace because their hash collides with another name's.
     pub collisions: usize,
+    /// Entries left out because the maps cannot hold them.
+    pub left_out: usize,
+    /// Whether names that do not exist are answered in the kernel.
+    pub walk: bool,
 }
 
-/// A name, its plain answer, and the answer for DO queries when that differs.
-type Candidate = (Box<[u8]>, AnswerValue, Option<AnswerValue>);
-
-pub fn compile(snapshot: &Snapshot) -> Compiled {
-    let mut compiled = Compiled::default();
-    let mut by_key: HashMap<AnswerKey, Candidate> = HashMap::new();
-    let mut poisoned: HashSet<AnswerKey> = HashSet::new();
+/// Compiles `snapshot` into at most `capacity` entries.
+pub fn compile(snapshot: &Snapshot, capacity: usize) -> Compiled {
+    let mut builder = Builder {
+        snapshot,
+        by_key: HashMap::new(),
+        collided: HashSet::new(),
+        too_big: 0,
+        collisions: 0,
+    };
     for zone in snapshot.zones() {
-        // A zone holding the type asked for defaults has no defaults (see `ABSENT_TYPE`).
+        builder.add_zone(zone);
+    }
+    for name in snapshot.unavailable() {
+        // Nothing to answer from: the zone's names stop every lookup and walk.
+        let name = name.lowercase_wire();
+        builder.pass(&name, DEFAULT_QTYPE, SCOPE_NAME, Group::Default);
+        builder.pass(&name, DEFAULT_QTYPE, SCOPE_BELOW, Group::Walk);
+    }
+    builder.finish(capacity)
+}
+
+/// Which of the three groups (see the module comment) an entry belongs to.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Group {
+    Typed,
+    Default,
+    Walk,
+}
+
+struct Candidate {
+    name: Box<[u8]>,
+    group: Group,
+    value: Box<AnswerValue>,
+    /// The entry for DO queries, when it differs.
+    signed: Option<Box<AnswerValue>>,
+}
+
+struct Builder<'s> {
+    snapshot: &'s Snapshot,
+    by_key: HashMap<AnswerKey, Candidate>,
+    collided: HashSet<AnswerKey>,
+    too_big: usize,
+    collisions: usize,
+}
+
+/// A private-use type asked for when compiling a name's default answer: the answer to a type
+/// the zone does not hold.
+const ABSENT_TYPE: u16 = 65534;
+
+/// Candidate first bytes of the one-byte label that stands for "a name below" when
+/// compiling the answers for names below a name (the probe must not exist).
+const PROBE_LABELS: [u8; 4] = [0x00, 0x01, 0x7f, 0xff];
+
+impl Builder<'_> {
+    fn add_zone(&mut self, zone: &Zone) {
+        // A zone holding the type asked for defaults has no defaults (see `ABSENT_TYPE`), and
+        // so no proof that a name is missing: its apex stops every walk.
         let defaults = !zone.records().any(|(_, t, _, _)| t == ABSENT_TYPE);
         // At a CNAME, the answer depends on what the chain's end holds for the type asked:
         // every type the zone holds gets its own entry there, and the default covers the
@@ -47,7 +115,11 @@ pub fn compile(snapshot: &Snapshot) -> Compiled {
             .collect();
         chain_types.sort_unstable();
         chain_types.dedup();
-        let signed_zone = zone.is_signed();
+        if !defaults {
+            let apex = zone.apex().lowercase_wire();
+            self.pass(&apex, DEFAULT_QTYPE, SCOPE_NAME, Group::Default);
+            self.pass(&apex, DEFAULT_QTYPE, SCOPE_BELOW, Group::Walk);
+        }
         for node in zone.nodes() {
             let qname = node.owner.lowercase_wire();
             let chain = node.rrset(rtype::CNAME).is_some();
@@ -57,122 +129,364 @@ pub fn compile(snapshot: &Snapshot) -> Compiled {
             }
             types.sort_unstable();
             types.dedup();
-            if defaults {
-                types.push(DEFAULT_QTYPE);
-            }
             for qtype in types {
-                let key = AnswerKey {
-                    name_hash: name_hash(&qname),
-                    qtype,
-                    dnssec_ok: 0,
-                    _pad: 0,
-                };
-                if poisoned.contains(&key) {
-                    compiled.collisions += 1;
-                    continue;
-                }
-                if let Some((other, ..)) = by_key.get(&key) {
-                    if **other != *qname {
-                        // Two names, one hash: serve neither from the map.
-                        by_key.remove(&key);
-                        poisoned.insert(key);
-                        compiled.collisions += 2;
-                    }
-                    continue;
-                }
-                let Some(plain) = compile_one(snapshot, &qname, qtype, false, chain) else {
-                    continue;
-                };
-                // Only a signed zone answers DO queries differently.
-                let signed = signed_zone
-                    .then(|| compile_one(snapshot, &qname, qtype, true, chain))
-                    .flatten()
-                    .filter(|b| *b != plain);
-                let packed = (
-                    pack(&qname, &plain),
-                    signed.as_ref().map(|b| pack(&qname, b)),
-                );
-                match packed {
-                    (Some(mut value), Some(Some(signed_value))) => {
+                self.add_name_answer(&qname, qtype, chain, Group::Typed);
+            }
+            if defaults {
+                self.add_name_answer(&qname, DEFAULT_QTYPE, chain, Group::Default);
+                self.add_below(zone, &qname, &chain_types);
+            }
+        }
+    }
+
+    /// The answer for (qname, qtype), and its DO variant if the zone is signed.
+    fn add_name_answer(&mut self, qname: &[u8], qtype: u16, chain: bool, group: Group) {
+        let Some(plain) = compile_name(self.snapshot, qname, qtype, false, chain) else {
+            self.pass(qname, qtype, SCOPE_NAME, group);
+            return;
+        };
+        let Some(mut value) = pack(qname, qname.len(), &plain, &[]) else {
+            self.too_big += 1;
+            self.pass(qname, qtype, SCOPE_NAME, group);
+            return;
+        };
+        let mut signed = None;
+        if self.signed_at(qname) {
+            match compile_name(self.snapshot, qname, qtype, true, chain) {
+                Some(body) if body == plain => {}
+                Some(body) => match pack(qname, qname.len(), &body, &[]) {
+                    Some(signed_value) => {
                         value.options |= OPTION_HAS_DO_VARIANT;
-                        by_key.insert(key, (qname.clone(), value, Some(signed_value)));
+                        signed = Some(signed_value);
                     }
-                    (Some(value), None) => {
-                        by_key.insert(key, (qname.clone(), value, None));
+                    None => {
+                        self.too_big += 1;
+                        value.options |= OPTION_DO_PASS;
                     }
-                    _ => compiled.too_big += 1,
+                },
+                None => value.options |= OPTION_DO_PASS,
+            }
+        }
+        self.insert(key(qname, qtype, SCOPE_NAME), qname, group, value, signed);
+    }
+
+    /// The answers for names below `name` that do not exist, compiled for a probe name one
+    /// short label below it.
+    fn add_below(&mut self, zone: &Zone, name: &[u8], chain_types: &[u16]) {
+        let Some(probe) = probe_below(zone, name) else {
+            self.pass(name, DEFAULT_QTYPE, SCOPE_BELOW, Group::Walk);
+            return;
+        };
+        let signed = self.signed_at(&probe);
+        // A wildcard child answers each type it holds (or, as a CNAME, each type its chain
+        // can end in) differently.
+        let mut wildcard_owner = vec![1, b'*'];
+        wildcard_owner.extend_from_slice(name);
+        let wildcard = zone.node(&wildcard_owner);
+        let chain = wildcard.is_some_and(|w| w.rrset(rtype::CNAME).is_some());
+        let mut types: Vec<u16> = match wildcard {
+            Some(w) if chain => w
+                .rrsets
+                .iter()
+                .map(|r| r.rtype)
+                .chain(chain_types.iter().copied())
+                .collect(),
+            Some(w) => w.rrsets.iter().map(|r| r.rtype).collect(),
+            None => Vec::new(),
+        };
+        types.retain(|t| !has_own_answer(*t));
+        types.sort_unstable();
+        types.dedup();
+        let mut typed = false;
+        for &qtype in &types {
+            match self.compile_below(name, &probe, qtype, chain, signed) {
+                Some(value) => {
+                    typed = true;
+                    self.insert(
+                        key(name, qtype, SCOPE_BELOW),
+                        name,
+                        Group::Walk,
+                        value,
+                        None,
+                    );
+                }
+                None => self.pass(name, qtype, SCOPE_BELOW, Group::Walk),
+            }
+        }
+        typed |= !types.is_empty();
+        match self.compile_below(name, &probe, DEFAULT_QTYPE, chain, signed) {
+            Some(mut value) => {
+                if typed {
+                    value.options |= OPTION_TYPED_BELOW;
+                }
+                self.insert(
+                    key(name, DEFAULT_QTYPE, SCOPE_BELOW),
+                    name,
+                    Group::Walk,
+                    value,
+                    None,
+                );
+            }
+            None => self.pass(name, DEFAULT_QTYPE, SCOPE_BELOW, Group::Walk),
+        }
+    }
+
+    /// The entry for names below `name` asking `qtype`, or `None` where the kernel cannot
+    /// give userspace's answer by moving pointers (DNAME synthesis, too many pointers, too
+    /// big). Names in the answer that lie below `name` but do not exist get pass entries: a
+    /// query name ending in one would be compressed against it.
+    fn compile_below(
+        &mut self,
+        name: &[u8],
+        probe: &[u8],
+        qtype: u16,
+        chain: bool,
+        signed: bool,
+    ) -> Option<Box<AnswerValue>> {
+        let absent = qtype == DEFAULT_QTYPE;
+        let answer = lookup(
+            self.snapshot,
+            probe,
+            if absent { ABSENT_TYPE } else { qtype },
+            false,
+        );
+        let synthesized = answer.answer.iter().any(|rr| rr.rtype == rtype::DNAME);
+        if synthesized || !usable(&answer, chain, absent) {
+            return None;
+        }
+        let (body, trace) = encode_traced(probe, &answer);
+        self.poison_names_below(name, probe, &trace);
+        // Pointers to the probe itself stay; the rest move with the query name's length.
+        let fixups: Vec<u16> = trace
+            .pointers
+            .iter()
+            .filter(|(_, target)| *target != 12)
+            .filter_map(|(at, _)| u16::try_from(*at).ok())
+            .collect();
+        if fixups.len() > MAX_FIXUPS {
+            return None;
+        }
+        let Some(mut value) = pack(name, probe.len(), &body, &fixups) else {
+            self.too_big += 1;
+            return None;
+        };
+        if signed {
+            // Denial and wildcard proofs are computed per query.
+            value.options |= OPTION_DO_PASS;
+        }
+        Some(value)
+    }
+
+    /// Pass entries for the names in `trace` below `name` (other than the probe) that do
+    /// not exist: a query at or below one would not get the probe's compression.
+    fn poison_names_below(&mut self, name: &[u8], probe: &[u8], trace: &Trace) {
+        for written in &trace.names {
+            let lower: Vec<u8> = written.iter().map(|b| b.to_ascii_lowercase()).collect();
+            for offset in label_offsets(&lower) {
+                let suffix = &lower[offset..];
+                if suffix.len() <= name.len() || !suffix.ends_with(name) {
+                    break;
+                }
+                if suffix != probe && !self.exists(suffix) {
+                    self.pass(suffix, DEFAULT_QTYPE, SCOPE_NAME, Group::Walk);
+                    self.pass(suffix, DEFAULT_QTYPE, SCOPE_BELOW, Group::Walk);
                 }
             }
         }
     }
-    // Answers for the types asked for come before the defaults, so that when the maps cannot
-    // hold everything, the names' own answers are the ones kept.
-    let mut by_key: Vec<(AnswerKey, Candidate)> = by_key.into_iter().collect();
-    by_key.sort_by_key(|(key, _)| key.qtype == DEFAULT_QTYPE);
-    for (key, (_, value, signed)) in by_key {
-        compiled.entries.push((key, value));
-        if let Some(signed) = signed {
-            compiled.entries.push((
-                AnswerKey {
-                    dnssec_ok: 1,
-                    ..key
-                },
-                signed,
-            ));
+
+    fn exists(&self, name: &[u8]) -> bool {
+        match self.snapshot.find(name) {
+            Some(Served::Zone(zone)) => zone.node(name).is_some(),
+            _ => false,
         }
     }
-    compiled
+
+    /// Whether answers at `name` differ for DO queries: the zone userspace answers it from
+    /// is signed.
+    fn signed_at(&self, name: &[u8]) -> bool {
+        matches!(self.snapshot.find(name), Some(Served::Zone(zone)) if zone.is_signed())
+    }
+
+    fn pass(&mut self, name: &[u8], qtype: u16, scope: u32, group: Group) {
+        let value = pass_value(name);
+        self.insert(key(name, qtype, scope), name, group, value, None);
+    }
+
+    fn insert(
+        &mut self,
+        key: AnswerKey,
+        name: &[u8],
+        group: Group,
+        value: Box<AnswerValue>,
+        signed: Option<Box<AnswerValue>>,
+    ) {
+        if self.collided.contains(&key) {
+            self.collisions += 1;
+            return;
+        }
+        match self.by_key.entry(key) {
+            Entry::Vacant(slot) => {
+                slot.insert(Candidate {
+                    name: name.into(),
+                    group,
+                    value,
+                    signed,
+                });
+            }
+            Entry::Occupied(mut slot) if *slot.get().name != *name => {
+                // Two names, one hash: a pass entry with no name stops lookups and walks
+                // for both, and confirms neither.
+                let first = slot.get_mut();
+                first.value = pass_value(&[]);
+                first.signed = None;
+                first.group = first.group.min(group);
+                self.collided.insert(key);
+                self.collisions += 2;
+            }
+            Entry::Occupied(mut slot) => {
+                // The same name from two zones (a delegation in the parent, the child's
+                // apex): both were compiled by the same lookup; a pass wins.
+                if value.body_len == 0 {
+                    let first = slot.get_mut();
+                    first.value = value;
+                    first.signed = None;
+                }
+            }
+        }
+    }
+
+    fn finish(self, capacity: usize) -> Compiled {
+        let mut candidates: Vec<(AnswerKey, Candidate)> = self.by_key.into_iter().collect();
+        candidates.sort_by_key(|(_, c)| c.group);
+        let size = |c: &Candidate| 1 + c.signed.is_some() as usize;
+        let total: usize = candidates.iter().map(|(_, c)| size(c)).sum();
+        // The walk entries are published whole or not at all (see the module comment).
+        let walk = total <= capacity;
+        let mut compiled = Compiled {
+            too_big: self.too_big,
+            collisions: self.collisions,
+            walk,
+            ..Compiled::default()
+        };
+        for (key, candidate) in candidates {
+            if candidate.group == Group::Walk && !walk
+                || compiled.entries.len() + size(&candidate) > capacity
+            {
+                compiled.left_out += size(&candidate);
+                continue;
+            }
+            compiled.entries.push((key, *candidate.value));
+            if let Some(signed) = candidate.signed {
+                compiled.entries.push((
+                    AnswerKey {
+                        dnssec_ok: 1,
+                        ..key
+                    },
+                    *signed,
+                ));
+            }
+        }
+        compiled
+    }
 }
 
-/// A private-use type asked for when compiling a name's default answer: the answer to a type
-/// the zone does not hold.
-const ABSENT_TYPE: u16 = 65534;
+fn key(name: &[u8], qtype: u16, scope: u32) -> AnswerKey {
+    AnswerKey {
+        name_hash: name_hash(name),
+        qtype,
+        dnssec_ok: 0,
+        scope,
+    }
+}
+
+/// A name one label below `name` that does not exist, if one fits.
+fn probe_below(zone: &Zone, name: &[u8]) -> Option<Vec<u8>> {
+    if name.len() + 2 > secdns_common::MAX_NAME_LEN {
+        return None;
+    }
+    PROBE_LABELS.iter().find_map(|&label| {
+        let mut probe = vec![1, label];
+        probe.extend_from_slice(name);
+        zone.node(&probe).is_none().then_some(probe)
+    })
+}
+
+/// Whether the kernel may send `answer`: not an error, and for a name without CNAME, a
+/// default that does not depend on the type asked (NODATA, a referral, NXDOMAIN) or a
+/// positive answer for a type.
+fn usable(answer: &Answer<'_>, chain: bool, absent: bool) -> bool {
+    answer.extended_error.is_none()
+        && match (chain, absent) {
+            (true, _) => matches!(answer.rcode, rcode::NOERROR | rcode::NXDOMAIN),
+            (false, true) => {
+                answer.rcode == rcode::NXDOMAIN
+                    || answer.rcode == rcode::NOERROR && answer.answer.is_empty()
+            }
+            (false, false) => answer.rcode == rcode::NOERROR && !answer.answer.is_empty(),
+        }
+}
 
 /// The body userspace would send for (qname, qtype), or for [`DEFAULT_QTYPE`] the body every
 /// type without an entry gets. At a name without CNAME that is a positive answer for a type
 /// present, and NODATA or a referral for the default; at a CNAME, whatever the chain gives.
-fn compile_one(
+fn compile_name(
     snapshot: &Snapshot,
     qname: &[u8],
     qtype: u16,
     dnssec_ok: bool,
     chain: bool,
 ) -> Option<Body> {
-    let default = qtype == DEFAULT_QTYPE;
+    let absent = qtype == DEFAULT_QTYPE;
     let answer = lookup(
         snapshot,
         qname,
-        if default { ABSENT_TYPE } else { qtype },
+        if absent { ABSENT_TYPE } else { qtype },
         dnssec_ok,
     );
-    let usable = answer.extended_error.is_none()
-        && match (chain, default) {
-            (true, _) => matches!(answer.rcode, rcode::NOERROR | rcode::NXDOMAIN),
-            // A default must not depend on the type asked: NODATA or a referral.
-            (false, true) => answer.rcode == rcode::NOERROR && answer.answer.is_empty(),
-            (false, false) => answer.rcode == rcode::NOERROR && !answer.answer.is_empty(),
-        };
+    // The name exists, so a default is never NXDOMAIN unless a chain ends there.
+    let usable = usable(&answer, chain, absent) && (chain || answer.rcode == rcode::NOERROR);
     usable.then(|| encode_body(qname, &answer))
 }
 
-fn pack(qname: &[u8], body: &Body) -> Option<AnswerValue> {
-    if body.bytes.is_empty() || body.bytes.len() > MAX_BODY_LEN || qname.len() >= NAME_BUF_LEN {
-        return None;
-    }
-    let mut value = AnswerValue {
-        name_len: qname.len() as u16,
-        body_len: body.bytes.len() as u16,
-        flags: body.flags,
-        ancount: body.ancount,
-        nscount: body.nscount,
-        arcount: body.arcount,
-        body_csum: ones_complement_sum(&body.bytes) as u32,
+/// A value with the name right-aligned (see [`name_hash`]) and no body.
+fn pass_value(name: &[u8]) -> Box<AnswerValue> {
+    let mut value = Box::new(AnswerValue {
+        name_len: name.len() as u16,
+        body_len: 0,
+        flags: 0,
+        ancount: 0,
+        nscount: 0,
+        arcount: 0,
+        question_len: name.len() as u16,
+        fixup_count: 0,
+        body_csum: 0,
         options: 0,
-        _pad: 0,
+        fixups: [0; MAX_FIXUPS],
         name: [0; NAME_BUF_LEN],
         body: [0; MAX_BODY_LEN],
-    };
-    value.name[..qname.len()].copy_from_slice(qname);
+    });
+    let len = name.len().min(NAME_BUF_LEN);
+    value.name[NAME_BUF_LEN - len..].copy_from_slice(&name[..len]);
+    value
+}
+
+/// The entry for `name` holding `body`, compiled for a question name of `question_len`
+/// bytes with the pointers at `fixups` to move for longer ones.
+fn pack(name: &[u8], question_len: usize, body: &Body, fixups: &[u16]) -> Option<Box<AnswerValue>> {
+    if body.bytes.is_empty() || body.bytes.len() > MAX_BODY_LEN || name.len() >= NAME_BUF_LEN {
+        return None;
+    }
+    let mut value = pass_value(name);
+    value.body_len = body.bytes.len() as u16;
+    value.flags = body.flags;
+    value.ancount = body.ancount;
+    value.nscount = body.nscount;
+    value.arcount = body.arcount;
+    value.question_len = question_len as u16;
+    value.fixup_count = fixups.len() as u16;
+    value.fixups[..fixups.len()].copy_from_slice(fixups);
+    value.body_csum = ones_complement_sum(&body.bytes) as u32;
     value.body[..body.bytes.len()].copy_from_slice(&body.bytes);
     Some(value)
 }

@@ -6,6 +6,7 @@ use std::{net::IpAddr, time::Duration};
 
 use anyhow::Context as _;
 use secdns::xdp::{compile::compile, loader::XdpEngine};
+use secdns_common::ANSWER_MAP_MAX_ENTRIES;
 use secdns_tests::{
     EXAMPLE_APEX, EXAMPLE_ZONE,
     frame::{QueryBuilder, UdpFrame},
@@ -102,7 +103,7 @@ fn xdp() -> anyhow::Result<()> {
     }
     let big = snapshot_of("big.example.", &text)?;
     let started = std::time::Instant::now();
-    let compiled = compile(&big);
+    let compiled = compile(&big, ANSWER_MAP_MAX_ENTRIES as usize);
     let compile_ms = started.elapsed().as_millis();
     let started = std::time::Instant::now();
     engine.publish(&compiled.entries)?;
