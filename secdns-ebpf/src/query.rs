@@ -87,9 +87,10 @@ pub fn parse(ctx: &XdpContext, port: u16) -> Result<Query, Pass> {
         ETH_P_IPV6 => {
             let ip = ptr_at(ctx, l3_off, IPV6_LEN).ok_or(Pass(Counter::NotDns))?;
             // SAFETY: `ptr_at` checked the whole header.
-            let (next_header, payload) = unsafe { (*ip.add(6), get_be16(ip.add(4)) as usize) };
+            let (version, next_header, payload) =
+                unsafe { (*ip >> 4, *ip.add(6), get_be16(ip.add(4)) as usize) };
             // Extension headers are left to the kernel.
-            if next_header != IPPROTO_UDP {
+            if version != 6 || next_header != IPPROTO_UDP {
                 return Err(not_dns);
             }
             (true, payload + IPV6_LEN, l3_off + IPV6_LEN)
@@ -100,6 +101,10 @@ pub fn parse(ctx: &XdpContext, port: u16) -> Result<Query, Pass> {
         return Err(not_dns);
     }
     let udp_len = be16_at(ctx, udp_off + 4).ok_or(malformed())? as usize;
+    // A zero checksum means "none", which IPv6 forbids (RFC 8200 §8.1): the kernel drops it.
+    if ipv6 && be16_at(ctx, udp_off + 6) == Some(0) {
+        return Err(malformed());
+    }
     let ip_header_len = udp_off - l3_off;
     // The UDP length must agree with the IP length, and the whole datagram must be present
     // (the frame may carry Ethernet padding beyond it).
