@@ -50,9 +50,6 @@ pub struct Scratch {
     /// `words[k]`: the name's `k`-th word from the end, lowercased (the name's first bytes
     /// zero-padded), as `chain` consumed it.
     pub words: [u64; NAME_BUF_LEN / 8],
-    /// Offset of each label in the name, the root label last.
-    pub labels: [u8; query::MAX_LABELS],
-    pub label_count: u64,
     /// Headers and question of the frame, while the frame grows at its head; see
     /// `reply::grow`.
     pub prefix: [u8; reply::MAX_PREFIX_LEN],
@@ -105,7 +102,8 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
                 // Every name that exists has a default entry: the name does not exist, and
                 // its closest existing ancestor says what that means.
                 None => {
-                    let (value, name_len) = closest_ancestor(answers, &mut key, query.qname_len)?;
+                    let (value, name_len) =
+                        closest_ancestor(answers, &mut key, query.scratch, query.qname_len)?;
                     // SAFETY: map value pointers stay valid for the whole run (RCU).
                     if unsafe { (*value).options } & OPTION_TYPED_BELOW == 0 {
                         (value, name_len)
@@ -129,7 +127,7 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
     }
     // SAFETY: as above.
     let value = unsafe { &*value };
-    query::confirm_name(name_len, value)?;
+    query::confirm_name(query.scratch, name_len, value)?;
     reply::write_reply(ctx, &query, value, config.udp_payload)
 }
 
@@ -140,21 +138,20 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
 fn closest_ancestor(
     answers: &HashMap<AnswerKey, AnswerValue>,
     key: &mut AnswerKey,
+    scratch: *mut Scratch,
     len: usize,
 ) -> Result<(*const AnswerValue, usize), Pass> {
-    let scratch = SCRATCH.get_ptr_mut(0).ok_or(Pass(Counter::Miss))?;
-    // SAFETY: per-CPU scratch filled by `query::parse` for this packet.
-    let labels = unsafe { (*scratch).label_count } as usize;
     key.qtype = DEFAULT_QTYPE;
     key.scope = SCOPE_BELOW;
-    // Label 0 is the name itself.
-    let mut level = 1;
+    // The name sits right-aligned in the buffer; hop over its labels there. (Laundered, or
+    // the compiler folds the subtraction into the pointer, a negative offset to the verifier.)
+    let first = query::launder(scratch, query::NAME_END - len)?;
+    let mut start = 0usize;
+    let mut level = 0;
     while level < MAX_WALK {
-        if level >= labels || level >= query::MAX_LABELS {
-            break;
-        }
-        // SAFETY: level < MAX_LABELS.
-        let start = unsafe { (*scratch).labels[level] } as usize;
+        // SAFETY: per-CPU scratch; `get` bounds the index.
+        let label = unsafe { (*scratch).name.get(first + start) }.copied();
+        start += label.ok_or(Pass(Counter::Miss))? as usize + 1;
         if start >= len {
             break;
         }

@@ -28,6 +28,8 @@ const TYPE_OPT: u16 = 41;
 const CLASS_IN: u16 = 1;
 
 pub struct Query {
+    /// This CPU's scratch space, holding the lowercased question name (see `scan_name`).
+    pub scratch: *mut Scratch,
     pub ipv6: bool,
     /// Frame offset of the IP header (after one VLAN tag, if any).
     pub l3_off: usize,
@@ -134,7 +136,8 @@ pub fn parse(ctx: &XdpContext, port: u16) -> Result<Query, Pass> {
     }
 
     let qname_off = dns_off + DNS_HEADER_LEN;
-    let (qname_len, name_hash, qname_sum) = scan_name(ctx, qname_off)?;
+    let scratch = SCRATCH.get_ptr_mut(0).ok_or(malformed())?;
+    let (qname_len, name_hash, qname_sum) = scan_name(ctx, scratch, qname_off)?;
     let qtype_off = qname_off + qname_len;
     let tail = ptr_at(ctx, qtype_off, 4).ok_or(malformed())?;
     let qtype = get_be16(tail);
@@ -146,6 +149,7 @@ pub fn parse(ctx: &XdpContext, port: u16) -> Result<Query, Pass> {
     let question_end = qtype_off + 4;
 
     let mut query = Query {
+        scratch,
         ipv6,
         l3_off,
         dns_off,
@@ -204,8 +208,11 @@ pub const NAME_END: usize = NAME_BUF_LEN;
 /// their lowercase form (left in the scratch buffer for `confirm_name` and the ancestor walk)
 /// and the hash chain of [`secdns_common::name_hash`]. Returns (wire length, hash, checksum sum).
 #[inline(always)]
-fn scan_name(ctx: &XdpContext, off: usize) -> Result<(usize, u64, u64), Pass> {
-    let scratch = SCRATCH.get_ptr_mut(0).ok_or(malformed())?;
+fn scan_name(
+    ctx: &XdpContext,
+    scratch: *mut Scratch,
+    off: usize,
+) -> Result<(usize, u64, u64), Pass> {
     let mut pos = 0usize;
     let mut len = 0usize;
     let mut hops = 0usize;
@@ -214,9 +221,8 @@ fn scan_name(ctx: &XdpContext, off: usize) -> Result<(usize, u64, u64), Pass> {
         // Two bytes: the length octet, and either the label's first byte or (after the root
         // label) the question type, which a well-formed question always has.
         let p = ptr_at(ctx, off + pos, 2).ok_or(malformed())?;
-        // SAFETY: `ptr_at` checked two bytes; `hops < MAX_LABELS`; per-CPU scratch.
+        // SAFETY: `ptr_at` checked two bytes.
         let label = unsafe { *p } as usize;
-        unsafe { (*scratch).labels[hops] = pos as u8 };
         hops += 1;
         if label == 0 {
             len = pos + 1;
@@ -231,8 +237,6 @@ fn scan_name(ctx: &XdpContext, off: usize) -> Result<(usize, u64, u64), Pass> {
             return Err(malformed()); // longer than 255 octets
         }
     }
-    // SAFETY: per-CPU scratch owned by this run.
-    unsafe { (*scratch).label_count = hops as u64 };
     let len = launder(scratch, len)?;
     // The mask changes nothing (1 <= len <= 255) but keeps the compiler from folding the
     // subtraction into the pointer, which the verifier would see as a negative offset.
@@ -333,11 +337,10 @@ pub fn launder(scratch: *mut Scratch, len: usize) -> Result<usize, Pass> {
 /// lowercased question that `scan_name` left in the scratch buffer (the whole question, or
 /// one of its ancestors).
 #[inline(always)]
-pub fn confirm_name(len: usize, value: &AnswerValue) -> Result<(), Pass> {
+pub fn confirm_name(scratch: *mut Scratch, len: usize, value: &AnswerValue) -> Result<(), Pass> {
     if value.name_len as usize != len {
         return Err(Pass(Counter::Miss));
     }
-    let scratch = SCRATCH.get_ptr_mut(0).ok_or(Pass(Counter::Miss))?;
     // Bound the loop by a fresh copy of the length: the exit test would otherwise pin
     // `len` to a different constant on each exit, and the verifier would check the rest of
     // the program once per length.

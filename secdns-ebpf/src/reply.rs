@@ -10,7 +10,7 @@ use secdns_common::{
 };
 
 use crate::{
-    Pass, SCRATCH,
+    Pass,
     checksum::{at_parity, fold},
     packet::{get_be16, ptr_at, put_be16},
     query::{DNS_HEADER_LEN, ETH_LEN, IPV4_LEN, IPV6_LEN, Query, UDP_LEN},
@@ -80,7 +80,7 @@ fn grow(ctx: &XdpContext, q: &Query, delta: i32) -> Result<(), Pass> {
         return Ok(());
     }
     let prefix = q.dns_off + DNS_HEADER_LEN + q.qname_len + 4;
-    let scratch = SCRATCH.get_ptr_mut(0).ok_or(Pass(Counter::ResizeFailed))?;
+    let scratch = q.scratch;
     if delta <= 0 || prefix == 0 || prefix > MAX_PREFIX_LEN {
         return Err(Pass(Counter::ResizeFailed));
     }

@@ -187,6 +187,16 @@ impl XdpEngine {
 
     /// As [`XdpEngine::test_run`], with the time the kernel measured for the one run.
     pub fn timed_run(&self, frame: &[u8]) -> anyhow::Result<(u32, Vec<u8>, std::time::Duration)> {
+        self.timed_runs(frame, 1)
+    }
+
+    /// As [`XdpEngine::timed_run`], running the program `repeat` times on the same frame
+    /// (which it may have changed in an earlier run); the time is the average per run.
+    pub fn timed_runs(
+        &self,
+        frame: &[u8],
+        repeat: u32,
+    ) -> anyhow::Result<(u32, Vec<u8>, std::time::Duration)> {
         let program: &Xdp = self
             .ebpf
             .program(PROGRAM_NAME)
@@ -196,6 +206,7 @@ impl XdpEngine {
         let result = program.test_run(TestRunOptions {
             data_in: Some(frame),
             data_out: Some(&mut out),
+            repeat,
             ..Default::default()
         })?;
         out.truncate(result.data_size_out as usize);
