@@ -95,6 +95,14 @@ pub struct XdpConfig {
     pub interfaces: Vec<String>,
     #[serde(default = "default_mode")]
     pub mode: AttachMode,
+    /// Memory the answer maps may take, in MiB (two copies: the live one and the one
+    /// being filled). What does not fit is answered by userspace.
+    #[serde(default = "default_xdp_memory")]
+    pub memory_mib: u32,
+}
+
+fn default_xdp_memory() -> u32 {
+    2048
 }
 
 /// A zone served from a file, or (with `peers`) a secondary zone.

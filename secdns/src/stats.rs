@@ -31,15 +31,28 @@ pub struct StatsReport {
     pub tcp_connections: u64,
     /// Every XDP counter by name (why packets were passed, etc.).
     pub xdp: Vec<(String, u64)>,
-    pub xdp_entries: u64,
+    pub xdp_map: MapUsage,
     pub zones: u64,
+}
+
+/// How full the XDP answer maps are.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MapUsage {
+    /// Entries in the live map.
+    pub entries: u64,
+    /// The most entries the memory budget allows.
+    pub capacity: u64,
+    /// Entries compiled but left to userspace for want of room.
+    pub left_out: u64,
+    /// Memory the entries take, both maps (live and previous) counted.
+    pub bytes: u64,
 }
 
 impl StatsReport {
     pub fn from_parts(
         responders: &ResponderStats,
         xdp: Vec<(String, u64)>,
-        xdp_entries: u64,
+        xdp_map: MapUsage,
         zones: u64,
     ) -> Self {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -62,7 +75,7 @@ impl StatsReport {
             udp_truncated: get(&responders.udp_truncated),
             tcp_connections: get(&responders.tcp_connections),
             xdp,
-            xdp_entries,
+            xdp_map,
             zones,
         }
     }
@@ -77,7 +90,10 @@ impl StatsReport {
             format!("udp_ignored {}", self.udp_ignored),
             format!("udp_truncated {}", self.udp_truncated),
             format!("tcp_connections {}", self.tcp_connections),
-            format!("xdp_entries {}", self.xdp_entries),
+            format!("xdp_entries {}", self.xdp_map.entries),
+            format!("xdp_capacity {}", self.xdp_map.capacity),
+            format!("xdp_left_out {}", self.xdp_map.left_out),
+            format!("xdp_map_bytes {}", self.xdp_map.bytes),
             format!("zones {}", self.zones),
         ];
         lines.extend(

@@ -79,8 +79,8 @@ fn parse_name(text: &str) -> ApiResult<Name> {
 
 async fn stats(State(shared): State<Shared>) -> ApiResult<Json<StatsReport>> {
     let (xdp, entries) = match &shared.fast_path {
-        Some(fast_path) => (fast_path.counters()?, fast_path.entries()),
-        None => (Vec::new(), 0),
+        Some(fast_path) => (fast_path.counters()?, fast_path.usage()),
+        None => (Vec::new(), Default::default()),
     };
     let zones = shared.snapshot.load().zones().count() as u64;
     Ok(Json(StatsReport::from_parts(

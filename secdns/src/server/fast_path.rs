@@ -1,9 +1,6 @@
 //! The XDP half of the server as the rest of userspace sees it.
 
-use std::sync::{
-    Mutex,
-    atomic::{AtomicU64, Ordering},
-};
+use std::sync::Mutex;
 
 use anyhow::{Context as _, anyhow};
 use secdns_common::ANSWER_MAP_MAX_ENTRIES;
@@ -11,12 +8,25 @@ use secdns_common::ANSWER_MAP_MAX_ENTRIES;
 use crate::{
     config::XdpConfig,
     snapshot::Snapshot,
+    stats::MapUsage,
     xdp::{compile::compile, loader::XdpEngine},
 };
 
 pub struct FastPath {
     engine: Mutex<XdpEngine>,
-    entries: AtomicU64,
+    capacity: usize,
+    usage: Mutex<MapUsage>,
+}
+
+/// What one entry takes in kernel memory: key and value plus the hash table's element
+/// header, rounded up to the allocator's 2 KiB size class.
+const ENTRY_BYTES: u64 = 2048;
+
+/// How many entries `memory_mib` holds, counting both maps (the live one and the previous
+/// one, refilled at the next publication).
+pub fn capacity(memory_mib: u32) -> usize {
+    let entries = u64::from(memory_mib) * 1024 * 1024 / (2 * ENTRY_BYTES);
+    entries.min(u64::from(ANSWER_MAP_MAX_ENTRIES)) as usize
 }
 
 impl FastPath {
@@ -31,7 +41,8 @@ impl FastPath {
         }
         Ok(Self {
             engine: Mutex::new(engine),
-            entries: AtomicU64::new(0),
+            capacity: capacity(config.memory_mib),
+            usage: Mutex::new(MapUsage::default()),
         })
     }
 
@@ -42,7 +53,7 @@ impl FastPath {
     }
 
     pub fn publish(&self, snapshot: &Snapshot) -> anyhow::Result<()> {
-        let compiled = compile(snapshot, ANSWER_MAP_MAX_ENTRIES as usize);
+        let compiled = compile(snapshot, self.capacity);
         if compiled.too_big > 0 || compiled.collisions > 0 {
             tracing::info!(
                 too_big = compiled.too_big,
@@ -60,8 +71,14 @@ impl FastPath {
         self.engine()?
             .publish(&compiled.entries)
             .context("publishing to XDP")?;
-        let published = compiled.entries.len();
-        self.entries.store(published as u64, Ordering::Relaxed);
+        let published = compiled.entries.len() as u64;
+        let previous = self.usage().entries;
+        self.set_usage(MapUsage {
+            entries: published,
+            capacity: self.capacity as u64,
+            left_out: compiled.left_out as u64,
+            bytes: (published + previous) * ENTRY_BYTES,
+        });
         tracing::info!(entries = published, "XDP answers published");
         Ok(())
     }
@@ -69,13 +86,22 @@ impl FastPath {
     /// Makes the kernel pass every query to userspace (after a failed publication).
     pub fn stop_answering(&self) {
         match self.engine().and_then(|mut engine| engine.stop_answering()) {
-            Ok(()) => self.entries.store(0, Ordering::Relaxed),
+            Ok(()) => self.set_usage(MapUsage {
+                entries: 0,
+                ..self.usage()
+            }),
             Err(e) => tracing::error!("cannot switch XDP answers off: {e:#}"),
         }
     }
 
-    pub fn entries(&self) -> u64 {
-        self.entries.load(Ordering::Relaxed)
+    pub fn usage(&self) -> MapUsage {
+        self.usage.lock().map(|u| *u).unwrap_or_default()
+    }
+
+    fn set_usage(&self, usage: MapUsage) {
+        if let Ok(mut current) = self.usage.lock() {
+            *current = usage;
+        }
     }
 
     pub fn counters(&self) -> anyhow::Result<Vec<(String, u64)>> {
@@ -89,5 +115,15 @@ impl FastPath {
 
     pub fn detach(&self) -> anyhow::Result<()> {
         self.engine()?.detach_all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_budget_counts_both_maps_in_two_kib_entries() {
+        assert_eq!(super::capacity(2048), 524_288);
+        assert_eq!(super::capacity(0), 0);
+        assert_eq!(super::capacity(u32::MAX), 1 << 20);
     }
 }

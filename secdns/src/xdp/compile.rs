@@ -490,3 +490,90 @@ fn pack(name: &[u8], question_len: usize, body: &Body, fixups: &[u16]) -> Option
     value.body[..body.bytes.len()].copy_from_slice(&body.bytes);
     Some(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{dns::Name, zone::zonefile};
+
+    const ZONE: &str = "$ORIGIN t.\n$TTL 60\n@ IN SOA ns hm 1 2 3 4 5\n@ IN NS ns\n\
+                        ns IN A 192.0.2.1\nwww IN A 192.0.2.2\nwww IN TXT \"x\"\n\
+                        *.w IN A 192.0.2.3\n";
+
+    fn snapshot() -> Snapshot {
+        let apex: Name = "t.".parse().unwrap();
+        let (zone, _) = zonefile::parse(ZONE, &apex, "unit").unwrap();
+        Snapshot::new([Arc::new(zone)])
+    }
+
+    fn groups(compiled: &Compiled) -> (usize, usize) {
+        let below = compiled
+            .entries
+            .iter()
+            .filter(|(k, _)| k.scope == SCOPE_BELOW)
+            .count();
+        (compiled.entries.len() - below, below)
+    }
+
+    #[test]
+    fn everything_fits_with_room() {
+        let compiled = compile(&snapshot(), 1000);
+        let (by_name, below) = groups(&compiled);
+        assert!(compiled.walk);
+        assert_eq!(compiled.left_out, 0);
+        // Every node (apex, ns, www, w, *.w, plus the RNAME pass entries) has a default.
+        assert!(by_name >= 10, "{by_name} entries for names");
+        // Every node has an entry for the names below it; the wildcard's parent per type.
+        assert!(below >= 6, "{below} entries for names below");
+        let typed_below = compiled
+            .entries
+            .iter()
+            .any(|(k, v)| k.scope == SCOPE_BELOW && k.qtype == 1 && v.body_len > 0);
+        assert!(typed_below, "the wildcard's A answer");
+    }
+
+    #[test]
+    fn walk_entries_go_whole_when_the_maps_are_too_small() {
+        let all = compile(&snapshot(), 1000);
+        let compiled = compile(&snapshot(), all.entries.len() - 1);
+        assert!(!compiled.walk);
+        // No entry for names below (nor the pass entries that only walks need) is left.
+        assert_eq!(groups(&compiled).1, 0);
+        assert!(compiled.entries.len() < groups(&all).0);
+        assert_eq!(
+            compiled.entries.len() + compiled.left_out,
+            all.entries.len()
+        );
+        // Smaller still: names' own answers are kept before their defaults.
+        let compiled = compile(&snapshot(), 3);
+        assert_eq!(compiled.entries.len(), 3);
+        assert!(
+            compiled
+                .entries
+                .iter()
+                .all(|(k, _)| k.qtype != DEFAULT_QTYPE)
+        );
+    }
+
+    #[test]
+    fn below_answers_list_the_pointers_to_move() {
+        let compiled = compile(&snapshot(), 1000);
+        let apex = name_hash(&"t.".parse::<Name>().unwrap().lowercase_wire());
+        let (_, nxdomain) = compiled
+            .entries
+            .iter()
+            .find(|(k, _)| k.scope == SCOPE_BELOW && k.name_hash == apex)
+            .expect("the apex's entry for names below it");
+        // Compiled for a probe two bytes longer than the apex; the SOA owner, MNAME and
+        // RNAME point into the apex.
+        assert_eq!(nxdomain.question_len, nxdomain.name_len + 2);
+        assert_eq!(nxdomain.flags & 0x000f, 3);
+        assert_eq!(nxdomain.fixup_count, 3);
+        for &at in &nxdomain.fixups[..3] {
+            let at = at as usize;
+            assert_eq!(nxdomain.body[at] & 0xc0, 0xc0, "a pointer at {at}");
+        }
+    }
+}
