@@ -157,7 +157,7 @@ fn name() -> impl Strategy<Value = Vec<u8>> {
 
 fn qtype() -> impl Strategy<Value = u16> {
     prop_oneof![
-        3 => prop::sample::select(&[1u16, 2, 5, 6, 12, 15, 16, 28, 33, 39, 43, 46, 47, 50, 255][..]),
+        3 => prop::sample::select(&[0u16, 1, 2, 5, 6, 12, 15, 16, 28, 33, 39, 43, 46, 47, 50, 251, 252, 255][..]),
         1 => any::<u16>(),
     ]
 }

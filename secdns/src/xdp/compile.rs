@@ -558,6 +558,24 @@ mod tests {
     }
 
     #[test]
+    fn a_type_0_record_does_not_replace_the_default() {
+        let apex: Name = "t.".parse().unwrap();
+        let text = format!("{ZONE}www IN TYPE0 \\# 1 00\n");
+        let (zone, _) = zonefile::parse(&text, &apex, "unit").unwrap();
+        let compiled = compile(&Snapshot::new([Arc::new(zone)]), 1000);
+        let www = name_hash(&"www.t.".parse::<Name>().unwrap().lowercase_wire());
+        let defaults: Vec<_> = compiled
+            .entries
+            .iter()
+            .filter(|(k, _)| k.name_hash == www && k.qtype == DEFAULT_QTYPE && k.scope == 0)
+            .collect();
+        assert_eq!(defaults.len(), 1);
+        // NODATA: no answer records.
+        assert_eq!(defaults[0].1.ancount, 0);
+        assert!(defaults[0].1.body_len > 0);
+    }
+
+    #[test]
     fn below_answers_list_the_pointers_to_move() {
         let compiled = compile(&snapshot(), 1000);
         let apex = name_hash(&"t.".parse::<Name>().unwrap().lowercase_wire());
