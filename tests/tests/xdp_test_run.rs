@@ -433,3 +433,87 @@ fn a_stopped_fast_path_passes_everything_until_the_next_publication() {
     bed.engine.publish(&entries).unwrap();
     assert_eq!(bed.run(&www).0, XDP_TX);
 }
+
+/// Runs `name`/`qtype` through the program and requires it either passed unchanged or
+/// answered as userspace answers from `bed.snapshot`. Returns whether it was answered.
+fn passed_or_same(bed: &Bed, name: &str, qtype: u16) -> bool {
+    let (c, s) = v4();
+    let request = UdpFrame::query(c, s, QueryBuilder::new(name, qtype).build());
+    let bytes = request.to_bytes();
+    let (action, out) = bed.run(&bytes);
+    if action == XDP_PASS {
+        assert_eq!(out, bytes, "{name}: a passed frame must be unchanged");
+        return false;
+    }
+    assert_eq!(action, XDP_TX, "{name}");
+    let reply = UdpFrame::parse(&out).unwrap();
+    let userspace = respond(
+        &request.payload,
+        &bed.snapshot,
+        Transport::Udp {
+            payload: OUR_PAYLOAD,
+        },
+    );
+    assert_eq!(
+        Some(reply.payload),
+        userspace,
+        "{name}: XDP and userspace differ"
+    );
+    true
+}
+
+#[test]
+fn nested_zones_answer_from_the_closest_zone_and_an_unavailable_one_stops_the_walk() {
+    let mut bed = bed();
+    let apex: Name = EXAMPLE_APEX.parse().unwrap();
+    let parent = zonefile::parse(EXAMPLE_ZONE, &apex, "parent").unwrap().0;
+    // The parent delegates sub.example.com; the child is served too, with its own data.
+    let child_apex: Name = "sub.example.com.".parse().unwrap();
+    let child_text = "$ORIGIN sub.example.com.\n$TTL 60\n@ IN SOA ns hm 1 2 3 4 5\n\
+                      @ IN NS ns\nns IN A 192.0.2.54\nwww IN A 192.0.2.99\n";
+    let child = zonefile::parse(child_text, &child_apex, "child").unwrap().0;
+    bed.snapshot = Snapshot::new([Arc::new(parent), Arc::new(child)]);
+    bed.engine
+        .publish(&compile(&bed.snapshot, ANSWER_MAP_MAX_ENTRIES as usize).entries)
+        .unwrap();
+    for (name, qtype) in [
+        ("www.sub.example.com.", 1),
+        ("nope.sub.example.com.", 1),
+        ("a.b.sub.example.com.", 28),
+        ("sub.example.com.", 6),
+        ("sub.example.com.", 2),
+        ("nope.example.com.", 1),
+    ] {
+        assert!(
+            passed_or_same(&bed, name, qtype),
+            "{name} answered in the kernel"
+        );
+    }
+    let nope = bed.expect_answer(v4(), &QueryBuilder::new("nope.sub.example.com.", 1));
+    assert_eq!(nope.payload[3] & 0x0f, 3, "NXDOMAIN from the child");
+
+    // Now the child has no data (never transferred, or expired): userspace says SERVFAIL,
+    // and nothing at or below the child's apex may be answered from the parent, even when
+    // the parent does not delegate it (the walk would reach the parent's apex otherwise).
+    let undelegated: String = EXAMPLE_ZONE
+        .lines()
+        .filter(|l| !l.starts_with("sub") && !l.starts_with("ns.sub"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let parent = zonefile::parse(&undelegated, &apex, "parent").unwrap().0;
+    bed.snapshot = Snapshot::with_unavailable([Arc::new(parent)], [child_apex]);
+    bed.engine
+        .publish(&compile(&bed.snapshot, ANSWER_MAP_MAX_ENTRIES as usize).entries)
+        .unwrap();
+    for (name, qtype) in [
+        ("www.sub.example.com.", 1),
+        ("nope.sub.example.com.", 1),
+        ("a.b.sub.example.com.", 28),
+        ("sub.example.com.", 1),
+    ] {
+        let (c, s) = v4();
+        let frame = UdpFrame::query(c, s, QueryBuilder::new(name, qtype).build()).to_bytes();
+        bed.expect_pass(&frame, name);
+    }
+    assert!(passed_or_same(&bed, "nope.example.com.", 1));
+}
