@@ -42,8 +42,8 @@ static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_COUNT,
 pub struct Scratch {
     /// See `query::launder`. Eight bytes, so that `name` is 8-aligned for word access.
     pub name_len: u64,
-    /// The name ends at `query::NAME_END`; the room before it lets the verifier see that a
-    /// copy of any length to a right-aligned position stays inside.
+    /// The name as it arrived, ending at `query::NAME_END`; the room before it lets the
+    /// verifier see that a copy of any length to a right-aligned position stays inside.
     pub name: [u8; 2 * NAME_BUF_LEN],
     /// `chain[k]`: the name hash after the name's last `k` words (see `query::suffix_hash`).
     pub chain: [u64; NAME_BUF_LEN / 8],
@@ -90,33 +90,8 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
         dnssec_ok: 0,
         scope: SCOPE_NAME,
     };
-    let (mut value, name_len) = match answers.get_ptr(key) {
-        Some(value) => (value, query.qname_len),
-        // The name's own answers and the types with an answer of their own are all there is.
-        None if has_own_answer(query.qtype) => return Err(Pass(Counter::Miss)),
-        None => {
-            // No entry for this type: the name's default (NODATA, referral) answers the rest.
-            key.qtype = DEFAULT_QTYPE;
-            match answers.get_ptr(key) {
-                Some(value) => (value, query.qname_len),
-                // Every name that exists has a default entry: the name does not exist, and
-                // its closest existing ancestor says what that means.
-                None => {
-                    let (value, name_len) =
-                        closest_ancestor(answers, &mut key, query.scratch, query.qname_len)?;
-                    // SAFETY: map value pointers stay valid for the whole run (RCU).
-                    if unsafe { (*value).options } & OPTION_TYPED_BELOW == 0 {
-                        (value, name_len)
-                    } else {
-                        // A wildcard below the ancestor has entries for its types.
-                        key.qtype = query.qtype;
-                        (answers.get_ptr(key).unwrap_or(value), name_len)
-                    }
-                }
-            }
-        }
-    };
-    // SAFETY: as above.
+    let (mut value, name_len) = find_entry(answers, &query, &mut key)?;
+    // SAFETY: map value pointers stay valid for the whole run (RCU).
     let options = unsafe { (*value).options };
     if query.dnssec_ok && options & OPTION_DO_PASS != 0 {
         return Err(Pass(Counter::Unsupported));
@@ -129,6 +104,40 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
     let value = unsafe { &*value };
     query::confirm_name(query.scratch, name_len, value)?;
     reply::write_reply(ctx, &query, value, config.udp_payload)
+}
+
+/// The entry that answers the query (`key` is left as its key), and the length of the name
+/// it was found for: the question name, or its closest existing ancestor.
+#[inline(always)]
+fn find_entry(
+    answers: &HashMap<AnswerKey, AnswerValue>,
+    query: &query::Query,
+    key: &mut AnswerKey,
+) -> Result<(*const AnswerValue, usize), Pass> {
+    if let Some(value) = answers.get_ptr(*key) {
+        return Ok((value, query.qname_len));
+    }
+    // The name's own answers are all there is for the types with an answer of their own.
+    if has_own_answer(query.qtype) {
+        return Err(Pass(Counter::Miss));
+    }
+    // No entry for this type: the name's default (NODATA, referral) answers the rest.
+    key.qtype = DEFAULT_QTYPE;
+    if let Some(value) = answers.get_ptr(*key) {
+        return Ok((value, query.qname_len));
+    }
+    // Every name that exists has a default entry: the name does not exist, and its closest
+    // existing ancestor says what that means.
+    let (value, name_len) = closest_ancestor(answers, key, query.scratch, query.qname_len)?;
+    // SAFETY: map value pointers stay valid for the whole run (RCU).
+    if unsafe { (*value).options } & OPTION_TYPED_BELOW != 0 {
+        // A wildcard below the ancestor has entries for its types.
+        key.qtype = query.qtype;
+        if let Some(typed) = answers.get_ptr(*key) {
+            return Ok((typed, name_len));
+        }
+    }
+    Ok((value, name_len))
 }
 
 /// Walks up from a question name that does not exist to its closest ancestor with an entry

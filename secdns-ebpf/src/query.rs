@@ -202,11 +202,12 @@ pub fn parse(ctx: &XdpContext, port: u16) -> Result<Query, Pass> {
 /// every ancestor of the name (a suffix) is made of the same 8-byte words as the name itself.
 pub const NAME_END: usize = NAME_BUF_LEN;
 
-/// Reads the question name: walks its labels to find its length and where each label starts
-/// (a few hops, not a byte loop), copies it into the scratch buffer with one helper call, then
-/// works on it eight bytes at a time from its end: the UDP checksum sum of the bytes as sent,
-/// their lowercase form (left in the scratch buffer for `confirm_name` and the ancestor walk)
-/// and the hash chain of [`secdns_common::name_hash`]. Returns (wire length, hash, checksum sum).
+/// Reads the question name: walks its labels to find its length (a few hops, not a byte
+/// loop), copies it right-aligned into the scratch buffer with one helper call (the ancestor
+/// walk hops over the labels there), then works on it eight bytes at a time from its end: the
+/// UDP checksum sum of the bytes as sent, their lowercase form (`Scratch::words`, for
+/// `confirm_name` and `suffix_hash`) and the hash chain of [`secdns_common::name_hash`].
+/// Returns (wire length, hash, checksum sum).
 #[inline(always)]
 fn scan_name(
     ctx: &XdpContext,
@@ -269,9 +270,8 @@ fn scan_name(
         let sent = unsafe { *(name.add(at) as *const u64) } & mask;
         sum += be16_sum(sent);
         let lower = dns_lowercase_word(sent);
-        // SAFETY: as above; `word` < NAME_BUF_LEN / 8 < the chain's length.
+        // SAFETY: `word` < NAME_BUF_LEN / 8, the length of `chain` and `words`.
         unsafe {
-            *(name.add(at) as *mut u64) = lower;
             (*scratch).chain[word] = hash;
             (*scratch).words[word] = lower;
         }
@@ -345,7 +345,8 @@ pub fn confirm_name(scratch: *mut Scratch, len: usize, value: &AnswerValue) -> R
     // `len` to a different constant on each exit, and the verifier would check the rest of
     // the program once per length.
     let len = launder(scratch, len)?;
-    // Eight bytes at a time from the end; bytes before the name are masked off.
+    // Eight bytes at a time from the end, against the words `scan_name` lowercased; bytes
+    // before the name are masked off.
     let mut word = 0usize;
     while word < NAME_BUF_LEN / 8 {
         let done = word * 8;
@@ -353,10 +354,10 @@ pub fn confirm_name(scratch: *mut Scratch, len: usize, value: &AnswerValue) -> R
             return Ok(());
         }
         let at = NAME_END - done - 8;
-        // SAFETY: at + 8 <= NAME_BUF_LEN for both buffers, both 8-aligned.
+        // SAFETY: word < the length of `words`; at + 8 <= NAME_BUF_LEN, 8-aligned.
         let (asked, stored) = unsafe {
             (
-                *((*scratch).name.as_ptr().add(at) as *const u64),
+                (*scratch).words[word],
                 *(value.name.as_ptr().add(at) as *const u64),
             )
         };
