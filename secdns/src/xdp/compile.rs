@@ -30,7 +30,7 @@ use crate::{
         name::label_offsets,
     },
     snapshot::{Served, Snapshot},
-    zone::Zone,
+    zone::{Node, Zone},
 };
 
 #[derive(Default)]
@@ -122,13 +122,7 @@ impl Builder<'_> {
         }
         for node in zone.nodes() {
             let qname = node.owner.lowercase_wire();
-            let chain = node.rrset(rtype::CNAME).is_some();
-            let mut types: Vec<u16> = node.rrsets.iter().map(|r| r.rtype).collect();
-            if chain {
-                types.extend(&chain_types);
-            }
-            types.sort_unstable();
-            types.dedup();
+            let (types, chain) = answer_types(node, &chain_types);
             for qtype in types {
                 self.add_name_answer(&qname, qtype, chain, Group::Typed);
             }
@@ -182,26 +176,15 @@ impl Builder<'_> {
         // can end in) differently.
         let mut wildcard_owner = vec![1, b'*'];
         wildcard_owner.extend_from_slice(name);
-        let wildcard = zone.node(&wildcard_owner);
-        let chain = wildcard.is_some_and(|w| w.rrset(rtype::CNAME).is_some());
-        let mut types: Vec<u16> = match wildcard {
-            Some(w) if chain => w
-                .rrsets
-                .iter()
-                .map(|r| r.rtype)
-                .chain(chain_types.iter().copied())
-                .collect(),
-            Some(w) => w.rrsets.iter().map(|r| r.rtype).collect(),
-            None => Vec::new(),
+        let (mut types, chain) = match zone.node(&wildcard_owner) {
+            Some(wildcard) => answer_types(wildcard, chain_types),
+            None => (Vec::new(), false),
         };
+        // The program looks for these only for types without an answer of their own.
         types.retain(|t| !has_own_answer(*t));
-        types.sort_unstable();
-        types.dedup();
-        let mut typed = false;
         for &qtype in &types {
             match self.compile_below(name, &probe, qtype, chain, signed) {
                 Some(value) => {
-                    typed = true;
                     self.insert(
                         key(name, qtype, SCOPE_BELOW),
                         name,
@@ -213,10 +196,9 @@ impl Builder<'_> {
                 None => self.pass(name, qtype, SCOPE_BELOW, Group::Walk),
             }
         }
-        typed |= !types.is_empty();
         match self.compile_below(name, &probe, DEFAULT_QTYPE, chain, signed) {
             Some(mut value) => {
-                if typed {
+                if !types.is_empty() {
                     value.options |= OPTION_TYPED_BELOW;
                 }
                 self.insert(
@@ -295,17 +277,23 @@ impl Builder<'_> {
         }
     }
 
-    fn exists(&self, name: &[u8]) -> bool {
+    /// The zone with data that userspace answers `name` from.
+    fn zone_of(&self, name: &[u8]) -> Option<&Zone> {
         match self.snapshot.find(name) {
-            Some(Served::Zone(zone)) => zone.node(name).is_some(),
-            _ => false,
+            Some(Served::Zone(zone)) => Some(zone),
+            _ => None,
         }
+    }
+
+    fn exists(&self, name: &[u8]) -> bool {
+        self.zone_of(name)
+            .is_some_and(|zone| zone.node(name).is_some())
     }
 
     /// Whether answers at `name` differ for DO queries: the zone userspace answers it from
     /// is signed.
     fn signed_at(&self, name: &[u8]) -> bool {
-        matches!(self.snapshot.find(name), Some(Served::Zone(zone)) if zone.is_signed())
+        self.zone_of(name).is_some_and(|zone| zone.is_signed())
     }
 
     fn pass(&mut self, name: &[u8], qtype: u16, scope: u32, group: Group) {
@@ -389,6 +377,19 @@ impl Builder<'_> {
         }
         compiled
     }
+}
+
+/// The types that get an entry of their own at `node`: those it holds, and at a CNAME every
+/// type the chain can end in (`chain_types`). Also whether it is a CNAME.
+fn answer_types(node: &Node, chain_types: &[u16]) -> (Vec<u16>, bool) {
+    let chain = node.rrset(rtype::CNAME).is_some();
+    let mut types: Vec<u16> = node.rrsets.iter().map(|r| r.rtype).collect();
+    if chain {
+        types.extend(chain_types);
+    }
+    types.sort_unstable();
+    types.dedup();
+    (types, chain)
 }
 
 fn key(name: &[u8], qtype: u16, scope: u32) -> AnswerKey {
