@@ -4,12 +4,16 @@ use std::sync::Arc;
 
 use secdns_common::ANSWER_MAP_MAX_ENTRIES;
 
+use anyhow::{bail, ensure};
 use secdns::{
+    answer::{Transport, respond},
     dns::Name,
     snapshot::Snapshot,
     xdp::{compile::compile, loader::XdpEngine},
     zone::zonefile,
 };
+
+use crate::frame::UdpFrame;
 
 /// The EDNS payload size the tests give the program, as the server's default.
 pub const OUR_PAYLOAD: u16 = 1232;
@@ -28,4 +32,69 @@ pub fn loaded_with(snapshot: &Snapshot) -> anyhow::Result<XdpEngine> {
     engine.set_listener(53, OUR_PAYLOAD)?;
     engine.publish(&compile(snapshot, ANSWER_MAP_MAX_ENTRIES as usize).entries)?;
     Ok(engine)
+}
+
+const XDP_PASS: u32 = 2;
+const XDP_TX: u32 = 3;
+
+/// What the program did with a frame, checked.
+pub enum Outcome {
+    /// Passed, the frame unchanged.
+    Passed,
+    /// Sent back: the reply frame.
+    Answered(UdpFrame),
+}
+
+/// Runs `frame` through the program. A passed frame must come back unchanged; a reply must
+/// parse (lengths and checksums, checked independently of the program) and carry exactly
+/// what userspace answers from `snapshot` to the frame's DNS payload. Anything else is an
+/// error saying what went wrong.
+pub fn run_checked(
+    engine: &XdpEngine,
+    snapshot: &Snapshot,
+    frame: &[u8],
+) -> anyhow::Result<Outcome> {
+    let (action, out) = engine.test_run(frame)?;
+    match action {
+        XDP_PASS => {
+            ensure!(out == frame, "passed, but the frame was changed");
+            Ok(Outcome::Passed)
+        }
+        XDP_TX => {
+            let reply = UdpFrame::parse(&out).map_err(|e| e.context("bad reply frame"))?;
+            let Some(query) = payload_of(frame) else {
+                bail!("answered a frame without a DNS payload")
+            };
+            let userspace = respond(
+                query,
+                snapshot,
+                Transport::Udp {
+                    payload: OUR_PAYLOAD,
+                },
+            );
+            ensure!(
+                userspace.as_deref() == Some(&reply.payload[..]),
+                "XDP and userspace differ for {query:02x?}"
+            );
+            Ok(Outcome::Answered(reply))
+        }
+        other => bail!("action {other}"),
+    }
+}
+
+/// The DNS payload of a frame the program may answer (IPv4 without options, IPv6 without
+/// extension headers, behind at most one VLAN tag), by its UDP length.
+fn payload_of(frame: &[u8]) -> Option<&[u8]> {
+    let be16 = |at: usize| Some(u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]));
+    let (ethertype, l3) = match be16(12)? {
+        0x8100 => (be16(16)?, 18),
+        ethertype => (ethertype, 14),
+    };
+    let udp = match ethertype {
+        0x0800 => l3 + 20,
+        0x86dd => l3 + 40,
+        _ => return None,
+    };
+    let udp_len = be16(udp + 4)? as usize;
+    frame.get(udp + 8..udp + udp_len.max(8))
 }

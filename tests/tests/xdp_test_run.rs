@@ -6,7 +6,6 @@
 use std::{net::IpAddr, sync::Arc};
 
 use secdns::{
-    answer::{Transport, respond},
     dns::Name,
     snapshot::Snapshot,
     xdp::{compile::compile, loader::XdpEngine},
@@ -17,12 +16,12 @@ use secdns_tests::{
     EXAMPLE_APEX, EXAMPLE_ZONE,
     frame::{QueryBuilder, UdpFrame},
     prerequisites::require_root,
+    xdp::{OUR_PAYLOAD, Outcome, run_checked},
 };
 
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
 const XDP_TX: u32 = 3;
-const OUR_PAYLOAD: u16 = 1232;
 
 /// A 255-octet name (the longest there is) in the test zone.
 fn longest_name() -> String {
@@ -85,14 +84,11 @@ impl Bed {
     /// Runs `query` through XDP, asserts it was answered correctly, returns the reply.
     fn expect_answer(&self, (client, server): (IpAddr, IpAddr), query: &QueryBuilder) -> UdpFrame {
         let request = UdpFrame::query(client, server, query.build());
-        let (action, out) = self.run(&request.to_bytes());
-        assert_eq!(
-            action,
-            XDP_TX,
-            "not answered in XDP: {:?}",
-            self.engine.counters()
-        );
-        let reply = UdpFrame::parse(&out).unwrap_or_else(|e| panic!("bad reply frame: {e:#}"));
+        let reply = match run_checked(&self.engine, &self.snapshot, &request.to_bytes()) {
+            Ok(Outcome::Answered(reply)) => reply,
+            Ok(Outcome::Passed) => panic!("not answered in XDP: {:?}", self.engine.counters()),
+            Err(e) => panic!("{e:#}"),
+        };
         assert_eq!(
             (reply.src_mac, reply.dst_mac),
             (request.dst_mac, request.src_mac)
@@ -100,16 +96,15 @@ impl Bed {
         assert_eq!((reply.src, reply.dst), (server, client));
         assert_eq!((reply.src_port, reply.dst_port), (53, request.src_port));
         assert_eq!(reply.ttl, 64);
-        let userspace = respond(
-            &request.payload,
-            &self.snapshot,
-            Transport::Udp {
-                payload: OUR_PAYLOAD,
-            },
-        )
-        .expect("userspace answers it too");
-        assert_eq!(reply.payload, userspace, "XDP and userspace differ");
         reply
+    }
+
+    /// Serves `snapshot` from now on, in the program and in the userspace comparison.
+    fn serve(&mut self, snapshot: Snapshot) {
+        self.snapshot = snapshot;
+        self.engine
+            .publish(&compile(&self.snapshot, ANSWER_MAP_MAX_ENTRIES as usize).entries)
+            .unwrap();
     }
 
     fn expect_pass(&self, frame: &[u8], why: &str) {
@@ -342,10 +337,7 @@ fn switching_answer_sets_is_all_or_nothing() {
         .collect::<Vec<_>>()
         .join("\n");
     let (zone, _) = zonefile::parse(&text, &apex, "second").unwrap();
-    bed.snapshot = Snapshot::new([Arc::new(zone)]);
-    bed.engine
-        .publish(&compile(&bed.snapshot, ANSWER_MAP_MAX_ENTRIES as usize).entries)
-        .unwrap();
+    bed.serve(Snapshot::new([Arc::new(zone)]));
     // It does not exist any more: the kernel says so (and the reply equals userspace's
     // answer from the new snapshot).
     let gone = bed.expect_answer(v4(), &QueryBuilder::new("www.example.com.", 1));
@@ -353,10 +345,7 @@ fn switching_answer_sets_is_all_or_nothing() {
     bed.expect_answer(v4(), &QueryBuilder::new("mail.example.com.", 1));
     // And back: the map that was live two publications ago is refilled from scratch.
     let apex_zone = zonefile::parse(EXAMPLE_ZONE, &apex, "third").unwrap().0;
-    bed.snapshot = Snapshot::new([Arc::new(apex_zone)]);
-    bed.engine
-        .publish(&compile(&bed.snapshot, ANSWER_MAP_MAX_ENTRIES as usize).entries)
-        .unwrap();
+    bed.serve(Snapshot::new([Arc::new(apex_zone)]));
     assert_eq!(bed.run(&www).0, XDP_TX);
 }
 
@@ -401,20 +390,14 @@ fn answers_vlan_tagged_frames_and_keeps_the_tag() {
                 .build(),
         );
         request.vlan = Some(0x2042);
-        let (action, out) = bed.run(&request.to_bytes());
-        assert_eq!(action, XDP_TX);
-        let reply = UdpFrame::parse(&out).unwrap();
+        // Answered, and the payload is userspace's (checked by `run_checked`).
+        let reply = match run_checked(&bed.engine, &bed.snapshot, &request.to_bytes()) {
+            Ok(Outcome::Answered(reply)) => reply,
+            Ok(Outcome::Passed) => panic!("a tagged query was passed"),
+            Err(e) => panic!("{e:#}"),
+        };
         assert_eq!(reply.vlan, Some(0x2042), "the tag stays");
         assert_eq!((reply.src, reply.dst), (addrs.1, addrs.0));
-        let userspace = respond(
-            &request.payload,
-            &bed.snapshot,
-            Transport::Udp {
-                payload: OUR_PAYLOAD,
-            },
-        )
-        .unwrap();
-        assert_eq!(reply.payload, userspace);
         // Truncated inside the tag: passed unchanged.
         let bytes = request.to_bytes();
         bed.expect_pass(&bytes[..16], "cut inside the VLAN tag");
@@ -438,28 +421,12 @@ fn a_stopped_fast_path_passes_everything_until_the_next_publication() {
 /// answered as userspace answers from `bed.snapshot`. Returns whether it was answered.
 fn passed_or_same(bed: &Bed, name: &str, qtype: u16) -> bool {
     let (c, s) = v4();
-    let request = UdpFrame::query(c, s, QueryBuilder::new(name, qtype).build());
-    let bytes = request.to_bytes();
-    let (action, out) = bed.run(&bytes);
-    if action == XDP_PASS {
-        assert_eq!(out, bytes, "{name}: a passed frame must be unchanged");
-        return false;
+    let frame = UdpFrame::query(c, s, QueryBuilder::new(name, qtype).build()).to_bytes();
+    match run_checked(&bed.engine, &bed.snapshot, &frame) {
+        Ok(Outcome::Passed) => false,
+        Ok(Outcome::Answered(_)) => true,
+        Err(e) => panic!("{name}: {e:#}"),
     }
-    assert_eq!(action, XDP_TX, "{name}");
-    let reply = UdpFrame::parse(&out).unwrap();
-    let userspace = respond(
-        &request.payload,
-        &bed.snapshot,
-        Transport::Udp {
-            payload: OUR_PAYLOAD,
-        },
-    );
-    assert_eq!(
-        Some(reply.payload),
-        userspace,
-        "{name}: XDP and userspace differ"
-    );
-    true
 }
 
 #[test]
@@ -472,10 +439,7 @@ fn nested_zones_answer_from_the_closest_zone_and_an_unavailable_one_stops_the_wa
     let child_text = "$ORIGIN sub.example.com.\n$TTL 60\n@ IN SOA ns hm 1 2 3 4 5\n\
                       @ IN NS ns\nns IN A 192.0.2.54\nwww IN A 192.0.2.99\n";
     let child = zonefile::parse(child_text, &child_apex, "child").unwrap().0;
-    bed.snapshot = Snapshot::new([Arc::new(parent), Arc::new(child)]);
-    bed.engine
-        .publish(&compile(&bed.snapshot, ANSWER_MAP_MAX_ENTRIES as usize).entries)
-        .unwrap();
+    bed.serve(Snapshot::new([Arc::new(parent), Arc::new(child)]));
     for (name, qtype) in [
         ("www.sub.example.com.", 1),
         ("nope.sub.example.com.", 1),
@@ -501,10 +465,7 @@ fn nested_zones_answer_from_the_closest_zone_and_an_unavailable_one_stops_the_wa
         .collect::<Vec<_>>()
         .join("\n");
     let parent = zonefile::parse(&undelegated, &apex, "parent").unwrap().0;
-    bed.snapshot = Snapshot::with_unavailable([Arc::new(parent)], [child_apex]);
-    bed.engine
-        .publish(&compile(&bed.snapshot, ANSWER_MAP_MAX_ENTRIES as usize).entries)
-        .unwrap();
+    bed.serve(Snapshot::with_unavailable([Arc::new(parent)], [child_apex]));
     for (name, qtype) in [
         ("www.sub.example.com.", 1),
         ("nope.sub.example.com.", 1),
