@@ -17,3 +17,19 @@ pub fn normalise(apex: &str, text: &str) -> anyhow::Result<Vec<String>> {
     lines.sort();
     Ok(lines)
 }
+
+/// A zone of `hosts` A records (`host0` .. ), for tests and benchmarks that need bulk.
+pub fn hosts_zone(apex: &str, serial: u32, hosts: usize) -> String {
+    let mut text = format!(
+        "$ORIGIN {apex}\n$TTL 300\n@ IN SOA ns hostmaster {serial} 3600 600 86400 300\n  IN NS ns\nns IN A 192.0.2.1\n"
+    );
+    for i in 0..hosts {
+        text.push_str(&format!(
+            "host{i} IN A 10.{}.{}.{}\n",
+            (i >> 16) & 255,
+            (i >> 8) & 255,
+            i & 255
+        ));
+    }
+    text
+}

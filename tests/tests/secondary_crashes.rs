@@ -11,26 +11,11 @@ use secdns_tests::{
     knot::{Knot, KnotOptions, free_port},
     netns::{SERVER_V4, TestNet},
     prerequisites::{require_root, require_tools, secdns_bin},
+    records::hosts_zone,
     secdns::Secondary,
 };
 
 const APEX: &str = "big.example.";
-
-/// A zone with `hosts` address records besides its SOA and NS.
-fn big_zone(serial: u32, hosts: usize) -> String {
-    let mut text = format!(
-        "$ORIGIN {APEX}\n$TTL 300\n@ IN SOA ns hostmaster {serial} 3600 600 86400 300\n  IN NS ns\nns IN A 192.0.2.1\n"
-    );
-    for i in 0..hosts {
-        text.push_str(&format!(
-            "host{i} IN A 10.{}.{}.{}\n",
-            (i >> 16) & 255,
-            (i >> 8) & 255,
-            i & 255
-        ));
-    }
-    text
-}
 
 fn peer_config(address: &str, port: u16, zone_options: &str) -> String {
     format!(
@@ -51,7 +36,7 @@ fn a_primary_killed_mid_axfr_leaves_the_old_copy_served() {
     let _ = secdns_bin();
     let net = TestNet::new("midaxfr").unwrap();
     let primary_port = 5353;
-    let mut options = KnotOptions::new(APEX, &big_zone(1, 3));
+    let mut options = KnotOptions::new(APEX, &hosts_zone(APEX, 1, 3));
     options.listen = SERVER_V4.parse().unwrap();
     options.port = Some(primary_port);
     options.namespace = Some(net.server_ns.clone());
@@ -71,7 +56,7 @@ fn a_primary_killed_mid_axfr_leaves_the_old_copy_served() {
 
     // Serial 2 is big, and the primary's link is slow: the AXFR takes seconds.
     drop(knot);
-    options.zone_text = big_zone(2, 60_000);
+    options.zone_text = hosts_zone(APEX, 2, 60_000);
     let knot = Knot::start(options.clone()).unwrap();
     run(&[
         "ip",
@@ -150,7 +135,7 @@ fn sigkill_at_any_moment_leaves_a_complete_zone() {
     require_tools(&["knotd", "knotc", "dig"]);
     let _ = secdns_bin();
     const HOSTS: usize = 20_000;
-    let knot = Knot::start(KnotOptions::new(APEX, &big_zone(1, HOSTS))).unwrap();
+    let knot = Knot::start(KnotOptions::new(APEX, &hosts_zone(APEX, 1, HOSTS))).unwrap();
     let mut secondary =
         Secondary::start(&peer_config("127.0.0.1", knot.port, "retry = 1")).unwrap();
     secondary

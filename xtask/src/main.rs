@@ -46,16 +46,7 @@ fn main() -> anyhow::Result<()> {
         Task::Bench { which } => {
             setup::run()?;
             build()?;
-            cargo(&[
-                "run",
-                "--quiet",
-                "-p",
-                "secdns-tests",
-                "--bin",
-                "bench",
-                "--",
-                &which,
-            ])
+            tests_bin("bench", &which)
         }
         Task::Demo => {
             setup::run()?;
@@ -133,15 +124,20 @@ fn cargo_test(args: &[&str]) -> anyhow::Result<(u64, u64)> {
 
 /// The tests crate's `testbed` binary: the demo and the namespace clean-up.
 fn testbed(task: &str) -> anyhow::Result<()> {
+    tests_bin("testbed", task)
+}
+
+/// Runs one of the tests crate's binaries with one argument.
+fn tests_bin(bin: &str, arg: &str) -> anyhow::Result<()> {
     cargo(&[
         "run",
         "--quiet",
         "-p",
         "secdns-tests",
         "--bin",
-        "testbed",
+        bin,
         "--",
-        task,
+        arg,
     ])
 }
 

@@ -11,6 +11,7 @@ use secdns_tests::{
     EXAMPLE_APEX, EXAMPLE_ZONE,
     frame::{QueryBuilder, UdpFrame},
     prerequisites::require_root,
+    records::hosts_zone,
     xdp::{loaded_with, snapshot_of},
 };
 
@@ -114,16 +115,7 @@ fn xdp() -> anyhow::Result<()> {
     rows.push(serde_json::json!({ "case": "test-run call overhead", "median_ns": overhead }));
     // Publishing a big zone: compiling it into entries, and writing them into the map.
     const HOSTS: usize = 200_000;
-    let mut text =
-        String::from("@ 300 IN SOA ns hm 1 2 3 4 5\n@ 300 IN NS ns\nns 300 IN A 192.0.2.1\n");
-    for i in 0..HOSTS {
-        text.push_str(&format!(
-            "h{i} 300 IN A 10.{}.{}.{}\n",
-            (i >> 16) & 255,
-            (i >> 8) & 255,
-            i & 255
-        ));
-    }
+    let text = hosts_zone("big.example.", 1, HOSTS);
     let big = snapshot_of("big.example.", &text)?;
     let started = std::time::Instant::now();
     let compiled = compile(&big, ANSWER_MAP_MAX_ENTRIES as usize);
