@@ -45,6 +45,7 @@ pub const MAX_FIXUPS: usize = 16;
 /// RFC 4035 §3.2.2). The reply's flags are QR | (query flags & this) | AA | RCODE on both paths.
 pub const COPIED_QUERY_FLAGS: u16 = 0x7800 | 0x0100 | 0x0010;
 pub const FLAG_QR: u16 = 0x8000;
+pub const FLAG_AA: u16 = 0x0400;
 
 /// `AnswerValue::options` bit: a separate entry with `dnssec_ok = 1` exists for this name and
 /// type; queries with DO set must use it.

@@ -6,7 +6,8 @@ use aya_ebpf::helpers::generated::{
 };
 use aya_ebpf::{helpers::generated::bpf_xdp_adjust_tail, programs::XdpContext};
 use secdns_common::{
-    AnswerValue, COPIED_QUERY_FLAGS, Counter, FLAG_QR, MAX_BODY_LEN, MAX_FIXUPS, OPT_RR_LEN,
+    AnswerValue, COPIED_QUERY_FLAGS, Counter, FLAG_AA, FLAG_QR, MAX_BODY_LEN, MAX_FIXUPS,
+    OPT_RR_LEN,
 };
 
 use crate::{
@@ -62,9 +63,6 @@ pub fn write_reply(
         Counter::AnsweredReferral
     })
 }
-
-/// AA in the header flags.
-const FLAG_AA: u16 = 0x0400;
 
 /// Headers plus the longest question: 14 + 40 + 8 + 12 + 255 + 4, rounded up.
 pub const MAX_PREFIX_LEN: usize = 352;

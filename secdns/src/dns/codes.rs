@@ -41,9 +41,10 @@ pub mod rcode {
 }
 
 pub mod flags {
-    pub const QR: u16 = 0x8000;
+    // Shared with the XDP program, which sets the same bits.
+    pub const QR: u16 = secdns_common::FLAG_QR;
     pub const OPCODE_MASK: u16 = 0x7800;
-    pub const AA: u16 = 0x0400;
+    pub const AA: u16 = secdns_common::FLAG_AA;
     pub const TC: u16 = 0x0200;
     pub const RD: u16 = 0x0100;
     pub const CD: u16 = 0x0010;
