@@ -16,6 +16,9 @@ pub const OPT_RR_LEN: usize = 11;
 pub const ANSWER_MAP_COUNT: u32 = 2;
 /// Upper bound on entries per answer map (maps are not preallocated).
 pub const ANSWER_MAP_MAX_ENTRIES: u32 = 1 << 20;
+/// Zones whose SOA serial the program writes into answers (see [`AnswerValue::serial_at`]).
+/// The SERIALS array holds one half of this size per answer map, flipped with it.
+pub const ZONE_SLOTS: u32 = 1 << 16;
 
 /// Key of the answer maps: the hash of a lowercased name, the query type, and whether the
 /// entry answers for the name itself or for names below it that do not exist.
@@ -96,6 +99,11 @@ pub struct AnswerValue {
     /// an even offset of the UDP payload.
     pub body_csum: u32,
     pub options: u32,
+    /// Offset in `body` of a SOA serial stored as zero, or 0 for none: the program writes
+    /// the serial of zone `zone_slot` there (from the SERIALS half of the live answer map),
+    /// so that a new serial does not change every negative answer of the zone.
+    pub serial_at: u16,
+    pub zone_slot: u16,
     /// Offsets in `body` of the compression pointers that point past the start of the
     /// question name (into its ancestors, or into the body).
     pub fixups: [u16; MAX_FIXUPS],

@@ -17,9 +17,9 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use secdns_common::{
-    ANSWER_MAP_MAX_ENTRIES, AnswerKey, AnswerValue, COUNTER_COUNT, Counter, DEFAULT_QTYPE,
-    MAX_WALK, NAME_BUF_LEN, OPTION_DO_PASS, OPTION_HAS_DO_VARIANT, OPTION_TYPED_BELOW, SCOPE_BELOW,
-    SCOPE_NAME, XdpConfig, has_own_answer,
+    ANSWER_MAP_COUNT, ANSWER_MAP_MAX_ENTRIES, AnswerKey, AnswerValue, COUNTER_COUNT, Counter,
+    DEFAULT_QTYPE, MAX_WALK, NAME_BUF_LEN, OPTION_DO_PASS, OPTION_HAS_DO_VARIANT,
+    OPTION_TYPED_BELOW, SCOPE_BELOW, SCOPE_NAME, XdpConfig, ZONE_SLOTS, has_own_answer,
 };
 
 #[map]
@@ -32,6 +32,11 @@ static ANSWERS_0: HashMap<AnswerKey, AnswerValue> =
 #[map]
 static ANSWERS_1: HashMap<AnswerKey, AnswerValue> =
     HashMap::with_max_entries(ANSWER_MAP_MAX_ENTRIES, BPF_F_NO_PREALLOC);
+
+/// The SOA serial of every zone with a slot, one half per answer map (see
+/// `AnswerValue::serial_at`).
+#[map]
+static SERIALS: Array<u32> = Array::with_max_entries(ANSWER_MAP_COUNT * ZONE_SLOTS, 0);
 
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_COUNT, 0);
@@ -103,7 +108,13 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
     // SAFETY: as above.
     let value = unsafe { &*value };
     query::confirm_name(query.scratch, name_len, value)?;
-    reply::write_reply(ctx, &query, value, config.udp_payload)
+    let serial = if value.serial_at != 0 {
+        let slot = config.active * ZONE_SLOTS + value.zone_slot as u32;
+        *SERIALS.get(slot).ok_or(Pass(Counter::Miss))?
+    } else {
+        0
+    };
+    reply::write_reply(ctx, &query, value, serial, config.udp_payload)
 }
 
 /// The entry that answers the query (`key` is left as its key), and the length of the name

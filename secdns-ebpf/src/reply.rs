@@ -26,6 +26,7 @@ pub fn write_reply(
     ctx: &XdpContext,
     q: &Query,
     v: &AnswerValue,
+    serial: u32,
     our_udp: u16,
 ) -> Result<Counter, Pass> {
     let body_len = v.body_len as usize;
@@ -53,7 +54,7 @@ pub fn write_reply(
     let delta = (q.dns_off + dns_len) as i32 - old_len as i32;
     grow(ctx, q, delta)?;
     // The frame no longer holds the query; never pass it on from here.
-    rewrite(ctx, q, v, our_udp, dns_len).ok_or(Pass(Counter::Dropped))?;
+    rewrite(ctx, q, v, serial, our_udp, dns_len).ok_or(Pass(Counter::Dropped))?;
     // What kind of answer went out, for the counters.
     Ok(if v.ancount > 0 {
         Counter::Answered
@@ -101,6 +102,7 @@ fn rewrite(
     ctx: &XdpContext,
     q: &Query,
     v: &AnswerValue,
+    serial: u32,
     our_udp: u16,
     dns_len: usize,
 ) -> Option<()> {
@@ -146,6 +148,21 @@ fn rewrite(
             sum += at_parity(shift, odd_question ^ (at & 1 != 0));
             i += 1;
         }
+    }
+
+    if v.serial_at != 0 {
+        let at = v.serial_at as usize;
+        if at > MAX_BODY_LEN - 4 {
+            return None;
+        }
+        let p = ptr_at(ctx, body_off + at, 4)?;
+        let high = (serial >> 16) as u16;
+        let low = serial as u16;
+        put_be16(p, high);
+        // SAFETY: `ptr_at` checked four bytes.
+        put_be16(unsafe { p.add(2) }, low);
+        let odd = odd_question ^ (at & 1 != 0);
+        sum += at_parity(high, odd) + at_parity(low, odd);
     }
 
     if q.has_opt {

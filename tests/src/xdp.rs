@@ -30,7 +30,8 @@ pub fn snapshot_of(apex: &str, zone_text: &str) -> anyhow::Result<Snapshot> {
 pub fn loaded_with(snapshot: &Snapshot) -> anyhow::Result<XdpEngine> {
     let mut engine = XdpEngine::load()?;
     engine.set_listener(53, OUR_PAYLOAD)?;
-    engine.publish(&compile(snapshot, ANSWER_MAP_MAX_ENTRIES as usize).entries)?;
+    let compiled = compile(snapshot, ANSWER_MAP_MAX_ENTRIES as usize);
+    engine.publish(&compiled.entries, &compiled.serials)?;
     Ok(engine)
 }
 

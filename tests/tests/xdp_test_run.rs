@@ -58,7 +58,9 @@ fn bed() -> Bed {
         "only {} entries compiled",
         compiled.entries.len()
     );
-    engine.publish(&compiled.entries).unwrap();
+    engine
+        .publish(&compiled.entries, &compiled.serials)
+        .unwrap();
     Bed { engine, snapshot }
 }
 
@@ -102,8 +104,9 @@ impl Bed {
     /// Serves `snapshot` from now on, in the program and in the userspace comparison.
     fn serve(&mut self, snapshot: Snapshot) {
         self.snapshot = snapshot;
+        let compiled = compile(&self.snapshot, ANSWER_MAP_MAX_ENTRIES as usize);
         self.engine
-            .publish(&compile(&self.snapshot, ANSWER_MAP_MAX_ENTRIES as usize).entries)
+            .publish(&compiled.entries, &compiled.serials)
             .unwrap();
     }
 
@@ -412,8 +415,10 @@ fn a_stopped_fast_path_passes_everything_until_the_next_publication() {
     assert_eq!(bed.run(&www).0, XDP_TX);
     bed.engine.stop_answering().unwrap();
     bed.expect_pass(&www, "answers switched off");
-    let entries = compile(&bed.snapshot, ANSWER_MAP_MAX_ENTRIES as usize).entries;
-    bed.engine.publish(&entries).unwrap();
+    let compiled = compile(&bed.snapshot, ANSWER_MAP_MAX_ENTRIES as usize);
+    bed.engine
+        .publish(&compiled.entries, &compiled.serials)
+        .unwrap();
     assert_eq!(bed.run(&www).0, XDP_TX);
 }
 

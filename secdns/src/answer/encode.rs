@@ -7,7 +7,7 @@ use secdns_common::dns_lowercase;
 
 use super::lookup::{Answer, Rr};
 use crate::dns::{
-    codes::{class, flags},
+    codes::{class, flags, rtype},
     name::{eq_ignore_case, label_offsets},
     rdata::compressible_names,
 };
@@ -57,6 +57,8 @@ pub struct Trace {
     pub pointers: Vec<(usize, usize)>,
     /// Every name written (owners and names in record data), as in the records.
     pub names: Vec<Vec<u8>>,
+    /// Offsets in the body of the serials of the SOA records written.
+    pub serials: Vec<usize>,
 }
 
 impl<'q> Compressor<'q> {
@@ -128,6 +130,13 @@ fn write_rr(out: &mut Vec<u8>, rr: &Rr<'_>, compressor: &mut Compressor<'_>, bas
         copied = start + len;
     }
     out.extend_from_slice(&rr.rdata[copied..]);
+    // The serial is the fourth-last field of SOA data (RFC 1035 §3.3.13).
+    if rr.rtype == rtype::SOA
+        && let Some(trace) = &mut compressor.trace
+        && let Some(at) = out.len().checked_sub(20).filter(|&at| at > rdlen_at)
+    {
+        trace.serials.push(at);
+    }
     // Record data is at most 65535 bytes on entry and compression only shrinks it.
     let rdlen = u16::try_from(out.len() - rdlen_at - 2).unwrap_or(u16::MAX);
     out[rdlen_at..rdlen_at + 2].copy_from_slice(&rdlen.to_be_bytes());

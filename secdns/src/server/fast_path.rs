@@ -69,7 +69,7 @@ impl FastPath {
             );
         }
         self.engine()?
-            .publish(&compiled.entries)
+            .publish(&compiled.entries, &compiled.serials)
             .context("publishing to XDP")?;
         let published = compiled.entries.len() as u64;
         let previous = self.usage().entries;

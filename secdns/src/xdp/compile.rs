@@ -17,12 +17,13 @@ use std::collections::{HashMap, HashSet, hash_map::Entry};
 
 use secdns_common::{
     AnswerKey, AnswerValue, DEFAULT_QTYPE, MAX_BODY_LEN, MAX_FIXUPS, NAME_BUF_LEN, OPTION_DO_PASS,
-    OPTION_HAS_DO_VARIANT, OPTION_TYPED_BELOW, SCOPE_BELOW, SCOPE_NAME, has_own_answer, name_hash,
+    OPTION_HAS_DO_VARIANT, OPTION_TYPED_BELOW, SCOPE_BELOW, SCOPE_NAME, ZONE_SLOTS, has_own_answer,
+    name_hash,
 };
 
 use crate::{
     answer::{
-        encode::{Body, Trace, encode_body, encode_traced, ones_complement_sum},
+        encode::{Body, Trace, encode_traced, ones_complement_sum},
         lookup::{Answer, lookup},
     },
     dns::{
@@ -44,12 +45,21 @@ pub struct Compiled {
     pub left_out: usize,
     /// Whether names that do not exist are answered in the kernel.
     pub walk: bool,
+    /// (zone slot, SOA serial) for every zone with a slot: what the program writes into the
+    /// answers that hold the zone's SOA (see `AnswerValue::serial_at`).
+    pub serials: Vec<(u16, u32)>,
 }
 
 /// Compiles `snapshot` into at most `capacity` entries.
 pub fn compile(snapshot: &Snapshot, capacity: usize) -> Compiled {
+    let slots = zone_slots(snapshot);
+    let serials = snapshot
+        .zones()
+        .filter_map(|zone| Some((*slots.get(&zone.apex().lowercase_wire())?, zone.serial())))
+        .collect();
     let mut builder = Builder {
         snapshot,
+        slots,
         by_key: HashMap::new(),
         collided: HashSet::new(),
         too_big: 0,
@@ -64,7 +74,23 @@ pub fn compile(snapshot: &Snapshot, capacity: usize) -> Compiled {
         builder.pass(&name, DEFAULT_QTYPE, SCOPE_NAME, Group::Default);
         builder.pass(&name, DEFAULT_QTYPE, SCOPE_BELOW, Group::Walk);
     }
-    builder.finish(capacity)
+    Compiled {
+        serials,
+        ..builder.finish(capacity)
+    }
+}
+
+/// A slot for each zone with data, by apex order, as far as there are slots.
+fn zone_slots(snapshot: &Snapshot) -> HashMap<Box<[u8]>, u16> {
+    let mut apexes: Vec<Box<[u8]>> = snapshot
+        .zones()
+        .map(|zone| zone.apex().lowercase_wire())
+        .collect();
+    apexes.sort();
+    apexes
+        .into_iter()
+        .zip(0..u16::try_from(ZONE_SLOTS - 1).unwrap_or(u16::MAX))
+        .collect()
 }
 
 /// Which of the three groups (see the module comment) an entry belongs to.
@@ -85,6 +111,7 @@ struct Candidate {
 
 struct Builder<'s> {
     snapshot: &'s Snapshot,
+    slots: HashMap<Box<[u8]>, u16>,
     by_key: HashMap<AnswerKey, Candidate>,
     collided: HashSet<AnswerKey>,
     too_big: usize,
@@ -135,11 +162,12 @@ impl Builder<'_> {
 
     /// The answer for (qname, qtype), and its DO variant if the zone is signed.
     fn add_name_answer(&mut self, qname: &[u8], qtype: u16, chain: bool, group: Group) {
-        let Some(plain) = compile_name(self.snapshot, qname, qtype, false, chain) else {
+        let Some((plain, serials)) = compile_name(self.snapshot, qname, qtype, false, chain) else {
             self.pass(qname, qtype, SCOPE_NAME, group);
             return;
         };
-        let Some(mut value) = pack(qname, qname.len(), &plain, &[]) else {
+        let slot = self.slot_of(qname);
+        let Some(mut value) = pack(qname, qname.len(), &plain, &[], &serials, slot) else {
             self.too_big += 1;
             self.pass(qname, qtype, SCOPE_NAME, group);
             return;
@@ -147,8 +175,9 @@ impl Builder<'_> {
         let mut signed = None;
         if self.signed_at(qname) {
             match compile_name(self.snapshot, qname, qtype, true, chain) {
-                Some(body) if body == plain => {}
-                Some(body) => match pack(qname, qname.len(), &body, &[]) {
+                Some((body, _)) if body == plain => {}
+                Some((body, serials)) => match pack(qname, qname.len(), &body, &[], &serials, slot)
+                {
                     Some(signed_value) => {
                         value.options |= OPTION_HAS_DO_VARIANT;
                         signed = Some(signed_value);
@@ -248,7 +277,8 @@ impl Builder<'_> {
         if fixups.len() > MAX_FIXUPS {
             return None;
         }
-        let Some(mut value) = pack(name, probe.len(), &body, &fixups) else {
+        let slot = self.slot_of(probe);
+        let Some(mut value) = pack(name, probe.len(), &body, &fixups, &trace.serials, slot) else {
             self.too_big += 1;
             return None;
         };
@@ -283,6 +313,12 @@ impl Builder<'_> {
             Some(Served::Zone(zone)) => Some(zone),
             _ => None,
         }
+    }
+
+    /// The serial slot of the zone userspace answers `name` from.
+    fn slot_of(&self, name: &[u8]) -> Option<u16> {
+        let zone = self.zone_of(name)?;
+        self.slots.get(&zone.apex().lowercase_wire()).copied()
     }
 
     fn exists(&self, name: &[u8]) -> bool {
@@ -437,7 +473,7 @@ fn compile_name(
     qtype: u16,
     dnssec_ok: bool,
     chain: bool,
-) -> Option<Body> {
+) -> Option<(Body, Vec<usize>)> {
     let absent = qtype == DEFAULT_QTYPE;
     let answer = lookup(
         snapshot,
@@ -447,7 +483,10 @@ fn compile_name(
     );
     // The name exists, so a default is never NXDOMAIN unless a chain ends there.
     let usable = usable(&answer, chain, absent) && (chain || answer.rcode == rcode::NOERROR);
-    usable.then(|| encode_body(qname, &answer))
+    usable.then(|| {
+        let (body, trace) = encode_traced(qname, &answer);
+        (body, trace.serials)
+    })
 }
 
 /// A value with the name right-aligned (see [`name_hash`]) and no body.
@@ -463,6 +502,8 @@ fn pass_value(name: &[u8]) -> Box<AnswerValue> {
         fixup_count: 0,
         body_csum: 0,
         options: 0,
+        serial_at: 0,
+        zone_slot: 0,
         fixups: [0; MAX_FIXUPS],
         name: [0; NAME_BUF_LEN],
         body: [0; MAX_BODY_LEN],
@@ -473,12 +514,31 @@ fn pass_value(name: &[u8]) -> Box<AnswerValue> {
 }
 
 /// The entry for `name` holding `body`, compiled for a question name of `question_len`
-/// bytes with the pointers at `fixups` to move for longer ones.
-fn pack(name: &[u8], question_len: usize, body: &Body, fixups: &[u16]) -> Option<Box<AnswerValue>> {
+/// bytes with the pointers at `fixups` to move for longer ones. The SOA serial at `serials`
+/// (one at most) is left for the program to write from the zone's `slot`.
+fn pack(
+    name: &[u8],
+    question_len: usize,
+    body: &Body,
+    fixups: &[u16],
+    serials: &[usize],
+    slot: Option<u16>,
+) -> Option<Box<AnswerValue>> {
     if body.bytes.is_empty() || body.bytes.len() > MAX_BODY_LEN || name.len() >= NAME_BUF_LEN {
         return None;
     }
     let mut value = pass_value(name);
+    let mut bytes = std::borrow::Cow::Borrowed(&body.bytes[..]);
+    match (serials, slot) {
+        ([], _) | (_, None) => {}
+        ([at], Some(slot)) => {
+            let serial_at = u16::try_from(*at).ok().filter(|&at| at > 0)?;
+            bytes.to_mut().get_mut(*at..*at + 4)?.fill(0);
+            value.serial_at = serial_at;
+            value.zone_slot = slot;
+        }
+        _ => return None,
+    }
     value.body_len = body.bytes.len() as u16;
     value.flags = body.flags;
     value.ancount = body.ancount;
@@ -487,8 +547,8 @@ fn pack(name: &[u8], question_len: usize, body: &Body, fixups: &[u16]) -> Option
     value.question_len = question_len as u16;
     value.fixup_count = fixups.len() as u16;
     value.fixups[..fixups.len()].copy_from_slice(fixups);
-    value.body_csum = ones_complement_sum(&body.bytes) as u32;
-    value.body[..body.bytes.len()].copy_from_slice(&body.bytes);
+    value.body_csum = ones_complement_sum(&bytes) as u32;
+    value.body[..bytes.len()].copy_from_slice(&bytes);
     Some(value)
 }
 
@@ -594,5 +654,10 @@ mod tests {
             let at = at as usize;
             assert_eq!(nxdomain.body[at] & 0xc0, 0xc0, "a pointer at {at}");
         }
+        // The serial is left for the program to write from the zone's slot.
+        let at = nxdomain.serial_at as usize;
+        assert!(at > 0);
+        assert_eq!(nxdomain.body[at..at + 4], [0; 4]);
+        assert_eq!(compiled.serials, [(nxdomain.zone_slot, 1)]);
     }
 }

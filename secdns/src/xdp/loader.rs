@@ -9,7 +9,9 @@ use aya::{
     maps::{Array, HashMap, MapData, PerCpuArray},
     programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
 };
-use secdns_common::{ANSWER_MAP_COUNT, AnswerKey, AnswerValue, COUNTER_COUNT, Counter, XdpConfig};
+use secdns_common::{
+    ANSWER_MAP_COUNT, AnswerKey, AnswerValue, COUNTER_COUNT, Counter, XdpConfig, ZONE_SLOTS,
+};
 
 use super::PROGRAM_OBJECT;
 
@@ -28,6 +30,7 @@ pub struct XdpEngine {
     ebpf: Ebpf,
     answers: Vec<HashMap<MapData, AnswerKey, AnswerValue>>,
     config: Array<MapData, XdpConfig>,
+    serials: Array<MapData, u32>,
     counters: PerCpuArray<MapData, u64>,
     current: XdpConfig,
     links: Vec<(String, XdpLinkId)>,
@@ -56,6 +59,10 @@ impl XdpEngine {
             ebpf.take_map("CONFIG")
                 .ok_or_else(|| anyhow!("map CONFIG missing"))?,
         )?;
+        let serials = Array::try_from(
+            ebpf.take_map("SERIALS")
+                .ok_or_else(|| anyhow!("map SERIALS missing"))?,
+        )?;
         let counters = PerCpuArray::try_from(
             ebpf.take_map("COUNTERS")
                 .ok_or_else(|| anyhow!("map COUNTERS missing"))?,
@@ -69,6 +76,7 @@ impl XdpEngine {
             ebpf,
             answers,
             config,
+            serials,
             counters,
             current,
             links: Vec::new(),
@@ -133,11 +141,21 @@ impl XdpEngine {
         self.write_config()
     }
 
-    /// Fills the inactive answer map with `entries`, then makes it the live one in a single
-    /// write: a packet sees either the old set or the new set, never a mix.
-    pub fn publish(&mut self, entries: &[(AnswerKey, AnswerValue)]) -> anyhow::Result<()> {
+    /// Fills the inactive answer map with `entries` and its half of the serials with
+    /// `serials` (zone slot, SOA serial), then makes it the live one in a single write: a
+    /// packet sees either the old set or the new set, never a mix.
+    pub fn publish(
+        &mut self,
+        entries: &[(AnswerKey, AnswerValue)],
+        serials: &[(u16, u32)],
+    ) -> anyhow::Result<()> {
         // Fill the map that is not live (either, when none is).
         let target = if self.current.active == 0 { 1 } else { 0 };
+        for &(slot, serial) in serials {
+            self.serials
+                .set(target * ZONE_SLOTS + u32::from(slot), serial, 0)
+                .with_context(|| format!("writing the serial of zone slot {slot}"))?;
+        }
         let map = &mut self.answers[target as usize];
         // The map was live two publications ago; every packet that read it has long finished.
         let stale: Vec<AnswerKey> = map.keys().collect::<Result<_, _>>()?;

@@ -121,7 +121,7 @@ fn xdp() -> anyhow::Result<()> {
     let compiled = compile(&big, ANSWER_MAP_MAX_ENTRIES as usize);
     let compile_ms = started.elapsed().as_millis();
     let started = std::time::Instant::now();
-    engine.publish(&compiled.entries)?;
+    engine.publish(&compiled.entries, &compiled.serials)?;
     let publish_ms = started.elapsed().as_millis();
     let label = format!(
         "publish {HOSTS} records ({} entries): compile ms",
@@ -139,7 +139,7 @@ fn xdp() -> anyhow::Result<()> {
     let changed = snapshot_of("big.example.", &changed)?;
     let started = std::time::Instant::now();
     let compiled = compile(&changed, ANSWER_MAP_MAX_ENTRIES as usize);
-    engine.publish(&compiled.entries)?;
+    engine.publish(&compiled.entries, &compiled.serials)?;
     let change_ms = started.elapsed().as_millis();
     println!(
         "{:<48} {change_ms:>12}",
