@@ -46,6 +46,11 @@ pub struct MapUsage {
     pub left_out: u64,
     /// Memory the entries take, both maps (live and previous) counted.
     pub bytes: u64,
+    /// Publications so far, and how many compiled only what changed.
+    pub publications: u64,
+    pub incremental_publications: u64,
+    /// How long the last publication took, from compiling to the switch.
+    pub last_publish_ms: u64,
 }
 
 impl StatsReport {
@@ -94,6 +99,12 @@ impl StatsReport {
             format!("xdp_capacity {}", self.xdp_map.capacity),
             format!("xdp_left_out {}", self.xdp_map.left_out),
             format!("xdp_map_bytes {}", self.xdp_map.bytes),
+            format!("xdp_publications {}", self.xdp_map.publications),
+            format!(
+                "xdp_incremental_publications {}",
+                self.xdp_map.incremental_publications
+            ),
+            format!("xdp_last_publish_ms {}", self.xdp_map.last_publish_ms),
             format!("zones {}", self.zones),
         ];
         lines.extend(

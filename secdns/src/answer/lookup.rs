@@ -431,11 +431,11 @@ fn answer_from_node<'a>(
 ) -> bool {
     match qtype {
         rtype::ANY => {
-            let Some(first) = node.rrsets.first() else {
+            let Some(first) = node.all().first() else {
                 return false;
             };
             if first.rtype == rtype::RRSIG {
-                for sigs in node.rrsets.iter().filter(|r| r.rtype == rtype::RRSIG) {
+                for sigs in node.all().iter().filter(|r| r.rtype == rtype::RRSIG) {
                     b.add(Section::Answer, owner.clone(), node, sigs, None);
                 }
             } else {

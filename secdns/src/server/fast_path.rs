@@ -1,6 +1,9 @@
 //! The XDP half of the server as the rest of userspace sees it.
 
-use std::sync::Mutex;
+use std::{
+    sync::{Arc, Mutex},
+    time::Instant,
+};
 
 use anyhow::{Context as _, anyhow};
 use secdns_common::ANSWER_MAP_MAX_ENTRIES;
@@ -9,13 +12,14 @@ use crate::{
     config::XdpConfig,
     snapshot::Snapshot,
     stats::MapUsage,
-    xdp::{compile::compile, loader::XdpEngine},
+    xdp::{loader::XdpEngine, published::Published},
 };
 
 pub struct FastPath {
     engine: Mutex<XdpEngine>,
     capacity: usize,
     usage: Mutex<MapUsage>,
+    published: Mutex<Published>,
 }
 
 /// What one entry takes in kernel memory: key and value plus the hash table's element
@@ -43,6 +47,7 @@ impl FastPath {
             engine: Mutex::new(engine),
             capacity: capacity(config.memory_mib),
             usage: Mutex::new(MapUsage::default()),
+            published: Mutex::default(),
         })
     }
 
@@ -52,39 +57,65 @@ impl FastPath {
             .map_err(|_| anyhow!("XDP engine lock poisoned"))
     }
 
-    pub fn publish(&self, snapshot: &Snapshot) -> anyhow::Result<()> {
-        let compiled = compile(snapshot, self.capacity);
-        if compiled.too_big > 0 || compiled.collisions > 0 {
+    /// Publishes `snapshot` as a change from the last one published (see `xdp::published`).
+    pub fn publish(&self, snapshot: Arc<Snapshot>) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let update = self.published()?.update(snapshot, self.capacity);
+        let totals = update.totals;
+        if totals.too_big > 0 || totals.collisions > 0 {
             tracing::info!(
-                too_big = compiled.too_big,
-                hash_collisions = compiled.collisions,
+                too_big = totals.too_big,
+                hash_collisions = totals.collisions,
                 "answers left to userspace"
             );
         }
-        if compiled.left_out > 0 {
+        if totals.left_out > 0 {
             tracing::warn!(
-                left_out = compiled.left_out,
-                nonexistent_names_in_kernel = compiled.walk,
+                left_out = totals.left_out,
+                nonexistent_names_in_kernel = totals.walk,
                 "the XDP maps are full; the rest is answered by userspace"
             );
         }
+        let written = update.change.len();
         self.engine()?
-            .publish(&compiled.entries, &compiled.serials)
+            .apply(update.change)
             .context("publishing to XDP")?;
-        let published = compiled.entries.len() as u64;
-        let previous = self.usage().entries;
+        let published = totals.entries as u64;
+        let before = self.usage();
+        let ms = started.elapsed().as_millis() as u64;
         self.set_usage(MapUsage {
             entries: published,
             capacity: self.capacity as u64,
-            left_out: compiled.left_out as u64,
-            bytes: (published + previous) * ENTRY_BYTES,
+            left_out: totals.left_out as u64,
+            bytes: (published + before.entries) * ENTRY_BYTES,
+            publications: before.publications + 1,
+            incremental_publications: before.incremental_publications
+                + u64::from(update.incremental),
+            last_publish_ms: ms,
         });
-        tracing::info!(entries = published, "XDP answers published");
+        tracing::info!(
+            entries = published,
+            written,
+            compiled_names = update.compiled,
+            incremental = update.incremental,
+            ms,
+            "XDP answers published"
+        );
         Ok(())
+    }
+
+    fn published(&self) -> anyhow::Result<std::sync::MutexGuard<'_, Published>> {
+        self.published
+            .lock()
+            .map_err(|_| anyhow!("XDP published-set lock poisoned"))
     }
 
     /// Makes the kernel pass every query to userspace (after a failed publication).
     pub fn stop_answering(&self) {
+        // What the maps hold is unknown now: the next publication starts from empty.
+        if let Ok(mut published) = self.published() {
+            *published = Published::default();
+        }
         match self.engine().and_then(|mut engine| engine.stop_answering()) {
             Ok(()) => self.set_usage(MapUsage {
                 entries: 0,

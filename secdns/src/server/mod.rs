@@ -136,7 +136,7 @@ pub async fn publish(shared: &Shared, snapshot: Arc<Snapshot>) -> anyhow::Result
     if let Some(fast_path) = shared.fast_path.clone() {
         let for_xdp = snapshot.clone();
         let published = tokio::task::spawn_blocking(move || {
-            let result = fast_path.publish(&for_xdp);
+            let result = fast_path.publish(for_xdp);
             // The kernel must never answer from data older than userspace's: when the new
             // set cannot be published, it answers nothing until the next one can.
             if result.is_err() {

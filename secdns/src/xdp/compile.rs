@@ -13,7 +13,7 @@
 //! Where the kernel must not answer, a "pass" entry (no body) stands in, so that a lookup or a
 //! walk that reaches it stops and leaves the query to userspace.
 
-use std::collections::{HashMap, HashSet, hash_map::Entry};
+use std::collections::{HashMap, hash_map::Entry as Entry_};
 
 use secdns_common::{
     AnswerKey, AnswerValue, DEFAULT_QTYPE, MAX_BODY_LEN, MAX_FIXUPS, NAME_BUF_LEN, OPTION_DO_PASS,
@@ -31,7 +31,10 @@ use crate::{
         name::label_offsets,
     },
     snapshot::{Served, Snapshot},
-    zone::{Node, Zone},
+    zone::{
+        Node, Zone,
+        reads::{self, Read},
+    },
 };
 
 #[derive(Default)]
@@ -53,35 +56,24 @@ pub struct Compiled {
 /// Compiles `snapshot` into at most `capacity` entries.
 pub fn compile(snapshot: &Snapshot, capacity: usize) -> Compiled {
     let slots = zone_slots(snapshot);
-    let serials = snapshot
-        .zones()
-        .filter_map(|zone| Some((*slots.get(&zone.apex().lowercase_wire())?, zone.serial())))
-        .collect();
-    let mut builder = Builder {
-        snapshot,
-        slots,
-        by_key: HashMap::new(),
-        collided: HashSet::new(),
-        too_big: 0,
-        collisions: 0,
-    };
-    for zone in snapshot.zones() {
-        builder.add_zone(zone);
-    }
-    for name in snapshot.unavailable() {
-        // Nothing to answer from: the zone's names stop every lookup and walk.
-        let name = name.lowercase_wire();
-        builder.pass(&name, DEFAULT_QTYPE, SCOPE_NAME, Group::Default);
-        builder.pass(&name, DEFAULT_QTYPE, SCOPE_BELOW, Group::Walk);
-    }
+    let units = Compiler::new(snapshot, &slots, false).all();
+    let serials = serials(snapshot, &slots);
     Compiled {
         serials,
-        ..builder.finish(capacity)
+        ..finish(merge(units), capacity)
     }
 }
 
+/// (slot, serial) of every zone with a slot.
+pub fn serials(snapshot: &Snapshot, slots: &HashMap<Box<[u8]>, u16>) -> Vec<(u16, u32)> {
+    snapshot
+        .zones()
+        .filter_map(|zone| Some((*slots.get(&zone.apex().lowercase_wire())?, zone.serial())))
+        .collect()
+}
+
 /// A slot for each zone with data, by apex order, as far as there are slots.
-fn zone_slots(snapshot: &Snapshot) -> HashMap<Box<[u8]>, u16> {
+pub fn zone_slots(snapshot: &Snapshot) -> HashMap<Box<[u8]>, u16> {
     let mut apexes: Vec<Box<[u8]>> = snapshot
         .zones()
         .map(|zone| zone.apex().lowercase_wire())
@@ -95,39 +87,42 @@ fn zone_slots(snapshot: &Snapshot) -> HashMap<Box<[u8]>, u16> {
 
 /// Which of the three groups (see the module comment) an entry belongs to.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
-enum Group {
+pub enum Group {
     Typed,
     Default,
     Walk,
 }
 
-struct Candidate {
-    name: Box<[u8]>,
-    group: Group,
-    value: Box<AnswerValue>,
-    /// The entry for DO queries, when it differs.
-    signed: Option<Box<AnswerValue>>,
+pub struct Entry {
+    pub key: AnswerKey,
+    pub value: Box<AnswerValue>,
+    pub group: Group,
 }
 
-struct Builder<'s> {
-    snapshot: &'s Snapshot,
-    slots: HashMap<Box<[u8]>, u16>,
-    by_key: HashMap<AnswerKey, Candidate>,
-    collided: HashSet<AnswerKey>,
-    too_big: usize,
-    collisions: usize,
+/// What one node compiles to (or, with an empty `name`, the entries that stop every lookup
+/// at a zone's apex): what is compiled again when the node, or anything its answers read,
+/// changes.
+pub struct Unit {
+    /// The zone's apex, lowercased wire form.
+    pub zone: Box<[u8]>,
+    pub name: Box<[u8]>,
+    pub entries: Vec<Entry>,
+    /// What its answers read, other than its own node; empty unless recorded.
+    pub reads: Vec<Read>,
+    /// Answers of the unit left to userspace for their size.
+    pub too_big: usize,
 }
 
-/// A private-use type asked for when compiling a name's default answer: the answer to a type
-/// the zone does not hold.
-const ABSENT_TYPE: u16 = 65534;
+/// What the answers of every name of a zone depend on: the types the zone holds anywhere
+/// (see `add_zone`), and whether it has defaults (see [`ABSENT_TYPE`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZoneFacts {
+    chain_types: Vec<u16>,
+    defaults: bool,
+}
 
-/// Candidate first bytes of the one-byte label that stands for "a name below" when
-/// compiling the answers for names below a name (the probe must not exist).
-const PROBE_LABELS: [u8; 4] = [0x00, 0x01, 0x7f, 0xff];
-
-impl Builder<'_> {
-    fn add_zone(&mut self, zone: &Zone) {
+impl ZoneFacts {
+    pub fn of(zone: &Zone) -> Self {
         // A zone holding the type asked for defaults has no defaults (see `ABSENT_TYPE`), and
         // so no proof that a name is missing: its apex stops every walk.
         let defaults = !zone.records().any(|(_, t, _, _)| t == ABSENT_TYPE);
@@ -142,21 +137,235 @@ impl Builder<'_> {
             .collect();
         chain_types.sort_unstable();
         chain_types.dedup();
-        if !defaults {
-            let apex = zone.apex().lowercase_wire();
-            self.pass(&apex, DEFAULT_QTYPE, SCOPE_NAME, Group::Default);
-            self.pass(&apex, DEFAULT_QTYPE, SCOPE_BELOW, Group::Walk);
+        Self {
+            chain_types,
+            defaults,
         }
-        for node in zone.nodes() {
-            let qname = node.owner.lowercase_wire();
-            let (types, chain) = answer_types(node, &chain_types);
+    }
+}
+
+/// Compiles units of one snapshot.
+pub struct Compiler<'s> {
+    snapshot: &'s Snapshot,
+    slots: &'s HashMap<Box<[u8]>, u16>,
+    /// Whether units record what they read.
+    record: bool,
+}
+
+impl<'s> Compiler<'s> {
+    pub fn new(snapshot: &'s Snapshot, slots: &'s HashMap<Box<[u8]>, u16>, record: bool) -> Self {
+        Self {
+            snapshot,
+            slots,
+            record,
+        }
+    }
+
+    /// Every unit of the snapshot.
+    pub fn all(&self) -> Vec<Unit> {
+        let mut units = Vec::new();
+        for zone in self.snapshot.zones() {
+            let facts = ZoneFacts::of(zone);
+            units.extend(self.zone_stop(zone, &facts));
+            units.extend(zone.nodes().map(|node| self.node(zone, &facts, node)));
+        }
+        for name in self.snapshot.unavailable() {
+            // Nothing to answer from: the zone's names stop every lookup and walk.
+            let apex = name.lowercase_wire();
+            let mut builder = self.builder();
+            builder.pass(&apex, DEFAULT_QTYPE, SCOPE_NAME, Group::Default);
+            builder.pass(&apex, DEFAULT_QTYPE, SCOPE_BELOW, Group::Walk);
+            units.push(builder.unit(apex, Box::default(), Vec::new()));
+        }
+        units
+    }
+
+    /// The entries stopping every lookup at the apex of a zone without defaults.
+    pub fn zone_stop(&self, zone: &Zone, facts: &ZoneFacts) -> Option<Unit> {
+        if facts.defaults {
+            return None;
+        }
+        let apex = zone.apex().lowercase_wire();
+        let mut builder = self.builder();
+        builder.pass(&apex, DEFAULT_QTYPE, SCOPE_NAME, Group::Default);
+        builder.pass(&apex, DEFAULT_QTYPE, SCOPE_BELOW, Group::Walk);
+        Some(builder.unit(apex, Box::default(), Vec::new()))
+    }
+
+    /// The unit of `node` in `zone`.
+    pub fn node(&self, zone: &Zone, facts: &ZoneFacts, node: &Node) -> Unit {
+        let qname = node.owner.lowercase_wire();
+        let mut builder = self.builder();
+        let compile = |builder: &mut Builder<'_>| {
+            let (types, chain) = answer_types(node, &facts.chain_types);
             for qtype in types {
-                self.add_name_answer(&qname, qtype, chain, Group::Typed);
+                builder.add_name_answer(&qname, qtype, chain, Group::Typed);
             }
-            if defaults {
-                self.add_name_answer(&qname, DEFAULT_QTYPE, chain, Group::Default);
-                self.add_below(zone, &qname, &chain_types);
+            if facts.defaults {
+                builder.add_name_answer(&qname, DEFAULT_QTYPE, chain, Group::Default);
+                builder.add_below(zone, &qname, &facts.chain_types);
             }
+        };
+        let mut reads = Vec::new();
+        if self.record {
+            let own = name_hash(&qname);
+            reads = reads::recording(|| compile(&mut builder)).1;
+            reads.retain(|(name, _)| *name != own);
+        } else {
+            compile(&mut builder);
+        }
+        builder.unit(zone.apex().lowercase_wire(), qname, reads)
+    }
+
+    fn builder(&self) -> Builder<'s> {
+        Builder {
+            snapshot: self.snapshot,
+            slots: self.slots,
+            entries: Vec::new(),
+            too_big: 0,
+        }
+    }
+}
+
+/// One entry per key, from every unit's entries.
+pub struct Merged {
+    pub by_key: HashMap<AnswerKey, MergedEntry>,
+    pub collisions: usize,
+    pub too_big: usize,
+}
+
+pub struct MergedEntry {
+    pub value: Box<AnswerValue>,
+    pub group: Group,
+    /// How many units gave this key.
+    pub owners: u32,
+    /// Units gave it different values: what was kept depends on all of them.
+    pub conflicted: bool,
+}
+
+/// Merges units into one entry per key. Two names with one hash get a pass entry with no
+/// name, which stops lookups and walks for both and confirms neither. One name from two
+/// zones (a delegation in the parent, the child's apex), compiled by the same lookup, keeps
+/// the first, unless the other is a pass.
+pub fn merge(units: impl IntoIterator<Item = Unit>) -> Merged {
+    let mut merged = Merged {
+        by_key: HashMap::new(),
+        collisions: 0,
+        too_big: 0,
+    };
+    for unit in units {
+        merged.too_big += unit.too_big;
+        for entry in unit.entries {
+            merged.add(entry);
+        }
+    }
+    merged
+}
+
+impl Merged {
+    fn add(&mut self, entry: Entry) {
+        let slot = match self.by_key.entry(entry.key) {
+            Entry_::Vacant(slot) => {
+                slot.insert(MergedEntry {
+                    value: entry.value,
+                    group: entry.group,
+                    owners: 1,
+                    conflicted: false,
+                });
+                return;
+            }
+            Entry_::Occupied(slot) => slot.into_mut(),
+        };
+        slot.owners += 1;
+        if slot.conflicted && slot.value.name_len == 0 {
+            self.collisions += 1;
+            return;
+        }
+        if !same_name(&slot.value, &entry.value) {
+            slot.value = pass_value(&[]);
+            slot.group = slot.group.min(entry.group);
+            slot.conflicted = true;
+            self.collisions += 2;
+        } else if !same_value(&slot.value, &entry.value) {
+            slot.conflicted = true;
+            if entry.value.body_len == 0 {
+                slot.value = entry.value;
+            }
+        }
+    }
+}
+
+fn same_name(a: &AnswerValue, b: &AnswerValue) -> bool {
+    a.name_len == b.name_len && a.name == b.name
+}
+
+/// Values are compared as the bytes the program reads; unused bytes are always zero.
+pub fn value_bytes(value: &AnswerValue) -> &[u8] {
+    // SAFETY: `AnswerValue` is `repr(C)`, `Copy`, and has no padding (its fields add up to
+    // its size, checked below).
+    unsafe {
+        std::slice::from_raw_parts(
+            (value as *const AnswerValue).cast::<u8>(),
+            std::mem::size_of::<AnswerValue>(),
+        )
+    }
+}
+
+const _: () = assert!(
+    std::mem::size_of::<AnswerValue>()
+        == 8 * 2 + 4 + 4 + 2 * 2 + 2 * MAX_FIXUPS + NAME_BUF_LEN + MAX_BODY_LEN
+);
+
+fn same_value(a: &AnswerValue, b: &AnswerValue) -> bool {
+    value_bytes(a) == value_bytes(b)
+}
+
+/// The entries to publish: everything, if it fits in `capacity`; otherwise names' own
+/// answers first, then defaults, and the walk entries only all together.
+pub fn finish(merged: Merged, capacity: usize) -> Compiled {
+    let mut candidates: Vec<(AnswerKey, MergedEntry)> = merged.by_key.into_iter().collect();
+    candidates.sort_by_key(|(_, c)| c.group);
+    // The walk entries are published whole or not at all (see the module comment).
+    let walk = candidates.len() <= capacity;
+    let mut compiled = Compiled {
+        too_big: merged.too_big,
+        collisions: merged.collisions,
+        walk,
+        ..Compiled::default()
+    };
+    for (key, candidate) in candidates {
+        if candidate.group == Group::Walk && !walk || compiled.entries.len() >= capacity {
+            compiled.left_out += 1;
+            continue;
+        }
+        compiled.entries.push((key, *candidate.value));
+    }
+    compiled
+}
+
+struct Builder<'s> {
+    snapshot: &'s Snapshot,
+    slots: &'s HashMap<Box<[u8]>, u16>,
+    entries: Vec<Entry>,
+    too_big: usize,
+}
+
+/// A private-use type asked for when compiling a name's default answer: the answer to a type
+/// the zone does not hold.
+const ABSENT_TYPE: u16 = 65534;
+
+/// Candidate first bytes of the one-byte label that stands for "a name below" when
+/// compiling the answers for names below a name (the probe must not exist).
+const PROBE_LABELS: [u8; 4] = [0x00, 0x01, 0x7f, 0xff];
+
+impl Builder<'_> {
+    fn unit(self, zone: Box<[u8]>, name: Box<[u8]>, reads: Vec<Read>) -> Unit {
+        Unit {
+            zone,
+            name,
+            entries: self.entries,
+            reads,
+            too_big: self.too_big,
         }
     }
 
@@ -190,7 +399,7 @@ impl Builder<'_> {
                 None => value.options |= OPTION_DO_PASS,
             }
         }
-        self.insert(key(qname, qtype, SCOPE_NAME), qname, group, value, signed);
+        self.insert(key(qname, qtype, SCOPE_NAME), group, value, signed);
     }
 
     /// The answers for names below `name` that do not exist, compiled for a probe name one
@@ -214,13 +423,7 @@ impl Builder<'_> {
         for &qtype in &types {
             match self.compile_below(name, &probe, qtype, chain, signed) {
                 Some(value) => {
-                    self.insert(
-                        key(name, qtype, SCOPE_BELOW),
-                        name,
-                        Group::Walk,
-                        value,
-                        None,
-                    );
+                    self.insert(key(name, qtype, SCOPE_BELOW), Group::Walk, value, None);
                 }
                 None => self.pass(name, qtype, SCOPE_BELOW, Group::Walk),
             }
@@ -232,7 +435,6 @@ impl Builder<'_> {
                 }
                 self.insert(
                     key(name, DEFAULT_QTYPE, SCOPE_BELOW),
-                    name,
                     Group::Walk,
                     value,
                     None,
@@ -334,84 +536,24 @@ impl Builder<'_> {
 
     fn pass(&mut self, name: &[u8], qtype: u16, scope: u32, group: Group) {
         let value = pass_value(name);
-        self.insert(key(name, qtype, scope), name, group, value, None);
+        self.insert(key(name, qtype, scope), group, value, None);
     }
 
     fn insert(
         &mut self,
         key: AnswerKey,
-        name: &[u8],
         group: Group,
         value: Box<AnswerValue>,
         signed: Option<Box<AnswerValue>>,
     ) {
-        if self.collided.contains(&key) {
-            self.collisions += 1;
-            return;
+        self.entries.push(Entry { key, value, group });
+        if let Some(value) = signed {
+            let key = AnswerKey {
+                dnssec_ok: 1,
+                ..key
+            };
+            self.entries.push(Entry { key, value, group });
         }
-        match self.by_key.entry(key) {
-            Entry::Vacant(slot) => {
-                slot.insert(Candidate {
-                    name: name.into(),
-                    group,
-                    value,
-                    signed,
-                });
-            }
-            Entry::Occupied(mut slot) if *slot.get().name != *name => {
-                // Two names, one hash: a pass entry with no name stops lookups and walks
-                // for both, and confirms neither.
-                let first = slot.get_mut();
-                first.value = pass_value(&[]);
-                first.signed = None;
-                first.group = first.group.min(group);
-                self.collided.insert(key);
-                self.collisions += 2;
-            }
-            Entry::Occupied(mut slot) => {
-                // The same name from two zones (a delegation in the parent, the child's
-                // apex): both were compiled by the same lookup; a pass wins.
-                if value.body_len == 0 {
-                    let first = slot.get_mut();
-                    first.value = value;
-                    first.signed = None;
-                }
-            }
-        }
-    }
-
-    fn finish(self, capacity: usize) -> Compiled {
-        let mut candidates: Vec<(AnswerKey, Candidate)> = self.by_key.into_iter().collect();
-        candidates.sort_by_key(|(_, c)| c.group);
-        let size = |c: &Candidate| 1 + c.signed.is_some() as usize;
-        let total: usize = candidates.iter().map(|(_, c)| size(c)).sum();
-        // The walk entries are published whole or not at all (see the module comment).
-        let walk = total <= capacity;
-        let mut compiled = Compiled {
-            too_big: self.too_big,
-            collisions: self.collisions,
-            walk,
-            ..Compiled::default()
-        };
-        for (key, candidate) in candidates {
-            if candidate.group == Group::Walk && !walk
-                || compiled.entries.len() + size(&candidate) > capacity
-            {
-                compiled.left_out += size(&candidate);
-                continue;
-            }
-            compiled.entries.push((key, *candidate.value));
-            if let Some(signed) = candidate.signed {
-                compiled.entries.push((
-                    AnswerKey {
-                        dnssec_ok: 1,
-                        ..key
-                    },
-                    *signed,
-                ));
-            }
-        }
-        compiled
     }
 }
 
@@ -419,7 +561,7 @@ impl Builder<'_> {
 /// type the chain can end in (`chain_types`). Also whether it is a CNAME.
 fn answer_types(node: &Node, chain_types: &[u16]) -> (Vec<u16>, bool) {
     let chain = node.rrset(rtype::CNAME).is_some();
-    let mut types: Vec<u16> = node.rrsets.iter().map(|r| r.rtype).collect();
+    let mut types: Vec<u16> = node.all().iter().map(|r| r.rtype).collect();
     if chain {
         types.extend(chain_types);
     }

@@ -1,19 +1,23 @@
 //! Loads the XDP program, attaches it to interfaces, switches its answer maps and reads its
 //! counters.
 
-use std::{collections::HashSet, process::Command};
+use std::process::Command;
 
 use anyhow::{Context as _, anyhow, bail};
 use aya::{
     Ebpf,
-    maps::{Array, HashMap, MapData, PerCpuArray},
+    maps::{Array, HashMap, MapData, MapError, PerCpuArray},
     programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
 };
 use secdns_common::{
     ANSWER_MAP_COUNT, AnswerKey, AnswerValue, COUNTER_COUNT, Counter, XdpConfig, ZONE_SLOTS,
 };
 
-use super::PROGRAM_OBJECT;
+use super::{PROGRAM_OBJECT, published::MapChange};
+
+/// Changes up to this many entries are kept to bring the other map up to date at the next
+/// publication; bigger ones are applied to both maps at once.
+const KEPT_CHANGE: usize = 4096;
 
 const PROGRAM_NAME: &str = "secdns_xdp";
 
@@ -33,6 +37,10 @@ pub struct XdpEngine {
     serials: Array<MapData, u32>,
     counters: PerCpuArray<MapData, u64>,
     current: XdpConfig,
+    /// Changes the live map has and the other one does not yet.
+    behind: Vec<MapChange>,
+    /// Maps whose content is unknown (after a failure) or stale (a new set from empty).
+    must_clear: [bool; ANSWER_MAP_COUNT as usize],
     links: Vec<(String, XdpLinkId)>,
 }
 
@@ -79,6 +87,8 @@ impl XdpEngine {
             serials,
             counters,
             current,
+            behind: Vec::new(),
+            must_clear: [false; ANSWER_MAP_COUNT as usize],
             links: Vec::new(),
         };
         engine.write_config()?;
@@ -141,41 +151,109 @@ impl XdpEngine {
         self.write_config()
     }
 
-    /// Fills the inactive answer map with `entries` and its half of the serials with
-    /// `serials` (zone slot, SOA serial), then makes it the live one in a single write: a
-    /// packet sees either the old set or the new set, never a mix.
+    /// Publishes `entries` and `serials` (zone slot, SOA serial) as the whole answer set.
     pub fn publish(
         &mut self,
         entries: &[(AnswerKey, AnswerValue)],
         serials: &[(u16, u32)],
     ) -> anyhow::Result<()> {
-        // Fill the map that is not live (either, when none is).
-        let target = if self.current.active == 0 { 1 } else { 0 };
-        for &(slot, serial) in serials {
-            self.serials
-                .set(target * ZONE_SLOTS + u32::from(slot), serial, 0)
-                .with_context(|| format!("writing the serial of zone slot {slot}"))?;
+        self.apply(MapChange {
+            upserts: entries.to_vec(),
+            removals: Vec::new(),
+            serials: serials.to_vec(),
+            from_empty: true,
+        })
+    }
+
+    /// Brings the inactive answer map (and its half of the serials) up to date, applies
+    /// `change` to it, then makes it the live one in a single write: a packet sees either the
+    /// old set or the new set, never a mix. The other map catches up at the next call; a big
+    /// change is applied to it at once rather than kept.
+    pub fn apply(&mut self, change: MapChange) -> anyhow::Result<()> {
+        if change.from_empty {
+            // Whatever the maps held is of no use.
+            self.behind.clear();
+            self.must_clear = [true; ANSWER_MAP_COUNT as usize];
         }
-        let map = &mut self.answers[target as usize];
+        // The map that is not live (either, when none is).
+        let target = if self.current.active == 0 { 1 } else { 0 };
+        let restarts = change.from_empty || self.behind.first().is_some_and(|c| c.from_empty);
+        if self.must_clear[target] && !restarts {
+            bail!(
+                "XDP answer map {target} lost its content; the next change must start from empty"
+            );
+        }
+        self.catch_up(target)?;
+        self.write(target, &change)?;
+        self.current.active = target as u32;
+        self.write_config()?;
+        let other = 1 - target;
+        if change.len() > KEPT_CHANGE && (change.from_empty || !self.must_clear[other]) {
+            // Holding a big change until the next publication would hold its values.
+            if self.must_clear[other] {
+                self.clear(other)?;
+            }
+            self.write(other, &change)?;
+        } else {
+            self.behind.push(change);
+        }
+        Ok(())
+    }
+
+    /// Makes map `index` hold what the live map holds.
+    fn catch_up(&mut self, index: usize) -> anyhow::Result<()> {
+        if self.must_clear[index] {
+            self.clear(index)?;
+        }
+        for change in std::mem::take(&mut self.behind) {
+            self.write(index, &change)?;
+        }
+        Ok(())
+    }
+
+    fn clear(&mut self, index: usize) -> anyhow::Result<()> {
+        let map = &mut self.answers[index];
         // The map was live two publications ago; every packet that read it has long finished.
         let stale: Vec<AnswerKey> = map.keys().collect::<Result<_, _>>()?;
         for key in stale {
             map.remove(&key)?;
         }
-        let mut seen = HashSet::with_capacity(entries.len());
-        for (key, value) in entries {
-            if !seen.insert(*key) {
-                bail!("duplicate XDP answer key {key:?}");
+        self.must_clear[index] = false;
+        Ok(())
+    }
+
+    fn write(&mut self, index: usize, change: &MapChange) -> anyhow::Result<()> {
+        let half = index as u32 * ZONE_SLOTS;
+        for &(slot, serial) in &change.serials {
+            self.serials
+                .set(half + u32::from(slot), serial, 0)
+                .with_context(|| format!("writing the serial of zone slot {slot}"))?;
+        }
+        let map = &mut self.answers[index];
+        for key in &change.removals {
+            match map.remove(key) {
+                Ok(()) => {}
+                Err(MapError::SyscallError(e))
+                    if e.io_error.raw_os_error() == Some(libc::ENOENT) => {}
+                Err(e) => {
+                    return Err(
+                        anyhow::Error::new(e).context(format!("removing XDP answer {key:?}"))
+                    );
+                }
             }
+        }
+        for (key, value) in &change.upserts {
             map.insert(key, value, 0)
                 .with_context(|| format!("inserting XDP answer {key:?}"))?;
         }
-        self.current.active = target;
-        self.write_config()
+        Ok(())
     }
 
-    /// No answer map is live: every query goes to userspace.
+    /// No answer map is live: every query goes to userspace. The next change must start from
+    /// empty maps.
     pub fn stop_answering(&mut self) -> anyhow::Result<()> {
+        self.behind.clear();
+        self.must_clear = [true; ANSWER_MAP_COUNT as usize];
         self.current.active = ANSWER_MAP_COUNT;
         self.write_config()
     }

@@ -3,6 +3,7 @@
 
 pub mod compile;
 pub mod loader;
+pub mod published;
 
 /// The XDP object built by `build.rs`.
 pub static PROGRAM_OBJECT: &[u8] =

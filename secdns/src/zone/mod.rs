@@ -2,6 +2,7 @@
 //! Built once by [`ZoneBuilder`], then immutable.
 
 pub mod nsec3;
+pub mod reads;
 pub mod render;
 pub mod zonefile;
 
@@ -32,11 +33,13 @@ pub struct Node {
 impl Node {
     /// The RRset of `rr_type`; for RRSIG, the first set of signatures.
     pub fn rrset(&self, rr_type: u16) -> Option<&Rrset> {
+        reads::note_at(&self.owner, reads::Kind::Type(rr_type));
         self.rrsets.iter().find(|r| r.rtype == rr_type)
     }
 
     /// The signatures over this node's `rr_type` RRset.
     pub fn signatures(&self, rr_type: u16) -> Option<&Rrset> {
+        reads::note_at(&self.owner, reads::Kind::Type(rtype::RRSIG));
         self.rrsets
             .iter()
             .find(|r| r.rtype == rtype::RRSIG && r.covers == rr_type)
@@ -44,11 +47,19 @@ impl Node {
 
     /// The RRsets that answer for data at this name: everything but the signatures.
     pub fn data(&self) -> impl Iterator<Item = &Rrset> {
+        reads::note_at(&self.owner, reads::Kind::Whole);
         self.rrsets.iter().filter(|r| r.rtype != rtype::RRSIG)
     }
 
     pub fn is_empty_non_terminal(&self) -> bool {
+        reads::note_at(&self.owner, reads::Kind::Whole);
         self.rrsets.is_empty()
+    }
+
+    /// Every RRset, signatures included, by type.
+    pub fn all(&self) -> &[Rrset] {
+        reads::note_at(&self.owner, reads::Kind::Whole);
+        &self.rrsets
     }
 }
 
@@ -109,6 +120,10 @@ impl Zone {
 
     /// The node at `lowercase_wire`, if the zone has one (empty non-terminals included).
     pub fn node(&self, lowercase_wire: &[u8]) -> Option<&Node> {
+        reads::note(
+            || secdns_common::name_hash(lowercase_wire),
+            reads::Kind::Exists,
+        );
         self.nodes.get(lowercase_wire)
     }
 
@@ -129,6 +144,7 @@ impl Zone {
     }
 
     pub fn soa(&self) -> &Rrset {
+        reads::note_at(&self.apex, reads::Kind::Type(rtype::SOA));
         // `ZoneBuilder::finish` guarantees the apex node and its SOA exist.
         self.nodes
             .get(&self.apex.lowercase_wire())

@@ -1,0 +1,726 @@
+//! What the answer maps hold, kept so that the next snapshot is published as a change: only
+//! what a zone change touched is compiled again, and only entries that differ are written.
+//!
+//! A changed zone is compiled again name by name (see [`Published::incremental`]) when the
+//! rest stays as it was: the same zones are served, the zone is unsigned before and after
+//! (denial proofs depend on neighbours in the NSEC/NSEC3 chain), it does not overlap another
+//! zone, it holds the same types, and its SOA changed at most in the serial (which the
+//! program writes; see `AnswerValue::serial_at`). The names compiled again are the changed
+//! ones and those whose answers read a changed name (what each name's answers read is
+//! recorded by `zone::reads` while compiling). Anything else compiles the whole snapshot
+//! again; even then only the entries that differ are written.
+
+use std::{
+    collections::{BTreeSet, HashMap, HashSet},
+    hash::Hasher,
+    sync::Arc,
+};
+
+use secdns_common::{AnswerKey, AnswerValue, MAX_BODY_LEN, NAME_BUF_LEN, name_hash};
+
+use super::compile::{
+    Compiler, Merged, Unit, ZoneFacts, finish, merge, serials, value_bytes, zone_slots,
+};
+use crate::{
+    dns::{codes::rtype, name::label_offsets},
+    snapshot::{Served, Snapshot},
+    zone::{Node, Rrset, Zone, reads::Kind},
+};
+
+/// What to write into the answer maps to go from the last published set to the new one.
+#[derive(Default)]
+pub struct MapChange {
+    pub upserts: Vec<(AnswerKey, AnswerValue)>,
+    pub removals: Vec<AnswerKey>,
+    /// (zone slot, SOA serial) that changed.
+    pub serials: Vec<(u16, u32)>,
+    /// The change starts from empty maps: `upserts` is the whole set.
+    pub from_empty: bool,
+}
+
+impl MapChange {
+    pub fn len(&self) -> usize {
+        self.upserts.len() + self.removals.len() + self.serials.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Totals of the published set, as `secdns stats` and the logs report them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub entries: usize,
+    /// Answers left to userspace because they exceed the fast path's body size.
+    pub too_big: usize,
+    /// Entries that stand for two names with one hash.
+    pub collisions: usize,
+    /// Entries left out because the maps cannot hold them.
+    pub left_out: usize,
+    /// Whether names that do not exist are answered in the kernel.
+    pub walk: bool,
+}
+
+pub struct Update {
+    pub change: MapChange,
+    pub totals: Totals,
+    /// Names (units) compiled for this update.
+    pub compiled: usize,
+    /// Whether only what changed was compiled.
+    pub incremental: bool,
+}
+
+/// A unit by zone apex and node name (see `compile::Unit`).
+type UnitId = (Box<[u8]>, Box<[u8]>);
+
+/// One unit of the published set: the keys it gave, and which generation of it the reads
+/// in `Published::readers` belong to.
+struct UnitState {
+    zone: Box<[u8]>,
+    name: Box<[u8]>,
+    keys: Vec<AnswerKey>,
+    generation: u32,
+    reads: usize,
+    too_big: usize,
+}
+
+struct KeyState {
+    hash: u64,
+    /// How many units gave the key.
+    owners: u32,
+    /// Units gave it different values (see `compile::merge`).
+    conflicted: bool,
+}
+
+#[derive(Clone, Copy)]
+struct Reader {
+    kind: Kind,
+    unit: u32,
+    generation: u32,
+}
+
+/// How a node changed between two versions of a zone.
+#[derive(Debug, PartialEq, Eq)]
+enum NodeChange {
+    Added,
+    Removed,
+    /// These RRsets differ (the SOA's serial aside).
+    Types(Vec<u16>),
+}
+
+#[derive(Default)]
+pub struct Published {
+    snapshot: Option<Arc<Snapshot>>,
+    slots: HashMap<Box<[u8]>, u16>,
+    serials: HashMap<u16, u32>,
+    facts: HashMap<Box<[u8]>, ZoneFacts>,
+    units: Vec<UnitState>,
+    unit_index: HashMap<UnitId, u32>,
+    keys: HashMap<AnswerKey, KeyState>,
+    /// Who read each name (by hash); entries of an older generation of a unit are stale.
+    readers: HashMap<u64, Vec<Reader>>,
+    stale_reads: usize,
+    live_reads: usize,
+    totals: Totals,
+}
+
+impl Published {
+    pub fn totals(&self) -> Totals {
+        self.totals
+    }
+
+    /// Compiles `snapshot` and says what to write to publish it after the last one.
+    pub fn update(&mut self, snapshot: Arc<Snapshot>, capacity: usize) -> Update {
+        if let Some(update) = self.incremental(&snapshot, capacity) {
+            self.snapshot = Some(snapshot);
+            return update;
+        }
+        self.full(snapshot, capacity)
+    }
+
+    /// Compiles everything; the change is the difference from what was published.
+    fn full(&mut self, snapshot: Arc<Snapshot>, capacity: usize) -> Update {
+        let from_empty = self.snapshot.is_none();
+        let slots = zone_slots(&snapshot);
+        let units = Compiler::new(&snapshot, &slots, true).all();
+        let mut fresh = Published {
+            facts: snapshot
+                .zones()
+                .map(|zone| (zone.apex().lowercase_wire(), ZoneFacts::of(zone)))
+                .collect(),
+            serials: serials(&snapshot, &slots).into_iter().collect(),
+            slots,
+            ..Published::default()
+        };
+        let compiled = units.len();
+        for unit in &units {
+            fresh.register(unit, 0);
+        }
+        let merged: Merged = merge(units);
+        let owners: HashMap<AnswerKey, (u32, bool)> = merged
+            .by_key
+            .iter()
+            .map(|(key, entry)| (*key, (entry.owners, entry.conflicted)))
+            .collect();
+        let published = finish(merged, capacity);
+        let mut change = MapChange {
+            from_empty,
+            ..MapChange::default()
+        };
+        for (key, value) in published.entries {
+            let hash = value_hash(&value);
+            let (owners, conflicted) = owners.get(&key).copied().unwrap_or((1, true));
+            fresh.keys.insert(
+                key,
+                KeyState {
+                    hash,
+                    owners,
+                    conflicted,
+                },
+            );
+            if from_empty || self.keys.get(&key).is_none_or(|old| old.hash != hash) {
+                change.upserts.push((key, value));
+            }
+        }
+        change.removals = self
+            .keys
+            .keys()
+            .filter(|key| !fresh.keys.contains_key(key))
+            .copied()
+            .collect();
+        change.serials = fresh
+            .serials
+            .iter()
+            .filter(|(slot, serial)| from_empty || self.serials.get(slot) != Some(serial))
+            .map(|(slot, serial)| (*slot, *serial))
+            .collect();
+        fresh.totals = Totals {
+            entries: fresh.keys.len(),
+            too_big: published.too_big,
+            collisions: published.collisions,
+            left_out: published.left_out,
+            walk: published.walk,
+        };
+        fresh.snapshot = Some(snapshot);
+        *self = fresh;
+        Update {
+            change,
+            totals: self.totals,
+            compiled,
+            incremental: false,
+        }
+    }
+
+    /// Adds `unit` (as the next unit index, or replacing `index`) to the unit table and its
+    /// reads to the readers.
+    fn register(&mut self, unit: &Unit, generation: u32) -> u32 {
+        let id = (unit.zone.clone(), unit.name.clone());
+        let state = UnitState {
+            zone: unit.zone.clone(),
+            name: unit.name.clone(),
+            keys: unit.entries.iter().map(|e| e.key).collect(),
+            generation,
+            reads: unit.reads.len(),
+            too_big: unit.too_big,
+        };
+        let index = match self.unit_index.get(&id) {
+            Some(&index) => {
+                if let Some(old) = self.units.get_mut(index as usize) {
+                    self.stale_reads += old.reads;
+                    self.live_reads -= old.reads.min(self.live_reads);
+                    *old = state;
+                }
+                index
+            }
+            None => {
+                let index = self.units.len() as u32;
+                self.units.push(state);
+                self.unit_index.insert(id, index);
+                index
+            }
+        };
+        self.live_reads += unit.reads.len();
+        for &(name, kind) in &unit.reads {
+            self.readers.entry(name).or_default().push(Reader {
+                kind,
+                unit: index,
+                generation,
+            });
+        }
+        index
+    }
+
+    /// Compiles only what changed, when the change allows (see the module comment); `None`
+    /// when the whole snapshot must be compiled.
+    fn incremental(&mut self, snapshot: &Arc<Snapshot>, capacity: usize) -> Option<Update> {
+        let old = self.snapshot.clone()?;
+        let complete = self.totals.walk && self.totals.left_out == 0;
+        // Stale readers pile up with each change; a full compile starts them afresh.
+        if !complete || self.stale_reads > self.live_reads.max(1 << 16) {
+            return None;
+        }
+        let changed_zones = changed_zones(&old, snapshot)?;
+        // The units to compile again.
+        let mut dirty: BTreeSet<UnitId> = BTreeSet::new();
+        let mut new_serials = Vec::new();
+        for (old_zone, zone) in &changed_zones {
+            let apex = zone.apex().lowercase_wire();
+            if old_zone.is_signed()
+                || zone.is_signed()
+                || overlaps(snapshot, &apex)
+                || self.facts.get(&apex) != Some(&ZoneFacts::of(zone))
+                || !same_soa_but_serial(old_zone, zone)
+            {
+                return None;
+            }
+            if let Some(&slot) = self.slots.get(&apex) {
+                new_serials.push((slot, zone.serial()));
+            }
+            for (name, change) in node_changes(old_zone, zone) {
+                for reader in self.readers.get(&name_hash(&name)).into_iter().flatten() {
+                    let Some(unit) = self.units.get(reader.unit as usize) else {
+                        continue;
+                    };
+                    if unit.generation == reader.generation && affects(&change, reader.kind) {
+                        dirty.insert((unit.zone.clone(), unit.name.clone()));
+                    }
+                }
+                dirty.insert((apex.clone(), name));
+            }
+        }
+        // Compile the dirty units against the new snapshot.
+        let zones: HashMap<Box<[u8]>, (&Zone, &ZoneFacts)> = changed_zones
+            .iter()
+            .filter_map(|(_, zone)| {
+                let apex = zone.apex().lowercase_wire();
+                let facts = self.facts.get(&apex)?;
+                Some((apex, (zone.as_ref(), facts)))
+            })
+            .collect();
+        let compiler = Compiler::new(snapshot, &self.slots, true);
+        let mut units = Vec::with_capacity(dirty.len());
+        for (zone_apex, name) in &dirty {
+            // A zone's stop unit (empty name) depends only on its facts, which are the same.
+            if name.is_empty() {
+                continue;
+            }
+            let (zone, facts) = zones.get(zone_apex)?;
+            units.push(match zone.node(name) {
+                Some(node) => compiler.node(zone, facts, node),
+                None => Unit {
+                    zone: zone_apex.clone(),
+                    name: name.clone(),
+                    entries: Vec::new(),
+                    reads: Vec::new(),
+                    too_big: 0,
+                },
+            });
+        }
+        let (mut change, owners) = self.key_changes(&units, capacity)?;
+        // Commit: nothing below can fail.
+        let compiled = units.len();
+        for unit in &units {
+            let id = (unit.zone.clone(), unit.name.clone());
+            let generation = self
+                .unit_index
+                .get(&id)
+                .and_then(|&i| self.units.get(i as usize))
+                .map_or(0, |u| u.generation.wrapping_add(1));
+            if let Some(old) = self
+                .unit_index
+                .get(&id)
+                .and_then(|&i| self.units.get(i as usize))
+            {
+                self.totals.too_big -= old.too_big.min(self.totals.too_big);
+            }
+            self.totals.too_big += unit.too_big;
+            self.register(unit, generation);
+        }
+        for &(key, ref value) in &change.upserts {
+            let hash = value_hash(value);
+            let state = self.keys.entry(key).or_insert(KeyState {
+                hash,
+                owners: 0,
+                conflicted: false,
+            });
+            state.hash = hash;
+        }
+        for key in &change.removals {
+            self.keys.remove(key);
+        }
+        for (key, owners) in owners {
+            if let Some(state) = self.keys.get_mut(&key) {
+                state.owners = owners;
+            }
+        }
+        for &(slot, serial) in &new_serials {
+            if self.serials.insert(slot, serial) != Some(serial) {
+                change.serials.push((slot, serial));
+            }
+        }
+        self.totals.entries = self.keys.len();
+        Some(Update {
+            change,
+            totals: self.totals,
+            compiled,
+            incremental: true,
+        })
+    }
+}
+
+impl Published {
+    /// The entries to write and remove for `units` (compiled again) to replace their last
+    /// version, and the new owner counts of their keys; `None` when a key the units give is
+    /// also given, differently, by a unit not compiled again (a hash collision, one name in
+    /// two zones), or when the maps would overflow.
+    fn key_changes(
+        &self,
+        units: &[Unit],
+        capacity: usize,
+    ) -> Option<(MapChange, HashMap<AnswerKey, u32>)> {
+        // Every key the units gave before loses them as owners...
+        let mut lost: HashMap<AnswerKey, u32> = HashMap::new();
+        for unit in units {
+            let id = (unit.zone.clone(), unit.name.clone());
+            if let Some(state) = self
+                .unit_index
+                .get(&id)
+                .and_then(|&i| self.units.get(i as usize))
+            {
+                for key in &state.keys {
+                    *lost.entry(*key).or_default() += 1;
+                }
+            }
+        }
+        // ... and the keys they give now gain them.
+        let mut given: HashMap<AnswerKey, (&AnswerValue, u64, u32)> = HashMap::new();
+        for entry in units.iter().flat_map(|u| &u.entries) {
+            let hash = value_hash(&entry.value);
+            match given.get_mut(&entry.key) {
+                Some((_, known, count)) if *known == hash => *count += 1,
+                Some(_) => return None,
+                None => {
+                    given.insert(entry.key, (&entry.value, hash, 1));
+                }
+            }
+        }
+        let touched: HashSet<AnswerKey> = lost.keys().chain(given.keys()).copied().collect();
+        let mut change = MapChange::default();
+        let mut owners = HashMap::new();
+        let mut total = self.keys.len();
+        for key in touched {
+            let old = self.keys.get(&key);
+            if old.is_some_and(|o| o.conflicted) {
+                return None;
+            }
+            let remaining = old
+                .map_or(0, |o| o.owners)
+                .saturating_sub(lost.get(&key).copied().unwrap_or(0));
+            match given.get(&key) {
+                Some(&(value, hash, count)) => {
+                    let old_hash = old.map(|o| o.hash);
+                    if remaining > 0 && old_hash != Some(hash) {
+                        return None;
+                    }
+                    if old_hash != Some(hash) {
+                        change.upserts.push((key, *value));
+                        total += usize::from(old.is_none());
+                    }
+                    owners.insert(key, remaining + count);
+                }
+                None if remaining == 0 => {
+                    if old.is_some() {
+                        change.removals.push(key);
+                        total -= 1;
+                    }
+                }
+                None => {
+                    owners.insert(key, remaining);
+                }
+            }
+        }
+        (total <= capacity).then_some((change, owners))
+    }
+}
+
+/// The zones of `new` that are not the very zones of `old`, with their old version; `None`
+/// when the set of zones (or their availability) differs.
+fn changed_zones(old: &Snapshot, new: &Snapshot) -> Option<Vec<(Arc<Zone>, Arc<Zone>)>> {
+    let apexes = |s: &Snapshot| -> BTreeSet<(Box<[u8]>, bool)> {
+        s.zones()
+            .map(|z| (z.apex().lowercase_wire(), true))
+            .chain(s.unavailable().map(|n| (n.lowercase_wire(), false)))
+            .collect()
+    };
+    if apexes(old) != apexes(new) {
+        return None;
+    }
+    let mut changed = Vec::new();
+    for zone in new.zones() {
+        let Some(Served::Zone(before)) = old.find(&zone.apex().lowercase_wire()) else {
+            return None;
+        };
+        if !Arc::ptr_eq(before, zone) {
+            changed.push((before.clone(), zone.clone()));
+        }
+    }
+    Some(changed)
+}
+
+/// Whether another zone of `snapshot` lies above or below `apex`: answers near the cut
+/// come from either.
+fn overlaps(snapshot: &Snapshot, apex: &[u8]) -> bool {
+    let above = label_offsets(apex)
+        .skip(1)
+        .chain(std::iter::once(apex.len() - 1))
+        .any(|offset| snapshot.find(&apex[offset..]).is_some());
+    let below = snapshot
+        .zones()
+        .map(|z| z.apex().lowercase_wire())
+        .chain(snapshot.unavailable().map(|n| n.lowercase_wire()))
+        .any(|other| other.len() > apex.len() && other.ends_with(apex));
+    above || below
+}
+
+/// Whether the SOA records of two versions of a zone differ at most in the serial.
+fn same_soa_but_serial(old: &Zone, new: &Zone) -> bool {
+    let (a, b) = (old.soa(), new.soa());
+    a.ttl == b.ttl
+        && a.rdatas.len() == b.rdatas.len()
+        && a.rdatas
+            .iter()
+            .zip(&b.rdatas)
+            .all(|(x, y)| but_serial(x) == but_serial(y))
+}
+
+/// SOA data without its serial (the fourth-last field, RFC 1035 §3.3.13).
+fn but_serial(rdata: &[u8]) -> (&[u8], &[u8]) {
+    match rdata.len().checked_sub(20) {
+        Some(at) => (&rdata[..at], &rdata[at + 4..]),
+        None => (rdata, &[]),
+    }
+}
+
+/// The nodes that differ between two versions of a zone, by lowercased name.
+fn node_changes(old: &Zone, new: &Zone) -> Vec<(Box<[u8]>, NodeChange)> {
+    let mut changes = Vec::new();
+    for node in new.nodes() {
+        let name = node.owner.lowercase_wire();
+        match old.node(&name) {
+            None => changes.push((name, NodeChange::Added)),
+            Some(before) => {
+                let types = changed_types(before, node);
+                if !types.is_empty() {
+                    changes.push((name, NodeChange::Types(types)));
+                }
+            }
+        }
+    }
+    for node in old.nodes() {
+        let name = node.owner.lowercase_wire();
+        if new.node(&name).is_none() {
+            changes.push((name, NodeChange::Removed));
+        }
+    }
+    changes
+}
+
+/// The types whose RRsets differ between two versions of a node (every type when the
+/// owner's spelling changed: answers carry it).
+fn changed_types(old: &Node, new: &Node) -> Vec<u16> {
+    let mut types: Vec<u16> = Vec::new();
+    let key = |r: &Rrset| (r.rtype, r.covers);
+    let find = |node: &Node, r: &Rrset| node.all().iter().find(|o| key(o) == key(r)).cloned();
+    let spelled_alike = old.owner.wire() == new.owner.wire();
+    for (this, other) in [(old, new), (new, old)] {
+        for rrset in this.all() {
+            let same = spelled_alike
+                && find(other, rrset).is_some_and(|o| {
+                    if rrset.rtype == rtype::SOA {
+                        o.ttl == rrset.ttl
+                            && o.rdatas.len() == rrset.rdatas.len()
+                            && o.rdatas
+                                .iter()
+                                .zip(&rrset.rdatas)
+                                .all(|(x, y)| but_serial(x) == but_serial(y))
+                    } else {
+                        o == *rrset
+                    }
+                });
+            if !same {
+                types.push(rrset.rtype);
+            }
+        }
+    }
+    types.sort_unstable();
+    types.dedup();
+    types
+}
+
+/// Whether a read of `kind` at a node sees `change`.
+fn affects(change: &NodeChange, kind: Kind) -> bool {
+    match (change, kind) {
+        (NodeChange::Added | NodeChange::Removed, _) => true,
+        (NodeChange::Types(_), Kind::Exists) => false,
+        (NodeChange::Types(_), Kind::Whole) => true,
+        (NodeChange::Types(types), Kind::Type(t)) => types.contains(&t),
+    }
+}
+
+/// A hash of what the program reads of `value` (unused bytes are always zero).
+pub fn value_hash(value: &AnswerValue) -> u64 {
+    let bytes = value_bytes(value);
+    let head = bytes.len() - NAME_BUF_LEN - MAX_BODY_LEN;
+    let name_len = (value.name_len as usize).min(NAME_BUF_LEN);
+    let body_len = (value.body_len as usize).min(MAX_BODY_LEN);
+    let mut hasher = std::hash::DefaultHasher::new();
+    hasher.write(&bytes[..head]);
+    hasher.write(&value.name[NAME_BUF_LEN - name_len..]);
+    hasher.write(&value.body[..body_len]);
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{dns::Name, xdp::compile::compile, zone::zonefile};
+
+    /// Records every version of the zone has, so that it always holds the same types.
+    const BASE: &str = "@ IN NS ns\nns IN A 192.0.2.1\nbase IN AAAA 2001:db8::1\n\
+                        base IN TXT \"b\"\nbase IN MX 10 ns\nbase-c IN CNAME ns\n\
+                        base-s IN SRV 0 0 53 ns\nbase-d IN DNAME elsewhere.\n\
+                        base-n IN NS ns.elsewhere.\n";
+
+    /// Records a version may have or not.
+    const POOL: &[&str] = &[
+        "www IN A 192.0.2.2",
+        "www IN A 192.0.2.3",
+        "www IN TXT \"x\"",
+        "WWW IN AAAA 2001:db8::2",
+        "mail IN MX 10 www",
+        "mail IN A 192.0.2.4",
+        "alias IN CNAME www",
+        "alias2 IN CNAME alias",
+        "dangling IN CNAME nowhere",
+        "*.w IN A 192.0.2.5",
+        "*.w IN TXT \"w\"",
+        "x.w IN A 192.0.2.10",
+        "x.y.z IN A 192.0.2.6",
+        "z IN TXT \"z\"",
+        "sub IN NS ns.sub",
+        "ns.sub IN A 192.0.2.7",
+        "deep.sub IN A 192.0.2.8",
+        "*.c IN CNAME www",
+        "c IN A 192.0.2.11",
+        "d IN DNAME www.t.",
+        "srv IN SRV 0 0 53 mail",
+        "ns IN AAAA 2001:db8::3",
+        "hm IN A 192.0.2.12",
+        "* IN MX 20 mail",
+        "\\000 IN A 192.0.2.13",
+    ];
+
+    fn zone(serial: u32, present: &[bool]) -> Arc<Zone> {
+        let mut text = format!("$ORIGIN t.\n$TTL 60\n@ IN SOA ns hm {serial} 2 3 4 5\n{BASE}");
+        for (line, _) in POOL.iter().zip(present).filter(|(_, p)| **p) {
+            text.push_str(line);
+            text.push('\n');
+        }
+        let apex: Name = "t.".parse().unwrap();
+        Arc::new(zonefile::parse(&text, &apex, "unit").unwrap().0)
+    }
+
+    fn other() -> Arc<Zone> {
+        let text = "$ORIGIN u.\n$TTL 60\n@ IN SOA ns hm 7 2 3 4 5\n@ IN NS ns\nns IN A 192.0.2.1\n";
+        let apex: Name = "u.".parse().unwrap();
+        Arc::new(zonefile::parse(text, &apex, "unit").unwrap().0)
+    }
+
+    /// What the maps hold after the changes so far.
+    #[derive(Default)]
+    struct Maps {
+        entries: HashMap<AnswerKey, AnswerValue>,
+        serials: HashMap<u16, u32>,
+    }
+
+    impl Maps {
+        fn apply(&mut self, change: MapChange) {
+            if change.from_empty {
+                *self = Maps::default();
+            }
+            for key in change.removals {
+                assert!(
+                    self.entries.remove(&key).is_some(),
+                    "removes {key:?}, not there"
+                );
+            }
+            self.entries.extend(change.upserts);
+            self.serials.extend(change.serials);
+        }
+    }
+
+    fn assert_same_as_full(maps: &Maps, snapshot: &Snapshot) {
+        let full = compile(snapshot, 1 << 20);
+        assert_eq!(maps.entries.len(), full.entries.len(), "entry count");
+        for (key, value) in &full.entries {
+            let ours = maps
+                .entries
+                .get(key)
+                .unwrap_or_else(|| panic!("{key:?} missing"));
+            assert!(
+                value_bytes(ours) == value_bytes(value),
+                "{key:?} differs from a full compile"
+            );
+        }
+        let serials: HashMap<u16, u32> = full.serials.into_iter().collect();
+        assert_eq!(maps.serials, serials);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Publishing a change compiles less but ends with exactly what compiling the whole
+        /// new version gives.
+        #[test]
+        fn a_change_publishes_what_a_full_compile_gives(
+            before in proptest::collection::vec(any::<bool>(), POOL.len()),
+            toggles in proptest::collection::vec(proptest::bool::weighted(0.15), POOL.len()),
+            later in proptest::collection::vec(proptest::bool::weighted(0.15), POOL.len()),
+        ) {
+            let unrelated = other();
+            let after: Vec<bool> = before.iter().zip(&toggles).map(|(b, t)| b ^ t).collect();
+            let last: Vec<bool> = after.iter().zip(&later).map(|(b, t)| b ^ t).collect();
+            let mut published = Published::default();
+            let mut maps = Maps::default();
+            let mut incremental = 0;
+            for (serial, present) in [(1, &before), (2, &after), (3, &last)] {
+                let snapshot =
+                    Arc::new(Snapshot::new([zone(serial, present), unrelated.clone()]));
+                let update = published.update(snapshot.clone(), 1 << 20);
+                incremental += usize::from(update.incremental);
+                maps.apply(update.change);
+                assert_same_as_full(&maps, &snapshot);
+            }
+            // Both changes keep the zone set, its types and its SOA but the serial.
+            prop_assert_eq!(incremental, 2);
+        }
+    }
+
+    #[test]
+    fn a_new_serial_alone_writes_only_the_serial_and_the_changed_name() {
+        let present = vec![true; POOL.len()];
+        let mut published = Published::default();
+        let first = published.update(Arc::new(Snapshot::new([zone(1, &present)])), 1 << 20);
+        assert!(first.change.from_empty);
+        let update = published.update(Arc::new(Snapshot::new([zone(2, &present)])), 1 << 20);
+        assert!(update.incremental);
+        // Nothing else changed: nothing compiles again, no entry is written.
+        assert_eq!(update.compiled, 0);
+        assert!(update.change.upserts.is_empty() && update.change.removals.is_empty());
+        assert_eq!(update.change.serials.len(), 1);
+        assert_eq!(update.change.serials[0].1, 2);
+    }
+}

@@ -1,0 +1,52 @@
+//! Which zone data a computation read: the XDP compiler records it per name it compiles, so
+//! that a changed zone recompiles only the names whose answers read what changed. Recording
+//! is per thread and off unless [`recording`] turns it on; lookups do not change.
+
+use std::cell::RefCell;
+
+use secdns_common::name_hash;
+
+/// What was read at a name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// Whether a node is there.
+    Exists,
+    /// One RRset (for RRSIG: any signatures).
+    Type(u16),
+    /// Every RRset, or whether there is any.
+    Whole,
+}
+
+/// A read: the hash of the name (lowercased wire form; see [`name_hash`]) and what was read.
+/// A hash stands for the name: two names with one hash only make more answers recompile.
+pub type Read = (u64, Kind);
+
+thread_local! {
+    static READS: RefCell<Option<Vec<Read>>> = const { RefCell::new(None) };
+}
+
+/// Notes a read of `name` (lowercased wire form) when recording.
+pub fn note(name: impl FnOnce() -> u64, kind: Kind) {
+    READS.with(|reads| {
+        if let Some(reads) = reads.borrow_mut().as_mut() {
+            reads.push((name(), kind));
+        }
+    });
+}
+
+/// Notes a read at the node owned by `owner`.
+pub fn note_at(owner: &crate::dns::Name, kind: Kind) {
+    note(|| name_hash(&owner.lowercase_wire()), kind);
+}
+
+/// Runs `f` and returns what it read, each read once, in order.
+pub fn recording<T>(f: impl FnOnce() -> T) -> (T, Vec<Read>) {
+    let outer = READS.with(|reads| reads.borrow_mut().replace(Vec::new()));
+    let result = f();
+    let mut reads = READS
+        .with(|reads| std::mem::replace(&mut *reads.borrow_mut(), outer))
+        .unwrap_or_default();
+    reads.sort_unstable();
+    reads.dedup();
+    (result, reads)
+}
