@@ -80,9 +80,10 @@ impl FastPath {
         self.engine()?
             .apply(update.change)
             .context("publishing to XDP")?;
+        let ms = started.elapsed().as_millis() as u64;
+        drop(update.retired);
         let published = totals.entries as u64;
         let before = self.usage();
-        let ms = started.elapsed().as_millis() as u64;
         self.set_usage(MapUsage {
             entries: published,
             capacity: self.capacity as u64,

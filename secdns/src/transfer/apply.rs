@@ -297,7 +297,9 @@ fn apply_differences(
     let mut adding: Option<bool> = None;
     let mut serial = current.serial();
     let mut diffs = 0;
+    let mut touched: std::collections::HashSet<Box<[u8]>> = std::collections::HashSet::new();
     for record in inner {
+        touched.insert(record.owner.lowercase_wire());
         let soa = (record.owner == *apex)
             .then(|| soa_serial(record))
             .flatten();
@@ -341,7 +343,8 @@ fn apply_differences(
     if adding != Some(true) {
         return Err(mismatch("the last difference is incomplete".into()));
     }
-    let (zone, warnings) = build(apex, held.values())?;
+    let (mut zone, warnings) = build(apex, held.values())?;
+    zone.set_derived(current, touched.into_iter().collect());
     Ok((zone, diffs, warnings))
 }
 
@@ -489,6 +492,24 @@ mod tests {
         );
         assert!(!names.iter().any(|n| n.starts_with("old.")), "{names:?}");
         assert_eq!(zone.record_count(), 3);
+        // The new copy says which owners changed, for publishing only what changed.
+        let mut changed: Vec<String> = zone
+            .changed_since(&current)
+            .expect("made from the current copy")
+            .iter()
+            .map(|n| Name::from_wire(n).unwrap().to_string())
+            .collect();
+        changed.sort();
+        assert_eq!(
+            changed,
+            [
+                "example.com.",
+                "new.example.com.",
+                "old.example.com.",
+                "www.example.com."
+            ]
+        );
+        assert!(zone.changed_since(&zone).is_none());
     }
 
     #[test]

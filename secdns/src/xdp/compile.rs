@@ -125,13 +125,14 @@ impl ZoneFacts {
     pub fn of(zone: &Zone) -> Self {
         // A zone holding the type asked for defaults has no defaults (see `ABSENT_TYPE`), and
         // so no proof that a name is missing: its apex stops every walk.
-        let defaults = !zone.records().any(|(_, t, _, _)| t == ABSENT_TYPE);
+        let defaults = !zone.types().contains(&ABSENT_TYPE);
         // At a CNAME, the answer depends on what the chain's end holds for the type asked:
         // every type the zone holds gets its own entry there, and the default covers the
         // types the zone holds nowhere. RRSIG and NSEC are not chased, so they are listed too.
         let mut chain_types: Vec<u16> = zone
-            .records()
-            .map(|(_, t, _, _)| t)
+            .types()
+            .iter()
+            .copied()
             .chain([rtype::CNAME, rtype::RRSIG, rtype::NSEC])
             .filter(|t| !has_own_answer(*t))
             .collect();

@@ -69,6 +69,15 @@ pub struct Update {
     pub compiled: usize,
     /// Whether only what changed was compiled.
     pub incremental: bool,
+    /// What the published set no longer needs. Freeing a big zone takes a while: drop this
+    /// once the change is live.
+    pub retired: Retired,
+}
+
+#[derive(Default)]
+pub struct Retired {
+    _snapshot: Option<Arc<Snapshot>>,
+    _state: Option<Box<Published>>,
 }
 
 /// A unit by zone apex and node name (see `compile::Unit`).
@@ -132,8 +141,8 @@ impl Published {
 
     /// Compiles `snapshot` and says what to write to publish it after the last one.
     pub fn update(&mut self, snapshot: Arc<Snapshot>, capacity: usize) -> Update {
-        if let Some(update) = self.incremental(&snapshot, capacity) {
-            self.snapshot = Some(snapshot);
+        if let Some(mut update) = self.incremental(&snapshot, capacity) {
+            update.retired._snapshot = self.snapshot.replace(snapshot);
             return update;
         }
         self.full(snapshot, capacity)
@@ -203,12 +212,16 @@ impl Published {
             walk: published.walk,
         };
         fresh.snapshot = Some(snapshot);
-        *self = fresh;
+        let old = std::mem::replace(self, fresh);
         Update {
             change,
             totals: self.totals,
             compiled,
             incremental: false,
+            retired: Retired {
+                _snapshot: None,
+                _state: Some(Box::new(old)),
+            },
         }
     }
 
@@ -365,6 +378,7 @@ impl Published {
             totals: self.totals,
             compiled,
             incremental: true,
+            retired: Retired::default(),
         })
     }
 }
@@ -502,53 +516,84 @@ fn but_serial(rdata: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-/// The nodes that differ between two versions of a zone, by lowercased name.
+/// The nodes that differ between two versions of a zone, by lowercased name. When the new
+/// version says which owners a transfer changed, only those and the names above them (empty
+/// non-terminals come and go with them) are compared.
 fn node_changes(old: &Zone, new: &Zone) -> Vec<(Box<[u8]>, NodeChange)> {
-    let mut changes = Vec::new();
-    for node in new.nodes() {
-        let name = node.owner.lowercase_wire();
-        match old.node(&name) {
-            None => changes.push((name, NodeChange::Added)),
-            Some(before) => {
-                let types = changed_types(before, node);
-                if !types.is_empty() {
-                    changes.push((name, NodeChange::Types(types)));
+    let candidates: Vec<&[u8]> = match new.changed_since(old) {
+        Some(owners) => {
+            let apex_len = new.apex().wire().len();
+            let mut names: HashSet<&[u8]> = HashSet::new();
+            for owner in owners {
+                for offset in label_offsets(owner) {
+                    if owner.len() - offset < apex_len {
+                        break;
+                    }
+                    names.insert(&owner[offset..]);
                 }
             }
+            names.into_iter().collect()
         }
-    }
-    for node in old.nodes() {
-        let name = node.owner.lowercase_wire();
-        if new.node(&name).is_none() {
-            changes.push((name, NodeChange::Removed));
-        }
-    }
-    changes
+        None => new
+            .named_nodes()
+            .map(|(name, _)| name)
+            .chain(
+                old.named_nodes()
+                    .map(|(name, _)| name)
+                    .filter(|name| new.node_unrecorded(name).is_none()),
+            )
+            .collect(),
+    };
+    candidates
+        .into_iter()
+        .filter_map(|name| {
+            let change = match (old.node_unrecorded(name), new.node_unrecorded(name)) {
+                (None, None) => return None,
+                (None, Some(_)) => NodeChange::Added,
+                (Some(_), None) => NodeChange::Removed,
+                (Some(before), Some(after)) => {
+                    if before.owner.wire() == after.owner.wire() && before.rrsets == after.rrsets {
+                        return None;
+                    }
+                    let types = changed_types(before, after);
+                    if types.is_empty() {
+                        return None;
+                    }
+                    NodeChange::Types(types)
+                }
+            };
+            Some((name.into(), change))
+        })
+        .collect()
 }
 
-/// The types whose RRsets differ between two versions of a node (every type when the
-/// owner's spelling changed: answers carry it).
+/// The types whose RRsets differ between two versions of a node, the SOA's serial aside
+/// (every type when the owner's spelling changed: answers carry it).
 fn changed_types(old: &Node, new: &Node) -> Vec<u16> {
-    let mut types: Vec<u16> = Vec::new();
     let key = |r: &Rrset| (r.rtype, r.covers);
-    let find = |node: &Node, r: &Rrset| node.all().iter().find(|o| key(o) == key(r)).cloned();
     let spelled_alike = old.owner.wire() == new.owner.wire();
+    let same = |a: &Rrset, b: &Rrset| {
+        if a.rtype == rtype::SOA {
+            a.ttl == b.ttl
+                && a.rdatas.len() == b.rdatas.len()
+                && a.rdatas
+                    .iter()
+                    .zip(&b.rdatas)
+                    .all(|(x, y)| but_serial(x) == but_serial(y))
+        } else {
+            a == b
+        }
+    };
+    let mut types: Vec<u16> = Vec::new();
     for (this, other) in [(old, new), (new, old)] {
-        for rrset in this.all() {
-            let same = spelled_alike
-                && find(other, rrset).is_some_and(|o| {
-                    if rrset.rtype == rtype::SOA {
-                        o.ttl == rrset.ttl
-                            && o.rdatas.len() == rrset.rdatas.len()
-                            && o.rdatas
-                                .iter()
-                                .zip(&rrset.rdatas)
-                                .all(|(x, y)| but_serial(x) == but_serial(y))
-                    } else {
-                        o == *rrset
-                    }
-                });
-            if !same {
+        for rrset in &this.rrsets {
+            let unchanged = spelled_alike
+                && other
+                    .rrsets
+                    .iter()
+                    .find(|o| key(o) == key(rrset))
+                    .is_some_and(|o| same(o, rrset));
+            if !unchanged {
                 types.push(rrset.rtype);
             }
         }
@@ -624,13 +669,40 @@ mod tests {
     ];
 
     fn zone(serial: u32, present: &[bool]) -> Arc<Zone> {
+        Arc::new(parse_zone(serial, present))
+    }
+
+    fn parse_zone(serial: u32, present: &[bool]) -> Zone {
         let mut text = format!("$ORIGIN t.\n$TTL 60\n@ IN SOA ns hm {serial} 2 3 4 5\n{BASE}");
         for (line, _) in POOL.iter().zip(present).filter(|(_, p)| **p) {
             text.push_str(line);
             text.push('\n');
         }
         let apex: Name = "t.".parse().unwrap();
-        Arc::new(zonefile::parse(&text, &apex, "unit").unwrap().0)
+        zonefile::parse(&text, &apex, "unit").unwrap().0
+    }
+
+    /// Version `serial` of the zone, made from `base` as an IXFR would make it: saying
+    /// which owners changed (those of the pool lines that differ, and the apex).
+    fn derived(serial: u32, present: &[bool], base: &Zone, was: &[bool]) -> Arc<Zone> {
+        let mut zone = parse_zone(serial, present);
+        let owners = POOL
+            .iter()
+            .zip(present.iter().zip(was))
+            .filter(|(_, (now, then))| now != then)
+            .map(|(line, _)| line.split(' ').next().unwrap_or_default())
+            .chain(["@"])
+            .map(|owner| {
+                let name = if owner == "@" {
+                    "t.".to_owned()
+                } else {
+                    format!("{owner}.t.")
+                };
+                name.parse::<Name>().unwrap().lowercase_wire()
+            })
+            .collect();
+        zone.set_derived(base, owners);
+        Arc::new(zone)
     }
 
     fn other() -> Arc<Zone> {
@@ -689,6 +761,7 @@ mod tests {
             before in proptest::collection::vec(any::<bool>(), POOL.len()),
             toggles in proptest::collection::vec(proptest::bool::weighted(0.15), POOL.len()),
             later in proptest::collection::vec(proptest::bool::weighted(0.15), POOL.len()),
+            from_ixfr in any::<bool>(),
         ) {
             let unrelated = other();
             let after: Vec<bool> = before.iter().zip(&toggles).map(|(b, t)| b ^ t).collect();
@@ -696,9 +769,14 @@ mod tests {
             let mut published = Published::default();
             let mut maps = Maps::default();
             let mut incremental = 0;
+            let mut previous: Option<(Arc<Zone>, &Vec<bool>)> = None;
             for (serial, present) in [(1, &before), (2, &after), (3, &last)] {
-                let snapshot =
-                    Arc::new(Snapshot::new([zone(serial, present), unrelated.clone()]));
+                let version = match &previous {
+                    Some((base, was)) if from_ixfr => derived(serial, present, base, was),
+                    _ => zone(serial, present),
+                };
+                previous = Some((version.clone(), present));
+                let snapshot = Arc::new(Snapshot::new([version, unrelated.clone()]));
                 let update = published.update(snapshot.clone(), 1 << 20);
                 incremental += usize::from(update.incremental);
                 maps.apply(update.change);

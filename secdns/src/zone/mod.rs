@@ -76,6 +76,13 @@ pub struct Zone {
     nsec_owners: Vec<Name>,
     /// The NSEC3 chain, when the apex has NSEC3PARAM.
     nsec3: Option<nsec3::Nsec3Chain>,
+    /// Every type the zone holds, sorted.
+    types: Vec<u16>,
+    /// Tells this zone from every other one built by this process.
+    id: u64,
+    /// This zone is the zone `id` with records changed at these owner names (lowercased):
+    /// lets a reader find what changed without comparing every node.
+    derived: Option<(u64, Vec<Box<[u8]>>)>,
 }
 
 impl Zone {
@@ -112,6 +119,39 @@ impl Zone {
 
     pub fn serial(&self) -> u32 {
         self.serial
+    }
+
+    /// Every type the zone holds, sorted.
+    pub fn types(&self) -> &[u16] {
+        &self.types
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Records that this zone is `base` with records changed at `owners` (lowercased).
+    pub fn set_derived(&mut self, base: &Zone, owners: Vec<Box<[u8]>>) {
+        self.derived = Some((base.id, owners));
+    }
+
+    /// The owner names whose records changed since `base`, when this zone was made from it
+    /// by a known change; names above them (empty non-terminals) may have changed too.
+    pub fn changed_since(&self, base: &Zone) -> Option<&[Box<[u8]>]> {
+        match &self.derived {
+            Some((id, owners)) if *id == base.id => Some(owners),
+            _ => None,
+        }
+    }
+
+    /// The node at `lowercase_wire`, without noting the read (see [`reads`]).
+    pub fn node_unrecorded(&self, lowercase_wire: &[u8]) -> Option<&Node> {
+        self.nodes.get(lowercase_wire)
+    }
+
+    /// Every node with its lowercased name, without noting reads.
+    pub fn named_nodes(&self) -> impl Iterator<Item = (&[u8], &Node)> {
+        self.nodes.iter().map(|(name, node)| (&name[..], node))
     }
 
     pub fn record_count(&self) -> usize {
@@ -354,6 +394,14 @@ impl ZoneBuilder {
             .and_then(|apex| apex.rrset(rtype::NSEC3PARAM))
             .and_then(|param| param.rdatas.first())
             .and_then(|param| nsec3::Nsec3Chain::build(param, &self.apex, self.nodes.values()));
+        let mut types: Vec<u16> = self
+            .nodes
+            .values()
+            .flat_map(|n| n.rrsets.iter().map(|r| r.rtype))
+            .collect();
+        types.sort_unstable();
+        types.dedup();
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Zone {
             apex: self.apex,
             nodes: self.nodes,
@@ -362,6 +410,9 @@ impl ZoneBuilder {
             serial,
             nsec_owners,
             nsec3,
+            types,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            derived: None,
         })
     }
 }
