@@ -80,7 +80,7 @@ pub const fn has_own_answer(qtype: u16) -> bool {
 /// A body with an empty `body_len` is a "pass" marker: the name exists (or the walk must stop
 /// there), but userspace answers.
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct AnswerValue {
     /// Length of `name` (wire form, lowercased, root label included).
     pub name_len: u16,

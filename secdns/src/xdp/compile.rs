@@ -31,6 +31,7 @@ use crate::{
         name::label_offsets,
     },
     snapshot::{Served, Snapshot},
+    xdp::value::Value,
     zone::{
         Node, Zone,
         reads::{self, Read},
@@ -57,10 +58,18 @@ pub struct Compiled {
 pub fn compile(snapshot: &Snapshot, capacity: usize) -> Compiled {
     let slots = zone_slots(snapshot);
     let units = Compiler::new(snapshot, &slots, false).all();
-    let serials = serials(snapshot, &slots);
+    let finished = finish(merge(units), capacity);
     Compiled {
-        serials,
-        ..finish(merge(units), capacity)
+        entries: finished
+            .entries
+            .iter()
+            .map(|(key, value)| (*key, value.packed()))
+            .collect(),
+        too_big: finished.too_big,
+        collisions: finished.collisions,
+        left_out: finished.left_out,
+        walk: finished.walk,
+        serials: serials(snapshot, &slots),
     }
 }
 
@@ -95,7 +104,7 @@ pub enum Group {
 
 pub struct Entry {
     pub key: AnswerKey,
-    pub value: Box<AnswerValue>,
+    pub value: Value,
     pub group: Group,
 }
 
@@ -165,11 +174,38 @@ impl<'s> Compiler<'s> {
     /// Every unit of the snapshot.
     pub fn all(&self) -> Vec<Unit> {
         let mut units = Vec::new();
-        for zone in self.snapshot.zones() {
-            let facts = ZoneFacts::of(zone);
-            units.extend(self.zone_stop(zone, &facts));
-            units.extend(zone.nodes().map(|node| self.node(zone, &facts, node)));
+        let facts: Vec<(&Zone, ZoneFacts)> = self
+            .snapshot
+            .zones()
+            .map(|zone| (zone.as_ref(), ZoneFacts::of(zone)))
+            .collect();
+        let mut nodes = Vec::new();
+        for (zone, facts) in &facts {
+            units.extend(self.zone_stop(zone, facts));
+            nodes.extend(zone.nodes().map(|node| (*zone, facts, node)));
         }
+        // Names compile independently: one share per core, kept in order.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let share = nodes.len().div_ceil(threads).max(1024);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = nodes
+                .chunks(share)
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        chunk
+                            .iter()
+                            .map(|&(zone, facts, node)| self.node(zone, facts, node))
+                            .collect::<Vec<Unit>>()
+                    })
+                })
+                .collect();
+            for worker in workers {
+                match worker.join() {
+                    Ok(compiled) => units.extend(compiled),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+        });
         for name in self.snapshot.unavailable() {
             // Nothing to answer from: the zone's names stop every lookup and walk.
             let apex = name.lowercase_wire();
@@ -236,7 +272,7 @@ pub struct Merged {
 }
 
 pub struct MergedEntry {
-    pub value: Box<AnswerValue>,
+    pub value: Value,
     pub group: Group,
     /// How many units gave this key.
     pub owners: u32,
@@ -278,70 +314,55 @@ impl Merged {
             Entry_::Occupied(slot) => slot.into_mut(),
         };
         slot.owners += 1;
-        if slot.conflicted && slot.value.name_len == 0 {
+        if slot.conflicted && slot.value.name.is_empty() {
             self.collisions += 1;
             return;
         }
-        if !same_name(&slot.value, &entry.value) {
-            slot.value = pass_value(&[]);
+        if slot.value.name != entry.value.name {
+            slot.value = Value::pass(&[]);
             slot.group = slot.group.min(entry.group);
             slot.conflicted = true;
             self.collisions += 2;
-        } else if !same_value(&slot.value, &entry.value) {
+        } else if slot.value != entry.value {
             slot.conflicted = true;
-            if entry.value.body_len == 0 {
+            if entry.value.is_pass() {
                 slot.value = entry.value;
             }
         }
     }
 }
 
-fn same_name(a: &AnswerValue, b: &AnswerValue) -> bool {
-    a.name_len == b.name_len && a.name == b.name
-}
-
-/// Values are compared as the bytes the program reads; unused bytes are always zero.
-pub fn value_bytes(value: &AnswerValue) -> &[u8] {
-    // SAFETY: `AnswerValue` is `repr(C)`, `Copy`, and has no padding (its fields add up to
-    // its size, checked below).
-    unsafe {
-        std::slice::from_raw_parts(
-            (value as *const AnswerValue).cast::<u8>(),
-            std::mem::size_of::<AnswerValue>(),
-        )
-    }
-}
-
-const _: () = assert!(
-    std::mem::size_of::<AnswerValue>()
-        == 8 * 2 + 4 + 4 + 2 * 2 + 2 * MAX_FIXUPS + NAME_BUF_LEN + MAX_BODY_LEN
-);
-
-fn same_value(a: &AnswerValue, b: &AnswerValue) -> bool {
-    value_bytes(a) == value_bytes(b)
-}
-
 /// The entries to publish: everything, if it fits in `capacity`; otherwise names' own
 /// answers first, then defaults, and the walk entries only all together.
-pub fn finish(merged: Merged, capacity: usize) -> Compiled {
+pub fn finish(merged: Merged, capacity: usize) -> Finished {
     let mut candidates: Vec<(AnswerKey, MergedEntry)> = merged.by_key.into_iter().collect();
     candidates.sort_by_key(|(_, c)| c.group);
     // The walk entries are published whole or not at all (see the module comment).
     let walk = candidates.len() <= capacity;
-    let mut compiled = Compiled {
+    let mut finished = Finished {
+        entries: Vec::with_capacity(candidates.len().min(capacity)),
         too_big: merged.too_big,
         collisions: merged.collisions,
+        left_out: 0,
         walk,
-        ..Compiled::default()
     };
     for (key, candidate) in candidates {
-        if candidate.group == Group::Walk && !walk || compiled.entries.len() >= capacity {
-            compiled.left_out += 1;
+        if candidate.group == Group::Walk && !walk || finished.entries.len() >= capacity {
+            finished.left_out += 1;
             continue;
         }
-        compiled.entries.push((key, *candidate.value));
+        finished.entries.push((key, candidate.value));
     }
-    compiled
+    finished
+}
+
+/// What [`finish`] keeps: as [`Compiled`], with values in userspace's form.
+pub struct Finished {
+    pub entries: Vec<(AnswerKey, Value)>,
+    pub too_big: usize,
+    pub collisions: usize,
+    pub left_out: usize,
+    pub walk: bool,
 }
 
 struct Builder<'s> {
@@ -456,7 +477,7 @@ impl Builder<'_> {
         qtype: u16,
         chain: bool,
         signed: bool,
-    ) -> Option<Box<AnswerValue>> {
+    ) -> Option<Value> {
         let absent = qtype == DEFAULT_QTYPE;
         let answer = lookup(
             self.snapshot,
@@ -536,17 +557,11 @@ impl Builder<'_> {
     }
 
     fn pass(&mut self, name: &[u8], qtype: u16, scope: u32, group: Group) {
-        let value = pass_value(name);
+        let value = Value::pass(name);
         self.insert(key(name, qtype, scope), group, value, None);
     }
 
-    fn insert(
-        &mut self,
-        key: AnswerKey,
-        group: Group,
-        value: Box<AnswerValue>,
-        signed: Option<Box<AnswerValue>>,
-    ) {
+    fn insert(&mut self, key: AnswerKey, group: Group, value: Value, signed: Option<Value>) {
         self.entries.push(Entry { key, value, group });
         if let Some(value) = signed {
             let key = AnswerKey {
@@ -632,30 +647,6 @@ fn compile_name(
     })
 }
 
-/// A value with the name right-aligned (see [`name_hash`]) and no body.
-fn pass_value(name: &[u8]) -> Box<AnswerValue> {
-    let mut value = Box::new(AnswerValue {
-        name_len: name.len() as u16,
-        body_len: 0,
-        flags: 0,
-        ancount: 0,
-        nscount: 0,
-        arcount: 0,
-        question_len: name.len() as u16,
-        fixup_count: 0,
-        body_csum: 0,
-        options: 0,
-        serial_at: 0,
-        zone_slot: 0,
-        fixups: [0; MAX_FIXUPS],
-        name: [0; NAME_BUF_LEN],
-        body: [0; MAX_BODY_LEN],
-    });
-    let len = name.len().min(NAME_BUF_LEN);
-    value.name[NAME_BUF_LEN - len..].copy_from_slice(&name[..len]);
-    value
-}
-
 /// The entry for `name` holding `body`, compiled for a question name of `question_len`
 /// bytes with the pointers at `fixups` to move for longer ones. The SOA serial at `serials`
 /// (one at most) is left for the program to write from the zone's `slot`.
@@ -666,32 +657,33 @@ fn pack(
     fixups: &[u16],
     serials: &[usize],
     slot: Option<u16>,
-) -> Option<Box<AnswerValue>> {
+) -> Option<Value> {
     if body.bytes.is_empty() || body.bytes.len() > MAX_BODY_LEN || name.len() >= NAME_BUF_LEN {
         return None;
     }
-    let mut value = pass_value(name);
-    let mut bytes = std::borrow::Cow::Borrowed(&body.bytes[..]);
+    let mut value = Value::pass(name);
+    let mut bytes = body.bytes.clone();
     match (serials, slot) {
         ([], _) | (_, None) => {}
         ([at], Some(slot)) => {
             let serial_at = u16::try_from(*at).ok().filter(|&at| at > 0)?;
-            bytes.to_mut().get_mut(*at..*at + 4)?.fill(0);
+            bytes.get_mut(*at..*at + 4)?.fill(0);
             value.serial_at = serial_at;
             value.zone_slot = slot;
         }
         _ => return None,
     }
-    value.body_len = body.bytes.len() as u16;
+    if fixups.len() > MAX_FIXUPS {
+        return None;
+    }
     value.flags = body.flags;
     value.ancount = body.ancount;
     value.nscount = body.nscount;
     value.arcount = body.arcount;
     value.question_len = question_len as u16;
-    value.fixup_count = fixups.len() as u16;
-    value.fixups[..fixups.len()].copy_from_slice(fixups);
+    value.fixups = fixups.into();
     value.body_csum = ones_complement_sum(&bytes) as u32;
-    value.body[..bytes.len()].copy_from_slice(&bytes);
+    value.body = bytes.into_boxed_slice();
     Some(value)
 }
 

@@ -13,7 +13,7 @@ use secdns_common::{
     ANSWER_MAP_COUNT, AnswerKey, AnswerValue, COUNTER_COUNT, Counter, XdpConfig, ZONE_SLOTS,
 };
 
-use super::{PROGRAM_OBJECT, published::MapChange};
+use super::{PROGRAM_OBJECT, published::MapChange, value::empty};
 
 /// Changes up to this many entries are kept to bring the other map up to date at the next
 /// publication; bigger ones are applied to both maps at once.
@@ -151,18 +151,29 @@ impl XdpEngine {
         self.write_config()
     }
 
-    /// Publishes `entries` and `serials` (zone slot, SOA serial) as the whole answer set.
+    /// Publishes `entries` and `serials` (zone slot, SOA serial) as the whole answer set,
+    /// in both maps.
     pub fn publish(
         &mut self,
         entries: &[(AnswerKey, AnswerValue)],
         serials: &[(u16, u32)],
     ) -> anyhow::Result<()> {
-        self.apply(MapChange {
-            upserts: entries.to_vec(),
-            removals: Vec::new(),
-            serials: serials.to_vec(),
-            from_empty: true,
-        })
+        self.behind.clear();
+        let target = if self.current.active == 0 { 1 } else { 0 };
+        for index in [target, 1 - target] {
+            self.clear(index)?;
+            self.write_serials(index, serials)?;
+            let map = &mut self.answers[index];
+            for (key, value) in entries {
+                map.insert(key, value, 0)
+                    .with_context(|| format!("inserting XDP answer {key:?}"))?;
+            }
+            if index == target {
+                self.current.active = target as u32;
+                self.write_config()?;
+            }
+        }
+        Ok(())
     }
 
     /// Brings the inactive answer map (and its half of the serials) up to date, applies
@@ -222,13 +233,18 @@ impl XdpEngine {
         Ok(())
     }
 
-    fn write(&mut self, index: usize, change: &MapChange) -> anyhow::Result<()> {
+    fn write_serials(&mut self, index: usize, serials: &[(u16, u32)]) -> anyhow::Result<()> {
         let half = index as u32 * ZONE_SLOTS;
-        for &(slot, serial) in &change.serials {
+        for &(slot, serial) in serials {
             self.serials
                 .set(half + u32::from(slot), serial, 0)
                 .with_context(|| format!("writing the serial of zone slot {slot}"))?;
         }
+        Ok(())
+    }
+
+    fn write(&mut self, index: usize, change: &MapChange) -> anyhow::Result<()> {
+        self.write_serials(index, &change.serials)?;
         let map = &mut self.answers[index];
         for key in &change.removals {
             match map.remove(key) {
@@ -242,8 +258,11 @@ impl XdpEngine {
                 }
             }
         }
+        // One buffer for every value: the map's form is 1.3 KB.
+        let mut packed = Box::new(empty());
         for (key, value) in &change.upserts {
-            map.insert(key, value, 0)
+            value.pack_into(&mut packed);
+            map.insert(key, *packed, 0)
                 .with_context(|| format!("inserting XDP answer {key:?}"))?;
         }
         Ok(())

@@ -4,6 +4,7 @@
 pub mod compile;
 pub mod loader;
 pub mod published;
+pub mod value;
 
 /// The XDP object built by `build.rs`.
 pub static PROGRAM_OBJECT: &[u8] =

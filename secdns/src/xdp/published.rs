@@ -12,25 +12,24 @@
 
 use std::{
     collections::{BTreeSet, HashMap, HashSet},
-    hash::Hasher,
+    hash::{Hash, Hasher},
     sync::Arc,
 };
 
-use secdns_common::{AnswerKey, AnswerValue, MAX_BODY_LEN, NAME_BUF_LEN, name_hash};
+use secdns_common::{AnswerKey, name_hash};
 
-use super::compile::{
-    Compiler, Merged, Unit, ZoneFacts, finish, merge, serials, value_bytes, zone_slots,
-};
+use super::compile::{Compiler, Merged, Unit, ZoneFacts, finish, merge, serials, zone_slots};
 use crate::{
     dns::{codes::rtype, name::label_offsets},
     snapshot::{Served, Snapshot},
+    xdp::value::Value,
     zone::{Node, Rrset, Zone, reads::Kind},
 };
 
 /// What to write into the answer maps to go from the last published set to the new one.
 #[derive(Default)]
 pub struct MapChange {
-    pub upserts: Vec<(AnswerKey, AnswerValue)>,
+    pub upserts: Vec<(AnswerKey, Value)>,
     pub removals: Vec<AnswerKey>,
     /// (zone slot, SOA serial) that changed.
     pub serials: Vec<(u16, u32)>,
@@ -408,7 +407,7 @@ impl Published {
             }
         }
         // ... and the keys they give now gain them.
-        let mut given: HashMap<AnswerKey, (&AnswerValue, u64, u32)> = HashMap::new();
+        let mut given: HashMap<AnswerKey, (&Value, u64, u32)> = HashMap::new();
         for entry in units.iter().flat_map(|u| &u.entries) {
             let hash = value_hash(&entry.value);
             match given.get_mut(&entry.key) {
@@ -438,7 +437,7 @@ impl Published {
                         return None;
                     }
                     if old_hash != Some(hash) {
-                        change.upserts.push((key, *value));
+                        change.upserts.push((key, value.clone()));
                         total += usize::from(old.is_none());
                     }
                     owners.insert(key, remaining + count);
@@ -613,16 +612,9 @@ fn affects(change: &NodeChange, kind: Kind) -> bool {
     }
 }
 
-/// A hash of what the program reads of `value` (unused bytes are always zero).
-pub fn value_hash(value: &AnswerValue) -> u64 {
-    let bytes = value_bytes(value);
-    let head = bytes.len() - NAME_BUF_LEN - MAX_BODY_LEN;
-    let name_len = (value.name_len as usize).min(NAME_BUF_LEN);
-    let body_len = (value.body_len as usize).min(MAX_BODY_LEN);
+fn value_hash(value: &Value) -> u64 {
     let mut hasher = std::hash::DefaultHasher::new();
-    hasher.write(&bytes[..head]);
-    hasher.write(&value.name[NAME_BUF_LEN - name_len..]);
-    hasher.write(&value.body[..body_len]);
+    value.hash(&mut hasher);
     hasher.finish()
 }
 
@@ -714,7 +706,7 @@ mod tests {
     /// What the maps hold after the changes so far.
     #[derive(Default)]
     struct Maps {
-        entries: HashMap<AnswerKey, AnswerValue>,
+        entries: HashMap<AnswerKey, Value>,
         serials: HashMap<u16, u32>,
     }
 
@@ -743,7 +735,7 @@ mod tests {
                 .get(key)
                 .unwrap_or_else(|| panic!("{key:?} missing"));
             assert!(
-                value_bytes(ours) == value_bytes(value),
+                ours.packed() == *value,
                 "{key:?} differs from a full compile"
             );
         }
