@@ -77,10 +77,13 @@ impl FastPath {
             );
         }
         let written = update.change.len();
-        self.engine()?
-            .apply(update.change)
-            .context("publishing to XDP")?;
+        let mut engine = self.engine()?;
+        engine.apply(update.change).context("publishing to XDP")?;
         let ms = started.elapsed().as_millis() as u64;
+        engine
+            .settle()
+            .context("bringing the other XDP map up to date")?;
+        drop(engine);
         drop(update.retired);
         let published = totals.entries as u64;
         let before = self.usage();

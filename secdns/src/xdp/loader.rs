@@ -178,8 +178,8 @@ impl XdpEngine {
 
     /// Brings the inactive answer map (and its half of the serials) up to date, applies
     /// `change` to it, then makes it the live one in a single write: a packet sees either the
-    /// old set or the new set, never a mix. The other map catches up at the next call; a big
-    /// change is applied to it at once rather than kept.
+    /// old set or the new set, never a mix. The other map catches up at the next call (or at
+    /// [`XdpEngine::settle`]).
     pub fn apply(&mut self, change: MapChange) -> anyhow::Result<()> {
         if change.from_empty {
             // Whatever the maps held is of no use.
@@ -198,15 +198,21 @@ impl XdpEngine {
         self.write(target, &change)?;
         self.current.active = target as u32;
         self.write_config()?;
-        let other = 1 - target;
-        if change.len() > KEPT_CHANGE && (change.from_empty || !self.must_clear[other]) {
-            // Holding a big change until the next publication would hold its values.
-            if self.must_clear[other] {
-                self.clear(other)?;
-            }
-            self.write(other, &change)?;
-        } else {
-            self.behind.push(change);
+        self.behind.push(change);
+        Ok(())
+    }
+
+    /// After [`XdpEngine::apply`] made a set live: brings the other map up to date now when
+    /// the changes it misses are big, rather than keeping them (and their values) until the
+    /// next publication.
+    pub fn settle(&mut self) -> anyhow::Result<()> {
+        let missed: usize = self.behind.iter().map(MapChange::len).sum();
+        let Some(other) = [1, 0].get(self.current.active as usize).copied() else {
+            return Ok(());
+        };
+        let restarts = self.behind.first().is_some_and(|c| c.from_empty);
+        if missed > KEPT_CHANGE && (restarts || !self.must_clear[other]) {
+            self.catch_up(other)?;
         }
         Ok(())
     }
