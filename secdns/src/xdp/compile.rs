@@ -7,7 +7,8 @@
 //! - a name's default: the answer for every other type (NODATA, a referral);
 //! - what the XDP program needs to answer names that do not exist: for every name, the answer
 //!   for the names below it (NXDOMAIN, a wildcard's answers, a referral from a cut), found by
-//!   walking up from the query name. Either all of these are published or none: a walk that
+//!   walking up from the query name. Where that answer is the parent's (a leaf's plain
+//!   NXDOMAIN), it is left out and the walk goes on to the parent. Either all of these are published or none: a walk that
 //!   skipped a name because its entry was left out would answer from the wrong ancestor.
 //!
 //! Where the kernel must not answer, a "pass" entry (no body) stands in, so that a lookup or a
@@ -192,9 +193,10 @@ impl<'s> Compiler<'s> {
                 .chunks(share)
                 .map(|chunk| {
                     scope.spawn(move || {
+                        let mut parents = ParentCache::default();
                         chunk
                             .iter()
-                            .map(|&(zone, facts, node)| self.node(zone, facts, node))
+                            .map(|&(zone, facts, node)| self.node(zone, facts, node, &mut parents))
                             .collect::<Vec<Unit>>()
                     })
                 })
@@ -230,17 +232,36 @@ impl<'s> Compiler<'s> {
     }
 
     /// The unit of `node` in `zone`.
-    pub fn node(&self, zone: &Zone, facts: &ZoneFacts, node: &Node) -> Unit {
+    pub fn node(
+        &self,
+        zone: &Zone,
+        facts: &ZoneFacts,
+        node: &Node,
+        parents: &mut ParentCache,
+    ) -> Unit {
         let qname = node.owner.lowercase_wire();
         let mut builder = self.builder();
-        let compile = |builder: &mut Builder<'_>| {
+        let mut compile = |builder: &mut Builder<'_>| {
             let (types, chain) = answer_types(node, &facts.chain_types);
             for qtype in types {
                 builder.add_name_answer(&qname, qtype, chain, Group::Typed);
             }
             if facts.defaults {
                 builder.add_name_answer(&qname, DEFAULT_QTYPE, chain, Group::Default);
+                let start = builder.entries.len();
                 builder.add_below(zone, &qname, &facts.chain_types);
+                // Answers for names below that equal the parent's (plain NXDOMAIN, mostly)
+                // are left out: the walk goes on to the parent and gives the same bytes.
+                if let Some(parent) = parent_in(zone, &qname) {
+                    let own = name_hash(&qname);
+                    let theirs = self.parent_below(zone, facts, parent, parents);
+                    if normalized_below(&builder.entries[start..], own) == *theirs {
+                        let below = builder.entries.split_off(start);
+                        builder.entries.extend(below.into_iter().filter(|entry| {
+                            !(entry.key.scope == SCOPE_BELOW && entry.key.name_hash == own)
+                        }));
+                    }
+                }
             }
         };
         let mut reads = Vec::new();
@@ -252,6 +273,30 @@ impl<'s> Compiler<'s> {
             compile(&mut builder);
         }
         builder.unit(zone.apex().lowercase_wire(), qname, reads)
+    }
+
+    /// The parent's entries for names below it, as [`normalized_below`] gives them; what
+    /// computing them read is noted (again, on a cache hit) for the unit asking.
+    fn parent_below<'c>(
+        &self,
+        zone: &Zone,
+        facts: &ZoneFacts,
+        parent: &[u8],
+        parents: &'c mut ParentCache,
+    ) -> &'c [Keyed] {
+        let cached = parents.0.entry(parent.into()).or_insert_with(|| {
+            let mut theirs = self.builder();
+            let ((), reads) =
+                reads::recording(|| theirs.add_below(zone, parent, &facts.chain_types));
+            let mut below = normalized_below(&theirs.entries, name_hash(parent));
+            if below.is_empty() {
+                // Never equal to a name's own: those always exist.
+                below.push((AnswerKey::default(), Value::pass(&[0])));
+            }
+            ParentBelow { below, reads }
+        });
+        reads::note_all(&cached.reads);
+        &cached.below
     }
 
     fn builder(&self) -> Builder<'s> {
@@ -573,6 +618,63 @@ impl Builder<'_> {
     }
 }
 
+/// The name one label up from `name`, when `name` is not the apex of `zone`.
+fn parent_in<'n>(zone: &Zone, name: &'n [u8]) -> Option<&'n [u8]> {
+    if name.len() <= zone.apex().wire().len() {
+        return None;
+    }
+    label_offsets(name).nth(1).map(|offset| &name[offset..])
+}
+
+/// Per thread of compiling: the parents' entries for names below them, and what computing
+/// them read.
+#[derive(Default)]
+pub struct ParentCache(HashMap<Box<[u8]>, ParentBelow>);
+
+struct ParentBelow {
+    below: Vec<Keyed>,
+    reads: Vec<Read>,
+}
+
+/// A value with its key.
+type Keyed = (AnswerKey, Value);
+
+/// The entries among `entries` for names below the name hashed `hash`, as they answer: the
+/// same for two names exactly when the program sends the same bytes from either, once it has
+/// moved the pointers for the query name. Sorted by type.
+fn normalized_below(entries: &[Entry], hash: u64) -> Vec<Keyed> {
+    let mut out: Vec<Keyed> = entries
+        .iter()
+        .filter(|e| e.key.scope == SCOPE_BELOW && e.key.name_hash == hash)
+        .map(|e| {
+            let mut value = e.value.clone();
+            let mut body = value.body.to_vec();
+            for &at in value.fixups.iter() {
+                let at = at as usize;
+                if let Some(pointer) = body.get_mut(at..at + 2) {
+                    let target = u16::from_be_bytes([pointer[0], pointer[1]]) & 0x3fff;
+                    // Relative to the question's end, as the program makes it.
+                    let moved = target.wrapping_sub(value.question_len);
+                    pointer.copy_from_slice(&moved.to_be_bytes());
+                }
+            }
+            value.body = body.into();
+            value.name = Box::default();
+            value.question_len = 0;
+            value.body_csum = 0;
+            (
+                AnswerKey {
+                    name_hash: 0,
+                    ..e.key
+                },
+                value,
+            )
+        })
+        .collect();
+    out.sort_by_key(|(k, _)| (k.qtype, k.dnssec_ok));
+    out
+}
+
 /// The types that get an entry of their own at `node`: those it holds, and at a CNAME every
 /// type the chain can end in (`chain_types`). Also whether it is a CNAME.
 fn answer_types(node: &Node, chain_types: &[u16]) -> (Vec<u16>, bool) {
@@ -751,6 +853,24 @@ mod tests {
                 .iter()
                 .all(|(k, _)| k.qtype != DEFAULT_QTYPE)
         );
+    }
+
+    #[test]
+    fn names_below_a_leaf_are_answered_by_its_parents_entry() {
+        let compiled = compile(&snapshot(), 1000);
+        let below = |name: &str| {
+            let hash = name_hash(&name.parse::<Name>().unwrap().lowercase_wire());
+            compiled
+                .entries
+                .iter()
+                .filter(|(k, _)| k.scope == SCOPE_BELOW && k.name_hash == hash)
+                .count()
+        };
+        // www's NXDOMAIN is the apex's: left out.
+        assert_eq!(below("www.t."), 0);
+        assert_eq!(below("t."), 1);
+        // Below w, the wildcard answers: kept, per type.
+        assert!(below("w.t.") >= 2, "{}", below("w.t."));
     }
 
     #[test]

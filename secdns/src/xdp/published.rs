@@ -18,7 +18,9 @@ use std::{
 
 use secdns_common::{AnswerKey, name_hash};
 
-use super::compile::{Compiler, Merged, Unit, ZoneFacts, finish, merge, serials, zone_slots};
+use super::compile::{
+    Compiler, Merged, ParentCache, Unit, ZoneFacts, finish, merge, serials, zone_slots,
+};
 use crate::{
     dns::{codes::rtype, name::label_offsets},
     snapshot::{Served, Snapshot},
@@ -311,6 +313,7 @@ impl Published {
             })
             .collect();
         let compiler = Compiler::new(snapshot, &self.slots, true);
+        let mut parents = ParentCache::default();
         let mut units = Vec::with_capacity(dirty.len());
         for (zone_apex, name) in &dirty {
             // A zone's stop unit (empty name) depends only on its facts, which are the same.
@@ -319,7 +322,7 @@ impl Published {
             }
             let (zone, facts) = zones.get(zone_apex)?;
             units.push(match zone.node(name) {
-                Some(node) => compiler.node(zone, facts, node),
+                Some(node) => compiler.node(zone, facts, node, &mut parents),
                 None => Unit {
                     zone: zone_apex.clone(),
                     name: name.clone(),

@@ -34,6 +34,15 @@ pub fn note(name: impl FnOnce() -> u64, kind: Kind) {
     });
 }
 
+/// Notes reads made earlier (by a computation whose result is being reused).
+pub fn note_all(earlier: &[Read]) {
+    READS.with(|reads| {
+        if let Some(reads) = reads.borrow_mut().as_mut() {
+            reads.extend_from_slice(earlier);
+        }
+    });
+}
+
 /// Notes a read at the node owned by `owner`.
 pub fn note_at(owner: &crate::dns::Name, kind: Kind) {
     note(|| name_hash(&owner.lowercase_wire()), kind);
