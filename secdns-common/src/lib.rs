@@ -8,14 +8,16 @@ pub const MAX_NAME_LEN: usize = 255;
 /// loops indexed by a byte-sized counter stay in bounds.
 pub const NAME_BUF_LEN: usize = 256;
 /// Largest precompiled answer body (answer + authority + additional records) the fast path
-/// carries. Bigger answers are left to userspace.
-pub const MAX_BODY_LEN: usize = 1024;
+/// carries. Bigger answers are left to userspace. Chosen so that a map entry (element header,
+/// key, value) fits the kernel allocator's 1 KiB size class rather than 2 KiB.
+pub const MAX_BODY_LEN: usize = 608;
 /// Size of the EDNS(0) OPT record the fast path appends (root name, type, class, TTL, RDLEN).
 pub const OPT_RR_LEN: usize = 11;
 /// Number of answer maps: userspace fills the inactive one and then flips `XdpConfig::active`.
 pub const ANSWER_MAP_COUNT: u32 = 2;
-/// Upper bound on entries per answer map (maps are not preallocated).
-pub const ANSWER_MAP_MAX_ENTRIES: u32 = 1 << 20;
+/// Upper bound on entries per answer map (entries are not preallocated; the hash buckets,
+/// 16 bytes each, are).
+pub const ANSWER_MAP_MAX_ENTRIES: u32 = 1 << 21;
 /// Zones whose SOA serial the program writes into answers (see [`AnswerValue::serial_at`]).
 /// The SERIALS array holds one half of this size per answer map, flipped with it.
 pub const ZONE_SLOTS: u32 = 1 << 16;

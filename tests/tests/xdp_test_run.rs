@@ -41,9 +41,9 @@ struct Bed {
 
 fn bed() -> Bed {
     require_root();
-    let big = format!("\"{}\"", "x".repeat(200));
+    let big = format!("\"{}\"", "x".repeat(180));
     let text = format!(
-        "{EXAMPLE_ZONE}\n{} IN A 192.0.2.255\nbig IN TXT {big} {big}\nbig IN TXT {big} \"two\"\nbig IN TXT {big} \"three\"\n",
+        "{EXAMPLE_ZONE}\n{} IN A 192.0.2.255\nbig IN TXT {big} \"one\"\nbig IN TXT {big} \"two\"\nbig IN TXT {big} \"three\"\n",
         longest_name()
     );
     let apex: Name = EXAMPLE_APEX.parse().unwrap();

@@ -23,8 +23,8 @@ pub struct FastPath {
 }
 
 /// What one entry takes in kernel memory: key and value plus the hash table's element
-/// header, rounded up to the allocator's 2 KiB size class.
-const ENTRY_BYTES: u64 = 2048;
+/// header, rounded up to the allocator's 1 KiB size class (see `MAX_BODY_LEN`).
+const ENTRY_BYTES: u64 = 1024;
 
 /// How many entries `memory_mib` holds, counting both maps (the live one and the previous
 /// one, refilled at the next publication).
@@ -156,9 +156,9 @@ impl FastPath {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_budget_counts_both_maps_in_two_kib_entries() {
-        assert_eq!(super::capacity(2048), 524_288);
+    fn the_budget_counts_both_maps_in_one_kib_entries() {
+        assert_eq!(super::capacity(2048), 1_048_576);
         assert_eq!(super::capacity(0), 0);
-        assert_eq!(super::capacity(u32::MAX), 1 << 20);
+        assert_eq!(super::capacity(u32::MAX), 1 << 21);
     }
 }
