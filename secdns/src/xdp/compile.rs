@@ -14,7 +14,9 @@
 //! Where the kernel must not answer, a "pass" entry (no body) stands in, so that a lookup or a
 //! walk that reaches it stops and leaves the query to userspace.
 
-use std::collections::{HashMap, hash_map::Entry as Entry_};
+use std::collections::hash_map::Entry as Entry_;
+
+use foldhash::{HashMap, HashMapExt};
 
 use secdns_common::{
     AnswerKey, AnswerValue, DEFAULT_QTYPE, MAX_BODY_LEN, MAX_FIXUPS, NAME_BUF_LEN, OPTION_DO_PASS,

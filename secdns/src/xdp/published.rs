@@ -11,10 +11,12 @@
 //! again; even then only the entries that differ are written.
 
 use std::{
-    collections::{BTreeSet, HashMap, HashSet},
-    hash::{Hash, Hasher},
-    sync::Arc,
+    collections::BTreeSet,
+    hash::BuildHasher,
+    sync::{Arc, OnceLock},
 };
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use secdns_common::{AnswerKey, name_hash};
 
@@ -615,10 +617,10 @@ fn affects(change: &NodeChange, kind: Kind) -> bool {
     }
 }
 
+/// Seeded once per process: a primary cannot make a changed value look unchanged.
 fn value_hash(value: &Value) -> u64 {
-    let mut hasher = std::hash::DefaultHasher::new();
-    value.hash(&mut hasher);
-    hasher.finish()
+    static HASHER: OnceLock<foldhash::quality::RandomState> = OnceLock::new();
+    HASHER.get_or_init(Default::default).hash_one(value)
 }
 
 #[cfg(test)]
