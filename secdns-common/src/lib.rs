@@ -210,6 +210,17 @@ pub fn name_hash(lowercased_wire: &[u8]) -> u64 {
     hash
 }
 
+/// [`name_hash`] of the name lowercased, without a lowercased copy.
+pub fn name_hash_folding_case(wire: &[u8]) -> u64 {
+    let mut hash = NAME_HASH_SEED;
+    for chunk in wire.rchunks(8) {
+        let mut word = [0u8; 8];
+        word[8 - chunk.len()..].copy_from_slice(chunk);
+        hash = name_hash_step(hash, dns_lowercase_word(u64::from_le_bytes(word)));
+    }
+    hash
+}
+
 /// ASCII lowercase of eight bytes at once (the bytes 'A'..='Z' get 0x20; label length octets,
 /// below 64, and bytes from 0x80 up are left alone), as [`dns_lowercase`] does byte by byte.
 #[inline(always)]

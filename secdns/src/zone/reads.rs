@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 
-use secdns_common::name_hash;
+use secdns_common::name_hash_folding_case;
 
 /// What was read at a name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -17,7 +17,8 @@ pub enum Kind {
     Whole,
 }
 
-/// A read: the hash of the name (lowercased wire form; see [`name_hash`]) and what was read.
+/// A read: the hash of the name (lowercased wire form; see [`secdns_common::name_hash`]) and
+/// what was read.
 /// A hash stands for the name: two names with one hash only make more answers recompile.
 pub type Read = (u64, Kind);
 
@@ -45,7 +46,7 @@ pub fn note_all(earlier: &[Read]) {
 
 /// Notes a read at the node owned by `owner`.
 pub fn note_at(owner: &crate::dns::Name, kind: Kind) {
-    note(|| name_hash(&owner.lowercase_wire()), kind);
+    note(|| name_hash_folding_case(owner.wire()), kind);
 }
 
 /// Runs `f` and returns what it read, each read once, in order.
@@ -58,4 +59,21 @@ pub fn recording<T>(f: impl FnOnce() -> T) -> (T, Vec<Read>) {
     reads.sort_unstable();
     reads.dedup();
     (result, reads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::Name;
+
+    #[test]
+    fn a_read_at_a_node_is_the_hash_of_its_lowercased_name() {
+        let owner: Name = "Www.Some-Long-Label.EXAMPLE.com.".parse().unwrap();
+        let ((), reads) = recording(|| note_at(&owner, Kind::Whole));
+        let expected = secdns_common::name_hash(&owner.lowercase_wire());
+        assert_eq!(reads, [(expected, Kind::Whole)]);
+        // Nothing is noted outside a recording.
+        note_at(&owner, Kind::Exists);
+        assert!(recording(|| ()).1.is_empty());
+    }
 }
