@@ -52,8 +52,8 @@ fn xdp_and_userspace_answer_like_knot() {
     // The whole example zone fits the default budget: nothing is left out.
     let map = stats(&net).unwrap().xdp_map;
     assert!(map.entries > 20, "{map:?}");
-    assert_eq!((map.capacity, map.left_out), (524_288, 0), "{map:?}");
-    assert!(map.bytes >= map.entries * 2048, "{map:?}");
+    assert_eq!((map.capacity, map.left_out), (1_048_576, 0), "{map:?}");
+    assert!(map.bytes >= map.entries * 1024, "{map:?}");
 
     let cases = [
         ("www.example.com.", "A", Path_::Xdp),
