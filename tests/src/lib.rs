@@ -12,6 +12,7 @@ pub mod process;
 pub mod queries;
 pub mod records;
 pub mod secdns;
+pub mod servers;
 pub mod signing;
 pub mod xdp;
 

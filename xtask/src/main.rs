@@ -31,8 +31,13 @@ enum Task {
     Demo,
     /// Measure: `xdp` times the XDP program per packet with BPF_PROG_TEST_RUN.
     Bench {
-        #[arg(default_value = "xdp")]
+        /// all, xdp (the program per packet, publishing) or servers (against knotd, nsd,
+        /// named).
+        #[arg(default_value = "all")]
         which: String,
+        /// Shorter runs (about 3 minutes in all).
+        #[arg(long)]
+        quick: bool,
     },
 }
 
@@ -43,10 +48,20 @@ fn main() -> anyhow::Result<()> {
             setup::run()?;
             test(filter.as_deref())
         }
-        Task::Bench { which } => {
+        Task::Bench { which, quick } => {
             setup::run()?;
-            // Timings of a debug build say little about the product.
+            // Timings of a debug build say little about the product; the bench runs the
+            // secdns built beside it.
             cargo(&[
+                "build",
+                "--release",
+                "-p",
+                "secdns",
+                "-p",
+                "secdns-tests",
+                "--bins",
+            ])?;
+            let mut args = vec![
                 "run",
                 "--release",
                 "--quiet",
@@ -56,7 +71,11 @@ fn main() -> anyhow::Result<()> {
                 "bench",
                 "--",
                 &which,
-            ])
+            ];
+            if quick {
+                args.push("--quick");
+            }
+            cargo(&args)
         }
         Task::Demo => {
             setup::run()?;

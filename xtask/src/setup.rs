@@ -5,8 +5,8 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, bail};
 
-/// Debian packages: LLVM 22 for bpf-linker; the DNS servers (Knot, BIND) and tools the tests
-/// run; faketime for clock-skew tests.
+/// Debian packages: LLVM 22 for bpf-linker; the DNS servers (Knot, BIND, NSD) and tools the
+/// tests and the bench run; faketime for clock-skew tests.
 const PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libpolly-22-dev",
@@ -22,6 +22,7 @@ const PACKAGES: &[&str] = &[
     "tcpdump",
     "faketime",
     "bind9",
+    "nsd",
     "bind9-utils",
 ];
 

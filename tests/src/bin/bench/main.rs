@@ -65,11 +65,33 @@ fn mem_available() -> anyhow::Result<u64> {
 }
 
 fn main() -> anyhow::Result<()> {
-    match std::env::args().nth(1).as_deref() {
-        Some("xdp") | None => xdp(),
-        Some(other) => anyhow::bail!("unknown benchmark {other}; known: xdp"),
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let which: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    // The servers' bench runs secdns as built next to this binary (a release build).
+    if std::env::var_os("SECDNS_BIN").is_none()
+        && let Ok(me) = std::env::current_exe()
+        && let Some(dir) = me.parent()
+    {
+        // SAFETY: set before any thread starts.
+        unsafe { std::env::set_var("SECDNS_BIN", dir.join("secdns")) };
+    }
+    match which.as_slice() {
+        [] | ["all"] => {
+            xdp()?;
+            servers::run(quick)
+        }
+        ["xdp"] => xdp(),
+        ["servers"] => servers::run(quick),
+        other => anyhow::bail!("unknown benchmark {other:?}; known: all, xdp, servers"),
     }
 }
+
+mod servers;
 
 fn xdp() -> anyhow::Result<()> {
     require_root();

@@ -1,0 +1,387 @@
+//! The servers `cargo xtask bench servers` compares, each started fresh in the server
+//! namespace of a [`TestNet`] and serving the same zone file, and the load: dnsperf from the
+//! client namespace, with the CPU each server spent while it ran.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use anyhow::{Context as _, bail};
+
+use crate::{
+    netns::{SERVER_V4, TestNet},
+    prerequisites::secdns_bin,
+    process::Process,
+    secdns::start_xdp_peer,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Server {
+    /// secdns with its XDP program attached natively to the server's veth.
+    SecdnsXdp,
+    /// secdns answering from userspace only.
+    SecdnsUserspace,
+    Knot,
+    Nsd,
+    Bind,
+}
+
+impl Server {
+    pub const ALL: [Server; 5] = [
+        Server::SecdnsXdp,
+        Server::SecdnsUserspace,
+        Server::Knot,
+        Server::Nsd,
+        Server::Bind,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Server::SecdnsXdp => "secdns (XDP)",
+            Server::SecdnsUserspace => "secdns (userspace)",
+            Server::Knot => "knotd",
+            Server::Nsd => "nsd",
+            Server::Bind => "named",
+        }
+    }
+
+    /// The program that must be installed.
+    pub fn program(self) -> &'static str {
+        match self {
+            Server::SecdnsXdp | Server::SecdnsUserspace => "secdns",
+            Server::Knot => "knotd",
+            Server::Nsd => "nsd",
+            Server::Bind => "named",
+        }
+    }
+}
+
+/// A server serving `apex` from `zone_file` on SERVER_V4 port 53, and what it needs alive
+/// (the XDP peer program on the client side, for secdns with XDP).
+pub struct Running {
+    pub server: Server,
+    pub process: Process,
+    _helpers: Vec<Process>,
+}
+
+/// Starts `server` in `net`'s server namespace with its files in `dir`, and waits until it
+/// answers for `apex` from the client namespace.
+pub fn start(
+    server: Server,
+    net: &TestNet,
+    dir: &Path,
+    apex: &str,
+    zone_file: &Path,
+) -> anyhow::Result<Running> {
+    let d = dir.display();
+    let zone = zone_file.display();
+    let mut helpers = Vec::new();
+    let command = match server {
+        Server::SecdnsXdp | Server::SecdnsUserspace => {
+            let xdp = if server == Server::SecdnsXdp {
+                helpers.push(start_xdp_peer(net)?);
+                format!(
+                    "[xdp]\ninterfaces = [\"{}\"]\nmode = \"native\"\n",
+                    net.server_if
+                )
+            } else {
+                String::new()
+            };
+            let config = format!(
+                "[server]\nlisten = [\"{SERVER_V4}:53\"]\nstate_dir = \"{d}/state\"\n\
+                 control = \"127.0.0.1:8053\"\n\n{xdp}\n[[zone]]\nname = \"{apex}\"\nfile = \"{zone}\"\n"
+            );
+            let path = write(dir, "secdns.toml", &config)?;
+            let bin = secdns_bin();
+            let mut command = net.server(bin.to_str().context("non-UTF-8 path to secdns")?);
+            command.arg("serve").arg("--config").arg(path);
+            command
+        }
+        Server::Knot => {
+            std::fs::create_dir_all(dir.join("db"))?;
+            let config = format!(
+                "server:\n    rundir: \"{d}\"\n    listen: {SERVER_V4}@53\n\
+                 database:\n    storage: \"{d}/db\"\n\
+                 log:\n  - target: stdout\n    any: warning\n\
+                 zone:\n  - domain: {apex}\n    file: \"{zone}\"\n    zonefile-sync: -1\n    \
+                 journal-content: none\n"
+            );
+            let path = write(dir, "knot.conf", &config)?;
+            let mut command = net.server("knotd");
+            command.arg("-c").arg(path);
+            command
+        }
+        Server::Nsd => {
+            // Response rate limiting (on by default) would drop most of a flood from one client.
+            let config = format!(
+                "server:\n    ip-address: {SERVER_V4}\n    port: 53\n    username: \"\"\n    \
+                 chroot: \"\"\n    zonesdir: \"{d}\"\n    pidfile: \"{d}/nsd.pid\"\n    \
+                 database: \"\"\n    zonelistfile: \"{d}/zone.list\"\n    xfrdfile: \"{d}/xfrd.state\"\n    \
+                 xfrdir: \"{d}\"\n    logfile: \"{d}/nsd.log\"\n    verbosity: 1\n    \
+                 rrl-ratelimit: 0\n    rrl-whitelist-ratelimit: 0\n\
+                 remote-control:\n    control-enable: no\n\
+                 zone:\n    name: {apex}\n    zonefile: \"{zone}\"\n"
+            );
+            let path = write(dir, "nsd.conf", &config)?;
+            let mut command = net.server("nsd");
+            command.arg("-d").arg("-c").arg(path);
+            command
+        }
+        Server::Bind => {
+            let config = format!(
+                "options {{\n    directory \"{d}\";\n    pid-file \"{d}/named.pid\";\n    \
+                 listen-on port 53 {{ {SERVER_V4}; }};\n    listen-on-v6 {{ none; }};\n    \
+                 recursion no;\n    dnssec-validation no;\n    notify no;\n}};\n\
+                 controls {{ }};\nzone \"{apex}\" {{ type primary; file \"{zone}\"; }};\n"
+            );
+            let path = write(dir, "named.conf", &config)?;
+            let mut command = net.server("named");
+            command.arg("-g").arg("-c").arg(path);
+            command
+        }
+    };
+    let mut process = Process::spawn(server.name(), command)?;
+    wait_answering(net, &mut process, apex)
+        .with_context(|| format!("{} did not start", server.name()))?;
+    Ok(Running {
+        server,
+        process,
+        _helpers: helpers,
+    })
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> anyhow::Result<PathBuf> {
+    let path = dir.join(name);
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// Waits until the server answers `apex` SOA from the client namespace.
+fn wait_answering(net: &TestNet, process: &mut Process, apex: &str) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        process.check_running()?;
+        let answer = net
+            .client("dig")
+            .args([
+                &format!("@{SERVER_V4}"),
+                apex,
+                "SOA",
+                "+short",
+                "+time=1",
+                "+tries=1",
+            ])
+            .output()?;
+        if answer.status.success() && !answer.stdout.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("no answer within 30 s; output:\n{}", process.output());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// What dnsperf reports of a run.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Dnsperf {
+    pub sent: u64,
+    pub completed: u64,
+    pub lost: u64,
+    pub qps: f64,
+    pub average_latency_s: f64,
+    pub max_latency_s: f64,
+}
+
+impl Dnsperf {
+    /// Lost queries as a share of those sent.
+    pub fn loss(&self) -> f64 {
+        if self.sent == 0 {
+            return 1.0;
+        }
+        self.lost as f64 / self.sent as f64
+    }
+}
+
+/// Reads dnsperf's statistics block.
+pub fn parse_dnsperf(output: &str) -> anyhow::Result<Dnsperf> {
+    let field = |label: &str| -> anyhow::Result<&str> {
+        output
+            .lines()
+            .find_map(|line| line.trim().strip_prefix(label))
+            .map(str::trim)
+            .with_context(|| format!("no `{label}` in dnsperf's output:\n{output}"))
+    };
+    let first_number = |text: &str, what: &str| -> anyhow::Result<f64> {
+        text.split(|c: char| c.is_whitespace() || c == '(' || c == ',' || c == ')')
+            .find(|word| !word.is_empty())
+            .and_then(|word| word.parse().ok())
+            .with_context(|| format!("dnsperf's {what}: `{text}`"))
+    };
+    let latency = field("Average Latency (s):")?;
+    let max_latency = latency
+        .split("max ")
+        .nth(1)
+        .map(|rest| first_number(rest, "max latency"))
+        .transpose()?
+        .unwrap_or(0.0);
+    Ok(Dnsperf {
+        sent: first_number(field("Queries sent:")?, "queries sent")? as u64,
+        completed: first_number(field("Queries completed:")?, "queries completed")? as u64,
+        lost: first_number(field("Queries lost:")?, "queries lost")? as u64,
+        qps: first_number(field("Queries per second:")?, "queries per second")?,
+        average_latency_s: first_number(latency, "average latency")?,
+        max_latency_s: max_latency,
+    })
+}
+
+/// Runs dnsperf from `namespace` (or here) against `server` for `seconds` with the queries in
+/// `queries`, as fast as answers come (`rate` None) or at `rate` queries a second.
+pub fn run_dnsperf(
+    namespace: Option<&str>,
+    server: &str,
+    port: u16,
+    queries: &Path,
+    seconds: u32,
+    rate: Option<u32>,
+) -> anyhow::Result<Dnsperf> {
+    let mut command = match namespace {
+        Some(ns) => TestNet::command(ns, "dnsperf"),
+        None => Command::new("dnsperf"),
+    };
+    command
+        .args([
+            "-s",
+            server,
+            "-p",
+            &port.to_string(),
+            "-l",
+            &seconds.to_string(),
+        ])
+        .args(["-c", "4", "-q", "256", "-t", "2"])
+        .arg("-d")
+        .arg(queries);
+    if let Some(rate) = rate {
+        command.args(["-Q", &rate.to_string()]);
+    }
+    let output = command.output().context("running dnsperf")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "dnsperf failed ({}): {}{}",
+            output.status,
+            text,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    parse_dnsperf(&text)
+}
+
+/// CPU time a process and its descendants (NSD serves from forked children) have used, all
+/// their threads, from /proc.
+pub fn process_tree_cpu(root: u32) -> anyhow::Result<Duration> {
+    let mut parents: Vec<(u32, u32, u64)> = Vec::new();
+    for entry in std::fs::read_dir("/proc").context("reading /proc")? {
+        let Some(pid) = entry?
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // A process may end while we look: skip it.
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            && let Some((ppid, ticks)) = parse_stat(&stat)
+        {
+            parents.push((pid, ppid, ticks));
+        }
+    }
+    let mut tree = vec![root];
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for &(pid, ppid, _) in &parents {
+            if tree.contains(&ppid) && !tree.contains(&pid) {
+                tree.push(pid);
+                grew = true;
+            }
+        }
+    }
+    let ticks = parents
+        .iter()
+        .filter(|(pid, _, _)| tree.contains(pid))
+        .map(|(_, _, ticks)| ticks)
+        .sum();
+    Ok(from_ticks(ticks))
+}
+
+/// (parent pid, utime + stime in ticks) from a /proc/PID/stat line.
+fn parse_stat(stat: &str) -> Option<(u32, u64)> {
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 4, 14 and 15 of the whole line: ppid, utime, stime.
+    let field = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    Some((u32::try_from(field(1)?).ok()?, field(11)? + field(12)?))
+}
+
+/// Run time and run count of the XDP program attached to `interface` in namespace `ns` (zero
+/// when none is), from the kernel's BPF statistics (`kernel.bpf_stats_enabled` must be on
+/// while it runs).
+pub fn xdp_program_stats(ns: &str, interface: &str) -> anyhow::Result<(Duration, u64)> {
+    let link = Command::new("ip")
+        .args(["-n", ns, "link", "show", "dev", interface])
+        .output()
+        .context("running ip link show")?;
+    let text = String::from_utf8_lossy(&link.stdout);
+    let Some(id) = text
+        .split("prog/xdp id ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+    else {
+        return Ok((Duration::ZERO, 0));
+    };
+    let output = Command::new("bpftool")
+        .args(["prog", "show", "id", id, "--json"])
+        .output()
+        .context("running bpftool")?;
+    if !output.status.success() {
+        bail!(
+            "bpftool prog show id {id}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let program: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("bpftool's JSON")?;
+    Ok((
+        Duration::from_nanos(program["run_time_ns"].as_u64().unwrap_or(0)),
+        program["run_cnt"].as_u64().unwrap_or(0),
+    ))
+}
+
+/// Turns the kernel's BPF run-time statistics on while it lives, and back off after.
+pub struct BpfStats(String);
+
+impl BpfStats {
+    const KNOB: &'static str = "/proc/sys/kernel/bpf_stats_enabled";
+
+    pub fn enable() -> anyhow::Result<Self> {
+        let before = std::fs::read_to_string(Self::KNOB).context("reading bpf_stats_enabled")?;
+        std::fs::write(Self::KNOB, "1").context("enabling BPF statistics")?;
+        Ok(Self(before.trim().to_owned()))
+    }
+}
+
+impl Drop for BpfStats {
+    fn drop(&mut self) {
+        let _ = std::fs::write(Self::KNOB, &self.0);
+    }
+}
+
+fn from_ticks(ticks: u64) -> Duration {
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_nanos(ticks.saturating_mul(1_000_000_000) / per_second)
+}
