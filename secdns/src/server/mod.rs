@@ -97,11 +97,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     secondaries.start();
 
     for socket in udp_sockets {
-        let socket = Arc::new(socket);
-        // One receiver per core keeps both busy on a UDP flood.
-        for _ in 0..2 {
-            tokio::spawn(udp::serve(socket.clone(), shared.clone(), payload));
-        }
+        udp::start(socket, &shared, payload)?;
     }
     let tcp_limits = tcp::Limits {
         idle: Duration::from_secs(config.server.tcp_idle_timeout),

@@ -1,10 +1,16 @@
 //! The userspace UDP responder: what XDP passes on (and everything, without XDP).
+//!
+//! Each socket is served by one OS thread per core, blocked in `recv_from`: the kernel wakes
+//! one of them per datagram. As tokio tasks sharing a socket, every datagram woke the runtime
+//! and both tasks, and answering cost twice knotd's CPU per query (`cargo xtask bench servers`).
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::{SocketAddr, UdpSocket},
+    sync::Arc,
+};
 
 use anyhow::Context as _;
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::UdpSocket;
 
 use super::Shared;
 use crate::{answer::Transport, dns::codes::flags, stats::ResponderStats};
@@ -16,24 +22,37 @@ pub fn bind(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
         // Lets "[::]:53" and "0.0.0.0:53" be listed side by side.
         socket.set_only_v6(true).context("IPV6_V6ONLY")?;
     }
-    socket.set_nonblocking(true)?;
     socket
         .bind(&addr.into())
         .with_context(|| format!("cannot listen on UDP {addr}"))?;
-    UdpSocket::from_std(socket.into()).context("registering UDP socket")
+    Ok(socket.into())
 }
 
-pub async fn serve(socket: Arc<UdpSocket>, shared: Shared, payload: u16) {
+/// Starts the threads answering on `socket`.
+pub fn start(socket: UdpSocket, shared: &Shared, payload: u16) -> anyhow::Result<()> {
+    let socket = Arc::new(socket);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    for i in 0..threads {
+        let (socket, shared) = (socket.clone(), shared.clone());
+        std::thread::Builder::new()
+            .name(format!("udp-{i}"))
+            .spawn(move || serve(&socket, &shared, payload))
+            .context("starting a UDP responder thread")?;
+    }
+    Ok(())
+}
+
+fn serve(socket: &UdpSocket, shared: &Shared, payload: u16) {
     let mut buf = vec![0u8; 65535];
     loop {
-        let (len, peer) = match socket.recv_from(&mut buf).await {
+        let (len, peer) = match socket.recv_from(&mut buf) {
             Ok(received) => received,
             Err(e) => {
                 tracing::debug!("UDP receive: {e}");
                 continue;
             }
         };
-        let Some(reply) = super::reply(&shared, &buf[..len], peer.ip(), Transport::Udp { payload })
+        let Some(reply) = super::reply(shared, &buf[..len], peer.ip(), Transport::Udp { payload })
         else {
             ResponderStats::bump(&shared.stats.udp_ignored);
             continue;
@@ -44,7 +63,7 @@ pub async fn serve(socket: Arc<UdpSocket>, shared: Shared, payload: u16) {
         {
             ResponderStats::bump(&shared.stats.udp_truncated);
         }
-        match socket.send_to(&reply, peer).await {
+        match socket.send_to(&reply, peer) {
             Ok(_) => ResponderStats::bump(&shared.stats.udp_answered),
             Err(e) => tracing::debug!(%peer, "UDP send: {e}"),
         }
