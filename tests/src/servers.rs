@@ -58,7 +58,7 @@ impl Server {
     }
 }
 
-/// A server serving `apex` from `zone_file` on SERVER_V4 port 53, and what it needs alive
+/// A server serving zones on SERVER_V4 port 53, and what it needs alive
 /// (the XDP peer program on the client side, for secdns with XDP).
 pub struct Running {
     pub server: Server,
@@ -67,16 +67,20 @@ pub struct Running {
 }
 
 /// Starts `server` in `net`'s server namespace with its files in `dir`, and waits until it
-/// answers for `apex` from the client namespace.
+/// answers for every zone of `zones` (apex, file) from the client namespace.
 pub fn start(
     server: Server,
     net: &TestNet,
     dir: &Path,
-    apex: &str,
-    zone_file: &Path,
+    zones: &[(&str, &Path)],
 ) -> anyhow::Result<Running> {
     let d = dir.display();
-    let zone = zone_file.display();
+    let each = |line: &dyn Fn(&str, std::path::Display<'_>) -> String| -> String {
+        zones
+            .iter()
+            .map(|(apex, file)| line(apex, file.display()))
+            .collect()
+    };
     let mut helpers = Vec::new();
     let command = match server {
         Server::SecdnsXdp | Server::SecdnsUserspace => {
@@ -91,7 +95,8 @@ pub fn start(
             };
             let config = format!(
                 "[server]\nlisten = [\"{SERVER_V4}:53\"]\nstate_dir = \"{d}/state\"\n\
-                 control = \"127.0.0.1:8053\"\n\n{xdp}\n[[zone]]\nname = \"{apex}\"\nfile = \"{zone}\"\n"
+                 control = \"127.0.0.1:8053\"\n\n{xdp}\n{}",
+                each(&|apex, zone| format!("[[zone]]\nname = \"{apex}\"\nfile = \"{zone}\"\n"))
             );
             let path = write(dir, "secdns.toml", &config)?;
             let bin = secdns_bin();
@@ -105,8 +110,11 @@ pub fn start(
                 "server:\n    rundir: \"{d}\"\n    listen: {SERVER_V4}@53\n\
                  database:\n    storage: \"{d}/db\"\n\
                  log:\n  - target: stdout\n    any: warning\n\
-                 zone:\n  - domain: {apex}\n    file: \"{zone}\"\n    zonefile-sync: -1\n    \
-                 journal-content: none\n"
+                 zone:\n{}",
+                each(&|apex, zone| format!(
+                    "  - domain: {apex}\n    file: \"{zone}\"\n    zonefile-sync: -1\n    \
+                     journal-content: none\n"
+                ))
             );
             let path = write(dir, "knot.conf", &config)?;
             let mut command = net.server("knotd");
@@ -122,7 +130,8 @@ pub fn start(
                  xfrdir: \"{d}\"\n    logfile: \"{d}/nsd.log\"\n    verbosity: 1\n    \
                  rrl-ratelimit: 0\n    rrl-whitelist-ratelimit: 0\n\
                  remote-control:\n    control-enable: no\n\
-                 zone:\n    name: {apex}\n    zonefile: \"{zone}\"\n"
+                 {}",
+                each(&|apex, zone| format!("zone:\n    name: {apex}\n    zonefile: \"{zone}\"\n"))
             );
             let path = write(dir, "nsd.conf", &config)?;
             let mut command = net.server("nsd");
@@ -134,7 +143,10 @@ pub fn start(
                 "options {{\n    directory \"{d}\";\n    pid-file \"{d}/named.pid\";\n    \
                  listen-on port 53 {{ {SERVER_V4}; }};\n    listen-on-v6 {{ none; }};\n    \
                  recursion no;\n    dnssec-validation no;\n    notify no;\n}};\n\
-                 controls {{ }};\nzone \"{apex}\" {{ type primary; file \"{zone}\"; }};\n"
+                 controls {{ }};\n{}",
+                each(&|apex, zone| format!(
+                    "zone \"{apex}\" {{ type primary; file \"{zone}\"; }};\n"
+                ))
             );
             let path = write(dir, "named.conf", &config)?;
             let mut command = net.server("named");
@@ -143,8 +155,10 @@ pub fn start(
         }
     };
     let mut process = Process::spawn(server.name(), command)?;
-    wait_answering(net, &mut process, apex)
-        .with_context(|| format!("{} did not start", server.name()))?;
+    for (apex, _) in zones {
+        wait_answering(net, &mut process, apex)
+            .with_context(|| format!("{} did not start serving {apex}", server.name()))?;
+    }
     Ok(Running {
         server,
         process,
@@ -237,34 +251,38 @@ pub fn parse_dnsperf(output: &str) -> anyhow::Result<Dnsperf> {
     })
 }
 
-/// Runs dnsperf from `namespace` (or here) against `server` for `seconds` with the queries in
-/// `queries`, as fast as answers come (`rate` None) or at `rate` queries a second.
-pub fn run_dnsperf(
-    namespace: Option<&str>,
-    server: &str,
-    port: u16,
-    queries: &Path,
-    seconds: u32,
-    rate: Option<u32>,
-) -> anyhow::Result<Dnsperf> {
-    let mut command = match namespace {
+/// A dnsperf run: from `namespace` (or here) against `server`:`port` for `seconds` with the
+/// queries in `queries`, as fast as answers come (`rate` None) or at `rate` queries a second,
+/// over UDP or TCP.
+pub struct Load<'a> {
+    pub namespace: Option<&'a str>,
+    pub server: &'a str,
+    pub port: u16,
+    pub queries: &'a Path,
+    pub seconds: u32,
+    pub rate: Option<u32>,
+    pub tcp: bool,
+    /// Queries with the DO bit.
+    pub dnssec: bool,
+}
+
+pub fn run_dnsperf(load: &Load<'_>) -> anyhow::Result<Dnsperf> {
+    let mut command = match load.namespace {
         Some(ns) => TestNet::command(ns, "dnsperf"),
         None => Command::new("dnsperf"),
     };
     command
-        .args([
-            "-s",
-            server,
-            "-p",
-            &port.to_string(),
-            "-l",
-            &seconds.to_string(),
-        ])
+        .args(["-s", load.server, "-p", &load.port.to_string()])
+        .args(["-l", &load.seconds.to_string()])
         .args(["-c", "4", "-q", "256", "-t", "2"])
+        .args(["-m", if load.tcp { "tcp" } else { "udp" }])
         .arg("-d")
-        .arg(queries);
-    if let Some(rate) = rate {
+        .arg(load.queries);
+    if let Some(rate) = load.rate {
         command.args(["-Q", &rate.to_string()]);
+    }
+    if load.dnssec {
+        command.arg("-D");
     }
     let output = command.output().context("running dnsperf")?;
     let text = String::from_utf8_lossy(&output.stdout);

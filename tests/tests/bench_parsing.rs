@@ -7,7 +7,7 @@ use secdns_tests::{
     EXAMPLE_APEX, EXAMPLE_ZONE, TempDir,
     knot::Knot,
     prerequisites::require_tools,
-    servers::{parse_dnsperf, process_tree_cpu, run_dnsperf},
+    servers::{Load, parse_dnsperf, process_tree_cpu, run_dnsperf},
 };
 
 #[test]
@@ -19,7 +19,17 @@ fn reads_dnsperf_reports_and_server_cpu() {
     std::fs::write(&queries, "www.example.com. A\nnope.example.com. A\n").unwrap();
     let pid = knot.process.pid();
     let before = process_tree_cpu(pid).unwrap();
-    let run = run_dnsperf(None, "127.0.0.1", knot.addr().port(), &queries, 2, None).unwrap();
+    let run = run_dnsperf(&Load {
+        namespace: None,
+        server: "127.0.0.1",
+        port: knot.addr().port(),
+        queries: &queries,
+        seconds: 2,
+        rate: None,
+        tcp: false,
+        dnssec: false,
+    })
+    .unwrap();
     // Every query sent was answered or lost, and knotd answered a lot of them.
     assert!(run.completed > 1000, "{run:?}");
     assert_eq!(run.completed + run.lost, run.sent, "{run:?}");

@@ -13,15 +13,22 @@ use secdns_tests::{
     prerequisites::{require_root, require_tools},
     records::hosts_zone,
     secdns::stats,
-    servers::{BpfStats, Dnsperf, Server, process_tree_cpu, run_dnsperf, start, xdp_program_stats},
+    servers::{
+        BpfStats, Dnsperf, Load, Server, process_tree_cpu, run_dnsperf, start, xdp_program_stats,
+    },
+    signing::sign,
 };
 
 const APEX: &str = "bench.example.";
+const SIGNED_APEX: &str = "signed.example.";
 const HOSTS: usize = 10_000;
 /// The offered load for measuring CPU per query: one every server on this machine sustains.
 const FIXED_RATE: u32 = 10_000;
 /// Lost queries beyond this share make the run fail.
 const MAX_LOSS: f64 = 0.001;
+
+/// (name, query file, over TCP, with DO)
+type Case = (&'static str, std::path::PathBuf, bool, bool);
 
 #[derive(serde::Serialize)]
 struct Row {
@@ -49,6 +56,16 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
     let dir = TempDir::new("bench-servers")?;
     let zone_file = dir.path().join("bench.example.zone");
     std::fs::write(&zone_file, hosts_zone(APEX, 1, HOSTS))?;
+    // The same hosts, pre-signed (NSEC), for the DO=1 case.
+    let signed_file = dir.path().join("signed.example.zone");
+    std::fs::write(
+        &signed_file,
+        sign(SIGNED_APEX, &hosts_zone(SIGNED_APEX, 1, HOSTS), false)?,
+    )?;
+    let zones = [
+        (APEX, zone_file.as_path()),
+        (SIGNED_APEX, signed_file.as_path()),
+    ];
     let cases = query_files(dir.path())?;
     let _stats = BpfStats::enable()?;
     let mut rows = Vec::new();
@@ -56,24 +73,28 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
         let net = TestNet::new("bench")?;
         let server_dir = dir.path().join(server.program());
         std::fs::create_dir_all(&server_dir)?;
-        let running = start(server, &net, &server_dir, APEX, &zone_file)?;
+        let running = start(server, &net, &server_dir, &zones)?;
         let pid = running.process.pid();
-        for (case, queries) in &cases {
-            let max = run_dnsperf(Some(&net.client_ns), SERVER_V4, 53, queries, seconds, None)
-                .with_context(|| format!("{} {case}", server.name()))?;
+        for &(case, ref queries, tcp, dnssec) in &cases {
+            let load = |rate| Load {
+                namespace: Some(&net.client_ns),
+                server: SERVER_V4,
+                port: 53,
+                queries,
+                seconds,
+                rate,
+                tcp,
+                dnssec,
+            };
+            let max =
+                run_dnsperf(&load(None)).with_context(|| format!("{} {case}", server.name()))?;
             let xdp_before = xdp_answered(server, &net)?;
             let (cpu, xdp) = (
                 process_tree_cpu(pid)?,
                 xdp_program_stats(&net.server_ns, &net.server_if)?,
             );
-            let fixed = run_dnsperf(
-                Some(&net.client_ns),
-                SERVER_V4,
-                53,
-                queries,
-                seconds,
-                Some(FIXED_RATE),
-            )?;
+            let fixed = run_dnsperf(&load(Some(FIXED_RATE)))
+                .with_context(|| format!("{} {case} at {FIXED_RATE} q/s", server.name()))?;
             let cpu = process_tree_cpu(pid)?.saturating_sub(cpu);
             let xdp = xdp_program_stats(&net.server_ns, &net.server_if)?
                 .0
@@ -101,14 +122,98 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
         }
         drop(running);
     }
-    let table = markdown(&rows, seconds);
+    let targets = targets(&rows);
+    let table = markdown(&rows, &targets, seconds);
     println!("{table}");
-    write_results(&rows, &table, seconds, quick)
+    write_results(&rows, &targets, &table, seconds, quick)
+}
+
+#[derive(serde::Serialize)]
+struct Target {
+    target: &'static str,
+    measured: String,
+    /// None: not measured by this bench yet.
+    met: Option<bool>,
+}
+
+/// The issue's targets, as met or missed by this run.
+fn targets(rows: &[Row]) -> Vec<Target> {
+    let find = |server: Server, case: &str| {
+        rows.iter()
+            .find(|r| r.server == server.name() && r.case == case)
+    };
+    let mut out = Vec::new();
+    // Over the UDP cases (TCP never reaches XDP): XDP CPU per query against knotd's.
+    let ratios: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.server == Server::SecdnsXdp.name() && !r.case.contains("TCP"))
+        .filter_map(|r| {
+            let knot = find(Server::Knot, r.case)?;
+            Some(r.server_us_per_query / knot.server_us_per_query)
+        })
+        .collect();
+    let worst = ratios.iter().copied().fold(0.0, f64::max);
+    out.push(Target {
+        target: "XDP path CPU per answered query at most 1/20 of knotd plain UDP",
+        measured: format!("{worst:.3}x at worst"),
+        met: (!ratios.is_empty()).then_some(worst <= 0.05),
+    });
+    out.push(Target {
+        target: "XDP path CPU per answered query at most 1/5 of knotd's XDP mode",
+        measured: "knotd's XDP mode is not in the bench yet".into(),
+        met: None,
+    });
+    // dnsperf shares the two cores, so max q/s is the client's as much as the server's: the
+    // verdicts on throughput go by the CPU a server spends per query, which bounds it.
+    let udp_cases = ["positive", "nxdomain flood", "mix 80/20"];
+    let ratio = |server: Server, case: &str, of: fn(&Row) -> f64| {
+        Some(of(find(server, case)?) / of(find(Server::Knot, case)?))
+    };
+    let cpu: Vec<f64> = udp_cases
+        .iter()
+        .filter_map(|case| ratio(Server::SecdnsUserspace, case, |r| r.server_us_per_query))
+        .collect();
+    let qps: Vec<f64> = udp_cases
+        .iter()
+        .filter_map(|case| ratio(Server::SecdnsUserspace, case, |r| r.max_qps))
+        .collect();
+    let worst_cpu = cpu.iter().copied().fold(0.0, f64::max);
+    let least_qps = qps.iter().copied().fold(f64::INFINITY, f64::min);
+    out.push(Target {
+        target: "userspace path (XDP off) throughput at least knotd's plain UDP",
+        measured: format!(
+            "CPU per query {worst_cpu:.2}x knotd's at worst; max q/s {least_qps:.2}x at least"
+        ),
+        met: (!cpu.is_empty()).then_some(worst_cpu <= 1.0),
+    });
+    let xdp = |case: &str| find(Server::SecdnsXdp, case);
+    let flood = xdp("nxdomain flood")
+        .zip(xdp("positive"))
+        .map(|(flood, positive)| {
+            (
+                flood.server_us_per_query / positive.server_us_per_query,
+                flood.max_qps / positive.max_qps,
+            )
+        });
+    out.push(Target {
+        target: "random-subdomain flood throughput within 10% of positive answers (secdns, XDP)",
+        measured: flood.map_or("-".into(), |(cpu, qps)| {
+            format!("CPU per query {cpu:.2}x the positive case's; max q/s {qps:.2}x")
+        }),
+        met: flood.map(|(cpu, _)| cpu <= 1.1),
+    });
+    out.push(Target {
+        target: "1M-record AXFR to serving faster than knotd and nsd, peak RSS below knotd",
+        measured: "transfers are not in the bench yet".into(),
+        met: None,
+    });
+    out
 }
 
 /// One query file per case: every host once (positive), as many random names that do not
-/// exist (a random-subdomain flood), and the two mixed 80/20.
-fn query_files(dir: &Path) -> anyhow::Result<Vec<(&'static str, std::path::PathBuf)>> {
+/// exist (a random-subdomain flood), and the two mixed 80/20; the positive file again over
+/// TCP, and the hosts of the signed zone with DO=1. (case, file, over TCP, DO)
+fn query_files(dir: &Path) -> anyhow::Result<Vec<Case>> {
     let positive: Vec<String> = (0..HOSTS).map(|i| format!("host{i}.{APEX} A")).collect();
     // A fixed sequence of pseudo-random labels (xorshift): the same queries in every run.
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -137,8 +242,16 @@ fn query_files(dir: &Path) -> anyhow::Result<Vec<(&'static str, std::path::PathB
     ] {
         let path = dir.join(format!("{}.queries", case.replace([' ', '/'], "-")));
         std::fs::write(&path, lines.join("\n") + "\n")?;
-        files.push((case, path));
+        files.push((case, path, false, false));
     }
+    let positive = files[0].1.clone();
+    files.push(("positive over TCP", positive, true, false));
+    let signed: Vec<String> = (0..HOSTS)
+        .map(|i| format!("host{i}.{SIGNED_APEX} A"))
+        .collect();
+    let path = dir.join("signed.queries");
+    std::fs::write(&path, signed.join("\n") + "\n")?;
+    files.push(("positive DO=1, signed", path, false, true));
     Ok(files)
 }
 
@@ -168,7 +281,7 @@ fn ensure_complete(server: Server, case: &str, run: &Dnsperf) -> anyhow::Result<
     Ok(())
 }
 
-fn markdown(rows: &[Row], seconds: u32) -> String {
+fn markdown(rows: &[Row], targets: &[Target], seconds: u32) -> String {
     let mut out = format!(
         "| server | queries | max q/s | vs knotd | CPU us/query at {FIXED_RATE} q/s (process + XDP) | vs knotd | avg latency us | answered by XDP |\n\
          |---|---|---|---|---|---|---|---|\n"
@@ -204,7 +317,70 @@ fn markdown(rows: &[Row], seconds: u32) -> String {
          pays and XDP mostly avoids, is in neither. Max q/s is bound by dnsperf, which shares \
          the machine's cores.\n"
     ));
+    out.push_str("\n| target | measured | |\n|---|---|---|\n");
+    for target in targets {
+        let verdict = match target.met {
+            Some(true) => "met",
+            Some(false) => "missed",
+            None => "not measured",
+        };
+        out.push_str(&format!(
+            "| {} | {} | {verdict} |\n",
+            target.target, target.measured
+        ));
+    }
     out
+}
+
+/// Bars of CPU per answered query, one group per case, one bar per server.
+fn plot(rows: &[Row]) -> String {
+    const WIDTH: f64 = 760.0;
+    const LABEL: f64 = 170.0;
+    const BAR: f64 = 14.0;
+    let max = rows
+        .iter()
+        .map(|r| r.server_us_per_query)
+        .fold(1.0, f64::max);
+    let mut cases: Vec<&str> = Vec::new();
+    for row in rows {
+        if !cases.contains(&row.case) {
+            cases.push(row.case);
+        }
+    }
+    let mut y = 40.0;
+    let mut body = String::new();
+    for case in &cases {
+        body.push_str(&format!(
+            "<text x=\"10\" y=\"{y}\" font-weight=\"bold\">{case}</text>\n"
+        ));
+        y += 8.0;
+        for row in rows.iter().filter(|r| r.case == *case) {
+            let width = (WIDTH - LABEL - 80.0) * row.server_us_per_query / max;
+            let color = if row.server.starts_with("secdns") {
+                "#2a7ab8"
+            } else {
+                "#999999"
+            };
+            body.push_str(&format!(
+                "<text x=\"20\" y=\"{ty}\">{server}</text>\
+                 <rect x=\"{LABEL}\" y=\"{y}\" width=\"{width:.1}\" height=\"{h}\" fill=\"{color}\"/>\
+                 <text x=\"{tx:.1}\" y=\"{ty}\">{value:.2}</text>\n",
+                server = row.server,
+                value = row.server_us_per_query,
+                ty = y + BAR - 3.0,
+                h = BAR - 2.0,
+                tx = LABEL + width + 6.0,
+            ));
+            y += BAR;
+        }
+        y += 18.0;
+    }
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{y}\" \
+         font-family=\"sans-serif\" font-size=\"12\">\n<text x=\"10\" y=\"20\" font-size=\"14\">\
+         CPU per answered query at {FIXED_RATE} q/s, microseconds (lower is better)</text>\n\
+         {body}</svg>\n"
+    )
 }
 
 fn command_output(program: &str, args: &[&str]) -> String {
@@ -227,7 +403,13 @@ fn command_output(program: &str, args: &[&str]) -> String {
         .unwrap_or_else(|e| format!("unknown ({e})"))
 }
 
-fn write_results(rows: &[Row], table: &str, seconds: u32, quick: bool) -> anyhow::Result<()> {
+fn write_results(
+    rows: &[Row],
+    targets: &[Target],
+    table: &str,
+    seconds: u32,
+    quick: bool,
+) -> anyhow::Result<()> {
     let date = command_output("date", &["-u", "+%Y-%m-%d"]);
     let results = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/results");
     std::fs::create_dir_all(&results)?;
@@ -252,13 +434,18 @@ fn write_results(rows: &[Row], table: &str, seconds: u32, quick: bool) -> anyhow
         "fixed_rate": FIXED_RATE,
         "command": format!("cargo xtask bench servers{}", if quick { " --quick" } else { "" }),
         "rows": rows,
+        "targets": targets,
     });
     let json_path = results.join(format!("{date}-{name}.json"));
     std::fs::write(&json_path, serde_json::to_string_pretty(&json)?)?;
+    let svg_name = format!("{date}-{name}.svg");
+    std::fs::write(results.join(&svg_name), plot(rows))?;
     let md_path = results.join(format!("{date}-{name}.md"));
     std::fs::write(
         &md_path,
-        format!("# secdns against knotd, nsd and named, {date}\n\n{table}"),
+        format!(
+            "# secdns against knotd, nsd and named, {date}\n\n{table}\n![CPU per query]({svg_name})\n"
+        ),
     )?;
     println!(
         "written to {} and {}",
