@@ -207,6 +207,9 @@ pub struct Dnsperf {
     pub qps: f64,
     pub average_latency_s: f64,
     pub max_latency_s: f64,
+    /// Percentiles 50 and 99 of the answers' latencies, when dnsperf reported each query.
+    pub p50_latency_s: Option<f64>,
+    pub p99_latency_s: Option<f64>,
 }
 
 impl Dnsperf {
@@ -235,6 +238,13 @@ pub fn parse_dnsperf(output: &str) -> anyhow::Result<Dnsperf> {
             .with_context(|| format!("dnsperf's {what}: `{text}`"))
     };
     let latency = field("Average Latency (s):")?;
+    // With -v, a line per answered query: "> NOERROR name type latency".
+    let mut latencies: Vec<f64> = output
+        .lines()
+        .filter(|line| line.starts_with("> "))
+        .filter_map(|line| line.rsplit(' ').next()?.parse().ok())
+        .collect();
+    latencies.sort_by(f64::total_cmp);
     let max_latency = latency
         .split("max ")
         .nth(1)
@@ -248,7 +258,15 @@ pub fn parse_dnsperf(output: &str) -> anyhow::Result<Dnsperf> {
         qps: first_number(field("Queries per second:")?, "queries per second")?,
         average_latency_s: first_number(latency, "average latency")?,
         max_latency_s: max_latency,
+        p50_latency_s: percentile(&latencies, 50),
+        p99_latency_s: percentile(&latencies, 99),
     })
+}
+
+/// The `p`-th percentile (nearest rank) of sorted `values`.
+fn percentile(sorted: &[f64], p: usize) -> Option<f64> {
+    let rank = (sorted.len() * p).div_ceil(100).max(1);
+    sorted.get(rank - 1).copied()
 }
 
 /// A dnsperf run: from `namespace` (or here) against `server`:`port` for `seconds` with the
@@ -264,6 +282,8 @@ pub struct Load<'a> {
     pub tcp: bool,
     /// Queries with the DO bit.
     pub dnssec: bool,
+    /// Have dnsperf report each query (for latency percentiles).
+    pub per_query: bool,
 }
 
 pub fn run_dnsperf(load: &Load<'_>) -> anyhow::Result<Dnsperf> {
@@ -283,6 +303,9 @@ pub fn run_dnsperf(load: &Load<'_>) -> anyhow::Result<Dnsperf> {
     }
     if load.dnssec {
         command.arg("-D");
+    }
+    if load.per_query {
+        command.arg("-v");
     }
     let output = command.output().context("running dnsperf")?;
     let text = String::from_utf8_lossy(&output.stdout);

@@ -28,6 +28,7 @@ fn reads_dnsperf_reports_and_server_cpu() {
         rate: None,
         tcp: false,
         dnssec: false,
+        per_query: true,
     })
     .unwrap();
     // Every query sent was answered or lost, and knotd answered a lot of them.
@@ -35,6 +36,12 @@ fn reads_dnsperf_reports_and_server_cpu() {
     assert_eq!(run.completed + run.lost, run.sent, "{run:?}");
     assert!(run.qps > 500.0 && run.average_latency_s > 0.0, "{run:?}");
     assert!(run.max_latency_s >= run.average_latency_s, "{run:?}");
+    // Percentiles from the per-query lines.
+    let (p50, p99) = (run.p50_latency_s.unwrap(), run.p99_latency_s.unwrap());
+    assert!(
+        0.0 < p50 && p50 <= p99 && p99 <= run.max_latency_s,
+        "{run:?}"
+    );
     // Answering took knotd some CPU.
     let used = process_tree_cpu(pid).unwrap().saturating_sub(before);
     assert!(

@@ -44,6 +44,8 @@ struct Row {
     /// The two added.
     server_us_per_query: f64,
     average_latency_us: f64,
+    p50_latency_us: Option<f64>,
+    p99_latency_us: Option<f64>,
     max_latency_us: f64,
     /// For secdns: the share of answers the XDP program sent.
     xdp_share: Option<f64>,
@@ -76,7 +78,7 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
         let running = start(server, &net, &server_dir, &zones)?;
         let pid = running.process.pid();
         for &(case, ref queries, tcp, dnssec) in &cases {
-            let load = |rate| Load {
+            let load = |rate: Option<u32>| Load {
                 namespace: Some(&net.client_ns),
                 server: SERVER_V4,
                 port: 53,
@@ -85,6 +87,8 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
                 rate,
                 tcp,
                 dnssec,
+                // Latencies are taken at the fixed rate.
+                per_query: rate.is_some(),
             };
             let max =
                 run_dnsperf(&load(None)).with_context(|| format!("{} {case}", server.name()))?;
@@ -116,6 +120,8 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
                 xdp_us_per_query: per_query(xdp),
                 server_us_per_query: server_us,
                 average_latency_us: fixed.average_latency_s * 1e6,
+                p50_latency_us: fixed.p50_latency_s.map(|s| s * 1e6),
+                p99_latency_us: fixed.p99_latency_s.map(|s| s * 1e6),
                 max_latency_us: fixed.max_latency_s * 1e6,
                 xdp_share,
             });
@@ -283,7 +289,7 @@ fn ensure_complete(server: Server, case: &str, run: &Dnsperf) -> anyhow::Result<
 
 fn markdown(rows: &[Row], targets: &[Target], seconds: u32) -> String {
     let mut out = format!(
-        "| server | queries | max q/s | vs knotd | CPU us/query at {FIXED_RATE} q/s (process + XDP) | vs knotd | avg latency us | answered by XDP |\n\
+        "| server | queries | max q/s | vs knotd | CPU us/query at {FIXED_RATE} q/s (process + XDP) | vs knotd | latency us: avg / p50 / p99 | answered by XDP |\n\
          |---|---|---|---|---|---|---|---|\n"
     );
     for row in rows {
@@ -295,7 +301,7 @@ fn markdown(rows: &[Row], targets: &[Target], seconds: u32) -> String {
             _ => "-".into(),
         };
         out.push_str(&format!(
-            "| {} | {} | {:.0} | {} | {:.3} ({:.3} + {:.3}) | {} | {:.0} | {} |\n",
+            "| {} | {} | {:.0} | {} | {:.3} ({:.3} + {:.3}) | {} | {:.0} / {} / {} | {} |\n",
             row.server,
             row.case,
             row.max_qps,
@@ -305,6 +311,8 @@ fn markdown(rows: &[Row], targets: &[Target], seconds: u32) -> String {
             row.xdp_us_per_query,
             ratio(row.server_us_per_query, knot.map(|k| k.server_us_per_query)),
             row.average_latency_us,
+            row.p50_latency_us.map_or("-".into(), |v| format!("{v:.0}")),
+            row.p99_latency_us.map_or("-".into(), |v| format!("{v:.0}")),
             row.xdp_share
                 .map_or("-".into(), |s| format!("{:.0}%", s * 100.0)),
         ));
