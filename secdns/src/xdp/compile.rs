@@ -125,6 +125,15 @@ pub struct Unit {
     pub too_big: usize,
 }
 
+/// A unit by zone apex and node name.
+pub type UnitId = (Box<[u8]>, Box<[u8]>);
+
+impl Unit {
+    pub fn id(&self) -> UnitId {
+        (self.zone.clone(), self.name.clone())
+    }
+}
+
 /// What the answers of every name of a zone depend on: the types the zone holds anywhere
 /// (see `add_zone`), and whether it has defaults (see [`ABSENT_TYPE`]).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -21,7 +21,7 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use secdns_common::{AnswerKey, name_hash};
 
 use super::compile::{
-    Compiler, Merged, ParentCache, Unit, ZoneFacts, finish, merge, serials, zone_slots,
+    Compiler, ParentCache, Unit, UnitId, ZoneFacts, finish, merge, serials, zone_slots,
 };
 use crate::{
     dns::{codes::rtype, name::label_offsets},
@@ -83,14 +83,10 @@ pub struct Retired {
     _state: Option<Box<Published>>,
 }
 
-/// A unit by zone apex and node name (see `compile::Unit`).
-type UnitId = (Box<[u8]>, Box<[u8]>);
-
 /// One unit of the published set: the keys it gave, and which generation of it the reads
 /// in `Published::readers` belong to.
 struct UnitState {
-    zone: Box<[u8]>,
-    name: Box<[u8]>,
+    id: UnitId,
     keys: Vec<AnswerKey>,
     generation: u32,
     reads: usize,
@@ -104,6 +100,9 @@ struct KeyState {
     /// Units gave it different values (see `compile::merge`).
     conflicted: bool,
 }
+
+/// A key that stays after a change: (owner count, value hash).
+type Kept = (u32, u64);
 
 #[derive(Clone, Copy)]
 struct Reader {
@@ -167,9 +166,9 @@ impl Published {
         };
         let compiled = units.len();
         for unit in &units {
-            fresh.register(unit, 0);
+            fresh.register(unit);
         }
-        let merged: Merged = merge(units);
+        let merged = merge(units);
         let owners: HashMap<AnswerKey, (u32, bool)> = merged
             .by_key
             .iter()
@@ -228,23 +227,29 @@ impl Published {
         }
     }
 
-    /// Adds `unit` (as the next unit index, or replacing `index`) to the unit table and its
-    /// reads to the readers.
-    fn register(&mut self, unit: &Unit, generation: u32) -> u32 {
-        let id = (unit.zone.clone(), unit.name.clone());
-        let state = UnitState {
-            zone: unit.zone.clone(),
-            name: unit.name.clone(),
+    fn unit(&self, id: &UnitId) -> Option<&UnitState> {
+        self.units.get(*self.unit_index.get(id)? as usize)
+    }
+
+    /// Adds `unit` to the unit table (replacing its last version, whose reads go stale) and
+    /// its reads to the readers.
+    fn register(&mut self, unit: &Unit) {
+        let id = unit.id();
+        let mut state = UnitState {
+            id: id.clone(),
             keys: unit.entries.iter().map(|e| e.key).collect(),
-            generation,
+            generation: 0,
             reads: unit.reads.len(),
             too_big: unit.too_big,
         };
+        self.totals.too_big += unit.too_big;
         let index = match self.unit_index.get(&id) {
             Some(&index) => {
                 if let Some(old) = self.units.get_mut(index as usize) {
+                    state.generation = old.generation.wrapping_add(1);
                     self.stale_reads += old.reads;
                     self.live_reads -= old.reads.min(self.live_reads);
+                    self.totals.too_big -= old.too_big.min(self.totals.too_big);
                     *old = state;
                 }
                 index
@@ -256,6 +261,7 @@ impl Published {
                 index
             }
         };
+        let generation = self.units.get(index as usize).map_or(0, |u| u.generation);
         self.live_reads += unit.reads.len();
         for &(name, kind) in &unit.reads {
             self.readers.entry(name).or_default().push(Reader {
@@ -264,7 +270,6 @@ impl Published {
                 generation,
             });
         }
-        index
     }
 
     /// Compiles only what changed, when the change allows (see the module comment); `None`
@@ -299,7 +304,7 @@ impl Published {
                         continue;
                     };
                     if unit.generation == reader.generation && affects(&change, reader.kind) {
-                        dirty.insert((unit.zone.clone(), unit.name.clone()));
+                        dirty.insert(unit.id.clone());
                     }
                 }
                 dirty.insert((apex.clone(), name));
@@ -334,42 +339,22 @@ impl Published {
                 },
             });
         }
-        let (mut change, owners) = self.key_changes(&units, capacity)?;
+        let (mut change, kept) = self.key_changes(&units, capacity)?;
         // Commit: nothing below can fail.
         let compiled = units.len();
         for unit in &units {
-            let id = (unit.zone.clone(), unit.name.clone());
-            let generation = self
-                .unit_index
-                .get(&id)
-                .and_then(|&i| self.units.get(i as usize))
-                .map_or(0, |u| u.generation.wrapping_add(1));
-            if let Some(old) = self
-                .unit_index
-                .get(&id)
-                .and_then(|&i| self.units.get(i as usize))
-            {
-                self.totals.too_big -= old.too_big.min(self.totals.too_big);
-            }
-            self.totals.too_big += unit.too_big;
-            self.register(unit, generation);
-        }
-        for &(key, ref value) in &change.upserts {
-            let hash = value_hash(value);
-            let state = self.keys.entry(key).or_insert(KeyState {
-                hash,
-                owners: 0,
-                conflicted: false,
-            });
-            state.hash = hash;
+            self.register(unit);
         }
         for key in &change.removals {
             self.keys.remove(key);
         }
-        for (key, owners) in owners {
-            if let Some(state) = self.keys.get_mut(&key) {
-                state.owners = owners;
-            }
+        for (key, (owners, hash)) in kept {
+            let state = self.keys.entry(key).or_insert(KeyState {
+                hash,
+                owners,
+                conflicted: false,
+            });
+            (state.owners, state.hash) = (owners, hash);
         }
         for &(slot, serial) in &new_serials {
             if self.serials.insert(slot, serial) != Some(serial) {
@@ -385,27 +370,21 @@ impl Published {
             retired: Retired::default(),
         })
     }
-}
 
-impl Published {
     /// The entries to write and remove for `units` (compiled again) to replace their last
-    /// version, and the new owner counts of their keys; `None` when a key the units give is
+    /// version, and the owner count and value hash of every touched key that stays; `None`
+    /// when a key the units give is
     /// also given, differently, by a unit not compiled again (a hash collision, one name in
     /// two zones), or when the maps would overflow.
     fn key_changes(
         &self,
         units: &[Unit],
         capacity: usize,
-    ) -> Option<(MapChange, HashMap<AnswerKey, u32>)> {
+    ) -> Option<(MapChange, HashMap<AnswerKey, Kept>)> {
         // Every key the units gave before loses them as owners...
         let mut lost: HashMap<AnswerKey, u32> = HashMap::new();
         for unit in units {
-            let id = (unit.zone.clone(), unit.name.clone());
-            if let Some(state) = self
-                .unit_index
-                .get(&id)
-                .and_then(|&i| self.units.get(i as usize))
-            {
+            if let Some(state) = self.unit(&unit.id()) {
                 for key in &state.keys {
                     *lost.entry(*key).or_default() += 1;
                 }
@@ -425,7 +404,7 @@ impl Published {
         }
         let touched: HashSet<AnswerKey> = lost.keys().chain(given.keys()).copied().collect();
         let mut change = MapChange::default();
-        let mut owners = HashMap::new();
+        let mut kept = HashMap::new();
         let mut total = self.keys.len();
         for key in touched {
             let old = self.keys.get(&key);
@@ -445,7 +424,7 @@ impl Published {
                         change.upserts.push((key, value.clone()));
                         total += usize::from(old.is_none());
                     }
-                    owners.insert(key, remaining + count);
+                    kept.insert(key, (remaining + count, hash));
                 }
                 None if remaining == 0 => {
                     if old.is_some() {
@@ -454,11 +433,13 @@ impl Published {
                     }
                 }
                 None => {
-                    owners.insert(key, remaining);
+                    if let Some(old) = old {
+                        kept.insert(key, (remaining, old.hash));
+                    }
                 }
             }
         }
-        (total <= capacity).then_some((change, owners))
+        (total <= capacity).then_some((change, kept))
     }
 }
 
