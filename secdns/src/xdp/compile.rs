@@ -219,27 +219,26 @@ impl<'s> Compiler<'s> {
                 }
             }
         });
-        for name in self.snapshot.unavailable() {
-            // Nothing to answer from: the zone's names stop every lookup and walk.
-            let apex = name.lowercase_wire();
-            let mut builder = self.builder();
-            builder.pass(&apex, DEFAULT_QTYPE, SCOPE_NAME, Group::Default);
-            builder.pass(&apex, DEFAULT_QTYPE, SCOPE_BELOW, Group::Walk);
-            units.push(builder.unit(apex, Box::default(), Vec::new()));
-        }
+        // Nothing to answer from: the zone's names stop every lookup and walk.
+        units.extend(
+            self.snapshot
+                .unavailable()
+                .map(|name| self.stop_at(name.lowercase_wire())),
+        );
         units
     }
 
     /// The entries stopping every lookup at the apex of a zone without defaults.
     pub fn zone_stop(&self, zone: &Zone, facts: &ZoneFacts) -> Option<Unit> {
-        if facts.defaults {
-            return None;
-        }
-        let apex = zone.apex().lowercase_wire();
+        (!facts.defaults).then(|| self.stop_at(zone.apex().lowercase_wire()))
+    }
+
+    /// Pass entries at `apex`, for the name and for names below it.
+    fn stop_at(&self, apex: Box<[u8]>) -> Unit {
         let mut builder = self.builder();
         builder.pass(&apex, DEFAULT_QTYPE, SCOPE_NAME, Group::Default);
         builder.pass(&apex, DEFAULT_QTYPE, SCOPE_BELOW, Group::Walk);
-        Some(builder.unit(apex, Box::default(), Vec::new()))
+        builder.unit(apex, Box::default(), Vec::new())
     }
 
     /// The unit of `node` in `zone`.
@@ -251,6 +250,7 @@ impl<'s> Compiler<'s> {
         parents: &mut ParentCache,
     ) -> Unit {
         let qname = node.owner.lowercase_wire();
+        let own = name_hash(&qname);
         let mut builder = self.builder();
         let mut compile = |builder: &mut Builder<'_>| {
             let (types, chain) = answer_types(node, &facts.chain_types);
@@ -264,20 +264,17 @@ impl<'s> Compiler<'s> {
                 // Answers for names below that equal the parent's (plain NXDOMAIN, mostly)
                 // are left out: the walk goes on to the parent and gives the same bytes.
                 if let Some(parent) = parent_in(zone, &qname) {
-                    let own = name_hash(&qname);
                     let theirs = self.parent_below(zone, facts, parent, parents);
                     if normalized_below(&builder.entries[start..], own) == *theirs {
-                        let below = builder.entries.split_off(start);
-                        builder.entries.extend(below.into_iter().filter(|entry| {
-                            !(entry.key.scope == SCOPE_BELOW && entry.key.name_hash == own)
-                        }));
+                        builder
+                            .entries
+                            .retain(|e| !(e.key.scope == SCOPE_BELOW && e.key.name_hash == own));
                     }
                 }
             }
         };
         let mut reads = Vec::new();
         if self.record {
-            let own = name_hash(&qname);
             reads = reads::recording(|| compile(&mut builder)).1;
             reads.retain(|(name, _)| *name != own);
         } else {
@@ -299,11 +296,8 @@ impl<'s> Compiler<'s> {
             let mut theirs = self.builder();
             let ((), reads) =
                 reads::recording(|| theirs.add_below(zone, parent, &facts.chain_types));
-            let mut below = normalized_below(&theirs.entries, name_hash(parent));
-            if below.is_empty() {
-                // Never equal to a name's own: those always exist.
-                below.push((AnswerKey::default(), Value::pass(&[0])));
-            }
+            // Never empty: `add_below` always gives the name an entry.
+            let below = normalized_below(&theirs.entries, name_hash(parent));
             ParentBelow { below, reads }
         });
         reads::note_all(&cached.reads);
@@ -785,9 +779,6 @@ fn pack(
             value.zone_slot = slot;
         }
         _ => return None,
-    }
-    if fixups.len() > MAX_FIXUPS {
-        return None;
     }
     value.flags = body.flags;
     value.ancount = body.ancount;
