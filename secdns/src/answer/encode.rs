@@ -9,7 +9,7 @@ use super::lookup::{Answer, Rr};
 use crate::dns::{
     codes::{class, flags, rtype},
     name::{eq_ignore_case, label_offsets},
-    rdata::compressible_names,
+    rdata::{compressible_names, soa_serial_at},
 };
 
 /// Compression pointers can reach the first 16 KiB of a message.
@@ -130,10 +130,9 @@ fn write_rr(out: &mut Vec<u8>, rr: &Rr<'_>, compressor: &mut Compressor<'_>, bas
         copied = start + len;
     }
     out.extend_from_slice(&rr.rdata[copied..]);
-    // The serial is the fourth-last field of SOA data (RFC 1035 §3.3.13).
     if rr.rtype == rtype::SOA
         && let Some(trace) = &mut compressor.trace
-        && let Some(at) = out.len().checked_sub(20).filter(|&at| at > rdlen_at)
+        && let Some(at) = soa_serial_at(out).filter(|&at| at > rdlen_at)
     {
         trace.serials.push(at);
     }

@@ -59,8 +59,13 @@ pub fn soa_timers(rdata: &[u8]) -> Option<[u32; 5]> {
 
 /// SOA SERIAL, the first of the five trailing 32-bit fields.
 pub fn soa_serial(rdata: &[u8]) -> Option<u32> {
-    let start = rdata.len().checked_sub(20)?;
+    let start = soa_serial_at(rdata)?;
     Some(u32::from_be_bytes(
         rdata.get(start..start + 4)?.try_into().ok()?,
     ))
+}
+
+/// Where SOA SERIAL starts in `rdata`.
+pub fn soa_serial_at(rdata: &[u8]) -> Option<usize> {
+    rdata.len().checked_sub(20)
 }

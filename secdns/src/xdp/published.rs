@@ -24,7 +24,7 @@ use super::compile::{
     Compiler, ParentCache, Unit, UnitId, ZoneFacts, finish, merge, serials, zone_slots,
 };
 use crate::{
-    dns::{codes::rtype, name::label_offsets},
+    dns::{codes::rtype, name::label_offsets, rdata::soa_serial_at},
     snapshot::{Served, Snapshot},
     xdp::value::Value,
     zone::{Node, Rrset, Zone, reads::Kind},
@@ -497,9 +497,9 @@ fn same_but_serial(a: &Rrset, b: &Rrset) -> bool {
             .all(|(x, y)| but_serial(x) == but_serial(y))
 }
 
-/// SOA data without its serial (the fourth-last field, RFC 1035 §3.3.13).
+/// SOA data without its serial.
 fn but_serial(rdata: &[u8]) -> (&[u8], &[u8]) {
-    match rdata.len().checked_sub(20) {
+    match soa_serial_at(rdata) {
         Some(at) => (&rdata[..at], &rdata[at + 4..]),
         None => (rdata, &[]),
     }
