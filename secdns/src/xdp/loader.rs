@@ -159,7 +159,7 @@ impl XdpEngine {
         serials: &[(u16, u32)],
     ) -> anyhow::Result<()> {
         self.behind.clear();
-        let target = if self.current.active == 0 { 1 } else { 0 };
+        let target = self.inactive();
         for index in [target, 1 - target] {
             self.clear(index)?;
             self.write_serials(index, serials)?;
@@ -182,12 +182,9 @@ impl XdpEngine {
     /// [`XdpEngine::settle`]).
     pub fn apply(&mut self, change: MapChange) -> anyhow::Result<()> {
         if change.from_empty {
-            // Whatever the maps held is of no use.
-            self.behind.clear();
-            self.must_clear = [true; ANSWER_MAP_COUNT as usize];
+            self.forget_contents();
         }
-        // The map that is not live (either, when none is).
-        let target = if self.current.active == 0 { 1 } else { 0 };
+        let target = self.inactive();
         let restarts = change.from_empty || self.behind.first().is_some_and(|c| c.from_empty);
         if self.must_clear[target] && !restarts {
             bail!(
@@ -207,14 +204,26 @@ impl XdpEngine {
     /// next publication.
     pub fn settle(&mut self) -> anyhow::Result<()> {
         let missed: usize = self.behind.iter().map(MapChange::len).sum();
-        let Some(other) = [1, 0].get(self.current.active as usize).copied() else {
+        if self.current.active >= ANSWER_MAP_COUNT {
             return Ok(());
-        };
+        }
+        let other = self.inactive();
         let restarts = self.behind.first().is_some_and(|c| c.from_empty);
         if missed > KEPT_CHANGE && (restarts || !self.must_clear[other]) {
             self.catch_up(other)?;
         }
         Ok(())
+    }
+
+    /// The map that is not live (either, when none is).
+    fn inactive(&self) -> usize {
+        if self.current.active == 0 { 1 } else { 0 }
+    }
+
+    /// Whatever the maps hold is of no use: the next change must start from empty.
+    fn forget_contents(&mut self) {
+        self.behind.clear();
+        self.must_clear = [true; ANSWER_MAP_COUNT as usize];
     }
 
     /// Makes map `index` hold what the live map holds.
@@ -277,8 +286,7 @@ impl XdpEngine {
     /// No answer map is live: every query goes to userspace. The next change must start from
     /// empty maps.
     pub fn stop_answering(&mut self) -> anyhow::Result<()> {
-        self.behind.clear();
-        self.must_clear = [true; ANSWER_MAP_COUNT as usize];
+        self.forget_contents();
         self.current.active = ANSWER_MAP_COUNT;
         self.write_config()
     }
