@@ -127,10 +127,6 @@ impl Zone {
         &self.types
     }
 
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
     /// Records that this zone is `base` with records changed at `owners` (lowercased).
     pub fn set_derived(&mut self, base: &Zone, owners: Vec<Box<[u8]>>) {
         self.derived = Some((base.id, owners));

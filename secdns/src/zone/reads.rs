@@ -2,7 +2,7 @@
 //! that a changed zone recompiles only the names whose answers read what changed. Recording
 //! is per thread and off unless [`recording`] turns it on; lookups do not change.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use secdns_common::name_hash_folding_case;
 
@@ -24,10 +24,15 @@ pub type Read = (u64, Kind);
 
 thread_local! {
     static READS: RefCell<Option<Vec<Read>>> = const { RefCell::new(None) };
+    /// Whether `READS` is recording: the one check every lookup of a query pays.
+    static RECORDING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Notes a read of `name` (lowercased wire form) when recording.
 pub fn note(name: impl FnOnce() -> u64, kind: Kind) {
+    if !RECORDING.get() {
+        return;
+    }
     READS.with(|reads| {
         if let Some(reads) = reads.borrow_mut().as_mut() {
             reads.push((name(), kind));
@@ -37,6 +42,9 @@ pub fn note(name: impl FnOnce() -> u64, kind: Kind) {
 
 /// Notes reads made earlier (by a computation whose result is being reused).
 pub fn note_all(earlier: &[Read]) {
+    if !RECORDING.get() {
+        return;
+    }
     READS.with(|reads| {
         if let Some(reads) = reads.borrow_mut().as_mut() {
             reads.extend_from_slice(earlier);
@@ -52,7 +60,9 @@ pub fn note_at(owner: &crate::dns::Name, kind: Kind) {
 /// Runs `f` and returns what it read, each read once, in order.
 pub fn recording<T>(f: impl FnOnce() -> T) -> (T, Vec<Read>) {
     let outer = READS.with(|reads| reads.borrow_mut().replace(Vec::new()));
+    let was_recording = RECORDING.replace(true);
     let result = f();
+    RECORDING.set(was_recording);
     let mut reads = READS
         .with(|reads| std::mem::replace(&mut *reads.borrow_mut(), outer))
         .unwrap_or_default();
