@@ -205,7 +205,8 @@ impl Knot {
         }
         command.arg("-c").arg(&config_file);
         let mut process = Process::spawn("knotd", command)?;
-        process.wait_until("zone loaded", Duration::from_secs(20), |out| {
+        // A bench loads a million records.
+        process.wait_until("zone loaded", Duration::from_secs(120), |out| {
             out.contains("loaded, serial") && out.contains("starting server")
         })?;
         let knot = Self {
@@ -267,6 +268,12 @@ impl Knot {
     /// One transaction: `unset` then `set` records ("owner ttl type data" / "owner type data"),
     /// committed (Knot raises the serial).
     pub fn change(&self, set: &[&str], unset: &[&str]) -> anyhow::Result<()> {
+        self.stage(set, unset)?;
+        self.commit()
+    }
+
+    /// The first half of [`Knot::change`]: a transaction with the changes, not committed.
+    pub fn stage(&self, set: &[&str], unset: &[&str]) -> anyhow::Result<()> {
         let apex = self.options.apex.as_str();
         self.knotc(&["zone-begin", apex])?;
         let result = (|| {
@@ -280,8 +287,18 @@ impl Knot {
                 args.extend(record.split_whitespace());
                 self.knotc(&args)?;
             }
-            self.knotc(&["zone-commit", apex])
+            Ok(())
         })();
+        if result.is_err() {
+            let _ = self.knotc(&["zone-abort", apex]);
+        }
+        result
+    }
+
+    /// Commits what [`Knot::stage`] staged (Knot raises the serial and sends NOTIFY).
+    pub fn commit(&self) -> anyhow::Result<()> {
+        let apex = self.options.apex.as_str();
+        let result = self.knotc(&["zone-commit", apex]);
         if result.is_err() {
             let _ = self.knotc(&["zone-abort", apex]);
         }

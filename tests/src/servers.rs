@@ -24,15 +24,19 @@ pub enum Server {
     /// secdns answering from userspace only.
     SecdnsUserspace,
     Knot,
+    /// knotd answering UDP from its AF_XDP sockets on the server's veth (TCP through the
+    /// kernel).
+    KnotXdp,
     Nsd,
     Bind,
 }
 
 impl Server {
-    pub const ALL: [Server; 5] = [
+    pub const ALL: [Server; 6] = [
         Server::SecdnsXdp,
         Server::SecdnsUserspace,
         Server::Knot,
+        Server::KnotXdp,
         Server::Nsd,
         Server::Bind,
     ];
@@ -42,6 +46,7 @@ impl Server {
             Server::SecdnsXdp => "secdns (XDP)",
             Server::SecdnsUserspace => "secdns (userspace)",
             Server::Knot => "knotd",
+            Server::KnotXdp => "knotd (XDP)",
             Server::Nsd => "nsd",
             Server::Bind => "named",
         }
@@ -51,7 +56,7 @@ impl Server {
     pub fn program(self) -> &'static str {
         match self {
             Server::SecdnsXdp | Server::SecdnsUserspace => "secdns",
-            Server::Knot => "knotd",
+            Server::Knot | Server::KnotXdp => "knotd",
             Server::Nsd => "nsd",
             Server::Bind => "named",
         }
@@ -104,10 +109,17 @@ pub fn start(
             command.arg("serve").arg("--config").arg(path);
             command
         }
-        Server::Knot => {
+        Server::Knot | Server::KnotXdp => {
             std::fs::create_dir_all(dir.join("db"))?;
+            // knotd's XDP program sends UDP to port 53 to its AF_XDP sockets and passes the
+            // rest (TCP) to the kernel, where the plain listener takes it.
+            let xdp = if server == Server::KnotXdp {
+                format!("xdp:\n    listen: {}@53\n", net.server_if)
+            } else {
+                String::new()
+            };
             let config = format!(
-                "server:\n    rundir: \"{d}\"\n    listen: {SERVER_V4}@53\n\
+                "server:\n    rundir: \"{d}\"\n    listen: {SERVER_V4}@53\n{xdp}\
                  database:\n    storage: \"{d}/db\"\n\
                  log:\n  - target: stdout\n    any: warning\n\
                  zone:\n{}",
@@ -164,6 +176,105 @@ pub fn start(
         process,
         _helpers: helpers,
     })
+}
+
+/// Starts `server` in `net`'s server namespace as a secondary for `apex`, transferring from
+/// and taking NOTIFY from a primary at `primary` (in the same namespace), with its files in
+/// `dir`. Does not wait: the caller times how long it takes to serve. Started again with the
+/// same `dir`, a server finds what it saved.
+pub fn spawn_secondary(
+    server: Server,
+    net: &TestNet,
+    dir: &Path,
+    apex: &str,
+    primary: std::net::SocketAddr,
+) -> anyhow::Result<Running> {
+    let d = dir.display();
+    let (address, port) = (primary.ip(), primary.port());
+    let mut helpers = Vec::new();
+    let command = match server {
+        Server::SecdnsXdp | Server::SecdnsUserspace => {
+            let xdp = if server == Server::SecdnsXdp {
+                helpers.push(start_xdp_peer(net)?);
+                format!(
+                    "[xdp]\ninterfaces = [\"{}\"]\nmode = \"native\"\n",
+                    net.server_if
+                )
+            } else {
+                String::new()
+            };
+            let config = format!(
+                "[server]\nlisten = [\"{SERVER_V4}:53\"]\nstate_dir = \"{d}/state\"\n\
+                 control = \"127.0.0.1:8053\"\n\n{xdp}\n\
+                 [[peer]]\nname = \"primary\"\naddress = \"{address}\"\nport = {port}\nixfr = true\n\n\
+                 [[zone]]\nname = \"{apex}\"\npeers = [\"primary\"]\n"
+            );
+            let path = write(dir, "secdns.toml", &config)?;
+            let bin = secdns_bin();
+            let mut command = net.server(bin.to_str().context("non-UTF-8 path to secdns")?);
+            command.arg("serve").arg("--config").arg(path);
+            command
+        }
+        Server::Knot => {
+            std::fs::create_dir_all(dir.join("db"))?;
+            // Knot's defaults otherwise: the zone file written at once after a transfer, a
+            // journal of changes.
+            let config = format!(
+                "server:\n    rundir: \"{d}\"\n    listen: {SERVER_V4}@53\n\
+                 remote:\n  - id: primary\n    address: {address}@{port}\n\
+                 acl:\n  - id: notify\n    address: {address}\n    action: notify\n\
+                 database:\n    storage: \"{d}/db\"\n\
+                 log:\n  - target: stdout\n    any: info\n\
+                 zone:\n  - domain: {apex}\n    master: primary\n    acl: notify\n"
+            );
+            let path = write(dir, "knot.conf", &config)?;
+            let mut command = net.server("knotd");
+            command.arg("-c").arg(path);
+            command
+        }
+        Server::Nsd => {
+            let config = format!(
+                "server:\n    ip-address: {SERVER_V4}\n    port: 53\n    username: \"\"\n    \
+                 chroot: \"\"\n    zonesdir: \"{d}\"\n    pidfile: \"{d}/nsd.pid\"\n    \
+                 database: \"\"\n    zonelistfile: \"{d}/zone.list\"\n    xfrdfile: \"{d}/xfrd.state\"\n    \
+                 xfrdir: \"{d}\"\n    logfile: \"{d}/nsd.log\"\n    verbosity: 1\n\
+                 remote-control:\n    control-enable: no\n\
+                 zone:\n    name: {apex}\n    zonefile: \"{d}/secondary.zone\"\n    \
+                 request-xfr: {address}@{port} NOKEY\n    allow-notify: {address} NOKEY\n"
+            );
+            let path = write(dir, "nsd.conf", &config)?;
+            let mut command = net.server("nsd");
+            command.arg("-d").arg("-c").arg(path);
+            command
+        }
+        Server::KnotXdp | Server::Bind => {
+            bail!("{} is not benchmarked as a secondary", server.name())
+        }
+    };
+    Ok(Running {
+        server,
+        process: Process::spawn(server.name(), command)?,
+        _helpers: helpers,
+    })
+}
+
+impl Running {
+    /// SIGTERM, and waits for a clean exit (its helpers go after).
+    pub fn stop(self) -> anyhow::Result<()> {
+        let Running {
+            server,
+            process,
+            _helpers,
+        } = self;
+        let (status, output) = process.terminate(Duration::from_secs(60))?;
+        if !status.success() {
+            bail!(
+                "{} exited with {status} when stopped:\n{output}",
+                server.name()
+            );
+        }
+        Ok(())
+    }
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> anyhow::Result<PathBuf> {
@@ -323,6 +434,29 @@ pub fn run_dnsperf(load: &Load<'_>) -> anyhow::Result<Dnsperf> {
 /// CPU time a process and its descendants (NSD serves from forked children) have used, all
 /// their threads, from /proc.
 pub fn process_tree_cpu(root: u32) -> anyhow::Result<Duration> {
+    let ticks = process_tree(root)?.iter().map(|(_, ticks)| ticks).sum();
+    Ok(from_ticks(ticks))
+}
+
+/// The memory a process and its descendants hold: the sum of their proportional set sizes
+/// (shared pages split among the processes sharing them), and the largest peak resident set
+/// of any one of them (VmHWM), in bytes. A process that ends while we look is left out.
+pub fn process_tree_memory(root: u32) -> anyhow::Result<(u64, u64)> {
+    let (mut pss, mut peak) = (0, 0);
+    for (pid, _) in process_tree(root)? {
+        let kib = |file: &str, label: &str| -> Option<u64> {
+            let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
+            let line = text.lines().find_map(|l| l.strip_prefix(label))?;
+            line.trim().strip_suffix("kB")?.trim().parse().ok()
+        };
+        pss += kib("smaps_rollup", "Pss:").unwrap_or(0) * 1024;
+        peak = peak.max(kib("status", "VmHWM:").unwrap_or(0) * 1024);
+    }
+    Ok((pss, peak))
+}
+
+/// (pid, CPU ticks) of `root` and its descendants.
+fn process_tree(root: u32) -> anyhow::Result<Vec<(u32, u64)>> {
     let mut parents: Vec<(u32, u32, u64)> = Vec::new();
     for entry in std::fs::read_dir("/proc").context("reading /proc")? {
         let Some(pid) = entry?
@@ -350,12 +484,11 @@ pub fn process_tree_cpu(root: u32) -> anyhow::Result<Duration> {
             }
         }
     }
-    let ticks = parents
+    Ok(parents
         .iter()
         .filter(|(pid, _, _)| tree.contains(pid))
-        .map(|(_, _, ticks)| ticks)
-        .sum();
-    Ok(from_ticks(ticks))
+        .map(|&(pid, _, ticks)| (pid, ticks))
+        .collect())
 }
 
 /// (parent pid, utime + stime in ticks) from a /proc/PID/stat line.
@@ -425,4 +558,29 @@ fn from_ticks(ticks: u64) -> Duration {
     // SAFETY: sysconf has no preconditions.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     Duration::from_nanos(ticks.saturating_mul(1_000_000_000) / per_second)
+}
+
+/// Time all cores have spent busy (user, system, interrupts, stolen), from /proc/stat. The
+/// kernel runs most veth and XDP work in whatever task sent the packet, so only the whole
+/// machine's time counts all of it.
+pub fn machine_busy_time() -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    let ticks = parse_busy(&stat).context("no cpu line in /proc/stat")?;
+    Ok(from_ticks(ticks))
+}
+
+/// /proc/stat's first line: "cpu user nice system idle iowait irq softirq steal ..."; all but
+/// idle and iowait.
+fn parse_busy(stat: &str) -> Option<u64> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    [0, 1, 2, 5, 6, 7]
+        .iter()
+        .map(|&i| fields.get(i).copied())
+        .sum::<Option<u64>>()
 }

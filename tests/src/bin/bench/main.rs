@@ -83,15 +83,19 @@ fn main() -> anyhow::Result<()> {
     match which.as_slice() {
         [] | ["all"] => {
             xdp()?;
-            servers::run(quick)
+            servers::run(quick)?;
+            transfers::run(quick)
         }
         ["xdp"] => xdp(),
         ["servers"] => servers::run(quick),
-        other => anyhow::bail!("unknown benchmark {other:?}; known: all, xdp, servers"),
+        ["transfers"] => transfers::run(quick),
+        other => anyhow::bail!("unknown benchmark {other:?}; known: all, xdp, servers, transfers"),
     }
 }
 
+mod report;
 mod servers;
+mod transfers;
 
 fn xdp() -> anyhow::Result<()> {
     require_root();

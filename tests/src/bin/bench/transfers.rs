@@ -1,0 +1,441 @@
+//! `cargo xtask bench transfers`: a zone of a million host records (100,000 with `--quick`)
+//! on a Knot primary, taken by secdns (with XDP), knotd and nsd as secondaries, one at a time,
+//! each in the same server namespace: the time from starting the secondary until it answers
+//! from the zone, and its peak memory; the time from the primary's commit of 100 changed
+//! records (NOTIFY, IXFR) until the secondary answers the new data; and the time from a
+//! restart until it answers again, from what it saved. Answers are checked from the client
+//! namespace, through the veth (so through XDP for secdns).
+
+use std::{
+    net::{Ipv4Addr, SocketAddr, UdpSocket},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use hickory_proto::{
+    op::{Message, ResponseCode},
+    rr::RData,
+};
+use secdns_tests::{
+    TempDir,
+    frame::QueryBuilder,
+    knot::{Knot, KnotOptions},
+    netns::{SERVER_V4, TestNet},
+    prerequisites::{require_root, require_tools},
+    process::Process,
+    records::hosts_zone,
+    secdns::stats,
+    servers::{Server, process_tree_memory, spawn_secondary},
+};
+
+const APEX: &str = "big.example.";
+const PRIMARY_PORT: u16 = 5300;
+/// Records changed by the IXFR of each round.
+const CHANGED: usize = 100;
+const SECONDARIES: [Server; 3] = [Server::SecdnsXdp, Server::Knot, Server::Nsd];
+/// How long any one step may take before the run fails.
+const STEP_LIMIT: Duration = Duration::from_secs(180);
+
+#[derive(serde::Serialize)]
+struct Row {
+    server: &'static str,
+    records: usize,
+    /// From starting the secondary until it answers from the zone.
+    axfr_to_serving_ms: f64,
+    /// secdns: until its XDP program holds the zone (it answers from userspace before).
+    axfr_to_xdp_ms: Option<f64>,
+    /// Largest summed PSS of the server's processes, sampled every 100 ms, until serving.
+    peak_pss_bytes: u64,
+    /// Largest peak resident set (VmHWM) of any one of its processes.
+    peak_rss_bytes: u64,
+    /// secdns: kernel memory of the XDP answer maps (not in the process's RSS).
+    xdp_map_bytes: Option<u64>,
+    /// secdns: entries compiled but left to userspace (the maps' capacity is reached).
+    xdp_left_out: Option<u64>,
+    /// From the primary's commit of CHANGED records until the secondary answers the new data.
+    ixfr_to_serving_ms: f64,
+    /// From starting it again until it answers.
+    restart_to_serving_ms: f64,
+    restart_to_xdp_ms: Option<f64>,
+}
+
+pub fn run(quick: bool) -> anyhow::Result<()> {
+    require_root();
+    require_tools(&["ip", "dig", "knotd", "knotc", "nsd"]);
+    let records = if quick { 100_000 } else { 1_000_000 };
+    let dir = TempDir::new("bench-transfers")?;
+    let net = TestNet::new("xfr")?;
+    let server_v4: Ipv4Addr = SERVER_V4.parse()?;
+    let started = Instant::now();
+    let mut options = KnotOptions::new(APEX, &hosts_zone(APEX, 1, records));
+    options.listen = server_v4.into();
+    options.port = Some(PRIMARY_PORT);
+    options.namespace = Some(net.server_ns.clone());
+    options.notify = Some(SocketAddr::from((server_v4, 53)));
+    let primary = Knot::start(options).context("starting the Knot primary")?;
+    println!(
+        "Knot primary serving {records} records after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let probe = Probe::new(&net.client_ns)?;
+    let last_host = format!("host{}.{APEX}", records - 1);
+    let last_address = host_address(records - 1);
+    let mut rows = Vec::new();
+    for (round, server) in SECONDARIES.into_iter().enumerate() {
+        let server_dir = dir.path().join(server.program());
+        std::fs::create_dir_all(&server_dir)?;
+        let spawn = || {
+            spawn_secondary(
+                server,
+                &net,
+                &server_dir,
+                APEX,
+                (server_v4, PRIMARY_PORT).into(),
+            )
+        };
+        let what = |step: &str| format!("{} {step}", server.name());
+
+        // The whole zone, from nothing.
+        let started = Instant::now();
+        let mut running = spawn()?;
+        let memory = MemorySampler::start(running.process.pid());
+        probe
+            .wait_for(&mut running.process, &last_host, last_address, started)
+            .with_context(|| what("initial transfer"))?;
+        let axfr = started.elapsed();
+        let (peak_pss, peak_rss) = memory.stop();
+        let axfr_xdp = wait_xdp(server, &net, started, 0)?;
+        let map = xdp_map(server, &net)?;
+
+        // An IXFR of CHANGED records, announced by NOTIFY.
+        let first = round * CHANGED;
+        let unset: Vec<String> = (first..first + CHANGED)
+            .map(|i| format!("host{i}.{APEX} A {}", host_address(i)))
+            .collect();
+        let set: Vec<String> = (first..first + CHANGED)
+            .map(|i| format!("host{i}.{APEX} 300 A {}", changed_address(round, i)))
+            .collect();
+        let set: Vec<&str> = set.iter().map(String::as_str).collect();
+        let unset: Vec<&str> = unset.iter().map(String::as_str).collect();
+        primary.stage(&set, &unset)?;
+        let publications = map.map(|m| m.1).unwrap_or(0);
+        let changed_host = format!("host{}.{APEX}", first + CHANGED - 1);
+        let changed = changed_address(round, first + CHANGED - 1);
+        let committed = Instant::now();
+        primary.commit()?;
+        probe
+            .wait_for(&mut running.process, &changed_host, changed, committed)
+            .with_context(|| what("IXFR"))?;
+        let ixfr = committed.elapsed();
+        // The XDP program must hold the change too before the next step.
+        wait_xdp(server, &net, committed, publications)?;
+
+        // A restart, from what it saved.
+        running.stop().with_context(|| what("stopping"))?;
+        let started = Instant::now();
+        let mut running = spawn()?;
+        probe
+            .wait_for(&mut running.process, &changed_host, changed, started)
+            .with_context(|| what("restart"))?;
+        let restart = started.elapsed();
+        let restart_xdp = wait_xdp(server, &net, started, 0)?;
+        drop(running);
+
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let row = Row {
+            server: server.name(),
+            records,
+            axfr_to_serving_ms: ms(axfr),
+            axfr_to_xdp_ms: axfr_xdp.map(ms),
+            peak_pss_bytes: peak_pss,
+            peak_rss_bytes: peak_rss,
+            xdp_map_bytes: map.map(|m| m.0.bytes),
+            xdp_left_out: map.map(|m| m.0.left_out),
+            ixfr_to_serving_ms: ms(ixfr),
+            restart_to_serving_ms: ms(restart),
+            restart_to_xdp_ms: restart_xdp.map(ms),
+        };
+        println!(
+            "{}: serving after {:.0} ms, IXFR {:.0} ms, restart {:.0} ms",
+            row.server, row.axfr_to_serving_ms, row.ixfr_to_serving_ms, row.restart_to_serving_ms
+        );
+        rows.push(row);
+    }
+    let targets = targets(&rows, records);
+    let table = markdown(&rows, &targets, records);
+    println!("{table}");
+    crate::report::write(
+        "transfers",
+        "Zone transfers into secdns, knotd and nsd",
+        quick,
+        &table,
+        serde_json::json!({
+            "records": records,
+            "changed_records": CHANGED,
+            "rows": rows,
+            "targets": targets,
+        }),
+        None,
+    )
+}
+
+/// The address of host `i` in [`hosts_zone`].
+fn host_address(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, (i >> 16) as u8, (i >> 8) as u8, i as u8)
+}
+
+/// The address host `i` gets in the IXFR of `round`.
+fn changed_address(round: usize, i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, 255, round as u8, (i % 256) as u8)
+}
+
+/// secdns: waits until its XDP maps hold the zone (more than `publications` publications, and
+/// entries); the time since `since`. `None` for other servers.
+fn wait_xdp(
+    server: Server,
+    net: &TestNet,
+    since: Instant,
+    publications: u64,
+) -> anyhow::Result<Option<Duration>> {
+    if server != Server::SecdnsXdp {
+        return Ok(None);
+    }
+    loop {
+        let map = stats(net)?.xdp_map;
+        if map.publications > publications && map.entries > CHANGED as u64 {
+            return Ok(Some(since.elapsed()));
+        }
+        if since.elapsed() > STEP_LIMIT {
+            bail!("secdns's XDP maps did not take the zone within {STEP_LIMIT:?}: {map:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// secdns: its answer maps' use, and how many publications so far.
+fn xdp_map(
+    server: Server,
+    net: &TestNet,
+) -> anyhow::Result<Option<(secdns::stats::MapUsage, u64)>> {
+    if server != Server::SecdnsXdp {
+        return Ok(None);
+    }
+    let map = stats(net)?.xdp_map;
+    let publications = map.publications;
+    Ok(Some((map, publications)))
+}
+
+/// A UDP socket in the client namespace, asking the server over the veth.
+struct Probe(UdpSocket);
+
+impl Probe {
+    fn new(namespace: &str) -> anyhow::Result<Self> {
+        let path = format!("/var/run/netns/{namespace}");
+        // setns changes the calling thread's namespace only; a socket stays in the namespace
+        // it was made in, whichever thread uses it.
+        let socket = std::thread::spawn(move || -> anyhow::Result<UdpSocket> {
+            let file = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
+            // SAFETY: a valid namespace descriptor; affects this short-lived thread only.
+            if unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) }
+                != 0
+            {
+                bail!("setns into {path}: {}", std::io::Error::last_os_error());
+            }
+            Ok(UdpSocket::bind("0.0.0.0:0")?)
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("the thread entering {namespace} panicked"))??;
+        socket.set_read_timeout(Some(Duration::from_millis(100)))?;
+        socket.connect((SERVER_V4, 53))?;
+        Ok(Self(socket))
+    }
+
+    /// The A records of an authoritative NOERROR answer for `name`, or nothing.
+    fn addresses(&self, name: &str) -> Vec<Ipv4Addr> {
+        let mut query = QueryBuilder::new(name, 1);
+        query.id = rand_id();
+        if self.0.send(&query.build()).is_err() {
+            return Vec::new();
+        }
+        let mut buffer = [0u8; 1500];
+        // Until the timeout, skipping late answers to earlier queries.
+        while let Ok(len) = self.0.recv(&mut buffer) {
+            let Some(reply) = buffer.get(..len).and_then(|b| Message::from_vec(b).ok()) else {
+                continue;
+            };
+            if reply.metadata.id != query.id {
+                continue;
+            }
+            if reply.metadata.response_code != ResponseCode::NoError
+                || !reply.metadata.authoritative
+            {
+                return Vec::new();
+            }
+            return reply
+                .answers
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::A(a) => Some(a.0),
+                    _ => None,
+                })
+                .collect();
+        }
+        Vec::new()
+    }
+
+    /// Waits until the server answers `name` with `address`, failing if `process` dies or
+    /// after STEP_LIMIT from `since`.
+    fn wait_for(
+        &self,
+        process: &mut Process,
+        name: &str,
+        address: Ipv4Addr,
+        since: Instant,
+    ) -> anyhow::Result<()> {
+        loop {
+            if self.addresses(name).contains(&address) {
+                return Ok(());
+            }
+            process.check_running()?;
+            if since.elapsed() > STEP_LIMIT {
+                bail!(
+                    "no answer {name} A {address} within {STEP_LIMIT:?}; output:\n{}",
+                    process.output()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+fn rand_id() -> u16 {
+    use std::sync::atomic::AtomicU16;
+    static NEXT: AtomicU16 = AtomicU16::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The memory of a process tree, sampled every 100 ms on a thread until stopped.
+struct MemorySampler {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<(u64, u64)>,
+}
+
+impl MemorySampler {
+    fn start(pid: u32) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut pss, mut rss) = (0, 0);
+            loop {
+                if let Ok((now, peak)) = process_tree_memory(pid) {
+                    pss = pss.max(now);
+                    rss = rss.max(peak);
+                }
+                if flag.load(Ordering::Relaxed) {
+                    return (pss, rss);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        Self { stop, thread }
+    }
+
+    /// (peak summed PSS, peak VmHWM of any one process), in bytes.
+    fn stop(self) -> (u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap_or((0, 0))
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Target {
+    target: String,
+    measured: String,
+    met: Option<bool>,
+}
+
+fn targets(rows: &[Row], records: usize) -> Vec<Target> {
+    let find = |server: Server| rows.iter().find(|r| r.server == server.name());
+    let (Some(ours), Some(knot), Some(nsd)) = (
+        find(Server::SecdnsXdp),
+        find(Server::Knot),
+        find(Server::Nsd),
+    ) else {
+        return Vec::new();
+    };
+    let peak = |r: &Row| r.peak_pss_bytes.max(r.peak_rss_bytes);
+    vec![
+        Target {
+            target: format!("{records}-record AXFR to serving faster than knotd and nsd"),
+            measured: format!(
+                "{:.2}x knotd's time, {:.2}x nsd's",
+                ours.axfr_to_serving_ms / knot.axfr_to_serving_ms,
+                ours.axfr_to_serving_ms / nsd.axfr_to_serving_ms
+            ),
+            met: Some(
+                ours.axfr_to_serving_ms < knot.axfr_to_serving_ms
+                    && ours.axfr_to_serving_ms < nsd.axfr_to_serving_ms,
+            ),
+        },
+        Target {
+            target: "peak RSS while taking it below knotd's".into(),
+            measured: format!(
+                "{:.2}x knotd's",
+                peak(ours) as f64 / peak(knot).max(1) as f64
+            ),
+            met: Some(peak(ours) < peak(knot)),
+        },
+    ]
+}
+
+fn markdown(rows: &[Row], targets: &[Target], records: usize) -> String {
+    let seconds = |ms: f64| format!("{:.2}", ms / 1e3);
+    let mib = |bytes: u64| format!("{:.0}", bytes as f64 / (1 << 20) as f64);
+    let xdp = |ms: Option<f64>| ms.map_or(String::new(), |ms| format!(" (XDP {})", seconds(ms)));
+    let mut out = format!(
+        "| secondary | AXFR of {records} records to serving, s | peak memory MiB: PSS / RSS | \
+         IXFR of {CHANGED} changes, commit to serving, ms | restart to serving, s |\n\
+         |---|---|---|---|---|\n"
+    );
+    for row in rows {
+        let kernel = row.xdp_map_bytes.map_or(String::new(), |b| {
+            format!(
+                " (+ {} MiB XDP maps in the kernel, {} entries left to userspace)",
+                mib(b),
+                row.xdp_left_out.unwrap_or(0)
+            )
+        });
+        out.push_str(&format!(
+            "| {} | {}{} | {} / {}{kernel} | {:.0} | {}{} |\n",
+            row.server,
+            seconds(row.axfr_to_serving_ms),
+            xdp(row.axfr_to_xdp_ms),
+            mib(row.peak_pss_bytes),
+            mib(row.peak_rss_bytes),
+            row.ixfr_to_serving_ms,
+            seconds(row.restart_to_serving_ms),
+            xdp(row.restart_to_xdp_ms),
+        ));
+    }
+    out.push_str(&format!(
+        "\nA Knot primary in the server namespace; each secondary started fresh in the same \
+         namespace with its defaults, answers checked by UDP queries from the client namespace \
+         every millisecond (through secdns's XDP program, which passes what it does not hold to \
+         userspace; \"XDP\" is when its maps hold the zone). Serving means answering the \
+         zone's last host ({records} hosts); after the IXFR, the last changed host's new \
+         address. Peak memory: the server's processes' summed PSS sampled every 100 ms, and \
+         the largest VmHWM of one process. Restart: SIGTERM, then started again with the \
+         primary up at the same serial.\n"
+    ));
+    crate::report::targets_table(
+        &mut out,
+        targets
+            .iter()
+            .map(|t| (t.target.as_str(), t.measured.as_str(), t.met)),
+    );
+    out
+}
