@@ -110,20 +110,60 @@ impl Name {
         label_offsets(&self.wire)
     }
 
-    /// RFC 4034 §6.1 canonical order: label by label from the root, case-folded.
+    /// A key whose order is [`Name::canonical_cmp`]'s: labels from the root, each byte
+    /// case-folded and raised by one, each label ended by 0. For sorting many names.
+    pub fn canonical_key(&self) -> Vec<u16> {
+        let mut offsets = [0u8; 128];
+        let mut count = 0;
+        for (slot, offset) in offsets.iter_mut().zip(self.label_offsets()) {
+            *slot = offset as u8;
+            count += 1;
+        }
+        let mut key = Vec::with_capacity(self.wire.len());
+        for &offset in offsets.get(..count).unwrap_or_default().iter().rev() {
+            let start = offset as usize + 1;
+            let len = self.wire.get(offset as usize).copied().unwrap_or(0) as usize;
+            let label = self.wire.get(start..start + len).unwrap_or_default();
+            key.extend(label.iter().map(|&c| u16::from(dns_lowercase(c)) + 1));
+            key.push(0);
+        }
+        key
+    }
+
+    /// RFC 4034 §6.1 canonical order: label by label from the root, case-folded. Without
+    /// allocating: zones sort a million names with it.
     pub fn canonical_cmp(&self, other: &Self) -> std::cmp::Ordering {
-        let labels = |n: &Self| -> Vec<Vec<u8>> {
-            n.label_offsets()
-                .map(|o| {
-                    n.wire[o + 1..o + 1 + n.wire[o] as usize]
-                        .iter()
-                        .map(|&b| dns_lowercase(b))
-                        .collect()
-                })
-                .collect()
-        };
-        let (a, b) = (labels(self), labels(other));
-        a.iter().rev().cmp(b.iter().rev())
+        // A name has at most 127 labels in 255 bytes: its labels' offsets fit on the stack.
+        fn offsets(wire: &[u8], out: &mut [u8; 128]) -> usize {
+            let mut count = 0;
+            for (slot, offset) in out.iter_mut().zip(label_offsets(wire)) {
+                *slot = offset as u8;
+                count += 1;
+            }
+            count
+        }
+        fn label(wire: &[u8], offset: u8) -> &[u8] {
+            let start = offset as usize + 1;
+            let len = wire.get(offset as usize).copied().unwrap_or(0) as usize;
+            wire.get(start..start + len).unwrap_or_default()
+        }
+        let (mut a, mut b) = ([0u8; 128], [0u8; 128]);
+        let (a_len, b_len) = (offsets(&self.wire, &mut a), offsets(&other.wire, &mut b));
+        let (a, b) = (&a[..a_len], &b[..b_len]);
+        for (&x, &y) in a.iter().rev().zip(b.iter().rev()) {
+            let (x, y) = (label(&self.wire, x), label(&other.wire, y));
+            let order = if x == y {
+                std::cmp::Ordering::Equal
+            } else {
+                x.iter()
+                    .map(|&c| dns_lowercase(c))
+                    .cmp(y.iter().map(|&c| dns_lowercase(c)))
+            };
+            if order.is_ne() {
+                return order;
+            }
+        }
+        a.len().cmp(&b.len())
     }
 
     /// This name minus its first label; `None` for the root.
@@ -317,6 +357,10 @@ mod tests {
         .map(|s| s.parse().unwrap())
         .collect();
         names.sort_by(|a, b| a.canonical_cmp(b));
+        let mut by_key = names.clone();
+        by_key.reverse();
+        by_key.sort_by_cached_key(Name::canonical_key);
+        assert_eq!(by_key, names);
         let shown: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         assert_eq!(
             shown,

@@ -47,13 +47,9 @@ pub fn record_line(owner: &Name, rr_type: u16, ttl: u32, rdata: &[u8]) -> String
 pub fn zone_text(zone: &Zone) -> String {
     let mut records: Vec<(&Name, u16, u32, &[u8])> = zone.records().collect();
     let apex = zone.apex();
-    records.sort_by(|a, b| {
-        let soa_first = |r: &(&Name, u16, u32, &[u8])| !(r.1 == rtype::SOA && r.0 == apex);
-        soa_first(a)
-            .cmp(&soa_first(b))
-            .then_with(|| a.0.canonical_cmp(b.0))
-            .then(a.1.cmp(&b.1))
-            .then(a.3.cmp(b.3))
+    records.sort_by_cached_key(|&(owner, rr_type, _, rdata)| {
+        let soa_first = !(rr_type == rtype::SOA && owner == apex);
+        (soa_first, owner.canonical_key(), rr_type, rdata)
     });
     let mut text = String::with_capacity(records.len() * 48);
     for (owner, rr_type, ttl, rdata) in records {
