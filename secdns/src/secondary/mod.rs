@@ -1,7 +1,8 @@
 //! Secondary zones: the manager that owns them ([`Secondaries`]), each zone's refresh loop
-//! ([`zone`]), their copies on disk ([`store`]), NOTIFY ([`notify`]) and status ([`status`]).
+//! ([`zone`]), their copies on disk ([`store`], written by [`saver`]), NOTIFY ([`notify`]) and status ([`status`]).
 
 pub mod notify;
+mod saver;
 pub mod status;
 pub mod store;
 pub mod zone;

@@ -1,6 +1,6 @@
 //! One secondary zone kept in step with its primaries: the refresh loop (timer, NOTIFY, forced
 //! transfer), SOA checks, IXFR with AXFR fallback, several primaries in order, retry with
-//! backoff, expiry, and saving every new copy before it is served.
+//! backoff, expiry; every new copy is served, then saved.
 
 use std::{
     cmp::Ordering,
@@ -14,6 +14,7 @@ use std::{
 use tokio::{sync::Notify, time::Instant};
 
 use super::{
+    saver::Saver,
     status::{PeerStatus, ZoneStatus},
     store::{ZoneStore, unix},
 };
@@ -41,7 +42,7 @@ pub struct SecondaryZone {
     pub def: SecondaryDef,
     primaries: Vec<Primary>,
     limits: Limits,
-    store: ZoneStore,
+    saver: Saver,
     publisher: Arc<Publisher>,
     copy: Mutex<Option<Arc<Zone>>>,
     last_success: Mutex<Option<SystemTime>>,
@@ -86,7 +87,7 @@ impl SecondaryZone {
             def,
             primaries,
             limits,
-            store,
+            saver: Saver::new(store),
             publisher,
             copy: Mutex::new(None),
             last_success: Mutex::new(None),
@@ -94,7 +95,7 @@ impl SecondaryZone {
             wake: Notify::new(),
             force: AtomicBool::new(false),
         });
-        match zone.store.load(&zone.def.name) {
+        match zone.saver.store().load(&zone.def.name) {
             Ok(Some(saved)) => {
                 let serial = saved.zone.serial();
                 tracing::info!(zone = %zone.def.name, serial, "serving the saved copy");
@@ -122,7 +123,11 @@ impl SecondaryZone {
     }
 
     pub fn status(&self) -> ZoneStatus {
-        lock(&self.status).clone()
+        let mut status = lock(&self.status).clone();
+        if let Some(failure) = self.saver.failure() {
+            status.warnings.push(failure);
+        }
+        status
     }
 
     pub fn copy(&self) -> Option<Arc<Zone>> {
@@ -311,7 +316,10 @@ impl SecondaryZone {
                     _ => {}
                 }
             }
-            match self.transfer_from(primary, current.as_ref(), force).await {
+            let transferring = std::time::Instant::now();
+            let transfer = self.transfer_from(primary, current.as_ref(), force).await;
+            tracing::debug!(zone = %name, ms = transferring.elapsed().as_millis(), "transfer ended");
+            match transfer {
                 Ok((zone, kind, warnings)) => {
                     // Whatever the SOA said, never go back to an older serial.
                     if let Some(copy) = &current
@@ -344,9 +352,7 @@ impl SecondaryZone {
 
     fn succeeded(&self, copy: &Arc<Zone>, when: SystemTime, result: String) {
         *lock(&self.last_success) = Some(when);
-        if let Err(e) = self.store.mark_success(copy, when) {
-            tracing::error!(zone = %self.def.name, "{e:#}");
-        }
+        self.saver.mark_success(copy.clone(), when);
         lock(&self.status).last_check_result = Some(result);
         // Serving again if it had expired; refreshes timers and expiry in the status.
         self.install(copy.clone());
@@ -356,11 +362,6 @@ impl SecondaryZone {
         for warning in &warnings {
             tracing::warn!(zone = %self.def.name, "{warning}");
         }
-        // Saved before it is served: a crash after this serves it again at start.
-        if let Err(e) = self.store.save(&zone, when, kind) {
-            tracing::error!(zone = %self.def.name, "{e:#}");
-            lock(&self.status).warnings.push(format!("{e:#}"));
-        }
         *lock(&self.last_success) = Some(when);
         {
             let mut status = lock(&self.status);
@@ -369,7 +370,10 @@ impl SecondaryZone {
             status.last_check_result = Some(format!("{kind} serial {}", zone.serial()));
             status.warnings = warnings;
         }
-        self.install(zone);
+        // Served first: writing a large zone takes a while. A crash before the save is done
+        // serves the copy before at start, which the first refresh brings up to date.
+        self.install(zone.clone());
+        self.saver.save(zone, when, kind);
     }
 
     /// IXFR when the primary allows it and we hold a copy (falling back to AXFR when it does

@@ -1,0 +1,128 @@
+//! Saving a secondary zone's copies to disk off the serving path. A new copy is served first
+//! and saved after; the newest copy waiting is saved next, one save at a time, so a burst of
+//! transfers costs one write and a large zone never delays its own serving.
+
+use std::{
+    sync::{Arc, Mutex, MutexGuard},
+    time::SystemTime,
+};
+
+use super::store::ZoneStore;
+use crate::zone::Zone;
+
+#[derive(Clone)]
+pub struct Saver {
+    store: ZoneStore,
+    queue: Arc<Mutex<Queue>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    next: Option<Job>,
+    /// A save is under way; it takes `next` when done.
+    running: bool,
+    /// Why the last save failed, until one succeeds.
+    failure: Option<String>,
+}
+
+struct Job {
+    zone: Arc<Zone>,
+    when: SystemTime,
+    /// How the copy came, when the zone file must be written too (not only its metadata).
+    transferred: Option<String>,
+}
+
+impl Saver {
+    pub fn new(store: ZoneStore) -> Self {
+        Self {
+            store,
+            queue: Arc::default(),
+        }
+    }
+
+    pub fn store(&self) -> &ZoneStore {
+        &self.store
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Saves a copy that came by `kind` at `when`: its zone file and metadata.
+    pub fn save(&self, zone: Arc<Zone>, when: SystemTime, kind: &str) {
+        self.enqueue(Job {
+            zone,
+            when,
+            transferred: Some(kind.to_owned()),
+        });
+    }
+
+    /// Records a successful refresh that left `zone` as it was.
+    pub fn mark_success(&self, zone: Arc<Zone>, when: SystemTime) {
+        self.enqueue(Job {
+            zone,
+            when,
+            transferred: None,
+        });
+    }
+
+    /// Why the last save failed, if the last one did.
+    pub fn failure(&self) -> Option<String> {
+        self.queue().failure.clone()
+    }
+
+    fn enqueue(&self, mut job: Job) {
+        let mut queue = self.queue();
+        // The job replaces the one waiting: a newer copy makes its file needless; for the
+        // same copy, its file is still to be written.
+        if let Some(waiting) = queue.next.take()
+            && job.transferred.is_none()
+            && Arc::ptr_eq(&waiting.zone, &job.zone)
+        {
+            job.transferred = waiting.transferred;
+        }
+        queue.next = Some(job);
+        if queue.running {
+            return;
+        }
+        queue.running = true;
+        drop(queue);
+        let saver = self.clone();
+        match tokio::runtime::Handle::try_current() {
+            // Blocking tasks under way finish before the runtime shuts down.
+            Ok(runtime) => drop(runtime.spawn_blocking(move || saver.drain())),
+            Err(_) => saver.drain(),
+        }
+    }
+
+    fn drain(&self) {
+        loop {
+            let job = {
+                let mut queue = self.queue();
+                match queue.next.take() {
+                    Some(job) => job,
+                    None => {
+                        queue.running = false;
+                        return;
+                    }
+                }
+            };
+            let started = std::time::Instant::now();
+            let result = match &job.transferred {
+                Some(kind) => self.store.save(&job.zone, job.when, kind),
+                None => self.store.mark_success(&job.zone, job.when),
+            };
+            let zone = job.zone.apex();
+            match result {
+                Ok(()) => {
+                    tracing::debug!(%zone, serial = job.zone.serial(), ms = started.elapsed().as_millis(), "saved");
+                    self.queue().failure = None;
+                }
+                Err(e) => {
+                    tracing::error!(%zone, "{e:#}");
+                    self.queue().failure = Some(format!("{e:#}"));
+                }
+            }
+        }
+    }
+}
