@@ -89,7 +89,7 @@ pub struct ServerConfig {
     pub tcp_max_connections: usize,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct XdpConfig {
     pub interfaces: Vec<String>,

@@ -181,7 +181,8 @@ pub fn start(
 /// Starts `server` in `net`'s server namespace as a secondary for `apex`, transferring from
 /// and taking NOTIFY from a primary at `primary` (in the same namespace), with its files in
 /// `dir`. Does not wait: the caller times how long it takes to serve. Started again with the
-/// same `dir`, a server finds what it saved.
+/// same `dir`, a server finds what it saved. For secdns with XDP, the caller attaches the
+/// client side's XDP program first ([`start_xdp_peer`]), once.
 pub fn spawn_secondary(
     server: Server,
     net: &TestNet,
@@ -191,11 +192,9 @@ pub fn spawn_secondary(
 ) -> anyhow::Result<Running> {
     let d = dir.display();
     let (address, port) = (primary.ip(), primary.port());
-    let mut helpers = Vec::new();
     let command = match server {
         Server::SecdnsXdp | Server::SecdnsUserspace => {
             let xdp = if server == Server::SecdnsXdp {
-                helpers.push(start_xdp_peer(net)?);
                 format!(
                     "[xdp]\ninterfaces = [\"{}\"]\nmode = \"native\"\n",
                     net.server_if
@@ -254,7 +253,7 @@ pub fn spawn_secondary(
     Ok(Running {
         server,
         process: Process::spawn(server.name(), command)?,
-        _helpers: helpers,
+        _helpers: Vec::new(),
     })
 }
 

@@ -78,7 +78,7 @@ fn parse_name(text: &str) -> ApiResult<Name> {
 }
 
 async fn stats(State(shared): State<Shared>) -> ApiResult<Json<StatsReport>> {
-    let (xdp, entries) = match &shared.fast_path {
+    let (xdp, entries) = match shared.fast_path.get() {
         Some(fast_path) => (fast_path.counters()?, fast_path.usage()),
         None => (Vec::new(), Default::default()),
     };

@@ -108,6 +108,12 @@ impl FastPath {
         Ok(())
     }
 
+    /// The snapshot the kernel answers from; `None` when it answers nothing (before the first
+    /// publication, after a failed one).
+    pub fn held(&self) -> Option<Arc<Snapshot>> {
+        self.published().ok()?.snapshot().cloned()
+    }
+
     fn published(&self) -> anyhow::Result<std::sync::MutexGuard<'_, Published>> {
         self.published
             .lock()

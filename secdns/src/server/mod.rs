@@ -1,5 +1,6 @@
-//! `secdns serve`: loads everything, binds everything, then answers until SIGTERM/SIGINT.
-//! Any failure before the first answer stops the start-up with nothing left behind.
+//! `secdns serve`: loads everything, binds everything, answers from userspace at once, then
+//! loads XDP and hands it the zones; answers until SIGTERM/SIGINT. Any failure during start-up
+//! (attaching XDP too) stops it with nothing left behind.
 
 mod fast_path;
 pub mod publisher;
@@ -9,7 +10,7 @@ mod udp;
 use std::{
     net::IpAddr,
     sync::{Arc, OnceLock},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::Context as _;
@@ -24,6 +25,7 @@ use crate::{
     secondary::{Secondaries, notify::OPCODE_NOTIFY, store::ZoneStore},
     snapshot::{Snapshot, SnapshotCell},
     stats::ResponderStats,
+    xdp::published::kernel_may_lag,
     zone::{Zone, zonefile},
 };
 use publisher::Publisher;
@@ -33,7 +35,8 @@ use publisher::Publisher;
 pub struct Shared {
     pub snapshot: SnapshotCell,
     pub stats: Arc<ResponderStats>,
-    pub fast_path: Option<Arc<FastPath>>,
+    /// Set once the XDP program is attached, when it is configured.
+    pub fast_path: Arc<OnceLock<Arc<FastPath>>>,
     /// Set once at start-up; NOTIFY goes there.
     pub secondaries: Arc<OnceLock<Arc<Secondaries>>>,
 }
@@ -73,14 +76,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen for control on {}", config.server.control))?;
 
-    let fast_path = match &config.xdp {
-        Some(xdp) => Some(Arc::new(FastPath::start(xdp, config.xdp_port()?, payload)?)),
-        None => None,
-    };
+    let xdp_port = config.xdp_port()?;
     let shared = Shared {
         snapshot: SnapshotCell::default(),
         stats: Arc::new(ResponderStats::default()),
-        fast_path,
+        fast_path: Arc::default(),
         secondaries: Arc::default(),
     };
     let publisher = Publisher::new(zones, shared.clone());
@@ -90,11 +90,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         ZoneStore::new(&config.server.state_dir),
         publisher.clone(),
     )?;
-    // Zone files and saved copies are served before anything is refreshed.
-    publish(&shared, Arc::new(publisher.snapshot())).await?;
+    // Zone files and saved copies are answered at once, from userspace, before anything is
+    // refreshed; the kernel takes them once its program is loaded (which takes a while).
+    shared.snapshot.store(Arc::new(publisher.snapshot()));
     let _ = shared.secondaries.set(secondaries.clone());
-    tokio::spawn(publisher.run());
     secondaries.start();
+    tokio::spawn(publisher.clone().run());
 
     for socket in udp_sockets {
         udp::start(socket, &shared, payload)?;
@@ -108,10 +109,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::spawn(tcp::serve(listener, shared.clone(), tcp_limits));
     }
     tokio::spawn(control::api::serve(control_listener, shared.clone()));
+    if let Some(xdp) = &config.xdp {
+        let (xdp, start) = (xdp.clone(), Instant::now());
+        tracing::info!(listen = ?config.server.listen, "answering from userspace; loading XDP");
+        let fast_path =
+            tokio::task::spawn_blocking(move || FastPath::start(&xdp, xdp_port, payload))
+                .await
+                .context("XDP start-up task")??;
+        tracing::debug!(ms = start.elapsed().as_millis(), "XDP program loaded");
+        let _ = shared.fast_path.set(Arc::new(fast_path));
+        publisher.publish_now().await;
+    }
     tracing::info!(
         listen = ?config.server.listen,
         control = %config.server.control,
-        xdp = shared.fast_path.is_some(),
+        xdp = shared.fast_path.get().is_some(),
         "secdns is serving"
     );
 
@@ -121,15 +133,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
     }
-    if let Some(fast_path) = &shared.fast_path {
+    if let Some(fast_path) = shared.fast_path.get() {
         fast_path.detach()?;
     }
     Ok(())
 }
 
-/// Makes `snapshot` the one served: XDP maps first, then userspace. Each switch is atomic.
+/// Makes `snapshot` the one served, by XDP and userspace, each switch atomic. The kernel must
+/// never answer from data older than userspace's: it goes first, unless it answers nothing
+/// that `snapshot` changes (zones only added), when userspace serves them during the compile.
 pub async fn publish(shared: &Shared, snapshot: Arc<Snapshot>) -> anyhow::Result<()> {
-    if let Some(fast_path) = shared.fast_path.clone() {
+    if let Some(fast_path) = shared.fast_path.get().cloned() {
+        if fast_path
+            .held()
+            .is_none_or(|held| kernel_may_lag(&held, &snapshot))
+        {
+            shared.snapshot.store(snapshot.clone());
+        }
         let for_xdp = snapshot.clone();
         let published = tokio::task::spawn_blocking(move || {
             let result = fast_path.publish(for_xdp);

@@ -17,6 +17,8 @@ pub struct Publisher {
     /// Secondary zones: `None` while there is no copy to serve (SERVFAIL).
     secondary: Mutex<BTreeMap<Name, Option<Arc<Zone>>>>,
     changed: Notify,
+    /// One publication at a time, each of the zone set as it is when it starts.
+    publishing: tokio::sync::Mutex<()>,
     shared: Shared,
 }
 
@@ -26,6 +28,7 @@ impl Publisher {
             static_zones,
             secondary: Mutex::default(),
             changed: Notify::new(),
+            publishing: tokio::sync::Mutex::new(()),
             shared,
         })
     }
@@ -58,13 +61,19 @@ impl Publisher {
         )
     }
 
+    /// Publishes the zone set as it is now.
+    pub async fn publish_now(&self) {
+        let _one_at_a_time = self.publishing.lock().await;
+        let snapshot = Arc::new(self.snapshot());
+        if let Err(e) = publish(&self.shared, snapshot).await {
+            tracing::error!("publishing the zone set failed: {e:#}");
+        }
+    }
+
     /// Publishes now, then again after every change, until the process ends.
     pub async fn run(self: Arc<Self>) {
         loop {
-            let snapshot = Arc::new(self.snapshot());
-            if let Err(e) = publish(&self.shared, snapshot).await {
-                tracing::error!("publishing the zone set failed: {e:#}");
-            }
+            self.publish_now().await;
             self.changed.notified().await;
         }
     }

@@ -141,6 +141,11 @@ impl Published {
         self.totals
     }
 
+    /// What the maps answer from: the snapshot published last (none before the first).
+    pub fn snapshot(&self) -> Option<&Arc<Snapshot>> {
+        self.snapshot.as_ref()
+    }
+
     /// Compiles `snapshot` and says what to write to publish it after the last one.
     pub fn update(&mut self, snapshot: Arc<Snapshot>, capacity: usize) -> Update {
         if let Some(mut update) = self.incremental(&snapshot, capacity) {
@@ -467,6 +472,24 @@ fn changed_zones(old: &Snapshot, new: &Snapshot) -> Option<Vec<(Arc<Zone>, Arc<Z
     Some(changed)
 }
 
+/// Whether userspace may serve `next` while the kernel still answers from `held`: when
+/// every zone the kernel answers for is in `next` unchanged, and the zones `next` adds lie
+/// below none of them (the kernel passes what it does not hold, and the names of zones
+/// without data, to userspace). Then a new zone is answered during its compile.
+pub fn kernel_may_lag(held: &Snapshot, next: &Snapshot) -> bool {
+    let unchanged = held.zones().all(|zone| {
+        matches!(next.find(&zone.apex().lowercase_wire()),
+            Some(Served::Zone(same)) if Arc::ptr_eq(same, zone))
+    });
+    let added_apart = next
+        .zones()
+        .all(|zone| match held.find(&zone.apex().lowercase_wire()) {
+            Some(Served::Zone(enclosing)) => Arc::ptr_eq(enclosing, zone),
+            Some(Served::Unavailable(_)) | None => true,
+        });
+    unchanged && added_apart
+}
+
 /// Whether another zone of `snapshot` lies above or below `apex`: answers near the cut
 /// come from either.
 fn overlaps(snapshot: &Snapshot, apex: &[u8]) -> bool {
@@ -609,6 +632,41 @@ mod tests {
 
     use super::*;
     use crate::{dns::Name, xdp::compile::compile, zone::zonefile};
+
+    #[test]
+    fn userspace_leads_only_with_zones_the_kernel_does_not_answer_for() {
+        let parse = |apex: &str, serial: u32| {
+            let name: Name = apex.parse().unwrap();
+            let text = format!(
+                "@ IN SOA ns hostmaster {serial} 3600 600 86400 300\n@ IN NS ns\nns IN A 192.0.2.1\n"
+            );
+            Arc::new(zonefile::parse(&text, &name, "test").unwrap().0)
+        };
+        let (parent, other) = (parse("example.", 1), parse("other.", 1));
+        let held =
+            Snapshot::with_unavailable([parent.clone()], ["waiting.".parse::<Name>().unwrap()]);
+        let with = |zones: Vec<Arc<Zone>>| Snapshot::new(zones);
+        // Added apart from what the kernel holds, or a zone without data getting some.
+        assert!(kernel_may_lag(
+            &held,
+            &with(vec![parent.clone(), other.clone()])
+        ));
+        assert!(kernel_may_lag(
+            &held,
+            &with(vec![parent.clone(), parse("waiting.", 1)])
+        ));
+        assert!(kernel_may_lag(
+            &Snapshot::default(),
+            &with(vec![parent.clone()])
+        ));
+        // A new version, a removal, or a zone below one the kernel answers for.
+        assert!(!kernel_may_lag(&held, &with(vec![parse("example.", 2)])));
+        assert!(!kernel_may_lag(&held, &with(vec![other])));
+        assert!(!kernel_may_lag(
+            &held,
+            &with(vec![parent, parse("sub.example.", 1)])
+        ));
+    }
 
     /// Records every version of the zone has, so that it always holds the same types.
     const BASE: &str = "@ IN NS ns\nns IN A 192.0.2.1\nbase IN AAAA 2001:db8::1\n\

@@ -4,10 +4,12 @@
 //! from the zone, and its peak memory; the time from the primary's commit of 100 changed
 //! records (NOTIFY, IXFR) until the secondary answers the new data; and the time from a
 //! restart until it answers again, from what it saved. Answers are checked from the client
-//! namespace, through the veth (so through XDP for secdns).
+//! namespace, through the veth (so through XDP for secdns). Each server's log goes to
+//! `target/bench-transfers/`.
 
 use std::{
     net::{Ipv4Addr, SocketAddr, UdpSocket},
+    path::Path,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -28,7 +30,7 @@ use secdns_tests::{
     prerequisites::{require_root, require_tools},
     process::Process,
     records::hosts_zone,
-    secdns::stats,
+    secdns::{start_xdp_peer, stats},
     servers::{Server, process_tree_memory, spawn_secondary},
 };
 
@@ -48,7 +50,8 @@ struct Row {
     axfr_to_serving_ms: f64,
     /// secdns: until its XDP program holds the zone (it answers from userspace before).
     axfr_to_xdp_ms: Option<f64>,
-    /// Largest summed PSS of the server's processes, sampled every 100 ms, until serving.
+    /// Largest summed PSS of the server's processes, sampled every 100 ms, until serving
+    /// (secdns: until its XDP maps hold the zone).
     peak_pss_bytes: u64,
     /// Largest peak resident set (VmHWM) of any one of its processes.
     peak_rss_bytes: u64,
@@ -82,8 +85,12 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     let probe = Probe::new(&net.client_ns)?;
+    // secdns's XDP_TX replies reach the client only with a program on its side too.
+    let _peer = start_xdp_peer(&net)?;
     let last_host = format!("host{}.{APEX}", records - 1);
     let last_address = host_address(records - 1);
+    let logs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-transfers");
+    std::fs::create_dir_all(&logs)?;
     let mut rows = Vec::new();
     for (round, server) in SECONDARIES.into_iter().enumerate() {
         let server_dir = dir.path().join(server.program());
@@ -107,8 +114,9 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
             .wait_for(&mut running.process, &last_host, last_address, started)
             .with_context(|| what("initial transfer"))?;
         let axfr = started.elapsed();
-        let (peak_pss, peak_rss) = memory.stop();
         let axfr_xdp = wait_xdp(server, &net, started, 0)?;
+        // Until the XDP maps are written too: compiling them takes memory.
+        let (peak_pss, peak_rss) = memory.stop();
         let map = xdp_map(server, &net)?;
 
         // An IXFR of CHANGED records, announced by NOTIFY.
@@ -135,6 +143,7 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
         wait_xdp(server, &net, committed, publications)?;
 
         // A restart, from what it saved.
+        let mut log = running.process.output();
         running.stop().with_context(|| what("stopping"))?;
         let started = Instant::now();
         let mut running = spawn()?;
@@ -143,7 +152,10 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
             .with_context(|| what("restart"))?;
         let restart = started.elapsed();
         let restart_xdp = wait_xdp(server, &net, started, 0)?;
+        log.push_str(&running.process.output());
         drop(running);
+        // For a closer look at where the time went.
+        std::fs::write(logs.join(format!("{}.log", server.program())), log)?;
 
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let row = Row {
@@ -427,8 +439,9 @@ fn markdown(rows: &[Row], targets: &[Target], records: usize) -> String {
          every millisecond (through secdns's XDP program, which passes what it does not hold to \
          userspace; \"XDP\" is when its maps hold the zone). Serving means answering the \
          zone's last host ({records} hosts); after the IXFR, the last changed host's new \
-         address. Peak memory: the server's processes' summed PSS sampled every 100 ms, and \
-         the largest VmHWM of one process. Restart: SIGTERM, then started again with the \
+         address. Peak memory: the server's processes' summed PSS sampled every 100 ms until \
+         serving (for secdns, until its XDP maps hold the zone), and the largest VmHWM of one \
+         process. Restart: SIGTERM, then started again with the \
          primary up at the same serial.\n"
     ));
     crate::report::targets_table(
