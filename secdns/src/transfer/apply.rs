@@ -1,8 +1,6 @@
 //! Turning the records of an AXFR or IXFR stream into a zone: where the stream ends, which
 //! style an IXFR reply has (RFC 1995 §4), and applying incremental differences to our copy.
 
-use std::collections::HashMap;
-
 use super::{
     client::{Limits, TransferError},
     message::Record,
@@ -263,36 +261,39 @@ pub fn build<'r>(
     Ok((zone, warnings))
 }
 
-type RecordKey = (Box<[u8]>, u16, Vec<u8>);
-
 /// Applies the IXFR difference sequences in `records` (opening SOA, then per difference: old
-/// SOA, deletions, new SOA, additions; closing SOA) to `current`. A deletion of a record we do
-/// not hold means our copy and the primary's history disagree: an error, so that the caller
-/// falls back to AXFR.
+/// SOA, deletions, new SOA, additions; closing SOA) to a copy of `current` that shares the
+/// nodes it does not change. A deletion of a record we do not hold means our copy and the
+/// primary's history disagree: an error, so that the caller falls back to AXFR.
 fn apply_differences(
     apex: &Name,
     current: &Zone,
     records: &[Record],
 ) -> Result<(Zone, usize, Vec<String>), TransferError> {
-    let mut held: HashMap<RecordKey, Record> = current
-        .records()
-        .map(|(owner, rr_type, ttl, data)| {
-            let record = Record {
-                owner: owner.clone(),
-                rtype: rr_type,
-                class: 1,
-                ttl,
-                rdata: data.to_vec(),
-            };
-            ((owner.lowercase_wire(), rr_type, data.to_vec()), record)
-        })
-        .collect();
-    let key = |r: &Record| (r.owner.lowercase_wire(), r.rtype, r.rdata.clone());
+    let mut builder = ZoneBuilder::from_zone(current);
     let inner = records
         .get(1..records.len().saturating_sub(1))
         .unwrap_or_default();
     let mismatch =
         |what: String| TransferError::Protocol(format!("IXFR of {apex} does not apply: {what}"));
+    let mut skipped = 0usize;
+    let mut add = |builder: &mut ZoneBuilder, r: &Record| {
+        match builder.add(
+            r.owner.clone(),
+            r.rtype,
+            r.class,
+            r.ttl,
+            r.rdata.clone().into(),
+        ) {
+            Ok(()) => Ok(()),
+            // As in an AXFR (RFC 5936 §3.3): skipped, with a warning.
+            Err(ZoneError::OutOfZone { .. }) => {
+                skipped += 1;
+                Ok(())
+            }
+            Err(e) => Err(TransferError::Protocol(format!("zone {apex}: {e}"))),
+        }
+    };
     // None: a difference's old SOA comes next; Some(false): deletions; Some(true): additions.
     let mut adding: Option<bool> = None;
     let mut serial = current.serial();
@@ -306,7 +307,7 @@ fn apply_differences(
         match (soa, adding) {
             // The old SOA opens a difference: it must be our SOA, which it deletes.
             (Some(s), None | Some(true)) => {
-                if s != serial || held.remove(&key(record)).is_none() {
+                if s != serial || !builder.remove(&record.owner, record.rtype, &record.rdata) {
                     return Err(mismatch(format!(
                         "a difference starts at serial {s}, our copy is at {serial}"
                     )));
@@ -315,7 +316,7 @@ fn apply_differences(
             }
             // The new SOA ends the deletions.
             (Some(s), Some(false)) => {
-                held.insert(key(record), record.clone());
+                add(&mut builder, record)?;
                 serial = s;
                 diffs += 1;
                 adding = Some(true);
@@ -327,7 +328,7 @@ fn apply_differences(
                 )));
             }
             (None, Some(false)) => {
-                if held.remove(&key(record)).is_none() {
+                if !builder.remove(&record.owner, record.rtype, &record.rdata) {
                     return Err(mismatch(format!(
                         "it deletes {} {} which our copy does not hold",
                         record.owner,
@@ -335,15 +336,19 @@ fn apply_differences(
                     )));
                 }
             }
-            (None, Some(true)) => {
-                held.insert(key(record), record.clone());
-            }
+            (None, Some(true)) => add(&mut builder, record)?,
         }
     }
     if adding != Some(true) {
         return Err(mismatch("the last difference is incomplete".into()));
     }
-    let (mut zone, warnings) = build(apex, held.values())?;
+    let mut warnings = std::mem::take(&mut builder.ttl_mismatches);
+    if skipped > 0 {
+        warnings.push(format!("{skipped} record(s) outside {apex} ignored"));
+    }
+    let mut zone = builder
+        .finish()
+        .map_err(|e| TransferError::Protocol(format!("zone {apex}: {e}")))?;
     zone.set_derived(current, touched.into_iter().collect());
     Ok((zone, diffs, warnings))
 }
@@ -451,6 +456,86 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    /// Every node (empty non-terminals included) with its RRsets, sorted.
+    fn shape(zone: &Zone) -> Vec<String> {
+        let mut nodes: Vec<String> = zone
+            .named_nodes()
+            .map(|(key, node)| format!("{key:?} {} {:?}", node.owner, node.rrsets))
+            .collect();
+        nodes.sort();
+        nodes
+    }
+
+    #[test]
+    fn an_ixfr_makes_the_zone_a_full_transfer_would() {
+        let current = full(
+            1,
+            vec![
+                a("x.y.z.example.com.", 1),
+                a("www.example.com.", 1),
+                a("www.example.com.", 2),
+                a("keep.y.z.example.com.", 3),
+            ],
+        );
+        let mut ttl_changed = a("www.example.com.", 2);
+        ttl_changed.ttl = 60;
+        let stream = vec![vec![
+            soa(2),
+            soa(1),
+            // The deepest name goes; its parents stay for keep.y.z.
+            a("x.y.z.example.com.", 1),
+            a("www.example.com.", 1),
+            a("www.example.com.", 2),
+            soa(2),
+            a("a.b.c.example.com.", 4),
+            ttl_changed.clone(),
+            soa(2),
+        ]];
+        let Outcome::Incremental { zone, .. } =
+            collect(Kind::Ixfr { from: 1 }, stream, Some(&current)).unwrap()
+        else {
+            panic!()
+        };
+        let expected = full(
+            2,
+            vec![
+                a("keep.y.z.example.com.", 3),
+                a("a.b.c.example.com.", 4),
+                ttl_changed,
+            ],
+        );
+        assert_eq!(shape(&zone), shape(&expected));
+        assert_eq!(zone.record_count(), expected.record_count());
+        assert_eq!(zone.wire_size(), expected.wire_size());
+        assert_eq!(zone.types(), expected.types());
+        // Then the last name below z goes: z and y.z go with it.
+        let stream = vec![vec![
+            soa(3),
+            soa(2),
+            a("keep.y.z.example.com.", 3),
+            soa(3),
+            soa(3),
+        ]];
+        let Outcome::Incremental { zone: third, .. } =
+            collect(Kind::Ixfr { from: 2 }, stream, Some(&zone)).unwrap()
+        else {
+            panic!()
+        };
+        let expected = full(
+            3,
+            vec![a("a.b.c.example.com.", 4), {
+                let mut r = a("www.example.com.", 2);
+                r.ttl = 60;
+                r
+            }],
+        );
+        assert_eq!(shape(&third), shape(&expected));
+        // The copy it came from is unchanged.
+        assert_eq!(current.record_count(), 5);
+        let deepest: Name = "x.y.z.example.com.".parse().unwrap();
+        assert!(current.node(&deepest.lowercase_wire()).is_some());
     }
 
     #[test]

@@ -6,6 +6,8 @@ pub mod reads;
 pub mod render;
 pub mod zonefile;
 
+use std::sync::Arc;
+
 // Node maps are looked up for every name compiled and every query: a fast, seeded hash.
 use foldhash::{HashMap, HashMapExt};
 
@@ -23,6 +25,10 @@ pub struct Rrset {
     pub ttl: u32,
     pub rdatas: Vec<Rdata>,
 }
+
+/// Nodes by the lowercased wire form of their owner. Shared between versions of a zone: a
+/// change copies the map and the nodes it touches, not the others.
+type Nodes = HashMap<Box<[u8]>, Arc<Node>>;
 
 /// All RRsets at one owner name. A node with no RRsets is an empty non-terminal.
 #[derive(Clone, Debug)]
@@ -67,8 +73,7 @@ impl Node {
 #[derive(Debug)]
 pub struct Zone {
     apex: Name,
-    /// Keyed by the lowercased wire form of the owner.
-    nodes: HashMap<Box<[u8]>, Node>,
+    nodes: Nodes,
     record_count: usize,
     /// Records in uncompressed wire form, added up: what a limit on zone size bounds.
     wire_size: usize,
@@ -143,12 +148,12 @@ impl Zone {
 
     /// The node at `lowercase_wire`, without noting the read (see [`reads`]).
     pub fn node_unrecorded(&self, lowercase_wire: &[u8]) -> Option<&Node> {
-        self.nodes.get(lowercase_wire)
+        self.nodes.get(lowercase_wire).map(Arc::as_ref)
     }
 
     /// Every node with its lowercased name, without noting reads.
     pub fn named_nodes(&self) -> impl Iterator<Item = (&[u8], &Node)> {
-        self.nodes.iter().map(|(name, node)| (&name[..], node))
+        self.nodes.iter().map(|(name, node)| (&name[..], &**node))
     }
 
     pub fn record_count(&self) -> usize {
@@ -161,11 +166,11 @@ impl Zone {
             || secdns_common::name_hash(lowercase_wire),
             reads::Kind::Exists,
         );
-        self.nodes.get(lowercase_wire)
+        self.nodes.get(lowercase_wire).map(Arc::as_ref)
     }
 
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
-        self.nodes.values()
+        self.nodes.values().map(Arc::as_ref)
     }
 
     /// Every record: (owner, type, TTL, record data).
@@ -210,9 +215,27 @@ pub enum ZoneError {
 
 pub struct ZoneBuilder {
     apex: Name,
-    nodes: HashMap<Box<[u8]>, Node>,
+    nodes: Nodes,
     /// Set when RRs of one RRset arrive with different TTLs (RFC 2181 §5.2).
     pub ttl_mismatches: Vec<String>,
+}
+
+/// For RRSIG, the type the signature covers; zero for other types.
+fn covers(rr_type: u16, rdata: &[u8]) -> u16 {
+    match (rr_type, rdata) {
+        (rtype::RRSIG, [high, low, ..]) => u16::from_be_bytes([*high, *low]),
+        _ => 0,
+    }
+}
+
+/// The lowercased wire form of a name's parent, from the name's own bytes; `None` for the
+/// root.
+fn parent_key(key: &[u8]) -> Option<&[u8]> {
+    let len = *key.first()? as usize;
+    if len == 0 {
+        return None;
+    }
+    key.get(1 + len..)
 }
 
 impl ZoneBuilder {
@@ -224,8 +247,40 @@ impl ZoneBuilder {
         }
     }
 
+    /// A builder holding `zone`'s records, to change them (an IXFR): the nodes are shared
+    /// until changed.
+    pub fn from_zone(zone: &Zone) -> Self {
+        Self {
+            apex: zone.apex.clone(),
+            nodes: zone.nodes.clone(),
+            ttl_mismatches: Vec::new(),
+        }
+    }
+
     pub fn apex(&self) -> &Name {
         &self.apex
+    }
+
+    /// Removes one record; false when the builder does not hold it.
+    pub fn remove(&mut self, owner: &Name, rr_type: u16, rdata: &[u8]) -> bool {
+        let Some(node) = self.nodes.get_mut(&owner.lowercase_wire()[..]) else {
+            return false;
+        };
+        let covers = covers(rr_type, rdata);
+        let Some(index) = node.rrsets.iter().position(|r| {
+            r.rtype == rr_type && r.covers == covers && r.rdatas.iter().any(|d| **d == *rdata)
+        }) else {
+            return false;
+        };
+        let rrsets = &mut Arc::make_mut(node).rrsets;
+        if let Some(rrset) = rrsets.get_mut(index) {
+            rrset.rdatas.retain(|d| **d != *rdata);
+            if rrset.rdatas.is_empty() {
+                rrsets.remove(index);
+            }
+        }
+        // A node left empty goes (or stays as an empty non-terminal) in `finish`.
+        true
     }
 
     pub fn add(
@@ -279,17 +334,14 @@ impl ZoneBuilder {
             }
         }
         let key = owner.lowercase_wire();
-        let node = self.nodes.entry(key).or_insert_with(|| Node {
-            owner: owner.clone(),
-            rrsets: Vec::new(),
+        let node = self.nodes.entry(key).or_insert_with(|| {
+            Arc::new(Node {
+                owner: owner.clone(),
+                rrsets: Vec::new(),
+            })
         });
-        let covers = if rr_type == rtype::RRSIG {
-            rdata
-                .get(..2)
-                .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]))
-        } else {
-            0
-        };
+        let node = Arc::make_mut(node);
+        let covers = covers(rr_type, &rdata);
         match node
             .rrsets
             .iter_mut()
@@ -320,6 +372,8 @@ impl ZoneBuilder {
     }
 
     pub fn finish(mut self) -> Result<Zone, ZoneError> {
+        // Empty non-terminals are found again below; a change may have emptied other nodes.
+        self.nodes.retain(|_, node| !node.rrsets.is_empty());
         let apex_key = self.apex.lowercase_wire();
         let soa = self
             .nodes
@@ -353,30 +407,34 @@ impl ZoneBuilder {
             })
             .sum();
         // Every name between a node and the apex exists, if only as an empty non-terminal
-        // (RFC 4592 §2.2.2): it answers NODATA, not NXDOMAIN.
-        let owners: Vec<Name> = self.nodes.values().map(|n| n.owner.clone()).collect();
-        for owner in owners {
-            let mut current = owner.parent();
-            while let Some(name) = current {
-                if !name.is_at_or_below(&self.apex) {
+        // (RFC 4592 §2.2.2): it answers NODATA, not NXDOMAIN. Looked up by the keys' own
+        // suffixes: names are made only for those missing.
+        let mut empty_non_terminals = Nodes::new();
+        for (key, node) in &self.nodes {
+            let (mut child, mut owner) = (&key[..], None::<Name>);
+            while let Some(parent) = parent_key(child).filter(|p| p.len() >= apex_key.len()) {
+                if self.nodes.contains_key(parent) || empty_non_terminals.contains_key(parent) {
                     break;
                 }
-                let key = name.lowercase_wire();
-                if self.nodes.contains_key(&key) {
+                let Some(name) = owner.as_ref().unwrap_or(&node.owner).parent() else {
                     break;
-                }
-                current = name.parent();
-                self.nodes.insert(
-                    key,
-                    Node {
-                        owner: name,
+                };
+                empty_non_terminals.insert(
+                    parent.into(),
+                    Arc::new(Node {
+                        owner: name.clone(),
                         rrsets: Vec::new(),
-                    },
+                    }),
                 );
+                (child, owner) = (parent, Some(name));
             }
         }
+        self.nodes.extend(empty_non_terminals);
         for node in self.nodes.values_mut() {
-            node.rrsets.sort_by_key(|r| (r.rtype, r.covers));
+            let order = |r: &Rrset| (r.rtype, r.covers);
+            if !node.rrsets.is_sorted_by_key(order) {
+                Arc::make_mut(node).rrsets.sort_by_key(order);
+            }
         }
         let mut nsec_owners: Vec<Name> = self
             .nodes
@@ -384,13 +442,16 @@ impl ZoneBuilder {
             .filter(|n| n.rrset(rtype::NSEC).is_some())
             .map(|n| n.owner.clone())
             .collect();
-        nsec_owners.sort_by(|a, b| a.canonical_cmp(b));
+        nsec_owners.sort_by_cached_key(Name::canonical_key);
         let nsec3 = self
             .nodes
             .get(&apex_key)
             .and_then(|apex| apex.rrset(rtype::NSEC3PARAM))
             .and_then(|param| param.rdatas.first())
-            .and_then(|param| nsec3::Nsec3Chain::build(param, &self.apex, self.nodes.values()));
+            .and_then(|param| {
+                let nodes = self.nodes.values().map(Arc::as_ref);
+                nsec3::Nsec3Chain::build(param, &self.apex, nodes)
+            });
         let mut types: Vec<u16> = self
             .nodes
             .values()
