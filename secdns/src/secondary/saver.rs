@@ -10,6 +10,9 @@ use std::{
 use super::store::ZoneStore;
 use crate::zone::Zone;
 
+/// How long a copy waits before it is written.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(200);
+
 #[derive(Clone)]
 pub struct Saver {
     store: ZoneStore,
@@ -96,7 +99,12 @@ impl Saver {
     }
 
     fn drain(&self) {
+        // Rendering a large zone takes a core for a while: let answering and publishing come
+        // first. (Per thread on Linux; this thread goes back to the pool at normal priority.)
+        let _background = Background::enter();
         loop {
+            // Let the new copy be published first, and a burst of copies become one write.
+            std::thread::sleep(SETTLE);
             let job = {
                 let mut queue = self.queue();
                 match queue.next.take() {
@@ -123,6 +131,33 @@ impl Saver {
                     self.queue().failure = Some(format!("{e:#}"));
                 }
             }
+        }
+    }
+}
+
+/// Lowers the calling thread's scheduling priority while it lives.
+struct Background(i32);
+
+impl Background {
+    const NICE: i32 = 10;
+
+    fn enter() -> Self {
+        // SAFETY: getpriority/setpriority on this thread's own id; failures change nothing.
+        unsafe {
+            let tid = libc::gettid() as libc::id_t;
+            let before = libc::getpriority(libc::PRIO_PROCESS, tid);
+            libc::setpriority(libc::PRIO_PROCESS, tid, Self::NICE);
+            Self(before)
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        // SAFETY: as above. Raising priority back needs no privilege up to the old value
+        // only with CAP_SYS_NICE; without it the thread stays lower, which is harmless.
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, self.0);
         }
     }
 }

@@ -61,6 +61,7 @@ impl FastPath {
     pub fn publish(&self, snapshot: Arc<Snapshot>) -> anyhow::Result<()> {
         let started = Instant::now();
         let update = self.published()?.update(snapshot, self.capacity);
+        let compile_ms = started.elapsed().as_millis() as u64;
         let totals = update.totals;
         if totals.too_big > 0 || totals.collisions > 0 {
             tracing::info!(
@@ -84,7 +85,14 @@ impl FastPath {
             .settle()
             .context("bringing the other XDP map up to date")?;
         drop(engine);
+        let retiring = Instant::now();
         drop(update.retired);
+        tracing::debug!(
+            compile_ms,
+            settle_ms = started.elapsed().as_millis() as u64 - ms,
+            retire_ms = retiring.elapsed().as_millis() as u64,
+            "XDP publication"
+        );
         let published = totals.entries as u64;
         let before = self.usage();
         self.set_usage(MapUsage {
