@@ -87,6 +87,12 @@ impl FastPath {
         drop(engine);
         let retiring = Instant::now();
         drop(update.retired);
+        if !update.incremental {
+            // A full compile's values are freed by now, in pieces too small for the allocator
+            // to hand back on its own: give the memory back to the system.
+            // SAFETY: malloc_trim has no preconditions.
+            unsafe { libc::malloc_trim(0) };
+        }
         tracing::debug!(
             compile_ms,
             settle_ms = started.elapsed().as_millis() as u64 - ms,
