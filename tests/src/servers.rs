@@ -180,7 +180,8 @@ pub fn start(
 
 /// Starts `server` in `net`'s server namespace as a secondary for `apex`, transferring from
 /// and taking NOTIFY from a primary at `primary` (in the same namespace), with its files in
-/// `dir`. Does not wait: the caller times how long it takes to serve. Started again with the
+/// `dir`, and (secdns with XDP) `xdp_memory_mib` for its answer maps. Does not wait: the
+/// caller times how long it takes to serve. Started again with the
 /// same `dir`, a server finds what it saved. For secdns with XDP, the caller attaches the
 /// client side's XDP program first ([`start_xdp_peer`]), once.
 pub fn spawn_secondary(
@@ -189,6 +190,7 @@ pub fn spawn_secondary(
     dir: &Path,
     apex: &str,
     primary: std::net::SocketAddr,
+    xdp_memory_mib: u32,
 ) -> anyhow::Result<Running> {
     let d = dir.display();
     let (address, port) = (primary.ip(), primary.port());
@@ -196,7 +198,7 @@ pub fn spawn_secondary(
         Server::SecdnsXdp | Server::SecdnsUserspace => {
             let xdp = if server == Server::SecdnsXdp {
                 format!(
-                    "[xdp]\ninterfaces = [\"{}\"]\nmode = \"native\"\n",
+                    "[xdp]\ninterfaces = [\"{}\"]\nmode = \"native\"\nmemory_mib = {xdp_memory_mib}\n",
                     net.server_if
                 )
             } else {
@@ -224,7 +226,8 @@ pub fn spawn_secondary(
                  acl:\n  - id: notify\n    address: {address}\n    action: notify\n\
                  database:\n    storage: \"{d}/db\"\n\
                  log:\n  - target: stdout\n    any: info\n\
-                 zone:\n  - domain: {apex}\n    master: primary\n    acl: notify\n"
+                 zone:\n  - domain: {apex}\n    file: \"{d}/secondary.zone\"\n    master: primary\n    \
+                 acl: notify\n"
             );
             let path = write(dir, "knot.conf", &config)?;
             let mut command = net.server("knotd");

@@ -70,6 +70,9 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
     require_root();
     require_tools(&["ip", "dig", "knotd", "knotc", "nsd"]);
     let records = if quick { 100_000 } else { 1_000_000 };
+    // secdns's XDP maps sized to hold the zone (two entries a host, 1 KiB each, two maps),
+    // as an operator would: a zone over capacity is compiled whole at every change.
+    let memory_mib = (4 * records as u32 / 1024).next_multiple_of(256).max(2048);
     let dir = TempDir::new("bench-transfers")?;
     let net = TestNet::new("xfr")?;
     let server_v4: Ipv4Addr = SERVER_V4.parse()?;
@@ -102,6 +105,7 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
                 &server_dir,
                 APEX,
                 (server_v4, PRIMARY_PORT).into(),
+                memory_mib,
             )
         };
         let what = |step: &str| format!("{} {step}", server.name());
@@ -178,7 +182,7 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
         rows.push(row);
     }
     let targets = targets(&rows, records);
-    let table = markdown(&rows, &targets, records);
+    let table = markdown(&rows, &targets, records, memory_mib);
     println!("{table}");
     crate::report::write(
         "transfers",
@@ -188,6 +192,7 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
         serde_json::json!({
             "records": records,
             "changed_records": CHANGED,
+            "secdns_memory_mib": memory_mib,
             "rows": rows,
             "targets": targets,
         }),
@@ -404,7 +409,7 @@ fn targets(rows: &[Row], records: usize) -> Vec<Target> {
     ]
 }
 
-fn markdown(rows: &[Row], targets: &[Target], records: usize) -> String {
+fn markdown(rows: &[Row], targets: &[Target], records: usize, memory_mib: u32) -> String {
     let seconds = |ms: f64| format!("{:.2}", ms / 1e3);
     let mib = |bytes: u64| format!("{:.0}", bytes as f64 / (1 << 20) as f64);
     let xdp = |ms: Option<f64>| ms.map_or(String::new(), |ms| format!(" (XDP {})", seconds(ms)));
@@ -442,7 +447,8 @@ fn markdown(rows: &[Row], targets: &[Target], records: usize) -> String {
          address. Peak memory: the server's processes' summed PSS sampled every 100 ms until \
          serving (for secdns, until its XDP maps hold the zone), and the largest VmHWM of one \
          process. Restart: SIGTERM, then started again with the \
-         primary up at the same serial.\n"
+         primary up at the same serial. secdns's XDP maps are given {memory_mib} MiB \
+         (`memory_mib`), enough to hold the zone.\n"
     ));
     crate::report::targets_table(
         &mut out,
