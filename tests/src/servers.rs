@@ -128,28 +128,15 @@ pub fn start(
                      journal-content: none\n"
                 ))
             );
-            let path = write(dir, "knot.conf", &config)?;
-            let mut command = net.server("knotd");
-            command.arg("-c").arg(path);
-            command
+            knotd_command(net, dir, &config)?
         }
-        Server::Nsd => {
+        Server::Nsd => nsd_command(
+            net,
+            dir,
             // Response rate limiting (on by default) would drop most of a flood from one client.
-            let config = format!(
-                "server:\n    ip-address: {SERVER_V4}\n    port: 53\n    username: \"\"\n    \
-                 chroot: \"\"\n    zonesdir: \"{d}\"\n    pidfile: \"{d}/nsd.pid\"\n    \
-                 database: \"\"\n    zonelistfile: \"{d}/zone.list\"\n    xfrdfile: \"{d}/xfrd.state\"\n    \
-                 xfrdir: \"{d}\"\n    logfile: \"{d}/nsd.log\"\n    verbosity: 1\n    \
-                 rrl-ratelimit: 0\n    rrl-whitelist-ratelimit: 0\n\
-                 remote-control:\n    control-enable: no\n\
-                 {}",
-                each(&|apex, zone| format!("zone:\n    name: {apex}\n    zonefile: \"{zone}\"\n"))
-            );
-            let path = write(dir, "nsd.conf", &config)?;
-            let mut command = net.server("nsd");
-            command.arg("-d").arg("-c").arg(path);
-            command
-        }
+            "    rrl-ratelimit: 0\n    rrl-whitelist-ratelimit: 0\n",
+            &each(&|apex, zone| format!("zone:\n    name: {apex}\n    zonefile: \"{zone}\"\n")),
+        )?,
         Server::Bind => {
             let config = format!(
                 "options {{\n    directory \"{d}\";\n    pid-file \"{d}/named.pid\";\n    \
@@ -229,26 +216,17 @@ pub fn spawn_secondary(
                  zone:\n  - domain: {apex}\n    file: \"{d}/secondary.zone\"\n    master: primary\n    \
                  acl: notify\n"
             );
-            let path = write(dir, "knot.conf", &config)?;
-            let mut command = net.server("knotd");
-            command.arg("-c").arg(path);
-            command
+            knotd_command(net, dir, &config)?
         }
-        Server::Nsd => {
-            let config = format!(
-                "server:\n    ip-address: {SERVER_V4}\n    port: 53\n    username: \"\"\n    \
-                 chroot: \"\"\n    zonesdir: \"{d}\"\n    pidfile: \"{d}/nsd.pid\"\n    \
-                 database: \"\"\n    zonelistfile: \"{d}/zone.list\"\n    xfrdfile: \"{d}/xfrd.state\"\n    \
-                 xfrdir: \"{d}\"\n    logfile: \"{d}/nsd.log\"\n    verbosity: 1\n\
-                 remote-control:\n    control-enable: no\n\
-                 zone:\n    name: {apex}\n    zonefile: \"{d}/secondary.zone\"\n    \
+        Server::Nsd => nsd_command(
+            net,
+            dir,
+            "",
+            &format!(
+                "zone:\n    name: {apex}\n    zonefile: \"{d}/secondary.zone\"\n    \
                  request-xfr: {address}@{port} NOKEY\n    allow-notify: {address} NOKEY\n"
-            );
-            let path = write(dir, "nsd.conf", &config)?;
-            let mut command = net.server("nsd");
-            command.arg("-d").arg("-c").arg(path);
-            command
-        }
+            ),
+        )?,
         Server::KnotXdp | Server::Bind => {
             bail!("{} is not benchmarked as a secondary", server.name())
         }
@@ -277,6 +255,36 @@ impl Running {
         }
         Ok(())
     }
+}
+
+/// knotd with `config` written to `dir`.
+fn knotd_command(net: &TestNet, dir: &Path, config: &str) -> anyhow::Result<Command> {
+    let path = write(dir, "knot.conf", config)?;
+    let mut command = net.server("knotd");
+    command.arg("-c").arg(path);
+    Ok(command)
+}
+
+/// nsd in the foreground, its files in `dir`, with `server_lines` added to its `server:`
+/// section and `zones` (its `zone:` sections).
+fn nsd_command(
+    net: &TestNet,
+    dir: &Path,
+    server_lines: &str,
+    zones: &str,
+) -> anyhow::Result<Command> {
+    let d = dir.display();
+    let config = format!(
+        "server:\n    ip-address: {SERVER_V4}\n    port: 53\n    username: \"\"\n    \
+         chroot: \"\"\n    zonesdir: \"{d}\"\n    pidfile: \"{d}/nsd.pid\"\n    \
+         database: \"\"\n    zonelistfile: \"{d}/zone.list\"\n    xfrdfile: \"{d}/xfrd.state\"\n    \
+         xfrdir: \"{d}\"\n    logfile: \"{d}/nsd.log\"\n    verbosity: 1\n{server_lines}\
+         remote-control:\n    control-enable: no\n{zones}"
+    );
+    let path = write(dir, "nsd.conf", &config)?;
+    let mut command = net.server("nsd");
+    command.arg("-d").arg("-c").arg(path);
+    Ok(command)
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> anyhow::Result<PathBuf> {

@@ -239,17 +239,7 @@ pub fn build<'r>(
     let mut builder = ZoneBuilder::new(apex.clone());
     let mut skipped = 0usize;
     for r in records {
-        match builder.add(
-            r.owner.clone(),
-            r.rtype,
-            r.class,
-            r.ttl,
-            r.rdata.clone().into(),
-        ) {
-            Ok(()) => {}
-            Err(ZoneError::OutOfZone { .. }) => skipped += 1,
-            Err(e) => return Err(TransferError::Protocol(format!("zone {apex}: {e}"))),
-        }
+        add(&mut builder, r, &mut skipped)?;
     }
     let mut warnings = std::mem::take(&mut builder.ttl_mismatches);
     if skipped > 0 {
@@ -259,6 +249,29 @@ pub fn build<'r>(
         .finish()
         .map_err(|e| TransferError::Protocol(format!("zone {apex}: {e}")))?;
     Ok((zone, warnings))
+}
+
+/// Adds a transferred record; one outside the zone is counted in `skipped` and left out (RFC
+/// 5936 §3.3 lets a secondary ignore them), anything else wrong fails the transfer.
+fn add(builder: &mut ZoneBuilder, r: &Record, skipped: &mut usize) -> Result<(), TransferError> {
+    let added = builder.add(
+        r.owner.clone(),
+        r.rtype,
+        r.class,
+        r.ttl,
+        r.rdata.clone().into(),
+    );
+    match added {
+        Ok(()) => Ok(()),
+        Err(ZoneError::OutOfZone { .. }) => {
+            *skipped += 1;
+            Ok(())
+        }
+        Err(e) => Err(TransferError::Protocol(format!(
+            "zone {}: {e}",
+            builder.apex()
+        ))),
+    }
 }
 
 /// Applies the IXFR difference sequences in `records` (opening SOA, then per difference: old
@@ -277,23 +290,6 @@ fn apply_differences(
     let mismatch =
         |what: String| TransferError::Protocol(format!("IXFR of {apex} does not apply: {what}"));
     let mut skipped = 0usize;
-    let mut add = |builder: &mut ZoneBuilder, r: &Record| {
-        match builder.add(
-            r.owner.clone(),
-            r.rtype,
-            r.class,
-            r.ttl,
-            r.rdata.clone().into(),
-        ) {
-            Ok(()) => Ok(()),
-            // As in an AXFR (RFC 5936 §3.3): skipped, with a warning.
-            Err(ZoneError::OutOfZone { .. }) => {
-                skipped += 1;
-                Ok(())
-            }
-            Err(e) => Err(TransferError::Protocol(format!("zone {apex}: {e}"))),
-        }
-    };
     // None: a difference's old SOA comes next; Some(false): deletions; Some(true): additions.
     let mut adding: Option<bool> = None;
     let mut serial = current.serial();
@@ -316,7 +312,7 @@ fn apply_differences(
             }
             // The new SOA ends the deletions.
             (Some(s), Some(false)) => {
-                add(&mut builder, record)?;
+                add(&mut builder, record, &mut skipped)?;
                 serial = s;
                 diffs += 1;
                 adding = Some(true);
@@ -336,7 +332,7 @@ fn apply_differences(
                     )));
                 }
             }
-            (None, Some(true)) => add(&mut builder, record)?,
+            (None, Some(true)) => add(&mut builder, record, &mut skipped)?,
         }
     }
     if adding != Some(true) {

@@ -44,9 +44,6 @@ struct Row {
     xdp_us_per_query: f64,
     /// The two added.
     server_us_per_query: f64,
-    /// Busy time of the whole machine (the server, the kernel at both ends of the veth, and
-    /// dnsperf) per answered query, less the machine's at rest.
-    machine_us_per_query: f64,
     average_latency_us: f64,
     p50_latency_us: Option<f64>,
     p99_latency_us: Option<f64>,
@@ -83,7 +80,7 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
     for server in Server::ALL {
         // The kernel tears the last server's namespaces down in the background (for seconds,
         // after AF_XDP sockets): wait for that before the next one.
-        let at_rest = busy_at_rest_per_second()?;
+        wait_for_quiet()?;
         let net = TestNet::new("bench")?;
         let server_dir = dir.path().join(server.program());
         std::fs::create_dir_all(&server_dir)?;
@@ -105,18 +102,13 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
             let max =
                 run_dnsperf(&load(None)).with_context(|| format!("{} {case}", server.name()))?;
             let xdp_before = xdp_answered(server, &net)?;
-            let (cpu, xdp, machine, started) = (
+            let (cpu, xdp) = (
                 process_tree_cpu(pid)?,
                 xdp_program_stats(&net.server_ns, &net.server_if)?,
-                machine_busy_time()?,
-                std::time::Instant::now(),
             );
             let fixed = run_dnsperf(&load(Some(FIXED_RATE)))
                 .with_context(|| format!("{} {case} at {FIXED_RATE} q/s", server.name()))?;
             let cpu = process_tree_cpu(pid)?.saturating_sub(cpu);
-            let machine = machine_busy_time()?
-                .saturating_sub(machine)
-                .saturating_sub(at_rest.mul_f64(started.elapsed().as_secs_f64()));
             let xdp = xdp_program_stats(&net.server_ns, &net.server_if)?
                 .0
                 .saturating_sub(xdp.0);
@@ -136,7 +128,6 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
                 process_us_per_query: per_query(cpu),
                 xdp_us_per_query: per_query(xdp),
                 server_us_per_query: server_us,
-                machine_us_per_query: per_query(machine),
                 average_latency_us: fixed.average_latency_s * 1e6,
                 p50_latency_us: fixed.p50_latency_s.map(|s| s * 1e6),
                 p99_latency_us: fixed.p99_latency_s.map(|s| s * 1e6),
@@ -172,9 +163,8 @@ struct Target {
     met: Option<bool>,
 }
 
-/// The machine's busy time a second at rest, to subtract from the loaded: once a second has
-/// gone by with the cores busy less than a tenth of the time, or after 30 s.
-fn busy_at_rest_per_second() -> anyhow::Result<Duration> {
+/// Waits (30 s at most) for a second with the cores busy less than a tenth of the time.
+fn wait_for_quiet() -> anyhow::Result<()> {
     const REST: Duration = Duration::from_secs(1);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -182,7 +172,7 @@ fn busy_at_rest_per_second() -> anyhow::Result<Duration> {
         std::thread::sleep(REST);
         let busy = machine_busy_time()?.saturating_sub(before);
         if busy < REST / 10 || std::time::Instant::now() > deadline {
-            return Ok(busy.div_f64(REST.as_secs_f64()));
+            return Ok(());
         }
     }
 }
@@ -334,8 +324,8 @@ fn ensure_complete(server: Server, case: &str, run: &Dnsperf) -> anyhow::Result<
 
 fn markdown(rows: &[Row], targets: &[Target], seconds: u32) -> String {
     let mut out = format!(
-        "| server | queries | max q/s | vs knotd | CPU us/query at {FIXED_RATE} q/s (process + XDP) | vs knotd | machine CPU us/query | latency us: avg / p50 / p99 | answered by XDP |\n\
-         |---|---|---|---|---|---|---|---|---|\n"
+        "| server | queries | max q/s | vs knotd | CPU us/query at {FIXED_RATE} q/s (process + XDP) | vs knotd | latency us: avg / p50 / p99 | answered by XDP |\n\
+         |---|---|---|---|---|---|---|---|\n"
     );
     for row in rows {
         let knot = rows
@@ -346,7 +336,7 @@ fn markdown(rows: &[Row], targets: &[Target], seconds: u32) -> String {
             _ => "-".into(),
         };
         out.push_str(&format!(
-            "| {} | {} | {:.0} | {} | {:.3} ({:.3} + {:.3}) | {} | {:.2} | {:.0} / {} / {} | {} |\n",
+            "| {} | {} | {:.0} | {} | {:.3} ({:.3} + {:.3}) | {} | {:.0} / {} / {} | {} |\n",
             row.server,
             row.case,
             row.max_qps,
@@ -355,7 +345,6 @@ fn markdown(rows: &[Row], targets: &[Target], seconds: u32) -> String {
             row.process_us_per_query,
             row.xdp_us_per_query,
             ratio(row.server_us_per_query, knot.map(|k| k.server_us_per_query)),
-            row.machine_us_per_query,
             row.average_latency_us,
             row.p50_latency_us.map_or("-".into(), |v| format!("{v:.0}")),
             row.p99_latency_us.map_or("-".into(), |v| format!("{v:.0}")),
@@ -368,10 +357,10 @@ fn markdown(rows: &[Row], targets: &[Target], seconds: u32) -> String {
          client namespace over a veth pair; {HOSTS} hosts in the zone. Server CPU is the CPU \
          of the server's processes (/proc), plus the run time of the XDP program on the \
          server's interface (kernel BPF statistics): secdns's, or knotd's, which hands UDP to \
-         knotd's AF_XDP sockets. The kernel's receive and send path (and knotd's copy into its \
-         AF_XDP ring) is in neither, and the kernel charges most of it to whichever task sent \
-         the packet: the machine column is all cores' busy time per answered query (server, \
-         kernel, and dnsperf itself), less the machine at rest. \
+         knotd's AF_XDP sockets. The kernel's receive and send path, which every server pays and XDP \
+         mostly avoids (and knotd's copy into its AF_XDP ring), is in neither: the kernel \
+         charges it to whichever task sent the packet, and /proc/stat on this machine was too \
+         noisy to take it from. \
          Max q/s is bound by dnsperf, which shares the machine's cores.\n"
     ));
     crate::report::targets_table(
