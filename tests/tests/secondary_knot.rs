@@ -149,9 +149,19 @@ fn ixfr_that_does_not_apply_falls_back_to_axfr() {
         .unwrap();
 
     // Make our copy disagree with the primary's history: drop the record the next
-    // difference deletes, keeping the serial.
-    secondary.kill();
+    // difference deletes, keeping the serial. (The copy is saved just after it is served.)
     let saved = secondary.dir.path().join("state/zones/example.net.zone");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    // The metadata is written after the zone file.
+    let meta = secondary
+        .dir
+        .path()
+        .join("state/zones/example.net.meta.json");
+    while !meta.exists() {
+        assert!(std::time::Instant::now() < deadline, "no saved copy");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    secondary.kill();
     let text = std::fs::read_to_string(&saved).unwrap();
     let edited: String = text
         .lines()

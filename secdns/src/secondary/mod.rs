@@ -155,8 +155,12 @@ impl Secondaries {
 
     pub fn remove_zone(&self, name: &Name) -> anyhow::Result<()> {
         self.change(|c| c.remove_zone(name))?;
-        if let Some((_, Some(task))) = lock(&self.zones).remove(name) {
-            task.abort();
+        if let Some((zone, task)) = lock(&self.zones).remove(name) {
+            if let Some(task) = task {
+                task.abort();
+            }
+            // A copy waiting to be saved must not bring the files back.
+            zone.cancel_saves();
         }
         self.store.remove(name);
         self.publisher.remove(name);

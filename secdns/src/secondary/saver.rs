@@ -17,6 +17,8 @@ const SETTLE: std::time::Duration = std::time::Duration::from_millis(200);
 pub struct Saver {
     store: ZoneStore,
     queue: Arc<Mutex<Queue>>,
+    /// Held while a file is written, so that [`Saver::cancel`] can wait for it.
+    writing: Arc<Mutex<()>>,
 }
 
 #[derive(Default)]
@@ -26,6 +28,8 @@ struct Queue {
     running: bool,
     /// Why the last save failed, until one succeeds.
     failure: Option<String>,
+    /// The zone is gone: nothing more is written.
+    cancelled: bool,
 }
 
 struct Job {
@@ -40,6 +44,7 @@ impl Saver {
         Self {
             store,
             queue: Arc::default(),
+            writing: Arc::default(),
         }
     }
 
@@ -74,8 +79,22 @@ impl Saver {
         self.queue().failure.clone()
     }
 
+    /// For a zone being removed: drops what waits, and returns once no write is under way, so
+    /// that the files can be deleted for good.
+    pub fn cancel(&self) {
+        {
+            let mut queue = self.queue();
+            queue.cancelled = true;
+            queue.next = None;
+        }
+        drop(self.writing.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
     fn enqueue(&self, mut job: Job) {
         let mut queue = self.queue();
+        if queue.cancelled {
+            return;
+        }
         // The job replaces the one waiting: a newer copy makes its file needless; for the
         // same copy, its file is still to be written.
         if let Some(waiting) = queue.next.take()
@@ -115,6 +134,10 @@ impl Saver {
                     }
                 }
             };
+            let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+            if self.queue().cancelled {
+                continue;
+            }
             let started = std::time::Instant::now();
             let result = match &job.transferred {
                 Some(kind) => self.store.save(&job.zone, job.when, kind),
@@ -159,5 +182,42 @@ impl Drop for Background {
         unsafe {
             libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, self.0);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::{dns::Name, zone::zonefile};
+
+    fn zone(serial: u32) -> Arc<Zone> {
+        let apex: Name = "example.com.".parse().unwrap();
+        let text = format!("@ 300 IN SOA ns hm {serial} 1 2 3 4\nwww 300 IN A 192.0.2.1\n");
+        Arc::new(zonefile::parse(&text, &apex, "t").unwrap().0)
+    }
+
+    #[tokio::test]
+    async fn the_newest_copy_is_saved_and_a_cancelled_zone_writes_nothing() {
+        let dir = std::env::temp_dir().join(format!("secdns-saver-{}", std::process::id()));
+        let saver = Saver::new(ZoneStore::new(&dir));
+        let apex: Name = "example.com.".parse().unwrap();
+        let when = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        // A burst: only the last is written (the first may be, before it is replaced).
+        for serial in 1..=3 {
+            saver.save(zone(serial), when, "IXFR");
+        }
+        tokio::time::sleep(SETTLE * 3).await;
+        let saved = saver.store().load(&apex).unwrap().expect("saved");
+        assert_eq!(saved.zone.serial(), 3);
+        assert_eq!(saver.failure(), None);
+
+        saver.store().remove(&apex);
+        saver.save(zone(4), when, "IXFR");
+        saver.cancel();
+        tokio::time::sleep(SETTLE * 2).await;
+        assert!(saver.store().load(&apex).unwrap().is_none());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -130,6 +130,11 @@ impl SecondaryZone {
         status
     }
 
+    /// The zone is being removed: no more saves (see [`Saver::cancel`]).
+    pub fn cancel_saves(&self) {
+        self.saver.cancel();
+    }
+
     pub fn copy(&self) -> Option<Arc<Zone>> {
         lock(&self.copy).clone()
     }
