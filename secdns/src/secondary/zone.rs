@@ -453,6 +453,7 @@ impl SecondaryZone {
             }
             _ => (rtype::AXFR, Vec::new()),
         };
+        let streaming = std::time::Instant::now();
         client::stream(
             primary,
             &self.def.name,
@@ -462,7 +463,20 @@ impl SecondaryZone {
             &mut |records| collector.accept(records),
         )
         .await?;
-        collector.finish(current.map(|c| &**c))
+        let stream_ms = streaming.elapsed().as_millis();
+        // Building a large zone takes a while: not on the threads that answer TCP and control.
+        let current = current.cloned();
+        let building = std::time::Instant::now();
+        let outcome = tokio::task::spawn_blocking(move || collector.finish(current.as_deref()))
+            .await
+            .map_err(|e| TransferError::Protocol(format!("building the zone failed: {e}")))?;
+        tracing::debug!(
+            zone = %self.def.name,
+            stream_ms,
+            build_ms = building.elapsed().as_millis(),
+            "transfer received"
+        );
+        outcome
     }
 }
 

@@ -528,6 +528,40 @@ mod tests {
             }],
         );
         assert_eq!(shape(&third), shape(&expected));
+        // Changes that empty no node are finished from the nodes they touch alone: a changed
+        // address, a new name two labels below an existing one, a new type at the apex.
+        let mut txt = a("example.com.", 0);
+        (txt.rtype, txt.rdata) = (rtype::TXT, b"\x02hi".to_vec());
+        let stream = vec![vec![
+            soa(4),
+            soa(3),
+            a("a.b.c.example.com.", 4),
+            soa(4),
+            a("a.b.c.example.com.", 5),
+            a("d.e.www.example.com.", 6),
+            txt.clone(),
+            soa(4),
+        ]];
+        let Outcome::Incremental { zone: fourth, .. } =
+            collect(Kind::Ixfr { from: 3 }, stream, Some(&third)).unwrap()
+        else {
+            panic!()
+        };
+        let mut www = a("www.example.com.", 2);
+        www.ttl = 60;
+        let expected = full(
+            4,
+            vec![
+                a("a.b.c.example.com.", 5),
+                www,
+                a("d.e.www.example.com.", 6),
+                txt,
+            ],
+        );
+        assert_eq!(shape(&fourth), shape(&expected));
+        assert_eq!(fourth.record_count(), expected.record_count());
+        assert_eq!(fourth.wire_size(), expected.wire_size());
+        assert_eq!(fourth.types(), expected.types());
         // The copy it came from is unchanged.
         assert_eq!(current.record_count(), 5);
         let deepest: Name = "x.y.z.example.com.".parse().unwrap();

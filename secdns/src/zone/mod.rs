@@ -218,7 +218,49 @@ pub struct ZoneBuilder {
     nodes: Nodes,
     /// Set when RRs of one RRset arrive with different TTLs (RFC 2181 §5.2).
     pub ttl_mismatches: Vec<String>,
+    /// When changing an unsigned zone: what `finish` needs to look only at changed nodes.
+    base: Option<Base>,
 }
+
+/// The zone a change starts from, and each changed node as it was there.
+struct Base {
+    record_count: usize,
+    wire_size: usize,
+    types: Vec<u16>,
+    before: HashMap<Box<[u8]>, NodeSums>,
+}
+
+/// What one node adds to a zone's totals.
+#[derive(Default)]
+struct NodeSums {
+    existed: bool,
+    records: usize,
+    wire_size: usize,
+    types: Vec<u16>,
+}
+
+impl NodeSums {
+    fn of(node: Option<&Node>) -> Self {
+        let Some(node) = node else {
+            return Self::default();
+        };
+        let rrsets = node.rrsets.iter();
+        Self {
+            existed: true,
+            records: rrsets.clone().map(|r| r.rdatas.len()).sum(),
+            wire_size: rrsets
+                .clone()
+                .flat_map(|r| &r.rdatas)
+                .map(|d| node.owner.wire().len() + 10 + d.len())
+                .sum(),
+            types: rrsets.map(|r| r.rtype).collect(),
+        }
+    }
+}
+
+/// Types whose presence changes how a zone is finished (denial chains): a change touching
+/// them, or a signed zone, is finished by looking at every node.
+const CHAIN_TYPES: [u16; 4] = [rtype::NSEC, rtype::NSEC3, rtype::NSEC3PARAM, rtype::RRSIG];
 
 /// For RRSIG, the type the signature covers; zero for other types.
 fn covers(rr_type: u16, rdata: &[u8]) -> u16 {
@@ -244,16 +286,34 @@ impl ZoneBuilder {
             apex,
             nodes: HashMap::new(),
             ttl_mismatches: Vec::new(),
+            base: None,
         }
     }
 
     /// A builder holding `zone`'s records, to change them (an IXFR): the nodes are shared
     /// until changed.
     pub fn from_zone(zone: &Zone) -> Self {
+        let unsigned = !zone.types.iter().any(|t| CHAIN_TYPES.contains(t));
         Self {
             apex: zone.apex.clone(),
             nodes: zone.nodes.clone(),
             ttl_mismatches: Vec::new(),
+            base: unsigned.then(|| Base {
+                record_count: zone.record_count,
+                wire_size: zone.wire_size,
+                types: zone.types.clone(),
+                before: HashMap::new(),
+            }),
+        }
+    }
+
+    /// Notes how the node at `key` was before its first change.
+    fn touch(&mut self, key: &[u8]) {
+        if let Some(base) = &mut self.base
+            && !base.before.contains_key(key)
+        {
+            let node = self.nodes.get(key).map(Arc::as_ref);
+            base.before.insert(key.into(), NodeSums::of(node));
         }
     }
 
@@ -263,13 +323,18 @@ impl ZoneBuilder {
 
     /// Removes one record; false when the builder does not hold it.
     pub fn remove(&mut self, owner: &Name, rr_type: u16, rdata: &[u8]) -> bool {
-        let Some(node) = self.nodes.get_mut(&owner.lowercase_wire()[..]) else {
+        let key = owner.lowercase_wire();
+        let covers = covers(rr_type, rdata);
+        let held = self.nodes.get(&key).and_then(|node| {
+            node.rrsets.iter().position(|r| {
+                r.rtype == rr_type && r.covers == covers && r.rdatas.iter().any(|d| **d == *rdata)
+            })
+        });
+        let Some(index) = held else {
             return false;
         };
-        let covers = covers(rr_type, rdata);
-        let Some(index) = node.rrsets.iter().position(|r| {
-            r.rtype == rr_type && r.covers == covers && r.rdatas.iter().any(|d| **d == *rdata)
-        }) else {
+        self.touch(&key);
+        let Some(node) = self.nodes.get_mut(&key) else {
             return false;
         };
         let rrsets = &mut Arc::make_mut(node).rrsets;
@@ -334,6 +399,7 @@ impl ZoneBuilder {
             }
         }
         let key = owner.lowercase_wire();
+        self.touch(&key);
         let node = self.nodes.entry(key).or_insert_with(|| {
             Arc::new(Node {
                 owner: owner.clone(),
@@ -372,8 +438,25 @@ impl ZoneBuilder {
     }
 
     pub fn finish(mut self) -> Result<Zone, ZoneError> {
-        // Empty non-terminals are found again below; a change may have emptied other nodes.
-        self.nodes.retain(|_, node| !node.rrsets.is_empty());
+        match self.base.take() {
+            Some(base) if self.changes_stay_local(&base) => self.finish_changed(base),
+            _ => self.finish_all(),
+        }
+    }
+
+    /// Whether a change can be finished from the nodes it touched: none left empty (empty
+    /// non-terminals above it might have to go) and none with denial-chain types.
+    fn changes_stay_local(&self, base: &Base) -> bool {
+        base.before.keys().all(|key| {
+            self.nodes.get(key).is_some_and(|node| {
+                !node.rrsets.is_empty()
+                    && !node.rrsets.iter().any(|r| CHAIN_TYPES.contains(&r.rtype))
+            })
+        })
+    }
+
+    /// The SOA serial, after checking the apex holds exactly one SOA.
+    fn soa_serial(&self) -> Result<u32, ZoneError> {
         let apex_key = self.apex.lowercase_wire();
         let soa = self
             .nodes
@@ -388,7 +471,52 @@ impl ZoneBuilder {
                 count: soa.rdatas.len(),
             });
         }
-        let serial = rdata::soa_serial(&soa.rdatas[0]).unwrap_or_default();
+        Ok(rdata::soa_serial(&soa.rdatas[0]).unwrap_or_default())
+    }
+
+    /// Finishes a change of an unsigned zone from the nodes it touched: totals adjusted,
+    /// empty non-terminals added above new names, RRsets sorted where touched.
+    fn finish_changed(mut self, base: Base) -> Result<Zone, ZoneError> {
+        let serial = self.soa_serial()?;
+        let (mut record_count, mut wire_size, mut types) =
+            (base.record_count, base.wire_size, base.types);
+        let mut vanished = false;
+        let mut new_names = Vec::new();
+        for (key, before) in &base.before {
+            let Some(node) = self.nodes.get_mut(&key[..]) else {
+                continue;
+            };
+            sort_rrsets(node);
+            let after = NodeSums::of(Some(node));
+            record_count = (record_count + after.records).saturating_sub(before.records);
+            wire_size = (wire_size + after.wire_size).saturating_sub(before.wire_size);
+            vanished |= before.types.iter().any(|t| !after.types.contains(t));
+            types.extend(after.types);
+            if !before.existed {
+                new_names.push((key, node.owner.clone()));
+            }
+        }
+        let apex_len = self.apex.wire().len();
+        let mut empty_non_terminals = Nodes::new();
+        for (key, owner) in new_names {
+            missing_parents(&self.nodes, &mut empty_non_terminals, key, &owner, apex_len);
+        }
+        self.nodes.extend(empty_non_terminals);
+        // A type gone from a node may be gone from the zone: count them all again.
+        let types = if vanished {
+            all_types(&self.nodes)
+        } else {
+            sorted(types)
+        };
+        Ok(self.into_zone(serial, record_count, wire_size, Vec::new(), None, types))
+    }
+
+    /// Finishes a zone by looking at every node.
+    fn finish_all(mut self) -> Result<Zone, ZoneError> {
+        // Empty non-terminals are found again below; a change may have emptied other nodes.
+        self.nodes.retain(|_, node| !node.rrsets.is_empty());
+        let serial = self.soa_serial()?;
+        let apex_key = self.apex.lowercase_wire();
         let record_count = self
             .nodes
             .values()
@@ -407,35 +535,19 @@ impl ZoneBuilder {
             })
             .sum();
         // Every name between a node and the apex exists, if only as an empty non-terminal
-        // (RFC 4592 §2.2.2): it answers NODATA, not NXDOMAIN. Looked up by the keys' own
-        // suffixes: names are made only for those missing.
+        // (RFC 4592 §2.2.2): it answers NODATA, not NXDOMAIN.
         let mut empty_non_terminals = Nodes::new();
         for (key, node) in &self.nodes {
-            let (mut child, mut owner) = (&key[..], None::<Name>);
-            while let Some(parent) = parent_key(child).filter(|p| p.len() >= apex_key.len()) {
-                if self.nodes.contains_key(parent) || empty_non_terminals.contains_key(parent) {
-                    break;
-                }
-                let Some(name) = owner.as_ref().unwrap_or(&node.owner).parent() else {
-                    break;
-                };
-                empty_non_terminals.insert(
-                    parent.into(),
-                    Arc::new(Node {
-                        owner: name.clone(),
-                        rrsets: Vec::new(),
-                    }),
-                );
-                (child, owner) = (parent, Some(name));
-            }
+            missing_parents(
+                &self.nodes,
+                &mut empty_non_terminals,
+                key,
+                &node.owner,
+                apex_key.len(),
+            );
         }
         self.nodes.extend(empty_non_terminals);
-        for node in self.nodes.values_mut() {
-            let order = |r: &Rrset| (r.rtype, r.covers);
-            if !node.rrsets.is_sorted_by_key(order) {
-                Arc::make_mut(node).rrsets.sort_by_key(order);
-            }
-        }
+        self.nodes.values_mut().for_each(sort_rrsets);
         let mut nsec_owners: Vec<Name> = self
             .nodes
             .values()
@@ -452,15 +564,21 @@ impl ZoneBuilder {
                 let nodes = self.nodes.values().map(Arc::as_ref);
                 nsec3::Nsec3Chain::build(param, &self.apex, nodes)
             });
-        let mut types: Vec<u16> = self
-            .nodes
-            .values()
-            .flat_map(|n| n.rrsets.iter().map(|r| r.rtype))
-            .collect();
-        types.sort_unstable();
-        types.dedup();
+        let types = all_types(&self.nodes);
+        Ok(self.into_zone(serial, record_count, wire_size, nsec_owners, nsec3, types))
+    }
+
+    fn into_zone(
+        self,
+        serial: u32,
+        record_count: usize,
+        wire_size: usize,
+        nsec_owners: Vec<Name>,
+        nsec3: Option<nsec3::Nsec3Chain>,
+        types: Vec<u16>,
+    ) -> Zone {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        Ok(Zone {
+        Zone {
             apex: self.apex,
             nodes: self.nodes,
             record_count,
@@ -471,6 +589,51 @@ impl ZoneBuilder {
             types,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             derived: None,
-        })
+        }
     }
+}
+
+/// Adds to `found` the names between the node at `key` (owned by `owner`) and the apex that
+/// neither `nodes` nor `found` holds, as empty non-terminals. Looked up by the key's own
+/// suffixes: names are made only for those missing.
+fn missing_parents(nodes: &Nodes, found: &mut Nodes, key: &[u8], owner: &Name, apex_len: usize) {
+    let (mut child, mut name) = (key, None::<Name>);
+    while let Some(parent) = parent_key(child).filter(|p| p.len() >= apex_len) {
+        if nodes.contains_key(parent) || found.contains_key(parent) {
+            break;
+        }
+        let Some(parent_name) = name.as_ref().unwrap_or(owner).parent() else {
+            break;
+        };
+        let node = Node {
+            owner: parent_name.clone(),
+            rrsets: Vec::new(),
+        };
+        found.insert(parent.into(), Arc::new(node));
+        (child, name) = (parent, Some(parent_name));
+    }
+}
+
+/// RRsets in type order; a node already in order is left shared.
+fn sort_rrsets(node: &mut Arc<Node>) {
+    let order = |r: &Rrset| (r.rtype, r.covers);
+    if !node.rrsets.is_sorted_by_key(order) {
+        Arc::make_mut(node).rrsets.sort_by_key(order);
+    }
+}
+
+/// Every type the nodes hold, sorted.
+fn all_types(nodes: &Nodes) -> Vec<u16> {
+    sorted(
+        nodes
+            .values()
+            .flat_map(|n| n.rrsets.iter().map(|r| r.rtype))
+            .collect(),
+    )
+}
+
+fn sorted(mut types: Vec<u16>) -> Vec<u16> {
+    types.sort_unstable();
+    types.dedup();
+    types
 }
