@@ -143,6 +143,19 @@ fn sigkill_at_any_moment_leaves_a_complete_zone() {
             s.serial == Some(1)
         })
         .unwrap();
+    // A copy is saved just after it is served: the first must be on disk before any kill.
+    let meta = secondary
+        .dir
+        .path()
+        .join("state/zones/big.example.meta.json");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !meta.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first copy was never saved"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // Every change adds one record, so a complete copy at serial s holds HOSTS + 2 + s records.
     let complete = |serial: u32| HOSTS + 2 + serial as usize;
     for round in 0..6u32 {
