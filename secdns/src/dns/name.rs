@@ -113,17 +113,8 @@ impl Name {
     /// A key whose order is [`Name::canonical_cmp`]'s: labels from the root, each byte
     /// case-folded and raised by one, each label ended by 0. For sorting many names.
     pub fn canonical_key(&self) -> Vec<u16> {
-        let mut offsets = [0u8; 128];
-        let mut count = 0;
-        for (slot, offset) in offsets.iter_mut().zip(self.label_offsets()) {
-            *slot = offset as u8;
-            count += 1;
-        }
         let mut key = Vec::with_capacity(self.wire.len());
-        for &offset in offsets.get(..count).unwrap_or_default().iter().rev() {
-            let start = offset as usize + 1;
-            let len = self.wire.get(offset as usize).copied().unwrap_or(0) as usize;
-            let label = self.wire.get(start..start + len).unwrap_or_default();
+        for label in LabelStack::of(&self.wire).root_first(&self.wire) {
             key.extend(label.iter().map(|&c| u16::from(dns_lowercase(c)) + 1));
             key.push(0);
         }
@@ -133,25 +124,8 @@ impl Name {
     /// RFC 4034 §6.1 canonical order: label by label from the root, case-folded. Without
     /// allocating: zones sort a million names with it.
     pub fn canonical_cmp(&self, other: &Self) -> std::cmp::Ordering {
-        // A name has at most 127 labels in 255 bytes: its labels' offsets fit on the stack.
-        fn offsets(wire: &[u8], out: &mut [u8; 128]) -> usize {
-            let mut count = 0;
-            for (slot, offset) in out.iter_mut().zip(label_offsets(wire)) {
-                *slot = offset as u8;
-                count += 1;
-            }
-            count
-        }
-        fn label(wire: &[u8], offset: u8) -> &[u8] {
-            let start = offset as usize + 1;
-            let len = wire.get(offset as usize).copied().unwrap_or(0) as usize;
-            wire.get(start..start + len).unwrap_or_default()
-        }
-        let (mut a, mut b) = ([0u8; 128], [0u8; 128]);
-        let (a_len, b_len) = (offsets(&self.wire, &mut a), offsets(&other.wire, &mut b));
-        let (a, b) = (&a[..a_len], &b[..b_len]);
-        for (&x, &y) in a.iter().rev().zip(b.iter().rev()) {
-            let (x, y) = (label(&self.wire, x), label(&other.wire, y));
+        let (a, b) = (LabelStack::of(&self.wire), LabelStack::of(&other.wire));
+        for (x, y) in a.root_first(&self.wire).zip(b.root_first(&other.wire)) {
             let order = if x == y {
                 std::cmp::Ordering::Equal
             } else {
@@ -163,7 +137,7 @@ impl Name {
                 return order;
             }
         }
-        a.len().cmp(&b.len())
+        a.count.cmp(&b.count)
     }
 
     /// This name minus its first label; `None` for the root.
@@ -215,6 +189,36 @@ pub fn uncompressed_len(bytes: &[u8]) -> Result<usize, NameError> {
 }
 
 /// Offsets where each label of a valid wire name starts, the root label excluded.
+/// The offsets of a name's labels, on the stack: a name has at most 127 labels in 255 bytes.
+struct LabelStack {
+    offsets: [u8; 128],
+    count: usize,
+}
+
+impl LabelStack {
+    fn of(wire: &[u8]) -> Self {
+        let mut stack = Self {
+            offsets: [0; 128],
+            count: 0,
+        };
+        for (slot, offset) in stack.offsets.iter_mut().zip(label_offsets(wire)) {
+            *slot = offset as u8;
+            stack.count += 1;
+        }
+        stack
+    }
+
+    /// The labels of `wire` (the name this was made of), last label first.
+    fn root_first<'w>(&self, wire: &'w [u8]) -> impl Iterator<Item = &'w [u8]> {
+        let offsets = self.offsets.get(..self.count).unwrap_or_default();
+        offsets.iter().rev().map(move |&offset| {
+            let start = offset as usize + 1;
+            let len = wire.get(offset as usize).copied().unwrap_or(0) as usize;
+            wire.get(start..start + len).unwrap_or_default()
+        })
+    }
+}
+
 pub fn label_offsets(wire: &[u8]) -> impl Iterator<Item = usize> + '_ {
     let mut pos = 0usize;
     std::iter::from_fn(move || {
