@@ -63,6 +63,17 @@ impl Node {
         self.rrsets.is_empty()
     }
 
+    /// How many records the node holds, and their size in uncompressed wire form (what a
+    /// limit on zone size bounds).
+    fn sizes(&self) -> (usize, usize) {
+        self.rrsets
+            .iter()
+            .flat_map(|r| &r.rdatas)
+            .fold((0, 0), |(n, size), d| {
+                (n + 1, size + self.owner.wire().len() + 10 + d.len())
+            })
+    }
+
     /// Every RRset, signatures included, by type.
     pub fn all(&self) -> &[Rrset] {
         reads::note_at(&self.owner, reads::Kind::Whole);
@@ -244,16 +255,12 @@ impl NodeSums {
         let Some(node) = node else {
             return Self::default();
         };
-        let rrsets = node.rrsets.iter();
+        let (records, wire_size) = node.sizes();
         Self {
             existed: true,
-            records: rrsets.clone().map(|r| r.rdatas.len()).sum(),
-            wire_size: rrsets
-                .clone()
-                .flat_map(|r| &r.rdatas)
-                .map(|d| node.owner.wire().len() + 10 + d.len())
-                .sum(),
-            types: rrsets.map(|r| r.rtype).collect(),
+            records,
+            wire_size,
+            types: node.rrsets.iter().map(|r| r.rtype).collect(),
         }
     }
 }
@@ -517,23 +524,11 @@ impl ZoneBuilder {
         self.nodes.retain(|_, node| !node.rrsets.is_empty());
         let serial = self.soa_serial()?;
         let apex_key = self.apex.lowercase_wire();
-        let record_count = self
+        let (record_count, wire_size) = self
             .nodes
             .values()
-            .flat_map(|n| &n.rrsets)
-            .map(|r| r.rdatas.len())
-            .sum();
-        let wire_size = self
-            .nodes
-            .values()
-            .flat_map(|n| n.rrsets.iter().map(move |r| (n, r)))
-            .map(|(n, r)| {
-                r.rdatas
-                    .iter()
-                    .map(|d| n.owner.wire().len() + 10 + d.len())
-                    .sum::<usize>()
-            })
-            .sum();
+            .map(|node| node.sizes())
+            .fold((0, 0), |(records, wire), (r, w)| (records + r, wire + w));
         // Every name between a node and the apex exists, if only as an empty non-terminal
         // (RFC 4592 §2.2.2): it answers NODATA, not NXDOMAIN.
         let mut empty_non_terminals = Nodes::new();
