@@ -230,47 +230,74 @@ impl Collector {
     }
 }
 
-/// Builds a zone from records; out-of-zone records are skipped with a warning (RFC 5936 §3.3
-/// lets a secondary ignore them), anything else wrong fails the transfer.
+/// Builds a zone from records.
 pub fn build<'r>(
     apex: &Name,
     records: impl Iterator<Item = &'r Record>,
 ) -> Result<(Zone, Vec<String>), TransferError> {
-    let mut builder = ZoneBuilder::new(apex.clone());
-    let mut skipped = 0usize;
+    let mut zone = Received::new(ZoneBuilder::new(apex.clone()));
     for r in records {
-        add(&mut builder, r, &mut skipped)?;
+        zone.add(r)?;
     }
-    let mut warnings = std::mem::take(&mut builder.ttl_mismatches);
-    if skipped > 0 {
-        warnings.push(format!("{skipped} record(s) outside {apex} ignored"));
-    }
-    let zone = builder
-        .finish()
-        .map_err(|e| TransferError::Protocol(format!("zone {apex}: {e}")))?;
-    Ok((zone, warnings))
+    zone.finish()
 }
 
-/// Adds a transferred record; one outside the zone is counted in `skipped` and left out (RFC
-/// 5936 §3.3 lets a secondary ignore them), anything else wrong fails the transfer.
-fn add(builder: &mut ZoneBuilder, r: &Record, skipped: &mut usize) -> Result<(), TransferError> {
-    let added = builder.add(
-        r.owner.clone(),
-        r.rtype,
-        r.class,
-        r.ttl,
-        r.rdata.clone().into(),
-    );
-    match added {
-        Ok(()) => Ok(()),
-        Err(ZoneError::OutOfZone { .. }) => {
-            *skipped += 1;
-            Ok(())
+/// A zone being made of transferred records: one outside the zone is left out and counted
+/// for a warning (RFC 5936 §3.3 lets a secondary ignore them), anything else wrong fails the
+/// transfer.
+struct Received {
+    builder: ZoneBuilder,
+    skipped: usize,
+}
+
+impl Received {
+    fn new(builder: ZoneBuilder) -> Self {
+        Self {
+            builder,
+            skipped: 0,
         }
-        Err(e) => Err(TransferError::Protocol(format!(
-            "zone {}: {e}",
-            builder.apex()
-        ))),
+    }
+
+    fn add(&mut self, r: &Record) -> Result<(), TransferError> {
+        let added = self.builder.add(
+            r.owner.clone(),
+            r.rtype,
+            r.class,
+            r.ttl,
+            r.rdata.clone().into(),
+        );
+        match added {
+            Ok(()) => Ok(()),
+            Err(ZoneError::OutOfZone { .. }) => {
+                self.skipped += 1;
+                Ok(())
+            }
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    /// The zone, and warnings about what it was made of.
+    fn finish(mut self) -> Result<(Zone, Vec<String>), TransferError> {
+        let mut warnings = std::mem::take(&mut self.builder.ttl_mismatches);
+        if self.skipped > 0 {
+            let apex = self.builder.apex();
+            warnings.push(format!("{} record(s) outside {apex} ignored", self.skipped));
+        }
+        let apex = self.builder.apex().clone();
+        let zone = self
+            .builder
+            .finish()
+            .map_err(|e| TransferError::Protocol(format!("zone {apex}: {e}")))?;
+        Ok((zone, warnings))
+    }
+
+    /// Removes a record; false when the zone does not hold it.
+    fn remove(&mut self, r: &Record) -> bool {
+        self.builder.remove(&r.owner, r.rtype, &r.rdata)
+    }
+
+    fn error(&self, e: ZoneError) -> TransferError {
+        TransferError::Protocol(format!("zone {}: {e}", self.builder.apex()))
     }
 }
 
@@ -283,13 +310,12 @@ fn apply_differences(
     current: &Zone,
     records: &[Record],
 ) -> Result<(Zone, usize, Vec<String>), TransferError> {
-    let mut builder = ZoneBuilder::from_zone(current);
+    let mut zone = Received::new(ZoneBuilder::from_zone(current));
     let inner = records
         .get(1..records.len().saturating_sub(1))
         .unwrap_or_default();
     let mismatch =
         |what: String| TransferError::Protocol(format!("IXFR of {apex} does not apply: {what}"));
-    let mut skipped = 0usize;
     // None: a difference's old SOA comes next; Some(false): deletions; Some(true): additions.
     let mut adding: Option<bool> = None;
     let mut serial = current.serial();
@@ -303,7 +329,7 @@ fn apply_differences(
         match (soa, adding) {
             // The old SOA opens a difference: it must be our SOA, which it deletes.
             (Some(s), None | Some(true)) => {
-                if s != serial || !builder.remove(&record.owner, record.rtype, &record.rdata) {
+                if s != serial || !zone.remove(record) {
                     return Err(mismatch(format!(
                         "a difference starts at serial {s}, our copy is at {serial}"
                     )));
@@ -312,7 +338,7 @@ fn apply_differences(
             }
             // The new SOA ends the deletions.
             (Some(s), Some(false)) => {
-                add(&mut builder, record, &mut skipped)?;
+                zone.add(record)?;
                 serial = s;
                 diffs += 1;
                 adding = Some(true);
@@ -324,7 +350,7 @@ fn apply_differences(
                 )));
             }
             (None, Some(false)) => {
-                if !builder.remove(&record.owner, record.rtype, &record.rdata) {
+                if !zone.remove(record) {
                     return Err(mismatch(format!(
                         "it deletes {} {} which our copy does not hold",
                         record.owner,
@@ -332,19 +358,13 @@ fn apply_differences(
                     )));
                 }
             }
-            (None, Some(true)) => add(&mut builder, record, &mut skipped)?,
+            (None, Some(true)) => zone.add(record)?,
         }
     }
     if adding != Some(true) {
         return Err(mismatch("the last difference is incomplete".into()));
     }
-    let mut warnings = std::mem::take(&mut builder.ttl_mismatches);
-    if skipped > 0 {
-        warnings.push(format!("{skipped} record(s) outside {apex} ignored"));
-    }
-    let mut zone = builder
-        .finish()
-        .map_err(|e| TransferError::Protocol(format!("zone {apex}: {e}")))?;
+    let (mut zone, warnings) = zone.finish()?;
     zone.set_derived(current, touched.into_iter().collect());
     Ok((zone, diffs, warnings))
 }
@@ -464,6 +484,14 @@ mod tests {
         nodes
     }
 
+    /// The zone an IXFR from `from` makes of `current`.
+    fn ixfr(from: u32, stream: Vec<Vec<Record>>, current: &Zone) -> Zone {
+        match collect(Kind::Ixfr { from }, stream, Some(current)).unwrap() {
+            Outcome::Incremental { zone, .. } => zone,
+            _ => panic!("not applied as differences"),
+        }
+    }
+
     #[test]
     fn an_ixfr_makes_the_zone_a_full_transfer_would() {
         let current = full(
@@ -489,11 +517,7 @@ mod tests {
             ttl_changed.clone(),
             soa(2),
         ]];
-        let Outcome::Incremental { zone, .. } =
-            collect(Kind::Ixfr { from: 1 }, stream, Some(&current)).unwrap()
-        else {
-            panic!()
-        };
+        let zone = ixfr(1, stream, &current);
         let expected = full(
             2,
             vec![
@@ -514,11 +538,7 @@ mod tests {
             soa(3),
             soa(3),
         ]];
-        let Outcome::Incremental { zone: third, .. } =
-            collect(Kind::Ixfr { from: 2 }, stream, Some(&zone)).unwrap()
-        else {
-            panic!()
-        };
+        let third = ixfr(2, stream, &zone);
         let expected = full(
             3,
             vec![a("a.b.c.example.com.", 4), {
@@ -542,11 +562,7 @@ mod tests {
             txt.clone(),
             soa(4),
         ]];
-        let Outcome::Incremental { zone: fourth, .. } =
-            collect(Kind::Ixfr { from: 3 }, stream, Some(&third)).unwrap()
-        else {
-            panic!()
-        };
+        let fourth = ixfr(3, stream, &third);
         let mut www = a("www.example.com.", 2);
         www.ttl = 60;
         let expected = full(
