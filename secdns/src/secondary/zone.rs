@@ -321,10 +321,7 @@ impl SecondaryZone {
                     _ => {}
                 }
             }
-            let transferring = std::time::Instant::now();
-            let transfer = self.transfer_from(primary, current.as_ref(), force).await;
-            tracing::debug!(zone = %name, ms = transferring.elapsed().as_millis(), "transfer ended");
-            match transfer {
+            match self.transfer_from(primary, current.as_ref(), force).await {
                 Ok((zone, kind, warnings)) => {
                     // Whatever the SOA said, never go back to an older serial.
                     if let Some(copy) = &current

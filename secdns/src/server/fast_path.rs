@@ -85,7 +85,6 @@ impl FastPath {
             .settle()
             .context("bringing the other XDP map up to date")?;
         drop(engine);
-        let retiring = Instant::now();
         drop(update.retired);
         if !update.incremental {
             // A full compile's values are freed by now, in pieces too small for the allocator
@@ -93,12 +92,6 @@ impl FastPath {
             // SAFETY: malloc_trim has no preconditions.
             unsafe { libc::malloc_trim(0) };
         }
-        tracing::debug!(
-            compile_ms,
-            settle_ms = started.elapsed().as_millis() as u64 - ms,
-            retire_ms = retiring.elapsed().as_millis() as u64,
-            "XDP publication"
-        );
         let published = totals.entries as u64;
         let before = self.usage();
         self.set_usage(MapUsage {
@@ -116,6 +109,7 @@ impl FastPath {
             written,
             compiled_names = update.compiled,
             incremental = update.incremental,
+            compile_ms,
             ms,
             "XDP answers published"
         );
