@@ -119,7 +119,7 @@ impl Saver {
 
     fn drain(&self) {
         // Rendering a large zone takes a core for a while: let answering and publishing come
-        // first. (Per thread on Linux; this thread goes back to the pool at normal priority.)
+        // first.
         let _background = Background::enter();
         loop {
             // Let the new copy be published first, and a burst of copies become one write.
@@ -158,29 +158,34 @@ impl Saver {
     }
 }
 
-/// Lowers the calling thread's scheduling priority while it lives.
-struct Background(i32);
+/// Lowers the calling thread's scheduling priority while it lives (per thread on Linux).
+/// The thread belongs to tokio's blocking pool and must go back at its old priority, which
+/// takes CAP_SYS_NICE: without root the priority is left alone.
+struct Background(Option<i32>);
 
 impl Background {
     const NICE: i32 = 10;
 
     fn enter() -> Self {
-        // SAFETY: getpriority/setpriority on this thread's own id; failures change nothing.
+        // SAFETY: geteuid, getpriority and setpriority on this thread's own id have no
+        // preconditions; a failure changes nothing.
         unsafe {
+            if libc::geteuid() != 0 {
+                return Self(None);
+            }
             let tid = libc::gettid() as libc::id_t;
             let before = libc::getpriority(libc::PRIO_PROCESS, tid);
             libc::setpriority(libc::PRIO_PROCESS, tid, Self::NICE);
-            Self(before)
+            Self(Some(before))
         }
     }
 }
 
 impl Drop for Background {
     fn drop(&mut self) {
-        // SAFETY: as above. Raising priority back needs no privilege up to the old value
-        // only with CAP_SYS_NICE; without it the thread stays lower, which is harmless.
-        unsafe {
-            libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, self.0);
+        if let Some(before) = self.0 {
+            // SAFETY: as above.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, before) };
         }
     }
 }
