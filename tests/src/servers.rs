@@ -89,25 +89,13 @@ pub fn start(
     let mut helpers = Vec::new();
     let command = match server {
         Server::SecdnsXdp | Server::SecdnsUserspace => {
-            let xdp = if server == Server::SecdnsXdp {
+            let xdp = server == Server::SecdnsXdp;
+            if xdp {
                 helpers.push(start_xdp_peer(net)?);
-                format!(
-                    "[xdp]\ninterfaces = [\"{}\"]\nmode = \"native\"\n",
-                    net.server_if
-                )
-            } else {
-                String::new()
-            };
-            let config = format!(
-                "[server]\nlisten = [\"{SERVER_V4}:53\"]\nstate_dir = \"{d}/state\"\n\
-                 control = \"127.0.0.1:8053\"\n\n{xdp}\n{}",
-                each(&|apex, zone| format!("[[zone]]\nname = \"{apex}\"\nfile = \"{zone}\"\n"))
-            );
-            let path = write(dir, "secdns.toml", &config)?;
-            let bin = secdns_bin();
-            let mut command = net.server(bin.to_str().context("non-UTF-8 path to secdns")?);
-            command.arg("serve").arg("--config").arg(path);
-            command
+            }
+            let zones =
+                each(&|apex, zone| format!("[[zone]]\nname = \"{apex}\"\nfile = \"{zone}\"\n"));
+            secdns_command(net, dir, xdp.then_some(""), &zones)?
         }
         Server::Knot | Server::KnotXdp => {
             std::fs::create_dir_all(dir.join("db"))?;
@@ -183,25 +171,13 @@ pub fn spawn_secondary(
     let (address, port) = (primary.ip(), primary.port());
     let command = match server {
         Server::SecdnsXdp | Server::SecdnsUserspace => {
-            let xdp = if server == Server::SecdnsXdp {
-                format!(
-                    "[xdp]\ninterfaces = [\"{}\"]\nmode = \"native\"\nmemory_mib = {xdp_memory_mib}\n",
-                    net.server_if
-                )
-            } else {
-                String::new()
-            };
-            let config = format!(
-                "[server]\nlisten = [\"{SERVER_V4}:53\"]\nstate_dir = \"{d}/state\"\n\
-                 control = \"127.0.0.1:8053\"\n\n{xdp}\n\
-                 [[peer]]\nname = \"primary\"\naddress = \"{address}\"\nport = {port}\nixfr = true\n\n\
+            let memory = format!("memory_mib = {xdp_memory_mib}\n");
+            let zones = format!(
+                "[[peer]]\nname = \"primary\"\naddress = \"{address}\"\nport = {port}\nixfr = true\n\n\
                  [[zone]]\nname = \"{apex}\"\npeers = [\"primary\"]\n"
             );
-            let path = write(dir, "secdns.toml", &config)?;
-            let bin = secdns_bin();
-            let mut command = net.server(bin.to_str().context("non-UTF-8 path to secdns")?);
-            command.arg("serve").arg("--config").arg(path);
-            command
+            let xdp = (server == Server::SecdnsXdp).then_some(memory.as_str());
+            secdns_command(net, dir, xdp, &zones)?
         }
         Server::Knot => {
             std::fs::create_dir_all(dir.join("db"))?;
@@ -255,6 +231,32 @@ impl Running {
         }
         Ok(())
     }
+}
+
+/// secdns on SERVER_V4:53 with its files in `dir`, with XDP native on the server's veth
+/// when `xdp` holds its further lines, and `zones` (the `[[peer]]` and `[[zone]]` sections).
+fn secdns_command(
+    net: &TestNet,
+    dir: &Path,
+    xdp: Option<&str>,
+    zones: &str,
+) -> anyhow::Result<Command> {
+    let d = dir.display();
+    let xdp = xdp.map_or(String::new(), |lines| {
+        format!(
+            "[xdp]\ninterfaces = [\"{}\"]\nmode = \"native\"\n{lines}",
+            net.server_if
+        )
+    });
+    let config = format!(
+        "[server]\nlisten = [\"{SERVER_V4}:53\"]\nstate_dir = \"{d}/state\"\n\
+         control = \"127.0.0.1:8053\"\n\n{xdp}\n{zones}"
+    );
+    let path = write(dir, "secdns.toml", &config)?;
+    let bin = secdns_bin();
+    let mut command = net.server(bin.to_str().context("non-UTF-8 path to secdns")?);
+    command.arg("serve").arg("--config").arg(path);
+    Ok(command)
 }
 
 /// knotd with `config` written to `dir`.
@@ -570,9 +572,8 @@ fn from_ticks(ticks: u64) -> Duration {
     Duration::from_nanos(ticks.saturating_mul(1_000_000_000) / per_second)
 }
 
-/// Time all cores have spent busy (user, system, interrupts, stolen), from /proc/stat. The
-/// kernel runs most veth and XDP work in whatever task sent the packet, so only the whole
-/// machine's time counts all of it.
+/// Time all cores have spent busy (user, system, interrupts, stolen), from /proc/stat: to
+/// tell when the machine is quiet.
 pub fn machine_busy_time() -> anyhow::Result<Duration> {
     let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
     let ticks = parse_busy(&stat).context("no cpu line in /proc/stat")?;

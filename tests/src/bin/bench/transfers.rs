@@ -134,7 +134,7 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
         let set: Vec<&str> = set.iter().map(String::as_str).collect();
         let unset: Vec<&str> = unset.iter().map(String::as_str).collect();
         primary.stage(&set, &unset)?;
-        let publications = map.map(|m| m.1).unwrap_or(0);
+        let publications = map.as_ref().map_or(0, |m| m.publications);
         let changed_host = format!("host{}.{APEX}", first + CHANGED - 1);
         let changed = changed_address(round, first + CHANGED - 1);
         let committed = Instant::now();
@@ -169,8 +169,8 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
             axfr_to_xdp_ms: axfr_xdp.map(ms),
             peak_pss_bytes: peak_pss,
             peak_rss_bytes: peak_rss,
-            xdp_map_bytes: map.map(|m| m.0.bytes),
-            xdp_left_out: map.map(|m| m.0.left_out),
+            xdp_map_bytes: map.as_ref().map(|m| m.bytes),
+            xdp_left_out: map.as_ref().map(|m| m.left_out),
             ixfr_to_serving_ms: ms(ixfr),
             restart_to_serving_ms: ms(restart),
             restart_to_xdp_ms: restart_xdp.map(ms),
@@ -233,17 +233,12 @@ fn wait_xdp(
     }
 }
 
-/// secdns: its answer maps' use, and how many publications so far.
-fn xdp_map(
-    server: Server,
-    net: &TestNet,
-) -> anyhow::Result<Option<(secdns::stats::MapUsage, u64)>> {
+/// secdns: its answer maps' use.
+fn xdp_map(server: Server, net: &TestNet) -> anyhow::Result<Option<secdns::stats::MapUsage>> {
     if server != Server::SecdnsXdp {
         return Ok(None);
     }
-    let map = stats(net)?.xdp_map;
-    let publications = map.publications;
-    Ok(Some((map, publications)))
+    Ok(Some(stats(net)?.xdp_map))
 }
 
 /// A UDP socket in the client namespace, asking the server over the veth.
@@ -274,7 +269,7 @@ impl Probe {
     /// The A records of an authoritative NOERROR answer for `name`, or nothing.
     fn addresses(&self, name: &str) -> Vec<Ipv4Addr> {
         let mut query = QueryBuilder::new(name, 1);
-        query.id = rand_id();
+        query.id = next_id();
         if self.0.send(&query.build()).is_err() {
             return Vec::new();
         }
@@ -329,7 +324,8 @@ impl Probe {
     }
 }
 
-fn rand_id() -> u16 {
+/// A fresh message ID for each query (wrapping).
+fn next_id() -> u16 {
     use std::sync::atomic::AtomicU16;
     static NEXT: AtomicU16 = AtomicU16::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
