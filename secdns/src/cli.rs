@@ -1,15 +1,15 @@
 //! What the management subcommands of `secdns` print: each calls the control API and shows
-//! the result as text (or JSON with `--json`).
+//! the result as a table or text (or JSON with `--json`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
 use crate::{
-    catalog::{PeerDef, SecondaryDef, TsigKeyDef},
+    catalog::{OverrideDef, PeerDef, SecondaryDef, WebhookDef},
     control::{
+        Health, KeyChange, KeyListing, NewKey, PeerListing, RecordListing, WebhookListing,
         ZoneSummary,
-        api::{KeyListing, NewKey, PeerListing},
         client::{Client, segment},
     },
     dns::Name,
@@ -18,123 +18,46 @@ use crate::{
     transfer::tsig::Algorithm,
 };
 
+/// One management command: the client, and whether to print JSON.
+pub struct Cli {
+    pub client: Client,
+    pub json: bool,
+}
+
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
-pub fn stats(client: &Client, json: bool) -> anyhow::Result<()> {
-    let report: StatsReport = client.get("/v1/stats")?;
-    if json {
-        return print_json(&report);
-    }
-    print!("{}", report.to_text());
-    Ok(())
-}
-
-pub fn remove(client: &Client, collection: &str, name: &str) -> anyhow::Result<()> {
-    client.delete(&format!("/v1/{collection}/{}", segment(name)))?;
-    println!("removed {name}");
-    Ok(())
-}
-
-pub fn tsig_add(
-    client: &Client,
-    json: bool,
-    name: Name,
-    algorithm: Algorithm,
-    secret: Option<String>,
-) -> anyhow::Result<()> {
-    let created: TsigKeyDef = client.post(
-        "/v1/tsig",
-        &NewKey {
-            name,
-            algorithm: Some(algorithm),
-            secret,
-        },
-    )?;
-    if json {
-        return print_json(&created);
-    }
-    println!(
-        "name      {}\nalgorithm {}\nsecret    {}",
-        created.name, created.algorithm, created.secret
-    );
-    Ok(())
-}
-
-pub fn tsig_list(client: &Client, json: bool) -> anyhow::Result<()> {
-    let keys: Vec<KeyListing> = client.get("/v1/tsig")?;
-    if json {
-        return print_json(&keys);
-    }
-    for key in keys {
-        println!("{} {} ({:?})", key.name, key.algorithm, key.origin);
-    }
-    Ok(())
-}
-
-pub fn peer_add(client: &Client, json: bool, def: PeerDef) -> anyhow::Result<()> {
-    let created: PeerDef = client.post("/v1/peers", &def)?;
-    if json {
-        return print_json(&created);
-    }
-    println!("added peer {}", created.name);
-    Ok(())
-}
-
-pub fn peer_list(client: &Client, json: bool) -> anyhow::Result<()> {
-    let peers: Vec<PeerListing> = client.get("/v1/peers")?;
-    if json {
-        return print_json(&peers);
-    }
-    for PeerListing { peer, origin } in peers {
-        let mut line = format!("{} {}:{}", peer.name, peer.address, peer.port);
-        if peer.ixfr {
-            line.push_str(" ixfr");
+/// Columns padded to their widest cell; the last column is not padded.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
         }
-        if let Some(key) = &peer.tsig {
-            line.push_str(&format!(" tsig {key}"));
-        }
-        if let Some(source) = peer.source {
-            line.push_str(&format!(" source {source}"));
-        }
-        println!("{line} ({origin:?})");
     }
-    Ok(())
+    let line = |cells: Vec<&str>| {
+        let last = cells.len().saturating_sub(1);
+        let mut text = String::new();
+        for (i, (cell, width)) in cells.iter().zip(&widths).enumerate() {
+            if i == last {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        text.trim_end().to_owned() + "\n"
+    };
+    let mut text = line(headers.to_vec());
+    for row in rows {
+        text.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    text
 }
 
-pub fn zone_add(client: &Client, json: bool, def: SecondaryDef) -> anyhow::Result<()> {
-    let created: SecondaryDef = client.post("/v1/zones", &def)?;
-    if json {
-        return print_json(&created);
-    }
-    println!(
-        "added secondary zone {} (peers: {})",
-        created.name,
-        created.peers.join(", ")
-    );
-    Ok(())
-}
-
-pub fn zone_list(client: &Client, json: bool) -> anyhow::Result<()> {
-    let zones: Vec<ZoneSummary> = client.get("/v1/zones")?;
-    if json {
-        return print_json(&zones);
-    }
-    for zone in zones {
-        let serial = zone.serial.map_or("-".to_string(), |s| s.to_string());
-        let state = if zone.serving {
-            "serving"
-        } else {
-            "not serving (SERVFAIL)"
-        };
-        println!(
-            "{} {} serial {serial} records {} {state}",
-            zone.name, zone.kind, zone.records
-        );
-    }
-    Ok(())
+fn or_dash<T: ToString>(value: Option<T>) -> String {
+    value.map_or("-".into(), |v| v.to_string())
 }
 
 /// "2026-11-27T15:00:00Z (42 s ago)" or "... (in 42 s)".
@@ -143,87 +66,360 @@ fn when(unix: Option<u64>) -> String {
         return "never".into();
     };
     let time = UNIX_EPOCH + Duration::from_secs(secs);
-    let now = SystemTime::now();
-    let relative = match now.duration_since(time) {
+    let relative = match SystemTime::now().duration_since(time) {
         Ok(ago) => format!("{} s ago", ago.as_secs()),
         Err(e) => format!("in {} s", e.duration().as_secs()),
     };
     format!("{} ({relative})", humantime::format_rfc3339_seconds(time))
 }
 
-pub fn zone_show(client: &Client, json: bool, name: &Name) -> anyhow::Result<()> {
-    let status: ZoneStatus = client.get(&format!("/v1/zones/{}", segment(&name.to_string())))?;
-    if json {
-        return print_json(&status);
-    }
-    let opt = |v: Option<u32>| v.map_or("-".to_string(), |v| v.to_string());
-    println!("zone          {}", status.name);
-    println!(
-        "serving       {}",
-        if status.serving {
-            "yes"
-        } else {
-            "no (SERVFAIL)"
+fn zone_path(zone: &Name) -> String {
+    format!("/zones/{}", segment(&zone.to_string()))
+}
+
+impl Cli {
+    fn show<T: Serialize>(&self, value: T, text: impl FnOnce(&T) -> String) -> anyhow::Result<()> {
+        if self.json {
+            return print_json(&value);
         }
-    );
-    println!("serial        {}", opt(status.serial));
-    println!("records       {}", status.records);
-    println!(
-        "last check    {} {}",
-        when(status.last_check),
-        status.last_check_result.as_deref().unwrap_or("")
-    );
-    println!(
-        "last transfer {} {}",
-        when(status.last_transfer),
-        status.last_transfer_kind.as_deref().unwrap_or("")
-    );
-    println!("next refresh  {}", when(status.next_refresh));
-    println!(
-        "expires       {}{}",
-        when(status.expires),
-        if status.expired { " (EXPIRED)" } else { "" }
-    );
-    println!(
-        "timers        refresh {} retry {} expire {}",
-        opt(status.refresh),
-        opt(status.retry),
-        opt(status.expire)
-    );
-    println!("failures      {} in a row", status.consecutive_failures);
+        print!("{}", text(&value));
+        Ok(())
+    }
+
+    /// DELETE `path`; prints what was removed.
+    pub fn remove(&self, path: &str, what: &str) -> anyhow::Result<()> {
+        self.client.delete(path)?;
+        if self.json {
+            return print_json(&serde_json::json!({ "removed": what }));
+        }
+        println!("removed {what}");
+        Ok(())
+    }
+
+    pub fn stats(&self) -> anyhow::Result<()> {
+        let report: StatsReport = self.client.get("/stats")?;
+        self.show(report, StatsReport::to_text)
+    }
+
+    /// Exits 1 (through an error) when the server is not healthy.
+    pub fn health(&self) -> anyhow::Result<()> {
+        let (status, health): (u16, Health) = self.client.get_any_status("/health")?;
+        let healthy = status == 200;
+        self.show(health.clone(), |h| {
+            let mut text = format!("{} ({} zones, xdp {})\n", h.status, h.zones, h.xdp);
+            for zone in &h.not_serving {
+                text.push_str(&format!("not serving: {zone}\n"));
+            }
+            text
+        })?;
+        if !healthy {
+            anyhow::bail!("secdns is {}", health.status);
+        }
+        Ok(())
+    }
+
+    pub fn metrics(&self) -> anyhow::Result<()> {
+        print!("{}", self.client.get_text("/metrics")?);
+        Ok(())
+    }
+
+    fn key_text(key: &KeyListing) -> String {
+        format!(
+            "name       {}\nalgorithm  {}\nsecret     {}\norigin     {:?}\n",
+            key.name, key.algorithm, key.secret, key.origin
+        )
+    }
+
+    pub fn tsig_add(
+        &self,
+        name: Name,
+        algorithm: Algorithm,
+        secret: Option<String>,
+    ) -> anyhow::Result<()> {
+        let new = NewKey {
+            name,
+            algorithm: Some(algorithm),
+            secret,
+        };
+        let created: KeyListing = self.client.send("POST", "/tsigs", &new)?;
+        self.show(created, |k| {
+            Self::key_text(k) + "(the secret is shown only now; give it to the primary)\n"
+        })
+    }
+
+    pub fn tsig_set(&self, name: &Name, change: KeyChange) -> anyhow::Result<()> {
+        let path = format!("/tsigs/{}", segment(&name.to_string()));
+        let changed: KeyListing = self.client.send("PUT", &path, &change)?;
+        self.show(changed, Self::key_text)
+    }
+
+    pub fn tsig_show(&self, name: &Name) -> anyhow::Result<()> {
+        let key: KeyListing = self
+            .client
+            .get(&format!("/tsigs/{}", segment(&name.to_string())))?;
+        self.show(key, Self::key_text)
+    }
+
+    pub fn tsig_list(&self) -> anyhow::Result<()> {
+        let keys: Vec<KeyListing> = self.client.get("/tsigs")?;
+        self.show(keys, |keys| {
+            let rows: Vec<Vec<String>> = keys
+                .iter()
+                .map(|k| {
+                    vec![
+                        k.name.to_string(),
+                        k.algorithm.to_string(),
+                        format!("{:?}", k.origin).to_lowercase(),
+                    ]
+                })
+                .collect();
+            table(&["NAME", "ALGORITHM", "ORIGIN"], &rows)
+        })
+    }
+
+    fn peer_rows(peers: &[PeerListing]) -> String {
+        let rows: Vec<Vec<String>> = peers
+            .iter()
+            .map(|PeerListing { peer, origin }| {
+                vec![
+                    peer.name.clone(),
+                    peer.address.to_string(),
+                    peer.port.to_string(),
+                    if peer.ixfr { "yes" } else { "no" }.into(),
+                    or_dash(peer.tsig.as_ref()),
+                    or_dash(peer.source),
+                    format!("{origin:?}").to_lowercase(),
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "NAME", "ADDRESS", "PORT", "IXFR", "TSIG", "SOURCE", "ORIGIN",
+            ],
+            &rows,
+        )
+    }
+
+    pub fn peer_add(&self, def: PeerDef, replace: bool) -> anyhow::Result<()> {
+        let listing: PeerListing = if replace {
+            let path = format!("/peers/{}", segment(&def.name));
+            self.client.send("PUT", &path, &def)?
+        } else {
+            self.client.send("POST", "/peers", &def)?
+        };
+        self.show(listing, |p| Self::peer_rows(std::slice::from_ref(p)))
+    }
+
+    pub fn peer_show(&self, name: &str) -> anyhow::Result<()> {
+        let peer: PeerListing = self.client.get(&format!("/peers/{}", segment(name)))?;
+        self.show(peer, |p| Self::peer_rows(std::slice::from_ref(p)))
+    }
+
+    pub fn peer_list(&self) -> anyhow::Result<()> {
+        let peers: Vec<PeerListing> = self.client.get("/peers")?;
+        self.show(peers, |p| Self::peer_rows(p))
+    }
+
+    pub fn zone_add(&self, def: SecondaryDef, replace: bool) -> anyhow::Result<()> {
+        let saved: SecondaryDef = if replace {
+            self.client.send("PUT", &zone_path(&def.name), &def)?
+        } else {
+            self.client.send("POST", "/zones", &def)?
+        };
+        self.show(saved, |z| {
+            format!(
+                "{} secondary zone {} (peers: {}); see `secdns zone show {}`\n",
+                if replace { "changed" } else { "added" },
+                z.name,
+                z.peers.join(", "),
+                z.name
+            )
+        })
+    }
+
+    pub fn zone_list(&self) -> anyhow::Result<()> {
+        let zones: Vec<ZoneSummary> = self.client.get("/zones")?;
+        self.show(zones, |zones| {
+            let rows: Vec<Vec<String>> = zones
+                .iter()
+                .map(|z| {
+                    vec![
+                        z.name.clone(),
+                        z.kind.clone(),
+                        or_dash(z.serial),
+                        z.records.to_string(),
+                        if z.serving { "yes" } else { "no (SERVFAIL)" }.into(),
+                    ]
+                })
+                .collect();
+            table(&["ZONE", "KIND", "SERIAL", "RECORDS", "SERVING"], &rows)
+        })
+    }
+
+    pub fn zone_show(&self, name: &Name) -> anyhow::Result<()> {
+        let status: ZoneStatus = self.client.get(&zone_path(name))?;
+        self.show(status, zone_status_text)
+    }
+
+    pub fn zone_transfer(&self, name: &Name) -> anyhow::Result<()> {
+        self.client
+            .post_empty(&format!("{}/force_axfr", zone_path(name)))?;
+        if self.json {
+            return print_json(&serde_json::json!({ "zone": name, "transfer": "started" }));
+        }
+        println!("transfer of {name} started; see `secdns zone show {name}`");
+        Ok(())
+    }
+
+    pub fn zone_records(&self, name: &Name) -> anyhow::Result<()> {
+        let records: Vec<RecordListing> =
+            self.client.get(&format!("{}/records", zone_path(name)))?;
+        self.show(records, |records| {
+            records
+                .iter()
+                .map(|r| format!("{} {} IN {} {}\n", r.name, r.ttl, r.rtype, r.data))
+                .collect()
+        })
+    }
+
+    fn override_rows(overrides: &[OverrideDef]) -> String {
+        let rows: Vec<Vec<String>> = overrides
+            .iter()
+            .map(|o| {
+                vec![
+                    o.name.to_string(),
+                    o.rtype.to_string(),
+                    o.ttl.to_string(),
+                    o.data.join(" "),
+                ]
+            })
+            .collect();
+        table(&["NAME", "TYPE", "TTL", "DATA"], &rows)
+    }
+
+    pub fn override_add(&self, zone: &Name, def: OverrideDef, replace: bool) -> anyhow::Result<()> {
+        let path = format!("{}/overrides", zone_path(zone));
+        let saved: OverrideDef = if replace {
+            let path = format!("{path}/{}/{}", segment(&def.name.to_string()), def.rtype);
+            self.client.send("PUT", &path, &def)?
+        } else {
+            self.client.send("POST", &path, &def)?
+        };
+        self.show(saved, |o| Self::override_rows(std::slice::from_ref(o)))
+    }
+
+    pub fn override_list(&self, zone: &Name) -> anyhow::Result<()> {
+        let overrides: Vec<OverrideDef> =
+            self.client.get(&format!("{}/overrides", zone_path(zone)))?;
+        self.show(overrides, |o| Self::override_rows(o))
+    }
+
+    fn webhook_rows(hooks: &[WebhookListing]) -> String {
+        let rows: Vec<Vec<String>> = hooks
+            .iter()
+            .map(|WebhookListing { webhook, origin }| {
+                let events = if webhook.events.is_empty() {
+                    "all".to_string()
+                } else {
+                    let names: Vec<&str> = webhook.events.iter().map(|e| e.as_str()).collect();
+                    names.join(",")
+                };
+                vec![
+                    webhook.name.clone(),
+                    webhook.url.clone(),
+                    events,
+                    format!("{origin:?}").to_lowercase(),
+                ]
+            })
+            .collect();
+        table(&["NAME", "URL", "EVENTS", "ORIGIN"], &rows)
+    }
+
+    pub fn webhook_add(&self, def: WebhookDef, replace: bool) -> anyhow::Result<()> {
+        let listing: WebhookListing = if replace {
+            let path = format!("/webhooks/{}", segment(&def.name));
+            self.client.send("PUT", &path, &def)?
+        } else {
+            self.client.send("POST", "/webhooks", &def)?
+        };
+        self.show(listing, |w| Self::webhook_rows(std::slice::from_ref(w)))
+    }
+
+    pub fn webhook_list(&self) -> anyhow::Result<()> {
+        let hooks: Vec<WebhookListing> = self.client.get("/webhooks")?;
+        self.show(hooks, |h| Self::webhook_rows(h))
+    }
+}
+
+fn zone_status_text(status: &ZoneStatus) -> String {
+    let mut lines = vec![
+        format!("zone          {} ({})", status.name, status.kind),
+        format!(
+            "serving       {}",
+            if status.serving {
+                "yes"
+            } else {
+                "no (SERVFAIL)"
+            }
+        ),
+        format!("serial        {}", or_dash(status.serial)),
+        format!("records       {}", status.records),
+    ];
+    if status.kind == "secondary" {
+        lines.extend([
+            format!("overrides     {}", status.overrides),
+            format!(
+                "last check    {} {}",
+                when(status.last_check),
+                status.last_check_result.as_deref().unwrap_or("")
+            ),
+            format!(
+                "last transfer {} {}",
+                when(status.last_transfer),
+                status.last_transfer_kind.as_deref().unwrap_or("")
+            ),
+            format!("next refresh  {}", when(status.next_refresh)),
+            format!(
+                "expires       {}{}",
+                when(status.expires),
+                if status.expired { " (EXPIRED)" } else { "" }
+            ),
+            format!(
+                "timers        refresh {} retry {} expire {}",
+                or_dash(status.refresh),
+                or_dash(status.retry),
+                or_dash(status.expire)
+            ),
+            format!("failures      {} in a row", status.consecutive_failures),
+        ]);
+    }
     for warning in &status.warnings {
-        println!("warning       {warning}");
+        lines.push(format!("warning       {warning}"));
     }
-    for peer in &status.peers {
-        println!(
-            "peer          {} {} last {} serial {} {}{}",
-            peer.name,
-            peer.address,
-            when(peer.last_contact),
-            opt(peer.last_serial),
-            peer.last_result.as_deref().unwrap_or("-"),
-            peer.last_error
-                .as_deref()
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default()
-        );
+    let mut text = lines.join("\n") + "\n";
+    if !status.peers.is_empty() {
+        let rows: Vec<Vec<String>> = status
+            .peers
+            .iter()
+            .map(|p| {
+                vec![
+                    p.name.clone(),
+                    p.address.clone(),
+                    when(p.last_contact),
+                    or_dash(p.last_serial),
+                    match (&p.last_result, &p.last_error) {
+                        (_, Some(e)) => format!("failed: {e}"),
+                        (Some(r), None) => r.clone(),
+                        (None, None) => "-".into(),
+                    },
+                ]
+            })
+            .collect();
+        text.push('\n');
+        text.push_str(&table(
+            &["PEER", "ADDRESS", "LAST CONTACT", "SERIAL", "RESULT"],
+            &rows,
+        ));
     }
-    Ok(())
-}
-
-pub fn zone_transfer(client: &Client, name: &Name) -> anyhow::Result<()> {
-    client.post_empty(&format!(
-        "/v1/zones/{}/transfer",
-        segment(&name.to_string())
-    ))?;
-    println!("transfer of {name} started; see `secdns zone show {name}`");
-    Ok(())
-}
-
-pub fn zone_records(client: &Client, name: &Name) -> anyhow::Result<()> {
-    print!(
-        "{}",
-        client.get_text(&format!("/v1/zones/{}/records", segment(&name.to_string())))?
-    );
-    Ok(())
+    text
 }

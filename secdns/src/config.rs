@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
 use crate::{
-    catalog::{Catalog, Origin, PeerDef, SecondaryDef, TsigKeyDef},
+    catalog::{Catalog, Origin, PeerDef, SecondaryDef, TsigKeyDef, WebhookDef},
     dns::Name,
     transfer::client::Limits,
     xdp::loader::AttachMode,
@@ -33,6 +33,8 @@ pub struct Config {
     pub peers: Vec<PeerDef>,
     #[serde(default, rename = "zone")]
     pub zones: Vec<ZoneConfig>,
+    #[serde(default, rename = "webhook")]
+    pub webhooks: Vec<WebhookDef>,
 }
 
 /// Limits on what a primary may send; a transfer over them keeps the old copy.
@@ -78,6 +80,9 @@ pub struct ServerConfig {
     pub state_dir: PathBuf,
     #[serde(default = "default_control")]
     pub control: SocketAddr,
+    /// Bearer token the control API requires of every client. Without it, the API answers
+    /// local (loopback) clients only.
+    pub control_token: Option<String>,
     /// EDNS UDP payload size we advertise and never exceed (RFC 6891 §6.2.5).
     #[serde(default = "default_udp_payload")]
     pub udp_payload: u16,
@@ -175,6 +180,11 @@ impl Config {
                 self.server.udp_payload
             );
         }
+        if let Some(token) = &self.server.control_token
+            && (token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            bail!("[server] control_token: use at least 16 printable characters, no spaces");
+        }
         if self.server.tcp_idle_timeout == 0 {
             bail!("[server] tcp_idle_timeout must be at least 1 second");
         }
@@ -235,6 +245,11 @@ impl Config {
         }
         for zone in self.zones.iter().filter_map(ZoneConfig::secondary) {
             catalog.add_zone(zone, Origin::Config).context("[[zone]]")?;
+        }
+        for webhook in &self.webhooks {
+            catalog
+                .add_webhook(webhook.clone(), Origin::Config)
+                .context("[[webhook]]")?;
         }
         Ok(catalog)
     }

@@ -17,5 +17,6 @@ pub mod server;
 pub mod snapshot;
 pub mod stats;
 pub mod transfer;
+pub mod webhooks;
 pub mod xdp;
 pub mod zone;

@@ -4,14 +4,18 @@
 use std::{net::IpAddr, net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use secdns::{
-    catalog::{PeerDef, SecondaryDef},
+    catalog::{OverrideDef, OverrideType, PeerDef, SecondaryDef, WebhookDef},
     cli,
     config::{Config, DEFAULT_CONTROL},
-    control::client::Client,
+    control::{
+        KeyChange,
+        client::{Client, segment},
+    },
     dns::Name,
     transfer::tsig::Algorithm,
+    webhooks::event::EventKind,
     xdp::loader::{AttachMode, XdpEngine},
 };
 
@@ -19,16 +23,20 @@ use secdns::{
 #[command(
     name = "secdns",
     version,
-    about = "Authoritative secondary DNS with an XDP fast path"
+    about = "Authoritative secondary DNS with an XDP fast path",
+    after_help = "Exit status: 0 done, 1 the server said no (or could not be reached), 2 usage."
 )]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
     /// Control API of the server to manage.
-    #[arg(long, default_value = DEFAULT_CONTROL, global = true)]
+    #[arg(long, default_value = DEFAULT_CONTROL, global = true, env = "SECDNS_CONTROL")]
     control: SocketAddr,
-    /// Print JSON instead of text.
+    /// Bearer token of the control API ([server] control_token).
+    #[arg(long, global = true, env = "SECDNS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print JSON instead of tables and text.
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -49,12 +57,13 @@ enum Command {
         config: PathBuf,
     },
     /// Check a config file and its zone files, then exit.
-    Check {
-        #[arg(long)]
-        config: PathBuf,
-    },
-    /// Print the counters of a running server.
+    CheckConfig { config: PathBuf },
+    /// Whether every zone is served (exit status 1 when not).
+    Health,
+    /// The counters of a running server.
     Stats,
+    /// The Prometheus metrics page.
+    Metrics,
     /// TSIG keys.
     Tsig {
         #[command(subcommand)]
@@ -70,6 +79,16 @@ enum Command {
         #[command(subcommand)]
         action: ZoneAction,
     },
+    /// Local A/AAAA/CNAME records layered over a secondary zone's transferred data.
+    Override {
+        #[command(subcommand)]
+        action: OverrideAction,
+    },
+    /// Where notifications are POSTed.
+    Webhook {
+        #[command(subcommand)]
+        action: WebhookAction,
+    },
     /// Attach a program that answers nothing to INTERFACE and hold it until killed. Native XDP
     /// on a veth delivers XDP_TX frames only if the peer has a program too; tests and the demo
     /// use this on the client side.
@@ -82,7 +101,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum TsigAction {
-    /// Add a key; a secret is generated (and printed) when none is given.
+    /// Add a key; a secret is generated (and printed, this once) when none is given.
     Add {
         name: Name,
         #[arg(long, default_value = "hmac-sha256")]
@@ -91,52 +110,101 @@ enum TsigAction {
         #[arg(long)]
         secret: Option<String>,
     },
+    /// Change a key's algorithm or secret (a new one is generated when none is given).
+    Set {
+        name: Name,
+        #[arg(long)]
+        algorithm: Option<Algorithm>,
+        #[arg(long)]
+        secret: Option<String>,
+    },
     List,
+    Show {
+        name: Name,
+    },
     Rm {
         name: Name,
     },
 }
 
+#[derive(Args)]
+struct PeerArgs {
+    name: String,
+    #[arg(long)]
+    address: IpAddr,
+    #[arg(long, default_value_t = 53)]
+    port: u16,
+    /// Try IXFR before AXFR.
+    #[arg(long)]
+    ixfr: bool,
+    /// Name of the TSIG key for this peer.
+    #[arg(long)]
+    tsig: Option<Name>,
+    /// Local address to send from.
+    #[arg(long)]
+    source: Option<IpAddr>,
+}
+
+impl PeerArgs {
+    fn def(self) -> PeerDef {
+        PeerDef {
+            name: self.name,
+            address: self.address,
+            port: self.port,
+            ixfr: self.ixfr,
+            tsig: self.tsig,
+            source: self.source,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum PeerAction {
-    Add {
-        name: String,
-        #[arg(long)]
-        address: IpAddr,
-        #[arg(long, default_value_t = 53)]
-        port: u16,
-        /// Try IXFR before AXFR.
-        #[arg(long)]
-        ixfr: bool,
-        /// Name of the TSIG key for this peer.
-        #[arg(long)]
-        tsig: Option<Name>,
-        /// Local address to send from.
-        #[arg(long)]
-        source: Option<IpAddr>,
-    },
+    Add(PeerArgs),
+    /// Replace a peer's settings (zones using it pick them up at once).
+    Set(PeerArgs),
     List,
+    Show {
+        name: String,
+    },
     Rm {
         name: String,
     },
+}
+
+#[derive(Args)]
+struct ZoneArgs {
+    name: Name,
+    /// A peer to transfer from; repeat for more, in the order to try them.
+    #[arg(long = "peer", required = true)]
+    peers: Vec<String>,
+    /// Seconds between checks (replaces the SOA REFRESH).
+    #[arg(long)]
+    refresh: Option<u32>,
+    #[arg(long)]
+    retry: Option<u32>,
+    #[arg(long)]
+    expire: Option<u32>,
+}
+
+impl ZoneArgs {
+    fn def(self) -> SecondaryDef {
+        SecondaryDef {
+            name: self.name,
+            peers: self.peers,
+            refresh: self.refresh,
+            retry: self.retry,
+            expire: self.expire,
+        }
+    }
 }
 
 #[derive(Subcommand)]
 enum ZoneAction {
     /// Add a secondary zone.
-    Add {
-        name: Name,
-        /// A peer to transfer from; repeat for more, in the order to try them.
-        #[arg(long = "peer", required = true)]
-        peers: Vec<String>,
-        /// Seconds between checks (replaces the SOA REFRESH).
-        #[arg(long)]
-        refresh: Option<u32>,
-        #[arg(long)]
-        retry: Option<u32>,
-        #[arg(long)]
-        expire: Option<u32>,
-    },
+    Add(ZoneArgs),
+    /// Replace a secondary zone's settings.
+    Set(ZoneArgs),
     List,
     /// Serial, checks, transfers, timers, per-peer state.
     Show {
@@ -145,14 +213,96 @@ enum ZoneAction {
     Rm {
         name: Name,
     },
-    /// Transfer the whole zone now, whatever the serials say.
+    /// Transfer the whole zone now (AXFR), whatever the serials say.
+    #[command(alias = "force-axfr")]
     Transfer {
         name: Name,
     },
-    /// The served zone in zone-file format.
+    /// The records served, in zone-file format (overrides applied).
     Records {
         name: Name,
     },
+}
+
+#[derive(Args)]
+struct OverrideArgs {
+    zone: Name,
+    name: Name,
+    #[arg(value_name = "TYPE")]
+    rtype: OverrideType,
+    /// Addresses (A, AAAA) or the target name (CNAME).
+    #[arg(required = true)]
+    data: Vec<String>,
+    #[arg(long, default_value_t = 300)]
+    ttl: u32,
+}
+
+impl OverrideArgs {
+    fn split(self) -> (Name, OverrideDef) {
+        let def = OverrideDef {
+            name: self.name,
+            rtype: self.rtype,
+            ttl: self.ttl,
+            data: self.data,
+        };
+        (self.zone, def)
+    }
+}
+
+#[derive(Subcommand)]
+enum OverrideAction {
+    /// Serve DATA for NAME and TYPE instead of what the primary has.
+    Add(OverrideArgs),
+    /// Replace an override's data or TTL.
+    Set(OverrideArgs),
+    List {
+        zone: Name,
+    },
+    Rm {
+        zone: Name,
+        name: Name,
+        #[arg(value_name = "TYPE")]
+        rtype: OverrideType,
+    },
+}
+
+#[derive(Args)]
+struct WebhookArgs {
+    name: String,
+    /// http://host[:port]/path
+    #[arg(long)]
+    url: String,
+    /// An event to send; repeat for more; all when none is given.
+    #[arg(long = "event", value_parser = parse_event)]
+    events: Vec<EventKind>,
+}
+
+fn parse_event(text: &str) -> Result<EventKind, String> {
+    EventKind::ALL
+        .into_iter()
+        .find(|e| e.as_str() == text)
+        .ok_or_else(|| {
+            let known: Vec<&str> = EventKind::ALL.iter().map(|e| e.as_str()).collect();
+            format!("known events: {}", known.join(", "))
+        })
+}
+
+impl WebhookArgs {
+    fn def(self) -> WebhookDef {
+        WebhookDef {
+            name: self.name,
+            url: self.url,
+            events: self.events,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum WebhookAction {
+    Add(WebhookArgs),
+    Set(WebhookArgs),
+    List,
+    Rm { name: String },
 }
 
 fn main() -> ExitCode {
@@ -186,8 +336,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         // SAFETY: restoring the default disposition of one signal before any thread starts.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
-    let client = Client::new(cli.control);
-    let json = cli.json;
+    let manage = cli::Cli {
+        client: Client::new(cli.control, cli.token),
+        json: cli.json,
+    };
+    let seg = |name: &dyn std::fmt::Display| segment(&name.to_string());
     match cli.command {
         Command::Serve { config } => {
             let config = Config::load(&config)?;
@@ -197,73 +350,85 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("starting the async runtime")?;
             runtime.block_on(secdns::server::serve(config))
         }
-        Command::Check { config } => {
+        Command::CheckConfig { config } => {
             let loaded = Config::load(&config)?;
             let zones = secdns::server::load_zones(&loaded)?;
-            let secondaries = loaded.catalog()?.zones().count();
+            let catalog = loaded.catalog()?;
             println!(
-                "{}: OK, {} zone(s) from files, {secondaries} secondary zone(s)",
+                "{}: OK, {} zone(s) from files, {} secondary zone(s), {} peer(s), {} TSIG key(s), {} webhook(s)",
                 config.display(),
-                zones.len()
+                zones.len(),
+                catalog.zones().count(),
+                catalog.peers().count(),
+                catalog.keys().count(),
+                catalog.webhooks().count(),
             );
             Ok(())
         }
-        Command::Stats => cli::stats(&client, json),
+        Command::Health => manage.health(),
+        Command::Stats => manage.stats(),
+        Command::Metrics => manage.metrics(),
         Command::Tsig { action } => match action {
             TsigAction::Add {
                 name,
                 algorithm,
                 secret,
-            } => cli::tsig_add(&client, json, name, algorithm, secret),
-            TsigAction::List => cli::tsig_list(&client, json),
-            TsigAction::Rm { name } => cli::remove(&client, "tsig", &name.to_string()),
+            } => manage.tsig_add(name, algorithm, secret),
+            TsigAction::Set {
+                name,
+                algorithm,
+                secret,
+            } => manage.tsig_set(&name, KeyChange { algorithm, secret }),
+            TsigAction::List => manage.tsig_list(),
+            TsigAction::Show { name } => manage.tsig_show(&name),
+            TsigAction::Rm { name } => manage.remove(
+                &format!("/tsigs/{}", seg(&name)),
+                &format!("TSIG key {name}"),
+            ),
         },
         Command::Peer { action } => match action {
-            PeerAction::Add {
-                name,
-                address,
-                port,
-                ixfr,
-                tsig,
-                source,
-            } => cli::peer_add(
-                &client,
-                json,
-                PeerDef {
-                    name,
-                    address,
-                    port,
-                    ixfr,
-                    tsig,
-                    source,
-                },
-            ),
-            PeerAction::List => cli::peer_list(&client, json),
-            PeerAction::Rm { name } => cli::remove(&client, "peers", &name),
+            PeerAction::Add(args) => manage.peer_add(args.def(), false),
+            PeerAction::Set(args) => manage.peer_add(args.def(), true),
+            PeerAction::List => manage.peer_list(),
+            PeerAction::Show { name } => manage.peer_show(&name),
+            PeerAction::Rm { name } => {
+                manage.remove(&format!("/peers/{}", seg(&name)), &format!("peer {name}"))
+            }
         },
         Command::Zone { action } => match action {
-            ZoneAction::Add {
-                name,
-                peers,
-                refresh,
-                retry,
-                expire,
-            } => cli::zone_add(
-                &client,
-                json,
-                SecondaryDef {
-                    name,
-                    peers,
-                    refresh,
-                    retry,
-                    expire,
-                },
+            ZoneAction::Add(args) => manage.zone_add(args.def(), false),
+            ZoneAction::Set(args) => manage.zone_add(args.def(), true),
+            ZoneAction::List => manage.zone_list(),
+            ZoneAction::Show { name } => manage.zone_show(&name),
+            ZoneAction::Rm { name } => {
+                manage.remove(&format!("/zones/{}", seg(&name)), &format!("zone {name}"))
+            }
+            ZoneAction::Transfer { name } => manage.zone_transfer(&name),
+            ZoneAction::Records { name } => manage.zone_records(&name),
+        },
+        Command::Override { action } => match action {
+            OverrideAction::Add(args) => {
+                let (zone, def) = args.split();
+                manage.override_add(&zone, def, false)
+            }
+            OverrideAction::Set(args) => {
+                let (zone, def) = args.split();
+                manage.override_add(&zone, def, true)
+            }
+            OverrideAction::List { zone } => manage.override_list(&zone),
+            OverrideAction::Rm { zone, name, rtype } => manage.remove(
+                &format!("/zones/{}/overrides/{}/{rtype}", seg(&zone), seg(&name)),
+                &format!("override {name} {rtype} in zone {zone}"),
             ),
-            ZoneAction::List => cli::zone_list(&client, json),
-            ZoneAction::Show { name } => cli::zone_show(&client, json, &name),
-            ZoneAction::Rm { name } => cli::remove(&client, "zones", &name.to_string()),
-            ZoneAction::Transfer { name } => cli::zone_transfer(&client, &name),
-            ZoneAction::Records { name } => cli::zone_records(&client, &name),
+        },
+        Command::Webhook { action } => match action {
+            WebhookAction::Add(args) => manage.webhook_add(args.def(), false),
+            WebhookAction::Set(args) => manage.webhook_add(args.def(), true),
+            WebhookAction::List => manage.webhook_list(),
+            WebhookAction::Rm { name } => manage.remove(
+                &format!("/webhooks/{}", seg(&name)),
+                &format!("webhook {name}"),
+            ),
         },
         Command::XdpPeer { interface } => {
             let mut engine = XdpEngine::load()?;

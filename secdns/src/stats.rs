@@ -1,11 +1,79 @@
 //! Counters kept by the userspace responders, and the combined view the control API serves.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use serde::{Deserialize, Serialize};
 
+use crate::dns::Name;
+
+/// Answers by transport, zone and RCODE, for `/metrics`. Zones are keyed by apex; questions
+/// outside every zone (and unparsable ones) count under no zone.
+#[derive(Default)]
+pub struct QueryCounters {
+    zones: RwLock<HashMap<Name, Arc<ByRcode>>>,
+    outside: ByRcode,
+}
+
+/// [transport (0 UDP, 1 TCP)][RCODE (low four bits)].
+type ByRcode = [[AtomicU64; 16]; 2];
+
+/// Zones counted at most; zones beyond it (after many removals and additions) are not.
+const MAX_COUNTED_ZONES: usize = 100_000;
+
+impl QueryCounters {
+    pub fn bump(&self, tcp: bool, zone: Option<&Name>, rcode: u8) {
+        let bump = |by_rcode: &ByRcode| {
+            by_rcode[usize::from(tcp)][usize::from(rcode & 0x0f)].fetch_add(1, Ordering::Relaxed);
+        };
+        let Some(zone) = zone else {
+            return bump(&self.outside);
+        };
+        let known = self
+            .zones
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(zone)
+            .cloned();
+        if let Some(by_rcode) = known {
+            return bump(&by_rcode);
+        }
+        let mut zones = self.zones.write().unwrap_or_else(|e| e.into_inner());
+        if zones.len() < MAX_COUNTED_ZONES {
+            bump(zones.entry(zone.clone()).or_default());
+        }
+    }
+
+    /// (transport, zone, RCODE, count) for every non-zero count.
+    pub fn counts(&self) -> Vec<(&'static str, Option<Name>, u8, u64)> {
+        let zones = self.zones.read().unwrap_or_else(|e| e.into_inner());
+        let all = zones
+            .iter()
+            .map(|(name, c)| (Some(name.clone()), &**c))
+            .chain([(None, &self.outside)]);
+        let mut out = Vec::new();
+        for (zone, by_rcode) in all {
+            for (t, transport) in ["udp", "tcp"].into_iter().enumerate() {
+                for (rcode, count) in by_rcode[t].iter().enumerate() {
+                    let count = count.load(Ordering::Relaxed);
+                    if count > 0 {
+                        out.push((transport, zone.clone(), rcode as u8, count));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
 #[derive(Default)]
 pub struct ResponderStats {
+    pub queries: QueryCounters,
     pub udp_answered: AtomicU64,
     pub udp_ignored: AtomicU64,
     pub udp_truncated: AtomicU64,

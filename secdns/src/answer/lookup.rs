@@ -35,6 +35,8 @@ pub struct Rr<'a> {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Answer<'a> {
+    /// The apex of the zone that answered (or that is not available), for the counters.
+    pub zone: Option<&'a Name>,
     pub rcode: u8,
     pub authoritative: bool,
     pub answer: Vec<Rr<'a>>,
@@ -297,8 +299,9 @@ pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16, dnssec_ok: b
             };
         }
         // Configured but without data (not transferred yet, or expired).
-        Some(Served::Unavailable(_)) => {
+        Some(Served::Unavailable(name)) => {
             return Answer {
+                zone: Some(name),
                 rcode: rcode::SERVFAIL,
                 ..Default::default()
             };
@@ -310,6 +313,7 @@ pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16, dnssec_ok: b
         zone,
         dnssec,
         out: Answer {
+            zone: Some(zone.apex()),
             authoritative: true,
             ..Default::default()
         },

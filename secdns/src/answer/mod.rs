@@ -9,7 +9,10 @@ pub mod query;
 use secdns_common::{COPIED_QUERY_FLAGS, FLAG_QR};
 
 use crate::{
-    dns::codes::{flags, rcode, rtype},
+    dns::{
+        Name,
+        codes::{flags, rcode, rtype},
+    },
     snapshot::Snapshot,
 };
 use query::{Edns, ParsedQuery, Question};
@@ -39,6 +42,15 @@ impl Transport {
 /// The reply to `msg`, or `None` when it must not be answered (not a query, or too broken to
 /// even echo an ID).
 pub fn respond(msg: &[u8], snapshot: &Snapshot, transport: Transport) -> Option<Vec<u8>> {
+    respond_in(msg, snapshot, transport).map(|(reply, _)| reply)
+}
+
+/// As [`respond`], with the apex of the zone the question fell in, if any.
+pub fn respond_in<'s>(
+    msg: &[u8],
+    snapshot: &'s Snapshot,
+    transport: Transport,
+) -> Option<(Vec<u8>, Option<&'s Name>)> {
     let our_payload = transport.our_payload();
     match query::parse(msg) {
         ParsedQuery::Ignore => None,
@@ -57,13 +69,16 @@ pub fn respond(msg: &[u8], snapshot: &Snapshot, transport: Transport) -> Option<
                 dnssec_ok: e.dnssec_ok,
                 extended_error: None,
             });
-            Some(assemble(
-                id,
-                header_flags,
-                question.map(|q| q.raw),
-                [0, 0, 0],
-                &[],
-                opt,
+            Some((
+                assemble(
+                    id,
+                    header_flags,
+                    question.map(|q| q.raw),
+                    [0, 0, 0],
+                    &[],
+                    opt,
+                ),
+                None,
             ))
         }
         ParsedQuery::Query {
@@ -77,26 +92,27 @@ pub fn respond(msg: &[u8], snapshot: &Snapshot, transport: Transport) -> Option<
     }
 }
 
-fn answer_question(
+fn answer_question<'s>(
     id: u16,
     query_flags: u16,
     question: &Question<'_>,
     edns: Option<Edns>,
-    snapshot: &Snapshot,
+    snapshot: &'s Snapshot,
     transport: Transport,
-) -> Vec<u8> {
+) -> (Vec<u8>, Option<&'s Name>) {
     let dnssec_ok = edns.is_some_and(|e| e.dnssec_ok);
     let qname = question.lowercase_name();
-    let body = if matches!(question.qtype, rtype::AXFR | rtype::IXFR) {
+    let (body, zone) = if matches!(question.qtype, rtype::AXFR | rtype::IXFR) {
         // Zone transfers out of secdns are not offered.
-        encode::Body::empty(if matches!(transport, Transport::Udp { .. }) {
+        let rcode = if matches!(transport, Transport::Udp { .. }) {
             rcode::FORMERR
         } else {
             rcode::REFUSED
-        })
+        };
+        (encode::Body::empty(rcode), None)
     } else {
         let answer = lookup::lookup(snapshot, &qname, question.qtype, dnssec_ok);
-        encode::encode_body(&qname, &answer)
+        (encode::encode_body(&qname, &answer), answer.zone)
     };
     let base_flags = FLAG_QR | (query_flags & COPIED_QUERY_FLAGS);
     let opt = edns.map(|_| Opt {
@@ -123,11 +139,14 @@ fn answer_question(
         (Transport::Udp { .. }, None) => PLAIN_UDP_LIMIT,
     };
     if reply.len() <= limit {
-        return reply;
+        return (reply, zone);
     }
     // Too big for this transport: an empty reply with TC tells the client to retry over TCP.
     let flags = base_flags | body.flags | flags::TC;
-    assemble(id, flags, Some(question.raw), [0, 0, 0], &[], opt)
+    (
+        assemble(id, flags, Some(question.raw), [0, 0, 0], &[], opt),
+        zone,
+    )
 }
 
 /// What our OPT record says (RFC 6891 §6.1.2).

@@ -1,6 +1,8 @@
 //! Secondary zones: the manager that owns them ([`Secondaries`]), each zone's refresh loop
 //! ([`zone`]), their copies on disk ([`store`], written by [`saver`]), NOTIFY ([`notify`]) and status ([`status`]).
 
+mod alerts;
+pub mod metrics;
 pub mod notify;
 mod saver;
 pub mod status;
@@ -17,14 +19,16 @@ use anyhow::Context as _;
 use tokio::task::JoinHandle;
 
 use crate::{
-    catalog::{Catalog, Origin, PeerDef, SecondaryDef, TsigKeyDef},
+    catalog::{Catalog, OverrideDef, Refused, SecondaryDef},
     dns::Name,
     server::publisher::Publisher,
     transfer::client::Limits,
+    webhooks::Notifier,
+    zone::overrides::Override,
 };
 use status::ZoneStatus;
 use store::ZoneStore;
-use zone::SecondaryZone;
+use zone::{SecondaryZone, Settings};
 
 type Running = (Arc<SecondaryZone>, Option<JoinHandle<()>>);
 
@@ -35,10 +39,36 @@ pub struct Secondaries {
     limits: Limits,
     store: ZoneStore,
     publisher: Arc<Publisher>,
+    notifier: Arc<Notifier>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn settings(catalog: &Catalog, def: &SecondaryDef) -> anyhow::Result<Settings> {
+    Ok(Settings {
+        def: def.clone(),
+        primaries: catalog
+            .primaries(def)
+            .with_context(|| format!("zone {}", def.name))?,
+    })
+}
+
+/// The zone's overrides as records (the catalog has checked them).
+fn overrides(catalog: &Catalog, zone: &Name) -> Vec<Override> {
+    catalog
+        .overrides(zone)
+        .iter()
+        .filter_map(|o| {
+            Some(Override {
+                owner: o.name.clone(),
+                rtype: o.rtype.code(),
+                ttl: o.ttl,
+                rdatas: o.rdatas(zone).ok()?.into_iter().map(Into::into).collect(),
+            })
+        })
+        .collect()
 }
 
 impl Secondaries {
@@ -49,6 +79,7 @@ impl Secondaries {
         limits: Limits,
         store: ZoneStore,
         publisher: Arc<Publisher>,
+        notifier: Arc<Notifier>,
     ) -> anyhow::Result<Arc<Self>> {
         let this = Arc::new(Self {
             catalog: Mutex::new(Catalog::default()),
@@ -56,32 +87,62 @@ impl Secondaries {
             limits,
             store,
             publisher,
+            notifier,
         });
-        for (def, _) in catalog.zones() {
-            this.create_zone(&catalog, def.clone())?;
-        }
+        this.reconcile(&catalog)?;
         *lock(&this.catalog) = catalog;
         Ok(this)
     }
 
-    fn create_zone(
-        &self,
-        catalog: &Catalog,
-        def: SecondaryDef,
-    ) -> anyhow::Result<Arc<SecondaryZone>> {
-        let primaries = catalog
-            .primaries(&def)
-            .with_context(|| format!("zone {}", def.name))?;
-        let name = def.name.clone();
-        let zone = SecondaryZone::new(
-            def,
-            primaries,
-            self.limits,
-            self.store.clone(),
-            self.publisher.clone(),
-        );
-        lock(&self.zones).insert(name, (zone.clone(), None));
-        Ok(zone)
+    /// Makes the running zones and webhooks those of `catalog`: zones created, reconfigured,
+    /// given new overrides or removed as it says.
+    fn reconcile(&self, catalog: &Catalog) -> anyhow::Result<()> {
+        let mut zones = lock(&self.zones);
+        for (def, _) in catalog.zones() {
+            let settings = settings(catalog, def)?;
+            let overrides = overrides(catalog, &def.name);
+            match zones.get(&def.name) {
+                Some((zone, _)) => {
+                    let now = zone.settings();
+                    if now.def != settings.def || now.primaries != settings.primaries {
+                        zone.reconfigure(settings);
+                    }
+                    if *zone.overrides() != *overrides {
+                        zone.set_overrides(overrides);
+                    }
+                }
+                None => {
+                    let zone = SecondaryZone::new(
+                        settings,
+                        overrides,
+                        self.limits,
+                        self.store.clone(),
+                        self.publisher.clone(),
+                        self.notifier.clone(),
+                    );
+                    zones.insert(def.name.clone(), (zone, None));
+                }
+            }
+        }
+        let gone: Vec<Name> = zones
+            .keys()
+            .filter(|name| catalog.zone(name).is_none())
+            .cloned()
+            .collect();
+        for name in gone {
+            if let Some((zone, task)) = zones.remove(&name) {
+                if let Some(task) = task {
+                    task.abort();
+                }
+                // A copy waiting to be saved must not bring the files back.
+                zone.cancel_saves();
+            }
+            self.store.remove(&name);
+            self.publisher.remove(&name);
+        }
+        self.notifier
+            .set_webhooks(catalog.webhooks().map(|(w, _)| w));
+        Ok(())
     }
 
     /// Starts the refresh loop of every zone not yet running.
@@ -112,58 +173,39 @@ impl Secondaries {
         notify::handle(self, raw, source)
     }
 
-    /// Applies `change` to the catalog and saves it; nothing changes if either fails.
-    fn change(
+    /// Applies `change` to the objects, saves them and puts them to work (zones started,
+    /// reconfigured, removed). Nothing changes when the change is refused or cannot be saved;
+    /// a refusal comes back as a [`Refused`] inside the error.
+    pub fn change(
         &self,
-        change: impl FnOnce(&mut Catalog) -> anyhow::Result<()>,
+        change: impl FnOnce(&mut Catalog) -> Result<(), Refused>,
     ) -> anyhow::Result<()> {
         let mut catalog = self.catalog();
         let mut updated = catalog.clone();
         change(&mut updated)?;
+        for (def, _) in updated.zones() {
+            settings(&updated, def)?;
+        }
         updated.save()?;
-        *catalog = updated;
-        Ok(())
-    }
-
-    pub fn add_key(&self, def: TsigKeyDef) -> anyhow::Result<()> {
-        self.change(|c| c.add_key(def, Origin::Api))
-    }
-
-    pub fn remove_key(&self, name: &Name) -> anyhow::Result<()> {
-        self.change(|c| c.remove_key(name))
-    }
-
-    pub fn add_peer(&self, def: PeerDef) -> anyhow::Result<()> {
-        self.change(|c| c.add_peer(def, Origin::Api))
-    }
-
-    pub fn remove_peer(&self, name: &str) -> anyhow::Result<()> {
-        self.change(|c| c.remove_peer(name))
-    }
-
-    pub fn add_zone(&self, def: SecondaryDef) -> anyhow::Result<()> {
-        let mut catalog = self.catalog();
-        let mut updated = catalog.clone();
-        updated.add_zone(def.clone(), Origin::Api)?;
-        updated.save()?;
-        self.create_zone(&updated, def)?;
+        self.reconcile(&updated)?;
         *catalog = updated;
         drop(catalog);
         self.start();
         Ok(())
     }
 
-    pub fn remove_zone(&self, name: &Name) -> anyhow::Result<()> {
-        self.change(|c| c.remove_zone(name))?;
-        if let Some((zone, task)) = lock(&self.zones).remove(name) {
-            if let Some(task) = task {
-                task.abort();
-            }
-            // A copy waiting to be saved must not bring the files back.
-            zone.cancel_saves();
+    /// Adds or replaces an override; refused for a zone signed by its primary, which cannot
+    /// be changed without breaking its signatures.
+    pub fn set_override(&self, zone: &Name, def: OverrideDef, replace: bool) -> anyhow::Result<()> {
+        if let Some(running) = self.zone(zone)
+            && running.copy().is_some_and(|copy| copy.is_signed())
+        {
+            return Err(Refused::conflict(format!(
+                "zone {zone} is signed by its primary (DNSSEC): overrides would break its \
+                 signatures"
+            ))
+            .into());
         }
-        self.store.remove(name);
-        self.publisher.remove(name);
-        Ok(())
+        self.change(|c| c.set_override(zone, def, replace))
     }
 }

@@ -60,8 +60,9 @@ pub fn handle(secondaries: &Secondaries, raw: &[u8], source: IpAddr) -> Option<V
         tracing::info!(%source, zone = %zone_name, "NOTIFY for a zone that is not a secondary zone here");
         return Some(reply(raw, NOTAUTH));
     };
-    let from_peers: Vec<_> = zone
-        .primaries()
+    let settings = zone.settings();
+    let from_peers: Vec<_> = settings
+        .primaries
         .iter()
         .filter(|p| p.addr.ip() == source)
         .collect();

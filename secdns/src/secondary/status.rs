@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::Origin;
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PeerStatus {
     pub name: String,
@@ -17,6 +19,15 @@ pub struct PeerStatus {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ZoneStatus {
     pub name: String,
+    /// "secondary" or "file".
+    #[serde(default)]
+    pub kind: String,
+    /// Where a secondary zone is defined.
+    #[serde(default)]
+    pub origin: Option<Origin>,
+    /// Overrides layered over the transferred records.
+    #[serde(default)]
+    pub overrides: usize,
     pub serial: Option<u32>,
     pub records: usize,
     /// Effective timers in seconds (configured, or from the SOA).

@@ -1,6 +1,6 @@
 //! One secondary zone kept in step with its primaries: the refresh loop (timer, NOTIFY, forced
 //! transfer), SOA checks, IXFR with AXFR fallback, several primaries in order, retry with
-//! backoff, expiry; every new copy is served, then saved.
+//! backoff, expiry; every new copy is served (with the zone's overrides on top), then saved.
 
 use std::{
     cmp::Ordering,
@@ -11,16 +11,19 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+use arc_swap::ArcSwap;
 use tokio::{sync::Notify, time::Instant};
 
 use super::{
+    alerts::Alerts,
+    metrics::{ZoneMetrics, reason},
     saver::Saver,
     status::{PeerStatus, ZoneStatus},
     store::{ZoneStore, unix},
 };
 use crate::{
     catalog::SecondaryDef,
-    dns::{codes::rtype, rdata},
+    dns::{Name, codes::rtype, rdata},
     server::publisher::Publisher,
     transfer::{
         apply::{Collector, Kind, Outcome},
@@ -28,7 +31,12 @@ use crate::{
         message::Record,
         serial,
     },
-    zone::Zone,
+    webhooks::{Notifier, event::PeerFailure},
+    zone::{
+        Zone,
+        compare::changed_records,
+        overrides::{self, Override},
+    },
 };
 
 /// Retry interval before the first copy exists, when none is configured.
@@ -38,13 +46,32 @@ const NOTIFY_HOLD_DOWN: Duration = Duration::from_secs(1);
 /// Refresh interval with neither a configured one nor an SOA to take it from.
 const DEFAULT_REFRESH: u32 = 3600;
 
-pub struct SecondaryZone {
+/// What the zone is configured with; replaced whole when its definition, a peer or a key
+/// changes.
+pub struct Settings {
     pub def: SecondaryDef,
-    primaries: Vec<Primary>,
+    pub primaries: Vec<Primary>,
+}
+
+/// The zone as served: the copy with the overrides on top.
+struct Served {
+    copy: Arc<Zone>,
+    overrides: Arc<[Override]>,
+    zone: Arc<Zone>,
+}
+
+pub struct SecondaryZone {
+    pub name: Name,
+    settings: ArcSwap<Settings>,
     limits: Limits,
     saver: Saver,
     publisher: Arc<Publisher>,
+    alerts: Arc<Alerts>,
+    /// The transferred copy, as the primary has it (IXFR applies to it; it is what is saved).
     copy: Mutex<Option<Arc<Zone>>>,
+    overrides: Mutex<Arc<[Override]>>,
+    served: Mutex<Option<Served>>,
+    metrics: Mutex<ZoneMetrics>,
     last_success: Mutex<Option<SystemTime>>,
     status: Mutex<ZoneStatus>,
     wake: Notify,
@@ -53,6 +80,43 @@ pub struct SecondaryZone {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A new copy from a primary.
+struct Transferred {
+    zone: Zone,
+    /// "AXFR", "IXFR", "IXFR (full zone)".
+    kind: &'static str,
+    warnings: Vec<String>,
+    /// Records deleted plus added, when the transfer says (IXFR).
+    changed: Option<u64>,
+}
+
+/// Failures that retrying will not mend and a person should look at.
+fn needs_a_look(e: &TransferError) -> bool {
+    matches!(
+        e,
+        TransferError::Tsig(_) | TransferError::Limit(_) | TransferError::TransferTimeout(_)
+    )
+}
+
+/// The status of `primaries`, keeping what `before` knew about those of the same name.
+fn peer_statuses(primaries: &[Primary], before: &[PeerStatus]) -> Vec<PeerStatus> {
+    primaries
+        .iter()
+        .map(|p| {
+            let known = before
+                .iter()
+                .find(|s| s.name == p.name)
+                .cloned()
+                .unwrap_or_default();
+            PeerStatus {
+                name: p.name.clone(),
+                address: p.addr.to_string(),
+                ..known
+            }
+        })
+        .collect()
 }
 
 /// Retry after `failures` failures in a row: the retry interval, doubled each time, never
@@ -65,40 +129,39 @@ pub fn backoff(retry: u32, refresh: u32, failures: u32) -> Duration {
 impl SecondaryZone {
     /// Sets the zone up from its saved copy, if any, and makes it served (or SERVFAIL).
     pub fn new(
-        def: SecondaryDef,
-        primaries: Vec<Primary>,
+        settings: Settings,
+        overrides: Vec<Override>,
         limits: Limits,
         store: ZoneStore,
         publisher: Arc<Publisher>,
+        notifier: Arc<Notifier>,
     ) -> Arc<Self> {
+        let name = settings.def.name.clone();
         let status = ZoneStatus {
-            name: def.name.to_string(),
-            peers: primaries
-                .iter()
-                .map(|p| PeerStatus {
-                    name: p.name.clone(),
-                    address: p.addr.to_string(),
-                    ..Default::default()
-                })
-                .collect(),
+            name: name.to_string(),
+            peers: peer_statuses(&settings.primaries, &[]),
             ..Default::default()
         };
         let zone = Arc::new(Self {
-            def,
-            primaries,
+            alerts: Arc::new(Alerts::new(name.clone(), notifier)),
+            name,
+            settings: ArcSwap::from_pointee(settings),
             limits,
             saver: Saver::new(store),
             publisher,
             copy: Mutex::new(None),
+            overrides: Mutex::new(overrides.into()),
+            served: Mutex::new(None),
+            metrics: Mutex::default(),
             last_success: Mutex::new(None),
             status: Mutex::new(status),
             wake: Notify::new(),
             force: AtomicBool::new(false),
         });
-        match zone.saver.store().load(&zone.def.name) {
+        match zone.saver.store().load(&zone.name) {
             Ok(Some(saved)) => {
                 let serial = saved.zone.serial();
-                tracing::info!(zone = %zone.def.name, serial, "serving the saved copy");
+                tracing::info!(zone = %zone.name, serial, "serving the saved copy");
                 *lock(&zone.last_success) = Some(saved.last_success);
                 if let Some((when, kind)) = saved.transferred {
                     let mut status = lock(&zone.status);
@@ -110,13 +173,13 @@ impl SecondaryZone {
                     zone.expire();
                 }
             }
-            Ok(None) => zone.publisher.set(&zone.def.name, None),
+            Ok(None) => zone.publisher.set(&zone.name, None),
             Err(e) => {
-                tracing::error!(zone = %zone.def.name, "cannot use the saved copy: {e:#}");
+                tracing::error!(zone = %zone.name, "cannot use the saved copy: {e:#}");
                 lock(&zone.status)
                     .warnings
                     .push(format!("saved copy unusable: {e:#}"));
-                zone.publisher.set(&zone.def.name, None);
+                zone.publisher.set(&zone.name, None);
             }
         }
         zone
@@ -139,8 +202,38 @@ impl SecondaryZone {
         lock(&self.copy).clone()
     }
 
-    pub fn primaries(&self) -> &[Primary] {
-        &self.primaries
+    /// The zone as served: the copy with the overrides applied.
+    pub fn served(&self) -> Option<Arc<Zone>> {
+        lock(&self.served).as_ref().map(|s| s.zone.clone())
+    }
+
+    pub fn metrics(&self) -> ZoneMetrics {
+        lock(&self.metrics).clone()
+    }
+
+    pub fn overrides(&self) -> Arc<[Override]> {
+        lock(&self.overrides).clone()
+    }
+
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.load_full()
+    }
+
+    /// New settings (a changed definition, peer or key), used from the next check on, which
+    /// comes at once.
+    pub fn reconfigure(&self, settings: Settings) {
+        {
+            let mut status = lock(&self.status);
+            status.peers = peer_statuses(&settings.primaries, &status.peers);
+        }
+        self.settings.store(Arc::new(settings));
+        self.wake.notify_one();
+    }
+
+    /// New overrides, served at once.
+    pub fn set_overrides(&self, overrides: Vec<Override>) {
+        *lock(&self.overrides) = overrides.into();
+        self.publish_served();
     }
 
     /// A check soon (NOTIFY). Several calls before the check runs lead to one check.
@@ -159,19 +252,19 @@ impl SecondaryZone {
         let soa = self
             .copy()
             .and_then(|z| z.soa().rdatas.first().and_then(|r| rdata::soa_timers(r)));
-        let refresh = self
-            .def
+        let settings = self.settings();
+        let def = &settings.def;
+        let refresh = def
             .refresh
             .or(soa.map(|t| t[1]))
             .unwrap_or(DEFAULT_REFRESH)
             .max(1);
-        let retry = self
-            .def
+        let retry = def
             .retry
             .or(soa.map(|t| t[2]))
             .unwrap_or(BOOTSTRAP_RETRY)
             .max(1);
-        let expire = self.def.expire.or(soa.map(|t| t[3])).unwrap_or(u32::MAX);
+        let expire = def.expire.or(soa.map(|t| t[3])).unwrap_or(u32::MAX);
         (refresh, retry, expire)
     }
 
@@ -185,7 +278,7 @@ impl SecondaryZone {
         self.expires_at().is_some_and(|at| SystemTime::now() >= at)
     }
 
-    /// Makes `zone` the served copy.
+    /// Makes `zone` the copy, served with the overrides on top.
     fn install(&self, zone: Arc<Zone>) {
         *lock(&self.copy) = Some(zone.clone());
         {
@@ -200,18 +293,84 @@ impl SecondaryZone {
             status.last_success = lock(&self.last_success).map(unix);
             status.expires = self.expires_at().map(unix);
         }
-        self.publisher.set(&self.def.name, Some(zone));
+        self.publish_served();
+    }
+
+    /// Serves the copy with the current overrides, unless the zone has expired.
+    fn publish_served(&self) {
+        let Some(copy) = self.copy() else {
+            return;
+        };
+        let served = self.overlay(copy);
+        if !lock(&self.status).expired {
+            self.publisher.set(&self.name, Some(served));
+        }
+    }
+
+    /// `copy` with the overrides applied. When only the copy changed, and by a known change,
+    /// the result is marked as derived from the zone served before, so that the XDP maps are
+    /// updated for the changed names only.
+    fn overlay(&self, copy: Arc<Zone>) -> Arc<Zone> {
+        let overrides = lock(&self.overrides).clone();
+        let mut served = lock(&self.served);
+        if let Some(same) = served
+            .as_ref()
+            .filter(|s| Arc::ptr_eq(&s.copy, &copy) && Arc::ptr_eq(&s.overrides, &overrides))
+        {
+            return same.zone.clone();
+        }
+        let zone = if overrides.is_empty() {
+            copy.clone()
+        } else if copy.is_signed() {
+            self.alerts.warning(
+                format!(
+                    "{} overrides are not applied: the zone is signed by its primary, and \
+                     changing it would break its signatures",
+                    overrides.len()
+                ),
+                None,
+            );
+            copy.clone()
+        } else {
+            match overrides::apply(&copy, &overrides) {
+                Ok(mut zone) => {
+                    if let Some(before) = served.as_ref()
+                        && Arc::ptr_eq(&before.overrides, &overrides)
+                        && let Some(changed) = copy.changed_since(&before.copy)
+                    {
+                        let owners = changed
+                            .iter()
+                            .cloned()
+                            .chain(overrides::owners(&overrides))
+                            .collect();
+                        zone.set_derived(&before.zone, owners);
+                    }
+                    Arc::new(zone)
+                }
+                Err(e) => {
+                    self.alerts
+                        .warning(format!("overrides are not applied: {e}"), None);
+                    copy.clone()
+                }
+            }
+        };
+        *served = Some(Served {
+            copy,
+            overrides,
+            zone: zone.clone(),
+        });
+        zone
     }
 
     /// EXPIRE passed without a successful refresh: stop serving (SERVFAIL), keep the copy for
     /// IXFR and for serving again after the next success.
     fn expire(&self) {
-        tracing::warn!(zone = %self.def.name, "zone expired: answering SERVFAIL until a refresh succeeds");
+        tracing::warn!(zone = %self.name, "zone expired: answering SERVFAIL until a refresh succeeds");
         let mut status = lock(&self.status);
         status.expired = true;
         status.serving = false;
         drop(status);
-        self.publisher.set(&self.def.name, None);
+        self.publisher.set(&self.name, None);
     }
 
     pub async fn run(self: Arc<Self>) {
@@ -254,7 +413,7 @@ impl SecondaryZone {
                 failures += 1;
                 let delay = backoff(retry, refresh, failures);
                 next = Instant::now() + delay;
-                tracing::info!(zone = %self.def.name, failures, retry_in = ?delay, "refresh failed; will retry");
+                tracing::info!(zone = %self.name, failures, retry_in = ?delay, "refresh failed; will retry");
             }
             lock(&self.status).consecutive_failures = failures;
         }
@@ -282,17 +441,52 @@ impl SecondaryZone {
 
     /// One SOA check, and a transfer when a primary has something newer. True on success.
     async fn refresh(&self, force: bool) -> bool {
-        let name = &self.def.name;
+        let mut failures = Vec::new();
+        let succeeded = self.check_primaries(force, &mut failures).await;
+        self.alerts.refreshed(succeeded, failures);
+        succeeded
+    }
+
+    /// Notes that `primary` (at `index`) failed; the failures worth a person's look (TSIG,
+    /// limits, a peer behind) are also warnings.
+    fn peer_failed(
+        &self,
+        failures: &mut Vec<PeerFailure>,
+        (index, primary): (usize, &Primary),
+        serial: Option<u32>,
+        (error, why): (String, &'static str),
+        warn: bool,
+    ) {
+        tracing::warn!(zone = %self.name, peer = %primary.name, "{error}");
+        lock(&self.metrics).peer_failure(&primary.name, why);
+        if warn {
+            self.alerts.warning(
+                format!("peer {}: {error}", primary.name),
+                Some(&primary.name),
+            );
+        }
+        failures.push(PeerFailure {
+            peer: primary.name.clone(),
+            address: primary.addr.to_string(),
+            error: error.clone(),
+        });
+        self.peer_result(index, serial, Err(error));
+    }
+
+    async fn check_primaries(&self, force: bool, failures: &mut Vec<PeerFailure>) -> bool {
+        let name = &self.name;
         tracing::debug!(zone = %name, force, "checking the primaries");
         let started = SystemTime::now();
         lock(&self.status).last_check = Some(unix(started));
         let current = self.copy();
-        for (index, primary) in self.primaries.iter().enumerate() {
+        let settings = self.settings();
+        for peer @ (index, primary) in settings.primaries.iter().enumerate() {
             let soa = match client::query_soa(primary, name, &self.limits).await {
                 Ok(soa) => soa,
                 Err(e) => {
-                    tracing::warn!(zone = %name, peer = %primary.name, "SOA query failed: {e}");
-                    self.peer_result(index, None, Err(format!("SOA query: {e}")));
+                    let warn = needs_a_look(&e);
+                    let error = (format!("SOA query: {e}"), reason(&e));
+                    self.peer_failed(failures, peer, None, error, warn);
                     continue;
                 }
             };
@@ -314,37 +508,40 @@ impl SecondaryZone {
                     }
                     Some(Ordering::Less) | None => {
                         let error = format!("behind: serial {remote}, ours {}", copy.serial());
-                        tracing::warn!(zone = %name, peer = %primary.name, "{error}");
-                        self.peer_result(index, Some(remote), Err(error));
+                        self.peer_failed(failures, peer, Some(remote), (error, "behind"), true);
                         continue;
                     }
                     _ => {}
                 }
             }
             match self.transfer_from(primary, current.as_ref(), force).await {
-                Ok((zone, kind, warnings)) => {
+                Ok(transfer) => {
+                    let zone = &transfer.zone;
                     // Whatever the SOA said, never go back to an older serial.
                     if let Some(copy) = &current
                         && !serial::is_newer(zone.serial(), copy.serial())
                         && !(force && zone.serial() == copy.serial())
                     {
                         let error = format!(
-                            "{kind} brought serial {}, not newer than ours {}",
+                            "{} brought serial {}, not newer than ours {}",
+                            transfer.kind,
                             zone.serial(),
                             copy.serial()
                         );
-                        self.peer_result(index, Some(zone.serial()), Err(error));
+                        let error = (error, "behind");
+                        self.peer_failed(failures, peer, Some(zone.serial()), error, true);
                         continue;
                     }
-                    let serial = zone.serial();
+                    let (serial, kind) = (zone.serial(), transfer.kind);
                     self.peer_result(index, Some(serial), Ok(format!("{kind} serial {serial}")));
-                    self.transferred(Arc::new(zone), kind, warnings, started);
                     tracing::info!(zone = %name, peer = %primary.name, serial, kind, "zone updated");
+                    self.transferred(transfer, current, primary, started);
                     return true;
                 }
                 Err(e) => {
-                    tracing::warn!(zone = %name, peer = %primary.name, "transfer failed: {e}");
-                    self.peer_result(index, Some(remote), Err(format!("transfer: {e}")));
+                    let warn = needs_a_look(&e);
+                    let error = (format!("transfer: {e}"), reason(&e));
+                    self.peer_failed(failures, peer, Some(remote), error, warn);
                 }
             }
         }
@@ -360,9 +557,25 @@ impl SecondaryZone {
         self.install(copy.clone());
     }
 
-    fn transferred(&self, zone: Arc<Zone>, kind: &str, warnings: Vec<String>, when: SystemTime) {
-        for warning in &warnings {
-            tracing::warn!(zone = %self.def.name, "{warning}");
+    fn transferred(
+        &self,
+        transfer: Transferred,
+        before: Option<Arc<Zone>>,
+        primary: &Primary,
+        when: SystemTime,
+    ) {
+        let Transferred {
+            zone,
+            kind,
+            warnings,
+            changed,
+        } = transfer;
+        let zone = Arc::new(zone);
+        if !warnings.is_empty() {
+            self.alerts.warning(
+                format!("{kind} from {}: {}", primary.name, warnings.join("; ")),
+                Some(&primary.name),
+            );
         }
         *lock(&self.last_success) = Some(when);
         {
@@ -375,7 +588,37 @@ impl SecondaryZone {
         // Served first: writing a large zone takes a while. A crash before the save is done
         // serves the copy before at start, which the first refresh brings up to date.
         self.install(zone.clone());
-        self.saver.save(zone, when, kind);
+        self.saver.save(zone.clone(), when, kind);
+        let kind = if kind.starts_with("IXFR") && changed.is_some() {
+            "IXFR"
+        } else {
+            "AXFR"
+        };
+        let old_serial = before.as_ref().map(|z| z.serial());
+        match (changed, before) {
+            (Some(changed), _) => self.alerts.updated(
+                old_serial,
+                zone.serial(),
+                kind,
+                Some(changed),
+                &primary.name,
+            ),
+            (None, None) => self.alerts.updated(
+                None,
+                zone.serial(),
+                kind,
+                Some(zone.record_count() as u64),
+                &primary.name,
+            ),
+            // Comparing two large copies takes a while: not on this task.
+            (None, Some(before)) => {
+                let (alerts, peer) = (self.alerts.clone(), primary.name.clone());
+                tokio::task::spawn_blocking(move || {
+                    let changed = changed_records(&before, &zone);
+                    alerts.updated(old_serial, zone.serial(), kind, Some(changed), &peer);
+                });
+            }
+        }
     }
 
     /// IXFR when the primary allows it and we hold a copy (falling back to AXFR when it does
@@ -385,7 +628,7 @@ impl SecondaryZone {
         primary: &Primary,
         current: Option<&Arc<Zone>>,
         force: bool,
-    ) -> Result<(Zone, &'static str, Vec<String>), TransferError> {
+    ) -> Result<Transferred, TransferError> {
         let mut notes = Vec::new();
         if let Some(copy) = current.filter(|_| primary.ixfr && !force) {
             match self
@@ -398,11 +641,26 @@ impl SecondaryZone {
                 )
                 .await
             {
-                Ok(Outcome::Incremental { zone, warnings, .. }) => {
-                    return Ok((zone, "IXFR", warnings));
+                Ok(Outcome::Incremental {
+                    zone,
+                    warnings,
+                    changed,
+                    ..
+                }) => {
+                    return Ok(Transferred {
+                        zone,
+                        kind: "IXFR",
+                        warnings,
+                        changed: Some(changed as u64),
+                    });
                 }
                 Ok(Outcome::Full { zone, warnings }) => {
-                    return Ok((zone, "IXFR (full zone)", warnings));
+                    return Ok(Transferred {
+                        zone,
+                        kind: "IXFR (full zone)",
+                        warnings,
+                        changed: None,
+                    });
                 }
                 Ok(Outcome::UpToDate { serial }) => {
                     notes.push(format!(
@@ -417,13 +675,18 @@ impl SecondaryZone {
                 )),
             }
             for note in &notes {
-                tracing::info!(zone = %self.def.name, "{note}");
+                tracing::info!(zone = %self.name, "{note}");
             }
         }
         match self.run_transfer(primary, Kind::Axfr, current).await? {
             Outcome::Full { zone, mut warnings } => {
                 notes.append(&mut warnings);
-                Ok((zone, "AXFR", notes))
+                Ok(Transferred {
+                    zone,
+                    kind: "AXFR",
+                    warnings: notes,
+                    changed: None,
+                })
             }
             _ => Err(TransferError::Protocol("AXFR did not bring a zone".into())),
         }
@@ -435,12 +698,27 @@ impl SecondaryZone {
         kind: Kind,
         current: Option<&Arc<Zone>>,
     ) -> Result<Outcome, TransferError> {
-        let mut collector = Collector::new(self.def.name.clone(), kind, self.limits);
+        let label = match kind {
+            Kind::Ixfr { .. } => "ixfr",
+            Kind::Axfr => "axfr",
+        };
+        let outcome = self.receive(primary, kind, current).await;
+        lock(&self.metrics).transfer(label, outcome.is_ok());
+        outcome
+    }
+
+    async fn receive(
+        &self,
+        primary: &Primary,
+        kind: Kind,
+        current: Option<&Arc<Zone>>,
+    ) -> Result<Outcome, TransferError> {
+        let mut collector = Collector::new(self.name.clone(), kind, self.limits);
         let (qtype, authority) = match (kind, current) {
             (Kind::Ixfr { .. }, Some(copy)) => {
                 let soa = copy.soa();
                 let record = Record {
-                    owner: self.def.name.clone(),
+                    owner: self.name.clone(),
                     rtype: rtype::SOA,
                     class: crate::dns::codes::class::IN,
                     ttl: soa.ttl,
@@ -453,7 +731,7 @@ impl SecondaryZone {
         let streaming = std::time::Instant::now();
         client::stream(
             primary,
-            &self.def.name,
+            &self.name,
             qtype,
             &authority,
             &self.limits,
@@ -468,7 +746,7 @@ impl SecondaryZone {
             .await
             .map_err(|e| TransferError::Protocol(format!("building the zone failed: {e}")))?;
         tracing::debug!(
-            zone = %self.def.name,
+            zone = %self.name,
             stream_ms,
             build_ms = building.elapsed().as_millis(),
             "transfer received"

@@ -19,12 +19,13 @@ use tokio::signal::unix::{SignalKind, signal};
 pub use fast_path::FastPath;
 
 use crate::{
-    answer::{Transport, respond},
+    answer::{Transport, respond_in},
     config::Config,
     control,
     secondary::{Secondaries, notify::OPCODE_NOTIFY, store::ZoneStore},
     snapshot::{Snapshot, SnapshotCell},
     stats::ResponderStats,
+    webhooks::Notifier,
     xdp::published::kernel_may_lag,
     zone::{Zone, zonefile},
 };
@@ -51,7 +52,11 @@ pub fn reply(shared: &Shared, msg: &[u8], source: IpAddr, transport: Transport) 
         return secondaries.handle_notify(msg, source);
     }
     let snapshot = shared.snapshot.load();
-    respond(msg, &snapshot, transport)
+    let (reply, zone) = respond_in(msg, &snapshot, transport)?;
+    let rcode = reply.get(3).map_or(0, |b| b & 0x0f);
+    let tcp = matches!(transport, Transport::Tcp { .. });
+    shared.stats.queries.bump(tcp, zone, rcode);
+    Some(reply)
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -89,6 +94,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         config.transfer.limits(),
         ZoneStore::new(&config.server.state_dir),
         publisher.clone(),
+        Arc::new(Notifier::default()),
     )?;
     // Zone files and saved copies are answered at once, from userspace, before anything is
     // refreshed; the kernel takes them once its program is loaded (which takes a while).
@@ -108,7 +114,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     for listener in tcp_listeners {
         tokio::spawn(tcp::serve(listener, shared.clone(), tcp_limits));
     }
-    tokio::spawn(control::api::serve(control_listener, shared.clone()));
+    if config.server.control_token.is_none() && !config.server.control.ip().is_loopback() {
+        tracing::warn!(
+            control = %config.server.control,
+            "no control_token: the control API will refuse every non-local client"
+        );
+    }
+    let api = control::api::Api {
+        shared: shared.clone(),
+        token: config.server.control_token.clone(),
+    };
+    tokio::spawn(control::api::serve(control_listener, api));
     if let Some(xdp) = &config.xdp {
         let (xdp, start) = (xdp.clone(), Instant::now());
         tracing::info!(listen = ?config.server.listen, "answering from userspace; loading XDP");

@@ -40,6 +40,8 @@ pub enum Outcome {
     Incremental {
         zone: Zone,
         diffs: usize,
+        /// Records deleted plus records added (SOAs not counted).
+        changed: usize,
         warnings: Vec<String>,
     },
 }
@@ -218,11 +220,12 @@ impl Collector {
                 let current = current.ok_or_else(|| {
                     TransferError::Protocol("IXFR without a copy to apply it to".into())
                 })?;
-                let (zone, diffs, warnings) =
+                let (zone, diffs, changed, warnings) =
                     apply_differences(&self.apex, current, &self.records)?;
                 Ok(Outcome::Incremental {
                     zone,
                     diffs,
+                    changed,
                     warnings,
                 })
             }
@@ -309,7 +312,7 @@ fn apply_differences(
     apex: &Name,
     current: &Zone,
     records: &[Record],
-) -> Result<(Zone, usize, Vec<String>), TransferError> {
+) -> Result<(Zone, usize, usize, Vec<String>), TransferError> {
     let mut zone = Received::new(ZoneBuilder::from_zone(current));
     let inner = records
         .get(1..records.len().saturating_sub(1))
@@ -320,6 +323,7 @@ fn apply_differences(
     let mut adding: Option<bool> = None;
     let mut serial = current.serial();
     let mut diffs = 0;
+    let mut changed = 0;
     let mut touched: std::collections::HashSet<Box<[u8]>> = std::collections::HashSet::new();
     for record in inner {
         touched.insert(record.owner.lowercase_wire());
@@ -350,6 +354,7 @@ fn apply_differences(
                 )));
             }
             (None, Some(false)) => {
+                changed += 1;
                 if !zone.remove(record) {
                     return Err(mismatch(format!(
                         "it deletes {} {} which our copy does not hold",
@@ -358,7 +363,10 @@ fn apply_differences(
                     )));
                 }
             }
-            (None, Some(true)) => zone.add(record)?,
+            (None, Some(true)) => {
+                changed += 1;
+                zone.add(record)?
+            }
         }
     }
     if adding != Some(true) {
@@ -366,7 +374,7 @@ fn apply_differences(
     }
     let (mut zone, warnings) = zone.finish()?;
     zone.set_derived(current, touched.into_iter().collect());
-    Ok((zone, diffs, warnings))
+    Ok((zone, diffs, changed, warnings))
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use crate::dns::{
 };
 
 /// A primary as the transfer code needs it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Primary {
     pub name: String,
     pub addr: SocketAddr,

@@ -1,7 +1,9 @@
 //! A zone held in memory: its nodes, their RRsets, and the rules a zone must satisfy.
 //! Built once by [`ZoneBuilder`], then immutable.
 
+pub mod compare;
 pub mod nsec3;
+pub mod overrides;
 pub mod reads;
 pub mod render;
 pub mod zonefile;

@@ -19,6 +19,23 @@ use crate::dns::{Name, codes::rtype};
 /// One record as a zone-file line (without the line break).
 pub fn record_line(owner: &Name, rr_type: u16, ttl: u32, rdata: &[u8]) -> String {
     let mut line = format!("{owner} {ttl} IN {} ", Rtype::from_int(rr_type));
+    write_data(&mut line, rr_type, rdata);
+    line
+}
+
+/// A type's mnemonic (`AAAA`), or `TYPEnnn` (RFC 3597 §5).
+pub fn type_name(rr_type: u16) -> String {
+    Rtype::from_int(rr_type).to_string()
+}
+
+/// Record data in zone-file presentation form.
+pub fn record_data(rr_type: u16, rdata: &[u8]) -> String {
+    let mut text = String::new();
+    write_data(&mut text, rr_type, rdata);
+    text
+}
+
+fn write_data(line: &mut String, rr_type: u16, rdata: &[u8]) {
     let mut parser = Parser::from_ref(rdata);
     let parsed = ZoneRecordData::<&[u8], domain::base::ParsedName<&[u8]>>::parse_rdata(
         Rtype::from_int(rr_type),
@@ -40,17 +57,22 @@ pub fn record_line(owner: &Name, rr_type: u16, ttl: u32, rdata: &[u8]) -> String
             }
         }
     }
-    line
 }
 
-/// The whole zone, SOA first, then owners in a stable order.
-pub fn zone_text(zone: &Zone) -> String {
+/// Every record of the zone, SOA first, then owners in canonical order.
+pub fn sorted_records(zone: &Zone) -> Vec<(&Name, u16, u32, &[u8])> {
     let mut records: Vec<(&Name, u16, u32, &[u8])> = zone.records().collect();
     let apex = zone.apex();
     records.sort_by_cached_key(|&(owner, rr_type, _, rdata)| {
         let soa_first = !(rr_type == rtype::SOA && owner == apex);
         (soa_first, owner.canonical_key(), rr_type, rdata)
     });
+    records
+}
+
+/// The whole zone, SOA first, then owners in a stable order.
+pub fn zone_text(zone: &Zone) -> String {
+    let records = sorted_records(zone);
     let mut text = String::with_capacity(records.len() * 48);
     for (owner, rr_type, ttl, rdata) in records {
         text.push_str(&record_line(owner, rr_type, ttl, rdata));

@@ -1,0 +1,170 @@
+//! Errors as the control API answers them, `{"field": ..., "message": ...}` with the status
+//! that fits (400 bad input, 401/403 access, 404, 409, 500, 503), and the JSON body reader
+//! that names the field at fault.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{FromRequest, Request},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::catalog::{Refused, RefusedKind};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                field: None,
+                message: message.into(),
+            },
+        }
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            body: ErrorBody {
+                field: Some(field.into()),
+                message: message.into(),
+            },
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> Self {
+        let status = match refused.kind {
+            RefusedKind::Invalid => StatusCode::BAD_REQUEST,
+            RefusedKind::NotFound => StatusCode::NOT_FOUND,
+            RefusedKind::Conflict => StatusCode::CONFLICT,
+        };
+        Self {
+            status,
+            body: ErrorBody {
+                field: refused.field,
+                message: refused.message,
+            },
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        match e.downcast::<Refused>() {
+            Ok(refused) => refused.into(),
+            Err(e) => {
+                tracing::error!("control API: {e:#}");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
+            }
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A JSON request body; what is wrong with it is answered with the field's path.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "send the body as JSON (Content-Type: application/json)",
+            ));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+        parse(&bytes).map(Body)
+    }
+}
+
+/// Parses `bytes` as `T`; an error names the field (`peers[2]`, `name`) and what is wrong.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let message = e.inner().to_string();
+        let path = e.path().to_string();
+        // serde names a missing field in the message, at the path of its parent.
+        let named = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next());
+        let field = match (named, path.as_str()) {
+            (Some(name), "." | "") => name.to_owned(),
+            (Some(name), parent) => format!("{parent}.{name}"),
+            (None, path) => path.to_owned(),
+        };
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
+        ApiError::invalid(field, message)
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| ApiError::invalid(".", format!("trailing data after the JSON value: {e}")))?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::PeerDef;
+
+    fn field_of(json: &str) -> (Option<String>, String) {
+        let e = parse::<PeerDef>(json.as_bytes()).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        (e.body.field, e.body.message)
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let (field, message) = field_of(r#"{"name": "p", "address": "192.0.2.300"}"#);
+        assert_eq!(field.as_deref(), Some("address"), "{message}");
+        let (field, _) = field_of(r#"{"address": "192.0.2.1"}"#);
+        assert_eq!(field.as_deref(), Some("name"));
+        let (field, _) = field_of(r#"{"name": "p", "address": "192.0.2.1", "colour": 1}"#);
+        assert_eq!(field.as_deref(), Some("colour"));
+        let (field, _) = field_of(r#"{"name": "p", "address": "192.0.2.1", "port": 70000}"#);
+        assert_eq!(field.as_deref(), Some("port"));
+        let (field, _) = field_of(r#"{"name": "p", "address": "192.0.2.1"} x"#);
+        assert_eq!(field.as_deref(), Some("."));
+        assert!(parse::<PeerDef>(br#"{"name": "p", "address": "192.0.2.1"}"#).is_ok());
+    }
+}

@@ -1,0 +1,111 @@
+//! The control API's HTTP server: routes, access ([`auth`]), errors ([`error`]), and the
+//! handlers by resource: TSIG keys, peers and webhooks ([`objects`]), zones with their records
+//! and overrides ([`zones`]), and health, counters, metrics and the API description
+//! ([`status`]). `openapi.json` in this folder describes it all; a test holds the server to it.
+
+mod auth;
+pub mod error;
+mod objects;
+mod status;
+mod zones;
+
+use std::net::SocketAddr;
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    routing::{get, post},
+};
+use tokio::net::TcpListener;
+
+use crate::{dns::Name, secondary::Secondaries, server::Shared};
+use error::{ApiError, ApiResult};
+
+/// Request bodies are small objects.
+const MAX_BODY: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct Api {
+    pub shared: Shared,
+    /// Bearer token every request must carry, when configured.
+    pub token: Option<String>,
+}
+
+impl Api {
+    fn secondaries(&self) -> ApiResult<&Secondaries> {
+        self.shared.secondaries.get().map(|s| &**s).ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "secdns is still starting",
+            )
+        })
+    }
+}
+
+pub fn router(api: Api) -> Router {
+    Router::new()
+        .route("/health", get(status::health))
+        .route("/stats", get(status::stats))
+        .route("/metrics", get(status::metrics))
+        .route("/openapi.json", get(status::openapi))
+        .route("/tsigs", get(objects::list_keys).post(objects::add_key))
+        .route(
+            "/tsigs/{name}",
+            get(objects::show_key)
+                .put(objects::replace_key)
+                .delete(objects::remove_key),
+        )
+        .route("/peers", get(objects::list_peers).post(objects::add_peer))
+        .route(
+            "/peers/{name}",
+            get(objects::show_peer)
+                .put(objects::replace_peer)
+                .delete(objects::remove_peer),
+        )
+        .route(
+            "/webhooks",
+            get(objects::list_webhooks).post(objects::add_webhook),
+        )
+        .route(
+            "/webhooks/{name}",
+            get(objects::show_webhook)
+                .put(objects::replace_webhook)
+                .delete(objects::remove_webhook),
+        )
+        .route("/zones", get(zones::list).post(zones::add))
+        .route(
+            "/zones/{zone}",
+            get(zones::show).put(zones::replace).delete(zones::remove),
+        )
+        .route("/zones/{zone}/records", get(zones::records))
+        .route("/zones/{zone}/force_axfr", post(zones::force_axfr))
+        .route(
+            "/zones/{zone}/overrides",
+            get(zones::list_overrides).post(zones::add_override),
+        )
+        .route(
+            "/zones/{zone}/overrides/{name}/{type}",
+            get(zones::show_override)
+                .put(zones::replace_override)
+                .delete(zones::remove_override),
+        )
+        .fallback(|| async { ApiError::not_found("no such resource; see /openapi.json") })
+        .layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            auth::check,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(api)
+}
+
+pub async fn serve(listener: TcpListener, api: Api) {
+    let app = router(api).into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!("control API stopped: {e}");
+    }
+}
+
+fn parse_name(field: &str, text: &str) -> ApiResult<Name> {
+    text.parse()
+        .map_err(|e: String| ApiError::invalid(field, e))
+}

@@ -1,0 +1,113 @@
+//! `/health`, `/stats`, `/metrics` and `/openapi.json`.
+
+use axum::{
+    Json,
+    extract::State,
+    http::{StatusCode, header},
+    response::IntoResponse,
+};
+
+use super::{Api, error::ApiResult};
+use crate::{
+    control::{
+        Health,
+        metrics::{self, Inputs},
+    },
+    stats::StatsReport,
+};
+
+/// The API description, kept in the repository next to this file.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+pub async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+pub async fn health(State(api): State<Api>) -> (StatusCode, Json<Health>) {
+    let xdp = api.shared.fast_path.get().is_some();
+    let snapshot = api.shared.snapshot.load();
+    let Some(secondaries) = api.shared.secondaries.get() else {
+        let health = Health {
+            status: "starting".into(),
+            zones: 0,
+            not_serving: Vec::new(),
+            xdp,
+        };
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(health));
+    };
+    let statuses = secondaries.statuses();
+    let not_serving: Vec<String> = statuses
+        .iter()
+        .filter(|s| !s.serving)
+        .map(|s| s.name.clone())
+        .collect();
+    let file_zones = snapshot
+        .zones()
+        .filter(|z| secondaries.zone(z.apex()).is_none())
+        .count();
+    let (status, code) = if not_serving.is_empty() {
+        ("ok", StatusCode::OK)
+    } else {
+        ("degraded", StatusCode::SERVICE_UNAVAILABLE)
+    };
+    let health = Health {
+        status: status.into(),
+        zones: file_zones + statuses.len(),
+        not_serving,
+        xdp,
+    };
+    (code, Json(health))
+}
+
+pub async fn stats(State(api): State<Api>) -> ApiResult<Json<StatsReport>> {
+    let shared = &api.shared;
+    let (xdp, entries) = match shared.fast_path.get() {
+        Some(fast_path) => (fast_path.counters()?, fast_path.usage()),
+        None => (Vec::new(), Default::default()),
+    };
+    let zones = shared.snapshot.load().zones().count() as u64;
+    Ok(Json(StatsReport::from_parts(
+        &shared.stats,
+        xdp,
+        entries,
+        zones,
+    )))
+}
+
+pub async fn metrics(State(api): State<Api>) -> ApiResult<impl IntoResponse> {
+    let shared = &api.shared;
+    let xdp = match shared.fast_path.get() {
+        Some(fast_path) => Some((fast_path.counters()?, fast_path.usage())),
+        None => None,
+    };
+    let secondaries = api.secondaries()?;
+    let zones = secondaries
+        .statuses()
+        .into_iter()
+        .filter_map(|status| {
+            let name = status.name.parse().ok()?;
+            let metrics = secondaries.zone(&name)?.metrics();
+            Some((status, metrics))
+        })
+        .collect();
+    let file_zones = shared
+        .snapshot
+        .load()
+        .zones()
+        .filter(|z| secondaries.zone(z.apex()).is_none())
+        .map(|z| (z.apex().to_string(), z.serial()))
+        .collect();
+    let page = metrics::render(Inputs {
+        queries: &shared.stats.queries,
+        xdp,
+        zones,
+        file_zones,
+    });
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        page,
+    ))
+}
