@@ -103,7 +103,7 @@ impl Cli {
 
     /// Exits 1 (through an error) when the server is not healthy.
     pub fn health(&self) -> anyhow::Result<()> {
-        let (status, health): (u16, Health) = self.client.get_any_status("/health")?;
+        let (status, health): (u16, Health) = self.client.get_health("/health")?;
         let healthy = status == 200;
         self.show(health.clone(), |h| {
             let mut text = format!("{} ({} zones, xdp {})\n", h.status, h.zones, h.xdp);

@@ -2,6 +2,7 @@
 //! and `knotd` processes, `dig`, and hand-built Ethernet frames for BPF_PROG_TEST_RUN.
 //! Everything here cleans up after itself on drop, also when a test panics.
 
+pub mod api;
 pub mod bind;
 pub mod dig;
 pub mod frame;
@@ -14,6 +15,7 @@ pub mod records;
 pub mod secdns;
 pub mod servers;
 pub mod signing;
+pub mod webhook;
 pub mod xdp;
 
 /// The example zone shared by the demo and the tests.

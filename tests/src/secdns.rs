@@ -102,9 +102,18 @@ impl Secondary {
 
     /// As [`Secondary::start`], on `port`, inside `namespace` when given.
     pub fn start_on(port: u16, namespace: Option<&str>, objects: &str) -> anyhow::Result<Self> {
+        let control = format!("127.0.0.1:{}", crate::knot::free_port()?).parse()?;
+        Self::start_with(port, namespace, control, objects)
+    }
+
+    /// As [`Secondary::start_on`], with the control API on `control`.
+    pub fn start_with(
+        port: u16,
+        namespace: Option<&str>,
+        control: std::net::SocketAddr,
+        objects: &str,
+    ) -> anyhow::Result<Self> {
         let dir = crate::TempDir::new("secondary")?;
-        let control: std::net::SocketAddr =
-            format!("127.0.0.1:{}", crate::knot::free_port()?).parse()?;
         let config = dir.path().join("secdns.toml");
         std::fs::write(
             &config,

@@ -74,7 +74,11 @@ impl Client {
             Some(body) => request.send_json(body),
             None => request.call(),
         };
-        result.map_err(|e| match e {
+        result.map_err(|e| self.refusal(e))
+    }
+
+    fn refusal(&self, e: ureq::Error) -> anyhow::Error {
+        match e {
             ureq::Error::Status(status, response) => {
                 let text = response.into_string().unwrap_or_default();
                 let body = serde_json::from_str(&text).unwrap_or(ErrorBody {
@@ -84,7 +88,7 @@ impl Client {
                 Refusal { status, body }.into()
             }
             ureq::Error::Transport(t) => self.unreachable(&t),
-        })
+        }
     }
 
     fn unreachable(&self, t: &ureq::Transport) -> anyhow::Error {
@@ -101,12 +105,12 @@ impl Client {
             .with_context(|| format!("{path}: unexpected reply"))
     }
 
-    /// A GET whose answer may carry an error status with a normal body (`/health`).
-    pub fn get_any_status<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<(u16, T)> {
+    /// `/health`: 503 comes with a normal body too.
+    pub fn get_health<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<(u16, T)> {
         let response = match self.request("GET", path).call() {
             Ok(response) => response,
-            Err(ureq::Error::Status(_, response)) => response,
-            Err(ureq::Error::Transport(t)) => return Err(self.unreachable(&t)),
+            Err(ureq::Error::Status(503, response)) => response,
+            Err(e) => return Err(self.refusal(e)),
         };
         let status = response.status();
         let body = response
