@@ -16,7 +16,6 @@ use secdns_tests::{
 use serde_json::{Value, json};
 
 const APEX: &str = "api.example.";
-const SECRET: &str = "dGhpcnR5LXR3byBieXRlcyBvZiBhIHRlc3Qgc2VjcmV0IQ==";
 
 fn zone_text(serial: u32) -> String {
     format!(
