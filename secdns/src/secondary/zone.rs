@@ -71,6 +71,8 @@ pub struct SecondaryZone {
     copy: Mutex<Option<Arc<Zone>>>,
     overrides: Mutex<Arc<[Override]>>,
     served: Mutex<Option<Served>>,
+    /// Why the overrides are not applied to the served copy, when they are not.
+    overrides_unused: Mutex<Option<String>>,
     metrics: Mutex<ZoneMetrics>,
     last_success: Mutex<Option<SystemTime>>,
     status: Mutex<ZoneStatus>,
@@ -152,6 +154,7 @@ impl SecondaryZone {
             copy: Mutex::new(None),
             overrides: Mutex::new(overrides.into()),
             served: Mutex::new(None),
+            overrides_unused: Mutex::new(None),
             metrics: Mutex::default(),
             last_success: Mutex::new(None),
             status: Mutex::new(status),
@@ -189,6 +192,9 @@ impl SecondaryZone {
         let mut status = lock(&self.status).clone();
         if let Some(failure) = self.saver.failure() {
             status.warnings.push(failure);
+        }
+        if let Some(unused) = lock(&self.overrides_unused).clone() {
+            status.warnings.push(unused);
         }
         status
     }
@@ -319,17 +325,15 @@ impl SecondaryZone {
         {
             return same.zone.clone();
         }
+        let mut unused = None;
         let zone = if overrides.is_empty() {
             copy.clone()
         } else if copy.is_signed() {
-            self.alerts.warning(
-                format!(
-                    "{} overrides are not applied: the zone is signed by its primary, and \
-                     changing it would break its signatures",
-                    overrides.len()
-                ),
-                None,
-            );
+            unused = Some(format!(
+                "{} overrides are not applied: the zone is signed by its primary, and \
+                 changing it would break its signatures",
+                overrides.len()
+            ));
             copy.clone()
         } else {
             match overrides::apply(&copy, &overrides) {
@@ -348,12 +352,15 @@ impl SecondaryZone {
                     Arc::new(zone)
                 }
                 Err(e) => {
-                    self.alerts
-                        .warning(format!("overrides are not applied: {e}"), None);
+                    unused = Some(format!("overrides are not applied: {e}"));
                     copy.clone()
                 }
             }
         };
+        if let Some(why) = &unused {
+            self.alerts.warning(why.clone(), None);
+        }
+        *lock(&self.overrides_unused) = unused;
         *served = Some(Served {
             copy,
             overrides,
