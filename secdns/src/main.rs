@@ -1,7 +1,7 @@
 //! The `secdns` command: `serve` runs the server; the other subcommands manage a running
 //! server through its control API (see `secdns::cli`).
 
-use std::{net::IpAddr, net::SocketAddr, path::PathBuf, process::ExitCode};
+use std::{io::IsTerminal as _, net::IpAddr, net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -320,8 +320,10 @@ fn main() -> ExitCode {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only on a terminal: journald and log files get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -1,0 +1,177 @@
+//! Notifications from real failures of a real Knot primary, captured by a webhook receiver:
+//! a peer whose key the primary does not know (warning, some primaries failing), transfers
+//! (zone updated, by AXFR then IXFR with the records changed), the primary gone (all
+//! primaries failing). The receiver fails the first POST, so delivery must retry. Each event
+//! matches the Event schema of openapi.json and is also a log line.
+
+use std::time::Duration;
+
+use secdns_tests::{
+    api::OpenApi,
+    knot::{Knot, KnotOptions, TsigSpec},
+    prerequisites::{require_tools, secdns_bin},
+    secdns::Secondary,
+    webhook::Receiver,
+};
+use serde_json::Value;
+
+const APEX: &str = "hooks.example.";
+
+#[test]
+fn the_four_events_reach_a_webhook() {
+    require_tools(&["knotd", "knotc"]);
+    let _ = secdns_bin();
+    let receiver = Receiver::start(1).unwrap();
+    let secondary = Secondary::start("[transfer]\ntimeout = 5\nidle_timeout = 2\n").unwrap();
+    secondary
+        .cli(&["webhook", "add", "ops", "--url", &receiver.url])
+        .unwrap();
+    // A second webhook that wants only warnings.
+    let warnings_only = Receiver::start(0).unwrap();
+    secondary
+        .cli(&[
+            "webhook",
+            "add",
+            "warnings",
+            "--url",
+            &warnings_only.url,
+            "--event",
+            "warning",
+        ])
+        .unwrap();
+
+    let key = TsigSpec::new(
+        "hooks-key.",
+        "hmac-sha256",
+        b"thirty-two bytes of test secret!",
+    );
+    let mut options = KnotOptions::new(
+        APEX,
+        &format!(
+            "$ORIGIN {APEX}\n$TTL 60\n@ IN SOA ns hm 1 3600 600 86400 60\n  IN NS ns\nns IN A 192.0.2.1\nwww IN A 192.0.2.80\n"
+        ),
+    );
+    options.key = Some(key.clone());
+    options.notify = Some(std::net::SocketAddr::from(([127, 0, 0, 1], secondary.port)));
+    options.notify_key = Some(key.clone());
+    let knot = Knot::start(options).unwrap();
+    let port = knot.port.to_string();
+    secondary
+        .cli(&[
+            "tsig",
+            "add",
+            &key.name,
+            "--algorithm",
+            &key.algorithm,
+            "--secret",
+            &key.secret,
+        ])
+        .unwrap();
+    secondary.cli(&["tsig", "add", "unknown-key."]).unwrap();
+    for (peer, key_name) in [("stranger", "unknown-key."), ("knot", key.name.as_str())] {
+        secondary
+            .cli(&[
+                "peer",
+                "add",
+                peer,
+                "--address",
+                "127.0.0.1",
+                "--port",
+                &port,
+                "--ixfr",
+                "--tsig",
+                key_name,
+            ])
+            .unwrap();
+    }
+    secondary
+        .cli(&["zone", "add", APEX, "--peer", "stranger", "--peer", "knot"])
+        .unwrap();
+
+    let wait = Duration::from_secs(20);
+    let is = |kind: &'static str| move |e: &Value| e["event"] == kind && e["zone"] == APEX;
+    let warning = receiver.wait_for("warning", wait, is("warning")).unwrap();
+    assert_eq!(warning["peer"], "stranger");
+    assert!(
+        warning["message"].as_str().unwrap().contains("BADKEY"),
+        "{warning}"
+    );
+    let axfr = receiver
+        .wait_for("zone_updated (AXFR)", wait, is("zone_updated"))
+        .unwrap();
+    assert_eq!(axfr["transfer"], "AXFR");
+    assert_eq!(axfr["new_serial"], 1);
+    assert!(axfr.get("old_serial").is_none(), "{axfr}");
+    assert_eq!(axfr["peer"], "knot");
+    assert_eq!(axfr["records_changed"], 4, "the whole zone is new");
+    let some = receiver
+        .wait_for("some_primaries_failing", wait, is("some_primaries_failing"))
+        .unwrap();
+    assert_eq!(some["failures"].as_array().unwrap().len(), 1, "{some}");
+    assert_eq!(some["failures"][0]["peer"], "stranger");
+    assert!(
+        receiver.failed() >= 1,
+        "the first POST failed and was retried"
+    );
+
+    // NOTIFY + IXFR: one record changed (one deleted, one added).
+    knot.change(&["www 60 A 192.0.2.81"], &["www A 192.0.2.80"])
+        .unwrap();
+    let ixfr = receiver
+        .wait_for("zone_updated (IXFR)", wait, |e| {
+            e["event"] == "zone_updated" && e["transfer"] == "IXFR"
+        })
+        .unwrap();
+    assert_eq!(
+        (&ixfr["old_serial"], &ixfr["new_serial"]),
+        (&1.into(), &2.into())
+    );
+    assert_eq!(ixfr["records_changed"], 2);
+
+    // The primary goes away: no primary can be used.
+    drop(knot);
+    secondary.cli(&["zone", "transfer", APEX]).unwrap();
+    let all = receiver
+        .wait_for("all_primaries_failing", wait, is("all_primaries_failing"))
+        .unwrap();
+    let failing: Vec<&str> = all["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["peer"].as_str().unwrap())
+        .collect();
+    assert_eq!(failing, ["stranger", "knot"], "{all}");
+
+    // Each state was reported once: the repeated BADKEY and the unchanged failing set in the
+    // IXFR round sent nothing new.
+    let events = receiver.events();
+    let count = |kind: &str| events.iter().filter(|e| e["event"] == kind).count();
+    assert_eq!(count("some_primaries_failing"), 1, "{events:#?}");
+    assert_eq!(count("zone_updated"), 2, "{events:#?}");
+    let only = warnings_only.events();
+    assert!(
+        !only.is_empty() && only.iter().all(|e| e["event"] == "warning"),
+        "{only:#?}"
+    );
+
+    let doc = OpenApi {
+        doc: serde_json::from_str(include_str!("../../secdns/src/control/api/openapi.json"))
+            .unwrap(),
+    };
+    let schema = serde_json::json!({"$ref": "#/components/schemas/Event"});
+    for event in &events {
+        doc.validate(&schema, event, "event").unwrap();
+    }
+    let log = secondary.log();
+    for kind in [
+        "warning",
+        "zone_updated",
+        "some_primaries_failing",
+        "all_primaries_failing",
+    ] {
+        assert!(
+            log.contains(&format!("event=\"{kind}\"")),
+            "no {kind} line in:\n{log}"
+        );
+    }
+}
