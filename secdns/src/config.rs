@@ -332,6 +332,42 @@ file = "example.com.zone"
         assert!(format!("{:#}", parse(&bad_algorithm).unwrap_err()).contains("hmac-sha3"));
     }
 
+    /// The sample config, with every commented-out key and table put in.
+    fn sample_with_every_key() -> String {
+        include_str!("../../packaging/secdns.toml")
+            .lines()
+            .map(|line| {
+                let rest = line.strip_prefix("# ").unwrap_or(line);
+                let is_key = rest
+                    .split_once(" = ")
+                    .is_some_and(|(k, _)| k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+                if is_key || rest.starts_with("[[") {
+                    rest
+                } else {
+                    line
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn the_sample_config_shows_every_key() {
+        let config = parse(include_str!("../../packaging/secdns.toml")).unwrap();
+        assert_eq!(config.catalog().unwrap().zones().count(), 1);
+        let full = parse(&sample_with_every_key()).unwrap();
+        let server = &full.server;
+        assert!(server.control_token.is_some());
+        let xdp = full.xdp.as_ref().unwrap();
+        assert_eq!(xdp.mode, AttachMode::Native);
+        let zone = &full.zones[0];
+        assert!(zone.refresh.is_some() && zone.retry.is_some() && zone.expire.is_some());
+        assert!(full.zones.iter().any(|z| z.file.is_some()));
+        assert!(full.peers[0].source.is_some());
+        assert!(!full.webhooks.is_empty() && !full.webhooks[0].events.is_empty());
+        assert!(!full.tsig_keys.is_empty());
+    }
+
     #[test]
     fn errors_are_clear() {
         let unknown = parse(&GOOD.replace("state_dir", "stat_dir")).unwrap_err();

@@ -24,6 +24,9 @@ const PACKAGES: &[&str] = &[
     "bind9",
     "nsd",
     "bind9-utils",
+    // The packaging tests: `systemd-analyze verify` and `setpriv`.
+    "systemd",
+    "util-linux",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
