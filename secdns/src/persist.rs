@@ -1,8 +1,10 @@
 //! Crash-safe files in the state directory: write a temporary file, fsync it, rename it over
 //! the old one, fsync the directory. A crash at any moment leaves the old file or the new one.
+//! Files are readable by their owner only: the objects file holds TSIG secrets.
 
 use std::{
     io::Write as _,
+    os::unix::fs::OpenOptionsExt as _,
     path::{Path, PathBuf},
 };
 
@@ -16,8 +18,13 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let temp: PathBuf = dir.join(format!(".{file_name}.tmp"));
-    let mut file =
-        std::fs::File::create(&temp).with_context(|| format!("creating {}", temp.display()))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temp)
+        .with_context(|| format!("creating {}", temp.display()))?;
     file.write_all(contents)
         .with_context(|| format!("writing {}", temp.display()))?;
     file.sync_all()
@@ -42,6 +49,9 @@ mod tests {
         write_atomically(&path, b"first").unwrap();
         write_atomically(&path, b"second").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
         assert_eq!(
             std::fs::read_dir(&dir).unwrap().count(),
             1,

@@ -51,7 +51,7 @@ pub fn check_handle(what: &str, name: &str) -> Result<(), Refused> {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TsigKeyDef {
     pub name: Name,
@@ -59,6 +59,17 @@ pub struct TsigKeyDef {
     pub algorithm: Algorithm,
     /// Base64. The control API generates one when none is given.
     pub secret: String,
+}
+
+/// Never shows the secret (configs and errors may be logged).
+impl std::fmt::Debug for TsigKeyDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TsigKeyDef")
+            .field("name", &self.name)
+            .field("algorithm", &self.algorithm)
+            .field("secret", &"********")
+            .finish()
+    }
 }
 
 impl TsigKeyDef {
