@@ -254,6 +254,11 @@ impl Config {
         Ok(catalog)
     }
 
+    /// Where the objects made through the control API are kept.
+    pub fn objects_file(&self) -> PathBuf {
+        self.server.state_dir.join("objects.json")
+    }
+
     /// The UDP port the XDP program answers on: the listen addresses must agree on it.
     pub fn xdp_port(&self) -> anyhow::Result<u16> {
         let ports: HashSet<u16> = self.server.listen.iter().map(|a| a.port()).collect();

@@ -110,13 +110,16 @@ enum TsigAction {
         #[arg(long)]
         secret: Option<String>,
     },
-    /// Change a key's algorithm or secret (a new one is generated when none is given).
+    /// Change a key's algorithm or secret (kept unless --secret or --generate is given).
     Set {
         name: Name,
         #[arg(long)]
         algorithm: Option<Algorithm>,
-        #[arg(long)]
+        #[arg(long, conflicts_with = "generate")]
         secret: Option<String>,
+        /// Generate a new secret (printed this once).
+        #[arg(long)]
+        generate: bool,
     },
     List,
     Show {
@@ -355,7 +358,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CheckConfig { config } => {
             let loaded = Config::load(&config)?;
             let zones = secdns::server::load_zones(&loaded)?;
-            let catalog = loaded.catalog()?;
+            let mut catalog = loaded.catalog()?;
+            // What the API made must still fit this config.
+            match catalog.load_runtime(&loaded.objects_file()) {
+                Ok(warnings) => {
+                    for warning in warnings {
+                        eprintln!("secdns: warning: {warning}");
+                    }
+                }
+                Err(e) => eprintln!(
+                    "secdns: warning: the objects made through the API were not checked: {e:#}"
+                ),
+            }
             println!(
                 "{}: OK, {} zone(s) from files, {} secondary zone(s), {} peer(s), {} TSIG key(s), {} webhook(s)",
                 config.display(),
@@ -380,7 +394,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 name,
                 algorithm,
                 secret,
-            } => manage.tsig_set(&name, KeyChange { algorithm, secret }),
+                generate,
+            } => manage.tsig_set(
+                &name,
+                KeyChange {
+                    algorithm,
+                    secret,
+                    generate,
+                },
+            ),
             TsigAction::List => manage.tsig_list(),
             TsigAction::Show { name } => manage.tsig_show(&name),
             TsigAction::Rm { name } => manage.remove(

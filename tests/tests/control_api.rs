@@ -112,19 +112,31 @@ fn the_api_keeps_to_its_openapi_document() {
     }
     let shown = c.call("GET", "/tsigs/spare.", "/tsigs/{name}", None, 200);
     assert_eq!(shown["secret"], "********");
-    let rotated = c.call(
+    let kept = c.call(
         "PUT",
         "/tsigs/spare.",
         "/tsigs/{name}",
         Some(json!({"algorithm": "hmac-sha512"})),
         200,
     );
-    assert_ne!(
-        rotated["secret"],
-        spare_secret.as_str(),
-        "a new secret is generated"
+    assert_eq!(
+        kept["secret"], "********",
+        "the secret is kept, and stays masked"
     );
-    assert_eq!(rotated["algorithm"], "hmac-sha512");
+    assert_eq!(kept["algorithm"], "hmac-sha512");
+    let rotated = c.call(
+        "PUT",
+        "/tsigs/spare.",
+        "/tsigs/{name}",
+        Some(json!({"generate": true})),
+        200,
+    );
+    let new_secret = rotated["secret"].as_str().unwrap();
+    assert!(
+        new_secret != spare_secret && new_secret.len() == 88,
+        "{rotated}"
+    );
+    assert_eq!(rotated["algorithm"], "hmac-sha512", "the algorithm is kept");
     c.call(
         "POST",
         "/tsigs",
@@ -471,6 +483,20 @@ fn every_field_is_checked(c: &Checked<'_>, zone_path: &str) {
             "/tsigs/{name}",
             json!({"secret": "***"}),
             "secret",
+        ),
+        (
+            "PUT",
+            "/tsigs/spare.".into(),
+            "/tsigs/{name}",
+            json!({"secret": "c2VjcmV0", "generate": true}),
+            "generate",
+        ),
+        (
+            "PUT",
+            "/tsigs/spare.".into(),
+            "/tsigs/{name}",
+            json!({"generate": "yes"}),
+            "generate",
         ),
         (
             "POST",

@@ -58,6 +58,10 @@ pub struct Catalog {
     /// Zones served from files; a secondary zone may not take one of their names.
     static_zones: BTreeSet<Name>,
     runtime_file: Option<PathBuf>,
+    /// Objects in the runtime file that do not fit the config any more (a name the config
+    /// now takes, a key or zone it no longer has): not used, but kept in the file, so that
+    /// editing the config never loses what the API made.
+    stranded: RuntimeObjects,
 }
 
 /// An object that may be replaced or removed through the API: it exists and is not fixed by
@@ -391,36 +395,108 @@ impl Catalog {
     }
 
     /// Loads what the control API added earlier from `path` (if it exists) and remembers the
-    /// file for [`Catalog::save`].
-    pub fn load_runtime(&mut self, path: &Path) -> anyhow::Result<()> {
+    /// file for [`Catalog::save`]. Objects that no longer fit the config are kept aside (and
+    /// in the file); the returned warnings say which and why.
+    pub fn load_runtime(&mut self, path: &Path) -> anyhow::Result<Vec<String>> {
         self.runtime_file = Some(path.to_owned());
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
         let objects: RuntimeObjects =
             serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
-        let context = || format!("objects saved in {}", path.display());
+        let mut warnings = Vec::new();
+        let mut note = |what: String, e: Refused| {
+            warnings.push(format!(
+                "{}: {what} is not used ({e}); it stays in the file",
+                path.display()
+            ))
+        };
         for key in objects.tsig {
-            self.add_key(key, Origin::Api).with_context(context)?;
+            if let Err(e) = self.add_key(key.clone(), Origin::Api) {
+                note(format!("TSIG key {}", key.name), e);
+                self.stranded.tsig.push(key);
+            }
         }
         for peer in objects.peers {
-            self.add_peer(peer, Origin::Api).with_context(context)?;
+            if let Err(e) = self.add_peer(peer.clone(), Origin::Api) {
+                note(format!("peer {}", peer.name), e);
+                self.stranded.peers.push(peer);
+            }
         }
         for zone in objects.zones {
-            self.add_zone(zone, Origin::Api).with_context(context)?;
+            if let Err(e) = self.add_zone(zone.clone(), Origin::Api) {
+                note(format!("zone {}", zone.name), e);
+                self.stranded.zones.push(zone);
+            }
         }
         for (zone, overrides) in objects.overrides {
             for def in overrides {
-                self.set_override(&zone, def, false).with_context(context)?;
+                if let Err(e) = self.set_override(&zone, def.clone(), false) {
+                    note(
+                        format!("override {} {} in zone {zone}", def.name, def.rtype),
+                        e,
+                    );
+                    self.stranded
+                        .overrides
+                        .entry(zone.clone())
+                        .or_default()
+                        .push(def);
+                }
             }
         }
         for webhook in objects.webhooks {
-            self.add_webhook(webhook, Origin::Api)
-                .with_context(context)?;
+            if let Err(e) = self.add_webhook(webhook.clone(), Origin::Api) {
+                note(format!("webhook {}", webhook.name), e);
+                self.stranded.webhooks.push(webhook);
+            }
         }
-        Ok(())
+        Ok(warnings)
+    }
+
+    /// The stranded objects whose names nothing in use has taken since.
+    fn stranded_still_apart(&self) -> RuntimeObjects {
+        let s = &self.stranded;
+        RuntimeObjects {
+            tsig: s
+                .tsig
+                .iter()
+                .filter(|k| !self.keys.contains_key(&k.name))
+                .cloned()
+                .collect(),
+            peers: s
+                .peers
+                .iter()
+                .filter(|p| !self.peers.contains_key(&p.name))
+                .cloned()
+                .collect(),
+            zones: s
+                .zones
+                .iter()
+                .filter(|z| !self.zones.contains_key(&z.name))
+                .cloned()
+                .collect(),
+            overrides: s
+                .overrides
+                .iter()
+                .map(|(zone, list)| {
+                    let used = self.overrides(zone);
+                    let apart = list
+                        .iter()
+                        .filter(|o| !used.iter().any(|u| u.name == o.name && u.rtype == o.rtype))
+                        .cloned()
+                        .collect();
+                    (zone.clone(), apart)
+                })
+                .collect(),
+            webhooks: s
+                .webhooks
+                .iter()
+                .filter(|w| !self.webhooks.contains_key(&w.name))
+                .cloned()
+                .collect(),
+        }
     }
 
     /// Writes the API-made objects to the state directory, crash-safely.
@@ -434,12 +510,18 @@ impl Catalog {
                 .map(|(v, _)| v.clone())
                 .collect()
         }
+        let apart = self.stranded_still_apart();
+        let mut overrides = self.overrides.clone();
+        for (zone, list) in apart.overrides {
+            overrides.entry(zone).or_default().extend(list);
+        }
+        overrides.retain(|_, list| !list.is_empty());
         let objects = RuntimeObjects {
-            tsig: made_by_api(&self.keys),
-            peers: made_by_api(&self.peers),
-            zones: made_by_api(&self.zones),
-            overrides: self.overrides.clone(),
-            webhooks: made_by_api(&self.webhooks),
+            tsig: [made_by_api(&self.keys), apart.tsig].concat(),
+            peers: [made_by_api(&self.peers), apart.peers].concat(),
+            zones: [made_by_api(&self.zones), apart.zones].concat(),
+            overrides,
+            webhooks: [made_by_api(&self.webhooks), apart.webhooks].concat(),
         };
         crate::persist::write_atomically(path, serde_json::to_string_pretty(&objects)?.as_bytes())
     }
@@ -623,6 +705,41 @@ mod tests {
             RefusedKind::NotFound
         );
         assert_eq!(c.overrides(&apex).len(), 1);
+    }
+
+    #[test]
+    fn objects_that_no_longer_fit_the_config_are_kept_aside() {
+        let dir = std::env::temp_dir().join(format!("secdns-stranded-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("objects.json");
+        let _ = std::fs::remove_file(&file);
+        let apex: Name = "example.net.".parse().unwrap();
+        let www = override_def("www.example.net.", OverrideType::A, &["192.0.2.1"]);
+        let mut c = Catalog::new([]);
+        c.load_runtime(&file).unwrap();
+        c.add_peer(peer("p1", None), Origin::Api).unwrap();
+        c.add_zone(zone("example.net.", &["p1"]), Origin::Api)
+            .unwrap();
+        c.set_override(&apex, www.clone(), false).unwrap();
+        c.save().unwrap();
+
+        // The config now serves the zone from a file: the API zone and its override are not
+        // used, and say why, but a save keeps them.
+        let mut edited = Catalog::new([apex.clone()]);
+        let warnings = edited.load_runtime(&file).unwrap();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("zone example.net."), "{warnings:?}");
+        assert_eq!(edited.zones().count(), 0);
+        edited.add_peer(peer("p2", None), Origin::Api).unwrap();
+        edited.save().unwrap();
+
+        // Back as it was: everything is there again.
+        let mut again = Catalog::new([]);
+        assert!(again.load_runtime(&file).unwrap().is_empty());
+        assert_eq!(again.zones().count(), 1);
+        assert_eq!(again.overrides(&apex), &[www]);
+        assert_eq!(again.peers().count(), 2);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! and RCODE, the XDP program's outcomes and map usage, transfers, zone freshness, peer
 //! failures.
 
-use std::{collections::BTreeSet, fmt::Write as _, time::SystemTime};
+use std::{fmt::Write as _, time::SystemTime};
 
 use crate::{
     secondary::{metrics::ZoneMetrics, status::ZoneStatus, store::unix},
@@ -10,11 +10,17 @@ use crate::{
     transfer::client::rcode_name,
 };
 
-/// Writes metric families, each declared once with its help and type.
+/// Metric families, each declared once with its help and type and its samples kept
+/// together (the text format wants a family's lines in one group), in first-use order.
 #[derive(Default)]
 pub struct Page {
-    text: String,
-    declared: BTreeSet<&'static str>,
+    families: Vec<Family>,
+}
+
+struct Family {
+    name: &'static str,
+    header: String,
+    samples: String,
 }
 
 fn escape(value: &str) -> String {
@@ -25,37 +31,48 @@ fn escape(value: &str) -> String {
 }
 
 impl Page {
-    fn family(&mut self, name: &'static str, kind: &str, help: &str) {
-        if self.declared.insert(name) {
-            let _ = writeln!(self.text, "# HELP {name} {help}");
-            let _ = writeln!(self.text, "# TYPE {name} {kind}");
-        }
+    fn family(&mut self, name: &'static str, kind: &str, help: &str) -> &mut String {
+        let index = match self.families.iter().position(|f| f.name == name) {
+            Some(index) => index,
+            None => {
+                self.families.push(Family {
+                    name,
+                    header: format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"),
+                    samples: String::new(),
+                });
+                self.families.len() - 1
+            }
+        };
+        &mut self.families[index].samples
     }
 
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        self.text.push_str(name);
+    fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
+        out.push_str(name);
         if !labels.is_empty() {
             let pairs: Vec<String> = labels
                 .iter()
                 .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
                 .collect();
-            let _ = write!(self.text, "{{{}}}", pairs.join(","));
+            let _ = write!(out, "{{{}}}", pairs.join(","));
         }
-        let _ = writeln!(self.text, " {value}");
+        let _ = writeln!(out, " {value}");
     }
 
     pub fn counter(&mut self, name: &'static str, help: &str, labels: &[(&str, &str)], v: u64) {
-        self.family(name, "counter", help);
-        self.sample(name, labels, v as f64);
+        let out = self.family(name, "counter", help);
+        Self::sample(out, name, labels, v as f64);
     }
 
     pub fn gauge(&mut self, name: &'static str, help: &str, labels: &[(&str, &str)], v: f64) {
-        self.family(name, "gauge", help);
-        self.sample(name, labels, v);
+        let out = self.family(name, "gauge", help);
+        Self::sample(out, name, labels, v);
     }
 
     pub fn finish(self) -> String {
-        self.text
+        self.families
+            .into_iter()
+            .map(|f| f.header + &f.samples)
+            .collect()
     }
 }
 
@@ -201,4 +218,22 @@ pub fn render(inputs: Inputs<'_>) -> String {
         }
     }
     page.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_stay_together_and_labels_are_escaped() {
+        let mut page = Page::default();
+        page.gauge("a", "first", &[("zone", "x.")], 1.0);
+        page.counter("b_total", "second", &[], 2);
+        page.gauge("a", "first", &[("zone", "q\"\\\n")], 3.0);
+        assert_eq!(
+            page.finish(),
+            "# HELP a first\n# TYPE a gauge\na{zone=\"x.\"} 1\na{zone=\"q\\\"\\\\\\n\"} 3\n\
+             # HELP b_total second\n# TYPE b_total counter\nb_total 2\n"
+        );
+    }
 }

@@ -47,12 +47,15 @@ pub struct NewKey {
     pub secret: Option<String>,
 }
 
-/// `PUT /tsigs/{name}`: a new algorithm or secret (generated when left out).
+/// `PUT /tsigs/{name}`: a new algorithm, a new secret, or (with `generate`) a generated
+/// secret. The secret stays as it was unless one of the last two is given.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyChange {
     pub algorithm: Option<Algorithm>,
     pub secret: Option<String>,
+    #[serde(default)]
+    pub generate: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

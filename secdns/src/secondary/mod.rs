@@ -129,16 +129,19 @@ impl Secondaries {
             .filter(|name| catalog.zone(name).is_none())
             .cloned()
             .collect();
-        for name in gone {
-            if let Some((zone, task)) = zones.remove(&name) {
-                if let Some(task) = task {
-                    task.abort();
-                }
-                // A copy waiting to be saved must not bring the files back.
-                zone.cancel_saves();
+        let removed: Vec<Running> = gone.iter().filter_map(|name| zones.remove(name)).collect();
+        // Waiting for a save under way must not hold up NOTIFY and status readers.
+        drop(zones);
+        for (zone, task) in removed {
+            // Its task may be anywhere, even about to publish: retired, it publishes nothing.
+            zone.retire();
+            if let Some(task) = task {
+                task.abort();
             }
-            self.store.remove(&name);
-            self.publisher.remove(&name);
+            // A copy waiting to be saved must not bring the files back.
+            zone.cancel_saves();
+            self.store.remove(&zone.name);
+            self.publisher.remove(&zone.name);
         }
         self.notifier
             .set_webhooks(catalog.webhooks().map(|(w, _)| w));

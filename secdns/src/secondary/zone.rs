@@ -53,6 +53,13 @@ pub struct Settings {
     pub primaries: Vec<Primary>,
 }
 
+#[derive(Default)]
+struct ServedState {
+    current: Option<Served>,
+    /// The zone was removed: nothing may be published for it any more.
+    retired: bool,
+}
+
 /// The zone as served: the copy with the overrides on top.
 struct Served {
     copy: Arc<Zone>,
@@ -70,7 +77,10 @@ pub struct SecondaryZone {
     /// The transferred copy, as the primary has it (IXFR applies to it; it is what is saved).
     copy: Mutex<Option<Arc<Zone>>>,
     overrides: Mutex<Arc<[Override]>>,
-    served: Mutex<Option<Served>>,
+    /// Held while the served zone is made and handed to the publisher, so that the last
+    /// zone handed over is made from the latest copy and overrides. Taken before `copy`,
+    /// `overrides` and `status`.
+    served: Mutex<ServedState>,
     /// Why the overrides are not applied to the served copy, when they are not.
     overrides_unused: Mutex<Option<String>>,
     metrics: Mutex<ZoneMetrics>,
@@ -153,7 +163,7 @@ impl SecondaryZone {
             publisher,
             copy: Mutex::new(None),
             overrides: Mutex::new(overrides.into()),
-            served: Mutex::new(None),
+            served: Mutex::default(),
             overrides_unused: Mutex::new(None),
             metrics: Mutex::default(),
             last_success: Mutex::new(None),
@@ -210,7 +220,13 @@ impl SecondaryZone {
 
     /// The zone as served: the copy with the overrides applied.
     pub fn served(&self) -> Option<Arc<Zone>> {
-        lock(&self.served).as_ref().map(|s| s.zone.clone())
+        lock(&self.served).current.as_ref().map(|s| s.zone.clone())
+    }
+
+    /// The zone is being removed: whatever its refresh task is doing, it publishes nothing
+    /// from now on.
+    pub fn retire(&self) {
+        lock(&self.served).retired = true;
     }
 
     pub fn metrics(&self) -> ZoneMetrics {
@@ -304,22 +320,26 @@ impl SecondaryZone {
 
     /// Serves the copy with the current overrides, unless the zone has expired.
     fn publish_served(&self) {
+        let mut served = lock(&self.served);
+        if served.retired {
+            return;
+        }
         let Some(copy) = self.copy() else {
             return;
         };
-        let served = self.overlay(copy);
+        let zone = self.overlay(&mut served, copy);
         if !lock(&self.status).expired {
-            self.publisher.set(&self.name, Some(served));
+            self.publisher.set(&self.name, Some(zone));
         }
     }
 
     /// `copy` with the overrides applied. When only the copy changed, and by a known change,
     /// the result is marked as derived from the zone served before, so that the XDP maps are
     /// updated for the changed names only.
-    fn overlay(&self, copy: Arc<Zone>) -> Arc<Zone> {
+    fn overlay(&self, served: &mut ServedState, copy: Arc<Zone>) -> Arc<Zone> {
         let overrides = lock(&self.overrides).clone();
-        let mut served = lock(&self.served);
         if let Some(same) = served
+            .current
             .as_ref()
             .filter(|s| Arc::ptr_eq(&s.copy, &copy) && Arc::ptr_eq(&s.overrides, &overrides))
         {
@@ -338,7 +358,7 @@ impl SecondaryZone {
         } else {
             match overrides::apply(&copy, &overrides) {
                 Ok(mut zone) => {
-                    if let Some(before) = served.as_ref()
+                    if let Some(before) = served.current.as_ref()
                         && Arc::ptr_eq(&before.overrides, &overrides)
                         && let Some(changed) = copy.changed_since(&before.copy)
                     {
@@ -361,7 +381,7 @@ impl SecondaryZone {
             self.alerts.warning(why.clone(), None);
         }
         *lock(&self.overrides_unused) = unused;
-        *served = Some(Served {
+        served.current = Some(Served {
             copy,
             overrides,
             zone: zone.clone(),
@@ -372,6 +392,10 @@ impl SecondaryZone {
     /// EXPIRE passed without a successful refresh: stop serving (SERVFAIL), keep the copy for
     /// IXFR and for serving again after the next success.
     fn expire(&self) {
+        let served = lock(&self.served);
+        if served.retired {
+            return;
+        }
         tracing::warn!(zone = %self.name, "zone expired: answering SERVFAIL until a refresh succeeds");
         let mut status = lock(&self.status);
         status.expired = true;

@@ -68,7 +68,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     })?;
     let zones = load_zones(&config)?;
     let mut catalog = config.catalog()?;
-    catalog.load_runtime(&config.server.state_dir.join("objects.json"))?;
+    for warning in catalog.load_runtime(&config.objects_file())? {
+        tracing::warn!("{warning}");
+    }
 
     let payload = config.server.udp_payload;
     let mut udp_sockets = Vec::new();

@@ -83,17 +83,38 @@ pub async fn replace_key(
 ) -> ApiResult<Json<KeyListing>> {
     let name = parse_name("name", &name)?;
     let secondaries = api.secondaries()?;
-    let current = secondaries.catalog().key(&name).map(|(k, _)| k.algorithm);
+    let current = secondaries.catalog().key(&name).map(|(k, _)| k.clone());
     let current =
         current.ok_or_else(|| ApiError::not_found(format!("TSIG key {name} does not exist")))?;
-    let algorithm = change.algorithm.unwrap_or(current);
+    let algorithm = change.algorithm.unwrap_or(current.algorithm);
+    let new_secret = match (change.secret, change.generate) {
+        (Some(_), true) => {
+            return Err(ApiError::invalid(
+                "generate",
+                "give a secret or ask for one to be generated, not both",
+            ));
+        }
+        (Some(secret), false) => Some(secret),
+        (None, true) => Some(secret_or_generated(None, algorithm)?),
+        (None, false) => None,
+    };
+    let shown = if new_secret.is_some() {
+        None
+    } else {
+        Some(MASKED)
+    };
     let def = TsigKeyDef {
         name,
         algorithm,
-        secret: secret_or_generated(change.secret, algorithm)?,
+        secret: new_secret.unwrap_or(current.secret),
     };
     secondaries.change(|c| c.replace_key(def.clone()))?;
-    Ok(Json(listing(&def, Origin::Api, &def.secret)))
+    // A new secret is shown this once; a kept one stays masked.
+    Ok(Json(listing(
+        &def,
+        Origin::Api,
+        shown.unwrap_or(&def.secret),
+    )))
 }
 
 pub async fn remove_key(State(api): State<Api>, Path(name): Path<String>) -> ApiResult<StatusCode> {
