@@ -21,6 +21,13 @@ pub const ANSWER_MAP_MAX_ENTRIES: u32 = 1 << 21;
 /// Zones whose SOA serial the program writes into answers (see [`AnswerValue::serial_at`]).
 /// The SERIALS array holds one half of this size per answer map, flipped with it.
 pub const ZONE_SLOTS: u32 = 1 << 16;
+/// An answer of a zone without a slot (there are more zones than slots).
+pub const NO_ZONE_SLOT: u16 = u16::MAX;
+/// Zones whose answers the program counts by zone: those in the first slots.
+pub const COUNTED_ZONE_SLOTS: u32 = 4096;
+/// Per-CPU counters of answers by zone: at `slot * 2` those with RCODE NOERROR, at
+/// `slot * 2 + 1` those with NXDOMAIN (the only two the program sends).
+pub const ZONE_COUNTER_COUNT: u32 = COUNTED_ZONE_SLOTS * 2;
 
 /// Key of the answer maps: the hash of a lowercased name, the query type, and whether the
 /// entry answers for the name itself or for names below it that do not exist.

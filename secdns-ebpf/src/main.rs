@@ -17,9 +17,10 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use secdns_common::{
-    ANSWER_MAP_COUNT, ANSWER_MAP_MAX_ENTRIES, AnswerKey, AnswerValue, COUNTER_COUNT, Counter,
-    DEFAULT_QTYPE, MAX_WALK, NAME_BUF_LEN, OPTION_DO_PASS, OPTION_HAS_DO_VARIANT,
-    OPTION_TYPED_BELOW, SCOPE_BELOW, SCOPE_NAME, XdpConfig, ZONE_SLOTS, has_own_answer,
+    ANSWER_MAP_COUNT, ANSWER_MAP_MAX_ENTRIES, AnswerKey, AnswerValue, COUNTED_ZONE_SLOTS,
+    COUNTER_COUNT, Counter, DEFAULT_QTYPE, MAX_WALK, NAME_BUF_LEN, OPTION_DO_PASS,
+    OPTION_HAS_DO_VARIANT, OPTION_TYPED_BELOW, SCOPE_BELOW, SCOPE_NAME, XdpConfig,
+    ZONE_COUNTER_COUNT, ZONE_SLOTS, has_own_answer,
 };
 
 #[map]
@@ -40,6 +41,10 @@ static SERIALS: Array<u32> = Array::with_max_entries(ANSWER_MAP_COUNT * ZONE_SLO
 
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_COUNT, 0);
+
+/// Answers sent, by zone slot and RCODE (see `ZONE_COUNTER_COUNT`).
+#[map]
+static ZONE_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(ZONE_COUNTER_COUNT, 0);
 
 /// The question name as the current packet asked it, lowercased, for confirming a hash hit
 /// and walking up to its ancestors.
@@ -114,7 +119,16 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
     } else {
         0
     };
-    reply::write_reply(ctx, &query, value, serial, config.udp_payload)
+    let sent = reply::write_reply(ctx, &query, value, serial, config.udp_payload)?;
+    let slot = value.zone_slot as u32;
+    if slot < COUNTED_ZONE_SLOTS {
+        let nxdomain = (value.flags & 0x000f == 3) as u32;
+        if let Some(count) = ZONE_COUNTERS.get_ptr_mut(slot * 2 + nxdomain) {
+            // SAFETY: per-CPU slot, nobody else writes it while we run.
+            unsafe { *count += 1 };
+        }
+    }
+    Ok(sent)
 }
 
 /// The entry that answers the query (`key` is left as its key), and the length of the name

@@ -113,6 +113,7 @@ fn overrides_survive_transfers_and_restarts_on_both_paths() {
         answered_by_both_paths(net, "new.example.net.", "AAAA", &new);
     };
     check_all(&net);
+    xdp_answers_are_counted_by_zone(&net);
     let list = cli(&net, &["override", "list", PRIMARY_APEX, "--json"]).unwrap();
     let list: serde_json::Value = serde_json::from_str(&list).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
@@ -243,4 +244,51 @@ fn overrides_are_refused_for_signed_zones() {
         .to_string();
     assert!(refused.contains("signed"), "{refused}");
     assert_eq!(secondary.records(APEX).unwrap(), knot.axfr().unwrap());
+}
+
+/// The kernel's answers appear in `/metrics` under path="xdp", by zone and RCODE.
+fn xdp_answers_are_counted_by_zone(net: &TestNet) {
+    let xdp_count = |zone: &str, rcode: &str| -> f64 {
+        let page = cli(net, &["metrics"]).unwrap();
+        let scrape =
+            prometheus_parse::Scrape::parse(page.lines().map(|l| Ok(l.to_owned()))).unwrap();
+        scrape
+            .samples
+            .iter()
+            .filter(|s| {
+                s.metric == "secdns_queries_total"
+                    && s.labels.get("path") == Some("xdp")
+                    && s.labels.get("zone") == Some(zone)
+                    && s.labels.get("rcode") == Some(rcode)
+            })
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v) => v,
+                _ => f64::NAN,
+            })
+            .sum()
+    };
+    let before = (
+        xdp_count(PRIMARY_APEX, "NOERROR"),
+        xdp_count(PRIMARY_APEX, "NXDOMAIN"),
+        xdp_count("example.com.", "NOERROR"),
+    );
+    assert!(
+        before.0 >= 4.0,
+        "earlier XDP answers of {PRIMARY_APEX}: {before:?}"
+    );
+    for _ in 0..3 {
+        ask(net, "www.example.net.", "A", false);
+    }
+    ask(net, "nothing-here.example.net.", "A", false);
+    ask(net, "www.example.com.", "A", false);
+    let after = (
+        xdp_count(PRIMARY_APEX, "NOERROR"),
+        xdp_count(PRIMARY_APEX, "NXDOMAIN"),
+        xdp_count("example.com.", "NOERROR"),
+    );
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1, after.2 - before.2),
+        (3.0, 1.0, 1.0),
+        "{before:?} -> {after:?}"
+    );
 }

@@ -5,6 +5,7 @@
 use std::{fmt::Write as _, time::SystemTime};
 
 use crate::{
+    dns::Name,
     secondary::{metrics::ZoneMetrics, status::ZoneStatus, store::unix},
     stats::{MapUsage, QueryCounters},
     transfer::client::rcode_name,
@@ -81,13 +82,24 @@ pub struct Inputs<'a> {
     pub queries: &'a QueryCounters,
     /// The XDP program's counters by name, when it is attached.
     pub xdp: Option<(Vec<(String, u64)>, MapUsage)>,
+    /// Answers the XDP program sent by zone: (apex, NOERROR, NXDOMAIN).
+    pub xdp_zones: Vec<(Name, [u64; 2])>,
     pub zones: Vec<(ZoneStatus, ZoneMetrics)>,
     pub file_zones: Vec<(String, u32)>,
 }
 
 pub fn render(inputs: Inputs<'_>) -> String {
     let mut page = Page::default();
-    const QUERIES: &str = "DNS answers sent, by path (udp and tcp from userspace), zone and RCODE";
+    const QUERIES: &str = "DNS answers sent, by path (xdp from the kernel, udp and tcp from userspace), zone and RCODE";
+    for (zone, counts) in &inputs.xdp_zones {
+        let zone = zone.to_string();
+        for (rcode, count) in ["NOERROR", "NXDOMAIN"].into_iter().zip(counts) {
+            if *count > 0 {
+                let labels = [("path", "xdp"), ("zone", zone.as_str()), ("rcode", rcode)];
+                page.counter("secdns_queries_total", QUERIES, &labels, *count);
+            }
+        }
+    }
     for (transport, zone, rcode, count) in inputs.queries.counts() {
         let zone = zone.map(|z| z.to_string()).unwrap_or_default();
         let rcode = rcode_name(rcode.into());

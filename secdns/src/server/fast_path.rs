@@ -10,6 +10,7 @@ use secdns_common::ANSWER_MAP_MAX_ENTRIES;
 
 use crate::{
     config::XdpConfig,
+    dns::Name,
     snapshot::Snapshot,
     stats::MapUsage,
     xdp::{loader::XdpEngine, published::Published},
@@ -20,6 +21,8 @@ pub struct FastPath {
     capacity: usize,
     usage: Mutex<MapUsage>,
     published: Mutex<Published>,
+    /// The zone in each counted slot, as live in the kernel (for answer counts by zone).
+    slots: Mutex<Vec<(Name, u16)>>,
 }
 
 /// What one entry takes in kernel memory: key and value plus the hash table's element
@@ -48,6 +51,7 @@ impl FastPath {
             capacity: capacity(config.memory_mib),
             usage: Mutex::new(MapUsage::default()),
             published: Mutex::default(),
+            slots: Mutex::default(),
         })
     }
 
@@ -78,8 +82,20 @@ impl FastPath {
             );
         }
         let written = update.change.len();
+        // Slots change only in a full compile.
+        let slots = (!update.incremental).then(|| {
+            self.published().map(|p| {
+                p.slots()
+                    .iter()
+                    .filter_map(|(apex, slot)| Some((Name::from_wire(apex).ok()?, *slot)))
+                    .collect::<Vec<_>>()
+            })
+        });
         let mut engine = self.engine()?;
         engine.apply(update.change).context("publishing to XDP")?;
+        if let Some(slots) = slots {
+            *self.slots.lock().unwrap_or_else(|e| e.into_inner()) = slots?;
+        }
         let ms = started.elapsed().as_millis() as u64;
         engine
             .settle()
@@ -160,6 +176,19 @@ impl FastPath {
             .into_iter()
             .map(|(counter, value)| (counter.name().to_owned(), value))
             .collect())
+    }
+
+    /// Answers the program sent, by zone: (apex, NOERROR, NXDOMAIN), for the zones counted.
+    pub fn zone_counts(&self) -> anyhow::Result<Vec<(Name, [u64; 2])>> {
+        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let engine = self.engine()?;
+        let mut out = Vec::with_capacity(slots.len());
+        for (apex, slot) in slots {
+            if let Some(counts) = engine.zone_counts(slot)? {
+                out.push((apex, counts));
+            }
+        }
+        Ok(out)
     }
 
     pub fn detach(&self) -> anyhow::Result<()> {

@@ -14,14 +14,14 @@
 //! Where the kernel must not answer, a "pass" entry (no body) stands in, so that a lookup or a
 //! walk that reaches it stops and leaves the query to userspace.
 
-use std::collections::hash_map::Entry as Entry_;
+use std::collections::{HashSet, hash_map::Entry as Entry_};
 
 use foldhash::{HashMap, HashMapExt};
 
 use secdns_common::{
-    AnswerKey, AnswerValue, DEFAULT_QTYPE, MAX_BODY_LEN, MAX_FIXUPS, NAME_BUF_LEN, OPTION_DO_PASS,
-    OPTION_HAS_DO_VARIANT, OPTION_TYPED_BELOW, SCOPE_BELOW, SCOPE_NAME, ZONE_SLOTS, has_own_answer,
-    name_hash,
+    AnswerKey, AnswerValue, DEFAULT_QTYPE, MAX_BODY_LEN, MAX_FIXUPS, NAME_BUF_LEN, NO_ZONE_SLOT,
+    OPTION_DO_PASS, OPTION_HAS_DO_VARIANT, OPTION_TYPED_BELOW, SCOPE_BELOW, SCOPE_NAME,
+    has_own_answer, name_hash,
 };
 
 use crate::{
@@ -59,7 +59,7 @@ pub struct Compiled {
 
 /// Compiles `snapshot` into at most `capacity` entries.
 pub fn compile(snapshot: &Snapshot, capacity: usize) -> Compiled {
-    let slots = zone_slots(snapshot);
+    let slots = zone_slots(snapshot, &HashMap::new());
     let units = Compiler::new(snapshot, &slots, false).all();
     let finished = finish(merge(units), capacity);
     Compiled {
@@ -84,17 +84,42 @@ pub fn serials(snapshot: &Snapshot, slots: &HashMap<Box<[u8]>, u16>) -> Vec<(u16
         .collect()
 }
 
-/// A slot for each zone with data, by apex order, as far as there are slots.
-pub fn zone_slots(snapshot: &Snapshot) -> HashMap<Box<[u8]>, u16> {
+/// A slot for each zone with data, as far as there are slots. A zone keeps the slot it had
+/// in `before` (so its answers, which carry the slot, do not change, and its answer counts
+/// stay its own); a new zone takes the lowest slot `before` did not use, so that a slot
+/// freed now is taken again only once the maps that used it are gone.
+pub fn zone_slots(
+    snapshot: &Snapshot,
+    before: &HashMap<Box<[u8]>, u16>,
+) -> HashMap<Box<[u8]>, u16> {
     let mut apexes: Vec<Box<[u8]>> = snapshot
         .zones()
         .map(|zone| zone.apex().lowercase_wire())
         .collect();
     apexes.sort();
-    apexes
-        .into_iter()
-        .zip(0..u16::try_from(ZONE_SLOTS - 1).unwrap_or(u16::MAX))
-        .collect()
+    let mut slots = HashMap::with_capacity(apexes.len());
+    let mut new = Vec::new();
+    for apex in apexes {
+        match before.get(&apex) {
+            Some(&slot) => {
+                slots.insert(apex, slot);
+            }
+            None => new.push(apex),
+        }
+    }
+    let used_before: HashSet<u16> = before.values().copied().collect();
+    let kept: HashSet<u16> = slots.values().copied().collect();
+    // Slots never used before first; only when they run out, those freed now.
+    let mut free = (0..NO_ZONE_SLOT)
+        .filter(|slot| !used_before.contains(slot))
+        .chain((0..NO_ZONE_SLOT).filter(|slot| used_before.contains(slot) && !kept.contains(slot)));
+    for apex in new {
+        let Some(slot) = free.next() else {
+            break;
+        };
+        slots.insert(apex, slot);
+    }
+    slots
 }
 
 /// Which of the three groups (see the module comment) an entry belongs to.
@@ -770,13 +795,14 @@ fn pack(
     }
     let mut value = Value::pass(name);
     let mut bytes = body.bytes.clone();
+    // The slot also counts the zone's answers in the kernel.
+    value.zone_slot = slot.unwrap_or(NO_ZONE_SLOT);
     match (serials, slot) {
         ([], _) | (_, None) => {}
-        ([at], Some(slot)) => {
+        ([at], Some(_)) => {
             let serial_at = u16::try_from(*at).ok().filter(|&at| at > 0)?;
             bytes.get_mut(*at..*at + 4)?.fill(0);
             value.serial_at = serial_at;
-            value.zone_slot = slot;
         }
         _ => return None,
     }
@@ -806,6 +832,45 @@ mod tests {
         let apex: Name = "t.".parse().unwrap();
         let (zone, _) = zonefile::parse(ZONE, &apex, "unit").unwrap();
         Snapshot::new([Arc::new(zone)])
+    }
+
+    fn zones(apexes: &[&str]) -> Snapshot {
+        Snapshot::new(apexes.iter().map(|apex| {
+            let name: Name = apex.parse().unwrap();
+            let text = format!("$ORIGIN {apex}\n@ 60 IN SOA ns hm 1 2 3 4 5\n@ 60 IN NS ns\n");
+            Arc::new(zonefile::parse(&text, &name, "unit").unwrap().0)
+        }))
+    }
+
+    fn slot_of(slots: &HashMap<Box<[u8]>, u16>, apex: &str) -> Option<u16> {
+        let name: Name = apex.parse().unwrap();
+        slots.get(&name.lowercase_wire()).copied()
+    }
+
+    #[test]
+    fn zones_keep_their_slots_and_freed_slots_wait_a_round() {
+        let first = zone_slots(&zones(&["a.", "b.", "c."]), &HashMap::new());
+        let mut seen: Vec<u16> = first.values().copied().collect();
+        seen.sort();
+        assert_eq!(seen, [0, 1, 2]);
+        // b. goes, d. comes: a. and c. keep theirs, d. does not take b.'s yet.
+        let second = zone_slots(&zones(&["a.", "c.", "d."]), &first);
+        assert_eq!(slot_of(&second, "a."), slot_of(&first, "a."));
+        assert_eq!(slot_of(&second, "c."), slot_of(&first, "c."));
+        assert_eq!(slot_of(&second, "d."), Some(3));
+        // A round later the freed slot is taken.
+        let third = zone_slots(&zones(&["a.", "c.", "d.", "e."]), &second);
+        assert_eq!(slot_of(&third, "e."), slot_of(&first, "b."));
+        assert_eq!(slot_of(&third, "d."), Some(3));
+        // Compiled answers carry their zone's slot.
+        let compiled = compile(&zones(&["a.", "b."]), 100);
+        assert!(
+            compiled
+                .entries
+                .iter()
+                .filter(|(_, v)| v.body_len > 0)
+                .all(|(_, v)| v.zone_slot < 2),
+        );
     }
 
     fn groups(compiled: &Compiled) -> (usize, usize) {

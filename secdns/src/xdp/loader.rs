@@ -6,11 +6,12 @@ use std::process::Command;
 use anyhow::{Context as _, anyhow, bail};
 use aya::{
     Ebpf,
-    maps::{Array, HashMap, MapData, MapError, PerCpuArray},
+    maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuValues},
     programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
 };
 use secdns_common::{
-    ANSWER_MAP_COUNT, AnswerKey, AnswerValue, COUNTER_COUNT, Counter, XdpConfig, ZONE_SLOTS,
+    ANSWER_MAP_COUNT, AnswerKey, AnswerValue, COUNTED_ZONE_SLOTS, COUNTER_COUNT, Counter,
+    XdpConfig, ZONE_SLOTS,
 };
 
 use super::{PROGRAM_OBJECT, published::MapChange, value::empty};
@@ -36,6 +37,7 @@ pub struct XdpEngine {
     config: Array<MapData, XdpConfig>,
     serials: Array<MapData, u32>,
     counters: PerCpuArray<MapData, u64>,
+    zone_counters: PerCpuArray<MapData, u64>,
     current: XdpConfig,
     /// Changes the live map has and the other one does not yet.
     behind: Vec<MapChange>,
@@ -75,6 +77,10 @@ impl XdpEngine {
             ebpf.take_map("COUNTERS")
                 .ok_or_else(|| anyhow!("map COUNTERS missing"))?,
         )?;
+        let zone_counters = PerCpuArray::try_from(
+            ebpf.take_map("ZONE_COUNTERS")
+                .ok_or_else(|| anyhow!("map ZONE_COUNTERS missing"))?,
+        )?;
         let current = XdpConfig {
             active: ANSWER_MAP_COUNT,
             port: 53,
@@ -86,6 +92,7 @@ impl XdpEngine {
             config,
             serials,
             counters,
+            zone_counters,
             current,
             behind: Vec::new(),
             must_clear: [false; ANSWER_MAP_COUNT as usize],
@@ -193,6 +200,7 @@ impl XdpEngine {
         }
         self.catch_up(target)?;
         self.write(target, &change)?;
+        self.reset_zone_counts(&change.fresh_slots)?;
         self.current.active = target as u32;
         self.write_config()?;
         self.behind.push(change);
@@ -246,6 +254,39 @@ impl XdpEngine {
         }
         self.must_clear[index] = false;
         Ok(())
+    }
+
+    /// Zeroes the answer counts of `slots`, which are about to count a new zone.
+    fn reset_zone_counts(&mut self, slots: &[u16]) -> anyhow::Result<()> {
+        if slots.is_empty() {
+            return Ok(());
+        }
+        let cpus = aya::util::nr_cpus().map_err(|(what, e)| anyhow!("{what}: {e}"))?;
+        for &slot in slots.iter().filter(|&&s| u32::from(s) < COUNTED_ZONE_SLOTS) {
+            for index in [u32::from(slot) * 2, u32::from(slot) * 2 + 1] {
+                let zeros = PerCpuValues::try_from(vec![0u64; cpus])?;
+                self.zone_counters
+                    .set(index, zeros, 0)
+                    .with_context(|| format!("resetting the counts of zone slot {slot}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers sent by the program for the zone in `slot`: (NOERROR, NXDOMAIN); `None` for
+    /// a slot beyond those counted.
+    pub fn zone_counts(&self, slot: u16) -> anyhow::Result<Option<[u64; 2]>> {
+        if u32::from(slot) >= COUNTED_ZONE_SLOTS {
+            return Ok(None);
+        }
+        let mut counts = [0; 2];
+        for (rcode, count) in counts.iter_mut().enumerate() {
+            let per_cpu = self
+                .zone_counters
+                .get(&(u32::from(slot) * 2 + rcode as u32), 0)?;
+            *count = per_cpu.iter().sum();
+        }
+        Ok(Some(counts))
     }
 
     fn write_serials(&mut self, index: usize, serials: &[(u16, u32)]) -> anyhow::Result<()> {

@@ -39,6 +39,8 @@ pub struct MapChange {
     pub serials: Vec<(u16, u32)>,
     /// The change starts from empty maps: `upserts` is the whole set.
     pub from_empty: bool,
+    /// Zone slots given to a zone that did not have them: their answer counts start at zero.
+    pub fresh_slots: Vec<u16>,
 }
 
 impl MapChange {
@@ -141,6 +143,11 @@ impl Published {
         self.totals
     }
 
+    /// The slot of each zone (by lowercased apex) in what was published last.
+    pub fn slots(&self) -> &HashMap<Box<[u8]>, u16> {
+        &self.slots
+    }
+
     /// What the maps answer from: the snapshot published last (none before the first).
     pub fn snapshot(&self) -> Option<&Arc<Snapshot>> {
         self.snapshot.as_ref()
@@ -158,7 +165,12 @@ impl Published {
     /// Compiles everything; the change is the difference from what was published.
     fn full(&mut self, snapshot: Arc<Snapshot>, capacity: usize) -> Update {
         let from_empty = self.snapshot.is_none();
-        let slots = zone_slots(&snapshot);
+        let slots = zone_slots(&snapshot, &self.slots);
+        let fresh_slots = slots
+            .iter()
+            .filter(|(apex, slot)| self.slots.get(*apex) != Some(*slot))
+            .map(|(_, slot)| *slot)
+            .collect();
         let units = Compiler::new(&snapshot, &slots, true).all();
         let mut fresh = Published {
             facts: snapshot
@@ -182,6 +194,7 @@ impl Published {
         let published = finish(merged, capacity);
         let mut change = MapChange {
             from_empty,
+            fresh_slots,
             ..MapChange::default()
         };
         for (key, value) in published.entries {

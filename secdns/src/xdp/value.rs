@@ -2,7 +2,7 @@
 //! fixed-size buffers (most names and bodies are a small part of them). Packed into the map's
 //! form only when written.
 
-use secdns_common::{AnswerValue, MAX_BODY_LEN, MAX_FIXUPS, NAME_BUF_LEN};
+use secdns_common::{AnswerValue, MAX_BODY_LEN, MAX_FIXUPS, NAME_BUF_LEN, NO_ZONE_SLOT};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Value {
@@ -28,6 +28,7 @@ impl Value {
         Self {
             name: name.into(),
             question_len: name.len() as u16,
+            zone_slot: NO_ZONE_SLOT,
             ..Self::default()
         }
     }

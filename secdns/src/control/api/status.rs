@@ -76,9 +76,12 @@ pub async fn stats(State(api): State<Api>) -> ApiResult<Json<StatsReport>> {
 
 pub async fn metrics(State(api): State<Api>) -> ApiResult<impl IntoResponse> {
     let shared = &api.shared;
-    let xdp = match shared.fast_path.get() {
-        Some(fast_path) => Some((fast_path.counters()?, fast_path.usage())),
-        None => None,
+    let (xdp, xdp_zones) = match shared.fast_path.get() {
+        Some(fast_path) => (
+            Some((fast_path.counters()?, fast_path.usage())),
+            fast_path.zone_counts()?,
+        ),
+        None => (None, Vec::new()),
     };
     let secondaries = api.secondaries()?;
     let zones = secondaries
@@ -100,6 +103,7 @@ pub async fn metrics(State(api): State<Api>) -> ApiResult<impl IntoResponse> {
     let page = metrics::render(Inputs {
         queries: &shared.stats.queries,
         xdp,
+        xdp_zones,
         zones,
         file_zones,
     });
