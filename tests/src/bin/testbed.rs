@@ -122,6 +122,29 @@ fn demo() -> anyhow::Result<()> {
     show(&net, &["zone", "show", PRIMARY_APEX])?;
     show(&net, &["zone", "records", PRIMARY_APEX])?;
     ask(&net, SERVER_V4, "www.example.net.", "A", &[])?;
+
+    println!("== a local override of www.example.net. A, answered by XDP, then removed\n");
+    show(
+        &net,
+        &[
+            "override",
+            "add",
+            PRIMARY_APEX,
+            "www.example.net.",
+            "A",
+            "198.51.100.7",
+            "--ttl",
+            "60",
+        ],
+    )?;
+    // The XDP maps switch right after the userspace snapshot.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    ask(&net, SERVER_V4, "www.example.net.", "A", &[])?;
+    show(
+        &net,
+        &["override", "rm", PRIMARY_APEX, "www.example.net.", "A"],
+    )?;
+    show(&net, &["health"])?;
     show(&net, &["stats"])?;
 
     let (status, _) = server.terminate(std::time::Duration::from_secs(10))?;
