@@ -82,12 +82,17 @@ impl FastPath {
             );
         }
         let written = update.change.len();
-        // Slots change only in a full compile.
+        // Slots change only in a full compile. Apexes as the zones spell them, like the
+        // userspace counts.
         let slots = (!update.incremental).then(|| {
             self.published().map(|p| {
-                p.slots()
-                    .iter()
-                    .filter_map(|(apex, slot)| Some((Name::from_wire(apex).ok()?, *slot)))
+                let slots = p.slots();
+                p.snapshot()
+                    .into_iter()
+                    .flat_map(|s| s.zones())
+                    .filter_map(|z| {
+                        Some((z.apex().clone(), *slots.get(&z.apex().lowercase_wire())?))
+                    })
                     .collect::<Vec<_>>()
             })
         });
@@ -148,7 +153,8 @@ impl FastPath {
     pub fn stop_answering(&self) {
         // What the maps hold is unknown now: the next publication starts from empty.
         if let Ok(mut published) = self.published() {
-            *published = Published::default();
+            // Zones keep their slots (and so their answer counts).
+            published.forget_all_but_slots();
         }
         match self.engine().and_then(|mut engine| engine.stop_answering()) {
             Ok(()) => self.set_usage(MapUsage {
@@ -180,8 +186,9 @@ impl FastPath {
 
     /// Answers the program sent, by zone: (apex, NOERROR, NXDOMAIN), for the zones counted.
     pub fn zone_counts(&self) -> anyhow::Result<Vec<(Name, [u64; 2])>> {
-        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        // The engine lock first: a publication changes the slots under it.
         let engine = self.engine()?;
+        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut out = Vec::with_capacity(slots.len());
         for (apex, slot) in slots {
             if let Some(counts) = engine.zone_counts(slot)? {

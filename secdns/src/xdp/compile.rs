@@ -109,7 +109,8 @@ pub fn zone_slots(
     }
     let used_before: HashSet<u16> = before.values().copied().collect();
     let kept: HashSet<u16> = slots.values().copied().collect();
-    // Slots never used before first; only when they run out, those freed now.
+    // Slots never used before first; only when they run out (over 65,000 zones), those
+    // freed now, whose last answers may then count for the new zone.
     let mut free = (0..NO_ZONE_SLOT)
         .filter(|slot| !used_before.contains(slot))
         .chain((0..NO_ZONE_SLOT).filter(|slot| used_before.contains(slot) && !kept.contains(slot)));

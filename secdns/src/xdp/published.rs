@@ -143,6 +143,15 @@ impl Published {
         self.totals
     }
 
+    /// Forgets what was published (the next publication compiles everything and starts from
+    /// empty maps) except which zone has which slot.
+    pub fn forget_all_but_slots(&mut self) {
+        *self = Published {
+            slots: std::mem::take(&mut self.slots),
+            ..Published::default()
+        };
+    }
+
     /// The slot of each zone (by lowercased apex) in what was published last.
     pub fn slots(&self) -> &HashMap<Box<[u8]>, u16> {
         &self.slots
@@ -848,5 +857,26 @@ mod tests {
         assert!(update.change.upserts.is_empty() && update.change.removals.is_empty());
         assert_eq!(update.change.serials.len(), 1);
         assert_eq!(update.change.serials[0].1, 2);
+    }
+
+    #[test]
+    fn forgetting_what_was_published_keeps_the_slots() {
+        let present = vec![true; POOL.len()];
+        let mut published = Published::default();
+        let first = published.update(Arc::new(Snapshot::new([zone(1, &present)])), 1 << 20);
+        assert_eq!(
+            first.change.fresh_slots,
+            [0],
+            "a new zone's counts start at zero"
+        );
+        let slots = published.slots().clone();
+        published.forget_all_but_slots();
+        let again = published.update(Arc::new(Snapshot::new([zone(1, &present)])), 1 << 20);
+        assert!(again.change.from_empty && !again.incremental);
+        assert!(
+            again.change.fresh_slots.is_empty(),
+            "the zone keeps its slot and counts"
+        );
+        assert_eq!(published.slots(), &slots);
     }
 }
