@@ -118,8 +118,13 @@ impl Cli {
         Ok(())
     }
 
+    /// The Prometheus page; with `--json`, its samples as objects.
     pub fn metrics(&self) -> anyhow::Result<()> {
-        print!("{}", self.client.get_text("/metrics")?);
+        let page = self.client.get_text("/metrics")?;
+        if self.json {
+            return print_json(&prometheus_samples(&page));
+        }
+        print!("{page}");
         Ok(())
     }
 
@@ -422,4 +427,63 @@ fn zone_status_text(status: &ZoneStatus) -> String {
         ));
     }
     text
+}
+
+/// The samples of a Prometheus text page as `{"metric", "labels", "value"}` objects (the
+/// page as secdns writes it: no timestamps, label values without commas inside quotes
+/// other than escaped ones).
+pub fn prometheus_samples(page: &str) -> Vec<serde_json::Value> {
+    page.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let value: f64 = value.parse().ok()?;
+            let (metric, labels) = match series.split_once('{') {
+                Some((metric, rest)) => (metric, parse_labels(rest.strip_suffix('}')?)?),
+                None => (series, serde_json::Map::new()),
+            };
+            Some(serde_json::json!({"metric": metric, "labels": labels, "value": value}))
+        })
+        .collect()
+}
+
+fn parse_labels(text: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let mut labels = serde_json::Map::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once("=\"")?;
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let end = loop {
+            match chars.next()? {
+                (i, '"') => break i,
+                (_, '\\') => match chars.next()?.1 {
+                    'n' => value.push('\n'),
+                    other => value.push(other),
+                },
+                (_, c) => value.push(c),
+            }
+        };
+        labels.insert(key.to_owned(), value.into());
+        rest = after[end + 1..].trim_start_matches(',');
+    }
+    Some(labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_samples_as_json() {
+        let page = "# HELP a x\n# TYPE a gauge\na{zone=\"x.\",why=\"q\\\"\\\\,\"} 1.5\nb_total 2\n";
+        let samples = prometheus_samples(page);
+        assert_eq!(
+            samples,
+            [
+                serde_json::json!({"metric": "a", "labels": {"zone": "x.", "why": "q\"\\,"}, "value": 1.5}),
+                serde_json::json!({"metric": "b_total", "labels": {}, "value": 2.0}),
+            ]
+        );
+    }
 }

@@ -370,14 +370,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     "secdns: warning: the objects made through the API were not checked: {e:#}"
                 ),
             }
-            println!(
-                "{}: OK, {} zone(s) from files, {} secondary zone(s), {} peer(s), {} TSIG key(s), {} webhook(s)",
-                config.display(),
+            let counts = [
                 zones.len(),
                 catalog.zones().count(),
                 catalog.peers().count(),
                 catalog.keys().count(),
                 catalog.webhooks().count(),
+            ];
+            if manage.json {
+                let [file_zones, secondary_zones, peers, tsig_keys, webhooks] = counts;
+                let summary = serde_json::json!({
+                    "config": config, "ok": true, "file_zones": file_zones,
+                    "secondary_zones": secondary_zones, "peers": peers,
+                    "tsig_keys": tsig_keys, "webhooks": webhooks,
+                });
+                println!("{summary:#}");
+                return Ok(());
+            }
+            let [file_zones, secondary_zones, peers, tsig_keys, webhooks] = counts;
+            println!(
+                "{}: OK, {file_zones} zone(s) from files, {secondary_zones} secondary zone(s), \
+                 {peers} peer(s), {tsig_keys} TSIG key(s), {webhooks} webhook(s)",
+                config.display(),
             );
             Ok(())
         }

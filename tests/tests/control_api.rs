@@ -275,6 +275,19 @@ fn the_api_keeps_to_its_openapi_document() {
     c.call("GET", "/stats", "/stats", None, 200);
     let page = c.call("GET", "/metrics", "/metrics", None, 200);
     check_metrics(page.as_str().unwrap());
+    // The CLI gives the same samples as JSON.
+    let samples: Value =
+        serde_json::from_str(&secondary.cli(&["metrics", "--json"]).unwrap()).unwrap();
+    let serial = samples
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["metric"] == "secdns_zone_serial" && s["labels"]["zone"] == APEX);
+    assert_eq!(
+        serial.map(|s| &s["value"]),
+        Some(&json!(1.0)),
+        "{samples:#}"
+    );
 
     every_field_is_checked(&c, &zone_path);
 

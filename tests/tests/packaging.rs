@@ -35,6 +35,17 @@ fn the_sample_config_passes_check_config() {
         stdout.contains("1 secondary zone(s), 2 peer(s), 1 TSIG key(s)"),
         "{stdout}"
     );
+    let json = Command::new(secdns_bin())
+        .args(["check-config", "--json"])
+        .arg(packaging("secdns.toml"))
+        .output()
+        .unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        (&summary["ok"], &summary["peers"]),
+        (&true.into(), &2.into()),
+        "{summary}"
+    );
 }
 
 #[test]
