@@ -17,6 +17,13 @@ use serde_json::Value;
 
 const APEX: &str = "hooks.example.";
 
+fn zone_text(serial: u32) -> String {
+    format!(
+        "$ORIGIN {APEX}\n$TTL 60\n@ IN SOA ns hm {serial} 3600 600 86400 60\n  IN NS ns\n\
+         ns IN A 192.0.2.1\nwww IN A 192.0.2.80\n"
+    )
+}
+
 #[test]
 fn the_four_events_reach_a_webhook() {
     require_tools(&["knotd", "knotc"]);
@@ -45,12 +52,7 @@ fn the_four_events_reach_a_webhook() {
         "hmac-sha256",
         b"thirty-two bytes of test secret!",
     );
-    let mut options = KnotOptions::new(
-        APEX,
-        &format!(
-            "$ORIGIN {APEX}\n$TTL 60\n@ IN SOA ns hm 1 3600 600 86400 60\n  IN NS ns\nns IN A 192.0.2.1\nwww IN A 192.0.2.80\n"
-        ),
-    );
+    let mut options = KnotOptions::new(APEX, &zone_text(1));
     options.key = Some(key.clone());
     options.notify = Some(std::net::SocketAddr::from(([127, 0, 0, 1], secondary.port)));
     options.notify_key = Some(key.clone());
@@ -128,6 +130,43 @@ fn the_four_events_reach_a_webhook() {
     );
     assert_eq!(ixfr["records_changed"], 2);
 
+    // A primary that is behind (still at serial 1) joins: a warning, and a new set of
+    // failing primaries.
+    let old = Knot::start(KnotOptions::new(APEX, &zone_text(1))).unwrap();
+    let old_port = old.port.to_string();
+    secondary
+        .cli(&[
+            "peer",
+            "add",
+            "old",
+            "--address",
+            "127.0.0.1",
+            "--port",
+            &old_port,
+        ])
+        .unwrap();
+    secondary
+        .cli(&[
+            "zone", "set", APEX, "--peer", "stranger", "--peer", "old", "--peer", "knot",
+        ])
+        .unwrap();
+    let behind = receiver
+        .wait_for("warning (behind)", wait, |e| {
+            e["event"] == "warning" && e["peer"] == "old"
+        })
+        .unwrap();
+    assert!(
+        behind["message"].as_str().unwrap().contains("behind"),
+        "{behind}"
+    );
+    let two = receiver
+        .wait_for("some_primaries_failing (two)", wait, |e| {
+            e["event"] == "some_primaries_failing" && e["failures"].as_array().unwrap().len() == 2
+        })
+        .unwrap();
+    assert_eq!(two["failures"][1]["peer"], "old");
+    drop(old);
+
     // The primary goes away: no primary can be used.
     drop(knot);
     secondary.cli(&["zone", "transfer", APEX]).unwrap();
@@ -140,13 +179,13 @@ fn the_four_events_reach_a_webhook() {
         .iter()
         .map(|f| f["peer"].as_str().unwrap())
         .collect();
-    assert_eq!(failing, ["stranger", "knot"], "{all}");
+    assert_eq!(failing, ["stranger", "old", "knot"], "{all}");
 
     // Each state was reported once: the repeated BADKEY and the unchanged failing set in the
     // IXFR round sent nothing new.
     let events = receiver.events();
     let count = |kind: &str| events.iter().filter(|e| e["event"] == kind).count();
-    assert_eq!(count("some_primaries_failing"), 1, "{events:#?}");
+    assert_eq!(count("some_primaries_failing"), 2, "{events:#?}");
     assert_eq!(count("zone_updated"), 2, "{events:#?}");
     let only = warnings_only.events();
     assert!(
@@ -174,4 +213,37 @@ fn the_four_events_reach_a_webhook() {
             "no {kind} line in:\n{log}"
         );
     }
+}
+
+/// A transfer over a limit keeps the old copy (here: none) and is a warning, naming the limit.
+#[test]
+fn a_limit_hit_is_a_warning() {
+    require_tools(&["knotd"]);
+    let _ = secdns_bin();
+    let receiver = Receiver::start(0).unwrap();
+    let knot = Knot::start(KnotOptions::new(APEX, &zone_text(1))).unwrap();
+    let secondary = Secondary::start(&format!(
+        "[transfer]\nmax_records = 3\n\n[[peer]]\nname = \"knot\"\naddress = \"127.0.0.1\"\nport = {}\n\n\
+         [[webhook]]\nname = \"ops\"\nurl = \"{}\"\nevents = [\"warning\", \"all_primaries_failing\"]\n",
+        knot.port, receiver.url
+    ))
+    .unwrap();
+    secondary
+        .cli(&["zone", "add", APEX, "--peer", "knot"])
+        .unwrap();
+    let wait = Duration::from_secs(20);
+    let warning = receiver
+        .wait_for("warning (limit)", wait, |e| e["event"] == "warning")
+        .unwrap();
+    let message = warning["message"].as_str().unwrap();
+    assert!(
+        message.contains("limit") && message.contains("3 records"),
+        "{warning}"
+    );
+    receiver
+        .wait_for("all_primaries_failing", wait, |e| {
+            e["event"] == "all_primaries_failing"
+        })
+        .unwrap();
+    assert!(!secondary.status(APEX).unwrap().serving);
 }
