@@ -272,9 +272,12 @@ enum OverrideAction {
 #[derive(Args)]
 struct WebhookArgs {
     name: String,
-    /// http://host[:port]/path
+    /// https://host[:port]/path (or http://)
     #[arg(long)]
     url: String,
+    /// PEM file of CA certificates to trust for an https URL, besides the public roots.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
     /// An event to send; repeat for more; all when none is given.
     #[arg(long = "event", value_parser = parse_event)]
     events: Vec<EventKind>,
@@ -296,6 +299,7 @@ impl WebhookArgs {
             name: self.name,
             url: self.url,
             events: self.events,
+            ca_file: self.ca_file,
         }
     }
 }

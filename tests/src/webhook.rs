@@ -4,12 +4,17 @@
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::TcpListener,
+    path::Path,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use anyhow::bail;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _};
 use serde_json::Value;
+
+trait ReadWrite: Read + Write + Send {}
+impl<T: Read + Write + Send> ReadWrite for T {}
 
 pub struct Receiver {
     pub url: String,
@@ -21,15 +26,39 @@ pub struct Receiver {
 impl Receiver {
     /// Listens on 127.0.0.1; the first `fail_first` POSTs get a 500.
     pub fn start(fail_first: usize) -> anyhow::Result<Self> {
+        Self::listen(fail_first, None)
+    }
+
+    /// As [`Receiver::start`], over TLS with the certificate chain and key (PEM) given.
+    pub fn start_tls(cert_chain: &Path, key: &Path) -> anyhow::Result<Self> {
+        let certs = CertificateDer::pem_file_iter(cert_chain)?.collect::<Result<Vec<_>, _>>()?;
+        let key = PrivateKeyDer::from_pem_file(key)?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)?;
+        Self::listen(0, Some(Arc::new(config)))
+    }
+
+    fn listen(fail_first: usize, tls: Option<Arc<rustls::ServerConfig>>) -> anyhow::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
-        let url = format!("http://{}/hook", listener.local_addr()?);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}/hook", listener.local_addr()?);
         let events = Arc::new(Mutex::new(Vec::new()));
         let failures = Arc::new(Mutex::new((0, fail_first)));
         let (kept, failing) = (events.clone(), failures.clone());
         std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut reader = BufReader::new(&stream);
+            for tcp in listener.incoming().flatten() {
+                let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
+                let stream: Box<dyn ReadWrite> = match &tls {
+                    Some(config) => match rustls::ServerConnection::new(config.clone()) {
+                        Ok(connection) => Box::new(rustls::StreamOwned::new(connection, tcp)),
+                        Err(_) => continue,
+                    },
+                    None => Box::new(tcp),
+                };
+                let mut reader = BufReader::new(stream);
                 let mut length = 0usize;
                 let mut line = String::new();
                 while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
@@ -62,10 +91,11 @@ impl Receiver {
                     }
                     "200 OK"
                 };
-                let _ = (&stream).write_all(
+                let _ = reader.get_mut().write_all(
                     format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                         .as_bytes(),
                 );
+                let _ = reader.get_mut().flush();
             }
         });
         Ok(Self {

@@ -700,6 +700,13 @@ fn every_field_is_checked(c: &Checked<'_>, zone_path: &str) {
             hook("events", json!(["nope"])),
             "events[0]",
         ),
+        (
+            "POST",
+            "/webhooks".into(),
+            "/webhooks",
+            hook("ca_file", json!("/nonexistent.pem")),
+            "ca_file",
+        ),
     ];
     for (method, path, template, body, field) in cases {
         c.invalid(method, &path, template, body, field);

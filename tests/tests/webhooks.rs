@@ -247,3 +247,141 @@ fn a_limit_hit_is_a_warning() {
         .unwrap();
     assert!(!secondary.status(APEX).unwrap().serving);
 }
+
+/// A CA and a certificate for 127.0.0.1 signed by it, made with openssl in `dir`:
+/// (ca.pem, server chain, server key).
+fn private_ca(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "openssl {args:?}: {output:?}");
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=secdns test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+/// An https webhook is delivered when its CA is given, and not to a receiver whose
+/// certificate nothing vouches for.
+#[test]
+fn https_webhooks_check_the_receivers_certificate() {
+    require_tools(&["knotd", "openssl"]);
+    let _ = secdns_bin();
+    let dir = secdns_tests::TempDir::new("webhook-tls").unwrap();
+    let (ca, chain, key) = private_ca(dir.path());
+    let trusted = Receiver::start_tls(&chain, &key).unwrap();
+    let untrusted = Receiver::start_tls(&chain, &key).unwrap();
+    let knot = Knot::start(KnotOptions::new(APEX, &zone_text(1))).unwrap();
+    let ca = ca.display().to_string();
+    let secondary = Secondary::start(&format!(
+        "[[peer]]\nname = \"knot\"\naddress = \"127.0.0.1\"\nport = {}\n\n\
+         [[webhook]]\nname = \"trusted\"\nurl = \"{}\"\nca_file = \"{ca}\"\n\n\
+         [[webhook]]\nname = \"untrusted\"\nurl = \"{}\"\n",
+        knot.port, trusted.url, untrusted.url
+    ))
+    .unwrap();
+    secondary
+        .cli(&["zone", "add", APEX, "--peer", "knot"])
+        .unwrap();
+    let event = trusted
+        .wait_for("zone_updated over https", Duration::from_secs(20), |e| {
+            e["event"] == "zone_updated"
+        })
+        .unwrap();
+    assert_eq!(event["new_serial"], 1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !secondary.log().contains("delivery failed") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = secondary.log();
+    let refused = log
+        .lines()
+        .find(|l| l.contains("delivery failed") && l.contains("webhook=untrusted"));
+    assert!(
+        refused.is_some_and(|l| l.to_lowercase().contains("certificate") || l.contains("Issuer")),
+        "no delivery refused for the certificate in:\n{log}"
+    );
+    assert!(untrusted.events().is_empty());
+    // A CA file that is not one is refused up front, naming the field.
+    let bad = secondary
+        .cli(&[
+            "webhook",
+            "add",
+            "bad",
+            "--url",
+            &trusted.url,
+            "--ca-file",
+            &chain.with_extension("csr").display().to_string(),
+        ])
+        .unwrap_err()
+        .to_string();
+    assert!(bad.contains("ca_file"), "{bad}");
+}

@@ -27,6 +27,8 @@ const PACKAGES: &[&str] = &[
     // The packaging tests: `systemd-analyze verify` and `setpriv`.
     "systemd",
     "util-linux",
+    // Certificates for the https webhook test.
+    "openssl",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

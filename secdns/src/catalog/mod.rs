@@ -765,6 +765,7 @@ mod tests {
             name: "ops".into(),
             url: "http://127.0.0.1:9/hook".into(),
             events: vec![],
+            ca_file: None,
         };
         c.add_webhook(hook.clone(), Origin::Api).unwrap();
         c.save().unwrap();

@@ -4,6 +4,7 @@
 //! than block a transfer.
 
 pub mod event;
+pub mod tls;
 
 use std::{
     collections::BTreeMap,
@@ -102,10 +103,19 @@ impl Notifier {
 }
 
 fn deliver(def: &WebhookDef, events: &Receiver<Event>) {
-    let agent = ureq::AgentBuilder::new()
+    let mut agent = ureq::AgentBuilder::new()
         .timeout(REQUEST_TIMEOUT)
-        .redirects(0)
-        .build();
+        .redirects(0);
+    if def.url.starts_with("https://") {
+        match tls::client_config(def.ca_file.as_deref()) {
+            Ok(config) => agent = agent.tls_config(config),
+            // Checked when the webhook was made; the file may have gone since.
+            Err(e) => {
+                tracing::error!(webhook = %def.name, "TLS set-up: {e}; using the public roots only")
+            }
+        }
+    }
+    let agent = agent.build();
     for event in events {
         let mut wait = FIRST_RETRY;
         for attempt in 1..=ATTEMPTS {
