@@ -26,8 +26,19 @@ pub const NO_ZONE_SLOT: u16 = u16::MAX;
 /// Zones whose answers the program counts by zone: those in the first slots.
 pub const COUNTED_ZONE_SLOTS: u32 = 4096;
 /// Per-CPU counters of answers by zone: at `slot * 2` those with RCODE NOERROR, at
-/// `slot * 2 + 1` those with NXDOMAIN (the only two the program sends).
+/// `slot * 2 + 1` those with NXDOMAIN (the only two the program sends; see
+/// [`zone_counter_index`]).
 pub const ZONE_COUNTER_COUNT: u32 = COUNTED_ZONE_SLOTS * 2;
+
+/// The RCODE bits of the DNS header flags, and the one RCODE besides NOERROR that a
+/// precompiled answer can carry.
+pub const RCODE_MASK: u16 = 0x000f;
+pub const RCODE_NXDOMAIN: u16 = 3;
+
+/// Where the program counts an answer of zone `slot` with header `flags`.
+pub const fn zone_counter_index(slot: u32, flags: u16) -> u32 {
+    slot * 2 + (flags & RCODE_MASK == RCODE_NXDOMAIN) as u32
+}
 
 /// Key of the answer maps: the hash of a lowercased name, the query type, and whether the
 /// entry answers for the name itself or for names below it that do not exist.

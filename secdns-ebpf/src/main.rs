@@ -20,7 +20,7 @@ use secdns_common::{
     ANSWER_MAP_COUNT, ANSWER_MAP_MAX_ENTRIES, AnswerKey, AnswerValue, COUNTED_ZONE_SLOTS,
     COUNTER_COUNT, Counter, DEFAULT_QTYPE, MAX_WALK, NAME_BUF_LEN, OPTION_DO_PASS,
     OPTION_HAS_DO_VARIANT, OPTION_TYPED_BELOW, SCOPE_BELOW, SCOPE_NAME, XdpConfig,
-    ZONE_COUNTER_COUNT, ZONE_SLOTS, has_own_answer,
+    ZONE_COUNTER_COUNT, ZONE_SLOTS, has_own_answer, zone_counter_index,
 };
 
 #[map]
@@ -122,8 +122,7 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
     let sent = reply::write_reply(ctx, &query, value, serial, config.udp_payload)?;
     let slot = value.zone_slot as u32;
     if slot < COUNTED_ZONE_SLOTS {
-        let nxdomain = (value.flags & 0x000f == 3) as u32;
-        if let Some(count) = ZONE_COUNTERS.get_ptr_mut(slot * 2 + nxdomain) {
+        if let Some(count) = ZONE_COUNTERS.get_ptr_mut(zone_counter_index(slot, value.flags)) {
             // SAFETY: per-CPU slot, nobody else writes it while we run.
             unsafe { *count += 1 };
         }

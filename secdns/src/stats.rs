@@ -3,7 +3,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc, RwLock,
+        RwLock,
         atomic::{AtomicU64, Ordering},
     },
 };
@@ -16,7 +16,7 @@ use crate::dns::Name;
 /// outside every zone (and unparsable ones) count under no zone.
 #[derive(Default)]
 pub struct QueryCounters {
-    zones: RwLock<HashMap<Name, Arc<ByRcode>>>,
+    zones: RwLock<HashMap<Name, ByRcode>>,
     outside: ByRcode,
 }
 
@@ -34,14 +34,14 @@ impl QueryCounters {
         let Some(zone) = zone else {
             return bump(&self.outside);
         };
-        let known = self
+        // Counted under the read lock: the common case shares it and writes nothing else.
+        if let Some(by_rcode) = self
             .zones
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(zone)
-            .cloned();
-        if let Some(by_rcode) = known {
-            return bump(&by_rcode);
+        {
+            return bump(by_rcode);
         }
         let mut zones = self.zones.write().unwrap_or_else(|e| e.into_inner());
         if zones.len() < MAX_COUNTED_ZONES {
@@ -54,7 +54,7 @@ impl QueryCounters {
         let zones = self.zones.read().unwrap_or_else(|e| e.into_inner());
         let all = zones
             .iter()
-            .map(|(name, c)| (Some(name.clone()), &**c))
+            .map(|(name, c)| (Some(name.clone()), c))
             .chain([(None, &self.outside)]);
         let mut out = Vec::new();
         for (zone, by_rcode) in all {

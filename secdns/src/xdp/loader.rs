@@ -11,7 +11,7 @@ use aya::{
 };
 use secdns_common::{
     ANSWER_MAP_COUNT, AnswerKey, AnswerValue, COUNTED_ZONE_SLOTS, COUNTER_COUNT, Counter,
-    XdpConfig, ZONE_SLOTS,
+    RCODE_NXDOMAIN, XdpConfig, ZONE_SLOTS, zone_counter_index,
 };
 
 use super::{PROGRAM_OBJECT, published::MapChange, value::empty};
@@ -263,7 +263,8 @@ impl XdpEngine {
         }
         let cpus = aya::util::nr_cpus().map_err(|(what, e)| anyhow!("{what}: {e}"))?;
         for &slot in slots.iter().filter(|&&s| u32::from(s) < COUNTED_ZONE_SLOTS) {
-            for index in [u32::from(slot) * 2, u32::from(slot) * 2 + 1] {
+            let slot_index = |rcode| zone_counter_index(u32::from(slot), rcode);
+            for index in [slot_index(0), slot_index(RCODE_NXDOMAIN)] {
                 let zeros = PerCpuValues::try_from(vec![0u64; cpus])?;
                 self.zone_counters
                     .set(index, zeros, 0)
@@ -280,11 +281,9 @@ impl XdpEngine {
             return Ok(None);
         }
         let mut counts = [0; 2];
-        for (rcode, count) in counts.iter_mut().enumerate() {
-            let per_cpu = self
-                .zone_counters
-                .get(&(u32::from(slot) * 2 + rcode as u32), 0)?;
-            *count = per_cpu.iter().sum();
+        for (count, rcode) in counts.iter_mut().zip([0, RCODE_NXDOMAIN]) {
+            let index = zone_counter_index(u32::from(slot), rcode);
+            *count = self.zone_counters.get(&index, 0)?.iter().sum();
         }
         Ok(Some(counts))
     }
