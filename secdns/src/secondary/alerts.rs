@@ -110,7 +110,7 @@ impl Alerts {
         old_serial: Option<u32>,
         new_serial: u32,
         transfer: &str,
-        records_changed: Option<u64>,
+        records_changed: u64,
         peer: &str,
     ) {
         let old = old_serial.map_or("none".to_string(), |s| s.to_string());
@@ -125,7 +125,7 @@ impl Alerts {
         event.old_serial = old_serial;
         event.new_serial = Some(new_serial);
         event.transfer = Some(transfer.to_owned());
-        event.records_changed = records_changed;
+        event.records_changed = Some(records_changed);
         event.peer = Some(peer.to_owned());
         self.notifier.emit(event);
     }

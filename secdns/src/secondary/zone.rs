@@ -53,8 +53,10 @@ pub struct Settings {
     pub primaries: Vec<Primary>,
 }
 
-#[derive(Default)]
+/// What is served for the zone, and what it is made from.
 struct ServedState {
+    /// The zone's overrides, as configured (applied or not).
+    overrides: Arc<[Override]>,
     current: Option<Served>,
     /// The zone was removed: nothing may be published for it any more.
     retired: bool,
@@ -65,6 +67,8 @@ struct Served {
     copy: Arc<Zone>,
     overrides: Arc<[Override]>,
     zone: Arc<Zone>,
+    /// Why the overrides are not applied, when they are not.
+    unused: Option<String>,
 }
 
 pub struct SecondaryZone {
@@ -76,13 +80,10 @@ pub struct SecondaryZone {
     alerts: Arc<Alerts>,
     /// The transferred copy, as the primary has it (IXFR applies to it; it is what is saved).
     copy: Mutex<Option<Arc<Zone>>>,
-    overrides: Mutex<Arc<[Override]>>,
     /// Held while the served zone is made and handed to the publisher, so that the last
-    /// zone handed over is made from the latest copy and overrides. Taken before `copy`,
-    /// `overrides` and `status`.
+    /// zone handed over is made from the latest copy and overrides. Taken before `copy` and
+    /// `status`.
     served: Mutex<ServedState>,
-    /// Why the overrides are not applied to the served copy, when they are not.
-    overrides_unused: Mutex<Option<String>>,
     metrics: Mutex<ZoneMetrics>,
     last_success: Mutex<Option<SystemTime>>,
     status: Mutex<ZoneStatus>,
@@ -151,6 +152,7 @@ impl SecondaryZone {
         let name = settings.def.name.clone();
         let status = ZoneStatus {
             name: name.to_string(),
+            kind: "secondary".into(),
             peers: peer_statuses(&settings.primaries, &[]),
             ..Default::default()
         };
@@ -162,9 +164,11 @@ impl SecondaryZone {
             saver: Saver::new(store),
             publisher,
             copy: Mutex::new(None),
-            overrides: Mutex::new(overrides.into()),
-            served: Mutex::default(),
-            overrides_unused: Mutex::new(None),
+            served: Mutex::new(ServedState {
+                overrides: overrides.into(),
+                current: None,
+                retired: false,
+            }),
             metrics: Mutex::default(),
             last_success: Mutex::new(None),
             status: Mutex::new(status),
@@ -203,7 +207,9 @@ impl SecondaryZone {
         if let Some(failure) = self.saver.failure() {
             status.warnings.push(failure);
         }
-        if let Some(unused) = lock(&self.overrides_unused).clone() {
+        let served = lock(&self.served);
+        status.overrides = served.overrides.len();
+        if let Some(unused) = served.current.as_ref().and_then(|s| s.unused.clone()) {
             status.warnings.push(unused);
         }
         status
@@ -234,7 +240,7 @@ impl SecondaryZone {
     }
 
     pub fn overrides(&self) -> Arc<[Override]> {
-        lock(&self.overrides).clone()
+        lock(&self.served).overrides.clone()
     }
 
     pub fn settings(&self) -> Arc<Settings> {
@@ -254,7 +260,7 @@ impl SecondaryZone {
 
     /// New overrides, served at once.
     pub fn set_overrides(&self, overrides: Vec<Override>) {
-        *lock(&self.overrides) = overrides.into();
+        lock(&self.served).overrides = overrides.into();
         self.publish_served();
     }
 
@@ -337,7 +343,7 @@ impl SecondaryZone {
     /// the result is marked as derived from the zone served before, so that the XDP maps are
     /// updated for the changed names only.
     fn overlay(&self, served: &mut ServedState, copy: Arc<Zone>) -> Arc<Zone> {
-        let overrides = lock(&self.overrides).clone();
+        let overrides = served.overrides.clone();
         if let Some(same) = served
             .current
             .as_ref()
@@ -380,11 +386,11 @@ impl SecondaryZone {
         if let Some(why) = &unused {
             self.alerts.warning(why.clone(), None);
         }
-        *lock(&self.overrides_unused) = unused;
         served.current = Some(Served {
             copy,
             overrides,
             zone: zone.clone(),
+            unused,
         });
         zone
     }
@@ -620,34 +626,24 @@ impl SecondaryZone {
         // serves the copy before at start, which the first refresh brings up to date.
         self.install(zone.clone());
         self.saver.save(zone.clone(), when, kind);
-        let kind = if kind.starts_with("IXFR") && changed.is_some() {
-            "IXFR"
-        } else {
-            "AXFR"
-        };
+        // Only an IXFR applied as differences says what it changed; any whole zone counts as
+        // an AXFR.
+        let kind = if changed.is_some() { "IXFR" } else { "AXFR" };
         let old_serial = before.as_ref().map(|z| z.serial());
         match (changed, before) {
-            (Some(changed), _) => self.alerts.updated(
-                old_serial,
-                zone.serial(),
-                kind,
-                Some(changed),
-                &primary.name,
-            ),
-            (None, None) => self.alerts.updated(
-                None,
-                zone.serial(),
-                kind,
-                Some(zone.record_count() as u64),
-                &primary.name,
-            ),
             // Comparing two large copies takes a while: not on this task.
             (None, Some(before)) => {
                 let (alerts, peer) = (self.alerts.clone(), primary.name.clone());
                 tokio::task::spawn_blocking(move || {
                     let changed = changed_records(&before, &zone);
-                    alerts.updated(old_serial, zone.serial(), kind, Some(changed), &peer);
+                    alerts.updated(old_serial, zone.serial(), kind, changed, &peer);
                 });
+            }
+            (changed, _) => {
+                let changed = changed.unwrap_or(zone.record_count() as u64);
+                let serial = zone.serial();
+                self.alerts
+                    .updated(old_serial, serial, kind, changed, &primary.name);
             }
         }
     }

@@ -102,11 +102,8 @@ pub async fn show(State(api): State<Api>, Path(zone): Path<String>) -> ApiResult
     let name = parse_name("zone", &zone)?;
     let secondaries = api.secondaries()?;
     if let Some(zone) = secondaries.zone(&name) {
-        let catalog = secondaries.catalog();
         return Ok(Json(ZoneStatus {
-            kind: "secondary".into(),
-            origin: catalog.zone_origin(&name),
-            overrides: catalog.overrides(&name).len(),
+            origin: secondaries.catalog().zone_origin(&name),
             ..zone.status()
         }));
     }
