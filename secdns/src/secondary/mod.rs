@@ -26,7 +26,6 @@ use crate::{
     webhooks::Notifier,
     zone::overrides::Override,
 };
-use status::ZoneStatus;
 use store::ZoneStore;
 use zone::{SecondaryZone, Settings};
 
@@ -53,6 +52,17 @@ fn settings(catalog: &Catalog, def: &SecondaryDef) -> anyhow::Result<Settings> {
             .primaries(def)
             .with_context(|| format!("zone {}", def.name))?,
     })
+}
+
+/// What `catalog` asks to run: each zone's settings and overrides. Fails (before anything
+/// changes) when a zone's primaries cannot be made.
+type Plan = Vec<(Settings, Vec<Override>)>;
+
+fn plan(catalog: &Catalog) -> anyhow::Result<Plan> {
+    catalog
+        .zones()
+        .map(|(def, _)| Ok((settings(catalog, def)?, overrides(catalog, &def.name))))
+        .collect()
 }
 
 /// The zone's overrides as records (the catalog has checked them).
@@ -89,19 +99,18 @@ impl Secondaries {
             publisher,
             notifier,
         });
-        this.reconcile(&catalog)?;
+        this.reconcile(&catalog, plan(&catalog)?);
         *lock(&this.catalog) = catalog;
         Ok(this)
     }
 
-    /// Makes the running zones and webhooks those of `catalog`: zones created, reconfigured,
-    /// given new overrides or removed as it says.
-    fn reconcile(&self, catalog: &Catalog) -> anyhow::Result<()> {
+    /// Makes the running zones and webhooks those of `catalog` (whose `plan` this is):
+    /// zones created, reconfigured, given new overrides or removed as it says.
+    fn reconcile(&self, catalog: &Catalog, plan: Plan) {
         let mut zones = lock(&self.zones);
-        for (def, _) in catalog.zones() {
-            let settings = settings(catalog, def)?;
-            let overrides = overrides(catalog, &def.name);
-            match zones.get(&def.name) {
+        for (settings, overrides) in plan {
+            let name = settings.def.name.clone();
+            match zones.get(&name) {
                 Some((zone, _)) => {
                     let now = zone.settings();
                     if now.def != settings.def || now.primaries != settings.primaries {
@@ -120,7 +129,7 @@ impl Secondaries {
                         self.publisher.clone(),
                         self.notifier.clone(),
                     );
-                    zones.insert(def.name.clone(), (zone, None));
+                    zones.insert(name, (zone, None));
                 }
             }
         }
@@ -145,7 +154,6 @@ impl Secondaries {
         }
         self.notifier
             .set_webhooks(catalog.webhooks().map(|(w, _)| w));
-        Ok(())
     }
 
     /// Starts the refresh loop of every zone not yet running.
@@ -161,11 +169,9 @@ impl Secondaries {
         lock(&self.zones).get(name).map(|(z, _)| z.clone())
     }
 
-    pub fn statuses(&self) -> Vec<ZoneStatus> {
-        lock(&self.zones)
-            .values()
-            .map(|(z, _)| z.status())
-            .collect()
+    /// Every secondary zone, by name.
+    pub fn running(&self) -> Vec<Arc<SecondaryZone>> {
+        lock(&self.zones).values().map(|(z, _)| z.clone()).collect()
     }
 
     pub fn catalog(&self) -> MutexGuard<'_, Catalog> {
@@ -186,11 +192,9 @@ impl Secondaries {
         let mut catalog = self.catalog();
         let mut updated = catalog.clone();
         change(&mut updated)?;
-        for (def, _) in updated.zones() {
-            settings(&updated, def)?;
-        }
+        let plan = plan(&updated)?;
         updated.save()?;
-        self.reconcile(&updated)?;
+        self.reconcile(&updated, plan);
         *catalog = updated;
         drop(catalog);
         self.start();

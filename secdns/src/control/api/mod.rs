@@ -9,7 +9,7 @@ mod objects;
 mod status;
 mod zones;
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     Router,
@@ -18,7 +18,7 @@ use axum::{
 };
 use tokio::net::TcpListener;
 
-use crate::{dns::Name, secondary::Secondaries, server::Shared};
+use crate::{dns::Name, secondary::Secondaries, server::Shared, zone::Zone};
 use error::{ApiError, ApiResult};
 
 /// Request bodies are small objects.
@@ -39,6 +39,15 @@ impl Api {
                 "secdns is still starting",
             )
         })
+    }
+
+    /// The zones served from files: those served that are not secondary zones.
+    fn file_zones(&self, secondaries: &Secondaries) -> Vec<Arc<Zone>> {
+        let snapshot = self.shared.snapshot.load();
+        let from_files = snapshot
+            .zones()
+            .filter(|z| secondaries.zone(z.apex()).is_none());
+        from_files.cloned().collect()
     }
 }
 

@@ -25,7 +25,6 @@ pub async fn openapi() -> impl IntoResponse {
 
 pub async fn health(State(api): State<Api>) -> (StatusCode, Json<Health>) {
     let xdp = api.shared.fast_path.get().is_some();
-    let snapshot = api.shared.snapshot.load();
     let Some(secondaries) = api.shared.secondaries.get() else {
         let health = Health {
             status: "starting".into(),
@@ -35,16 +34,13 @@ pub async fn health(State(api): State<Api>) -> (StatusCode, Json<Health>) {
         };
         return (StatusCode::SERVICE_UNAVAILABLE, Json(health));
     };
-    let statuses = secondaries.statuses();
-    let not_serving: Vec<String> = statuses
+    let running = secondaries.running();
+    let not_serving: Vec<String> = running
         .iter()
+        .map(|zone| zone.status())
         .filter(|s| !s.serving)
-        .map(|s| s.name.clone())
+        .map(|s| s.name)
         .collect();
-    let file_zones = snapshot
-        .zones()
-        .filter(|z| secondaries.zone(z.apex()).is_none())
-        .count();
     let (status, code) = if not_serving.is_empty() {
         ("ok", StatusCode::OK)
     } else {
@@ -52,7 +48,7 @@ pub async fn health(State(api): State<Api>) -> (StatusCode, Json<Health>) {
     };
     let health = Health {
         status: status.into(),
-        zones: file_zones + statuses.len(),
+        zones: api.file_zones(secondaries).len() + running.len(),
         not_serving,
         xdp,
     };
@@ -85,19 +81,13 @@ pub async fn metrics(State(api): State<Api>) -> ApiResult<impl IntoResponse> {
     };
     let secondaries = api.secondaries()?;
     let zones = secondaries
-        .statuses()
-        .into_iter()
-        .filter_map(|status| {
-            let name = status.name.parse().ok()?;
-            let metrics = secondaries.zone(&name)?.metrics();
-            Some((status, metrics))
-        })
+        .running()
+        .iter()
+        .map(|zone| (zone.status(), zone.metrics()))
         .collect();
-    let file_zones = shared
-        .snapshot
-        .load()
-        .zones()
-        .filter(|z| secondaries.zone(z.apex()).is_none())
+    let file_zones = api
+        .file_zones(secondaries)
+        .iter()
         .map(|z| (z.apex().to_string(), z.serial()))
         .collect();
     let page = metrics::render(Inputs {

@@ -41,11 +41,9 @@ fn file_zone(api: &Api, name: &Name) -> Option<Arc<Zone>> {
 
 pub async fn list(State(api): State<Api>) -> ApiResult<Json<Vec<ZoneSummary>>> {
     let secondaries = api.secondaries()?;
-    let snapshot = api.shared.snapshot.load();
-    let catalog = secondaries.catalog().clone();
-    let mut zones: Vec<ZoneSummary> = snapshot
-        .zones()
-        .filter(|z| catalog.zone(z.apex()).is_none())
+    let files = api
+        .file_zones(secondaries)
+        .into_iter()
         .map(|z| ZoneSummary {
             name: z.apex().to_string(),
             kind: "file".into(),
@@ -53,22 +51,21 @@ pub async fn list(State(api): State<Api>) -> ApiResult<Json<Vec<ZoneSummary>>> {
             records: z.record_count(),
             serving: true,
             origin: None,
-        })
-        .chain(secondaries.statuses().into_iter().map(|s| {
-            ZoneSummary {
-                origin: s
-                    .name
-                    .parse()
-                    .ok()
-                    .and_then(|name: Name| catalog.zone_origin(&name)),
-                name: s.name,
-                kind: "secondary".into(),
-                serial: s.serial,
-                records: s.records,
-                serving: s.serving,
-            }
-        }))
-        .collect();
+        });
+    let running = secondaries.running();
+    let catalog = secondaries.catalog();
+    let secondary = running.iter().map(|zone| {
+        let status = zone.status();
+        ZoneSummary {
+            origin: catalog.zone_origin(&zone.name),
+            name: status.name,
+            kind: status.kind,
+            serial: status.serial,
+            records: status.records,
+            serving: status.serving,
+        }
+    });
+    let mut zones: Vec<ZoneSummary> = files.chain(secondary).collect();
     zones.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Json(zones))
 }
