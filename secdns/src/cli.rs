@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
     catalog::{OverrideDef, PeerDef, SecondaryDef, WebhookDef},
@@ -84,6 +84,20 @@ impl Cli {
         }
         print!("{}", text(&value));
         Ok(())
+    }
+
+    /// POSTs `def` to `collection`, or (with `replace`) PUTs it at `item`.
+    fn save<B: Serialize, T: DeserializeOwned>(
+        &self,
+        replace: bool,
+        collection: &str,
+        item: &str,
+        def: &B,
+    ) -> anyhow::Result<T> {
+        match replace {
+            true => self.client.send("PUT", item, def),
+            false => self.client.send("POST", collection, def),
+        }
     }
 
     /// DELETE `path`; prints what was removed.
@@ -174,7 +188,7 @@ impl Cli {
                     vec![
                         k.name.to_string(),
                         k.algorithm.to_string(),
-                        format!("{:?}", k.origin).to_lowercase(),
+                        k.origin.to_string(),
                     ]
                 })
                 .collect();
@@ -185,7 +199,8 @@ impl Cli {
     fn peer_rows(peers: &[PeerListing]) -> String {
         let rows: Vec<Vec<String>> = peers
             .iter()
-            .map(|PeerListing { peer, origin }| {
+            .map(|listing| {
+                let (peer, origin) = (&listing.object, listing.origin);
                 vec![
                     peer.name.clone(),
                     peer.address.to_string(),
@@ -193,7 +208,7 @@ impl Cli {
                     if peer.ixfr { "yes" } else { "no" }.into(),
                     or_dash(peer.tsig.as_ref()),
                     or_dash(peer.source),
-                    format!("{origin:?}").to_lowercase(),
+                    origin.to_string(),
                 ]
             })
             .collect();
@@ -206,12 +221,8 @@ impl Cli {
     }
 
     pub fn peer_add(&self, def: PeerDef, replace: bool) -> anyhow::Result<()> {
-        let listing: PeerListing = if replace {
-            let path = format!("/peers/{}", segment(&def.name));
-            self.client.send("PUT", &path, &def)?
-        } else {
-            self.client.send("POST", "/peers", &def)?
-        };
+        let item = format!("/peers/{}", segment(&def.name));
+        let listing: PeerListing = self.save(replace, "/peers", &item, &def)?;
         self.show(listing, |p| Self::peer_rows(std::slice::from_ref(p)))
     }
 
@@ -226,11 +237,7 @@ impl Cli {
     }
 
     pub fn zone_add(&self, def: SecondaryDef, replace: bool) -> anyhow::Result<()> {
-        let saved: SecondaryDef = if replace {
-            self.client.send("PUT", &zone_path(&def.name), &def)?
-        } else {
-            self.client.send("POST", "/zones", &def)?
-        };
+        let saved: SecondaryDef = self.save(replace, "/zones", &zone_path(&def.name), &def)?;
         self.show(saved, |z| {
             format!(
                 "{} secondary zone {} (peers: {}); see `secdns zone show {}`\n",
@@ -303,13 +310,13 @@ impl Cli {
     }
 
     pub fn override_add(&self, zone: &Name, def: OverrideDef, replace: bool) -> anyhow::Result<()> {
-        let path = format!("{}/overrides", zone_path(zone));
-        let saved: OverrideDef = if replace {
-            let path = format!("{path}/{}/{}", segment(&def.name.to_string()), def.rtype);
-            self.client.send("PUT", &path, &def)?
-        } else {
-            self.client.send("POST", &path, &def)?
-        };
+        let collection = format!("{}/overrides", zone_path(zone));
+        let item = format!(
+            "{collection}/{}/{}",
+            segment(&def.name.to_string()),
+            def.rtype
+        );
+        let saved: OverrideDef = self.save(replace, &collection, &item, &def)?;
         self.show(saved, |o| Self::override_rows(std::slice::from_ref(o)))
     }
 
@@ -322,7 +329,8 @@ impl Cli {
     fn webhook_rows(hooks: &[WebhookListing]) -> String {
         let rows: Vec<Vec<String>> = hooks
             .iter()
-            .map(|WebhookListing { webhook, origin }| {
+            .map(|listing| {
+                let (webhook, origin) = (&listing.object, listing.origin);
                 let events = if webhook.events.is_empty() {
                     "all".to_string()
                 } else {
@@ -333,7 +341,7 @@ impl Cli {
                     webhook.name.clone(),
                     webhook.url.clone(),
                     events,
-                    format!("{origin:?}").to_lowercase(),
+                    origin.to_string(),
                 ]
             })
             .collect();
@@ -341,12 +349,8 @@ impl Cli {
     }
 
     pub fn webhook_add(&self, def: WebhookDef, replace: bool) -> anyhow::Result<()> {
-        let listing: WebhookListing = if replace {
-            let path = format!("/webhooks/{}", segment(&def.name));
-            self.client.send("PUT", &path, &def)?
-        } else {
-            self.client.send("POST", "/webhooks", &def)?
-        };
+        let item = format!("/webhooks/{}", segment(&def.name));
+        let listing: WebhookListing = self.save(replace, "/webhooks", &item, &def)?;
         self.show(listing, |w| Self::webhook_rows(std::slice::from_ref(w)))
     }
 

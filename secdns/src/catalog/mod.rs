@@ -47,6 +47,15 @@ pub enum Origin {
     Api,
 }
 
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Origin::Config => "config",
+            Origin::Api => "api",
+        })
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Catalog {
     keys: BTreeMap<Name, (TsigKeyDef, Origin)>,
@@ -62,6 +71,18 @@ pub struct Catalog {
     /// now takes, a key or zone it no longer has): not used, but kept in the file, so that
     /// editing the config never loses what the API made.
     stranded: RuntimeObjects,
+}
+
+/// An object may be added under `name` only if none has it.
+fn absent<K: Ord + std::fmt::Display, T>(
+    map: &BTreeMap<K, (T, Origin)>,
+    name: &K,
+    what: &str,
+) -> Result<(), Refused> {
+    match map.contains_key(name) {
+        true => Err(Refused::conflict(format!("{what} {name} already exists"))),
+        false => Ok(()),
+    }
 }
 
 /// An object that may be replaced or removed through the API: it exists and is not fixed by
@@ -116,6 +137,10 @@ impl Catalog {
         self.webhooks.values().map(|(w, o)| (w, *o))
     }
 
+    pub fn webhook(&self, name: &str) -> Option<(&WebhookDef, Origin)> {
+        self.webhooks.get(name).map(|(w, o)| (w, *o))
+    }
+
     pub fn overrides(&self, zone: &Name) -> &[OverrideDef] {
         self.overrides.get(zone).map_or(&[], Vec::as_slice)
     }
@@ -125,12 +150,7 @@ impl Catalog {
     }
 
     pub fn add_key(&mut self, def: TsigKeyDef, origin: Origin) -> Result<(), Refused> {
-        if self.keys.contains_key(&def.name) {
-            return Err(Refused::conflict(format!(
-                "TSIG key {} already exists",
-                def.name
-            )));
-        }
+        absent(&self.keys, &def.name, "TSIG key")?;
         self.check_key(&def)?;
         self.keys.insert(def.name.clone(), (def, origin));
         Ok(())
@@ -176,12 +196,7 @@ impl Catalog {
     }
 
     pub fn add_peer(&mut self, def: PeerDef, origin: Origin) -> Result<(), Refused> {
-        if self.peers.contains_key(&def.name) {
-            return Err(Refused::conflict(format!(
-                "peer {} already exists",
-                def.name
-            )));
-        }
+        absent(&self.peers, &def.name, "peer")?;
         self.check_peer(&def)?;
         self.peers.insert(def.name.clone(), (def, origin));
         Ok(())
@@ -222,12 +237,7 @@ impl Catalog {
     }
 
     pub fn add_zone(&mut self, def: SecondaryDef, origin: Origin) -> Result<(), Refused> {
-        if self.zones.contains_key(&def.name) {
-            return Err(Refused::conflict(format!(
-                "zone {} already exists",
-                def.name
-            )));
-        }
+        absent(&self.zones, &def.name, "zone")?;
         if self.static_zones.contains(&def.name) {
             return Err(Refused::conflict(format!(
                 "zone {} is already served from a zone file",
@@ -332,12 +342,7 @@ impl Catalog {
     }
 
     pub fn add_webhook(&mut self, def: WebhookDef, origin: Origin) -> Result<(), Refused> {
-        if self.webhooks.contains_key(&def.name) {
-            return Err(Refused::conflict(format!(
-                "webhook {} already exists",
-                def.name
-            )));
-        }
+        absent(&self.webhooks, &def.name, "webhook")?;
         if self.webhooks.len() >= MAX_WEBHOOKS {
             return Err(Refused::conflict(format!(
                 "there are already {MAX_WEBHOOKS} webhooks"

@@ -58,19 +58,25 @@ pub struct KeyChange {
     pub generate: bool,
 }
 
+/// An object as listed: its definition, and where it is defined.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct PeerListing {
+pub struct Listing<T> {
     #[serde(flatten)]
-    pub peer: PeerDef,
+    pub object: T,
     pub origin: Origin,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct WebhookListing {
-    #[serde(flatten)]
-    pub webhook: WebhookDef,
-    pub origin: Origin,
+impl<T: Clone> Listing<T> {
+    pub fn of((object, origin): (&T, Origin)) -> Self {
+        Self {
+            object: object.clone(),
+            origin,
+        }
+    }
 }
+
+pub type PeerListing = Listing<PeerDef>;
+pub type WebhookListing = Listing<WebhookDef>;
 
 /// One record of a served zone.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

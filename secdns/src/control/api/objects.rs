@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     catalog::{Origin, PeerDef, TsigKeyDef, WebhookDef},
-    control::{KeyChange, KeyListing, MASKED, NewKey, PeerListing, WebhookListing},
+    control::{KeyChange, KeyListing, Listing, MASKED, NewKey, PeerListing, WebhookListing},
     transfer::tsig::{self, Algorithm},
 };
 
@@ -135,17 +135,22 @@ fn same_name(path: &str, body: &str) -> ApiResult<()> {
     }
 }
 
+/// What a successful POST of an API object answers.
+fn created<T>(object: T) -> (StatusCode, Json<Listing<T>>) {
+    (StatusCode::CREATED, Json(made(object)))
+}
+
+/// An object as the API just made it.
+fn made<T>(object: T) -> Listing<T> {
+    Listing {
+        object,
+        origin: Origin::Api,
+    }
+}
+
 pub async fn list_peers(State(api): State<Api>) -> ApiResult<Json<Vec<PeerListing>>> {
     let catalog = api.secondaries()?.catalog();
-    Ok(Json(
-        catalog
-            .peers()
-            .map(|(p, origin)| PeerListing {
-                peer: p.clone(),
-                origin,
-            })
-            .collect(),
-    ))
+    Ok(Json(catalog.peers().map(Listing::of).collect()))
 }
 
 pub async fn show_peer(
@@ -153,13 +158,10 @@ pub async fn show_peer(
     Path(name): Path<String>,
 ) -> ApiResult<Json<PeerListing>> {
     let catalog = api.secondaries()?.catalog();
-    let (peer, origin) = catalog
+    let peer = catalog
         .peer(&name)
         .ok_or_else(|| ApiError::not_found(format!("peer {name} does not exist")))?;
-    Ok(Json(PeerListing {
-        peer: peer.clone(),
-        origin,
-    }))
+    Ok(Json(Listing::of(peer)))
 }
 
 pub async fn add_peer(
@@ -168,13 +170,7 @@ pub async fn add_peer(
 ) -> ApiResult<(StatusCode, Json<PeerListing>)> {
     api.secondaries()?
         .change(|c| c.add_peer(def.clone(), Origin::Api))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(PeerListing {
-            peer: def,
-            origin: Origin::Api,
-        }),
-    ))
+    Ok(created(def))
 }
 
 pub async fn replace_peer(
@@ -184,10 +180,7 @@ pub async fn replace_peer(
 ) -> ApiResult<Json<PeerListing>> {
     same_name(&name, &def.name)?;
     api.secondaries()?.change(|c| c.replace_peer(def.clone()))?;
-    Ok(Json(PeerListing {
-        peer: def,
-        origin: Origin::Api,
-    }))
+    Ok(Json(made(def)))
 }
 
 pub async fn remove_peer(
@@ -200,15 +193,7 @@ pub async fn remove_peer(
 
 pub async fn list_webhooks(State(api): State<Api>) -> ApiResult<Json<Vec<WebhookListing>>> {
     let catalog = api.secondaries()?.catalog();
-    Ok(Json(
-        catalog
-            .webhooks()
-            .map(|(w, origin)| WebhookListing {
-                webhook: w.clone(),
-                origin,
-            })
-            .collect(),
-    ))
+    Ok(Json(catalog.webhooks().map(Listing::of).collect()))
 }
 
 pub async fn show_webhook(
@@ -216,14 +201,10 @@ pub async fn show_webhook(
     Path(name): Path<String>,
 ) -> ApiResult<Json<WebhookListing>> {
     let catalog = api.secondaries()?.catalog();
-    let (webhook, origin) = catalog
-        .webhooks()
-        .find(|(w, _)| w.name == name)
+    let webhook = catalog
+        .webhook(&name)
         .ok_or_else(|| ApiError::not_found(format!("webhook {name} does not exist")))?;
-    Ok(Json(WebhookListing {
-        webhook: webhook.clone(),
-        origin,
-    }))
+    Ok(Json(Listing::of(webhook)))
 }
 
 pub async fn add_webhook(
@@ -232,13 +213,7 @@ pub async fn add_webhook(
 ) -> ApiResult<(StatusCode, Json<WebhookListing>)> {
     api.secondaries()?
         .change(|c| c.add_webhook(def.clone(), Origin::Api))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(WebhookListing {
-            webhook: def,
-            origin: Origin::Api,
-        }),
-    ))
+    Ok(created(def))
 }
 
 pub async fn replace_webhook(
@@ -249,10 +224,7 @@ pub async fn replace_webhook(
     same_name(&name, &def.name)?;
     api.secondaries()?
         .change(|c| c.replace_webhook(def.clone()))?;
-    Ok(Json(WebhookListing {
-        webhook: def,
-        origin: Origin::Api,
-    }))
+    Ok(Json(made(def)))
 }
 
 pub async fn remove_webhook(
