@@ -55,6 +55,20 @@ impl TsigSpec {
     }
 
     /// `dig -y` form.
+    /// `secdns tsig add` with this key.
+    pub fn cli_add_args(&self) -> [&str; 7] {
+        let (name, algorithm, secret) = (&self.name, &self.algorithm, &self.secret);
+        [
+            "tsig",
+            "add",
+            name,
+            "--algorithm",
+            algorithm,
+            "--secret",
+            secret,
+        ]
+    }
+
     pub fn dig_arg(&self) -> String {
         format!("{}:{}:{}", self.algorithm, self.name, self.secret)
     }

@@ -299,15 +299,7 @@ pub fn add_secondary_zone(
     key: &crate::knot::TsigSpec,
     run: impl Fn(&[&str]) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    run(&[
-        "tsig",
-        "add",
-        &key.name,
-        "--algorithm",
-        &key.algorithm,
-        "--secret",
-        &key.secret,
-    ])?;
+    run(&key.cli_add_args())?;
     let port = PRIMARY_PORT.to_string();
     run(&[
         "peer",
@@ -353,4 +345,23 @@ pub fn wait_for_zone(
         ready,
         String::new,
     )
+}
+
+/// Asks secdns in `net` from the client side over UDP; the answer, and how many answers the
+/// XDP program sent meanwhile (1 when it answered this query).
+pub fn ask_counting_xdp(
+    net: &TestNet,
+    name: &str,
+    rtype: &str,
+) -> anyhow::Result<(crate::dig::DigAnswer, u64)> {
+    let before = stats(net)?.xdp_answered;
+    let answer = crate::dig::query(
+        net.client("dig"),
+        crate::netns::SERVER_V4,
+        53,
+        name,
+        rtype,
+        &[],
+    )?;
+    Ok((answer, stats(net)?.xdp_answered - before))
 }

@@ -33,17 +33,7 @@ fn objects_added_at_runtime_survive_a_restart() {
     let fixed = "[[tsig]]\nname = \"fixed-key.\"\nsecret = \"c2VjcmV0\"\n";
     let mut secondary = Secondary::start(fixed).unwrap();
 
-    let created = secondary
-        .cli(&[
-            "tsig",
-            "add",
-            &key.name,
-            "--algorithm",
-            &key.algorithm,
-            "--secret",
-            &key.secret,
-        ])
-        .unwrap();
+    let created = secondary.cli(&key.cli_add_args()).unwrap();
     assert!(created.contains(&key.secret));
     let generated = secondary
         .cli(&["tsig", "add", "generated.", "--json"])

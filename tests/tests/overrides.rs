@@ -10,8 +10,8 @@ use secdns_tests::{
     netns::{SERVER_V4, TestNet},
     prerequisites::{require_root, require_tools, secdns_bin},
     secdns::{
-        PRIMARY_APEX, Secondary, add_secondary_zone, cli, start_primary, start_server,
-        start_xdp_peer, stats, wait_for_zone, write_example_config,
+        PRIMARY_APEX, Secondary, add_secondary_zone, ask_counting_xdp, cli, start_primary,
+        start_server, start_xdp_peer, wait_for_zone, write_example_config,
     },
 };
 
@@ -31,17 +31,13 @@ fn answered_by_both_paths(net: &TestNet, name: &str, rtype: &str, expected: &[&s
     while ask(net, name, rtype, false) != expected && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let before = stats(net).unwrap().xdp_answered;
+    let (answer, by_xdp) = ask_counting_xdp(net, name, rtype).unwrap();
     assert_eq!(
-        ask(net, name, rtype, false),
+        answer.section("ANSWER"),
         expected,
         "{name} {rtype} over UDP"
     );
-    assert_eq!(
-        stats(net).unwrap().xdp_answered - before,
-        1,
-        "{name} {rtype}: answered by XDP"
-    );
+    assert_eq!(by_xdp, 1, "{name} {rtype}: answered by XDP");
     assert_eq!(
         ask(net, name, rtype, true),
         expected,

@@ -5,11 +5,11 @@
 use std::{os::unix::fs::PermissionsExt as _, path::Path, process::Command, time::Duration};
 
 use secdns_tests::{
-    TempDir, dig,
-    netns::{SERVER_V4, TestNet},
+    TempDir,
+    netns::TestNet,
     prerequisites::{require_root, require_tools, secdns_bin},
     process::Process,
-    secdns::{start_xdp_peer, stats, write_example_config},
+    secdns::{ask_counting_xdp, start_xdp_peer, write_example_config},
 };
 
 fn packaging(file: &str) -> std::path::PathBuf {
@@ -138,22 +138,9 @@ fn the_units_capabilities_serve_xdp_and_each_is_needed() {
             out.contains("secdns is serving") && out.contains("xdp=true")
         })
         .unwrap();
-    let before = stats(&net).unwrap().xdp_answered;
-    let answer = dig::query(
-        net.client("dig"),
-        SERVER_V4,
-        53,
-        "www.example.com.",
-        "A",
-        &[],
-    )
-    .unwrap();
+    let (answer, by_xdp) = ask_counting_xdp(&net, "www.example.com.", "A").unwrap();
     assert_eq!(answer.status, "NOERROR");
-    assert_eq!(
-        stats(&net).unwrap().xdp_answered - before,
-        1,
-        "answered by XDP"
-    );
+    assert_eq!(by_xdp, 1, "answered by XDP");
     drop(server);
     drop(net);
 

@@ -58,17 +58,7 @@ fn the_four_events_reach_a_webhook() {
     options.notify_key = Some(key.clone());
     let knot = Knot::start(options).unwrap();
     let port = knot.port.to_string();
-    secondary
-        .cli(&[
-            "tsig",
-            "add",
-            &key.name,
-            "--algorithm",
-            &key.algorithm,
-            "--secret",
-            &key.secret,
-        ])
-        .unwrap();
+    secondary.cli(&key.cli_add_args()).unwrap();
     secondary.cli(&["tsig", "add", "unknown-key."]).unwrap();
     for (peer, key_name) in [("stranger", "unknown-key."), ("knot", key.name.as_str())] {
         secondary
