@@ -374,7 +374,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     "secdns: warning: the objects made through the API were not checked: {e:#}"
                 ),
             }
-            let counts = [
+            let [file_zones, secondary_zones, peers, tsig_keys, webhooks] = [
                 zones.len(),
                 catalog.zones().count(),
                 catalog.peers().count(),
@@ -382,7 +382,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 catalog.webhooks().count(),
             ];
             if manage.json {
-                let [file_zones, secondary_zones, peers, tsig_keys, webhooks] = counts;
                 let summary = serde_json::json!({
                     "config": config, "ok": true, "file_zones": file_zones,
                     "secondary_zones": secondary_zones, "peers": peers,
@@ -391,7 +390,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{summary:#}");
                 return Ok(());
             }
-            let [file_zones, secondary_zones, peers, tsig_keys, webhooks] = counts;
             println!(
                 "{}: OK, {file_zones} zone(s) from files, {secondary_zones} secondary zone(s), \
                  {peers} peer(s), {tsig_keys} TSIG key(s), {webhooks} webhook(s)",
