@@ -5,6 +5,10 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use secdns::{
+    dns::Name,
+    zone::{ZoneBuilder, wire_file},
+};
 use secdns_tests::{
     knot::{Knot, KnotOptions, TsigSpec, free_port},
     prerequisites::{require_tools, secdns_bin},
@@ -150,9 +154,9 @@ fn ixfr_that_does_not_apply_falls_back_to_axfr() {
 
     // Make our copy disagree with the primary's history: drop the record the next
     // difference deletes, keeping the serial. (The copy is saved just after it is served.)
-    let saved = secondary.dir.path().join("state/zones/example.net.zone");
+    let saved = secondary.dir.path().join("state/zones/example.net.wire");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    // The metadata is written after the zone file.
+    // The metadata is written after the copy.
     let meta = secondary
         .dir
         .path()
@@ -162,14 +166,21 @@ fn ixfr_that_does_not_apply_falls_back_to_axfr() {
         std::thread::sleep(Duration::from_millis(50));
     }
     secondary.kill();
-    let text = std::fs::read_to_string(&saved).unwrap();
-    let edited: String = text
-        .lines()
-        .filter(|l| !l.starts_with("www."))
-        .map(|l| format!("{l}\n"))
+    let apex: Name = APEX.parse().unwrap();
+    let copy = wire_file::decode(&std::fs::read(&saved).unwrap(), &apex).unwrap();
+    let mut edited = ZoneBuilder::from_zone(&copy);
+    let www: Name = "www.example.net.".parse().unwrap();
+    let addresses: Vec<Box<[u8]>> = copy
+        .records()
+        .filter(|(owner, rr_type, ..)| **owner == www && *rr_type == 1)
+        .map(|(.., rdata)| rdata.into())
         .collect();
-    assert_ne!(text, edited);
-    std::fs::write(&saved, edited).unwrap();
+    assert!(!addresses.is_empty());
+    for rdata in &addresses {
+        assert!(edited.remove(&www, 1, rdata));
+    }
+    let edited = edited.finish().unwrap();
+    std::fs::write(&saved, wire_file::encode(&edited)).unwrap();
     secondary.restart().unwrap();
 
     knot.change(&["www 300 A 192.0.2.81"], &["www A 192.0.2.80"])

@@ -1,5 +1,6 @@
-//! Transferred zones on disk: one zone file per zone plus a small metadata file, each written
-//! crash-safely, so that a restart serves the last complete copy at once.
+//! Transferred zones on disk: one binary copy per zone (every record in wire form, see
+//! [`wire_file`]) plus a small metadata file, each written crash-safely, so that a restart
+//! serves the last complete copy at once, exactly as the primary sent it.
 
 use std::{
     path::PathBuf,
@@ -12,8 +13,16 @@ use serde::{Deserialize, Serialize};
 use crate::{
     dns::Name,
     persist::write_atomically,
-    zone::{Zone, render::zone_text, zonefile},
+    zone::{Zone, wire_file, zonefile},
 };
+
+/// Longest file name stem: leaves room for `.meta.json` and the temporary file's `.` and
+/// `.tmp` within the 255 octets file systems allow.
+const MAX_STEM: usize = 200;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 #[derive(Clone, Debug)]
 pub struct ZoneStore {
@@ -50,28 +59,36 @@ impl ZoneStore {
         }
     }
 
-    /// A file name for any zone name: plain when the name is plain, hex otherwise.
+    /// A file name for any zone name: plain when the name is plain, hex when it is short,
+    /// a hash otherwise (a name of 255 octets is 510 hex digits, over any file name limit).
+    /// The file itself says which zone it holds.
     fn stem(apex: &Name) -> String {
+        use sha2::Digest as _;
         let text = apex.to_string().to_ascii_lowercase();
         let plain = text.trim_end_matches('.');
+        let wire = apex.lowercase_wire();
         if !plain.is_empty()
+            && plain.len() <= MAX_STEM
             && plain
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         {
             plain.to_owned()
+        } else if 2 * wire.len() < MAX_STEM {
+            format!("x{}", hex(&wire))
         } else {
-            format!(
-                "x{}",
-                apex.lowercase_wire()
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>()
-            )
+            format!("h{}", hex(&sha2::Sha256::digest(&wire)))
         }
     }
 
-    pub fn zone_path(&self, apex: &Name) -> PathBuf {
+    /// The saved copy.
+    pub fn copy_path(&self, apex: &Name) -> PathBuf {
+        self.dir.join(format!("{}.wire", Self::stem(apex)))
+    }
+
+    /// Where versions before the binary format saved a copy, as zone-file text; read when
+    /// there is no binary copy yet, removed once one is written.
+    fn text_path(&self, apex: &Name) -> PathBuf {
         self.dir.join(format!("{}.zone", Self::stem(apex)))
     }
 
@@ -80,14 +97,9 @@ impl ZoneStore {
     }
 
     pub fn save(&self, zone: &Zone, last_success: SystemTime, kind: &str) -> anyhow::Result<()> {
-        let text = format!(
-            "; {} serial {} transferred by secdns; rewritten on every transfer\n{}",
-            zone.apex(),
-            zone.serial(),
-            zone_text(zone)
-        );
-        write_atomically(&self.zone_path(zone.apex()), text.as_bytes())
+        write_atomically(&self.copy_path(zone.apex()), &wire_file::encode(zone))
             .with_context(|| format!("saving zone {}", zone.apex()))?;
+        let _ = std::fs::remove_file(self.text_path(zone.apex()));
         let transferred = Some((unix(last_success), kind.to_owned()));
         self.write_meta(zone, last_success, transferred)
     }
@@ -123,12 +135,19 @@ impl ZoneStore {
 
     /// The saved copy of `apex` and when it was last refreshed, if there is one.
     pub fn load(&self, apex: &Name) -> anyhow::Result<Option<Saved>> {
-        let path = self.zone_path(apex);
-        if !path.exists() {
+        let path = self.copy_path(apex);
+        let zone = if path.exists() {
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("reading the saved copy of zone {apex}"))?;
+            wire_file::decode(&bytes, apex)
+                .with_context(|| format!("saved copy of zone {apex} ({})", path.display()))?
+        } else if self.text_path(apex).exists() {
+            zonefile::load(&self.text_path(apex), apex)
+                .with_context(|| format!("saved copy of zone {apex}"))?
+                .0
+        } else {
             return Ok(None);
-        }
-        let (zone, _) =
-            zonefile::load(&path, apex).with_context(|| format!("saved copy of zone {apex}"))?;
+        };
         let meta = self
             .read_meta(apex)
             .filter(|meta| meta.serial == zone.serial());
@@ -146,7 +165,8 @@ impl ZoneStore {
     }
 
     pub fn remove(&self, apex: &Name) {
-        let _ = std::fs::remove_file(self.zone_path(apex));
+        let _ = std::fs::remove_file(self.copy_path(apex));
+        let _ = std::fs::remove_file(self.text_path(apex));
         let _ = std::fs::remove_file(self.meta_path(apex));
     }
 }
@@ -164,6 +184,28 @@ mod tests {
         assert_eq!(ZoneStore::stem(&Name::root()), "x00");
         let odd: Name = "a/b.example.".parse().unwrap();
         assert!(ZoneStore::stem(&odd).starts_with('x'));
+        let label = "a".repeat(63);
+        let longest: Name = format!("{label}.{label}.{label}.{}.", "b".repeat(61))
+            .parse()
+            .unwrap();
+        assert_eq!(longest.wire().len(), 255);
+        let stem = ZoneStore::stem(&longest);
+        assert!(stem.starts_with('h') && stem.len() == 65, "{stem}");
+    }
+
+    #[test]
+    fn saves_a_zone_with_the_longest_name() {
+        let dir = std::env::temp_dir().join(format!("secdns-store-long-{}", std::process::id()));
+        let store = ZoneStore::new(&dir);
+        let label = "z".repeat(63);
+        let apex: Name = format!("{label}.{label}.{label}.{}.", "y".repeat(61))
+            .parse()
+            .unwrap();
+        let (zone, _) = zonefile::parse("@ 300 IN SOA ns. hm. 5 1 2 3 4\n", &apex, "t").unwrap();
+        store.save(&zone, SystemTime::now(), "AXFR").unwrap();
+        let saved = store.load(&apex).unwrap().unwrap();
+        assert_eq!(saved.zone.serial(), 5);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

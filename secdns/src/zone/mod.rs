@@ -6,6 +6,7 @@ pub mod nsec3;
 pub mod overrides;
 pub mod reads;
 pub mod render;
+pub mod wire_file;
 pub mod zonefile;
 
 use std::sync::Arc;
