@@ -196,6 +196,24 @@ impl Secondary {
         )
     }
 
+    /// Waits until a copy of `zone` is saved in the state directory.
+    pub fn wait_saved(&self, zone: &str, timeout: Duration) -> anyhow::Result<()> {
+        let apex: secdns::dns::Name = zone.parse().map_err(anyhow::Error::msg)?;
+        let store = secdns::secondary::store::ZoneStore::new(&self.dir.path().join("state"));
+        let meta = store.meta_path(&apex);
+        let deadline = std::time::Instant::now() + timeout;
+        while !meta.exists() {
+            if std::time::Instant::now() > deadline {
+                bail!(
+                    "no copy of {zone} saved within {timeout:?}; log:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
     /// `secdns zone records`, one normalised line a record.
     pub fn records(&self, zone: &str) -> anyhow::Result<Vec<String>> {
         crate::records::normalise(zone, &self.cli(&["zone", "records", zone])?)

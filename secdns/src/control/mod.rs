@@ -86,6 +86,8 @@ pub struct RecordListing {
     pub rtype: String,
     pub ttl: u32,
     pub data: String,
+    /// The record data in wire form, hex: exact whatever the presentation form can show.
+    pub wire: String,
 }
 
 /// `GET /health`: 200 when every zone is served, 503 otherwise.

@@ -92,7 +92,8 @@ impl ZoneStore {
         self.dir.join(format!("{}.zone", Self::stem(apex)))
     }
 
-    fn meta_path(&self, apex: &Name) -> PathBuf {
+    /// Written after the copy: once it exists, the copy it describes is complete.
+    pub fn meta_path(&self, apex: &Name) -> PathBuf {
         self.dir.join(format!("{}.meta.json", Self::stem(apex)))
     }
 

@@ -227,11 +227,23 @@ pub enum ZoneError {
     BadRdata { owner: String, rtype: String },
 }
 
+/// The TTL an RRset keeps when its records arrive with different TTLs (RFC 2181 §5.2 says
+/// they must not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TtlRule {
+    /// The lowest: nothing is cached longer than one of its records allows.
+    Lowest,
+    /// The last one read: what knotd does with a zone file, so files read the same.
+    Last,
+}
+
 pub struct ZoneBuilder {
     apex: Name,
     nodes: Nodes,
     /// Set when RRs of one RRset arrive with different TTLs (RFC 2181 §5.2).
     pub ttl_mismatches: Vec<String>,
+    /// Which TTL an RRset keeps when its records disagree.
+    pub ttl_rule: TtlRule,
     /// When changing an unsigned zone: what `finish` needs to look only at changed nodes.
     base: Option<Base>,
 }
@@ -296,6 +308,7 @@ impl ZoneBuilder {
             apex,
             nodes: HashMap::new(),
             ttl_mismatches: Vec::new(),
+            ttl_rule: TtlRule::Lowest,
             base: None,
         }
     }
@@ -308,6 +321,7 @@ impl ZoneBuilder {
             apex: zone.apex.clone(),
             nodes: zone.nodes.clone(),
             ttl_mismatches: Vec::new(),
+            ttl_rule: TtlRule::Lowest,
             base: unsigned.then(|| Base {
                 record_count: zone.record_count,
                 wire_size: zone.wire_size,
@@ -356,6 +370,11 @@ impl ZoneBuilder {
         }
         // A node left empty goes (or stays as an empty non-terminal) in `finish`.
         true
+    }
+
+    /// The node at `owner` as built so far.
+    pub fn node(&self, owner: &Name) -> Option<&Node> {
+        self.nodes.get(&owner.lowercase_wire()).map(Arc::as_ref)
     }
 
     pub fn add(
@@ -425,12 +444,16 @@ impl ZoneBuilder {
         {
             Some(rrset) => {
                 if rrset.ttl != ttl {
+                    let (kept, rule) = match self.ttl_rule {
+                        TtlRule::Lowest => (rrset.ttl.min(ttl), "the lower"),
+                        TtlRule::Last => (ttl, "the last"),
+                    };
                     self.ttl_mismatches.push(format!(
-                        "{owner} {}: TTLs {} and {ttl} differ; using the lower",
+                        "{owner} {}: TTLs {} and {ttl} differ; using {rule}",
                         crate::dns::codes::rtype_name(rr_type),
                         rrset.ttl
                     ));
-                    rrset.ttl = rrset.ttl.min(ttl);
+                    rrset.ttl = kept;
                 }
                 // An RRset is a set: identical records collapse (RFC 2181 §5).
                 if !rrset.rdatas.contains(&rdata) {

@@ -1,5 +1,6 @@
-//! Writing a zone back out in zone-file format (RFC 1035 §5), for persistence and for
-//! `secdns zone records`. Whatever is written here, [`super::zonefile`] reads back unchanged.
+//! Writing a zone out in zone-file format (RFC 1035 §5) for `secdns zone records` and the
+//! API's record listing (which also gives each record's data in wire form, exact where this
+//! text cannot be). Saved copies are not text: see [`super::wire_file`].
 
 use std::fmt::Write as _;
 
