@@ -63,6 +63,17 @@ pub fn name_with_case(token: &Token, origin: &Name, lowercase: bool) -> Result<N
         return Ok(Name::root());
     }
     let bytes = unescape(&token.text, true)?;
+    // `@` stands for the origin only as a whole name (`hostmaster.@` is refused, as knotd does).
+    let is_separator = |&(b, escaped): &(u8, bool)| b == b'.' && !escaped;
+    if bytes
+        .split(is_separator)
+        .any(|label| matches!(label, [(b'@', false)]))
+    {
+        return Err(Fault::new(format!(
+            "bad name '{}': '@' is the origin only as a whole name",
+            token.show()
+        )));
+    }
     let mut wire = Vec::with_capacity(bytes.len() + 2 + origin.wire().len());
     let mut label = Vec::new();
     let mut absolute = false;
@@ -267,6 +278,13 @@ pub fn hex(tokens: &[Token]) -> Result<Vec<u8>, Fault> {
 }
 
 pub fn base64(tokens: &[Token]) -> Result<Vec<u8>, Fault> {
+    // knotd splits base64 only between groups of four characters.
+    if let Some(split) = tokens.iter().find(|t| t.text.len() % 4 != 0) {
+        return Err(Fault::new(format!(
+            "base64 '{}' splits a group of four characters",
+            split.show()
+        )));
+    }
     let text = joined(tokens)?;
     data_encoding::BASE64
         .decode(text.as_bytes())
@@ -308,6 +326,11 @@ mod tests {
             b"\x03A x\x00"
         );
         assert!(show("a..b").is_err());
+        assert!(show("hostmaster.@").is_err());
+        assert_eq!(
+            name(&t("a\\@"), &origin).unwrap().wire()[..3],
+            [2, b'a', b'@']
+        );
         assert!(show(&"x".repeat(64)).is_err());
         assert_eq!(
             name(&t("\\256\\999"), &origin).unwrap().wire()[..3],

@@ -511,7 +511,7 @@ raw IN TYPE65280 \# 3 010203
 
     #[test]
     fn what_operators_write() {
-        let text = "@ SOA ns.example.com. hostmaster.@ ( 7 2h 30M 2w1d 1H )\n\
+        let text = "@ SOA ns.example.com. hostmaster ( 7 2h 30M 2w1d 1H )\n\
                     \tNS @\n\
                     www CNAME @\n\
                     @ MX 10 @\n\
