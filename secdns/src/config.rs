@@ -43,6 +43,9 @@ pub struct Config {
 pub struct TransferConfig {
     pub max_records: usize,
     pub max_bytes: usize,
+    /// Records in one RRset, and at one name (transfers and zone files alike).
+    pub max_records_per_rrset: usize,
+    pub max_records_per_name: usize,
     /// Seconds for a whole transfer.
     pub timeout: u64,
     /// Seconds to wait for any one message.
@@ -55,6 +58,8 @@ impl Default for TransferConfig {
         Self {
             max_records: limits.max_records,
             max_bytes: limits.max_bytes,
+            max_records_per_rrset: limits.records.per_rrset,
+            max_records_per_name: limits.records.per_name,
             timeout: limits.transfer_timeout.as_secs(),
             idle_timeout: limits.idle_timeout.as_secs(),
         }
@@ -66,6 +71,10 @@ impl TransferConfig {
         Limits {
             max_records: self.max_records,
             max_bytes: self.max_bytes,
+            records: crate::zone::RecordLimits {
+                per_rrset: self.max_records_per_rrset,
+                per_name: self.max_records_per_name,
+            },
             transfer_timeout: std::time::Duration::from_secs(self.timeout),
             idle_timeout: std::time::Duration::from_secs(self.idle_timeout),
         }

@@ -195,7 +195,8 @@ pub fn load_zones(config: &Config) -> anyhow::Result<Vec<Arc<Zone>>> {
         let Some(file) = &zone_config.file else {
             continue;
         };
-        let (zone, warnings) = zonefile::load(file, &zone_config.name)
+        let limits = config.transfer.limits().records;
+        let (zone, warnings) = zonefile::load_limited(file, &zone_config.name, limits)
             .with_context(|| format!("zone {}", zone_config.name))?;
         for warning in warnings {
             tracing::warn!(zone = %zone_config.name, "{warning}");

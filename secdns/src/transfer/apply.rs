@@ -213,7 +213,7 @@ impl Collector {
                 if records.len() > 1 {
                     records.pop(); // the closing SOA
                 }
-                let (zone, warnings) = build(&self.apex, records.iter())?;
+                let (zone, warnings) = build(&self.apex, records.iter(), self.limits)?;
                 Ok(Outcome::Full { zone, warnings })
             }
             Style::Incremental { .. } => {
@@ -221,7 +221,7 @@ impl Collector {
                     TransferError::Protocol("IXFR without a copy to apply it to".into())
                 })?;
                 let (zone, diffs, changed, warnings) =
-                    apply_differences(&self.apex, current, &self.records)?;
+                    apply_differences(&self.apex, current, &self.records, self.limits)?;
                 Ok(Outcome::Incremental {
                     zone,
                     diffs,
@@ -237,8 +237,11 @@ impl Collector {
 pub fn build<'r>(
     apex: &Name,
     records: impl Iterator<Item = &'r Record>,
+    limits: Limits,
 ) -> Result<(Zone, Vec<String>), TransferError> {
-    let mut zone = Received::new(ZoneBuilder::new(apex.clone()));
+    let mut builder = ZoneBuilder::new(apex.clone());
+    builder.limits = limits.records;
+    let mut zone = Received::new(builder);
     for r in records {
         zone.add(r)?;
     }
@@ -275,6 +278,7 @@ impl Received {
                 self.skipped += 1;
                 Ok(())
             }
+            Err(e @ ZoneError::TooManyRecords { .. }) => Err(TransferError::Limit(e.to_string())),
             Err(e) => Err(self.error(e)),
         }
     }
@@ -312,8 +316,11 @@ fn apply_differences(
     apex: &Name,
     current: &Zone,
     records: &[Record],
+    limits: Limits,
 ) -> Result<(Zone, usize, usize, Vec<String>), TransferError> {
-    let mut zone = Received::new(ZoneBuilder::from_zone(current));
+    let mut builder = ZoneBuilder::from_zone(current);
+    builder.limits = limits.records;
+    let mut zone = Received::new(builder);
     let inner = records
         .get(1..records.len().saturating_sub(1))
         .unwrap_or_default();
@@ -430,7 +437,7 @@ mod tests {
     fn full(serial: u32, records: Vec<Record>) -> Zone {
         let mut all = vec![soa(serial)];
         all.extend(records);
-        build(&apex(), all.iter()).unwrap().0
+        build(&apex(), all.iter(), Limits::default()).unwrap().0
     }
 
     #[test]

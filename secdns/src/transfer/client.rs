@@ -39,6 +39,8 @@ pub struct Primary {
 pub struct Limits {
     pub max_records: usize,
     pub max_bytes: usize,
+    /// Records in one RRset and at one name.
+    pub records: crate::zone::RecordLimits,
     /// Whole transfer, from connecting to the last message.
     pub transfer_timeout: Duration,
     /// Longest wait for any single message or SOA reply.
@@ -50,6 +52,7 @@ impl Default for Limits {
         Self {
             max_records: 5_000_000,
             max_bytes: 1 << 30,
+            records: crate::zone::RecordLimits::default(),
             transfer_timeout: Duration::from_secs(600),
             idle_timeout: Duration::from_secs(30),
         }

@@ -27,6 +27,16 @@ fn missing(node: &Node, other: Option<&Node>) -> u64 {
                     .find(|r| r.rtype == rrset.rtype && r.covers == rrset.covers)
             });
             match theirs {
+                // A large set is compared through a hash set: linear, not quadratic.
+                Some(t) if t.ttl == rrset.ttl && t.rdatas.len() > 32 => {
+                    let theirs: std::collections::HashSet<&[u8]> =
+                        t.rdatas.iter().map(|d| &d[..]).collect();
+                    rrset
+                        .rdatas
+                        .iter()
+                        .filter(|d| !theirs.contains(&d[..]))
+                        .count() as u64
+                }
                 Some(t) if t.ttl == rrset.ttl => rrset
                     .rdatas
                     .iter()

@@ -225,6 +225,13 @@ pub enum ZoneError {
     SoaNotAtApex { owner: String, apex: String },
     #[error("{owner}: record data of type {rtype} is malformed")]
     BadRdata { owner: String, rtype: String },
+    #[error("{owner}: more than {limit} records {what} ({setting})")]
+    TooManyRecords {
+        owner: String,
+        what: String,
+        limit: usize,
+        setting: &'static str,
+    },
 }
 
 /// The TTL an RRset keeps when its records arrive with different TTLs (RFC 2181 §5.2 says
@@ -237,9 +244,37 @@ pub enum TtlRule {
     Last,
 }
 
+/// Bounds on one RRset and one name, whatever brings the records (a transfer, a zone file):
+/// a primary or a file with a huge RRset is refused rather than served (BIND has
+/// `max-records-per-type` for the same reason).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordLimits {
+    pub per_rrset: usize,
+    pub per_name: usize,
+}
+
+impl Default for RecordLimits {
+    fn default() -> Self {
+        // About the most records of one set that still fit a 64 KiB message.
+        Self {
+            per_rrset: 5_000,
+            per_name: 10_000,
+        }
+    }
+}
+
+/// RRsets up to this size are searched for duplicates; larger ones get a hash index.
+const INDEXED_RRSET: usize = 32;
+
+/// An RRset's place in the builder: owner (lowercased), type, covered type.
+type RrsetKey = (Box<[u8]>, u16, u16);
+
 pub struct ZoneBuilder {
     apex: Name,
     nodes: Nodes,
+    pub limits: RecordLimits,
+    /// The records of the large RRsets, so that adding one is not a search of the set.
+    large: HashMap<RrsetKey, std::collections::HashSet<Rdata>>,
     /// Set when RRs of one RRset arrive with different TTLs (RFC 2181 §5.2).
     pub ttl_mismatches: Vec<String>,
     /// Which TTL an RRset keeps when its records disagree.
@@ -307,6 +342,8 @@ impl ZoneBuilder {
         Self {
             apex,
             nodes: HashMap::new(),
+            limits: RecordLimits::default(),
+            large: HashMap::new(),
             ttl_mismatches: Vec::new(),
             ttl_rule: TtlRule::Lowest,
             base: None,
@@ -320,6 +357,8 @@ impl ZoneBuilder {
         Self {
             apex: zone.apex.clone(),
             nodes: zone.nodes.clone(),
+            limits: RecordLimits::default(),
+            large: HashMap::new(),
             ttl_mismatches: Vec::new(),
             ttl_rule: TtlRule::Lowest,
             base: unsigned.then(|| Base {
@@ -345,6 +384,25 @@ impl ZoneBuilder {
         &self.apex
     }
 
+    /// Removes every RRset at `owner` whose type `matches`, whole: a large set at once rather
+    /// than record by record.
+    pub fn remove_rrsets(&mut self, owner: &Name, matches: impl Fn(u16) -> bool) {
+        let key = owner.lowercase_wire();
+        let held = self
+            .nodes
+            .get(&key)
+            .is_some_and(|n| n.rrsets.iter().any(|r| matches(r.rtype)));
+        if !held {
+            return;
+        }
+        self.touch(&key);
+        self.large
+            .retain(|(k, t, _), _| !(*k == key && matches(*t)));
+        if let Some(node) = self.nodes.get_mut(&key) {
+            Arc::make_mut(node).rrsets.retain(|r| !matches(r.rtype));
+        }
+    }
+
     /// Removes one record; false when the builder does not hold it.
     pub fn remove(&mut self, owner: &Name, rr_type: u16, rdata: &[u8]) -> bool {
         let key = owner.lowercase_wire();
@@ -362,6 +420,9 @@ impl ZoneBuilder {
             return false;
         };
         let rrsets = &mut Arc::make_mut(node).rrsets;
+        if let Some(index) = self.large.get_mut(&(key.clone(), rr_type, covers)) {
+            index.remove(rdata);
+        }
         if let Some(rrset) = rrsets.get_mut(index) {
             rrset.rdatas.retain(|d| **d != *rdata);
             if rrset.rdatas.is_empty() {
@@ -429,7 +490,8 @@ impl ZoneBuilder {
         }
         let key = owner.lowercase_wire();
         self.touch(&key);
-        let node = self.nodes.entry(key).or_insert_with(|| {
+        let limits = self.limits;
+        let node = self.nodes.entry(key.clone()).or_insert_with(|| {
             Arc::new(Node {
                 owner: owner.clone(),
                 rrsets: Vec::new(),
@@ -437,6 +499,13 @@ impl ZoneBuilder {
         });
         let node = Arc::make_mut(node);
         let covers = covers(rr_type, &rdata);
+        let held: usize = node.rrsets.iter().map(|r| r.rdatas.len()).sum();
+        let name_full = || ZoneError::TooManyRecords {
+            owner: owner.to_string(),
+            what: "at one name".into(),
+            limit: limits.per_name,
+            setting: "max_records_per_name",
+        };
         match node
             .rrsets
             .iter_mut()
@@ -456,10 +525,32 @@ impl ZoneBuilder {
                     rrset.ttl = kept;
                 }
                 // An RRset is a set: identical records collapse (RFC 2181 §5).
-                if !rrset.rdatas.contains(&rdata) {
-                    rrset.rdatas.push(rdata);
+                let duplicate = if rrset.rdatas.len() < INDEXED_RRSET {
+                    rrset.rdatas.contains(&rdata)
+                } else {
+                    let index = self
+                        .large
+                        .entry((key, rr_type, covers))
+                        .or_insert_with(|| rrset.rdatas.iter().cloned().collect());
+                    !index.insert(rdata.clone())
+                };
+                if duplicate {
+                    return Ok(());
                 }
+                if rrset.rdatas.len() >= limits.per_rrset {
+                    return Err(ZoneError::TooManyRecords {
+                        owner: owner.to_string(),
+                        what: format!("in its {} RRset", crate::dns::codes::rtype_name(rr_type)),
+                        limit: limits.per_rrset,
+                        setting: "max_records_per_rrset",
+                    });
+                }
+                if held >= limits.per_name {
+                    return Err(name_full());
+                }
+                rrset.rdatas.push(rdata);
             }
+            None if held >= limits.per_name => return Err(name_full()),
             None => node.rrsets.push(Rrset {
                 rtype: rr_type,
                 covers,

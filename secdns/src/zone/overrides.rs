@@ -21,21 +21,11 @@ pub struct Override {
 pub fn apply(zone: &Zone, overrides: &[Override]) -> Result<Zone, ZoneError> {
     let mut builder = ZoneBuilder::from_zone(zone);
     for o in overrides {
-        let replaced: Vec<(u16, Rdata)> = zone
-            .node_unrecorded(&o.owner.lowercase_wire())
-            .map(|node| {
-                node.rrsets
-                    .iter()
-                    .filter(|r| {
-                        o.rtype == rtype::CNAME || r.rtype == o.rtype || r.rtype == rtype::CNAME
-                    })
-                    .flat_map(|r| r.rdatas.iter().map(|d| (r.rtype, d.clone())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for (rr_type, rdata) in replaced {
-            builder.remove(&o.owner, rr_type, &rdata);
-        }
+        // A CNAME replaces everything at its name; an address replaces its own type and a
+        // CNAME there.
+        builder.remove_rrsets(&o.owner, |t| {
+            o.rtype == rtype::CNAME || t == o.rtype || t == rtype::CNAME
+        });
         for rdata in &o.rdatas {
             builder.add(o.owner.clone(), o.rtype, class::IN, o.ttl, rdata.clone())?;
         }

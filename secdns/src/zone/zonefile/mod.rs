@@ -18,7 +18,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::{Zone, ZoneBuilder};
+use super::{RecordLimits, Zone, ZoneBuilder};
 use crate::dns::{Name, codes::class};
 use lexer::{Entry, Token};
 
@@ -65,8 +65,18 @@ impl fmt::Display for Fault {
 
 /// Loads the zone `apex` from the file at `path`. `$ORIGIN` starts as the apex.
 pub fn load(path: &Path, apex: &Name) -> Result<(Zone, Vec<String>), ZoneFileError> {
+    load_limited(path, apex, RecordLimits::default())
+}
+
+/// As [`load`], with these bounds on records per RRset and per name.
+pub fn load_limited(
+    path: &Path,
+    apex: &Name,
+    limits: RecordLimits,
+) -> Result<(Zone, Vec<String>), ZoneFileError> {
     let text = read(path)?;
     let mut reader = Reader::new(apex);
+    reader.builder.limits = limits;
     reader.read(
         &text,
         &path.display().to_string(),
