@@ -357,7 +357,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            runtime.block_on(secdns::server::serve(config))
+            let served = runtime.block_on(secdns::server::serve(config));
+            // Work still running off the async threads (a zone being built or saved) gets a
+            // bounded wait: a stop is a stop. Saves are atomic, so a cut one keeps the old copy.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(10));
+            served
         }
         Command::CheckConfig { config } => {
             let loaded = Config::load(&config)?;

@@ -41,11 +41,20 @@ impl Body {
     }
 }
 
+/// Up to this many names written are searched one by one; beyond, they are looked up in a
+/// map, so that a large answer costs time in proportion to its size.
+const SEARCHED_NAMES: usize = 32;
+
 /// Names already in the message, by the offset where they (or their suffix) start.
 struct Compressor<'q> {
     question: &'q [u8],
-    /// (message offset, lowercased suffix as written there)
+    /// (message offset, lowercased suffix as written there), in the order written, until
+    /// there are many.
     written: Vec<(usize, Vec<u8>)>,
+    /// The same, lowercased suffix to its first offset, once there are many.
+    index: Option<foldhash::HashMap<Vec<u8>, usize>>,
+    /// A lowercased suffix being looked up.
+    scratch: Vec<u8>,
     /// What the XDP compiler needs to know about the names, when it asks.
     trace: Option<Trace>,
 }
@@ -62,18 +71,61 @@ pub struct Trace {
 }
 
 impl<'q> Compressor<'q> {
-    fn find(&self, suffix: &[u8]) -> Option<usize> {
+    fn find(&mut self, suffix: &[u8]) -> Option<usize> {
         // The question first: a pointer there carries the query's own letter case.
-        label_offsets(self.question)
-            .find(|&o| eq_ignore_case(&self.question[o..], suffix))
-            .map(|o| 12 + o)
-            .or_else(|| {
-                self.written
-                    .iter()
-                    .find(|(_, s)| eq_ignore_case(s, suffix))
-                    .map(|(offset, _)| *offset)
-            })
+        if let Some(o) =
+            label_offsets(self.question).find(|&o| eq_ignore_case(&self.question[o..], suffix))
+        {
+            return Some(12 + o);
+        }
+        match &self.index {
+            None => self
+                .written
+                .iter()
+                .find(|(_, s)| eq_ignore_case(s, suffix))
+                .map(|(offset, _)| *offset),
+            Some(index) => {
+                self.scratch.clear();
+                self.scratch
+                    .extend(suffix.iter().map(|&b| dns_lowercase(b)));
+                index.get(&self.scratch).copied()
+            }
+        }
     }
+
+    /// Records a suffix written at `offset` (the first offset of a suffix is the one used).
+    fn note(&mut self, offset: usize, suffix: &[u8]) {
+        let lowercased: Vec<u8> = suffix.iter().map(|&b| dns_lowercase(b)).collect();
+        if let Some(index) = &mut self.index {
+            index.entry(lowercased).or_insert(offset);
+            return;
+        }
+        self.written.push((offset, lowercased));
+        if self.written.len() > SEARCHED_NAMES {
+            let mut index = foldhash::HashMap::default();
+            for (offset, suffix) in self.written.drain(..) {
+                index.entry(suffix).or_insert(offset);
+            }
+            self.index = Some(index);
+        }
+    }
+}
+
+/// A size the encoded sections of `answer` cannot be under, found without encoding: each
+/// record takes at least a pointer or the root for its owner, its fixed fields, and its data
+/// with every compressible name cut to a pointer.
+pub fn least_body_size(answer: &Answer<'_>) -> usize {
+    answer
+        .answer
+        .iter()
+        .chain(&answer.authority)
+        .chain(&answer.additional)
+        .map(|rr| {
+            let names = compressible_names(rr.rtype, &rr.rdata);
+            let in_names: usize = names.iter().map(|&(_, len)| len).sum();
+            1 + 10 + rr.rdata.len() - in_names + names.len()
+        })
+        .sum()
 }
 
 /// Encodes `answer` as the sections following a question whose name is `qname` (any case;
@@ -93,6 +145,8 @@ fn encode(qname: &[u8], answer: &Answer<'_>, trace: Option<Trace>) -> (Body, Opt
     let mut compressor = Compressor {
         question: qname,
         written: Vec::new(),
+        index: None,
+        scratch: Vec::new(),
         trace,
     };
     let base = 12 + qname.len() + 4;
@@ -156,9 +210,7 @@ fn write_name(out: &mut Vec<u8>, name: &[u8], compressor: &mut Compressor<'_>, b
         }
         let here = base + out.len();
         if here <= MAX_POINTER {
-            compressor
-                .written
-                .push((here, suffix.iter().map(|&b| dns_lowercase(b)).collect()));
+            compressor.note(here, suffix);
         }
         let len = name[offset] as usize;
         out.extend_from_slice(&name[offset..offset + 1 + len]);

@@ -73,20 +73,52 @@ fn records<'a>(
     })
 }
 
+/// A record as duplicates are recognised: owner (lowercased), type, TTL, data.
+type RrKey = (Vec<u8>, u16, u32, Vec<u8>);
+
+fn rr_key(rr: &Rr<'_>) -> RrKey {
+    (
+        rr.owner.lowercase_wire().into(),
+        rr.rtype,
+        rr.ttl,
+        rr.rdata.to_vec(),
+    )
+}
+
+/// Sections up to this many records are searched for duplicates; larger ones are indexed,
+/// so that a large RRset costs time in proportion to its size, not to its square.
+const SEARCHED_SECTION: usize = 32;
+
 /// Builds one answer; `dnssec` says whether signatures and proofs go in.
 struct Builder<'a> {
     zone: &'a Zone,
     dnssec: bool,
     out: Answer<'a>,
+    /// For each large section, the records it holds; dropped when a section is changed
+    /// other than through `add`.
+    seen: [Option<foldhash::HashSet<RrKey>>; 3],
 }
 
 impl<'a> Builder<'a> {
     fn section(&mut self, section: Section) -> &mut Vec<Rr<'a>> {
+        self.section_and_index(section).0
+    }
+
+    fn section_and_index(
+        &mut self,
+        section: Section,
+    ) -> (&mut Vec<Rr<'a>>, &mut Option<foldhash::HashSet<RrKey>>) {
+        let [answer, authority, additional] = &mut self.seen;
         match section {
-            Section::Answer => &mut self.out.answer,
-            Section::Authority => &mut self.out.authority,
-            Section::Additional => &mut self.out.additional,
+            Section::Answer => (&mut self.out.answer, answer),
+            Section::Authority => (&mut self.out.authority, authority),
+            Section::Additional => (&mut self.out.additional, additional),
         }
+    }
+
+    /// After a section was changed other than through `add`.
+    fn forget_index(&mut self, section: Section) {
+        *self.section_and_index(section).1 = None;
     }
 
     /// `rrset` of `node` under `owner` (with `ttl`, or its own), and its signatures when DNSSEC
@@ -110,9 +142,22 @@ impl<'a> Builder<'a> {
                     .flat_map(|sigs| records(owner.clone(), sigs, ttl)),
             )
             .collect();
-        let target = self.section(section);
+        let (target, index) = self.section_and_index(section);
+        if target.is_empty() {
+            // An RRset and its signatures hold no duplicates: nothing to search.
+            *index = None;
+            target.extend(all);
+            return;
+        }
         for rr in all {
-            if !target.contains(&rr) {
+            let new = if target.len() < SEARCHED_SECTION {
+                !target.contains(&rr)
+            } else {
+                index
+                    .get_or_insert_with(|| target.iter().map(rr_key).collect())
+                    .insert(rr_key(&rr))
+            };
+            if new {
                 target.push(rr);
             }
         }
@@ -312,6 +357,7 @@ pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16, dnssec_ok: b
     let mut b = Builder {
         zone,
         dnssec,
+        seen: [None, None, None],
         out: Answer {
             zone: Some(zone.apex()),
             authoritative: true,
@@ -351,6 +397,7 @@ pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16, dnssec_ok: b
                     ttl: dname.ttl,
                     rdata: Cow::Owned(target.clone()),
                 });
+                b.forget_index(Section::Answer);
                 // The synthesized CNAME is itself the answer to a CNAME question.
                 if qtype == rtype::CNAME {
                     break;
@@ -414,12 +461,16 @@ pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16, dnssec_ok: b
     }
     // A proof that the answer itself already holds (an NSEC question at a wildcard) is not
     // repeated in authority.
-    let answer = &b.out.answer;
-    b.out.authority.retain(|rr| {
-        !answer
-            .iter()
-            .any(|a| a.rtype == rr.rtype && a.rdata == rr.rdata)
-    });
+    let in_answer: std::collections::HashSet<(u16, &[u8])> = b
+        .out
+        .answer
+        .iter()
+        .map(|a| (a.rtype, &a.rdata[..]))
+        .collect();
+    b.out
+        .authority
+        .retain(|rr| !in_answer.contains(&(rr.rtype, &rr.rdata[..])));
+    drop(in_answer);
     b.out
 }
 
@@ -554,6 +605,7 @@ fn referral<'a>(b: &mut Builder<'a>, cut: &'a Node) {
     b.add(Section::Authority, Cow::Borrowed(&cut.owner), cut, ns, None);
     // NS at a delegation is not signed: drop anything `add` attached.
     b.out.authority.retain(|rr| rr.rtype != rtype::RRSIG);
+    b.forget_index(Section::Authority);
     if b.dnssec {
         match cut.rrset(rtype::DS) {
             Some(ds) => b.add(Section::Authority, Cow::Borrowed(&cut.owner), cut, ds, None),

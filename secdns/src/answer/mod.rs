@@ -102,6 +102,26 @@ fn answer_question<'s>(
 ) -> (Vec<u8>, Option<&'s Name>) {
     let dnssec_ok = edns.is_some_and(|e| e.dnssec_ok);
     let qname = question.lowercase_name();
+    let limit = match (transport, edns) {
+        (Transport::Tcp { .. }, _) => u16::MAX as usize,
+        // The same rule as the XDP program: the client's size (at least 512), capped by ours.
+        (Transport::Udp { payload }, Some(e)) => {
+            e.udp_size.max(PLAIN_UDP_LIMIT as u16).min(payload) as usize
+        }
+        (Transport::Udp { .. }, None) => PLAIN_UDP_LIMIT,
+    };
+    let base_flags = FLAG_QR | (query_flags & COPIED_QUERY_FLAGS);
+    let opt = edns.map(|_| Opt {
+        payload: transport.our_payload(),
+        extended_rcode: 0,
+        dnssec_ok,
+        extended_error: None,
+    });
+    // Too big for this transport: an empty reply with TC tells the client to retry over TCP.
+    let truncated = |body_flags: u16, opt: Option<Opt>| {
+        let flags = base_flags | body_flags | flags::TC;
+        assemble(id, flags, Some(question.raw), [0, 0, 0], &[], opt)
+    };
     let (body, zone) = if matches!(question.qtype, rtype::AXFR | rtype::IXFR) {
         // Zone transfers out of secdns are not offered.
         let rcode = if matches!(transport, Transport::Udp { .. }) {
@@ -112,14 +132,21 @@ fn answer_question<'s>(
         (encode::Body::empty(rcode), None)
     } else {
         let answer = lookup::lookup(snapshot, &qname, question.qtype, dnssec_ok);
+        // An answer that cannot fit is not encoded: a huge RRset costs no more than its lookup.
+        if 12 + question.raw.len() + encode::least_body_size(&answer) > limit {
+            let body_flags = encode::Body::empty(answer.rcode).flags
+                | if answer.authoritative { flags::AA } else { 0 };
+            let opt = opt.map(|o| Opt {
+                extended_error: answer.extended_error,
+                ..o
+            });
+            return (truncated(body_flags, opt), answer.zone);
+        }
         (encode::encode_body(&qname, &answer), answer.zone)
     };
-    let base_flags = FLAG_QR | (query_flags & COPIED_QUERY_FLAGS);
-    let opt = edns.map(|_| Opt {
-        payload: transport.our_payload(),
-        extended_rcode: 0,
-        dnssec_ok,
+    let opt = opt.map(|o| Opt {
         extended_error: body.extended_error,
+        ..o
     });
     let counts = [body.ancount, body.nscount, body.arcount];
     let reply = assemble(
@@ -130,23 +157,10 @@ fn answer_question<'s>(
         &body.bytes,
         opt,
     );
-    let limit = match (transport, edns) {
-        (Transport::Tcp { .. }, _) => u16::MAX as usize,
-        // The same rule as the XDP program: the client's size (at least 512), capped by ours.
-        (Transport::Udp { payload }, Some(e)) => {
-            e.udp_size.max(PLAIN_UDP_LIMIT as u16).min(payload) as usize
-        }
-        (Transport::Udp { .. }, None) => PLAIN_UDP_LIMIT,
-    };
     if reply.len() <= limit {
         return (reply, zone);
     }
-    // Too big for this transport: an empty reply with TC tells the client to retry over TCP.
-    let flags = base_flags | body.flags | flags::TC;
-    (
-        assemble(id, flags, Some(question.raw), [0, 0, 0], &[], opt),
-        zone,
-    )
+    (truncated(body.flags, opt), zone)
 }
 
 /// What our OPT record says (RFC 6891 §6.1.2).

@@ -111,7 +111,7 @@ impl Saver {
         drop(queue);
         let saver = self.clone();
         match tokio::runtime::Handle::try_current() {
-            // Blocking tasks under way finish before the runtime shuts down.
+            // Blocking tasks under way finish before the runtime shuts down (it waits 10 s).
             Ok(runtime) => drop(runtime.spawn_blocking(move || saver.drain())),
             Err(_) => saver.drain(),
         }
