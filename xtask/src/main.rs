@@ -31,8 +31,8 @@ enum Task {
     Demo,
     /// Measure: `xdp` times the XDP program per packet with BPF_PROG_TEST_RUN.
     Bench {
-        /// all, xdp (the program per packet, publishing) or servers (against knotd, nsd,
-        /// named).
+        /// all, xdp (the program per packet, publishing), servers (against knotd, nsd,
+        /// named), transfers, or rrsets (userspace CPU per query by RRset size).
         #[arg(default_value = "all")]
         which: String,
         /// Shorter runs (about 3 minutes in all).

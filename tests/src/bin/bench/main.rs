@@ -84,16 +84,21 @@ fn main() -> anyhow::Result<()> {
         [] | ["all"] => {
             xdp(quick)?;
             servers::run(quick)?;
-            transfers::run(quick)
+            transfers::run(quick)?;
+            rrsets::run(quick)
         }
         ["xdp"] => xdp(quick),
         ["servers"] => servers::run(quick),
         ["transfers"] => transfers::run(quick),
-        other => anyhow::bail!("unknown benchmark {other:?}; known: all, xdp, servers, transfers"),
+        ["rrsets"] => rrsets::run(quick),
+        other => anyhow::bail!(
+            "unknown benchmark {other:?}; known: all, xdp, servers, transfers, rrsets"
+        ),
     }
 }
 
 mod report;
+mod rrsets;
 mod servers;
 mod transfers;
 
