@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     dns::Name,
     persist::write_atomically,
-    zone::{Zone, wire_file, zonefile},
+    zone::{RecordLimits, Zone, wire_file, zonefile},
 };
 
 /// Longest file name stem: leaves room for `.meta.json` and the temporary file's `.` and
@@ -143,7 +143,7 @@ impl ZoneStore {
             wire_file::decode(&bytes, apex)
                 .with_context(|| format!("saved copy of zone {apex} ({})", path.display()))?
         } else if self.text_path(apex).exists() {
-            zonefile::load(&self.text_path(apex), apex)
+            zonefile::load_limited(&self.text_path(apex), apex, RecordLimits::NONE)
                 .with_context(|| format!("saved copy of zone {apex}"))?
                 .0
         } else {

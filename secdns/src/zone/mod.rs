@@ -253,6 +253,15 @@ pub struct RecordLimits {
     pub per_name: usize,
 }
 
+impl RecordLimits {
+    /// For data that was within the limits when it came in (a saved copy, overrides over
+    /// a copy): the limits in force then are not known, and they held.
+    pub const NONE: Self = Self {
+        per_rrset: usize::MAX,
+        per_name: usize::MAX,
+    };
+}
+
 impl Default for RecordLimits {
     fn default() -> Self {
         // About the most records of one set that still fit a 64 KiB message.
@@ -357,7 +366,7 @@ impl ZoneBuilder {
         Self {
             apex: zone.apex.clone(),
             nodes: zone.nodes.clone(),
-            limits: RecordLimits::default(),
+            limits: RecordLimits::NONE,
             large: HashMap::new(),
             ttl_mismatches: Vec::new(),
             ttl_rule: TtlRule::Lowest,
@@ -420,11 +429,19 @@ impl ZoneBuilder {
             return false;
         };
         let rrsets = &mut Arc::make_mut(node).rrsets;
-        if let Some(index) = self.large.get_mut(&(key.clone(), rr_type, covers)) {
-            index.remove(rdata);
-        }
         if let Some(rrset) = rrsets.get_mut(index) {
             rrset.rdatas.retain(|d| **d != *rdata);
+            // An index is kept only while the set is large; a smaller set is searched.
+            let indexed = (key.clone(), rr_type, covers);
+            match self.large.get_mut(&indexed) {
+                Some(_) if rrset.rdatas.len() < INDEXED_RRSET => {
+                    self.large.remove(&indexed);
+                }
+                Some(records) => {
+                    records.remove(rdata);
+                }
+                None => {}
+            }
             if rrset.rdatas.is_empty() {
                 rrsets.remove(index);
             }
@@ -525,14 +542,14 @@ impl ZoneBuilder {
                     rrset.ttl = kept;
                 }
                 // An RRset is a set: identical records collapse (RFC 2181 §5).
-                let duplicate = if rrset.rdatas.len() < INDEXED_RRSET {
-                    rrset.rdatas.contains(&rdata)
-                } else {
-                    let index = self
-                        .large
+                let index = (rrset.rdatas.len() >= INDEXED_RRSET).then(|| {
+                    self.large
                         .entry((key, rr_type, covers))
-                        .or_insert_with(|| rrset.rdatas.iter().cloned().collect());
-                    !index.insert(rdata.clone())
+                        .or_insert_with(|| rrset.rdatas.iter().cloned().collect())
+                });
+                let duplicate = match &index {
+                    Some(index) => index.contains(&rdata),
+                    None => rrset.rdatas.contains(&rdata),
                 };
                 if duplicate {
                     return Ok(());
@@ -547,6 +564,9 @@ impl ZoneBuilder {
                 }
                 if held >= limits.per_name {
                     return Err(name_full());
+                }
+                if let Some(index) = index {
+                    index.insert(rdata.clone());
                 }
                 rrset.rdatas.push(rdata);
             }
@@ -748,4 +768,63 @@ fn sorted(mut types: Vec<u16>) -> Vec<u16> {
     types.sort_unstable();
     types.dedup();
     types
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::codes::class;
+
+    fn address(i: u8) -> Rdata {
+        [10, 0, 0, i][..].into()
+    }
+
+    /// A large RRset's index follows removals: shrunk below the threshold and grown again,
+    /// a record added twice is held once.
+    #[test]
+    fn large_rrsets_hold_each_record_once_through_removals() {
+        let apex: Name = "example.com.".parse().unwrap();
+        let owner: Name = "big.example.com.".parse().unwrap();
+        let mut builder = ZoneBuilder::new(apex.clone());
+        let soa = b"\x02ns\0\x02hm\0\0\0\0\x01\0\0\0\x01\0\0\0\x01\0\0\0\x01\0\0\0\x01";
+        builder
+            .add(apex, rtype::SOA, class::IN, 300, soa[..].into())
+            .unwrap();
+        let add = |b: &mut ZoneBuilder, i: u8| {
+            b.add(owner.clone(), rtype::A, class::IN, 300, address(i))
+                .unwrap()
+        };
+        for i in 0..40 {
+            add(&mut builder, i);
+        }
+        for i in 10..40 {
+            assert!(builder.remove(&owner, rtype::A, &address(i)));
+        }
+        for i in 10..40 {
+            add(&mut builder, i);
+        }
+        for i in 0..40 {
+            add(&mut builder, i);
+        }
+        let held = &builder
+            .node(&owner)
+            .unwrap()
+            .rrset(rtype::A)
+            .unwrap()
+            .rdatas;
+        assert_eq!(held.len(), 40);
+        builder.limits.per_rrset = 40;
+        let refused = builder.add(owner.clone(), rtype::A, class::IN, 300, address(200));
+        assert!(matches!(refused, Err(ZoneError::TooManyRecords { .. })));
+        // A refused record is not taken for held.
+        builder.limits.per_rrset = 41;
+        add(&mut builder, 200);
+        let held = &builder
+            .node(&owner)
+            .unwrap()
+            .rrset(rtype::A)
+            .unwrap()
+            .rdatas;
+        assert_eq!(held.len(), 41);
+    }
 }

@@ -108,6 +108,8 @@ pub fn decode(bytes: &[u8], apex: &Name) -> Result<Zone, WireFileError> {
     let serial = reader.u32("the serial")?;
     let count = reader.u64("the record count")?;
     let mut builder = ZoneBuilder::new(apex.clone());
+    // The copy was within the limits when it was received; they may have been raised since.
+    builder.limits = super::RecordLimits::NONE;
     let mut owner: Option<Name> = None;
     for index in 0..count {
         let bad = |message: String| WireFileError::Record { index, message };
@@ -270,12 +272,19 @@ mod tests {
     fn small_zone() -> (Name, Zone) {
         let apex: Name = "Example.COM.".parse().unwrap();
         let (zone, _) = crate::zone::zonefile::parse(
-            "@ 300 IN SOA ns hm 42 1 2 3 4\nWWW 300 IN A 192.0.2.1\n  300 IN TXT \"x\"\n",
+            "@ 300 IN SOA ns hm 42 1 2 3 4\n  300 IN TXT \"x\"\n",
             &apex,
             "t",
         )
         .unwrap();
-        (apex, zone)
+        // A primary's letter case, as a transfer keeps it (a zone file's owners are
+        // lowercased, as knotd reads them).
+        let mut builder = ZoneBuilder::from_zone(&zone);
+        let www: Name = "WWW.Example.COM.".parse().unwrap();
+        builder
+            .add(www, rtype::A, class::IN, 300, [192, 0, 2, 1][..].into())
+            .unwrap();
+        (apex, builder.finish().unwrap())
     }
 
     #[test]
