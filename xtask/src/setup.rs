@@ -32,6 +32,8 @@ const PACKAGES: &[&str] = &[
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
+/// The LLVM majors bpf-linker 0.13.0 has a feature for (llvm-21, llvm-22, llvm-23).
+const SUPPORTED_LLVM: std::ops::RangeInclusive<u32> = 21..=23;
 
 pub fn run() -> anyhow::Result<()> {
     debian_packages()?;
@@ -234,6 +236,14 @@ fn bpf_linker() -> anyhow::Result<()> {
     } else {
         "bpf-linker was built for another LLVM"
     };
+    if !SUPPORTED_LLVM.contains(&llvm.major) {
+        bail!(
+            "{found}, and bpf-linker {BPF_LINKER_VERSION} builds only for LLVM {}-{}: \
+             a newer bpf-linker is needed for this nightly",
+            SUPPORTED_LLVM.start(),
+            SUPPORTED_LLVM.end()
+        );
+    }
     eprintln!(
         "==> {found}; {why}: building bpf-linker {BPF_LINKER_VERSION} against it (about a minute)"
     );
@@ -262,13 +272,7 @@ fn bpf_linker() -> anyhow::Result<()> {
             .arg(format!("llvm-{}", llvm.major))
             .env("LLVM_PREFIX", &prefix),
     )
-    .with_context(|| {
-        format!(
-            "bpf-linker {BPF_LINKER_VERSION} has features llvm-21, llvm-22 and llvm-23; \
-             the nightly's LLVM is {}",
-            llvm.major
-        )
-    })?;
+    .with_context(|| format!("building bpf-linker against LLVM {}", llvm.major))?;
     if !quiet(Command::new("bpf-linker").arg("--version")) {
         bail!("bpf-linker was installed but is not on PATH: add ~/.cargo/bin to PATH");
     }

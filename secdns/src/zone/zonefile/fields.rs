@@ -47,8 +47,8 @@ pub fn name(token: &Token, origin: &Name) -> Result<Name, Fault> {
     name_with_case(token, origin, false)
 }
 
-/// As [`name`]; with `lowercase`, the labels written (not the origin added to them) are
-/// lowercased, as knotd does with names in the data of some types.
+/// As [`name`]; with `lowercase`, the whole name is lowercased, as knotd does with names in
+/// the data of some types.
 pub fn name_with_case(token: &Token, origin: &Name, lowercase: bool) -> Result<Name, Fault> {
     if token.quoted {
         return Err(Fault::new(format!(
@@ -88,8 +88,6 @@ pub fn name_with_case(token: &Token, origin: &Name, lowercase: bool) -> Result<N
             if index + 1 == bytes.len() {
                 absolute = true;
             }
-        } else if lowercase {
-            label.push(b.to_ascii_lowercase());
         } else {
             label.push(b);
         }
@@ -102,7 +100,11 @@ pub fn name_with_case(token: &Token, origin: &Name, lowercase: bool) -> Result<N
     } else {
         wire.extend_from_slice(origin.wire());
     }
-    Name::from_wire(&wire).map_err(|e| bad(&e.to_string()))
+    let name = Name::from_wire(&wire).map_err(|e| bad(&e.to_string()))?;
+    match lowercase {
+        true => Name::from_wire(&name.lowercase_wire()).map_err(|e| bad(&e.to_string())),
+        false => Ok(name),
+    }
 }
 
 fn push_label(wire: &mut Vec<u8>, label: &[u8]) -> Result<(), &'static str> {

@@ -69,6 +69,14 @@ fn coordinate(
                 [d, m, s] => (d, m, s),
                 _ => return Err(Fault::new(format!("LOC needs degrees before {word}"))),
             };
+            if [degrees, minutes, seconds]
+                .iter()
+                .any(|p| p.starts_with('-'))
+            {
+                return Err(Fault::new(
+                    "LOC degrees, minutes and seconds are not negative",
+                ));
+            }
             let degrees = decimal(degrees, 0, "degrees")?;
             let minutes = decimal(minutes, 0, "minutes")?;
             let seconds = decimal(seconds, 3, "seconds")?;

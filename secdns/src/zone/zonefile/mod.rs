@@ -82,6 +82,7 @@ pub fn load_limited(
         &path.display().to_string(),
         Some(path),
         apex.clone(),
+        None,
         0,
     )?;
     reader.finish(&path.display().to_string())
@@ -91,7 +92,7 @@ pub fn load_limited(
 /// the working directory. Returns the zone and warnings.
 pub fn parse(text: &str, apex: &Name, source: &str) -> Result<(Zone, Vec<String>), ZoneFileError> {
     let mut reader = Reader::new(apex);
-    reader.read(text.as_bytes(), source, None, apex.clone(), 0)?;
+    reader.read(text.as_bytes(), source, None, apex.clone(), None, 0)?;
     reader.finish(source)
 }
 
@@ -149,6 +150,28 @@ impl Reader {
             line: None,
             message: e.to_string(),
         })?;
+        // A name below a DNAME is refused wherever it stands in the file (knotd: "child
+        // record exists under DNAME"); names after the DNAME were refused with their line.
+        for node in zone.nodes().filter(|n| !n.rrsets.is_empty()) {
+            let mut parent = node.owner.parent();
+            while let Some(name) = parent.filter(|p| p.is_at_or_below(zone.apex())) {
+                let dname = zone
+                    .node_unrecorded(&name.lowercase_wire())
+                    .is_some_and(|n| {
+                        n.rrsets
+                            .iter()
+                            .any(|r| r.rtype == crate::dns::codes::rtype::DNAME)
+                    });
+                if dname {
+                    return Err(ZoneFileError {
+                        file: source.to_owned(),
+                        line: None,
+                        message: format!("{} is below the DNAME at {name}", node.owner),
+                    });
+                }
+                parent = name.parent();
+            }
+        }
         Ok((zone, warnings))
     }
 
@@ -159,6 +182,7 @@ impl Reader {
         source: &str,
         path: Option<&Path>,
         origin: Name,
+        default_ttl: Option<u32>,
         depth: usize,
     ) -> Result<(), ZoneFileError> {
         let at = |line: usize, fault: Fault| ZoneFileError {
@@ -170,7 +194,7 @@ impl Reader {
         let mut state = State {
             last_owner: origin.clone(),
             origin,
-            default_ttl: None,
+            default_ttl,
         };
         for entry in entries {
             let directive = entry
@@ -191,7 +215,9 @@ impl Reader {
                         at(entry.line, Fault::new(format!("$INCLUDE: {}", e.message)))
                     })?;
                     let name = file.display().to_string();
-                    self.read(&included, &name, Some(&file), origin, depth + 1)?;
+                    // The included file starts with our $TTL (as knotd does) and ours stays.
+                    let ttl = state.default_ttl;
+                    self.read(&included, &name, Some(&file), origin, ttl, depth + 1)?;
                 }
                 Some(_) => directive_entry(&entry, &mut state).map_err(|f| at(entry.line, f))?,
                 None => {
@@ -219,7 +245,9 @@ impl Reader {
                 .split_first()
                 .ok_or_else(|| Fault::new("empty entry"))?;
             tokens = rest;
-            fields::name(owner, &state.origin)?
+            // knotd keeps owners in lower case.
+            let owner = fields::name(owner, &state.origin)?;
+            Name::from_wire(&owner.lowercase_wire()).map_err(|e| Fault::new(e.to_string()))?
         };
         state.last_owner = owner.clone();
         let (mut ttl, mut class) = (None, None);
@@ -516,6 +544,16 @@ raw IN TYPE65280 \# 3 010203
         // The origin and $TTL of the including file are back after the include.
         let after = zone.node(&key("after.example.com")).unwrap();
         assert_eq!(after.rrset(rtype::A).unwrap().ttl, 3600);
+        // An included file starts with the including file's $TTL.
+        std::fs::write(
+            dir.join("main.zone"),
+            "$TTL 120\n@ SOA ns hm 1 1h 15m 1w 1d\n$INCLUDE inc/plain\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("inc/plain"), "inc A 192.0.2.7\n").unwrap();
+        let (zone, _) = load(&dir.join("main.zone"), &apex()).unwrap();
+        let inc = zone.node(&key("inc.example.com")).unwrap();
+        assert_eq!(inc.rrset(rtype::A).unwrap().ttl, 120);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -169,7 +169,9 @@ pub fn encode(rr_type: u16, tokens: &[Token], origin: &Name) -> Result<Vec<u8>, 
         .first()
         .is_some_and(|t| !t.quoted && t.text == b"\\#")
     {
-        return generic(&tokens[1..]);
+        let mut data = generic(&tokens[1..])?;
+        lowercase_names(rr_type, &mut data);
+        return Ok(data);
     }
     let grammar = TYPES
         .iter()
@@ -218,8 +220,7 @@ fn generic(tokens: &[Token]) -> Result<Vec<u8>, Fault> {
 }
 
 /// Types whose names in the data knotd lowercases when it loads a zone file (the canonical
-/// form list of RFC 4034 §6.2 as Knot keeps it), all but the origin it appends: read the
-/// same, they compare the same.
+/// form list of RFC 4034 §6.2 as Knot keeps it): read the same, they compare the same.
 const LOWERCASED_NAMES: &[u16] = &[
     2, 3, 4, 5, 6, 7, 8, 9, 12, 14, 15, 17, 18, 21, 33, 35, 36, 39, 46,
 ];
@@ -309,6 +310,33 @@ fn encode_fields(
             extra.show()
         ))),
         None => Ok(()),
+    }
+}
+
+/// Lowercases the names in data of `rr_type` given in RFC 3597 form, as knotd does for the
+/// types of [`LOWERCASED_NAMES`] (NAPTR's replacement is left as written). Data that does
+/// not hold a name where one belongs is left alone.
+fn lowercase_names(rr_type: u16, data: &mut [u8]) {
+    let (mut at, names) = match rr_type {
+        6 | 14 | 17 => (0, 2),
+        2..=9 | 12 | 39 => (0, 1),
+        15 | 18 | 21 | 36 => (2, 1),
+        33 => (6, 1),
+        46 => (18, 1),
+        _ => return,
+    };
+    for _ in 0..names {
+        let Some(rest) = data.get_mut(at..) else {
+            return;
+        };
+        let Ok(len) = crate::dns::name::uncompressed_len(rest) else {
+            return;
+        };
+        // Label length octets are at most 63, so lowercasing them changes nothing.
+        if let Some(name) = rest.get_mut(..len) {
+            name.make_ascii_lowercase();
+        }
+        at += len;
     }
 }
 
