@@ -138,19 +138,39 @@ pub fn char_string(token: &Token, out: &mut Vec<u8>) -> Result<(), Fault> {
     Ok(())
 }
 
-fn text(token: &Token) -> Result<&str, Fault> {
-    if token.quoted {
-        return Err(Fault::new(format!(
-            "expected a number, found \"{}\"",
-            token.show()
-        )));
+/// An unquoted token as text: numbers, addresses, mnemonics and the like are never quoted.
+pub fn plain(token: &Token) -> Result<&str, Fault> {
+    (!token.quoted)
+        .then(|| std::str::from_utf8(&token.text).ok())
+        .flatten()
+        .ok_or_else(|| Fault::new(format!("unexpected \"{}\"", token.show())))
+}
+
+/// A mnemonic of `names`, or what `otherwise` reads (a number).
+pub fn named_or<T: Copy>(
+    token: &Token,
+    names: &[(&str, T)],
+    otherwise: impl Fn(&Token) -> Result<T, Fault>,
+) -> Result<T, Fault> {
+    match names.iter().find(|(name, _)| token.is(name)) {
+        Some((_, value)) => Ok(*value),
+        None => otherwise(token),
     }
-    std::str::from_utf8(&token.text).map_err(|_| Fault::new("expected a number"))
+}
+
+/// The number of RFC 3597's generic `TYPEnnn` or `CLASSnnn` (`prefix` in any letter case).
+pub fn generic_number(token: &Token, prefix: &str) -> Option<u16> {
+    let digits = token.text.get(prefix.len()..).filter(|_| {
+        !token.quoted && token.text[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    })?;
+    (!digits.is_empty() && digits.iter().all(u8::is_ascii_digit))
+        .then(|| std::str::from_utf8(digits).ok()?.parse().ok())
+        .flatten()
 }
 
 /// An unsigned decimal number that fits `max`.
 pub fn number(token: &Token, max: u64) -> Result<u64, Fault> {
-    let text = text(token)?;
+    let text = plain(token)?;
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Fault::new(format!("expected a number, found '{text}'")));
     }
@@ -180,7 +200,7 @@ pub fn looks_like_ttl(token: &Token) -> bool {
 /// A TTL or other duration: seconds, or numbers with units (`1h30m`, `2W`), as BIND and
 /// knotd read them.
 pub fn ttl(token: &Token) -> Result<u32, Fault> {
-    let text = text(token)?;
+    let text = plain(token)?;
     if text.bytes().all(|b| b.is_ascii_digit()) {
         return u32(token);
     }
@@ -218,7 +238,7 @@ pub fn ttl(token: &Token) -> Result<u32, Fault> {
 
 /// An RRSIG timestamp: `YYYYMMDDHHmmSS` (UTC) or seconds since 1970 (RFC 4034 §3.2).
 pub fn timestamp(token: &Token) -> Result<u32, Fault> {
-    let text = text(token)?;
+    let text = plain(token)?;
     if text.len() != 14 || !text.bytes().all(|b| b.is_ascii_digit()) {
         return u32(token);
     }

@@ -63,15 +63,15 @@ impl Lexer<'_> {
                 return Ok(None);
             }
             let blank_owner = matches!(self.peek(), Some(b' ' | b'\t'));
-            let line = self.line;
             let mut tokens = Vec::new();
             let mut depth = 0usize;
+            // Where the entry's first token is (an error before any names the line begun).
             let mut first_line = self.line;
             loop {
                 match self.peek() {
                     None => {
                         if depth > 0 {
-                            return Err((line, Fault::new("'(' is never closed")));
+                            return Err((first_line, Fault::new("'(' is never closed")));
                         }
                         break;
                     }
@@ -121,7 +121,7 @@ impl Lexer<'_> {
             }
             if !tokens.is_empty() {
                 return Ok(Some(Entry {
-                    line: first_line.max(line),
+                    line: first_line,
                     blank_owner,
                     tokens,
                 }));

@@ -1,7 +1,7 @@
 //! LOC record data (RFC 1876 §3): `d1 [m1 [s1]] N|S d2 [m2 [s2]] E|W alt[m] [size[m] [hp[m]
 //! [vp[m]]]]`.
 
-use super::{Fault, lexer::Token};
+use super::{Fault, fields, lexer::Token};
 
 /// 2^31: the equator and the prime meridian.
 const EQUATOR: i64 = 1 << 31;
@@ -11,12 +11,7 @@ const ALTITUDE_BASE: i64 = 10_000_000;
 pub fn encode(tokens: &[Token], out: &mut Vec<u8>) -> Result<(), Fault> {
     let words = tokens
         .iter()
-        .map(|t| {
-            (!t.quoted)
-                .then(|| std::str::from_utf8(&t.text).ok())
-                .flatten()
-                .ok_or_else(|| Fault::new(format!("unexpected \"{}\" in LOC", t.show())))
-        })
+        .map(fields::plain)
         .collect::<Result<Vec<&str>, Fault>>()?;
     let mut rest = &words[..];
     let latitude = coordinate(&mut rest, 90, ("N", "S"))?;

@@ -409,10 +409,7 @@ fn other_class(token: &Token) -> bool {
     ["CS", "CH", "HS", "NONE", "ANY"]
         .iter()
         .any(|c| token.is(c))
-        || (!token.quoted
-            && token.text.len() > 5
-            && token.text[..5].eq_ignore_ascii_case(b"CLASS")
-            && token.text[5..].iter().all(u8::is_ascii_digit))
+        || fields::generic_number(token, "CLASS").is_some()
 }
 
 #[cfg(test)]

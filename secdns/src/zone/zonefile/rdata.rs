@@ -149,18 +149,10 @@ const TYPES: &[(&str, u16, Grammar)] = &[
 
 /// A type's number from its mnemonic or `TYPEnnn`.
 pub fn type_number(token: &Token) -> Option<u16> {
-    if token.quoted {
-        return None;
+    match TYPES.iter().find(|(name, ..)| token.is(name)) {
+        Some((_, number, _)) => Some(*number),
+        None => fields::generic_number(token, "TYPE"),
     }
-    let text = std::str::from_utf8(&token.text).ok()?;
-    if let Some((_, number, _)) = TYPES.iter().find(|(n, ..)| n.eq_ignore_ascii_case(text)) {
-        return Some(*number);
-    }
-    let digits = text.get(..4).filter(|p| p.eq_ignore_ascii_case("TYPE"))?;
-    let digits = &text[digits.len()..];
-    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| digits.parse().ok())
-        .flatten()
 }
 
 /// The data of a record of `rr_type` written as `tokens`.
@@ -370,21 +362,14 @@ fn length_prefixed(data: &[u8], what: &str, out: &mut Vec<u8>) -> Result<(), Fau
     Ok(())
 }
 
-fn plain(token: &Token) -> Result<&str, Fault> {
-    (!token.quoted)
-        .then(|| std::str::from_utf8(&token.text).ok())
-        .flatten()
-        .ok_or_else(|| Fault::new(format!("unexpected \"{}\"", token.show())))
-}
-
 pub fn ipv4(token: &Token) -> Result<Ipv4Addr, Fault> {
-    let text = plain(token)?;
+    let text = fields::plain(token)?;
     text.parse()
         .map_err(|_| Fault::new(format!("bad IPv4 address '{text}'")))
 }
 
 pub fn ipv6(token: &Token) -> Result<Ipv6Addr, Fault> {
-    let text = plain(token)?;
+    let text = fields::plain(token)?;
     text.parse()
         .map_err(|_| Fault::new(format!("bad IPv6 address '{text}'")))
 }
@@ -409,10 +394,7 @@ const ALGORITHMS: &[(&str, u8)] = &[
 ];
 
 fn algorithm(token: &Token) -> Result<u8, Fault> {
-    if let Some((_, number)) = ALGORITHMS.iter().find(|(name, _)| token.is(name)) {
-        return Ok(*number);
-    }
-    fields::u8(token)
+    fields::named_or(token, ALGORITHMS, fields::u8)
 }
 
 const CERT_TYPES: &[(&str, u16)] = &[
@@ -429,10 +411,7 @@ const CERT_TYPES: &[(&str, u16)] = &[
 ];
 
 fn cert_type(token: &Token) -> Result<u16, Fault> {
-    if let Some((_, number)) = CERT_TYPES.iter().find(|(name, _)| token.is(name)) {
-        return Ok(*number);
-    }
-    fields::u16(token)
+    fields::named_or(token, CERT_TYPES, fields::u16)
 }
 
 /// RFC 4034 §4.1.2: window blocks of the types present.
@@ -462,7 +441,7 @@ fn bitmap(tokens: &[Token], out: &mut Vec<u8>) -> Result<(), Fault> {
 }
 
 fn eui(token: &Token, octets: usize, out: &mut Vec<u8>) -> Result<(), Fault> {
-    let text = plain(token)?;
+    let text = fields::plain(token)?;
     let bad = || Fault::new(format!("bad EUI-{} '{text}'", octets * 8));
     let parts: Vec<&str> = text.split('-').collect();
     if parts.len() != octets {
@@ -478,7 +457,7 @@ fn eui(token: &Token, octets: usize, out: &mut Vec<u8>) -> Result<(), Fault> {
 }
 
 fn locator64(token: &Token, out: &mut Vec<u8>) -> Result<(), Fault> {
-    let text = plain(token)?;
+    let text = fields::plain(token)?;
     let bad = || Fault::new(format!("bad 64-bit locator '{text}'"));
     let parts: Vec<&str> = text.split(':').collect();
     if parts.len() != 4 {
@@ -498,7 +477,7 @@ fn locator64(token: &Token, out: &mut Vec<u8>) -> Result<(), Fault> {
 /// RFC 3123: `[!]family:address/prefix` items.
 fn apl(tokens: &[Token], out: &mut Vec<u8>) -> Result<(), Fault> {
     for token in tokens {
-        let text = plain(token)?;
+        let text = fields::plain(token)?;
         let bad = || Fault::new(format!("bad APL item '{text}'"));
         let (negated, item) = match text.strip_prefix('!') {
             Some(item) => (true, item),
