@@ -111,21 +111,49 @@ impl<'q> Compressor<'q> {
     }
 }
 
-/// A size the encoded sections of `answer` cannot be under, found without encoding: each
-/// record takes at least a pointer or the root for its owner, its fixed fields, and its data
-/// with every compressible name cut to a pointer.
-pub fn least_body_size(answer: &Answer<'_>) -> usize {
-    answer
-        .answer
-        .iter()
-        .chain(&answer.authority)
-        .chain(&answer.additional)
+/// Answers with fewer records are encoded and measured; larger ones are first checked with
+/// [`cannot_fit`].
+const LARGE_ANSWER: usize = 32;
+
+/// Whether the sections of `answer` are sure to take more than `room` octets, found without
+/// encoding them: each record takes at least one octet for its owner (root or pointer), its
+/// fixed fields, and its data with every compressible name cut to one octet.
+pub fn cannot_fit(answer: &Answer<'_>, room: usize) -> bool {
+    let records = || {
+        answer
+            .answer
+            .iter()
+            .chain(&answer.authority)
+            .chain(&answer.additional)
+    };
+    if records().count() < LARGE_ANSWER {
+        return false;
+    }
+    let least: usize = records()
         .map(|rr| {
             let names = compressible_names(rr.rtype, &rr.rdata);
             let in_names: usize = names.iter().map(|&(_, len)| len).sum();
             1 + 10 + rr.rdata.len() - in_names + names.len()
         })
-        .sum()
+        .sum();
+    least > room
+}
+
+/// AA and RCODE, as the header of a reply to `answer` carries them.
+fn header_flags(answer: &Answer<'_>) -> u16 {
+    (if answer.authoritative { flags::AA } else { 0 }) | answer.rcode as u16
+}
+
+impl Body {
+    /// The header bits and extended error of `answer`, without its records: for a reply
+    /// that cannot hold them.
+    pub fn header_of(answer: &Answer<'_>) -> Self {
+        Self {
+            flags: header_flags(answer),
+            extended_error: answer.extended_error,
+            ..Self::empty(0)
+        }
+    }
 }
 
 /// Encodes `answer` as the sections following a question whose name is `qname` (any case;
@@ -164,7 +192,7 @@ fn encode(qname: &[u8], answer: &Answer<'_>, trace: Option<Trace>) -> (Body, Opt
         ancount: count(answer.answer.len()),
         nscount: count(answer.authority.len()),
         arcount: count(answer.additional.len()),
-        flags: if answer.authoritative { flags::AA } else { 0 } | answer.rcode as u16,
+        flags: header_flags(answer),
         extended_error: answer.extended_error,
     };
     (body, compressor.trace)

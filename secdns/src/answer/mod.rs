@@ -110,57 +110,51 @@ fn answer_question<'s>(
         }
         (Transport::Udp { .. }, None) => PLAIN_UDP_LIMIT,
     };
-    let base_flags = FLAG_QR | (query_flags & COPIED_QUERY_FLAGS);
-    let opt = edns.map(|_| Opt {
-        payload: transport.our_payload(),
-        extended_rcode: 0,
-        dnssec_ok,
-        extended_error: None,
-    });
-    // Too big for this transport: an empty reply with TC tells the client to retry over TCP.
-    let truncated = |body_flags: u16, opt: Option<Opt>| {
-        let flags = base_flags | body_flags | flags::TC;
-        assemble(id, flags, Some(question.raw), [0, 0, 0], &[], opt)
-    };
-    let (body, zone) = if matches!(question.qtype, rtype::AXFR | rtype::IXFR) {
+    let (body, zone, encoded) = if matches!(question.qtype, rtype::AXFR | rtype::IXFR) {
         // Zone transfers out of secdns are not offered.
         let rcode = if matches!(transport, Transport::Udp { .. }) {
             rcode::FORMERR
         } else {
             rcode::REFUSED
         };
-        (encode::Body::empty(rcode), None)
+        (encode::Body::empty(rcode), None, true)
     } else {
         let answer = lookup::lookup(snapshot, &qname, question.qtype, dnssec_ok);
-        // An answer that cannot fit is not encoded: a huge RRset costs no more than its lookup.
-        if 12 + question.raw.len() + encode::least_body_size(&answer) > limit {
-            let body_flags = encode::Body::empty(answer.rcode).flags
-                | if answer.authoritative { flags::AA } else { 0 };
-            let opt = opt.map(|o| Opt {
-                extended_error: answer.extended_error,
-                ..o
-            });
-            return (truncated(body_flags, opt), answer.zone);
+        // An answer sure not to fit is not encoded: a huge RRset costs no more than its lookup.
+        let room = limit.saturating_sub(12 + question.raw.len());
+        if encode::cannot_fit(&answer, room) {
+            (encode::Body::header_of(&answer), answer.zone, false)
+        } else {
+            (encode::encode_body(&qname, &answer), answer.zone, true)
         }
-        (encode::encode_body(&qname, &answer), answer.zone)
     };
-    let opt = opt.map(|o| Opt {
+    let base_flags = FLAG_QR | (query_flags & COPIED_QUERY_FLAGS);
+    let opt = edns.map(|_| Opt {
+        payload: transport.our_payload(),
+        extended_rcode: 0,
+        dnssec_ok,
         extended_error: body.extended_error,
-        ..o
     });
-    let counts = [body.ancount, body.nscount, body.arcount];
-    let reply = assemble(
-        id,
-        base_flags | body.flags,
-        Some(question.raw),
-        counts,
-        &body.bytes,
-        opt,
-    );
-    if reply.len() <= limit {
-        return (reply, zone);
+    if encoded {
+        let counts = [body.ancount, body.nscount, body.arcount];
+        let reply = assemble(
+            id,
+            base_flags | body.flags,
+            Some(question.raw),
+            counts,
+            &body.bytes,
+            opt,
+        );
+        if reply.len() <= limit {
+            return (reply, zone);
+        }
     }
-    (truncated(body.flags, opt), zone)
+    // Too big for this transport: an empty reply with TC tells the client to retry over TCP.
+    let flags = base_flags | body.flags | flags::TC;
+    (
+        assemble(id, flags, Some(question.raw), [0, 0, 0], &[], opt),
+        zone,
+    )
 }
 
 /// What our OPT record says (RFC 6891 §6.1.2).
