@@ -8,6 +8,7 @@ use std::{
 };
 
 use anyhow::Context as _;
+use data_encoding::HEXLOWER;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -19,10 +20,6 @@ use crate::{
 /// Longest file name stem: leaves room for `.meta.json` and the temporary file's `.` and
 /// `.tmp` within the 255 octets file systems allow.
 const MAX_STEM: usize = 200;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 #[derive(Clone, Debug)]
 pub struct ZoneStore {
@@ -75,9 +72,9 @@ impl ZoneStore {
         {
             plain.to_owned()
         } else if 2 * wire.len() < MAX_STEM {
-            format!("x{}", hex(&wire))
+            format!("x{}", HEXLOWER.encode(&wire))
         } else {
-            format!("h{}", hex(&sha2::Sha256::digest(&wire)))
+            format!("h{}", HEXLOWER.encode(&sha2::Sha256::digest(&wire)))
         }
     }
 

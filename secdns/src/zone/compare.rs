@@ -28,7 +28,7 @@ fn missing(node: &Node, other: Option<&Node>) -> u64 {
             });
             match theirs {
                 // A large set is compared through a hash set: linear, not quadratic.
-                Some(t) if t.ttl == rrset.ttl && t.rdatas.len() > 32 => {
+                Some(t) if t.ttl == rrset.ttl && t.rdatas.len() >= super::INDEXED_RRSET => {
                     let theirs: std::collections::HashSet<&[u8]> =
                         t.rdatas.iter().map(|d| &d[..]).collect();
                     rrset

@@ -152,7 +152,7 @@ pub async fn records(
                 rtype: type_name(rr_type),
                 ttl,
                 data: record_data(rr_type, rdata),
-                wire: rdata.iter().map(|b| format!("{b:02x}")).collect(),
+                wire: data_encoding::HEXLOWER.encode(rdata),
             })
             .collect()
     })
