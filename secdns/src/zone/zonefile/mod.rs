@@ -118,6 +118,8 @@ struct Reader {
     /// Records knotd skips with a warning, and so do we (file, line, why).
     skipped: Vec<String>,
     apex_soa_seen: bool,
+    /// A DNAME has been read: names below one are refused.
+    dname_seen: bool,
 }
 
 /// What a file's entries carry from one to the next.
@@ -135,6 +137,7 @@ impl Reader {
             builder,
             skipped: Vec::new(),
             apex_soa_seen: false,
+            dname_seen: false,
         }
     }
 
@@ -152,7 +155,8 @@ impl Reader {
         })?;
         // A name below a DNAME is refused wherever it stands in the file (knotd: "child
         // record exists under DNAME"); names after the DNAME were refused with their line.
-        for node in zone.nodes().filter(|n| !n.rrsets.is_empty()) {
+        let dnames = self.dname_seen.then(|| zone.nodes()).into_iter().flatten();
+        for node in dnames.filter(|n| !n.rrsets.is_empty()) {
             let mut parent = node.owner.parent();
             while let Some(name) = parent.filter(|p| p.is_at_or_below(zone.apex())) {
                 let dname = zone
@@ -300,6 +304,7 @@ impl Reader {
             }
         }
         self.check_semantics(&owner, rr_type, &rdata)?;
+        self.dname_seen |= rr_type == crate::dns::codes::rtype::DNAME;
         self.builder
             .add(
                 owner,
@@ -342,6 +347,10 @@ impl Reader {
             {
                 return Err(Fault::new(format!("{owner}: a second NSEC3PARAM")));
             }
+        }
+        // Most zones have no DNAME: then no walk up from every name.
+        if !self.dname_seen {
+            return Ok(());
         }
         let mut parent = owner.parent();
         while let Some(name) = parent.filter(|p| p.is_at_or_below(self.builder.apex())) {
