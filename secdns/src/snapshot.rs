@@ -60,7 +60,26 @@ impl Snapshot {
 
     /// The zone with the longest apex at or above `qname` (lowercased wire form).
     pub fn find(&self, qname: &[u8]) -> Option<&Served> {
+        self.find_from(qname, 0)
+    }
+
+    /// The zone that answers `qtype` at `qname`: as [`Snapshot::find`], except that a DS
+    /// question at a zone's apex belongs to the parent's side of the cut (RFC 4035 §3.1.4.1)
+    /// when the parent zone is served too.
+    pub fn find_for(&self, qname: &[u8], qtype: u16) -> Option<&Served> {
+        if qtype == crate::dns::codes::rtype::DS
+            && self.zones.contains_key(qname)
+            && let Some(parent) = label_offsets(qname).nth(1)
+            && let Some(served) = self.find_from(qname, parent)
+        {
+            return Some(served);
+        }
+        self.find(qname)
+    }
+
+    fn find_from(&self, qname: &[u8], from: usize) -> Option<&Served> {
         label_offsets(qname)
+            .filter(|&offset| offset >= from)
             .chain(std::iter::once(qname.len() - 1))
             .find_map(|offset| self.zones.get(&qname[offset..]))
     }

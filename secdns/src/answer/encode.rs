@@ -9,7 +9,7 @@ use super::lookup::{Answer, Rr};
 use crate::dns::{
     codes::{class, flags, rtype},
     name::{eq_ignore_case, label_offsets},
-    rdata::{compressible_names, soa_serial_at},
+    rdata::{SRV_TARGET_AT, additional_target, compressible_names, soa_serial_at},
 };
 
 /// Compression pointers can reach the first 16 KiB of a message.
@@ -93,6 +93,14 @@ impl<'q> Compressor<'q> {
         }
     }
 
+    /// Forgets the suffixes written at `offset` and after: the records there were taken back.
+    fn forget_from(&mut self, offset: usize) {
+        self.written.retain(|(at, _)| *at < offset);
+        if let Some(index) = &mut self.index {
+            index.retain(|_, at| *at < offset);
+        }
+    }
+
     /// Records a suffix written at `offset` (the first offset of a suffix is the one used).
     fn note(&mut self, offset: usize, suffix: &[u8]) {
         let lowercased: Vec<u8> = suffix.iter().map(|&b| dns_lowercase(b)).collect();
@@ -115,17 +123,12 @@ impl<'q> Compressor<'q> {
 /// [`cannot_fit`].
 const LARGE_ANSWER: usize = 32;
 
-/// Whether the sections of `answer` are sure to take more than `room` octets, found without
-/// encoding them: each record takes at least one octet for its owner (root or pointer), its
-/// fixed fields, and its data with every compressible name cut to one octet.
+/// Whether the answer and authority sections of `answer` (what must fit) are sure to take
+/// more than `room` octets, found without encoding them: each record takes at least one octet
+/// for its owner (root or pointer), its fixed fields, and its data with every compressible
+/// name cut to one octet.
 pub fn cannot_fit(answer: &Answer<'_>, room: usize) -> bool {
-    let records = || {
-        answer
-            .answer
-            .iter()
-            .chain(&answer.authority)
-            .chain(&answer.additional)
-    };
+    let records = || answer.answer.iter().chain(&answer.authority);
     if records().count() < LARGE_ANSWER {
         return false;
     }
@@ -198,6 +201,84 @@ fn encode(qname: &[u8], answer: &Answer<'_>, trace: Option<Trace>) -> (Body, Opt
     (body, compressor.trace)
 }
 
+/// As [`encode_body`], in at most `room` octets, RRset by RRset as Knot fills a reply: an
+/// answer or authority RRset that does not fit ends the body there and truncates it (RFC 2181
+/// §9), except the SOA of a negative answer, which is left out (RFC 2308 §5: a resolver can
+/// do without); an additional RRset that does not fit is left out, unless it is glue a
+/// referral needs (at or below the cut, RFC 9471 §3), which truncates. Also whether it
+/// truncated.
+pub fn encode_within(qname: &[u8], answer: &Answer<'_>, room: usize) -> (Body, bool) {
+    let mut out = Vec::with_capacity(room.min(4096));
+    let mut compressor = Compressor {
+        question: qname,
+        written: Vec::new(),
+        index: None,
+        scratch: Vec::new(),
+        trace: None,
+    };
+    let base = 12 + qname.len() + 4;
+    let mut counts = [0usize; 3];
+    let mut truncated = false;
+    let sections = [&answer.answer, &answer.authority, &answer.additional];
+    'sections: for (section, records) in sections.into_iter().enumerate() {
+        for rrset in rrsets(records) {
+            let mark = out.len();
+            for rr in rrset {
+                write_rr(&mut out, rr, &mut compressor, base);
+            }
+            if out.len() <= room {
+                counts[section] += rrset.len();
+                continue;
+            }
+            out.truncate(mark);
+            compressor.forget_from(base + mark);
+            let Some(first) = rrset.first() else {
+                continue;
+            };
+            let optional = match section {
+                0 => false,
+                1 => first.rtype == rtype::SOA,
+                _ => {
+                    first.rtype == rtype::RRSIG
+                        || !answer
+                            .cut
+                            .is_some_and(|cut| first.owner.is_at_or_below(cut))
+                }
+            };
+            if !optional {
+                truncated = true;
+                break 'sections;
+            }
+        }
+    }
+    let count = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
+    let body = Body {
+        bytes: out,
+        ancount: count(counts[0]),
+        nscount: count(counts[1]),
+        arcount: count(counts[2]),
+        flags: header_flags(answer),
+        extended_error: answer.extended_error,
+    };
+    (body, truncated)
+}
+
+/// `records` cut into RRsets: runs of one owner and type, where the signatures over each
+/// type are a set of their own.
+fn rrsets<'r, 'a>(records: &'r [Rr<'a>]) -> impl Iterator<Item = &'r [Rr<'a>]> {
+    records.chunk_by(|a, b| {
+        a.rtype == b.rtype && covered(a) == covered(b) && a.owner.wire() == b.owner.wire()
+    })
+}
+
+/// The type a signature covers (RFC 4034 §3.1.1); `None` for other records.
+fn covered(rr: &Rr<'_>) -> Option<u16> {
+    match *rr.rdata {
+        [high, low, ..] if rr.rtype == rtype::RRSIG => Some(u16::from_be_bytes([high, low])),
+        _ => None,
+    }
+}
+
 fn write_rr(out: &mut Vec<u8>, rr: &Rr<'_>, compressor: &mut Compressor<'_>, base: usize) {
     write_name(out, rr.owner.wire(), compressor, base);
     out.extend_from_slice(&rr.rtype.to_be_bytes());
@@ -212,6 +293,22 @@ fn write_rr(out: &mut Vec<u8>, rr: &Rr<'_>, compressor: &mut Compressor<'_>, bas
         copied = start + len;
     }
     out.extend_from_slice(&rr.rdata[copied..]);
+    // An SRV target is written whole (RFC 2782), but the names after it may point at it: the
+    // owners of its addresses in the additional section do, as in Knot's replies.
+    if rr.rtype == rtype::SRV
+        && let Some(target) = additional_target(rr.rtype, &rr.rdata)
+    {
+        let at = rdlen_at + 2 + SRV_TARGET_AT;
+        if let Some(trace) = &mut compressor.trace {
+            trace.names.push(target.to_vec());
+        }
+        for offset in label_offsets(target) {
+            let here = base + at + offset;
+            if here <= MAX_POINTER {
+                compressor.note(here, &target[offset..]);
+            }
+        }
+    }
     if rr.rtype == rtype::SOA
         && let Some(trace) = &mut compressor.trace
         && let Some(at) = soa_serial_at(out).filter(|&at| at > rdlen_at)

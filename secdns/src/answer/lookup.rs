@@ -44,6 +44,8 @@ pub struct Answer<'a> {
     pub additional: Vec<Rr<'a>>,
     /// Extended DNS Error info code (RFC 8914), sent in OPT when the query had one.
     pub extended_error: Option<u16>,
+    /// For a referral, the delegation: glue at or below it must fit (RFC 9471).
+    pub cut: Option<&'a Name>,
 }
 
 /// RFC 8914 §4.21: the server is not authoritative for the name.
@@ -309,12 +311,25 @@ impl<'a> Builder<'a> {
 
     /// Addresses of in-zone NS/MX/SRV targets (RFC 1035 §3.3 additional section processing).
     fn target_addresses(&mut self, from: usize, section: Section) {
+        self.addresses_of_targets(from, section, |_| true);
+    }
+
+    /// As [`Builder::target_addresses`], for the targets `wanted` accepts (lowercased wire).
+    fn addresses_of_targets(
+        &mut self,
+        from: usize,
+        section: Section,
+        wanted: impl Fn(&[u8]) -> bool,
+    ) {
         let zone = self.zone;
         let added: Vec<Rr<'a>> = self.section(section)[from..].to_vec();
         for rr in added {
             let Some(target) = rdata::additional_target(rr.rtype, &rr.rdata) else {
                 continue;
             };
+            if !wanted(&lowercase(target)) {
+                continue;
+            }
             let Some(node) = zone.node(&lowercase(target)) else {
                 continue;
             };
@@ -335,7 +350,7 @@ impl<'a> Builder<'a> {
 
 /// Answers `qname` (lowercased wire form) / `qtype` from `snapshot`.
 pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16, dnssec_ok: bool) -> Answer<'a> {
-    let zone = match snapshot.find(qname) {
+    let zone = match snapshot.find_for(qname, qtype) {
         None => {
             return Answer {
                 rcode: rcode::REFUSED,
@@ -372,10 +387,10 @@ pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16, dnssec_ok: b
         }
         match find(zone, &current, qtype) {
             Found::Delegation(cut) => {
-                // Only the question itself is referred; a chain into a delegation stops here.
-                if step == 0 {
-                    referral(&mut b, cut);
-                }
+                referral(&mut b, cut);
+                // A chain that ends at or below a cut is followed by the referral, as Knot
+                // does; the CNAMEs before it are ours, so the answer stays authoritative.
+                b.out.authoritative = step > 0;
                 break;
             }
             Found::Dname(node, dname) => {
@@ -433,7 +448,14 @@ pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16, dnssec_ok: b
                         // RFC 5155 §7.2.5: the closest encloser proof as well.
                         b.nsec3_matching(&current[ce..]);
                     }
-                    b.deny_type(&proof_name);
+                    // A wildcard that is only an empty non-terminal owns no NSEC: the NSEC
+                    // covering the name, already there, proves it (as Knot answers).
+                    let nsec_less = wildcard.is_some()
+                        && zone.nsec3().is_none()
+                        && node.is_empty_non_terminal();
+                    if !nsec_less {
+                        b.deny_type(&proof_name);
+                    }
                     break;
                 };
                 b.add(Section::Answer, owner, node, cname, None);
@@ -468,7 +490,29 @@ pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16, dnssec_ok: b
             .iter()
             .any(|a| a.rtype == rr.rtype && a.rdata == rr.rdata)
     });
+    for section in [
+        &mut b.out.answer,
+        &mut b.out.authority,
+        &mut b.out.additional,
+    ] {
+        signatures_last(section);
+    }
     b.out
+}
+
+/// Moves the signatures of a section after its other records, in their order, as Knot
+/// writes them: where a reply is cut short, the signatures are what is left out first.
+fn signatures_last(section: &mut Vec<Rr<'_>>) {
+    let first_signature = section.iter().position(|rr| rr.rtype == rtype::RRSIG);
+    let data_after = first_signature
+        .is_some_and(|first| section[first..].iter().any(|rr| rr.rtype != rtype::RRSIG));
+    if data_after {
+        let (data, signatures): (Vec<_>, Vec<_>) = std::mem::take(section)
+            .into_iter()
+            .partition(|rr| rr.rtype != rtype::RRSIG);
+        *section = data;
+        section.extend(signatures);
+    }
 }
 
 /// Puts the RRset that answers `qtype` at `node` in the answer section; false when there is
@@ -545,7 +589,7 @@ fn find<'a>(zone: &'a Zone, name: &[u8], qtype: u16) -> Found<'a> {
     // Ancestors from the apex down to the name itself (offset 0).
     let mut closest_encloser = below_apex;
     for &offset in offsets.iter().rev().filter(|&&o| o <= below_apex) {
-        let Some(node) = zone.node(&name[offset..]) else {
+        let Some(node) = zone.node(&name[offset..]).filter(|n| !n.is_nsec3_only()) else {
             break;
         };
         closest_encloser = offset;
@@ -566,11 +610,12 @@ fn find<'a>(zone: &'a Zone, name: &[u8], qtype: u16) -> Found<'a> {
             };
         }
     }
-    // No such name: the wildcard at the closest encloser answers for it (RFC 4592 §3.3.1).
+    // No such name: the wildcard at the closest encloser answers for it (RFC 4592 §3.3.1),
+    // even one that is only an empty non-terminal (§4.1: it exists, with no data: NODATA).
     let mut source = vec![1, b'*'];
     source.extend_from_slice(&name[closest_encloser..]);
     match zone.node(&source) {
-        Some(wildcard) if !wildcard.is_empty_non_terminal() => {
+        Some(wildcard) if !wildcard.is_nsec3_only() => {
             let owner = Name::from_wire(name).unwrap_or_else(|_| Name::root());
             Found::Node {
                 node: wildcard,
@@ -595,13 +640,19 @@ fn substitute(name: &[u8], owner: &Name, dname: &Rrset) -> Option<Vec<u8>> {
 /// A referral (RFC 1034 §4.3.2, RFC 4035 §3.1.4): the cut's NS, its DS (or the NSEC proving
 /// there is none) when DNSSEC records are wanted, and glue.
 fn referral<'a>(b: &mut Builder<'a>, cut: &'a Node) {
-    b.out.authoritative = false;
+    b.out.cut = Some(&cut.owner);
     let Some(ns) = cut.rrset(rtype::NS) else {
         return;
     };
+    let from = b.out.authority.len();
     b.add(Section::Authority, Cow::Borrowed(&cut.owner), cut, ns, None);
-    // NS at a delegation is not signed: drop anything `add` attached.
-    b.out.authority.retain(|rr| rr.rtype != rtype::RRSIG);
+    // NS at a delegation is not signed: drop anything `add` attached to it (not the
+    // signatures of proofs before it, such as a wildcard's).
+    let mut at = 0;
+    b.out.authority.retain(|rr| {
+        at += 1;
+        at <= from || rr.rtype != rtype::RRSIG
+    });
     b.forget_index(Section::Authority);
     if b.dnssec {
         match cut.rrset(rtype::DS) {
@@ -609,5 +660,15 @@ fn referral<'a>(b: &mut Builder<'a>, cut: &'a Node) {
             None => b.deny_type(&cut.owner.lowercase_wire()),
         }
     }
-    b.target_addresses(0, Section::Authority);
+    // The glue a resolver cannot do without (at or below the cut, RFC 9471 §2.1) first, then
+    // the rest, as Knot orders them: what does not fit is then the optional part.
+    let cut_name = cut.owner.lowercase_wire();
+    let below_cut = |target: &[u8]| is_at_or_below(target, &cut_name);
+    b.addresses_of_targets(from, Section::Authority, below_cut);
+    b.addresses_of_targets(from, Section::Authority, |t| !below_cut(t));
+}
+
+/// Whether `name` is `ancestor` or below it (both lowercased wire form).
+fn is_at_or_below(name: &[u8], ancestor: &[u8]) -> bool {
+    name.len() >= ancestor.len() && label_offsets(name).any(|offset| &name[offset..] == ancestor)
 }

@@ -110,22 +110,28 @@ fn answer_question<'s>(
         }
         (Transport::Udp { .. }, None) => PLAIN_UDP_LIMIT,
     };
-    let (body, zone, encoded) = if matches!(question.qtype, rtype::AXFR | rtype::IXFR) {
+    let (body, zone, truncated) = if matches!(question.qtype, rtype::AXFR | rtype::IXFR) {
         // Zone transfers out of secdns are not offered.
         let rcode = if matches!(transport, Transport::Udp { .. }) {
             rcode::FORMERR
         } else {
             rcode::REFUSED
         };
-        (encode::Body::empty(rcode), None, true)
+        (encode::Body::empty(rcode), None, false)
     } else {
         let answer = lookup::lookup(snapshot, &qname, question.qtype, dnssec_ok);
-        // An answer sure not to fit is not encoded: a huge RRset costs no more than its lookup.
-        let room = limit.saturating_sub(12 + question.raw.len());
-        if encode::cannot_fit(&answer, room) {
-            (encode::Body::header_of(&answer), answer.zone, false)
+        let opt_len = if edns.is_some() {
+            opt_size(answer.extended_error)
         } else {
-            (encode::encode_body(&qname, &answer), answer.zone, true)
+            0
+        };
+        let room = limit.saturating_sub(12 + question.raw.len() + opt_len);
+        // An answer sure not to fit is not encoded: a huge RRset costs no more than its lookup.
+        if encode::cannot_fit(&answer, room) {
+            (encode::Body::header_of(&answer), answer.zone, true)
+        } else {
+            let (body, truncated) = encode::encode_within(&qname, &answer, room);
+            (body, answer.zone, truncated)
         }
     };
     let base_flags = FLAG_QR | (query_flags & COPIED_QUERY_FLAGS);
@@ -135,26 +141,16 @@ fn answer_question<'s>(
         dnssec_ok,
         extended_error: body.extended_error,
     });
-    if encoded {
-        let counts = [body.ancount, body.nscount, body.arcount];
-        let reply = assemble(
-            id,
-            base_flags | body.flags,
-            Some(question.raw),
-            counts,
-            &body.bytes,
-            opt,
-        );
-        if reply.len() <= limit {
-            return (reply, zone);
-        }
-    }
-    // Too big for this transport: an empty reply with TC tells the client to retry over TCP.
-    let flags = base_flags | body.flags | flags::TC;
-    (
-        assemble(id, flags, Some(question.raw), [0, 0, 0], &[], opt),
-        zone,
-    )
+    // What did not fit is left out; TC tells the client that what it needs is missing.
+    let flags = base_flags | body.flags | if truncated { flags::TC } else { 0 };
+    let counts = [body.ancount, body.nscount, body.arcount];
+    let reply = assemble(id, flags, Some(question.raw), counts, &body.bytes, opt);
+    (reply, zone)
+}
+
+/// The size of our OPT record (see [`write_opt`]).
+fn opt_size(extended_error: Option<u16>) -> usize {
+    11 + if extended_error.is_some() { 6 } else { 0 }
 }
 
 /// What our OPT record says (RFC 6891 §6.1.2).
@@ -394,6 +390,71 @@ big      IN TXT "212345678901234567890123456789012345678901234567890123456789012
         );
         let soa = lookup(&s, &name("nope.sub.example.com"), rtype::A, false);
         assert_eq!(rdata::soa_serial(&soa.authority[0].rdata), Some(7));
+    }
+
+    #[test]
+    fn chains_into_cuts_and_wildcards_that_are_only_empty_non_terminals() {
+        let apex: Name = "example.com.".parse().unwrap();
+        let text = format!("{ZONE}to-sub IN CNAME host.sub\na.*.went IN A 192.0.2.7\n");
+        let (zone, _) = zonefile::parse(&text, &apex, "unit").unwrap();
+        let s = Snapshot::new([Arc::new(zone)]);
+        // RFC 1034 §4.3.2 step 3b after the CNAME: the referral follows, the CNAME is ours.
+        let chain = lookup(&s, &name("to-sub.example.com"), rtype::A, false);
+        assert!(chain.authoritative);
+        assert_eq!(chain.answer.len(), 1);
+        assert_eq!(chain.authority[0].rtype, rtype::NS);
+        assert_eq!(chain.additional.len(), 1, "glue");
+        // RFC 4592 §2.2.2: `*.went` exists, with no data: NODATA, not NXDOMAIN.
+        let empty = lookup(&s, &name("x.went.example.com"), rtype::A, false);
+        assert_eq!((empty.rcode, empty.answer.len()), (rcode::NOERROR, 0));
+        assert_eq!(empty.authority[0].rtype, rtype::SOA);
+    }
+
+    #[test]
+    fn ds_at_a_served_child_comes_from_the_parent() {
+        let parent: Name = "example.com.".parse().unwrap();
+        let child: Name = "sub.example.com.".parse().unwrap();
+        let (parent, _) = zonefile::parse(ZONE, &parent, "parent").unwrap();
+        let (child, _) = zonefile::parse(
+            "@ 300 IN SOA ns hm 9 2 3 4 5\n@ 300 IN NS ns\nns 300 IN A 192.0.2.10\n",
+            &child,
+            "child",
+        )
+        .unwrap();
+        let s = Snapshot::new([Arc::new(parent), Arc::new(child)]);
+        let ds = lookup(&s, &name("sub.example.com"), rtype::DS, false);
+        // RFC 4035 §3.1.4.1: NODATA from the parent, with the parent's SOA.
+        assert_eq!((ds.rcode, ds.authoritative), (rcode::NOERROR, true));
+        assert_eq!(rdata::soa_serial(&ds.authority[0].rdata), Some(7));
+        assert_eq!(ds.zone.map(|z| z.to_string()), Some("example.com.".into()));
+        let ns = lookup(&s, &name("sub.example.com"), rtype::NS, false);
+        assert_eq!(
+            ns.zone.map(|z| z.to_string()),
+            Some("sub.example.com.".into())
+        );
+    }
+
+    #[test]
+    fn additional_records_that_do_not_fit_are_left_out_without_tc() {
+        let apex: Name = "example.com.".parse().unwrap();
+        let mut text = format!("{ZONE}mx IN MX 10 m1\nmx IN MX 20 m2\n");
+        for i in 0..40 {
+            text.push_str(&format!("m1 IN A 192.0.2.{i}\n"));
+        }
+        text.push_str("m2 IN A 192.0.2.200\n");
+        let (zone, _) = zonefile::parse(&text, &apex, "unit").unwrap();
+        let s = Snapshot::new([Arc::new(zone)]);
+        let reply = respond(
+            &query("mx.example.com.", rtype::MX, None),
+            &s,
+            Transport::Udp { payload: 1232 },
+        )
+        .unwrap();
+        assert!(reply.len() <= 512);
+        assert_eq!(reply[2] & 0x02, 0, "no TC: the answer is whole");
+        assert_eq!(&reply[6..8], &[0, 2], "both MX");
+        // m1's 40 addresses do not fit and are left out; m2's one does and is there.
+        assert_eq!(&reply[10..12], &[0, 1]);
     }
 
     #[test]

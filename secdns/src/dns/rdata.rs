@@ -23,12 +23,15 @@ pub fn compressible_names(rr_type: u16, rdata: &[u8]) -> Vec<(usize, usize)> {
     names.unwrap_or_default()
 }
 
+/// Where the target starts in SRV record data: after priority, weight and port.
+pub const SRV_TARGET_AT: usize = 6;
+
 /// The target name of an NS, MX or SRV record: what additional-section processing looks up.
 pub fn additional_target(rr_type: u16, rdata: &[u8]) -> Option<&[u8]> {
     let start = match rr_type {
         rtype::NS => 0,
         rtype::MX => 2,
-        rtype::SRV => 6,
+        rtype::SRV => SRV_TARGET_AT,
         _ => return None,
     };
     let tail = rdata.get(start..)?;

@@ -220,7 +220,12 @@ impl<'s> Compiler<'s> {
         let mut nodes = Vec::new();
         for (zone, facts) in &facts {
             units.extend(self.zone_stop(zone, facts));
-            nodes.extend(zone.nodes().map(|node| (*zone, facts, node)));
+            // Names that own only NSEC3 records do not exist for queries: the walk answers them.
+            nodes.extend(
+                zone.nodes()
+                    .filter(|node| !node.is_nsec3_only())
+                    .map(|node| (*zone, facts, node)),
+            );
         }
         // Names compile independently: one share per core, kept in order.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -473,14 +478,14 @@ impl Builder<'_> {
             self.pass(qname, qtype, SCOPE_NAME, group);
             return;
         };
-        let slot = self.slot_of(qname);
+        let slot = self.slot_of(qname, qtype);
         let Some(mut value) = pack(qname, qname.len(), &plain, &[], &serials, slot) else {
             self.too_big += 1;
             self.pass(qname, qtype, SCOPE_NAME, group);
             return;
         };
         let mut signed = None;
-        if self.signed_at(qname) {
+        if self.signed_at(qname, qtype) {
             match compile_name(self.snapshot, qname, qtype, true, chain) {
                 Some((body, _)) if body == plain => {}
                 Some((body, serials)) => match pack(qname, qname.len(), &body, &[], &serials, slot)
@@ -507,7 +512,7 @@ impl Builder<'_> {
             self.pass(name, DEFAULT_QTYPE, SCOPE_BELOW, Group::Walk);
             return;
         };
-        let signed = self.signed_at(&probe);
+        let signed = self.signed_at(&probe, DEFAULT_QTYPE);
         // A wildcard child answers each type it holds (or, as a CNAME, each type its chain
         // can end in) differently.
         let mut wildcard_owner = vec![1, b'*'];
@@ -577,7 +582,7 @@ impl Builder<'_> {
         if fixups.len() > MAX_FIXUPS {
             return None;
         }
-        let slot = self.slot_of(probe);
+        let slot = self.slot_of(probe, DEFAULT_QTYPE);
         let Some(mut value) = pack(name, probe.len(), &body, &fixups, &trace.serials, slot) else {
             self.too_big += 1;
             return None;
@@ -607,29 +612,30 @@ impl Builder<'_> {
         }
     }
 
-    /// The zone with data that userspace answers `name` from.
-    fn zone_of(&self, name: &[u8]) -> Option<&Zone> {
-        match self.snapshot.find(name) {
+    /// The zone with data that userspace answers `qtype` at `name` from.
+    fn zone_of(&self, name: &[u8], qtype: u16) -> Option<&Zone> {
+        match self.snapshot.find_for(name, qtype) {
             Some(Served::Zone(zone)) => Some(zone),
             _ => None,
         }
     }
 
-    /// The serial slot of the zone userspace answers `name` from.
-    fn slot_of(&self, name: &[u8]) -> Option<u16> {
-        let zone = self.zone_of(name)?;
+    /// The serial slot of the zone userspace answers `qtype` at `name` from.
+    fn slot_of(&self, name: &[u8], qtype: u16) -> Option<u16> {
+        let zone = self.zone_of(name, qtype)?;
         self.slots.get(&zone.apex().lowercase_wire()).copied()
     }
 
     fn exists(&self, name: &[u8]) -> bool {
-        self.zone_of(name)
-            .is_some_and(|zone| zone.node(name).is_some())
+        self.zone_of(name, DEFAULT_QTYPE)
+            .is_some_and(|zone| zone.node(name).is_some_and(|node| !node.is_nsec3_only()))
     }
 
-    /// Whether answers at `name` differ for DO queries: the zone userspace answers it from
-    /// is signed.
-    fn signed_at(&self, name: &[u8]) -> bool {
-        self.zone_of(name).is_some_and(|zone| zone.is_signed())
+    /// Whether answers to `qtype` at `name` differ for DO queries: the zone userspace answers
+    /// them from is signed.
+    fn signed_at(&self, name: &[u8], qtype: u16) -> bool {
+        self.zone_of(name, qtype)
+            .is_some_and(|zone| zone.is_signed())
     }
 
     fn pass(&mut self, name: &[u8], qtype: u16, scope: u32, group: Group) {

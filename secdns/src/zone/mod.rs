@@ -61,6 +61,16 @@ impl Node {
         self.rrsets.iter().filter(|r| r.rtype != rtype::RRSIG)
     }
 
+    /// Whether the node holds only NSEC3 records (and their signatures): such a name is not
+    /// part of the zone's namespace (RFC 5155 §7.2.8) and answers as if it did not exist.
+    pub fn is_nsec3_only(&self) -> bool {
+        reads::note_at(&self.owner, reads::Kind::Whole);
+        !self.rrsets.is_empty()
+            && self.rrsets.iter().all(|r| {
+                r.rtype == rtype::NSEC3 || r.rtype == rtype::RRSIG && r.covers == rtype::NSEC3
+            })
+    }
+
     pub fn is_empty_non_terminal(&self) -> bool {
         reads::note_at(&self.owner, reads::Kind::Whole);
         self.rrsets.is_empty()
