@@ -121,6 +121,8 @@ pub struct KnotOptions {
     pub clock_offset: Option<String>,
     /// Run inside this network namespace.
     pub namespace: Option<String>,
+    /// More zones served beside the first: (apex, zone text).
+    pub more_zones: Vec<(String, String)>,
 }
 
 impl KnotOptions {
@@ -137,6 +139,7 @@ impl KnotOptions {
             journal: true,
             clock_offset: None,
             namespace: None,
+            more_zones: Vec::new(),
         }
     }
 }
@@ -207,6 +210,15 @@ impl Knot {
         if options.notify.is_some() {
             config.push_str("    notify: secondary\n");
         }
+        for (i, (apex, text)) in options.more_zones.iter().enumerate() {
+            let file = dir.path().join(format!("zone-{i}"));
+            std::fs::write(&file, text)?;
+            config.push_str(&format!(
+                "  - domain: {apex}\n    file: \"{}\"\n    zonefile-sync: -1\n    \
+                 journal-content: none\n",
+                file.display()
+            ));
+        }
         let config_file = dir.path().join("knot.conf");
         std::fs::write(&config_file, config)?;
         let mut command = in_namespace(options.namespace.as_deref(), "knotd");
@@ -235,17 +247,25 @@ impl Knot {
 
     fn wait_answering(&self) -> anyhow::Result<()> {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let probe = self.query(&self.options.apex, "SOA", &[]);
-            match probe {
-                Ok(answer) if answer.status == "NOERROR" => return Ok(()),
-                _ if std::time::Instant::now() > deadline => {
-                    let output = self.process.output();
-                    bail!("knotd did not answer within 20 s ({probe:?}); output:\n{output}");
+        let apexes = std::iter::once(&self.options.apex)
+            .chain(self.options.more_zones.iter().map(|(apex, _)| apex));
+        for apex in apexes {
+            loop {
+                let probe = self.query(apex, "SOA", &[]);
+                match probe {
+                    Ok(answer) if answer.status == "NOERROR" => break,
+                    _ if std::time::Instant::now() > deadline => {
+                        let output = self.process.output();
+                        bail!(
+                            "knotd did not answer for {apex} within 20 s ({probe:?}); \
+                             output:\n{output}"
+                        );
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(100)),
                 }
-                _ => std::thread::sleep(Duration::from_millis(100)),
             }
         }
+        Ok(())
     }
 
     pub fn addr(&self) -> SocketAddr {

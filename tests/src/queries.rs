@@ -95,6 +95,97 @@ pub fn names() -> Vec<String> {
     names.into_iter().collect()
 }
 
+/// The owner names written in `zone_text` (a zone file of `apex` whose owners are relative to
+/// the apex or absolute, as operators and signers write them), each once, in order.
+pub fn owners(apex: &str, zone_text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in zone_text.lines() {
+        let Some(first) = line.split_whitespace().next() else {
+            continue;
+        };
+        if line.starts_with(char::is_whitespace) || first.starts_with([';', '$', '(', ')']) {
+            continue;
+        }
+        let name = match first {
+            "@" => apex.to_string(),
+            absolute if absolute.ends_with('.') => absolute.to_string(),
+            relative => format!("{relative}.{apex}"),
+        };
+        if !out.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// `owners` of each zone, and for each a name below it that does not exist.
+pub fn owners_and_below(zones: &[(&str, String)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (apex, text) in zones {
+        for owner in owners(apex, text) {
+            let below = if owner.starts_with("*.") {
+                format!("nx{}", &owner[1..])
+            } else {
+                format!("nx.{owner}")
+            };
+            for name in [owner, below] {
+                if !out.contains(&name) {
+                    out.push(name);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The corners zone (chains into cuts, a wildcard that is only an empty non-terminal,
+/// additional sections and glue that do not fit) and two child zones served beside it.
+pub fn corner_zones() -> Vec<(&'static str, String)> {
+    vec![
+        (CORNERS_APEX, CORNERS_ZONE.to_string()),
+        (
+            "child.corners.example.",
+            include_str!("../data/corners-child.zone").to_string(),
+        ),
+        (
+            "child2.corners.example.",
+            include_str!("../data/corners-child2.zone").to_string(),
+        ),
+    ]
+}
+
+pub const CORNERS_APEX: &str = "corners.example.";
+pub const CORNERS_ZONE: &str = include_str!("../data/corners.zone");
+
+/// Names of the corners zones worth asking beyond their owners.
+const CORNER_NAMES: &[&str] = &[
+    "x.to-deleg.corners.example.",
+    "host.deleg.corners.example.",
+    "a.b.deleg.corners.example.",
+    "x.into.corners.example.",
+    "ns.into.corners.example.",
+    "x.wc.corners.example.",
+    "x.went.corners.example.",
+    "*.went.corners.example.",
+    "x.went2.corners.example.",
+    "x.wok.corners.example.",
+    "www.secure.corners.example.",
+    "a.b.outside.corners.example.",
+    "www.child.corners.example.",
+    "x.sub.child.corners.example.",
+    "x.child2.corners.example.",
+];
+
+pub fn corner_names(zones: &[(&str, String)]) -> Vec<String> {
+    let mut names = owners_and_below(zones);
+    for name in CORNER_NAMES {
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
 pub const TYPES: &[(&str, u16)] = &[
     ("A", 1),
     ("NS", 2),

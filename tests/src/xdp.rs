@@ -20,10 +20,19 @@ pub const OUR_PAYLOAD: u16 = 1232;
 
 /// A snapshot serving `zone_text` as `apex`.
 pub fn snapshot_of(apex: &str, zone_text: &str) -> anyhow::Result<Snapshot> {
-    let apex: Name = apex.parse().map_err(anyhow::Error::msg)?;
-    let (zone, _) = zonefile::parse(zone_text, &apex, apex.to_string().as_str())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(Snapshot::new([Arc::new(zone)]))
+    snapshot_of_zones(&[(apex, zone_text.to_string())])
+}
+
+/// A snapshot serving each (apex, zone text).
+pub fn snapshot_of_zones(zones: &[(&str, String)]) -> anyhow::Result<Snapshot> {
+    let mut parsed = Vec::new();
+    for (apex, zone_text) in zones {
+        let apex: Name = apex.parse().map_err(anyhow::Error::msg)?;
+        let (zone, _) = zonefile::parse(zone_text, &apex, apex.to_string().as_str())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        parsed.push(Arc::new(zone));
+    }
+    Ok(Snapshot::new(parsed))
 }
 
 /// The program loaded, listening on port 53, answering from `snapshot`.

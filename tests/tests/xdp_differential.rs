@@ -1,27 +1,32 @@
 //! Every query of the differential suite, sent as a UDP frame through the XDP program with
 //! BPF_PROG_TEST_RUN: the program either passes the frame unchanged, or its reply payload equals
 //! byte for byte what the userspace responder sends for the same query. Over the unsigned, the
-//! NSEC-signed and the NSEC3-signed zone, with and without EDNS and DO, in mixed case.
+//! NSEC-signed and the NSEC3-signed zone, with and without EDNS and DO, in mixed case; and the
+//! same for the corners zones (chains into cuts, a child zone beside its parent, wildcards
+//! that are only empty non-terminals, answers whose additional section does not all fit).
 
 use std::net::IpAddr;
 
 use secdns_tests::{
     frame::{QueryBuilder, UdpFrame},
     prerequisites::require_root,
-    queries::{APEX, TYPES, ZONE, mixed_case, names},
+    queries::{
+        APEX, CORNERS_APEX, CORNERS_ZONE, TYPES, ZONE, corner_names, corner_zones, mixed_case,
+        names, owners,
+    },
     signing,
-    xdp::{Outcome, loaded_with, run_checked, snapshot_of},
+    xdp::{Outcome, loaded_with, run_checked, snapshot_of_zones},
 };
 
-/// (answered in the kernel, passed) for every query against `zone_text`.
-fn run(zone_text: &str) -> (usize, usize) {
-    let snapshot = snapshot_of(APEX, zone_text).unwrap();
+/// (answered in the kernel, passed) for every query of `names` against `zones`.
+fn run(zones: &[(&str, String)], names: &[String]) -> (usize, usize) {
+    let snapshot = snapshot_of_zones(zones).unwrap();
     let engine = loaded_with(&snapshot).unwrap();
     let client: IpAddr = "198.51.100.7".parse().unwrap();
     let server: IpAddr = "192.0.2.1".parse().unwrap();
     let (mut answered, mut passed) = (0, 0);
     let mut failures = Vec::new();
-    for name in names() {
+    for name in names {
         for (type_name, qtype) in TYPES {
             for (edns, mixed) in [
                 (None, false),
@@ -30,7 +35,7 @@ fn run(zone_text: &str) -> (usize, usize) {
                 (Some((512, true)), true),
             ] {
                 let qname = if mixed {
-                    mixed_case(&name)
+                    mixed_case(name)
                 } else {
                     name.clone()
                 };
@@ -64,7 +69,14 @@ fn xdp_agrees_with_userspace_on_every_differential_query() {
         ("NSEC", signing::sign(APEX, ZONE, false).unwrap()),
         ("NSEC3", signing::sign(APEX, ZONE, true).unwrap()),
     ] {
-        let (answered, passed) = run(&zone);
+        // The names that own only NSEC3 records too (RFC 5155 §7.2.8).
+        let mut asked = names();
+        let new: Vec<String> = owners(APEX, &zone)
+            .into_iter()
+            .filter(|n| !asked.contains(n))
+            .collect();
+        asked.extend(new);
+        let (answered, passed) = run(&[(APEX, zone)], &asked);
         println!(
             "xdp differential ({label}): {answered} answered in the kernel, {passed} passed, 0 failed"
         );
@@ -73,6 +85,26 @@ fn xdp_agrees_with_userspace_on_every_differential_query() {
         let share = if label == "unsigned" { 2 } else { 1 };
         assert!(
             answered * 3 > (answered + passed) * share,
+            "{label}: the kernel answered only {answered} of {}",
+            answered + passed
+        );
+    }
+}
+
+#[test]
+fn xdp_agrees_with_userspace_on_the_corners() {
+    require_root();
+    for label in ["unsigned", "NSEC", "NSEC3"] {
+        let mut zones = corner_zones();
+        if label != "unsigned" {
+            zones[0].1 = signing::sign(CORNERS_APEX, CORNERS_ZONE, label == "NSEC3").unwrap();
+        }
+        let (answered, passed) = run(&zones, &corner_names(&zones));
+        println!(
+            "xdp differential (corners, {label}): {answered} answered in the kernel, {passed} passed, 0 failed"
+        );
+        assert!(
+            answered * 3 > answered + passed,
             "{label}: the kernel answered only {answered} of {}",
             answered + passed
         );
