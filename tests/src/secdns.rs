@@ -220,13 +220,23 @@ impl Secondary {
     }
 
     pub fn query(&self, name: &str, rtype: &str) -> anyhow::Result<crate::dig::DigAnswer> {
+        self.query_with(name, rtype, &[])
+    }
+
+    /// As [`Secondary::query`], with more dig options.
+    pub fn query_with(
+        &self,
+        name: &str,
+        rtype: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<crate::dig::DigAnswer> {
         crate::dig::query(
             self.command("dig"),
             "127.0.0.1",
             self.port,
             name,
             rtype,
-            &[],
+            extra,
         )
     }
 

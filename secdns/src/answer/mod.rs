@@ -14,6 +14,7 @@ use crate::{
         codes::{flags, rcode, rtype},
     },
     snapshot::Snapshot,
+    transfer::tsig::{self, Key},
 };
 use query::{Edns, ParsedQuery, Question};
 
@@ -32,7 +33,7 @@ pub enum Transport {
 }
 
 impl Transport {
-    fn our_payload(self) -> u16 {
+    pub fn our_payload(self) -> u16 {
         match self {
             Transport::Udp { payload } | Transport::Tcp { payload } => payload,
         }
@@ -86,12 +87,85 @@ pub fn respond_in<'s>(
             flags,
             question,
             edns,
+            ..
         } => Some(answer_question(
-            id, flags, &question, edns, snapshot, transport,
+            id, flags, &question, edns, snapshot, transport, 0,
         )),
     }
 }
 
+/// As [`respond_in`], for a message that may be signed with TSIG (RFC 8945 §5.2): a query
+/// about a zone served here signed with a key `key_named` knows is answered and the answer
+/// signed; with a key it does not know, or a signature that does not verify, NOTAUTH says
+/// which (BADKEY, BADSIG, BADTIME). Signed questions outside every zone are refused unsigned,
+/// as Knot does.
+pub fn respond_keyed<'s>(
+    msg: &[u8],
+    snapshot: &'s Snapshot,
+    transport: Transport,
+    key_named: impl FnOnce(&Name) -> Option<Key>,
+) -> Option<(Vec<u8>, Option<&'s Name>)> {
+    let ParsedQuery::Query {
+        id,
+        flags,
+        question,
+        edns,
+        tsig_at: Some(_),
+    } = query::parse(msg)
+    else {
+        return respond_in(msg, snapshot, transport);
+    };
+    if snapshot
+        .find_for(&question.lowercase_name(), question.qtype)
+        .is_none()
+    {
+        return respond_in(msg, snapshot, transport);
+    }
+    let error = |code: u8| {
+        let opt = edns.map(|e| Opt {
+            payload: transport.our_payload(),
+            extended_rcode: 0,
+            dnssec_ok: e.dnssec_ok,
+            extended_error: None,
+        });
+        let header_flags = FLAG_QR | (flags & COPIED_QUERY_FLAGS) | code as u16;
+        assemble(id, header_flags, Some(question.raw), [0, 0, 0], &[], opt)
+    };
+    let record = match crate::transfer::message::parse(msg).map(|m| m.tsig) {
+        Ok(Some(record)) => record,
+        _ => return Some((error(rcode::FORMERR), None)),
+    };
+    let Some(key) = key_named(&record.key_name)
+        .filter(|k| tsig::Algorithm::from_wire_name(&record.algorithm) == Some(k.algorithm))
+    else {
+        let mut reply = error(rcode::NOTAUTH);
+        tsig::append_unsigned_error(&mut reply, &record, tsig::BADKEY);
+        return Some((reply, None));
+    };
+    match tsig::verify_request(&key, msg, &record) {
+        Ok(request_mac) => {
+            let reserve = tsig::response_len(&key);
+            let (mut reply, zone) =
+                answer_question(id, flags, &question, edns, snapshot, transport, reserve);
+            tsig::sign_response(&key, &request_mac, &mut reply, 0);
+            Some((reply, zone))
+        }
+        // RFC 8945 §5.2.3: a time error is signed, so that the client can trust our clock.
+        Err(e) if e.code() == tsig::BADTIME => {
+            let mut reply = error(rcode::NOTAUTH);
+            tsig::sign_response(&key, &record.mac, &mut reply, tsig::BADTIME);
+            Some((reply, None))
+        }
+        Err(e) => {
+            let mut reply = error(rcode::NOTAUTH);
+            tsig::append_unsigned_error(&mut reply, &record, e.code());
+            Some((reply, None))
+        }
+    }
+}
+
+/// The reply to `question`; `reserve` octets are kept free of the client's size for a
+/// signature.
 fn answer_question<'s>(
     id: u16,
     query_flags: u16,
@@ -99,6 +173,7 @@ fn answer_question<'s>(
     edns: Option<Edns>,
     snapshot: &'s Snapshot,
     transport: Transport,
+    reserve: usize,
 ) -> (Vec<u8>, Option<&'s Name>) {
     let dnssec_ok = edns.is_some_and(|e| e.dnssec_ok);
     let qname = question.lowercase_name();
@@ -125,7 +200,7 @@ fn answer_question<'s>(
         } else {
             0
         };
-        let room = limit.saturating_sub(12 + question.raw.len() + opt_len);
+        let room = limit.saturating_sub(12 + question.raw.len() + opt_len + reserve);
         // An answer sure not to fit is not encoded: a huge RRset costs no more than its lookup.
         if encode::cannot_fit(&answer, room) {
             (encode::Body::header_of(&answer), answer.zone, true)

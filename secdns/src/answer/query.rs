@@ -50,6 +50,8 @@ pub enum ParsedQuery<'a> {
         flags: u16,
         question: Question<'a>,
         edns: Option<Edns>,
+        /// Where a TSIG record starts, when the query is signed (RFC 8945 §4.2).
+        tsig_at: Option<usize>,
     },
 }
 
@@ -74,6 +76,12 @@ pub fn parse(msg: &[u8]) -> ParsedQuery<'_> {
     };
     let count = |i: usize| be16(msg, 4 + 2 * i).unwrap_or_default();
     let (qdcount, ancount, nscount, arcount) = (count(0), count(1), count(2), count(3));
+    let opcode = ((flags >> 11) & 0xf) as u8;
+    let known_opcode = matches!(opcode, opcode::QUERY | opcode::NOTIFY | opcode::UPDATE);
+    if qdcount == 0 && !known_opcode {
+        // What the message asks is not known, so not what it lacks either (as Knot).
+        return error(None, None, rcode::NOTIMP);
+    }
     if qdcount != 1 {
         return error(None, None, rcode::FORMERR);
     }
@@ -86,13 +94,21 @@ pub fn parse(msg: &[u8]) -> ParsedQuery<'_> {
         return error(Some(question), None, rcode::FORMERR);
     }
     let mut edns = None;
-    for _ in 0..arcount {
+    let mut tsig_at = None;
+    for n in 0..arcount {
         let Some((rr, next)) = parse_rr_header(msg, pos) else {
             return error(Some(question), edns, rcode::FORMERR);
         };
+        if rr.rtype == rtype::TSIG {
+            // The last record, or the message is malformed (RFC 8945 §5.1).
+            if n + 1 != arcount {
+                return error(Some(question), edns, rcode::FORMERR);
+            }
+            tsig_at = Some(pos);
+        }
         pos = next;
         if rr.rtype != rtype::OPT {
-            continue; // TSIG and friends: not supported yet, and harmless to ignore here
+            continue; // other additional records say nothing about the answer
         }
         // One OPT, owned by the root (RFC 6891 §6.1.1).
         if edns.is_some() || !rr.owner_is_root {
@@ -107,7 +123,6 @@ pub fn parse(msg: &[u8]) -> ParsedQuery<'_> {
     if pos != msg.len() {
         return error(Some(question), edns, rcode::FORMERR);
     }
-    let opcode = ((flags >> 11) & 0xf) as u8;
     // An UPDATE's zone section names the zone with type SOA (RFC 2136 §2.3); anything else
     // is malformed. Updates themselves go to the primary: secdns does not take them.
     if opcode == opcode::UPDATE && question.qtype != rtype::SOA {
@@ -135,6 +150,7 @@ pub fn parse(msg: &[u8]) -> ParsedQuery<'_> {
         flags,
         question,
         edns,
+        tsig_at,
     }
 }
 
@@ -267,6 +283,24 @@ mod tests {
             parse(&m),
             ParsedQuery::Error {
                 rcode: rcode::NOTIMP,
+                ..
+            }
+        ));
+        // Without a question: NOTIMP for an opcode we do not know, FORMERR for a query.
+        let empty = vec![0x12, 0x34, 0x30, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert!(matches!(
+            parse(&empty),
+            ParsedQuery::Error {
+                rcode: rcode::NOTIMP,
+                ..
+            }
+        ));
+        let mut empty = empty;
+        empty[2] = 0;
+        assert!(matches!(
+            parse(&empty),
+            ParsedQuery::Error {
+                rcode: rcode::FORMERR,
                 ..
             }
         ));

@@ -36,6 +36,7 @@ pub mod rcode {
     pub const NXDOMAIN: u8 = 3;
     pub const NOTIMP: u8 = 4;
     pub const REFUSED: u8 = 5;
+    pub const NOTAUTH: u8 = 9;
     /// Extended RCODE 16: the upper eight bits (1) go in the OPT record.
     pub const BADVERS_UPPER: u8 = 1;
 }
@@ -52,6 +53,7 @@ pub mod flags {
 
 pub mod opcode {
     pub const QUERY: u8 = 0;
+    pub const NOTIFY: u8 = 4;
     pub const UPDATE: u8 = 5;
 }
 

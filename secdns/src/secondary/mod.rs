@@ -178,8 +178,14 @@ impl Secondaries {
         lock(&self.catalog)
     }
 
-    pub fn handle_notify(&self, raw: &[u8], source: IpAddr) -> Option<Vec<u8>> {
-        notify::handle(self, raw, source)
+    pub fn handle_notify(&self, raw: &[u8], source: IpAddr, payload: u16) -> Option<Vec<u8>> {
+        notify::handle(self, raw, source, payload)
+    }
+
+    /// The TSIG key named `name`, for a signed query; `None` when there is no such key.
+    pub fn key(&self, name: &Name) -> Option<crate::transfer::tsig::Key> {
+        let catalog = lock(&self.catalog);
+        catalog.key(name).and_then(|(def, _)| def.key().ok())
     }
 
     /// Applies `change` to the objects, saves them and puts them to work (zones started,

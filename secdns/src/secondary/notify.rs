@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use super::Secondaries;
 use crate::{
     dns::{
-        codes::{flags, rcode},
+        codes::{flags, rcode, rtype},
         name::uncompressed_len,
     },
     transfer::{
@@ -16,23 +16,29 @@ use crate::{
     },
 };
 
-pub const OPCODE_NOTIFY: u8 = 4;
-const NOTAUTH: u8 = 9;
+pub const OPCODE_NOTIFY: u8 = crate::dns::codes::opcode::NOTIFY;
 
-/// The reply header and echoed question; `code` is the RCODE.
-fn reply(raw: &[u8], code: u8) -> Vec<u8> {
+/// The reply header and echoed question; `code` is the RCODE, `opt` our EDNS payload size
+/// when the NOTIFY had an OPT record (RFC 6891 §7). Not authoritative data: no AA, as Knot.
+fn reply(raw: &[u8], code: u8, opt: Option<u16>) -> Vec<u8> {
     let question = raw
         .get(HEADER_LEN..)
         .and_then(|rest| uncompressed_len(rest).ok().map(|len| (rest, len + 4)))
         .and_then(|(rest, len)| rest.get(..len));
     let mut out = Vec::with_capacity(64);
     out.extend_from_slice(raw.get(0..2).unwrap_or(&[0, 0]));
-    let header_flags = flags::QR | ((OPCODE_NOTIFY as u16) << 11) | flags::AA | code as u16;
+    let header_flags = flags::QR | ((OPCODE_NOTIFY as u16) << 11) | code as u16;
     out.extend_from_slice(&header_flags.to_be_bytes());
     out.extend_from_slice(&(question.is_some() as u16).to_be_bytes());
-    out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&[0, 0, 0, 0, 0, opt.is_some() as u8]);
     if let Some(question) = question {
         out.extend_from_slice(question);
+    }
+    if let Some(payload) = opt {
+        out.push(0);
+        out.extend_from_slice(&rtype::OPT.to_be_bytes());
+        out.extend_from_slice(&payload.to_be_bytes());
+        out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
     }
     out
 }
@@ -43,22 +49,35 @@ fn signed(mut out: Vec<u8>, key: &Key, request_mac: &[u8], error: u16) -> Vec<u8
 }
 
 /// The reply to a NOTIFY message from `source`; `None` for messages not to be answered.
-pub fn handle(secondaries: &Secondaries, raw: &[u8], source: IpAddr) -> Option<Vec<u8>> {
+/// `payload` is our EDNS UDP size, for the OPT of a reply to a NOTIFY that had one.
+pub fn handle(
+    secondaries: &Secondaries,
+    raw: &[u8],
+    source: IpAddr,
+    payload: u16,
+) -> Option<Vec<u8>> {
     let msg = match message::parse(raw) {
         Ok(msg) if msg.is_response() => return None,
         Ok(msg) => msg,
         Err(e) => {
-            tracing::info!(%source, "malformed NOTIFY: {e}");
+            // Nothing in it is acted on; the reply says why, without OPT (as Knot).
+            tracing::info!(%source, "malformed NOTIFY ignored: {e}");
             return (raw.len() >= HEADER_LEN && raw[2] & 0x80 == 0)
-                .then(|| reply(raw, rcode::FORMERR));
+                .then(|| reply(raw, rcode::FORMERR, None));
         }
     };
-    let Some((zone_name, _, _)) = &msg.question else {
-        return Some(reply(raw, rcode::FORMERR));
+    let opt = msg
+        .additional
+        .iter()
+        .any(|r| r.rtype == rtype::OPT)
+        .then_some(payload);
+    let reply = |code| reply(raw, code, opt);
+    let Some((zone_name, qtype, _)) = &msg.question else {
+        return Some(reply(rcode::FORMERR));
     };
     let Some(zone) = secondaries.zone(zone_name) else {
         tracing::info!(%source, zone = %zone_name, "NOTIFY for a zone that is not a secondary zone here");
-        return Some(reply(raw, NOTAUTH));
+        return Some(reply(rcode::NOTAUTH));
     };
     let settings = zone.settings();
     let from_peers: Vec<_> = settings
@@ -68,7 +87,7 @@ pub fn handle(secondaries: &Secondaries, raw: &[u8], source: IpAddr) -> Option<V
         .collect();
     if from_peers.is_empty() {
         tracing::warn!(%source, zone = %zone_name, "NOTIFY refused: not from a peer of the zone");
-        return Some(reply(raw, rcode::REFUSED));
+        return Some(reply(rcode::REFUSED));
     }
     let accepted_with = match &msg.tsig {
         Some(record) => {
@@ -79,32 +98,33 @@ pub fn handle(secondaries: &Secondaries, raw: &[u8], source: IpAddr) -> Option<V
             else {
                 tracing::warn!(%source, zone = %zone_name, key = %record.key_name, "NOTIFY refused: BADKEY");
                 // RFC 8945 §5.2.1: unknown key, an unsigned reply.
-                let mut out = reply(raw, NOTAUTH);
-                let unknown = Key {
-                    name: record.key_name.clone(),
-                    algorithm: tsig::Algorithm::HmacSha256,
-                    secret: Vec::new(),
-                };
-                tsig::sign_response(&unknown, &[], &mut out, tsig::BADKEY);
+                let mut out = reply(rcode::NOTAUTH);
+                tsig::append_unsigned_error(&mut out, record, tsig::BADKEY);
                 return Some(out);
             };
             match tsig::verify_request(key, raw, record) {
                 Ok(mac) => Some((key, mac)),
                 Err(e) => {
                     tracing::warn!(%source, zone = %zone_name, "NOTIFY refused: {e}");
-                    return Some(signed(reply(raw, NOTAUTH), key, &[], e.code()));
+                    return Some(signed(reply(rcode::NOTAUTH), key, &[], e.code()));
                 }
             }
         }
         None if from_peers.iter().all(|p| p.key.is_some()) => {
             tracing::warn!(%source, zone = %zone_name, "NOTIFY refused: not signed with the peer's TSIG key");
-            return Some(reply(raw, rcode::REFUSED));
+            return Some(reply(rcode::REFUSED));
         }
         None => None,
     };
-    tracing::info!(%source, zone = %zone_name, "NOTIFY accepted; checking the zone");
-    zone.refresh_soon();
-    let out = reply(raw, rcode::NOERROR);
+    // RFC 1996 §3.7: a NOTIFY is about the zone's SOA; one about anything else is malformed.
+    let out = if *qtype != rtype::SOA {
+        tracing::info!(%source, zone = %zone_name, qtype, "NOTIFY for a type other than SOA ignored");
+        reply(rcode::FORMERR)
+    } else {
+        tracing::info!(%source, zone = %zone_name, "NOTIFY accepted; checking the zone");
+        zone.refresh_soon();
+        reply(rcode::NOERROR)
+    };
     Some(match accepted_with {
         Some((key, mac)) => signed(out, key, &mac, 0),
         None => out,

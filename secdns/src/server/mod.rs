@@ -19,7 +19,7 @@ use tokio::signal::unix::{SignalKind, signal};
 pub use fast_path::FastPath;
 
 use crate::{
-    answer::{Transport, respond_in},
+    answer::{Transport, respond_keyed},
     config::Config,
     control,
     secondary::{Secondaries, notify::OPCODE_NOTIFY, store::ZoneStore},
@@ -49,10 +49,12 @@ pub fn reply(shared: &Shared, msg: &[u8], source: IpAddr, transport: Transport) 
     if opcode == Some(OPCODE_NOTIFY)
         && let Some(secondaries) = shared.secondaries.get()
     {
-        return secondaries.handle_notify(msg, source);
+        return secondaries.handle_notify(msg, source, transport.our_payload());
     }
     let snapshot = shared.snapshot.load();
-    let (reply, zone) = respond_in(msg, &snapshot, transport)?;
+    let (reply, zone) = respond_keyed(msg, &snapshot, transport, |name| {
+        shared.secondaries.get()?.key(name)
+    })?;
     let rcode = reply.get(3).map_or(0, |b| b & 0x0f);
     let tcp = matches!(transport, Transport::Tcp { .. });
     shared.stats.queries.bump(tcp, zone, rcode);

@@ -239,6 +239,10 @@ fn decompress_rdata(
         out.extend_from_slice(name.wire());
         pos = after;
     }
+    // SOA: SERIAL, REFRESH, RETRY, EXPIRE, MINIMUM follow the names, and nothing else.
+    if rr_type == rtype::SOA && end - pos != 20 {
+        return Err(bad());
+    }
     out.extend_from_slice(&raw[pos..end]);
     if out.len() > u16::MAX as usize {
         return Err(bad());

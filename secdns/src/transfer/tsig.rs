@@ -254,9 +254,50 @@ fn unsigned_form(raw: &[u8], tsig: &TsigRecord) -> Vec<u8> {
 }
 
 fn append_tsig(msg: &mut Vec<u8>, key: &Key, time: u64, mac: &[u8], error: u16, other: &[u8]) {
+    append_tsig_record(
+        msg,
+        &key.name,
+        key.algorithm.wire_name(),
+        time,
+        mac,
+        error,
+        other,
+    );
+}
+
+/// The size of the TSIG record [`sign_response`] appends for `key` (without error data):
+/// what a reply must leave room for.
+pub fn response_len(key: &Key) -> usize {
+    key.name.wire().len() + 10 + key.algorithm.wire_name().len() + 16 + key.algorithm.mac_len()
+}
+
+/// Appends the unsigned TSIG of an error reply to a request signed with a key we do not have
+/// (BADKEY) or whose signature is wrong (BADSIG): the request's key and algorithm names, its
+/// time, no MAC (RFC 8945 §5.2.1, §5.2.2).
+pub fn append_unsigned_error(msg: &mut Vec<u8>, request: &TsigRecord, error: u16) {
+    append_tsig_record(
+        msg,
+        &request.key_name,
+        request.algorithm.wire(),
+        request.time_signed,
+        &[],
+        error,
+        &[],
+    );
+}
+
+fn append_tsig_record(
+    msg: &mut Vec<u8>,
+    key_name: &Name,
+    algorithm: &[u8],
+    time: u64,
+    mac: &[u8],
+    error: u16,
+    other: &[u8],
+) {
     let original_id = [msg[0], msg[1]];
     let mut rdata = Vec::with_capacity(64 + mac.len());
-    rdata.extend_from_slice(key.algorithm.wire_name());
+    rdata.extend_from_slice(algorithm);
     rdata.extend_from_slice(&time48(time));
     rdata.extend_from_slice(&FUDGE.to_be_bytes());
     rdata.extend_from_slice(&(mac.len() as u16).to_be_bytes());
@@ -265,7 +306,7 @@ fn append_tsig(msg: &mut Vec<u8>, key: &Key, time: u64, mac: &[u8], error: u16, 
     rdata.extend_from_slice(&error.to_be_bytes());
     rdata.extend_from_slice(&(other.len() as u16).to_be_bytes());
     rdata.extend_from_slice(other);
-    msg.extend_from_slice(key.name.wire());
+    msg.extend_from_slice(key_name.wire());
     msg.extend_from_slice(&rtype::TSIG.to_be_bytes());
     msg.extend_from_slice(&255u16.to_be_bytes());
     msg.extend_from_slice(&0u32.to_be_bytes());
