@@ -12,6 +12,7 @@ pub mod prerequisites;
 pub mod process;
 pub mod queries;
 pub mod records;
+pub mod scripted;
 pub mod secdns;
 pub mod servers;
 pub mod signing;

@@ -72,3 +72,32 @@ pub fn soa_serial(rdata: &[u8]) -> Option<u32> {
 pub fn soa_serial_at(rdata: &[u8]) -> Option<usize> {
     rdata.len().checked_sub(20)
 }
+
+/// Lowercases the names in uncompressed data of `rr_type` as knotd does when it reads a zone
+/// file or a transfer: for the types whose names RFC 4034 §6.2 puts in canonical form, as
+/// Knot keeps that list (NAPTR's replacement is left as written). Data that does not hold a
+/// name where one belongs is left alone. Records then compare as bytes, whatever case a
+/// primary spelled them in.
+pub fn lowercase_names(rr_type: u16, data: &mut [u8]) {
+    let (mut at, names) = match rr_type {
+        6 | 14 | 17 => (0, 2),
+        2..=9 | 12 | 39 => (0, 1),
+        15 | 18 | 21 | 36 => (2, 1),
+        33 => (6, 1),
+        46 => (18, 1),
+        _ => return,
+    };
+    for _ in 0..names {
+        let Some(rest) = data.get_mut(at..) else {
+            return;
+        };
+        let Ok(len) = crate::dns::name::uncompressed_len(rest) else {
+            return;
+        };
+        // Label length octets are at most 63, so lowercasing them changes nothing.
+        if let Some(name) = rest.get_mut(..len) {
+            name.make_ascii_lowercase();
+        }
+        at += len;
+    }
+}

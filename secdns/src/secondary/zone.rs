@@ -515,7 +515,11 @@ impl SecondaryZone {
         tracing::debug!(zone = %name, force, "checking the primaries");
         let started = SystemTime::now();
         lock(&self.status).last_check = Some(unix(started));
-        let current = self.copy();
+        let copy = self.copy();
+        // After EXPIRE our copy says nothing about what is current: whatever a primary has is
+        // taken, whole, even an older serial (as NSD does).
+        let expired = lock(&self.status).expired;
+        let current = copy.clone().filter(|_| !expired);
         let settings = self.settings();
         for peer @ (index, primary) in settings.primaries.iter().enumerate() {
             let soa = match client::query_soa(primary, name, &self.limits).await {
@@ -552,15 +556,32 @@ impl SecondaryZone {
                 }
             }
             match self.transfer_from(primary, current.as_ref(), force).await {
-                Ok(transfer) => {
+                Ok(mut transfer) => {
                     let zone = &transfer.zone;
+                    // The SOA said newer, the transfer brought what we have: nothing to do,
+                    // and nothing wrong with the zone (Knot: "zone is up-to-date").
+                    if let Some(copy) = &current
+                        && zone.serial() == copy.serial()
+                        && !force
+                    {
+                        let serial = zone.serial();
+                        let text = format!(
+                            "up to date (serial {serial}; its SOA said {remote}, the {} brought \
+                             {serial})",
+                            transfer.kind
+                        );
+                        tracing::info!(zone = %name, peer = %primary.name, "{text}");
+                        self.peer_result(index, Some(serial), Ok(text.clone()));
+                        self.succeeded(copy, started, format!("{text} at {}", primary.name));
+                        return true;
+                    }
                     // Whatever the SOA said, never go back to an older serial.
                     if let Some(copy) = &current
                         && !serial::is_newer(zone.serial(), copy.serial())
                         && !(force && zone.serial() == copy.serial())
                     {
                         let error = format!(
-                            "{} brought serial {}, not newer than ours {}",
+                            "{} brought serial {}, older than ours {}",
                             transfer.kind,
                             zone.serial(),
                             copy.serial()
@@ -569,10 +590,20 @@ impl SecondaryZone {
                         self.peer_failed(failures, peer, Some(zone.serial()), error, true);
                         continue;
                     }
+                    if let Some(old) = copy.as_ref().filter(|_| expired) {
+                        let older = !serial::is_newer(zone.serial(), old.serial());
+                        transfer.warnings.push(format!(
+                            "taken after the zone expired: serial {} in place of the expired \
+                             copy's {}{}",
+                            zone.serial(),
+                            old.serial(),
+                            if older { ", though not newer" } else { "" }
+                        ));
+                    }
                     let (serial, kind) = (zone.serial(), transfer.kind);
                     self.peer_result(index, Some(serial), Ok(format!("{kind} serial {serial}")));
                     tracing::info!(zone = %name, peer = %primary.name, serial, kind, "zone updated");
-                    self.transferred(transfer, current, primary, started);
+                    self.transferred(transfer, copy, primary, started);
                     return true;
                 }
                 Err(e) => {

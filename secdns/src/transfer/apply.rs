@@ -338,17 +338,25 @@ fn apply_differences(
             .then(|| soa_serial(record))
             .flatten();
         match (soa, adding) {
-            // The old SOA opens a difference: it must be our SOA, which it deletes.
+            // The old SOA opens a difference: it must be at our serial. Our SOA goes, whatever
+            // its other fields say (as Knot and NSD match it: by serial).
             (Some(s), None | Some(true)) => {
-                if s != serial || !zone.remove(record) {
+                if s != serial {
                     return Err(mismatch(format!(
-                        "a difference starts at serial {s}, our copy is at {serial}"
+                        "a difference starts at serial {s}, but our copy is at {serial}"
                     )));
                 }
+                zone.builder.remove_rrsets(apex, |t| t == rtype::SOA);
                 adding = Some(false);
             }
-            // The new SOA ends the deletions.
+            // The new SOA ends the deletions; a difference that does not move the serial is
+            // malformed (as NSD holds): the copy it would make is not the one it names.
             (Some(s), Some(false)) => {
+                if s == serial {
+                    return Err(mismatch(format!(
+                        "a difference goes from serial {s} to the same serial"
+                    )));
+                }
                 zone.add(record)?;
                 serial = s;
                 diffs += 1;
@@ -364,9 +372,11 @@ fn apply_differences(
                 changed += 1;
                 if !zone.remove(record) {
                     return Err(mismatch(format!(
-                        "it deletes {} {} which our copy does not hold",
+                        "the difference from serial {serial} deletes {} {} {}, which our copy \
+                         does not hold",
                         record.owner,
-                        crate::dns::codes::rtype_name(record.rtype)
+                        crate::dns::codes::rtype_name(record.rtype),
+                        crate::zone::render::record_data(record.rtype, &record.rdata),
                     )));
                 }
             }
@@ -673,6 +683,57 @@ mod tests {
         assert!(collect(Kind::Ixfr { from: 1 }, deletes_missing, Some(&current)).is_err());
         let wrong_start = vec![vec![soa(3), soa(2), soa(3), soa(3)]];
         assert!(collect(Kind::Ixfr { from: 1 }, wrong_start, Some(&current)).is_err());
+    }
+
+    #[test]
+    fn a_difference_to_the_same_serial_is_malformed() {
+        let current = full(1, vec![a("www.example.com.", 1)]);
+        // 1 -> 1 (nothing changes but records), then 1 -> 2: NSD refuses the whole transfer.
+        let stream = vec![vec![
+            soa(2),
+            soa(1),
+            a("www.example.com.", 1),
+            soa(1),
+            soa(1),
+            soa(2),
+            a("www.example.com.", 2),
+            soa(2),
+        ]];
+        let Err(e) = collect(Kind::Ixfr { from: 1 }, stream, Some(&current)) else {
+            panic!("applied");
+        };
+        assert!(
+            e.to_string().contains("from serial 1 to the same serial"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_old_soa_is_matched_by_its_serial_and_errors_say_what_is_missing() {
+        let current = full(1, vec![a("www.example.com.", 1)]);
+        // The primary's old SOA has other timers than ours: still the difference from 1.
+        let mut old = soa(1);
+        let at = old.rdata.len() - 4;
+        old.rdata[at..].copy_from_slice(&999u32.to_be_bytes());
+        let stream = vec![vec![soa(2), old, soa(2), a("new.example.com.", 2), soa(2)]];
+        let zone = ixfr(1, stream, &current);
+        assert_eq!((zone.serial(), zone.record_count()), (2, 3));
+
+        let stream = vec![vec![
+            soa(2),
+            soa(1),
+            a("gone.example.com.", 9),
+            soa(2),
+            soa(2),
+        ]];
+        let Err(e) = collect(Kind::Ixfr { from: 1 }, stream, Some(&current)) else {
+            panic!("applied");
+        };
+        let e = e.to_string();
+        assert!(
+            e.contains("from serial 1 deletes gone.example.com. A 192.0.2.9"),
+            "{e}"
+        );
     }
 
     #[test]

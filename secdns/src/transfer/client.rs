@@ -144,7 +144,13 @@ fn check_reply(
     first: bool,
 ) -> Result<Message, TransferError> {
     let msg = message::parse(raw)?;
-    if msg.id != req.id || !msg.is_response() {
+    if !msg.is_response() {
+        return Err(TransferError::Protocol(format!(
+            "a message with ID {} came back without QR: a query, not a reply",
+            msg.id
+        )));
+    }
+    if msg.id != req.id {
         return Err(TransferError::Protocol(format!(
             "reply ID {} does not match query ID {}",
             msg.id, req.id
@@ -181,32 +187,37 @@ fn check_rcode(msg: &Message) -> Result<(), TransferError> {
     Ok(())
 }
 
-/// The primary's SOA for `zone`: UDP first, TCP when the reply is truncated.
+/// How long each UDP SOA query waits for its reply before it is sent again: a silent primary
+/// costs seconds, not the idle timeout (Knot gives up after 5 s, NSD after 10).
+const SOA_UDP_WAITS: [Duration; 2] = [Duration::from_millis(1000), Duration::from_millis(2000)];
+
+/// After the UDP tries, a TCP try gets this long (at most the idle timeout) to connect and
+/// answer: a primary that takes only TCP is still reached, a silent one is given up on.
+const SOA_TCP_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The primary's SOA for `zone`: over UDP, sent again once when no reply comes; then over
+/// TCP, also when the reply is truncated.
 pub async fn query_soa(
     primary: &Primary,
     zone: &Name,
     limits: &Limits,
 ) -> Result<Record, TransferError> {
-    let req = request(primary, zone, rtype::SOA, &[]);
-    let socket = UdpSocket::bind(local_for(primary))
-        .await
-        .map_err(TransferError::Connect)?;
-    socket
-        .connect(primary.addr)
-        .await
-        .map_err(TransferError::Connect)?;
-    socket.send(&req.bytes).await?;
-    let mut buf = vec![0u8; 65535];
-    let deadline = Instant::now() + limits.idle_timeout;
-    let (msg, len) = loop {
-        let len = timeout_at(deadline, socket.recv(&mut buf))
-            .await
-            .map_err(|_| TransferError::Timeout(limits.idle_timeout))??;
-        // Stray or spoofed datagrams are dropped, not fatal.
-        match check_reply(&buf[..len], &req, zone, rtype::SOA, true) {
-            Ok(msg) => break (msg, len),
-            Err(TransferError::Protocol(_)) | Err(TransferError::Message(_)) => continue,
-            Err(other) => return Err(other),
+    let quick_tcp = Limits {
+        idle_timeout: SOA_TCP_TIMEOUT.min(limits.idle_timeout),
+        ..*limits
+    };
+    let (msg, raw, req) = match query_soa_udp(primary, zone, limits).await? {
+        Some(reply) => reply,
+        None => {
+            let records = tcp_exchange(primary, zone, rtype::SOA, &[], &quick_tcp)
+                .await
+                .map_err(|e| match e {
+                    TransferError::Timeout(_) => TransferError::Timeout(
+                        SOA_UDP_WAITS.iter().sum::<Duration>() + quick_tcp.idle_timeout,
+                    ),
+                    other => other,
+                })?;
+            return soa_from(records.into_iter().next(), zone);
         }
     };
     if msg.truncated() {
@@ -216,7 +227,7 @@ pub async fn query_soa(
     check_rcode(&msg)?;
     if let Some(key) = &primary.key {
         ResponseVerifier::new(key, req.mac.clone().unwrap_or_default())
-            .verify(&buf[..len], msg.tsig.as_ref())?;
+            .verify(&raw, msg.tsig.as_ref())?;
     }
     if !msg.authoritative() {
         return Err(TransferError::Protocol(format!(
@@ -227,6 +238,42 @@ pub async fn query_soa(
         msg.answers.into_iter().find(|r| r.rtype == rtype::SOA),
         zone,
     )
+}
+
+/// The UDP tries of [`query_soa`]: the reply, its bytes and the request it answers, or `None`
+/// when none came.
+async fn query_soa_udp(
+    primary: &Primary,
+    zone: &Name,
+    limits: &Limits,
+) -> Result<Option<(Message, Vec<u8>, Request)>, TransferError> {
+    let socket = UdpSocket::bind(local_for(primary))
+        .await
+        .map_err(TransferError::Connect)?;
+    socket
+        .connect(primary.addr)
+        .await
+        .map_err(TransferError::Connect)?;
+    let mut buf = vec![0u8; 65535];
+    for wait in SOA_UDP_WAITS {
+        // A new ID each time: a late reply to the first try is not taken for the second's.
+        let req = request(primary, zone, rtype::SOA, &[]);
+        socket.send(&req.bytes).await?;
+        let deadline = Instant::now() + wait.min(limits.idle_timeout);
+        loop {
+            let Ok(received) = timeout_at(deadline, socket.recv(&mut buf)).await else {
+                break;
+            };
+            let len = received?;
+            // Stray or spoofed datagrams are dropped, not fatal.
+            match check_reply(&buf[..len], &req, zone, rtype::SOA, true) {
+                Ok(msg) => return Ok(Some((msg, buf[..len].to_vec(), req))),
+                Err(TransferError::Protocol(_)) | Err(TransferError::Message(_)) => continue,
+                Err(other) => return Err(other),
+            }
+        }
+    }
+    Ok(None)
 }
 
 fn soa_from(record: Option<Record>, zone: &Name) -> Result<Record, TransferError> {

@@ -5,6 +5,7 @@
 use crate::dns::{
     Name, NameError,
     codes::{class, rtype},
+    rdata,
 };
 
 pub const HEADER_LEN: usize = 12;
@@ -185,7 +186,9 @@ fn read_record(
     if end > raw.len() {
         return Err(truncated);
     }
-    let rdata = decompress_rdata(raw, start, end, rr_type)?;
+    let mut rdata = decompress_rdata(raw, start, end, rr_type)?;
+    // As in a zone file: a deletion spelled in another case is the same record (RFC 4343).
+    rdata::lowercase_names(rr_type, &mut rdata);
     Ok((
         Record {
             owner,
@@ -324,6 +327,31 @@ mod tests {
         ]
         .concat();
         assert_eq!(soa.rdata, expected);
+    }
+
+    #[test]
+    fn names_in_record_data_take_the_canonical_case() {
+        // An RRSIG whose signer a primary spells in capitals, and a SOA cut short.
+        let mut m = vec![0, 1, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0];
+        m.extend_from_slice(&[0, 0, 46, 0, 1, 0, 0, 0, 0]);
+        let rdata: Vec<u8> = [
+            &[0u8, 1, 13, 2, 0, 0, 0, 60][..],
+            &[0; 10],
+            b"\x02SE\x00",
+            b"sig",
+        ]
+        .concat();
+        m.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        m.extend_from_slice(&rdata);
+        let message = parse(&m).unwrap();
+        assert_eq!(&message.answers[0].rdata[18..22], b"\x02se\x00");
+        let mut short = vec![0, 1, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0];
+        short.extend_from_slice(&[0, 0, 6, 0, 1, 0, 0, 0, 0, 0, 19, 0, 0]);
+        short.extend_from_slice(&[0; 17]);
+        assert!(matches!(
+            parse(&short),
+            Err(MessageError::Rdata { rtype: 6 })
+        ));
     }
 
     #[test]

@@ -162,7 +162,7 @@ pub fn encode(rr_type: u16, tokens: &[Token], origin: &Name) -> Result<Vec<u8>, 
         .is_some_and(|t| !t.quoted && t.text == b"\\#")
     {
         let mut data = generic(&tokens[1..])?;
-        lowercase_names(rr_type, &mut data);
+        crate::dns::rdata::lowercase_names(rr_type, &mut data);
         return Ok(data);
     }
     let grammar = TYPES
@@ -302,33 +302,6 @@ fn encode_fields(
             extra.show()
         ))),
         None => Ok(()),
-    }
-}
-
-/// Lowercases the names in data of `rr_type` given in RFC 3597 form, as knotd does for the
-/// types of [`LOWERCASED_NAMES`] (NAPTR's replacement is left as written). Data that does
-/// not hold a name where one belongs is left alone.
-fn lowercase_names(rr_type: u16, data: &mut [u8]) {
-    let (mut at, names) = match rr_type {
-        6 | 14 | 17 => (0, 2),
-        2..=9 | 12 | 39 => (0, 1),
-        15 | 18 | 21 | 36 => (2, 1),
-        33 => (6, 1),
-        46 => (18, 1),
-        _ => return,
-    };
-    for _ in 0..names {
-        let Some(rest) = data.get_mut(at..) else {
-            return;
-        };
-        let Ok(len) = crate::dns::name::uncompressed_len(rest) else {
-            return;
-        };
-        // Label length octets are at most 63, so lowercasing them changes nothing.
-        if let Some(name) = rest.get_mut(..len) {
-            name.make_ascii_lowercase();
-        }
-        at += len;
     }
 }
 
