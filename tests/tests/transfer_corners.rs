@@ -71,9 +71,16 @@ fn deletions_spelled_in_another_case_apply() {
     let _ = secdns_bin();
     let www = format!("www.{APEX}");
     let old_sig = Rec::rrsig(&www, 1, "case.example.", b"old-signature");
+    // An NSEC's next name keeps the case it came in (RFC 6840 §5.1), yet matches in any.
+    let nsec = |next: &str, bitmap: &[u8]| {
+        let mut rdata = wire(next);
+        rdata.extend_from_slice(bitmap);
+        Rec::new(&www, 47, 300, rdata)
+    };
+    let old_nsec = nsec("case.example.", &[0, 1, 0x40]);
     let primary = ScriptedPrimary::start(Script {
         soa: Some(soa(1)),
-        axfr: axfr(1, &[Rec::a(&www, [192, 0, 2, 1]), old_sig]),
+        axfr: axfr(1, &[Rec::a(&www, [192, 0, 2, 1]), old_sig, old_nsec]),
         ..Default::default()
     })
     .unwrap();
@@ -91,11 +98,20 @@ fn deletions_spelled_in_another_case_apply() {
             soa(2),
             soa(1),
             Rec::rrsig("WWW.Case.EXAMPLE.", 1, "CASE.Example.", b"old-signature"),
+            nsec("Case.Example.", &[0, 1, 0x40]),
             soa(2),
             new_sig.clone(),
+            nsec("case.example.", &[0, 1, 0x60]),
             soa(2),
         ];
-        s.axfr = axfr(2, &[Rec::a(&www, [192, 0, 2, 1]), new_sig.clone()]);
+        s.axfr = axfr(
+            2,
+            &[
+                Rec::a(&www, [192, 0, 2, 1]),
+                new_sig.clone(),
+                nsec("case.example.", &[0, 1, 0x60]),
+            ],
+        );
     });
     notify(&secdns);
     let status = secdns
@@ -119,6 +135,9 @@ fn deletions_spelled_in_another_case_apply() {
         !held.iter().any(|r| r.contains("b2xkLXNpZ25hdHVyZQ")),
         "the old one is gone: {held:?}"
     );
+    let nsecs: Vec<&String> = held.iter().filter(|r| r.contains(" NSEC ")).collect();
+    assert_eq!(nsecs.len(), 1, "one NSEC, the new one: {held:?}");
+    assert!(nsecs[0].ends_with("A NS"), "the new bitmap: {nsecs:?}");
     assert_eq!(
         primary.asked().iter().filter(|a| *a == "TCP AXFR").count(),
         1

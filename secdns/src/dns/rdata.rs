@@ -101,3 +101,27 @@ pub fn lowercase_names(rr_type: u16, data: &mut [u8]) {
         at += len;
     }
 }
+
+/// Whether two record data of `rr_type` are the same record when the names a zone keeps in
+/// the case written (an NSEC's next owner name, RFC 6840 §5.1) are compared without case
+/// (RFC 4343). Other types compare as bytes: their names are lowercased when read.
+pub fn same_ignoring_name_case(rr_type: u16, a: &[u8], b: &[u8]) -> bool {
+    if a == b {
+        return true;
+    }
+    if rr_type != rtype::NSEC {
+        return false;
+    }
+    match (split_name(a), split_name(b)) {
+        (Some((name_a, rest_a)), Some((name_b, rest_b))) => {
+            crate::dns::name::eq_ignore_case(name_a, name_b) && rest_a == rest_b
+        }
+        _ => false,
+    }
+}
+
+/// The name at the start of `data`, and what follows it.
+fn split_name(data: &[u8]) -> Option<(&[u8], &[u8])> {
+    let len = uncompressed_len(data).ok()?;
+    Some((data.get(..len)?, data.get(len..)?))
+}

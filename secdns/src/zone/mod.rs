@@ -423,18 +423,29 @@ impl ZoneBuilder {
         }
     }
 
-    /// Removes one record; false when the builder does not hold it.
+    /// Removes one record; false when the builder does not hold it. Names in the data that
+    /// are kept in the case they came in (an NSEC's next name) match in any case (RFC 4343).
     pub fn remove(&mut self, owner: &Name, rr_type: u16, rdata: &[u8]) -> bool {
         let key = owner.lowercase_wire();
         let covers = covers(rr_type, rdata);
         let held = self.nodes.get(&key).and_then(|node| {
-            node.rrsets.iter().position(|r| {
-                r.rtype == rr_type && r.covers == covers && r.rdatas.iter().any(|d| **d == *rdata)
+            node.rrsets.iter().enumerate().find_map(|(index, r)| {
+                if r.rtype != rr_type || r.covers != covers {
+                    return None;
+                }
+                let exact = r.rdatas.iter().find(|d| ***d == *rdata);
+                let stored = exact.or_else(|| {
+                    r.rdatas
+                        .iter()
+                        .find(|d| crate::dns::rdata::same_ignoring_name_case(rr_type, d, rdata))
+                })?;
+                Some((index, stored.clone()))
             })
         });
-        let Some(index) = held else {
+        let Some((index, stored)) = held else {
             return false;
         };
+        let rdata: &[u8] = &stored;
         self.touch(&key);
         let Some(node) = self.nodes.get_mut(&key) else {
             return false;
