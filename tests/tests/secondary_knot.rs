@@ -202,6 +202,14 @@ fn ixfr_that_does_not_apply_falls_back_to_axfr() {
             .any(|w| w.contains("fell back to AXFR")),
         "{status:#?}"
     );
+    // Which record, and from which serial: what an operator needs to see why.
+    assert!(
+        status.warnings.iter().any(|w| w.contains(
+            "the difference from serial 1 deletes www.example.net. A 192.0.2.80, which our \
+             copy does not hold"
+        )),
+        "{status:#?}"
+    );
     assert_eq!(secondary.records(APEX).unwrap(), knot.axfr().unwrap());
 }
 

@@ -75,7 +75,12 @@ fn signed_queries_are_answered_and_refused_as_knot_does() {
     let wrong_secret = key("query-key.", b"fedcba9876543210fedcba9876543210");
     let unknown = key("stranger-key.", b"0123456789abcdef0123456789abcdef");
     let www = format!("www.{APEX}");
-    let cases: [Case; 5] = [
+    // The key's name in capitals is the same key (RFC 8945 §4.3.3 signs its canonical form).
+    let shouting = TsigSpec {
+        name: known.name.to_uppercase(),
+        ..known.clone()
+    };
+    let cases: [Case; 6] = [
         (
             "known key",
             &known,
@@ -87,6 +92,14 @@ fn signed_queries_are_answered_and_refused_as_knot_does() {
         (
             "known key, TCP",
             &known,
+            www.as_str(),
+            true,
+            "NOERROR",
+            Some("NOERROR"),
+        ),
+        (
+            "known key in capitals",
+            &shouting,
             www.as_str(),
             true,
             "NOERROR",

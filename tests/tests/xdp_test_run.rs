@@ -235,6 +235,29 @@ fn passes_what_it_cannot_answer() {
     let mut q = QueryBuilder::new("www.example.com.", 1).with_opt(1232, false);
     q.opt.as_mut().unwrap().1 = 1;
     bed.expect_pass(&frame(&q), "EDNS version 1 (BADVERS is userspace's)");
+    // A signed query is userspace's to verify and sign (RFC 8945 §5.2), with OPT or without.
+    for with_opt in [false, true] {
+        let mut q = QueryBuilder::new("www.example.com.", 1);
+        if with_opt {
+            q = q.with_opt(1232, false);
+        }
+        let mut signed = q.build();
+        let tsig_rdata: Vec<u8> = [
+            &b"\x0bhmac-sha256\x00"[..],
+            &[0, 0, 0x65, 0x5a, 0x12, 0x34, 1, 0x2c, 0, 32],
+            &[0x5a; 32],
+            &[0xbe, 0xef, 0, 0, 0, 0],
+        ]
+        .concat();
+        signed.extend_from_slice(b"\x03key\x00\x00\xfa\x00\xff\x00\x00\x00\x00");
+        signed.extend_from_slice(&(tsig_rdata.len() as u16).to_be_bytes());
+        signed.extend_from_slice(&tsig_rdata);
+        signed[11] += 1; // ARCOUNT
+        bed.expect_pass(
+            &UdpFrame::query(c, s, signed).to_bytes(),
+            "signed with TSIG",
+        );
+    }
     assert!(bed.counter(Counter::Miss) >= 4);
     assert!(bed.counter(Counter::Unsupported) >= 3);
 }
