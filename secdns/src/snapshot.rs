@@ -65,11 +65,18 @@ impl Snapshot {
 
     /// The zone that answers `qtype` at `qname`: as [`Snapshot::find`], except that a DS
     /// question at a zone's apex belongs to the parent's side of the cut (RFC 4035 §3.1.4.1)
-    /// when the parent zone is served too.
+    /// when the parent zone is configured too (with data or not: an expired parent answers
+    /// SERVFAIL, as Knot does).
     pub fn find_for(&self, qname: &[u8], qtype: u16) -> Option<&Served> {
+        // The parent's offset: the next label, or the root for a top-level name.
+        let parent = || {
+            label_offsets(qname)
+                .nth(1)
+                .or_else(|| (qname.len() > 1).then(|| qname.len() - 1))
+        };
         if qtype == crate::dns::codes::rtype::DS
             && self.zones.contains_key(qname)
-            && let Some(parent) = label_offsets(qname).nth(1)
+            && let Some(parent) = parent()
             && let Some(served) = self.find_from(qname, parent)
         {
             return Some(served);
@@ -80,8 +87,8 @@ impl Snapshot {
     fn find_from(&self, qname: &[u8], from: usize) -> Option<&Served> {
         label_offsets(qname)
             .filter(|&offset| offset >= from)
-            .chain(std::iter::once(qname.len() - 1))
-            .find_map(|offset| self.zones.get(&qname[offset..]))
+            .chain(std::iter::once(qname.len().saturating_sub(1)))
+            .find_map(|offset| self.zones.get(qname.get(offset..)?))
     }
 }
 

@@ -242,6 +242,11 @@ fn notify_replies_carry_opt_and_malformed_ones_are_refused() {
     let short_soa = &soa[..soa.len() - 3];
     let malformed = ask(server, &notify(APEX, 6, Some(short_soa), true));
     assert_eq!(malformed[3] & 0x0f, 1, "FORMERR for a SOA cut short");
+    assert_eq!(
+        &malformed[10..12],
+        &[0, 0],
+        "no OPT in reply to a message not understood"
+    );
     let not_soa = ask(server, &notify(APEX, 1, None, false));
     assert_eq!(not_soa[3] & 0x0f, 1, "FORMERR for a NOTIFY about type A");
     std::thread::sleep(Duration::from_millis(200));

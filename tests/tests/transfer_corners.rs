@@ -232,7 +232,10 @@ fn a_transfer_that_brings_our_serial_is_up_to_date_not_a_failure() {
     assert_eq!(status_later.consecutive_failures, 0, "{status:?}");
     assert!(status_later.serving && !status_later.expired);
     let log = secdns.log();
-    assert!(!log.contains("not newer than ours"), "{log}");
+    assert!(
+        !log.contains("brought serial"),
+        "no complaint about the serial: {log}"
+    );
     assert!(
         !log.contains("all_primaries_failing"),
         "no alert for a zone that is current:\n{log}"
@@ -335,7 +338,7 @@ fn after_expire_an_older_copy_is_taken_and_the_status_says_so() {
         status
             .warnings
             .iter()
-            .any(|w| w.contains("after the zone expired") && w.contains("5")),
+            .any(|w| w.contains("after the zone expired") && w.contains("copy's 5")),
         "{status:?}"
     );
     assert!(records(&secdns).iter().any(|r| r.ends_with("192.0.2.4")));

@@ -9,7 +9,7 @@ use super::lookup::{Answer, Rr};
 use crate::dns::{
     codes::{class, flags, rtype},
     name::{eq_ignore_case, label_offsets},
-    rdata::{SRV_TARGET_AT, additional_target, compressible_names, soa_serial_at},
+    rdata::{SRV_TARGET_AT, additional_target, compressible_names, rrsig_covers, soa_serial_at},
 };
 
 /// Compression pointers can reach the first 16 KiB of a message.
@@ -266,17 +266,10 @@ pub fn encode_within(qname: &[u8], answer: &Answer<'_>, room: usize) -> (Body, b
 /// `records` cut into RRsets: runs of one owner and type, where the signatures over each
 /// type are a set of their own.
 fn rrsets<'r, 'a>(records: &'r [Rr<'a>]) -> impl Iterator<Item = &'r [Rr<'a>]> {
-    records.chunk_by(|a, b| {
+    let covered = |rr: &Rr<'_>| rrsig_covers(rr.rtype, &rr.rdata);
+    records.chunk_by(move |a, b| {
         a.rtype == b.rtype && covered(a) == covered(b) && a.owner.wire() == b.owner.wire()
     })
-}
-
-/// The type a signature covers (RFC 4034 §3.1.1); `None` for other records.
-fn covered(rr: &Rr<'_>) -> Option<u16> {
-    match *rr.rdata {
-        [high, low, ..] if rr.rtype == rtype::RRSIG => Some(u16::from_be_bytes([high, low])),
-        _ => None,
-    }
 }
 
 fn write_rr(out: &mut Vec<u8>, rr: &Rr<'_>, compressor: &mut Compressor<'_>, base: usize) {

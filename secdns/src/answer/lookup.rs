@@ -12,7 +12,7 @@ use crate::{
     dns::{
         Name,
         codes::{rcode, rtype},
-        name::label_offsets,
+        name::{self, label_offsets},
         rdata,
     },
     snapshot::{Served, Snapshot},
@@ -324,13 +324,13 @@ impl<'a> Builder<'a> {
         let zone = self.zone;
         let added: Vec<Rr<'a>> = self.section(section)[from..].to_vec();
         for rr in added {
-            let Some(target) = rdata::additional_target(rr.rtype, &rr.rdata) else {
+            let Some(target) = rdata::additional_target(rr.rtype, &rr.rdata).map(lowercase) else {
                 continue;
             };
-            if !wanted(&lowercase(target)) {
+            if !wanted(&target) {
                 continue;
             }
-            let Some(node) = zone.node(&lowercase(target)) else {
+            let Some(node) = zone.node(&target) else {
                 continue;
             };
             for address_type in [rtype::A, rtype::AAAA] {
@@ -663,12 +663,7 @@ fn referral<'a>(b: &mut Builder<'a>, cut: &'a Node) {
     // The glue a resolver cannot do without (at or below the cut, RFC 9471 §2.1) first, then
     // the rest, as Knot orders them: what does not fit is then the optional part.
     let cut_name = cut.owner.lowercase_wire();
-    let below_cut = |target: &[u8]| is_at_or_below(target, &cut_name);
+    let below_cut = |target: &[u8]| name::is_at_or_below(target, &cut_name);
     b.addresses_of_targets(from, Section::Authority, below_cut);
     b.addresses_of_targets(from, Section::Authority, |t| !below_cut(t));
-}
-
-/// Whether `name` is `ancestor` or below it (both lowercased wire form).
-fn is_at_or_below(name: &[u8], ancestor: &[u8]) -> bool {
-    name.len() >= ancestor.len() && label_offsets(name).any(|offset| &name[offset..] == ancestor)
 }

@@ -52,8 +52,16 @@ pub fn respond_in<'s>(
     snapshot: &'s Snapshot,
     transport: Transport,
 ) -> Option<(Vec<u8>, Option<&'s Name>)> {
+    respond_parsed(query::parse(msg), snapshot, transport)
+}
+
+fn respond_parsed<'s>(
+    parsed: ParsedQuery<'_>,
+    snapshot: &'s Snapshot,
+    transport: Transport,
+) -> Option<(Vec<u8>, Option<&'s Name>)> {
     let our_payload = transport.our_payload();
-    match query::parse(msg) {
+    match parsed {
         ParsedQuery::Ignore => None,
         ParsedQuery::Error {
             id,
@@ -105,21 +113,22 @@ pub fn respond_keyed<'s>(
     transport: Transport,
     key_named: impl FnOnce(&Name) -> Option<Key>,
 ) -> Option<(Vec<u8>, Option<&'s Name>)> {
+    let parsed = query::parse(msg);
     let ParsedQuery::Query {
         id,
         flags,
         question,
         edns,
-        tsig_at: Some(_),
-    } = query::parse(msg)
+        signed: true,
+    } = parsed
     else {
-        return respond_in(msg, snapshot, transport);
+        return respond_parsed(parsed, snapshot, transport);
     };
     if snapshot
         .find_for(&question.lowercase_name(), question.qtype)
         .is_none()
     {
-        return respond_in(msg, snapshot, transport);
+        return respond_parsed(parsed, snapshot, transport);
     }
     let error = |code: u8| {
         let opt = edns.map(|e| Opt {
@@ -150,15 +159,9 @@ pub fn respond_keyed<'s>(
             tsig::sign_response(&key, &request_mac, &mut reply, 0);
             Some((reply, zone))
         }
-        // RFC 8945 §5.2.3: a time error is signed, so that the client can trust our clock.
-        Err(e) if e.code() == tsig::BADTIME => {
-            let mut reply = error(rcode::NOTAUTH);
-            tsig::sign_response(&key, &record.mac, &mut reply, tsig::BADTIME);
-            Some((reply, None))
-        }
         Err(e) => {
             let mut reply = error(rcode::NOTAUTH);
-            tsig::append_unsigned_error(&mut reply, &record, e.code());
+            tsig::append_error(&mut reply, &key, &record, e.code());
             Some((reply, None))
         }
     }
@@ -230,15 +233,27 @@ fn opt_size(extended_error: Option<u16>) -> usize {
 
 /// What our OPT record says (RFC 6891 §6.1.2).
 #[derive(Clone, Copy)]
-struct Opt {
-    payload: u16,
-    extended_rcode: u8,
-    dnssec_ok: bool,
-    extended_error: Option<u16>,
+pub(crate) struct Opt {
+    pub payload: u16,
+    pub extended_rcode: u8,
+    pub dnssec_ok: bool,
+    pub extended_error: Option<u16>,
+}
+
+impl Opt {
+    /// Our plain OPT: our payload size, no flags, no options.
+    pub fn plain(payload: u16) -> Self {
+        Self {
+            payload,
+            extended_rcode: 0,
+            dnssec_ok: false,
+            extended_error: None,
+        }
+    }
 }
 
 /// A reply: header, the question as asked (if any), the sections after it, and OPT.
-fn assemble(
+pub(crate) fn assemble(
     id: u16,
     header_flags: u16,
     question: Option<&[u8]>,
@@ -530,6 +545,76 @@ big      IN TXT "212345678901234567890123456789012345678901234567890123456789012
         assert_eq!(&reply[6..8], &[0, 2], "both MX");
         // m1's 40 addresses do not fit and are left out; m2's one does and is there.
         assert_eq!(&reply[10..12], &[0, 1]);
+    }
+
+    #[test]
+    fn a_negative_answers_soa_left_out_leaves_no_pointer_behind() {
+        // SOA names so long that the SOA does not fit in 512 octets; the NSEC that covers the
+        // question is owned by the SOA's MNAME, which must then be written out, not pointed
+        // at where the SOA was taken back.
+        let long = |c: char| {
+            format!(
+                "{}.{}.{}.{}",
+                c.to_string().repeat(63),
+                c.to_string().repeat(63),
+                c.to_string().repeat(63),
+                c.to_string().repeat(40)
+            )
+        };
+        let (mname, rname) = (long('a'), long('h'));
+        let text = format!(
+            "@ 300 IN SOA {mname} {rname} 1 2 3 4 5\n\
+             @ 300 IN NS {mname}\n\
+             @ 300 IN NSEC {mname} SOA NS NSEC RRSIG\n\
+             @ 300 IN RRSIG SOA 13 2 300 20300101000000 20200101000000 1 example.com. AAAA\n\
+             {mname} 300 IN NSEC www A NSEC\n\
+             www 300 IN A 192.0.2.1\n\
+             www 300 IN NSEC @ A NSEC\n"
+        );
+        let apex: Name = "example.com.".parse().unwrap();
+        let (zone, _) = zonefile::parse(&text, &apex, "unit").unwrap();
+        let s = Snapshot::new([Arc::new(zone)]);
+        let mut q = query("e.example.com.", rtype::A, Some((512, 0)));
+        let do_byte = q.len() - 4;
+        q[do_byte] = 0x80; // DO
+        let reply = respond(&q, &s, Transport::Udp { payload: 1232 }).unwrap();
+        assert!(reply.len() <= 512);
+        let parsed = crate::transfer::message::parse(&reply).unwrap();
+        assert_eq!(parsed.rcode(), rcode::NXDOMAIN);
+        assert!(
+            !parsed.authority.iter().any(|r| r.rtype == rtype::SOA),
+            "the SOA did not fit"
+        );
+        let nsec = parsed
+            .authority
+            .iter()
+            .find(|r| r.rtype == rtype::NSEC)
+            .expect("the NSEC covering the name");
+        assert_eq!(nsec.owner.to_string(), format!("{mname}.example.com."));
+    }
+
+    #[test]
+    fn ds_at_a_top_level_zone_comes_from_the_root_when_both_are_served() {
+        let root = Name::root();
+        let com: Name = "com.".parse().unwrap();
+        let (root, _) = zonefile::parse(
+            "@ 300 IN SOA a.root hm 11 2 3 4 5\n@ 300 IN NS a.root\na.root 300 IN A 192.0.2.1\n\
+             com 300 IN NS a.gtld\ncom 300 IN DS 1 13 2 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
+            &root,
+            "root",
+        )
+        .unwrap();
+        let (com, _) = zonefile::parse(
+            "@ 300 IN SOA a.gtld hm 22 2 3 4 5\n@ 300 IN NS a.gtld\na.gtld 300 IN A 192.0.2.2\n",
+            &com,
+            "com",
+        )
+        .unwrap();
+        let s = Snapshot::new([Arc::new(root), Arc::new(com)]);
+        let ds = lookup(&s, &name("com"), rtype::DS, false);
+        assert_eq!((ds.rcode, ds.answer.len()), (rcode::NOERROR, 1));
+        assert_eq!(ds.answer[0].rtype, rtype::DS);
+        assert_eq!(ds.zone.map(|z| z.to_string()), Some(".".into()));
     }
 
     #[test]

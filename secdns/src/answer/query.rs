@@ -50,8 +50,8 @@ pub enum ParsedQuery<'a> {
         flags: u16,
         question: Question<'a>,
         edns: Option<Edns>,
-        /// Where a TSIG record starts, when the query is signed (RFC 8945 §4.2).
-        tsig_at: Option<usize>,
+        /// Whether the query ends in a TSIG record (RFC 8945 §4.2).
+        signed: bool,
     },
 }
 
@@ -94,7 +94,7 @@ pub fn parse(msg: &[u8]) -> ParsedQuery<'_> {
         return error(Some(question), None, rcode::FORMERR);
     }
     let mut edns = None;
-    let mut tsig_at = None;
+    let mut signed = false;
     for n in 0..arcount {
         let Some((rr, next)) = parse_rr_header(msg, pos) else {
             return error(Some(question), edns, rcode::FORMERR);
@@ -104,7 +104,7 @@ pub fn parse(msg: &[u8]) -> ParsedQuery<'_> {
             if n + 1 != arcount {
                 return error(Some(question), edns, rcode::FORMERR);
             }
-            tsig_at = Some(pos);
+            signed = true;
         }
         pos = next;
         if rr.rtype != rtype::OPT {
@@ -150,7 +150,7 @@ pub fn parse(msg: &[u8]) -> ParsedQuery<'_> {
         flags,
         question,
         edns,
-        tsig_at,
+        signed,
     }
 }
 

@@ -153,14 +153,7 @@ impl Name {
 
     /// True when `self` equals `ancestor` or lies below it.
     pub fn is_at_or_below(&self, ancestor: &Name) -> bool {
-        let (mine, theirs) = (&self.wire, &ancestor.wire);
-        if theirs.len() > mine.len() {
-            return false;
-        }
-        let start = mine.len() - theirs.len();
-        // The suffix must start on a label boundary.
-        (start == 0 || start == mine.len() - 1 || label_offsets(mine).any(|o| o == start))
-            && eq_ignore_case(&mine[start..], theirs)
+        is_at_or_below(&self.wire, &ancestor.wire)
     }
 }
 
@@ -230,6 +223,18 @@ pub fn label_offsets(wire: &[u8]) -> impl Iterator<Item = usize> + '_ {
         pos += 1 + len;
         Some(here)
     })
+}
+
+/// Whether the name `mine` (wire form) is `theirs` or below it, in any letter case.
+pub fn is_at_or_below(mine: &[u8], theirs: &[u8]) -> bool {
+    let Some(start) = mine.len().checked_sub(theirs.len()) else {
+        return false;
+    };
+    // The suffix must start on a label boundary.
+    (start == 0 || start + 1 == mine.len() || label_offsets(mine).any(|o| o == start))
+        && mine
+            .get(start..)
+            .is_some_and(|suffix| eq_ignore_case(suffix, theirs))
 }
 
 pub fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {

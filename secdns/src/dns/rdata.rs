@@ -79,7 +79,7 @@ pub fn soa_serial_at(rdata: &[u8]) -> Option<usize> {
 /// name where one belongs is left alone. Records then compare as bytes, whatever case a
 /// primary spelled them in.
 pub fn lowercase_names(rr_type: u16, data: &mut [u8]) {
-    let (mut at, names) = match rr_type {
+    let (at, names) = match rr_type {
         6 | 14 | 17 => (0, 2),
         2..=9 | 12 | 39 => (0, 1),
         15 | 18 | 21 | 36 => (2, 1),
@@ -87,6 +87,33 @@ pub fn lowercase_names(rr_type: u16, data: &mut [u8]) {
         46 => (18, 1),
         _ => return,
     };
+    lowercase_names_at(data, at, names);
+}
+
+/// As [`lowercase_names`], for record data received in a transfer: Knot puts the names of
+/// SIG, PX, NXT and NAPTR in canonical form too when it reads a message (RFC 4034 §6.2).
+pub fn lowercase_received_names(rr_type: u16, data: &mut [u8]) {
+    match rr_type {
+        24 => lowercase_names_at(data, 18, 1),
+        26 => lowercase_names_at(data, 2, 2),
+        30 => lowercase_names_at(data, 0, 1),
+        // NAPTR: order, preference, then flags, services and regexp as character strings.
+        35 => {
+            let mut at = 4;
+            for _ in 0..3 {
+                match data.get(at) {
+                    Some(&len) => at += 1 + len as usize,
+                    None => return,
+                }
+            }
+            lowercase_names_at(data, at, 1);
+        }
+        _ => lowercase_names(rr_type, data),
+    }
+}
+
+/// Lowercases `names` names one after the other from `at` in `data`.
+fn lowercase_names_at(data: &mut [u8], mut at: usize, names: usize) {
     for _ in 0..names {
         let Some(rest) = data.get_mut(at..) else {
             return;
@@ -124,4 +151,12 @@ pub fn same_ignoring_name_case(rr_type: u16, a: &[u8], b: &[u8]) -> bool {
 fn split_name(data: &[u8]) -> Option<(&[u8], &[u8])> {
     let len = uncompressed_len(data).ok()?;
     Some((data.get(..len)?, data.get(len..)?))
+}
+
+/// The type an RRSIG covers (RFC 4034 §3.1.1); `None` for other records.
+pub fn rrsig_covers(rr_type: u16, rdata: &[u8]) -> Option<u16> {
+    match rdata {
+        [high, low, ..] if rr_type == rtype::RRSIG => Some(u16::from_be_bytes([*high, *low])),
+        _ => None,
+    }
 }

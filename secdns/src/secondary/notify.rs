@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use super::Secondaries;
 use crate::{
+    answer::{Opt, assemble},
     dns::{
         codes::{flags, rcode, rtype},
         name::uncompressed_len,
@@ -18,29 +19,25 @@ use crate::{
 
 pub const OPCODE_NOTIFY: u8 = crate::dns::codes::opcode::NOTIFY;
 
-/// The reply header and echoed question; `code` is the RCODE, `opt` our EDNS payload size
+/// The reply: header and echoed question; `code` is the RCODE, `opt` our EDNS payload size
 /// when the NOTIFY had an OPT record (RFC 6891 §7). Not authoritative data: no AA, as Knot.
 fn reply(raw: &[u8], code: u8, opt: Option<u16>) -> Vec<u8> {
     let question = raw
         .get(HEADER_LEN..)
         .and_then(|rest| uncompressed_len(rest).ok().map(|len| (rest, len + 4)))
         .and_then(|(rest, len)| rest.get(..len));
-    let mut out = Vec::with_capacity(64);
-    out.extend_from_slice(raw.get(0..2).unwrap_or(&[0, 0]));
+    let id = raw
+        .get(0..2)
+        .map_or(0, |id| u16::from_be_bytes([id[0], id[1]]));
     let header_flags = flags::QR | ((OPCODE_NOTIFY as u16) << 11) | code as u16;
-    out.extend_from_slice(&header_flags.to_be_bytes());
-    out.extend_from_slice(&(question.is_some() as u16).to_be_bytes());
-    out.extend_from_slice(&[0, 0, 0, 0, 0, opt.is_some() as u8]);
-    if let Some(question) = question {
-        out.extend_from_slice(question);
-    }
-    if let Some(payload) = opt {
-        out.push(0);
-        out.extend_from_slice(&rtype::OPT.to_be_bytes());
-        out.extend_from_slice(&payload.to_be_bytes());
-        out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
-    }
-    out
+    assemble(
+        id,
+        header_flags,
+        question,
+        [0, 0, 0],
+        &[],
+        opt.map(Opt::plain),
+    )
 }
 
 fn signed(mut out: Vec<u8>, key: &Key, request_mac: &[u8], error: u16) -> Vec<u8> {
@@ -71,13 +68,13 @@ pub fn handle(
         .iter()
         .any(|r| r.rtype == rtype::OPT)
         .then_some(payload);
-    let reply = |code| reply(raw, code, opt);
+    let answer = |code| reply(raw, code, opt);
     let Some((zone_name, qtype, _)) = &msg.question else {
-        return Some(reply(rcode::FORMERR));
+        return Some(answer(rcode::FORMERR));
     };
     let Some(zone) = secondaries.zone(zone_name) else {
         tracing::info!(%source, zone = %zone_name, "NOTIFY for a zone that is not a secondary zone here");
-        return Some(reply(rcode::NOTAUTH));
+        return Some(answer(rcode::NOTAUTH));
     };
     let settings = zone.settings();
     let from_peers: Vec<_> = settings
@@ -87,7 +84,7 @@ pub fn handle(
         .collect();
     if from_peers.is_empty() {
         tracing::warn!(%source, zone = %zone_name, "NOTIFY refused: not from a peer of the zone");
-        return Some(reply(rcode::REFUSED));
+        return Some(answer(rcode::REFUSED));
     }
     let accepted_with = match &msg.tsig {
         Some(record) => {
@@ -98,7 +95,7 @@ pub fn handle(
             else {
                 tracing::warn!(%source, zone = %zone_name, key = %record.key_name, "NOTIFY refused: BADKEY");
                 // RFC 8945 §5.2.1: unknown key, an unsigned reply.
-                let mut out = reply(rcode::NOTAUTH);
+                let mut out = answer(rcode::NOTAUTH);
                 tsig::append_unsigned_error(&mut out, record, tsig::BADKEY);
                 return Some(out);
             };
@@ -106,24 +103,26 @@ pub fn handle(
                 Ok(mac) => Some((key, mac)),
                 Err(e) => {
                     tracing::warn!(%source, zone = %zone_name, "NOTIFY refused: {e}");
-                    return Some(signed(reply(rcode::NOTAUTH), key, &[], e.code()));
+                    let mut out = answer(rcode::NOTAUTH);
+                    tsig::append_error(&mut out, key, record, e.code());
+                    return Some(out);
                 }
             }
         }
         None if from_peers.iter().all(|p| p.key.is_some()) => {
             tracing::warn!(%source, zone = %zone_name, "NOTIFY refused: not signed with the peer's TSIG key");
-            return Some(reply(rcode::REFUSED));
+            return Some(answer(rcode::REFUSED));
         }
         None => None,
     };
     // RFC 1996 §3.7: a NOTIFY is about the zone's SOA; one about anything else is malformed.
     let out = if *qtype != rtype::SOA {
         tracing::info!(%source, zone = %zone_name, qtype, "NOTIFY for a type other than SOA ignored");
-        reply(rcode::FORMERR)
+        answer(rcode::FORMERR)
     } else {
         tracing::info!(%source, zone = %zone_name, "NOTIFY accepted; checking the zone");
         zone.refresh_soon();
-        reply(rcode::NOERROR)
+        answer(rcode::NOERROR)
     };
     Some(match accepted_with {
         Some((key, mac)) => signed(out, key, &mac, 0),

@@ -515,11 +515,12 @@ impl SecondaryZone {
         tracing::debug!(zone = %name, force, "checking the primaries");
         let started = SystemTime::now();
         lock(&self.status).last_check = Some(unix(started));
-        let copy = self.copy();
+        let held = self.copy();
         // After EXPIRE our copy says nothing about what is current: whatever a primary has is
-        // taken, whole, even an older serial (as NSD does).
+        // taken, whole, even an older serial (as NSD does). `current` is what serials are
+        // compared with and differences applied to.
         let expired = lock(&self.status).expired;
-        let current = copy.clone().filter(|_| !expired);
+        let current = held.clone().filter(|_| !expired);
         let settings = self.settings();
         for peer @ (index, primary) in settings.primaries.iter().enumerate() {
             let soa = match client::query_soa(primary, name, &self.limits).await {
@@ -580,8 +581,12 @@ impl SecondaryZone {
                         && !serial::is_newer(zone.serial(), copy.serial())
                         && !(force && zone.serial() == copy.serial())
                     {
+                        let relation = match serial::compare(zone.serial(), copy.serial()) {
+                            Some(Ordering::Less) => "older than",
+                            _ => "not comparable (RFC 1982) with",
+                        };
                         let error = format!(
-                            "{} brought serial {}, older than ours {}",
+                            "{} brought serial {}, {relation} ours {}",
                             transfer.kind,
                             zone.serial(),
                             copy.serial()
@@ -590,7 +595,7 @@ impl SecondaryZone {
                         self.peer_failed(failures, peer, Some(zone.serial()), error, true);
                         continue;
                     }
-                    if let Some(old) = copy.as_ref().filter(|_| expired) {
+                    if let Some(old) = held.as_ref().filter(|_| expired) {
                         let older = !serial::is_newer(zone.serial(), old.serial());
                         transfer.warnings.push(format!(
                             "taken after the zone expired: serial {} in place of the expired \
@@ -603,7 +608,7 @@ impl SecondaryZone {
                     let (serial, kind) = (zone.serial(), transfer.kind);
                     self.peer_result(index, Some(serial), Ok(format!("{kind} serial {serial}")));
                     tracing::info!(zone = %name, peer = %primary.name, serial, kind, "zone updated");
-                    self.transferred(transfer, copy, primary, started);
+                    self.transferred(transfer, held, primary, started);
                     return true;
                 }
                 Err(e) => {

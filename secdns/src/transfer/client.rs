@@ -191,34 +191,32 @@ fn check_rcode(msg: &Message) -> Result<(), TransferError> {
 /// costs seconds, not the idle timeout (Knot gives up after 5 s, NSD after 10).
 const SOA_UDP_WAITS: [Duration; 2] = [Duration::from_millis(1000), Duration::from_millis(2000)];
 
-/// After the UDP tries, a TCP try gets this long (at most the idle timeout) to connect and
-/// answer: a primary that takes only TCP is still reached, a silent one is given up on.
+/// After the UDP tries, the TCP try gets this long (at most the idle timeout) for each of
+/// connecting, sending and each read: a primary that takes only TCP is still reached, and
+/// one that does not answer at all is given up on.
 const SOA_TCP_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The primary's SOA for `zone`: over UDP, sent again once when no reply comes; then over
-/// TCP, also when the reply is truncated.
+/// TCP, also when the reply is truncated or the primary's UDP port is closed.
 pub async fn query_soa(
     primary: &Primary,
     zone: &Name,
     limits: &Limits,
 ) -> Result<Record, TransferError> {
-    let quick_tcp = Limits {
-        idle_timeout: SOA_TCP_TIMEOUT.min(limits.idle_timeout),
-        ..*limits
-    };
-    let (msg, raw, req) = match query_soa_udp(primary, zone, limits).await? {
-        Some(reply) => reply,
-        None => {
-            let records = tcp_exchange(primary, zone, rtype::SOA, &[], &quick_tcp)
-                .await
-                .map_err(|e| match e {
-                    TransferError::Timeout(_) => TransferError::Timeout(
-                        SOA_UDP_WAITS.iter().sum::<Duration>() + quick_tcp.idle_timeout,
-                    ),
-                    other => other,
-                })?;
-            return soa_from(records.into_iter().next(), zone);
-        }
+    let Some((msg, raw, req)) = query_soa_udp(primary, zone, limits).await? else {
+        let quick_tcp = Limits {
+            idle_timeout: SOA_TCP_TIMEOUT.min(limits.idle_timeout),
+            ..*limits
+        };
+        let records = tcp_exchange(primary, zone, rtype::SOA, &[], &quick_tcp)
+            .await
+            .map_err(|e| match e {
+                TransferError::Timeout(_) => TransferError::Timeout(
+                    SOA_UDP_WAITS.iter().sum::<Duration>() + quick_tcp.idle_timeout,
+                ),
+                other => other,
+            })?;
+        return soa_from(records.into_iter().next(), zone);
     };
     if msg.truncated() {
         let records = tcp_exchange(primary, zone, rtype::SOA, &[], limits).await?;
@@ -240,8 +238,8 @@ pub async fn query_soa(
     )
 }
 
-/// The UDP tries of [`query_soa`]: the reply, its bytes and the request it answers, or `None`
-/// when none came.
+/// The UDP tries of [`query_soa`]: the reply, its bytes and the request it answers; `None`
+/// when none came, or the primary's UDP port is closed.
 async fn query_soa_udp(
     primary: &Primary,
     zone: &Name,
@@ -255,19 +253,35 @@ async fn query_soa_udp(
         .await
         .map_err(TransferError::Connect)?;
     let mut buf = vec![0u8; 65535];
+    // Every try so far: a late reply to the first still answers during the second.
+    let mut sent: Vec<Request> = Vec::with_capacity(SOA_UDP_WAITS.len());
     for wait in SOA_UDP_WAITS {
-        // A new ID each time: a late reply to the first try is not taken for the second's.
         let req = request(primary, zone, rtype::SOA, &[]);
-        socket.send(&req.bytes).await?;
+        match socket.send(&req.bytes).await {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Ok(None),
+            other => other?,
+        };
+        sent.push(req);
         let deadline = Instant::now() + wait.min(limits.idle_timeout);
         loop {
             let Ok(received) = timeout_at(deadline, socket.recv(&mut buf)).await else {
                 break;
             };
-            let len = received?;
-            // Stray or spoofed datagrams are dropped, not fatal.
-            match check_reply(&buf[..len], &req, zone, rtype::SOA, true) {
-                Ok(msg) => return Ok(Some((msg, buf[..len].to_vec(), req))),
+            let len = match received {
+                Ok(len) => len,
+                // ICMP port unreachable: no DNS over UDP there; TCP may still be.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            let raw = &buf[..len];
+            let Some(index) = sent
+                .iter()
+                .position(|r| raw.get(..2) == Some(&r.id.to_be_bytes()[..]))
+            else {
+                continue; // stray or spoofed: dropped, not fatal
+            };
+            match check_reply(raw, &sent[index], zone, rtype::SOA, true) {
+                Ok(msg) => return Ok(Some((msg, raw.to_vec(), sent.swap_remove(index)))),
                 Err(TransferError::Protocol(_)) | Err(TransferError::Message(_)) => continue,
                 Err(other) => return Err(other),
             }

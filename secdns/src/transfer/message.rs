@@ -187,8 +187,8 @@ fn read_record(
         return Err(truncated);
     }
     let mut rdata = decompress_rdata(raw, start, end, rr_type)?;
-    // As in a zone file: a deletion spelled in another case is the same record (RFC 4343).
-    rdata::lowercase_names(rr_type, &mut rdata);
+    // A deletion spelled in another case is the same record (RFC 4343).
+    rdata::lowercase_received_names(rr_type, &mut rdata);
     Ok((
         Record {
             owner,

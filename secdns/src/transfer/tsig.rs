@@ -271,6 +271,17 @@ pub fn response_len(key: &Key) -> usize {
     key.name.wire().len() + 10 + key.algorithm.wire_name().len() + 16 + key.algorithm.mac_len()
 }
 
+/// Appends the TSIG of the error reply to a signed request that did not verify with `key`
+/// (RFC 8945 §5.3.2): BADTIME is signed, over the request's MAC, so that the client can trust
+/// the time it carries; any other error is unsigned (see [`append_unsigned_error`]).
+pub fn append_error(msg: &mut Vec<u8>, key: &Key, request: &TsigRecord, error: u16) {
+    if error == BADTIME {
+        sign_response(key, &request.mac, msg, BADTIME);
+    } else {
+        append_unsigned_error(msg, request, error);
+    }
+}
+
 /// Appends the unsigned TSIG of an error reply to a request signed with a key we do not have
 /// (BADKEY) or whose signature is wrong (BADSIG): the request's key and algorithm names, its
 /// time, no MAC (RFC 8945 §5.2.1, §5.2.2).

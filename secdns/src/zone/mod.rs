@@ -341,10 +341,7 @@ const CHAIN_TYPES: [u16; 4] = [rtype::NSEC, rtype::NSEC3, rtype::NSEC3PARAM, rty
 
 /// For RRSIG, the type the signature covers; zero for other types.
 fn covers(rr_type: u16, rdata: &[u8]) -> u16 {
-    match (rr_type, rdata) {
-        (rtype::RRSIG, [high, low, ..]) => u16::from_be_bytes([*high, *low]),
-        _ => 0,
-    }
+    rdata::rrsig_covers(rr_type, rdata).unwrap_or(0)
 }
 
 /// The lowercased wire form of a name's parent, from the name's own bytes; `None` for the
