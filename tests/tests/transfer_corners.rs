@@ -46,6 +46,31 @@ fn secondary(primaries: &[&ScriptedPrimary], zone_options: &str) -> Secondary {
     Secondary::start(&text).unwrap()
 }
 
+/// A primary serving `records` at `serial`, and a secondary of it (with `zone_options`) that
+/// has transferred them.
+fn transferred(serial: u32, records: &[Rec], zone_options: &str) -> (ScriptedPrimary, Secondary) {
+    let primary = ScriptedPrimary::start(Script {
+        soa: Some(soa(serial)),
+        axfr: axfr(serial, records),
+        ..Default::default()
+    })
+    .unwrap();
+    let secdns = secondary(&[&primary], zone_options);
+    wait_serial(&secdns, serial);
+    (primary, secdns)
+}
+
+fn wait_serial(secdns: &Secondary, serial: u32) -> secdns::secondary::status::ZoneStatus {
+    secdns
+        .wait_for(
+            APEX,
+            Duration::from_secs(10),
+            &format!("serial {serial}"),
+            |s| s.serial == Some(serial),
+        )
+        .unwrap()
+}
+
 /// A NOTIFY for `APEX` from 127.0.0.1 (the primaries' address): the zone checks at once.
 fn notify(secdns: &Secondary) {
     let mut m = vec![0x4e, 0x01, 0x24, 0, 0, 1, 0, 0, 0, 0, 0, 0];
@@ -78,18 +103,7 @@ fn deletions_spelled_in_another_case_apply() {
         Rec::new(&www, 47, 300, rdata)
     };
     let old_nsec = nsec("case.example.", &[0, 1, 0x40]);
-    let primary = ScriptedPrimary::start(Script {
-        soa: Some(soa(1)),
-        axfr: axfr(1, &[Rec::a(&www, [192, 0, 2, 1]), old_sig, old_nsec]),
-        ..Default::default()
-    })
-    .unwrap();
-    let secdns = secondary(&[&primary], "");
-    secdns
-        .wait_for(APEX, Duration::from_secs(10), "serial 1", |s| {
-            s.serial == Some(1)
-        })
-        .unwrap();
+    let (primary, secdns) = transferred(1, &[Rec::a(&www, [192, 0, 2, 1]), old_sig, old_nsec], "");
     // Serial 2 re-signs www: the deletion names the signer in capitals, the owner too.
     let new_sig = Rec::rrsig(&www, 1, "case.example.", b"new-signature");
     primary.change(|s| {
@@ -114,11 +128,7 @@ fn deletions_spelled_in_another_case_apply() {
         );
     });
     notify(&secdns);
-    let status = secdns
-        .wait_for(APEX, Duration::from_secs(10), "serial 2", |s| {
-            s.serial == Some(2)
-        })
-        .unwrap();
+    let status = wait_serial(&secdns, 2);
     assert_eq!(
         status.last_transfer_kind.as_deref(),
         Some("IXFR"),
@@ -148,18 +158,7 @@ fn deletions_spelled_in_another_case_apply() {
 fn a_difference_to_the_same_serial_is_refused_and_axfr_taken() {
     let _ = secdns_bin();
     let www = format!("www.{APEX}");
-    let primary = ScriptedPrimary::start(Script {
-        soa: Some(soa(1)),
-        axfr: axfr(1, &[Rec::a(&www, [192, 0, 2, 1])]),
-        ..Default::default()
-    })
-    .unwrap();
-    let secdns = secondary(&[&primary], "");
-    secdns
-        .wait_for(APEX, Duration::from_secs(10), "serial 1", |s| {
-            s.serial == Some(1)
-        })
-        .unwrap();
+    let (primary, secdns) = transferred(1, &[Rec::a(&www, [192, 0, 2, 1])], "");
     primary.change(|s| {
         s.soa = Some(soa(2));
         // 1 -> 1 removing www, then 1 -> 2 adding it back changed.
@@ -176,11 +175,7 @@ fn a_difference_to_the_same_serial_is_refused_and_axfr_taken() {
         s.axfr = axfr(2, &[Rec::a(&www, [192, 0, 2, 2])]);
     });
     notify(&secdns);
-    let status = secdns
-        .wait_for(APEX, Duration::from_secs(10), "serial 2", |s| {
-            s.serial == Some(2)
-        })
-        .unwrap();
+    let status = wait_serial(&secdns, 2);
     assert_eq!(
         status.last_transfer_kind.as_deref(),
         Some("AXFR"),
@@ -197,18 +192,7 @@ fn a_difference_to_the_same_serial_is_refused_and_axfr_taken() {
 fn a_transfer_that_brings_our_serial_is_up_to_date_not_a_failure() {
     let _ = secdns_bin();
     let www = format!("www.{APEX}");
-    let primary = ScriptedPrimary::start(Script {
-        soa: Some(soa(2)),
-        axfr: axfr(2, &[Rec::a(&www, [192, 0, 2, 1])]),
-        ..Default::default()
-    })
-    .unwrap();
-    let secdns = secondary(&[&primary], "");
-    secdns
-        .wait_for(APEX, Duration::from_secs(10), "serial 2", |s| {
-            s.serial == Some(2)
-        })
-        .unwrap();
+    let (primary, secdns) = transferred(2, &[Rec::a(&www, [192, 0, 2, 1])], "");
     // Its SOA says 3; what it sends is still 2 (a primary behind a load balancer).
     primary.change(|s| {
         s.soa = Some(soa(3));
@@ -296,19 +280,9 @@ fn a_silent_primary_costs_seconds_not_the_idle_timeout() {
 fn after_expire_an_older_copy_is_taken_and_the_status_says_so() {
     let _ = secdns_bin();
     let www = format!("www.{APEX}");
-    let primary = ScriptedPrimary::start(Script {
-        soa: Some(soa(5)),
-        axfr: axfr(5, &[Rec::a(&www, [192, 0, 2, 5])]),
-        ..Default::default()
-    })
-    .unwrap();
     // Expire after 4 s without a successful check; retry every second.
-    let secdns = secondary(&[&primary], "expire = 4\nretry = 1\nrefresh = 3600\n");
-    secdns
-        .wait_for(APEX, Duration::from_secs(10), "serial 5", |s| {
-            s.serial == Some(5)
-        })
-        .unwrap();
+    let options = "expire = 4\nretry = 1\nrefresh = 3600\n";
+    let (primary, secdns) = transferred(5, &[Rec::a(&www, [192, 0, 2, 5])], options);
     // The primary stops answering; the zone expires.
     primary.change(|s| {
         s.udp_silent = true;
