@@ -2,6 +2,7 @@
 //! Built once by [`ZoneBuilder`], then immutable.
 
 pub mod compare;
+mod nodes;
 pub mod nsec3;
 pub mod overrides;
 pub mod reads;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use foldhash::{HashMap, HashMapExt};
 
 use crate::dns::{Name, codes::rtype, rdata};
+use nodes::{NodeKey, Nodes};
 
 /// Record data in uncompressed wire form.
 pub type Rdata = Box<[u8]>;
@@ -29,9 +31,8 @@ pub struct Rrset {
     pub rdatas: Vec<Rdata>,
 }
 
-/// Nodes by the lowercased wire form of their owner. Shared between versions of a zone: a
-/// change copies the map and the nodes it touches, not the others.
-type Nodes = HashMap<Box<[u8]>, Arc<Node>>;
+/// Empty non-terminals found while finishing a zone, before they join its nodes.
+type Found = HashMap<NodeKey, Arc<Node>>;
 
 /// All RRsets at one owner name. A node with no RRsets is an empty non-terminal.
 #[derive(Clone, Debug)]
@@ -358,7 +359,7 @@ impl ZoneBuilder {
     pub fn new(apex: Name) -> Self {
         Self {
             apex,
-            nodes: HashMap::new(),
+            nodes: Nodes::default(),
             limits: RecordLimits::default(),
             large: HashMap::new(),
             ttl_mismatches: Vec::new(),
@@ -527,7 +528,7 @@ impl ZoneBuilder {
         let key = owner.lowercase_wire();
         self.touch(&key);
         let limits = self.limits;
-        let node = self.nodes.entry(key.clone()).or_insert_with(|| {
+        let node = self.nodes.get_or_insert_with(&key, || {
             Arc::new(Node {
                 owner: owner.clone(),
                 rrsets: Vec::new(),
@@ -660,7 +661,7 @@ impl ZoneBuilder {
             }
         }
         let apex_len = self.apex.wire().len();
-        let mut empty_non_terminals = Nodes::new();
+        let mut empty_non_terminals = Found::new();
         for (key, owner) in new_names {
             missing_parents(&self.nodes, &mut empty_non_terminals, key, &owner, apex_len);
         }
@@ -678,6 +679,7 @@ impl ZoneBuilder {
     fn finish_all(mut self) -> Result<Zone, ZoneError> {
         // Empty non-terminals are found again below; a change may have emptied other nodes.
         self.nodes.retain(|_, node| !node.rrsets.is_empty());
+        self.nodes.reshard();
         let serial = self.soa_serial()?;
         let apex_key = self.apex.lowercase_wire();
         let (record_count, wire_size) = self
@@ -687,8 +689,8 @@ impl ZoneBuilder {
             .fold((0, 0), |(records, wire), (r, w)| (records + r, wire + w));
         // Every name between a node and the apex exists, if only as an empty non-terminal
         // (RFC 4592 §2.2.2): it answers NODATA, not NXDOMAIN.
-        let mut empty_non_terminals = Nodes::new();
-        for (key, node) in &self.nodes {
+        let mut empty_non_terminals = Found::new();
+        for (key, node) in self.nodes.iter() {
             missing_parents(
                 &self.nodes,
                 &mut empty_non_terminals,
@@ -747,7 +749,7 @@ impl ZoneBuilder {
 /// Adds to `found` the names between the node at `key` (owned by `owner`) and the apex that
 /// neither `nodes` nor `found` holds, as empty non-terminals. Looked up by the key's own
 /// suffixes: names are made only for those missing.
-fn missing_parents(nodes: &Nodes, found: &mut Nodes, key: &[u8], owner: &Name, apex_len: usize) {
+fn missing_parents(nodes: &Nodes, found: &mut Found, key: &[u8], owner: &Name, apex_len: usize) {
     let (mut child, mut name) = (key, None::<Name>);
     while let Some(parent) = parent_key(child).filter(|p| p.len() >= apex_len) {
         if nodes.contains_key(parent) || found.contains_key(parent) {
