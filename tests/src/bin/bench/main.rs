@@ -177,6 +177,19 @@ fn xdp(quick: bool) -> anyhow::Result<()> {
     let update = published.update(big, ANSWER_MAP_MAX_ENTRIES as usize);
     let compile_ms = started.elapsed().as_millis();
     let entries = update.totals.entries;
+    // What the entries hold, against the fixed room the map gives each (issue 16's
+    // per-record breakdown).
+    let held = |f: fn(&secdns::xdp::value::Value) -> usize| {
+        update
+            .change
+            .upserts
+            .iter()
+            .map(|(_, v)| f(v))
+            .sum::<usize>() as f64
+            / update.change.upserts.len().max(1) as f64
+    };
+    let (name_used, body_used) = (held(|v| v.name.len()), held(|v| v.body.len()));
+    let pass_share = held(|v| usize::from(v.is_pass()));
     let available = mem_available()?;
     let started = Instant::now();
     engine.apply(update.change)?;
@@ -197,7 +210,39 @@ fn xdp(quick: bool) -> anyhow::Result<()> {
         settle_ms.to_string(),
     );
     show("  kernel memory per entry, bytes", entry_bytes.to_string());
+    // Per record: the entries of one map, the two maps (live and previous), and the hash
+    // buckets the maps preallocate (16 bytes each, as many as entries allowed, per map).
+    let per_record = entries as f64 / hosts as f64;
+    let buckets = 2.0 * 16.0 * ANSWER_MAP_MAX_ENTRIES as f64 / hosts as f64;
+    let kernel_per_record = 2.0 * per_record * entry_bytes as f64 + buckets;
+    let key_bytes = std::mem::size_of::<secdns_common::AnswerKey>();
+    let value_bytes = std::mem::size_of::<secdns_common::AnswerValue>();
+    show(
+        "  entries per record (one map; there are two)",
+        format!("{per_record:.2}"),
+    );
+    show(
+        "  key, value bytes (fixed); element as allocated",
+        format!("{key_bytes}, {value_bytes}; {entry_bytes}"),
+    );
+    show(
+        "  of the value: name and body held, mean bytes",
+        format!(
+            "{name_used:.0} of {}, {body_used:.0} of {}",
+            secdns_common::NAME_BUF_LEN,
+            secdns_common::MAX_BODY_LEN
+        ),
+    );
+    show(
+        "  entries that only pass to userspace",
+        format!("{:.0} %", pass_share * 100.0),
+    );
+    show(
+        "  kernel bytes per record: entries x 2 maps + buckets",
+        format!("{kernel_per_record:.0} (target 150)"),
+    );
     rows.push(serde_json::json!({ "case": "publish", "records": hosts, "entries": entries, "compile_ms": compile_ms, "map_write_ms": publish_ms, "second_map_ms": settle_ms, "kernel_bytes_per_entry": entry_bytes, "target_ms_for_1m_records": 5000 }));
+    rows.push(serde_json::json!({ "case": "kernel memory per record", "records": hosts, "entries_per_record_per_map": per_record, "key_bytes": key_bytes, "value_bytes": value_bytes, "element_bytes": entry_bytes, "name_bytes_held": name_used, "body_bytes_held": body_used, "pass_share": pass_share, "bucket_bytes_per_record": buckets, "kernel_bytes_per_record": kernel_per_record, "target_bytes_per_record": 150 }));
     // A 100-record change (what one IXFR brings, with a new serial) until the kernel answers
     // from it: only what changed is compiled and written. Once from a zone compared node by
     // node with the last one; then, from zones that say which owners changed (as a zone made
