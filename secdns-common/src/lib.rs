@@ -18,11 +18,14 @@ pub const ANSWER_MAP_COUNT: u32 = 2;
 /// Upper bound on entries per answer map (entries are not preallocated; the hash buckets,
 /// 16 bytes each, are).
 pub const ANSWER_MAP_MAX_ENTRIES: u32 = 1 << 21;
-/// Zones whose SOA serial the program writes into answers (see [`AnswerValue::serial_at`]).
-/// The SERIALS array holds one half of this size per answer map, flipped with it.
-pub const ZONE_SLOTS: u32 = 1 << 16;
+/// A zone's index in the SERIALS array and the per-zone counters.
+pub type ZoneSlot = u32;
+/// Zones whose SOA serial the program writes into answers (see [`AnswerValue::serial_at`]):
+/// more than an edge host serves (a hundred thousand customers' zones and room to spare).
+/// The SERIALS array holds one half of this size per answer map, flipped with it (2 MiB).
+pub const ZONE_SLOTS: u32 = 1 << 18;
 /// An answer of a zone without a slot (there are more zones than slots).
-pub const NO_ZONE_SLOT: u16 = u16::MAX;
+pub const NO_ZONE_SLOT: ZoneSlot = ZoneSlot::MAX;
 /// Zones whose answers the program counts by zone: those in the first slots.
 pub const COUNTED_ZONE_SLOTS: u32 = 4096;
 /// Per-CPU counters of answers by zone: at `slot * 2` those with RCODE NOERROR, at
@@ -119,11 +122,11 @@ pub struct AnswerValue {
     /// an even offset of the UDP payload.
     pub body_csum: u32,
     pub options: u32,
+    pub zone_slot: ZoneSlot,
     /// Offset in `body` of a SOA serial stored as zero, or 0 for none: the program writes
     /// the serial of zone `zone_slot` there (from the SERIALS half of the live answer map),
     /// so that a new serial does not change every negative answer of the zone.
     pub serial_at: u16,
-    pub zone_slot: u16,
     /// Offsets in `body` of the compression pointers that point past the start of the
     /// question name (into its ancestors, or into the body).
     pub fixups: [u16; MAX_FIXUPS],

@@ -22,7 +22,7 @@ pub struct FastPath {
     usage: Mutex<MapUsage>,
     published: Mutex<Published>,
     /// The zone in each counted slot, as live in the kernel (for answer counts by zone).
-    slots: Mutex<Vec<(Name, u16)>>,
+    slots: Mutex<Vec<(Name, secdns_common::ZoneSlot)>>,
 }
 
 /// What one entry takes in kernel memory: key and value plus the hash table's element

@@ -20,8 +20,8 @@ use foldhash::{HashMap, HashMapExt};
 
 use secdns_common::{
     AnswerKey, AnswerValue, DEFAULT_QTYPE, MAX_BODY_LEN, MAX_FIXUPS, NAME_BUF_LEN, NO_ZONE_SLOT,
-    OPTION_DO_PASS, OPTION_HAS_DO_VARIANT, OPTION_TYPED_BELOW, SCOPE_BELOW, SCOPE_NAME,
-    has_own_answer, name_hash,
+    OPTION_DO_PASS, OPTION_HAS_DO_VARIANT, OPTION_TYPED_BELOW, SCOPE_BELOW, SCOPE_NAME, ZONE_SLOTS,
+    ZoneSlot, has_own_answer, name_hash,
 };
 
 use crate::{
@@ -54,7 +54,7 @@ pub struct Compiled {
     pub walk: bool,
     /// (zone slot, SOA serial) for every zone with a slot: what the program writes into the
     /// answers that hold the zone's SOA (see `AnswerValue::serial_at`).
-    pub serials: Vec<(u16, u32)>,
+    pub serials: Vec<(ZoneSlot, u32)>,
 }
 
 /// Compiles `snapshot` into at most `capacity` entries.
@@ -77,7 +77,7 @@ pub fn compile(snapshot: &Snapshot, capacity: usize) -> Compiled {
 }
 
 /// (slot, serial) of every zone with a slot.
-pub fn serials(snapshot: &Snapshot, slots: &HashMap<Box<[u8]>, u16>) -> Vec<(u16, u32)> {
+pub fn serials(snapshot: &Snapshot, slots: &HashMap<Box<[u8]>, ZoneSlot>) -> Vec<(ZoneSlot, u32)> {
     snapshot
         .zones()
         .filter_map(|zone| Some((*slots.get(&zone.apex().lowercase_wire())?, zone.serial())))
@@ -90,8 +90,8 @@ pub fn serials(snapshot: &Snapshot, slots: &HashMap<Box<[u8]>, u16>) -> Vec<(u16
 /// freed now is taken again only once the maps that used it are gone.
 pub fn zone_slots(
     snapshot: &Snapshot,
-    before: &HashMap<Box<[u8]>, u16>,
-) -> HashMap<Box<[u8]>, u16> {
+    before: &HashMap<Box<[u8]>, ZoneSlot>,
+) -> HashMap<Box<[u8]>, ZoneSlot> {
     let mut apexes: Vec<Box<[u8]>> = snapshot
         .zones()
         .map(|zone| zone.apex().lowercase_wire())
@@ -107,13 +107,13 @@ pub fn zone_slots(
             None => new.push(apex),
         }
     }
-    let used_before: HashSet<u16> = before.values().copied().collect();
-    let kept: HashSet<u16> = slots.values().copied().collect();
-    // Slots never used before first; only when they run out (over 65,000 zones), those
+    let used_before: HashSet<ZoneSlot> = before.values().copied().collect();
+    let kept: HashSet<ZoneSlot> = slots.values().copied().collect();
+    // Slots never used before first; only when they run out (over 260,000 zones), those
     // freed now, whose last answers may then count for the new zone.
-    let mut free = (0..NO_ZONE_SLOT)
+    let mut free = (0..ZONE_SLOTS)
         .filter(|slot| !used_before.contains(slot))
-        .chain((0..NO_ZONE_SLOT).filter(|slot| used_before.contains(slot) && !kept.contains(slot)));
+        .chain((0..ZONE_SLOTS).filter(|slot| used_before.contains(slot) && !kept.contains(slot)));
     for apex in new {
         let Some(slot) = free.next() else {
             break;
@@ -195,13 +195,17 @@ impl ZoneFacts {
 /// Compiles units of one snapshot.
 pub struct Compiler<'s> {
     snapshot: &'s Snapshot,
-    slots: &'s HashMap<Box<[u8]>, u16>,
+    slots: &'s HashMap<Box<[u8]>, ZoneSlot>,
     /// Whether units record what they read.
     record: bool,
 }
 
 impl<'s> Compiler<'s> {
-    pub fn new(snapshot: &'s Snapshot, slots: &'s HashMap<Box<[u8]>, u16>, record: bool) -> Self {
+    pub fn new(
+        snapshot: &'s Snapshot,
+        slots: &'s HashMap<Box<[u8]>, ZoneSlot>,
+        record: bool,
+    ) -> Self {
         Self {
             snapshot,
             slots,
@@ -448,7 +452,7 @@ pub struct Finished {
 
 struct Builder<'s> {
     snapshot: &'s Snapshot,
-    slots: &'s HashMap<Box<[u8]>, u16>,
+    slots: &'s HashMap<Box<[u8]>, ZoneSlot>,
     entries: Vec<Entry>,
     too_big: usize,
 }
@@ -621,7 +625,7 @@ impl Builder<'_> {
     }
 
     /// The serial slot of the zone userspace answers `qtype` at `name` from.
-    fn slot_of(&self, name: &[u8], qtype: u16) -> Option<u16> {
+    fn slot_of(&self, name: &[u8], qtype: u16) -> Option<ZoneSlot> {
         let zone = self.zone_of(name, qtype)?;
         self.slots.get(&zone.apex().lowercase_wire()).copied()
     }
@@ -795,7 +799,7 @@ fn pack(
     body: &Body,
     fixups: &[u16],
     serials: &[usize],
-    slot: Option<u16>,
+    slot: Option<ZoneSlot>,
 ) -> Option<Value> {
     if body.bytes.is_empty() || body.bytes.len() > MAX_BODY_LEN || name.len() >= NAME_BUF_LEN {
         return None;
@@ -849,7 +853,7 @@ mod tests {
         }))
     }
 
-    fn slot_of(slots: &HashMap<Box<[u8]>, u16>, apex: &str) -> Option<u16> {
+    fn slot_of(slots: &HashMap<Box<[u8]>, ZoneSlot>, apex: &str) -> Option<ZoneSlot> {
         let name: Name = apex.parse().unwrap();
         slots.get(&name.lowercase_wire()).copied()
     }
@@ -857,7 +861,7 @@ mod tests {
     #[test]
     fn zones_keep_their_slots_and_freed_slots_wait_a_round() {
         let first = zone_slots(&zones(&["a.", "b.", "c."]), &HashMap::new());
-        let mut seen: Vec<u16> = first.values().copied().collect();
+        let mut seen: Vec<ZoneSlot> = first.values().copied().collect();
         seen.sort();
         assert_eq!(seen, [0, 1, 2]);
         // b. goes, d. comes: a. and c. keep theirs, d. does not take b.'s yet.

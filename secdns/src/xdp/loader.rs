@@ -11,7 +11,7 @@ use aya::{
 };
 use secdns_common::{
     ANSWER_MAP_COUNT, AnswerKey, AnswerValue, COUNTED_ZONE_SLOTS, COUNTER_COUNT, Counter,
-    RCODE_NXDOMAIN, XdpConfig, ZONE_SLOTS, zone_counter_index,
+    RCODE_NXDOMAIN, XdpConfig, ZONE_SLOTS, ZoneSlot, zone_counter_index,
 };
 
 use super::{PROGRAM_OBJECT, published::MapChange, value::empty};
@@ -163,7 +163,7 @@ impl XdpEngine {
     pub fn publish(
         &mut self,
         entries: &[(AnswerKey, AnswerValue)],
-        serials: &[(u16, u32)],
+        serials: &[(ZoneSlot, u32)],
     ) -> anyhow::Result<()> {
         self.behind.clear();
         let target = self.inactive();
@@ -257,13 +257,13 @@ impl XdpEngine {
     }
 
     /// Zeroes the answer counts of `slots`, which are about to count a new zone.
-    fn reset_zone_counts(&mut self, slots: &[u16]) -> anyhow::Result<()> {
+    fn reset_zone_counts(&mut self, slots: &[ZoneSlot]) -> anyhow::Result<()> {
         if slots.is_empty() {
             return Ok(());
         }
         let cpus = aya::util::nr_cpus().map_err(|(what, e)| anyhow!("{what}: {e}"))?;
-        for &slot in slots.iter().filter(|&&s| u32::from(s) < COUNTED_ZONE_SLOTS) {
-            let slot_index = |rcode| zone_counter_index(u32::from(slot), rcode);
+        for &slot in slots.iter().filter(|&&s| s < COUNTED_ZONE_SLOTS) {
+            let slot_index = |rcode| zone_counter_index(slot, rcode);
             for index in [slot_index(0), slot_index(RCODE_NXDOMAIN)] {
                 let zeros = PerCpuValues::try_from(vec![0u64; cpus])?;
                 self.zone_counters
@@ -276,23 +276,23 @@ impl XdpEngine {
 
     /// Answers sent by the program for the zone in `slot`: (NOERROR, NXDOMAIN); `None` for
     /// a slot beyond those counted.
-    pub fn zone_counts(&self, slot: u16) -> anyhow::Result<Option<[u64; 2]>> {
-        if u32::from(slot) >= COUNTED_ZONE_SLOTS {
+    pub fn zone_counts(&self, slot: ZoneSlot) -> anyhow::Result<Option<[u64; 2]>> {
+        if slot >= COUNTED_ZONE_SLOTS {
             return Ok(None);
         }
         let mut counts = [0; 2];
         for (count, rcode) in counts.iter_mut().zip([0, RCODE_NXDOMAIN]) {
-            let index = zone_counter_index(u32::from(slot), rcode);
+            let index = zone_counter_index(slot, rcode);
             *count = self.zone_counters.get(&index, 0)?.iter().sum();
         }
         Ok(Some(counts))
     }
 
-    fn write_serials(&mut self, index: usize, serials: &[(u16, u32)]) -> anyhow::Result<()> {
+    fn write_serials(&mut self, index: usize, serials: &[(ZoneSlot, u32)]) -> anyhow::Result<()> {
         let half = index as u32 * ZONE_SLOTS;
         for &(slot, serial) in serials {
             self.serials
-                .set(half + u32::from(slot), serial, 0)
+                .set(half + slot, serial, 0)
                 .with_context(|| format!("writing the serial of zone slot {slot}"))?;
         }
         Ok(())

@@ -18,7 +18,7 @@ use std::{
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
-use secdns_common::{AnswerKey, name_hash};
+use secdns_common::{AnswerKey, ZoneSlot, name_hash};
 
 use super::compile::{
     Compiler, ParentCache, Unit, UnitId, ZoneFacts, finish, merge, serials, zone_slots,
@@ -36,11 +36,11 @@ pub struct MapChange {
     pub upserts: Vec<(AnswerKey, Value)>,
     pub removals: Vec<AnswerKey>,
     /// (zone slot, SOA serial) that changed.
-    pub serials: Vec<(u16, u32)>,
+    pub serials: Vec<(ZoneSlot, u32)>,
     /// The change starts from empty maps: `upserts` is the whole set.
     pub from_empty: bool,
     /// Zone slots given to a zone that did not have them: their answer counts start at zero.
-    pub fresh_slots: Vec<u16>,
+    pub fresh_slots: Vec<ZoneSlot>,
 }
 
 impl MapChange {
@@ -125,8 +125,8 @@ enum NodeChange {
 #[derive(Default)]
 pub struct Published {
     snapshot: Option<Arc<Snapshot>>,
-    slots: HashMap<Box<[u8]>, u16>,
-    serials: HashMap<u16, u32>,
+    slots: HashMap<Box<[u8]>, ZoneSlot>,
+    serials: HashMap<ZoneSlot, u32>,
     facts: HashMap<Box<[u8]>, ZoneFacts>,
     units: Vec<UnitState>,
     unit_index: HashMap<UnitId, u32>,
@@ -153,7 +153,7 @@ impl Published {
     }
 
     /// The slot of each zone (by lowercased apex) in what was published last.
-    pub fn slots(&self) -> &HashMap<Box<[u8]>, u16> {
+    pub fn slots(&self) -> &HashMap<Box<[u8]>, ZoneSlot> {
         &self.slots
     }
 
@@ -772,7 +772,7 @@ mod tests {
     #[derive(Default)]
     struct Maps {
         entries: HashMap<AnswerKey, Value>,
-        serials: HashMap<u16, u32>,
+        serials: HashMap<ZoneSlot, u32>,
     }
 
     impl Maps {
@@ -804,7 +804,7 @@ mod tests {
                 "{key:?} differs from a full compile"
             );
         }
-        let serials: HashMap<u16, u32> = full.serials.into_iter().collect();
+        let serials: HashMap<ZoneSlot, u32> = full.serials.into_iter().collect();
         assert_eq!(maps.serials, serials);
     }
 

@@ -2,7 +2,7 @@
 //! fixed-size buffers (most names and bodies are a small part of them). Packed into the map's
 //! form only when written.
 
-use secdns_common::{AnswerValue, MAX_BODY_LEN, MAX_FIXUPS, NAME_BUF_LEN, NO_ZONE_SLOT};
+use secdns_common::{AnswerValue, MAX_BODY_LEN, MAX_FIXUPS, NAME_BUF_LEN, NO_ZONE_SLOT, ZoneSlot};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Value {
@@ -19,7 +19,7 @@ pub struct Value {
     pub body_csum: u32,
     pub options: u32,
     pub serial_at: u16,
-    pub zone_slot: u16,
+    pub zone_slot: ZoneSlot,
 }
 
 impl Value {
