@@ -53,15 +53,34 @@ fn repeated_ns(engine: &XdpEngine, frame: &[u8]) -> anyhow::Result<f64> {
     Ok(times[times.len() / 2].as_nanos() as f64)
 }
 
-/// MemAvailable from /proc/meminfo, in bytes.
-fn mem_available() -> anyhow::Result<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo")?;
-    meminfo
-        .lines()
-        .find_map(|line| line.strip_prefix("MemAvailable:"))
-        .and_then(|rest| rest.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
-        .map(|kib| kib * 1024)
-        .context("MemAvailable in /proc/meminfo")
+/// The memory the kernel counts for the answer maps this process holds (the `memlock` of
+/// each in /proc/self/fdinfo, what `bpftool map show` prints): hash maps of the answer maps'
+/// size, summed. Kernels since 6.4 count what the map uses, entries included.
+fn answer_maps_memlock() -> anyhow::Result<u64> {
+    let max_entries = format!("max_entries:\t{ANSWER_MAP_MAX_ENTRIES}");
+    let mut total = 0;
+    let mut maps = 0;
+    for entry in std::fs::read_dir("/proc/self/fdinfo")? {
+        let Ok(info) = std::fs::read_to_string(entry?.path()) else {
+            continue;
+        };
+        let is_answer_map =
+            info.lines().any(|l| l == "map_type:\t1") && info.lines().any(|l| l == max_entries);
+        if !is_answer_map {
+            continue;
+        }
+        maps += 1;
+        total += info
+            .lines()
+            .find_map(|l| l.strip_prefix("memlock:\t"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .context("memlock in the fdinfo of an answer map")?;
+    }
+    anyhow::ensure!(
+        maps == 2,
+        "found {maps} answer maps among this process's descriptors"
+    );
+    Ok(total)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -190,15 +209,45 @@ fn xdp(quick: bool) -> anyhow::Result<()> {
     };
     let (name_used, body_used) = (held(|v| v.name.len()), held(|v| v.body.len()));
     let pass_share = held(|v| usize::from(v.is_pass()));
-    let available = mem_available()?;
+    // How many bodies differ (with what they carry besides the bytes: counts, flags, fixups,
+    // serial offset): what a store of shared bodies would hold instead of one per entry.
+    // Counted by hash, in a small vector, so as not to move the memory figure below.
+    let body_hash = |v: &secdns::xdp::value::Value| {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        BuildHasherDefault::<DefaultHasher>::default().hash_one((
+            &v.body,
+            v.flags,
+            (v.ancount, v.nscount, v.arcount),
+            &v.fixups,
+            v.serial_at,
+            v.question_len,
+        ))
+    };
+    let mut bodies: Vec<(u64, usize)> = update
+        .change
+        .upserts
+        .iter()
+        .filter(|(_, v)| !v.is_pass())
+        .map(|(_, v)| (body_hash(v), v.body.len()))
+        .collect();
+    bodies.sort_unstable();
+    bodies.dedup_by_key(|(hash, _)| *hash);
+    let (distinct_count, distinct_mean) = (
+        bodies.len(),
+        bodies.iter().map(|(_, len)| len).sum::<usize>() as f64 / bodies.len().max(1) as f64,
+    );
+    drop(bodies);
+    let maps_empty = answer_maps_memlock()?;
     let started = Instant::now();
     engine.apply(update.change)?;
     let publish_ms = started.elapsed().as_millis();
-    // What the kernel took for the entries (other memory use moves this a little).
-    let entry_bytes = available.saturating_sub(mem_available()?) / entries.max(1) as u64;
+    // What the kernel counts for the entries of one map (its own accounting, as bpftool
+    // shows it), beyond the empty maps' buckets.
+    let entry_bytes = answer_maps_memlock()?.saturating_sub(maps_empty) / entries.max(1) as u64;
     let started = Instant::now();
     engine.settle()?;
     let settle_ms = started.elapsed().as_millis();
+    let maps_full = answer_maps_memlock()?;
     let label = format!("publish {hosts} records ({entries} entries): compile ms");
     show(&label, compile_ms.to_string());
     show(
@@ -210,11 +259,11 @@ fn xdp(quick: bool) -> anyhow::Result<()> {
         settle_ms.to_string(),
     );
     show("  kernel memory per entry, bytes", entry_bytes.to_string());
-    // Per record: the entries of one map, the two maps (live and previous), and the hash
-    // buckets the maps preallocate (16 bytes each, as many as entries allowed, per map).
+    // Per record: both answer maps (live and previous) with their entries and the buckets
+    // they preallocate, as the kernel counts them.
     let per_record = entries as f64 / hosts as f64;
-    let buckets = 2.0 * 16.0 * ANSWER_MAP_MAX_ENTRIES as f64 / hosts as f64;
-    let kernel_per_record = 2.0 * per_record * entry_bytes as f64 + buckets;
+    let buckets = maps_empty as f64 / hosts as f64;
+    let kernel_per_record = maps_full as f64 / hosts as f64;
     let key_bytes = std::mem::size_of::<secdns_common::AnswerKey>();
     let value_bytes = std::mem::size_of::<secdns_common::AnswerValue>();
     show(
@@ -238,11 +287,18 @@ fn xdp(quick: bool) -> anyhow::Result<()> {
         format!("{:.0} %", pass_share * 100.0),
     );
     show(
+        "  distinct bodies, per record; their mean bytes",
+        format!(
+            "{:.2}; {distinct_mean:.0}",
+            distinct_count as f64 / hosts as f64
+        ),
+    );
+    show(
         "  kernel bytes per record: entries x 2 maps + buckets",
         format!("{kernel_per_record:.0} (target 150)"),
     );
     rows.push(serde_json::json!({ "case": "publish", "records": hosts, "entries": entries, "compile_ms": compile_ms, "map_write_ms": publish_ms, "second_map_ms": settle_ms, "kernel_bytes_per_entry": entry_bytes, "target_ms_for_1m_records": 5000 }));
-    rows.push(serde_json::json!({ "case": "kernel memory per record", "records": hosts, "entries_per_record_per_map": per_record, "key_bytes": key_bytes, "value_bytes": value_bytes, "element_bytes": entry_bytes, "name_bytes_held": name_used, "body_bytes_held": body_used, "pass_share": pass_share, "bucket_bytes_per_record": buckets, "kernel_bytes_per_record": kernel_per_record, "target_bytes_per_record": 150 }));
+    rows.push(serde_json::json!({ "case": "kernel memory per record", "records": hosts, "entries_per_record_per_map": per_record, "key_bytes": key_bytes, "value_bytes": value_bytes, "element_bytes": entry_bytes, "name_bytes_held": name_used, "body_bytes_held": body_used, "pass_share": pass_share, "bucket_bytes_per_record": buckets, "distinct_bodies": distinct_count, "distinct_body_mean_bytes": distinct_mean, "kernel_bytes_per_record": kernel_per_record, "target_bytes_per_record": 150 }));
     // A 100-record change (what one IXFR brings, with a new serial) until the kernel answers
     // from it: only what changed is compiled and written. Once from a zone compared node by
     // node with the last one; then, from zones that say which owners changed (as a zone made
