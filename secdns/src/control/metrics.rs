@@ -139,7 +139,7 @@ pub fn render(inputs: Inputs<'_>) -> String {
             ),
             (
                 "secdns_xdp_map_bytes",
-                "Memory the XDP answer entries take, live and previous map",
+                "Memory the kernel counts for the XDP answer maps, live and previous, with their buckets",
                 usage.bytes,
             ),
         ];

@@ -105,6 +105,7 @@ impl FastPath {
         engine
             .settle()
             .context("bringing the other XDP map up to date")?;
+        let kernel_bytes = engine.answer_maps_bytes();
         drop(engine);
         drop(update.retired);
         if !update.incremental {
@@ -119,7 +120,8 @@ impl FastPath {
             entries: published,
             capacity: self.capacity as u64,
             left_out: totals.left_out as u64,
-            bytes: (published + before.entries) * ENTRY_BYTES,
+            // The kernel's own count; an estimate where it cannot be read.
+            bytes: kernel_bytes.unwrap_or((published + before.entries) * ENTRY_BYTES),
             publications: before.publications + 1,
             incremental_publications: before.incremental_publications
                 + u64::from(update.incremental),

@@ -6,7 +6,7 @@ use std::process::Command;
 use anyhow::{Context as _, anyhow, bail};
 use aya::{
     Ebpf,
-    maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuValues},
+    maps::{Array, HashMap, IterableMap as _, MapData, MapError, PerCpuArray, PerCpuValues},
     programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
 };
 use secdns_common::{
@@ -272,6 +272,24 @@ impl XdpEngine {
             }
         }
         Ok(())
+    }
+
+    /// The memory the kernel counts for both answer maps, entries and buckets: their
+    /// `memlock` (what `bpftool map show` prints; since Linux 6.4 what they take).
+    pub fn answer_maps_bytes(&self) -> anyhow::Result<u64> {
+        use std::os::fd::{AsFd as _, AsRawFd as _};
+        let mut total = 0;
+        for map in &self.answers {
+            let fd = map.map().fd().as_fd().as_raw_fd();
+            let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
+                .with_context(|| format!("reading the fdinfo of answer map fd {fd}"))?;
+            total += info
+                .lines()
+                .find_map(|line| line.strip_prefix("memlock:"))
+                .and_then(|value| value.trim().parse::<u64>().ok())
+                .with_context(|| format!("no memlock in the fdinfo of answer map fd {fd}"))?;
+        }
+        Ok(total)
     }
 
     /// Answers sent by the program for the zone in `slot`: (NOERROR, NXDOMAIN); `None` for

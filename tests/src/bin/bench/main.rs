@@ -53,36 +53,6 @@ fn repeated_ns(engine: &XdpEngine, frame: &[u8]) -> anyhow::Result<f64> {
     Ok(times[times.len() / 2].as_nanos() as f64)
 }
 
-/// The memory the kernel counts for the answer maps this process holds (the `memlock` of
-/// each in /proc/self/fdinfo, what `bpftool map show` prints): hash maps of the answer maps'
-/// size, summed. Kernels since 6.4 count what the map uses, entries included.
-fn answer_maps_memlock() -> anyhow::Result<u64> {
-    let max_entries = format!("max_entries:\t{ANSWER_MAP_MAX_ENTRIES}");
-    let mut total = 0;
-    let mut maps = 0;
-    for entry in std::fs::read_dir("/proc/self/fdinfo")? {
-        let Ok(info) = std::fs::read_to_string(entry?.path()) else {
-            continue;
-        };
-        let is_answer_map =
-            info.lines().any(|l| l == "map_type:\t1") && info.lines().any(|l| l == max_entries);
-        if !is_answer_map {
-            continue;
-        }
-        maps += 1;
-        total += info
-            .lines()
-            .find_map(|l| l.strip_prefix("memlock:\t"))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .context("memlock in the fdinfo of an answer map")?;
-    }
-    anyhow::ensure!(
-        maps == 2,
-        "found {maps} answer maps among this process's descriptors"
-    );
-    Ok(total)
-}
-
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
@@ -237,17 +207,18 @@ fn xdp(quick: bool) -> anyhow::Result<()> {
         bodies.iter().map(|(_, len)| len).sum::<usize>() as f64 / bodies.len().max(1) as f64,
     );
     drop(bodies);
-    let maps_empty = answer_maps_memlock()?;
+    let maps_empty = engine.answer_maps_bytes()?;
     let started = Instant::now();
     engine.apply(update.change)?;
     let publish_ms = started.elapsed().as_millis();
     // What the kernel counts for the entries of one map (its own accounting, as bpftool
     // shows it), beyond the empty maps' buckets.
-    let entry_bytes = answer_maps_memlock()?.saturating_sub(maps_empty) / entries.max(1) as u64;
+    let entry_bytes =
+        engine.answer_maps_bytes()?.saturating_sub(maps_empty) / entries.max(1) as u64;
     let started = Instant::now();
     engine.settle()?;
     let settle_ms = started.elapsed().as_millis();
-    let maps_full = answer_maps_memlock()?;
+    let maps_full = engine.answer_maps_bytes()?;
     let label = format!("publish {hosts} records ({entries} entries): compile ms");
     show(&label, compile_ms.to_string());
     show(
