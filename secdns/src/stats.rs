@@ -112,7 +112,7 @@ pub struct MapUsage {
     pub capacity: u64,
     /// Entries compiled but left to userspace for want of room.
     pub left_out: u64,
-    /// Memory the entries take, both maps (live and previous) counted.
+    /// Memory the kernel counts for both answer maps (live and previous), buckets included.
     pub bytes: u64,
     /// Publications so far, and how many compiled only what changed.
     pub publications: u64,
