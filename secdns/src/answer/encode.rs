@@ -119,44 +119,26 @@ impl<'q> Compressor<'q> {
     }
 }
 
-/// Answers with fewer records are encoded and measured; larger ones are first checked with
-/// [`cannot_fit`].
-const LARGE_ANSWER: usize = 32;
+/// RRsets with fewer records are encoded and measured; larger ones are first checked with
+/// [`least_size`], so that one too large for the reply costs no more than looking at it.
+const LARGE_RRSET: usize = 32;
 
-/// Whether the answer and authority sections of `answer` (what must fit) are sure to take
-/// more than `room` octets, found without encoding them: each record takes at least one octet
-/// for its owner (root or pointer), its fixed fields, and its data with every compressible
-/// name cut to one octet.
-pub fn cannot_fit(answer: &Answer<'_>, room: usize) -> bool {
-    let records = || answer.answer.iter().chain(&answer.authority);
-    if records().count() < LARGE_ANSWER {
-        return false;
-    }
-    let least: usize = records()
+/// The fewest octets `records` can take: each at least one octet for its owner (root or
+/// pointer), its fixed fields, and its data with every compressible name cut to one octet.
+fn least_size(records: &[Rr<'_>]) -> usize {
+    records
+        .iter()
         .map(|rr| {
             let names = compressible_names(rr.rtype, &rr.rdata);
             let in_names: usize = names.iter().map(|&(_, len)| len).sum();
             1 + 10 + rr.rdata.len() - in_names + names.len()
         })
-        .sum();
-    least > room
+        .sum()
 }
 
 /// AA and RCODE, as the header of a reply to `answer` carries them.
 fn header_flags(answer: &Answer<'_>) -> u16 {
     (if answer.authoritative { flags::AA } else { 0 }) | answer.rcode as u16
-}
-
-impl Body {
-    /// The header bits and extended error of `answer`, without its records: for a reply
-    /// that cannot hold them.
-    pub fn header_of(answer: &Answer<'_>) -> Self {
-        Self {
-            flags: header_flags(answer),
-            extended_error: answer.extended_error,
-            ..Self::empty(0)
-        }
-    }
 }
 
 /// Encodes `answer` as the sections following a question whose name is `qname` (any case;
@@ -223,15 +205,19 @@ pub fn encode_within(qname: &[u8], answer: &Answer<'_>, room: usize) -> (Body, b
     'sections: for (section, records) in sections.into_iter().enumerate() {
         for rrset in rrsets(records) {
             let mark = out.len();
-            for rr in rrset {
-                write_rr(&mut out, rr, &mut compressor, base);
+            let sure_not_to_fit =
+                rrset.len() >= LARGE_RRSET && least_size(rrset) > room.saturating_sub(mark);
+            if !sure_not_to_fit {
+                for rr in rrset {
+                    write_rr(&mut out, rr, &mut compressor, base);
+                }
+                if out.len() <= room {
+                    counts[section] += rrset.len();
+                    continue;
+                }
+                out.truncate(mark);
+                compressor.forget_from(base + mark);
             }
-            if out.len() <= room {
-                counts[section] += rrset.len();
-                continue;
-            }
-            out.truncate(mark);
-            compressor.forget_from(base + mark);
             let Some(first) = rrset.first() else {
                 continue;
             };

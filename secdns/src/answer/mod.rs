@@ -204,13 +204,8 @@ fn answer_question<'s>(
             0
         };
         let room = limit.saturating_sub(12 + question.raw.len() + opt_len + reserve);
-        // An answer sure not to fit is not encoded: a huge RRset costs no more than its lookup.
-        if encode::cannot_fit(&answer, room) {
-            (encode::Body::header_of(&answer), answer.zone, true)
-        } else {
-            let (body, truncated) = encode::encode_within(&qname, &answer, room);
-            (body, answer.zone, truncated)
-        }
+        let (body, truncated) = encode::encode_within(&qname, &answer, room);
+        (body, answer.zone, truncated)
     };
     let base_flags = FLAG_QR | (query_flags & COPIED_QUERY_FLAGS);
     let opt = edns.map(|_| Opt {
@@ -522,6 +517,28 @@ big      IN TXT "212345678901234567890123456789012345678901234567890123456789012
             ns.zone.map(|z| z.to_string()),
             Some("sub.example.com.".into())
         );
+    }
+
+    #[test]
+    fn a_large_rrset_that_does_not_fit_truncates_after_what_does() {
+        // As Knot fills a reply: the CNAME that fits stays, the large RRset it leads to is
+        // left out (not even encoded: it cannot fit), and TC says so.
+        let apex: Name = "example.com.".parse().unwrap();
+        let mut text = format!("{ZONE}bigalias IN CNAME many\n");
+        for i in 0..40 {
+            text.push_str(&format!("many IN TXT \"{i:0>100}\"\n"));
+        }
+        let (zone, _) = zonefile::parse(&text, &apex, "unit").unwrap();
+        let s = Snapshot::new([Arc::new(zone)]);
+        let reply = respond(
+            &query("bigalias.example.com.", rtype::TXT, None),
+            &s,
+            Transport::Udp { payload: 1232 },
+        )
+        .unwrap();
+        assert!(reply.len() <= 512);
+        assert_ne!(reply[2] & 0x02, 0, "TC");
+        assert_eq!(&reply[6..8], &[0, 1], "the CNAME, alone");
     }
 
     #[test]
