@@ -166,6 +166,15 @@ fn signed_queries_are_answered_and_refused_as_knot_does() {
             assert!(summary.ends_with(error), "{what}: {summary}\n{}", ours.raw);
         }
     }
+    // A key added while serving signs queries from then on.
+    let added = key("added-key.", b"fedcba9876543210fedcba9876543210");
+    let y = added.dig_arg();
+    let before = secdns.query_with(&www, "A", &["-y", &y]).unwrap();
+    assert_eq!(before.status, "NOTAUTH", "{}", before.raw);
+    secdns.cli(&added.cli_add_args()).unwrap();
+    let after = secdns.query_with(&www, "A", &["-y", &y]).unwrap();
+    assert_eq!(after.status, "NOERROR", "{}", after.raw);
+    assert!(verified(&after), "{}", after.raw);
     let _ = std::fs::remove_file(&zone_file);
 }
 

@@ -16,13 +16,14 @@ use std::{
 };
 
 use anyhow::Context as _;
+use arc_swap::ArcSwap;
 use tokio::task::JoinHandle;
 
 use crate::{
     catalog::{Catalog, OverrideDef, Refused, SecondaryDef},
     dns::Name,
     server::publisher::Publisher,
-    transfer::client::Limits,
+    transfer::{client::Limits, tsig::Key},
     webhooks::Notifier,
     zone::overrides::Override,
 };
@@ -33,6 +34,9 @@ type Running = (Arc<SecondaryZone>, Option<JoinHandle<()>>);
 
 pub struct Secondaries {
     catalog: Mutex<Catalog>,
+    /// The catalog's TSIG keys, decoded, for signed queries: read per query without the
+    /// catalog's lock, which a change holds while it saves.
+    query_keys: ArcSwap<std::collections::HashMap<Name, Key>>,
     /// Each zone and its refresh loop (once started).
     zones: Mutex<BTreeMap<Name, Running>>,
     limits: Limits,
@@ -52,6 +56,14 @@ fn settings(catalog: &Catalog, def: &SecondaryDef) -> anyhow::Result<Settings> {
             .primaries(def)
             .with_context(|| format!("zone {}", def.name))?,
     })
+}
+
+/// The catalog's TSIG keys with their secrets decoded (the catalog has checked them).
+fn decoded_keys(catalog: &Catalog) -> std::collections::HashMap<Name, Key> {
+    catalog
+        .keys()
+        .filter_map(|(def, _)| Some((def.name.clone(), def.key().ok()?)))
+        .collect()
 }
 
 /// What `catalog` asks to run: each zone's settings and overrides. Fails (before anything
@@ -93,6 +105,7 @@ impl Secondaries {
     ) -> anyhow::Result<Arc<Self>> {
         let this = Arc::new(Self {
             catalog: Mutex::new(Catalog::default()),
+            query_keys: ArcSwap::default(),
             zones: Mutex::default(),
             limits,
             store,
@@ -100,6 +113,7 @@ impl Secondaries {
             notifier,
         });
         this.reconcile(&catalog, plan(&catalog)?);
+        this.query_keys.store(Arc::new(decoded_keys(&catalog)));
         *lock(&this.catalog) = catalog;
         Ok(this)
     }
@@ -183,9 +197,8 @@ impl Secondaries {
     }
 
     /// The TSIG key named `name`, for a signed query; `None` when there is no such key.
-    pub fn key(&self, name: &Name) -> Option<crate::transfer::tsig::Key> {
-        let catalog = lock(&self.catalog);
-        catalog.key(name).and_then(|(def, _)| def.key().ok())
+    pub fn key(&self, name: &Name) -> Option<Key> {
+        self.query_keys.load().get(name).cloned()
     }
 
     /// Applies `change` to the objects, saves them and puts them to work (zones started,
@@ -201,6 +214,7 @@ impl Secondaries {
         let plan = plan(&updated)?;
         updated.save()?;
         self.reconcile(&updated, plan);
+        self.query_keys.store(Arc::new(decoded_keys(&updated)));
         *catalog = updated;
         drop(catalog);
         self.start();
