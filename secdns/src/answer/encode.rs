@@ -142,61 +142,39 @@ fn header_flags(answer: &Answer<'_>) -> u16 {
 }
 
 /// Encodes `answer` as the sections following a question whose name is `qname` (any case;
-/// only its length and letters-ignoring-case matter).
-pub fn encode_body(qname: &[u8], answer: &Answer<'_>) -> Body {
-    encode(qname, answer, None).0
-}
-
-/// As [`encode_body`], with the names and pointers of the body.
+/// only its length and letters-ignoring-case matter), with the names and pointers of the
+/// body: what the XDP compiler stores, whole (the program passes what is too big).
 pub fn encode_traced(qname: &[u8], answer: &Answer<'_>) -> (Body, Trace) {
-    let (body, trace) = encode(qname, answer, Some(Trace::default()));
+    let (body, _, trace) = fill(qname, answer, usize::MAX, Some(Trace::default()));
     (body, trace.unwrap_or_default())
 }
 
-fn encode(qname: &[u8], answer: &Answer<'_>, trace: Option<Trace>) -> (Body, Option<Trace>) {
-    let mut out = Vec::with_capacity(256);
-    let mut compressor = Compressor {
-        question: qname,
-        written: Vec::new(),
-        index: None,
-        scratch: Vec::new(),
-        trace,
-    };
-    let base = 12 + qname.len() + 4;
-    for rr in answer
-        .answer
-        .iter()
-        .chain(&answer.authority)
-        .chain(&answer.additional)
-    {
-        write_rr(&mut out, rr, &mut compressor, base);
-    }
-    let count = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
-    let body = Body {
-        bytes: out,
-        ancount: count(answer.answer.len()),
-        nscount: count(answer.authority.len()),
-        arcount: count(answer.additional.len()),
-        flags: header_flags(answer),
-        extended_error: answer.extended_error,
-    };
-    (body, compressor.trace)
-}
-
-/// As [`encode_body`], in at most `room` octets, RRset by RRset as Knot fills a reply: an
+/// As [`encode_traced`], in at most `room` octets, RRset by RRset as Knot fills a reply: an
 /// answer or authority RRset that does not fit ends the body there and truncates it (RFC 2181
 /// §9), except the SOA of a negative answer, which is left out (RFC 2308 §5: a resolver can
 /// do without); an additional RRset that does not fit is left out, unless it is glue a
 /// referral needs (at or below the cut, RFC 9471 §3), which truncates. Also whether it
 /// truncated.
 pub fn encode_within(qname: &[u8], answer: &Answer<'_>, room: usize) -> (Body, bool) {
-    let mut out = Vec::with_capacity(room.min(4096));
+    let (body, truncated, _) = fill(qname, answer, room, None);
+    (body, truncated)
+}
+
+/// The one encoder of both: `trace` only with a `room` nothing can exceed (what is taken back
+/// is not taken out of a trace).
+fn fill(
+    qname: &[u8],
+    answer: &Answer<'_>,
+    room: usize,
+    trace: Option<Trace>,
+) -> (Body, bool, Option<Trace>) {
+    let mut out = Vec::with_capacity(room.min(512));
     let mut compressor = Compressor {
         question: qname,
         written: Vec::new(),
         index: None,
         scratch: Vec::new(),
-        trace: None,
+        trace,
     };
     let base = 12 + qname.len() + 4;
     let mut counts = [0usize; 3];
@@ -246,7 +224,7 @@ pub fn encode_within(qname: &[u8], answer: &Answer<'_>, room: usize) -> (Body, b
         flags: header_flags(answer),
         extended_error: answer.extended_error,
     };
-    (body, truncated)
+    (body, truncated, compressor.trace)
 }
 
 /// `records` cut into RRsets: runs of one owner and type, where the signatures over each

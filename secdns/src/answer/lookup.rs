@@ -646,13 +646,12 @@ fn referral<'a>(b: &mut Builder<'a>, cut: &'a Node) {
     };
     let from = b.out.authority.len();
     b.add(Section::Authority, Cow::Borrowed(&cut.owner), cut, ns, None);
-    // NS at a delegation is not signed: drop anything `add` attached to it (not the
-    // signatures of proofs before it, such as a wildcard's).
-    let mut at = 0;
-    b.out.authority.retain(|rr| {
-        at += 1;
-        at <= from || rr.rtype != rtype::RRSIG
-    });
+    // NS at a delegation is not signed: drop what `add` attached to it (not the signatures
+    // of proofs before it, such as a wildcard's).
+    let added = b.out.authority.split_off(from);
+    b.out
+        .authority
+        .extend(added.into_iter().filter(|rr| rr.rtype != rtype::RRSIG));
     b.forget_index(Section::Authority);
     if b.dnssec {
         match cut.rrset(rtype::DS) {

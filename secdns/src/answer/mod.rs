@@ -60,7 +60,6 @@ fn respond_parsed<'s>(
     snapshot: &'s Snapshot,
     transport: Transport,
 ) -> Option<(Vec<u8>, Option<&'s Name>)> {
-    let our_payload = transport.our_payload();
     match parsed {
         ParsedQuery::Ignore => None,
         ParsedQuery::Error {
@@ -70,26 +69,16 @@ fn respond_parsed<'s>(
             edns,
             rcode,
             extended_rcode,
-        } => {
-            let header_flags = FLAG_QR | (flags & COPIED_QUERY_FLAGS) | rcode as u16;
-            let opt = edns.map(|e| Opt {
-                payload: our_payload,
-                extended_rcode,
-                dnssec_ok: e.dnssec_ok,
-                extended_error: None,
-            });
-            Some((
-                assemble(
-                    id,
-                    header_flags,
-                    question.map(|q| q.raw),
-                    [0, 0, 0],
-                    &[],
-                    opt,
-                ),
-                None,
-            ))
-        }
+        } => Some((
+            error_reply(
+                (id, flags),
+                question.map(|q| q.raw),
+                edns,
+                (rcode, extended_rcode),
+                transport,
+            ),
+            None,
+        )),
         ParsedQuery::Query {
             id,
             flags,
@@ -130,16 +119,7 @@ pub fn respond_keyed<'s>(
     {
         return respond_parsed(parsed, snapshot, transport);
     }
-    let error = |code: u8| {
-        let opt = edns.map(|e| Opt {
-            payload: transport.our_payload(),
-            extended_rcode: 0,
-            dnssec_ok: e.dnssec_ok,
-            extended_error: None,
-        });
-        let header_flags = FLAG_QR | (flags & COPIED_QUERY_FLAGS) | code as u16;
-        assemble(id, header_flags, Some(question.raw), [0, 0, 0], &[], opt)
-    };
+    let error = |code: u8| error_reply((id, flags), Some(question.raw), edns, (code, 0), transport);
     let record = match crate::transfer::message::parse(msg).map(|m| m.tsig) {
         Ok(Some(record)) => record,
         _ => return Some((error(rcode::FORMERR), None)),
@@ -165,6 +145,25 @@ pub fn respond_keyed<'s>(
             Some((reply, None))
         }
     }
+}
+
+/// A reply that carries only an RCODE (and its upper bits in OPT, when the query had OPT):
+/// the query's ID and copied flags, the question as asked, if any.
+fn error_reply(
+    (id, query_flags): (u16, u16),
+    question: Option<&[u8]>,
+    edns: Option<Edns>,
+    (rcode, extended_rcode): (u8, u8),
+    transport: Transport,
+) -> Vec<u8> {
+    let header_flags = FLAG_QR | (query_flags & COPIED_QUERY_FLAGS) | rcode as u16;
+    let opt = edns.map(|e| Opt {
+        payload: transport.our_payload(),
+        extended_rcode,
+        dnssec_ok: e.dnssec_ok,
+        extended_error: None,
+    });
+    assemble(id, header_flags, question, [0, 0, 0], &[], opt)
 }
 
 /// The reply to `question`; `reserve` octets are kept free of the client's size for a
