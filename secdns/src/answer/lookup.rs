@@ -589,7 +589,7 @@ fn find<'a>(zone: &'a Zone, name: &[u8], qtype: u16) -> Found<'a> {
     // Ancestors from the apex down to the name itself (offset 0).
     let mut closest_encloser = below_apex;
     for &offset in offsets.iter().rev().filter(|&&o| o <= below_apex) {
-        let Some(node) = zone.node(&name[offset..]).filter(|n| !n.is_nsec3_only()) else {
+        let Some(node) = zone.name_node(&name[offset..]) else {
             break;
         };
         closest_encloser = offset;
@@ -614,8 +614,8 @@ fn find<'a>(zone: &'a Zone, name: &[u8], qtype: u16) -> Found<'a> {
     // even one that is only an empty non-terminal (§4.1: it exists, with no data: NODATA).
     let mut source = vec![1, b'*'];
     source.extend_from_slice(&name[closest_encloser..]);
-    match zone.node(&source) {
-        Some(wildcard) if !wildcard.is_nsec3_only() => {
+    match zone.name_node(&source) {
+        Some(wildcard) => {
             let owner = Name::from_wire(name).unwrap_or_else(|_| Name::root());
             Found::Node {
                 node: wildcard,
@@ -623,7 +623,7 @@ fn find<'a>(zone: &'a Zone, name: &[u8], qtype: u16) -> Found<'a> {
                 wildcard: Some(closest_encloser),
             }
         }
-        _ => Found::Nothing { closest_encloser },
+        None => Found::Nothing { closest_encloser },
     }
 }
 

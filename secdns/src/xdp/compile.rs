@@ -225,11 +225,7 @@ impl<'s> Compiler<'s> {
         for (zone, facts) in &facts {
             units.extend(self.zone_stop(zone, facts));
             // Names that own only NSEC3 records do not exist for queries: the walk answers them.
-            nodes.extend(
-                zone.nodes()
-                    .filter(|node| !node.is_nsec3_only())
-                    .map(|node| (*zone, facts, node)),
-            );
+            nodes.extend(zone.name_nodes().map(|node| (*zone, facts, node)));
         }
         // Names compile independently: one share per core, kept in order.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -632,7 +628,7 @@ impl Builder<'_> {
 
     fn exists(&self, name: &[u8]) -> bool {
         self.zone_of(name, DEFAULT_QTYPE)
-            .is_some_and(|zone| zone.node(name).is_some_and(|node| !node.is_nsec3_only()))
+            .is_some_and(|zone| zone.name_node(name).is_some())
     }
 
     /// Whether answers to `qtype` at `name` differ for DO queries: the zone userspace answers

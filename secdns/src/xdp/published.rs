@@ -355,7 +355,7 @@ impl Published {
                 continue;
             }
             let (zone, facts) = zones.get(zone_apex)?;
-            units.push(match zone.node(name).filter(|node| !node.is_nsec3_only()) {
+            units.push(match zone.name_node(name) {
                 Some(node) => compiler.node(zone, facts, node, &mut parents),
                 None => Unit {
                     zone: zone_apex.clone(),

@@ -194,6 +194,18 @@ impl Zone {
         self.nodes.get(lowercase_wire).map(Arc::as_ref)
     }
 
+    /// The node at `lowercase_wire` when it is a name of the zone's namespace: not one that
+    /// owns only NSEC3 records, which exist for denial proofs alone (RFC 5155 §7.2.8).
+    pub fn name_node(&self, lowercase_wire: &[u8]) -> Option<&Node> {
+        self.node(lowercase_wire)
+            .filter(|node| !node.is_nsec3_only())
+    }
+
+    /// Every node of the zone's namespace (see [`Zone::name_node`]).
+    pub fn name_nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes().filter(|node| !node.is_nsec3_only())
+    }
+
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
         self.nodes.values().map(Arc::as_ref)
     }
