@@ -101,6 +101,13 @@ impl Name {
         self.wire.iter().map(|&b| dns_lowercase(b)).collect()
     }
 
+    /// The same name in lower case (lowercasing keeps a name valid).
+    pub fn lowercased(&self) -> Name {
+        Name {
+            wire: self.lowercase_wire(),
+        }
+    }
+
     pub fn is_root(&self) -> bool {
         self.wire.len() == 1
     }

@@ -101,10 +101,7 @@ pub fn name_with_case(token: &Token, origin: &Name, lowercase: bool) -> Result<N
         wire.extend_from_slice(origin.wire());
     }
     let name = Name::from_wire(&wire).map_err(|e| bad(&e.to_string()))?;
-    match lowercase {
-        true => Name::from_wire(&name.lowercase_wire()).map_err(|e| bad(&e.to_string())),
-        false => Ok(name),
-    }
+    Ok(if lowercase { name.lowercased() } else { name })
 }
 
 fn push_label(wire: &mut Vec<u8>, label: &[u8]) -> Result<(), &'static str> {

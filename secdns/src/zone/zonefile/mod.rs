@@ -19,7 +19,10 @@ use std::{
 };
 
 use super::{RecordLimits, Zone, ZoneBuilder};
-use crate::dns::{Name, codes::class};
+use crate::dns::{
+    Name,
+    codes::{class, rtype},
+};
 use lexer::{Entry, Token};
 
 /// Limits for one zone file; a file over them is rejected rather than half-loaded.
@@ -157,23 +160,16 @@ impl Reader {
         // record exists under DNAME"); names after the DNAME were refused with their line.
         let dnames = self.dname_seen.then(|| zone.nodes()).into_iter().flatten();
         for node in dnames.filter(|n| !n.rrsets.is_empty()) {
-            let mut parent = node.owner.parent();
-            while let Some(name) = parent.filter(|p| p.is_at_or_below(zone.apex())) {
-                let dname = zone
-                    .node_unrecorded(&name.lowercase_wire())
-                    .is_some_and(|n| {
-                        n.rrsets
-                            .iter()
-                            .any(|r| r.rtype == crate::dns::codes::rtype::DNAME)
-                    });
-                if dname {
-                    return Err(ZoneFileError {
-                        file: source.to_owned(),
-                        line: None,
-                        message: format!("{} is below the DNAME at {name}", node.owner),
-                    });
-                }
-                parent = name.parent();
+            let holds_dname = |name: &Name| {
+                zone.node_unrecorded(&name.lowercase_wire())
+                    .is_some_and(|n| n.rrsets.iter().any(|r| r.rtype == rtype::DNAME))
+            };
+            if let Some(name) = dname_above(&node.owner, zone.apex(), holds_dname) {
+                return Err(ZoneFileError {
+                    file: source.to_owned(),
+                    line: None,
+                    message: format!("{} is below the DNAME at {name}", node.owner),
+                });
             }
         }
         Ok((zone, warnings))
@@ -250,8 +246,7 @@ impl Reader {
                 .ok_or_else(|| Fault::new("empty entry"))?;
             tokens = rest;
             // knotd keeps owners in lower case.
-            let owner = fields::name(owner, &state.origin)?;
-            Name::from_wire(&owner.lowercase_wire()).map_err(|e| Fault::new(e.to_string()))?
+            fields::name_with_case(owner, &state.origin, true)?
         };
         state.last_owner = owner.clone();
         let (mut ttl, mut class) = (None, None);
@@ -287,7 +282,7 @@ impl Reader {
         // default (knotd does not carry the previous record's TTL over, as BIND does).
         let ttl = match ttl {
             Some(ttl) => ttl,
-            None if rr_type == crate::dns::codes::rtype::RRSIG && rdata.len() >= 8 => {
+            None if rr_type == rtype::RRSIG && rdata.len() >= 8 => {
                 u32::from_be_bytes([rdata[4], rdata[5], rdata[6], rdata[7]])
             }
             None => state.default_ttl.unwrap_or(DEFAULT_TTL),
@@ -295,7 +290,7 @@ impl Reader {
         if !owner.is_at_or_below(self.builder.apex()) {
             return Ok(Some(format!("{owner} is outside the zone")));
         }
-        if rr_type == crate::dns::codes::rtype::SOA {
+        if rr_type == rtype::SOA {
             if owner != *self.builder.apex() {
                 return Ok(Some(format!("SOA at {owner}, not at the apex")));
             }
@@ -304,7 +299,7 @@ impl Reader {
             }
         }
         self.check_semantics(&owner, rr_type, &rdata)?;
-        self.dname_seen |= rr_type == crate::dns::codes::rtype::DNAME;
+        self.dname_seen |= rr_type == rtype::DNAME;
         self.builder
             .add(
                 owner,
@@ -322,7 +317,6 @@ impl Reader {
     /// What knotd refuses to load even with its semantic checks off: CNAME beside other
     /// data or a second CNAME, names below a DNAME, a second NSEC3PARAM.
     fn check_semantics(&self, owner: &Name, rr_type: u16, rdata: &[u8]) -> Result<(), Fault> {
-        use crate::dns::codes::rtype;
         let is_data = |t: u16| !matches!(t, rtype::RRSIG | rtype::NSEC);
         if let Some(node) = self.builder.node(owner) {
             let held: Vec<u16> = node.rrsets.iter().map(|r| r.rtype).collect();
@@ -352,19 +346,29 @@ impl Reader {
         if !self.dname_seen {
             return Ok(());
         }
-        let mut parent = owner.parent();
-        while let Some(name) = parent.filter(|p| p.is_at_or_below(self.builder.apex())) {
-            if self
-                .builder
-                .node(&name)
+        let holds_dname = |name: &Name| {
+            self.builder
+                .node(name)
                 .is_some_and(|n| n.rrset(rtype::DNAME).is_some())
-            {
-                return Err(Fault::new(format!("{owner} is below the DNAME at {name}")));
-            }
-            parent = name.parent();
+        };
+        match dname_above(owner, self.builder.apex(), holds_dname) {
+            Some(name) => Err(Fault::new(format!("{owner} is below the DNAME at {name}"))),
+            None => Ok(()),
         }
-        Ok(())
     }
+}
+
+/// The closest name above `owner`, up to `apex`, that `holds_dname` says holds a DNAME: none
+/// may be below one (knotd: "child record exists under DNAME").
+fn dname_above(owner: &Name, apex: &Name, holds_dname: impl Fn(&Name) -> bool) -> Option<Name> {
+    let mut parent = owner.parent();
+    while let Some(name) = parent.filter(|p| p.is_at_or_below(apex)) {
+        if holds_dname(&name) {
+            return Some(name);
+        }
+        parent = name.parent();
+    }
+    None
 }
 
 /// `$ORIGIN` and `$TTL`.
