@@ -8,7 +8,7 @@ use super::Secondaries;
 use crate::{
     answer::{Opt, assemble},
     dns::{
-        codes::{flags, rcode, rtype},
+        codes::{flags, opcode, rcode, rtype},
         name::uncompressed_len,
     },
     transfer::{
@@ -16,8 +16,6 @@ use crate::{
         tsig::{self, Key},
     },
 };
-
-pub const OPCODE_NOTIFY: u8 = crate::dns::codes::opcode::NOTIFY;
 
 /// The reply: header and echoed question; `code` is the RCODE, `opt` our EDNS payload size
 /// when the NOTIFY had an OPT record (RFC 6891 §7). Not authoritative data: no AA, as Knot.
@@ -29,7 +27,7 @@ fn reply(raw: &[u8], code: u8, opt: Option<u16>) -> Vec<u8> {
     let id = raw
         .get(0..2)
         .map_or(0, |id| u16::from_be_bytes([id[0], id[1]]));
-    let header_flags = flags::QR | ((OPCODE_NOTIFY as u16) << 11) | code as u16;
+    let header_flags = flags::QR | ((opcode::NOTIFY as u16) << 11) | code as u16;
     assemble(
         id,
         header_flags,

@@ -576,10 +576,11 @@ impl SecondaryZone {
                         self.succeeded(copy, started, format!("{text} at {}", primary.name));
                         return true;
                     }
-                    // Whatever the SOA said, never go back to an older serial.
+                    // Whatever the SOA said, never go back to an older serial (the same one was
+                    // up to date above, or forced).
                     if let Some(copy) = &current
                         && !serial::is_newer(zone.serial(), copy.serial())
-                        && !(force && zone.serial() == copy.serial())
+                        && zone.serial() != copy.serial()
                     {
                         let relation = match serial::compare(zone.serial(), copy.serial()) {
                             Some(Ordering::Less) => "older than",

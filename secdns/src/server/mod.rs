@@ -22,7 +22,7 @@ use crate::{
     answer::{Transport, respond_keyed},
     config::Config,
     control,
-    secondary::{Secondaries, notify::OPCODE_NOTIFY, store::ZoneStore},
+    secondary::{Secondaries, store::ZoneStore},
     snapshot::{Snapshot, SnapshotCell},
     stats::ResponderStats,
     webhooks::Notifier,
@@ -46,7 +46,7 @@ pub struct Shared {
 /// is answered from the current snapshot.
 pub fn reply(shared: &Shared, msg: &[u8], source: IpAddr, transport: Transport) -> Option<Vec<u8>> {
     let opcode = msg.get(2).map(|b| (b >> 3) & 0x0f);
-    if opcode == Some(OPCODE_NOTIFY)
+    if opcode == Some(crate::dns::codes::opcode::NOTIFY)
         && let Some(secondaries) = shared.secondaries.get()
     {
         return secondaries.handle_notify(msg, source, transport.our_payload());
