@@ -118,6 +118,18 @@ pub fn owners(apex: &str, zone_text: &str) -> Vec<String> {
     out
 }
 
+/// [`names`], and the owners written in `zone_text` (a version of [`ZONE`]) besides them: a
+/// signed copy's names that own only NSEC3 records (RFC 5155 §7.2.8).
+pub fn names_and_owners(zone_text: &str) -> Vec<String> {
+    let mut asked = names();
+    let new: Vec<String> = owners(APEX, zone_text)
+        .into_iter()
+        .filter(|n| !asked.contains(n))
+        .collect();
+    asked.extend(new);
+    asked
+}
+
 /// `owners` of each zone, and for each a name below it that does not exist.
 pub fn owners_and_below(zones: &[(&str, String)]) -> Vec<String> {
     let mut out = Vec::new();

@@ -16,7 +16,7 @@ use secdns_tests::{
     prerequisites::{require_tools, secdns_bin},
     queries::{
         APEX, CORNERS_APEX, CORNERS_ZONE, TYPES, ZONE, corner_names, corner_zones, mixed_case,
-        names, owners,
+        names, names_and_owners,
     },
     secdns::Secondary,
 };
@@ -329,12 +329,7 @@ fn compare(
 /// its own names and for the names that only own NSEC3 records (RFC 5155 §7.2.8).
 fn compare_signed(nsec3: bool) -> (usize, usize, usize, Vec<String>) {
     let signed = secdns_tests::signing::sign(APEX, ZONE, nsec3).unwrap();
-    let mut asked = names();
-    let new: Vec<String> = owners(APEX, &signed)
-        .into_iter()
-        .filter(|n| !asked.contains(n))
-        .collect();
-    asked.extend(new);
+    let asked = names_and_owners(&signed);
     compare(&[(APEX, signed)], &asked, SIGNED_VARIANTS)
 }
 

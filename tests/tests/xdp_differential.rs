@@ -12,7 +12,7 @@ use secdns_tests::{
     prerequisites::require_root,
     queries::{
         APEX, CORNERS_APEX, CORNERS_ZONE, TYPES, ZONE, corner_names, corner_zones, mixed_case,
-        names, owners,
+        names_and_owners,
     },
     signing,
     xdp::{Outcome, loaded_with, run_checked, snapshot_of_zones},
@@ -70,12 +70,7 @@ fn xdp_agrees_with_userspace_on_every_differential_query() {
         ("NSEC3", signing::sign(APEX, ZONE, true).unwrap()),
     ] {
         // The names that own only NSEC3 records too (RFC 5155 §7.2.8).
-        let mut asked = names();
-        let new: Vec<String> = owners(APEX, &zone)
-            .into_iter()
-            .filter(|n| !asked.contains(n))
-            .collect();
-        asked.extend(new);
+        let asked = names_and_owners(&zone);
         let (answered, passed) = run(&[(APEX, zone)], &asked);
         println!(
             "xdp differential ({label}): {answered} answered in the kernel, {passed} passed, 0 failed"
