@@ -114,13 +114,13 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
     let value = unsafe { &*value };
     query::confirm_name(query.scratch, name_len, value)?;
     let serial = if value.serial_at != 0 {
-        let slot = config.active * ZONE_SLOTS + value.zone_slot as u32;
+        let slot = config.active * ZONE_SLOTS + value.zone_slot;
         *SERIALS.get(slot).ok_or(Pass(Counter::Miss))?
     } else {
         0
     };
     let sent = reply::write_reply(ctx, &query, value, serial, config.udp_payload)?;
-    let slot = value.zone_slot as u32;
+    let slot = value.zone_slot;
     if slot < COUNTED_ZONE_SLOTS {
         if let Some(count) = ZONE_COUNTERS.get_ptr_mut(zone_counter_index(slot, value.flags)) {
             // SAFETY: per-CPU slot, nobody else writes it while we run.
