@@ -8,21 +8,20 @@ pub const MAX_NAME_LEN: usize = 255;
 /// loops indexed by a byte-sized counter stay in bounds.
 pub const NAME_BUF_LEN: usize = 256;
 /// Largest precompiled answer body (answer + authority + additional records) the fast path
-/// carries. Bigger answers are left to userspace. Chosen so that a map entry (element header,
-/// key, value) fits the kernel allocator's 1 KiB size class rather than 2 KiB.
+/// carries. Bigger answers are left to userspace.
 pub const MAX_BODY_LEN: usize = 608;
 /// Size of the EDNS(0) OPT record the fast path appends (root name, type, class, TTL, RDLEN).
 pub const OPT_RR_LEN: usize = 11;
-/// Number of answer maps: userspace fills the inactive one and then flips `XdpConfig::active`.
+/// Versions of the answer set the maps hold at once: the live one and the next.
 pub const ANSWER_MAP_COUNT: u32 = 2;
-/// Upper bound on entries per answer map (entries are not preallocated; the hash buckets,
-/// 16 bytes each, are).
-pub const ANSWER_MAP_MAX_ENTRIES: u32 = 1 << 21;
+/// Upper bound on the entries of the answer index: one body chunk each at most, and chunks
+/// are numbered in 25 bits (see [`slot_word`]).
+pub const ANSWER_MAP_MAX_ENTRIES: u32 = 1 << 24;
 /// A zone's index in the SERIALS array and the per-zone counters.
 pub type ZoneSlot = u32;
-/// Zones whose SOA serial the program writes into answers (see [`AnswerValue::serial_at`]):
+/// Zones whose SOA serial the program writes into answers (see [`BodyHeader::serial_at`]):
 /// more than an edge host serves (a hundred thousand customers' zones and room to spare).
-/// The SERIALS array holds one half of this size per answer map, flipped with it (2 MiB).
+/// The SERIALS array holds one half of this size per parity, flipped with it (2 MiB).
 pub const ZONE_SLOTS: u32 = 1 << 18;
 /// An answer of a zone without a slot (there are more zones than slots).
 pub const NO_ZONE_SLOT: ZoneSlot = ZoneSlot::MAX;
@@ -43,17 +42,85 @@ pub const fn zone_counter_index(slot: u32, flags: u16) -> u32 {
     slot * 2 + (flags & RCODE_MASK == RCODE_NXDOMAIN) as u32
 }
 
-/// Key of the answer maps: the hash of a lowercased name, the query type, and whether the
-/// entry answers for the name itself or for names below it that do not exist.
+/// The answer index: a hash table in an array of buckets, written by userspace through a
+/// shared mapping. An entry sits in one of two buckets chosen by its [`entry_tag`] (a keyed
+/// hash of name, type and scope; see [`home_bucket`] and [`other_bucket`]) and is confirmed
+/// by a second keyed hash of the name ([`Slot::check`]), so no name is stored: 96 bits the
+/// client cannot steer must match. Two choices of eight slots hold 70 % of the slots with
+/// none left over in practice; userspace rebuilds the table bigger when one is.
+pub const SLOTS_PER_BUCKET: usize = 8;
+/// [`Slot::tag`] of a free slot; [`entry_tag`] is never this. A slot is freed by clearing
+/// its word first and its tag second, and filled in the opposite order, so that a reader
+/// that reads tag, check and word in this order never matches a half-written slot.
+pub const TAG_EMPTY: u64 = 0;
+
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct AnswerKey {
-    pub name_hash: u64,
-    pub qtype: u16,
-    /// 1 for the variant served to queries with the EDNS DO bit, 0 otherwise.
-    pub dnssec_ok: u16,
-    /// [`SCOPE_NAME`] or [`SCOPE_BELOW`].
-    pub scope: u32,
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Slot {
+    pub tag: u64,
+    /// The low half of the name's second keyed hash.
+    pub check: u32,
+    /// Body chunk, options and visibility; see [`slot_word`].
+    pub word: u32,
+}
+
+#[repr(C, align(64))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bucket {
+    pub slots: [Slot; SLOTS_PER_BUCKET],
+}
+
+/// [`Slot::word`]: bits 0..25 the first chunk of the body in the BODIES array, bits 25..28
+/// the `OPTION_*` bits, bit 28 + p: the entry is live while `XdpConfig::active` is p. A
+/// publication adds entries visible only to the next parity and takes the next parity's bit
+/// from entries it removes, then flips `active`: a packet sees one version or the other.
+pub const WORD_CHUNK_MASK: u32 = (1 << 25) - 1;
+/// The chunk of a "pass" entry: the name exists (or a walk must stop there), but userspace
+/// answers.
+pub const PASS_CHUNK: u32 = WORD_CHUNK_MASK;
+pub const WORD_OPTIONS_SHIFT: u32 = 25;
+pub const WORD_VISIBLE_SHIFT: u32 = 28;
+
+#[inline(always)]
+pub const fn slot_word(chunk: u32, options: u32, visible: u32) -> u32 {
+    (chunk & WORD_CHUNK_MASK)
+        | ((options & 7) << WORD_OPTIONS_SHIFT)
+        | ((visible & 3) << WORD_VISIBLE_SHIFT)
+}
+
+/// Whether a slot's word is live for readers of parity `active` (0 or 1).
+#[inline(always)]
+pub const fn word_visible(word: u32, active: u32) -> bool {
+    word & (1 << (WORD_VISIBLE_SHIFT + (active & 1))) != 0
+}
+
+/// The entry of a name found by its hashes: for queries of `qtype` (or [`DEFAULT_QTYPE`]),
+/// with or without DO, for the name itself or the names below it.
+#[inline(always)]
+pub const fn entry_tag(name_hash: u64, qtype: u16, dnssec_ok: bool, scope: u32) -> u64 {
+    let selector = (qtype as u64) | ((dnssec_ok as u64) << 16) | (((scope & 1) as u64) << 17);
+    let tag = name_hash ^ (selector + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    if tag == TAG_EMPTY { 1 } else { tag }
+}
+
+/// The first of the two buckets of `tag` in a table of `buckets` buckets.
+#[inline(always)]
+pub const fn home_bucket(tag: u64, buckets: u32) -> u32 {
+    (((tag >> 32) * buckets as u64) >> 32) as u32
+}
+
+/// The second bucket of `tag`: from the tag's other half, never the first.
+#[inline(always)]
+pub const fn other_bucket(tag: u64, buckets: u32) -> u32 {
+    let first = home_bucket(tag, buckets);
+    let second = (((tag & 0xffff_ffff) * buckets as u64) >> 32) as u32;
+    if second != first {
+        second
+    } else if first + 1 < buckets {
+        first + 1
+    } else {
+        0
+    }
 }
 
 /// The entry answers queries for its name.
@@ -64,7 +131,7 @@ pub const SCOPE_NAME: u32 = 0;
 pub const SCOPE_BELOW: u32 = 1;
 /// How many ancestors of a missing name the program tries before leaving it to userspace.
 pub const MAX_WALK: usize = 16;
-/// Compression pointers one answer may need moved (see [`AnswerValue::fixups`]).
+/// Compression pointers one answer may need moved (see [`BodyHeader::fixup_count`]).
 pub const MAX_FIXUPS: usize = 16;
 
 /// Header bits a reply copies from the query: OPCODE, RD and CD (RFC 1035 §4.1.1,
@@ -73,17 +140,17 @@ pub const COPIED_QUERY_FLAGS: u16 = 0x7800 | 0x0100 | 0x0010;
 pub const FLAG_QR: u16 = 0x8000;
 pub const FLAG_AA: u16 = 0x0400;
 
-/// `AnswerValue::options` bit: a separate entry with `dnssec_ok = 1` exists for this name and
-/// type; queries with DO set must use it.
+/// Option bit of an entry (see [`slot_word`]): a separate entry with DO set exists for this
+/// name and type; queries with DO set must use it.
 pub const OPTION_HAS_DO_VARIANT: u32 = 1;
-/// `AnswerValue::options` bit: queries with DO set go to userspace (their answer needs a
+/// Option bit of an entry: queries with DO set go to userspace (their answer needs a
 /// denial proof computed per query).
 pub const OPTION_DO_PASS: u32 = 2;
-/// `AnswerValue::options` bit of a [`SCOPE_BELOW`] default entry: entries of the same name
-/// and scope exist for some types (the types of a wildcard).
+/// Option bit of a [`SCOPE_BELOW`] default entry: entries of the same name and scope exist
+/// for some types (the types of a wildcard).
 pub const OPTION_TYPED_BELOW: u32 = 4;
 
-/// `AnswerKey::qtype` of a name's default entry: the answer (NODATA or a referral) for every
+/// The query type of a name's default entry: the answer (NODATA or a referral) for every
 /// type that has no entry of its own, except the types [`has_own_answer`] names.
 pub const DEFAULT_QTYPE: u16 = 0;
 
@@ -95,57 +162,73 @@ pub const fn has_own_answer(qtype: u16) -> bool {
     qtype == 0 || qtype == 41 || qtype == 43 || (qtype >= 249 && qtype <= 255)
 }
 
+/// Answer bodies live in the BODIES array as runs of 64-byte chunks: a [`BodyHeader`], the
+/// body, then (at an even offset) the fixups as big-endian u16.
+pub const CHUNK_LEN: usize = 64;
+pub const BODY_HEADER_LEN: usize = 24;
+/// Chunks of the largest body record.
+pub const MAX_BODY_CHUNKS: usize =
+    (BODY_HEADER_LEN + MAX_BODY_LEN + 1 + 2 * MAX_FIXUPS).div_ceil(CHUNK_LEN);
+
+#[repr(C, align(8))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    pub bytes: [u8; CHUNK_LEN],
+}
+
+/// Where a body record's fixups start: after the body, at an even offset so that no
+/// pointer straddles two chunks.
+#[inline(always)]
+pub const fn fixups_at(body_len: usize) -> usize {
+    (BODY_HEADER_LEN + body_len + 1) & !1
+}
+
 /// A precompiled answer. The reply is: the query's header with `flags` applied, the query's
-/// question exactly as it arrived, `body`, then (if the query had one) an OPT record.
-/// Owner names in `body` that equal the question (or a suffix of it) are compression pointers
-/// into the question, so one body serves every letter case of the query.
-///
-/// A body with an empty `body_len` is a "pass" marker: the name exists (or the walk must stop
-/// there), but userspace answers.
+/// question exactly as it arrived, the body, then (if the query had one) an OPT record.
+/// Owner names in the body that equal the question (or a suffix of it) are compression
+/// pointers into the question, so one body serves every letter case of the query.
 #[repr(C)]
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct AnswerValue {
-    /// Length of `name` (wire form, lowercased, root label included).
-    pub name_len: u16,
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BodyHeader {
     pub body_len: u16,
     /// Header bits 0..15 to set in the reply (AA, RCODE); QR, OPCODE, RD, CD come from the query.
     pub flags: u16,
     pub ancount: u16,
     pub nscount: u16,
-    /// Additional records in `body`, not counting the OPT record.
+    /// Additional records in the body, not counting the OPT record.
     pub arcount: u16,
-    /// Length of the question name `body` was compiled for. A [`SCOPE_BELOW`] body serves
-    /// longer names: every pointer listed in `fixups` then moves by the difference.
+    /// Length of the question name the body was compiled for. Longer names use it too (a
+    /// name below an ancestor, or any name of a zone for a shared NODATA): every pointer
+    /// listed in the fixups then moves by the difference.
     pub question_len: u16,
     pub fixup_count: u16,
-    /// One's-complement sum of `body` as 16-bit big-endian words, folded, as if it started at
-    /// an even offset of the UDP payload.
-    pub body_csum: u32,
-    pub options: u32,
-    pub zone_slot: ZoneSlot,
-    /// Offset in `body` of a SOA serial stored as zero, or 0 for none: the program writes
-    /// the serial of zone `zone_slot` there (from the SERIALS half of the live answer map),
+    /// Offset in the body of a SOA serial stored as zero, or 0 for none: the program writes
+    /// the serial of zone `zone_slot` there (from the SERIALS half of the live parity),
     /// so that a new serial does not change every negative answer of the zone.
     pub serial_at: u16,
-    /// Offsets in `body` of the compression pointers that point past the start of the
-    /// question name (into its ancestors, or into the body).
-    pub fixups: [u16; MAX_FIXUPS],
-    /// The owner name, to confirm a hash hit, right-aligned: it ends at `NAME_BUF_LEN`
-    /// (see [`name_hash`]).
-    pub name: [u8; NAME_BUF_LEN],
-    pub body: [u8; MAX_BODY_LEN],
+    /// One's-complement sum of the body as 16-bit big-endian words, folded, as if it
+    /// started at an even offset of the UDP payload.
+    pub body_csum: u16,
+    pub reserved: u16,
+    pub zone_slot: ZoneSlot,
 }
 
 /// The single entry of the CONFIG array map.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct XdpConfig {
-    /// Which answer map is live (0 or 1); `ANSWER_MAP_COUNT` or more means "answer nothing".
+    /// Which version of the answer set is live (0 or 1, see [`word_visible`]);
+    /// `ANSWER_MAP_COUNT` or more means "answer nothing".
     pub active: u32,
     /// UDP destination port the server listens on, host byte order.
     pub port: u16,
     /// Our EDNS UDP payload size: the most we send, and what we advertise in OPT.
     pub udp_payload: u16,
+    /// Buckets in the INDEX array (its `max_entries`).
+    pub buckets: u32,
+    pub reserved: u32,
+    /// The secret of [`NameHasher`], chosen by userspace.
+    pub hash_key: [u64; 2],
 }
 
 /// Per-CPU counters kept by the XDP program; the value is the index into the COUNTERS map.
@@ -206,11 +289,94 @@ impl Counter {
     }
 }
 
-/// The name hash works on the lowercased wire form eight bytes at a time, from the end of the
-/// name backwards (little-endian words aligned at the name's end, the first bytes of the name
-/// in a zero-padded word), so that the XDP program hashes a name in a few steps and gets the
-/// hash of every ancestor (a suffix of the name) from the same chain with one more step.
-/// Collisions are harmless: a hit is always confirmed against the stored name.
+/// The keyed name hash of the answer index: SipHash-1-3 with a 128-bit output (one
+/// compression round per word, three per finalization), over the lowercased wire form eight
+/// bytes at a time from the end of the name backwards (little-endian words aligned at the
+/// name's end, the first bytes of the name in a zero-padded word). Working from the end, the
+/// XDP program keeps the state after each word and gets the hash of every ancestor (a suffix
+/// of the name) with one more word and a finalization. The key is secret (see
+/// `XdpConfig::hash_key`), so nobody can choose names that collide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SipState {
+    pub v: [u64; 4],
+}
+
+impl SipState {
+    #[inline(always)]
+    pub const fn new(key: [u64; 2]) -> Self {
+        Self {
+            v: [
+                key[0] ^ 0x736f_6d65_7073_6575,
+                key[1] ^ 0x646f_7261_6e64_6f6d ^ 0xee,
+                key[0] ^ 0x6c79_6765_6e65_7261,
+                key[1] ^ 0x7465_6462_7974_6573,
+            ],
+        }
+    }
+
+    #[inline(always)]
+    fn round(&mut self) {
+        let [mut v0, mut v1, mut v2, mut v3] = self.v;
+        v0 = v0.wrapping_add(v1);
+        v1 = v1.rotate_left(13) ^ v0;
+        v0 = v0.rotate_left(32);
+        v2 = v2.wrapping_add(v3);
+        v3 = v3.rotate_left(16) ^ v2;
+        v0 = v0.wrapping_add(v3);
+        v3 = v3.rotate_left(21) ^ v0;
+        v2 = v2.wrapping_add(v1);
+        v1 = v1.rotate_left(17) ^ v2;
+        v2 = v2.rotate_left(32);
+        self.v = [v0, v1, v2, v3];
+    }
+
+    /// Takes in one word of the name.
+    #[inline(always)]
+    pub fn compress(&mut self, word: u64) {
+        self.v[3] ^= word;
+        self.round();
+        self.v[0] ^= word;
+    }
+
+    /// The two halves of the hash of a name of `len` bytes whose words this state has
+    /// taken in: (the index hash, the check).
+    #[inline(always)]
+    pub fn finish(mut self, len: usize) -> (u64, u64) {
+        self.compress((len as u64) << 56);
+        self.v[2] ^= 0xee;
+        self.round();
+        self.round();
+        self.round();
+        let first = self.v[0] ^ self.v[1] ^ self.v[2] ^ self.v[3];
+        self.v[1] ^= 0xdd;
+        self.round();
+        self.round();
+        self.round();
+        (first, self.v[0] ^ self.v[1] ^ self.v[2] ^ self.v[3])
+    }
+}
+
+/// [`SipState`] over a whole lowercased name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NameHasher {
+    pub key: [u64; 2],
+}
+
+impl NameHasher {
+    /// (index hash, check) of a lowercased wire-form name, root label included.
+    pub fn hash(&self, lowercased_wire: &[u8]) -> (u64, u64) {
+        let mut state = SipState::new(self.key);
+        for chunk in lowercased_wire.rchunks(8) {
+            let mut word = [0u8; 8];
+            word[8 - chunk.len()..].copy_from_slice(chunk);
+            state.compress(u64::from_le_bytes(word));
+        }
+        state.finish(lowercased_wire.len())
+    }
+}
+
+/// Userspace's own quick hash of a lowercased name (which names an answer read, see
+/// `zone::reads`); not used by the kernel, and not keyed: only ever compared, never trusted.
 pub const NAME_HASH_SEED: u64 = 0xcbf2_9ce4_8422_2325;
 const NAME_HASH_MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
 
@@ -271,8 +437,8 @@ pub const fn dns_lowercase(b: u8) -> u8 {
 #[cfg(feature = "user")]
 mod user {
     // SAFETY: plain-old-data, `repr(C)`, every bit pattern valid.
-    unsafe impl aya::Pod for super::AnswerKey {}
-    unsafe impl aya::Pod for super::AnswerValue {}
+    unsafe impl aya::Pod for super::Bucket {}
+    unsafe impl aya::Pod for super::Chunk {}
     unsafe impl aya::Pod for super::XdpConfig {}
 }
 
@@ -289,6 +455,101 @@ mod tests {
             let expected: [u8; 8] = core::array::from_fn(|i| dns_lowercase(bytes[i]));
             assert_eq!(word.to_le_bytes(), expected, "bytes {bytes:?}");
         }
+    }
+
+    /// SipHash-1-3 with 128-bit output over whole 8-byte words is what `NameHasher` computes;
+    /// checked against a straightforward rendering of the reference algorithm.
+    #[test]
+    fn name_hash_is_siphash_over_words_from_the_end() {
+        let key = [0x0706_0504_0302_0100u64, 0x0f0e_0d0c_0b0a_0908];
+        let name = b"\x03www\x07example\x03com\x00";
+        let (first, second) = NameHasher { key }.hash(name);
+        // Words as the hasher takes them: from the end, the first bytes zero-padded.
+        let mut words = [0u64; 3];
+        let mut padded = [0u8; 24];
+        padded[24 - name.len()..].copy_from_slice(name);
+        for (i, w) in words.iter_mut().enumerate() {
+            let at = 24 - 8 * (i + 1);
+            *w = u64::from_le_bytes(padded[at..at + 8].try_into().unwrap());
+        }
+        let mut v = [
+            key[0] ^ 0x736f6d6570736575,
+            key[1] ^ 0x646f72616e646f6d ^ 0xee,
+            key[0] ^ 0x6c7967656e657261,
+            key[1] ^ 0x7465646279746573,
+        ];
+        fn round(v: &mut [u64; 4]) {
+            v[0] = v[0].wrapping_add(v[1]);
+            v[1] = v[1].rotate_left(13) ^ v[0];
+            v[0] = v[0].rotate_left(32);
+            v[2] = v[2].wrapping_add(v[3]);
+            v[3] = v[3].rotate_left(16) ^ v[2];
+            v[0] = v[0].wrapping_add(v[3]);
+            v[3] = v[3].rotate_left(21) ^ v[0];
+            v[2] = v[2].wrapping_add(v[1]);
+            v[1] = v[1].rotate_left(17) ^ v[2];
+            v[2] = v[2].rotate_left(32);
+        }
+        for m in words.into_iter().chain([(name.len() as u64) << 56]) {
+            v[3] ^= m;
+            round(&mut v);
+            v[0] ^= m;
+        }
+        v[2] ^= 0xee;
+        (0..3).for_each(|_| round(&mut v));
+        assert_eq!(first, v[0] ^ v[1] ^ v[2] ^ v[3]);
+        v[1] ^= 0xdd;
+        (0..3).for_each(|_| round(&mut v));
+        assert_eq!(second, v[0] ^ v[1] ^ v[2] ^ v[3]);
+        // Another key, another hash; a name and its ancestor differ.
+        assert_ne!(NameHasher { key: [1, 2] }.hash(name).0, first);
+        assert_ne!(NameHasher { key }.hash(&name[4..]).0, first);
+    }
+
+    #[test]
+    fn tags_differ_by_type_and_scope_and_are_never_empty_or_removed() {
+        let tags = [
+            entry_tag(7, 1, false, SCOPE_NAME),
+            entry_tag(7, 1, true, SCOPE_NAME),
+            entry_tag(7, 1, false, SCOPE_BELOW),
+            entry_tag(7, 28, false, SCOPE_NAME),
+            entry_tag(7, DEFAULT_QTYPE, false, SCOPE_NAME),
+        ];
+        for (i, a) in tags.iter().enumerate() {
+            assert_ne!(*a, TAG_EMPTY);
+            assert!(tags[i + 1..].iter().all(|b| b != a));
+        }
+        // qtype 0, scope 0: selector + 1 = 1, so this name hash gives a tag of zero.
+        let selector_hash = 0x9e37_79b9_7f4a_7c15u64;
+        assert_ne!(
+            entry_tag(selector_hash, DEFAULT_QTYPE, false, SCOPE_NAME),
+            TAG_EMPTY
+        );
+    }
+
+    #[test]
+    fn both_buckets_stay_in_the_table_and_differ() {
+        for tag in [
+            0u64,
+            1,
+            u64::MAX,
+            1 << 63,
+            0xdead_beef_0000_0000,
+            0xffff_ffff,
+        ] {
+            for buckets in [2u32, 3, 1000, u32::MAX] {
+                let (a, b) = (home_bucket(tag, buckets), other_bucket(tag, buckets));
+                assert!(a < buckets && b < buckets && a != b, "{tag:x} {buckets}");
+            }
+        }
+    }
+
+    #[test]
+    fn body_records_fit_their_chunks() {
+        assert_eq!(core::mem::size_of::<BodyHeader>(), BODY_HEADER_LEN);
+        assert_eq!(core::mem::size_of::<Bucket>(), 128);
+        assert!(fixups_at(MAX_BODY_LEN) + 2 * MAX_FIXUPS <= MAX_BODY_CHUNKS * CHUNK_LEN);
+        assert_eq!(fixups_at(3) % 2, 0);
     }
 
     #[test]

@@ -4,8 +4,7 @@
 use aya_ebpf::helpers::generated::bpf_xdp_load_bytes;
 use aya_ebpf::programs::XdpContext;
 use secdns_common::{
-    AnswerValue, Counter, MAX_NAME_LEN, NAME_BUF_LEN, NAME_HASH_SEED, OPT_RR_LEN, be16_sum,
-    dns_lowercase_word, name_hash_step,
+    Counter, MAX_NAME_LEN, NAME_BUF_LEN, OPT_RR_LEN, SipState, be16_sum, dns_lowercase_word,
 };
 
 use crate::{
@@ -39,7 +38,9 @@ pub struct Query {
     pub qname_len: usize,
     /// Checksum contribution of the question name as it arrived (even-aligned).
     pub qname_sum: u64,
+    /// The keyed hash of the lowercased name (see `secdns_common::SipState`) and its check.
     pub name_hash: u64,
+    pub name_check: u32,
     pub qtype: u16,
     pub qclass: u16,
     /// Header flags of the query (bytes 2..4).
@@ -55,7 +56,7 @@ const fn malformed() -> Pass {
 }
 
 #[inline(always)]
-pub fn parse(ctx: &XdpContext, port: u16) -> Result<Query, Pass> {
+pub fn parse(ctx: &XdpContext, port: u16, hash_key: [u64; 2]) -> Result<Query, Pass> {
     let not_dns = Pass(Counter::NotDns);
     let mut ethertype = be16_at(ctx, 12).ok_or(Pass(Counter::NotDns))?;
     // One 802.1Q tag moves the IP header four bytes on; the reply keeps the tag.
@@ -137,7 +138,8 @@ pub fn parse(ctx: &XdpContext, port: u16) -> Result<Query, Pass> {
 
     let qname_off = dns_off + DNS_HEADER_LEN;
     let scratch = SCRATCH.get_ptr_mut(0).ok_or(malformed())?;
-    let (qname_len, name_hash, qname_sum) = scan_name(ctx, scratch, qname_off)?;
+    let (qname_len, (name_hash, name_check), qname_sum) =
+        scan_name(ctx, scratch, qname_off, hash_key)?;
     let qtype_off = qname_off + qname_len;
     let tail = ptr_at(ctx, qtype_off, 4).ok_or(malformed())?;
     let qtype = get_be16(tail);
@@ -156,6 +158,7 @@ pub fn parse(ctx: &XdpContext, port: u16) -> Result<Query, Pass> {
         qname_len,
         qname_sum,
         name_hash,
+        name_check: name_check as u32,
         qtype,
         qclass,
         flags,
@@ -205,15 +208,16 @@ pub const NAME_END: usize = NAME_BUF_LEN;
 /// Reads the question name: walks its labels to find its length (a few hops, not a byte
 /// loop), copies it right-aligned into the scratch buffer with one helper call (the ancestor
 /// walk hops over the labels there), then works on it eight bytes at a time from its end: the
-/// UDP checksum sum of the bytes as sent, their lowercase form (`Scratch::words`, for
-/// `confirm_name` and `suffix_hash`) and the hash chain of [`secdns_common::name_hash`].
-/// Returns (wire length, hash, checksum sum).
+/// UDP checksum sum of the bytes as sent, their lowercase form (`Scratch::words`) and the
+/// hash states (`Scratch::states`, see [`secdns_common::SipState`]) for `suffix_hash`.
+/// Returns (wire length, (hash, check), checksum sum).
 #[inline(always)]
 fn scan_name(
     ctx: &XdpContext,
     scratch: *mut Scratch,
     off: usize,
-) -> Result<(usize, u64, u64), Pass> {
+    hash_key: [u64; 2],
+) -> Result<(usize, (u64, u64), u64), Pass> {
     let mut pos = 0usize;
     let mut len = 0usize;
     let mut hops = 0usize;
@@ -255,7 +259,7 @@ fn scan_name(
     {
         return Err(malformed());
     }
-    let mut hash = NAME_HASH_SEED;
+    let mut state = SipState::new(hash_key);
     let mut sum: u64 = 0;
     let mut word = 0usize;
     while word < NAME_BUF_LEN / 8 {
@@ -270,19 +274,20 @@ fn scan_name(
         let sent = unsafe { *(name.add(at) as *const u64) } & mask;
         sum += be16_sum(sent);
         let lower = dns_lowercase_word(sent);
-        // SAFETY: `word` < NAME_BUF_LEN / 8, the length of `chain` and `words`.
+        // SAFETY: `word` < NAME_BUF_LEN / 8, the length of `states` and `words`.
         unsafe {
-            (*scratch).chain[word] = hash;
+            (*scratch).states[word] = state;
             (*scratch).words[word] = lower;
         }
-        hash = name_hash_step(hash, lower);
+        state.compress(lower);
         word += 1;
     }
     // The name starts at an odd buffer offset when its length is odd: its bytes then sit in
     // the other halves of the 16-bit lanes than in the packet.
     let sum = at_parity(fold(sum), len & 1 != 0);
     // The loop's exits pin `len` to a different range each; launder it once more.
-    Ok((launder(scratch, len)?, hash, sum))
+    let len = launder(scratch, len)?;
+    Ok((len, state.finish(len), sum))
 }
 
 /// Labels of the longest name, root label included.
@@ -299,21 +304,21 @@ fn word_mask(remaining: usize) -> u64 {
     }
 }
 
-/// The hash of the ancestor of the question name that is its last `suffix_len` bytes, from
-/// the chain `scan_name` left: the chain up to the ancestor's first word, and that word
-/// masked to the ancestor's bytes.
+/// The hash and check of the ancestor of the question name that is its last `suffix_len`
+/// bytes, from the states `scan_name` left: the state before the ancestor's first word, and
+/// that word masked to the ancestor's bytes.
 #[inline(always)]
-pub fn suffix_hash(scratch: *const Scratch, suffix_len: usize) -> Option<u64> {
+pub fn suffix_hash(scratch: *const Scratch, suffix_len: usize) -> Option<(u64, u32)> {
     if suffix_len == 0 || suffix_len > MAX_NAME_LEN {
         return None;
     }
     let word = (suffix_len - 1) / 8;
     // SAFETY: per-CPU scratch filled by `scan_name` for this packet.
-    let (chain, bytes) = unsafe { (*(*scratch).chain.get(word)?, *(*scratch).words.get(word)?) };
-    Some(name_hash_step(
-        chain,
-        bytes & word_mask(suffix_len - word * 8),
-    ))
+    let (mut state, bytes) =
+        unsafe { (*(*scratch).states.get(word)?, *(*scratch).words.get(word)?) };
+    state.compress(bytes & word_mask(suffix_len - word * 8));
+    let (hash, check) = state.finish(suffix_len);
+    Some((hash, check as u32))
 }
 
 /// Each exit of the name loop leaves a different constant length, and the verifier would check
@@ -331,40 +336,4 @@ pub fn launder(scratch: *mut Scratch, len: usize) -> Result<usize, Pass> {
         return Err(malformed());
     }
     Ok(len)
-}
-
-/// A hash hit is only a candidate: compare the stored name with the last `len` bytes of the
-/// lowercased question that `scan_name` left in the scratch buffer (the whole question, or
-/// one of its ancestors).
-#[inline(always)]
-pub fn confirm_name(scratch: *mut Scratch, len: usize, value: &AnswerValue) -> Result<(), Pass> {
-    if value.name_len as usize != len {
-        return Err(Pass(Counter::Miss));
-    }
-    // Bound the loop by a fresh copy of the length: the exit test would otherwise pin
-    // `len` to a different constant on each exit, and the verifier would check the rest of
-    // the program once per length.
-    let len = launder(scratch, len)?;
-    // Eight bytes at a time from the end, against the words `scan_name` lowercased; bytes
-    // before the name are masked off.
-    let mut word = 0usize;
-    while word < NAME_BUF_LEN / 8 {
-        let done = word * 8;
-        if done >= len {
-            return Ok(());
-        }
-        let at = NAME_END - done - 8;
-        // SAFETY: word < the length of `words`; at + 8 <= NAME_BUF_LEN, 8-aligned.
-        let (asked, stored) = unsafe {
-            (
-                (*scratch).words[word],
-                *(value.name.as_ptr().add(at) as *const u64),
-            )
-        };
-        if (asked ^ stored) & word_mask(len - done) != 0 {
-            return Err(Pass(Counter::Miss));
-        }
-        word += 1;
-    }
-    Ok(())
 }

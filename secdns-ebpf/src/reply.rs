@@ -6,15 +6,15 @@ use aya_ebpf::helpers::generated::{
 };
 use aya_ebpf::{helpers::generated::bpf_xdp_adjust_tail, programs::XdpContext};
 use secdns_common::{
-    AnswerValue, COPIED_QUERY_FLAGS, Counter, FLAG_AA, FLAG_QR, MAX_BODY_LEN, MAX_FIXUPS,
-    OPT_RR_LEN,
+    BODY_HEADER_LEN, BodyHeader, CHUNK_LEN, COPIED_QUERY_FLAGS, Counter, FLAG_AA, FLAG_QR,
+    MAX_BODY_CHUNKS, MAX_BODY_LEN, MAX_FIXUPS, OPT_RR_LEN, fixups_at,
 };
 
 use crate::{
-    Pass,
+    BODIES, Pass, Scratch,
     checksum::{at_parity, fold},
     packet::{get_be16, ptr_at, put_be16},
-    query::{DNS_HEADER_LEN, ETH_LEN, IPV4_LEN, IPV6_LEN, Query, UDP_LEN},
+    query::{DNS_HEADER_LEN, ETH_LEN, IPV4_LEN, IPV6_LEN, Query, UDP_LEN, launder},
 };
 
 const REPLY_TTL: u8 = 64;
@@ -25,7 +25,8 @@ const IPPROTO_UDP: u64 = 17;
 pub fn write_reply(
     ctx: &XdpContext,
     q: &Query,
-    v: &AnswerValue,
+    v: &BodyHeader,
+    chunk: u32,
     serial: u32,
     our_udp: u16,
 ) -> Result<Counter, Pass> {
@@ -54,7 +55,7 @@ pub fn write_reply(
     let delta = (q.dns_off + dns_len) as i32 - old_len as i32;
     grow(ctx, q, delta)?;
     // The frame no longer holds the query; never pass it on from here.
-    rewrite(ctx, q, v, serial, our_udp, dns_len).ok_or(Pass(Counter::Dropped))?;
+    rewrite(ctx, q, v, chunk, serial, our_udp, dns_len).ok_or(Pass(Counter::Dropped))?;
     // What kind of answer went out, for the counters.
     Ok(if v.ancount > 0 {
         Counter::Answered
@@ -97,11 +98,88 @@ fn grow(ctx: &XdpContext, q: &Query, delta: i32) -> Result<(), Pass> {
     Ok(())
 }
 
+/// Copies the body of the record starting at `chunk` to `body_off`: its first part from the
+/// header's chunk, the rest chunk by chunk. (Lengths go through `launder`: the compiler
+/// knows they are not zero and drops the check the helper's verifier needs.)
+#[inline(always)]
+fn copy_body(
+    ctx: &XdpContext,
+    scratch: *mut Scratch,
+    chunk: u32,
+    body_off: usize,
+    body_len: usize,
+) -> Option<()> {
+    const FIRST_ROOM: usize = CHUNK_LEN - BODY_HEADER_LEN;
+    let first = BODIES.get(chunk)?;
+    let len = if body_len > FIRST_ROOM {
+        FIRST_ROOM
+    } else {
+        body_len
+    };
+    let len = launder(scratch, len).ok()?;
+    if len > FIRST_ROOM {
+        return None;
+    }
+    // SAFETY: the helper checks the packet range itself; the source is `len` bytes of the
+    // chunk after the header.
+    let stored = unsafe {
+        bpf_xdp_store_bytes(
+            ctx.ctx,
+            body_off as u32,
+            first.bytes.as_ptr().add(BODY_HEADER_LEN) as *mut core::ffi::c_void,
+            len as u32,
+        )
+    };
+    if stored != 0 {
+        return None;
+    }
+    let mut copied = len;
+    let mut k = 1u32;
+    while (k as usize) < MAX_BODY_CHUNKS {
+        if copied >= body_len {
+            return Some(());
+        }
+        let from = BODIES.get(chunk.checked_add(k)?)?;
+        let len = body_len - copied;
+        let len = if len > CHUNK_LEN { CHUNK_LEN } else { len };
+        let len = launder(scratch, len).ok()?;
+        if len > CHUNK_LEN {
+            return None;
+        }
+        // SAFETY: as above; `len` bytes of the chunk.
+        let stored = unsafe {
+            bpf_xdp_store_bytes(
+                ctx.ctx,
+                (body_off + copied) as u32,
+                from.bytes.as_ptr() as *mut core::ffi::c_void,
+                len as u32,
+            )
+        };
+        if stored != 0 {
+            return None;
+        }
+        copied += len;
+        k += 1;
+    }
+    (copied >= body_len).then_some(())
+}
+
+/// The `i`-th fixup of the record starting at `chunk` (see `secdns_common::fixups_at`).
+#[inline(always)]
+fn fixup(chunk: u32, body_len: usize, i: usize) -> Option<usize> {
+    let at = fixups_at(body_len) + 2 * i;
+    let from = BODIES.get(chunk.checked_add((at / CHUNK_LEN) as u32)?)?;
+    let within = at % CHUNK_LEN;
+    let bytes = [*from.bytes.get(within)?, *from.bytes.get(within + 1)?];
+    Some(u16::from_be_bytes(bytes) as usize)
+}
+
 #[inline(always)]
 fn rewrite(
     ctx: &XdpContext,
     q: &Query,
-    v: &AnswerValue,
+    v: &BodyHeader,
+    chunk: u32,
     serial: u32,
     our_udp: u16,
     dns_len: usize,
@@ -112,24 +190,14 @@ fn rewrite(
     if body_len == 0 || body_len > MAX_BODY_LEN {
         return None;
     }
-    // SAFETY: the helper checks the packet range itself; the source is the map value.
-    let stored = unsafe {
-        bpf_xdp_store_bytes(
-            ctx.ctx,
-            body_off as u32,
-            v.body.as_ptr() as *mut core::ffi::c_void,
-            body_len as u32,
-        )
-    };
-    if stored != 0 {
-        return None;
-    }
+    copy_body(ctx, q.scratch, chunk, body_off, body_len)?;
 
     let odd_question = q.qname_len & 1 != 0;
     let mut sum: u64 = 0;
 
-    // An answer compiled for a shorter name (one below an ancestor): the pointers into the
-    // ancestor and into the body move by the difference.
+    // An answer compiled for a shorter name (one below an ancestor, or a zone's shared
+    // NODATA): the pointers into the question's suffix and into the body move by the
+    // difference.
     let question = v.question_len as usize;
     if question < q.qname_len {
         let shift = (q.qname_len - question) as u16;
@@ -139,7 +207,7 @@ fn rewrite(
             if i >= count {
                 break;
             }
-            let at = v.fixups[i] as usize;
+            let at = fixup(chunk, body_len, i)?;
             if at >= MAX_BODY_LEN {
                 return None;
             }
@@ -202,7 +270,7 @@ fn rewrite(
         + arcount as u64;
     sum += q.qname_sum;
     sum += at_parity(q.qtype, odd_question) + at_parity(q.qclass, odd_question);
-    sum += at_parity(v.body_csum as u16, odd_question);
+    sum += at_parity(v.body_csum, odd_question);
 
     let udp_len = (UDP_LEN + dns_len) as u16;
     if q.ipv6 {

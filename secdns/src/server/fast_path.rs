@@ -25,14 +25,14 @@ pub struct FastPath {
     slots: Mutex<Vec<(Name, secdns_common::ZoneSlot)>>,
 }
 
-/// What one entry takes in kernel memory: key and value plus the hash table's element
-/// header, rounded up to the allocator's 1 KiB size class (see `MAX_BODY_LEN`).
-const ENTRY_BYTES: u64 = 1024;
+/// What one entry takes in kernel memory at most: its 16-byte slot at the index's load with
+/// room to grow (about 29 bytes), and a 64-byte body chunk of its own (names with one answer
+/// share one), rounded up for longer bodies.
+const ENTRY_BYTES: u64 = 128;
 
-/// How many entries `memory_mib` holds, counting both maps (the live one and the previous
-/// one, refilled at the next publication).
+/// How many entries `memory_mib` holds.
 pub fn capacity(memory_mib: u32) -> usize {
-    let entries = u64::from(memory_mib) * 1024 * 1024 / (2 * ENTRY_BYTES);
+    let entries = u64::from(memory_mib) * 1024 * 1024 / ENTRY_BYTES;
     entries.min(u64::from(ANSWER_MAP_MAX_ENTRIES)) as usize
 }
 
@@ -208,9 +208,9 @@ impl FastPath {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_budget_counts_both_maps_in_one_kib_entries() {
-        assert_eq!(super::capacity(2048), 1_048_576);
+    fn the_budget_allows_128_bytes_an_entry_up_to_the_index_limit() {
+        assert_eq!(super::capacity(1024), 8 << 20);
         assert_eq!(super::capacity(0), 0);
-        assert_eq!(super::capacity(u32::MAX), 1 << 21);
+        assert_eq!(super::capacity(u32::MAX), 1 << 24);
     }
 }

@@ -19,9 +19,9 @@ use std::collections::{HashSet, hash_map::Entry as Entry_};
 use foldhash::{HashMap, HashMapExt};
 
 use secdns_common::{
-    AnswerKey, AnswerValue, DEFAULT_QTYPE, MAX_BODY_LEN, MAX_FIXUPS, NAME_BUF_LEN, NO_ZONE_SLOT,
-    OPTION_DO_PASS, OPTION_HAS_DO_VARIANT, OPTION_TYPED_BELOW, SCOPE_BELOW, SCOPE_NAME, ZONE_SLOTS,
-    ZoneSlot, has_own_answer, name_hash,
+    DEFAULT_QTYPE, MAX_BODY_LEN, MAX_FIXUPS, NAME_BUF_LEN, NO_ZONE_SLOT, OPTION_DO_PASS,
+    OPTION_HAS_DO_VARIANT, OPTION_TYPED_BELOW, SCOPE_BELOW, SCOPE_NAME, ZONE_SLOTS, ZoneSlot,
+    has_own_answer, name_hash,
 };
 
 use crate::{
@@ -34,7 +34,7 @@ use crate::{
         name::label_offsets,
     },
     snapshot::{Served, Snapshot},
-    xdp::value::Value,
+    xdp::{layout::AnswerKey, value::Value},
     zone::{
         Node, Zone,
         reads::{self, Read},
@@ -43,7 +43,7 @@ use crate::{
 
 #[derive(Default)]
 pub struct Compiled {
-    pub entries: Vec<(AnswerKey, AnswerValue)>,
+    pub entries: Vec<(AnswerKey, Value)>,
     /// Answers left to userspace because they exceed the fast path's body size.
     pub too_big: usize,
     /// Names left to userspace because their hash collides with another name's.
@@ -53,7 +53,7 @@ pub struct Compiled {
     /// Whether names that do not exist are answered in the kernel.
     pub walk: bool,
     /// (zone slot, SOA serial) for every zone with a slot: what the program writes into the
-    /// answers that hold the zone's SOA (see `AnswerValue::serial_at`).
+    /// answers that hold the zone's SOA (see `BodyHeader::serial_at`).
     pub serials: Vec<(ZoneSlot, u32)>,
 }
 
@@ -63,11 +63,7 @@ pub fn compile(snapshot: &Snapshot, capacity: usize) -> Compiled {
     let units = Compiler::new(snapshot, &slots, false).all();
     let finished = finish(merge(units), capacity);
     Compiled {
-        entries: finished
-            .entries
-            .iter()
-            .map(|(key, value)| (*key, value.packed()))
-            .collect(),
+        entries: finished.entries,
         too_big: finished.too_big,
         collisions: finished.collisions,
         left_out: finished.left_out,
@@ -281,7 +277,7 @@ impl<'s> Compiler<'s> {
         parents: &mut ParentCache,
     ) -> Unit {
         let qname = node.owner.lowercase_wire();
-        let own = name_hash(&qname);
+        let own = AnswerKey::new(&qname, DEFAULT_QTYPE, SCOPE_NAME).name_hash;
         let mut builder = self.builder();
         let mut compile = |builder: &mut Builder<'_>| {
             let (types, chain) = answer_types(node, &facts.chain_types);
@@ -307,6 +303,7 @@ impl<'s> Compiler<'s> {
         let mut reads = Vec::new();
         if self.record {
             reads = reads::recording(|| compile(&mut builder)).1;
+            let own = name_hash(&qname);
             reads.retain(|(name, _)| *name != own);
         } else {
             compile(&mut builder);
@@ -328,7 +325,8 @@ impl<'s> Compiler<'s> {
             let ((), reads) =
                 reads::recording(|| theirs.add_below(zone, parent, &facts.chain_types));
             // Never empty: `add_below` always gives the name an entry.
-            let below = normalized_below(&theirs.entries, name_hash(parent));
+            let hash = AnswerKey::new(parent, DEFAULT_QTYPE, SCOPE_NAME).name_hash;
+            let below = normalized_below(&theirs.entries, hash);
             ParentBelow { below, reads }
         });
         reads::note_all(&cached.reads);
@@ -702,6 +700,7 @@ fn normalized_below(entries: &[Entry], hash: u64) -> Vec<Keyed> {
             (
                 AnswerKey {
                     name_hash: 0,
+                    check: 0,
                     ..e.key
                 },
                 value,
@@ -726,12 +725,7 @@ fn answer_types(node: &Node, chain_types: &[u16]) -> (Vec<u16>, bool) {
 }
 
 fn key(name: &[u8], qtype: u16, scope: u32) -> AnswerKey {
-    AnswerKey {
-        name_hash: name_hash(name),
-        qtype,
-        dnssec_ok: 0,
-        scope,
-    }
+    AnswerKey::new(name, qtype, scope)
 }
 
 /// A name one label below `name` that does not exist, if one fits.
@@ -849,6 +843,11 @@ mod tests {
         }))
     }
 
+    fn hash_of(name: &str) -> u64 {
+        let name: Name = name.parse().unwrap();
+        AnswerKey::new(&name.lowercase_wire(), DEFAULT_QTYPE, SCOPE_NAME).name_hash
+    }
+
     fn slot_of(slots: &HashMap<Box<[u8]>, ZoneSlot>, apex: &str) -> Option<ZoneSlot> {
         let name: Name = apex.parse().unwrap();
         slots.get(&name.lowercase_wire()).copied()
@@ -875,7 +874,7 @@ mod tests {
             compiled
                 .entries
                 .iter()
-                .filter(|(_, v)| v.body_len > 0)
+                .filter(|(_, v)| !v.is_pass())
                 .all(|(_, v)| v.zone_slot < 2),
         );
     }
@@ -902,7 +901,7 @@ mod tests {
         let typed_below = compiled
             .entries
             .iter()
-            .any(|(k, v)| k.scope == SCOPE_BELOW && k.qtype == 1 && v.body_len > 0);
+            .any(|(k, v)| k.scope == SCOPE_BELOW && k.qtype == 1 && !v.is_pass());
         assert!(typed_below, "the wildcard's A answer");
     }
 
@@ -933,7 +932,7 @@ mod tests {
     fn names_below_a_leaf_are_answered_by_its_parents_entry() {
         let compiled = compile(&snapshot(), 1000);
         let below = |name: &str| {
-            let hash = name_hash(&name.parse::<Name>().unwrap().lowercase_wire());
+            let hash = hash_of(name);
             compiled
                 .entries
                 .iter()
@@ -953,7 +952,7 @@ mod tests {
         let text = format!("{ZONE}www IN TYPE0 \\# 1 00\n");
         let (zone, _) = zonefile::parse(&text, &apex, "unit").unwrap();
         let compiled = compile(&Snapshot::new([Arc::new(zone)]), 1000);
-        let www = name_hash(&"www.t.".parse::<Name>().unwrap().lowercase_wire());
+        let www = hash_of("www.t.");
         let defaults: Vec<_> = compiled
             .entries
             .iter()
@@ -962,13 +961,13 @@ mod tests {
         assert_eq!(defaults.len(), 1);
         // NODATA: no answer records.
         assert_eq!(defaults[0].1.ancount, 0);
-        assert!(defaults[0].1.body_len > 0);
+        assert!(!defaults[0].1.is_pass());
     }
 
     #[test]
     fn below_answers_list_the_pointers_to_move() {
         let compiled = compile(&snapshot(), 1000);
-        let apex = name_hash(&"t.".parse::<Name>().unwrap().lowercase_wire());
+        let apex = hash_of("t.");
         let (_, nxdomain) = compiled
             .entries
             .iter()
@@ -976,10 +975,10 @@ mod tests {
             .expect("the apex's entry for names below it");
         // Compiled for a probe two bytes longer than the apex; the SOA owner, MNAME and
         // RNAME point into the apex.
-        assert_eq!(nxdomain.question_len, nxdomain.name_len + 2);
+        assert_eq!(nxdomain.question_len as usize, nxdomain.name.len() + 2);
         assert_eq!(nxdomain.flags & 0x000f, 3);
-        assert_eq!(nxdomain.fixup_count, 3);
-        for &at in &nxdomain.fixups[..3] {
+        assert_eq!(nxdomain.fixups.len(), 3);
+        for &at in nxdomain.fixups.iter() {
             let at = at as usize;
             assert_eq!(nxdomain.body[at] & 0xc0, 0xc0, "a pointer at {at}");
         }

@@ -1,26 +1,38 @@
 //! Loads the XDP program, attaches it to interfaces, switches its answer maps and reads its
 //! counters.
 
-use std::process::Command;
+use std::{
+    os::fd::{AsFd as _, AsRawFd as _},
+    process::Command,
+};
 
 use anyhow::{Context as _, anyhow, bail};
 use aya::{
-    Ebpf,
-    maps::{Array, HashMap, IterableMap as _, MapData, MapError, PerCpuArray, PerCpuValues},
+    Ebpf, EbpfLoader,
+    maps::{Array, MapData, PerCpuArray, PerCpuValues},
     programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
 };
+use foldhash::{HashMap, HashMapExt};
 use secdns_common::{
-    ANSWER_MAP_COUNT, AnswerKey, AnswerValue, COUNTED_ZONE_SLOTS, COUNTER_COUNT, Counter,
-    RCODE_NXDOMAIN, XdpConfig, ZONE_SLOTS, ZoneSlot, zone_counter_index,
+    ANSWER_MAP_COUNT, Bucket, COUNTED_ZONE_SLOTS, COUNTER_COUNT, Chunk, Counter, RCODE_NXDOMAIN,
+    SLOTS_PER_BUCKET, XdpConfig, ZONE_COUNTER_COUNT, ZONE_SLOTS, ZoneSlot, zone_counter_index,
 };
 
-use super::{PROGRAM_OBJECT, published::MapChange, value::empty};
-
-/// Changes up to this many entries are kept to bring the other map up to date at the next
-/// publication; bigger ones are applied to both maps at once.
-const KEPT_CHANGE: usize = 4096;
+use super::{
+    PROGRAM_OBJECT,
+    layout::{AnswerKey, hasher},
+    maps::{AnswerMaps, INDEX_LOAD, Shared, chunks_for},
+    published::MapChange,
+    value::Value,
+};
 
 const PROGRAM_NAME: &str = "secdns_xdp";
+
+/// The smallest maps: what a program starts with before it holds anything.
+const MIN_BUCKETS: u32 = 64;
+const MIN_CHUNKS: u32 = 1024;
+/// Room made when the maps grow, beyond what the answer set needs.
+const GROWTH: f64 = 1.25;
 
 /// How the program is attached: in the driver, or in the generic skb path (works anywhere).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -30,73 +42,143 @@ pub enum AttachMode {
     Generic,
 }
 
-pub struct XdpEngine {
+/// One loaded copy of the program with its maps. The answer maps have a fixed size; they
+/// grow by loading another instance and swapping it in on every interface at once.
+struct Instance {
     // Keeps the program and its links alive; dropping it detaches everything.
     ebpf: Ebpf,
-    answers: Vec<HashMap<MapData, AnswerKey, AnswerValue>>,
+    /// Written through `AnswerMaps`' mappings; kept for their memory accounting.
+    index: MapData,
+    bodies: MapData,
     config: Array<MapData, XdpConfig>,
     serials: Array<MapData, u32>,
     counters: PerCpuArray<MapData, u64>,
     zone_counters: PerCpuArray<MapData, u64>,
-    current: XdpConfig,
-    /// Changes the live map has and the other one does not yet.
-    behind: Vec<MapChange>,
-    /// Maps whose content is unknown (after a failure) or stale (a new set from empty).
-    must_clear: [bool; ANSWER_MAP_COUNT as usize],
-    links: Vec<(String, XdpLinkId)>,
 }
 
-impl XdpEngine {
-    /// Loads the program into the kernel (this is where the verifier runs). Nothing is
-    /// attached and nothing is answered until [`XdpEngine::attach`] and [`XdpEngine::publish`].
-    pub fn load() -> anyhow::Result<Self> {
-        raise_memlock_limit();
-        let mut ebpf = Ebpf::load(PROGRAM_OBJECT).context("loading the XDP object")?;
+impl Instance {
+    /// Loads the program (this is where the verifier runs) with answer maps of `buckets`
+    /// and `chunks`, and maps those into this process.
+    fn load(buckets: u32, chunks: u32) -> anyhow::Result<(Self, AnswerMaps)> {
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries("INDEX", buckets)
+            .map_max_entries("BODIES", chunks)
+            .load(PROGRAM_OBJECT)
+            .with_context(|| {
+                format!("loading the XDP object (index of {buckets} buckets, {chunks} chunks)")
+            })?;
         let program: &mut Xdp = ebpf
             .program_mut(PROGRAM_NAME)
             .ok_or_else(|| anyhow!("program {PROGRAM_NAME} missing from the XDP object"))?
             .try_into()?;
         program.load().map_err(verifier_error)?;
-        let mut answers = Vec::new();
-        for i in 0..ANSWER_MAP_COUNT {
-            let name = format!("ANSWERS_{i}");
-            let map = ebpf
-                .take_map(&name)
-                .ok_or_else(|| anyhow!("map {name} missing"))?;
-            answers.push(HashMap::try_from(map).with_context(|| format!("map {name}"))?);
-        }
-        let config = Array::try_from(
-            ebpf.take_map("CONFIG")
-                .ok_or_else(|| anyhow!("map CONFIG missing"))?,
-        )?;
-        let serials = Array::try_from(
-            ebpf.take_map("SERIALS")
-                .ok_or_else(|| anyhow!("map SERIALS missing"))?,
-        )?;
-        let counters = PerCpuArray::try_from(
-            ebpf.take_map("COUNTERS")
-                .ok_or_else(|| anyhow!("map COUNTERS missing"))?,
-        )?;
-        let zone_counters = PerCpuArray::try_from(
-            ebpf.take_map("ZONE_COUNTERS")
-                .ok_or_else(|| anyhow!("map ZONE_COUNTERS missing"))?,
-        )?;
-        let current = XdpConfig {
-            active: ANSWER_MAP_COUNT,
-            port: 53,
-            udp_payload: 1232,
+        let mut take = |name: &str| {
+            ebpf.take_map(name)
+                .ok_or_else(|| anyhow!("map {name} missing from the XDP object"))
         };
-        let mut engine = Self {
+        let index = map_data(take("INDEX")?, "INDEX")?;
+        let bodies = map_data(take("BODIES")?, "BODIES")?;
+        let config = Array::try_from(take("CONFIG")?)?;
+        let serials = Array::try_from(take("SERIALS")?)?;
+        let counters = PerCpuArray::try_from(take("COUNTERS")?)?;
+        let zone_counters = PerCpuArray::try_from(take("ZONE_COUNTERS")?)?;
+        let index_shared =
+            Shared::<Bucket>::map(index.fd().as_fd(), buckets as usize).context("the XDP index")?;
+        let arena =
+            Shared::<Chunk>::map(bodies.fd().as_fd(), chunks as usize).context("the XDP bodies")?;
+        let instance = Self {
             ebpf,
-            answers,
+            index,
+            bodies,
             config,
             serials,
             counters,
             zone_counters,
+        };
+        Ok((instance, AnswerMaps::new(index_shared, arena)))
+    }
+
+    fn program(&self) -> anyhow::Result<&Xdp> {
+        Ok(self
+            .ebpf
+            .program(PROGRAM_NAME)
+            .ok_or_else(|| anyhow!("program {PROGRAM_NAME} missing"))?
+            .try_into()?)
+    }
+
+    fn program_mut(&mut self) -> anyhow::Result<&mut Xdp> {
+        Ok(self
+            .ebpf
+            .program_mut(PROGRAM_NAME)
+            .ok_or_else(|| anyhow!("program {PROGRAM_NAME} missing"))?
+            .try_into()?)
+    }
+
+    fn write_serials(&mut self, half: u32, serials: &[(ZoneSlot, u32)]) -> anyhow::Result<()> {
+        for &(slot, serial) in serials {
+            self.serials
+                .set(half * ZONE_SLOTS + slot, serial, 0)
+                .with_context(|| format!("writing the serial of zone slot {slot}"))?;
+        }
+        Ok(())
+    }
+
+    /// The per-CPU counters, summed: the program's counters, then the zone counters.
+    fn counts(&self) -> anyhow::Result<(Vec<u64>, Vec<u64>)> {
+        let mut counters = Vec::with_capacity(COUNTER_COUNT as usize);
+        for index in 0..COUNTER_COUNT {
+            counters.push(self.counters.get(&index, 0)?.iter().sum());
+        }
+        let mut zones = Vec::with_capacity(ZONE_COUNTER_COUNT as usize);
+        for index in 0..ZONE_COUNTER_COUNT {
+            zones.push(self.zone_counters.get(&index, 0)?.iter().sum());
+        }
+        Ok((counters, zones))
+    }
+}
+
+pub struct XdpEngine {
+    instance: Instance,
+    maps: AnswerMaps,
+    current: XdpConfig,
+    links: Vec<(String, XdpLinkId)>,
+    /// The newest serial of every zone slot.
+    serials: HashMap<ZoneSlot, u32>,
+    /// Serials written into the live half only: the other half gets them before it is live.
+    serials_behind: Vec<(ZoneSlot, u32)>,
+    /// What instances swapped out had counted (program counters, then zone counters).
+    carried: (Vec<u64>, Vec<u64>),
+    /// Times the maps were built again, bigger.
+    pub rebuilds: u64,
+}
+
+impl XdpEngine {
+    /// Loads the program into the kernel with small answer maps (they grow with what is
+    /// published). Nothing is attached and nothing is answered until [`XdpEngine::attach`]
+    /// and [`XdpEngine::apply`].
+    pub fn load() -> anyhow::Result<Self> {
+        raise_memlock_limit();
+        let (instance, maps) = Instance::load(MIN_BUCKETS, MIN_CHUNKS)?;
+        let current = XdpConfig {
+            active: ANSWER_MAP_COUNT,
+            port: 53,
+            udp_payload: 1232,
+            buckets: maps.buckets(),
+            reserved: 0,
+            hash_key: hasher().key,
+        };
+        let mut engine = Self {
+            instance,
+            maps,
             current,
-            behind: Vec::new(),
-            must_clear: [false; ANSWER_MAP_COUNT as usize],
             links: Vec::new(),
+            serials: HashMap::new(),
+            serials_behind: Vec::new(),
+            carried: (
+                vec![0; COUNTER_COUNT as usize],
+                vec![0; ZONE_COUNTER_COUNT as usize],
+            ),
+            rebuilds: 0,
         };
         engine.write_config()?;
         Ok(engine)
@@ -109,11 +191,7 @@ impl XdpEngine {
             AttachMode::Native => XdpMode::Driver,
             AttachMode::Generic => XdpMode::Skb,
         };
-        let program: &mut Xdp = self
-            .ebpf
-            .program_mut(PROGRAM_NAME)
-            .ok_or_else(|| anyhow!("program {PROGRAM_NAME} missing"))?
-            .try_into()?;
+        let program = self.instance.program_mut()?;
         let link = match program.attach(interface, xdp_mode) {
             Ok(link) => link,
             Err(err) if is_busy(&err) => {
@@ -139,11 +217,7 @@ impl XdpEngine {
 
     /// Detaches from every interface.
     pub fn detach_all(&mut self) -> anyhow::Result<()> {
-        let program: &mut Xdp = self
-            .ebpf
-            .program_mut(PROGRAM_NAME)
-            .ok_or_else(|| anyhow!("program {PROGRAM_NAME} missing"))?
-            .try_into()?;
+        let program = self.instance.program_mut()?;
         for (interface, link) in self.links.drain(..) {
             program
                 .detach(link)
@@ -158,101 +232,150 @@ impl XdpEngine {
         self.write_config()
     }
 
-    /// Publishes `entries` and `serials` (zone slot, SOA serial) as the whole answer set,
-    /// in both maps.
+    /// Publishes `entries` and `serials` (zone slot, SOA serial) as the whole answer set.
     pub fn publish(
         &mut self,
-        entries: &[(AnswerKey, AnswerValue)],
+        entries: &[(AnswerKey, Value)],
         serials: &[(ZoneSlot, u32)],
     ) -> anyhow::Result<()> {
-        self.behind.clear();
-        let target = self.inactive();
-        for index in [target, 1 - target] {
-            self.clear(index)?;
-            self.write_serials(index, serials)?;
-            let map = &mut self.answers[index];
-            for (key, value) in entries {
-                map.insert(key, value, 0)
-                    .with_context(|| format!("inserting XDP answer {key:?}"))?;
-            }
-            if index == target {
-                self.current.active = target as u32;
-                self.write_config()?;
-            }
-        }
-        Ok(())
+        self.apply(MapChange {
+            upserts: entries.to_vec(),
+            serials: serials.to_vec(),
+            from_empty: true,
+            ..MapChange::default()
+        })
     }
 
-    /// Brings the inactive answer map (and its half of the serials) up to date, applies
-    /// `change` to it, then makes it the live one in a single write: a packet sees either the
-    /// old set or the new set, never a mix. The other map catches up at the next call (or at
-    /// [`XdpEngine::settle`]).
+    /// Writes `change` into the answer maps for the next parity and makes it live in a
+    /// single write: a packet sees either the old set or the new set, never a mix. Maps too
+    /// small for it are built again bigger and swapped in.
     pub fn apply(&mut self, change: MapChange) -> anyhow::Result<()> {
+        let live = self.current.active < ANSWER_MAP_COUNT;
         if change.from_empty {
-            self.forget_contents();
+            self.serials.clear();
+            self.serials_behind.clear();
+            if live {
+                // Packets keep the old set until the new one is whole: build it apart.
+                let needed = (change.upserts.len(), chunks_for(None, &change.upserts));
+                let (instance, mut maps) = Self::sized_instance(needed.0, needed.1)?;
+                if maps.stage(&[], &change.upserts).is_err() {
+                    bail!("fresh XDP maps sized for the answer set could not hold it");
+                }
+                self.serials.extend(change.serials.iter().copied());
+                self.swap_in(instance, maps)?;
+                return self.reset_zone_counts(&change.fresh_slots);
+            }
+            self.maps.clear();
         }
-        let target = self.inactive();
-        let restarts = change.from_empty || self.behind.first().is_some_and(|c| c.from_empty);
-        if self.must_clear[target] && !restarts {
-            bail!(
-                "XDP answer map {target} lost its content; the next change must start from empty"
-            );
+        let needed = (
+            change.upserts.len(),
+            chunks_for(Some(&self.maps), &change.upserts),
+        );
+        if !self.maps.has_room(needed.0, needed.1) {
+            // Bigger maps first, then the change into them.
+            let (instance, mut maps) = self.grown(needed)?;
+            if maps.stage(&change.removals, &change.upserts).is_err() {
+                bail!("grown XDP maps could not hold the change");
+            }
+            self.serials.extend(change.serials.iter().copied());
+            self.swap_in(instance, maps)?;
+            return self.reset_zone_counts(&change.fresh_slots);
         }
-        self.catch_up(target)?;
-        self.write(target, &change)?;
+        let staged = self.maps.stage(&change.removals, &change.upserts);
+        self.serials.extend(change.serials.iter().copied());
+        if staged.is_err() {
+            // An entry found both its buckets full; the maps hold the new set apart from
+            // the index: build it again, moving entries around.
+            let (instance, maps) = self.grown((0, 0))?;
+            self.swap_in(instance, maps)?;
+            return self.reset_zone_counts(&change.fresh_slots);
+        }
+        let next = self.maps.next_parity();
+        let mut behind = std::mem::take(&mut self.serials_behind);
+        behind.extend(change.serials.iter().copied());
+        self.instance.write_serials(next, &behind)?;
         self.reset_zone_counts(&change.fresh_slots)?;
-        self.current.active = target as u32;
+        self.current.active = next;
         self.write_config()?;
-        self.behind.push(change);
+        self.maps.flipped(next);
+        self.serials_behind = change.serials;
         Ok(())
     }
 
-    /// After [`XdpEngine::apply`] made a set live: brings the other map up to date now when
-    /// the changes it misses are big, rather than keeping them (and their values) until the
-    /// next publication.
+    /// A fresh instance with maps for `entries` entries and `chunks` chunks, with room to
+    /// grow.
+    fn sized_instance(entries: usize, chunks: usize) -> anyhow::Result<(Instance, AnswerMaps)> {
+        let slots = entries as f64 * GROWTH / INDEX_LOAD;
+        let buckets = ((slots / SLOTS_PER_BUCKET as f64).ceil() as u32).max(MIN_BUCKETS);
+        let chunks = ((chunks as f64 * GROWTH).ceil() as u32).max(MIN_CHUNKS);
+        Instance::load(buckets, chunks.min(secdns_common::WORD_CHUNK_MASK))
+    }
+
+    /// The newest answer set built into a bigger instance with room for `more` (entries,
+    /// chunks); a bigger one still if entries cannot be placed.
+    fn grown(&mut self, more: (usize, usize)) -> anyhow::Result<(Instance, AnswerMaps)> {
+        let mut entries = self.maps.entries() + more.0;
+        for _ in 0..3 {
+            let chunks = self.maps.high_water() + more.1;
+            let (instance, mut maps) = Self::sized_instance(entries, chunks)?;
+            if self.maps.rebuild_into(&mut maps).is_ok() {
+                return Ok((instance, maps));
+            }
+            entries = entries * 3 / 2;
+        }
+        bail!("the XDP answer index cannot place {entries} entries")
+    }
+
+    /// Makes `instance` with `maps` (staged for their next parity, or holding everything in
+    /// both) the one attached everywhere, and carries the old one's counts over.
+    fn swap_in(&mut self, instance: Instance, maps: AnswerMaps) -> anyhow::Result<()> {
+        let mut instance = instance;
+        let all: Vec<(ZoneSlot, u32)> = self.serials.iter().map(|(s, v)| (*s, *v)).collect();
+        instance.write_serials(0, &all)?;
+        instance.write_serials(1, &all)?;
+        let mut config = self.current;
+        config.active = maps.next_parity();
+        config.buckets = maps.buckets();
+        instance
+            .config
+            .set(0, config, 0)
+            .context("writing the new XDP instance's config")?;
+        // Every interface moves to the new program: an atomic replace per link.
+        let mut moved = Vec::with_capacity(self.links.len());
+        for (interface, id) in std::mem::take(&mut self.links) {
+            let link = self
+                .instance
+                .program_mut()?
+                .take_link(id)
+                .with_context(|| format!("taking the XDP link of {interface}"))?;
+            let id = instance
+                .program_mut()?
+                .attach_to_link(link)
+                .with_context(|| format!("moving {interface} to the grown XDP maps"))?;
+            moved.push((interface, id));
+        }
+        self.links = moved;
+        let old = std::mem::replace(&mut self.instance, instance);
+        self.maps = maps;
+        // The old program no longer runs: what it counted is final.
+        let (counters, zones) = old.counts()?;
+        for (total, count) in self.carried.0.iter_mut().zip(counters) {
+            *total += count;
+        }
+        for (total, count) in self.carried.1.iter_mut().zip(zones) {
+            *total += count;
+        }
+        self.current = config;
+        self.maps.flipped(config.active);
+        self.serials_behind.clear();
+        self.rebuilds += 1;
+        Ok(())
+    }
+
+    /// After [`XdpEngine::apply`] made a set live: once no packet can read the old version,
+    /// frees what only it used.
     pub fn settle(&mut self) -> anyhow::Result<()> {
-        let missed: usize = self.behind.iter().map(MapChange::len).sum();
-        if self.current.active >= ANSWER_MAP_COUNT {
-            return Ok(());
-        }
-        let other = self.inactive();
-        let restarts = self.behind.first().is_some_and(|c| c.from_empty);
-        if missed > KEPT_CHANGE && (restarts || !self.must_clear[other]) {
-            self.catch_up(other)?;
-        }
-        Ok(())
-    }
-
-    /// The map that is not live (either, when none is).
-    fn inactive(&self) -> usize {
-        if self.current.active == 0 { 1 } else { 0 }
-    }
-
-    /// Whatever the maps hold is of no use: the next change must start from empty.
-    fn forget_contents(&mut self) {
-        self.behind.clear();
-        self.must_clear = [true; ANSWER_MAP_COUNT as usize];
-    }
-
-    /// Makes map `index` hold what the live map holds.
-    fn catch_up(&mut self, index: usize) -> anyhow::Result<()> {
-        if self.must_clear[index] {
-            self.clear(index)?;
-        }
-        for change in std::mem::take(&mut self.behind) {
-            self.write(index, &change)?;
-        }
-        Ok(())
-    }
-
-    fn clear(&mut self, index: usize) -> anyhow::Result<()> {
-        let map = &mut self.answers[index];
-        // The map was live two publications ago; every packet that read it has long finished.
-        let stale: Vec<AnswerKey> = map.keys().collect::<Result<_, _>>()?;
-        for key in stale {
-            map.remove(&key)?;
-        }
-        self.must_clear[index] = false;
+        self.maps.settle();
         Ok(())
     }
 
@@ -266,21 +389,26 @@ impl XdpEngine {
             let slot_index = |rcode| zone_counter_index(slot, rcode);
             for index in [slot_index(0), slot_index(RCODE_NXDOMAIN)] {
                 let zeros = PerCpuValues::try_from(vec![0u64; cpus])?;
-                self.zone_counters
+                self.instance
+                    .zone_counters
                     .set(index, zeros, 0)
                     .with_context(|| format!("resetting the counts of zone slot {slot}"))?;
+                if let Some(carried) = self.carried.1.get_mut(index as usize) {
+                    *carried = 0;
+                }
             }
         }
         Ok(())
     }
 
-    /// The memory the kernel counts for both answer maps, entries and buckets: their
-    /// `memlock` (what `bpftool map show` prints; since Linux 6.4 what they take).
+    /// The memory the kernel counts for the answer index and bodies: their `memlock` (what
+    /// `bpftool map show` prints; since Linux 6.4 what they take).
     pub fn answer_maps_bytes(&self) -> anyhow::Result<u64> {
-        use std::os::fd::{AsFd as _, AsRawFd as _};
         let mut total = 0;
-        for map in &self.answers {
-            let fd = map.map().fd().as_fd().as_raw_fd();
+        for fd in [
+            self.instance.index.fd().as_fd().as_raw_fd(),
+            self.instance.bodies.fd().as_fd().as_raw_fd(),
+        ] {
             let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
                 .with_context(|| format!("reading the fdinfo of answer map fd {fd}"))?;
             total += info
@@ -292,6 +420,16 @@ impl XdpEngine {
         Ok(total)
     }
 
+    /// Entries in the answer index, its buckets, and the body chunks in use and in all.
+    pub fn answer_maps_usage(&self) -> (usize, u32, usize, u32) {
+        (
+            self.maps.entries(),
+            self.maps.buckets(),
+            self.maps.used_chunks(),
+            self.maps.chunks(),
+        )
+    }
+
     /// Answers sent by the program for the zone in `slot`: (NOERROR, NXDOMAIN); `None` for
     /// a slot beyond those counted.
     pub fn zone_counts(&self, slot: ZoneSlot) -> anyhow::Result<Option<[u64; 2]>> {
@@ -301,56 +439,31 @@ impl XdpEngine {
         let mut counts = [0; 2];
         for (count, rcode) in counts.iter_mut().zip([0, RCODE_NXDOMAIN]) {
             let index = zone_counter_index(slot, rcode);
-            *count = self.zone_counters.get(&index, 0)?.iter().sum();
+            let carried = self.carried.1.get(index as usize).copied().unwrap_or(0);
+            *count = self
+                .instance
+                .zone_counters
+                .get(&index, 0)?
+                .iter()
+                .sum::<u64>()
+                + carried;
         }
         Ok(Some(counts))
     }
 
-    fn write_serials(&mut self, index: usize, serials: &[(ZoneSlot, u32)]) -> anyhow::Result<()> {
-        let half = index as u32 * ZONE_SLOTS;
-        for &(slot, serial) in serials {
-            self.serials
-                .set(half + slot, serial, 0)
-                .with_context(|| format!("writing the serial of zone slot {slot}"))?;
-        }
-        Ok(())
-    }
-
-    fn write(&mut self, index: usize, change: &MapChange) -> anyhow::Result<()> {
-        self.write_serials(index, &change.serials)?;
-        let map = &mut self.answers[index];
-        for key in &change.removals {
-            match map.remove(key) {
-                Ok(()) => {}
-                Err(MapError::SyscallError(e))
-                    if e.io_error.raw_os_error() == Some(libc::ENOENT) => {}
-                Err(e) => {
-                    return Err(
-                        anyhow::Error::new(e).context(format!("removing XDP answer {key:?}"))
-                    );
-                }
-            }
-        }
-        // One buffer for every value: the map's form is 1.3 KB.
-        let mut packed = Box::new(empty());
-        for (key, value) in &change.upserts {
-            value.pack_into(&mut packed);
-            map.insert(key, *packed, 0)
-                .with_context(|| format!("inserting XDP answer {key:?}"))?;
-        }
-        Ok(())
-    }
-
-    /// No answer map is live: every query goes to userspace. The next change must start from
+    /// No answer set is live: every query goes to userspace. The next change must start from
     /// empty maps.
     pub fn stop_answering(&mut self) -> anyhow::Result<()> {
-        self.forget_contents();
         self.current.active = ANSWER_MAP_COUNT;
-        self.write_config()
+        self.write_config()?;
+        self.maps.stopped();
+        Ok(())
     }
 
     fn write_config(&mut self) -> anyhow::Result<()> {
-        self.config
+        self.current.buckets = self.maps.buckets();
+        self.instance
+            .config
             .set(0, self.current, 0)
             .context("writing XDP config")
     }
@@ -359,8 +472,9 @@ impl XdpEngine {
     pub fn counters(&self) -> anyhow::Result<Vec<(Counter, u64)>> {
         let mut out = Vec::with_capacity(COUNTER_COUNT as usize);
         for counter in Counter::ALL {
-            let per_cpu = self.counters.get(&(counter as u32), 0)?;
-            out.push((counter, per_cpu.iter().sum()));
+            let per_cpu = self.instance.counters.get(&(counter as u32), 0)?;
+            let carried = self.carried.0.get(counter as usize).copied().unwrap_or(0);
+            out.push((counter, per_cpu.iter().sum::<u64>() + carried));
         }
         Ok(out)
     }
@@ -384,11 +498,7 @@ impl XdpEngine {
         frame: &[u8],
         repeat: u32,
     ) -> anyhow::Result<(u32, Vec<u8>, std::time::Duration)> {
-        let program: &Xdp = self
-            .ebpf
-            .program(PROGRAM_NAME)
-            .ok_or_else(|| anyhow!("program {PROGRAM_NAME} missing"))?
-            .try_into()?;
+        let program = self.instance.program()?;
         let mut out = vec![0u8; 4096];
         let result = program.test_run(TestRunOptions {
             data_in: Some(frame),
@@ -398,6 +508,14 @@ impl XdpEngine {
         })?;
         out.truncate(result.data_size_out as usize);
         Ok((result.return_value, out, result.duration))
+    }
+}
+
+/// The map data of an array map.
+fn map_data(map: aya::maps::Map, name: &str) -> anyhow::Result<MapData> {
+    match map {
+        aya::maps::Map::Array(data) => Ok(data),
+        _ => bail!("map {name} of the XDP object is not an array"),
     }
 }
 

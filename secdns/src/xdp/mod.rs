@@ -1,8 +1,12 @@
-//! The kernel fast path seen from userspace: loading and attaching the XDP program
-//! ([`loader`]) and compiling a zone snapshot into its answer maps ([`compile`]).
+//! The kernel fast path seen from userspace: compiling a zone snapshot into answers
+//! ([`compile`]), what was published and how the next snapshot changes it ([`published`]),
+//! the layout of the answer maps ([`layout`]), writing them ([`maps`]), and loading and
+//! attaching the XDP program ([`loader`]).
 
 pub mod compile;
+pub mod layout;
 pub mod loader;
+pub mod maps;
 pub mod published;
 pub mod value;
 

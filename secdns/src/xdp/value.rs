@@ -1,8 +1,9 @@
-//! An answer-map value as userspace keeps it: what [`AnswerValue`] holds, without its
-//! fixed-size buffers (most names and bodies are a small part of them). Packed into the map's
-//! form only when written.
+//! A compiled answer as userspace keeps it: the name it answers for (to tell names with one
+//! hash apart), its body and the header fields the program writes (see
+//! `secdns_common::BodyHeader`), and the entry's options. Written into the maps by
+//! `xdp::maps` (see `xdp::layout::body_record`).
 
-use secdns_common::{AnswerValue, MAX_BODY_LEN, MAX_FIXUPS, NAME_BUF_LEN, NO_ZONE_SLOT, ZoneSlot};
+use secdns_common::{NO_ZONE_SLOT, ZoneSlot};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Value {
@@ -35,60 +36,5 @@ impl Value {
 
     pub fn is_pass(&self) -> bool {
         self.body.is_empty()
-    }
-
-    /// The map's form. Names and bodies beyond the buffers are cut (the compiler never makes
-    /// them).
-    pub fn packed(&self) -> AnswerValue {
-        let mut out = empty();
-        self.pack_into(&mut out);
-        out
-    }
-
-    /// Writes the map's form into `out`, which may hold an earlier value.
-    pub fn pack_into(&self, out: &mut AnswerValue) {
-        let name_len = self.name.len().min(NAME_BUF_LEN);
-        let body_len = self.body.len().min(MAX_BODY_LEN);
-        let fixup_count = self.fixups.len().min(MAX_FIXUPS);
-        out.name_len = name_len as u16;
-        out.body_len = body_len as u16;
-        out.flags = self.flags;
-        out.ancount = self.ancount;
-        out.nscount = self.nscount;
-        out.arcount = self.arcount;
-        out.question_len = self.question_len;
-        out.fixup_count = fixup_count as u16;
-        out.body_csum = self.body_csum;
-        out.options = self.options;
-        out.serial_at = self.serial_at;
-        out.zone_slot = self.zone_slot;
-        out.fixups = [0; MAX_FIXUPS];
-        out.fixups[..fixup_count].copy_from_slice(&self.fixups[..fixup_count]);
-        // Names sit right-aligned (see `secdns_common::name_hash`).
-        out.name[..NAME_BUF_LEN - name_len].fill(0);
-        out.name[NAME_BUF_LEN - name_len..].copy_from_slice(&self.name[..name_len]);
-        out.body[..body_len].copy_from_slice(&self.body[..body_len]);
-        out.body[body_len..].fill(0);
-    }
-}
-
-/// An all-zero value.
-pub fn empty() -> AnswerValue {
-    AnswerValue {
-        name_len: 0,
-        body_len: 0,
-        flags: 0,
-        ancount: 0,
-        nscount: 0,
-        arcount: 0,
-        question_len: 0,
-        fixup_count: 0,
-        body_csum: 0,
-        options: 0,
-        serial_at: 0,
-        zone_slot: 0,
-        fixups: [0; MAX_FIXUPS],
-        name: [0; NAME_BUF_LEN],
-        body: [0; MAX_BODY_LEN],
     }
 }

@@ -94,6 +94,11 @@ mod transfers;
 fn xdp(quick: bool) -> anyhow::Result<()> {
     require_root();
     let snapshot = snapshot_of(EXAMPLE_APEX, EXAMPLE_ZONE)?;
+    // Loading the program (the verifier's time, mostly): paid at start and whenever the
+    // maps grow.
+    let started = Instant::now();
+    drop(XdpEngine::load()?);
+    let load_ms = started.elapsed().as_secs_f64() * 1e3;
     let mut engine = loaded_with(&snapshot)?;
     let (client, server): (IpAddr, IpAddr) = ("198.51.100.7".parse()?, "192.0.2.1".parse()?);
     let query = |name: &str, qtype: u16| {
@@ -156,6 +161,8 @@ fn xdp(quick: bool) -> anyhow::Result<()> {
         format!("{overhead:.0}"),
     );
     rows.push(serde_json::json!({ "case": "test-run call overhead", "median_ns": overhead }));
+    show("loading the program (verifier), ms", format!("{load_ms:.0}"));
+    rows.push(serde_json::json!({ "case": "program load", "ms": load_ms }));
     // Publishing a big zone: compiling it into entries, and writing them into the map.
     // The target: a million records published in 5 s (--quick: 100,000).
     let hosts: usize = if quick { 100_000 } else { 1_000_000 };
@@ -207,51 +214,49 @@ fn xdp(quick: bool) -> anyhow::Result<()> {
         bodies.iter().map(|(_, len)| len).sum::<usize>() as f64 / bodies.len().max(1) as f64,
     );
     drop(bodies);
-    let maps_empty = engine.answer_maps_bytes()?;
     let started = Instant::now();
     engine.apply(update.change)?;
     let publish_ms = started.elapsed().as_millis();
-    // What the kernel counts for the entries of one map (its own accounting, as bpftool
-    // shows it), beyond the empty maps' buckets.
-    let entry_bytes =
-        engine.answer_maps_bytes()?.saturating_sub(maps_empty) / entries.max(1) as u64;
     let started = Instant::now();
     engine.settle()?;
     let settle_ms = started.elapsed().as_millis();
+    // The kernel's own accounting of the index and the bodies (as bpftool shows it): both
+    // arrays are allocated whole, room to grow included.
     let maps_full = engine.answer_maps_bytes()?;
+    let (held_entries, buckets, used_chunks, chunks) = engine.answer_maps_usage();
     let label = format!("publish {hosts} records ({entries} entries): compile ms");
     show(&label, compile_ms.to_string());
     show(
-        "  ... write into the map and switch (live), ms",
+        "  ... build the maps (grown to fit), write, switch (live), ms",
         publish_ms.to_string(),
     );
     show(
-        "  ... then bring the other map up to date, ms",
+        "  ... then settle (free the old version), ms",
         settle_ms.to_string(),
     );
-    show("  kernel memory per entry, bytes", entry_bytes.to_string());
-    // Per record: both answer maps (live and previous) with their entries and the buckets
-    // they preallocate, as the kernel counts them.
     let per_record = entries as f64 / hosts as f64;
-    let buckets = maps_empty as f64 / hosts as f64;
+    let index_per_record =
+        (buckets as usize * std::mem::size_of::<secdns_common::Bucket>()) as f64 / hosts as f64;
+    let chunk_bytes = std::mem::size_of::<secdns_common::Chunk>();
+    let bodies_per_record = (chunks as usize * chunk_bytes) as f64 / hosts as f64;
     let kernel_per_record = maps_full as f64 / hosts as f64;
-    let key_bytes = std::mem::size_of::<secdns_common::AnswerKey>();
-    let value_bytes = std::mem::size_of::<secdns_common::AnswerValue>();
+    let load = held_entries as f64 / (buckets as f64 * secdns_common::SLOTS_PER_BUCKET as f64);
+    show("  entries per record", format!("{per_record:.2}"));
     show(
-        "  entries per record (one map; there are two)",
-        format!("{per_record:.2}"),
+        "  index: 16-byte slots, load; bytes per record",
+        format!("{:.0} %; {index_per_record:.0}", load * 100.0),
     );
     show(
-        "  key, value bytes (fixed); element as allocated",
-        format!("{key_bytes}, {value_bytes}; {entry_bytes}"),
-    );
-    show(
-        "  of the value: name and body held, mean bytes",
+        "  bodies: 64-byte chunks used per record, of room; bytes per record",
         format!(
-            "{name_used:.0} of {}, {body_used:.0} of {}",
-            secdns_common::NAME_BUF_LEN,
-            secdns_common::MAX_BODY_LEN
+            "{:.2}, {:.2}; {bodies_per_record:.0}",
+            used_chunks as f64 / hosts as f64,
+            chunks as f64 / hosts as f64
         ),
+    );
+    show(
+        "  of the compiled answers: name and body, mean bytes",
+        format!("{name_used:.0}, {body_used:.0} (names are not stored)"),
     );
     show(
         "  entries that only pass to userspace",
@@ -264,12 +269,21 @@ fn xdp(quick: bool) -> anyhow::Result<()> {
             distinct_count as f64 / hosts as f64
         ),
     );
+    let met = if kernel_per_record <= 150.0 {
+        "met"
+    } else {
+        "missed"
+    };
     show(
-        "  kernel bytes per record: entries x 2 maps + buckets",
-        format!("{kernel_per_record:.0} (target 150)"),
+        "  kernel bytes per record: index + bodies (target 150)",
+        format!("{kernel_per_record:.0} ({met})"),
     );
-    rows.push(serde_json::json!({ "case": "publish", "records": hosts, "entries": entries, "compile_ms": compile_ms, "map_write_ms": publish_ms, "second_map_ms": settle_ms, "kernel_bytes_per_entry": entry_bytes, "target_ms_for_1m_records": 5000 }));
-    rows.push(serde_json::json!({ "case": "kernel memory per record", "records": hosts, "entries_per_record_per_map": per_record, "key_bytes": key_bytes, "value_bytes": value_bytes, "element_bytes": entry_bytes, "name_bytes_held": name_used, "body_bytes_held": body_used, "pass_share": pass_share, "bucket_bytes_per_record": buckets, "distinct_bodies": distinct_count, "distinct_body_mean_bytes": distinct_mean, "kernel_bytes_per_record": kernel_per_record, "target_bytes_per_record": 150 }));
+    show(
+        "  maps built again bigger so far",
+        engine.rebuilds.to_string(),
+    );
+    rows.push(serde_json::json!({ "case": "publish", "records": hosts, "entries": entries, "compile_ms": compile_ms, "map_write_ms": publish_ms, "settle_ms": settle_ms, "target_ms_for_1m_records": 5000 }));
+    rows.push(serde_json::json!({ "case": "kernel memory per record", "records": hosts, "entries_per_record": per_record, "index_load": load, "index_bytes_per_record": index_per_record, "chunks_used_per_record": used_chunks as f64 / hosts as f64, "body_bytes_per_record": bodies_per_record, "name_bytes_compiled": name_used, "body_bytes_compiled": body_used, "pass_share": pass_share, "distinct_bodies": distinct_count, "distinct_body_mean_bytes": distinct_mean, "kernel_bytes_per_record": kernel_per_record, "target_bytes_per_record": 150, "met": kernel_per_record <= 150.0 }));
     // A 100-record change (what one IXFR brings, with a new serial) until the kernel answers
     // from it: only what changed is compiled and written. Once from a zone compared node by
     // node with the last one; then, from zones that say which owners changed (as a zone made

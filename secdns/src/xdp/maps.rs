@@ -1,0 +1,696 @@
+//! The answer index and the answer bodies in the kernel, written from userspace through
+//! shared mappings of the two arrays, and how a change goes into them so that a packet sees
+//! the old answer set or the new one, never a mix.
+//!
+//! One copy of everything. A change adds its entries visible only to the next parity and
+//! takes the next parity's bit from the entries it removes or replaces (see
+//! `secdns_common::slot_word`); the caller then flips `XdpConfig::active`. Once no packet can
+//! still be reading the old parity ([`GRACE`]), [`AnswerMaps::settle`] makes the new entries
+//! visible to both parities and frees the slots and bodies only the old one used. Bodies are
+//! stored once per content: names with the same answer share it.
+
+use std::{
+    os::fd::{AsRawFd as _, BorrowedFd},
+    ptr::NonNull,
+    sync::atomic::{AtomicU32, AtomicU64, Ordering},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use foldhash::{HashMap, HashMapExt};
+use secdns_common::{
+    ANSWER_MAP_COUNT, Bucket, CHUNK_LEN, Chunk, MAX_BODY_CHUNKS, PASS_CHUNK, SLOTS_PER_BUCKET,
+    Slot, TAG_EMPTY, WORD_VISIBLE_SHIFT, home_bucket, other_bucket, slot_word,
+};
+
+use super::{
+    layout::{AnswerKey, body_record, hasher},
+    value::Value,
+};
+
+/// How long after a flip a packet may still read the old parity. An XDP program runs for
+/// microseconds inside one softirq; this is a thousand times that.
+pub const GRACE: Duration = Duration::from_millis(2);
+
+/// Share of the index's slots that entries may fill: two choices of eight slots at this load
+/// leave no entry without a slot in practice (a full rebuild moves entries when one does).
+pub const INDEX_LOAD: f64 = 0.7;
+
+/// A kernel array map mapped into this process.
+pub struct Shared<T> {
+    ptr: NonNull<T>,
+    len: usize,
+    bytes: usize,
+}
+
+// SAFETY: the mapping is plain memory shared with the kernel; this process writes it from
+// one thread at a time (the engine is behind a lock).
+unsafe impl<T> Send for Shared<T> {}
+
+impl<T> Shared<T> {
+    /// Maps the array behind `fd`, made with `BPF_F_MMAPABLE` and `len` values of `T`.
+    pub fn map(fd: BorrowedFd<'_>, len: usize) -> anyhow::Result<Self> {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+        let bytes = (len * size_of::<T>()).next_multiple_of(page);
+        // SAFETY: a fresh shared mapping of a map fd; checked below.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            bail!(
+                "mapping an XDP array of {len} x {} bytes: {}",
+                size_of::<T>(),
+                std::io::Error::last_os_error()
+            );
+        }
+        let ptr = NonNull::new(ptr as *mut T).context("mmap returned null")?;
+        Ok(Self { ptr, len, bytes })
+    }
+
+    /// Values in the mapping.
+    pub fn values(&self) -> usize {
+        self.len
+    }
+
+    fn at(&self, index: usize) -> *mut T {
+        assert!(
+            index < self.len,
+            "index {index} beyond a mapping of {}",
+            self.len
+        );
+        // SAFETY: in bounds, checked above.
+        unsafe { self.ptr.as_ptr().add(index) }
+    }
+}
+
+#[cfg(test)]
+impl<T> Shared<T> {
+    /// Zeroed memory of this process standing in for a map.
+    fn anonymous(len: usize) -> Self {
+        let bytes = (len * size_of::<T>()).next_multiple_of(4096);
+        // SAFETY: a fresh anonymous mapping; checked below.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(ptr, libc::MAP_FAILED);
+        Self {
+            ptr: NonNull::new(ptr as *mut T).unwrap(),
+            len,
+            bytes,
+        }
+    }
+}
+
+impl<T> Drop for Shared<T> {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, unmapped once.
+        unsafe { libc::munmap(self.ptr.as_ptr() as *mut libc::c_void, self.bytes) };
+    }
+}
+
+/// One body stored in the arena.
+struct Stored {
+    content: u128,
+    chunks: u8,
+    /// Entries (in any parity) that use it.
+    refs: u32,
+}
+
+/// The index can take no more entries, or the arena no more bodies: the maps must be built
+/// again, bigger.
+#[derive(Debug)]
+pub struct Full;
+
+pub struct AnswerMaps {
+    index: Shared<Bucket>,
+    arena: Shared<Chunk>,
+    /// The parity packets read, or `ANSWER_MAP_COUNT` for none.
+    live: u32,
+    /// Every entry of the newest version: its key and word (without visibility bits).
+    entries: HashMap<AnswerKey, u32>,
+    by_content: HashMap<u128, u32>,
+    stored: HashMap<u32, Stored>,
+    /// Free runs of chunks, by length.
+    free_runs: Vec<Vec<u32>>,
+    free_chunks: usize,
+    next_chunk: u32,
+    /// Slots the last change left visible to one parity only.
+    unsettled: Vec<usize>,
+    /// Bodies whose last entry the last change took away.
+    released: Vec<u32>,
+    flipped_at: Option<Instant>,
+}
+
+impl AnswerMaps {
+    /// Empty maps over `index` and `arena`, which must be all zeroes (fresh arrays are).
+    pub fn new(index: Shared<Bucket>, arena: Shared<Chunk>) -> Self {
+        Self {
+            index,
+            arena,
+            live: ANSWER_MAP_COUNT,
+            entries: HashMap::new(),
+            by_content: HashMap::new(),
+            stored: HashMap::new(),
+            free_runs: vec![Vec::new(); MAX_BODY_CHUNKS + 1],
+            free_chunks: 0,
+            next_chunk: 0,
+            unsettled: Vec::new(),
+            released: Vec::new(),
+            flipped_at: None,
+        }
+    }
+
+    pub fn buckets(&self) -> u32 {
+        self.index.values() as u32
+    }
+
+    pub fn chunks(&self) -> u32 {
+        self.arena.values() as u32
+    }
+
+    pub fn entries(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Chunks in use or waiting to be freed.
+    pub fn used_chunks(&self) -> usize {
+        self.next_chunk as usize - self.free_chunks
+    }
+
+    /// Chunks ever used: what a rebuild copies.
+    pub fn high_water(&self) -> usize {
+        self.next_chunk as usize
+    }
+
+    /// The parity a change is staged for.
+    pub fn next_parity(&self) -> u32 {
+        if self.live == 0 { 1 } else { 0 }
+    }
+
+    /// Whether `upserts` new entries with bodies of at most `chunks` chunks fit without a
+    /// rebuild (counting only never-used chunks: a freed run serves a body of its length).
+    pub fn has_room(&self, upserts: usize, chunks: usize) -> bool {
+        let slots = self.index.values() * SLOTS_PER_BUCKET;
+        let entries_fit = (self.entries.len() + upserts) as f64 <= slots as f64 * INDEX_LOAD;
+        entries_fit && chunks <= self.arena.values() - self.next_chunk as usize
+    }
+
+    /// Stages removals and upserts for the next parity. On [`Full`] the new version is
+    /// recorded but not all of it is in the index: build the maps again
+    /// ([`AnswerMaps::rebuild_into`]) before flipping.
+    pub fn stage(
+        &mut self,
+        removals: &[AnswerKey],
+        upserts: &[(AnswerKey, Value)],
+    ) -> Result<(), Full> {
+        self.settle();
+        let next = self.next_parity();
+        let mut full = false;
+        for key in removals {
+            if let Some(word) = self.entries.remove(key) {
+                self.hide(key, word, next);
+            }
+        }
+        for (key, value) in upserts {
+            // `has_room` keeps the arena from running out; if it did, userspace answers.
+            let chunk = self.intern(value).unwrap_or(PASS_CHUNK);
+            let word = slot_word(chunk, value.options, 0);
+            match self.entries.insert(*key, word) {
+                Some(old) if old == word => {
+                    // Same body, same options: the reference taken is one too many.
+                    self.release(word);
+                    continue;
+                }
+                Some(old) => self.hide(key, old, next),
+                None => {}
+            }
+            full |= !self.place(key, word, 1 << next);
+        }
+        if full { Err(Full) } else { Ok(()) }
+    }
+
+    /// Records that packets now read `parity` (after the caller flipped the config).
+    pub fn flipped(&mut self, parity: u32) {
+        self.live = parity;
+        self.flipped_at = Some(Instant::now());
+    }
+
+    /// Nothing reads the maps any more (the caller switched answering off).
+    pub fn stopped(&mut self) {
+        self.live = ANSWER_MAP_COUNT;
+    }
+
+    /// After the grace period of the last flip: entries of the live version become visible
+    /// to both parities, slots and bodies only the old one used are freed.
+    pub fn settle(&mut self) {
+        // Stopped: the next change starts from empty (`clear`).
+        if self.live >= ANSWER_MAP_COUNT || self.unsettled.is_empty() && self.released.is_empty() {
+            return;
+        }
+        if let Some(at) = self.flipped_at {
+            let waited = at.elapsed();
+            if waited < GRACE {
+                std::thread::sleep(GRACE - waited);
+            }
+        }
+        let live = self.live;
+        for at in std::mem::take(&mut self.unsettled) {
+            let slot = self.slot(at);
+            let word = slot.word.load(Ordering::Acquire);
+            let both = 3 << WORD_VISIBLE_SHIFT;
+            if word & (1 << (WORD_VISIBLE_SHIFT + live)) != 0 {
+                slot.word.store(word | both, Ordering::Release);
+            } else if word & both != both {
+                // Word first, tag second (see `secdns_common::TAG_EMPTY`).
+                slot.word.store(0, Ordering::Release);
+                slot.tag.store(TAG_EMPTY, Ordering::Release);
+            }
+        }
+        self.free_released();
+    }
+
+    /// Builds the newest version into `other` (fresh, zeroed, bigger), every entry visible
+    /// to both parities, moving entries between their two buckets where needed (nothing reads
+    /// `other` yet), and hands it what these maps know. Bodies keep their chunks. On
+    /// [`Full`], `self` still knows everything.
+    pub fn rebuild_into(&mut self, other: &mut AnswerMaps) -> Result<(), Full> {
+        // Bodies only the old version used are of no use to the new one.
+        self.unsettled.clear();
+        self.free_released();
+        if other.arena.values() < self.next_chunk as usize {
+            return Err(Full);
+        }
+        if self.next_chunk > 0 {
+            let _ = self.arena.at(self.next_chunk as usize - 1);
+            let _ = other.arena.at(self.next_chunk as usize - 1);
+            // SAFETY: both mappings hold `next_chunk` chunks (checked); nobody reads `other`.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    self.arena.at(0) as *const Chunk,
+                    other.arena.at(0),
+                    self.next_chunk as usize,
+                );
+            }
+        }
+        let mut rng = self.entries.len() as u64 | 1;
+        for (key, word) in &self.entries {
+            if !other.place(key, *word, 3) && !other.place_moving(key, *word, &mut rng) {
+                return Err(Full);
+            }
+        }
+        other.entries = std::mem::take(&mut self.entries);
+        other.by_content = std::mem::take(&mut self.by_content);
+        other.stored = std::mem::take(&mut self.stored);
+        other.free_runs = std::mem::take(&mut self.free_runs);
+        other.free_chunks = self.free_chunks;
+        other.next_chunk = self.next_chunk;
+        other.live = self.live;
+        Ok(())
+    }
+
+    /// Forgets everything; only while nothing reads the maps.
+    pub fn clear(&mut self) {
+        debug_assert!(self.live >= ANSWER_MAP_COUNT);
+        // SAFETY: the whole index mapping; nothing reads it (see above).
+        unsafe { std::ptr::write_bytes(self.index.at(0), 0, self.index.values()) };
+        self.entries.clear();
+        self.by_content.clear();
+        self.stored.clear();
+        self.free_runs = vec![Vec::new(); MAX_BODY_CHUNKS + 1];
+        self.free_chunks = 0;
+        self.next_chunk = 0;
+        self.unsettled.clear();
+        self.released.clear();
+    }
+
+    fn free_released(&mut self) {
+        for chunk in std::mem::take(&mut self.released) {
+            if let Some(body) = self.stored.get(&chunk)
+                && body.refs == 0
+            {
+                self.by_content.remove(&body.content);
+                self.free_runs[body.chunks as usize].push(chunk);
+                self.free_chunks += body.chunks as usize;
+                self.stored.remove(&chunk);
+            }
+        }
+    }
+
+    /// Takes `parity`'s bit from the slot of `key` with `word`, and the reference to its
+    /// body.
+    fn hide(&mut self, key: &AnswerKey, word: u32, parity: u32) {
+        if let Some(at) = self.find(key, word) {
+            let slot = self.slot(at);
+            let now = slot.word.load(Ordering::Acquire);
+            slot.word.store(
+                now & !(1 << (WORD_VISIBLE_SHIFT + parity)),
+                Ordering::Release,
+            );
+            self.unsettled.push(at);
+        }
+        self.release(word);
+    }
+
+    /// The slot holding `key` with `word` (any visibility).
+    fn find(&self, key: &AnswerKey, word: u32) -> Option<usize> {
+        let tag = key.tag();
+        let buckets = self.buckets();
+        let mask = !(3 << WORD_VISIBLE_SHIFT);
+        [home_bucket(tag, buckets), other_bucket(tag, buckets)]
+            .into_iter()
+            .flat_map(|b| (0..SLOTS_PER_BUCKET).map(move |s| b as usize * SLOTS_PER_BUCKET + s))
+            .find(|&at| {
+                let slot = self.slot(at);
+                slot.tag.load(Ordering::Relaxed) == tag
+                    && slot.check.load(Ordering::Relaxed) == key.check
+                    && slot.word.load(Ordering::Relaxed) & mask == word
+            })
+    }
+
+    /// Writes `key` into a free slot of the emptier of its buckets, visible to `visible`.
+    fn place(&mut self, key: &AnswerKey, word: u32, visible: u32) -> bool {
+        let tag = key.tag();
+        let buckets = self.buckets();
+        let (first, second) = (
+            self.free_in(home_bucket(tag, buckets)),
+            self.free_in(other_bucket(tag, buckets)),
+        );
+        let emptier = if second.0 > first.0 { second } else { first };
+        let Some(at) = emptier.1 else {
+            return false;
+        };
+        self.fill(at, tag, key.check, word | (visible << WORD_VISIBLE_SHIFT));
+        if visible != 3 {
+            self.unsettled.push(at);
+        }
+        true
+    }
+
+    /// How many slots of `bucket` are free, and the first of them.
+    fn free_in(&self, bucket: u32) -> (usize, Option<usize>) {
+        let start = bucket as usize * SLOTS_PER_BUCKET;
+        let mut free = (0, None);
+        for at in start..start + SLOTS_PER_BUCKET {
+            if self.slot(at).tag.load(Ordering::Relaxed) == TAG_EMPTY {
+                free.0 += 1;
+                free.1 = free.1.or(Some(at));
+            }
+        }
+        free
+    }
+
+    /// As [`AnswerMaps::place`] into maps nobody reads yet, moving other entries to their
+    /// other bucket to make room (cuckoo hashing, a bounded random walk).
+    fn place_moving(&mut self, key: &AnswerKey, word: u32, rng: &mut u64) -> bool {
+        let buckets = self.buckets();
+        let (mut tag, mut check, mut word) =
+            (key.tag(), key.check, word | (3 << WORD_VISIBLE_SHIFT));
+        let mut bucket = home_bucket(tag, buckets);
+        for _ in 0..512 {
+            // xorshift: which slot to evict.
+            *rng ^= *rng << 13;
+            *rng ^= *rng >> 7;
+            *rng ^= *rng << 17;
+            let at = bucket as usize * SLOTS_PER_BUCKET + (*rng as usize % SLOTS_PER_BUCKET);
+            let slot = self.slot(at);
+            let evicted = (
+                slot.tag.load(Ordering::Relaxed),
+                slot.check.load(Ordering::Relaxed),
+                slot.word.load(Ordering::Relaxed),
+            );
+            self.fill(at, tag, check, word);
+            (tag, check, word) = evicted;
+            // The evicted entry goes to its bucket other than this one.
+            let (home, other) = (home_bucket(tag, buckets), other_bucket(tag, buckets));
+            bucket = if home == bucket { other } else { home };
+            let free = (0..SLOTS_PER_BUCKET)
+                .map(|s| bucket as usize * SLOTS_PER_BUCKET + s)
+                .find(|&at| self.slot(at).tag.load(Ordering::Relaxed) == TAG_EMPTY);
+            if let Some(at) = free {
+                self.fill(at, tag, check, word);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Tag and check before the word (see `secdns_common::TAG_EMPTY`).
+    fn fill(&self, at: usize, tag: u64, check: u32, word: u32) {
+        let slot = self.slot(at);
+        slot.word.store(0, Ordering::Release);
+        slot.tag.store(tag, Ordering::Release);
+        slot.check.store(check, Ordering::Release);
+        slot.word.store(word, Ordering::Release);
+    }
+
+    fn slot(&self, at: usize) -> SlotRef<'_> {
+        let bucket = self.index.at(at / SLOTS_PER_BUCKET);
+        // SAFETY: `Slot` is repr(C) { u64, u32, u32 }, 8-aligned in the mapping; the kernel
+        // only reads it; atomics make our stores whole.
+        unsafe {
+            let slot: *mut Slot = (&raw mut (*bucket).slots)
+                .cast::<Slot>()
+                .add(at % SLOTS_PER_BUCKET);
+            SlotRef {
+                tag: AtomicU64::from_ptr(&raw mut (*slot).tag),
+                check: AtomicU32::from_ptr(&raw mut (*slot).check),
+                word: AtomicU32::from_ptr(&raw mut (*slot).word),
+            }
+        }
+    }
+
+    /// The first chunk of `value`'s body (stored once per content), or [`PASS_CHUNK`];
+    /// `None` when the arena is full.
+    fn intern(&mut self, value: &Value) -> Option<u32> {
+        let Some(record) = body_record(value) else {
+            return Some(PASS_CHUNK);
+        };
+        let content = content_of(&record);
+        if let Some(&chunk) = self.by_content.get(&content)
+            && let Some(body) = self.stored.get_mut(&chunk)
+        {
+            body.refs += 1;
+            return Some(chunk);
+        }
+        let chunks = record.len() / CHUNK_LEN;
+        let chunk = match self.free_runs[chunks].pop() {
+            Some(chunk) => {
+                self.free_chunks -= chunks;
+                chunk
+            }
+            None if self.next_chunk as usize + chunks <= self.arena.values() => {
+                let chunk = self.next_chunk;
+                self.next_chunk += chunks as u32;
+                chunk
+            }
+            None => return None,
+        };
+        // The run ends inside the mapping (`at` checks) and is free: no slot refers to it.
+        let _ = self.arena.at(chunk as usize + chunks - 1);
+        // SAFETY: `chunks` contiguous chunks from `chunk`, checked above.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                record.as_ptr(),
+                self.arena.at(chunk as usize).cast::<u8>(),
+                record.len(),
+            );
+        }
+        self.by_content.insert(content, chunk);
+        self.stored.insert(
+            chunk,
+            Stored {
+                content,
+                chunks: chunks as u8,
+                refs: 1,
+            },
+        );
+        Some(chunk)
+    }
+
+    fn release(&mut self, word: u32) {
+        let chunk = word & secdns_common::WORD_CHUNK_MASK;
+        if let Some(body) = self.stored.get_mut(&chunk) {
+            body.refs = body.refs.saturating_sub(1);
+            if body.refs == 0 {
+                self.released.push(chunk);
+            }
+        }
+    }
+}
+
+struct SlotRef<'a> {
+    tag: &'a AtomicU64,
+    check: &'a AtomicU32,
+    word: &'a AtomicU32,
+}
+
+/// The content address of a body record.
+fn content_of(record: &[u8]) -> u128 {
+    let (a, b) = hasher().hash(record);
+    (u128::from(a) << 64) | u128::from(b)
+}
+
+/// Chunks the bodies of `upserts` take that `known` (if any) does not hold yet, each
+/// content once.
+pub fn chunks_for(known: Option<&AnswerMaps>, upserts: &[(AnswerKey, Value)]) -> usize {
+    let mut seen = foldhash::HashSet::default();
+    upserts
+        .iter()
+        .filter_map(|(_, value)| body_record(value))
+        .filter(|record| {
+            let content = content_of(record);
+            !known.is_some_and(|maps| maps.by_content.contains_key(&content))
+                && seen.insert(content)
+        })
+        .map(|record| record.len() / CHUNK_LEN)
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use secdns_common::{
+        BODY_HEADER_LEN, WORD_CHUNK_MASK, home_bucket, other_bucket, word_visible,
+    };
+
+    use super::*;
+
+    fn maps(buckets: usize, chunks: usize) -> AnswerMaps {
+        AnswerMaps::new(Shared::anonymous(buckets), Shared::anonymous(chunks))
+    }
+
+    fn key(n: u32) -> AnswerKey {
+        AnswerKey::new(&[1, b'a' + (n % 26) as u8, 1, (n / 26) as u8, 0], 1, 0)
+    }
+
+    fn value(body: u8) -> Value {
+        let mut value = Value::pass(b"\x01a\x00");
+        value.body = vec![body; 16 + body as usize].into();
+        value.ancount = 1;
+        value
+    }
+
+    /// What the program finds for `key` reading parity `parity`: the body bytes.
+    fn read(maps: &AnswerMaps, key: &AnswerKey, parity: u32) -> Option<Vec<u8>> {
+        let tag = key.tag();
+        let buckets = maps.buckets();
+        let found = [home_bucket(tag, buckets), other_bucket(tag, buckets)]
+            .into_iter()
+            .flat_map(|b| (0..SLOTS_PER_BUCKET).map(move |s| b as usize * SLOTS_PER_BUCKET + s))
+            .filter_map(|at| {
+                let slot = maps.slot(at);
+                let word = slot.word.load(Ordering::Relaxed);
+                (slot.tag.load(Ordering::Relaxed) == tag
+                    && slot.check.load(Ordering::Relaxed) == key.check
+                    && word_visible(word, parity))
+                .then_some(word)
+            })
+            .collect::<Vec<_>>();
+        assert!(found.len() <= 1, "{key:?} is live twice");
+        let chunk = (found.first()? & WORD_CHUNK_MASK) as usize;
+        // SAFETY: chunks of the test's own mapping.
+        let bytes =
+            unsafe { std::slice::from_raw_parts(maps.arena.at(chunk).cast::<u8>(), CHUNK_LEN * 2) };
+        let len = u16::from_ne_bytes([bytes[0], bytes[1]]) as usize;
+        Some(bytes[BODY_HEADER_LEN..BODY_HEADER_LEN + len].to_vec())
+    }
+
+    fn assert_sees(maps: &AnswerMaps, parity: u32, set: &HashMap<AnswerKey, u8>, universe: u32) {
+        for n in 0..universe {
+            let key = key(n);
+            let expected = set.get(&key).map(|b| value(*b).body.to_vec());
+            assert_eq!(
+                read(maps, &key, parity),
+                expected,
+                "entry {n}, parity {parity}"
+            );
+        }
+    }
+
+    proptest! {
+        /// Through any sequence of changes, readers of the live parity see the old set until
+        /// the flip and the new one after it; bodies are stored once and freed when unused.
+        #[test]
+        fn readers_see_one_version_or_the_other(
+            changes in proptest::collection::vec(
+                proptest::collection::vec((0u32..60, proptest::option::of(0u8..6)), 0..40),
+                1..8,
+            ),
+        ) {
+            let mut maps = maps(64, 256);
+            let mut old: HashMap<AnswerKey, u8> = HashMap::new();
+            for change in changes {
+                let mut new = old.clone();
+                let mut removals = Vec::new();
+                let mut upserts = Vec::new();
+                for (n, body) in change {
+                    match body {
+                        Some(b) => {
+                            upserts.retain(|(k, _): &(AnswerKey, Value)| *k != key(n));
+                            upserts.push((key(n), value(b)));
+                            new.insert(key(n), b);
+                        }
+                        None => {
+                            upserts.retain(|(k, _): &(AnswerKey, Value)| *k != key(n));
+                            if old.contains_key(&key(n)) {
+                                removals.push(key(n));
+                            }
+                            new.remove(&key(n));
+                        }
+                    }
+                }
+                removals.retain(|k| !upserts.iter().any(|(u, _)| u == k));
+                let live = maps.live;
+                prop_assert!(maps.stage(&removals, &upserts).is_ok());
+                let next = maps.next_parity();
+                if live < 2 {
+                    assert_sees(&maps, live, &old, 60);
+                }
+                assert_sees(&maps, next, &new, 60);
+                maps.flipped(next);
+                maps.settle();
+                assert_sees(&maps, 0, &new, 60);
+                assert_sees(&maps, 1, &new, 60);
+                let mut distinct: Vec<u8> = new.values().copied().collect();
+                distinct.sort();
+                distinct.dedup();
+                prop_assert_eq!(maps.stored.len(), distinct.len());
+                old = new;
+            }
+        }
+    }
+
+    #[test]
+    fn full_maps_are_built_again_bigger_with_every_entry() {
+        let mut small = maps(2, 64);
+        let upserts: Vec<(AnswerKey, Value)> = (0..40).map(|n| (key(n), value(1))).collect();
+        // Two buckets of eight slots cannot take forty entries.
+        assert!(small.stage(&[], &upserts).is_err());
+        let mut bigger = maps(16, 64);
+        small.rebuild_into(&mut bigger).unwrap();
+        let set: HashMap<AnswerKey, u8> = (0..40).map(|n| (key(n), 1)).collect();
+        assert_sees(&bigger, 0, &set, 40);
+        assert_sees(&bigger, 1, &set, 40);
+        // One body for all forty.
+        assert_eq!(bigger.used_chunks(), 1);
+        // A table too small for the entries even with moving them leaves the old one whole.
+        let mut tiny = maps(4, 64);
+        assert!(bigger.rebuild_into(&mut tiny).is_err());
+        assert_eq!(bigger.entries(), 40);
+    }
+}
