@@ -33,3 +33,27 @@ pub fn hosts_zone(apex: &str, serial: u32, hosts: usize) -> String {
     }
     text
 }
+
+/// A zone of host records as an edge host holds them: an A record on every name (`host0` ..,
+/// as [`hosts_zone`] writes them), an AAAA on every fifth and a TXT on every tenth, about
+/// `records` records in all. Returns the text and the exact record count.
+pub fn host_records_zone(apex: &str, serial: u32, records: usize) -> (String, usize) {
+    let hosts = records * 10 / 13;
+    let mut text = hosts_zone(apex, serial, hosts);
+    let mut count = 3 + hosts;
+    for i in 0..hosts {
+        if i % 5 == 0 {
+            text.push_str(&format!(
+                "host{i} IN AAAA 2001:db8::{:x}:{:x}\n",
+                i >> 16,
+                i & 0xffff
+            ));
+            count += 1;
+        }
+        if i % 10 == 0 {
+            text.push_str(&format!("host{i} IN TXT \"asset {i}\"\n"));
+            count += 1;
+        }
+    }
+    (text, count)
+}
