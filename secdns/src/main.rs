@@ -55,6 +55,10 @@ enum Command {
     Serve {
         #[arg(long)]
         config: PathBuf,
+        /// Start the XDP program empty instead of taking over the one an earlier `serve`
+        /// left answering.
+        #[arg(long)]
+        no_takeover: bool,
     },
     /// Check a config file and its zone files, then exit.
     CheckConfig { config: PathBuf },
@@ -351,8 +355,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let seg = |name: &dyn std::fmt::Display| segment(&name.to_string());
     match cli.command {
-        Command::Serve { config } => {
-            let config = Config::load(&config)?;
+        Command::Serve {
+            config,
+            no_takeover,
+        } => {
+            let mut config = Config::load(&config)?;
+            if let Some(xdp) = &mut config.xdp {
+                xdp.takeover = !no_takeover;
+            }
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

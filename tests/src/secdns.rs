@@ -61,8 +61,13 @@ pub fn start_xdp_peer(net: &TestNet) -> anyhow::Result<Process> {
 
 /// `secdns serve --config CONFIG` in the server namespace, once it is serving.
 pub fn start_server(net: &TestNet, config: &Path) -> anyhow::Result<Process> {
+    start_server_with(net, config, &[])
+}
+
+/// As [`start_server`], with more arguments to `serve`.
+pub fn start_server_with(net: &TestNet, config: &Path, args: &[&str]) -> anyhow::Result<Process> {
     let mut command = net.server(&bin()?);
-    command.arg("serve").arg("--config").arg(config);
+    command.arg("serve").args(args).arg("--config").arg(config);
     let mut server = Process::spawn("secdns serve", command)?;
     server.wait_until("start-up", Duration::from_secs(20), |out| {
         out.contains("secdns is serving")

@@ -13,7 +13,7 @@ use crate::{
     dns::Name,
     snapshot::Snapshot,
     stats::MapUsage,
-    xdp::{loader::XdpEngine, published::Published},
+    xdp::{loader::XdpEngine, pins::Pins, published::Published},
 };
 
 pub struct FastPath {
@@ -42,8 +42,26 @@ impl FastPath {
     pub fn start(config: &XdpConfig, port: u16, udp_payload: u16) -> anyhow::Result<Self> {
         let mut engine = XdpEngine::load()?;
         engine.set_listener(port, udp_payload)?;
+        let pins = match Pins::open(&config.pin_dir) {
+            Ok(pins) => Some(pins),
+            Err(e) => {
+                tracing::warn!(
+                    "XDP links cannot be pinned ({e:#}): the kernel stops answering at exit \
+                     and a restart starts empty"
+                );
+                None
+            }
+        };
+        if let Some(pins) = &pins {
+            XdpEngine::detach_unconfigured(pins, &config.interfaces)?;
+        }
         for interface in &config.interfaces {
-            engine.attach(interface, config.mode)?;
+            match &pins {
+                Some(pins) => {
+                    engine.attach_pinned(interface, config.mode, pins, config.takeover)?
+                }
+                None => engine.attach(interface, config.mode)?,
+            }
             tracing::info!(interface, mode = ?config.mode, "XDP attached");
         }
         Ok(Self {
@@ -200,8 +218,9 @@ impl FastPath {
         Ok(out)
     }
 
-    pub fn detach(&self) -> anyhow::Result<()> {
-        self.engine()?.detach_all()
+    /// At exit: the pinned links stay, so that the kernel answers until the next start.
+    pub fn release(&self) -> anyhow::Result<()> {
+        self.engine()?.release()
     }
 }
 

@@ -139,6 +139,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::debug!(ms = start.elapsed().as_millis(), "XDP program loaded");
         let _ = shared.fast_path.set(Arc::new(fast_path));
         publisher.publish_now().await;
+    } else {
+        // An earlier start with XDP may have left its program answering: not any more.
+        let pins = crate::xdp::pins::Pins::existing(&crate::config::default_pin_dir())?;
+        if let Some(pins) = pins {
+            crate::xdp::loader::XdpEngine::detach_unconfigured(&pins, &[])?;
+        }
     }
     tracing::info!(
         listen = ?config.server.listen,
@@ -154,7 +160,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
     }
     if let Some(fast_path) = shared.fast_path.get() {
-        fast_path.detach()?;
+        fast_path.release()?;
     }
     Ok(())
 }

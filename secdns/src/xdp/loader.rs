@@ -3,6 +3,7 @@
 
 use std::{
     os::fd::{AsFd as _, AsRawFd as _},
+    path::PathBuf,
     process::Command,
 };
 
@@ -10,7 +11,11 @@ use anyhow::{Context as _, anyhow, bail};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, MapData, PerCpuArray, PerCpuValues},
-    programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
+    programs::{
+        ProgramError, TestRun, TestRunOptions, Xdp, XdpMode,
+        links::{FdLink, PinnedLink},
+        xdp::{XdpLink, XdpLinkId},
+    },
 };
 use foldhash::{HashMap, HashMapExt};
 use secdns_common::{
@@ -22,6 +27,7 @@ use super::{
     PROGRAM_OBJECT,
     layout::{AnswerKey, hasher},
     maps::{AnswerMaps, INDEX_LOAD, Shared, chunks_for},
+    pins::Pins,
     published::MapChange,
     value::Value,
 };
@@ -137,11 +143,29 @@ impl Instance {
     }
 }
 
+/// An interface the program is attached to.
+struct Attached {
+    interface: String,
+    link: Link,
+}
+
+enum Link {
+    /// Owned by the current instance, not pinned: detached when it drops.
+    Managed(XdpLinkId),
+    /// Pinned in bpffs: it outlives this process. `ours` once it runs our program (a link
+    /// taken over from an earlier process runs that one's until our first publication).
+    Pinned {
+        link: FdLink,
+        path: PathBuf,
+        ours: bool,
+    },
+}
+
 pub struct XdpEngine {
     instance: Instance,
     maps: AnswerMaps,
     current: XdpConfig,
-    links: Vec<(String, XdpLinkId)>,
+    links: Vec<Attached>,
     /// The newest serial of every zone slot.
     serials: HashMap<ZoneSlot, u32>,
     /// Serials written into the live half only: the other half gets them before it is live.
@@ -211,17 +235,178 @@ impl XdpEngine {
                     .context(format!("attaching XDP to {interface} ({mode:?})")));
             }
         };
-        self.links.push((interface.to_owned(), link));
+        self.links.push(Attached {
+            interface: interface.to_owned(),
+            link: Link::Managed(link),
+        });
         Ok(())
     }
 
-    /// Detaches from every interface.
+    /// Attaches to `interface` through a link pinned in `pins`, so that the program keeps
+    /// answering after this process ends. With `takeover`, a link an earlier process left
+    /// there is kept as it is (its program answers from its maps) until the first
+    /// publication moves it to ours, in one atomic update; without, it is detached first.
+    pub fn attach_pinned(
+        &mut self,
+        interface: &str,
+        mode: AttachMode,
+        pins: &Pins,
+        takeover: bool,
+    ) -> anyhow::Result<()> {
+        let path = pins.link_path(interface);
+        if path.exists() {
+            let pinned = PinnedLink::from_pin(&path)
+                .with_context(|| format!("opening the XDP link pinned at {}", path.display()))?;
+            if takeover {
+                tracing::info!(
+                    interface,
+                    pin = %path.display(),
+                    "taking over the XDP program left attached; it answers until our first publication"
+                );
+                self.links.push(Attached {
+                    interface: interface.to_owned(),
+                    link: Link::Pinned {
+                        link: FdLink::from(pinned),
+                        path,
+                        ours: false,
+                    },
+                });
+                return Ok(());
+            }
+            // Unpinned and closed, the link goes and the program with it.
+            drop(
+                pinned
+                    .unpin()
+                    .with_context(|| format!("unpinning {}", path.display()))?,
+            );
+            tracing::info!(
+                interface,
+                "detached the XDP program left attached (no takeover)"
+            );
+        }
+        self.attach(interface, mode)?;
+        let Some(Attached {
+            link: Link::Managed(id),
+            ..
+        }) = self.links.pop()
+        else {
+            bail!("attaching XDP to {interface} left no link");
+        };
+        let link = self.instance.program_mut()?.take_link(id)?;
+        let link = FdLink::try_from(link).with_context(|| {
+            format!("the kernel attached XDP to {interface} without a link that can be pinned")
+        })?;
+        let pinned = match link.pin(&path) {
+            Ok(pinned) => pinned,
+            Err(e) => {
+                // The link went with the error: attach again, for this run only.
+                tracing::warn!(
+                    interface,
+                    pin = %path.display(),
+                    "cannot pin the XDP link ({e}): the kernel stops answering at exit"
+                );
+                return self.attach(interface, mode);
+            }
+        };
+        self.links.push(Attached {
+            interface: interface.to_owned(),
+            link: Link::Pinned {
+                link: FdLink::from(pinned),
+                path,
+                ours: true,
+            },
+        });
+        Ok(())
+    }
+
+    /// Detaches the links pinned in `pins` for interfaces not in `configured` (a config that
+    /// no longer names them), saying so.
+    pub fn detach_unconfigured(pins: &Pins, configured: &[String]) -> anyhow::Result<()> {
+        for interface in pins.pinned_interfaces()? {
+            if configured.contains(&interface) {
+                continue;
+            }
+            let path = pins.link_path(&interface);
+            let pinned = PinnedLink::from_pin(&path)
+                .with_context(|| format!("opening the XDP link pinned at {}", path.display()))?;
+            drop(
+                pinned
+                    .unpin()
+                    .with_context(|| format!("unpinning {}", path.display()))?,
+            );
+            tracing::warn!(
+                interface,
+                "detached the XDP program left attached: the config no longer names the interface"
+            );
+        }
+        Ok(())
+    }
+
+    /// Moves links taken over from an earlier process to our program (after a publication:
+    /// packets go from its answers to ours in one step per interface).
+    fn adopt(&mut self) -> anyhow::Result<()> {
+        let inherited = |a: &Attached| matches!(a.link, Link::Pinned { ours: false, .. });
+        if !self.links.iter().any(inherited) {
+            return Ok(());
+        }
+        let mut adopted = Vec::with_capacity(self.links.len());
+        for attached in std::mem::take(&mut self.links) {
+            let interface = attached.interface;
+            let link = match attached.link {
+                Link::Pinned {
+                    link,
+                    path,
+                    ours: false,
+                } => {
+                    let link = move_link(self.instance.program_mut()?, link)
+                        .with_context(|| format!("taking over XDP on {interface}"))?;
+                    tracing::info!(interface, "XDP taken over");
+                    Link::Pinned {
+                        link,
+                        path,
+                        ours: true,
+                    }
+                }
+                other => other,
+            };
+            adopted.push(Attached { interface, link });
+        }
+        self.links = adopted;
+        Ok(())
+    }
+
+    /// At exit: pinned links stay (the kernel keeps answering for the next start), others
+    /// are detached.
+    pub fn release(&mut self) -> anyhow::Result<()> {
+        for attached in std::mem::take(&mut self.links) {
+            match attached.link {
+                Link::Managed(id) => self
+                    .instance
+                    .program_mut()?
+                    .detach(id)
+                    .with_context(|| format!("detaching XDP from {}", attached.interface))?,
+                Link::Pinned { path, .. } => tracing::info!(
+                    interface = attached.interface,
+                    pin = %path.display(),
+                    "XDP stays attached for the next start"
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    /// Detaches from every interface, pinned links included.
     pub fn detach_all(&mut self) -> anyhow::Result<()> {
-        let program = self.instance.program_mut()?;
-        for (interface, link) in self.links.drain(..) {
-            program
-                .detach(link)
-                .with_context(|| format!("detaching XDP from {interface}"))?;
+        for attached in std::mem::take(&mut self.links) {
+            match attached.link {
+                Link::Managed(id) => self
+                    .instance
+                    .program_mut()?
+                    .detach(id)
+                    .with_context(|| format!("detaching XDP from {}", attached.interface))?,
+                Link::Pinned { path, .. } => std::fs::remove_file(&path)
+                    .with_context(|| format!("unpinning {}", path.display()))?,
+            }
         }
         Ok(())
     }
@@ -299,7 +484,7 @@ impl XdpEngine {
         self.write_config()?;
         self.maps.flipped(next);
         self.serials_behind = change.serials;
-        Ok(())
+        self.adopt()
     }
 
     /// A fresh instance with maps for `entries` entries and `chunks` chunks, with room to
@@ -342,17 +527,30 @@ impl XdpEngine {
             .context("writing the new XDP instance's config")?;
         // Every interface moves to the new program: an atomic replace per link.
         let mut moved = Vec::with_capacity(self.links.len());
-        for (interface, id) in std::mem::take(&mut self.links) {
-            let link = self
-                .instance
-                .program_mut()?
-                .take_link(id)
-                .with_context(|| format!("taking the XDP link of {interface}"))?;
-            let id = instance
-                .program_mut()?
-                .attach_to_link(link)
-                .with_context(|| format!("moving {interface} to the grown XDP maps"))?;
-            moved.push((interface, id));
+        for attached in std::mem::take(&mut self.links) {
+            let interface = attached.interface;
+            let link = match attached.link {
+                Link::Managed(id) => {
+                    let link = self
+                        .instance
+                        .program_mut()?
+                        .take_link(id)
+                        .with_context(|| format!("taking the XDP link of {interface}"))?;
+                    Link::Managed(
+                        instance
+                            .program_mut()?
+                            .attach_to_link(link)
+                            .with_context(|| format!("moving {interface} to the new XDP maps"))?,
+                    )
+                }
+                Link::Pinned { link, path, .. } => Link::Pinned {
+                    link: move_link(instance.program_mut()?, link)
+                        .with_context(|| format!("moving {interface} to the new XDP maps"))?,
+                    path,
+                    ours: true,
+                },
+            };
+            moved.push(Attached { interface, link });
         }
         self.links = moved;
         let old = std::mem::replace(&mut self.instance, instance);
@@ -457,7 +655,8 @@ impl XdpEngine {
         self.current.active = ANSWER_MAP_COUNT;
         self.write_config()?;
         self.maps.stopped();
-        Ok(())
+        // A program taken over must not go on answering from what it held either.
+        self.adopt()
     }
 
     fn write_config(&mut self) -> anyhow::Result<()> {
@@ -509,6 +708,13 @@ impl XdpEngine {
         out.truncate(result.data_size_out as usize);
         Ok((result.return_value, out, result.duration))
     }
+}
+
+/// Makes `program` the one `link` runs (an atomic update) and hands the link back.
+fn move_link(program: &mut Xdp, link: FdLink) -> anyhow::Result<FdLink> {
+    let link = XdpLink::try_from(link).context("a pinned link that is not an XDP link")?;
+    let id = program.attach_to_link(link)?;
+    Ok(FdLink::try_from(program.take_link(id)?)?)
 }
 
 /// The map data of an array map.

@@ -1,12 +1,13 @@
 //! The kernel fast path seen from userspace: compiling a zone snapshot into answers
 //! ([`compile`]), what was published and how the next snapshot changes it ([`published`]),
 //! the layout of the answer maps ([`layout`]), writing them ([`maps`]), and loading and
-//! attaching the XDP program ([`loader`]).
+//! attaching the XDP program ([`loader`]), its links pinned across restarts ([`pins`]).
 
 pub mod compile;
 pub mod layout;
 pub mod loader;
 pub mod maps;
+pub mod pins;
 pub mod published;
 pub mod value;
 

@@ -1,0 +1,302 @@
+//! A restart does not stop the kernel answering: `secdns serve` with native XDP on a veth,
+//! asked at a fixed rate from the other side while it is stopped (SIGTERM, as `systemctl
+//! restart` does) and started again. Every query must be answered, none from data older than
+//! the last served; `--no-takeover` starts empty, and a config that no longer names the
+//! interface detaches it.
+
+use std::{
+    net::{IpAddr, SocketAddr, UdpSocket},
+    os::fd::AsRawFd as _,
+    path::{Path, PathBuf},
+    process::Command,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use secdns_tests::{
+    TempDir,
+    frame::QueryBuilder,
+    knot::TsigSpec,
+    netns::{SERVER_V4, TestNet},
+    prerequisites::{require_root, require_tools},
+    secdns::{
+        PRIMARY_APEX, add_secondary_zone, cli, start_primary, start_server, start_server_with,
+        start_xdp_peer, wait_for_zone, write_example_config,
+    },
+};
+
+/// A bpffs mounted for the test in the host's mount namespace, which every `ip netns exec`
+/// copies: pins made there outlive the server process, as /sys/fs/bpf does on a host.
+struct BpfFs(PathBuf);
+
+impl BpfFs {
+    fn mount(path: &Path) -> Self {
+        std::fs::create_dir_all(path).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "bpf", "bpf"])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mounting a bpffs at {}", path.display());
+        Self(path.to_owned())
+    }
+}
+
+impl Drop for BpfFs {
+    fn drop(&mut self) {
+        // Unpinning detaches what the test left attached.
+        if let Ok(entries) = std::fs::read_dir(self.0.join("secdns")) {
+            for entry in entries.flatten() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// What a query got: the A address answered, or nothing within the timeout.
+type Outcome = (Duration, Option<IpAddr>);
+
+/// Asks `www.example.net A` (the secondary zone) from the client namespace every 5 ms until
+/// stopped.
+struct Asker {
+    stop: Arc<AtomicBool>,
+    outcomes: Arc<Mutex<Vec<Outcome>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Asker {
+    fn start(net: &TestNet) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let outcomes = Arc::new(Mutex::new(Vec::new()));
+        let netns = PathBuf::from("/run/netns").join(&net.client_ns);
+        let (stop_, outcomes_) = (stop.clone(), outcomes.clone());
+        let thread = std::thread::spawn(move || {
+            // This thread alone moves into the client's namespace.
+            let ns = std::fs::File::open(&netns).unwrap();
+            // SAFETY: a namespace fd we opened; affects this thread only.
+            assert_eq!(
+                unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
+                0
+            );
+            let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            let server = SocketAddr::new(SERVER_V4.parse().unwrap(), 53);
+            let started = Instant::now();
+            let mut id: u16 = 0;
+            let mut buf = [0u8; 1500];
+            while !stop_.load(Ordering::Relaxed) {
+                id = id.wrapping_add(1);
+                let mut query = QueryBuilder::new("www.example.net.", 1).build();
+                query[..2].copy_from_slice(&id.to_be_bytes());
+                let sent = started.elapsed();
+                socket.send_to(&query, server).unwrap();
+                let deadline = Instant::now() + Duration::from_millis(500);
+                let mut answer = None;
+                while Instant::now() < deadline {
+                    let Ok(len) = socket.recv(&mut buf) else {
+                        break;
+                    };
+                    if len > 12 && buf[..2] == id.to_be_bytes() {
+                        answer = a_record(&buf[..len]);
+                        break;
+                    }
+                }
+                outcomes_.lock().unwrap().push((sent, answer));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        Self {
+            stop,
+            outcomes,
+            thread: Some(thread),
+        }
+    }
+
+    fn outcomes(&self) -> Vec<Outcome> {
+        self.outcomes.lock().unwrap().clone()
+    }
+
+    /// Waits until an answer carries `address`.
+    fn wait_for(&self, address: IpAddr, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.outcomes().iter().any(|(_, a)| *a == Some(address)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let outcomes = self.outcomes();
+        let answered: Vec<_> = outcomes.iter().filter_map(|(_, a)| *a).collect();
+        panic!(
+            "no answer with {address} within {timeout:?}: {} queries, {} answered, last {:?}",
+            outcomes.len(),
+            answered.len(),
+            answered.last()
+        );
+    }
+
+    fn finish(mut self) -> Vec<Outcome> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+        self.outcomes()
+    }
+}
+
+impl Drop for Asker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The address of the first A record in a reply's answer section (the question is one name
+/// without compression, then four bytes).
+fn a_record(reply: &[u8]) -> Option<IpAddr> {
+    let mut at = 12;
+    while *reply.get(at)? != 0 {
+        at += 1 + *reply.get(at)? as usize;
+    }
+    at += 5;
+    // Owner (a pointer), type, class, TTL, length, address.
+    let rdata = reply.get(at + 12..at + 16)?;
+    (reply.get(at + 2..at + 4)? == [0, 1])
+        .then(|| IpAddr::from([rdata[0], rdata[1], rdata[2], rdata[3]]))
+}
+
+fn with_pin_dir(config: &Path, pins: &Path) {
+    let text = std::fs::read_to_string(config).unwrap();
+    let text = text.replacen(
+        "[xdp]\n",
+        &format!("[xdp]\npin_dir = \"{}\"\n", pins.display()),
+        1,
+    );
+    std::fs::write(config, text).unwrap();
+}
+
+fn xdp_program(net: &TestNet) -> String {
+    let output = Command::new("ip")
+        .args(["-n", &net.server_ns, "link", "show", "dev", &net.server_if])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+#[test]
+fn the_kernel_answers_through_a_restart_and_never_from_older_data() {
+    require_root();
+    require_tools(&["ip", "mount", "umount", "knotd"]);
+    let dir = TempDir::new("restart").unwrap();
+    let net = TestNet::new("restart").unwrap();
+    let bpffs = BpfFs::mount(&dir.path().join("bpffs"));
+    let config = write_example_config(dir.path(), &net.server_if).unwrap();
+    with_pin_dir(&config, &bpffs.0.join("secdns"));
+    let _peer = start_xdp_peer(&net).unwrap();
+    let server = start_server(&net, &config).unwrap();
+
+    // A secondary zone, and a newer version of it by NOTIFY and IXFR, kept in the state
+    // directory for the next start.
+    let key = TsigSpec::new(
+        "demo-key.",
+        "hmac-sha256",
+        b"thirty-two bytes of demo secret!",
+    );
+    let knot = start_primary(&net, &key).unwrap();
+    add_secondary_zone(&key, |args| cli(&net, args).map(drop)).unwrap();
+    wait_for_zone(&net, PRIMARY_APEX, "AXFR", |s| s.serial == Some(1)).unwrap();
+    let asker = Asker::start(&net);
+    let old: IpAddr = "192.0.2.80".parse().unwrap();
+    let new: IpAddr = "192.0.2.81".parse().unwrap();
+    asker.wait_for(old, Duration::from_secs(5));
+    knot.change(&["www 300 A 192.0.2.81"], &["www A 192.0.2.80"])
+        .unwrap();
+    asker.wait_for(new, Duration::from_secs(10));
+
+    // Stopped as systemctl stops it; no userspace at all for a while; started again.
+    let (status, log) = server.terminate(Duration::from_secs(10)).unwrap();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("XDP stays attached"), "{log}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(xdp_program(&net).contains("prog/xdp"), "detached at exit");
+    let server = start_server(&net, &config).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let outcomes = asker.finish();
+    let log = server.output();
+    assert!(log.contains("taking over the XDP program"), "{log}");
+    assert!(log.contains("XDP taken over"), "{log}");
+
+    let unanswered: Vec<&Outcome> = outcomes.iter().filter(|(_, a)| a.is_none()).collect();
+    assert!(
+        unanswered.is_empty(),
+        "{} of {} queries unanswered, at {:?}",
+        unanswered.len(),
+        outcomes.len(),
+        unanswered.iter().map(|(t, _)| t).collect::<Vec<_>>()
+    );
+    let first_new = outcomes.iter().position(|(_, a)| *a == Some(new)).unwrap();
+    let older: Vec<&Outcome> = outcomes[first_new..]
+        .iter()
+        .filter(|(_, a)| *a != Some(new))
+        .collect();
+    assert!(
+        older.is_empty(),
+        "answered from older data after the new: {older:?}"
+    );
+    assert!(outcomes.len() > 200, "only {} queries", outcomes.len());
+
+    // --no-takeover: the program left attached goes, ours starts empty.
+    let (status, _) = server.terminate(Duration::from_secs(10)).unwrap();
+    assert!(status.success());
+    let fresh = start_server_with(&net, &config, &["--no-takeover"]).unwrap();
+    assert!(
+        fresh
+            .output()
+            .contains("detached the XDP program left attached (no takeover)")
+    );
+    let (status, _) = fresh.terminate(Duration::from_secs(10)).unwrap();
+    assert!(status.success());
+
+    // A config that names another interface (one end of a second veth pair, generic mode)
+    // detaches the program left on this one, and says so.
+    let dummy = format!("{}x", net.server_if);
+    let status = Command::new("ip")
+        .args([
+            "-n",
+            &net.server_ns,
+            "link",
+            "add",
+            &dummy,
+            "type",
+            "veth",
+            "peer",
+            "name",
+        ])
+        .arg(format!("{}y", net.server_if))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(
+            &format!("interfaces = [\"{}\"]\nmode = \"native\"", net.server_if),
+            &format!("interfaces = [\"{dummy}\"]\nmode = \"generic\""),
+        ),
+    )
+    .unwrap();
+    let server = start_server(&net, &config).unwrap();
+    assert!(
+        server
+            .output()
+            .contains("the config no longer names the interface"),
+        "{}",
+        server.output()
+    );
+    assert!(!xdp_program(&net).contains("prog/xdp"), "still attached");
+}
