@@ -99,8 +99,7 @@ fn grow(ctx: &XdpContext, q: &Query, delta: i32) -> Result<(), Pass> {
 }
 
 /// Copies the body of the record starting at `chunk` to `body_off`: its first part from the
-/// header's chunk, the rest chunk by chunk. (Lengths go through `launder`: the compiler
-/// knows they are not zero and drops the check the helper's verifier needs.)
+/// header's chunk, the rest chunk by chunk.
 #[inline(always)]
 fn copy_body(
     ctx: &XdpContext,
@@ -109,59 +108,64 @@ fn copy_body(
     body_off: usize,
     body_len: usize,
 ) -> Option<()> {
-    const FIRST_ROOM: usize = CHUNK_LEN - BODY_HEADER_LEN;
     let first = BODIES.get(chunk)?;
-    let len = if body_len > FIRST_ROOM {
-        FIRST_ROOM
-    } else {
-        body_len
-    };
-    let len = launder(scratch, len).ok()?;
-    if len > FIRST_ROOM {
-        return None;
-    }
-    // SAFETY: the helper checks the packet range itself; the source is `len` bytes of the
-    // chunk after the header.
-    let stored = unsafe {
-        bpf_xdp_store_bytes(
-            ctx.ctx,
-            body_off as u32,
-            first.bytes.as_ptr().add(BODY_HEADER_LEN) as *mut core::ffi::c_void,
-            len as u32,
-        )
-    };
-    if stored != 0 {
-        return None;
-    }
-    let mut copied = len;
+    // SAFETY: the header ends inside the chunk; `store_piece` copies at most the rest.
+    let after_header = unsafe { first.bytes.as_ptr().add(BODY_HEADER_LEN) };
+    let mut copied = store_piece(
+        ctx,
+        scratch,
+        after_header,
+        CHUNK_LEN - BODY_HEADER_LEN,
+        body_off,
+        body_len,
+    )?;
     let mut k = 1u32;
     while (k as usize) < MAX_BODY_CHUNKS {
         if copied >= body_len {
             return Some(());
         }
         let from = BODIES.get(chunk.checked_add(k)?)?;
-        let len = body_len - copied;
-        let len = if len > CHUNK_LEN { CHUNK_LEN } else { len };
-        let len = launder(scratch, len).ok()?;
-        if len > CHUNK_LEN {
-            return None;
-        }
-        // SAFETY: as above; `len` bytes of the chunk.
-        let stored = unsafe {
-            bpf_xdp_store_bytes(
-                ctx.ctx,
-                (body_off + copied) as u32,
-                from.bytes.as_ptr() as *mut core::ffi::c_void,
-                len as u32,
-            )
-        };
-        if stored != 0 {
-            return None;
-        }
-        copied += len;
+        copied += store_piece(
+            ctx,
+            scratch,
+            from.bytes.as_ptr(),
+            CHUNK_LEN,
+            body_off + copied,
+            body_len - copied,
+        )?;
         k += 1;
     }
     (copied >= body_len).then_some(())
+}
+
+/// Stores up to `room` bytes from `from` (`remaining` are left to copy) at frame offset
+/// `at`; returns how many. (The length goes through `launder`: the compiler knows it is not
+/// zero and would drop the check the helper's verifier needs.)
+#[inline(always)]
+fn store_piece(
+    ctx: &XdpContext,
+    scratch: *mut Scratch,
+    from: *const u8,
+    room: usize,
+    at: usize,
+    remaining: usize,
+) -> Option<usize> {
+    let len = if remaining > room { room } else { remaining };
+    let len = launder(scratch, len).ok()?;
+    if len > room {
+        return None;
+    }
+    // SAFETY: the helper checks the packet range itself; `from` has `room` bytes of a map
+    // value.
+    let stored = unsafe {
+        bpf_xdp_store_bytes(
+            ctx.ctx,
+            at as u32,
+            from as *mut core::ffi::c_void,
+            len as u32,
+        )
+    };
+    (stored == 0).then_some(len)
 }
 
 /// The `i`-th fixup of the record starting at `chunk` (see `secdns_common::fixups_at`).

@@ -326,6 +326,20 @@ pub fn start_primary(
     crate::knot::Knot::start(options)
 }
 
+/// A Knot primary in `net`'s server namespace (see [`start_primary`]) with the demo key, and
+/// the secdns there serving its zone as a secondary, transferred once.
+pub fn secondary_of_knot(net: &TestNet) -> anyhow::Result<crate::knot::Knot> {
+    let key = crate::knot::TsigSpec::new(
+        "demo-key.",
+        "hmac-sha256",
+        b"thirty-two bytes of demo secret!",
+    );
+    let knot = start_primary(net, &key)?;
+    add_secondary_zone(&key, |args| cli(net, args).map(drop))?;
+    wait_for_zone(net, PRIMARY_APEX, "AXFR", |s| s.serial == Some(1))?;
+    Ok(knot)
+}
+
 /// Adds the primary's key, the primary and the zone through the CLI, each command given to
 /// `run` (which may print it too).
 pub fn add_secondary_zone(

@@ -12,8 +12,8 @@ use secdns_tests::{
     prerequisites::{require_root, require_tools},
     process::Process,
     secdns::{
-        PRIMARY_APEX, add_secondary_zone, ask_counting_xdp, cli, start_primary, start_server,
-        start_xdp_peer, stats, wait_for_zone, write_example_config,
+        PRIMARY_APEX, add_secondary_zone, ask_counting_xdp, cli, secondary_of_knot, start_primary,
+        start_server, start_xdp_peer, stats, wait_for_zone, write_example_config,
     },
 };
 
@@ -216,14 +216,7 @@ fn secondary_zone_changes_are_answered_by_xdp() {
     let config = write_example_config(dir.path(), &net.server_if).unwrap();
     let _peer = start_xdp_peer(&net).unwrap();
     let _server = start_server(&net, &config).unwrap();
-    let key = TsigSpec::new(
-        "demo-key.",
-        "hmac-sha256",
-        b"thirty-two bytes of demo secret!",
-    );
-    let knot = start_primary(&net, &key).unwrap();
-    add_secondary_zone(&key, |args| cli(&net, args).map(drop)).unwrap();
-    wait_for_zone(&net, PRIMARY_APEX, "AXFR", |s| s.serial == Some(1)).unwrap();
+    let knot = secondary_of_knot(&net).unwrap();
 
     let ask = || {
         dig::query(

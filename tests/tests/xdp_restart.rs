@@ -19,12 +19,10 @@ use std::{
 use secdns_tests::{
     TempDir,
     frame::QueryBuilder,
-    knot::TsigSpec,
     netns::{SERVER_V4, TestNet},
     prerequisites::{require_root, require_tools},
     secdns::{
-        PRIMARY_APEX, add_secondary_zone, cli, start_primary, start_server, start_server_with,
-        start_xdp_peer, wait_for_zone, write_example_config,
+        secondary_of_knot, start_server, start_server_with, start_xdp_peer, write_example_config,
     },
 };
 
@@ -202,14 +200,7 @@ fn the_kernel_answers_through_a_restart_and_never_from_older_data() {
 
     // A secondary zone, and a newer version of it by NOTIFY and IXFR, kept in the state
     // directory for the next start.
-    let key = TsigSpec::new(
-        "demo-key.",
-        "hmac-sha256",
-        b"thirty-two bytes of demo secret!",
-    );
-    let knot = start_primary(&net, &key).unwrap();
-    add_secondary_zone(&key, |args| cli(&net, args).map(drop)).unwrap();
-    wait_for_zone(&net, PRIMARY_APEX, "AXFR", |s| s.serial == Some(1)).unwrap();
+    let knot = secondary_of_knot(&net).unwrap();
     let asker = Asker::start(&net);
     let old: IpAddr = "192.0.2.80".parse().unwrap();
     let new: IpAddr = "192.0.2.81".parse().unwrap();

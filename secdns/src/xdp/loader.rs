@@ -378,34 +378,30 @@ impl XdpEngine {
     /// At exit: pinned links stay (the kernel keeps answering for the next start), others
     /// are detached.
     pub fn release(&mut self) -> anyhow::Result<()> {
-        for attached in std::mem::take(&mut self.links) {
-            match attached.link {
-                Link::Managed(id) => self
-                    .instance
-                    .program_mut()?
-                    .detach(id)
-                    .with_context(|| format!("detaching XDP from {}", attached.interface))?,
-                Link::Pinned { path, .. } => tracing::info!(
-                    interface = attached.interface,
-                    pin = %path.display(),
-                    "XDP stays attached for the next start"
-                ),
-            }
-        }
-        Ok(())
+        self.let_go(false)
     }
 
     /// Detaches from every interface, pinned links included.
     pub fn detach_all(&mut self) -> anyhow::Result<()> {
+        self.let_go(true)
+    }
+
+    fn let_go(&mut self, unpin: bool) -> anyhow::Result<()> {
         for attached in std::mem::take(&mut self.links) {
+            let interface = attached.interface;
             match attached.link {
                 Link::Managed(id) => self
                     .instance
                     .program_mut()?
                     .detach(id)
-                    .with_context(|| format!("detaching XDP from {}", attached.interface))?,
-                Link::Pinned { path, .. } => std::fs::remove_file(&path)
+                    .with_context(|| format!("detaching XDP from {interface}"))?,
+                Link::Pinned { path, .. } if unpin => std::fs::remove_file(&path)
                     .with_context(|| format!("unpinning {}", path.display()))?,
+                Link::Pinned { path, .. } => tracing::info!(
+                    interface,
+                    pin = %path.display(),
+                    "XDP stays attached for the next start"
+                ),
             }
         }
         Ok(())
