@@ -155,11 +155,24 @@ pub const OPTION_TYPED_BELOW: u32 = 4;
 pub const DEFAULT_QTYPE: u16 = 0;
 
 /// Question types whose answer at a name can differ from the name's default answer even when
-/// no entry was compiled for them: ANY (one RRset), DS (answered by the parent at a cut), and
-/// the meta types (OPT, TKEY, TSIG, IXFR, AXFR, MAILB, MAILA, type 0).
+/// no entry was compiled for them: ANY (one RRset), DS (answered by the parent at a cut), the
+/// meta types (OPT, TKEY, TSIG, IXFR, AXFR, MAILB, MAILA, type 0), and the types left to
+/// userspace (see [`left_to_userspace`]).
 #[inline(always)]
 pub const fn has_own_answer(qtype: u16) -> bool {
-    qtype == 0 || qtype == 41 || qtype == 43 || (qtype >= 249 && qtype <= 255)
+    qtype == 0
+        || qtype == 41
+        || qtype == 43
+        || (qtype >= 249 && qtype <= 255)
+        || left_to_userspace(qtype)
+}
+
+/// Question types no entry is compiled for: RRSIG and NSEC. Hardly anyone asks for them,
+/// and in a signed zone their answers (every signature at a name, the NSEC with its own)
+/// would take more kernel memory than all the other answers of the name.
+#[inline(always)]
+pub const fn left_to_userspace(qtype: u16) -> bool {
+    qtype == 46 || qtype == 47
 }
 
 /// Answer bodies live in the BODIES array as runs of 64-byte chunks: a [`BodyHeader`], the

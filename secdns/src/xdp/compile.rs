@@ -21,7 +21,7 @@ use foldhash::{HashMap, HashMapExt};
 use secdns_common::{
     DEFAULT_QTYPE, MAX_BODY_LEN, MAX_FIXUPS, NAME_BUF_LEN, NO_ZONE_SLOT, OPTION_DO_PASS,
     OPTION_HAS_DO_VARIANT, OPTION_TYPED_BELOW, SCOPE_BELOW, SCOPE_NAME, ZONE_SLOTS, ZoneSlot,
-    has_own_answer, name_hash,
+    has_own_answer, left_to_userspace, name_hash,
 };
 
 use crate::{
@@ -712,13 +712,15 @@ fn normalized_below(entries: &[Entry], hash: u64) -> Vec<Keyed> {
 }
 
 /// The types that get an entry of their own at `node`: those it holds, and at a CNAME every
-/// type the chain can end in (`chain_types`). Also whether it is a CNAME.
+/// type the chain can end in (`chain_types`), but those left to userspace. Also whether it is
+/// a CNAME.
 fn answer_types(node: &Node, chain_types: &[u16]) -> (Vec<u16>, bool) {
     let chain = node.rrset(rtype::CNAME).is_some();
     let mut types: Vec<u16> = node.all().iter().map(|r| r.rtype).collect();
     if chain {
         types.extend(chain_types);
     }
+    types.retain(|t| !left_to_userspace(*t));
     types.sort_unstable();
     types.dedup();
     (types, chain)
