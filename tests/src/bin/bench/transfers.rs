@@ -70,8 +70,8 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
     require_root();
     require_tools(&["ip", "dig", "knotd", "knotc", "nsd"]);
     let records = if quick { 100_000 } else { 1_000_000 };
-    // secdns's XDP maps sized to hold the zone (two entries a host, 1 KiB each, two maps),
-    // as an operator would: a zone over capacity is compiled whole at every change.
+    // secdns's XDP maps allowed to grow to far more than the zone needs (about 131 bytes a
+    // record), as an operator would: a zone over the cap is compiled whole at every change.
     let memory_mib = (4 * records as u32 / 1024).next_multiple_of(256).max(2048);
     let dir = TempDir::new("bench-transfers")?;
     let net = TestNet::new("xfr")?;
