@@ -37,10 +37,16 @@ pub fn capacity(memory_mib: u32) -> usize {
 }
 
 impl FastPath {
-    /// Loads the program and attaches it to every configured interface; if one attach fails,
-    /// the ones already made are undone when the engine is dropped.
-    pub fn start(config: &XdpConfig, port: u16, udp_payload: u16) -> anyhow::Result<Self> {
-        let mut engine = XdpEngine::load()?;
+    /// Loads the program with maps sized for `records` and attaches it to every configured
+    /// interface; if one attach fails, the ones already made are undone when the engine is
+    /// dropped.
+    pub fn start(
+        config: &XdpConfig,
+        port: u16,
+        udp_payload: u16,
+        records: usize,
+    ) -> anyhow::Result<Self> {
+        let mut engine = XdpEngine::load_for(records)?;
         engine.set_listener(port, udp_payload)?;
         let pins = match Pins::open(&config.pin_dir) {
             Ok(pins) => Some(pins),

@@ -132,8 +132,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(xdp) = &config.xdp {
         let (xdp, start) = (xdp.clone(), Instant::now());
         tracing::info!(listen = ?config.server.listen, "answering from userspace; loading XDP");
+        // Maps sized for what is served already: no second load of the program (the
+        // verifier's time) when the first publication would not fit small ones.
+        let records: usize = shared
+            .snapshot
+            .load()
+            .zones()
+            .map(|zone| zone.record_count())
+            .sum();
         let fast_path =
-            tokio::task::spawn_blocking(move || FastPath::start(&xdp, xdp_port, payload))
+            tokio::task::spawn_blocking(move || FastPath::start(&xdp, xdp_port, payload, records))
                 .await
                 .context("XDP start-up task")??;
         tracing::debug!(ms = start.elapsed().as_millis(), "XDP program loaded");

@@ -181,8 +181,18 @@ impl XdpEngine {
     /// published). Nothing is attached and nothing is answered until [`XdpEngine::attach`]
     /// and [`XdpEngine::apply`].
     pub fn load() -> anyhow::Result<Self> {
+        Self::load_for(0)
+    }
+
+    /// As [`XdpEngine::load`], with maps sized for about `records` records (host records
+    /// take 1.8 entries and a chunk each; more grow the maps, as they would anyway).
+    pub fn load_for(records: usize) -> anyhow::Result<Self> {
         raise_memlock_limit();
-        let (instance, maps) = Instance::load(MIN_BUCKETS, MIN_CHUNKS)?;
+        let (instance, maps) = if records == 0 {
+            Instance::load(MIN_BUCKETS, MIN_CHUNKS)?
+        } else {
+            Self::sized_instance(records * 9 / 5, records)?
+        };
         let current = XdpConfig {
             active: ANSWER_MAP_COUNT,
             port: 53,
