@@ -94,11 +94,15 @@ pub fn secdns_xdp(ctx: XdpContext) -> u32 {
 fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
     let config = CONFIG.get(0).ok_or(Pass(Counter::NotDns))?;
     let query = query::parse(ctx, config.port, config.hash_key)?;
-    if config.active >= ANSWER_MAP_COUNT {
+    // Once: a flip while this runs must not mix one version's entries with the other's
+    // serials.
+    // SAFETY: a field of the CONFIG value, valid for the whole run.
+    let active = unsafe { core::ptr::read_volatile(&config.active) };
+    if active >= ANSWER_MAP_COUNT {
         return Err(Pass(Counter::Miss));
     }
     let table = lookup::Table {
-        active: config.active,
+        active,
         buckets: config.buckets,
     };
     let (mut entry, name_len) = lookup::find_entry(&table, &query)?;
@@ -121,7 +125,7 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
         return Err(Pass(Counter::Miss));
     }
     let serial = if header.serial_at != 0 {
-        let slot = config.active * ZONE_SLOTS + header.zone_slot;
+        let slot = active * ZONE_SLOTS + header.zone_slot;
         *SERIALS.get(slot).ok_or(Pass(Counter::Miss))?
     } else {
         0

@@ -146,6 +146,7 @@ impl Instance {
 /// An interface the program is attached to.
 struct Attached {
     interface: String,
+    mode: AttachMode,
     link: Link,
 }
 
@@ -247,6 +248,7 @@ impl XdpEngine {
         };
         self.links.push(Attached {
             interface: interface.to_owned(),
+            mode,
             link: Link::Managed(link),
         });
         Ok(())
@@ -275,6 +277,7 @@ impl XdpEngine {
                 );
                 self.links.push(Attached {
                     interface: interface.to_owned(),
+                    mode,
                     link: Link::Pinned {
                         link: FdLink::from(pinned),
                         path,
@@ -294,6 +297,17 @@ impl XdpEngine {
                 "detached the XDP program left attached (no takeover)"
             );
         }
+        self.attach_and_pin(interface, mode, path)
+    }
+
+    /// Attaches to `interface` and pins the link at `path` (or, where it cannot be pinned,
+    /// keeps it for this run only).
+    fn attach_and_pin(
+        &mut self,
+        interface: &str,
+        mode: AttachMode,
+        path: PathBuf,
+    ) -> anyhow::Result<()> {
         self.attach(interface, mode)?;
         let Some(Attached {
             link: Link::Managed(id),
@@ -320,6 +334,7 @@ impl XdpEngine {
         };
         self.links.push(Attached {
             interface: interface.to_owned(),
+            mode,
             link: Link::Pinned {
                 link: FdLink::from(pinned),
                 path,
@@ -353,35 +368,56 @@ impl XdpEngine {
     }
 
     /// Moves links taken over from an earlier process to our program (after a publication:
-    /// packets go from its answers to ours in one step per interface).
+    /// packets go from its answers to ours in one step per interface). A link that cannot
+    /// be moved (its interface went and came back, say) is unpinned, which detaches the old
+    /// program, and the interface is attached afresh.
     fn adopt(&mut self) -> anyhow::Result<()> {
         let inherited = |a: &Attached| matches!(a.link, Link::Pinned { ours: false, .. });
         if !self.links.iter().any(inherited) {
             return Ok(());
         }
-        let mut adopted = Vec::with_capacity(self.links.len());
+        let mut retry = Vec::new();
         for attached in std::mem::take(&mut self.links) {
-            let interface = attached.interface;
-            let link = match attached.link {
+            let Attached {
+                interface,
+                mode,
+                link,
+            } = attached;
+            let link = match link {
                 Link::Pinned {
                     link,
                     path,
                     ours: false,
-                } => {
-                    let link = move_link(self.instance.program_mut()?, link)
-                        .with_context(|| format!("taking over XDP on {interface}"))?;
-                    tracing::info!(interface, "XDP taken over");
-                    Link::Pinned {
-                        link,
-                        path,
-                        ours: true,
+                } => match move_link(self.instance.program_mut()?, link) {
+                    Ok(link) => {
+                        tracing::info!(interface, "XDP taken over");
+                        Link::Pinned {
+                            link,
+                            path,
+                            ours: true,
+                        }
                     }
-                }
+                    Err(e) => {
+                        tracing::warn!(
+                            interface,
+                            "cannot take over the XDP link left attached ({e:#}); attaching afresh"
+                        );
+                        let _ = std::fs::remove_file(&path);
+                        retry.push((interface, mode, path));
+                        continue;
+                    }
+                },
                 other => other,
             };
-            adopted.push(Attached { interface, link });
+            self.links.push(Attached {
+                interface,
+                mode,
+                link,
+            });
         }
-        self.links = adopted;
+        for (interface, mode, path) in retry {
+            self.attach_and_pin(&interface, mode, path)?;
+        }
         Ok(())
     }
 
@@ -448,10 +484,8 @@ impl XdpEngine {
             if live {
                 // Packets keep the old set until the new one is whole: build it apart.
                 let needed = (change.upserts.len(), chunks_for(None, &change.upserts));
-                let (instance, mut maps) = Self::sized_instance(needed.0, needed.1)?;
-                if maps.stage(&[], &change.upserts).is_err() {
-                    bail!("fresh XDP maps sized for the answer set could not hold it");
-                }
+                let (instance, maps) = Self::sized_instance(needed.0, needed.1)?;
+                let (instance, maps) = Self::staged_fresh(instance, maps, &[], &change.upserts)?;
                 self.serials.extend(change.serials.iter().copied());
                 self.swap_in(instance, maps)?;
                 return self.reset_zone_counts(&change.fresh_slots);
@@ -464,10 +498,9 @@ impl XdpEngine {
         );
         if !self.maps.has_room(needed.0, needed.1) {
             // Bigger maps first, then the change into them.
-            let (instance, mut maps) = self.grown(needed)?;
-            if maps.stage(&change.removals, &change.upserts).is_err() {
-                bail!("grown XDP maps could not hold the change");
-            }
+            let (instance, maps) = self.grown(needed)?;
+            let (instance, maps) =
+                Self::staged_fresh(instance, maps, &change.removals, &change.upserts)?;
             self.serials.extend(change.serials.iter().copied());
             self.swap_in(instance, maps)?;
             return self.reset_zone_counts(&change.fresh_slots);
@@ -486,11 +519,32 @@ impl XdpEngine {
         behind.extend(change.serials.iter().copied());
         self.instance.write_serials(next, &behind)?;
         self.reset_zone_counts(&change.fresh_slots)?;
-        self.current.active = next;
-        self.write_config()?;
+        self.set_active(next)?;
         self.maps.flipped(next);
         self.serials_behind = change.serials;
         self.adopt()
+    }
+
+    /// `maps` of `instance` (read by nobody yet) with removals and upserts staged; when an
+    /// entry finds both its buckets full, the same set built again, moving entries.
+    fn staged_fresh(
+        instance: Instance,
+        mut maps: AnswerMaps,
+        removals: &[AnswerKey],
+        upserts: &[(AnswerKey, Value)],
+    ) -> anyhow::Result<(Instance, AnswerMaps)> {
+        if maps.stage(removals, upserts).is_ok() {
+            return Ok((instance, maps));
+        }
+        let mut entries = maps.entries();
+        for _ in 0..3 {
+            let (bigger_instance, mut bigger) = Self::sized_instance(entries, maps.high_water())?;
+            if maps.rebuild_into(&mut bigger).is_ok() {
+                return Ok((bigger_instance, bigger));
+            }
+            entries = entries * 3 / 2;
+        }
+        bail!("the XDP answer index cannot place {entries} entries")
     }
 
     /// A fresh instance with maps for `entries` entries and `chunks` chunks, with room to
@@ -531,32 +585,55 @@ impl XdpEngine {
             .config
             .set(0, config, 0)
             .context("writing the new XDP instance's config")?;
-        // Every interface moves to the new program: an atomic replace per link.
+        // Every interface moves to the new program: an atomic replace per link. One that
+        // cannot (its interface is gone) is let go, unpinned: never left on old maps.
         let mut moved = Vec::with_capacity(self.links.len());
         for attached in std::mem::take(&mut self.links) {
-            let interface = attached.interface;
-            let link = match attached.link {
+            let Attached {
+                interface,
+                mode,
+                link,
+            } = attached;
+            let link = match link {
                 Link::Managed(id) => {
-                    let link = self
+                    let moved_link = self
                         .instance
                         .program_mut()?
                         .take_link(id)
-                        .with_context(|| format!("taking the XDP link of {interface}"))?;
-                    Link::Managed(
-                        instance
-                            .program_mut()?
-                            .attach_to_link(link)
-                            .with_context(|| format!("moving {interface} to the new XDP maps"))?,
-                    )
+                        .map_err(anyhow::Error::new)
+                        .and_then(|link| Ok(instance.program_mut()?.attach_to_link(link)?));
+                    match moved_link {
+                        Ok(id) => Link::Managed(id),
+                        Err(e) => {
+                            tracing::warn!(
+                                interface,
+                                "XDP link lost while growing the maps: {e:#}"
+                            );
+                            continue;
+                        }
+                    }
                 }
-                Link::Pinned { link, path, .. } => Link::Pinned {
-                    link: move_link(instance.program_mut()?, link)
-                        .with_context(|| format!("moving {interface} to the new XDP maps"))?,
-                    path,
-                    ours: true,
+                Link::Pinned { link, path, .. } => match move_link(instance.program_mut()?, link) {
+                    Ok(link) => Link::Pinned {
+                        link,
+                        path,
+                        ours: true,
+                    },
+                    Err(e) => {
+                        tracing::warn!(
+                            interface,
+                            "XDP link lost while growing the maps ({e:#}); unpinned"
+                        );
+                        let _ = std::fs::remove_file(&path);
+                        continue;
+                    }
                 },
             };
-            moved.push(Attached { interface, link });
+            moved.push(Attached {
+                interface,
+                mode,
+                link,
+            });
         }
         self.links = moved;
         let old = std::mem::replace(&mut self.instance, instance);
@@ -658,11 +735,25 @@ impl XdpEngine {
     /// No answer set is live: every query goes to userspace. The next change must start from
     /// empty maps.
     pub fn stop_answering(&mut self) -> anyhow::Result<()> {
-        self.current.active = ANSWER_MAP_COUNT;
-        self.write_config()?;
+        self.set_active(ANSWER_MAP_COUNT)?;
         self.maps.stopped();
         // A program taken over must not go on answering from what it held either.
         self.adopt()
+    }
+
+    /// Makes `active` live; what the engine knows changes only once the kernel has it.
+    fn set_active(&mut self, active: u32) -> anyhow::Result<()> {
+        let config = XdpConfig {
+            active,
+            buckets: self.maps.buckets(),
+            ..self.current
+        };
+        self.instance
+            .config
+            .set(0, config, 0)
+            .context("writing XDP config")?;
+        self.current = config;
+        Ok(())
     }
 
     fn write_config(&mut self) -> anyhow::Result<()> {

@@ -219,6 +219,8 @@ impl AnswerMaps {
         upserts: &[(AnswerKey, Value)],
     ) -> Result<(), Full> {
         self.settle();
+        // The next parity is the one packets read until the last flip: none may still.
+        self.wait_grace();
         let next = self.next_parity();
         let mut full = false;
         for key in removals {
@@ -262,12 +264,7 @@ impl AnswerMaps {
         if self.live >= ANSWER_MAP_COUNT || self.unsettled.is_empty() && self.released.is_empty() {
             return;
         }
-        if let Some(at) = self.flipped_at {
-            let waited = at.elapsed();
-            if waited < GRACE {
-                std::thread::sleep(GRACE - waited);
-            }
-        }
+        self.wait_grace();
         let live = self.live;
         for at in std::mem::take(&mut self.unsettled) {
             let slot = self.slot(at);
@@ -282,6 +279,16 @@ impl AnswerMaps {
             }
         }
         self.free_released();
+    }
+
+    /// Sleeps out what is left of the grace period of the last flip.
+    fn wait_grace(&self) {
+        if let Some(at) = self.flipped_at {
+            let waited = at.elapsed();
+            if waited < GRACE {
+                std::thread::sleep(GRACE - waited);
+            }
+        }
     }
 
     /// Builds the newest version into `other` (fresh, zeroed, bigger), every entry visible
@@ -316,9 +323,10 @@ impl AnswerMaps {
         other.entries = std::mem::take(&mut self.entries);
         other.by_content = std::mem::take(&mut self.by_content);
         other.stored = std::mem::take(&mut self.stored);
-        other.free_runs = std::mem::take(&mut self.free_runs);
-        other.free_chunks = self.free_chunks;
-        other.next_chunk = self.next_chunk;
+        other.free_runs =
+            std::mem::replace(&mut self.free_runs, vec![Vec::new(); MAX_BODY_CHUNKS + 1]);
+        other.free_chunks = std::mem::take(&mut self.free_chunks);
+        other.next_chunk = std::mem::take(&mut self.next_chunk);
         other.live = self.live;
         Ok(())
     }
@@ -354,7 +362,7 @@ impl AnswerMaps {
     /// Takes `parity`'s bit from the slot of `key` with `word`, and the reference to its
     /// body.
     fn hide(&mut self, key: &AnswerKey, word: u32, parity: u32) {
-        if let Some(at) = self.find(key, word) {
+        if let Some(at) = self.find(key, word, parity) {
             let slot = self.slot(at);
             let now = slot.word.load(Ordering::Acquire);
             slot.word.store(
@@ -366,8 +374,8 @@ impl AnswerMaps {
         self.release(word);
     }
 
-    /// The slot holding `key` with `word` (any visibility).
-    fn find(&self, key: &AnswerKey, word: u32) -> Option<usize> {
+    /// The slot holding `key` with `word` visible to `parity`.
+    fn find(&self, key: &AnswerKey, word: u32, parity: u32) -> Option<usize> {
         let tag = key.tag();
         let buckets = self.buckets();
         let mask = !(3 << WORD_VISIBLE_SHIFT);
@@ -376,9 +384,11 @@ impl AnswerMaps {
             .flat_map(|b| (0..SLOTS_PER_BUCKET).map(move |s| b as usize * SLOTS_PER_BUCKET + s))
             .find(|&at| {
                 let slot = self.slot(at);
+                let now = slot.word.load(Ordering::Relaxed);
                 slot.tag.load(Ordering::Relaxed) == tag
                     && slot.check.load(Ordering::Relaxed) == key.check
-                    && slot.word.load(Ordering::Relaxed) & mask == word
+                    && now & mask == word
+                    && now & (1 << (WORD_VISIBLE_SHIFT + parity)) != 0
             })
     }
 
@@ -488,7 +498,7 @@ impl AnswerMaps {
             return Some(chunk);
         }
         let chunks = record.len() / CHUNK_LEN;
-        let chunk = match self.free_runs[chunks].pop() {
+        let chunk = match self.free_runs.get_mut(chunks).and_then(Vec::pop) {
             Some(chunk) => {
                 self.free_chunks -= chunks;
                 chunk

@@ -2,8 +2,8 @@
 //! process ends and the next `secdns serve` takes it over (see `XdpEngine::attach_pinned`).
 //!
 //! A link holds its program and the program its maps: pinning the link is enough. The pin's
-//! name says which network namespace and interface it is for, so that servers in several
-//! namespaces of one host keep apart.
+//! name says which network namespace (its cookie) and interface it is for, so that servers in
+//! several namespaces of one host keep apart.
 
 use std::{
     os::unix::fs::MetadataExt as _,
@@ -17,7 +17,7 @@ const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 
 pub struct Pins {
     dir: PathBuf,
-    /// This process's network namespace (the inode of /proc/self/ns/net).
+    /// This process's network namespace (see [`netns_id`]).
     netns: u64,
 }
 
@@ -26,14 +26,23 @@ impl Pins {
     /// if it does not exist yet, on its parent (as systemd mounts /sys/fs/bpf on most hosts),
     /// and `dir` is made there.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
-        let netns = std::fs::metadata("/proc/self/ns/net")
-            .context("reading this process's network namespace")?
-            .ino();
+        let netns = netns_id()?;
         let mount_point = match dir.parent() {
             Some(parent) if !dir.exists() => parent,
             _ => dir,
         };
         if !on_bpffs(mount_point)? {
+            // Never over something: a bpffs mounted there would hide it.
+            let empty = std::fs::read_dir(mount_point)
+                .with_context(|| format!("listing {}", mount_point.display()))?
+                .next()
+                .is_none();
+            if !empty {
+                bail!(
+                    "{} is not on a bpffs and is not empty: mount one there or set [xdp] pin_dir",
+                    mount_point.display()
+                );
+            }
             mount_bpffs(mount_point)?;
             tracing::info!(dir = %mount_point.display(), "mounted a bpffs for the XDP pins");
         }
@@ -50,9 +59,7 @@ impl Pins {
         if !dir.is_dir() || !on_bpffs(dir)? {
             return Ok(None);
         }
-        let netns = std::fs::metadata("/proc/self/ns/net")
-            .context("reading this process's network namespace")?
-            .ino();
+        let netns = netns_id()?;
         Ok(Some(Self {
             dir: dir.to_owned(),
             netns,
@@ -79,6 +86,34 @@ impl Pins {
         out.sort();
         Ok(out)
     }
+}
+
+/// The network namespace's cookie, which the kernel never gives to another namespace (an
+/// inode number can come back); its inode on kernels before 5.14.
+fn netns_id() -> anyhow::Result<u64> {
+    const SO_NETNS_COOKIE: libc::c_int = 71;
+    // SAFETY: a socket we close below; getsockopt writes at most `len` bytes into `cookie`.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+        if fd >= 0 {
+            let mut cookie: u64 = 0;
+            let mut len = size_of::<u64>() as libc::socklen_t;
+            let rc = libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                SO_NETNS_COOKIE,
+                (&raw mut cookie).cast(),
+                &mut len,
+            );
+            libc::close(fd);
+            if rc == 0 {
+                return Ok(cookie);
+            }
+        }
+    }
+    Ok(std::fs::metadata("/proc/self/ns/net")
+        .context("reading this process's network namespace")?
+        .ino())
 }
 
 fn on_bpffs(dir: &Path) -> anyhow::Result<bool> {
