@@ -208,6 +208,21 @@ fn the_kernel_answers_through_a_restart_and_never_from_older_data() {
     knot.change(&["www 300 A 192.0.2.81"], &["www A 192.0.2.80"])
         .unwrap();
     asker.wait_for(new, Duration::from_secs(10));
+    // Growth under traffic: 400 new names outgrow the maps the server started with; a
+    // bigger instance of the program is swapped in on the link while the asker goes on.
+    let grown: Vec<String> = (0..400)
+        .map(|i| format!("grow{i} 300 A 198.51.100.{}", i % 250))
+        .collect();
+    let grown: Vec<&str> = grown.iter().map(String::as_str).collect();
+    knot.change(&grown, &[]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server
+        .output()
+        .contains("XDP answer maps moved to a new instance")
+    {
+        assert!(Instant::now() < deadline, "no growth: {}", server.output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // Stopped as systemctl stops it; no userspace at all for a while; started again.
     let (status, log) = server.terminate(Duration::from_secs(10)).unwrap();

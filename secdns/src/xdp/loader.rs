@@ -650,6 +650,12 @@ impl XdpEngine {
         self.maps.flipped(config.active);
         self.serials_behind.clear();
         self.rebuilds += 1;
+        tracing::info!(
+            buckets = config.buckets,
+            chunks = self.maps.chunks(),
+            interfaces = self.links.len(),
+            "XDP answer maps moved to a new instance of the program"
+        );
         Ok(())
     }
 
