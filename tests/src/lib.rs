@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod bind;
+pub mod bpffs;
 pub mod dig;
 pub mod frame;
 pub mod knot;

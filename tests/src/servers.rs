@@ -155,7 +155,8 @@ pub fn start(
 
 /// Starts `server` in `net`'s server namespace as a secondary for `apex`, transferring from
 /// and taking NOTIFY from a primary at `primary` (in the same namespace), with its files in
-/// `dir`, and (secdns with XDP) `xdp_memory_mib` for its answer maps. Does not wait: the
+/// `dir`, and (secdns with XDP) `xdp_memory_mib` for its answer maps and its links pinned in
+/// `pin_dir` (see [`crate::bpffs`]). Does not wait: the
 /// caller times how long it takes to serve. Started again with the
 /// same `dir`, a server finds what it saved. For secdns with XDP, the caller attaches the
 /// client side's XDP program first ([`start_xdp_peer`]), once.
@@ -166,12 +167,16 @@ pub fn spawn_secondary(
     apex: &str,
     primary: std::net::SocketAddr,
     xdp_memory_mib: u32,
+    pin_dir: Option<&Path>,
 ) -> anyhow::Result<Running> {
     let d = dir.display();
     let (address, port) = (primary.ip(), primary.port());
     let command = match server {
         Server::SecdnsXdp | Server::SecdnsUserspace => {
-            let memory = format!("memory_mib = {xdp_memory_mib}\n");
+            let mut memory = format!("memory_mib = {xdp_memory_mib}\n");
+            if let Some(pins) = pin_dir {
+                memory.push_str(&format!("pin_dir = \"{}\"\n", pins.display()));
+            }
             let zones = format!(
                 "[[peer]]\nname = \"primary\"\naddress = \"{address}\"\nport = {port}\nixfr = true\n\n\
                  [[zone]]\nname = \"{apex}\"\npeers = [\"primary\"]\n"

@@ -18,6 +18,7 @@ use std::{
 
 use secdns_tests::{
     TempDir,
+    bpffs::BpfFs,
     frame::QueryBuilder,
     netns::{SERVER_V4, TestNet},
     prerequisites::{require_root, require_tools},
@@ -25,35 +26,6 @@ use secdns_tests::{
         secondary_of_knot, start_server, start_server_with, start_xdp_peer, write_example_config,
     },
 };
-
-/// A bpffs mounted for the test in the host's mount namespace, which every `ip netns exec`
-/// copies: pins made there outlive the server process, as /sys/fs/bpf does on a host.
-struct BpfFs(PathBuf);
-
-impl BpfFs {
-    fn mount(path: &Path) -> Self {
-        std::fs::create_dir_all(path).unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "bpf", "bpf"])
-            .arg(path)
-            .status()
-            .unwrap();
-        assert!(status.success(), "mounting a bpffs at {}", path.display());
-        Self(path.to_owned())
-    }
-}
-
-impl Drop for BpfFs {
-    fn drop(&mut self) {
-        // Unpinning detaches what the test left attached.
-        if let Ok(entries) = std::fs::read_dir(self.0.join("secdns")) {
-            for entry in entries.flatten() {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
 
 /// What a query got: the A address answered, or nothing within the timeout.
 type Outcome = (Duration, Option<IpAddr>);
@@ -192,9 +164,9 @@ fn the_kernel_answers_through_a_restart_and_never_from_older_data() {
     require_tools(&["ip", "mount", "umount", "knotd"]);
     let dir = TempDir::new("restart").unwrap();
     let net = TestNet::new("restart").unwrap();
-    let bpffs = BpfFs::mount(&dir.path().join("bpffs"));
+    let bpffs = BpfFs::mount(&dir.path().join("bpffs")).unwrap();
     let config = write_example_config(dir.path(), &net.server_if).unwrap();
-    with_pin_dir(&config, &bpffs.0.join("secdns"));
+    with_pin_dir(&config, &bpffs.pin_dir());
     let _peer = start_xdp_peer(&net).unwrap();
     let server = start_server(&net, &config).unwrap();
 
