@@ -3,7 +3,7 @@
 
 use std::{
     os::fd::{AsFd as _, AsRawFd as _},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::Command,
 };
 
@@ -388,21 +388,12 @@ impl XdpEngine {
                     link,
                     path,
                     ours: false,
-                } => match move_link(self.instance.program_mut()?, link) {
-                    Ok(link) => {
+                } => match move_pinned(self.instance.program_mut()?, link, &path, &interface) {
+                    Some(link) => {
                         tracing::info!(interface, "XDP taken over");
-                        Link::Pinned {
-                            link,
-                            path,
-                            ours: true,
-                        }
+                        link
                     }
-                    Err(e) => {
-                        tracing::warn!(
-                            interface,
-                            "cannot take over the XDP link left attached ({e:#}); attaching afresh"
-                        );
-                        let _ = std::fs::remove_file(&path);
+                    None => {
                         retry.push((interface, mode, path));
                         continue;
                     }
@@ -416,6 +407,7 @@ impl XdpEngine {
             });
         }
         for (interface, mode, path) in retry {
+            tracing::info!(interface, "attaching XDP afresh");
             self.attach_and_pin(&interface, mode, path)?;
         }
         Ok(())
@@ -613,21 +605,12 @@ impl XdpEngine {
                         }
                     }
                 }
-                Link::Pinned { link, path, .. } => match move_link(instance.program_mut()?, link) {
-                    Ok(link) => Link::Pinned {
-                        link,
-                        path,
-                        ours: true,
-                    },
-                    Err(e) => {
-                        tracing::warn!(
-                            interface,
-                            "XDP link lost while growing the maps ({e:#}); unpinned"
-                        );
-                        let _ = std::fs::remove_file(&path);
-                        continue;
+                Link::Pinned { link, path, .. } => {
+                    match move_pinned(instance.program_mut()?, link, &path, &interface) {
+                        Some(link) => link,
+                        None => continue,
                     }
-                },
+                }
             };
             moved.push(Attached {
                 interface,
@@ -810,6 +793,24 @@ impl XdpEngine {
         })?;
         out.truncate(result.data_size_out as usize);
         Ok((result.return_value, out, result.duration))
+    }
+}
+
+/// The pinned `link` of `interface` moved to `program`; `None` when it cannot be (its
+/// interface went, say): then it is unpinned, so that no program is left on maps nothing
+/// updates any more.
+fn move_pinned(program: &mut Xdp, link: FdLink, path: &Path, interface: &str) -> Option<Link> {
+    match move_link(program, link) {
+        Ok(link) => Some(Link::Pinned {
+            link,
+            path: path.to_owned(),
+            ours: true,
+        }),
+        Err(e) => {
+            tracing::warn!(interface, "cannot move the XDP link ({e:#}); unpinned");
+            let _ = std::fs::remove_file(path);
+            None
+        }
     }
 }
 
