@@ -72,10 +72,10 @@ impl Table {
     }
 }
 
-/// The entry that answers the query, and the length of the name it was found for: the
-/// question name, or its closest existing ancestor.
+/// The entry that answers the query: the question name's, or its closest existing
+/// ancestor's for the names below it.
 #[inline(always)]
-pub fn find_entry(table: &Table, query: &query::Query) -> Result<(Found, usize), Pass> {
+pub fn find_entry(table: &Table, query: &query::Query) -> Result<Found, Pass> {
     let mut key = Key {
         name_hash: query.name_hash,
         check: query.name_check,
@@ -84,7 +84,7 @@ pub fn find_entry(table: &Table, query: &query::Query) -> Result<(Found, usize),
         scope: SCOPE_NAME,
     };
     if let Some(word) = table.find(&key) {
-        return Ok((Found { key, word }, query.qname_len));
+        return Ok(Found { key, word });
     }
     // The name's own answers are all there is for the types with an answer of their own.
     if has_own_answer(query.qtype) {
@@ -93,11 +93,11 @@ pub fn find_entry(table: &Table, query: &query::Query) -> Result<(Found, usize),
     // No entry for this type: the name's default (NODATA, referral) answers the rest.
     key.qtype = DEFAULT_QTYPE;
     if let Some(word) = table.find(&key) {
-        return Ok((Found { key, word }, query.qname_len));
+        return Ok(Found { key, word });
     }
     // Every name that exists has a default entry: the name does not exist, and its closest
     // existing ancestor says what that means.
-    let (mut found, name_len) = closest_ancestor(table, key, query.scratch, query.qname_len)?;
+    let mut found = closest_ancestor(table, key, query.scratch, query.qname_len)?;
     if (found.word >> WORD_OPTIONS_SHIFT) & OPTION_TYPED_BELOW != 0 {
         // A wildcard below the ancestor has entries for its types.
         let mut typed = found.key;
@@ -106,18 +106,18 @@ pub fn find_entry(table: &Table, query: &query::Query) -> Result<(Found, usize),
             found = Found { key: typed, word };
         }
     }
-    Ok((found, name_len))
+    Ok(found)
 }
 
 /// Walks up from a question name that does not exist to its closest ancestor with an entry
-/// for the names below it. Returns that entry and the ancestor's length.
+/// for the names below it.
 #[inline(always)]
 fn closest_ancestor(
     table: &Table,
     mut key: Key,
     scratch: *mut Scratch,
     len: usize,
-) -> Result<(Found, usize), Pass> {
+) -> Result<Found, Pass> {
     key.qtype = DEFAULT_QTYPE;
     key.scope = SCOPE_BELOW;
     // The name sits right-aligned in the buffer; hop over its labels there. (Laundered, or
@@ -138,7 +138,7 @@ fn closest_ancestor(
         key.name_hash = hash;
         key.check = check;
         if let Some(word) = table.find(&key) {
-            return Ok((Found { key, word }, suffix_len));
+            return Ok(Found { key, word });
         }
         level += 1;
     }

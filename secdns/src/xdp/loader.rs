@@ -473,36 +473,40 @@ impl XdpEngine {
         if change.from_empty {
             self.serials.clear();
             self.serials_behind.clear();
-            if live {
-                // Packets keep the old set until the new one is whole: build it apart.
-                let needed = (change.upserts.len(), chunks_for(None, &change.upserts));
-                let (instance, maps) = Self::sized_instance(needed.0, needed.1)?;
-                let (instance, maps) = Self::staged_fresh(instance, maps, &[], &change.upserts)?;
-                self.serials.extend(change.serials.iter().copied());
-                self.swap_in(instance, maps)?;
-                return self.reset_zone_counts(&change.fresh_slots);
-            }
-            self.maps.clear();
         }
-        let needed = (
-            change.upserts.len(),
-            chunks_for(Some(&self.maps), &change.upserts),
-        );
-        if !self.maps.has_room(needed.0, needed.1) {
-            // Bigger maps first, then the change into them.
-            let (instance, maps) = self.grown(needed)?;
-            let (instance, maps) =
-                Self::staged_fresh(instance, maps, &change.removals, &change.upserts)?;
-            self.serials.extend(change.serials.iter().copied());
-            self.swap_in(instance, maps)?;
-            return self.reset_zone_counts(&change.fresh_slots);
-        }
-        let staged = self.maps.stage(&change.removals, &change.upserts);
         self.serials.extend(change.serials.iter().copied());
-        if staged.is_err() {
-            // An entry found both its buckets full; the maps hold the new set apart from
-            // the index: build it again, moving entries around.
-            let (instance, maps) = self.grown((0, 0))?;
+        // Maps other than these when these will not do: swapped in whole.
+        let replacement = if change.from_empty && live {
+            // Packets keep the old set until the new one is whole: build it apart.
+            let needed = (change.upserts.len(), chunks_for(None, &change.upserts));
+            let (instance, maps) = Self::sized_instance(needed.0, needed.1)?;
+            Some(Self::staged_fresh(instance, maps, &[], &change.upserts)?)
+        } else {
+            if change.from_empty {
+                self.maps.clear();
+            }
+            let needed = (
+                change.upserts.len(),
+                chunks_for(Some(&self.maps), &change.upserts),
+            );
+            if !self.maps.has_room(needed.0, needed.1) {
+                // Bigger maps first, then the change into them.
+                let (instance, maps) = self.grown(needed)?;
+                Some(Self::staged_fresh(
+                    instance,
+                    maps,
+                    &change.removals,
+                    &change.upserts,
+                )?)
+            } else if self.maps.stage(&change.removals, &change.upserts).is_err() {
+                // An entry found both its buckets full; the maps hold the new set apart from
+                // the index: build it again, moving entries around.
+                Some(self.grown((0, 0))?)
+            } else {
+                None
+            }
+        };
+        if let Some((instance, maps)) = replacement {
             self.swap_in(instance, maps)?;
             return self.reset_zone_counts(&change.fresh_slots);
         }
@@ -528,15 +532,8 @@ impl XdpEngine {
         if maps.stage(removals, upserts).is_ok() {
             return Ok((instance, maps));
         }
-        let mut entries = maps.entries();
-        for _ in 0..3 {
-            let (bigger_instance, mut bigger) = Self::sized_instance(entries, maps.high_water())?;
-            if maps.rebuild_into(&mut bigger).is_ok() {
-                return Ok((bigger_instance, bigger));
-            }
-            entries = entries * 3 / 2;
-        }
-        bail!("the XDP answer index cannot place {entries} entries")
+        let (entries, chunks) = (maps.entries(), maps.high_water());
+        Self::rebuilt_bigger(&mut maps, entries, chunks)
     }
 
     /// A fresh instance with maps for `entries` entries and `chunks` chunks, with room to
@@ -549,14 +546,24 @@ impl XdpEngine {
     }
 
     /// The newest answer set built into a bigger instance with room for `more` (entries,
-    /// chunks); a bigger one still if entries cannot be placed.
+    /// chunks).
     fn grown(&mut self, more: (usize, usize)) -> anyhow::Result<(Instance, AnswerMaps)> {
-        let mut entries = self.maps.entries() + more.0;
+        let entries = self.maps.entries() + more.0;
+        let chunks = self.maps.high_water() + more.1;
+        Self::rebuilt_bigger(&mut self.maps, entries, chunks)
+    }
+
+    /// What `maps` hold built into a fresh instance sized for `entries` and `chunks`, moving
+    /// entries between buckets; a bigger one still if entries cannot be placed.
+    fn rebuilt_bigger(
+        maps: &mut AnswerMaps,
+        mut entries: usize,
+        chunks: usize,
+    ) -> anyhow::Result<(Instance, AnswerMaps)> {
         for _ in 0..3 {
-            let chunks = self.maps.high_water() + more.1;
-            let (instance, mut maps) = Self::sized_instance(entries, chunks)?;
-            if self.maps.rebuild_into(&mut maps).is_ok() {
-                return Ok((instance, maps));
+            let (instance, mut bigger) = Self::sized_instance(entries, chunks)?;
+            if maps.rebuild_into(&mut bigger).is_ok() {
+                return Ok((instance, bigger));
             }
             entries = entries * 3 / 2;
         }
@@ -746,11 +753,7 @@ impl XdpEngine {
     }
 
     fn write_config(&mut self) -> anyhow::Result<()> {
-        self.current.buckets = self.maps.buckets();
-        self.instance
-            .config
-            .set(0, self.current, 0)
-            .context("writing XDP config")
+        self.set_active(self.current.active)
     }
 
     /// Counters summed over CPUs, in [`Counter::ALL`] order.
