@@ -105,7 +105,6 @@ impl FastPath {
                 "the XDP maps are full; the rest is answered by userspace"
             );
         }
-        let written = update.change.len();
         // Slots change only in a full compile. Apexes as the zones spell them, like the
         // userspace counts.
         let slots = (!update.incremental).then(|| {
@@ -121,7 +120,7 @@ impl FastPath {
             })
         });
         let mut engine = self.engine()?;
-        engine.apply(update.change).context("publishing to XDP")?;
+        let written = engine.apply(update.change).context("publishing to XDP")?;
         if let Some(slots) = slots {
             *self.slots.lock().unwrap_or_else(|e| e.into_inner()) = slots?;
         }

@@ -34,7 +34,11 @@ use crate::{
         name::label_offsets,
     },
     snapshot::{Served, Snapshot},
-    xdp::{layout::AnswerKey, value::Value},
+    xdp::{
+        layout::{AnswerKey, hasher},
+        readers::{Collector, Readers},
+        value::Value,
+    },
     zone::{
         Node, Zone,
         reads::{self, Read},
@@ -60,7 +64,7 @@ pub struct Compiled {
 /// Compiles `snapshot` into at most `capacity` entries.
 pub fn compile(snapshot: &Snapshot, capacity: usize) -> Compiled {
     let slots = zone_slots(snapshot, &HashMap::new());
-    let units = Compiler::new(snapshot, &slots, false).all();
+    let (units, _) = Compiler::new(snapshot, &slots, false).all();
     let finished = finish(merge(units), capacity);
     Compiled {
         entries: finished.entries,
@@ -147,12 +151,10 @@ pub struct Unit {
     pub too_big: usize,
 }
 
-/// A unit by zone apex and node name.
-pub type UnitId = (Box<[u8]>, Box<[u8]>);
-
 impl Unit {
-    pub fn id(&self) -> UnitId {
-        (self.zone.clone(), self.name.clone())
+    /// The name hash of the entries for the unit's own name; `None` for a zone's stop unit.
+    pub fn own_hash(&self) -> Option<u64> {
+        (!self.name.is_empty()).then(|| hasher().hash(&self.name).0)
     }
 }
 
@@ -209,39 +211,55 @@ impl<'s> Compiler<'s> {
         }
     }
 
-    /// Every unit of the snapshot.
-    pub fn all(&self) -> Vec<Unit> {
+    /// Every unit of the snapshot, and who read what (when recording).
+    pub fn all(&self) -> (Vec<Unit>, Readers) {
         let mut units = Vec::new();
-        let facts: Vec<(&Zone, ZoneFacts)> = self
+        let zones: Vec<(&Zone, ZoneFacts)> = self
             .snapshot
             .zones()
             .map(|zone| (zone.as_ref(), ZoneFacts::of(zone)))
             .collect();
         let mut nodes = Vec::new();
-        for (zone, facts) in &facts {
+        for (index, (zone, facts)) in zones.iter().enumerate() {
             units.extend(self.zone_stop(zone, facts));
             // Names that own only NSEC3 records do not exist for queries: the walk answers them.
-            nodes.extend(zone.name_nodes().map(|node| (*zone, facts, node)));
+            nodes.extend(
+                zone.keyed_name_nodes()
+                    .map(|(key, node)| (index as u32, *zone, facts, key, node)),
+            );
         }
         // Names compile independently: one share per core, kept in order.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let share = nodes.len().div_ceil(threads).max(1024);
+        let mut collected = Collector::default();
         std::thread::scope(|scope| {
             let workers: Vec<_> = nodes
                 .chunks(share)
-                .map(|chunk| {
+                .enumerate()
+                .map(|(number, chunk)| {
+                    let first = number * share;
                     scope.spawn(move || {
                         let mut parents = ParentCache::default();
-                        chunk
+                        let mut reads = Collector::default();
+                        let units = chunk
                             .iter()
-                            .map(|&(zone, facts, node)| self.node(zone, facts, node, &mut parents))
-                            .collect::<Vec<Unit>>()
+                            .enumerate()
+                            .map(|(at, &(_, zone, facts, _, node))| {
+                                let mut unit = self.node(zone, facts, node, &mut parents);
+                                reads.add((first + at) as u32, &std::mem::take(&mut unit.reads));
+                                unit
+                            })
+                            .collect::<Vec<Unit>>();
+                        (units, reads)
                     })
                 })
                 .collect();
             for worker in workers {
                 match worker.join() {
-                    Ok(compiled) => units.extend(compiled),
+                    Ok((compiled, reads)) => {
+                        units.extend(compiled);
+                        collected.merge(reads);
+                    }
                     Err(panic) => std::panic::resume_unwind(panic),
                 }
             }
@@ -252,7 +270,22 @@ impl<'s> Compiler<'s> {
                 .unavailable()
                 .map(|name| self.stop_at(name.lowercase_wire())),
         );
-        units
+        let readers = if self.record {
+            Readers::new(
+                zones
+                    .iter()
+                    .map(|(zone, _)| zone.apex().lowercase_wire())
+                    .collect(),
+                nodes
+                    .iter()
+                    .map(|&(zone, _, _, key, _)| (zone, key.clone()))
+                    .collect(),
+                collected,
+            )
+        } else {
+            Readers::default()
+        };
+        (units, readers)
     }
 
     /// The entries stopping every lookup at the apex of a zone without defaults.
@@ -357,6 +390,8 @@ pub struct MergedEntry {
     pub owners: u32,
     /// Units gave it different values: what was kept depends on all of them.
     pub conflicted: bool,
+    /// A unit gave it for a name other than the unit's own (see `Published::shared`).
+    pub foreign: bool,
 }
 
 /// Merges units into one entry per key. Two names with one hash get a pass entry with no
@@ -371,15 +406,17 @@ pub fn merge(units: impl IntoIterator<Item = Unit>) -> Merged {
     };
     for unit in units {
         merged.too_big += unit.too_big;
+        let own = unit.own_hash();
         for entry in unit.entries {
-            merged.add(entry);
+            let foreign = own != Some(entry.key.name_hash);
+            merged.add(entry, foreign);
         }
     }
     merged
 }
 
 impl Merged {
-    fn add(&mut self, entry: Entry) {
+    fn add(&mut self, entry: Entry, foreign: bool) {
         let slot = match self.by_key.entry(entry.key) {
             Entry_::Vacant(slot) => {
                 slot.insert(MergedEntry {
@@ -387,12 +424,14 @@ impl Merged {
                     group: entry.group,
                     owners: 1,
                     conflicted: false,
+                    foreign,
                 });
                 return;
             }
             Entry_::Occupied(slot) => slot.into_mut(),
         };
         slot.owners += 1;
+        slot.foreign |= foreign;
         if slot.conflicted && slot.value.name.is_empty() {
             self.collisions += 1;
             return;

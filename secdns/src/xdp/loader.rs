@@ -26,7 +26,7 @@ use secdns_common::{
 use super::{
     PROGRAM_OBJECT,
     layout::{AnswerKey, hasher},
-    maps::{AnswerMaps, INDEX_LOAD, Shared, chunks_for},
+    maps::{AnswerMaps, Full, INDEX_LOAD, Shared, chunks_for},
     pins::Pins,
     published::MapChange,
     value::Value,
@@ -461,20 +461,31 @@ impl XdpEngine {
             upserts: entries.to_vec(),
             serials: serials.to_vec(),
             from_empty: true,
+            whole: true,
             ..MapChange::default()
-        })
+        })?;
+        Ok(())
     }
 
     /// Writes `change` into the answer maps for the next parity and makes it live in a
     /// single write: a packet sees either the old set or the new set, never a mix. Maps too
-    /// small for it are built again bigger and swapped in.
-    pub fn apply(&mut self, change: MapChange) -> anyhow::Result<()> {
+    /// small for it are built again bigger and swapped in. Returns how many entries were
+    /// written or removed.
+    pub fn apply(&mut self, change: MapChange) -> anyhow::Result<usize> {
         let live = self.current.active < ANSWER_MAP_COUNT;
         if change.from_empty {
             self.serials.clear();
             self.serials_behind.clear();
         }
         self.serials.extend(change.serials.iter().copied());
+        // A whole set replacing what the maps hold: the keys it lacks go.
+        let replaces = change.whole && !change.from_empty && !self.maps.is_empty();
+        let removals = if replaces {
+            self.maps.keys_not_in(&change.upserts)
+        } else {
+            change.removals
+        };
+        let mut written = removals.len() + change.upserts.len();
         // Maps other than these when these will not do: swapped in whole.
         let replacement = if change.from_empty && live {
             // Packets keep the old set until the new one is whole: build it apart.
@@ -486,7 +497,7 @@ impl XdpEngine {
                 self.maps.clear();
             }
             let needed = (
-                change.upserts.len(),
+                self.maps.new_keys(&change.upserts),
                 chunks_for(Some(&self.maps), &change.upserts),
             );
             if !self.maps.has_room(needed.0, needed.1) {
@@ -495,20 +506,25 @@ impl XdpEngine {
                 Some(Self::staged_fresh(
                     instance,
                     maps,
-                    &change.removals,
+                    &removals,
                     &change.upserts,
                 )?)
-            } else if self.maps.stage(&change.removals, &change.upserts).is_err() {
-                // An entry found both its buckets full; the maps hold the new set apart from
-                // the index: build it again, moving entries around.
-                Some(self.grown((0, 0))?)
             } else {
-                None
+                match self.maps.stage(&removals, &change.upserts) {
+                    Ok(staged) => {
+                        written = staged;
+                        None
+                    }
+                    // An entry found both its buckets full; the maps hold the new set apart
+                    // from the index: build it again, moving entries around.
+                    Err(Full) => Some(self.grown((0, 0))?),
+                }
             }
         };
         if let Some((instance, maps)) = replacement {
             self.swap_in(instance, maps)?;
-            return self.reset_zone_counts(&change.fresh_slots);
+            self.reset_zone_counts(&change.fresh_slots)?;
+            return Ok(written);
         }
         let next = self.maps.next_parity();
         let mut behind = std::mem::take(&mut self.serials_behind);
@@ -518,7 +534,8 @@ impl XdpEngine {
         self.set_active(next)?;
         self.maps.flipped(next);
         self.serials_behind = change.serials;
-        self.adopt()
+        self.adopt()?;
+        Ok(written)
     }
 
     /// `maps` of `instance` (read by nobody yet) with removals and upserts staged; when an

@@ -187,6 +187,28 @@ impl AnswerMaps {
         self.entries.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Keys of the newest version that `upserts` lacks.
+    pub fn keys_not_in(&self, upserts: &[(AnswerKey, Value)]) -> Vec<AnswerKey> {
+        let given: foldhash::HashSet<&AnswerKey> = upserts.iter().map(|(key, _)| key).collect();
+        self.entries
+            .keys()
+            .filter(|key| !given.contains(key))
+            .copied()
+            .collect()
+    }
+
+    /// How many of `upserts` have a key the newest version lacks.
+    pub fn new_keys(&self, upserts: &[(AnswerKey, Value)]) -> usize {
+        upserts
+            .iter()
+            .filter(|(key, _)| !self.entries.contains_key(key))
+            .count()
+    }
+
     /// Chunks in use or waiting to be freed.
     pub fn used_chunks(&self) -> usize {
         self.next_chunk as usize - self.free_chunks
@@ -210,22 +232,25 @@ impl AnswerMaps {
         entries_fit && chunks <= self.arena.values() - self.next_chunk as usize
     }
 
-    /// Stages removals and upserts for the next parity. On [`Full`] the new version is
-    /// recorded but not all of it is in the index: build the maps again
+    /// Stages removals and upserts for the next parity, and says how many entries it wrote
+    /// or removed (an upsert of what a key holds writes nothing). On [`Full`] the new version
+    /// is recorded but not all of it is in the index: build the maps again
     /// ([`AnswerMaps::rebuild_into`]) before flipping.
     pub fn stage(
         &mut self,
         removals: &[AnswerKey],
         upserts: &[(AnswerKey, Value)],
-    ) -> Result<(), Full> {
+    ) -> Result<usize, Full> {
         self.settle();
         // The next parity is the one packets read until the last flip: none may still.
         self.wait_grace();
         let next = self.next_parity();
         let mut full = false;
+        let mut written = 0;
         for key in removals {
             if let Some(word) = self.entries.remove(key) {
                 self.hide(key, word, next);
+                written += 1;
             }
         }
         for (key, value) in upserts {
@@ -241,9 +266,10 @@ impl AnswerMaps {
                 Some(old) => self.hide(key, old, next),
                 None => {}
             }
+            written += 1;
             full |= !self.place(key, word, 1 << next);
         }
-        if full { Err(Full) } else { Ok(()) }
+        if full { Err(Full) } else { Ok(written) }
     }
 
     /// Records that packets now read `parity` (after the caller flipped the config).

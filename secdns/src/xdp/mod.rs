@@ -1,5 +1,6 @@
 //! The kernel fast path seen from userspace: compiling a zone snapshot into answers
-//! ([`compile`]), what was published and how the next snapshot changes it ([`published`]),
+//! ([`compile`]), what was published and how the next snapshot changes it ([`published`],
+//! with who read what in [`readers`]),
 //! the layout of the answer maps ([`layout`]), writing them ([`maps`]), and loading and
 //! attaching the XDP program ([`loader`]), its links pinned across restarts ([`pins`]).
 
@@ -9,6 +10,7 @@ pub mod loader;
 pub mod maps;
 pub mod pins;
 pub mod published;
+pub mod readers;
 pub mod value;
 
 /// The XDP object built by `build.rs`.

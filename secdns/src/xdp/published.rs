@@ -20,8 +20,9 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use secdns_common::{ZoneSlot, name_hash};
 
-use super::compile::{
-    Compiler, ParentCache, Unit, UnitId, ZoneFacts, finish, merge, serials, zone_slots,
+use super::{
+    compile::{Compiler, ParentCache, Unit, ZoneFacts, finish, merge, serials, zone_slots},
+    readers::Readers,
 };
 use crate::{
     dns::{codes::rtype, name::label_offsets, rdata::soa_serial_at},
@@ -39,6 +40,9 @@ pub struct MapChange {
     pub serials: Vec<(ZoneSlot, u32)>,
     /// The change starts from empty maps: `upserts` is the whole set.
     pub from_empty: bool,
+    /// `upserts` is the whole new set: every other key goes (the maps know which), and an
+    /// upsert of what a key already holds writes nothing.
+    pub whole: bool,
     /// Zone slots given to a zone that did not have them: their answer counts start at zero.
     pub fresh_slots: Vec<ZoneSlot>,
 }
@@ -85,32 +89,13 @@ pub struct Retired {
     _state: Option<Box<Published>>,
 }
 
-/// One unit of the published set: the keys it gave, and which generation of it the reads
-/// in `Published::readers` belong to.
-struct UnitState {
-    id: UnitId,
-    keys: Vec<AnswerKey>,
-    generation: u32,
-    reads: usize,
-    too_big: usize,
-}
-
+/// A key that more than one unit gives, or that a unit gives for another name.
 struct KeyState {
     hash: u64,
     /// How many units gave the key.
     owners: u32,
     /// Units gave it different values (see `compile::merge`).
     conflicted: bool,
-}
-
-/// A key that stays after a change: (owner count, value hash).
-type Kept = (u32, u64);
-
-#[derive(Clone, Copy)]
-struct Reader {
-    kind: Kind,
-    unit: u32,
-    generation: u32,
 }
 
 /// How a node changed between two versions of a zone.
@@ -122,19 +107,25 @@ enum NodeChange {
     Types(Vec<u16>),
 }
 
+/// Keys a change touched that stay, with their state in `Published::shared` (`None`: not
+/// shared).
+type Kept = Vec<(AnswerKey, Option<KeyState>)>;
+
+/// A dirty unit: (zone index in `Readers`, name).
+type Dirty = (u32, Box<[u8]>);
+
 #[derive(Default)]
 pub struct Published {
     snapshot: Option<Arc<Snapshot>>,
     slots: HashMap<Box<[u8]>, ZoneSlot>,
     serials: HashMap<ZoneSlot, u32>,
     facts: HashMap<Box<[u8]>, ZoneFacts>,
-    units: Vec<UnitState>,
-    unit_index: HashMap<UnitId, u32>,
-    keys: HashMap<AnswerKey, KeyState>,
-    /// Who read each name (by hash); entries of an older generation of a unit are stale.
-    readers: HashMap<u64, Vec<Reader>>,
-    stale_reads: usize,
-    live_reads: usize,
+    readers: Readers,
+    /// Keys given by more than one unit, or by a unit for a name other than its own (a
+    /// zone's stop entries, pass entries for names below a name). Every other published key
+    /// is given by the unit of its name alone, which a change compiles again whole: what it
+    /// gave before is what it gives compiled against the snapshot before.
+    shared: HashMap<AnswerKey, KeyState>,
     totals: Totals,
 }
 
@@ -171,7 +162,7 @@ impl Published {
         self.full(snapshot, capacity)
     }
 
-    /// Compiles everything; the change is the difference from what was published.
+    /// Compiles everything: the change is the whole new set.
     fn full(&mut self, snapshot: Arc<Snapshot>, capacity: usize) -> Update {
         let from_empty = self.snapshot.is_none();
         let slots = zone_slots(&snapshot, &self.slots);
@@ -180,67 +171,54 @@ impl Published {
             .filter(|(apex, slot)| self.slots.get(*apex) != Some(*slot))
             .map(|(_, slot)| *slot)
             .collect();
-        let units = Compiler::new(&snapshot, &slots, true).all();
-        let mut fresh = Published {
+        let (units, readers) = Compiler::new(&snapshot, &slots, true).all();
+        let compiled = units.len();
+        let merged = merge(units);
+        let shared = merged
+            .by_key
+            .iter()
+            .filter(|(_, entry)| entry.owners > 1 || entry.conflicted || entry.foreign)
+            .map(|(key, entry)| {
+                let state = KeyState {
+                    hash: value_hash(&entry.value),
+                    owners: entry.owners,
+                    conflicted: entry.conflicted,
+                };
+                (*key, state)
+            })
+            .collect();
+        let published = finish(merged, capacity);
+        let fresh = Published {
             facts: snapshot
                 .zones()
                 .map(|zone| (zone.apex().lowercase_wire(), ZoneFacts::of(zone)))
                 .collect(),
             serials: serials(&snapshot, &slots).into_iter().collect(),
             slots,
-            ..Published::default()
+            readers,
+            shared,
+            totals: Totals {
+                entries: published.entries.len(),
+                too_big: published.too_big,
+                collisions: published.collisions,
+                left_out: published.left_out,
+                walk: published.walk,
+            },
+            snapshot: Some(snapshot),
         };
-        let compiled = units.len();
-        for unit in &units {
-            fresh.register(unit);
-        }
-        let merged = merge(units);
-        let owners: HashMap<AnswerKey, (u32, bool)> = merged
-            .by_key
-            .iter()
-            .map(|(key, entry)| (*key, (entry.owners, entry.conflicted)))
-            .collect();
-        let published = finish(merged, capacity);
-        let mut change = MapChange {
+        let change = MapChange {
+            upserts: published.entries,
+            serials: fresh
+                .serials
+                .iter()
+                .filter(|(slot, serial)| from_empty || self.serials.get(slot) != Some(serial))
+                .map(|(slot, serial)| (*slot, *serial))
+                .collect(),
             from_empty,
+            whole: true,
             fresh_slots,
             ..MapChange::default()
         };
-        for (key, value) in published.entries {
-            let hash = value_hash(&value);
-            let (owners, conflicted) = owners.get(&key).copied().unwrap_or((1, true));
-            fresh.keys.insert(
-                key,
-                KeyState {
-                    hash,
-                    owners,
-                    conflicted,
-                },
-            );
-            if from_empty || self.keys.get(&key).is_none_or(|old| old.hash != hash) {
-                change.upserts.push((key, value));
-            }
-        }
-        change.removals = self
-            .keys
-            .keys()
-            .filter(|key| !fresh.keys.contains_key(key))
-            .copied()
-            .collect();
-        change.serials = fresh
-            .serials
-            .iter()
-            .filter(|(slot, serial)| from_empty || self.serials.get(slot) != Some(serial))
-            .map(|(slot, serial)| (*slot, *serial))
-            .collect();
-        fresh.totals = Totals {
-            entries: fresh.keys.len(),
-            too_big: published.too_big,
-            collisions: published.collisions,
-            left_out: published.left_out,
-            walk: published.walk,
-        };
-        fresh.snapshot = Some(snapshot);
         let old = std::mem::replace(self, fresh);
         Update {
             change,
@@ -254,141 +232,110 @@ impl Published {
         }
     }
 
-    fn unit(&self, id: &UnitId) -> Option<&UnitState> {
-        self.units.get(*self.unit_index.get(id)? as usize)
-    }
-
-    /// Adds `unit` to the unit table (replacing its last version, whose reads go stale) and
-    /// its reads to the readers.
-    fn register(&mut self, unit: &Unit) {
-        let id = unit.id();
-        let mut state = UnitState {
-            id: id.clone(),
-            keys: unit.entries.iter().map(|e| e.key).collect(),
-            generation: 0,
-            reads: unit.reads.len(),
-            too_big: unit.too_big,
-        };
-        self.totals.too_big += unit.too_big;
-        let index = match self.unit_index.get(&id) {
-            Some(&index) => {
-                if let Some(old) = self.units.get_mut(index as usize) {
-                    state.generation = old.generation.wrapping_add(1);
-                    self.stale_reads += old.reads;
-                    self.live_reads -= old.reads.min(self.live_reads);
-                    self.totals.too_big -= old.too_big.min(self.totals.too_big);
-                    *old = state;
-                }
-                index
-            }
-            None => {
-                let index = self.units.len() as u32;
-                self.units.push(state);
-                self.unit_index.insert(id, index);
-                index
-            }
-        };
-        let generation = self.units.get(index as usize).map_or(0, |u| u.generation);
-        self.live_reads += unit.reads.len();
-        for &(name, kind) in &unit.reads {
-            self.readers.entry(name).or_default().push(Reader {
-                kind,
-                unit: index,
-                generation,
-            });
-        }
-    }
-
     /// Compiles only what changed, when the change allows (see the module comment); `None`
     /// when the whole snapshot must be compiled.
     fn incremental(&mut self, snapshot: &Arc<Snapshot>, capacity: usize) -> Option<Update> {
         let old = self.snapshot.clone()?;
         let complete = self.totals.walk && self.totals.left_out == 0;
-        // Stale readers pile up with each change; a full compile starts them afresh.
-        if !complete || self.stale_reads > self.live_reads.max(1 << 16) {
+        if !complete || self.readers.is_stale() {
             return None;
         }
         let changed_zones = changed_zones(&old, snapshot)?;
         // The units to compile again.
-        let mut dirty: BTreeSet<UnitId> = BTreeSet::new();
+        let mut dirty: BTreeSet<Dirty> = BTreeSet::new();
         let mut new_serials = Vec::new();
+        let mut zones: HashMap<u32, (&Zone, &Zone, &ZoneFacts)> = HashMap::new();
         for (old_zone, zone) in &changed_zones {
             let apex = zone.apex().lowercase_wire();
+            let facts = self.facts.get(&apex)?;
             if old_zone.is_signed()
                 || zone.is_signed()
                 || overlaps(snapshot, &apex)
-                || self.facts.get(&apex) != Some(&ZoneFacts::of(zone))
+                || *facts != ZoneFacts::of(zone)
                 || !same_soa_but_serial(old_zone, zone)
             {
                 return None;
             }
+            let index = self.readers.zone_index(&apex)?;
+            zones.insert(index, (old_zone.as_ref(), zone.as_ref(), facts));
             if let Some(&slot) = self.slots.get(&apex) {
                 new_serials.push((slot, zone.serial()));
             }
             for (name, change) in node_changes(old_zone, zone) {
-                for reader in self.readers.get(&name_hash(&name)).into_iter().flatten() {
-                    let Some(unit) = self.units.get(reader.unit as usize) else {
-                        continue;
-                    };
-                    if unit.generation == reader.generation && affects(&change, reader.kind) {
-                        dirty.insert(unit.id.clone());
-                    }
+                let hash = name_hash(&name);
+                // Read by most names: as good as a full compile.
+                if self
+                    .readers
+                    .wide_kinds(hash)
+                    .iter()
+                    .any(|kind| affects(&change, *kind))
+                {
+                    return None;
                 }
-                dirty.insert((apex.clone(), name));
+                self.readers.each_reader(hash, |zone, unit, kind| {
+                    if affects(&change, kind) {
+                        dirty.insert((zone, unit.into()));
+                    }
+                });
+                dirty.insert((index, name));
             }
         }
-        // Compile the dirty units against the new snapshot.
-        let zones: HashMap<Box<[u8]>, (&Zone, &ZoneFacts)> = changed_zones
-            .iter()
-            .filter_map(|(_, zone)| {
-                let apex = zone.apex().lowercase_wire();
-                let facts = self.facts.get(&apex)?;
-                Some((apex, (zone.as_ref(), facts)))
-            })
-            .collect();
+        // Compile the dirty units against both snapshots: what they gave, what they give.
         let compiler = Compiler::new(snapshot, &self.slots, true);
-        let mut parents = ParentCache::default();
+        let compiler_before = Compiler::new(&old, &self.slots, false);
+        let (mut parents, mut parents_before) = (ParentCache::default(), ParentCache::default());
+        let mut before = Vec::with_capacity(dirty.len());
         let mut units = Vec::with_capacity(dirty.len());
-        for (zone_apex, name) in &dirty {
+        for (index, name) in &dirty {
             // A zone's stop unit (empty name) depends only on its facts, which are the same.
             if name.is_empty() {
                 continue;
             }
-            let (zone, facts) = zones.get(zone_apex)?;
-            units.push(match zone.name_node(name) {
-                Some(node) => compiler.node(zone, facts, node, &mut parents),
-                None => Unit {
-                    zone: zone_apex.clone(),
-                    name: name.clone(),
-                    entries: Vec::new(),
-                    reads: Vec::new(),
-                    too_big: 0,
-                },
-            });
+            let (old_zone, zone, facts) = zones.get(index)?;
+            let compile =
+                |compiler: &Compiler<'_>, zone: &Zone, parents: &mut ParentCache| match zone
+                    .name_node(name)
+                {
+                    Some(node) => compiler.node(zone, facts, node, parents),
+                    None => Unit {
+                        zone: zone.apex().lowercase_wire(),
+                        name: name.clone(),
+                        entries: Vec::new(),
+                        reads: Vec::new(),
+                        too_big: 0,
+                    },
+                };
+            before.push(compile(&compiler_before, old_zone, &mut parents_before));
+            units.push(compile(&compiler, zone, &mut parents));
         }
-        let (mut change, kept) = self.key_changes(&units, capacity)?;
+        let (mut change, kept, entries) = self.key_changes(&before, &units, capacity)?;
         // Commit: nothing below can fail.
         let compiled = units.len();
-        for unit in &units {
-            self.register(unit);
+        for ((index, _), unit) in dirty
+            .iter()
+            .filter(|(_, name)| !name.is_empty())
+            .zip(&units)
+        {
+            self.readers.recompiled(*index, &unit.name, &unit.reads);
         }
+        let too_big = |units: &[Unit]| units.iter().map(|u| u.too_big).sum::<usize>();
+        self.totals.too_big =
+            (self.totals.too_big + too_big(&units)).saturating_sub(too_big(&before));
         for key in &change.removals {
-            self.keys.remove(key);
+            self.shared.remove(key);
         }
-        for (key, (owners, hash)) in kept {
-            let state = self.keys.entry(key).or_insert(KeyState {
-                hash,
-                owners,
-                conflicted: false,
-            });
-            (state.owners, state.hash) = (owners, hash);
+        for (key, state) in kept {
+            match state {
+                Some(state) => self.shared.insert(key, state),
+                None => self.shared.remove(&key),
+            };
         }
         for &(slot, serial) in &new_serials {
             if self.serials.insert(slot, serial) != Some(serial) {
                 change.serials.push((slot, serial));
             }
         }
-        self.totals.entries = self.keys.len();
+        self.totals.entries = entries;
         Some(Update {
             change,
             totals: self.totals,
@@ -398,76 +345,113 @@ impl Published {
         })
     }
 
-    /// The entries to write and remove for `units` (compiled again) to replace their last
-    /// version, and the owner count and value hash of every touched key that stays; `None`
-    /// when a key the units give is
-    /// also given, differently, by a unit not compiled again (a hash collision, one name in
-    /// two zones), or when the maps would overflow.
+    /// The entries to write and remove for `units` (compiled again) to replace `before`
+    /// (what they gave), the new state in `shared` of every touched key that stays (`None`:
+    /// not shared), and the entry count after; `None` when a key the units give is also
+    /// given, differently, by a unit not compiled again (a hash collision, one name in two
+    /// zones), or when the maps would overflow.
     fn key_changes(
         &self,
+        before: &[Unit],
         units: &[Unit],
         capacity: usize,
-    ) -> Option<(MapChange, HashMap<AnswerKey, Kept>)> {
-        // Every key the units gave before loses them as owners...
-        let mut lost: HashMap<AnswerKey, u32> = HashMap::new();
-        for unit in units {
-            if let Some(state) = self.unit(&unit.id()) {
-                for key in &state.keys {
-                    *lost.entry(*key).or_default() += 1;
-                }
-            }
+    ) -> Option<(MapChange, Kept, usize)> {
+        // Every key the units gave loses them as owners...
+        let mut lost: HashMap<AnswerKey, (u32, u64)> = HashMap::new();
+        for entry in before.iter().flat_map(|u| &u.entries) {
+            let hash = value_hash(&entry.value);
+            lost.entry(entry.key).or_insert((0, hash)).0 += 1;
         }
         // ... and the keys they give now gain them.
-        let mut given: HashMap<AnswerKey, (&Value, u64, u32)> = HashMap::new();
-        for entry in units.iter().flat_map(|u| &u.entries) {
-            let hash = value_hash(&entry.value);
-            match given.get_mut(&entry.key) {
-                Some((_, known, count)) if *known == hash => *count += 1,
-                Some(_) => return None,
-                None => {
-                    given.insert(entry.key, (&entry.value, hash, 1));
+        let mut given: HashMap<AnswerKey, Given<'_>> = HashMap::new();
+        for unit in units {
+            let own = unit.own_hash();
+            for entry in &unit.entries {
+                let hash = value_hash(&entry.value);
+                let foreign = own != Some(entry.key.name_hash);
+                match given.get_mut(&entry.key) {
+                    Some(known) if known.hash == hash => {
+                        known.count += 1;
+                        known.foreign |= foreign;
+                    }
+                    Some(_) => return None,
+                    None => {
+                        let value = &entry.value;
+                        given.insert(
+                            entry.key,
+                            Given {
+                                value,
+                                hash,
+                                count: 1,
+                                foreign,
+                            },
+                        );
+                    }
                 }
             }
         }
         let touched: HashSet<AnswerKey> = lost.keys().chain(given.keys()).copied().collect();
         let mut change = MapChange::default();
-        let mut kept = HashMap::new();
-        let mut total = self.keys.len();
+        let mut kept = Vec::new();
+        let mut total = self.totals.entries;
         for key in touched {
-            let old = self.keys.get(&key);
-            if old.is_some_and(|o| o.conflicted) {
-                return None;
-            }
-            let remaining = old
-                .map_or(0, |o| o.owners)
-                .saturating_sub(lost.get(&key).copied().unwrap_or(0));
+            let lost_here = lost.get(&key).copied();
+            let (owners, old_hash) = match (self.shared.get(&key), lost_here) {
+                (Some(state), _) if state.conflicted => return None,
+                (Some(state), _) => (state.owners, Some(state.hash)),
+                // Not shared: the unit of its name alone gave it, and that unit is here.
+                (None, Some((1, hash))) => (1, Some(hash)),
+                (None, Some(_)) => return None,
+                (None, None) => (0, None),
+            };
+            let remaining = owners.saturating_sub(lost_here.map_or(0, |(count, _)| count));
             match given.get(&key) {
-                Some(&(value, hash, count)) => {
-                    let old_hash = old.map(|o| o.hash);
-                    if remaining > 0 && old_hash != Some(hash) {
+                Some(new) => {
+                    if remaining > 0 && old_hash != Some(new.hash) {
                         return None;
                     }
-                    if old_hash != Some(hash) {
-                        change.upserts.push((key, value.clone()));
-                        total += usize::from(old.is_none());
+                    if old_hash != Some(new.hash) {
+                        change.upserts.push((key, new.value.clone()));
+                        total += usize::from(old_hash.is_none());
                     }
-                    kept.insert(key, (remaining + count, hash));
+                    let owners = remaining + new.count;
+                    let shared = owners > 1 || new.foreign;
+                    kept.push((
+                        key,
+                        shared.then_some(KeyState {
+                            hash: new.hash,
+                            owners,
+                            conflicted: false,
+                        }),
+                    ));
                 }
                 None if remaining == 0 => {
-                    if old.is_some() {
+                    if old_hash.is_some() {
                         change.removals.push(key);
-                        total -= 1;
+                        total = total.saturating_sub(1);
                     }
                 }
-                None => {
-                    if let Some(old) = old {
-                        kept.insert(key, (remaining, old.hash));
-                    }
-                }
+                None => kept.push((
+                    key,
+                    Some(KeyState {
+                        hash: old_hash.unwrap_or_default(),
+                        owners: remaining,
+                        conflicted: false,
+                    }),
+                )),
             }
         }
-        (total <= capacity).then_some((change, kept))
+        (total <= capacity).then_some((change, kept, total))
     }
+}
+
+/// A key the units compiled again give.
+struct Given<'u> {
+    value: &'u Value,
+    hash: u64,
+    count: u32,
+    /// Some unit gave it for a name other than its own.
+    foreign: bool,
 }
 
 /// The zones of `new` that are not the very zones of `old`, with their old version; `None`
@@ -779,6 +763,10 @@ mod tests {
         fn apply(&mut self, change: MapChange) {
             if change.from_empty {
                 *self = Maps::default();
+            }
+            if change.whole {
+                let given: HashSet<AnswerKey> = change.upserts.iter().map(|(k, _)| *k).collect();
+                self.entries.retain(|key, _| given.contains(key));
             }
             for key in change.removals {
                 assert!(

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use foldhash::{HashMap, HashMapExt};
 
 use crate::dns::{Name, codes::rtype, rdata};
-use nodes::{NodeKey, Nodes};
+pub use nodes::NodeKey;
+use nodes::Nodes;
 
 /// Record data in uncompressed wire form.
 pub type Rdata = Box<[u8]>;
@@ -204,6 +205,15 @@ impl Zone {
     /// Every node of the zone's namespace (see [`Zone::name_node`]).
     pub fn name_nodes(&self) -> impl Iterator<Item = &Node> {
         self.nodes().filter(|node| !node.is_nsec3_only())
+    }
+
+    /// Every node of the zone's namespace with its key (lowercased wire form), which the
+    /// caller may keep without copying the name.
+    pub fn keyed_name_nodes(&self) -> impl Iterator<Item = (&NodeKey, &Node)> {
+        self.nodes
+            .iter()
+            .map(|(key, node)| (key, &**node))
+            .filter(|(_, node)| !node.is_nsec3_only())
     }
 
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {

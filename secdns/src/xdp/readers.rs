@@ -1,0 +1,303 @@
+//! Who read what: for every unit (a zone's node) the XDP compiler compiled, the names its
+//! answers read (see `zone::reads`), indexed by name, so that a change to a zone's names
+//! compiles again only the units that read them (see `xdp::published`).
+//!
+//! A full compile builds it whole, as one array of 16-byte reads sorted by name. Units
+//! compiled again later keep their reads in a small overlay and their reads in the array are
+//! skipped; the caller compiles everything afresh once the overlay grows (`is_stale`).
+//! A name read more than [`WIDE`] times (a zone's apex, its wildcard and probe names, the
+//! SOA's name server) keeps only the kinds of reads made: a change there changes the answers
+//! of most names and is published by a full compile.
+
+use foldhash::{HashMap, HashMapExt};
+
+use crate::zone::{
+    NodeKey,
+    reads::{Kind, Read},
+};
+
+/// Reads of one name above which only the kinds read are kept.
+pub const WIDE: usize = 1024;
+
+#[derive(Clone, Copy)]
+struct BaseRead {
+    name: u64,
+    unit: u32,
+    kind: Kind,
+}
+
+struct RecentRead {
+    zone: u32,
+    unit: NodeKey,
+    generation: u32,
+    kind: Kind,
+}
+
+/// Reads of one name while a full compile collects them.
+enum Collected {
+    Listed(Vec<(u32, Kind)>),
+    Wide(Vec<Kind>),
+}
+
+/// Reads collected by the threads of a full compile, by unit index.
+#[derive(Default)]
+pub struct Collector(HashMap<u64, Collected>);
+
+impl Collector {
+    pub fn add(&mut self, unit: u32, reads: &[Read]) {
+        for &(name, kind) in reads {
+            let collected = self
+                .0
+                .entry(name)
+                .or_insert_with(|| Collected::Listed(Vec::new()));
+            match collected {
+                Collected::Listed(list) => {
+                    list.push((unit, kind));
+                    if list.len() > WIDE {
+                        *collected = Collected::Wide(kinds_of(list.iter().map(|r| r.1)));
+                    }
+                }
+                Collected::Wide(kinds) => add_kind(kinds, kind),
+            }
+        }
+    }
+
+    pub fn merge(&mut self, other: Collector) {
+        if self.0.is_empty() {
+            *self = other;
+            return;
+        }
+        for (name, theirs) in other.0 {
+            let Some(ours) = self.0.get_mut(&name) else {
+                self.0.insert(name, theirs);
+                continue;
+            };
+            if let (Collected::Listed(list), Collected::Listed(more)) = (&mut *ours, &theirs)
+                && list.len() + more.len() <= WIDE
+            {
+                list.extend_from_slice(more);
+                continue;
+            }
+            let kinds = collected_kinds(ours)
+                .into_iter()
+                .chain(collected_kinds(&theirs));
+            *ours = Collected::Wide(kinds_of(kinds));
+        }
+    }
+}
+
+fn collected_kinds(collected: &Collected) -> Vec<Kind> {
+    match collected {
+        Collected::Listed(list) => kinds_of(list.iter().map(|r| r.1)),
+        Collected::Wide(kinds) => kinds.clone(),
+    }
+}
+
+fn kinds_of(kinds: impl Iterator<Item = Kind>) -> Vec<Kind> {
+    let mut all: Vec<Kind> = kinds.collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+fn add_kind(kinds: &mut Vec<Kind>, kind: Kind) {
+    if !kinds.contains(&kind) {
+        kinds.push(kind);
+    }
+}
+
+#[derive(Default)]
+pub struct Readers {
+    /// Apexes (lowercased wire form) of the zones compiled, by zone index.
+    zones: Vec<Box<[u8]>>,
+    zone_index: HashMap<Box<[u8]>, u32>,
+    /// The units of the full compile: (zone index, name).
+    units: Vec<(u32, NodeKey)>,
+    base: Vec<BaseRead>,
+    wide: HashMap<u64, Vec<Kind>>,
+    /// Units compiled again since, by zone and name: how many times.
+    recompiled: HashMap<u32, HashMap<NodeKey, u32>>,
+    recent: HashMap<u64, Vec<RecentRead>>,
+    recent_reads: usize,
+}
+
+impl Readers {
+    /// The index of a full compile of `zones` (apexes): `units` (zone index, name) with the
+    /// reads `collected` under their positions in `units`.
+    pub fn new(zones: Vec<Box<[u8]>>, units: Vec<(u32, NodeKey)>, collected: Collector) -> Self {
+        let mut base = Vec::new();
+        let mut wide = HashMap::new();
+        for (name, reads) in collected.0 {
+            match reads {
+                Collected::Listed(list) => base.extend(
+                    list.into_iter()
+                        .map(|(unit, kind)| BaseRead { name, unit, kind }),
+                ),
+                Collected::Wide(kinds) => {
+                    wide.insert(name, kinds);
+                }
+            }
+        }
+        base.sort_unstable_by_key(|read| read.name);
+        base.shrink_to_fit();
+        let zone_index = zones
+            .iter()
+            .enumerate()
+            .map(|(index, apex)| (apex.clone(), index as u32))
+            .collect();
+        Self {
+            zones,
+            zone_index,
+            units,
+            base,
+            wide,
+            recompiled: HashMap::new(),
+            recent: HashMap::new(),
+            recent_reads: 0,
+        }
+    }
+
+    pub fn zone_index(&self, apex: &[u8]) -> Option<u32> {
+        self.zone_index.get(apex).copied()
+    }
+
+    pub fn zone_apex(&self, zone: u32) -> Option<&[u8]> {
+        self.zones.get(zone as usize).map(|apex| &apex[..])
+    }
+
+    /// The kinds of reads made of `name` (by hash) when it is read too often to list readers.
+    pub fn wide_kinds(&self, name: u64) -> &[Kind] {
+        self.wide.get(&name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Calls `f` with (zone index, unit name, kind) for every listed read of `name` (by hash)
+    /// by the latest compile of a unit.
+    pub fn each_reader(&self, name: u64, mut f: impl FnMut(u32, &[u8], Kind)) {
+        let start = self.base.partition_point(|read| read.name < name);
+        for read in self.base[start..]
+            .iter()
+            .take_while(|read| read.name == name)
+        {
+            let Some((zone, unit)) = self.units.get(read.unit as usize) else {
+                continue;
+            };
+            if self.generation(*zone, unit) == 0 {
+                f(*zone, unit, read.kind);
+            }
+        }
+        for read in self.recent.get(&name).into_iter().flatten() {
+            if self.generation(read.zone, &read.unit) == read.generation {
+                f(read.zone, &read.unit, read.kind);
+            }
+        }
+    }
+
+    fn generation(&self, zone: u32, unit: &[u8]) -> u32 {
+        self.recompiled
+            .get(&zone)
+            .and_then(|units| units.get(unit))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Records that the unit `name` of zone `zone` was compiled again and now reads `reads`.
+    pub fn recompiled(&mut self, zone: u32, name: &[u8], reads: &[Read]) {
+        let units = self.recompiled.entry(zone).or_default();
+        let generation = match units.get_mut(name) {
+            Some(generation) => {
+                *generation = generation.wrapping_add(1).max(1);
+                *generation
+            }
+            None => {
+                units.insert(NodeKey::from(name), 1);
+                1
+            }
+        };
+        let unit: NodeKey = match units.get_key_value(name) {
+            Some((key, _)) => key.clone(),
+            None => NodeKey::from(name),
+        };
+        for &(read, kind) in reads {
+            if let Some(kinds) = self.wide.get_mut(&read) {
+                add_kind(kinds, kind);
+                continue;
+            }
+            self.recent.entry(read).or_default().push(RecentRead {
+                zone,
+                unit: unit.clone(),
+                generation,
+                kind,
+            });
+            self.recent_reads += 1;
+        }
+    }
+
+    /// Reads of units compiled again have piled up: compile everything afresh.
+    pub fn is_stale(&self) -> bool {
+        self.recent_reads > (self.base.len() / 2).max(1 << 16)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn readers_of(readers: &Readers, name: u64) -> Vec<(u32, Vec<u8>, Kind)> {
+        let mut found = Vec::new();
+        readers.each_reader(name, |zone, unit, kind| {
+            found.push((zone, unit.to_vec(), kind))
+        });
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn names_read_too_often_keep_only_the_kinds_read() {
+        let units: Vec<(u32, NodeKey)> = (0..WIDE as u32 + 10)
+            .map(|i| (0, NodeKey::from(i.to_be_bytes().as_slice())))
+            .collect();
+        // Two threads' collections, merged: name 1 is read by every unit, name 2 by two.
+        let mut first = Collector::default();
+        let mut second = Collector::default();
+        for unit in 0..units.len() as u32 {
+            let collector = if unit % 2 == 0 {
+                &mut first
+            } else {
+                &mut second
+            };
+            let mut reads = vec![(1, Kind::Exists)];
+            if unit < 2 {
+                reads.push((2, Kind::Type(1)));
+            }
+            if unit == 3 {
+                reads.push((1, Kind::Whole));
+            }
+            collector.add(unit, &reads);
+        }
+        first.merge(second);
+        let mut readers = Readers::new(vec![b"\x01t\x00".as_slice().into()], units, first);
+        assert_eq!(readers.wide_kinds(1), [Kind::Exists, Kind::Whole]);
+        assert!(readers_of(&readers, 1).is_empty());
+        assert!(readers.wide_kinds(2).is_empty());
+        let two = readers_of(&readers, 2);
+        assert_eq!(two.len(), 2);
+        assert_eq!(two[0].1, 0u32.to_be_bytes());
+
+        // Unit 0 compiled again reads name 3 now, not 2; a new unit reads name 2; reads of
+        // a wide name add to its kinds.
+        readers.recompiled(
+            0,
+            &0u32.to_be_bytes(),
+            &[(3, Kind::Whole), (1, Kind::Type(6))],
+        );
+        readers.recompiled(0, b"new", &[(2, Kind::Type(1))]);
+        let two: Vec<Vec<u8>> = readers_of(&readers, 2).into_iter().map(|r| r.1).collect();
+        assert_eq!(two, [1u32.to_be_bytes().to_vec(), b"new".to_vec()]);
+        assert_eq!(readers_of(&readers, 3).len(), 1);
+        assert!(readers.wide_kinds(1).contains(&Kind::Type(6)));
+        // Compiled once more, its earlier reads go.
+        readers.recompiled(0, &0u32.to_be_bytes(), &[]);
+        assert!(readers_of(&readers, 3).is_empty());
+        assert!(!readers.is_stale());
+    }
+}
