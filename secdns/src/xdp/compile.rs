@@ -378,12 +378,16 @@ impl<'s> Compiler<'s> {
 
 /// One entry per key, from every unit's entries.
 pub struct Merged {
-    pub by_key: HashMap<AnswerKey, MergedEntry>,
+    /// In the order first given.
+    pub entries: Vec<MergedEntry>,
+    /// Where each key is in `entries`.
+    index: HashMap<AnswerKey, u32>,
     pub collisions: usize,
     pub too_big: usize,
 }
 
 pub struct MergedEntry {
+    pub key: AnswerKey,
     pub value: Value,
     pub group: Group,
     /// How many units gave this key.
@@ -398,9 +402,11 @@ pub struct MergedEntry {
 /// name, which stops lookups and walks for both and confirms neither. One name from two
 /// zones (a delegation in the parent, the child's apex), compiled by the same lookup, keeps
 /// the first, unless the other is a pass.
-pub fn merge(units: impl IntoIterator<Item = Unit>) -> Merged {
+pub fn merge(units: Vec<Unit>) -> Merged {
+    let count = units.iter().map(|unit| unit.entries.len()).sum();
     let mut merged = Merged {
-        by_key: HashMap::new(),
+        entries: Vec::with_capacity(count),
+        index: HashMap::with_capacity(count),
         collisions: 0,
         too_big: 0,
     };
@@ -417,9 +423,11 @@ pub fn merge(units: impl IntoIterator<Item = Unit>) -> Merged {
 
 impl Merged {
     fn add(&mut self, entry: Entry, foreign: bool) {
-        let slot = match self.by_key.entry(entry.key) {
+        let at = match self.index.entry(entry.key) {
             Entry_::Vacant(slot) => {
-                slot.insert(MergedEntry {
+                slot.insert(self.entries.len() as u32);
+                self.entries.push(MergedEntry {
+                    key: entry.key,
                     value: entry.value,
                     group: entry.group,
                     owners: 1,
@@ -428,7 +436,10 @@ impl Merged {
                 });
                 return;
             }
-            Entry_::Occupied(slot) => slot.into_mut(),
+            Entry_::Occupied(slot) => *slot.get(),
+        };
+        let Some(slot) = self.entries.get_mut(at as usize) else {
+            return;
         };
         slot.owners += 1;
         slot.foreign |= foreign;
@@ -453,10 +464,12 @@ impl Merged {
 /// The entries to publish: everything, if it fits in `capacity`; otherwise names' own
 /// answers first, then defaults, and the walk entries only all together.
 pub fn finish(merged: Merged, capacity: usize) -> Finished {
-    let mut candidates: Vec<(AnswerKey, MergedEntry)> = merged.by_key.into_iter().collect();
-    candidates.sort_by_key(|(_, c)| c.group);
+    let mut candidates = merged.entries;
     // The walk entries are published whole or not at all (see the module comment).
     let walk = candidates.len() <= capacity;
+    if !walk {
+        candidates.sort_by_key(|c| c.group);
+    }
     let mut finished = Finished {
         entries: Vec::with_capacity(candidates.len().min(capacity)),
         too_big: merged.too_big,
@@ -464,12 +477,12 @@ pub fn finish(merged: Merged, capacity: usize) -> Finished {
         left_out: 0,
         walk,
     };
-    for (key, candidate) in candidates {
+    for candidate in candidates {
         if candidate.group == Group::Walk && !walk || finished.entries.len() >= capacity {
             finished.left_out += 1;
             continue;
         }
-        finished.entries.push((key, candidate.value));
+        finished.entries.push((candidate.key, candidate.value));
     }
     finished
 }

@@ -62,8 +62,15 @@ pub fn hasher() -> NameHasher {
 /// The chunks of `value`'s body record: header, body, fixups, zero-padded to whole chunks.
 /// `None` for a pass entry (it has no body) or a body beyond what the program carries.
 pub fn body_record(value: &Value) -> Option<Vec<u8>> {
+    let mut record = Vec::new();
+    body_record_into(value, &mut record).then_some(record)
+}
+
+/// As [`body_record`], into `record` (whose earlier contents go); false for no record.
+pub fn body_record_into(value: &Value, record: &mut Vec<u8>) -> bool {
+    record.clear();
     if value.is_pass() || value.body.len() > MAX_BODY_LEN || value.fixups.len() > MAX_FIXUPS {
-        return None;
+        return false;
     }
     let header = BodyHeader {
         body_len: value.body.len() as u16,
@@ -80,7 +87,7 @@ pub fn body_record(value: &Value) -> Option<Vec<u8>> {
     };
     let fixups = fixups_at(value.body.len());
     let len = fixups + 2 * value.fixups.len();
-    let mut record = vec![0u8; len.div_ceil(CHUNK_LEN) * CHUNK_LEN];
+    record.resize(len.div_ceil(CHUNK_LEN) * CHUNK_LEN, 0);
     let fields = [
         header.body_len,
         header.flags,
@@ -102,7 +109,7 @@ pub fn body_record(value: &Value) -> Option<Vec<u8>> {
     for (i, at) in value.fixups.iter().enumerate() {
         record[fixups + 2 * i..fixups + 2 * i + 2].copy_from_slice(&at.to_be_bytes());
     }
-    Some(record)
+    true
 }
 
 #[cfg(test)]

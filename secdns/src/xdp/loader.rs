@@ -26,7 +26,7 @@ use secdns_common::{
 use super::{
     PROGRAM_OBJECT,
     layout::{AnswerKey, hasher},
-    maps::{AnswerMaps, Full, INDEX_LOAD, Shared, chunks_for},
+    maps::{AnswerMaps, Content, Full, INDEX_LOAD, Shared, chunks_for, contents},
     pins::Pins,
     published::MapChange,
     value::Value,
@@ -486,19 +486,27 @@ impl XdpEngine {
             change.removals
         };
         let mut written = removals.len() + change.upserts.len();
+        let contents = contents(&change.upserts);
+        let started = std::time::Instant::now();
         // Maps other than these when these will not do: swapped in whole.
         let replacement = if change.from_empty && live {
             // Packets keep the old set until the new one is whole: build it apart.
-            let needed = (change.upserts.len(), chunks_for(None, &change.upserts));
+            let needed = (change.upserts.len(), chunks_for(None, &contents));
             let (instance, maps) = Self::sized_instance(needed.0, needed.1)?;
-            Some(Self::staged_fresh(instance, maps, &[], &change.upserts)?)
+            Some(Self::staged_fresh(
+                instance,
+                maps,
+                &[],
+                &change.upserts,
+                &contents,
+            )?)
         } else {
             if change.from_empty {
                 self.maps.clear();
             }
             let needed = (
                 self.maps.new_keys(&change.upserts),
-                chunks_for(Some(&self.maps), &change.upserts),
+                chunks_for(Some(&self.maps), &contents),
             );
             if !self.maps.has_room(needed.0, needed.1) {
                 // Bigger maps first, then the change into them.
@@ -508,9 +516,10 @@ impl XdpEngine {
                     maps,
                     &removals,
                     &change.upserts,
+                    &contents,
                 )?)
             } else {
-                match self.maps.stage(&removals, &change.upserts) {
+                match self.maps.stage(&removals, &change.upserts, &contents) {
                     Ok(staged) => {
                         written = staged;
                         None
@@ -521,6 +530,13 @@ impl XdpEngine {
                 }
             }
         };
+        tracing::debug!(
+            upserts = change.upserts.len(),
+            removals = removals.len(),
+            new_instance = replacement.is_some(),
+            ms = started.elapsed().as_millis() as u64,
+            "XDP change staged"
+        );
         if let Some((instance, maps)) = replacement {
             self.swap_in(instance, maps)?;
             self.reset_zone_counts(&change.fresh_slots)?;
@@ -545,8 +561,9 @@ impl XdpEngine {
         mut maps: AnswerMaps,
         removals: &[AnswerKey],
         upserts: &[(AnswerKey, Value)],
+        contents: &[Option<Content>],
     ) -> anyhow::Result<(Instance, AnswerMaps)> {
-        if maps.stage(removals, upserts).is_ok() {
+        if maps.stage(removals, upserts, contents).is_ok() {
             return Ok((instance, maps));
         }
         let (entries, chunks) = (maps.entries(), maps.high_water());

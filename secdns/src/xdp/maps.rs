@@ -24,7 +24,7 @@ use secdns_common::{
 };
 
 use super::{
-    layout::{AnswerKey, body_record, hasher},
+    layout::{AnswerKey, body_record_into, hasher},
     value::Value,
 };
 
@@ -154,6 +154,8 @@ pub struct AnswerMaps {
     /// Bodies whose last entry the last change took away.
     released: Vec<u32>,
     flipped_at: Option<Instant>,
+    /// Room to build a body record in.
+    record: Vec<u8>,
 }
 
 impl AnswerMaps {
@@ -172,6 +174,7 @@ impl AnswerMaps {
             unsettled: Vec::new(),
             released: Vec::new(),
             flipped_at: None,
+            record: Vec::new(),
         }
     }
 
@@ -232,15 +235,23 @@ impl AnswerMaps {
         entries_fit && chunks <= self.arena.values() - self.next_chunk as usize
     }
 
-    /// Stages removals and upserts for the next parity, and says how many entries it wrote
-    /// or removed (an upsert of what a key holds writes nothing). On [`Full`] the new version
-    /// is recorded but not all of it is in the index: build the maps again
-    /// ([`AnswerMaps::rebuild_into`]) before flipping.
+    /// Stages removals and upserts (with their [`contents`]) for the next parity, and says
+    /// how many entries it wrote or removed (an upsert of what a key holds writes nothing).
+    /// On [`Full`] the new version is recorded but not all of it is in the index: build the
+    /// maps again ([`AnswerMaps::rebuild_into`]) before flipping.
     pub fn stage(
         &mut self,
         removals: &[AnswerKey],
         upserts: &[(AnswerKey, Value)],
+        contents: &[Option<Content>],
     ) -> Result<usize, Full> {
+        let computed;
+        let contents = if contents.len() == upserts.len() {
+            contents
+        } else {
+            computed = self::contents(upserts);
+            &computed
+        };
         self.settle();
         // The next parity is the one packets read until the last flip: none may still.
         self.wait_grace();
@@ -253,9 +264,9 @@ impl AnswerMaps {
                 written += 1;
             }
         }
-        for (key, value) in upserts {
+        for ((key, value), content) in upserts.iter().zip(contents) {
             // `has_room` keeps the arena from running out; if it did, userspace answers.
-            let chunk = self.intern(value).unwrap_or(PASS_CHUNK);
+            let chunk = self.intern(value, *content).unwrap_or(PASS_CHUNK);
             let word = slot_word(chunk, value.options, 0);
             match self.entries.insert(*key, word) {
                 Some(old) if old == word => {
@@ -512,18 +523,21 @@ impl AnswerMaps {
 
     /// The first chunk of `value`'s body (stored once per content), or [`PASS_CHUNK`];
     /// `None` when the arena is full.
-    fn intern(&mut self, value: &Value) -> Option<u32> {
-        let Some(record) = body_record(value) else {
+    fn intern(&mut self, value: &Value, content: Option<Content>) -> Option<u32> {
+        let Some(Content { address, chunks }) = content else {
             return Some(PASS_CHUNK);
         };
-        let content = content_of(&record);
-        if let Some(&chunk) = self.by_content.get(&content)
+        if let Some(&chunk) = self.by_content.get(&address)
             && let Some(body) = self.stored.get_mut(&chunk)
         {
             body.refs += 1;
             return Some(chunk);
         }
-        let chunks = record.len() / CHUNK_LEN;
+        let chunks = usize::from(chunks);
+        // The same record the content was hashed from: a value does not change.
+        if !body_record_into(value, &mut self.record) || self.record.len() != chunks * CHUNK_LEN {
+            return Some(PASS_CHUNK);
+        }
         let chunk = match self.free_runs.get_mut(chunks).and_then(Vec::pop) {
             Some(chunk) => {
                 self.free_chunks -= chunks;
@@ -541,16 +555,16 @@ impl AnswerMaps {
         // SAFETY: `chunks` contiguous chunks from `chunk`, checked above.
         unsafe {
             std::ptr::copy_nonoverlapping(
-                record.as_ptr(),
+                self.record.as_ptr(),
                 self.arena.at(chunk as usize).cast::<u8>(),
-                record.len(),
+                self.record.len(),
             );
         }
-        self.by_content.insert(content, chunk);
+        self.by_content.insert(address, chunk);
         self.stored.insert(
             chunk,
             Stored {
-                content,
+                content: address,
                 chunks: chunks as u8,
                 refs: 1,
             },
@@ -581,19 +595,58 @@ fn content_of(record: &[u8]) -> u128 {
     (u128::from(a) << 64) | u128::from(b)
 }
 
-/// Chunks the bodies of `upserts` take that `known` (if any) does not hold yet, each
+/// Where an upsert's body goes: its content address and its length in chunks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Content {
+    address: u128,
+    chunks: u8,
+}
+
+/// The [`Content`] of each upsert's body (`None` for a pass entry), hashed on every core:
+/// in a big change, building and hashing the records is most of the work.
+pub fn contents(upserts: &[(AnswerKey, Value)]) -> Vec<Option<Content>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let share = upserts.len().div_ceil(threads).max(4096);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = upserts
+            .chunks(share)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut record = Vec::new();
+                    part.iter()
+                        .map(|(_, value)| {
+                            body_record_into(value, &mut record).then(|| Content {
+                                address: content_of(&record),
+                                chunks: (record.len() / CHUNK_LEN) as u8,
+                            })
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all = Vec::with_capacity(upserts.len());
+        for worker in workers {
+            match worker.join() {
+                Ok(part) => all.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        all
+    })
+}
+
+/// Chunks the bodies of `contents` take that `known` (if any) does not hold yet, each
 /// content once.
-pub fn chunks_for(known: Option<&AnswerMaps>, upserts: &[(AnswerKey, Value)]) -> usize {
+pub fn chunks_for(known: Option<&AnswerMaps>, contents: &[Option<Content>]) -> usize {
     let mut seen = foldhash::HashSet::default();
-    upserts
+    contents
         .iter()
-        .filter_map(|(_, value)| body_record(value))
-        .filter(|record| {
-            let content = content_of(record);
-            !known.is_some_and(|maps| maps.by_content.contains_key(&content))
-                && seen.insert(content)
+        .flatten()
+        .filter(|content| {
+            !known.is_some_and(|maps| maps.by_content.contains_key(&content.address))
+                && seen.insert(content.address)
         })
-        .map(|record| record.len() / CHUNK_LEN)
+        .map(|content| usize::from(content.chunks))
         .sum()
 }
 
@@ -692,7 +745,7 @@ mod tests {
                 }
                 removals.retain(|k| !upserts.iter().any(|(u, _)| u == k));
                 let live = maps.live;
-                prop_assert!(maps.stage(&removals, &upserts).is_ok());
+                prop_assert!(maps.stage(&removals, &upserts, &contents(&upserts)).is_ok());
                 let next = maps.next_parity();
                 if live < 2 {
                     assert_sees(&maps, live, &old, 60);
@@ -716,7 +769,7 @@ mod tests {
         let mut small = maps(2, 64);
         let upserts: Vec<(AnswerKey, Value)> = (0..40).map(|n| (key(n), value(1))).collect();
         // Two buckets of eight slots cannot take forty entries.
-        assert!(small.stage(&[], &upserts).is_err());
+        assert!(small.stage(&[], &upserts, &[]).is_err());
         let mut bigger = maps(16, 64);
         small.rebuild_into(&mut bigger).unwrap();
         let set: HashMap<AnswerKey, u8> = (0..40).map(|n| (key(n), 1)).collect();

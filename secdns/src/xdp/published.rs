@@ -171,23 +171,33 @@ impl Published {
             .filter(|(apex, slot)| self.slots.get(*apex) != Some(*slot))
             .map(|(_, slot)| *slot)
             .collect();
+        let started = std::time::Instant::now();
         let (units, readers) = Compiler::new(&snapshot, &slots, true).all();
+        let units_ms = started.elapsed().as_millis() as u64;
         let compiled = units.len();
         let merged = merge(units);
+        let merged_ms = started.elapsed().as_millis() as u64;
         let shared = merged
-            .by_key
+            .entries
             .iter()
-            .filter(|(_, entry)| entry.owners > 1 || entry.conflicted || entry.foreign)
-            .map(|(key, entry)| {
+            .filter(|entry| entry.owners > 1 || entry.conflicted || entry.foreign)
+            .map(|entry| {
                 let state = KeyState {
                     hash: value_hash(&entry.value),
                     owners: entry.owners,
                     conflicted: entry.conflicted,
                 };
-                (*key, state)
+                (entry.key, state)
             })
             .collect();
         let published = finish(merged, capacity);
+        tracing::debug!(
+            units = compiled,
+            units_ms,
+            merged_ms,
+            finished_ms = started.elapsed().as_millis() as u64,
+            "XDP full compile"
+        );
         let fresh = Published {
             facts: snapshot
                 .zones()
