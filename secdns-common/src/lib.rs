@@ -14,9 +14,10 @@ pub const MAX_BODY_LEN: usize = 608;
 pub const OPT_RR_LEN: usize = 11;
 /// Versions of the answer set the maps hold at once: the live one and the next.
 pub const ANSWER_MAP_COUNT: u32 = 2;
-/// Upper bound on the entries of the answer index: one body chunk each at most, and chunks
-/// are numbered in 25 bits (see [`slot_word`]).
-pub const ANSWER_MAP_MAX_ENTRIES: u32 = 1 << 24;
+/// Upper bound on the entries of the answer index (a 0.7 GiB index at most): room for ten
+/// million host records (1.8 entries each). Bodies are numbered apart, in 25 bits (see
+/// [`slot_word`]), and shared between entries.
+pub const ANSWER_MAP_MAX_ENTRIES: u32 = 1 << 25;
 /// A zone's index in the SERIALS array and the per-zone counters.
 pub type ZoneSlot = u32;
 /// Zones whose SOA serial the program writes into answers (see [`BodyHeader::serial_at`]):

@@ -79,6 +79,23 @@ pub fn start(
     dir: &Path,
     zones: &[(&str, &Path)],
 ) -> anyhow::Result<Running> {
+    let mut running = spawn(server, net, dir, zones, "")?;
+    for (apex, _) in zones {
+        wait_answering(net, &mut running.process, apex)
+            .with_context(|| format!("{} did not start serving {apex}", server.name()))?;
+    }
+    Ok(running)
+}
+
+/// Starts `server` as [`start`] does, without waiting; `secdns_xdp` holds further lines of
+/// secdns's `[xdp]` section.
+pub fn spawn(
+    server: Server,
+    net: &TestNet,
+    dir: &Path,
+    zones: &[(&str, &Path)],
+    secdns_xdp: &str,
+) -> anyhow::Result<Running> {
     let d = dir.display();
     let each = |line: &dyn Fn(&str, std::path::Display<'_>) -> String| -> String {
         zones
@@ -95,7 +112,7 @@ pub fn start(
             }
             let zones =
                 each(&|apex, zone| format!("[[zone]]\nname = \"{apex}\"\nfile = \"{zone}\"\n"));
-            secdns_command(net, dir, xdp.then_some(""), &zones)?
+            secdns_command(net, dir, xdp.then_some(secdns_xdp), &zones)?
         }
         Server::Knot | Server::KnotXdp => {
             std::fs::create_dir_all(dir.join("db"))?;
@@ -141,14 +158,9 @@ pub fn start(
             command
         }
     };
-    let mut process = Process::spawn(server.name(), command)?;
-    for (apex, _) in zones {
-        wait_answering(net, &mut process, apex)
-            .with_context(|| format!("{} did not start serving {apex}", server.name()))?;
-    }
     Ok(Running {
         server,
-        process,
+        process: Process::spawn(server.name(), command)?,
         _helpers: helpers,
     })
 }

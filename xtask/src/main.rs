@@ -32,7 +32,8 @@ enum Task {
     /// Measure: `xdp` times the XDP program per packet with BPF_PROG_TEST_RUN.
     Bench {
         /// all, xdp (the program per packet, publishing), servers (against knotd, nsd,
-        /// named), transfers, or rrsets (userspace CPU per query by RRset size).
+        /// named), transfers, rrsets (userspace CPU per query by RRset size), or scale (ten
+        /// million records in 100,000 zones).
         #[arg(default_value = "all")]
         which: String,
         /// Shorter runs (about 3 minutes in all).

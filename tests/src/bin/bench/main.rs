@@ -80,14 +80,17 @@ fn main() -> anyhow::Result<()> {
         ["servers"] => servers::run(quick),
         ["transfers"] => transfers::run(quick),
         ["rrsets"] => rrsets::run(quick),
+        ["scale"] => scale::run(quick),
         other => anyhow::bail!(
-            "unknown benchmark {other:?}; known: all, xdp, servers, transfers, rrsets"
+            "unknown benchmark {other:?}; known: all, xdp, servers, transfers, rrsets, scale"
         ),
     }
 }
 
+mod probe;
 mod report;
 mod rrsets;
+mod scale;
 mod servers;
 mod transfers;
 

@@ -1,0 +1,146 @@
+//! Asking a server from the client namespace, and sampling its memory, for the benches that
+//! time how long a server takes to serve.
+
+use std::{
+    net::{Ipv4Addr, UdpSocket},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use hickory_proto::{
+    op::{Message, ResponseCode},
+    rr::RData,
+};
+use secdns_tests::{
+    frame::QueryBuilder, netns::SERVER_V4, process::Process, servers::process_tree_memory,
+};
+
+/// How long a server may take to answer a name before [`Probe::wait_for`] fails.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(300);
+
+/// A UDP socket in the client namespace, asking the server over the veth.
+pub struct Probe(UdpSocket);
+
+impl Probe {
+    pub fn new(namespace: &str) -> anyhow::Result<Self> {
+        let path = format!("/var/run/netns/{namespace}");
+        // setns changes the calling thread's namespace only; a socket stays in the namespace
+        // it was made in, whichever thread uses it.
+        let socket = std::thread::spawn(move || -> anyhow::Result<UdpSocket> {
+            let file = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
+            // SAFETY: a valid namespace descriptor; affects this short-lived thread only.
+            if unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) }
+                != 0
+            {
+                bail!("setns into {path}: {}", std::io::Error::last_os_error());
+            }
+            Ok(UdpSocket::bind("0.0.0.0:0")?)
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("the thread entering {namespace} panicked"))??;
+        socket.set_read_timeout(Some(Duration::from_millis(100)))?;
+        socket.connect((SERVER_V4, 53))?;
+        Ok(Self(socket))
+    }
+
+    /// The A records of an authoritative NOERROR answer for `name`, or nothing.
+    pub fn addresses(&self, name: &str) -> Vec<Ipv4Addr> {
+        let mut query = QueryBuilder::new(name, 1);
+        query.id = next_id();
+        if self.0.send(&query.build()).is_err() {
+            return Vec::new();
+        }
+        let mut buffer = [0u8; 1500];
+        // Until the timeout, skipping late answers to earlier queries.
+        while let Ok(len) = self.0.recv(&mut buffer) {
+            let Some(reply) = buffer.get(..len).and_then(|b| Message::from_vec(b).ok()) else {
+                continue;
+            };
+            if reply.metadata.id != query.id {
+                continue;
+            }
+            if reply.metadata.response_code != ResponseCode::NoError
+                || !reply.metadata.authoritative
+            {
+                return Vec::new();
+            }
+            return reply
+                .answers
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::A(a) => Some(a.0),
+                    _ => None,
+                })
+                .collect();
+        }
+        Vec::new()
+    }
+
+    /// Waits until the server answers `name` with `address`, failing if `process` dies or
+    /// after WAIT_LIMIT from `since`.
+    pub fn wait_for(
+        &self,
+        process: &mut Process,
+        name: &str,
+        address: Ipv4Addr,
+        since: Instant,
+    ) -> anyhow::Result<()> {
+        loop {
+            if self.addresses(name).contains(&address) {
+                return Ok(());
+            }
+            process.check_running()?;
+            if since.elapsed() > WAIT_LIMIT {
+                bail!(
+                    "no answer {name} A {address} within {WAIT_LIMIT:?}; output:\n{}",
+                    process.output()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// A fresh message ID for each query (wrapping).
+fn next_id() -> u16 {
+    use std::sync::atomic::AtomicU16;
+    static NEXT: AtomicU16 = AtomicU16::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The memory of a process tree, sampled every 100 ms on a thread until stopped.
+pub struct MemorySampler {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<(u64, u64)>,
+}
+
+impl MemorySampler {
+    pub fn start(pid: u32) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut pss, mut rss) = (0, 0);
+            loop {
+                if let Ok((now, peak)) = process_tree_memory(pid) {
+                    pss = pss.max(now);
+                    rss = rss.max(peak);
+                }
+                if flag.load(Ordering::Relaxed) {
+                    return (pss, rss);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        Self { stop, thread }
+    }
+
+    /// (peak summed PSS, peak VmHWM of any one process), in bytes.
+    pub fn stop(self) -> (u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap_or((0, 0))
+    }
+}
