@@ -40,7 +40,7 @@ pub fn loaded_with(snapshot: &Snapshot) -> anyhow::Result<XdpEngine> {
     let mut engine = XdpEngine::load()?;
     engine.set_listener(53, OUR_PAYLOAD)?;
     let compiled = compile(snapshot, ANSWER_MAP_MAX_ENTRIES as usize);
-    engine.publish(&compiled.entries, &compiled.serials)?;
+    engine.publish(compiled.entries, &compiled.serials)?;
     Ok(engine)
 }
 

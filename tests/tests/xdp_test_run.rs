@@ -58,9 +58,7 @@ fn bed() -> Bed {
         "only {} entries compiled",
         compiled.entries.len()
     );
-    engine
-        .publish(&compiled.entries, &compiled.serials)
-        .unwrap();
+    engine.publish(compiled.entries, &compiled.serials).unwrap();
     Bed { engine, snapshot }
 }
 
@@ -106,7 +104,7 @@ impl Bed {
         self.snapshot = snapshot;
         let compiled = compile(&self.snapshot, ANSWER_MAP_MAX_ENTRIES as usize);
         self.engine
-            .publish(&compiled.entries, &compiled.serials)
+            .publish(compiled.entries, &compiled.serials)
             .unwrap();
     }
 
@@ -270,7 +268,7 @@ fn a_zone_slot_past_65535_carries_its_serial() {
     let mut slots = secdns::xdp::compile::zone_slots(&bed.snapshot, &Default::default());
     let apex = EXAMPLE_APEX.parse::<Name>().unwrap().lowercase_wire();
     slots.insert(apex, 200_000);
-    let (units, _) = secdns::xdp::compile::Compiler::new(&bed.snapshot, &slots, false).all();
+    let units = secdns::xdp::compile::Compiler::new(&bed.snapshot, &slots, false).all();
     let finished = secdns::xdp::compile::finish(
         secdns::xdp::compile::merge(units),
         ANSWER_MAP_MAX_ENTRIES as usize,
@@ -278,13 +276,14 @@ fn a_zone_slot_past_65535_carries_its_serial() {
     let entries = finished.entries;
     assert!(
         entries
+            .values()
             .iter()
             .any(|(_, v)| v.zone_slot == 200_000 && v.serial_at > 0)
     );
     let serials = secdns::xdp::compile::serials(&bed.snapshot, &slots);
     assert_eq!(serials.len(), 1);
     let mut engine = bed.engine;
-    engine.publish(&entries, &serials).unwrap();
+    engine.publish(entries, &serials).unwrap();
     let bed = Bed {
         engine,
         snapshot: bed.snapshot,
@@ -488,7 +487,7 @@ fn a_stopped_fast_path_passes_everything_until_the_next_publication() {
     bed.expect_pass(&www, "answers switched off");
     let compiled = compile(&bed.snapshot, ANSWER_MAP_MAX_ENTRIES as usize);
     bed.engine
-        .publish(&compiled.entries, &compiled.serials)
+        .publish(compiled.entries, &compiled.serials)
         .unwrap();
     assert_eq!(bed.run(&www).0, XDP_TX);
 }

@@ -36,6 +36,7 @@ use crate::{
     snapshot::{Served, Snapshot},
     xdp::{
         layout::{AnswerKey, hasher},
+        packed::{Bodies, BodyStore, PackedEntry, Packer, Upserts},
         readers::{Collector, Readers},
         value::Value,
     },
@@ -47,7 +48,7 @@ use crate::{
 
 #[derive(Default)]
 pub struct Compiled {
-    pub entries: Vec<(AnswerKey, Value)>,
+    pub entries: Upserts,
     /// Answers left to userspace because they exceed the fast path's body size.
     pub too_big: usize,
     /// Names left to userspace because their hash collides with another name's.
@@ -64,8 +65,10 @@ pub struct Compiled {
 /// Compiles `snapshot` into at most `capacity` entries.
 pub fn compile(snapshot: &Snapshot, capacity: usize) -> Compiled {
     let slots = zone_slots(snapshot, &HashMap::new());
-    let (units, _) = Compiler::new(snapshot, &slots, false).all();
-    let finished = finish(merge(units), capacity);
+    let finished = finish(
+        merge(Compiler::new(snapshot, &slots, false).all()),
+        capacity,
+    );
     Compiled {
         entries: finished.entries,
         too_big: finished.too_big,
@@ -211,27 +214,40 @@ impl<'s> Compiler<'s> {
         }
     }
 
-    /// Every unit of the snapshot, and who read what (when recording).
-    pub fn all(&self) -> (Vec<Unit>, Readers) {
-        let mut units = Vec::new();
+    /// Every unit of the snapshot, packed as it is compiled, and who read what (when
+    /// recording).
+    pub fn all(&self) -> All {
         let zones: Vec<(&Zone, ZoneFacts)> = self
             .snapshot
             .zones()
             .map(|zone| (zone.as_ref(), ZoneFacts::of(zone)))
             .collect();
+        let mut stops = Vec::new();
         let mut nodes = Vec::new();
         for (index, (zone, facts)) in zones.iter().enumerate() {
-            units.extend(self.zone_stop(zone, facts));
+            stops.extend(self.zone_stop(zone, facts));
             // Names that own only NSEC3 records do not exist for queries: the walk answers them.
             nodes.extend(
                 zone.keyed_name_nodes()
                     .map(|(key, node)| (index as u32, *zone, facts, key, node)),
             );
         }
-        // Names compile independently: one share per core, kept in order.
+        // Nothing to answer from: the zone's names stop every lookup and walk.
+        stops.extend(
+            self.snapshot
+                .unavailable()
+                .map(|name| self.stop_at(name.lowercase_wire())),
+        );
+        // Names compile independently: one share per core, kept in order, each packing its
+        // values as it goes (only the packed form is kept).
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let share = nodes.len().div_ceil(threads).max(1024);
+        let mut all = All {
+            units: nodes.len() + stops.len(),
+            ..All::default()
+        };
         let mut collected = Collector::default();
+        let mut stores = Vec::new();
         std::thread::scope(|scope| {
             let workers: Vec<_> = nodes
                 .chunks(share)
@@ -241,37 +257,34 @@ impl<'s> Compiler<'s> {
                     scope.spawn(move || {
                         let mut parents = ParentCache::default();
                         let mut reads = Collector::default();
-                        let units = chunk
-                            .iter()
-                            .enumerate()
-                            .map(|(at, &(_, zone, facts, _, node))| {
-                                let mut unit = self.node(zone, facts, node, &mut parents);
-                                reads.add((first + at) as u32, &std::mem::take(&mut unit.reads));
-                                unit
-                            })
-                            .collect::<Vec<Unit>>();
-                        (units, reads)
+                        let mut packed = Packed::new(number as u32);
+                        for (at, &(_, zone, facts, _, node)) in chunk.iter().enumerate() {
+                            let unit = self.node(zone, facts, node, &mut parents);
+                            reads.add((first + at) as u32, &unit.reads);
+                            packed.add(unit);
+                        }
+                        (packed, reads)
                     })
                 })
                 .collect();
             for worker in workers {
                 match worker.join() {
-                    Ok((compiled, reads)) => {
-                        units.extend(compiled);
+                    Ok((packed, reads)) => {
+                        all.take(packed, &mut stores);
                         collected.merge(reads);
                     }
                     Err(panic) => std::panic::resume_unwind(panic),
                 }
             }
         });
-        // Nothing to answer from: the zone's names stop every lookup and walk.
-        units.extend(
-            self.snapshot
-                .unavailable()
-                .map(|name| self.stop_at(name.lowercase_wire())),
-        );
-        let readers = if self.record {
-            Readers::new(
+        let mut packed = Packed::new(stores.len() as u32);
+        for unit in stops {
+            packed.add(unit);
+        }
+        all.take(packed, &mut stores);
+        all.bodies = Bodies::new(stores);
+        if self.record {
+            all.readers = Readers::new(
                 zones
                     .iter()
                     .map(|(zone, _)| zone.apex().lowercase_wire())
@@ -281,11 +294,9 @@ impl<'s> Compiler<'s> {
                     .map(|&(zone, _, _, key, _)| (zone, key.clone()))
                     .collect(),
                 collected,
-            )
-        } else {
-            Readers::default()
-        };
-        (units, readers)
+            );
+        }
+        all
     }
 
     /// The entries stopping every lookup at the apex of a zone without defaults.
@@ -376,86 +387,131 @@ impl<'s> Compiler<'s> {
     }
 }
 
+/// What [`Compiler::all`] compiled.
+#[derive(Default)]
+pub struct All {
+    pub entries: Vec<PackedEntry>,
+    pub bodies: Bodies,
+    /// Units compiled.
+    pub units: usize,
+    pub too_big: usize,
+    /// Who read what (when recording).
+    pub readers: Readers,
+}
+
+impl All {
+    fn take(&mut self, packed: Packed, stores: &mut Vec<BodyStore>) {
+        self.entries.extend(packed.entries);
+        self.too_big += packed.too_big;
+        stores.push(packed.packer.into_store());
+    }
+}
+
+/// One thread's units, packed.
+struct Packed {
+    packer: Packer,
+    entries: Vec<PackedEntry>,
+    too_big: usize,
+}
+
+impl Packed {
+    fn new(store: u32) -> Self {
+        Self {
+            packer: Packer::new(store),
+            entries: Vec::new(),
+            too_big: 0,
+        }
+    }
+
+    fn add(&mut self, unit: Unit) {
+        self.too_big += unit.too_big;
+        let own = unit.own_hash();
+        for entry in unit.entries {
+            let foreign = own != Some(entry.key.name_hash);
+            let packed = self
+                .packer
+                .pack(entry.key, &entry.value, entry.group, foreign);
+            self.entries.push(packed);
+        }
+    }
+}
+
 /// One entry per key, from every unit's entries.
 pub struct Merged {
     /// In the order first given.
     pub entries: Vec<MergedEntry>,
     /// Where each key is in `entries`.
     index: HashMap<AnswerKey, u32>,
+    pub bodies: Bodies,
     pub collisions: usize,
     pub too_big: usize,
 }
 
 pub struct MergedEntry {
-    pub key: AnswerKey,
-    pub value: Value,
-    pub group: Group,
+    /// Its group is the lowest of the entries merged, and it is foreign if any was.
+    pub entry: PackedEntry,
     /// How many units gave this key.
     pub owners: u32,
     /// Units gave it different values: what was kept depends on all of them.
     pub conflicted: bool,
-    /// A unit gave it for a name other than the unit's own (see `Published::shared`).
-    pub foreign: bool,
 }
 
 /// Merges units into one entry per key. Two names with one hash get a pass entry with no
 /// name, which stops lookups and walks for both and confirms neither. One name from two
 /// zones (a delegation in the parent, the child's apex), compiled by the same lookup, keeps
 /// the first, unless the other is a pass.
-pub fn merge(units: Vec<Unit>) -> Merged {
-    let count = units.iter().map(|unit| unit.entries.len()).sum();
+pub fn merge(all: All) -> Merged {
+    let count = all.entries.len();
     let mut merged = Merged {
         entries: Vec::with_capacity(count),
         index: HashMap::with_capacity(count),
+        bodies: all.bodies,
         collisions: 0,
-        too_big: 0,
+        too_big: all.too_big,
     };
-    for unit in units {
-        merged.too_big += unit.too_big;
-        let own = unit.own_hash();
-        for entry in unit.entries {
-            let foreign = own != Some(entry.key.name_hash);
-            merged.add(entry, foreign);
-        }
+    for entry in all.entries {
+        merged.add(entry);
     }
     merged
 }
 
 impl Merged {
-    fn add(&mut self, entry: Entry, foreign: bool) {
+    fn add(&mut self, entry: PackedEntry) {
         let at = match self.index.entry(entry.key) {
             Entry_::Vacant(slot) => {
                 slot.insert(self.entries.len() as u32);
                 self.entries.push(MergedEntry {
-                    key: entry.key,
-                    value: entry.value,
-                    group: entry.group,
+                    entry,
                     owners: 1,
                     conflicted: false,
-                    foreign,
                 });
                 return;
             }
             Entry_::Occupied(slot) => *slot.get(),
         };
+        let identity = self.bodies.identity(&entry);
         let Some(slot) = self.entries.get_mut(at as usize) else {
             return;
         };
         slot.owners += 1;
-        slot.foreign |= foreign;
-        if slot.conflicted && slot.value.name.is_empty() {
+        slot.entry.foreign |= entry.foreign;
+        if slot.conflicted && slot.entry.name == 0 {
             self.collisions += 1;
             return;
         }
-        if slot.value.name != entry.value.name {
-            slot.value = Value::pass(&[]);
-            slot.group = slot.group.min(entry.group);
+        if slot.entry.name != entry.name {
+            // A pass entry for no name (see `Value::pass`).
+            slot.entry.body = None;
+            slot.entry.options = 0;
+            slot.entry.name = 0;
+            slot.entry.group = slot.entry.group.min(entry.group);
             slot.conflicted = true;
             self.collisions += 2;
-        } else if slot.value != entry.value {
+        } else if self.bodies.identity(&slot.entry) != identity {
             slot.conflicted = true;
-            if entry.value.is_pass() {
-                slot.value = entry.value;
+            if entry.body.is_none() {
+                slot.entry.body = None;
+                slot.entry.options = entry.options;
             }
         }
     }
@@ -468,28 +524,32 @@ pub fn finish(merged: Merged, capacity: usize) -> Finished {
     // The walk entries are published whole or not at all (see the module comment).
     let walk = candidates.len() <= capacity;
     if !walk {
-        candidates.sort_by_key(|c| c.group);
+        candidates.sort_by_key(|c| c.entry.group);
     }
-    let mut finished = Finished {
-        entries: Vec::with_capacity(candidates.len().min(capacity)),
-        too_big: merged.too_big,
-        collisions: merged.collisions,
-        left_out: 0,
-        walk,
-    };
+    let mut entries = Vec::with_capacity(candidates.len().min(capacity));
+    let mut left_out = 0;
     for candidate in candidates {
-        if candidate.group == Group::Walk && !walk || finished.entries.len() >= capacity {
-            finished.left_out += 1;
+        if candidate.entry.group == Group::Walk && !walk || entries.len() >= capacity {
+            left_out += 1;
             continue;
         }
-        finished.entries.push((candidate.key, candidate.value));
+        entries.push(candidate.entry);
     }
-    finished
+    Finished {
+        entries: Upserts {
+            entries,
+            bodies: merged.bodies,
+        },
+        too_big: merged.too_big,
+        collisions: merged.collisions,
+        left_out,
+        walk,
+    }
 }
 
-/// What [`finish`] keeps: as [`Compiled`], with values in userspace's form.
+/// What [`finish`] keeps.
 pub struct Finished {
-    pub entries: Vec<(AnswerKey, Value)>,
+    pub entries: Upserts,
     pub too_big: usize,
     pub collisions: usize,
     pub left_out: usize,
@@ -925,18 +985,20 @@ mod tests {
         // Compiled answers carry their zone's slot.
         let compiled = compile(&zones(&["a.", "b."]), 100);
         assert!(
-            compiled
-                .entries
-                .iter()
+            values(&compiled)
+                .into_iter()
                 .filter(|(_, v)| !v.is_pass())
                 .all(|(_, v)| v.zone_slot < 2),
         );
     }
 
+    fn values(compiled: &Compiled) -> Vec<(AnswerKey, Value)> {
+        compiled.entries.values()
+    }
+
     fn groups(compiled: &Compiled) -> (usize, usize) {
-        let below = compiled
-            .entries
-            .iter()
+        let below = values(compiled)
+            .into_iter()
             .filter(|(k, _)| k.scope == SCOPE_BELOW)
             .count();
         (compiled.entries.len() - below, below)
@@ -952,9 +1014,8 @@ mod tests {
         assert!(by_name >= 10, "{by_name} entries for names");
         // Every node has an entry for the names below it; the wildcard's parent per type.
         assert!(below >= 6, "{below} entries for names below");
-        let typed_below = compiled
-            .entries
-            .iter()
+        let typed_below = values(&compiled)
+            .into_iter()
             .any(|(k, v)| k.scope == SCOPE_BELOW && k.qtype == 1 && !v.is_pass());
         assert!(typed_below, "the wildcard's A answer");
     }
@@ -975,9 +1036,8 @@ mod tests {
         let compiled = compile(&snapshot(), 3);
         assert_eq!(compiled.entries.len(), 3);
         assert!(
-            compiled
-                .entries
-                .iter()
+            values(&compiled)
+                .into_iter()
                 .all(|(k, _)| k.qtype != DEFAULT_QTYPE)
         );
     }
@@ -987,9 +1047,8 @@ mod tests {
         let compiled = compile(&snapshot(), 1000);
         let below = |name: &str| {
             let hash = hash_of(name);
-            compiled
-                .entries
-                .iter()
+            values(&compiled)
+                .into_iter()
                 .filter(|(k, _)| k.scope == SCOPE_BELOW && k.name_hash == hash)
                 .count()
         };
@@ -1007,9 +1066,8 @@ mod tests {
         let (zone, _) = zonefile::parse(&text, &apex, "unit").unwrap();
         let compiled = compile(&Snapshot::new([Arc::new(zone)]), 1000);
         let www = hash_of("www.t.");
-        let defaults: Vec<_> = compiled
-            .entries
-            .iter()
+        let defaults: Vec<_> = values(&compiled)
+            .into_iter()
             .filter(|(k, _)| k.name_hash == www && k.qtype == DEFAULT_QTYPE && k.scope == 0)
             .collect();
         assert_eq!(defaults.len(), 1);
@@ -1022,14 +1080,13 @@ mod tests {
     fn below_answers_list_the_pointers_to_move() {
         let compiled = compile(&snapshot(), 1000);
         let apex = hash_of("t.");
-        let (_, nxdomain) = compiled
-            .entries
-            .iter()
+        let (_, nxdomain) = values(&compiled)
+            .into_iter()
             .find(|(k, _)| k.scope == SCOPE_BELOW && k.name_hash == apex)
             .expect("the apex's entry for names below it");
         // Compiled for a probe two bytes longer than the apex; the SOA owner, MNAME and
         // RNAME point into the apex.
-        assert_eq!(nxdomain.question_len as usize, nxdomain.name.len() + 2);
+        assert_eq!(nxdomain.question_len as usize, b"\x01t\x00".len() + 2);
         assert_eq!(nxdomain.flags & 0x000f, 3);
         assert_eq!(nxdomain.fixups.len(), 3);
         for &at in nxdomain.fixups.iter() {

@@ -112,6 +112,40 @@ pub fn body_record_into(value: &Value, record: &mut Vec<u8>) -> bool {
     true
 }
 
+/// The value `record` (see [`body_record`]) was built from, with `options`; its name, which
+/// records do not hold, empty.
+pub fn value_of(record: &[u8], options: u32) -> Option<Value> {
+    let field = |i: usize| -> Option<u16> {
+        Some(u16::from_ne_bytes(
+            record.get(2 * i..2 * i + 2)?.try_into().ok()?,
+        ))
+    };
+    let body_len = usize::from(field(0)?);
+    let fixup_count = usize::from(field(6)?);
+    let body = record.get(BODY_HEADER_LEN..BODY_HEADER_LEN + body_len)?;
+    let at = fixups_at(body_len);
+    let fixups = (0..fixup_count)
+        .map(|i| {
+            let bytes = record.get(at + 2 * i..at + 2 * i + 2)?;
+            Some(u16::from_be_bytes(bytes.try_into().ok()?))
+        })
+        .collect::<Option<Vec<u16>>>()?;
+    Some(Value {
+        name: Box::default(),
+        body: body.into(),
+        flags: field(1)?,
+        ancount: field(2)?,
+        nscount: field(3)?,
+        arcount: field(4)?,
+        question_len: field(5)?,
+        fixups: fixups.into(),
+        body_csum: u32::from(field(8)?),
+        options,
+        serial_at: field(7)?,
+        zone_slot: u32::from_ne_bytes(record.get(20..BODY_HEADER_LEN)?.try_into().ok()?),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +188,15 @@ mod tests {
         let at = fixups_at(41);
         assert_eq!(record[at..at + 4], [0, 2, 1, 44]);
         assert!(body_record(&Value::pass(b"\x01a\x00")).is_none());
+        // And back, but the name.
+        let back = value_of(&record, 2).unwrap();
+        assert_eq!(
+            back,
+            Value {
+                name: Box::default(),
+                options: 2,
+                ..value
+            }
+        );
     }
 }

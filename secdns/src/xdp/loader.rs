@@ -26,10 +26,10 @@ use secdns_common::{
 use super::{
     PROGRAM_OBJECT,
     layout::{AnswerKey, hasher},
-    maps::{AnswerMaps, Content, Full, INDEX_LOAD, Shared, chunks_for, contents},
+    maps::{AnswerMaps, Full, INDEX_LOAD, Shared, chunks_for},
+    packed::Upserts,
     pins::Pins,
     published::MapChange,
-    value::Value,
 };
 
 const PROGRAM_NAME: &str = "secdns_xdp";
@@ -452,13 +452,9 @@ impl XdpEngine {
     }
 
     /// Publishes `entries` and `serials` (zone slot, SOA serial) as the whole answer set.
-    pub fn publish(
-        &mut self,
-        entries: &[(AnswerKey, Value)],
-        serials: &[(ZoneSlot, u32)],
-    ) -> anyhow::Result<()> {
+    pub fn publish(&mut self, entries: Upserts, serials: &[(ZoneSlot, u32)]) -> anyhow::Result<()> {
         self.apply(MapChange {
-            upserts: entries.to_vec(),
+            upserts: entries,
             serials: serials.to_vec(),
             from_empty: true,
             whole: true,
@@ -486,27 +482,20 @@ impl XdpEngine {
             change.removals
         };
         let mut written = removals.len() + change.upserts.len();
-        let contents = contents(&change.upserts);
         let started = std::time::Instant::now();
         // Maps other than these when these will not do: swapped in whole.
         let replacement = if change.from_empty && live {
             // Packets keep the old set until the new one is whole: build it apart.
-            let needed = (change.upserts.len(), chunks_for(None, &contents));
+            let needed = (change.upserts.len(), chunks_for(None, &change.upserts));
             let (instance, maps) = Self::sized_instance(needed.0, needed.1)?;
-            Some(Self::staged_fresh(
-                instance,
-                maps,
-                &[],
-                &change.upserts,
-                &contents,
-            )?)
+            Some(Self::staged_fresh(instance, maps, &[], &change.upserts)?)
         } else {
             if change.from_empty {
                 self.maps.clear();
             }
             let needed = (
                 self.maps.new_keys(&change.upserts),
-                chunks_for(Some(&self.maps), &contents),
+                chunks_for(Some(&self.maps), &change.upserts),
             );
             if !self.maps.has_room(needed.0, needed.1) {
                 // Bigger maps first, then the change into them.
@@ -516,10 +505,9 @@ impl XdpEngine {
                     maps,
                     &removals,
                     &change.upserts,
-                    &contents,
                 )?)
             } else {
-                match self.maps.stage(&removals, &change.upserts, &contents) {
+                match self.maps.stage(&removals, &change.upserts) {
                     Ok(staged) => {
                         written = staged;
                         None
@@ -560,10 +548,9 @@ impl XdpEngine {
         instance: Instance,
         mut maps: AnswerMaps,
         removals: &[AnswerKey],
-        upserts: &[(AnswerKey, Value)],
-        contents: &[Option<Content>],
+        upserts: &Upserts,
     ) -> anyhow::Result<(Instance, AnswerMaps)> {
-        if maps.stage(removals, upserts, contents).is_ok() {
+        if maps.stage(removals, upserts).is_ok() {
             return Ok((instance, maps));
         }
         let (entries, chunks) = (maps.entries(), maps.high_water());

@@ -23,10 +23,7 @@ use secdns_common::{
     Slot, TAG_EMPTY, WORD_VISIBLE_SHIFT, home_bucket, other_bucket, slot_word,
 };
 
-use super::{
-    layout::{AnswerKey, body_record_into, hasher},
-    value::Value,
-};
+use super::{layout::AnswerKey, packed::Upserts};
 
 /// How long after a flip a packet may still read the old parity. An XDP program runs for
 /// microseconds inside one softirq; this is a thousand times that.
@@ -154,8 +151,6 @@ pub struct AnswerMaps {
     /// Bodies whose last entry the last change took away.
     released: Vec<u32>,
     flipped_at: Option<Instant>,
-    /// Room to build a body record in.
-    record: Vec<u8>,
 }
 
 impl AnswerMaps {
@@ -174,7 +169,6 @@ impl AnswerMaps {
             unsettled: Vec::new(),
             released: Vec::new(),
             flipped_at: None,
-            record: Vec::new(),
         }
     }
 
@@ -195,8 +189,9 @@ impl AnswerMaps {
     }
 
     /// Keys of the newest version that `upserts` lacks.
-    pub fn keys_not_in(&self, upserts: &[(AnswerKey, Value)]) -> Vec<AnswerKey> {
-        let given: foldhash::HashSet<&AnswerKey> = upserts.iter().map(|(key, _)| key).collect();
+    pub fn keys_not_in(&self, upserts: &Upserts) -> Vec<AnswerKey> {
+        let given: foldhash::HashSet<&AnswerKey> =
+            upserts.entries.iter().map(|entry| &entry.key).collect();
         self.entries
             .keys()
             .filter(|key| !given.contains(key))
@@ -205,10 +200,11 @@ impl AnswerMaps {
     }
 
     /// How many of `upserts` have a key the newest version lacks.
-    pub fn new_keys(&self, upserts: &[(AnswerKey, Value)]) -> usize {
+    pub fn new_keys(&self, upserts: &Upserts) -> usize {
         upserts
+            .entries
             .iter()
-            .filter(|(key, _)| !self.entries.contains_key(key))
+            .filter(|entry| !self.entries.contains_key(&entry.key))
             .count()
     }
 
@@ -235,23 +231,11 @@ impl AnswerMaps {
         entries_fit && chunks <= self.arena.values() - self.next_chunk as usize
     }
 
-    /// Stages removals and upserts (with their [`contents`]) for the next parity, and says
-    /// how many entries it wrote or removed (an upsert of what a key holds writes nothing).
-    /// On [`Full`] the new version is recorded but not all of it is in the index: build the
-    /// maps again ([`AnswerMaps::rebuild_into`]) before flipping.
-    pub fn stage(
-        &mut self,
-        removals: &[AnswerKey],
-        upserts: &[(AnswerKey, Value)],
-        contents: &[Option<Content>],
-    ) -> Result<usize, Full> {
-        let computed;
-        let contents = if contents.len() == upserts.len() {
-            contents
-        } else {
-            computed = self::contents(upserts);
-            &computed
-        };
+    /// Stages removals and upserts for the next parity, and says how many entries it wrote
+    /// or removed (an upsert of what a key holds writes nothing). On [`Full`] the new version
+    /// is recorded but not all of it is in the index: build the maps again
+    /// ([`AnswerMaps::rebuild_into`]) before flipping.
+    pub fn stage(&mut self, removals: &[AnswerKey], upserts: &Upserts) -> Result<usize, Full> {
         self.settle();
         // The next parity is the one packets read until the last flip: none may still.
         self.wait_grace();
@@ -264,10 +248,13 @@ impl AnswerMaps {
                 written += 1;
             }
         }
-        for ((key, value), content) in upserts.iter().zip(contents) {
+        for entry in &upserts.entries {
+            let key = &entry.key;
             // `has_room` keeps the arena from running out; if it did, userspace answers.
-            let chunk = self.intern(value, *content).unwrap_or(PASS_CHUNK);
-            let word = slot_word(chunk, value.options, 0);
+            let chunk = self
+                .intern(upserts.bodies.body(entry))
+                .unwrap_or(PASS_CHUNK);
+            let word = slot_word(chunk, u32::from(entry.options), 0);
             match self.entries.insert(*key, word) {
                 Some(old) if old == word => {
                     // Same body, same options: the reference taken is one too many.
@@ -521,10 +508,10 @@ impl AnswerMaps {
         }
     }
 
-    /// The first chunk of `value`'s body (stored once per content), or [`PASS_CHUNK`];
-    /// `None` when the arena is full.
-    fn intern(&mut self, value: &Value, content: Option<Content>) -> Option<u32> {
-        let Some(Content { address, chunks }) = content else {
+    /// The first chunk of `body` (content, record), stored once per content, or
+    /// [`PASS_CHUNK`] for none; `None` when the arena is full.
+    fn intern(&mut self, body: Option<(u128, &[u8])>) -> Option<u32> {
+        let Some((address, record)) = body else {
             return Some(PASS_CHUNK);
         };
         if let Some(&chunk) = self.by_content.get(&address)
@@ -533,9 +520,8 @@ impl AnswerMaps {
             body.refs += 1;
             return Some(chunk);
         }
-        let chunks = usize::from(chunks);
-        // The same record the content was hashed from: a value does not change.
-        if !body_record_into(value, &mut self.record) || self.record.len() != chunks * CHUNK_LEN {
+        let chunks = record.len() / CHUNK_LEN;
+        if chunks == 0 || chunks > MAX_BODY_CHUNKS {
             return Some(PASS_CHUNK);
         }
         let chunk = match self.free_runs.get_mut(chunks).and_then(Vec::pop) {
@@ -555,9 +541,9 @@ impl AnswerMaps {
         // SAFETY: `chunks` contiguous chunks from `chunk`, checked above.
         unsafe {
             std::ptr::copy_nonoverlapping(
-                self.record.as_ptr(),
+                record.as_ptr(),
                 self.arena.at(chunk as usize).cast::<u8>(),
-                self.record.len(),
+                chunks * CHUNK_LEN,
             );
         }
         self.by_content.insert(address, chunk);
@@ -589,64 +575,18 @@ struct SlotRef<'a> {
     word: &'a AtomicU32,
 }
 
-/// The content address of a body record.
-fn content_of(record: &[u8]) -> u128 {
-    let (a, b) = hasher().hash(record);
-    (u128::from(a) << 64) | u128::from(b)
-}
-
-/// Where an upsert's body goes: its content address and its length in chunks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Content {
-    address: u128,
-    chunks: u8,
-}
-
-/// The [`Content`] of each upsert's body (`None` for a pass entry), hashed on every core:
-/// in a big change, building and hashing the records is most of the work.
-pub fn contents(upserts: &[(AnswerKey, Value)]) -> Vec<Option<Content>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let share = upserts.len().div_ceil(threads).max(4096);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = upserts
-            .chunks(share)
-            .map(|part| {
-                scope.spawn(move || {
-                    let mut record = Vec::new();
-                    part.iter()
-                        .map(|(_, value)| {
-                            body_record_into(value, &mut record).then(|| Content {
-                                address: content_of(&record),
-                                chunks: (record.len() / CHUNK_LEN) as u8,
-                            })
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut all = Vec::with_capacity(upserts.len());
-        for worker in workers {
-            match worker.join() {
-                Ok(part) => all.extend(part),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        all
-    })
-}
-
-/// Chunks the bodies of `contents` take that `known` (if any) does not hold yet, each
+/// Chunks the bodies of `upserts` take that `known` (if any) does not hold yet, each
 /// content once.
-pub fn chunks_for(known: Option<&AnswerMaps>, contents: &[Option<Content>]) -> usize {
+pub fn chunks_for(known: Option<&AnswerMaps>, upserts: &Upserts) -> usize {
     let mut seen = foldhash::HashSet::default();
-    contents
-        .iter()
-        .flatten()
-        .filter(|content| {
-            !known.is_some_and(|maps| maps.by_content.contains_key(&content.address))
-                && seen.insert(content.address)
+    upserts
+        .bodies
+        .all()
+        .filter(|(content, _)| {
+            !known.is_some_and(|maps| maps.by_content.contains_key(content))
+                && seen.insert(*content)
         })
-        .map(|content| usize::from(content.chunks))
+        .map(|(_, chunks)| chunks)
         .sum()
 }
 
@@ -658,6 +598,7 @@ mod tests {
     };
 
     use super::*;
+    use crate::xdp::value::Value;
 
     fn maps(buckets: usize, chunks: usize) -> AnswerMaps {
         AnswerMaps::new(Shared::anonymous(buckets), Shared::anonymous(chunks))
@@ -665,6 +606,10 @@ mod tests {
 
     fn key(n: u32) -> AnswerKey {
         AnswerKey::new(&[1, b'a' + (n % 26) as u8, 1, (n / 26) as u8, 0], 1, 0)
+    }
+
+    fn packed(upserts: &[(AnswerKey, Value)]) -> Upserts {
+        Upserts::from_values(upserts.iter().map(|(key, value)| (key, value)))
     }
 
     fn value(body: u8) -> Value {
@@ -745,7 +690,7 @@ mod tests {
                 }
                 removals.retain(|k| !upserts.iter().any(|(u, _)| u == k));
                 let live = maps.live;
-                prop_assert!(maps.stage(&removals, &upserts, &contents(&upserts)).is_ok());
+                prop_assert!(maps.stage(&removals, &packed(&upserts)).is_ok());
                 let next = maps.next_parity();
                 if live < 2 {
                     assert_sees(&maps, live, &old, 60);
@@ -769,7 +714,7 @@ mod tests {
         let mut small = maps(2, 64);
         let upserts: Vec<(AnswerKey, Value)> = (0..40).map(|n| (key(n), value(1))).collect();
         // Two buckets of eight slots cannot take forty entries.
-        assert!(small.stage(&[], &upserts, &[]).is_err());
+        assert!(small.stage(&[], &packed(&upserts)).is_err());
         let mut bigger = maps(16, 64);
         small.rebuild_into(&mut bigger).unwrap();
         let set: HashMap<AnswerKey, u8> = (0..40).map(|n| (key(n), 1)).collect();

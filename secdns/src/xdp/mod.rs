@@ -1,6 +1,6 @@
 //! The kernel fast path seen from userspace: compiling a zone snapshot into answers
 //! ([`compile`]), what was published and how the next snapshot changes it ([`published`],
-//! with who read what in [`readers`]),
+//! with who read what in [`readers`]), compiled answers held compactly ([`packed`]),
 //! the layout of the answer maps ([`layout`]), writing them ([`maps`]), and loading and
 //! attaching the XDP program ([`loader`]), its links pinned across restarts ([`pins`]).
 
@@ -8,6 +8,7 @@ pub mod compile;
 pub mod layout;
 pub mod loader;
 pub mod maps;
+pub mod packed;
 pub mod pins;
 pub mod published;
 pub mod readers;

@@ -10,11 +10,7 @@
 //! recorded by `zone::reads` while compiling). Anything else compiles the whole snapshot
 //! again; even then only the entries that differ are written.
 
-use std::{
-    collections::BTreeSet,
-    hash::BuildHasher,
-    sync::{Arc, OnceLock},
-};
+use std::{collections::BTreeSet, sync::Arc};
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
@@ -22,6 +18,7 @@ use secdns_common::{ZoneSlot, name_hash};
 
 use super::{
     compile::{Compiler, ParentCache, Unit, ZoneFacts, finish, merge, serials, zone_slots},
+    packed::{Upserts, value_identity},
     readers::Readers,
 };
 use crate::{
@@ -34,7 +31,7 @@ use crate::{
 /// What to write into the answer maps to go from the last published set to the new one.
 #[derive(Default)]
 pub struct MapChange {
-    pub upserts: Vec<(AnswerKey, Value)>,
+    pub upserts: Upserts,
     pub removals: Vec<AnswerKey>,
     /// (zone slot, SOA serial) that changed.
     pub serials: Vec<(ZoneSlot, u32)>,
@@ -172,22 +169,23 @@ impl Published {
             .map(|(_, slot)| *slot)
             .collect();
         let started = std::time::Instant::now();
-        let (units, readers) = Compiler::new(&snapshot, &slots, true).all();
+        let mut all = Compiler::new(&snapshot, &slots, true).all();
         let units_ms = started.elapsed().as_millis() as u64;
-        let compiled = units.len();
-        let merged = merge(units);
+        let compiled = all.units;
+        let readers = std::mem::take(&mut all.readers);
+        let merged = merge(all);
         let merged_ms = started.elapsed().as_millis() as u64;
         let shared = merged
             .entries
             .iter()
-            .filter(|entry| entry.owners > 1 || entry.conflicted || entry.foreign)
-            .map(|entry| {
+            .filter(|merged| merged.owners > 1 || merged.conflicted || merged.entry.foreign)
+            .map(|merged_entry| {
                 let state = KeyState {
-                    hash: value_hash(&entry.value),
-                    owners: entry.owners,
-                    conflicted: entry.conflicted,
+                    hash: merged.bodies.identity(&merged_entry.entry),
+                    owners: merged_entry.owners,
+                    conflicted: merged_entry.conflicted,
                 };
-                (entry.key, state)
+                (merged_entry.entry.key, state)
             })
             .collect();
         let published = finish(merged, capacity);
@@ -369,7 +367,7 @@ impl Published {
         // Every key the units gave loses them as owners...
         let mut lost: HashMap<AnswerKey, (u32, u64)> = HashMap::new();
         for entry in before.iter().flat_map(|u| &u.entries) {
-            let hash = value_hash(&entry.value);
+            let hash = value_identity(&entry.value);
             lost.entry(entry.key).or_insert((0, hash)).0 += 1;
         }
         // ... and the keys they give now gain them.
@@ -377,7 +375,7 @@ impl Published {
         for unit in units {
             let own = unit.own_hash();
             for entry in &unit.entries {
-                let hash = value_hash(&entry.value);
+                let hash = value_identity(&entry.value);
                 let foreign = own != Some(entry.key.name_hash);
                 match given.get_mut(&entry.key) {
                     Some(known) if known.hash == hash => {
@@ -402,6 +400,7 @@ impl Published {
         }
         let touched: HashSet<AnswerKey> = lost.keys().chain(given.keys()).copied().collect();
         let mut change = MapChange::default();
+        let mut upserts = Vec::new();
         let mut kept = Vec::new();
         let mut total = self.totals.entries;
         for key in touched {
@@ -421,7 +420,7 @@ impl Published {
                         return None;
                     }
                     if old_hash != Some(new.hash) {
-                        change.upserts.push((key, new.value.clone()));
+                        upserts.push((key, new.value));
                         total += usize::from(old_hash.is_none());
                     }
                     let owners = remaining + new.count;
@@ -451,6 +450,7 @@ impl Published {
                 )),
             }
         }
+        change.upserts = Upserts::from_values(upserts.iter().map(|(key, value)| (key, *value)));
         (total <= capacity).then_some((change, kept, total))
     }
 }
@@ -636,12 +636,6 @@ fn affects(change: &NodeChange, kind: Kind) -> bool {
     }
 }
 
-/// Seeded once per process: a primary cannot make a changed value look unchanged.
-fn value_hash(value: &Value) -> u64 {
-    static HASHER: OnceLock<foldhash::quality::RandomState> = OnceLock::new();
-    HASHER.get_or_init(Default::default).hash_one(value)
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -775,7 +769,8 @@ mod tests {
                 *self = Maps::default();
             }
             if change.whole {
-                let given: HashSet<AnswerKey> = change.upserts.iter().map(|(k, _)| *k).collect();
+                let given: HashSet<AnswerKey> =
+                    change.upserts.entries.iter().map(|e| e.key).collect();
                 self.entries.retain(|key, _| given.contains(key));
             }
             for key in change.removals {
@@ -784,7 +779,7 @@ mod tests {
                     "removes {key:?}, not there"
                 );
             }
-            self.entries.extend(change.upserts);
+            self.entries.extend(change.upserts.values());
             self.serials.extend(change.serials);
         }
     }
@@ -792,7 +787,7 @@ mod tests {
     fn assert_same_as_full(maps: &Maps, snapshot: &Snapshot) {
         let full = compile(snapshot, 1 << 20);
         assert_eq!(maps.entries.len(), full.entries.len(), "entry count");
-        for (key, value) in &full.entries {
+        for (key, value) in &full.entries.values() {
             let ours = maps
                 .entries
                 .get(key)
