@@ -169,7 +169,7 @@ impl<'a> Builder<'a> {
     fn negative(&mut self, code: u8) {
         self.out.rcode = code;
         let zone = self.zone;
-        let Some(apex) = zone.node(&zone.apex().lowercase_wire()) else {
+        let Some(apex) = zone.node(zone.apex_key()) else {
             return;
         };
         let soa = zone.soa();

@@ -352,7 +352,7 @@ impl<'s> Compiler<'s> {
         } else {
             compile(&mut builder);
         }
-        builder.unit(zone.apex().lowercase_wire(), qname, reads)
+        builder.unit(zone.apex_key().into(), qname, reads)
     }
 
     /// The parent's entries for names below it, as [`normalized_below`] gives them; what
@@ -733,7 +733,7 @@ impl Builder<'_> {
     /// The serial slot of the zone userspace answers `qtype` at `name` from.
     fn slot_of(&self, name: &[u8], qtype: u16) -> Option<ZoneSlot> {
         let zone = self.zone_of(name, qtype)?;
-        self.slots.get(&zone.apex().lowercase_wire()).copied()
+        self.slots.get(zone.apex_key()).copied()
     }
 
     fn exists(&self, name: &[u8]) -> bool {

@@ -23,7 +23,10 @@ use secdns_common::{
     Slot, TAG_EMPTY, WORD_VISIBLE_SHIFT, home_bucket, other_bucket, slot_word,
 };
 
-use super::{layout::AnswerKey, packed::Upserts};
+use super::{
+    layout::AnswerKey,
+    packed::{Upserts, content_of},
+};
 
 /// How long after a flip a packet may still read the old parity. An XDP program runs for
 /// microseconds inside one softirq; this is a thousand times that.
@@ -120,14 +123,6 @@ impl<T> Drop for Shared<T> {
     }
 }
 
-/// One body stored in the arena.
-struct Stored {
-    content: u128,
-    chunks: u8,
-    /// Entries (in any parity) that use it.
-    refs: u32,
-}
-
 /// The index can take no more entries, or the arena no more bodies: the maps must be built
 /// again, bigger.
 #[derive(Debug)]
@@ -140,8 +135,13 @@ pub struct AnswerMaps {
     live: u32,
     /// Every entry of the newest version: its key and word (without visibility bits).
     entries: HashMap<AnswerKey, u32>,
+    /// The first chunk of each stored body, by content address.
     by_content: HashMap<u128, u32>,
-    stored: HashMap<u32, Stored>,
+    /// Per chunk of the arena where a stored body starts: its length in chunks (0 where none
+    /// starts), and the entries (in any parity) that use it. A body's content address is
+    /// its record's, read back from the arena when it is freed.
+    body_chunks: Vec<u8>,
+    body_refs: Vec<u32>,
     /// Free runs of chunks, by length.
     free_runs: Vec<Vec<u32>>,
     free_chunks: usize,
@@ -156,13 +156,15 @@ pub struct AnswerMaps {
 impl AnswerMaps {
     /// Empty maps over `index` and `arena`, which must be all zeroes (fresh arrays are).
     pub fn new(index: Shared<Bucket>, arena: Shared<Chunk>) -> Self {
+        let chunks = arena.values();
         Self {
             index,
             arena,
             live: ANSWER_MAP_COUNT,
             entries: HashMap::new(),
             by_content: HashMap::new(),
-            stored: HashMap::new(),
+            body_chunks: vec![0; chunks],
+            body_refs: vec![0; chunks],
             free_runs: vec![Vec::new(); MAX_BODY_CHUNKS + 1],
             free_chunks: 0,
             next_chunk: 0,
@@ -346,7 +348,9 @@ impl AnswerMaps {
         }
         other.entries = std::mem::take(&mut self.entries);
         other.by_content = std::mem::take(&mut self.by_content);
-        other.stored = std::mem::take(&mut self.stored);
+        let used = self.next_chunk as usize;
+        other.body_chunks[..used].copy_from_slice(&self.body_chunks[..used]);
+        other.body_refs[..used].copy_from_slice(&self.body_refs[..used]);
         other.free_runs =
             std::mem::replace(&mut self.free_runs, vec![Vec::new(); MAX_BODY_CHUNKS + 1]);
         other.free_chunks = std::mem::take(&mut self.free_chunks);
@@ -362,7 +366,8 @@ impl AnswerMaps {
         unsafe { std::ptr::write_bytes(self.index.at(0), 0, self.index.values()) };
         self.entries.clear();
         self.by_content.clear();
-        self.stored.clear();
+        self.body_chunks.fill(0);
+        self.body_refs.fill(0);
         self.free_runs = vec![Vec::new(); MAX_BODY_CHUNKS + 1];
         self.free_chunks = 0;
         self.next_chunk = 0;
@@ -372,15 +377,33 @@ impl AnswerMaps {
 
     fn free_released(&mut self) {
         for chunk in std::mem::take(&mut self.released) {
-            if let Some(body) = self.stored.get(&chunk)
-                && body.refs == 0
-            {
-                self.by_content.remove(&body.content);
-                self.free_runs[body.chunks as usize].push(chunk);
-                self.free_chunks += body.chunks as usize;
-                self.stored.remove(&chunk);
+            let at = chunk as usize;
+            let chunks = self.body_chunks.get(at).copied().unwrap_or(0) as usize;
+            if chunks == 0 || self.body_refs.get(at) != Some(&0) {
+                continue;
             }
+            let content = content_of(self.record_at(at, chunks));
+            if self.by_content.get(&content) == Some(&chunk) {
+                self.by_content.remove(&content);
+            }
+            self.free_runs[chunks].push(chunk);
+            self.free_chunks += chunks;
+            self.body_chunks[at] = 0;
         }
+    }
+
+    /// The record stored at chunk `at`, `chunks` long.
+    fn record_at(&self, at: usize, chunks: usize) -> &[u8] {
+        let _ = self.arena.at(at + chunks - 1);
+        // SAFETY: in the mapping (checked above); only this process writes the arena, and
+        // not while this borrow lives.
+        unsafe { std::slice::from_raw_parts(self.arena.at(at).cast::<u8>(), chunks * CHUNK_LEN) }
+    }
+
+    /// How many bodies the arena holds.
+    #[cfg(test)]
+    fn bodies_stored(&self) -> usize {
+        self.body_chunks.iter().filter(|&&c| c > 0).count()
     }
 
     /// Takes `parity`'s bit from the slot of `key` with `word`, and the reference to its
@@ -515,9 +538,9 @@ impl AnswerMaps {
             return Some(PASS_CHUNK);
         };
         if let Some(&chunk) = self.by_content.get(&address)
-            && let Some(body) = self.stored.get_mut(&chunk)
+            && let Some(refs) = self.body_refs.get_mut(chunk as usize)
         {
-            body.refs += 1;
+            *refs += 1;
             return Some(chunk);
         }
         let chunks = record.len() / CHUNK_LEN;
@@ -547,22 +570,18 @@ impl AnswerMaps {
             );
         }
         self.by_content.insert(address, chunk);
-        self.stored.insert(
-            chunk,
-            Stored {
-                content: address,
-                chunks: chunks as u8,
-                refs: 1,
-            },
-        );
+        self.body_chunks[chunk as usize] = chunks as u8;
+        self.body_refs[chunk as usize] = 1;
         Some(chunk)
     }
 
     fn release(&mut self, word: u32) {
         let chunk = word & secdns_common::WORD_CHUNK_MASK;
-        if let Some(body) = self.stored.get_mut(&chunk) {
-            body.refs = body.refs.saturating_sub(1);
-            if body.refs == 0 {
+        if self.body_chunks.get(chunk as usize).is_some_and(|&c| c > 0)
+            && let Some(refs) = self.body_refs.get_mut(chunk as usize)
+        {
+            *refs = refs.saturating_sub(1);
+            if *refs == 0 {
                 self.released.push(chunk);
             }
         }
@@ -703,7 +722,7 @@ mod tests {
                 let mut distinct: Vec<u8> = new.values().copied().collect();
                 distinct.sort();
                 distinct.dedup();
-                prop_assert_eq!(maps.stored.len(), distinct.len());
+                prop_assert_eq!(maps.bodies_stored(), distinct.len());
                 old = new;
             }
         }

@@ -99,6 +99,10 @@ impl Node {
 #[derive(Debug)]
 pub struct Zone {
     apex: Name,
+    /// The apex, lowercased wire form: asked for per name compiled.
+    apex_key: Box<[u8]>,
+    /// Whether the apex has signatures (see [`Zone::is_signed`]).
+    signed: bool,
     nodes: Nodes,
     record_count: usize,
     /// Records in uncompressed wire form, added up: what a limit on zone size bounds.
@@ -137,8 +141,13 @@ impl Zone {
 
     /// True when the zone carries signatures: answers to DO queries then carry them too.
     pub fn is_signed(&self) -> bool {
-        self.node(&self.apex.lowercase_wire())
-            .is_some_and(|n| n.rrset(rtype::RRSIG).is_some())
+        reads::note_at(&self.apex, reads::Kind::Type(rtype::RRSIG));
+        self.signed
+    }
+
+    /// The apex, lowercased wire form.
+    pub fn apex_key(&self) -> &[u8] {
+        &self.apex_key
     }
 
     pub fn wire_size(&self) -> usize {
@@ -236,7 +245,7 @@ impl Zone {
         reads::note_at(&self.apex, reads::Kind::Type(rtype::SOA));
         // `ZoneBuilder::finish` guarantees the apex node and its SOA exist.
         self.nodes
-            .get(&self.apex.lowercase_wire())
+            .get(&self.apex_key)
             .and_then(|n| n.rrset(rtype::SOA))
             .unwrap_or_else(|| unreachable!("zone {} built without SOA", self.apex))
     }
@@ -753,8 +762,15 @@ impl ZoneBuilder {
         types: Vec<u16>,
     ) -> Zone {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let apex_key = self.apex.lowercase_wire();
+        let signed = self
+            .nodes
+            .get(&apex_key)
+            .is_some_and(|apex| apex.rrsets.iter().any(|r| r.rtype == rtype::RRSIG));
         Zone {
             apex: self.apex,
+            apex_key,
+            signed,
             nodes: self.nodes,
             record_count,
             wire_size,
