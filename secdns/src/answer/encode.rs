@@ -48,9 +48,11 @@ const SEARCHED_NAMES: usize = 32;
 /// Names already in the message, by the offset where they (or their suffix) start.
 struct Compressor<'q> {
     question: &'q [u8],
-    /// (message offset, lowercased suffix as written there), in the order written, until
-    /// there are many.
-    written: Vec<(usize, Vec<u8>)>,
+    /// (message offset, where in `suffixes` the lowercased suffix written there is), in the
+    /// order written, until there are many.
+    written: Vec<(usize, std::ops::Range<usize>)>,
+    /// The suffixes `written` holds, one after another: one buffer, not one each.
+    suffixes: Vec<u8>,
     /// The same, lowercased suffix to its first offset, once there are many.
     index: Option<foldhash::HashMap<Vec<u8>, usize>>,
     /// A lowercased suffix being looked up.
@@ -82,7 +84,11 @@ impl<'q> Compressor<'q> {
             None => self
                 .written
                 .iter()
-                .find(|(_, s)| eq_ignore_case(s, suffix))
+                .find(|(_, at)| {
+                    self.suffixes
+                        .get(at.clone())
+                        .is_some_and(|s| eq_ignore_case(s, suffix))
+                })
                 .map(|(offset, _)| *offset),
             Some(index) => {
                 self.scratch.clear();
@@ -103,16 +109,20 @@ impl<'q> Compressor<'q> {
 
     /// Records a suffix written at `offset` (the first offset of a suffix is the one used).
     fn note(&mut self, offset: usize, suffix: &[u8]) {
-        let lowercased: Vec<u8> = suffix.iter().map(|&b| dns_lowercase(b)).collect();
+        let lowercased = suffix.iter().map(|&b| dns_lowercase(b));
         if let Some(index) = &mut self.index {
-            index.entry(lowercased).or_insert(offset);
+            index.entry(lowercased.collect()).or_insert(offset);
             return;
         }
-        self.written.push((offset, lowercased));
+        let start = self.suffixes.len();
+        self.suffixes.extend(lowercased);
+        self.written.push((offset, start..self.suffixes.len()));
         if self.written.len() > SEARCHED_NAMES {
             let mut index = foldhash::HashMap::default();
-            for (offset, suffix) in self.written.drain(..) {
-                index.entry(suffix).or_insert(offset);
+            for (offset, at) in self.written.drain(..) {
+                if let Some(suffix) = self.suffixes.get(at) {
+                    index.entry(suffix.to_vec()).or_insert(offset);
+                }
             }
             self.index = Some(index);
         }
@@ -172,6 +182,7 @@ fn fill(
     let mut compressor = Compressor {
         question: qname,
         written: Vec::new(),
+        suffixes: Vec::new(),
         index: None,
         scratch: Vec::new(),
         trace,

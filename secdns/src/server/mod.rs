@@ -204,16 +204,27 @@ pub async fn publish(shared: &Shared, snapshot: Arc<Snapshot>) -> anyhow::Result
     Ok(())
 }
 
-/// Loads every configured zone file; the first error stops the start.
+/// Loads every configured zone file, on every core (an edge host has thousands); the first
+/// error (in the config's order) stops the start.
 pub fn load_zones(config: &Config) -> anyhow::Result<Vec<Arc<Zone>>> {
-    let mut zones = Vec::with_capacity(config.zones.len());
-    for zone_config in &config.zones {
-        let Some(file) = &zone_config.file else {
-            continue;
-        };
-        let limits = config.transfer.limits().records;
-        let (zone, warnings) = zonefile::load_limited(file, &zone_config.name, limits)
-            .with_context(|| format!("zone {}", zone_config.name))?;
+    let files: Vec<_> = config
+        .zones
+        .iter()
+        .filter_map(|zone| Some((zone, zone.file.as_ref()?)))
+        .collect();
+    let limits = config.transfer.limits().records;
+    let loaded = crate::parallel::in_shares(&files, 16, |_, _, share| {
+        share
+            .iter()
+            .map(|(zone_config, file)| {
+                zonefile::load_limited(file, &zone_config.name, limits)
+                    .with_context(|| format!("zone {}", zone_config.name))
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut zones = Vec::with_capacity(files.len());
+    for ((zone_config, _), result) in files.iter().zip(loaded.into_iter().flatten()) {
+        let (zone, warnings) = result?;
         for warning in warnings {
             tracing::warn!(zone = %zone_config.name, "{warning}");
         }

@@ -33,6 +33,7 @@ use crate::{
         codes::{rcode, rtype},
         name::label_offsets,
     },
+    parallel::in_shares,
     snapshot::{Served, Snapshot},
     xdp::{
         layout::{AnswerKey, hasher},
@@ -240,43 +241,27 @@ impl<'s> Compiler<'s> {
         );
         // Names compile independently: one share per core, kept in order, each packing its
         // values as it goes (only the packed form is kept).
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let share = nodes.len().div_ceil(threads).max(1024);
         let mut all = All {
             units: nodes.len() + stops.len(),
             ..All::default()
         };
+        let shares = in_shares(&nodes, 1024, |number, first, share| {
+            let mut parents = ParentCache::default();
+            let mut reads = Collector::default();
+            let mut packed = Packed::new(number as u32);
+            for (at, &(_, zone, facts, _, node)) in share.iter().enumerate() {
+                let unit = self.node(zone, facts, node, &mut parents);
+                reads.add((first + at) as u32, &unit.reads);
+                packed.add(unit);
+            }
+            (packed, reads)
+        });
         let mut collected = Collector::default();
         let mut stores = Vec::new();
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = nodes
-                .chunks(share)
-                .enumerate()
-                .map(|(number, chunk)| {
-                    let first = number * share;
-                    scope.spawn(move || {
-                        let mut parents = ParentCache::default();
-                        let mut reads = Collector::default();
-                        let mut packed = Packed::new(number as u32);
-                        for (at, &(_, zone, facts, _, node)) in chunk.iter().enumerate() {
-                            let unit = self.node(zone, facts, node, &mut parents);
-                            reads.add((first + at) as u32, &unit.reads);
-                            packed.add(unit);
-                        }
-                        (packed, reads)
-                    })
-                })
-                .collect();
-            for worker in workers {
-                match worker.join() {
-                    Ok((packed, reads)) => {
-                        all.take(packed, &mut stores);
-                        collected.merge(reads);
-                    }
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-        });
+        for (packed, reads) in shares {
+            all.take(packed, &mut stores);
+            collected.merge(reads);
+        }
         let mut packed = Packed::new(stores.len() as u32);
         for unit in stops {
             packed.add(unit);

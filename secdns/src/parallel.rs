@@ -1,0 +1,47 @@
+//! Work split over the machine's cores: big compiles and zone loads at start.
+
+/// Runs `work` on consecutive shares of `items` (at least `min_share` each, one per core),
+/// each on its own thread, and returns the results in order. `work` gets the share's number
+/// and the index of its first item. A panic in a share is raised again here.
+pub fn in_shares<T: Sync, R: Send>(
+    items: &[T],
+    min_share: usize,
+    work: impl Fn(usize, usize, &[T]) -> R + Sync,
+) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let share = items.len().div_ceil(threads).max(min_share).max(1);
+    let work = &work;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = items
+            .chunks(share)
+            .enumerate()
+            .map(|(number, part)| scope.spawn(move || work(number, number * share, part)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| match worker.join() {
+                Ok(result) => result,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_cover_every_item_once_in_order() {
+        let items: Vec<usize> = (0..10_000).collect();
+        let shares = in_shares(&items, 1000, |number, first, part| {
+            assert_eq!(part.first(), Some(&first));
+            (number, part.to_vec())
+        });
+        let numbers: Vec<usize> = shares.iter().map(|s| s.0).collect();
+        assert_eq!(numbers, (0..shares.len()).collect::<Vec<_>>());
+        let all: Vec<usize> = shares.into_iter().flat_map(|s| s.1).collect();
+        assert_eq!(all, items);
+        assert!(in_shares(&[] as &[u8], 10, |_, _, part| part.len()).is_empty());
+    }
+}
