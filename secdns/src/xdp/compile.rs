@@ -223,14 +223,16 @@ impl<'s> Compiler<'s> {
             .zones()
             .map(|zone| (zone.as_ref(), ZoneFacts::of(zone)))
             .collect();
+        let overlapping = overlapping_zones(self.snapshot);
         let mut stops = Vec::new();
         let mut nodes = Vec::new();
         for (index, (zone, facts)) in zones.iter().enumerate() {
             stops.extend(self.zone_stop(zone, facts));
+            let overlaps = overlapping.contains(zone.apex_key());
             // Names that own only NSEC3 records do not exist for queries: the walk answers them.
             nodes.extend(
                 zone.keyed_name_nodes()
-                    .map(|(key, node)| (index as u32, *zone, facts, key, node)),
+                    .map(|(key, node)| (index as u32, *zone, facts, overlaps, key, node)),
             );
         }
         // Nothing to answer from: the zone's names stop every lookup and walk.
@@ -249,10 +251,10 @@ impl<'s> Compiler<'s> {
             let mut parents = ParentCache::default();
             let mut reads = Collector::default();
             let mut packed = Packed::new(number as u32);
-            for (at, &(_, zone, facts, _, node)) in share.iter().enumerate() {
+            for (at, &(_, zone, facts, overlaps, _, node)) in share.iter().enumerate() {
                 let unit = self.node(zone, facts, node, &mut parents);
                 reads.add((first + at) as u32, &unit.reads);
-                packed.add(unit);
+                packed.add(unit, overlaps);
             }
             (packed, reads)
         });
@@ -264,7 +266,7 @@ impl<'s> Compiler<'s> {
         }
         let mut packed = Packed::new(stores.len() as u32);
         for unit in stops {
-            packed.add(unit);
+            packed.add(unit, true);
         }
         all.take(packed, &mut stores);
         all.bodies = Bodies::new(stores);
@@ -276,7 +278,7 @@ impl<'s> Compiler<'s> {
                     .collect(),
                 nodes
                     .iter()
-                    .map(|&(zone, _, _, key, _)| (zone, key.clone()))
+                    .map(|&(zone, _, _, _, key, _)| (zone, key.clone()))
                     .collect(),
                 collected,
             );
@@ -375,7 +377,10 @@ impl<'s> Compiler<'s> {
 /// What [`Compiler::all`] compiled.
 #[derive(Default)]
 pub struct All {
+    /// Entries no other unit can give: a unit's own name's, in a zone that overlaps none.
     pub entries: Vec<PackedEntry>,
+    /// The rest, which [`merge`] merges.
+    pub others: Vec<PackedEntry>,
     pub bodies: Bodies,
     /// Units compiled.
     pub units: usize,
@@ -387,6 +392,7 @@ pub struct All {
 impl All {
     fn take(&mut self, packed: Packed, stores: &mut Vec<BodyStore>) {
         self.entries.extend(packed.entries);
+        self.others.extend(packed.others);
         self.too_big += packed.too_big;
         stores.push(packed.packer.into_store());
     }
@@ -396,6 +402,7 @@ impl All {
 struct Packed {
     packer: Packer,
     entries: Vec<PackedEntry>,
+    others: Vec<PackedEntry>,
     too_big: usize,
 }
 
@@ -404,28 +411,59 @@ impl Packed {
         Self {
             packer: Packer::new(store),
             entries: Vec::new(),
+            others: Vec::new(),
             too_big: 0,
         }
     }
 
-    fn add(&mut self, unit: Unit) {
+    /// Packs `unit`'s entries; `overlaps`: its zone lies above or below another, whose units
+    /// may give the same names.
+    fn add(&mut self, unit: Unit, overlaps: bool) {
         self.too_big += unit.too_big;
         let own = unit.own_hash();
-        for entry in unit.entries {
+        // A unit may give one key twice (a type 0 record's answer and the default).
+        let repeated = |key: &AnswerKey| unit.entries.iter().filter(|e| e.key == *key).count() > 1;
+        for entry in &unit.entries {
             let foreign = own != Some(entry.key.name_hash);
             let packed = self
                 .packer
                 .pack(entry.key, &entry.value, entry.group, foreign);
-            self.entries.push(packed);
+            if foreign || overlaps || repeated(&entry.key) {
+                self.others.push(packed);
+            } else {
+                self.entries.push(packed);
+            }
         }
     }
 }
 
+/// The apexes (lowercased) of the zones of `snapshot`, with data or not, that lie above or
+/// below another.
+fn overlapping_zones(snapshot: &Snapshot) -> HashSet<Box<[u8]>> {
+    let apexes: HashSet<Box<[u8]>> = snapshot
+        .zones()
+        .map(|zone| zone.apex_key().into())
+        .chain(snapshot.unavailable().map(|name| name.lowercase_wire()))
+        .collect();
+    let mut overlapping = HashSet::new();
+    for apex in &apexes {
+        for offset in label_offsets(apex).skip(1) {
+            if let Some(above) = apexes.get(&apex[offset..]) {
+                overlapping.insert(above.clone());
+                overlapping.insert(apex.clone());
+            }
+        }
+    }
+    overlapping
+}
+
 /// One entry per key, from every unit's entries.
 pub struct Merged {
-    /// In the order first given.
+    /// Entries only one unit gives (see [`All::entries`]).
+    pub unique: Vec<PackedEntry>,
+    /// The others, one per key, in the order first given.
     pub entries: Vec<MergedEntry>,
-    /// Where each key is in `entries`.
+    /// Where each of those keys is in `entries`.
     index: HashMap<AnswerKey, u32>,
     pub bodies: Bodies,
     pub collisions: usize,
@@ -444,17 +482,20 @@ pub struct MergedEntry {
 /// Merges units into one entry per key. Two names with one hash get a pass entry with no
 /// name, which stops lookups and walks for both and confirms neither. One name from two
 /// zones (a delegation in the parent, the child's apex), compiled by the same lookup, keeps
-/// the first, unless the other is a pass.
+/// the first, unless the other is a pass. Only entries another unit may give are looked at:
+/// a unit's own names in a zone that overlaps none are given by no other (but for a 96-bit
+/// keyed hash collision, which nobody can aim for).
 pub fn merge(all: All) -> Merged {
-    let count = all.entries.len();
+    let count = all.others.len();
     let mut merged = Merged {
+        unique: all.entries,
         entries: Vec::with_capacity(count),
         index: HashMap::with_capacity(count),
         bodies: all.bodies,
         collisions: 0,
         too_big: all.too_big,
     };
-    for entry in all.entries {
+    for entry in all.others {
         merged.add(entry);
     }
     merged
@@ -505,24 +546,20 @@ impl Merged {
 /// The entries to publish: everything, if it fits in `capacity`; otherwise names' own
 /// answers first, then defaults, and the walk entries only all together.
 pub fn finish(merged: Merged, capacity: usize) -> Finished {
-    let mut candidates = merged.entries;
+    let mut candidates = merged.unique;
+    candidates.extend(merged.entries.into_iter().map(|merged| merged.entry));
+    let total = candidates.len();
     // The walk entries are published whole or not at all (see the module comment).
-    let walk = candidates.len() <= capacity;
+    let walk = total <= capacity;
     if !walk {
-        candidates.sort_by_key(|c| c.entry.group);
+        candidates.retain(|c| c.group != Group::Walk);
+        candidates.sort_by_key(|c| c.group);
+        candidates.truncate(capacity);
     }
-    let mut entries = Vec::with_capacity(candidates.len().min(capacity));
-    let mut left_out = 0;
-    for candidate in candidates {
-        if candidate.entry.group == Group::Walk && !walk || entries.len() >= capacity {
-            left_out += 1;
-            continue;
-        }
-        entries.push(candidate.entry);
-    }
+    let left_out = total - candidates.len();
     Finished {
         entries: Upserts {
-            entries,
+            entries: candidates,
             bodies: merged.bodies,
         },
         too_big: merged.too_big,
