@@ -213,17 +213,12 @@ pub fn load_zones(config: &Config) -> anyhow::Result<Vec<Arc<Zone>>> {
         .filter_map(|zone| Some((zone, zone.file.as_ref()?)))
         .collect();
     let limits = config.transfer.limits().records;
-    let loaded = crate::parallel::in_shares(&files, 16, |_, _, share| {
-        share
-            .iter()
-            .map(|(zone_config, file)| {
-                zonefile::load_limited(file, &zone_config.name, limits)
-                    .with_context(|| format!("zone {}", zone_config.name))
-            })
-            .collect::<Vec<_>>()
+    let loaded = crate::parallel::each(&files, |(zone_config, file)| {
+        zonefile::load_limited(file, &zone_config.name, limits)
+            .with_context(|| format!("zone {}", zone_config.name))
     });
     let mut zones = Vec::with_capacity(files.len());
-    for ((zone_config, _), result) in files.iter().zip(loaded.into_iter().flatten()) {
+    for ((zone_config, _), result) in files.iter().zip(loaded) {
         let (zone, warnings) = result?;
         for warning in warnings {
             tracing::warn!(zone = %zone_config.name, "{warning}");
