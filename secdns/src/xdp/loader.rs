@@ -25,8 +25,8 @@ use secdns_common::{
 
 use super::{
     PROGRAM_OBJECT,
-    layout::{AnswerKey, hasher},
-    maps::{AnswerMaps, Full, INDEX_LOAD, Shared, chunks_for},
+    layout::hasher,
+    maps::{AnswerMaps, Full, INDEX_LOAD, Shared, SlotKey, chunks_for},
     packed::Upserts,
     pins::Pins,
     published::MapChange,
@@ -479,7 +479,7 @@ impl XdpEngine {
         let removals = if replaces {
             self.maps.keys_not_in(&change.upserts)
         } else {
-            change.removals
+            change.removals.iter().map(SlotKey::of).collect()
         };
         let mut written = removals.len() + change.upserts.len();
         let started = std::time::Instant::now();
@@ -547,7 +547,7 @@ impl XdpEngine {
     fn staged_fresh(
         instance: Instance,
         mut maps: AnswerMaps,
-        removals: &[AnswerKey],
+        removals: &[SlotKey],
         upserts: &Upserts,
     ) -> anyhow::Result<(Instance, AnswerMaps)> {
         if maps.stage(removals, upserts).is_ok() {

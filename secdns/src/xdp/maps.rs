@@ -123,6 +123,33 @@ impl<T> Drop for Shared<T> {
     }
 }
 
+/// An entry as the index tells it from others: its tag and check (see
+/// `secdns_common::entry_tag`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SlotKey {
+    tag: u64,
+    check: u32,
+}
+
+impl SlotKey {
+    pub fn of(key: &AnswerKey) -> Self {
+        Self {
+            tag: key.tag(),
+            check: key.check,
+        }
+    }
+}
+
+/// Both parities' visibility bits of a slot's word.
+const VISIBLE_BITS: u32 = 3 << WORD_VISIBLE_SHIFT;
+
+/// The slots of the two buckets an entry with `tag` may be in.
+fn slots_of(tag: u64, buckets: u32) -> impl Iterator<Item = usize> {
+    [home_bucket(tag, buckets), other_bucket(tag, buckets)]
+        .into_iter()
+        .flat_map(|b| (0..SLOTS_PER_BUCKET).map(move |s| b as usize * SLOTS_PER_BUCKET + s))
+}
+
 /// The index can take no more entries, or the arena no more bodies: the maps must be built
 /// again, bigger.
 #[derive(Debug)]
@@ -133,8 +160,13 @@ pub struct AnswerMaps {
     arena: Shared<Chunk>,
     /// The parity packets read, or `ANSWER_MAP_COUNT` for none.
     live: u32,
-    /// Every entry of the newest version: its key and word (without visibility bits).
-    entries: HashMap<AnswerKey, u32>,
+    /// Entries of the newest version, which the index itself lists: those visible to
+    /// `newest` (the next parity while a change is staged, the live one after the flip).
+    count: usize,
+    newest: u32,
+    /// Entries of the newest version a failed [`AnswerMaps::stage`] found no slot for; a
+    /// rebuild places them.
+    unplaced: Vec<(SlotKey, u32)>,
     /// The first chunk of each stored body, by content address.
     by_content: HashMap<u128, u32>,
     /// Per chunk of the arena where a stored body starts: its length in chunks (0 where none
@@ -161,7 +193,9 @@ impl AnswerMaps {
             index,
             arena,
             live: ANSWER_MAP_COUNT,
-            entries: HashMap::new(),
+            count: 0,
+            newest: 0,
+            unplaced: Vec::new(),
             by_content: HashMap::new(),
             body_chunks: vec![0; chunks],
             body_refs: vec![0; chunks],
@@ -183,21 +217,60 @@ impl AnswerMaps {
     }
 
     pub fn entries(&self) -> usize {
-        self.entries.len()
+        self.count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.count == 0
+    }
+
+    /// Every entry of the newest version: its key and word (without visibility bits).
+    fn newest_entries(&self) -> impl Iterator<Item = (SlotKey, u32)> + '_ {
+        let bit = 1 << (WORD_VISIBLE_SHIFT + self.newest);
+        (0..self.index.values() * SLOTS_PER_BUCKET)
+            .filter_map(move |at| {
+                let slot = self.slot(at);
+                let tag = slot.tag.load(Ordering::Relaxed);
+                let word = slot.word.load(Ordering::Relaxed);
+                let key = SlotKey {
+                    tag,
+                    check: slot.check.load(Ordering::Relaxed),
+                };
+                (tag != TAG_EMPTY && word & bit != 0).then_some((key, word & !VISIBLE_BITS))
+            })
+            .chain(self.unplaced.iter().copied())
+    }
+
+    /// Where the newest version holds `key` (the slot, or none for an unplaced entry) and its
+    /// word (without visibility bits).
+    fn newest(&self, key: SlotKey) -> Option<(Option<usize>, u32)> {
+        let bit = 1 << (WORD_VISIBLE_SHIFT + self.newest);
+        let in_index = slots_of(key.tag, self.buckets()).find_map(|at| {
+            let slot = self.slot(at);
+            let word = slot.word.load(Ordering::Relaxed);
+            (slot.tag.load(Ordering::Relaxed) == key.tag
+                && slot.check.load(Ordering::Relaxed) == key.check
+                && word & bit != 0)
+                .then_some((Some(at), word & !VISIBLE_BITS))
+        });
+        in_index.or_else(|| {
+            self.unplaced
+                .iter()
+                .find(|(unplaced, _)| *unplaced == key)
+                .map(|(_, word)| (None, *word))
+        })
     }
 
     /// Keys of the newest version that `upserts` lacks.
-    pub fn keys_not_in(&self, upserts: &Upserts) -> Vec<AnswerKey> {
-        let given: foldhash::HashSet<&AnswerKey> =
-            upserts.entries.iter().map(|entry| &entry.key).collect();
-        self.entries
-            .keys()
+    pub fn keys_not_in(&self, upserts: &Upserts) -> Vec<SlotKey> {
+        let given: foldhash::HashSet<SlotKey> = upserts
+            .entries
+            .iter()
+            .map(|entry| SlotKey::of(&entry.key))
+            .collect();
+        self.newest_entries()
+            .map(|(key, _)| key)
             .filter(|key| !given.contains(key))
-            .copied()
             .collect()
     }
 
@@ -206,7 +279,7 @@ impl AnswerMaps {
         upserts
             .entries
             .iter()
-            .filter(|entry| !self.entries.contains_key(&entry.key))
+            .filter(|entry| self.newest(SlotKey::of(&entry.key)).is_none())
             .count()
     }
 
@@ -229,7 +302,7 @@ impl AnswerMaps {
     /// rebuild (counting only never-used chunks: a freed run serves a body of its length).
     pub fn has_room(&self, upserts: usize, chunks: usize) -> bool {
         let slots = self.index.values() * SLOTS_PER_BUCKET;
-        let entries_fit = (self.entries.len() + upserts) as f64 <= slots as f64 * INDEX_LOAD;
+        let entries_fit = (self.count + upserts) as f64 <= slots as f64 * INDEX_LOAD;
         entries_fit && chunks <= self.arena.values() - self.next_chunk as usize
     }
 
@@ -237,37 +310,44 @@ impl AnswerMaps {
     /// or removed (an upsert of what a key holds writes nothing). On [`Full`] the new version
     /// is recorded but not all of it is in the index: build the maps again
     /// ([`AnswerMaps::rebuild_into`]) before flipping.
-    pub fn stage(&mut self, removals: &[AnswerKey], upserts: &Upserts) -> Result<usize, Full> {
+    pub fn stage(&mut self, removals: &[SlotKey], upserts: &Upserts) -> Result<usize, Full> {
         self.settle();
         // The next parity is the one packets read until the last flip: none may still.
         self.wait_grace();
         let next = self.next_parity();
+        // Settled entries are visible to both parities: the newest version is the next one's
+        // from here on.
+        self.newest = next;
         let mut full = false;
         let mut written = 0;
         for key in removals {
-            if let Some(word) = self.entries.remove(key) {
-                self.hide(key, word, next);
+            if let Some((at, word)) = self.newest(*key) {
+                self.hide(*key, at, word, next);
+                self.count -= 1;
                 written += 1;
             }
         }
         for entry in &upserts.entries {
-            let key = &entry.key;
+            let key = SlotKey::of(&entry.key);
             // `has_room` keeps the arena from running out; if it did, userspace answers.
             let chunk = self
                 .intern(upserts.bodies.body(entry))
                 .unwrap_or(PASS_CHUNK);
             let word = slot_word(chunk, u32::from(entry.options), 0);
-            match self.entries.insert(*key, word) {
-                Some(old) if old == word => {
+            match self.newest(key) {
+                Some((_, old)) if old == word => {
                     // Same body, same options: the reference taken is one too many.
                     self.release(word);
                     continue;
                 }
-                Some(old) => self.hide(key, old, next),
-                None => {}
+                Some((at, old)) => self.hide(key, at, old, next),
+                None => self.count += 1,
             }
             written += 1;
-            full |= !self.place(key, word, 1 << next);
+            if !self.place(key, word, 1 << next) {
+                self.unplaced.push((key, word));
+                full = true;
+            }
         }
         if full { Err(Full) } else { Ok(written) }
     }
@@ -275,6 +355,7 @@ impl AnswerMaps {
     /// Records that packets now read `parity` (after the caller flipped the config).
     pub fn flipped(&mut self, parity: u32) {
         self.live = parity;
+        self.newest = parity;
         self.flipped_at = Some(Instant::now());
     }
 
@@ -340,13 +421,16 @@ impl AnswerMaps {
                 );
             }
         }
-        let mut rng = self.entries.len() as u64 | 1;
-        for (key, word) in &self.entries {
-            if !other.place(key, *word, 3) && !other.place_moving(key, *word, &mut rng) {
+        let mut rng = self.count as u64 | 1;
+        let newest: Vec<(SlotKey, u32)> = self.newest_entries().collect();
+        for (key, word) in newest {
+            if !other.place(key, word, 3) && !other.place_moving(key, word, &mut rng) {
                 return Err(Full);
             }
         }
-        other.entries = std::mem::take(&mut self.entries);
+        other.count = std::mem::take(&mut self.count);
+        other.newest = self.newest;
+        self.unplaced.clear();
         other.by_content = std::mem::take(&mut self.by_content);
         let used = self.next_chunk as usize;
         other.body_chunks[..used].copy_from_slice(&self.body_chunks[..used]);
@@ -364,7 +448,9 @@ impl AnswerMaps {
         debug_assert!(self.live >= ANSWER_MAP_COUNT);
         // SAFETY: the whole index mapping; nothing reads it (see above).
         unsafe { std::ptr::write_bytes(self.index.at(0), 0, self.index.values()) };
-        self.entries.clear();
+        self.count = 0;
+        self.newest = self.next_parity();
+        self.unplaced.clear();
         self.by_content.clear();
         self.body_chunks.fill(0);
         self.body_refs.fill(0);
@@ -406,42 +492,27 @@ impl AnswerMaps {
         self.body_chunks.iter().filter(|&&c| c > 0).count()
     }
 
-    /// Takes `parity`'s bit from the slot of `key` with `word`, and the reference to its
-    /// body.
-    fn hide(&mut self, key: &AnswerKey, word: u32, parity: u32) {
-        if let Some(at) = self.find(key, word, parity) {
-            let slot = self.slot(at);
-            let now = slot.word.load(Ordering::Acquire);
-            slot.word.store(
-                now & !(1 << (WORD_VISIBLE_SHIFT + parity)),
-                Ordering::Release,
-            );
-            self.unsettled.push(at);
+    /// Takes `parity`'s bit from `key`'s entry with `word` (in slot `at`, or unplaced), and
+    /// the reference to its body.
+    fn hide(&mut self, key: SlotKey, at: Option<usize>, word: u32, parity: u32) {
+        match at {
+            Some(at) => {
+                let slot = self.slot(at);
+                let now = slot.word.load(Ordering::Acquire);
+                slot.word.store(
+                    now & !(1 << (WORD_VISIBLE_SHIFT + parity)),
+                    Ordering::Release,
+                );
+                self.unsettled.push(at);
+            }
+            None => self.unplaced.retain(|(unplaced, _)| *unplaced != key),
         }
         self.release(word);
     }
 
-    /// The slot holding `key` with `word` visible to `parity`.
-    fn find(&self, key: &AnswerKey, word: u32, parity: u32) -> Option<usize> {
-        let tag = key.tag();
-        let buckets = self.buckets();
-        let mask = !(3 << WORD_VISIBLE_SHIFT);
-        [home_bucket(tag, buckets), other_bucket(tag, buckets)]
-            .into_iter()
-            .flat_map(|b| (0..SLOTS_PER_BUCKET).map(move |s| b as usize * SLOTS_PER_BUCKET + s))
-            .find(|&at| {
-                let slot = self.slot(at);
-                let now = slot.word.load(Ordering::Relaxed);
-                slot.tag.load(Ordering::Relaxed) == tag
-                    && slot.check.load(Ordering::Relaxed) == key.check
-                    && now & mask == word
-                    && now & (1 << (WORD_VISIBLE_SHIFT + parity)) != 0
-            })
-    }
-
     /// Writes `key` into a free slot of the emptier of its buckets, visible to `visible`.
-    fn place(&mut self, key: &AnswerKey, word: u32, visible: u32) -> bool {
-        let tag = key.tag();
+    fn place(&mut self, key: SlotKey, word: u32, visible: u32) -> bool {
+        let tag = key.tag;
         let buckets = self.buckets();
         let (first, second) = (
             self.free_in(home_bucket(tag, buckets)),
@@ -473,10 +544,9 @@ impl AnswerMaps {
 
     /// As [`AnswerMaps::place`] into maps nobody reads yet, moving other entries to their
     /// other bucket to make room (cuckoo hashing, a bounded random walk).
-    fn place_moving(&mut self, key: &AnswerKey, word: u32, rng: &mut u64) -> bool {
+    fn place_moving(&mut self, key: SlotKey, word: u32, rng: &mut u64) -> bool {
         let buckets = self.buckets();
-        let (mut tag, mut check, mut word) =
-            (key.tag(), key.check, word | (3 << WORD_VISIBLE_SHIFT));
+        let (mut tag, mut check, mut word) = (key.tag, key.check, word | VISIBLE_BITS);
         let mut bucket = home_bucket(tag, buckets);
         for _ in 0..512 {
             // xorshift: which slot to evict.
@@ -709,6 +779,7 @@ mod tests {
                 }
                 removals.retain(|k| !upserts.iter().any(|(u, _)| u == k));
                 let live = maps.live;
+                let removals: Vec<SlotKey> = removals.iter().map(SlotKey::of).collect();
                 prop_assert!(maps.stage(&removals, &packed(&upserts)).is_ok());
                 let next = maps.next_parity();
                 if live < 2 {
