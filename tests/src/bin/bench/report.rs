@@ -56,20 +56,28 @@ pub fn write(
     Ok(())
 }
 
-/// Appends the targets as a table: (target, what was measured, met: None when not
-/// measured).
-pub fn targets_table<'a>(
-    out: &mut String,
-    targets: impl IntoIterator<Item = (&'a str, &'a str, Option<bool>)>,
-) {
+/// One of the targets, as a bench measured it.
+#[derive(serde::Serialize)]
+pub struct Target {
+    pub target: String,
+    pub measured: String,
+    /// None: not measured by this run.
+    pub met: Option<bool>,
+}
+
+/// Appends the targets as a table.
+pub fn targets_table(out: &mut String, targets: &[Target]) {
     out.push_str("\n| target | measured | |\n|---|---|---|\n");
-    for (target, measured, met) in targets {
-        let verdict = match met {
+    for target in targets {
+        let verdict = match target.met {
             Some(true) => "met",
             Some(false) => "missed",
             None => "not measured",
         };
-        out.push_str(&format!("| {target} | {measured} | {verdict} |\n"));
+        out.push_str(&format!(
+            "| {} | {} | {verdict} |\n",
+            target.target, target.measured
+        ));
     }
 }
 

@@ -23,6 +23,7 @@ use secdns_tests::{
 };
 
 use crate::probe::{MemorySampler, Probe, WAIT_LIMIT};
+use crate::report::Target;
 
 const SERVERS: [Server; 3] = [Server::SecdnsXdp, Server::Knot, Server::Nsd];
 /// The largest zone's size, as the issue has it.
@@ -266,13 +267,6 @@ fn wait_published(
     }
 }
 
-#[derive(serde::Serialize)]
-struct Target {
-    target: String,
-    measured: String,
-    met: Option<bool>,
-}
-
 fn targets(rows: &[Row], zones: usize, quick: bool) -> Vec<Target> {
     let Some(ours) = rows.iter().find(|r| r.server == Server::SecdnsXdp.name()) else {
         return Vec::new();
@@ -365,11 +359,6 @@ fn markdown(
          {memory_mib} MiB (`memory_mib`).\n",
         sizes.0, sizes.1
     ));
-    crate::report::targets_table(
-        &mut out,
-        targets
-            .iter()
-            .map(|t| (t.target.as_str(), t.measured.as_str(), t.met)),
-    );
+    crate::report::targets_table(&mut out, targets);
     out
 }

@@ -20,6 +20,8 @@ use secdns_tests::{
     signing::sign,
 };
 
+use crate::report::Target;
+
 const APEX: &str = "bench.example.";
 const SIGNED_APEX: &str = "signed.example.";
 const HOSTS: usize = 10_000;
@@ -155,14 +157,6 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
     )
 }
 
-#[derive(serde::Serialize)]
-struct Target {
-    target: &'static str,
-    measured: String,
-    /// None: not measured by this bench yet.
-    met: Option<bool>,
-}
-
 /// Waits (30 s at most) for a second with the cores busy less than a tenth of the time.
 fn wait_for_quiet() -> anyhow::Result<()> {
     const REST: Duration = Duration::from_secs(1);
@@ -204,7 +198,7 @@ fn targets(rows: &[Row]) -> Vec<Target> {
             .collect();
         let worst = ratios.iter().copied().fold(0.0, f64::max);
         out.push(Target {
-            target,
+            target: target.into(),
             measured: format!("{worst:.3}x at worst"),
             met: (!ratios.is_empty()).then_some(worst <= bound),
         });
@@ -226,7 +220,7 @@ fn targets(rows: &[Row]) -> Vec<Target> {
     let worst_cpu = cpu.iter().copied().fold(0.0, f64::max);
     let least_qps = qps.iter().copied().fold(f64::INFINITY, f64::min);
     out.push(Target {
-        target: "userspace path (XDP off) throughput at least knotd's plain UDP",
+        target: "userspace path (XDP off) throughput at least knotd's plain UDP".into(),
         measured: format!(
             "CPU per query {worst_cpu:.2}x knotd's at worst; max q/s {least_qps:.2}x at least"
         ),
@@ -242,7 +236,8 @@ fn targets(rows: &[Row]) -> Vec<Target> {
             )
         });
     out.push(Target {
-        target: "random-subdomain flood throughput within 10% of positive answers (secdns, XDP)",
+        target: "random-subdomain flood throughput within 10% of positive answers (secdns, XDP)"
+            .into(),
         measured: flood.map_or("-".into(), |(cpu, qps)| {
             format!("CPU per query {cpu:.2}x the positive case's; max q/s {qps:.2}x")
         }),
@@ -363,12 +358,7 @@ fn markdown(rows: &[Row], targets: &[Target], seconds: u32) -> String {
          noisy to take it from. \
          Max q/s is bound by dnsperf, which shares the machine's cores.\n"
     ));
-    crate::report::targets_table(
-        &mut out,
-        targets
-            .iter()
-            .map(|t| (t.target, t.measured.as_str(), t.met)),
-    );
+    crate::report::targets_table(&mut out, targets);
     out
 }
 

@@ -25,6 +25,7 @@ use secdns_tests::{
 };
 
 use crate::probe::{MemorySampler, Probe};
+use crate::report::Target;
 
 const APEX: &str = "big.example.";
 const PRIMARY_PORT: u16 = 5300;
@@ -247,13 +248,6 @@ fn xdp_map(server: Server, net: &TestNet) -> anyhow::Result<Option<secdns::stats
     Ok(Some(stats(net)?.xdp_map))
 }
 
-#[derive(serde::Serialize)]
-struct Target {
-    target: String,
-    measured: String,
-    met: Option<bool>,
-}
-
 fn targets(rows: &[Row], records: usize) -> Vec<Target> {
     let find = |server: Server| rows.iter().find(|r| r.server == server.name());
     let (Some(ours), Some(knot), Some(nsd)) = (
@@ -331,11 +325,6 @@ fn markdown(rows: &[Row], targets: &[Target], records: usize, memory_mib: u32) -
          when the new process's own maps hold the zone. secdns's XDP maps are given {memory_mib} MiB \
          (`memory_mib`), enough to hold the zone.\n"
     ));
-    crate::report::targets_table(
-        &mut out,
-        targets
-            .iter()
-            .map(|t| (t.target.as_str(), t.measured.as_str(), t.met)),
-    );
+    crate::report::targets_table(&mut out, targets);
     out
 }
