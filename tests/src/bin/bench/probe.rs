@@ -16,7 +16,10 @@ use hickory_proto::{
     rr::RData,
 };
 use secdns_tests::{
-    frame::QueryBuilder, netns::SERVER_V4, process::Process, servers::process_tree_memory,
+    frame::QueryBuilder,
+    netns::{SERVER_V4, TestNet},
+    process::Process,
+    servers::process_tree_memory,
 };
 
 /// How long a server may take to answer a name before [`Probe::wait_for`] fails.
@@ -102,6 +105,47 @@ impl Probe {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+}
+
+/// Waits until the server answers `name` with `address` over TCP (which only userspace
+/// answers: the XDP program passes it), asked with `dig` from `net`'s client namespace;
+/// failing if `process` dies or after WAIT_LIMIT from `since`.
+pub fn wait_for_tcp(
+    net: &TestNet,
+    process: &mut Process,
+    name: &str,
+    address: Ipv4Addr,
+    since: Instant,
+) -> anyhow::Result<()> {
+    let address = address.to_string();
+    loop {
+        let answer = net
+            .client("dig")
+            .args([
+                &format!("@{SERVER_V4}"),
+                name,
+                "A",
+                "+tcp",
+                "+short",
+                "+time=1",
+                "+tries=1",
+            ])
+            .output()?;
+        if String::from_utf8_lossy(&answer.stdout)
+            .lines()
+            .any(|line| line.trim() == address)
+        {
+            return Ok(());
+        }
+        process.check_running()?;
+        if since.elapsed() > WAIT_LIMIT {
+            bail!(
+                "no answer over TCP {name} A {address} within {WAIT_LIMIT:?}; output:\n{}",
+                process.output()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
