@@ -256,6 +256,8 @@ impl<'s> Compiler<'s> {
                 reads.add((first + at) as u32, &unit.reads);
                 packed.add(unit, overlaps);
             }
+            // Sorted on this thread; merging the threads' runs is then one pass.
+            reads.settle();
             (packed, reads)
         });
         let mut collected = Collector::default();

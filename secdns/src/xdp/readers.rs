@@ -33,71 +33,81 @@ struct RecentRead {
     kind: Kind,
 }
 
-/// Reads of one name while a full compile collects them.
-enum Collected {
-    Listed(Vec<(u32, Kind)>),
-    Wide(Vec<Kind>),
+/// Reads collected by the threads of a full compile, by unit index: appended as they come
+/// (no hashing per read), sorted by name and collapsed now and then (`settle`), names read
+/// more than [`WIDE`] times kept as the kinds read only.
+#[derive(Default)]
+pub struct Collector {
+    reads: Vec<BaseRead>,
+    wide: HashMap<u64, Vec<Kind>>,
+    /// `reads` is sorted by name and holds no name read more than WIDE times.
+    settled: bool,
+    /// Settle again when `reads` holds this many.
+    next_settle: usize,
 }
 
-/// Reads collected by the threads of a full compile, by unit index.
-#[derive(Default)]
-pub struct Collector(HashMap<u64, Collected>);
+/// Reads collected before a collector sorts and collapses them.
+const SETTLE_AT: usize = 1 << 20;
 
 impl Collector {
     pub fn add(&mut self, unit: u32, reads: &[Read]) {
         for &(name, kind) in reads {
-            let collected = self
-                .0
-                .entry(name)
-                .or_insert_with(|| Collected::Listed(Vec::new()));
-            match collected {
-                Collected::Listed(list) => {
-                    list.push((unit, kind));
-                    if list.len() > WIDE {
-                        *collected = Collected::Wide(kinds_of(list.iter().map(|r| r.1)));
-                    }
-                }
-                Collected::Wide(kinds) => add_kind(kinds, kind),
+            // Few names are wide: a small map, in cache.
+            if let Some(kinds) = self.wide.get_mut(&name) {
+                add_kind(kinds, kind);
+                continue;
             }
+            self.reads.push(BaseRead { name, unit, kind });
         }
+        self.settled = false;
+        if self.reads.len() >= self.next_settle.max(SETTLE_AT) {
+            self.settle();
+            self.next_settle = 2 * self.reads.len();
+        }
+    }
+
+    /// Sorts the reads by name (stably: runs already sorted merge in one pass) and moves
+    /// names read more than WIDE times to `wide`.
+    pub fn settle(&mut self) {
+        if self.settled {
+            return;
+        }
+        self.reads.sort_by_key(|read| read.name);
+        let mut kept = 0;
+        let mut at = 0;
+        while at < self.reads.len() {
+            let name = self.reads[at].name;
+            let end = at + self.reads[at..].partition_point(|read| read.name == name);
+            let wide = self.wide.contains_key(&name) || end - at > WIDE;
+            if wide {
+                let kinds = self.wide.entry(name).or_default();
+                for read in &self.reads[at..end] {
+                    add_kind(kinds, read.kind);
+                }
+            } else {
+                self.reads.copy_within(at..end, kept);
+                kept += end - at;
+            }
+            at = end;
+        }
+        self.reads.truncate(kept);
+        self.settled = true;
     }
 
     pub fn merge(&mut self, other: Collector) {
-        if self.0.is_empty() {
+        if self.reads.is_empty() && self.wide.is_empty() {
             *self = other;
             return;
         }
-        for (name, theirs) in other.0 {
-            let Some(ours) = self.0.get_mut(&name) else {
-                self.0.insert(name, theirs);
-                continue;
-            };
-            if let (Collected::Listed(list), Collected::Listed(more)) = (&mut *ours, &theirs)
-                && list.len() + more.len() <= WIDE
-            {
-                list.extend_from_slice(more);
-                continue;
+        for (name, kinds) in other.wide {
+            let ours = self.wide.entry(name).or_default();
+            for kind in kinds {
+                add_kind(ours, kind);
             }
-            let kinds = collected_kinds(ours)
-                .into_iter()
-                .chain(collected_kinds(&theirs));
-            *ours = Collected::Wide(kinds_of(kinds));
         }
+        self.reads.extend(other.reads);
+        self.settled = false;
     }
-}
-
-fn collected_kinds(collected: &Collected) -> Vec<Kind> {
-    match collected {
-        Collected::Listed(list) => kinds_of(list.iter().map(|r| r.1)),
-        Collected::Wide(kinds) => kinds.clone(),
-    }
-}
-
-fn kinds_of(kinds: impl Iterator<Item = Kind>) -> Vec<Kind> {
-    let mut all: Vec<Kind> = kinds.collect();
-    all.sort_unstable();
-    all.dedup();
-    all
 }
 
 fn add_kind(kinds: &mut Vec<Kind>, kind: Kind) {
@@ -125,21 +135,17 @@ impl Readers {
     /// The index of a full compile of `zones` (apexes): `units` (zone index, name) with the
     /// reads `collected` under their positions in `units`.
     pub fn new(zones: Vec<Box<[u8]>>, units: Vec<(u32, NodeKey)>, collected: Collector) -> Self {
-        let mut base = Vec::new();
-        let mut wide = HashMap::new();
-        for (name, reads) in collected.0 {
-            match reads {
-                Collected::Listed(list) => base.extend(
-                    list.into_iter()
-                        .map(|(unit, kind)| BaseRead { name, unit, kind }),
-                ),
-                Collected::Wide(kinds) => {
-                    wide.insert(name, kinds);
-                }
-            }
-        }
-        base.sort_unstable_by_key(|read| read.name);
+        let mut collected = collected;
+        collected.settle();
+        let Collector {
+            reads: mut base,
+            mut wide,
+            ..
+        } = collected;
         base.shrink_to_fit();
+        for kinds in wide.values_mut() {
+            kinds.sort_unstable();
+        }
         let zone_index = zones
             .iter()
             .enumerate()
