@@ -92,19 +92,34 @@ impl Probe {
         address: Ipv4Addr,
         since: Instant,
     ) -> anyhow::Result<()> {
-        loop {
-            if self.addresses(name).contains(&address) {
-                return Ok(());
-            }
-            process.check_running()?;
-            if since.elapsed() > WAIT_LIMIT {
-                bail!(
-                    "no answer {name} A {address} within {WAIT_LIMIT:?}; output:\n{}",
-                    process.output()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(1));
+        let what = format!("{name} A {address}");
+        wait_until(process, since, &what, Duration::from_millis(1), || {
+            Ok(self.addresses(name).contains(&address))
+        })
+    }
+}
+
+/// Calls `answered` every `pause` until it says yes; fails if `process` dies or after
+/// WAIT_LIMIT from `since`, with its output.
+fn wait_until(
+    process: &mut Process,
+    since: Instant,
+    what: &str,
+    pause: Duration,
+    mut answered: impl FnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    loop {
+        if answered()? {
+            return Ok(());
         }
+        process.check_running()?;
+        if since.elapsed() > WAIT_LIMIT {
+            bail!(
+                "no answer {what} within {WAIT_LIMIT:?}; output:\n{}",
+                process.output()
+            );
+        }
+        std::thread::sleep(pause);
     }
 }
 
@@ -118,8 +133,9 @@ pub fn wait_for_tcp(
     address: Ipv4Addr,
     since: Instant,
 ) -> anyhow::Result<()> {
+    let what = format!("over TCP {name} A {address}");
     let address = address.to_string();
-    loop {
+    wait_until(process, since, &what, Duration::from_millis(5), || {
         let answer = net
             .client("dig")
             .args([
@@ -132,21 +148,10 @@ pub fn wait_for_tcp(
                 "+tries=1",
             ])
             .output()?;
-        if String::from_utf8_lossy(&answer.stdout)
+        Ok(String::from_utf8_lossy(&answer.stdout)
             .lines()
-            .any(|line| line.trim() == address)
-        {
-            return Ok(());
-        }
-        process.check_running()?;
-        if since.elapsed() > WAIT_LIMIT {
-            bail!(
-                "no answer over TCP {name} A {address} within {WAIT_LIMIT:?}; output:\n{}",
-                process.output()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+            .any(|line| line.trim() == address))
+    })
 }
 
 /// A fresh message ID for each query (wrapping).
