@@ -353,15 +353,21 @@ impl<'s> Compiler<'s> {
         parent: &[u8],
         parents: &'c mut ParentCache,
     ) -> &'c [Keyed] {
-        let cached = parents.0.entry(parent.into()).or_insert_with(|| {
+        if !parents.0.contains_key(parent) {
             let mut theirs = self.builder();
             let ((), reads) =
                 reads::recording(|| theirs.add_below(zone, parent, &facts.chain_types));
             // Never empty: `add_below` always gives the name an entry.
             let hash = AnswerKey::new(parent, DEFAULT_QTYPE, SCOPE_NAME).name_hash;
             let below = normalized_below(&theirs.entries, hash);
-            ParentBelow { below, reads }
-        });
+            parents
+                .0
+                .insert(parent.into(), ParentBelow { below, reads });
+        }
+        // Just inserted if it was not there.
+        let Some(cached) = parents.0.get(parent) else {
+            return &[];
+        };
         reads::note_all(&cached.reads);
         &cached.below
     }

@@ -35,7 +35,11 @@ pub fn note(name: impl FnOnce() -> u64, kind: Kind) {
     }
     READS.with(|reads| {
         if let Some(reads) = reads.borrow_mut().as_mut() {
-            reads.push((name(), kind));
+            let read = (name(), kind);
+            // A lookup reads one node several times in a row: noted once.
+            if reads.last() != Some(&read) {
+                reads.push(read);
+            }
         }
     });
 }
