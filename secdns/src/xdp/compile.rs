@@ -247,6 +247,7 @@ impl<'s> Compiler<'s> {
             units: nodes.len() + stops.len(),
             ..All::default()
         };
+        all.overlapping = overlapping;
         let shares = in_shares(&nodes, 1024, |number, first, share| {
             let mut parents = ParentCache::default();
             let mut reads = Collector::default();
@@ -395,6 +396,8 @@ pub struct All {
     pub too_big: usize,
     /// Who read what (when recording).
     pub readers: Readers,
+    /// Apexes of the zones that overlap another (see [`overlapping_zones`]).
+    pub overlapping: foldhash::HashSet<Box<[u8]>>,
 }
 
 impl All {
@@ -446,16 +449,21 @@ impl Packed {
 }
 
 /// The apexes (lowercased) of the zones of `snapshot`, with data or not, that lie above or
-/// below another.
-fn overlapping_zones(snapshot: &Snapshot) -> HashSet<Box<[u8]>> {
-    let apexes: HashSet<Box<[u8]>> = snapshot
+/// below another (answers near the cut come from either).
+fn overlapping_zones(snapshot: &Snapshot) -> foldhash::HashSet<Box<[u8]>> {
+    let apexes: foldhash::HashSet<Box<[u8]>> = snapshot
         .zones()
         .map(|zone| zone.apex_key().into())
         .chain(snapshot.unavailable().map(|name| name.lowercase_wire()))
         .collect();
-    let mut overlapping = HashSet::new();
+    let mut overlapping = foldhash::HashSet::default();
     for apex in &apexes {
-        for offset in label_offsets(apex).skip(1) {
+        // Every proper suffix, the root included.
+        let above = label_offsets(apex)
+            .skip(1)
+            .chain(std::iter::once(apex.len() - 1))
+            .filter(|&offset| offset > 0);
+        for offset in above {
             if let Some(above) = apexes.get(&apex[offset..]) {
                 overlapping.insert(above.clone());
                 overlapping.insert(apex.clone());
@@ -1024,6 +1032,19 @@ mod tests {
 
     fn values(compiled: &Compiled) -> Vec<(AnswerKey, Value)> {
         compiled.entries.values()
+    }
+
+    #[test]
+    fn zones_overlap_any_zone_above_or_below_them_the_root_too() {
+        let overlapping = overlapping_zones(&zones(&[".", "example.", "a.b.", "b.", "c."]));
+        let mut names: Vec<String> = overlapping
+            .iter()
+            .map(|apex| Name::from_wire(apex).unwrap().to_string())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".", "a.b.", "b.", "c.", "example."]);
+        let apart = overlapping_zones(&zones(&["example.", "a.b.", "c."]));
+        assert!(apart.is_empty(), "{apart:?}");
     }
 
     fn groups(compiled: &Compiled) -> (usize, usize) {

@@ -118,6 +118,9 @@ pub struct Published {
     serials: HashMap<ZoneSlot, u32>,
     facts: HashMap<Box<[u8]>, ZoneFacts>,
     readers: Readers,
+    /// Apexes of the zones that overlap another, as the last full compile found them (a
+    /// change compiled alone keeps the set of zones).
+    overlapping: HashSet<Box<[u8]>>,
     /// Keys given by more than one unit, or by a unit for a name other than its own (a
     /// zone's stop entries, pass entries for names below a name). Every other published key
     /// is given by the unit of its name alone, which a change compiles again whole: what it
@@ -173,6 +176,7 @@ impl Published {
         let units_ms = started.elapsed().as_millis() as u64;
         let compiled = all.units;
         let readers = std::mem::take(&mut all.readers);
+        let overlapping = std::mem::take(&mut all.overlapping);
         let merged = merge(all);
         let merged_ms = started.elapsed().as_millis() as u64;
         let shared = merged
@@ -204,6 +208,7 @@ impl Published {
             serials: serials(&snapshot, &slots).into_iter().collect(),
             slots,
             readers,
+            overlapping,
             shared,
             totals: Totals {
                 entries: published.entries.len(),
@@ -258,7 +263,7 @@ impl Published {
             let facts = self.facts.get(&apex)?;
             if old_zone.is_signed()
                 || zone.is_signed()
-                || overlaps(snapshot, &apex)
+                || self.overlapping.contains(&apex)
                 || *facts != ZoneFacts::of(zone)
                 || !same_soa_but_serial(old_zone, zone)
             {
@@ -504,21 +509,6 @@ pub fn kernel_may_lag(held: &Snapshot, next: &Snapshot) -> bool {
             Some(Served::Unavailable(_)) | None => true,
         });
     unchanged && added_apart
-}
-
-/// Whether another zone of `snapshot` lies above or below `apex`: answers near the cut
-/// come from either.
-fn overlaps(snapshot: &Snapshot, apex: &[u8]) -> bool {
-    let above = label_offsets(apex)
-        .skip(1)
-        .chain(std::iter::once(apex.len() - 1))
-        .any(|offset| snapshot.find(&apex[offset..]).is_some());
-    let below = snapshot
-        .zones()
-        .map(|z| z.apex().lowercase_wire())
-        .chain(snapshot.unavailable().map(|n| n.lowercase_wire()))
-        .any(|other| other.len() > apex.len() && other.ends_with(apex));
-    above || below
 }
 
 /// Whether the SOA records of two versions of a zone differ at most in the serial.
