@@ -377,35 +377,26 @@ impl XdpEngine {
             return Ok(());
         }
         let mut retry = Vec::new();
-        for attached in std::mem::take(&mut self.links) {
-            let Attached {
-                interface,
-                mode,
-                link,
-            } = attached;
-            let link = match link {
+        let program = self.instance.program_mut()?;
+        self.links = relink(std::mem::take(&mut self.links), |interface, mode, link| {
+            Ok(match link {
                 Link::Pinned {
                     link,
                     path,
                     ours: false,
-                } => match move_pinned(self.instance.program_mut()?, link, &path, &interface) {
+                } => match move_pinned(program, link, &path, interface) {
                     Some(link) => {
                         tracing::info!(interface, "XDP taken over");
-                        link
+                        Some(link)
                     }
                     None => {
-                        retry.push((interface, mode, path));
-                        continue;
+                        retry.push((interface.to_owned(), mode, path));
+                        None
                     }
                 },
-                other => other,
-            };
-            self.links.push(Attached {
-                interface,
-                mode,
-                link,
-            });
-        }
+                other => Some(other),
+            })
+        })?;
         for (interface, mode, path) in retry {
             tracing::info!(interface, "attaching XDP afresh");
             self.attach_and_pin(&interface, mode, path)?;
@@ -607,46 +598,29 @@ impl XdpEngine {
             .context("writing the new XDP instance's config")?;
         // Every interface moves to the new program: an atomic replace per link. One that
         // cannot (its interface is gone) is let go, unpinned: never left on old maps.
-        let mut moved = Vec::with_capacity(self.links.len());
-        for attached in std::mem::take(&mut self.links) {
-            let Attached {
-                interface,
-                mode,
-                link,
-            } = attached;
-            let link = match link {
+        let old_program = self.instance.program_mut()?;
+        let new_program = instance.program_mut()?;
+        self.links = relink(std::mem::take(&mut self.links), |interface, _, link| {
+            Ok(match link {
                 Link::Managed(id) => {
-                    let moved_link = self
-                        .instance
-                        .program_mut()?
+                    let moved = old_program
                         .take_link(id)
                         .map_err(anyhow::Error::new)
-                        .and_then(|link| Ok(instance.program_mut()?.attach_to_link(link)?));
-                    match moved_link {
-                        Ok(id) => Link::Managed(id),
+                        .and_then(|link| Ok(new_program.attach_to_link(link)?));
+                    match moved {
+                        Ok(id) => Some(Link::Managed(id)),
                         Err(e) => {
                             tracing::warn!(
                                 interface,
                                 "XDP link lost while growing the maps: {e:#}"
                             );
-                            continue;
+                            None
                         }
                     }
                 }
-                Link::Pinned { link, path, .. } => {
-                    match move_pinned(instance.program_mut()?, link, &path, &interface) {
-                        Some(link) => link,
-                        None => continue,
-                    }
-                }
-            };
-            moved.push(Attached {
-                interface,
-                mode,
-                link,
-            });
-        }
-        self.links = moved;
+                Link::Pinned { link, path, .. } => move_pinned(new_program, link, &path, interface),
+            })
+        })?;
         let old = std::mem::replace(&mut self.instance, instance);
         self.maps = maps;
         // The old program no longer runs: what it counted is final.
@@ -818,6 +792,30 @@ impl XdpEngine {
         out.truncate(result.data_size_out as usize);
         Ok((result.return_value, out, result.duration))
     }
+}
+
+/// Each of `links` through `relink` (interface, mode, link): kept with the link it gives,
+/// dropped for `None`.
+fn relink(
+    links: Vec<Attached>,
+    mut relink: impl FnMut(&str, AttachMode, Link) -> anyhow::Result<Option<Link>>,
+) -> anyhow::Result<Vec<Attached>> {
+    let mut kept = Vec::with_capacity(links.len());
+    for Attached {
+        interface,
+        mode,
+        link,
+    } in links
+    {
+        if let Some(link) = relink(&interface, mode, link)? {
+            kept.push(Attached {
+                interface,
+                mode,
+                link,
+            });
+        }
+    }
+    Ok(kept)
 }
 
 /// The pinned `link` of `interface` moved to `program`; `None` when it cannot be (its
