@@ -177,12 +177,12 @@ impl ZoneFacts {
         let defaults = !zone.types().contains(&ABSENT_TYPE);
         // At a CNAME, the answer depends on what the chain's end holds for the type asked:
         // every type the zone holds gets its own entry there, and the default covers the
-        // types the zone holds nowhere. RRSIG and NSEC are not chased, so they are listed too.
+        // types the zone holds nowhere.
         let mut chain_types: Vec<u16> = zone
             .types()
             .iter()
             .copied()
-            .chain([rtype::CNAME, rtype::RRSIG, rtype::NSEC])
+            .chain([rtype::CNAME])
             .filter(|t| !has_own_answer(*t))
             .collect();
         chain_types.sort_unstable();

@@ -11,7 +11,7 @@ use secdns_common::CHUNK_LEN;
 
 use super::{
     compile::Group,
-    layout::{AnswerKey, body_record_into, hasher, value_of},
+    layout::{AnswerKey, body_record, body_record_into, hasher, value_of},
     value::Value,
 };
 
@@ -242,12 +242,7 @@ pub fn identity(content: u128, options: u8, name: u64) -> u64 {
 
 /// [`identity`] of a value.
 pub fn value_identity(value: &Value) -> u64 {
-    let mut record = Vec::new();
-    let content = if body_record_into(value, &mut record) {
-        content_of(&record)
-    } else {
-        0
-    };
+    let content = body_record(value).map_or(0, |record| content_of(&record));
     identity(content, value.options as u8, name_id(&value.name))
 }
 

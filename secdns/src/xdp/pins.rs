@@ -91,7 +91,6 @@ impl Pins {
 /// The network namespace's cookie, which the kernel never gives to another namespace (an
 /// inode number can come back); its inode on kernels before 5.14.
 fn netns_id() -> anyhow::Result<u64> {
-    const SO_NETNS_COOKIE: libc::c_int = 71;
     // SAFETY: a socket we close below; getsockopt writes at most `len` bytes into `cookie`.
     unsafe {
         let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
@@ -101,7 +100,7 @@ fn netns_id() -> anyhow::Result<u64> {
             let rc = libc::getsockopt(
                 fd,
                 libc::SOL_SOCKET,
-                SO_NETNS_COOKIE,
+                libc::SO_NETNS_COOKIE,
                 (&raw mut cookie).cast(),
                 &mut len,
             );

@@ -118,8 +118,7 @@ fn add_kind(kinds: &mut Vec<Kind>, kind: Kind) {
 
 #[derive(Default)]
 pub struct Readers {
-    /// Apexes (lowercased wire form) of the zones compiled, by zone index.
-    zones: Vec<Box<[u8]>>,
+    /// Zone index of each zone compiled, by apex (lowercased wire form).
     zone_index: HashMap<Box<[u8]>, u32>,
     /// The units of the full compile: (zone index, name).
     units: Vec<(u32, NodeKey)>,
@@ -147,12 +146,11 @@ impl Readers {
             kinds.sort_unstable();
         }
         let zone_index = zones
-            .iter()
+            .into_iter()
             .enumerate()
-            .map(|(index, apex)| (apex.clone(), index as u32))
+            .map(|(index, apex)| (apex, index as u32))
             .collect();
         Self {
-            zones,
             zone_index,
             units,
             base,
@@ -165,10 +163,6 @@ impl Readers {
 
     pub fn zone_index(&self, apex: &[u8]) -> Option<u32> {
         self.zone_index.get(apex).copied()
-    }
-
-    pub fn zone_apex(&self, zone: u32) -> Option<&[u8]> {
-        self.zones.get(zone as usize).map(|apex| &apex[..])
     }
 
     /// The kinds of reads made of `name` (by hash) when it is read too often to list readers.

@@ -213,7 +213,7 @@ impl Zone {
 
     /// Every node of the zone's namespace (see [`Zone::name_node`]).
     pub fn name_nodes(&self) -> impl Iterator<Item = &Node> {
-        self.nodes().filter(|node| !node.is_nsec3_only())
+        self.keyed_name_nodes().map(|(_, node)| node)
     }
 
     /// Every node of the zone's namespace with its key (lowercased wire form), which the
