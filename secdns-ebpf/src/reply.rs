@@ -98,19 +98,21 @@ fn grow(ctx: &XdpContext, q: &Query, delta: i32) -> Result<(), Pass> {
     Ok(())
 }
 
-/// Copies the body of the record starting at `chunk` to `body_off`: its first part from the
-/// header's chunk, the rest chunk by chunk.
+/// Copies the body of the record starting at `chunk`, whose header is `v`, to `body_off`:
+/// its first part from the header's chunk (looked up once, by the caller), the rest chunk by
+/// chunk.
 #[inline(always)]
 fn copy_body(
     ctx: &XdpContext,
     scratch: *mut Scratch,
+    v: &BodyHeader,
     chunk: u32,
     body_off: usize,
     body_len: usize,
 ) -> Option<()> {
-    let first = BODIES.get(chunk)?;
-    // SAFETY: the header ends inside the chunk; `store_piece` copies at most the rest.
-    let after_header = unsafe { first.bytes.as_ptr().add(BODY_HEADER_LEN) };
+    // SAFETY: `v` is the start of chunk `chunk` (a BODIES value), whose header ends inside
+    // it; `store_piece` copies at most the rest.
+    let after_header = unsafe { (v as *const BodyHeader).cast::<u8>().add(BODY_HEADER_LEN) };
     let mut copied = store_piece(
         ctx,
         scratch,
@@ -194,7 +196,7 @@ fn rewrite(
     if body_len == 0 || body_len > MAX_BODY_LEN {
         return None;
     }
-    copy_body(ctx, q.scratch, chunk, body_off, body_len)?;
+    copy_body(ctx, q.scratch, v, chunk, body_off, body_len)?;
 
     let odd_question = q.qname_len & 1 != 0;
     let mut sum: u64 = 0;
