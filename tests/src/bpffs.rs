@@ -27,9 +27,7 @@ impl BpfFs {
     pub fn pin_dir(&self) -> PathBuf {
         self.0.join("secdns")
     }
-}
 
-impl BpfFs {
     /// Removes every pin: what secdns left attached is detached.
     pub fn unpin_all(&self) {
         if let Ok(entries) = std::fs::read_dir(self.pin_dir()) {

@@ -18,6 +18,16 @@ pub fn normalise(apex: &str, text: &str) -> anyhow::Result<Vec<String>> {
     Ok(lines)
 }
 
+/// The address of host `i` in [`hosts_zone`] (and [`host_records_zone`]).
+pub fn host_address(i: usize) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::new(10, (i >> 16) as u8, (i >> 8) as u8, i as u8)
+}
+
+/// How many hosts [`host_records_zone`] writes for about `records` records.
+pub fn host_records_hosts(records: usize) -> usize {
+    records * 10 / 13
+}
+
 /// A zone of `hosts` A records (`host0` .. ), for tests and benchmarks that need bulk.
 pub fn hosts_zone(apex: &str, serial: u32, hosts: usize) -> String {
     let mut text = format!(
@@ -38,7 +48,7 @@ pub fn hosts_zone(apex: &str, serial: u32, hosts: usize) -> String {
 /// as [`hosts_zone`] writes them), an AAAA on every fifth and a TXT on every tenth, about
 /// `records` records in all. Returns the text and the exact record count.
 pub fn host_records_zone(apex: &str, serial: u32, records: usize) -> (String, usize) {
-    let hosts = records * 10 / 13;
+    let hosts = host_records_hosts(records);
     let mut text = hosts_zone(apex, serial, hosts);
     let mut count = 3 + hosts;
     for i in 0..hosts {

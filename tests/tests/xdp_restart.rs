@@ -168,7 +168,7 @@ fn the_kernel_answers_through_a_restart_and_never_from_older_data() {
     let config = write_example_config(dir.path(), &net.server_if).unwrap();
     with_pin_dir(&config, &bpffs.pin_dir());
     let _peer = start_xdp_peer(&net).unwrap();
-    let server = start_server(&net, &config).unwrap();
+    let mut server = start_server(&net, &config).unwrap();
 
     // A secondary zone, and a newer version of it by NOTIFY and IXFR, kept in the state
     // directory for the next start.
@@ -187,14 +187,11 @@ fn the_kernel_answers_through_a_restart_and_never_from_older_data() {
         .collect();
     let grown: Vec<&str> = grown.iter().map(String::as_str).collect();
     knot.change(&grown, &[]).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !server
-        .output()
-        .contains("XDP answer maps moved to a new instance")
-    {
-        assert!(Instant::now() < deadline, "no growth: {}", server.output());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    server
+        .wait_until("growth", Duration::from_secs(30), |out| {
+            out.contains("XDP answer maps moved to a new instance")
+        })
+        .unwrap();
 
     // Stopped as systemctl stops it; no userspace at all for a while; started again.
     let (status, log) = server.terminate(Duration::from_secs(10)).unwrap();

@@ -473,7 +473,7 @@ fn xdp(quick: bool) -> anyhow::Result<()> {
         }
     };
     let ixfr_to_kernel = apply_ms + ixfr_median;
-    let publish_ms = (compile_ms + publish_ms) as f64;
+    let compile_and_write_ms = (compile_ms + publish_ms) as f64;
     let targets = [
         per_packet("positive", "positive answer", 100.0),
         per_packet("NXDOMAIN: random name", "NXDOMAIN for a random name", 150.0),
@@ -500,8 +500,8 @@ fn xdp(quick: bool) -> anyhow::Result<()> {
         },
         Target {
             target: "a 1,000,000-record zone compiled and written into the maps in 5 s".into(),
-            measured: format!("{:.1} s for {hosts} records", publish_ms / 1e3),
-            met: (!quick).then_some(publish_ms <= 5000.0),
+            measured: format!("{:.1} s for {hosts} records", compile_and_write_ms / 1e3),
+            met: (!quick).then_some(compile_and_write_ms <= 5000.0),
         },
     ];
     report::targets_table(&mut page, &targets);
@@ -515,8 +515,6 @@ fn xdp(quick: bool) -> anyhow::Result<()> {
     )
 }
 
-/// The zone an IXFR from serial 2 to 4 makes of `copy` (a hosts zone at serial 2): the A
-/// record of each host in `hosts` (all at 10.0.0.x) replaced by one at 10.253.0.x.
 /// One IXFR: serial `from` to `to`, the A record of each host moving from 10.`old`.0.x to
 /// 10.`new`.0.x.
 struct Step {
@@ -526,6 +524,7 @@ struct Step {
     new: u8,
 }
 
+/// The zone an IXFR `step` makes of `copy`: the A record of each host in `hosts` moved.
 fn apply_ixfr(
     apex: &Name,
     copy: &Zone,

@@ -101,7 +101,7 @@ impl Probe {
 
 /// Calls `answered` every `pause` until it says yes; fails if `process` dies or after
 /// WAIT_LIMIT from `since`, with its output.
-fn wait_until(
+pub fn wait_until(
     process: &mut Process,
     since: Instant,
     what: &str,

@@ -12,17 +12,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use secdns_tests::{
     TempDir,
     netns::TestNet,
     prerequisites::{require_root, require_tools},
-    records::host_records_zone,
+    records::{host_address, host_records_hosts, host_records_zone},
     secdns::stats,
     servers::{self, Server},
 };
 
-use crate::probe::{MemorySampler, Probe, WAIT_LIMIT};
+use crate::probe::{MemorySampler, Probe, wait_until};
 use crate::report::Target;
 
 const SERVERS: [Server; 3] = [Server::SecdnsXdp, Server::Knot, Server::Nsd];
@@ -113,15 +113,14 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
                 .with_context(|| format!("{} serving {name}", server.name()))?;
         }
         let serving = started.elapsed();
-        let xdp = if server == Server::SecdnsXdp {
+        let ours = server == Server::SecdnsXdp;
+        let xdp = if ours {
             Some(wait_published(&net, &mut running.process, started)?)
         } else {
             None
         };
         let (peak_pss, peak_rss) = memory.stop();
-        let map = (server == Server::SecdnsXdp)
-            .then(|| stats(&net))
-            .transpose()?;
+        let map = ours.then(|| stats(&net)).transpose()?;
         // Every zone's last host, once; a server missing many stops the sweep early (each
         // miss waits for a timeout).
         let swept = Instant::now();
@@ -139,9 +138,7 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
                 }
             }
         }
-        let after = (server == Server::SecdnsXdp)
-            .then(|| stats(&net))
-            .transpose()?;
+        let after = ours.then(|| stats(&net)).transpose()?;
         println!(
             "{}: serving after {:.1} s{}, {answered} of {} zones answered in a {:.1} s sweep",
             server.name(),
@@ -219,16 +216,9 @@ fn write_zones(
         let (text, count) = host_records_zone(&apex, 1, size);
         let path = dir.join(format!("customer{i}.zone"));
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-        // host_records_zone's hosts: an A record each, as hosts_zone numbers them.
-        let hosts = size * 10 / 13;
-        let last = if hosts == 0 {
-            (format!("ns.{apex}"), Ipv4Addr::new(192, 0, 2, 1))
-        } else {
-            let i = hosts - 1;
-            (
-                format!("host{i}.{apex}"),
-                Ipv4Addr::new(10, (i >> 16) as u8, (i >> 8) as u8, i as u8),
-            )
+        let last = match host_records_hosts(size).checked_sub(1) {
+            Some(i) => (format!("host{i}.{apex}"), host_address(i)),
+            None => (format!("ns.{apex}"), Ipv4Addr::new(192, 0, 2, 1)),
         };
         written += count;
         largest = largest.max(count);
@@ -249,22 +239,11 @@ fn wait_published(
     process: &mut secdns_tests::process::Process,
     since: Instant,
 ) -> anyhow::Result<Duration> {
-    loop {
-        process.check_running()?;
-        if let Ok(stats) = stats(net)
-            && stats.xdp_map.publications > 0
-            && stats.xdp_map.entries > 0
-        {
-            return Ok(since.elapsed());
-        }
-        if since.elapsed() > WAIT_LIMIT {
-            bail!(
-                "secdns's XDP maps did not take the zones within {WAIT_LIMIT:?}:\n{}",
-                process.output()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let what = "from secdns's XDP maps (a publication)";
+    wait_until(process, since, what, Duration::from_millis(50), || {
+        Ok(stats(net).is_ok_and(|s| s.xdp_map.publications > 0 && s.xdp_map.entries > 0))
+    })?;
+    Ok(since.elapsed())
 }
 
 fn targets(rows: &[Row], zones: usize, quick: bool) -> Vec<Target> {

@@ -19,12 +19,12 @@ use secdns_tests::{
     knot::{Knot, KnotOptions},
     netns::{SERVER_V4, TestNet},
     prerequisites::{require_root, require_tools},
-    records::hosts_zone,
+    records::{host_address, hosts_zone},
     secdns::{start_xdp_peer, stats},
     servers::{Server, spawn_secondary},
 };
 
-use crate::probe::{MemorySampler, Probe, wait_for_tcp};
+use crate::probe::{MemorySampler, Probe, WAIT_LIMIT, wait_for_tcp};
 use crate::report::Target;
 
 const APEX: &str = "big.example.";
@@ -32,8 +32,6 @@ const PRIMARY_PORT: u16 = 5300;
 /// Records changed by the IXFR of each round.
 const CHANGED: usize = 100;
 const SECONDARIES: [Server; 3] = [Server::SecdnsXdp, Server::Knot, Server::Nsd];
-/// How long any one step may take before the run fails.
-const STEP_LIMIT: Duration = Duration::from_secs(180);
 
 #[derive(serde::Serialize)]
 struct Row {
@@ -206,11 +204,6 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
     )
 }
 
-/// The address of host `i` in [`hosts_zone`].
-fn host_address(i: usize) -> Ipv4Addr {
-    Ipv4Addr::new(10, (i >> 16) as u8, (i >> 8) as u8, i as u8)
-}
-
 /// The address host `i` gets in the IXFR of `round`.
 fn changed_address(round: usize, i: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, 255, round as u8, (i % 256) as u8)
@@ -231,7 +224,7 @@ fn wait_xdp(
         // After a restart the kernel may answer before the control API is up.
         let map = match stats(net) {
             Ok(stats) => Some(stats.xdp_map),
-            Err(_) if since.elapsed() < STEP_LIMIT => None,
+            Err(_) if since.elapsed() < WAIT_LIMIT => None,
             Err(e) => return Err(e),
         };
         if let Some(map) = &map
@@ -240,8 +233,8 @@ fn wait_xdp(
         {
             return Ok(Some(since.elapsed()));
         }
-        if since.elapsed() > STEP_LIMIT {
-            bail!("secdns's XDP maps did not take the zone within {STEP_LIMIT:?}: {map:?}");
+        if since.elapsed() > WAIT_LIMIT {
+            bail!("secdns's XDP maps did not take the zone within {WAIT_LIMIT:?}: {map:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
