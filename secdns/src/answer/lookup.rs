@@ -64,14 +64,14 @@ fn lowercase(wire: &[u8]) -> Vec<u8> {
 
 fn records<'a>(
     owner: Cow<'a, Name>,
-    rrset: &'a Rrset,
+    rrset: Rrset<'a>,
     ttl: u32,
 ) -> impl Iterator<Item = Rr<'a>> + 'a {
     rrset.rdatas.iter().map(move |data| Rr {
         owner: owner.clone(),
         rtype: rrset.rtype,
         ttl,
-        rdata: Cow::Borrowed(&data[..]),
+        rdata: Cow::Borrowed(data),
     })
 }
 
@@ -130,7 +130,7 @@ impl<'a> Builder<'a> {
         section: Section,
         owner: Cow<'a, Name>,
         node: &'a Node,
-        rrset: &'a Rrset,
+        rrset: Rrset<'a>,
         ttl: Option<u32>,
     ) {
         let ttl = ttl.unwrap_or(rrset.ttl);
@@ -176,7 +176,7 @@ impl<'a> Builder<'a> {
         let ttl = soa
             .rdatas
             .first()
-            .and_then(|r| rdata::soa_minimum(r))
+            .and_then(rdata::soa_minimum)
             .map_or(soa.ttl, |m| m.min(soa.ttl));
         self.add(
             Section::Authority,
@@ -527,11 +527,11 @@ fn answer_from_node<'a>(
 ) -> bool {
     match qtype {
         rtype::ANY => {
-            let Some(first) = node.all().first() else {
+            let Some(first) = node.all().next() else {
                 return false;
             };
             if first.rtype == rtype::RRSIG {
-                for sigs in node.all().iter().filter(|r| r.rtype == rtype::RRSIG) {
+                for sigs in node.all().filter(|r| r.rtype == rtype::RRSIG) {
                     b.add(Section::Answer, owner.clone(), node, sigs, None);
                 }
             } else {
@@ -562,7 +562,7 @@ fn answer_from_node<'a>(
 
 enum Found<'a> {
     Delegation(&'a Node),
-    Dname(&'a Node, &'a Rrset),
+    Dname(&'a Node, Rrset<'a>),
     /// The node that answers, the owner to give its records (the name asked for, when a
     /// wildcard answers), and for a wildcard the offset of its closest encloser.
     Node {
@@ -629,7 +629,7 @@ fn find<'a>(zone: &'a Zone, name: &[u8], qtype: u16) -> Found<'a> {
 
 /// RFC 6672 §2.2: `name` with the DNAME owner's suffix replaced by the DNAME target; `None`
 /// when the result would be longer than a name may be.
-fn substitute(name: &[u8], owner: &Name, dname: &Rrset) -> Option<Vec<u8>> {
+fn substitute(name: &[u8], owner: &Name, dname: Rrset<'_>) -> Option<Vec<u8>> {
     let target = dname.rdatas.first()?;
     let prefix = name.len().checked_sub(owner.wire().len())?;
     let mut out = name[..prefix].to_vec();

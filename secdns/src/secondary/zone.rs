@@ -279,7 +279,7 @@ impl SecondaryZone {
     fn timers(&self) -> (u32, u32, u32) {
         let soa = self
             .copy()
-            .and_then(|z| z.soa().rdatas.first().and_then(|r| rdata::soa_timers(r)));
+            .and_then(|z| z.soa().rdatas.first().and_then(rdata::soa_timers));
         let settings = self.settings();
         let def = &settings.def;
         let refresh = def

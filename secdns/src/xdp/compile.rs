@@ -21,7 +21,7 @@ use foldhash::{HashMap, HashMapExt};
 use secdns_common::{
     DEFAULT_QTYPE, MAX_BODY_LEN, MAX_FIXUPS, NAME_BUF_LEN, NO_ZONE_SLOT, OPTION_DO_PASS,
     OPTION_HAS_DO_VARIANT, OPTION_TYPED_BELOW, SCOPE_BELOW, SCOPE_NAME, ZONE_SLOTS, ZoneSlot,
-    has_own_answer, left_to_userspace, name_hash,
+    dns_lowercase, has_own_answer, left_to_userspace, name_hash,
 };
 
 use crate::{
@@ -38,7 +38,7 @@ use crate::{
     xdp::{
         layout::{AnswerKey, hasher},
         packed::{Bodies, BodyStore, PackedEntry, Packer, Upserts},
-        readers::{Collector, Readers},
+        readers::{Collector, Readers, Units},
         value::Value,
     },
     zone::{
@@ -231,8 +231,8 @@ impl<'s> Compiler<'s> {
             let overlaps = overlapping.contains(zone.apex_key());
             // Names that own only NSEC3 records do not exist for queries: the walk answers them.
             nodes.extend(
-                zone.keyed_name_nodes()
-                    .map(|(key, node)| (index as u32, *zone, facts, overlaps, key, node)),
+                zone.name_nodes()
+                    .map(|node| (index as u32, *zone, facts, overlaps, node)),
             );
         }
         // Nothing to answer from: the zone's names stop every lookup and walk.
@@ -252,7 +252,7 @@ impl<'s> Compiler<'s> {
             let mut parents = ParentCache::default();
             let mut reads = Collector::default();
             let mut packed = Packed::new(number as u32);
-            for (at, &(_, zone, facts, overlaps, _, node)) in share.iter().enumerate() {
+            for (at, &(_, zone, facts, overlaps, node)) in share.iter().enumerate() {
                 let unit = self.node(zone, facts, node, &mut parents);
                 reads.add((first + at) as u32, &unit.reads);
                 packed.add(unit, overlaps);
@@ -274,15 +274,16 @@ impl<'s> Compiler<'s> {
         all.take(packed, &mut stores);
         all.bodies = Bodies::new(stores);
         if self.record {
+            let mut units = Units::default();
+            for &(zone, .., node) in &nodes {
+                units.push(zone, node.owner.wire().iter().map(|&b| dns_lowercase(b)));
+            }
             all.readers = Readers::new(
                 zones
                     .iter()
                     .map(|(zone, _)| zone.apex().lowercase_wire())
                     .collect(),
-                nodes
-                    .iter()
-                    .map(|&(zone, _, _, _, key, _)| (zone, key.clone()))
-                    .collect(),
+                units,
                 collected,
             );
         }
@@ -866,7 +867,7 @@ fn normalized_below(entries: &[Entry], hash: u64) -> Vec<Keyed> {
 /// a CNAME.
 fn answer_types(node: &Node, chain_types: &[u16]) -> (Vec<u16>, bool) {
     let chain = node.rrset(rtype::CNAME).is_some();
-    let mut types: Vec<u16> = node.all().iter().map(|r| r.rtype).collect();
+    let mut types: Vec<u16> = node.all().map(|r| r.rtype).collect();
     if chain {
         types.extend(chain_types);
     }

@@ -517,12 +517,12 @@ fn same_soa_but_serial(old: &Zone, new: &Zone) -> bool {
 }
 
 /// Whether two SOA RRsets differ at most in the serial.
-fn same_but_serial(a: &Rrset, b: &Rrset) -> bool {
+fn same_but_serial(a: Rrset, b: Rrset) -> bool {
     a.ttl == b.ttl
         && a.rdatas.len() == b.rdatas.len()
         && a.rdatas
             .iter()
-            .zip(&b.rdatas)
+            .zip(b.rdatas)
             .all(|(x, y)| but_serial(x) == but_serial(y))
 }
 
@@ -553,11 +553,11 @@ fn node_changes(old: &Zone, new: &Zone) -> Vec<(Box<[u8]>, NodeChange)> {
             names.into_iter().collect()
         }
         None => new
-            .named_nodes()
-            .map(|(name, _)| name)
+            .nodes()
+            .map(|node| node.owner.wire())
             .chain(
-                old.named_nodes()
-                    .map(|(name, _)| name)
+                old.nodes()
+                    .map(|node| node.owner.wire())
                     .filter(|name| new.node_unrecorded(name).is_none()),
             )
             .collect(),
@@ -570,7 +570,10 @@ fn node_changes(old: &Zone, new: &Zone) -> Vec<(Box<[u8]>, NodeChange)> {
                 (None, Some(_)) => NodeChange::Added,
                 (Some(_), None) => NodeChange::Removed,
                 (Some(before), Some(after)) => {
-                    if before.owner.wire() == after.owner.wire() && before.rrsets == after.rrsets {
+                    if std::ptr::eq(before, after)
+                        || before.owner.wire() == after.owner.wire()
+                            && before.rrsets_unrecorded().eq(after.rrsets_unrecorded())
+                    {
                         return None;
                     }
                     let types = changed_types(before, after);
@@ -580,7 +583,7 @@ fn node_changes(old: &Zone, new: &Zone) -> Vec<(Box<[u8]>, NodeChange)> {
                     NodeChange::Types(types)
                 }
             };
-            Some((name.into(), change))
+            Some((name.to_ascii_lowercase().into(), change))
         })
         .collect()
 }
@@ -590,7 +593,7 @@ fn node_changes(old: &Zone, new: &Zone) -> Vec<(Box<[u8]>, NodeChange)> {
 fn changed_types(old: &Node, new: &Node) -> Vec<u16> {
     let key = |r: &Rrset| (r.rtype, r.covers);
     let spelled_alike = old.owner.wire() == new.owner.wire();
-    let same = |a: &Rrset, b: &Rrset| {
+    let same = |a: Rrset, b: Rrset| {
         if a.rtype == rtype::SOA {
             same_but_serial(a, b)
         } else {
@@ -599,12 +602,11 @@ fn changed_types(old: &Node, new: &Node) -> Vec<u16> {
     };
     let mut types: Vec<u16> = Vec::new();
     for (this, other) in [(old, new), (new, old)] {
-        for rrset in &this.rrsets {
+        for rrset in this.rrsets_unrecorded() {
             let unchanged = spelled_alike
                 && other
-                    .rrsets
-                    .iter()
-                    .find(|o| key(o) == key(rrset))
+                    .rrsets_unrecorded()
+                    .find(|o| key(o) == key(&rrset))
                     .is_some_and(|o| same(o, rrset));
             if !unchanged {
                 types.push(rrset.rtype);

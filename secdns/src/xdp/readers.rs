@@ -9,12 +9,14 @@
 //! SOA's name server) keeps only the kinds of reads made: a change there changes the answers
 //! of most names and is published by a full compile.
 
+use std::sync::Arc;
+
 use foldhash::{HashMap, HashMapExt};
 
-use crate::zone::{
-    NodeKey,
-    reads::{Kind, Read},
-};
+use crate::zone::reads::{Kind, Read};
+
+/// The name of a unit compiled again (lowercased), shared by its reads.
+type UnitName = Arc<[u8]>;
 
 /// Reads of one name above which only the kinds read are kept.
 pub const WIDE: usize = 1024;
@@ -28,7 +30,7 @@ struct BaseRead {
 
 struct RecentRead {
     zone: u32,
-    unit: NodeKey,
+    unit: UnitName,
     generation: u32,
     kind: Kind,
 }
@@ -116,24 +118,64 @@ fn add_kind(kinds: &mut Vec<Kind>, kind: Kind) {
     }
 }
 
+/// The units of a full compile, by position: zone index and name (lowercased), the names in
+/// one buffer (not an allocation each: there is a unit per name of every zone).
+#[derive(Default)]
+pub struct Units {
+    zones: Vec<u32>,
+    /// Where each name starts in `names`; one more, where the last ends.
+    starts: Vec<u32>,
+    names: Vec<u8>,
+    /// The names did not fit 4 GiB: the index cannot be used.
+    overflowed: bool,
+}
+
+impl Units {
+    pub fn push(&mut self, zone: u32, name: impl IntoIterator<Item = u8>) {
+        if self.starts.is_empty() {
+            self.starts.push(0);
+        }
+        self.names.extend(name);
+        match u32::try_from(self.names.len()) {
+            Ok(end) => self.starts.push(end),
+            Err(_) => self.overflowed = true,
+        }
+        self.zones.push(zone);
+    }
+
+    fn get(&self, index: usize) -> Option<(u32, &[u8])> {
+        let (start, end) = (*self.starts.get(index)?, *self.starts.get(index + 1)?);
+        Some((
+            *self.zones.get(index)?,
+            self.names.get(start as usize..end as usize)?,
+        ))
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.zones.shrink_to_fit();
+        self.starts.shrink_to_fit();
+        self.names.shrink_to_fit();
+    }
+}
+
 #[derive(Default)]
 pub struct Readers {
     /// Zone index of each zone compiled, by apex (lowercased wire form).
     zone_index: HashMap<Box<[u8]>, u32>,
-    /// The units of the full compile: (zone index, name).
-    units: Vec<(u32, NodeKey)>,
+    units: Units,
     base: Vec<BaseRead>,
     wide: HashMap<u64, Vec<Kind>>,
     /// Units compiled again since, by zone and name: how many times.
-    recompiled: HashMap<u32, HashMap<NodeKey, u32>>,
+    recompiled: HashMap<u32, HashMap<UnitName, u32>>,
     recent: HashMap<u64, Vec<RecentRead>>,
     recent_reads: usize,
 }
 
 impl Readers {
-    /// The index of a full compile of `zones` (apexes): `units` (zone index, name) with the
-    /// reads `collected` under their positions in `units`.
-    pub fn new(zones: Vec<Box<[u8]>>, units: Vec<(u32, NodeKey)>, collected: Collector) -> Self {
+    /// The index of a full compile of `zones` (apexes): `units` with the reads `collected`
+    /// under their positions in `units`.
+    pub fn new(zones: Vec<Box<[u8]>>, mut units: Units, collected: Collector) -> Self {
+        units.shrink_to_fit();
         let mut collected = collected;
         collected.settle();
         let Collector {
@@ -181,8 +223,8 @@ impl Readers {
             let Some((zone, unit)) = self.units.get(read.unit as usize) else {
                 continue;
             };
-            if self.generation(*zone, unit) == 0 {
-                f(*zone, unit, read.kind);
+            if self.generation(zone, unit) == 0 {
+                f(zone, unit, read.kind);
             }
         }
         for read in self.recent.get(&name).into_iter().flatten() {
@@ -209,13 +251,13 @@ impl Readers {
                 *generation
             }
             None => {
-                units.insert(NodeKey::from(name), 1);
+                units.insert(UnitName::from(name), 1);
                 1
             }
         };
-        let unit: NodeKey = match units.get_key_value(name) {
+        let unit: UnitName = match units.get_key_value(name) {
             Some((key, _)) => key.clone(),
-            None => NodeKey::from(name),
+            None => UnitName::from(name),
         };
         for &(read, kind) in reads {
             if let Some(kinds) = self.wide.get_mut(&read) {
@@ -232,9 +274,10 @@ impl Readers {
         }
     }
 
-    /// Reads of units compiled again have piled up: compile everything afresh.
+    /// Reads of units compiled again have piled up (or the units could not be listed):
+    /// compile everything afresh.
     pub fn is_stale(&self) -> bool {
-        self.recent_reads > (self.base.len() / 2).max(1 << 16)
+        self.units.overflowed || self.recent_reads > (self.base.len() / 2).max(1 << 16)
     }
 }
 
@@ -253,13 +296,15 @@ mod tests {
 
     #[test]
     fn names_read_too_often_keep_only_the_kinds_read() {
-        let units: Vec<(u32, NodeKey)> = (0..WIDE as u32 + 10)
-            .map(|i| (0, NodeKey::from(i.to_be_bytes().as_slice())))
-            .collect();
+        let count = WIDE as u32 + 10;
+        let mut units = Units::default();
+        for i in 0..count {
+            units.push(0, i.to_be_bytes());
+        }
         // Two threads' collections, merged: name 1 is read by every unit, name 2 by two.
         let mut first = Collector::default();
         let mut second = Collector::default();
-        for unit in 0..units.len() as u32 {
+        for unit in 0..count {
             let collector = if unit % 2 == 0 {
                 &mut first
             } else {

@@ -6,8 +6,8 @@ use super::{Node, Zone};
 /// versions (an IXFR's unchanged ones) are skipped without looking inside.
 pub fn changed_records(old: &Zone, new: &Zone) -> u64 {
     let one_way = |from: &Zone, to: &Zone| -> u64 {
-        from.named_nodes()
-            .map(|(key, node)| match to.node_unrecorded(key) {
+        from.nodes()
+            .map(|node: &Node| match to.node_unrecorded(node.owner.wire()) {
                 Some(other) if std::ptr::eq(node, other) => 0,
                 other => missing(node, other),
             })
@@ -29,13 +29,8 @@ fn missing(node: &Node, other: Option<&Node>) -> u64 {
             match theirs {
                 // A large set is compared through a hash set: linear, not quadratic.
                 Some(t) if t.ttl == rrset.ttl && t.rdatas.len() >= super::INDEXED_RRSET => {
-                    let theirs: std::collections::HashSet<&[u8]> =
-                        t.rdatas.iter().map(|d| &d[..]).collect();
-                    rrset
-                        .rdatas
-                        .iter()
-                        .filter(|d| !theirs.contains(&d[..]))
-                        .count() as u64
+                    let theirs: std::collections::HashSet<&[u8]> = t.rdatas.iter().collect();
+                    rrset.rdatas.iter().filter(|d| !theirs.contains(d)).count() as u64
                 }
                 Some(t) if t.ttl == rrset.ttl => rrset
                     .rdatas

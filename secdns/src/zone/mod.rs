@@ -7,6 +7,7 @@ pub mod nsec3;
 pub mod overrides;
 pub mod reads;
 pub mod render;
+mod rrsets;
 pub mod wire_file;
 pub mod zonefile;
 
@@ -16,41 +17,37 @@ use std::sync::Arc;
 use foldhash::{HashMap, HashMapExt};
 
 use crate::dns::{Name, codes::rtype, rdata};
-pub use nodes::NodeKey;
 use nodes::Nodes;
 
 /// Record data in uncompressed wire form.
 pub type Rdata = Box<[u8]>;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rrset {
-    pub rtype: u16,
-    /// For RRSIG: the type the signatures cover (signatures of each type form their own set,
-    /// with their own TTL). Zero for every other type.
-    pub covers: u16,
-    pub ttl: u32,
-    pub rdatas: Vec<Rdata>,
-}
-
-/// Empty non-terminals found while finishing a zone, before they join its nodes.
-type Found = HashMap<NodeKey, Arc<Node>>;
+use rrsets::Rrsets;
+pub use rrsets::{Rdatas, Rrset, RrsetBuf};
 
 /// All RRsets at one owner name. A node with no RRsets is an empty non-terminal.
 #[derive(Clone, Debug)]
 pub struct Node {
     pub owner: Name,
-    pub rrsets: Vec<Rrset>,
+    rrsets: Rrsets,
 }
 
 impl Node {
+    pub fn new(owner: Name) -> Self {
+        Self {
+            owner,
+            rrsets: Rrsets::default(),
+        }
+    }
+
     /// The RRset of `rr_type`; for RRSIG, the first set of signatures.
-    pub fn rrset(&self, rr_type: u16) -> Option<&Rrset> {
+    pub fn rrset(&self, rr_type: u16) -> Option<Rrset<'_>> {
         reads::note_at(&self.owner, reads::Kind::Type(rr_type));
         self.rrsets.iter().find(|r| r.rtype == rr_type)
     }
 
     /// The signatures over this node's `rr_type` RRset.
-    pub fn signatures(&self, rr_type: u16) -> Option<&Rrset> {
+    pub fn signatures(&self, rr_type: u16) -> Option<Rrset<'_>> {
         reads::note_at(&self.owner, reads::Kind::Type(rtype::RRSIG));
         self.rrsets
             .iter()
@@ -58,7 +55,7 @@ impl Node {
     }
 
     /// The RRsets that answer for data at this name: everything but the signatures.
-    pub fn data(&self) -> impl Iterator<Item = &Rrset> {
+    pub fn data(&self) -> impl Iterator<Item = Rrset<'_>> {
         reads::note_at(&self.owner, reads::Kind::Whole);
         self.rrsets.iter().filter(|r| r.rtype != rtype::RRSIG)
     }
@@ -83,16 +80,21 @@ impl Node {
     fn sizes(&self) -> (usize, usize) {
         self.rrsets
             .iter()
-            .flat_map(|r| &r.rdatas)
+            .flat_map(|r| r.rdatas.iter())
             .fold((0, 0), |(n, size), d| {
                 (n + 1, size + self.owner.wire().len() + 10 + d.len())
             })
     }
 
     /// Every RRset, signatures included, by type.
-    pub fn all(&self) -> &[Rrset] {
+    pub fn all(&self) -> impl Iterator<Item = Rrset<'_>> + Clone {
         reads::note_at(&self.owner, reads::Kind::Whole);
-        &self.rrsets
+        self.rrsets.iter()
+    }
+
+    /// Every RRset, without noting the read (see [`reads`]): for comparing versions.
+    pub fn rrsets_unrecorded(&self) -> impl Iterator<Item = Rrset<'_>> + Clone {
+        self.rrsets.iter()
     }
 }
 
@@ -181,21 +183,17 @@ impl Zone {
         }
     }
 
-    /// The node at `lowercase_wire`, without noting the read (see [`reads`]).
-    pub fn node_unrecorded(&self, lowercase_wire: &[u8]) -> Option<&Node> {
-        self.nodes.get(lowercase_wire).map(Arc::as_ref)
-    }
-
-    /// Every node with its lowercased name, without noting reads.
-    pub fn named_nodes(&self) -> impl Iterator<Item = (&[u8], &Node)> {
-        self.nodes.iter().map(|(name, node)| (&name[..], &**node))
+    /// The node at `wire` (in any case), without noting the read (see [`reads`]).
+    pub fn node_unrecorded(&self, wire: &[u8]) -> Option<&Node> {
+        self.nodes.get(wire).map(Arc::as_ref)
     }
 
     pub fn record_count(&self) -> usize {
         self.record_count
     }
 
-    /// The node at `lowercase_wire`, if the zone has one (empty non-terminals included).
+    /// The node at `lowercase_wire` (other cases find it too), if the zone has one (empty
+    /// non-terminals included).
     pub fn node(&self, lowercase_wire: &[u8]) -> Option<&Node> {
         reads::note(
             || secdns_common::name_hash(lowercase_wire),
@@ -213,35 +211,27 @@ impl Zone {
 
     /// Every node of the zone's namespace (see [`Zone::name_node`]).
     pub fn name_nodes(&self) -> impl Iterator<Item = &Node> {
-        self.keyed_name_nodes().map(|(_, node)| node)
+        self.nodes().filter(|node| !node.is_nsec3_only())
     }
 
-    /// Every node of the zone's namespace with its key (lowercased wire form), which the
-    /// caller may keep without copying the name.
-    pub fn keyed_name_nodes(&self) -> impl Iterator<Item = (&NodeKey, &Node)> {
-        self.nodes
-            .iter()
-            .map(|(key, node)| (key, &**node))
-            .filter(|(_, node)| !node.is_nsec3_only())
-    }
-
+    /// Every node, without noting reads.
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
         self.nodes.values().map(Arc::as_ref)
     }
 
     /// Every record: (owner, type, TTL, record data).
     pub fn records(&self) -> impl Iterator<Item = (&Name, u16, u32, &[u8])> {
-        self.nodes.values().flat_map(|node| {
+        self.nodes().flat_map(|node| {
             node.rrsets.iter().flat_map(move |rrset| {
                 rrset
                     .rdatas
                     .iter()
-                    .map(move |data| (&node.owner, rrset.rtype, rrset.ttl, &data[..]))
+                    .map(move |data| (&node.owner, rrset.rtype, rrset.ttl, data))
             })
         })
     }
 
-    pub fn soa(&self) -> &Rrset {
+    pub fn soa(&self) -> Rrset<'_> {
         reads::note_at(&self.apex, reads::Kind::Type(rtype::SOA));
         // `ZoneBuilder::finish` guarantees the apex node and its SOA exist.
         self.nodes
@@ -321,9 +311,16 @@ const INDEXED_RRSET: usize = 32;
 /// An RRset's place in the builder: owner (lowercased), type, covered type.
 type RrsetKey = (Box<[u8]>, u16, u16);
 
+/// Nodes held open to change (see [`rrsets`]) before the builder packs them: a zone arrives
+/// name by name, so each is packed about once, and a zone being built never holds more than
+/// this many names in the open form.
+const OPEN_NODES: usize = 4096;
+
 pub struct ZoneBuilder {
     apex: Name,
     nodes: Nodes,
+    /// The nodes open to change (lowercased names), to pack.
+    open: Vec<Box<[u8]>>,
     pub limits: RecordLimits,
     /// The records of the large RRsets, so that adding one is not a search of the set.
     large: HashMap<RrsetKey, foldhash::HashSet<Rdata>>,
@@ -391,6 +388,7 @@ impl ZoneBuilder {
         Self {
             apex,
             nodes: Nodes::default(),
+            open: Vec::new(),
             limits: RecordLimits::default(),
             large: HashMap::new(),
             ttl_mismatches: Vec::new(),
@@ -406,6 +404,7 @@ impl ZoneBuilder {
         Self {
             apex: zone.apex.clone(),
             nodes: zone.nodes.clone(),
+            open: Vec::new(),
             limits: RecordLimits::NONE,
             large: HashMap::new(),
             ttl_mismatches: Vec::new(),
@@ -444,12 +443,30 @@ impl ZoneBuilder {
         if !held {
             return;
         }
+        self.pack_open(false);
         self.touch(&key);
         self.large
             .retain(|(k, t, _), _| !(*k == key && matches(*t)));
-        if let Some(node) = self.nodes.get_mut(&key) {
-            Arc::make_mut(node).rrsets.retain(|r| !matches(r.rtype));
+        if let Some(sets) = open_sets(&mut self.nodes, &mut self.open, &key) {
+            sets.retain(|r| !matches(r.rtype));
         }
+    }
+
+    /// Packs the nodes open to change (their RRsets in type order) once there are many, or
+    /// all of them (`all`).
+    fn pack_open(&mut self, all: bool) {
+        if !all && self.open.len() < OPEN_NODES {
+            return;
+        }
+        for key in std::mem::take(&mut self.open) {
+            if let Some(node) = self.nodes.get_mut(&key) {
+                let node = Arc::make_mut(node);
+                node.rrsets.open().sort_by_key(|r| (r.rtype, r.covers));
+                node.rrsets.pack();
+            }
+        }
+        // The indexes of large sets are made again when one is changed again.
+        self.large.clear();
     }
 
     /// Removes one record; false when the builder does not hold it. Names in the data that
@@ -462,24 +479,24 @@ impl ZoneBuilder {
                 if r.rtype != rr_type || r.covers != covers {
                     return None;
                 }
-                let exact = r.rdatas.iter().find(|d| ***d == *rdata);
+                let exact = r.rdatas.iter().find(|d| *d == rdata);
                 let stored = exact.or_else(|| {
                     r.rdatas
                         .iter()
                         .find(|d| crate::dns::rdata::same_ignoring_name_case(rr_type, d, rdata))
                 })?;
-                Some((index, stored.clone()))
+                Some((index, Rdata::from(stored)))
             })
         });
         let Some((index, stored)) = held else {
             return false;
         };
         let rdata: &[u8] = &stored;
+        self.pack_open(false);
         self.touch(&key);
-        let Some(node) = self.nodes.get_mut(&key) else {
+        let Some(rrsets) = open_sets(&mut self.nodes, &mut self.open, &key) else {
             return false;
         };
-        let rrsets = &mut Arc::make_mut(node).rrsets;
         if let Some(rrset) = rrsets.get_mut(index) {
             rrset.rdatas.retain(|d| **d != *rdata);
             // An index is kept only while the set is large; a smaller set is searched.
@@ -556,26 +573,30 @@ impl ZoneBuilder {
                 });
             }
         }
+        if rdata.len() > u16::MAX as usize {
+            return Err(ZoneError::BadRdata {
+                owner: owner.to_string(),
+                rtype: crate::dns::codes::rtype_name(rr_type),
+            });
+        }
         let key = owner.lowercase_wire();
+        self.pack_open(false);
         self.touch(&key);
         let limits = self.limits;
-        let node = self.nodes.get_or_insert_with(&key, || {
-            Arc::new(Node {
-                owner: owner.clone(),
-                rrsets: Vec::new(),
-            })
-        });
-        let node = Arc::make_mut(node);
+        self.nodes
+            .get_or_insert_with(&key, || Arc::new(Node::new(owner.clone())));
+        let Some(sets) = open_sets(&mut self.nodes, &mut self.open, &key) else {
+            unreachable!("{owner}: the node was inserted just above");
+        };
         let covers = covers(rr_type, &rdata);
-        let held: usize = node.rrsets.iter().map(|r| r.rdatas.len()).sum();
+        let held: usize = sets.iter().map(|r| r.rdatas.len()).sum();
         let name_full = || ZoneError::TooManyRecords {
             owner: owner.to_string(),
             what: "at one name".into(),
             limit: limits.per_name,
             setting: "max_records_per_name",
         };
-        match node
-            .rrsets
+        match sets
             .iter_mut()
             .find(|r| r.rtype == rr_type && r.covers == covers)
         {
@@ -622,7 +643,7 @@ impl ZoneBuilder {
                 rrset.rdatas.push(rdata);
             }
             None if held >= limits.per_name => return Err(name_full()),
-            None => node.rrsets.push(Rrset {
+            None => sets.push(RrsetBuf {
                 rtype: rr_type,
                 covers,
                 ttl,
@@ -633,6 +654,7 @@ impl ZoneBuilder {
     }
 
     pub fn finish(mut self) -> Result<Zone, ZoneError> {
+        self.pack_open(true);
         match self.base.take() {
             Some(base) if self.changes_stay_local(&base) => self.finish_changed(base),
             _ => self.finish_all(),
@@ -666,7 +688,11 @@ impl ZoneBuilder {
                 count: soa.rdatas.len(),
             });
         }
-        Ok(rdata::soa_serial(&soa.rdatas[0]).unwrap_or_default())
+        Ok(soa
+            .rdatas
+            .first()
+            .and_then(rdata::soa_serial)
+            .unwrap_or_default())
     }
 
     /// Finishes a change of an unsigned zone from the nodes it touched: totals adjusted,
@@ -678,10 +704,9 @@ impl ZoneBuilder {
         let mut vanished = false;
         let mut new_names = Vec::new();
         for (key, before) in &base.before {
-            let Some(node) = self.nodes.get_mut(&key[..]) else {
+            let Some(node) = self.nodes.get(key) else {
                 continue;
             };
-            sort_rrsets(node);
             let after = NodeSums::of(Some(node));
             record_count = (record_count + after.records).saturating_sub(before.records);
             wire_size = (wire_size + after.wire_size).saturating_sub(before.wire_size);
@@ -692,11 +717,11 @@ impl ZoneBuilder {
             }
         }
         let apex_len = self.apex.wire().len();
-        let mut empty_non_terminals = Found::new();
+        let mut empty_non_terminals = Nodes::default();
         for (key, owner) in new_names {
             missing_parents(&self.nodes, &mut empty_non_terminals, key, &owner, apex_len);
         }
-        self.nodes.extend(empty_non_terminals);
+        self.nodes.extend(empty_non_terminals.into_values());
         // A type gone from a node may be gone from the zone: count them all again.
         let types = if vanished {
             all_types(&self.nodes)
@@ -709,7 +734,7 @@ impl ZoneBuilder {
     /// Finishes a zone by looking at every node.
     fn finish_all(mut self) -> Result<Zone, ZoneError> {
         // Empty non-terminals are found again below; a change may have emptied other nodes.
-        self.nodes.retain(|_, node| !node.rrsets.is_empty());
+        self.nodes.retain(|node| !node.rrsets.is_empty());
         self.nodes.reshard();
         let serial = self.soa_serial()?;
         let apex_key = self.apex.lowercase_wire();
@@ -720,18 +745,18 @@ impl ZoneBuilder {
             .fold((0, 0), |(records, wire), (r, w)| (records + r, wire + w));
         // Every name between a node and the apex exists, if only as an empty non-terminal
         // (RFC 4592 §2.2.2): it answers NODATA, not NXDOMAIN.
-        let mut empty_non_terminals = Found::new();
-        for (key, node) in self.nodes.iter() {
+        let mut empty_non_terminals = Nodes::default();
+        for node in self.nodes.values() {
+            let owner = &node.owner;
             missing_parents(
                 &self.nodes,
                 &mut empty_non_terminals,
-                key,
-                &node.owner,
+                owner.wire(),
+                owner,
                 apex_key.len(),
             );
         }
-        self.nodes.extend(empty_non_terminals);
-        self.nodes.values_mut().for_each(sort_rrsets);
+        self.nodes.extend(empty_non_terminals.into_values());
         let mut nsec_owners: Vec<Name> = self
             .nodes
             .values()
@@ -784,10 +809,10 @@ impl ZoneBuilder {
     }
 }
 
-/// Adds to `found` the names between the node at `key` (owned by `owner`) and the apex that
-/// neither `nodes` nor `found` holds, as empty non-terminals. Looked up by the key's own
-/// suffixes: names are made only for those missing.
-fn missing_parents(nodes: &Nodes, found: &mut Found, key: &[u8], owner: &Name, apex_len: usize) {
+/// Adds to `found` the names between the node at `key` (owned by `owner`; in any case) and
+/// the apex that neither `nodes` nor `found` holds, as empty non-terminals. Looked up by the
+/// key's own suffixes: names are made only for those missing.
+fn missing_parents(nodes: &Nodes, found: &mut Nodes, key: &[u8], owner: &Name, apex_len: usize) {
     let (mut child, mut name) = (key, None::<Name>);
     while let Some(parent) = parent_key(child).filter(|p| p.len() >= apex_len) {
         if nodes.contains_key(parent) || found.contains_key(parent) {
@@ -796,21 +821,22 @@ fn missing_parents(nodes: &Nodes, found: &mut Found, key: &[u8], owner: &Name, a
         let Some(parent_name) = name.as_ref().unwrap_or(owner).parent() else {
             break;
         };
-        let node = Node {
-            owner: parent_name.clone(),
-            rrsets: Vec::new(),
-        };
-        found.insert(parent.into(), Arc::new(node));
+        found.insert(Arc::new(Node::new(parent_name.clone())));
         (child, name) = (parent, Some(parent_name));
     }
 }
 
-/// RRsets in type order; a node already in order is left shared.
-fn sort_rrsets(node: &mut Arc<Node>) {
-    let order = |r: &Rrset| (r.rtype, r.covers);
-    if !node.rrsets.is_sorted_by_key(order) {
-        Arc::make_mut(node).rrsets.sort_by_key(order);
+/// The RRsets of the node at `key`, open to change (listed in `open` when opened here).
+fn open_sets<'n>(
+    nodes: &'n mut Nodes,
+    open: &mut Vec<Box<[u8]>>,
+    key: &[u8],
+) -> Option<&'n mut Vec<RrsetBuf>> {
+    let node = Arc::make_mut(nodes.get_mut(key)?);
+    if !node.rrsets.is_open() {
+        open.push(key.into());
     }
+    Some(node.rrsets.open())
 }
 
 /// Every type the nodes hold, sorted.

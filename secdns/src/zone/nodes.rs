@@ -1,20 +1,19 @@
-//! A zone's nodes by key, in shards shared between versions of the zone: the copy a change
+//! A zone's nodes by name, in shards shared between versions of the zone: the copy a change
 //! starts from (an IXFR of a large zone) copies one pointer per shard, and the change then
 //! copies only the shards it touches. A plain map would have to be copied whole — for a
 //! million names, 80 ms of pointer chasing before the first record of a 100-record IXFR is
 //! applied, and as long again to drop the old one.
+//!
+//! A node is found by its owner's wire form in any case (RFC 4343): the table holds the nodes
+//! alone, no second copy of each name as a key.
 
 use std::{hash::BuildHasher, sync::Arc};
 
-use foldhash::{HashMap, HashMapExt};
+use hashbrown::HashTable;
 
 use super::Node;
 
-/// A node's key: its owner, lowercased wire form. Shared, so that copying a shard copies
-/// pointers, not names.
-pub type NodeKey = Arc<[u8]>;
-
-type Shard = HashMap<NodeKey, Arc<Node>>;
+type Shard = HashTable<Arc<Node>>;
 
 /// About this many nodes to a shard once a zone is finished: a change copies a few hundred
 /// pointers per name it touches, and a small zone has one shard.
@@ -40,10 +39,29 @@ impl Default for Nodes {
     }
 }
 
-/// Which shard holds `key`, of `count` (a power of two): from a fixed hash, so that every copy
-/// of a zone agrees.
-fn shard_of(key: &[u8], count: usize) -> usize {
-    let hash = foldhash::fast::FixedState::with_seed(0x5ec_d25).hash_one(key);
+/// The hash of a name in wire form, whatever its case: fixed, so that every copy of a zone
+/// agrees on shards.
+fn name_hash(wire: &[u8]) -> u64 {
+    let mut lower = [0u8; 256];
+    let len = wire.len().min(lower.len());
+    for (to, from) in lower.iter_mut().zip(&wire[..len]) {
+        *to = from.to_ascii_lowercase();
+    }
+    foldhash::fast::FixedState::with_seed(0x5ec_d25).hash_one(&lower[..len])
+}
+
+fn node_hash(node: &Arc<Node>) -> u64 {
+    name_hash(node.owner.wire())
+}
+
+/// Whether `node` is the one named `wire`. Label lengths (at most 63) are no letters, so a
+/// byte-wise comparison ignoring ASCII case compares names as DNS does.
+fn named(wire: &[u8]) -> impl Fn(&Arc<Node>) -> bool + '_ {
+    move |node| node.owner.wire().eq_ignore_ascii_case(wire)
+}
+
+/// Which of `count` shards (a power of two) holds the name of hash `hash`.
+fn shard_of(hash: u64, count: usize) -> usize {
     (hash >> 32) as usize & (count - 1)
 }
 
@@ -60,54 +78,54 @@ impl Nodes {
         self.len
     }
 
-    fn shard(&self, key: &[u8]) -> &Shard {
-        &self.shards[shard_of(key, self.shards.len())]
+    pub fn get(&self, wire: &[u8]) -> Option<&Arc<Node>> {
+        let hash = name_hash(wire);
+        self.shards[shard_of(hash, self.shards.len())].find(hash, named(wire))
     }
 
-    /// The shard of `key`, to change: copied first if another version shares it.
-    fn shard_mut(&mut self, key: &[u8]) -> &mut Shard {
-        let index = shard_of(key, self.shards.len());
-        Arc::make_mut(&mut self.shards[index])
+    pub fn contains_key(&self, wire: &[u8]) -> bool {
+        self.get(wire).is_some()
     }
 
-    pub fn get(&self, key: &[u8]) -> Option<&Arc<Node>> {
-        self.shard(key).get(key)
-    }
-
-    pub fn contains_key(&self, key: &[u8]) -> bool {
-        self.shard(key).contains_key(key)
-    }
-
-    /// The node at `key`, to change; its shard is copied only when there is one.
-    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Arc<Node>> {
-        if !self.contains_key(key) {
+    /// The node at `wire`, to change; its shard is copied only when there is one.
+    pub fn get_mut(&mut self, wire: &[u8]) -> Option<&mut Arc<Node>> {
+        if !self.contains_key(wire) {
             return None;
         }
-        self.shard_mut(key).get_mut(key)
+        let hash = name_hash(wire);
+        let index = shard_of(hash, self.shards.len());
+        Arc::make_mut(&mut self.shards[index]).find_mut(hash, named(wire))
     }
 
-    /// The node at `key`, made by `make` when there is none.
+    /// The node at `wire`, made by `make` when there is none.
     pub fn get_or_insert_with(
         &mut self,
-        key: &[u8],
+        wire: &[u8],
         make: impl FnOnce() -> Arc<Node>,
     ) -> &mut Arc<Node> {
         self.grow();
-        let index = shard_of(key, self.shards.len());
+        let hash = name_hash(wire);
+        let index = shard_of(hash, self.shards.len());
         let shard = Arc::make_mut(&mut self.shards[index]);
-        let mut made = false;
-        let node = shard.entry(NodeKey::from(key)).or_insert_with(|| {
-            made = true;
-            make()
-        });
-        self.len += made as usize;
-        node
+        let entry = shard.entry(hash, named(wire), node_hash);
+        if let hashbrown::hash_table::Entry::Vacant(_) = entry {
+            self.len += 1;
+        }
+        entry.or_insert_with(make).into_mut()
     }
 
-    pub fn insert(&mut self, key: NodeKey, node: Arc<Node>) {
+    /// Adds `node`, replacing the node of the same name.
+    pub fn insert(&mut self, node: Arc<Node>) {
         self.grow();
-        if self.shard_mut(&key).insert(key, node).is_none() {
-            self.len += 1;
+        let hash = node_hash(&node);
+        let index = shard_of(hash, self.shards.len());
+        let shard = Arc::make_mut(&mut self.shards[index]);
+        match shard.entry(hash, named(node.owner.wire()), node_hash) {
+            hashbrown::hash_table::Entry::Occupied(mut held) => *held.get_mut() = node,
+            hashbrown::hash_table::Entry::Vacant(vacant) => {
+                vacant.insert(node);
+                self.len += 1;
+            }
         }
     }
 
@@ -120,38 +138,36 @@ impl Nodes {
         }
     }
 
-    pub fn extend(&mut self, nodes: impl IntoIterator<Item = (NodeKey, Arc<Node>)>) {
-        for (key, node) in nodes {
-            self.insert(key, node);
+    pub fn extend(&mut self, nodes: impl IntoIterator<Item = Arc<Node>>) {
+        for node in nodes {
+            self.insert(node);
         }
     }
 
     /// Keeps the nodes `keep` says yes to; shards where it says yes to all stay shared.
-    pub fn retain(&mut self, mut keep: impl FnMut(&[u8], &Node) -> bool) {
+    pub fn retain(&mut self, mut keep: impl FnMut(&Node) -> bool) {
         for shard in &mut self.shards {
-            if shard.iter().all(|(key, node)| keep(key, node)) {
+            if shard.iter().all(|node| keep(node)) {
                 continue;
             }
             let shard = Arc::make_mut(shard);
             let before = shard.len();
-            shard.retain(|key, node| keep(key, node));
+            shard.retain(|node| keep(node));
             self.len -= before - shard.len();
         }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&NodeKey, &Arc<Node>)> {
+    pub fn values(&self) -> impl Iterator<Item = &Arc<Node>> {
         self.shards.iter().flat_map(|shard| shard.iter())
     }
 
-    pub fn values(&self) -> impl Iterator<Item = &Arc<Node>> {
-        self.shards.iter().flat_map(|shard| shard.values())
-    }
-
-    /// Every node, to change: every shard shared with another version is copied.
-    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Arc<Node>> {
-        self.shards
-            .iter_mut()
-            .flat_map(|shard| Arc::make_mut(shard).values_mut())
+    /// Every node, taken out.
+    pub fn into_values(self) -> impl Iterator<Item = Arc<Node>> {
+        self.shards.into_iter().flat_map(|shard| {
+            Arc::try_unwrap(shard)
+                .unwrap_or_else(|shared| (*shared).clone())
+                .into_iter()
+        })
     }
 
     /// Spreads the nodes over about as many shards as their number calls for (see
@@ -169,13 +185,15 @@ impl Nodes {
         // Sized for what they will hold, with room for the spread: no shard grows on the way.
         let capacity = self.len / count + self.len / count / 4 + 8;
         let mut shards: Vec<Shard> = (0..count).map(|_| Shard::with_capacity(capacity)).collect();
-        for shard in std::mem::take(&mut self.shards) {
-            let shard = Arc::try_unwrap(shard).unwrap_or_else(|shared| (*shared).clone());
-            for (key, node) in shard {
-                shards[shard_of(&key, count)].insert(key, node);
-            }
+        for node in std::mem::take(self).into_values() {
+            let hash = node_hash(&node);
+            shards[shard_of(hash, count)].insert_unique(hash, node, node_hash);
         }
-        self.shards = shards.into_iter().map(Arc::new).collect();
+        let len = shards.iter().map(HashTable::len).sum();
+        *self = Self {
+            shards: shards.into_iter().map(Arc::new).collect(),
+            len,
+        };
     }
 }
 
@@ -191,16 +209,12 @@ mod tests {
     use super::*;
     use crate::dns::Name;
 
-    fn node(name: &str) -> (NodeKey, Arc<Node>) {
-        let owner: Name = name.parse().unwrap();
-        let key = NodeKey::from(&*owner.lowercase_wire());
-        (
-            key,
-            Arc::new(Node {
-                owner,
-                rrsets: Vec::new(),
-            }),
-        )
+    fn node(name: &str) -> Arc<Node> {
+        Arc::new(Node::new(name.parse().unwrap()))
+    }
+
+    fn key(name: &str) -> Box<[u8]> {
+        name.parse::<Name>().unwrap().lowercase_wire()
     }
 
     #[test]
@@ -211,9 +225,8 @@ mod tests {
         assert_eq!(nodes.len(), 10_000);
         assert!(nodes.shards.len() > 1);
         let before = nodes.clone();
-        let (key, _) = node("n42.example.");
-        let changed = nodes.get_mut(&key).unwrap();
-        Arc::make_mut(changed).rrsets.clear();
+        let changed = nodes.get_mut(&key("n42.example.")).unwrap();
+        *changed = node("N42.Example.");
         let shared = nodes
             .shards
             .iter()
@@ -221,11 +234,28 @@ mod tests {
             .filter(|(a, b)| Arc::ptr_eq(a, b))
             .count();
         assert_eq!(shared, nodes.shards.len() - 1, "one shard copied");
-        nodes.retain(|key, _| key != &*NodeKey::from(&*node("n7.example.").0));
+        nodes.retain(|n| !n.owner.wire().eq_ignore_ascii_case(&key("n7.example.")));
         assert_eq!((nodes.len(), before.len()), (9_999, 10_000));
-        assert!(before.contains_key(&node("n7.example.").0));
-        assert!(!nodes.contains_key(&node("n7.example.").0));
-        assert!(nodes.get_mut(&node("nope.example.").0).is_none());
-        assert_eq!(nodes.iter().count(), 9_999);
+        assert!(before.contains_key(&key("n7.example.")));
+        assert!(!nodes.contains_key(&key("n7.example.")));
+        assert!(nodes.get_mut(&key("nope.example.")).is_none());
+        assert_eq!(nodes.values().count(), 9_999);
+    }
+
+    /// A name is found in any case, and inserting it again in another case replaces it.
+    #[test]
+    fn names_match_in_any_case() {
+        let mut nodes = Nodes::default();
+        nodes.insert(node("WWW.Example.COM."));
+        let upper = "WWW.EXAMPLE.COM.".parse::<Name>().unwrap();
+        assert!(nodes.get(&key("www.example.com.")).is_some());
+        assert!(nodes.get(upper.wire()).is_some());
+        assert!(nodes.get(&key("ww.example.com.")).is_none());
+        nodes.insert(node("www.example.com."));
+        assert_eq!(nodes.len(), 1);
+        let held = nodes.get(upper.wire()).unwrap();
+        assert_eq!(held.owner.to_string(), "www.example.com.");
+        nodes.get_or_insert_with(upper.wire(), || unreachable!("held"));
+        assert_eq!(nodes.len(), 1);
     }
 }

@@ -31,18 +31,23 @@ pub struct Entry {
     pub tokens: Vec<Token>,
 }
 
-/// Every entry of `text`, or the first lexical error with its line.
-pub fn entries(text: &[u8]) -> Result<Vec<Entry>, (usize, Fault)> {
+/// Every entry of `text`, one at a time (a file of millions of records is never held as
+/// tokens whole), up to the first lexical error with its line.
+pub fn entries(text: &[u8]) -> impl Iterator<Item = Result<Entry, (usize, Fault)>> + '_ {
     let mut lexer = Lexer {
         text,
         at: 0,
         line: 1,
     };
-    let mut entries = Vec::new();
-    while let Some(entry) = lexer.entry()? {
-        entries.push(entry);
-    }
-    Ok(entries)
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed {
+            return None;
+        }
+        let next = lexer.entry().transpose();
+        failed = matches!(next, Some(Err(_)));
+        next
+    })
 }
 
 struct Lexer<'a> {
@@ -198,7 +203,7 @@ mod tests {
     #[test]
     fn entries_lines_parentheses_comments_and_quotes() {
         let text = b"$TTL 1h ; default\n@ IN SOA ns hm ( 1 ; serial\n  2 3\n 4 5 )\n\n\tTXT \"a ; (b\" c\\ d\nwww A 192.0.2.1";
-        let entries = entries(text).unwrap();
+        let entries: Vec<Entry> = entries(text).collect::<Result<_, _>>().unwrap();
         assert_eq!(entries.len(), 4);
         assert_eq!(words(&entries[0]), ["$TTL", "1h"]);
         assert_eq!(entries[1].line, 2);
@@ -215,8 +220,9 @@ mod tests {
 
     #[test]
     fn unbalanced_parentheses_and_quotes_name_their_line() {
-        assert_eq!(entries(b"a A 1\nb TXT ( x\n").unwrap_err().0, 2);
-        assert_eq!(entries(b"a A 1\n\nb TXT x )\n").unwrap_err().0, 3);
-        assert_eq!(entries(b"a A 1\nb TXT \"x\n").unwrap_err().0, 2);
+        let error_line = |text: &[u8]| entries(text).find_map(Result::err).map(|(line, _)| line);
+        assert_eq!(error_line(b"a A 1\nb TXT ( x\n"), Some(2));
+        assert_eq!(error_line(b"a A 1\n\nb TXT x )\n"), Some(3));
+        assert_eq!(error_line(b"a A 1\nb TXT \"x\n"), Some(2));
     }
 }

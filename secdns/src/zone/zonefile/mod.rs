@@ -190,13 +190,14 @@ impl Reader {
             line: Some(line),
             message: fault.0,
         };
-        let entries = lexer::entries(text).map_err(|(line, fault)| at(line, fault))?;
+        let entries = lexer::entries(text);
         let mut state = State {
             last_owner: origin.clone(),
             origin,
             default_ttl,
         };
         for entry in entries {
+            let entry = entry.map_err(|(line, fault)| at(line, fault))?;
             let directive = entry
                 .tokens
                 .first()
@@ -324,7 +325,7 @@ impl Reader {
             if rr_type == rtype::CNAME
                 && !node.rrsets.iter().all(|r| {
                     !is_data(r.rtype)
-                        || (r.rtype == rtype::CNAME && r.rdatas.iter().all(|d| **d == *rdata))
+                        || (r.rtype == rtype::CNAME && r.rdatas.iter().all(|d| d == rdata))
                 })
             {
                 return Err(Fault::new(format!(
@@ -337,7 +338,7 @@ impl Reader {
             if rr_type == rtype::NSEC3PARAM
                 && node
                     .rrset(rtype::NSEC3PARAM)
-                    .is_some_and(|r| r.rdatas.iter().any(|d| **d != *rdata))
+                    .is_some_and(|r| r.rdatas.iter().any(|d| d != rdata))
             {
                 return Err(Fault::new(format!("{owner}: a second NSEC3PARAM")));
             }
@@ -460,7 +461,7 @@ raw IN TYPE65280 \# 3 010203
         let www = zone.node(&key("www.example.com")).unwrap();
         let a = www.rrset(rtype::A).unwrap();
         assert_eq!(a.ttl, 600);
-        assert_eq!(&*a.rdatas[0], &[192, 0, 2, 10]);
+        assert_eq!(a.rdatas.first().unwrap(), &[192, 0, 2, 10]);
         assert_eq!(
             www.rrset(rtype::AAAA).unwrap().ttl,
             300,
@@ -471,13 +472,16 @@ raw IN TYPE65280 \# 3 010203
             .unwrap()
             .rrset(rtype::TXT)
             .unwrap();
-        assert_eq!(&*txt.rdatas[0], b"\x0bhello world\x0esecond; string");
+        assert_eq!(
+            txt.rdatas.first().unwrap(),
+            b"\x0bhello world\x0esecond; string"
+        );
         let raw = zone
             .node(&key("raw.sub.example.com"))
             .unwrap()
             .rrset(65280)
             .unwrap();
-        assert_eq!(&*raw.rdatas[0], &[1, 2, 3]);
+        assert_eq!(raw.rdatas.first().unwrap(), &[1, 2, 3]);
         assert!(zone.node(&key("deep.a.sub.example.com")).is_some());
         // Empty non-terminals exist between records and the apex.
         assert!(
@@ -580,7 +584,7 @@ raw IN TYPE65280 \# 3 010203
                     a6 TYPE1 \\# 4 c0000201\n";
         let (zone, _) = parse(text, &apex(), "ops.zone").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(zone.serial(), 7);
-        let soa = &zone.soa().rdatas[0];
+        let soa = zone.soa().rdatas.first().unwrap();
         assert_eq!(
             soa[soa.len() - 16..],
             [
@@ -590,7 +594,7 @@ raw IN TYPE65280 \# 3 010203
         assert_eq!(zone.soa().ttl, 3600);
         let www = zone.node(&key("www.example.com")).unwrap();
         assert_eq!(
-            &*www.rrset(rtype::CNAME).unwrap().rdatas[0],
+            www.rrset(rtype::CNAME).unwrap().rdatas.first().unwrap(),
             b"\x07example\x03com\x00"
         );
         assert!(
