@@ -10,6 +10,10 @@ pub fn in_shares<T: Sync, R: Send>(
 ) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let share = items.len().div_ceil(threads).max(min_share).max(1);
+    if !items.is_empty() && items.len() <= share {
+        // One share: no thread to start (a small zone, of thousands).
+        return vec![work(0, 0, items)];
+    }
     let work = &work;
     std::thread::scope(|scope| {
         let workers: Vec<_> = items

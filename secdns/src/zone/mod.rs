@@ -40,6 +40,14 @@ impl Node {
         }
     }
 
+    /// A node holding what `sets` packed (sets in type order).
+    fn packed(owner: Name, sets: rrsets::Packer) -> Self {
+        Self {
+            owner,
+            rrsets: sets.finish(),
+        }
+    }
+
     /// The RRset of `rr_type`; for RRSIG, the first set of signatures.
     pub fn rrset(&self, rr_type: u16) -> Option<Rrset<'_>> {
         reads::note_at(&self.owner, reads::Kind::Type(rr_type));
@@ -397,6 +405,15 @@ impl ZoneBuilder {
         }
     }
 
+    /// A builder holding `nodes` (packed, their sets in type order), to finish.
+    fn from_nodes(apex: Name, nodes: Nodes) -> Self {
+        Self {
+            nodes,
+            limits: RecordLimits::NONE,
+            ..Self::new(apex)
+        }
+    }
+
     /// A builder holding `zone`'s records, to change them (an IXFR): the nodes are shared
     /// until changed.
     pub fn from_zone(zone: &Zone) -> Self {
@@ -738,31 +755,24 @@ impl ZoneBuilder {
         self.nodes.reshard();
         let serial = self.soa_serial()?;
         let apex_key = self.apex.lowercase_wire();
-        let (record_count, wire_size) = self
-            .nodes
-            .values()
-            .map(|node| node.sizes())
-            .fold((0, 0), |(records, wire), (r, w)| (records + r, wire + w));
-        // Every name between a node and the apex exists, if only as an empty non-terminal
-        // (RFC 4592 §2.2.2): it answers NODATA, not NXDOMAIN.
-        let mut empty_non_terminals = Nodes::default();
-        for node in self.nodes.values() {
-            let owner = &node.owner;
-            missing_parents(
-                &self.nodes,
-                &mut empty_non_terminals,
-                owner.wire(),
-                owner,
-                apex_key.len(),
-            );
+        // One look at every node, on every core: a node's memory is far from the last one's.
+        let surveys = self.nodes.in_shares(|nodes| {
+            let mut survey = Survey::default();
+            for node in nodes {
+                survey.add(&self.nodes, node, apex_key.len());
+            }
+            survey
+        });
+        let (mut record_count, mut wire_size) = (0, 0);
+        let (mut nsec_owners, mut types) = (Vec::new(), Vec::new());
+        for survey in surveys {
+            record_count += survey.records;
+            wire_size += survey.wire_size;
+            nsec_owners.extend(survey.nsec_owners);
+            types.extend(survey.types);
+            self.nodes.extend(survey.empty_non_terminals.into_values());
         }
-        self.nodes.extend(empty_non_terminals.into_values());
-        let mut nsec_owners: Vec<Name> = self
-            .nodes
-            .values()
-            .filter(|n| n.rrset(rtype::NSEC).is_some())
-            .map(|n| n.owner.clone())
-            .collect();
+        let types = sorted(types);
         nsec_owners.sort_by_cached_key(Name::canonical_key);
         let nsec3 = self
             .nodes
@@ -773,7 +783,6 @@ impl ZoneBuilder {
                 let nodes = self.nodes.values().map(Arc::as_ref);
                 nsec3::Nsec3Chain::build(param, &self.apex, nodes)
             });
-        let types = all_types(&self.nodes);
         Ok(self.into_zone(serial, record_count, wire_size, nsec_owners, nsec3, types))
     }
 
@@ -806,6 +815,42 @@ impl ZoneBuilder {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             derived: None,
         }
+    }
+}
+
+/// What a look at every node of a zone finds.
+#[derive(Default)]
+struct Survey {
+    records: usize,
+    wire_size: usize,
+    types: Vec<u16>,
+    nsec_owners: Vec<Name>,
+    /// Every name between a node and the apex exists, if only as an empty non-terminal
+    /// (RFC 4592 §2.2.2): it answers NODATA, not NXDOMAIN.
+    empty_non_terminals: Nodes,
+}
+
+impl Survey {
+    fn add(&mut self, nodes: &Nodes, node: &Node, apex_len: usize) {
+        let (records, wire_size) = node.sizes();
+        self.records += records;
+        self.wire_size += wire_size;
+        for rrset in node.rrsets.iter() {
+            if !self.types.contains(&rrset.rtype) {
+                self.types.push(rrset.rtype);
+            }
+            if rrset.rtype == rtype::NSEC {
+                self.nsec_owners.push(node.owner.clone());
+            }
+        }
+        let owner = &node.owner;
+        missing_parents(
+            nodes,
+            &mut self.empty_non_terminals,
+            owner.wire(),
+            owner,
+            apex_len,
+        );
     }
 }
 

@@ -41,7 +41,7 @@ impl Default for Nodes {
 
 /// The hash of a name in wire form, whatever its case: fixed, so that every copy of a zone
 /// agrees on shards.
-fn name_hash(wire: &[u8]) -> u64 {
+pub fn name_hash(wire: &[u8]) -> u64 {
     let mut lower = [0u8; 256];
     let len = wire.len().min(lower.len());
     for (to, from) in lower.iter_mut().zip(&wire[..len]) {
@@ -129,6 +129,28 @@ impl Nodes {
         }
     }
 
+    /// A table of `nodes` with their names' hashes ([`name_hash`]), all of different names;
+    /// `None` if two share a name.
+    pub fn from_distinct(nodes: Vec<(u64, Arc<Node>)>) -> Option<Self> {
+        let count = ideal_shards(nodes.len());
+        let capacity = nodes.len() / count + nodes.len() / count / 4 + 8;
+        let mut shards: Vec<Shard> = (0..count).map(|_| Shard::with_capacity(capacity)).collect();
+        let len = nodes.len();
+        for (hash, node) in nodes {
+            let shard = &mut shards[shard_of(hash, count)];
+            match shard.entry(hash, named(node.owner.wire()), node_hash) {
+                hashbrown::hash_table::Entry::Occupied(_) => return None,
+                hashbrown::hash_table::Entry::Vacant(vacant) => {
+                    vacant.insert(node);
+                }
+            }
+        }
+        Some(Self {
+            shards: shards.into_iter().map(Arc::new).collect(),
+            len,
+        })
+    }
+
     /// Spreads the nodes over more shards when they have grown far past their number
     /// (checked before an insertion).
     fn grow(&mut self) {
@@ -159,6 +181,21 @@ impl Nodes {
 
     pub fn values(&self) -> impl Iterator<Item = &Arc<Node>> {
         self.shards.iter().flat_map(|shard| shard.iter())
+    }
+
+    /// Runs `work` on shares of the nodes, one per core, and returns what each gave.
+    pub fn in_shares<R: Send>(
+        &self,
+        work: impl Fn(&mut dyn Iterator<Item = &Node>) -> R + Sync,
+    ) -> Vec<R> {
+        crate::parallel::in_shares(&self.shards, 64, |_, _, shards| {
+            work(
+                &mut shards
+                    .iter()
+                    .flat_map(|shard| shard.iter())
+                    .map(Arc::as_ref),
+            )
+        })
     }
 
     /// Every node, taken out.

@@ -196,25 +196,68 @@ impl Rrsets {
             .iter()
             .map(|r| HEADER + r.rdatas.iter().map(|d| 2 + d.len()).sum::<usize>())
             .sum();
-        let mut bytes = Vec::with_capacity(size);
+        let mut packer = Packer::with_capacity(size);
         for set in sets.iter() {
-            let records: Vec<&Rdata> = set
-                .rdatas
-                .iter()
-                .filter(|d| d.len() <= u16::MAX as usize)
-                .collect();
-            let len: usize = records.iter().map(|d| 2 + d.len()).sum();
-            bytes.extend_from_slice(&set.rtype.to_ne_bytes());
-            bytes.extend_from_slice(&set.covers.to_ne_bytes());
-            bytes.extend_from_slice(&set.ttl.to_ne_bytes());
-            bytes.extend_from_slice(&(records.len() as u32).to_ne_bytes());
-            bytes.extend_from_slice(&(len as u32).to_ne_bytes());
-            for data in records {
-                bytes.extend_from_slice(&(data.len() as u16).to_ne_bytes());
-                bytes.extend_from_slice(data);
+            packer.set(set.rtype, set.covers, set.ttl);
+            for data in &set.rdatas {
+                packer.record(data);
             }
         }
-        *self = Self::Packed(bytes.into_boxed_slice());
+        *self = packer.finish();
+    }
+}
+
+/// Writes packed sets a record at a time (for data that arrives in order: a saved copy).
+#[derive(Default)]
+pub struct Packer {
+    bytes: Vec<u8>,
+    /// Where the header of the set being written is, and its records so far.
+    open: Option<(usize, u32)>,
+}
+
+impl Packer {
+    pub fn with_capacity(size: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(size),
+            open: None,
+        }
+    }
+
+    /// Starts a set; the records that follow are its own.
+    pub fn set(&mut self, rtype: u16, covers: u16, ttl: u32) {
+        self.close();
+        self.open = Some((self.bytes.len(), 0));
+        self.bytes.extend_from_slice(&rtype.to_ne_bytes());
+        self.bytes.extend_from_slice(&covers.to_ne_bytes());
+        self.bytes.extend_from_slice(&ttl.to_ne_bytes());
+        self.bytes.extend_from_slice(&[0; 8]);
+    }
+
+    /// Adds a record to the set started last; one over 65,535 octets is left out.
+    pub fn record(&mut self, rdata: &[u8]) {
+        let (Some((_, count)), Ok(len)) = (&mut self.open, u16::try_from(rdata.len())) else {
+            return;
+        };
+        *count += 1;
+        self.bytes.extend_from_slice(&len.to_ne_bytes());
+        self.bytes.extend_from_slice(rdata);
+    }
+
+    /// Writes the count and length of the set being written into its header.
+    fn close(&mut self) {
+        let Some((at, count)) = self.open.take() else {
+            return;
+        };
+        let len = (self.bytes.len() - at - HEADER) as u32;
+        let mut fields = count.to_ne_bytes().into_iter().chain(len.to_ne_bytes());
+        for byte in self.bytes.iter_mut().skip(at + 8).take(8) {
+            *byte = fields.next().unwrap_or_default();
+        }
+    }
+
+    pub fn finish(mut self) -> Rrsets {
+        self.close();
+        Rrsets::Packed(self.bytes.into_boxed_slice())
     }
 }
 
