@@ -2,6 +2,7 @@
 //! Built once by [`ZoneBuilder`], then immutable.
 
 pub mod compare;
+pub mod grouped;
 mod nodes;
 pub mod nsec3;
 pub mod overrides;
@@ -376,6 +377,23 @@ impl NodeSums {
 /// them, or a signed zone, is finished by looking at every node.
 const CHAIN_TYPES: [u16; 4] = [rtype::NSEC, rtype::NSEC3, rtype::NSEC3PARAM, rtype::RRSIG];
 
+/// The name of `rr_type` when it is a meta type, which no zone holds.
+fn meta_type(rr_type: u16) -> Option<&'static str> {
+    match rr_type {
+        rtype::OPT => Some("OPT"),
+        rtype::TSIG => Some("TSIG"),
+        rtype::IXFR => Some("IXFR"),
+        rtype::AXFR => Some("AXFR"),
+        rtype::ANY => Some("ANY"),
+        _ => None,
+    }
+}
+
+/// Whether SOA data holds what a zone needs of it (its serial, and its two names).
+fn soa_readable(data: &[u8]) -> bool {
+    rdata::soa_serial(data).is_some() && rdata::compressible_names(rtype::SOA, data).len() == 2
+}
+
 /// For RRSIG, the type the signature covers; zero for other types.
 fn covers(rr_type: u16, rdata: &[u8]) -> u16 {
     rdata::rrsig_covers(rr_type, rdata).unwrap_or(0)
@@ -560,15 +578,7 @@ impl ZoneBuilder {
                 class,
             });
         }
-        let meta = match rr_type {
-            rtype::OPT => Some("OPT"),
-            rtype::TSIG => Some("TSIG"),
-            rtype::IXFR => Some("IXFR"),
-            rtype::AXFR => Some("AXFR"),
-            rtype::ANY => Some("ANY"),
-            _ => None,
-        };
-        if let Some(what) = meta {
+        if let Some(what) = meta_type(rr_type) {
             return Err(ZoneError::MetaType {
                 owner: owner.to_string(),
                 what,
@@ -581,9 +591,7 @@ impl ZoneBuilder {
                     apex: self.apex.to_string(),
                 });
             }
-            if rdata::soa_serial(&rdata).is_none()
-                || rdata::compressible_names(rr_type, &rdata).len() != 2
-            {
+            if !soa_readable(&rdata) {
                 return Err(ZoneError::BadRdata {
                     owner: owner.to_string(),
                     rtype: "SOA".into(),

@@ -14,17 +14,8 @@
 //! u32              CRC-32 of everything before it
 //! ```
 
-use std::sync::Arc;
-
-use super::{Node, Zone, ZoneBuilder, rrsets::Packer};
-use crate::{
-    dns::{
-        Name,
-        codes::{class, rtype},
-        rdata,
-    },
-    parallel::in_shares,
-};
+use super::{Zone, ZoneBuilder, grouped};
+use crate::dns::{Name, codes::class};
 
 const MAGIC: &[u8; 12] = b"SECDNS-ZONE\0";
 const VERSION: u16 = 1;
@@ -226,9 +217,9 @@ fn decode_each(records: &[u8], count: u64, apex: &Name) -> Result<Zone, WireFile
     })
 }
 
-/// A copy as `encode` writes it (each owner's records together, each set's records together,
-/// none twice), built a node at a time on every core. `None` when the copy is anything
-/// else, which the builder then reads record by record.
+/// A copy as `encode` writes it (each owner's records together), built a node at a time on
+/// every core (see [`grouped`]). `None` when the copy is anything else, which the builder
+/// then reads record by record.
 fn decode_grouped(
     records: &[u8],
     groups: &[Group],
@@ -240,119 +231,27 @@ fn decode_grouped(
         .map(|g| g.at)
         .chain([records.len()])
         .collect();
-    let nodes: Vec<Option<Vec<HashedNode>>> = in_shares(groups, 4096, |_, first, share| {
-        share
-            .iter()
-            .zip(&ends[first..])
-            .map(|(group, &end)| grouped_node(records.get(group.at..end)?, apex))
-            .collect()
-    });
-    let mut all = Vec::with_capacity(groups.len());
-    for share in nodes {
-        all.extend(share?);
-    }
-    let nodes = super::nodes::Nodes::from_distinct(all)?;
-    Some(
-        ZoneBuilder::from_nodes(apex.clone(), nodes)
-            .finish()
-            .map_err(|e| WireFileError::Record {
-                index: groups.last().map_or(0, |g| g.first),
-                message: e.to_string(),
-            }),
-    )
-}
-
-/// A node and the hash of its name (see `Nodes::from_distinct`).
-type HashedNode = (u64, Arc<Node>);
-
-/// The node of one owner's records, with its name's hash, when they are as `encode` writes
-/// them and what the builder would accept without a word.
-fn grouped_node(records: &[u8], apex: &Name) -> Option<HashedNode> {
-    let mut reader = Reader { bytes: records };
-    let owner = Name::from_wire(reader.record().ok()?.owner?).ok()?;
-    if !owner.is_at_or_below(apex) {
-        return None;
-    }
-    // Each set's run of records: type, covered type, TTL, where its records are.
-    let mut runs: Vec<(u16, u16, u32, usize, usize)> = Vec::new();
-    let mut reader = Reader { bytes: records };
-    let mut set: Vec<&[u8]> = Vec::new();
-    while !reader.bytes.is_empty() {
-        let at = records.len() - reader.bytes.len();
-        let record = reader.record().ok()?;
-        let end = records.len() - reader.bytes.len();
-        let covers = super::covers(record.rtype, record.rdata);
-        if !plain_type(record.rtype, record.rdata, owner == *apex) {
-            return None;
-        }
-        match runs.last_mut() {
-            // One TTL, as the builder would have left it.
-            Some(run) if (run.0, run.1) == (record.rtype, covers) => {
-                if run.2 != record.ttl {
-                    return None;
-                }
-                run.4 = end;
-            }
-            _ => {
-                if has_repeats(&mut set) {
-                    return None;
-                }
-                set.clear();
-                runs.push((record.rtype, covers, record.ttl, at, end));
-            }
-        }
-        set.push(record.rdata);
-    }
-    if has_repeats(&mut set) {
-        return None;
-    }
-    runs.sort_by_key(|run| (run.0, run.1));
-    if runs
-        .windows(2)
-        .any(|w| (w[0].0, w[0].1) == (w[1].0, w[1].1))
-    {
-        return None;
-    }
-    let mut packer = Packer::with_capacity(records.len());
-    for (rtype, covers, ttl, start, end) in runs {
-        packer.set(rtype, covers, ttl);
+    let spans: Vec<(usize, usize)> = groups.iter().map(|g| g.at).zip(ends).collect();
+    let nodes = grouped::nodes(&spans, |&(start, end)| {
         let mut reader = Reader {
             bytes: records.get(start..end)?,
         };
-        while !reader.bytes.is_empty() {
-            packer.record(reader.record().ok()?.rdata);
-        }
-    }
-    let hash = super::nodes::name_hash(owner.wire());
-    Some((hash, Arc::new(Node::packed(owner, packer))))
+        let owner = Name::from_wire(reader.clone().record().ok()?.owner?).ok()?;
+        let records = std::iter::from_fn(move || {
+            let record = reader.record().ok()?;
+            Some((record.rtype, record.ttl, record.rdata))
+        });
+        grouped::node(owner, apex, records, super::RecordLimits::NONE)
+    })?;
+    Some(
+        grouped::zone(apex, nodes)?.map_err(|e| WireFileError::Record {
+            index: groups.last().map_or(0, |g| g.first),
+            message: e.to_string(),
+        }),
+    )
 }
 
-/// Whether a set's records hold one twice (a set is a set: the builder would drop it).
-fn has_repeats(records: &mut [&[u8]]) -> bool {
-    if records.len() <= 8 {
-        return records
-            .iter()
-            .enumerate()
-            .any(|(at, a)| records[at + 1..].contains(a));
-    }
-    records.sort_unstable();
-    records.windows(2).any(|pair| pair[0] == pair[1])
-}
-
-/// Whether the builder takes a record of `rtype` as it is: no meta type, and an SOA only at
-/// the apex with data it can read.
-fn plain_type(rtype: u16, rdata: &[u8], at_apex: bool) -> bool {
-    match rtype {
-        rtype::OPT | rtype::TSIG | rtype::IXFR | rtype::AXFR | rtype::ANY => false,
-        rtype::SOA => {
-            at_apex
-                && rdata::soa_serial(rdata).is_some()
-                && rdata::compressible_names(rtype, rdata).len() == 2
-        }
-        _ => true,
-    }
-}
-
+#[derive(Clone)]
 struct Reader<'a> {
     bytes: &'a [u8],
 }

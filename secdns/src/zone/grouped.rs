@@ -1,0 +1,107 @@
+//! Zones built a node at a time, on every core, from records that come grouped by owner: a
+//! saved copy, an AXFR as primaries send it. The builder takes records one at a time on one
+//! core (a million in about a second); a group becomes its node in one step where its
+//! records are. Anything the builder would say a word about (a record twice, TTLs that
+//! differ within a set, an owner out of the zone, a limit reached, one owner in two groups)
+//! makes [`node`] or [`zone`] answer `None`, and the caller gives the records to the builder
+//! instead, which says what is wrong.
+
+use std::sync::Arc;
+
+use super::{
+    Node, RecordLimits, Zone, ZoneBuilder, ZoneError, covers, meta_type, nodes::Nodes, soa_readable,
+};
+use crate::{
+    dns::{Name, codes::rtype},
+    parallel::in_shares,
+};
+
+/// A node and the hash of its name (see [`Nodes::from_distinct`]).
+pub type HashedNode = (u64, Arc<Node>);
+
+/// One record of a group: type, TTL, data.
+pub type GroupRecord<'r> = (u16, u32, &'r [u8]);
+
+/// The node of every record of `owner` (`records`), when the builder would take them
+/// without a word; `None` otherwise.
+pub fn node<'r>(
+    owner: Name,
+    apex: &Name,
+    records: impl Iterator<Item = GroupRecord<'r>>,
+    limits: RecordLimits,
+) -> Option<HashedNode> {
+    if !owner.is_at_or_below(apex) {
+        return None;
+    }
+    let at_apex = owner == *apex;
+    let mut held: Vec<(u16, u16, u32, &[u8])> = records
+        .map(|(rr_type, ttl, data)| (rr_type, covers(rr_type, data), ttl, data))
+        .collect();
+    if held.len() > limits.per_name
+        || held
+            .iter()
+            .any(|&(rr_type, _, _, data)| !plain(rr_type, data, at_apex))
+    {
+        return None;
+    }
+    // Sets in type order, each set's records in the order they came.
+    held.sort_by_key(|&(rr_type, covers, ..)| (rr_type, covers));
+    let mut packer = super::rrsets::Packer::default();
+    let mut scratch = Vec::new();
+    for set in held.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+        let (rr_type, covers, ttl, _) = *set.first()?;
+        scratch.clear();
+        scratch.extend(set.iter().map(|r| r.3));
+        if set.len() > limits.per_rrset || set.iter().any(|r| r.2 != ttl) || repeats(&mut scratch) {
+            return None;
+        }
+        packer.set(rr_type, covers, ttl);
+        for record in set {
+            packer.record(record.3);
+        }
+    }
+    let hash = super::nodes::name_hash(owner.wire());
+    Some((hash, Arc::new(Node::packed(owner, packer))))
+}
+
+/// Runs `make` (which gives a group's node) on every group, on every core; `None` if it
+/// gave `None` for one.
+pub fn nodes<G: Sync>(
+    groups: &[G],
+    make: impl Fn(&G) -> Option<HashedNode> + Sync,
+) -> Option<Vec<HashedNode>> {
+    let shares = in_shares(groups, 4096, |_, _, share| {
+        share.iter().map(&make).collect::<Option<Vec<_>>>()
+    });
+    let mut all = Vec::with_capacity(groups.len());
+    for share in shares {
+        all.extend(share?);
+    }
+    Some(all)
+}
+
+/// The zone at `apex` of `nodes`; `None` when two nodes are of one name.
+pub fn zone(apex: &Name, nodes: Vec<HashedNode>) -> Option<Result<Zone, ZoneError>> {
+    let nodes = Nodes::from_distinct(nodes)?;
+    Some(ZoneBuilder::from_nodes(apex.clone(), nodes).finish())
+}
+
+/// Whether a set's records hold one twice (a set is a set: the builder would drop it).
+fn repeats(records: &mut [&[u8]]) -> bool {
+    if records.len() <= 8 {
+        return records
+            .iter()
+            .enumerate()
+            .any(|(at, a)| records[at + 1..].contains(a));
+    }
+    records.sort_unstable();
+    records.windows(2).any(|pair| pair[0] == pair[1])
+}
+
+/// Whether the builder takes a record of `rr_type` as it is: no meta type, and an SOA only
+/// at the apex with data it can read.
+fn plain(rr_type: u16, data: &[u8], at_apex: bool) -> bool {
+    data.len() <= u16::MAX as usize
+        && meta_type(rr_type).is_none()
+        && (rr_type != rtype::SOA || at_apex && soa_readable(data))
+}
