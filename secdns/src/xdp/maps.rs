@@ -274,8 +274,17 @@ impl AnswerMaps {
             .collect()
     }
 
+    /// Whether the newest version holds nothing: every key is new to it, and nothing need be
+    /// looked for (a look is a cache miss in a large index).
+    fn holds_nothing(&self) -> bool {
+        self.count == 0 && self.unplaced.is_empty()
+    }
+
     /// How many of `upserts` have a key the newest version lacks.
     pub fn new_keys(&self, upserts: &Upserts) -> usize {
+        if self.holds_nothing() {
+            return upserts.entries.len();
+        }
         upserts
             .entries
             .iter()
@@ -318,6 +327,8 @@ impl AnswerMaps {
         // Settled entries are visible to both parities: the newest version is the next one's
         // from here on.
         self.newest = next;
+        // Upserts hold each key once: into empty maps, none is there to replace.
+        let fresh = self.holds_nothing();
         let mut full = false;
         let mut written = 0;
         for key in removals {
@@ -334,7 +345,8 @@ impl AnswerMaps {
                 .intern(upserts.bodies.body(entry))
                 .unwrap_or(PASS_CHUNK);
             let word = slot_word(chunk, u32::from(entry.options), 0);
-            match self.newest(key) {
+            let held = if fresh { None } else { self.newest(key) };
+            match held {
                 Some((_, old)) if old == word => {
                     // Same body, same options: the reference taken is one too many.
                     self.release(word);
