@@ -241,6 +241,13 @@ impl<'s> Compiler<'s> {
                 .unavailable()
                 .map(|name| self.stop_at(name.lowercase_wire())),
         );
+        // Who read what is indexed by unit: the units' zones and names, in order.
+        let mut units = Units::default();
+        if self.record {
+            for &(zone, .., node) in &nodes {
+                units.push(zone, node.owner.wire().iter().map(|&b| dns_lowercase(b)));
+            }
+        }
         // Names compile independently: one share per core, kept in order, each packing its
         // values as it goes (only the packed form is kept).
         let mut all = All {
@@ -252,13 +259,13 @@ impl<'s> Compiler<'s> {
             let mut parents = ParentCache::default();
             let mut reads = Collector::default();
             let mut packed = Packed::new(number as u32);
-            for (at, &(_, zone, facts, overlaps, node)) in share.iter().enumerate() {
+            for (at, &(zone_index, zone, facts, overlaps, node)) in share.iter().enumerate() {
                 let unit = self.node(zone, facts, node, &mut parents);
-                reads.add((first + at) as u32, &unit.reads);
+                reads.add((first + at) as u32, zone_index, &unit.reads, &units);
                 packed.add(unit, overlaps);
             }
             // Sorted on this thread; merging the threads' runs is then one pass.
-            reads.settle();
+            reads.settle(&units);
             (packed, reads)
         });
         let mut collected = Collector::default();
@@ -274,10 +281,6 @@ impl<'s> Compiler<'s> {
         all.take(packed, &mut stores);
         all.bodies = Bodies::new(stores);
         if self.record {
-            let mut units = Units::default();
-            for &(zone, .., node) in &nodes {
-                units.push(zone, node.owner.wire().iter().map(|&b| dns_lowercase(b)));
-            }
             all.readers = Readers::new(
                 zones
                     .iter()
@@ -338,8 +341,11 @@ impl<'s> Compiler<'s> {
         let mut reads = Vec::new();
         if self.record {
             reads = reads::recording(|| compile(&mut builder)).1;
-            let own = name_hash(&qname);
-            reads.retain(|(name, _)| *name != own);
+            // A change at the name, or at a name one label below it, compiles the unit again
+            // (see `xdp::published`): reads of the name, its probes and its wildcard are
+            // not listed. Every name has them; listing them would double what is kept.
+            let own = own_names(&qname);
+            reads.retain(|(name, _)| !own.contains(name));
         } else {
             compile(&mut builder);
         }
@@ -879,6 +885,21 @@ fn answer_types(node: &Node, chain_types: &[u16]) -> (Vec<u16>, bool) {
 
 fn key(name: &[u8], qtype: u16, scope: u32) -> AnswerKey {
     AnswerKey::new(name, qtype, scope)
+}
+
+/// The hashes of `name` and of the names one label below it that its unit reads: the probe
+/// candidates and the wildcard.
+fn own_names(name: &[u8]) -> Vec<u64> {
+    let mut own = vec![name_hash(name)];
+    if name.len() + 2 <= secdns_common::MAX_NAME_LEN {
+        let mut below = vec![1, b'*'];
+        below.extend_from_slice(name);
+        for label in PROBE_LABELS.into_iter().chain([b'*']) {
+            below[1] = label;
+            own.push(name_hash(&below));
+        }
+    }
+    own
 }
 
 /// A name one label below `name` that does not exist, if one fits.

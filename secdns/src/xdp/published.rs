@@ -198,6 +198,8 @@ impl Published {
             units_ms,
             merged_ms,
             finished_ms = started.elapsed().as_millis() as u64,
+            listed_reads = readers.listed(),
+            wide_names = readers.wide_names(),
             "XDP full compile"
         );
         let fresh = Published {
@@ -258,6 +260,8 @@ impl Published {
         let mut dirty: BTreeSet<Dirty> = BTreeSet::new();
         let mut new_serials = Vec::new();
         let mut zones: HashMap<u32, (&Zone, &Zone, &ZoneFacts)> = HashMap::new();
+        // Zones a change to a wide name (see `readers`) compiles whole.
+        let mut whole: BTreeSet<u32> = BTreeSet::new();
         for (old_zone, zone) in &changed_zones {
             let apex = zone.apex().lowercase_wire();
             let facts = self.facts.get(&apex)?;
@@ -276,21 +280,38 @@ impl Published {
             }
             for (name, change) in node_changes(old_zone, zone) {
                 let hash = name_hash(&name);
-                // Read by most names: as good as a full compile.
-                if self
-                    .readers
-                    .wide_kinds(hash)
-                    .iter()
-                    .any(|kind| affects(&change, *kind))
+                if let Some(wide) = self.readers.wide(hash)
+                    && wide.kinds.iter().any(|kind| affects(&change, *kind))
                 {
-                    return None;
+                    whole.extend(&wide.zones);
                 }
                 self.readers.each_reader(hash, |zone, unit, kind| {
                     if affects(&change, kind) {
                         dirty.insert((zone, unit.into()));
                     }
                 });
+                // A unit's reads of the names one label below it are not listed (see
+                // `Compiler::node`): the parent of a changed name compiles again.
+                if name.len() > apex.len()
+                    && let Some(&label) = name.first()
+                    && let Some(parent) = name.get(1 + usize::from(label)..)
+                {
+                    dirty.insert((index, parent.into()));
+                }
                 dirty.insert((index, name));
+            }
+        }
+        // Compiling much of every unit again costs more than a full compile, which also
+        // makes the index of reads compact again.
+        let most = (self.readers.units() / 8).max(4096);
+        for index in whole {
+            // A zone that did not change reads the name: not worth finding its units.
+            let (old_zone, zone, _) = zones.get(&index)?;
+            for node in old_zone.name_nodes().chain(zone.name_nodes()) {
+                dirty.insert((index, node.owner.lowercase_wire()));
+                if dirty.len() > most {
+                    return None;
+                }
             }
         }
         // Compile the dirty units against both snapshots: what they gave, what they give.

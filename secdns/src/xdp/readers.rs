@@ -5,9 +5,10 @@
 //! A full compile builds it whole, as one array of 16-byte reads sorted by name. Units
 //! compiled again later keep their reads in a small overlay and their reads in the array are
 //! skipped; the caller compiles everything afresh once the overlay grows (`is_stale`).
-//! A name read more than [`WIDE`] times (a zone's apex, its wildcard and probe names, the
-//! SOA's name server) keeps only the kinds of reads made: a change there changes the answers
-//! of most names and is published by a full compile.
+//! A name read by many units of its zone (see [`is_wide`]: a zone's apex, its wildcard and
+//! probe names, the SOA's name server) keeps only the kinds of reads made and the zones that
+//! read it: a change there changes the answers of most of the zone's names, and compiles the
+//! whole zone again.
 
 use std::sync::Arc;
 
@@ -18,8 +19,36 @@ use crate::zone::reads::{Kind, Read};
 /// The name of a unit compiled again (lowercased), shared by its reads.
 type UnitName = Arc<[u8]>;
 
-/// Reads of one name above which only the kinds read are kept.
-pub const WIDE: usize = 1024;
+/// Reads of one name up to which they are always listed one by one.
+pub const WIDE_MIN: usize = 16;
+/// A name read by more than this share of its zone's units keeps only the kinds read.
+const WIDE_SHARE: usize = 64;
+
+/// Whether a name read `count` times, in a zone of `zone_units` units, keeps only the kinds
+/// read: listing the readers would cost more than compiling the zone again.
+fn is_wide(count: usize, zone_units: u32) -> bool {
+    count > WIDE_MIN.max(zone_units as usize / WIDE_SHARE)
+}
+
+/// A name read too often to list its readers.
+#[derive(Default)]
+pub struct Wide {
+    /// The kinds of reads made.
+    pub kinds: Vec<Kind>,
+    /// The zones (by index) whose units read it.
+    pub zones: Vec<u32>,
+}
+
+impl Wide {
+    fn add(&mut self, zone: u32, kind: Kind) {
+        if !self.kinds.contains(&kind) {
+            self.kinds.push(kind);
+        }
+        if !self.zones.contains(&zone) {
+            self.zones.push(zone);
+        }
+    }
+}
 
 #[derive(Clone, Copy)]
 struct BaseRead {
@@ -36,13 +65,13 @@ struct RecentRead {
 }
 
 /// Reads collected by the threads of a full compile, by unit index: appended as they come
-/// (no hashing per read), sorted by name and collapsed now and then (`settle`), names read
-/// more than [`WIDE`] times kept as the kinds read only.
+/// (no hashing per read), sorted by name and collapsed now and then (`settle`), wide names
+/// kept as the kinds read only.
 #[derive(Default)]
 pub struct Collector {
     reads: Vec<BaseRead>,
-    wide: HashMap<u64, Vec<Kind>>,
-    /// `reads` is sorted by name and holds no name read more than WIDE times.
+    wide: HashMap<u64, Wide>,
+    /// `reads` is sorted by name and holds no wide name.
     settled: bool,
     /// Settle again when `reads` holds this many.
     next_settle: usize,
@@ -52,25 +81,27 @@ pub struct Collector {
 const SETTLE_AT: usize = 1 << 20;
 
 impl Collector {
-    pub fn add(&mut self, unit: u32, reads: &[Read]) {
+    /// Notes the reads of unit `unit` of zone `zone`; `units` lists every unit.
+    pub fn add(&mut self, unit: u32, zone: u32, reads: &[Read], units: &Units) {
         for &(name, kind) in reads {
-            // Few names are wide: a small map, in cache.
-            if let Some(kinds) = self.wide.get_mut(&name) {
-                add_kind(kinds, kind);
+            // Wide names are a few per zone: a small map, in cache.
+            if let Some(wide) = self.wide.get_mut(&name) {
+                wide.add(zone, kind);
                 continue;
             }
             self.reads.push(BaseRead { name, unit, kind });
         }
         self.settled = false;
         if self.reads.len() >= self.next_settle.max(SETTLE_AT) {
-            self.settle();
+            self.settle(units);
             self.next_settle = 2 * self.reads.len();
         }
     }
 
     /// Sorts the reads by name (stably: runs already sorted merge in one pass) and moves
-    /// names read more than WIDE times to `wide`.
-    pub fn settle(&mut self) {
+    /// wide names to `wide`. A name's count here is of the reads collected so far: it only
+    /// grows, so a name found wide stays wide.
+    pub fn settle(&mut self, units: &Units) {
         if self.settled {
             return;
         }
@@ -80,11 +111,11 @@ impl Collector {
         while at < self.reads.len() {
             let name = self.reads[at].name;
             let end = at + self.reads[at..].partition_point(|read| read.name == name);
-            let wide = self.wide.contains_key(&name) || end - at > WIDE;
-            if wide {
-                let kinds = self.wide.entry(name).or_default();
+            let zone_units = units.zone_units(self.reads[at].unit);
+            if self.wide.contains_key(&name) || is_wide(end - at, zone_units) {
+                let wide = self.wide.entry(name).or_default();
                 for read in &self.reads[at..end] {
-                    add_kind(kinds, read.kind);
+                    wide.add(units.zone_of(read.unit), read.kind);
                 }
             } else {
                 self.reads.copy_within(at..end, kept);
@@ -101,20 +132,16 @@ impl Collector {
             *self = other;
             return;
         }
-        for (name, kinds) in other.wide {
+        for (name, theirs) in other.wide {
             let ours = self.wide.entry(name).or_default();
-            for kind in kinds {
-                add_kind(ours, kind);
+            for &kind in &theirs.kinds {
+                for &zone in &theirs.zones {
+                    ours.add(zone, kind);
+                }
             }
         }
         self.reads.extend(other.reads);
         self.settled = false;
-    }
-}
-
-fn add_kind(kinds: &mut Vec<Kind>, kind: Kind) {
-    if !kinds.contains(&kind) {
-        kinds.push(kind);
     }
 }
 
@@ -123,6 +150,8 @@ fn add_kind(kinds: &mut Vec<Kind>, kind: Kind) {
 #[derive(Default)]
 pub struct Units {
     zones: Vec<u32>,
+    /// Units of each zone, by zone index.
+    zone_units: Vec<u32>,
     /// Where each name starts in `names`; one more, where the last ends.
     starts: Vec<u32>,
     names: Vec<u8>,
@@ -141,6 +170,26 @@ impl Units {
             Err(_) => self.overflowed = true,
         }
         self.zones.push(zone);
+        if let Some(count) = self.zone_units.get_mut(zone as usize) {
+            *count += 1;
+        } else {
+            self.zone_units.resize(zone as usize, 0);
+            self.zone_units.push(1);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.zones.len()
+    }
+
+    fn zone_of(&self, unit: u32) -> u32 {
+        self.zones.get(unit as usize).copied().unwrap_or(u32::MAX)
+    }
+
+    /// Units of the zone of `unit`.
+    fn zone_units(&self, unit: u32) -> u32 {
+        let zone = self.zone_of(unit);
+        self.zone_units.get(zone as usize).copied().unwrap_or(0)
     }
 
     fn get(&self, index: usize) -> Option<(u32, &[u8])> {
@@ -153,6 +202,7 @@ impl Units {
 
     fn shrink_to_fit(&mut self) {
         self.zones.shrink_to_fit();
+        self.zone_units.shrink_to_fit();
         self.starts.shrink_to_fit();
         self.names.shrink_to_fit();
     }
@@ -164,7 +214,7 @@ pub struct Readers {
     zone_index: HashMap<Box<[u8]>, u32>,
     units: Units,
     base: Vec<BaseRead>,
-    wide: HashMap<u64, Vec<Kind>>,
+    wide: HashMap<u64, Wide>,
     /// Units compiled again since, by zone and name: how many times.
     recompiled: HashMap<u32, HashMap<UnitName, u32>>,
     recent: HashMap<u64, Vec<RecentRead>>,
@@ -177,15 +227,16 @@ impl Readers {
     pub fn new(zones: Vec<Box<[u8]>>, mut units: Units, collected: Collector) -> Self {
         units.shrink_to_fit();
         let mut collected = collected;
-        collected.settle();
+        collected.settle(&units);
         let Collector {
             reads: mut base,
             mut wide,
             ..
         } = collected;
         base.shrink_to_fit();
-        for kinds in wide.values_mut() {
-            kinds.sort_unstable();
+        for wide in wide.values_mut() {
+            wide.kinds.sort_unstable();
+            wide.zones.sort_unstable();
         }
         let zone_index = zones
             .into_iter()
@@ -207,9 +258,24 @@ impl Readers {
         self.zone_index.get(apex).copied()
     }
 
-    /// The kinds of reads made of `name` (by hash) when it is read too often to list readers.
-    pub fn wide_kinds(&self, name: u64) -> &[Kind] {
-        self.wide.get(&name).map_or(&[], Vec::as_slice)
+    /// What is known of the readers of `name` (by hash) when it is read too often to list
+    /// them.
+    pub fn wide(&self, name: u64) -> Option<&Wide> {
+        self.wide.get(&name)
+    }
+
+    /// Reads of the full compile listed one by one.
+    pub fn listed(&self) -> usize {
+        self.base.len()
+    }
+
+    pub fn wide_names(&self) -> usize {
+        self.wide.len()
+    }
+
+    /// Units of the full compile.
+    pub fn units(&self) -> usize {
+        self.units.len()
     }
 
     /// Calls `f` with (zone index, unit name, kind) for every listed read of `name` (by hash)
@@ -260,8 +326,8 @@ impl Readers {
             None => UnitName::from(name),
         };
         for &(read, kind) in reads {
-            if let Some(kinds) = self.wide.get_mut(&read) {
-                add_kind(kinds, kind);
+            if let Some(wide) = self.wide.get_mut(&read) {
+                wide.add(zone, kind);
                 continue;
             }
             self.recent.entry(read).or_default().push(RecentRead {
@@ -277,7 +343,8 @@ impl Readers {
     /// Reads of units compiled again have piled up (or the units could not be listed):
     /// compile everything afresh.
     pub fn is_stale(&self) -> bool {
-        self.units.overflowed || self.recent_reads > (self.base.len() / 2).max(1 << 16)
+        self.units.overflowed
+            || self.recent_reads > ((self.base.len() + self.units.len()) / 2).max(1 << 16)
     }
 }
 
@@ -295,38 +362,61 @@ mod tests {
     }
 
     #[test]
-    fn names_read_too_often_keep_only_the_kinds_read() {
-        let count = WIDE as u32 + 10;
+    fn names_read_by_much_of_a_zone_keep_only_the_kinds_and_zones() {
+        // Zone 0 has 2,000 units (wide above 31 readers), zone 1 has 20 (above 16).
         let mut units = Units::default();
-        for i in 0..count {
-            units.push(0, i.to_be_bytes());
+        for i in 0..2020u32 {
+            units.push(u32::from(i >= 2000), i.to_be_bytes());
         }
-        // Two threads' collections, merged: name 1 is read by every unit, name 2 by two.
+        // Two threads' collections, merged. Name 1 is read by every unit of zone 0 and one
+        // of zone 1, name 2 by 31 units of zone 0, name 4 by 16 units of zone 1 and name 5
+        // by 17.
         let mut first = Collector::default();
         let mut second = Collector::default();
-        for unit in 0..count {
+        for unit in 0..2020u32 {
             let collector = if unit % 2 == 0 {
                 &mut first
             } else {
                 &mut second
             };
-            let mut reads = vec![(1, Kind::Exists)];
-            if unit < 2 {
+            let zone = u32::from(unit >= 2000);
+            let mut reads = Vec::new();
+            if zone == 0 || unit == 2000 {
+                reads.push((1, Kind::Exists));
+            }
+            if unit < 31 {
                 reads.push((2, Kind::Type(1)));
             }
             if unit == 3 {
                 reads.push((1, Kind::Whole));
             }
-            collector.add(unit, &reads);
+            if (2000..2016).contains(&unit) {
+                reads.push((4, Kind::Exists));
+            }
+            if (2000..2017).contains(&unit) {
+                reads.push((5, Kind::Type(16)));
+            }
+            reads.sort_unstable();
+            collector.add(unit, zone, &reads, &units);
         }
         first.merge(second);
-        let mut readers = Readers::new(vec![b"\x01t\x00".as_slice().into()], units, first);
-        assert_eq!(readers.wide_kinds(1), [Kind::Exists, Kind::Whole]);
+        let apexes = vec![
+            b"\x01t\x00".as_slice().into(),
+            b"\x01u\x00".as_slice().into(),
+        ];
+        let mut readers = Readers::new(apexes, units, first);
+        let one = readers.wide(1).expect("name 1 is wide");
+        assert_eq!(one.kinds, [Kind::Exists, Kind::Whole]);
+        assert_eq!(one.zones, [0, 1]);
         assert!(readers_of(&readers, 1).is_empty());
-        assert!(readers.wide_kinds(2).is_empty());
+        assert!(readers.wide(2).is_none());
         let two = readers_of(&readers, 2);
-        assert_eq!(two.len(), 2);
+        assert_eq!(two.len(), 31);
         assert_eq!(two[0].1, 0u32.to_be_bytes());
+        assert!(readers.wide(4).is_none());
+        assert_eq!(readers_of(&readers, 4).len(), 16);
+        assert_eq!(readers.wide(5).map(|w| w.zones.clone()), Some(vec![1]));
+        assert!(readers_of(&readers, 5).is_empty());
 
         // Unit 0 compiled again reads name 3 now, not 2; a new unit reads name 2; reads of
         // a wide name add to its kinds.
@@ -337,9 +427,14 @@ mod tests {
         );
         readers.recompiled(0, b"new", &[(2, Kind::Type(1))]);
         let two: Vec<Vec<u8>> = readers_of(&readers, 2).into_iter().map(|r| r.1).collect();
-        assert_eq!(two, [1u32.to_be_bytes().to_vec(), b"new".to_vec()]);
+        assert_eq!(two.len(), 31);
+        assert!(two.contains(&b"new".to_vec()) && !two.contains(&0u32.to_be_bytes().to_vec()));
         assert_eq!(readers_of(&readers, 3).len(), 1);
-        assert!(readers.wide_kinds(1).contains(&Kind::Type(6)));
+        assert!(
+            readers
+                .wide(1)
+                .is_some_and(|w| w.kinds.contains(&Kind::Type(6)))
+        );
         // Compiled once more, its earlier reads go.
         readers.recompiled(0, &0u32.to_be_bytes(), &[]);
         assert!(readers_of(&readers, 3).is_empty());
