@@ -161,7 +161,9 @@ fn next_id() -> u16 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// The memory of a process tree, sampled every 100 ms on a thread until stopped.
+/// The memory of a process tree, sampled on a thread until stopped: every 100 ms, or ten
+/// times as long as one sample takes (reading the PSS of gigabytes walks their page tables,
+/// which would otherwise take a core's share from the server measured).
 pub struct MemorySampler {
     stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<(u64, u64)>,
@@ -174,6 +176,7 @@ impl MemorySampler {
         let thread = std::thread::spawn(move || {
             let (mut pss, mut rss) = (0, 0);
             loop {
+                let sampled = Instant::now();
                 if let Ok((now, peak)) = process_tree_memory(pid) {
                     pss = pss.max(now);
                     rss = rss.max(peak);
@@ -181,7 +184,7 @@ impl MemorySampler {
                 if flag.load(Ordering::Relaxed) {
                     return (pss, rss);
                 }
-                std::thread::sleep(Duration::from_millis(100));
+                std::thread::sleep(Duration::from_millis(100).max(10 * sampled.elapsed()));
             }
         });
         Self { stop, thread }

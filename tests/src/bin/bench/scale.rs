@@ -331,7 +331,7 @@ fn markdown(
          with every zone in its config, one at a time. Serving: the largest zone's last host \
          and the last zone's answer from the client namespace; for secdns, \"XDP holds all\" \
          is its first publication into the XDP maps (every zone file is read before it). \
-         Peak memory: the server's processes' summed PSS sampled every 100 ms until serving \
+         Peak memory: the server's processes' summed PSS sampled every 100 ms (or 10 times a sample's time) until serving \
          (secdns: until XDP holds all; the answer maps are mapped into the process, so their \
          pages are in its PSS), and the largest VmHWM of one process. Then each zone's last \
          host is asked once from the client namespace. secdns's maps may grow to \

@@ -41,8 +41,8 @@ struct Row {
     axfr_to_serving_ms: f64,
     /// secdns: until its XDP program holds the zone (it answers from userspace before).
     axfr_to_xdp_ms: Option<f64>,
-    /// Largest summed PSS of the server's processes, sampled every 100 ms, until serving
-    /// (secdns: until its XDP maps hold the zone).
+    /// Largest summed PSS of the server's processes, sampled every 100 ms (or 10 times a
+    /// sample's time), until serving (secdns: until its XDP maps hold the zone).
     peak_pss_bytes: u64,
     /// Largest peak resident set (VmHWM) of any one of its processes.
     peak_rss_bytes: u64,
@@ -358,7 +358,7 @@ fn markdown(rows: &[Row], targets: &[Target], records: usize, memory_mib: u32) -
          every millisecond (through secdns's XDP program, which passes what it does not hold to \
          userspace; \"XDP\" is when its maps hold the zone). Serving means answering the \
          zone's last host ({records} hosts); after the IXFR, the last changed host's new \
-         address. Peak memory: the server's processes' summed PSS sampled every 100 ms until \
+         address. Peak memory: the server's processes' summed PSS sampled every 100 ms (or 10 times a sample's time) until \
          serving (for secdns, until its XDP maps hold the zone), and the largest VmHWM of one \
          process. Restart: SIGTERM, then started again with the \
          primary up at the same serial; secdns's XDP links are pinned in a bpffs the restart \
