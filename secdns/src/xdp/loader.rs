@@ -26,7 +26,7 @@ use secdns_common::{
 use super::{
     PROGRAM_OBJECT,
     layout::hasher,
-    maps::{AnswerMaps, Full, INDEX_LOAD, Shared, SlotKey, chunks_for},
+    maps::{AnswerMaps, Full, INDEX_LOAD, Shared, SlotKey, bodies_for},
     packed::Upserts,
     pins::Pins,
     published::MapChange,
@@ -477,20 +477,20 @@ impl XdpEngine {
         // Maps other than these when these will not do: swapped in whole.
         let replacement = if change.from_empty && live {
             // Packets keep the old set until the new one is whole: build it apart.
-            let needed = (change.upserts.len(), chunks_for(None, &change.upserts));
-            let (instance, maps) = Self::sized_instance(needed.0, needed.1)?;
+            let (bodies, chunks) = bodies_for(None, &change.upserts);
+            let (instance, mut maps) = Self::sized_instance(change.upserts.len(), chunks)?;
+            maps.reserve_bodies(bodies);
             Some(Self::staged_fresh(instance, maps, &[], &change.upserts)?)
         } else {
             if change.from_empty {
                 self.maps.clear();
             }
-            let needed = (
-                self.maps.new_keys(&change.upserts),
-                chunks_for(Some(&self.maps), &change.upserts),
-            );
+            let (bodies, chunks) = bodies_for(Some(&self.maps), &change.upserts);
+            let needed = (self.maps.new_keys(&change.upserts), chunks);
             if !self.maps.has_room(needed.0, needed.1) {
                 // Bigger maps first, then the change into them.
-                let (instance, maps) = self.grown(needed)?;
+                let (instance, mut maps) = self.grown(needed)?;
+                maps.reserve_bodies(bodies);
                 Some(Self::staged_fresh(
                     instance,
                     maps,
@@ -498,6 +498,7 @@ impl XdpEngine {
                     &change.upserts,
                 )?)
             } else {
+                self.maps.reserve_bodies(bodies);
                 match self.maps.stage(&removals, &change.upserts) {
                     Ok(staged) => {
                         written = staged;

@@ -17,13 +17,13 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use foldhash::{HashMap, HashMapExt};
 use secdns_common::{
     ANSWER_MAP_COUNT, Bucket, CHUNK_LEN, Chunk, MAX_BODY_CHUNKS, PASS_CHUNK, SLOTS_PER_BUCKET,
     Slot, TAG_EMPTY, WORD_VISIBLE_SHIFT, home_bucket, other_bucket, slot_word,
 };
 
 use super::{
+    content_index::ContentIndex,
     layout::AnswerKey,
     packed::{Upserts, content_of},
 };
@@ -168,7 +168,7 @@ pub struct AnswerMaps {
     /// rebuild places them.
     unplaced: Vec<(SlotKey, u32)>,
     /// The first chunk of each stored body, by content address.
-    by_content: HashMap<u128, u32>,
+    by_content: ContentIndex,
     /// Per chunk of the arena where a stored body starts: its length in chunks (0 where none
     /// starts), and the entries (in any parity) that use it. A body's content address is
     /// its record's, read back from the arena when it is freed.
@@ -196,7 +196,7 @@ impl AnswerMaps {
             count: 0,
             newest: 0,
             unplaced: Vec::new(),
-            by_content: HashMap::new(),
+            by_content: ContentIndex::default(),
             body_chunks: vec![0; chunks],
             body_refs: vec![0; chunks],
             free_runs: vec![Vec::new(); MAX_BODY_CHUNKS + 1],
@@ -329,6 +329,13 @@ impl AnswerMaps {
         self.newest = next;
         // Upserts hold each key once: into empty maps, none is there to replace.
         let fresh = self.holds_nothing();
+        // Maps no packet reads yet take entries settled: visible to both parities, with
+        // nothing to settle (a list of every slot written, else).
+        let visible = if self.live >= ANSWER_MAP_COUNT {
+            3
+        } else {
+            1 << next
+        };
         let mut full = false;
         let mut written = 0;
         for key in removals {
@@ -356,7 +363,7 @@ impl AnswerMaps {
                 None => self.count += 1,
             }
             written += 1;
-            if !self.place(key, word, 1 << next) {
+            if !self.place(key, word, visible) {
                 self.unplaced.push((key, word));
                 full = true;
             }
@@ -481,9 +488,7 @@ impl AnswerMaps {
                 continue;
             }
             let content = content_of(self.record_at(at, chunks));
-            if self.by_content.get(&content) == Some(&chunk) {
-                self.by_content.remove(&content);
-            }
+            self.by_content.remove(content, chunk);
             self.free_runs[chunks].push(chunk);
             self.free_chunks += chunks;
             self.body_chunks[at] = 0;
@@ -619,7 +624,7 @@ impl AnswerMaps {
         let Some((address, record)) = body else {
             return Some(PASS_CHUNK);
         };
-        if let Some(&chunk) = self.by_content.get(&address)
+        if let Some(chunk) = self.stored(address, record)
             && let Some(refs) = self.body_refs.get_mut(chunk as usize)
         {
             *refs += 1;
@@ -657,6 +662,22 @@ impl AnswerMaps {
         Some(chunk)
     }
 
+    /// The first chunk of the stored body with `address` and `record`, if stored.
+    fn stored(&self, address: u128, record: &[u8]) -> Option<u32> {
+        let chunks = record.len() / CHUNK_LEN;
+        self.by_content.find(address, |chunk| {
+            let at = chunk as usize;
+            self.body_chunks.get(at) == Some(&(chunks as u8))
+                && self.record_at(at, chunks) == record
+        })
+    }
+
+    /// Makes room in the lookup of bodies for `more` new ones, so that staging never
+    /// rehashes it.
+    pub fn reserve_bodies(&mut self, more: usize) {
+        self.by_content.reserve(more);
+    }
+
     fn release(&mut self, word: u32) {
         let chunk = word & secdns_common::WORD_CHUNK_MASK;
         if self.body_chunks.get(chunk as usize).is_some_and(|&c| c > 0)
@@ -676,23 +697,25 @@ struct SlotRef<'a> {
     word: &'a AtomicU32,
 }
 
-/// Chunks the bodies of `upserts` take that `known` (if any) does not hold yet, each
-/// content once.
-pub fn chunks_for(known: Option<&AnswerMaps>, upserts: &Upserts) -> usize {
+/// What the bodies of `upserts` that `known` (if any) does not hold yet take, each content
+/// once: (bodies, chunks).
+pub fn bodies_for(known: Option<&AnswerMaps>, upserts: &Upserts) -> (usize, usize) {
     let mut seen = foldhash::HashSet::default();
     upserts
         .bodies
         .all()
-        .filter(|(content, _)| {
-            !known.is_some_and(|maps| maps.by_content.contains_key(content))
+        .filter(|(content, record)| {
+            known.is_none_or(|maps| maps.stored(*content, record).is_none())
                 && seen.insert(*content)
         })
-        .map(|(_, chunks)| chunks)
-        .sum()
+        .fold((0, 0), |(bodies, chunks), (_, record)| {
+            (bodies + 1, chunks + record.len() / CHUNK_LEN)
+        })
 }
 
 #[cfg(test)]
 mod tests {
+    use foldhash::{HashMap, HashMapExt};
     use proptest::prelude::*;
     use secdns_common::{
         BODY_HEADER_LEN, WORD_CHUNK_MASK, home_bucket, other_bucket, word_visible,

@@ -6,11 +6,9 @@
 
 use std::hash::BuildHasher as _;
 
-use foldhash::{HashMap, HashMapExt};
-use secdns_common::CHUNK_LEN;
-
 use super::{
     compile::Group,
+    content_index::ContentIndex,
     layout::{AnswerKey, body_record, body_record_into, hasher, value_of},
     value::Value,
 };
@@ -19,7 +17,7 @@ use super::{
 #[derive(Default)]
 pub struct BodyStore {
     bytes: Vec<u8>,
-    by_content: HashMap<u128, u32>,
+    by_content: ContentIndex,
     /// Room to build a record in.
     record: Vec<u8>,
 }
@@ -34,7 +32,10 @@ impl BodyStore {
             return None;
         }
         let content = content_of(&self.record);
-        if let Some(&offset) = self.by_content.get(&content) {
+        if let Some(offset) = self
+            .by_content
+            .find(content, |at| self.get(at).is_some_and(|b| b.0 == content))
+        {
             return Some(offset);
         }
         let offset = u32::try_from(self.bytes.len()).ok()?;
@@ -69,7 +70,7 @@ impl BodyStore {
 
     /// Done adding: the lookup by content goes.
     fn seal(&mut self) {
-        self.by_content = HashMap::new();
+        self.by_content = ContentIndex::default();
         self.record = Vec::new();
         self.bytes.shrink_to_fit();
     }
@@ -114,12 +115,9 @@ impl Bodies {
         self.0.get(at.store as usize)?.get(at.offset)
     }
 
-    /// Every distinct body of every store: (content, length in chunks).
-    pub fn all(&self) -> impl Iterator<Item = (u128, usize)> {
-        self.0
-            .iter()
-            .flat_map(BodyStore::bodies)
-            .map(|(content, record)| (content, record.len() / CHUNK_LEN))
+    /// Every distinct body of every store: (content, record).
+    pub fn all(&self) -> impl Iterator<Item = (u128, &[u8])> {
+        self.0.iter().flat_map(BodyStore::bodies)
     }
 
     /// [`identity`] of `entry`.
@@ -248,6 +246,8 @@ pub fn value_identity(value: &Value) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use secdns_common::CHUNK_LEN;
+
     use super::*;
 
     #[test]
@@ -263,7 +263,11 @@ mod tests {
         let pass = Value::pass(b"\x01a\x00");
         let upserts =
             Upserts::from_values([(&key, &one), (&key, &two), (&key, &one), (&key, &pass)]);
-        let bodies: Vec<(u128, usize)> = upserts.bodies.all().collect();
+        let bodies: Vec<(u128, usize)> = upserts
+            .bodies
+            .all()
+            .map(|(content, record)| (content, record.len() / CHUNK_LEN))
+            .collect();
         assert_eq!(bodies.iter().map(|b| b.1).collect::<Vec<_>>(), [1, 2]);
         let [a, b, c, d] = upserts.entries[..] else {
             panic!("four entries")

@@ -179,7 +179,7 @@ impl Published {
         let overlapping = std::mem::take(&mut all.overlapping);
         let merged = merge(all);
         let merged_ms = started.elapsed().as_millis() as u64;
-        let shared = merged
+        let shared: HashMap<AnswerKey, KeyState> = merged
             .entries
             .iter()
             .filter(|merged| merged.owners > 1 || merged.conflicted || merged.entry.foreign)
@@ -198,6 +198,7 @@ impl Published {
             units_ms,
             merged_ms,
             finished_ms = started.elapsed().as_millis() as u64,
+            shared_keys = shared.len(),
             listed_reads = readers.listed(),
             wide_names = readers.wide_names(),
             "XDP full compile"
