@@ -317,6 +317,7 @@ enum WebhookAction {
 }
 
 fn main() -> ExitCode {
+    big_allocations_from_the_kernel();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match run(cli) {
@@ -325,6 +326,18 @@ fn main() -> ExitCode {
             eprintln!("secdns: error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Allocations of a megabyte and more come straight from the kernel and go back to it when
+/// freed. glibc otherwise raises that threshold as big blocks are freed, and a full XDP
+/// compile (hundreds of megabytes in vectors that grow by doubling, on several threads)
+/// then leaves its peak in the heap for good.
+fn big_allocations_from_the_kernel() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets a malloc parameter; no other thread runs yet.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
 

@@ -33,7 +33,7 @@ use crate::{
         codes::{rcode, rtype},
         name::label_offsets,
     },
-    parallel::in_shares,
+    parallel,
     snapshot::{Served, Snapshot},
     xdp::{
         layout::{AnswerKey, hasher},
@@ -225,16 +225,17 @@ impl<'s> Compiler<'s> {
             .collect();
         let overlapping = overlapping_zones(self.snapshot);
         let mut stops = Vec::new();
-        let mut nodes = Vec::new();
+        // (zone index, node): a unit per name of every zone, millions of them.
+        let mut nodes: Vec<(u32, &Node)> = Vec::new();
         for (index, (zone, facts)) in zones.iter().enumerate() {
             stops.extend(self.zone_stop(zone, facts));
-            let overlaps = overlapping.contains(zone.apex_key());
             // Names that own only NSEC3 records do not exist for queries: the walk answers them.
-            nodes.extend(
-                zone.name_nodes()
-                    .map(|node| (index as u32, *zone, facts, overlaps, node)),
-            );
+            nodes.extend(zone.name_nodes().map(|node| (index as u32, node)));
         }
+        let overlaps: Vec<bool> = zones
+            .iter()
+            .map(|(zone, _)| overlapping.contains(zone.apex_key()))
+            .collect();
         // Nothing to answer from: the zone's names stop every lookup and walk.
         stops.extend(
             self.snapshot
@@ -244,7 +245,7 @@ impl<'s> Compiler<'s> {
         // Who read what is indexed by unit: the units' zones and names, in order.
         let mut units = Units::default();
         if self.record {
-            for &(zone, .., node) in &nodes {
+            for &(zone, node) in &nodes {
                 units.push(zone, node.owner.wire().iter().map(|&b| dns_lowercase(b)));
             }
         }
@@ -255,16 +256,29 @@ impl<'s> Compiler<'s> {
             ..All::default()
         };
         all.overlapping = overlapping;
-        let shares = in_shares(&nodes, 1024, |number, first, share| {
+        // Shares taken by the cores in turn (zones of any size balance out), each kept in
+        // order; their entries are put together after, and a sixteenth at a time is what
+        // that copies at once.
+        let share_len = nodes.len().div_ceil(SHARES).max(MIN_SHARE);
+        let shares: Vec<(usize, &[(u32, &Node)])> = nodes
+            .chunks(share_len)
+            .enumerate()
+            .map(|(number, share)| (number * share_len, share))
+            .collect();
+        let shares = parallel::each(&shares, |&(first, share)| {
             let mut parents = ParentCache::default();
             let mut reads = Collector::default();
-            let mut packed = Packed::new(number as u32);
-            for (at, &(zone_index, zone, facts, overlaps, node)) in share.iter().enumerate() {
+            let mut packed = Packed::new((first / share_len) as u32);
+            for (at, &(zone_index, node)) in share.iter().enumerate() {
+                let Some((zone, facts)) = zones.get(zone_index as usize) else {
+                    continue;
+                };
                 let unit = self.node(zone, facts, node, &mut parents);
                 reads.add((first + at) as u32, zone_index, &unit.reads, &units);
+                let overlaps = overlaps.get(zone_index as usize).copied().unwrap_or(true);
                 packed.add(unit, overlaps);
             }
-            // Sorted on this thread; merging the threads' runs is then one pass.
+            // Sorted on this thread; merging the shares' runs is then one pass.
             reads.settle(&units);
             (packed, reads)
         });
@@ -390,6 +404,10 @@ impl<'s> Compiler<'s> {
     }
 }
 
+/// How many shares [`Compiler::all`] cuts the units into, and the fewest units in one.
+const SHARES: usize = 16;
+const MIN_SHARE: usize = 4096;
+
 /// What [`Compiler::all`] compiled.
 #[derive(Default)]
 pub struct All {
@@ -409,7 +427,11 @@ pub struct All {
 
 impl All {
     fn take(&mut self, packed: Packed, stores: &mut Vec<BodyStore>) {
-        self.entries.extend(packed.entries);
+        if self.entries.is_empty() {
+            self.entries = packed.entries;
+        } else {
+            self.entries.extend(packed.entries);
+        }
         self.others.extend(packed.others);
         self.too_big += packed.too_big;
         stores.push(packed.packer.into_store());

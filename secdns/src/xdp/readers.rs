@@ -124,6 +124,8 @@ impl Collector {
             at = end;
         }
         self.reads.truncate(kept);
+        // Collapsing leaves most of a share's reads unused: give the room back.
+        self.reads.shrink_to_fit();
         self.settled = true;
     }
 
