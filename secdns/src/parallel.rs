@@ -35,34 +35,56 @@ pub fn in_shares<T: Sync, R: Send>(
 /// of very different sizes, such as zone files, balance out), and returns the results in
 /// order. A panic is raised again here.
 pub fn each<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let mut done: Vec<Option<R>> = items.iter().map(|_| None).collect();
+    each_as_done(items, work, |at, result| {
+        if let Some(slot) = done.get_mut(at) {
+            *slot = Some(result);
+        }
+    });
+    done.into_iter().flatten().collect()
+}
+
+/// As [`each`], handing each result with its item's index to `take`, on the calling thread,
+/// as soon as it is done (in the order they finish) while the cores go on. A core waits
+/// when `take` is more than a result per core behind: what `take` does not keep is all the
+/// results ever hold at once.
+pub fn each_as_done<T: Sync, R: Send>(
+    items: &[T],
+    work: impl Fn(&T) -> R + Sync,
+    mut take: impl FnMut(usize, R),
+) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let next = std::sync::atomic::AtomicUsize::new(0);
     let (next, work) = (&next, &work);
-    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+    let (sender, results) = std::sync::mpsc::sync_channel(threads);
+    std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads.min(items.len()))
             .map(|_| {
+                let sender = sender.clone();
                 scope.spawn(move || {
-                    let mut done = Vec::new();
                     loop {
                         let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(item) = items.get(at) else {
-                            return done;
+                            return;
                         };
-                        done.push((at, work(item)));
+                        if sender.send((at, work(item))).is_err() {
+                            return;
+                        }
                     }
                 })
             })
             .collect();
-        workers
-            .into_iter()
-            .flat_map(|worker| match worker.join() {
-                Ok(done) => done,
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
+        // The workers' senders alone keep the channel open: it ends when they all have.
+        drop(sender);
+        for (at, result) in results {
+            take(at, result);
+        }
+        for worker in workers {
+            if let Err(panic) = worker.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
     });
-    done.sort_unstable_by_key(|(at, _)| *at);
-    done.into_iter().map(|(_, result)| result).collect()
 }
 
 #[cfg(test)]
@@ -91,5 +113,20 @@ mod tests {
             items.iter().map(|n| n * 2).collect::<Vec<_>>()
         );
         assert!(each(&[] as &[u8], |_| ()).is_empty());
+    }
+
+    #[test]
+    fn results_are_taken_as_they_are_done_each_once() {
+        let items: Vec<u64> = (0..1000).collect();
+        let mut taken = vec![0; items.len()];
+        each_as_done(
+            &items,
+            |n| n * 3,
+            |at, result| {
+                assert_eq!(result, items[at] * 3);
+                taken[at] += 1;
+            },
+        );
+        assert!(taken.iter().all(|&count| count == 1));
     }
 }

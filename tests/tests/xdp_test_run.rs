@@ -268,7 +268,7 @@ fn a_zone_slot_past_65535_carries_its_serial() {
     let mut slots = secdns::xdp::compile::zone_slots(&bed.snapshot, &Default::default());
     let apex = EXAMPLE_APEX.parse::<Name>().unwrap().lowercase_wire();
     slots.insert(apex, 200_000);
-    let units = secdns::xdp::compile::Compiler::new(&bed.snapshot, &slots, false).all();
+    let units = secdns::xdp::compile::Compiler::new(&bed.snapshot, &slots, false).all(None);
     let finished = secdns::xdp::compile::finish(
         secdns::xdp::compile::merge(units),
         ANSWER_MAP_MAX_ENTRIES as usize,

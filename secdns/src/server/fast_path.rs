@@ -13,7 +13,7 @@ use crate::{
     dns::Name,
     snapshot::Snapshot,
     stats::MapUsage,
-    xdp::{loader::XdpEngine, pins::Pins, published::Published},
+    xdp::{loader::XdpEngine, packed::Upserts, pins::Pins, published::Published},
 };
 
 pub struct FastPath {
@@ -88,7 +88,23 @@ impl FastPath {
     /// Publishes `snapshot` as a change from the last one published (see `xdp::published`).
     pub fn publish(&self, snapshot: Arc<Snapshot>) -> anyhow::Result<()> {
         let started = Instant::now();
-        let update = self.published()?.update(snapshot, self.capacity);
+        // A first publication goes into the maps share by share as it is compiled (while
+        // nothing reads them): the whole compiled set is never held at once.
+        let (mut begun, mut taken) = (false, 0);
+        let mut stream = |part: &Upserts| -> bool {
+            let Ok(mut engine) = self.engine() else {
+                return false;
+            };
+            if !begun {
+                begun = engine.begin_parts();
+            }
+            let fits = begun && taken + part.len() <= self.capacity && engine.stage_part(part);
+            taken += if fits { part.len() } else { 0 };
+            fits
+        };
+        let update = self
+            .published()?
+            .update(snapshot, self.capacity, Some(&mut stream));
         let compile_ms = started.elapsed().as_millis() as u64;
         let totals = update.totals;
         if totals.too_big > 0 || totals.collisions > 0 {
@@ -120,7 +136,7 @@ impl FastPath {
             })
         });
         let mut engine = self.engine()?;
-        let written = engine.apply(update.change).context("publishing to XDP")?;
+        let written = update.streamed + engine.apply(update.change).context("publishing to XDP")?;
         if let Some(slots) = slots {
             *self.slots.lock().unwrap_or_else(|e| e.into_inner()) = slots?;
         }

@@ -67,7 +67,7 @@ pub struct Compiled {
 pub fn compile(snapshot: &Snapshot, capacity: usize) -> Compiled {
     let slots = zone_slots(snapshot, &HashMap::new());
     let finished = finish(
-        merge(Compiler::new(snapshot, &slots, false).all()),
+        merge(Compiler::new(snapshot, &slots, false).all(None)),
         capacity,
     );
     Compiled {
@@ -217,7 +217,7 @@ impl<'s> Compiler<'s> {
 
     /// Every unit of the snapshot, packed as it is compiled, and who read what (when
     /// recording).
-    pub fn all(&self) -> All {
+    pub fn all(&self, stream: Option<&mut Stream<'_>>) -> All {
         let zones: Vec<(&Zone, ZoneFacts)> = self
             .snapshot
             .zones()
@@ -265,7 +265,15 @@ impl<'s> Compiler<'s> {
             .enumerate()
             .map(|(number, share)| (number * share_len, share))
             .collect();
-        let shares = parallel::each(&shares, |&(first, share)| {
+        let count = shares.len();
+        // Stores by index: the shares', the stop entries', then the other entries of
+        // streamed shares (their own stores go with them).
+        let mut stores: Vec<BodyStore> = (0..count + 2).map(|_| BodyStore::default()).collect();
+        let mut others = Packer::new(count as u32 + 1);
+        let mut collectors: Vec<Collector> = (0..count).map(|_| Collector::default()).collect();
+        let mut kept: Vec<Option<Packed>> = (0..count).map(|_| None).collect();
+        let mut stream = stream;
+        let compile_share = |&(first, share): &(usize, &[(u32, &Node)])| {
             let mut parents = ParentCache::default();
             let mut reads = Collector::default();
             let mut packed = Packed::new((first / share_len) as u32);
@@ -281,19 +289,42 @@ impl<'s> Compiler<'s> {
             // Sorted on this thread; merging the shares' runs is then one pass.
             reads.settle(&units);
             (packed, reads)
+        };
+        parallel::each_as_done(&shares, compile_share, |number, (packed, reads)| {
+            if let Some(slot) = collectors.get_mut(number) {
+                *slot = reads;
+            }
+            match stream.as_mut() {
+                Some(to) => {
+                    if !all.stream(number, packed, &mut others, &mut stores, to) {
+                        stream = None;
+                    }
+                }
+                None => {
+                    if let Some(slot) = kept.get_mut(number) {
+                        *slot = Some(packed);
+                    }
+                }
+            }
         });
-        let mut collected = Collector::default();
-        let mut stores = Vec::new();
-        for (packed, reads) in shares {
-            all.take(packed, &mut stores);
-            collected.merge(reads);
+        for (number, packed) in kept.into_iter().enumerate() {
+            if let Some(packed) = packed {
+                all.take(number, packed, &mut stores);
+            }
         }
-        let mut packed = Packed::new(stores.len() as u32);
+        let mut packed = Packed::new(count as u32);
         for unit in stops {
             packed.add(unit, true);
         }
-        all.take(packed, &mut stores);
+        all.take(count, packed, &mut stores);
+        if let Some(slot) = stores.get_mut(count + 1) {
+            *slot = others.into_store();
+        }
         all.bodies = Bodies::new(stores);
+        let mut collected = Collector::default();
+        for reads in collectors {
+            collected.merge(reads);
+        }
         if self.record {
             all.readers = Readers::new(
                 zones
@@ -408,6 +439,11 @@ impl<'s> Compiler<'s> {
 const SHARES: usize = 16;
 const MIN_SHARE: usize = 4096;
 
+/// Where [`Compiler::all`] may hand each share's entries that no other unit gives as soon
+/// as the share is compiled, so that they are not all held at once: true when taken; after
+/// the first refusal, everything is kept.
+pub type Stream<'a> = dyn FnMut(&Upserts) -> bool + 'a;
+
 /// What [`Compiler::all`] compiled.
 #[derive(Default)]
 pub struct All {
@@ -418,6 +454,8 @@ pub struct All {
     pub bodies: Bodies,
     /// Units compiled.
     pub units: usize,
+    /// Entries handed to the stream (see [`Stream`]) instead of kept here.
+    pub streamed: usize,
     pub too_big: usize,
     /// Who read what (when recording).
     pub readers: Readers,
@@ -426,7 +464,8 @@ pub struct All {
 }
 
 impl All {
-    fn take(&mut self, packed: Packed, stores: &mut Vec<BodyStore>) {
+    /// Keeps share `number`'s entries, its store at its index.
+    fn take(&mut self, number: usize, packed: Packed, stores: &mut [BodyStore]) {
         if self.entries.is_empty() {
             self.entries = packed.entries;
         } else {
@@ -434,7 +473,44 @@ impl All {
         }
         self.others.extend(packed.others);
         self.too_big += packed.too_big;
-        stores.push(packed.packer.into_store());
+        if let Some(slot) = stores.get_mut(number) {
+            *slot = packed.packer.into_store();
+        }
+    }
+
+    /// Hands share `number`'s entries that no other unit gives to `stream`, with their
+    /// bodies, and keeps the others (their bodies copied into `others`) for [`merge`]; what
+    /// `stream` refuses is kept as [`All::take`] keeps it. False when it refused.
+    fn stream(
+        &mut self,
+        number: usize,
+        packed: Packed,
+        others: &mut Packer,
+        stores: &mut [BodyStore],
+        stream: &mut Stream<'_>,
+    ) -> bool {
+        let bodies = Bodies::one_at(number as u32, packed.packer.into_store());
+        self.others.extend(
+            packed
+                .others
+                .iter()
+                .map(|entry| others.copy(entry, &bodies)),
+        );
+        self.too_big += packed.too_big;
+        let part = Upserts {
+            entries: packed.entries,
+            bodies,
+        };
+        if stream(&part) {
+            self.streamed += part.len();
+            return true;
+        }
+        self.entries.extend(part.entries);
+        if let (Some(slot), Some(store)) = (stores.get_mut(number), part.bodies.into_stores().pop())
+        {
+            *slot = store;
+        }
+        false
     }
 }
 

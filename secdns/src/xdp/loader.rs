@@ -454,13 +454,42 @@ impl XdpEngine {
         Ok(())
     }
 
+    /// Starts a whole new answer set in the maps, to be staged in parts as it is compiled
+    /// ([`XdpEngine::stage_part`]) and ended by an [`XdpEngine::apply`] of a change with
+    /// `streamed`; only while no packet reads the maps (false otherwise: apply the set whole).
+    pub fn begin_parts(&mut self) -> bool {
+        if self.current.active < ANSWER_MAP_COUNT {
+            return false;
+        }
+        self.maps.clear();
+        self.serials.clear();
+        self.serials_behind.clear();
+        true
+    }
+
+    /// Stages `part` of the set [`XdpEngine::begin_parts`] started, its keys new to it; false
+    /// (nothing staged) when the maps lack room for it.
+    pub fn stage_part(&mut self, part: &Upserts) -> bool {
+        let (bodies, chunks) = bodies_for(Some(&self.maps), part);
+        if !self.maps.has_room(part.len(), chunks) {
+            return false;
+        }
+        self.maps.reserve_bodies(bodies);
+        // An entry that finds both its buckets full waits, unplaced: the apply that ends the
+        // set builds the maps again first.
+        let _ = self.maps.stage_new(part);
+        true
+    }
+
     /// Writes `change` into the answer maps for the next parity and makes it live in a
     /// single write: a packet sees either the old set or the new set, never a mix. Maps too
     /// small for it are built again bigger and swapped in. Returns how many entries were
     /// written or removed.
     pub fn apply(&mut self, change: MapChange) -> anyhow::Result<usize> {
         let live = self.current.active < ANSWER_MAP_COUNT;
-        if change.from_empty {
+        // Parts of a streamed set are in the maps already (see `begin_parts`).
+        let from_empty = change.from_empty && !change.streamed;
+        if from_empty {
             self.serials.clear();
             self.serials_behind.clear();
         }
@@ -475,19 +504,19 @@ impl XdpEngine {
         let mut written = removals.len() + change.upserts.len();
         let started = std::time::Instant::now();
         // Maps other than these when these will not do: swapped in whole.
-        let replacement = if change.from_empty && live {
+        let replacement = if from_empty && live {
             // Packets keep the old set until the new one is whole: build it apart.
             let (bodies, chunks) = bodies_for(None, &change.upserts);
             let (instance, mut maps) = Self::sized_instance(change.upserts.len(), chunks)?;
             maps.reserve_bodies(bodies);
             Some(Self::staged_fresh(instance, maps, &[], &change.upserts)?)
         } else {
-            if change.from_empty {
+            if from_empty {
                 self.maps.clear();
             }
             let (bodies, chunks) = bodies_for(Some(&self.maps), &change.upserts);
             let needed = (self.maps.new_keys(&change.upserts), chunks);
-            if !self.maps.has_room(needed.0, needed.1) {
+            if !self.maps.has_room(needed.0, needed.1) || self.maps.has_unplaced() {
                 // Bigger maps first, then the change into them.
                 let (instance, mut maps) = self.grown(needed)?;
                 maps.reserve_bodies(bodies);

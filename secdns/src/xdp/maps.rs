@@ -292,6 +292,12 @@ impl AnswerMaps {
             .count()
     }
 
+    /// Whether entries of the newest version wait for a slot: the maps must be built again
+    /// before packets read it.
+    pub fn has_unplaced(&self) -> bool {
+        !self.unplaced.is_empty()
+    }
+
     /// Chunks in use or waiting to be freed.
     pub fn used_chunks(&self) -> usize {
         self.next_chunk as usize - self.free_chunks
@@ -320,6 +326,21 @@ impl AnswerMaps {
     /// is recorded but not all of it is in the index: build the maps again
     /// ([`AnswerMaps::rebuild_into`]) before flipping.
     pub fn stage(&mut self, removals: &[SlotKey], upserts: &Upserts) -> Result<usize, Full> {
+        self.stage_as(removals, upserts, false)
+    }
+
+    /// As [`AnswerMaps::stage`], for upserts whose keys the newest version lacks (a part of
+    /// a whole set staged into maps that started empty): nothing is looked for.
+    pub fn stage_new(&mut self, upserts: &Upserts) -> Result<usize, Full> {
+        self.stage_as(&[], upserts, true)
+    }
+
+    fn stage_as(
+        &mut self,
+        removals: &[SlotKey],
+        upserts: &Upserts,
+        new_keys: bool,
+    ) -> Result<usize, Full> {
         self.settle();
         // The next parity is the one packets read until the last flip: none may still.
         self.wait_grace();
@@ -328,7 +349,7 @@ impl AnswerMaps {
         // from here on.
         self.newest = next;
         // Upserts hold each key once: into empty maps, none is there to replace.
-        let fresh = self.holds_nothing();
+        let fresh = new_keys || self.holds_nothing();
         // Maps no packet reads yet take entries settled: visible to both parities, with
         // nothing to settle (a list of every slot written, else).
         let visible = if self.live >= ANSWER_MAP_COUNT {

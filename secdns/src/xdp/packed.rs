@@ -28,10 +28,16 @@ impl BodyStore {
     /// Stores `value`'s body record (once per content): its offset, or `None` for a value
     /// without one (a pass entry).
     fn add(&mut self, value: &Value) -> Option<u32> {
-        if !body_record_into(value, &mut self.record) {
-            return None;
-        }
-        let content = content_of(&self.record);
+        let mut record = std::mem::take(&mut self.record);
+        let offset = body_record_into(value, &mut record)
+            .then(|| self.store(content_of(&record), &record))
+            .flatten();
+        self.record = record;
+        offset
+    }
+
+    /// Stores `record`, whose content address is `content`, once: its offset.
+    fn store(&mut self, content: u128, record: &[u8]) -> Option<u32> {
         if let Some(offset) = self
             .by_content
             .find(content, |at| self.get(at).is_some_and(|b| b.0 == content))
@@ -39,10 +45,10 @@ impl BodyStore {
             return Some(offset);
         }
         let offset = u32::try_from(self.bytes.len()).ok()?;
-        let len = u16::try_from(self.record.len()).ok()?;
+        let len = u16::try_from(record.len()).ok()?;
         self.bytes.extend_from_slice(&len.to_le_bytes());
         self.bytes.extend_from_slice(&content.to_le_bytes());
-        self.bytes.extend_from_slice(&self.record);
+        self.bytes.extend_from_slice(record);
         self.by_content.insert(content, offset);
         Some(offset)
     }
@@ -107,6 +113,18 @@ impl Bodies {
     pub fn new(mut stores: Vec<BodyStore>) -> Self {
         stores.iter_mut().for_each(BodyStore::seal);
         Self(stores)
+    }
+
+    /// `store` alone, at `index` (see [`Packer::new`]): the stores before it are empty.
+    pub fn one_at(index: u32, store: BodyStore) -> Self {
+        let mut stores: Vec<BodyStore> = (0..index).map(|_| BodyStore::default()).collect();
+        stores.push(store);
+        Self::new(stores)
+    }
+
+    /// The stores, by index.
+    pub fn into_stores(self) -> Vec<BodyStore> {
+        self.0
     }
 
     /// The content address and record of `entry`'s body.
@@ -211,6 +229,18 @@ impl Packer {
             group,
             foreign,
         }
+    }
+
+    /// `entry`, its body (in `from`) copied into this packer's store.
+    pub fn copy(&mut self, entry: &PackedEntry, from: &Bodies) -> PackedEntry {
+        let body = from
+            .body(entry)
+            .and_then(|(content, record)| self.store.store(content, record))
+            .map(|offset| BodyRef {
+                store: self.index,
+                offset,
+            });
+        PackedEntry { body, ..*entry }
     }
 
     pub fn into_store(self) -> BodyStore {

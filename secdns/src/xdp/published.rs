@@ -17,7 +17,7 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use secdns_common::{ZoneSlot, name_hash};
 
 use super::{
-    compile::{Compiler, ParentCache, Unit, ZoneFacts, finish, merge, serials, zone_slots},
+    compile::{Compiler, ParentCache, Stream, Unit, ZoneFacts, finish, merge, serials, zone_slots},
     packed::{Upserts, value_identity},
     readers::Readers,
 };
@@ -42,6 +42,9 @@ pub struct MapChange {
     pub whole: bool,
     /// Zone slots given to a zone that did not have them: their answer counts start at zero.
     pub fresh_slots: Vec<ZoneSlot>,
+    /// The set starts from empty maps that already hold the entries handed to the stream
+    /// (see [`Published::update`]): `upserts` is the rest.
+    pub streamed: bool,
 }
 
 impl MapChange {
@@ -73,6 +76,8 @@ pub struct Update {
     pub totals: Totals,
     /// Names (units) compiled for this update.
     pub compiled: usize,
+    /// Entries the stream took.
+    pub streamed: usize,
     /// Whether only what changed was compiled.
     pub incremental: bool,
     /// What the published set no longer needs. Freeing a big zone takes a while: drop this
@@ -153,17 +158,29 @@ impl Published {
         self.snapshot.as_ref()
     }
 
-    /// Compiles `snapshot` and says what to write to publish it after the last one.
-    pub fn update(&mut self, snapshot: Arc<Snapshot>, capacity: usize) -> Update {
+    /// Compiles `snapshot` and says what to write to publish it after the last one. A first
+    /// publication hands entries to `stream` (when given) as they are compiled, so that they
+    /// are not all held at once: it should stage them into empty maps nobody reads, or refuse.
+    pub fn update(
+        &mut self,
+        snapshot: Arc<Snapshot>,
+        capacity: usize,
+        stream: Option<&mut Stream<'_>>,
+    ) -> Update {
         if let Some(mut update) = self.incremental(&snapshot, capacity) {
             update.retired._snapshot = self.snapshot.replace(snapshot);
             return update;
         }
-        self.full(snapshot, capacity)
+        self.full(snapshot, capacity, stream)
     }
 
     /// Compiles everything: the change is the whole new set.
-    fn full(&mut self, snapshot: Arc<Snapshot>, capacity: usize) -> Update {
+    fn full(
+        &mut self,
+        snapshot: Arc<Snapshot>,
+        capacity: usize,
+        stream: Option<&mut Stream<'_>>,
+    ) -> Update {
         let from_empty = self.snapshot.is_none();
         let slots = zone_slots(&snapshot, &self.slots);
         let fresh_slots = slots
@@ -172,9 +189,11 @@ impl Published {
             .map(|(_, slot)| *slot)
             .collect();
         let started = std::time::Instant::now();
-        let mut all = Compiler::new(&snapshot, &slots, true).all();
+        let stream = stream.filter(|_| from_empty);
+        let mut all = Compiler::new(&snapshot, &slots, true).all(stream);
         let units_ms = started.elapsed().as_millis() as u64;
         let compiled = all.units;
+        let streamed = all.streamed;
         let readers = std::mem::take(&mut all.readers);
         let overlapping = std::mem::take(&mut all.overlapping);
         let merged = merge(all);
@@ -193,6 +212,12 @@ impl Published {
             })
             .collect();
         let published = finish(merged, capacity);
+        if streamed > 0 && streamed + published.entries.len() + published.left_out > capacity {
+            // What was staged would have to make way for what matters more (see `finish`):
+            // compile again, keeping everything.
+            tracing::info!(streamed, capacity, "XDP maps full: compiling again, whole");
+            return self.full(snapshot, capacity, None);
+        }
         tracing::debug!(
             units = compiled,
             units_ms,
@@ -214,7 +239,7 @@ impl Published {
             overlapping,
             shared,
             totals: Totals {
-                entries: published.entries.len(),
+                entries: streamed + published.entries.len(),
                 too_big: published.too_big,
                 collisions: published.collisions,
                 left_out: published.left_out,
@@ -233,6 +258,7 @@ impl Published {
             from_empty,
             whole: true,
             fresh_slots,
+            streamed: streamed > 0,
             ..MapChange::default()
         };
         let old = std::mem::replace(self, fresh);
@@ -240,6 +266,7 @@ impl Published {
             change,
             totals: self.totals,
             compiled,
+            streamed,
             incremental: false,
             retired: Retired {
                 _snapshot: None,
@@ -375,6 +402,7 @@ impl Published {
             change,
             totals: self.totals,
             compiled,
+            streamed: 0,
             incremental: true,
             retired: Retired::default(),
         })
@@ -838,7 +866,7 @@ mod tests {
                 };
                 previous = Some((version.clone(), present));
                 let snapshot = Arc::new(Snapshot::new([version, unrelated.clone()]));
-                let update = published.update(snapshot.clone(), 1 << 20);
+                let update = published.update(snapshot.clone(), 1 << 20, None);
                 incremental += usize::from(update.incremental);
                 maps.apply(update.change);
                 assert_same_as_full(&maps, &snapshot);
@@ -852,9 +880,9 @@ mod tests {
     fn a_new_serial_alone_writes_only_the_serial_and_the_changed_name() {
         let present = vec![true; POOL.len()];
         let mut published = Published::default();
-        let first = published.update(Arc::new(Snapshot::new([zone(1, &present)])), 1 << 20);
+        let first = published.update(Arc::new(Snapshot::new([zone(1, &present)])), 1 << 20, None);
         assert!(first.change.from_empty);
-        let update = published.update(Arc::new(Snapshot::new([zone(2, &present)])), 1 << 20);
+        let update = published.update(Arc::new(Snapshot::new([zone(2, &present)])), 1 << 20, None);
         assert!(update.incremental);
         // Nothing else changed: nothing compiles again, no entry is written.
         assert_eq!(update.compiled, 0);
@@ -867,7 +895,7 @@ mod tests {
     fn forgetting_what_was_published_keeps_the_slots() {
         let present = vec![true; POOL.len()];
         let mut published = Published::default();
-        let first = published.update(Arc::new(Snapshot::new([zone(1, &present)])), 1 << 20);
+        let first = published.update(Arc::new(Snapshot::new([zone(1, &present)])), 1 << 20, None);
         assert_eq!(
             first.change.fresh_slots,
             [0],
@@ -875,12 +903,83 @@ mod tests {
         );
         let slots = published.slots().clone();
         published.forget_all_but_slots();
-        let again = published.update(Arc::new(Snapshot::new([zone(1, &present)])), 1 << 20);
+        let again = published.update(Arc::new(Snapshot::new([zone(1, &present)])), 1 << 20, None);
         assert!(again.change.from_empty && !again.incremental);
         assert!(
             again.change.fresh_slots.is_empty(),
             "the zone keeps its slot and counts"
         );
         assert_eq!(published.slots(), &slots);
+    }
+
+    /// A zone of `names` hosts beside the test zones: more units than one share holds.
+    fn many(names: usize) -> Arc<Snapshot> {
+        let mut text =
+            "$ORIGIN h.\n$TTL 60\n@ IN SOA ns hm 1 2 3 4 5\n@ IN NS ns\nns IN A 192.0.2.1\n"
+                .to_owned();
+        for n in 0..names {
+            text.push_str(&format!("host{n} IN A 10.0.{}.{}\n", n >> 8 & 255, n & 255));
+        }
+        let apex: Name = "h.".parse().unwrap();
+        let hosts = Arc::new(zonefile::parse(&text, &apex, "unit").unwrap().0);
+        Arc::new(Snapshot::new([
+            hosts,
+            zone(1, &[true; POOL.len()]),
+            other(),
+        ]))
+    }
+
+    /// What `update` writes with what its stream took, by key.
+    fn whole_set(
+        update: &Update,
+        streamed: Vec<(AnswerKey, Value)>,
+    ) -> std::collections::HashMap<AnswerKey, Value> {
+        let mut set = std::collections::HashMap::new();
+        for (key, value) in streamed.into_iter().chain(update.change.upserts.values()) {
+            assert!(set.insert(key, value).is_none(), "{key:?} given twice");
+        }
+        set
+    }
+
+    #[test]
+    fn a_streamed_first_publication_is_the_set_a_whole_one_gives() {
+        let snapshot = many(20_000);
+        let whole = Published::default().update(snapshot.clone(), 1 << 20, None);
+        assert!(whole.streamed == 0 && whole.change.from_empty && !whole.change.streamed);
+        let expected = whole_set(&whole, Vec::new());
+        // Every part taken, then only the first two.
+        for accepted in [usize::MAX, 2] {
+            let (mut parts, mut streamed) = (0, Vec::new());
+            let mut stream = |part: &Upserts| {
+                parts += 1;
+                let take = parts <= accepted;
+                if take {
+                    streamed.extend(part.values());
+                }
+                take
+            };
+            let mut published = Published::default();
+            let update = published.update(snapshot.clone(), 1 << 20, Some(&mut stream));
+            assert!(parts > 2, "{parts} parts");
+            assert_eq!(update.streamed, streamed.len());
+            assert!(update.change.streamed && update.change.from_empty);
+            assert_eq!(update.totals.entries, expected.len());
+            assert_eq!(whole_set(&update, streamed), expected);
+            // What follows is a change from it, as from a whole publication.
+            let again = published.update(snapshot.clone(), 1 << 20, None);
+            assert!(again.incremental && again.change.is_empty());
+        }
+        // Maps too small for everything: staged parts would have to make way, so the set is
+        // compiled again and published whole, as without a stream.
+        let small = expected.len() - 10;
+        let mut stream = |_: &Upserts| true;
+        let update = Published::default().update(snapshot.clone(), small, Some(&mut stream));
+        let unstreamed = Published::default().update(snapshot, small, None);
+        assert!(update.streamed == 0 && !update.change.streamed);
+        assert_eq!(update.totals, unstreamed.totals);
+        assert_eq!(
+            update.change.upserts.values(),
+            unstreamed.change.upserts.values()
+        );
     }
 }

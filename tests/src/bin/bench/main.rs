@@ -182,7 +182,7 @@ fn xdp(quick: bool) -> anyhow::Result<()> {
     let big = Arc::new(snapshot_of("big.example.", &text)?);
     let mut published = Published::default();
     let started = Instant::now();
-    let update = published.update(big, ANSWER_MAP_MAX_ENTRIES as usize);
+    let update = published.update(big, ANSWER_MAP_MAX_ENTRIES as usize, None);
     let compile_ms = started.elapsed().as_millis();
     let entries = update.totals.entries;
     // What the entries hold, against the fixed room the map gives each (issue 16's
@@ -315,6 +315,7 @@ fn xdp(quick: bool) -> anyhow::Result<()> {
         let update = published.update(
             Arc::new(Snapshot::new([zone])),
             ANSWER_MAP_MAX_ENTRIES as usize,
+            None,
         );
         anyhow::ensure!(
             update.incremental,
@@ -425,7 +426,7 @@ fn xdp(quick: bool) -> anyhow::Result<()> {
     let signed_text = secdns_tests::signing::sign("signed.example.", &text, false)?;
     let signed = Arc::new(snapshot_of("signed.example.", &signed_text)?);
     let mut engine = XdpEngine::load()?;
-    let update = Published::default().update(signed, ANSWER_MAP_MAX_ENTRIES as usize);
+    let update = Published::default().update(signed, ANSWER_MAP_MAX_ENTRIES as usize, None);
     let (entries, too_big) = (update.totals.entries, update.totals.too_big);
     engine.apply(update.change)?;
     engine.settle()?;
