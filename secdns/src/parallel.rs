@@ -46,8 +46,8 @@ pub fn each<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec
 
 /// As [`each`], handing each result with its item's index to `take`, on the calling thread,
 /// as soon as it is done (in the order they finish) while the cores go on. A core waits
-/// when `take` is more than a result per core behind: what `take` does not keep is all the
-/// results ever hold at once.
+/// when `take` is a result behind: what `take` does not keep is all the results ever hold
+/// at once.
 pub fn each_as_done<T: Sync, R: Send>(
     items: &[T],
     work: impl Fn(&T) -> R + Sync,
@@ -56,7 +56,7 @@ pub fn each_as_done<T: Sync, R: Send>(
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let next = std::sync::atomic::AtomicUsize::new(0);
     let (next, work) = (&next, &work);
-    let (sender, results) = std::sync::mpsc::sync_channel(threads);
+    let (sender, results) = std::sync::mpsc::sync_channel(1);
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads.min(items.len()))
             .map(|_| {

@@ -257,8 +257,8 @@ impl<'s> Compiler<'s> {
         };
         all.overlapping = overlapping;
         // Shares taken by the cores in turn (zones of any size balance out), each kept in
-        // order; their entries are put together after, and a sixteenth at a time is what
-        // that copies at once.
+        // order. A streamed share is held until it is staged, a kept one until they are put
+        // together: small shares keep both small.
         let share_len = nodes.len().div_ceil(SHARES).max(MIN_SHARE);
         let shares: Vec<(usize, &[(u32, &Node)])> = nodes
             .chunks(share_len)
@@ -436,7 +436,7 @@ impl<'s> Compiler<'s> {
 }
 
 /// How many shares [`Compiler::all`] cuts the units into, and the fewest units in one.
-const SHARES: usize = 16;
+const SHARES: usize = 64;
 const MIN_SHARE: usize = 4096;
 
 /// Where [`Compiler::all`] may hand each share's entries that no other unit gives as soon
