@@ -225,13 +225,25 @@ impl<'s> Compiler<'s> {
             .collect();
         let overlapping = overlapping_zones(self.snapshot);
         let mut stops = Vec::new();
-        // (zone index, node): a unit per name of every zone, millions of them.
-        let mut nodes: Vec<(u32, &Node)> = Vec::new();
+        // Units in order: every zone's names, zone after zone (names that own only NSEC3
+        // records do not exist for queries: the walk answers them). Counted, not listed: a
+        // list of millions of units would be held through the whole compile.
+        let mut counts = Vec::with_capacity(zones.len());
+        // Who read what is indexed by unit: the units' zones and names, in order.
+        let mut units = Units::default();
         for (index, (zone, facts)) in zones.iter().enumerate() {
             stops.extend(self.zone_stop(zone, facts));
-            // Names that own only NSEC3 records do not exist for queries: the walk answers them.
-            nodes.extend(zone.name_nodes().map(|node| (index as u32, node)));
+            let mut count = 0;
+            for node in zone.name_nodes() {
+                count += 1;
+                if self.record {
+                    let name = node.owner.wire().iter().map(|&b| dns_lowercase(b));
+                    units.push(index as u32, name);
+                }
+            }
+            counts.push(count);
         }
+        let total: usize = counts.iter().sum();
         let overlaps: Vec<bool> = zones
             .iter()
             .map(|(zone, _)| overlapping.contains(zone.apex_key()))
@@ -242,29 +254,18 @@ impl<'s> Compiler<'s> {
                 .unavailable()
                 .map(|name| self.stop_at(name.lowercase_wire())),
         );
-        // Who read what is indexed by unit: the units' zones and names, in order.
-        let mut units = Units::default();
-        if self.record {
-            for &(zone, node) in &nodes {
-                units.push(zone, node.owner.wire().iter().map(|&b| dns_lowercase(b)));
-            }
-        }
-        // Names compile independently: one share per core, kept in order, each packing its
-        // values as it goes (only the packed form is kept).
+        // Names compile independently, each share packing its values as it goes (only the
+        // packed form is kept).
         let mut all = All {
-            units: nodes.len() + stops.len(),
+            units: total + stops.len(),
             ..All::default()
         };
         all.overlapping = overlapping;
         // Shares taken by the cores in turn (zones of any size balance out), each kept in
         // order. A streamed share is held until it is staged, a kept one until they are put
         // together: small shares keep both small.
-        let share_len = nodes.len().div_ceil(SHARES).max(MIN_SHARE);
-        let shares: Vec<(usize, &[(u32, &Node)])> = nodes
-            .chunks(share_len)
-            .enumerate()
-            .map(|(number, share)| (number * share_len, share))
-            .collect();
+        let share_len = total.div_ceil(SHARES).max(MIN_SHARE);
+        let shares = share_starts(&counts, share_len);
         let count = shares.len();
         // Stores by index: the shares', the stop entries', then the other entries of
         // streamed shares (their own stores go with them).
@@ -273,14 +274,21 @@ impl<'s> Compiler<'s> {
         let mut collectors: Vec<Collector> = (0..count).map(|_| Collector::default()).collect();
         let mut kept: Vec<Option<Packed>> = (0..count).map(|_| None).collect();
         let mut stream = stream;
-        let compile_share = |&(first, share): &(usize, &[(u32, &Node)])| {
+        let compile_share = |&(first, zone, skip): &(usize, usize, usize)| {
             let mut parents = ParentCache::default();
             let mut reads = Collector::default();
             let mut packed = Packed::new((first / share_len) as u32);
-            for (at, &(zone_index, node)) in share.iter().enumerate() {
-                let Some((zone, facts)) = zones.get(zone_index as usize) else {
-                    continue;
-                };
+            let share = zones
+                .iter()
+                .enumerate()
+                .skip(zone)
+                .flat_map(|(index, (zone, facts))| {
+                    zone.name_nodes()
+                        .map(move |node| (index as u32, *zone, facts, node))
+                })
+                .skip(skip)
+                .take(share_len);
+            for (at, (zone_index, zone, facts, node)) in share.enumerate() {
                 let unit = self.node(zone, facts, node, &mut parents);
                 reads.add((first + at) as u32, zone_index, &unit.reads, &units);
                 let overlaps = overlaps.get(zone_index as usize).copied().unwrap_or(true);
@@ -433,6 +441,23 @@ impl<'s> Compiler<'s> {
             too_big: 0,
         }
     }
+}
+
+/// Where each share of `len` units starts, the units being every zone's names zone after
+/// zone (`counts`: how many each has): (its first unit, its first zone, the units of that
+/// zone before it).
+fn share_starts(counts: &[usize], len: usize) -> Vec<(usize, usize, usize)> {
+    let mut starts = Vec::new();
+    let mut first: usize = 0;
+    for (zone, &count) in counts.iter().enumerate() {
+        let mut next = first.next_multiple_of(len.max(1));
+        while next < first + count {
+            starts.push((next, zone, next - first));
+            next += len.max(1);
+        }
+        first += count;
+    }
+    starts
 }
 
 /// How many shares [`Compiler::all`] cuts the units into, and the fewest units in one.
@@ -1123,6 +1148,17 @@ mod tests {
     fn slot_of(slots: &HashMap<Box<[u8]>, ZoneSlot>, apex: &str) -> Option<ZoneSlot> {
         let name: Name = apex.parse().unwrap();
         slots.get(&name.lowercase_wire()).copied()
+    }
+
+    #[test]
+    fn shares_start_every_len_units_across_zones() {
+        // Zones of 3, 0, 5 and 2 units: units 0-2, 3-7, 8-9.
+        assert_eq!(
+            share_starts(&[3, 0, 5, 2], 4),
+            [(0, 0, 0), (4, 2, 1), (8, 3, 0)]
+        );
+        assert_eq!(share_starts(&[3, 0, 5, 2], 100), [(0, 0, 0)]);
+        assert!(share_starts(&[0, 0], 4).is_empty());
     }
 
     #[test]
