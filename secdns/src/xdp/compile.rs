@@ -229,21 +229,13 @@ impl<'s> Compiler<'s> {
         // records do not exist for queries: the walk answers them). Counted, not listed: a
         // list of millions of units would be held through the whole compile.
         let mut counts = Vec::with_capacity(zones.len());
-        // Who read what is indexed by unit: the units' zones and names, in order.
-        let mut units = Units::default();
-        for (index, (zone, facts)) in zones.iter().enumerate() {
+        for (zone, facts) in &zones {
             stops.extend(self.zone_stop(zone, facts));
-            let mut count = 0;
-            for node in zone.name_nodes() {
-                count += 1;
-                if self.record {
-                    let name = node.owner.wire().iter().map(|&b| dns_lowercase(b));
-                    units.push(index as u32, name);
-                }
-            }
-            counts.push(count);
+            counts.push(zone.name_nodes().count());
         }
         let total: usize = counts.iter().sum();
+        // Who read what is indexed by unit (see `readers`).
+        let mut units = Units::new(&counts);
         let overlaps: Vec<bool> = zones
             .iter()
             .map(|(zone, _)| overlapping.contains(zone.apex_key()))
@@ -334,6 +326,8 @@ impl<'s> Compiler<'s> {
             collected.merge(reads);
         }
         if self.record {
+            let listed = collected.listed_units(&units);
+            name_units(&zones, &counts, &listed, &mut units);
             all.readers = Readers::new(
                 zones
                     .iter()
@@ -440,6 +434,33 @@ impl<'s> Compiler<'s> {
             entries: Vec::new(),
             too_big: 0,
         }
+    }
+}
+
+/// Gives `units` the names of the `listed` units (ascending), the units being every zone's
+/// names zone after zone (`counts`: how many each has).
+fn name_units(zones: &[(&Zone, ZoneFacts)], counts: &[usize], listed: &[u32], units: &mut Units) {
+    let mut listed = listed.iter().map(|&unit| unit as usize).peekable();
+    let mut first = 0;
+    for ((zone, _), &count) in zones.iter().zip(counts) {
+        let end = first + count;
+        // Zones without a listed unit are not walked.
+        if listed.peek().is_some_and(|&unit| unit < end) {
+            for (at, node) in zone.name_nodes().enumerate() {
+                let Some(&unit) = listed.peek() else {
+                    return;
+                };
+                if unit >= end {
+                    break;
+                }
+                if unit == first + at {
+                    let name = node.owner.wire().iter().map(|&b| dns_lowercase(b));
+                    units.name(unit as u32, name);
+                    listed.next();
+                }
+            }
+        }
+        first = end;
     }
 }
 

@@ -129,6 +129,16 @@ impl Collector {
         self.settled = true;
     }
 
+    /// The units the reads kept point at, ascending (after collapsing them): those whose
+    /// names [`Readers`] needs.
+    pub fn listed_units(&mut self, units: &Units) -> Vec<u32> {
+        self.settle(units);
+        let mut listed: Vec<u32> = self.reads.iter().map(|read| read.unit).collect();
+        listed.sort_unstable();
+        listed.dedup();
+        listed
+    }
+
     pub fn merge(&mut self, other: Collector) {
         if self.reads.is_empty() && self.wide.is_empty() {
             *self = other;
@@ -147,64 +157,88 @@ impl Collector {
     }
 }
 
-/// The units of a full compile, by position: zone index and name (lowercased), the names in
-/// one buffer (not an allocation each: there is a unit per name of every zone).
+/// The units of a full compile, by position: every zone's names, zone after zone. Names
+/// (lowercased) are kept only for the units a listed read points at: the rest are never
+/// looked up, and all of them took a third of a gigabyte for ten million records.
 #[derive(Default)]
 pub struct Units {
-    zones: Vec<u32>,
-    /// Units of each zone, by zone index.
-    zone_units: Vec<u32>,
-    /// Where each name starts in `names`; one more, where the last ends.
+    /// The first unit of each zone, by zone index, then one past the last unit.
+    zone_starts: Vec<u32>,
+    /// Units whose names are kept, ascending; where each name starts in `names`, and one
+    /// more, where the last ends.
+    named: Vec<u32>,
     starts: Vec<u32>,
     names: Vec<u8>,
-    /// The names did not fit 4 GiB: the index cannot be used.
+    /// There were too many units, or the names did not fit 4 GiB: the index cannot be used.
     overflowed: bool,
 }
 
 impl Units {
-    pub fn push(&mut self, zone: u32, name: impl IntoIterator<Item = u8>) {
-        if self.starts.is_empty() {
-            self.starts.push(0);
+    /// The units of zones of `counts` units each, in zone order.
+    pub fn new(counts: &[usize]) -> Self {
+        let mut units = Units {
+            zone_starts: Vec::with_capacity(counts.len() + 1),
+            starts: vec![0],
+            ..Units::default()
+        };
+        let mut start: usize = 0;
+        for &count in counts.iter().chain([&0]) {
+            units
+                .zone_starts
+                .push(u32::try_from(start).unwrap_or(u32::MAX));
+            start += count;
+        }
+        units.overflowed = u32::try_from(start).is_err();
+        units
+    }
+
+    /// Keeps the name of `unit`; units must come in ascending order.
+    pub fn name(&mut self, unit: u32, name: impl IntoIterator<Item = u8>) {
+        if self.named.last().is_some_and(|&last| last >= unit) {
+            return;
         }
         self.names.extend(name);
         match u32::try_from(self.names.len()) {
             Ok(end) => self.starts.push(end),
             Err(_) => self.overflowed = true,
         }
-        self.zones.push(zone);
-        if let Some(count) = self.zone_units.get_mut(zone as usize) {
-            *count += 1;
-        } else {
-            self.zone_units.resize(zone as usize, 0);
-            self.zone_units.push(1);
-        }
+        self.named.push(unit);
     }
 
     fn len(&self) -> usize {
-        self.zones.len()
+        self.zone_starts.last().copied().unwrap_or(0) as usize
     }
 
     fn zone_of(&self, unit: u32) -> u32 {
-        self.zones.get(unit as usize).copied().unwrap_or(u32::MAX)
+        match self.zone_starts.partition_point(|&start| start <= unit) {
+            0 => u32::MAX,
+            after => (after - 1) as u32,
+        }
     }
 
     /// Units of the zone of `unit`.
     fn zone_units(&self, unit: u32) -> u32 {
-        let zone = self.zone_of(unit);
-        self.zone_units.get(zone as usize).copied().unwrap_or(0)
+        let zone = self.zone_of(unit) as usize;
+        match (self.zone_starts.get(zone), self.zone_starts.get(zone + 1)) {
+            (Some(start), Some(end)) => end - start,
+            _ => 0,
+        }
     }
 
+    /// The zone and the kept name of unit `index`.
     fn get(&self, index: usize) -> Option<(u32, &[u8])> {
-        let (start, end) = (*self.starts.get(index)?, *self.starts.get(index + 1)?);
+        let unit = u32::try_from(index).ok()?;
+        let at = self.named.binary_search(&unit).ok()?;
+        let (start, end) = (*self.starts.get(at)?, *self.starts.get(at + 1)?);
         Some((
-            *self.zones.get(index)?,
+            self.zone_of(unit),
             self.names.get(start as usize..end as usize)?,
         ))
     }
 
     fn shrink_to_fit(&mut self) {
-        self.zones.shrink_to_fit();
-        self.zone_units.shrink_to_fit();
+        self.zone_starts.shrink_to_fit();
+        self.named.shrink_to_fit();
         self.starts.shrink_to_fit();
         self.names.shrink_to_fit();
     }
@@ -366,10 +400,7 @@ mod tests {
     #[test]
     fn names_read_by_much_of_a_zone_keep_only_the_kinds_and_zones() {
         // Zone 0 has 2,000 units (wide above 31 readers), zone 1 has 20 (above 16).
-        let mut units = Units::default();
-        for i in 0..2020u32 {
-            units.push(u32::from(i >= 2000), i.to_be_bytes());
-        }
+        let mut units = Units::new(&[2000, 20]);
         // Two threads' collections, merged. Name 1 is read by every unit of zone 0 and one
         // of zone 1, name 2 by 31 units of zone 0, name 4 by 16 units of zone 1 and name 5
         // by 17.
@@ -402,6 +433,12 @@ mod tests {
             collector.add(unit, zone, &reads, &units);
         }
         first.merge(second);
+        // Names only for the units reads point at.
+        let listed = first.listed_units(&units);
+        assert!(listed.len() < 100, "{} units listed", listed.len());
+        for unit in listed {
+            units.name(unit, unit.to_be_bytes());
+        }
         let apexes = vec![
             b"\x01t\x00".as_slice().into(),
             b"\x01u\x00".as_slice().into(),
