@@ -1,5 +1,6 @@
-//! Where each distinct answer body is, by its content address: the lookup that stores every
-//! body once, both while compiling (`packed::BodyStore`) and in the arena (`maps`).
+//! Where each distinct answer body is, by its content address: the lookups that store every
+//! body once, while compiling (`packed::BodyStore`, [`ContentIndex`]) and in the arena
+//! (`maps`, [`ChunkIndex`]).
 //!
 //! A map from the 128-bit address took 32 bytes a body (hashbrown pads the pair to the
 //! address's alignment): half a gigabyte for ten million bodies, twice over while a compile
@@ -38,11 +39,6 @@ impl ContentIndex {
         }
     }
 
-    /// Makes room for `more` bodies at once (growing rehashes everything).
-    pub fn reserve(&mut self, more: usize) {
-        self.0.reserve(more, |&(_, stored)| spread(stored));
-    }
-
     pub fn clear(&mut self) {
         self.0.clear();
     }
@@ -53,6 +49,50 @@ impl ContentIndex {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+/// Where each distinct body is in the arena, by content address, in 4 bytes a body: the
+/// arena's lookup. It is sized for as many bodies as the arena has chunks (a body takes one
+/// at least) and so never grows, which would read every body back to hash it again; a
+/// candidate is confirmed against the body itself.
+#[derive(Default)]
+pub struct ChunkIndex(HashTable<u32>);
+
+impl ChunkIndex {
+    /// An index for up to `chunks` bodies.
+    pub fn for_chunks(chunks: usize) -> Self {
+        Self(HashTable::with_capacity(chunks))
+    }
+
+    /// The chunk of a body with `content`, among those `same` confirms hold it.
+    pub fn find(&self, content: u128, same: impl Fn(u32) -> bool) -> Option<u32> {
+        self.0.find(content as u64, |&chunk| same(chunk)).copied()
+    }
+
+    /// Records that a body with `content` is at `chunk`; `content_at` gives the content
+    /// address of the body at a chunk, should the index have to grow after all.
+    pub fn insert(&mut self, content: u128, chunk: u32, content_at: impl Fn(u32) -> u128) {
+        self.0
+            .insert_unique(content as u64, chunk, |&at| content_at(at) as u64);
+    }
+
+    /// Makes room for up to `chunks` bodies in all (moved to a bigger arena), hashing each
+    /// body again by `content_at`.
+    pub fn grow_to(&mut self, chunks: usize, content_at: impl Fn(u32) -> u128) {
+        let more = chunks.saturating_sub(self.0.len());
+        self.0.reserve(more, |&at| content_at(at) as u64);
+    }
+
+    /// Forgets the body with `content` at `chunk` (if recorded).
+    pub fn remove(&mut self, content: u128, chunk: u32) {
+        if let Ok(entry) = self.0.find_entry(content as u64, |&at| at == chunk) {
+            entry.remove();
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
     }
 }
 

@@ -26,7 +26,7 @@ use secdns_common::{
 use super::{
     PROGRAM_OBJECT,
     layout::hasher,
-    maps::{AnswerMaps, Full, INDEX_LOAD, Shared, SlotKey, bodies_for},
+    maps::{AnswerMaps, Full, INDEX_LOAD, Shared, SlotKey, chunks_for},
     packed::Upserts,
     pins::Pins,
     published::MapChange,
@@ -470,11 +470,10 @@ impl XdpEngine {
     /// Stages `part` of the set [`XdpEngine::begin_parts`] started, its keys new to it; false
     /// (nothing staged) when the maps lack room for it.
     pub fn stage_part(&mut self, part: &Upserts) -> bool {
-        let (bodies, chunks) = bodies_for(Some(&self.maps), part);
+        let chunks = chunks_for(Some(&self.maps), part);
         if !self.maps.has_room(part.len(), chunks) {
             return false;
         }
-        self.maps.reserve_bodies(bodies);
         // An entry that finds both its buckets full waits, unplaced: the apply that ends the
         // set builds the maps again first.
         let _ = self.maps.stage_new(part);
@@ -506,20 +505,18 @@ impl XdpEngine {
         // Maps other than these when these will not do: swapped in whole.
         let replacement = if from_empty && live {
             // Packets keep the old set until the new one is whole: build it apart.
-            let (bodies, chunks) = bodies_for(None, &change.upserts);
-            let (instance, mut maps) = Self::sized_instance(change.upserts.len(), chunks)?;
-            maps.reserve_bodies(bodies);
+            let chunks = chunks_for(None, &change.upserts);
+            let (instance, maps) = Self::sized_instance(change.upserts.len(), chunks)?;
             Some(Self::staged_fresh(instance, maps, &[], &change.upserts)?)
         } else {
             if from_empty {
                 self.maps.clear();
             }
-            let (bodies, chunks) = bodies_for(Some(&self.maps), &change.upserts);
+            let chunks = chunks_for(Some(&self.maps), &change.upserts);
             let needed = (self.maps.new_keys(&change.upserts), chunks);
             if !self.maps.has_room(needed.0, needed.1) || self.maps.has_unplaced() {
                 // Bigger maps first, then the change into them.
-                let (instance, mut maps) = self.grown(needed)?;
-                maps.reserve_bodies(bodies);
+                let (instance, maps) = self.grown(needed)?;
                 Some(Self::staged_fresh(
                     instance,
                     maps,
@@ -527,7 +524,6 @@ impl XdpEngine {
                     &change.upserts,
                 )?)
             } else {
-                self.maps.reserve_bodies(bodies);
                 match self.maps.stage(&removals, &change.upserts) {
                     Ok(staged) => {
                         written = staged;

@@ -23,7 +23,7 @@ use secdns_common::{
 };
 
 use super::{
-    content_index::ContentIndex,
+    content_index::ChunkIndex,
     layout::AnswerKey,
     packed::{Upserts, content_of},
 };
@@ -168,7 +168,7 @@ pub struct AnswerMaps {
     /// rebuild places them.
     unplaced: Vec<(SlotKey, u32)>,
     /// The first chunk of each stored body, by content address.
-    by_content: ContentIndex,
+    by_content: ChunkIndex,
     /// Per chunk of the arena where a stored body starts: its length in chunks (0 where none
     /// starts), and the entries (in any parity) that use it. A body's content address is
     /// its record's, read back from the arena when it is freed.
@@ -196,7 +196,7 @@ impl AnswerMaps {
             count: 0,
             newest: 0,
             unplaced: Vec::new(),
-            by_content: ContentIndex::default(),
+            by_content: ChunkIndex::for_chunks(chunks),
             body_chunks: vec![0; chunks],
             body_refs: vec![0; chunks],
             free_runs: vec![Vec::new(); MAX_BODY_CHUNKS + 1],
@@ -474,6 +474,10 @@ impl AnswerMaps {
         other.by_content = std::mem::take(&mut self.by_content);
         let used = self.next_chunk as usize;
         other.body_chunks[..used].copy_from_slice(&self.body_chunks[..used]);
+        let (arena, body_chunks) = (&other.arena, &other.body_chunks);
+        other
+            .by_content
+            .grow_to(arena.values(), |at| content_in(arena, body_chunks, at));
         other.body_refs[..used].copy_from_slice(&self.body_refs[..used]);
         other.free_runs =
             std::mem::replace(&mut self.free_runs, vec![Vec::new(); MAX_BODY_CHUNKS + 1]);
@@ -518,10 +522,7 @@ impl AnswerMaps {
 
     /// The record stored at chunk `at`, `chunks` long.
     fn record_at(&self, at: usize, chunks: usize) -> &[u8] {
-        let _ = self.arena.at(at + chunks - 1);
-        // SAFETY: in the mapping (checked above); only this process writes the arena, and
-        // not while this borrow lives.
-        unsafe { std::slice::from_raw_parts(self.arena.at(at).cast::<u8>(), chunks * CHUNK_LEN) }
+        record_in(&self.arena, at, chunks)
     }
 
     /// How many bodies the arena holds.
@@ -677,7 +678,9 @@ impl AnswerMaps {
                 chunks * CHUNK_LEN,
             );
         }
-        self.by_content.insert(address, chunk);
+        let (arena, body_chunks) = (&self.arena, &self.body_chunks);
+        self.by_content
+            .insert(address, chunk, |at| content_in(arena, body_chunks, at));
         self.body_chunks[chunk as usize] = chunks as u8;
         self.body_refs[chunk as usize] = 1;
         Some(chunk)
@@ -693,12 +696,6 @@ impl AnswerMaps {
         })
     }
 
-    /// Makes room in the lookup of bodies for `more` new ones, so that staging never
-    /// rehashes it.
-    pub fn reserve_bodies(&mut self, more: usize) {
-        self.by_content.reserve(more);
-    }
-
     fn release(&mut self, word: u32) {
         let chunk = word & secdns_common::WORD_CHUNK_MASK;
         if self.body_chunks.get(chunk as usize).is_some_and(|&c| c > 0)
@@ -712,15 +709,29 @@ impl AnswerMaps {
     }
 }
 
+/// The content address of the body stored at chunk `at` of `arena`.
+fn content_in(arena: &Shared<Chunk>, body_chunks: &[u8], at: u32) -> u128 {
+    let chunks = body_chunks.get(at as usize).copied().unwrap_or(0) as usize;
+    content_of(record_in(arena, at as usize, chunks))
+}
+
+/// The record stored at chunk `at` of `arena`, `chunks` long.
+fn record_in(arena: &Shared<Chunk>, at: usize, chunks: usize) -> &[u8] {
+    let _ = arena.at(at + chunks.max(1) - 1);
+    // SAFETY: in the mapping (checked above); only this process writes the arena, and not
+    // while this borrow lives.
+    unsafe { std::slice::from_raw_parts(arena.at(at).cast::<u8>(), chunks * CHUNK_LEN) }
+}
+
 struct SlotRef<'a> {
     tag: &'a AtomicU64,
     check: &'a AtomicU32,
     word: &'a AtomicU32,
 }
 
-/// What the bodies of `upserts` that `known` (if any) does not hold yet take, each content
-/// once: (bodies, chunks).
-pub fn bodies_for(known: Option<&AnswerMaps>, upserts: &Upserts) -> (usize, usize) {
+/// Chunks the bodies of `upserts` take that `known` (if any) does not hold yet, each
+/// content once.
+pub fn chunks_for(known: Option<&AnswerMaps>, upserts: &Upserts) -> usize {
     let mut seen = foldhash::HashSet::default();
     upserts
         .bodies
@@ -729,9 +740,8 @@ pub fn bodies_for(known: Option<&AnswerMaps>, upserts: &Upserts) -> (usize, usiz
             known.is_none_or(|maps| maps.stored(*content, record).is_none())
                 && seen.insert(*content)
         })
-        .fold((0, 0), |(bodies, chunks), (_, record)| {
-            (bodies + 1, chunks + record.len() / CHUNK_LEN)
-        })
+        .map(|(_, record)| record.len() / CHUNK_LEN)
+        .sum()
 }
 
 #[cfg(test)]
