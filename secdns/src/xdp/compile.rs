@@ -380,7 +380,7 @@ impl<'s> Compiler<'s> {
                 builder.add_name_answer(&qname, qtype, chain, Group::Typed);
             }
             if facts.defaults {
-                builder.add_name_answer(&qname, DEFAULT_QTYPE, chain, Group::Default);
+                self.add_default(builder, zone, facts, node, &qname, chain, parents);
                 // Answers for names below that equal the parent's (plain NXDOMAIN, mostly)
                 // are left out: the walk goes on to the parent and gives the same bytes.
                 let Some(parent) = parent_in(zone, &qname) else {
@@ -424,6 +424,106 @@ impl<'s> Compiler<'s> {
             compile(&mut builder);
         }
         builder.unit(zone.apex_key().into(), qname, reads)
+    }
+
+    /// Adds the default answer (NODATA, a referral) of `name` (of `node`, in `zone`). For
+    /// a name one label below the apex of an unsigned zone, holding no cut, DNAME or CNAME,
+    /// that no SOA name is at or below, it is the zone's NODATA, the same bytes for every
+    /// such name with a first label as long (the SOA's names are compressed against the
+    /// question's apex): compiled for the first, taken for the others, with what it read
+    /// noted again. Debug builds compile it anyway and check.
+    #[allow(clippy::too_many_arguments)]
+    fn add_default(
+        &self,
+        builder: &mut Builder<'_>,
+        zone: &Zone,
+        facts: &ZoneFacts,
+        node: &Node,
+        name: &[u8],
+        chain: bool,
+        parents: &mut ParentCache,
+    ) {
+        let Some(label) = self.plain_default(zone, facts, node, name, chain) else {
+            builder.add_name_answer(name, DEFAULT_QTYPE, chain, Group::Default);
+            return;
+        };
+        let cache = (std::ptr::from_ref(zone) as usize, label);
+        if let Some(known) = parents.1.get(&cache) {
+            let value = Value {
+                name: name.into(),
+                ..known.value.clone()
+            };
+            reads::note_all(&known.reads);
+            #[cfg(debug_assertions)]
+            {
+                let mut check = self.builder();
+                let ((), read) = reads::recording(|| {
+                    check.add_name_answer(name, DEFAULT_QTYPE, chain, Group::Default)
+                });
+                let own = own_names(name);
+                let mut read: Vec<Read> =
+                    read.into_iter().filter(|r| !own.contains(&r.0)).collect();
+                let mut known_reads = known.reads.clone();
+                read.sort_unstable();
+                known_reads.sort_unstable();
+                assert!(
+                    matches!(&check.entries[..], [entry] if entry.value == value)
+                        && read == known_reads,
+                    "the default answer of {name:?} was taken to be its zone's"
+                );
+            }
+            builder.insert(
+                key(name, DEFAULT_QTYPE, SCOPE_NAME),
+                Group::Default,
+                value,
+                None,
+            );
+            return;
+        }
+        let start = builder.entries.len();
+        let ((), read) = reads::recording(|| {
+            builder.add_name_answer(name, DEFAULT_QTYPE, chain, Group::Default)
+        });
+        reads::note_all(&read);
+        if let [entry] = &builder.entries[start..]
+            && !entry.value.is_pass()
+        {
+            let own = own_names(name);
+            let reads = read.into_iter().filter(|r| !own.contains(&r.0)).collect();
+            let value = entry.value.clone();
+            parents.1.insert(cache, ZoneDefault { value, reads });
+        }
+    }
+
+    /// The length of the first label of `name` when its default answer is its zone's (see
+    /// [`Compiler::add_default`]).
+    fn plain_default(
+        &self,
+        zone: &Zone,
+        facts: &ZoneFacts,
+        node: &Node,
+        name: &[u8],
+        chain: bool,
+    ) -> Option<u8> {
+        if chain || zone.is_signed() || parent_in(zone, name) != Some(zone.apex_key()) {
+            return None;
+        }
+        if [rtype::NS, rtype::DNAME]
+            .iter()
+            .any(|&t| node.rrset(t).is_some())
+        {
+            return None;
+        }
+        if facts
+            .soa_names
+            .iter()
+            .any(|soa_name| soa_name.ends_with(name))
+        {
+            return None;
+        }
+        let here = matches!(self.snapshot.find_for(name, ABSENT_TYPE),
+            Some(Served::Zone(found)) if std::ptr::eq(found.as_ref(), zone));
+        here.then(|| name.first().copied()).flatten()
     }
 
     /// Whether the answers for names below `name` (of `node`, in `zone`) are its parent's
@@ -1045,7 +1145,17 @@ fn parent_in<'n>(zone: &Zone, name: &'n [u8]) -> Option<&'n [u8]> {
 /// Per thread of compiling: the parents' entries for names below them, and what computing
 /// them read.
 #[derive(Default)]
-pub struct ParentCache(HashMap<Box<[u8]>, ParentBelow>);
+pub struct ParentCache(
+    HashMap<Box<[u8]>, ParentBelow>,
+    HashMap<(usize, u8), ZoneDefault>,
+);
+
+/// A zone's default answer for the names one label below its apex whose first label is as
+/// long (see [`Compiler::add_default`]), and what computing it read but for the name.
+struct ZoneDefault {
+    value: Value,
+    reads: Vec<Read>,
+}
 
 struct ParentBelow {
     below: Vec<Keyed>,
