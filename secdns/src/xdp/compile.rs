@@ -505,25 +505,18 @@ impl<'s> Compiler<'s> {
         name: &[u8],
         chain: bool,
     ) -> Option<u8> {
-        if chain || zone.is_signed() || parent_in(zone, name) != Some(zone.apex_key()) {
-            return None;
-        }
-        if [rtype::NS, rtype::DNAME]
-            .iter()
-            .any(|&t| node.rrset(t).is_some())
-        {
-            return None;
-        }
-        if facts
-            .soa_names
-            .iter()
-            .any(|soa_name| soa_name.ends_with(name))
-        {
-            return None;
-        }
-        let here = matches!(self.snapshot.find_for(name, ABSENT_TYPE),
-            Some(Served::Zone(found)) if std::ptr::eq(found.as_ref(), zone));
-        here.then(|| name.first().copied()).flatten()
+        let plain = !chain
+            && parent_in(zone, name) == Some(zone.apex_key())
+            && plain_at(zone, facts, node, name, &[rtype::NS, rtype::DNAME])
+            && self.served_from(name, zone);
+        plain.then(|| name.first().copied()).flatten()
+    }
+
+    /// Whether what `name` asks for is answered from `zone` (no other zone is served at or
+    /// above it, below the apex).
+    fn served_from(&self, name: &[u8], zone: &Zone) -> bool {
+        matches!(self.snapshot.find_for(name, ABSENT_TYPE),
+            Some(Served::Zone(found)) if std::ptr::eq(found.as_ref(), zone))
     }
 
     /// Whether the answers for names below `name` (of `node`, in `zone`) are its parent's
@@ -550,20 +543,14 @@ impl<'s> Compiler<'s> {
             && !value.is_pass()
             && value.flags & 0x000f == u16::from(rcode::NXDOMAIN)
             && value.options & (OPTION_TYPED_BELOW | OPTION_DO_PASS | OPTION_HAS_DO_VARIANT) == 0;
-        if !plain_nxdomain || zone.is_signed() {
-            return false;
-        }
-        if [rtype::NS, rtype::DNAME, rtype::CNAME]
-            .iter()
-            .any(|&t| node.rrset(t).is_some())
-        {
-            return false;
-        }
-        // An SOA name at or below the name would be compressed against the question.
-        if facts
-            .soa_names
-            .iter()
-            .any(|soa_name| soa_name.ends_with(name))
+        if !plain_nxdomain
+            || !plain_at(
+                zone,
+                facts,
+                node,
+                name,
+                &[rtype::NS, rtype::DNAME, rtype::CNAME],
+            )
         {
             return false;
         }
@@ -572,11 +559,7 @@ impl<'s> Compiler<'s> {
         if zone.node(&wildcard).is_some() {
             return false;
         }
-        // The probe's answer comes from this zone (no zone is served below the name).
-        probe_below(zone, name).is_some_and(|probe| {
-            matches!(self.snapshot.find_for(&probe, ABSENT_TYPE),
-                Some(Served::Zone(found)) if std::ptr::eq(found.as_ref(), zone))
-        })
+        probe_below(zone, name).is_some_and(|probe| self.served_from(&probe, zone))
     }
 
     /// The parent's entries for names below it, as [`normalized_below`] gives them; what
@@ -1132,6 +1115,18 @@ impl Builder<'_> {
             self.entries.push(Entry { key, value, group });
         }
     }
+}
+
+/// Whether nothing at `name` (of `node`, in `zone`) makes the answers at or below it other
+/// than the zone's plain ones: the zone is unsigned, the name holds none of `types`, and no
+/// SOA name is at or below it (the answer would compress it against the question).
+fn plain_at(zone: &Zone, facts: &ZoneFacts, node: &Node, name: &[u8], types: &[u16]) -> bool {
+    !zone.is_signed()
+        && !types.iter().any(|&t| node.rrset(t).is_some())
+        && !facts
+            .soa_names
+            .iter()
+            .any(|soa_name| soa_name.ends_with(name))
 }
 
 /// The name one label up from `name`, when `name` is not the apex of `zone`.
