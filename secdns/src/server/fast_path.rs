@@ -90,7 +90,7 @@ impl FastPath {
         let started = Instant::now();
         // A first publication goes into the maps share by share as it is compiled (while
         // nothing reads them): the whole compiled set is never held at once.
-        let (mut begun, mut taken) = (false, 0);
+        let mut begun = false;
         let mut stream = |part: &Upserts| -> bool {
             let Ok(mut engine) = self.engine() else {
                 return false;
@@ -98,9 +98,7 @@ impl FastPath {
             if !begun {
                 begun = engine.begin_parts();
             }
-            let fits = begun && taken + part.len() <= self.capacity && engine.stage_part(part);
-            taken += if fits { part.len() } else { 0 };
-            fits
+            begun && engine.stage_part(part)
         };
         let update = self
             .published()?

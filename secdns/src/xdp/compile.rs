@@ -243,9 +243,9 @@ impl<'s> Compiler<'s> {
             stops.extend(self.zone_stop(zone, facts));
             counts.push(zone.name_nodes().count());
         }
-        let total: usize = counts.iter().sum();
         // Who read what is indexed by unit (see `readers`).
         let mut units = Units::new(&counts);
+        let total: usize = counts.iter().sum();
         let overlaps: Vec<bool> = zones
             .iter()
             .map(|(zone, _)| overlapping.contains(zone.apex_key()))
@@ -267,7 +267,7 @@ impl<'s> Compiler<'s> {
         // order. A streamed share is held until it is staged, a kept one until they are put
         // together: small shares keep both small.
         let share_len = total.div_ceil(SHARES).max(MIN_SHARE);
-        let shares = share_starts(&counts, share_len);
+        let shares = share_starts(&units, share_len);
         let count = shares.len();
         // Stores by index: the shares', the stop entries', then the other entries of
         // streamed shares (their own stores go with them).
@@ -337,7 +337,7 @@ impl<'s> Compiler<'s> {
         }
         if self.record {
             let listed = collected.listed_units(&units);
-            name_units(&zones, &counts, &listed, &mut units);
+            name_units(&zones, &listed, &mut units);
             all.readers = Readers::new(
                 zones
                     .iter()
@@ -414,12 +414,10 @@ impl<'s> Compiler<'s> {
         };
         let mut reads = Vec::new();
         if self.record {
-            reads = reads::recording(|| compile(&mut builder)).1;
             // A change at the name, or at a name one label below it, compiles the unit again
             // (see `xdp::published`): reads of the name, its probes and its wildcard are
             // not listed. Every name has them; listing them would double what is kept.
-            let own = own_names(&qname);
-            reads.retain(|(name, _)| !own.contains(name));
+            reads = reads_but_own(reads::recording(|| compile(&mut builder)).1, &qname);
         } else {
             compile(&mut builder);
         }
@@ -448,7 +446,7 @@ impl<'s> Compiler<'s> {
             return;
         };
         let cache = (std::ptr::from_ref(zone) as usize, label);
-        if let Some(known) = parents.1.get(&cache) {
+        if let Some(known) = parents.defaults.get(&cache) {
             let value = Value {
                 name: name.into(),
                 ..known.value.clone()
@@ -460,15 +458,10 @@ impl<'s> Compiler<'s> {
                 let ((), read) = reads::recording(|| {
                     check.add_name_answer(name, DEFAULT_QTYPE, chain, Group::Default)
                 });
-                let own = own_names(name);
-                let mut read: Vec<Read> =
-                    read.into_iter().filter(|r| !own.contains(&r.0)).collect();
-                let mut known_reads = known.reads.clone();
-                read.sort_unstable();
-                known_reads.sort_unstable();
+                // `recording` gives its reads sorted, as it gave the known ones.
                 assert!(
                     matches!(&check.entries[..], [entry] if entry.value == value)
-                        && read == known_reads,
+                        && reads_but_own(read, name) == known.reads,
                     "the default answer of {name:?} was taken to be its zone's"
                 );
             }
@@ -488,10 +481,9 @@ impl<'s> Compiler<'s> {
         if let [entry] = &builder.entries[start..]
             && !entry.value.is_pass()
         {
-            let own = own_names(name);
-            let reads = read.into_iter().filter(|r| !own.contains(&r.0)).collect();
+            let reads = reads_but_own(read, name);
             let value = entry.value.clone();
-            parents.1.insert(cache, ZoneDefault { value, reads });
+            parents.defaults.insert(cache, ZoneDefault { value, reads });
         }
     }
 
@@ -571,7 +563,7 @@ impl<'s> Compiler<'s> {
         parent: &[u8],
         parents: &'c mut ParentCache,
     ) -> &'c [Keyed] {
-        if !parents.0.contains_key(parent) {
+        if !parents.below.contains_key(parent) {
             let mut theirs = self.builder();
             let ((), reads) =
                 reads::recording(|| theirs.add_below(zone, parent, &facts.chain_types));
@@ -579,11 +571,11 @@ impl<'s> Compiler<'s> {
             let hash = AnswerKey::new(parent, DEFAULT_QTYPE, SCOPE_NAME).name_hash;
             let below = normalized_below(&theirs.entries, hash);
             parents
-                .0
+                .below
                 .insert(parent.into(), ParentBelow { below, reads });
         }
         // Just inserted if it was not there.
-        let Some(cached) = parents.0.get(parent) else {
+        let Some(cached) = parents.below.get(parent) else {
             return &[];
         };
         reads::note_all(&cached.reads);
@@ -600,46 +592,42 @@ impl<'s> Compiler<'s> {
     }
 }
 
-/// Gives `units` the names of the `listed` units (ascending), the units being every zone's
-/// names zone after zone (`counts`: how many each has).
-fn name_units(zones: &[(&Zone, ZoneFacts)], counts: &[usize], listed: &[u32], units: &mut Units) {
-    let mut listed = listed.iter().map(|&unit| unit as usize).peekable();
-    let mut first = 0;
-    for ((zone, _), &count) in zones.iter().zip(counts) {
-        let end = first + count;
-        // Zones without a listed unit are not walked.
-        if listed.peek().is_some_and(|&unit| unit < end) {
-            for (at, node) in zone.name_nodes().enumerate() {
-                let Some(&unit) = listed.peek() else {
-                    return;
-                };
-                if unit >= end {
-                    break;
-                }
-                if unit == first + at {
-                    let name = node.owner.wire().iter().map(|&b| dns_lowercase(b));
-                    units.name(unit as u32, name);
-                    listed.next();
-                }
+/// Gives `units` the names of the `listed` units (ascending): only the zones that hold one
+/// are walked.
+fn name_units(zones: &[(&Zone, ZoneFacts)], listed: &[u32], units: &mut Units) {
+    let mut listed = listed.iter().copied().peekable();
+    while let Some(&first) = listed.peek() {
+        let zone = units.zone_of(first) as usize;
+        let range = units.zone_range(zone);
+        let Some((zone, _)) = zones.get(zone) else {
+            return;
+        };
+        for (unit, node) in range.clone().zip(zone.name_nodes()) {
+            if listed.next_if_eq(&unit).is_some() {
+                units.name(unit, node.owner.wire().iter().map(|&b| dns_lowercase(b)));
             }
         }
-        first = end;
+        // Past the zone, whatever it held.
+        while listed.next_if(|unit| range.contains(unit)).is_some() {}
+        if listed.peek() == Some(&first) {
+            return;
+        }
     }
 }
 
 /// Where each share of `len` units starts, the units being every zone's names zone after
-/// zone (`counts`: how many each has): (its first unit, its first zone, the units of that
-/// zone before it).
-fn share_starts(counts: &[usize], len: usize) -> Vec<(usize, usize, usize)> {
+/// zone: (its first unit, its first zone, the units of that zone before it).
+fn share_starts(units: &Units, len: usize) -> Vec<(usize, usize, usize)> {
+    let len = len.max(1);
     let mut starts = Vec::new();
-    let mut first: usize = 0;
-    for (zone, &count) in counts.iter().enumerate() {
-        let mut next = first.next_multiple_of(len.max(1));
-        while next < first + count {
+    for zone in 0..units.zones() {
+        let range = units.zone_range(zone);
+        let (first, end) = (range.start as usize, range.end as usize);
+        let mut next = first.next_multiple_of(len);
+        while next < end {
             starts.push((next, zone, next - first));
-            next += len.max(1);
+            next += len;
         }
-        first += count;
     }
     starts
 }
@@ -1140,10 +1128,11 @@ fn parent_in<'n>(zone: &Zone, name: &'n [u8]) -> Option<&'n [u8]> {
 /// Per thread of compiling: the parents' entries for names below them, and what computing
 /// them read.
 #[derive(Default)]
-pub struct ParentCache(
-    HashMap<Box<[u8]>, ParentBelow>,
-    HashMap<(usize, u8), ZoneDefault>,
-);
+pub struct ParentCache {
+    below: HashMap<Box<[u8]>, ParentBelow>,
+    /// By zone (its address) and first-label length.
+    defaults: HashMap<(usize, u8), ZoneDefault>,
+}
 
 /// A zone's default answer for the names one label below its apex whose first label is as
 /// long (see [`Compiler::add_default`]), and what computing it read but for the name.
@@ -1229,6 +1218,15 @@ fn own_names(name: &[u8]) -> Vec<u64> {
         }
     }
     own
+}
+
+/// `reads` but those of `name` itself, its probes and its wildcard (see [`own_names`]).
+fn reads_but_own(reads: Vec<Read>, name: &[u8]) -> Vec<Read> {
+    let own = own_names(name);
+    reads
+        .into_iter()
+        .filter(|(read, _)| !own.contains(read))
+        .collect()
 }
 
 /// A name one label below `name` that does not exist, if one fits.
@@ -1359,12 +1357,10 @@ mod tests {
     #[test]
     fn shares_start_every_len_units_across_zones() {
         // Zones of 3, 0, 5 and 2 units: units 0-2, 3-7, 8-9.
-        assert_eq!(
-            share_starts(&[3, 0, 5, 2], 4),
-            [(0, 0, 0), (4, 2, 1), (8, 3, 0)]
-        );
-        assert_eq!(share_starts(&[3, 0, 5, 2], 100), [(0, 0, 0)]);
-        assert!(share_starts(&[0, 0], 4).is_empty());
+        let units = Units::new(&[3, 0, 5, 2]);
+        assert_eq!(share_starts(&units, 4), [(0, 0, 0), (4, 2, 1), (8, 3, 0)]);
+        assert_eq!(share_starts(&units, 100), [(0, 0, 0)]);
+        assert!(share_starts(&Units::new(&[0, 0]), 4).is_empty());
     }
 
     #[test]

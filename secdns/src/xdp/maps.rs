@@ -512,7 +512,7 @@ impl AnswerMaps {
             if chunks == 0 || self.body_refs.get(at) != Some(&0) {
                 continue;
             }
-            let content = content_of(self.record_at(at, chunks));
+            let content = content_in(&self.arena, &self.body_chunks, chunk);
             self.by_content.remove(content, chunk);
             self.free_runs[chunks].push(chunk);
             self.free_chunks += chunks;

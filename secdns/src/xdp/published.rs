@@ -189,7 +189,17 @@ impl Published {
             .map(|(_, slot)| *slot)
             .collect();
         let started = std::time::Instant::now();
-        let stream = stream.filter(|_| from_empty);
+        // Parts beyond what `capacity` holds are refused: they are kept, and the set compiled
+        // again whole (below).
+        let mut taken = 0;
+        let mut within = stream.filter(|_| from_empty).map(|stream| {
+            move |part: &Upserts| {
+                let fits = taken + part.len() <= capacity && stream(part);
+                taken += if fits { part.len() } else { 0 };
+                fits
+            }
+        });
+        let stream = within.as_mut().map(|s| s as &mut Stream<'_>);
         let mut all = Compiler::new(&snapshot, &slots, true).all(stream);
         let units_ms = started.elapsed().as_millis() as u64;
         let compiled = all.units;

@@ -209,7 +209,20 @@ impl Units {
         self.zone_starts.last().copied().unwrap_or(0) as usize
     }
 
-    fn zone_of(&self, unit: u32) -> u32 {
+    /// How many zones the units are of.
+    pub fn zones(&self) -> usize {
+        self.zone_starts.len().saturating_sub(1)
+    }
+
+    /// The units of zone `zone`.
+    pub fn zone_range(&self, zone: usize) -> std::ops::Range<u32> {
+        match (self.zone_starts.get(zone), self.zone_starts.get(zone + 1)) {
+            (Some(&start), Some(&end)) => start..end,
+            _ => 0..0,
+        }
+    }
+
+    pub fn zone_of(&self, unit: u32) -> u32 {
         match self.zone_starts.partition_point(|&start| start <= unit) {
             0 => u32::MAX,
             after => (after - 1) as u32,
@@ -218,11 +231,7 @@ impl Units {
 
     /// Units of the zone of `unit`.
     fn zone_units(&self, unit: u32) -> u32 {
-        let zone = self.zone_of(unit) as usize;
-        match (self.zone_starts.get(zone), self.zone_starts.get(zone + 1)) {
-            (Some(start), Some(end)) => end - start,
-            _ => 0,
-        }
+        self.zone_range(self.zone_of(unit) as usize).len() as u32
     }
 
     /// The zone and the kept name of unit `index`.
