@@ -31,6 +31,28 @@ pub fn in_shares<T: Sync, R: Send>(
     })
 }
 
+/// Runs `work` on each of `items`, taken by value, each on its own thread (a handful of
+/// items, one per core), and returns the results in order. A panic is raised again here.
+pub fn each_owned<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+    if items.len() <= 1 {
+        return items.into_iter().map(work).collect();
+    }
+    let work = &work;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = items
+            .into_iter()
+            .map(|item| scope.spawn(move || work(item)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| match worker.join() {
+                Ok(result) => result,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
+
 /// Runs `work` on every item, each core taking the next item when it is done with one (items
 /// of very different sizes, such as zone files, balance out), and returns the results in
 /// order. A panic is raised again here.

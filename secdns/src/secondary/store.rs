@@ -36,6 +36,15 @@ struct Meta {
     transferred: Option<(u64, String)>,
 }
 
+/// The saved copy at `path`, mapped. Only this process writes copies, and it replaces
+/// them whole (a rename), never in place: the mapped file does not change under the
+/// reader.
+fn map_copy(path: &std::path::Path) -> std::io::Result<memmap2::Mmap> {
+    let file = std::fs::File::open(path)?;
+    // SAFETY: see above; the map is dropped once the copy is decoded.
+    unsafe { memmap2::MmapOptions::new().populate().map(&file) }
+}
+
 /// A saved copy and what is known about it.
 pub struct Saved {
     pub zone: Zone,
@@ -135,7 +144,7 @@ impl ZoneStore {
     pub fn load(&self, apex: &Name) -> anyhow::Result<Option<Saved>> {
         let path = self.copy_path(apex);
         let zone = if path.exists() {
-            let bytes = std::fs::read(&path)
+            let bytes = map_copy(&path)
                 .with_context(|| format!("reading the saved copy of zone {apex}"))?;
             wire_file::decode(&bytes, apex)
                 .with_context(|| format!("saved copy of zone {apex} ({})", path.display()))?

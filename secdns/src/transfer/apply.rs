@@ -275,15 +275,14 @@ fn build_grouped(
     limits: Limits,
 ) -> Option<Result<Zone, ZoneError>> {
     let groups: Vec<&[Record]> = records.chunk_by(|a, b| a.owner == b.owner).collect();
-    let nodes = grouped::nodes(&groups, |group| {
+    grouped::zone(apex, &groups, |group| {
         let owner = &group.first()?.owner;
         if group.iter().any(|r| r.class != class::IN) {
             return None;
         }
         let records = group.iter().map(|r| (r.rtype, r.ttl, &r.rdata[..]));
         grouped::node(owner.clone(), apex, records, limits.records)
-    })?;
-    grouped::zone(apex, nodes)
+    })
 }
 
 /// A zone being made of transferred records: one outside the zone is left out and counted

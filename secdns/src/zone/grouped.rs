@@ -9,18 +9,21 @@
 use std::sync::Arc;
 
 use super::{
-    Node, RecordLimits, Zone, ZoneBuilder, ZoneError, covers, meta_type, nodes::Nodes, soa_readable,
+    Node, RecordLimits, Survey, Zone, ZoneBuilder, ZoneError, covers, meta_type, nodes::Partition,
+    soa_readable,
 };
 use crate::{
     dns::{Name, codes::rtype},
     parallel::in_shares,
 };
 
-/// A node and the hash of its name (see [`Nodes::from_distinct`]).
-pub type HashedNode = (u64, Arc<Node>);
+pub use super::nodes::HashedNode;
 
 /// One record of a group: type, TTL, data.
 pub type GroupRecord<'r> = (u16, u32, &'r [u8]);
+
+/// A record of a node being made: type, covered type, TTL, data.
+type HeldRecord<'r> = (u16, u16, u32, &'r [u8]);
 
 /// The node of every record of `owner` (`records`), when the builder would take them
 /// without a word; `None` otherwise.
@@ -34,7 +37,7 @@ pub fn node<'r>(
         return None;
     }
     let at_apex = owner == *apex;
-    let mut held: Vec<(u16, u16, u32, &[u8])> = records
+    let mut held: smallvec::SmallVec<[HeldRecord; 4]> = records
         .map(|(rr_type, ttl, data)| (rr_type, covers(rr_type, data), ttl, data))
         .collect();
     if held.len() > limits.per_name
@@ -46,8 +49,10 @@ pub fn node<'r>(
     }
     // Sets in type order, each set's records in the order they came.
     held.sort_by_key(|&(rr_type, covers, ..)| (rr_type, covers));
-    let mut packer = super::rrsets::Packer::default();
-    let mut scratch = Vec::new();
+    let sets = held.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)).count();
+    let size = held.iter().map(|r| 2 + r.3.len()).sum::<usize>();
+    let mut packer = super::rrsets::Packer::with_capacity(sets * super::rrsets::HEADER + size);
+    let mut scratch: smallvec::SmallVec<[&[u8]; 4]> = smallvec::SmallVec::new();
     for set in held.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
         let (rr_type, covers, ttl, _) = *set.first()?;
         scratch.clear();
@@ -64,26 +69,54 @@ pub fn node<'r>(
     Some((hash, Arc::new(Node::packed(owner, packer))))
 }
 
-/// Runs `make` (which gives a group's node) on every group, on every core; `None` if it
-/// gave `None` for one.
-pub fn nodes<G: Sync>(
+/// The zone at `apex` of the node `make` gives for each group, made on every core; `None`
+/// if it gave `None` for one, or two nodes are of one name. As each node is made, while its
+/// memory is at hand, it is counted (records, types) and put with the nodes of its part of
+/// the table; a node below a child of the apex is kept to look for missing parents once
+/// the table is whole.
+pub fn zone<G: Sync>(
+    apex: &Name,
     groups: &[G],
     make: impl Fn(&G) -> Option<HashedNode> + Sync,
-) -> Option<Vec<HashedNode>> {
+) -> Option<Result<Zone, ZoneError>> {
+    let partition = Partition::for_len(groups.len());
+    let apex_len = apex.wire().len();
     let shares = in_shares(groups, 4096, |_, _, share| {
-        share.iter().map(&make).collect::<Option<Vec<_>>>()
+        let mut made = Made {
+            parts: (0..partition.parts()).map(|_| Vec::new()).collect(),
+            survey: Survey::default(),
+            deeper: Vec::new(),
+        };
+        for group in share {
+            let (hash, node) = make(group)?;
+            made.survey.count(&node);
+            if below_a_child(node.owner.wire(), apex_len) {
+                made.deeper.push(Arc::clone(&node));
+            }
+            made.parts
+                .get_mut(partition.part_of(hash))?
+                .push((hash, node));
+        }
+        Some(made)
     });
-    let mut all = Vec::with_capacity(groups.len());
-    for share in shares {
-        all.extend(share?);
-    }
-    Some(all)
+    let shares = shares.into_iter().collect::<Option<Vec<_>>>()?;
+    ZoneBuilder::finish_made(apex.clone(), &partition, shares)
 }
 
-/// The zone at `apex` of `nodes`; `None` when two nodes are of one name.
-pub fn zone(apex: &Name, nodes: Vec<HashedNode>) -> Option<Result<Zone, ZoneError>> {
-    let nodes = Nodes::from_distinct(nodes)?;
-    Some(ZoneBuilder::from_nodes(apex.clone(), nodes).finish())
+/// What one share of the groups made.
+pub(super) struct Made {
+    /// Its nodes, in the parts of the table they go in.
+    pub parts: Vec<Vec<HashedNode>>,
+    pub survey: Survey,
+    /// Nodes whose parent is not the apex.
+    pub deeper: Vec<Arc<Node>>,
+}
+
+/// Whether the name `wire` (at or below an apex of `apex_len` octets) is below a child of
+/// the apex: only then can a name between it and the apex be missing.
+fn below_a_child(wire: &[u8], apex_len: usize) -> bool {
+    let first = wire.first().map_or(0, |&len| 1 + len as usize);
+    wire.len() > apex_len + first
 }
 
 /// Whether a set's records hold one twice (a set is a set: the builder would drop it).

@@ -761,16 +761,44 @@ impl ZoneBuilder {
         // Empty non-terminals are found again below; a change may have emptied other nodes.
         self.nodes.retain(|node| !node.rrsets.is_empty());
         self.nodes.reshard();
-        let serial = self.soa_serial()?;
-        let apex_key = self.apex.lowercase_wire();
+        let apex_len = self.apex.wire().len();
         // One look at every node, on every core: a node's memory is far from the last one's.
-        let surveys = self.nodes.in_shares(|nodes| {
+        let surveys = self
+            .nodes
+            .in_shares(|nodes| Survey::of(&self.nodes, nodes, apex_len));
+        self.finish_surveyed(surveys)
+    }
+
+    /// The zone at `apex` of the nodes the shares of [`grouped::zone`] made (none empty,
+    /// none open, their sets in type order); `None` when two nodes are of one name.
+    fn finish_made(
+        apex: Name,
+        partition: &nodes::Partition,
+        shares: Vec<grouped::Made>,
+    ) -> Option<Result<Zone, ZoneError>> {
+        let (mut parts, mut surveys, mut deeper) = (Vec::new(), Vec::new(), Vec::new());
+        for made in shares {
+            parts.push(made.parts);
+            surveys.push(made.survey);
+            deeper.extend(made.deeper);
+        }
+        let builder = Self::from_nodes(apex, Nodes::from_parts(partition, parts)?);
+        let apex_len = builder.apex.wire().len();
+        surveys.extend(crate::parallel::in_shares(&deeper, 4096, |_, _, share| {
             let mut survey = Survey::default();
-            for node in nodes {
-                survey.add(&self.nodes, node, apex_key.len());
+            for node in share {
+                survey.parents(&builder.nodes, node, apex_len);
             }
             survey
-        });
+        }));
+        drop(deeper);
+        Some(builder.finish_surveyed(surveys))
+    }
+
+    /// Finishes a zone from what a look at each of its nodes found.
+    fn finish_surveyed(mut self, surveys: Vec<Survey>) -> Result<Zone, ZoneError> {
+        let serial = self.soa_serial()?;
+        let apex_key = self.apex.lowercase_wire();
         let (mut record_count, mut wire_size) = (0, 0);
         let (mut nsec_owners, mut types) = (Vec::new(), Vec::new());
         for survey in surveys {
@@ -828,7 +856,7 @@ impl ZoneBuilder {
 
 /// What a look at every node of a zone finds.
 #[derive(Default)]
-struct Survey {
+pub(crate) struct Survey {
     records: usize,
     wire_size: usize,
     types: Vec<u16>,
@@ -839,7 +867,17 @@ struct Survey {
 }
 
 impl Survey {
-    fn add(&mut self, nodes: &Nodes, node: &Node, apex_len: usize) {
+    fn of(all: &Nodes, nodes: &mut dyn Iterator<Item = &Node>, apex_len: usize) -> Self {
+        let mut survey = Self::default();
+        for node in nodes {
+            survey.count(node);
+            survey.parents(all, node, apex_len);
+        }
+        survey
+    }
+
+    /// Counts `node`'s records, size and types.
+    fn count(&mut self, node: &Node) {
         let (records, wire_size) = node.sizes();
         self.records += records;
         self.wire_size += wire_size;
@@ -851,9 +889,13 @@ impl Survey {
                 self.nsec_owners.push(node.owner.clone());
             }
         }
+    }
+
+    /// Notes the names between `node` and the apex that `all` does not hold.
+    fn parents(&mut self, all: &Nodes, node: &Node, apex_len: usize) {
         let owner = &node.owner;
         missing_parents(
-            nodes,
+            all,
             &mut self.empty_non_terminals,
             owner.wire(),
             owner,

@@ -32,6 +32,42 @@ const MAX_SHARDS: usize = 1 << 14;
 /// moved once, at 16,384, not all at the end.
 const OVERLOAD: usize = 64;
 
+/// A node and the hash of its name ([`name_hash`]).
+pub type HashedNode = (u64, Arc<Node>);
+
+/// How a table of a known number of nodes is filled on every core: its shards in one range
+/// per core, and each node made put with those of its range (see [`Nodes::from_parts`]).
+pub struct Partition {
+    shards: usize,
+    per_part: usize,
+}
+
+impl Partition {
+    /// For a table of `len` nodes.
+    pub fn for_len(len: usize) -> Self {
+        let shards = ideal_shards(len);
+        // Threads only for tables worth them.
+        let cores = if len < 1 << 14 {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        };
+        Self {
+            shards,
+            per_part: shards.div_ceil(cores),
+        }
+    }
+
+    pub fn parts(&self) -> usize {
+        self.shards.div_ceil(self.per_part)
+    }
+
+    /// The part a node of name hash `hash` goes in.
+    pub fn part_of(&self, hash: u64) -> usize {
+        shard_of(hash, self.shards) / self.per_part
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Nodes {
     /// A power of two of them.
@@ -139,26 +175,47 @@ impl Nodes {
         }
     }
 
-    /// A table of `nodes` with their names' hashes ([`name_hash`]), all of different names;
-    /// `None` if two share a name.
-    pub fn from_distinct(nodes: Vec<(u64, Arc<Node>)>) -> Option<Self> {
-        let count = ideal_shards(nodes.len());
-        let capacity = nodes.len() / count + nodes.len() / count / 4 + 8;
-        let mut shards: Vec<Shard> = (0..count).map(|_| Shard::with_capacity(capacity)).collect();
-        let len = nodes.len();
-        for (hash, node) in nodes {
-            let shard = &mut shards[shard_of(hash, count)];
-            match shard.entry(hash, named(node.owner.wire()), node_hash) {
-                hashbrown::hash_table::Entry::Occupied(_) => return None,
-                hashbrown::hash_table::Entry::Vacant(vacant) => {
-                    vacant.insert(node);
-                }
+    /// A table of nodes all of different names, given in the parts `partition` put them
+    /// in (`parts[share][part]`, from each share of the work that made them); `None` if two
+    /// share a name. Each core fills the shards of one part.
+    pub fn from_parts(partition: &Partition, parts: Vec<Vec<Vec<HashedNode>>>) -> Option<Self> {
+        let mut by_part: Vec<Vec<Vec<HashedNode>>> =
+            (0..partition.parts()).map(|_| Vec::new()).collect();
+        for share in parts {
+            for (part, nodes) in by_part.iter_mut().zip(share) {
+                part.push(nodes);
             }
         }
-        Some(Self {
-            shards: shards.into_iter().map(Arc::new).collect(),
-            len,
-        })
+        let (count, per_part) = (partition.shards, partition.per_part);
+        let len: usize = by_part.iter().flatten().map(Vec::len).sum();
+        let capacity = len / count + len / count / 4 + 8;
+        let filled = crate::parallel::each_owned(
+            by_part.into_iter().enumerate().collect(),
+            |(part, lists)| {
+                let first = part * per_part;
+                let mut shards: Vec<Shard> = (first..(first + per_part).min(count))
+                    .map(|_| Shard::with_capacity(capacity))
+                    .collect();
+                for (hash, node) in lists.into_iter().flatten() {
+                    let shard = shards.get_mut(shard_of(hash, count).checked_sub(first)?)?;
+                    // The new node's name is read only on a match of the hash's top bits: its
+                    // memory was last touched on another core.
+                    let same = |held: &Arc<Node>| named(node.owner.wire())(held);
+                    match shard.entry(hash, same, node_hash) {
+                        hashbrown::hash_table::Entry::Occupied(_) => return None,
+                        hashbrown::hash_table::Entry::Vacant(vacant) => {
+                            vacant.insert(node);
+                        }
+                    }
+                }
+                Some(shards)
+            },
+        );
+        let mut shards = Vec::with_capacity(count);
+        for part in filled {
+            shards.extend(part?.into_iter().map(Arc::new));
+        }
+        Some(Self { shards, len })
     }
 
     /// Spreads the nodes over more shards when they have grown far past their number

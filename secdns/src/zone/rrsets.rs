@@ -10,7 +10,7 @@
 use super::Rdata;
 
 /// Bytes before a packed set's records: type, covered type, TTL, record count, record bytes.
-const HEADER: usize = 16;
+pub const HEADER: usize = 16;
 
 /// An RRset as a zone holds it, to read.
 #[derive(Clone, Copy, Debug)]

@@ -232,7 +232,7 @@ fn decode_grouped(
         .chain([records.len()])
         .collect();
     let spans: Vec<(usize, usize)> = groups.iter().map(|g| g.at).zip(ends).collect();
-    let nodes = grouped::nodes(&spans, |&(start, end)| {
+    let zone = grouped::zone(apex, &spans, |&(start, end)| {
         let mut reader = Reader {
             bytes: records.get(start..end)?,
         };
@@ -243,12 +243,10 @@ fn decode_grouped(
         });
         grouped::node(owner, apex, records, super::RecordLimits::NONE)
     })?;
-    Some(
-        grouped::zone(apex, nodes)?.map_err(|e| WireFileError::Record {
-            index: groups.last().map_or(0, |g| g.first),
-            message: e.to_string(),
-        }),
-    )
+    Some(zone.map_err(|e| WireFileError::Record {
+        index: groups.last().map_or(0, |g| g.first),
+        message: e.to_string(),
+    }))
 }
 
 #[derive(Clone)]
@@ -470,6 +468,52 @@ mod tests {
         );
         let error = decode(&bytes, &apex).unwrap_err().to_string();
         assert!(error.contains("SOA record not at the zone apex"), "{error}");
+    }
+
+    /// A zone big enough to be built on every core reads back as the builder makes it,
+    /// names below missing parents included; one owner in two groups far apart is found.
+    #[test]
+    fn large_copies_read_back_as_the_builder_makes_them() {
+        let apex: Name = "example.com.".parse().unwrap();
+        let soa = b"\x02ns\0\x02hm\0\0\0\0\x07\0\0\0\x01\0\0\0\x02\0\0\0\x03\0\0\0\x04";
+        let owners: Vec<String> = (0..20_000)
+            .map(|i| match i % 3 {
+                0 => format!("h{i}.example.com."),
+                1 => format!("h{i}.sub{}.example.com.", i % 7),
+                _ => format!("x.y{i}.example.com."),
+            })
+            .collect();
+        let mut records = vec![(Some("example.com."), rtype::SOA, &soa[..])];
+        let address = [10, 0, 0, 1];
+        records.extend(
+            owners
+                .iter()
+                .map(|o| (Some(o.as_str()), rtype::A, &address[..])),
+        );
+        let count = records.len() as u64;
+        let bytes = file(&apex, &records);
+        let body = records_of(&bytes, &apex);
+        let groups = frame(body, count).unwrap();
+        let grouped = decode_grouped(body, &groups, &apex).unwrap().unwrap();
+        let each = decode_each(body, count, &apex).unwrap();
+        assert_eq!(shape(&grouped), shape(&each));
+        assert!(
+            shape(&grouped)
+                .iter()
+                .any(|n| n.starts_with("y2.example.com. []"))
+        );
+        assert_eq!(
+            (grouped.record_count(), grouped.wire_size(), grouped.types()),
+            (each.record_count(), each.wire_size(), each.types())
+        );
+        // The first host again at the end: two groups of one owner.
+        let aaaa = [0; 16];
+        records.push((Some("h0.example.com."), rtype::AAAA, &aaaa[..]));
+        let bytes = file(&apex, &records);
+        let body = records_of(&bytes, &apex);
+        let groups = frame(body, count + 1).unwrap();
+        assert!(decode_grouped(body, &groups, &apex).is_none());
+        assert_eq!(decode(&bytes, &apex).unwrap().record_count(), records.len());
     }
 
     fn small_zone() -> (Name, Zone) {
