@@ -8,7 +8,7 @@ use std::{net::IpAddr, sync::Arc};
 use secdns::{
     dns::Name,
     snapshot::Snapshot,
-    xdp::{compile::compile, loader::XdpEngine},
+    xdp::{compile::compile, loader::XdpEngine, packed::Upserts, published::Published},
     zone::zonefile,
 };
 use secdns_common::{ANSWER_MAP_MAX_ENTRIES, Counter};
@@ -552,4 +552,55 @@ fn nested_zones_answer_from_the_closest_zone_and_an_unavailable_one_stops_the_wa
         bed.expect_pass(&frame, name);
     }
     assert!(passed_or_same(&bed, "nope.example.com.", 1));
+}
+
+/// A first publication too big for the maps the program started with (a server that began
+/// with nothing, then took its first transfer) goes into an instance sized for it as it is
+/// compiled, and that instance then answers every name.
+#[test]
+fn a_first_publication_too_big_for_the_maps_streams_into_an_instance_sized_for_it() {
+    require_root();
+    let hosts: String = (0..3000)
+        .map(|i| format!("host{i} IN A 10.0.{}.{}\n", i / 256, i % 256))
+        .collect();
+    let text = format!("{EXAMPLE_ZONE}\n{hosts}");
+    let apex: Name = EXAMPLE_APEX.parse().unwrap();
+    let (zone, _) = zonefile::parse(&text, &apex, "test zone").unwrap();
+    let snapshot = Arc::new(Snapshot::new([Arc::new(zone)]));
+    let records: usize = snapshot.zones().map(|zone| zone.record_count()).sum();
+    let mut engine = XdpEngine::load().expect("loading the XDP program");
+    engine.set_listener(53, OUR_PAYLOAD).unwrap();
+    let (mut begun, mut staged) = (false, 0);
+    let mut stream = |part: &Upserts| {
+        if !begun {
+            begun = engine.begin_parts(records);
+        }
+        let took = begun && engine.stage_part(part);
+        staged += if took { part.len() } else { 0 };
+        took
+    };
+    let mut published = Published::default();
+    let update = published.update(
+        snapshot.clone(),
+        ANSWER_MAP_MAX_ENTRIES as usize,
+        Some(&mut stream),
+    );
+    assert!(update.change.streamed, "nothing streamed");
+    assert!(staged > 6000, "only {staged} entries staged as compiled");
+    assert_eq!(update.streamed, staged);
+    engine.apply(update.change).unwrap();
+    assert_eq!(engine.rebuilds, 1, "swapped into one new instance");
+    let bed = Bed {
+        engine,
+        snapshot: Snapshot::new(snapshot.zones().cloned()),
+    };
+    for name in [
+        "host0.example.com.",
+        "host2999.example.com.",
+        "www.example.com.",
+    ] {
+        bed.expect_answer(v4(), &QueryBuilder::new(name, 1));
+    }
+    let reply = bed.expect_answer(v4(), &QueryBuilder::new("nope.example.com.", 1));
+    assert_eq!(reply.payload[3] & 0x0f, 3, "NXDOMAIN");
 }

@@ -91,12 +91,13 @@ impl FastPath {
         // A first publication goes into the maps share by share as it is compiled (while
         // nothing reads them): the whole compiled set is never held at once.
         let mut begun = false;
+        let records = snapshot.zones().map(|zone| zone.record_count()).sum();
         let mut stream = |part: &Upserts| -> bool {
             let Ok(mut engine) = self.engine() else {
                 return false;
             };
             if !begun {
-                begun = engine.begin_parts();
+                begun = engine.begin_parts(records);
             }
             begun && engine.stage_part(part)
         };

@@ -175,6 +175,10 @@ pub struct XdpEngine {
     carried: (Vec<u64>, Vec<u64>),
     /// Times the maps were built again, bigger.
     pub rebuilds: u64,
+    /// An instance sized for a streamed set too big for the maps (see
+    /// [`XdpEngine::begin_parts`]): its parts are staged there, and it is swapped in when
+    /// the set is applied.
+    fresh: Option<(Instance, AnswerMaps)>,
 }
 
 impl XdpEngine {
@@ -185,14 +189,15 @@ impl XdpEngine {
         Self::load_for(0)
     }
 
-    /// As [`XdpEngine::load`], with maps sized for about `records` records (host records
-    /// take 1.8 entries and a chunk each; more grow the maps, as they would anyway).
+    /// As [`XdpEngine::load`], with maps sized for about `records` records (see
+    /// [`for_records`]).
     pub fn load_for(records: usize) -> anyhow::Result<Self> {
         raise_memlock_limit();
         let (instance, maps) = if records == 0 {
             Instance::load(MIN_BUCKETS, MIN_CHUNKS)?
         } else {
-            Self::sized_instance(records * 9 / 5, records)?
+            let (entries, chunks) = for_records(records);
+            Self::sized_instance(entries, chunks)?
         };
         let current = XdpConfig {
             active: ANSWER_MAP_COUNT,
@@ -214,6 +219,7 @@ impl XdpEngine {
                 vec![0; ZONE_COUNTER_COUNT as usize],
             ),
             rebuilds: 0,
+            fresh: None,
         };
         engine.write_config()?;
         Ok(engine)
@@ -454,29 +460,47 @@ impl XdpEngine {
         Ok(())
     }
 
-    /// Starts a whole new answer set in the maps, to be staged in parts as it is compiled
-    /// ([`XdpEngine::stage_part`]) and ended by an [`XdpEngine::apply`] of a change with
-    /// `streamed`; only while no packet reads the maps (false otherwise: apply the set whole).
-    pub fn begin_parts(&mut self) -> bool {
+    /// Starts a whole new answer set of about `records` records, to be staged in parts as
+    /// it is compiled ([`XdpEngine::stage_part`]) and ended by an [`XdpEngine::apply`] of a
+    /// change with `streamed`; only while no packet reads the maps (false otherwise: apply
+    /// the set whole). Maps too small for it (the first transfer of a server that started
+    /// with nothing) are replaced by an instance sized for it now, so that the parts go
+    /// straight into their place instead of being held and copied. (Loaded on a thread of
+    /// its own while the set is compiled, it took as long on two cores and held a third of
+    /// the set meanwhile.)
+    pub fn begin_parts(&mut self, records: usize) -> bool {
         if self.current.active < ANSWER_MAP_COUNT {
             return false;
         }
         self.maps.clear();
         self.serials.clear();
         self.serials_behind.clear();
+        self.fresh = None;
+        let (entries, chunks) = for_records(records);
+        if !self.maps.has_room(entries, chunks) {
+            match Self::sized_instance(entries, chunks) {
+                Ok(fresh) => self.fresh = Some(fresh),
+                // The parts find no room, and the set is applied whole, growing the maps.
+                Err(e) => tracing::warn!("no XDP instance for {records} records yet: {e:#}"),
+            }
+        }
         true
     }
 
     /// Stages `part` of the set [`XdpEngine::begin_parts`] started, its keys new to it; false
     /// (nothing staged) when the maps lack room for it.
     pub fn stage_part(&mut self, part: &Upserts) -> bool {
-        let chunks = chunks_for(Some(&self.maps), part);
-        if !self.maps.has_room(part.len(), chunks) {
+        let maps = match &mut self.fresh {
+            Some((_, maps)) => maps,
+            None => &mut self.maps,
+        };
+        let chunks = chunks_for(Some(maps), part);
+        if !maps.has_room(part.len(), chunks) {
             return false;
         }
         // An entry that finds both its buckets full waits, unplaced: the apply that ends the
         // set builds the maps again first.
-        let _ = self.maps.stage_new(part);
+        let _ = maps.stage_new(part);
         true
     }
 
@@ -502,8 +526,17 @@ impl XdpEngine {
         };
         let mut written = removals.len() + change.upserts.len();
         let started = std::time::Instant::now();
+        // Unless a set compiled again whole (see `Published::full`) left parts of its first
+        // try there.
+        let fresh = self
+            .fresh
+            .take()
+            .filter(|(_, maps)| change.streamed || change.from_empty && maps.is_empty());
         // Maps other than these when these will not do: swapped in whole.
-        let replacement = if from_empty && live {
+        let replacement = if let Some((instance, maps)) = fresh {
+            // A streamed set's parts are there; the parts that found no room go in too.
+            Some(Self::with_rest(instance, maps, &change.upserts)?)
+        } else if from_empty && live {
             // Packets keep the old set until the new one is whole: build it apart.
             let chunks = chunks_for(None, &change.upserts);
             let (instance, maps) = Self::sized_instance(change.upserts.len(), chunks)?;
@@ -557,6 +590,22 @@ impl XdpEngine {
         self.serials_behind = change.serials;
         self.adopt()?;
         Ok(written)
+    }
+
+    /// `maps` of `instance` (read by nobody yet, holding part of a set) with `rest` of the
+    /// set staged; in a bigger instance when they lack room for it.
+    fn with_rest(
+        instance: Instance,
+        mut maps: AnswerMaps,
+        rest: &Upserts,
+    ) -> anyhow::Result<(Instance, AnswerMaps)> {
+        let needed = (maps.new_keys(rest), chunks_for(Some(&maps), rest));
+        if maps.has_room(needed.0, needed.1) && !maps.has_unplaced() {
+            return Self::staged_fresh(instance, maps, &[], rest);
+        }
+        let (entries, chunks) = (maps.entries() + needed.0, maps.high_water() + needed.1);
+        let (instance, bigger) = Self::rebuilt_bigger(&mut maps, entries, chunks)?;
+        Self::staged_fresh(instance, bigger, &[], rest)
     }
 
     /// `maps` of `instance` (read by nobody yet) with removals and upserts staged; when an
@@ -644,7 +693,15 @@ impl XdpEngine {
                         }
                     }
                 }
-                Link::Pinned { link, path, .. } => move_pinned(new_program, link, &path, interface),
+                Link::Pinned {
+                    link, path, ours, ..
+                } => {
+                    let moved = move_pinned(new_program, link, &path, interface);
+                    if moved.is_some() && !ours {
+                        tracing::info!(interface, "XDP taken over");
+                    }
+                    moved
+                }
             })
         })?;
         let old = std::mem::replace(&mut self.instance, instance);
@@ -818,6 +875,12 @@ impl XdpEngine {
         out.truncate(result.data_size_out as usize);
         Ok((result.return_value, out, result.duration))
     }
+}
+
+/// Entries and chunks for about `records` records: host records take 1.8 entries and a
+/// chunk each; a set that needs more grows the maps, as it would anyway.
+fn for_records(records: usize) -> (usize, usize) {
+    (records * 9 / 5, records)
 }
 
 /// Each of `links` through `relink` (interface, mode, link): kept with the link it gives,
