@@ -109,8 +109,81 @@ pub fn find_entry(table: &Table, query: &query::Query) -> Result<Found, Pass> {
     Ok(found)
 }
 
+/// What one step of the walk up works on and finds (the caller's stack, handed to
+/// `bpf_loop`).
+#[repr(C)]
+struct Walk {
+    scratch: *mut Scratch,
+    active: u32,
+    buckets: u32,
+    /// The name's length.
+    len: u64,
+    /// Set by the step that finds the entry: the ancestor's hash, check and word (none
+    /// starts [`NOT_FOUND`], nor zero, which would compile to a call of a byte-wise memset).
+    name_hash: u64,
+    check: u64,
+    word: u64,
+}
+
+/// `Walk::word` until an entry is found (words are 32 bits).
+const NOT_FOUND: u64 = u64::MAX;
+
+/// One step up (`bpf_loop`'s callback, verified once whatever the level): hops over the
+/// next label and looks the ancestor's entry up. 1 stops the loop.
+#[inline(never)]
+extern "C" fn walk_step(index: u64, ctx: *mut core::ffi::c_void) -> i64 {
+    // SAFETY: `ctx` is the `Walk` on the caller's stack that `closest_ancestor` passed.
+    let walk = unsafe { &mut *(ctx as *mut Walk) };
+    match step(walk, index as usize) {
+        Some(true) => 0,
+        _ => 1,
+    }
+}
+
+/// Whether the walk goes on after looking up the ancestor `index` + 1 labels up (`None`: it
+/// stops, found or not). Where that ancestor starts is in the scratch, from the name's
+/// scan: nothing is carried from one step to the next, so the verifier checks a step once.
+#[inline(always)]
+fn step(walk: &mut Walk, index: usize) -> Option<bool> {
+    let scratch = walk.scratch;
+    let len = walk.len as usize;
+    let level = index + 1;
+    // SAFETY: per-CPU scratch, filled by `scan_name` for this packet; `get` bounds the index.
+    let (count, start) = unsafe {
+        (
+            (*scratch).label_count as usize,
+            (*scratch).labels.get(level),
+        )
+    };
+    let start = *start? as usize;
+    if level >= count || start >= len {
+        return None;
+    }
+    let suffix_len = query::launder(scratch, len - start).ok()?;
+    let (hash, check) = query::suffix_hash(scratch, suffix_len)?;
+    let table = Table {
+        active: walk.active,
+        buckets: walk.buckets,
+    };
+    let key = Key {
+        name_hash: hash,
+        check,
+        qtype: DEFAULT_QTYPE,
+        dnssec_ok: false,
+        scope: SCOPE_BELOW,
+    };
+    if let Some(word) = table.find(&key) {
+        walk.name_hash = hash;
+        walk.check = check as u64;
+        walk.word = word as u64;
+        return None;
+    }
+    Some(true)
+}
+
 /// Walks up from a question name that does not exist to its closest ancestor with an entry
-/// for the names below it.
+/// for the names below it: one `bpf_loop` step per level, so that the verifier checks a step
+/// once rather than once per level.
 #[inline(always)]
 fn closest_ancestor(
     table: &Table,
@@ -120,27 +193,31 @@ fn closest_ancestor(
 ) -> Result<Found, Pass> {
     key.qtype = DEFAULT_QTYPE;
     key.scope = SCOPE_BELOW;
-    // The name sits right-aligned in the buffer; hop over its labels there. (Laundered, or
-    // the compiler folds the subtraction into the pointer, a negative offset to the verifier.)
-    let first = query::launder(scratch, query::NAME_END - len)?;
-    let mut start = 0usize;
-    let mut level = 0;
-    while level < MAX_WALK {
-        // SAFETY: per-CPU scratch; `get` bounds the index.
-        let label = unsafe { (*scratch).name.get(first + start) }.copied();
-        start += label.ok_or(Pass(Counter::Miss))? as usize + 1;
-        if start >= len {
-            break;
-        }
-        // The verifier does not relate `start` to `len`: give it the difference's bounds.
-        let suffix_len = query::launder(scratch, len - start)?;
-        let (hash, check) = query::suffix_hash(scratch, suffix_len).ok_or(Pass(Counter::Miss))?;
-        key.name_hash = hash;
-        key.check = check;
-        if let Some(word) = table.find(&key) {
-            return Ok(Found { key, word });
-        }
-        level += 1;
+    let mut walk = Walk {
+        scratch,
+        active: table.active,
+        buckets: table.buckets,
+        len: len as u64,
+        name_hash: key.name_hash,
+        check: key.check as u64,
+        word: NOT_FOUND,
+    };
+    // SAFETY: `walk_step` takes the `Walk` it is given, which outlives the call.
+    unsafe {
+        aya_ebpf::helpers::generated::bpf_loop(
+            MAX_WALK as u32,
+            walk_step as *mut core::ffi::c_void,
+            &raw mut walk as *mut core::ffi::c_void,
+            0,
+        )
+    };
+    if walk.word == NOT_FOUND {
+        return Err(Pass(Counter::Miss));
     }
-    Err(Pass(Counter::Miss))
+    key.name_hash = walk.name_hash;
+    key.check = walk.check as u32;
+    Ok(Found {
+        key,
+        word: walk.word as u32,
+    })
 }

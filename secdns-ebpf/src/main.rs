@@ -65,6 +65,10 @@ pub struct Scratch {
     /// `words[k]`: the name's `k`-th word from the end, lowercased (the name's first bytes
     /// zero-padded), as `states` took it in.
     pub words: [u64; NAME_BUF_LEN / 8],
+    /// `labels[k]`: where the name's `k`-th label starts, from the name's start (see
+    /// `query::scan_name`); `label_count` of them, the root label's included.
+    pub labels: [u16; query::MAX_LABELS],
+    pub label_count: u64,
     /// Headers and question of the frame, while the frame grows at its head; see
     /// `reply::grow`.
     pub prefix: [u8; reply::MAX_PREFIX_LEN],

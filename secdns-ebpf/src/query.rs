@@ -228,6 +228,10 @@ fn scan_name(
         let p = ptr_at(ctx, off + pos, 2).ok_or(malformed())?;
         // SAFETY: `ptr_at` checked two bytes.
         let label = unsafe { *p } as usize;
+        // SAFETY: per-CPU scratch; `get_mut` bounds the index.
+        if let Some(start) = unsafe { (*scratch).labels.get_mut(hops) } {
+            *start = pos as u16;
+        }
         hops += 1;
         if label == 0 {
             len = pos + 1;
@@ -242,6 +246,8 @@ fn scan_name(
             return Err(malformed()); // longer than 255 octets
         }
     }
+    // SAFETY: per-CPU scratch.
+    unsafe { (*scratch).label_count = hops as u64 };
     let len = launder(scratch, len)?;
     // The mask changes nothing (1 <= len <= 255) but keeps the compiler from folding the
     // subtraction into the pointer, which the verifier would see as a negative offset.

@@ -99,8 +99,9 @@ fn grow(ctx: &XdpContext, q: &Query, delta: i32) -> Result<(), Pass> {
 }
 
 /// Copies the body of the record starting at `chunk`, whose header is `v`, to `body_off`:
-/// its first part from the header's chunk (looked up once, by the caller), the rest chunk by
-/// chunk.
+/// its first part from the header's chunk (looked up once, by the caller), the rest a chunk
+/// per `bpf_loop` step (a loop here would have the verifier check all that follows once per
+/// way out of it).
 #[inline(always)]
 fn copy_body(
     ctx: &XdpContext,
@@ -113,31 +114,91 @@ fn copy_body(
     // SAFETY: `v` is the start of chunk `chunk` (a BODIES value), whose header ends inside
     // it; `store_piece` copies at most the rest.
     let after_header = unsafe { (v as *const BodyHeader).cast::<u8>().add(BODY_HEADER_LEN) };
-    let mut copied = store_piece(
-        ctx,
+    store_piece(
+        ctx.ctx,
         scratch,
         after_header,
         CHUNK_LEN - BODY_HEADER_LEN,
         body_off,
         body_len,
     )?;
-    let mut k = 1u32;
-    while (k as usize) < MAX_BODY_CHUNKS {
-        if copied >= body_len {
-            return Some(());
-        }
-        let from = BODIES.get(chunk.checked_add(k)?)?;
-        copied += store_piece(
-            ctx,
-            scratch,
-            from.bytes.as_ptr(),
-            CHUNK_LEN,
-            body_off + copied,
-            body_len - copied,
-        )?;
-        k += 1;
+    let mut copy = Copying {
+        ctx: ctx.ctx,
+        scratch,
+        chunk: chunk as u64,
+        body_off: body_off as u64,
+        body_len: body_len as u64,
+        failed: 0,
+    };
+    // Most bodies end in the first chunk or the next (a host's address, a negative answer
+    // with its SOA): those without a `bpf_loop`, whose steps cost a call each.
+    let second = CHUNK_LEN - BODY_HEADER_LEN;
+    if second >= body_len {
+        return Some(());
     }
-    (copied >= body_len).then_some(())
+    copy_chunk(&mut copy, 1, second, body_len)?;
+    if second + CHUNK_LEN >= body_len {
+        return Some(());
+    }
+    // SAFETY: `copy_step` takes the `Copying` it is given, which outlives the call.
+    unsafe {
+        aya_ebpf::helpers::generated::bpf_loop(
+            (MAX_BODY_CHUNKS - 2) as u32,
+            copy_step as *mut core::ffi::c_void,
+            &raw mut copy as *mut core::ffi::c_void,
+            0,
+        )
+    };
+    // The chunks after the first hold the rest (see MAX_BODY_CHUNKS).
+    (copy.failed == 0).then_some(())
+}
+
+/// What copying a body's later chunks works on (the caller's stack, handed to `bpf_loop`).
+#[repr(C)]
+struct Copying {
+    ctx: *mut aya_ebpf::bindings::xdp_md,
+    scratch: *mut Scratch,
+    chunk: u64,
+    body_off: u64,
+    body_len: u64,
+    failed: u64,
+}
+
+/// Copies chunk `index` + 2 of the body (`bpf_loop`'s callback); 1 stops. What
+/// it copies follows from `index` alone: nothing carried from one call to the next, so
+/// that the verifier checks it once.
+#[inline(never)]
+extern "C" fn copy_step(index: u64, ctx: *mut core::ffi::c_void) -> i64 {
+    // SAFETY: `ctx` is the `Copying` on the caller's stack that `copy_body` passed.
+    let copy = unsafe { &mut *(ctx as *mut Copying) };
+    // Chunk 2 onwards (`copy_body` copied chunks 0 and 1).
+    let (body_len, k) = (copy.body_len as usize, index as usize + 2);
+    let copied = CHUNK_LEN - BODY_HEADER_LEN + (k - 1) * CHUNK_LEN;
+    if k >= MAX_BODY_CHUNKS || copied >= body_len {
+        return 1;
+    }
+    if copy_chunk(copy, k as u32, copied, body_len).is_none() {
+        copy.failed = 1;
+        return 1;
+    }
+    0
+}
+
+#[inline(always)]
+fn copy_chunk(copy: &mut Copying, k: u32, copied: usize, body_len: usize) -> Option<()> {
+    if body_len > MAX_BODY_LEN {
+        return None;
+    }
+    let from = BODIES.get((copy.chunk as u32).checked_add(k)?)?;
+    store_piece(
+        copy.ctx,
+        copy.scratch,
+        from.bytes.as_ptr(),
+        CHUNK_LEN,
+        copy.body_off as usize + copied,
+        body_len - copied,
+    )?;
+    Some(())
 }
 
 /// Stores up to `room` bytes from `from` (`remaining` are left to copy) at frame offset
@@ -145,7 +206,7 @@ fn copy_body(
 /// zero and would drop the check the helper's verifier needs.)
 #[inline(always)]
 fn store_piece(
-    ctx: &XdpContext,
+    ctx: *mut aya_ebpf::bindings::xdp_md,
     scratch: *mut Scratch,
     from: *const u8,
     room: usize,
@@ -159,14 +220,8 @@ fn store_piece(
     }
     // SAFETY: the helper checks the packet range itself; `from` has `room` bytes of a map
     // value.
-    let stored = unsafe {
-        bpf_xdp_store_bytes(
-            ctx.ctx,
-            at as u32,
-            from as *mut core::ffi::c_void,
-            len as u32,
-        )
-    };
+    let stored =
+        unsafe { bpf_xdp_store_bytes(ctx, at as u32, from as *mut core::ffi::c_void, len as u32) };
     (stored == 0).then_some(len)
 }
 
@@ -222,6 +277,8 @@ fn rewrite(
             sum += at_parity(shift, odd_question ^ (at & 1 != 0));
             i += 1;
         }
+        // Each way out of the loop leaves a different sum range: one unknown for the rest.
+        sum = launder_sum(q.scratch, sum);
     }
 
     if v.serial_at != 0 {
@@ -352,4 +409,17 @@ fn rewrite(
         }
     }
     Some(())
+}
+
+/// `sum` through the scratch: one unknown to the verifier, whichever way out of the loop
+/// before it brought it (see `query::launder`).
+#[inline(always)]
+fn launder_sum(scratch: *mut Scratch, sum: u64) -> u64 {
+    // SAFETY: per-CPU slot owned by this program run (`launder`'s, which writes it before
+    // every read).
+    unsafe {
+        let slot = &raw mut (*scratch).name_len;
+        core::ptr::write_volatile(slot, sum);
+        core::ptr::read_volatile(slot)
+    }
 }
