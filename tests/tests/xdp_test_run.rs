@@ -554,11 +554,11 @@ fn nested_zones_answer_from_the_closest_zone_and_an_unavailable_one_stops_the_wa
     assert!(passed_or_same(&bed, "nope.example.com.", 1));
 }
 
-/// A first publication too big for the maps the program started with (a server that began
-/// with nothing, then took its first transfer) goes into an instance sized for it as it is
-/// compiled, and that instance then answers every name.
+/// A publication too big for the maps the program started with (a server that began with
+/// a zone waiting for its first transfer, then took it) goes into an instance sized for it
+/// as it is compiled, while the old one answers, and that instance then answers every name.
 #[test]
-fn a_first_publication_too_big_for_the_maps_streams_into_an_instance_sized_for_it() {
+fn a_publication_too_big_for_the_live_maps_streams_into_an_instance_sized_for_it() {
     require_root();
     let hosts: String = (0..3000)
         .map(|i| format!("host{i} IN A 10.0.{}.{}\n", i / 256, i % 256))
@@ -570,6 +570,11 @@ fn a_first_publication_too_big_for_the_maps_streams_into_an_instance_sized_for_i
     let records: usize = snapshot.zones().map(|zone| zone.record_count()).sum();
     let mut engine = XdpEngine::load().expect("loading the XDP program");
     engine.set_listener(53, OUR_PAYLOAD).unwrap();
+    // What a server publishes before its first transfer: the zone waiting for it, live.
+    let mut published = Published::default();
+    let waiting = Arc::new(Snapshot::with_unavailable([], [apex.clone()]));
+    let first = published.update(waiting, ANSWER_MAP_MAX_ENTRIES as usize, None);
+    engine.apply(first.change).unwrap();
     let (mut begun, mut staged) = (false, 0);
     let mut stream = |part: &Upserts| {
         if !begun {
@@ -579,13 +584,13 @@ fn a_first_publication_too_big_for_the_maps_streams_into_an_instance_sized_for_i
         staged += if took { part.len() } else { 0 };
         took
     };
-    let mut published = Published::default();
     let update = published.update(
         snapshot.clone(),
         ANSWER_MAP_MAX_ENTRIES as usize,
         Some(&mut stream),
     );
     assert!(update.change.streamed, "nothing streamed");
+    assert!(!update.change.from_empty);
     assert!(staged > 6000, "only {staged} entries staged as compiled");
     assert_eq!(update.streamed, staged);
     engine.apply(update.change).unwrap();

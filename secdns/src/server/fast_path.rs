@@ -88,16 +88,17 @@ impl FastPath {
     /// Publishes `snapshot` as a change from the last one published (see `xdp::published`).
     pub fn publish(&self, snapshot: Arc<Snapshot>) -> anyhow::Result<()> {
         let started = Instant::now();
-        // A first publication goes into the maps share by share as it is compiled (while
-        // nothing reads them): the whole compiled set is never held at once.
-        let mut begun = false;
+        // A full publication goes share by share, as it is compiled, into maps no packet
+        // reads (empty ones, or a fresh instance the set needs anyway): the whole compiled
+        // set is never held at once.
+        let (mut asked, mut begun) = (false, false);
         let records = snapshot.zones().map(|zone| zone.record_count()).sum();
         let mut stream = |part: &Upserts| -> bool {
             let Ok(mut engine) = self.engine() else {
                 return false;
             };
-            if !begun {
-                begun = engine.begin_parts(records);
+            if !asked {
+                (asked, begun) = (true, engine.begin_parts(records));
             }
             begun && engine.stage_part(part)
         };

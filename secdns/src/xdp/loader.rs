@@ -469,14 +469,29 @@ impl XdpEngine {
     /// its own while the set is compiled, it took as long on two cores and held a third of
     /// the set meanwhile.)
     pub fn begin_parts(&mut self, records: usize) -> bool {
+        self.fresh = None;
+        let (entries, chunks) = for_records(records);
         if self.current.active < ANSWER_MAP_COUNT {
-            return false;
+            // Packets read these maps. A set they could not hold (the first transfer after
+            // a start that published only zones waiting for theirs) needs a new instance
+            // anyway: its parts go there, and it is swapped in when the set is applied.
+            if self.maps.could_hold(entries, chunks) {
+                return false;
+            }
+            return match Self::sized_instance(entries, chunks) {
+                Ok(fresh) => {
+                    self.fresh = Some(fresh);
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!("no XDP instance for {records} records yet: {e:#}");
+                    false
+                }
+            };
         }
         self.maps.clear();
         self.serials.clear();
         self.serials_behind.clear();
-        self.fresh = None;
-        let (entries, chunks) = for_records(records);
         if !self.maps.has_room(entries, chunks) {
             match Self::sized_instance(entries, chunks) {
                 Ok(fresh) => self.fresh = Some(fresh),
@@ -517,8 +532,16 @@ impl XdpEngine {
             self.serials_behind.clear();
         }
         self.serials.extend(change.serials.iter().copied());
-        // A whole set replacing what the maps hold: the keys it lacks go.
-        let replaces = change.whole && !change.from_empty && !self.maps.is_empty();
+        // Unless a set compiled again whole (see `Published::full`) left parts of its first
+        // try there.
+        let fresh = self
+            .fresh
+            .take()
+            .filter(|(_, maps)| change.streamed || change.from_empty && maps.is_empty());
+        // A whole set replacing what the maps hold: the keys it lacks go (from these maps;
+        // a fresh instance holds the set alone).
+        let replaces =
+            change.whole && !change.from_empty && !self.maps.is_empty() && fresh.is_none();
         let removals = if replaces {
             self.maps.keys_not_in(&change.upserts)
         } else {
@@ -526,12 +549,6 @@ impl XdpEngine {
         };
         let mut written = removals.len() + change.upserts.len();
         let started = std::time::Instant::now();
-        // Unless a set compiled again whole (see `Published::full`) left parts of its first
-        // try there.
-        let fresh = self
-            .fresh
-            .take()
-            .filter(|(_, maps)| change.streamed || change.from_empty && maps.is_empty());
         // Maps other than these when these will not do: swapped in whole.
         let replacement = if let Some((instance, maps)) = fresh {
             // A streamed set's parts are there; the parts that found no room go in too.

@@ -313,6 +313,13 @@ impl AnswerMaps {
         if self.live == 0 { 1 } else { 0 }
     }
 
+    /// Whether maps of this size, empty, would hold `entries` entries with bodies of
+    /// `chunks` chunks.
+    pub fn could_hold(&self, entries: usize, chunks: usize) -> bool {
+        let slots = self.index.values() * SLOTS_PER_BUCKET;
+        entries as f64 <= slots as f64 * INDEX_LOAD && chunks <= self.arena.values()
+    }
+
     /// Whether `upserts` new entries with bodies of at most `chunks` chunks fit without a
     /// rebuild (counting only never-used chunks: a freed run serves a body of its length).
     pub fn has_room(&self, upserts: usize, chunks: usize) -> bool {

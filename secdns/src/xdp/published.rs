@@ -158,9 +158,10 @@ impl Published {
         self.snapshot.as_ref()
     }
 
-    /// Compiles `snapshot` and says what to write to publish it after the last one. A first
-    /// publication hands entries to `stream` (when given) as they are compiled, so that they
-    /// are not all held at once: it should stage them into empty maps nobody reads, or refuse.
+    /// Compiles `snapshot` and says what to write to publish it after the last one. A full
+    /// compile hands entries to `stream` (when given) as they are compiled, so that they
+    /// are not all held at once: it should stage them into maps nobody reads (empty ones,
+    /// or a fresh instance that will hold the set alone), or refuse.
     pub fn update(
         &mut self,
         snapshot: Arc<Snapshot>,
@@ -192,7 +193,9 @@ impl Published {
         // Parts beyond what `capacity` holds are refused: they are kept, and the set compiled
         // again whole (below).
         let mut taken = 0;
-        let mut within = stream.filter(|_| from_empty).map(|stream| {
+        // The stream says whether it takes parts: into empty maps nobody reads, or into a
+        // fresh instance the set needs anyway.
+        let mut within = stream.map(|stream| {
             move |part: &Upserts| {
                 let fits = taken + part.len() <= capacity && stream(part);
                 taken += if fits { part.len() } else { 0 };
