@@ -14,21 +14,8 @@ pub fn in_shares<T: Sync, R: Send>(
         // One share: no thread to start (a small zone, of thousands).
         return vec![work(0, 0, items)];
     }
-    let work = &work;
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = items
-            .chunks(share)
-            .enumerate()
-            .map(|(number, part)| scope.spawn(move || work(number, number * share, part)))
-            .collect();
-        workers
-            .into_iter()
-            .map(|worker| match worker.join() {
-                Ok(result) => result,
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    })
+    let shares: Vec<(usize, &[T])> = items.chunks(share).enumerate().collect();
+    each_owned(shares, |(number, part)| work(number, number * share, part))
 }
 
 /// Runs `work` on each of `items`, taken by value, each on its own thread (a handful of
