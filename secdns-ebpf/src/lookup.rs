@@ -128,13 +128,13 @@ struct Walk {
 /// `Walk::word` until an entry is found (words are 32 bits).
 const NOT_FOUND: u64 = u64::MAX;
 
-/// One step up (`bpf_loop`'s callback, verified once whatever the level): hops over the
-/// next label and looks the ancestor's entry up. 1 stops the loop.
+/// One step up from the second (`bpf_loop`'s callback, verified once whatever the level):
+/// looks up the entry of the ancestor `index` + 2 labels up. 1 stops the loop.
 #[inline(never)]
 extern "C" fn walk_step(index: u64, ctx: *mut core::ffi::c_void) -> i64 {
     // SAFETY: `ctx` is the `Walk` on the caller's stack that `closest_ancestor` passed.
     let walk = unsafe { &mut *(ctx as *mut Walk) };
-    match step(walk, index as usize) {
+    match step(walk, index as usize + 1) {
         Some(true) => 0,
         _ => 1,
     }
@@ -202,15 +202,19 @@ fn closest_ancestor(
         check: key.check as u64,
         word: NOT_FOUND,
     };
-    // SAFETY: `walk_step` takes the `Walk` it is given, which outlives the call.
-    unsafe {
-        aya_ebpf::helpers::generated::bpf_loop(
-            MAX_WALK as u32,
-            walk_step as *mut core::ffi::c_void,
-            &raw mut walk as *mut core::ffi::c_void,
-            0,
-        )
-    };
+    // The first step here: a name that does not exist is most often one label below one
+    // that does, and a `bpf_loop` step costs a call.
+    if step(&mut walk, 0).is_some() {
+        // SAFETY: `walk_step` takes the `Walk` it is given, which outlives the call.
+        unsafe {
+            aya_ebpf::helpers::generated::bpf_loop(
+                (MAX_WALK - 1) as u32,
+                walk_step as *mut core::ffi::c_void,
+                &raw mut walk as *mut core::ffi::c_void,
+                0,
+            )
+        };
+    }
     if walk.word == NOT_FOUND {
         return Err(Pass(Counter::Miss));
     }
