@@ -90,7 +90,7 @@ pub fn zone<G: Sync>(
         for group in share {
             let (hash, node) = make(group)?;
             made.survey.count(&node);
-            if below_a_child(node.owner.wire(), apex_len) {
+            if super::below_a_child(node.owner.wire(), apex_len) {
                 made.deeper.push(Arc::clone(&node));
             }
             made.parts
@@ -110,13 +110,6 @@ pub(super) struct Made {
     pub survey: Survey,
     /// Nodes whose parent is not the apex.
     pub deeper: Vec<Arc<Node>>,
-}
-
-/// Whether the name `wire` (at or below an apex of `apex_len` octets) is below a child of
-/// the apex: only then can a name between it and the apex be missing.
-fn below_a_child(wire: &[u8], apex_len: usize) -> bool {
-    let first = wire.first().map_or(0, |&len| 1 + len as usize);
-    wire.len() > apex_len + first
 }
 
 /// Whether a set's records hold one twice (a set is a set: the builder would drop it).

@@ -135,11 +135,9 @@ impl Nodes {
 
     /// The node at `wire`, to change; its shard is copied only when there is one.
     pub fn get_mut(&mut self, wire: &[u8]) -> Option<&mut Arc<Node>> {
-        if !self.contains_key(wire) {
-            return None;
-        }
         let hash = name_hash(wire);
         let index = shard_of(hash, self.shards.len());
+        self.shards[index].find(hash, named(wire))?;
         Arc::make_mut(&mut self.shards[index]).find_mut(hash, named(wire))
     }
 
@@ -248,21 +246,6 @@ impl Nodes {
 
     pub fn values(&self) -> impl Iterator<Item = &Arc<Node>> {
         self.shards.iter().flat_map(|shard| shard.iter())
-    }
-
-    /// Runs `work` on shares of the nodes, one per core, and returns what each gave.
-    pub fn in_shares<R: Send>(
-        &self,
-        work: impl Fn(&mut dyn Iterator<Item = &Node>) -> R + Sync,
-    ) -> Vec<R> {
-        crate::parallel::in_shares(&self.shards, 64, |_, _, shards| {
-            work(
-                &mut shards
-                    .iter()
-                    .flat_map(|shard| shard.iter())
-                    .map(Arc::as_ref),
-            )
-        })
     }
 
     /// Every node, taken out.
