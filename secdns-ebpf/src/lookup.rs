@@ -135,16 +135,16 @@ extern "C" fn walk_step(index: u64, ctx: *mut core::ffi::c_void) -> i64 {
     // SAFETY: `ctx` is the `Walk` on the caller's stack that `closest_ancestor` passed.
     let walk = unsafe { &mut *(ctx as *mut Walk) };
     match step(walk, index as usize + 1) {
-        Some(true) => 0,
-        _ => 1,
+        Some(()) => 0,
+        None => 1,
     }
 }
 
-/// Whether the walk goes on after looking up the ancestor `index` + 1 labels up (`None`: it
-/// stops, found or not). Where that ancestor starts is in the scratch, from the name's
+/// Looks up the ancestor `index` + 1 labels up; `None` when the walk stops there, found or
+/// not. Where that ancestor starts is in the scratch, from the name's
 /// scan: nothing is carried from one step to the next, so the verifier checks a step once.
 #[inline(always)]
-fn step(walk: &mut Walk, index: usize) -> Option<bool> {
+fn step(walk: &mut Walk, index: usize) -> Option<()> {
     let scratch = walk.scratch;
     let len = walk.len as usize;
     let level = index + 1;
@@ -178,12 +178,12 @@ fn step(walk: &mut Walk, index: usize) -> Option<bool> {
         walk.word = word as u64;
         return None;
     }
-    Some(true)
+    Some(())
 }
 
 /// Walks up from a question name that does not exist to its closest ancestor with an entry
-/// for the names below it: one `bpf_loop` step per level, so that the verifier checks a step
-/// once rather than once per level.
+/// for the names below it: the first level here, the others one `bpf_loop` step each, so
+/// that the verifier checks a step once rather than once per level.
 #[inline(always)]
 fn closest_ancestor(
     table: &Table,

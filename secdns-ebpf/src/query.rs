@@ -327,17 +327,24 @@ pub fn suffix_hash(scratch: *const Scratch, suffix_len: usize) -> Option<(u64, u
     Some((hash, check as u32))
 }
 
+/// `value` after a round trip through the scratch: an unknown to the verifier, whatever it
+/// knew of it (see [`launder`]).
+#[inline(always)]
+pub fn opaque(scratch: *mut Scratch, value: u64) -> u64 {
+    // SAFETY: per-CPU slot owned by this program run.
+    unsafe {
+        let slot = &raw mut (*scratch).name_len;
+        core::ptr::write_volatile(slot, value);
+        core::ptr::read_volatile(slot)
+    }
+}
+
 /// Each exit of the name loop leaves a different constant length, and the verifier would check
 /// everything after the loop once per exit. A round trip through a map turns it into one
 /// bounded unknown.
 #[inline(always)]
 pub fn launder(scratch: *mut Scratch, len: usize) -> Result<usize, Pass> {
-    // SAFETY: per-CPU slot owned by this program run.
-    let len = unsafe {
-        let slot = &raw mut (*scratch).name_len;
-        core::ptr::write_volatile(slot, len as u64);
-        core::ptr::read_volatile(slot)
-    } as usize;
+    let len = opaque(scratch, len as u64) as usize;
     if len == 0 || len > MAX_NAME_LEN {
         return Err(malformed());
     }

@@ -14,7 +14,7 @@ use crate::{
     BODIES, Pass, Scratch,
     checksum::{at_parity, fold},
     packet::{get_be16, ptr_at, put_be16},
-    query::{DNS_HEADER_LEN, ETH_LEN, IPV4_LEN, IPV6_LEN, Query, UDP_LEN, launder},
+    query::{DNS_HEADER_LEN, ETH_LEN, IPV4_LEN, IPV6_LEN, Query, UDP_LEN, launder, opaque},
 };
 
 const REPLY_TTL: u8 = 64;
@@ -122,6 +122,11 @@ fn copy_body(
         body_off,
         body_len,
     )?;
+    // Most bodies end in the first chunk or the next (a host's address, a negative answer
+    // with its SOA): those without a `bpf_loop`, whose steps cost a call each.
+    if copied_before(1) >= body_len {
+        return Some(());
+    }
     let mut copy = Copying {
         ctx: ctx.ctx,
         scratch,
@@ -130,14 +135,8 @@ fn copy_body(
         body_len: body_len as u64,
         failed: 0,
     };
-    // Most bodies end in the first chunk or the next (a host's address, a negative answer
-    // with its SOA): those without a `bpf_loop`, whose steps cost a call each.
-    let second = CHUNK_LEN - BODY_HEADER_LEN;
-    if second >= body_len {
-        return Some(());
-    }
-    copy_chunk(&mut copy, 1, second, body_len)?;
-    if second + CHUNK_LEN >= body_len {
+    copy_chunk(&mut copy, 1, body_len)?;
+    if copied_before(2) >= body_len {
         return Some(());
     }
     // SAFETY: `copy_step` takes the `Copying` it is given, which outlives the call.
@@ -173,23 +172,31 @@ extern "C" fn copy_step(index: u64, ctx: *mut core::ffi::c_void) -> i64 {
     let copy = unsafe { &mut *(ctx as *mut Copying) };
     // Chunk 2 onwards (`copy_body` copied chunks 0 and 1).
     let (body_len, k) = (copy.body_len as usize, index as usize + 2);
-    let copied = CHUNK_LEN - BODY_HEADER_LEN + (k - 1) * CHUNK_LEN;
-    if k >= MAX_BODY_CHUNKS || copied >= body_len {
+    if k >= MAX_BODY_CHUNKS || copied_before(k) >= body_len {
         return 1;
     }
-    if copy_chunk(copy, k as u32, copied, body_len).is_none() {
+    if copy_chunk(copy, k, body_len).is_none() {
         copy.failed = 1;
         return 1;
     }
     0
 }
 
+/// Bytes of a body before its chunk `k` (`k` >= 1): the first chunk holds the header too.
 #[inline(always)]
-fn copy_chunk(copy: &mut Copying, k: u32, copied: usize, body_len: usize) -> Option<()> {
+fn copied_before(k: usize) -> usize {
+    CHUNK_LEN - BODY_HEADER_LEN + (k - 1) * CHUNK_LEN
+}
+
+/// Copies the body's chunk `k` (`k` >= 1), the chunks before it copied and the body longer
+/// than they are (the callers check).
+#[inline(always)]
+fn copy_chunk(copy: &mut Copying, k: usize, body_len: usize) -> Option<()> {
+    let copied = copied_before(k);
     if body_len > MAX_BODY_LEN {
         return None;
     }
-    let from = BODIES.get((copy.chunk as u32).checked_add(k)?)?;
+    let from = BODIES.get((copy.chunk as u32).checked_add(k as u32)?)?;
     store_piece(
         copy.ctx,
         copy.scratch,
@@ -278,7 +285,7 @@ fn rewrite(
             i += 1;
         }
         // Each way out of the loop leaves a different sum range: one unknown for the rest.
-        sum = launder_sum(q.scratch, sum);
+        sum = opaque(q.scratch, sum);
     }
 
     if v.serial_at != 0 {
@@ -409,17 +416,4 @@ fn rewrite(
         }
     }
     Some(())
-}
-
-/// `sum` through the scratch: one unknown to the verifier, whichever way out of the loop
-/// before it brought it (see `query::launder`).
-#[inline(always)]
-fn launder_sum(scratch: *mut Scratch, sum: u64) -> u64 {
-    // SAFETY: per-CPU slot owned by this program run (`launder`'s, which writes it before
-    // every read).
-    unsafe {
-        let slot = &raw mut (*scratch).name_len;
-        core::ptr::write_volatile(slot, sum);
-        core::ptr::read_volatile(slot)
-    }
 }

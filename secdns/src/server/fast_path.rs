@@ -91,16 +91,13 @@ impl FastPath {
         // A full publication goes share by share, as it is compiled, into maps no packet
         // reads (empty ones, or a fresh instance the set needs anyway): the whole compiled
         // set is never held at once.
-        let (mut asked, mut begun) = (false, false);
+        let mut begun = None;
         let records = snapshot.zones().map(|zone| zone.record_count()).sum();
         let mut stream = |part: &Upserts| -> bool {
             let Ok(mut engine) = self.engine() else {
                 return false;
             };
-            if !asked {
-                (asked, begun) = (true, engine.begin_parts(records));
-            }
-            begun && engine.stage_part(part)
+            *begun.get_or_insert_with(|| engine.begin_parts(records)) && engine.stage_part(part)
         };
         let update = self
             .published()?

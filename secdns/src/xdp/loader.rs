@@ -390,11 +390,8 @@ impl XdpEngine {
                     link,
                     path,
                     ours: false,
-                } => match move_pinned(program, link, &path, interface) {
-                    Some(link) => {
-                        tracing::info!(interface, "XDP taken over");
-                        Some(link)
-                    }
+                } => match move_pinned(program, link, &path, interface, true) {
+                    Some(link) => Some(link),
                     None => {
                         retry.push((interface.to_owned(), mode, path));
                         None
@@ -469,37 +466,32 @@ impl XdpEngine {
     /// its own while the set is compiled, it took as long on two cores and held a third of
     /// the set meanwhile.)
     pub fn begin_parts(&mut self, records: usize) -> bool {
-        self.fresh = None;
         let (entries, chunks) = for_records(records);
-        if self.current.active < ANSWER_MAP_COUNT {
-            // Packets read these maps. A set they could not hold (the first transfer after
-            // a start that published only zones waiting for theirs) needs a new instance
-            // anyway: its parts go there, and it is swapped in when the set is applied.
-            if self.maps.could_hold(entries, chunks) {
-                return false;
-            }
-            return match Self::sized_instance(entries, chunks) {
-                Ok(fresh) => {
-                    self.fresh = Some(fresh);
-                    true
-                }
-                Err(e) => {
-                    tracing::warn!("no XDP instance for {records} records yet: {e:#}");
-                    false
-                }
-            };
+        let outgrown = !self.maps.could_hold(entries, chunks);
+        // Packets read live maps: a set they could not hold (the first transfer after a
+        // start that published only zones waiting for theirs) needs a new instance anyway,
+        // and its parts go there; any other set is applied whole.
+        let live = self.current.active < ANSWER_MAP_COUNT;
+        if live && !outgrown {
+            return false;
         }
-        self.maps.clear();
-        self.serials.clear();
-        self.serials_behind.clear();
-        if !self.maps.has_room(entries, chunks) {
-            match Self::sized_instance(entries, chunks) {
-                Ok(fresh) => self.fresh = Some(fresh),
-                // The parts find no room, and the set is applied whole, growing the maps.
-                Err(e) => tracing::warn!("no XDP instance for {records} records yet: {e:#}"),
-            }
+        if !live {
+            self.maps.clear();
+            self.serials.clear();
+            self.serials_behind.clear();
         }
-        true
+        self.fresh = outgrown
+            .then(|| Self::sized_instance(entries, chunks))
+            .and_then(|loaded| {
+                // Empty maps then take the parts they have room for, and the apply grows
+                // them for the rest; live ones take none.
+                loaded
+                    .inspect_err(|e| {
+                        tracing::warn!("no XDP instance for {records} records yet: {e:#}")
+                    })
+                    .ok()
+            });
+        !live || self.fresh.is_some()
     }
 
     /// Stages `part` of the set [`XdpEngine::begin_parts`] started, its keys new to it; false
@@ -712,13 +704,7 @@ impl XdpEngine {
                 }
                 Link::Pinned {
                     link, path, ours, ..
-                } => {
-                    let moved = move_pinned(new_program, link, &path, interface);
-                    if moved.is_some() && !ours {
-                        tracing::info!(interface, "XDP taken over");
-                    }
-                    moved
-                }
+                } => move_pinned(new_program, link, &path, interface, !ours),
             })
         })?;
         let old = std::mem::replace(&mut self.instance, instance);
@@ -924,16 +910,27 @@ fn relink(
     Ok(kept)
 }
 
-/// The pinned `link` of `interface` moved to `program`; `None` when it cannot be (its
-/// interface went, say): then it is unpinned, so that no program is left on maps nothing
-/// updates any more.
-fn move_pinned(program: &mut Xdp, link: FdLink, path: &Path, interface: &str) -> Option<Link> {
+/// The pinned `link` of `interface` moved to `program` (`inherited`: from an earlier
+/// process's, which is then taken over); `None` when it cannot be (its interface went,
+/// say): then it is unpinned, so that no program is left on maps nothing updates any more.
+fn move_pinned(
+    program: &mut Xdp,
+    link: FdLink,
+    path: &Path,
+    interface: &str,
+    inherited: bool,
+) -> Option<Link> {
     match move_link(program, link) {
-        Ok(link) => Some(Link::Pinned {
-            link,
-            path: path.to_owned(),
-            ours: true,
-        }),
+        Ok(link) => {
+            if inherited {
+                tracing::info!(interface, "XDP taken over");
+            }
+            Some(Link::Pinned {
+                link,
+                path: path.to_owned(),
+                ours: true,
+            })
+        }
         Err(e) => {
             tracing::warn!(interface, "cannot move the XDP link ({e:#}); unpinned");
             let _ = std::fs::remove_file(path);
