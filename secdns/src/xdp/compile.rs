@@ -235,13 +235,14 @@ impl<'s> Compiler<'s> {
             .collect();
         let overlapping = overlapping_zones(self.snapshot);
         let mut stops = Vec::new();
-        // Units in order: every zone's names, zone after zone (names that own only NSEC3
-        // records do not exist for queries: the walk answers them). Counted, not listed: a
-        // list of millions of units would be held through the whole compile.
+        // Units in order: every zone's nodes, zone after zone (names that own only NSEC3
+        // records do not exist for queries and compile to nothing: the walk answers them).
+        // Counted, not listed: a list of millions of units would be held through the whole
+        // compile.
         let mut counts = Vec::with_capacity(zones.len());
         for (zone, facts) in &zones {
             stops.extend(self.zone_stop(zone, facts));
-            counts.push(zone.name_nodes().count());
+            counts.push(zone.node_count());
         }
         // Who read what is indexed by unit (see `readers`).
         let mut units = Units::new(&counts);
@@ -284,13 +285,17 @@ impl<'s> Compiler<'s> {
                 .iter()
                 .enumerate()
                 .skip(zone)
-                .flat_map(|(index, (zone, facts))| {
-                    zone.name_nodes()
-                        .map(move |node| (index as u32, *zone, facts, node))
+                .flat_map(|(index, (zone_of, facts))| {
+                    let skip = if index == zone { skip } else { 0 };
+                    zone_of
+                        .nodes_from(skip)
+                        .map(move |node| (index as u32, *zone_of, facts, node))
                 })
-                .skip(skip)
                 .take(share_len);
             for (at, (zone_index, zone, facts, node)) in share.enumerate() {
+                if node.is_nsec3_only() {
+                    continue;
+                }
                 let unit = self.node(zone, facts, node, &mut parents);
                 reads.add((first + at) as u32, zone_index, &unit.reads, &units);
                 let overlaps = overlaps.get(zone_index as usize).copied().unwrap_or(true);
@@ -602,7 +607,7 @@ fn name_units(zones: &[(&Zone, ZoneFacts)], listed: &[u32], units: &mut Units) {
         let Some((zone, _)) = zones.get(zone) else {
             return;
         };
-        for (unit, node) in range.clone().zip(zone.name_nodes()) {
+        for (unit, node) in range.clone().zip(zone.nodes()) {
             if listed.next_if_eq(&unit).is_some() {
                 units.name(unit, node.owner.wire().iter().map(|&b| dns_lowercase(b)));
             }
@@ -615,7 +620,7 @@ fn name_units(zones: &[(&Zone, ZoneFacts)], listed: &[u32], units: &mut Units) {
     }
 }
 
-/// Where each share of `len` units starts, the units being every zone's names zone after
+/// Where each share of `len` units starts, the units being every zone's nodes zone after
 /// zone: (its first unit, its first zone, the units of that zone before it).
 fn share_starts(units: &Units, len: usize) -> Vec<(usize, usize, usize)> {
     let len = len.max(1);

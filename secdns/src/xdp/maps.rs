@@ -140,6 +140,9 @@ impl SlotKey {
     }
 }
 
+/// How many entries ahead staging asks for the buckets it will place into.
+const PREFETCH_AHEAD: usize = 8;
+
 /// Both parities' visibility bits of a slot's word.
 const VISIBLE_BITS: u32 = 3 << WORD_VISIBLE_SHIFT;
 
@@ -373,7 +376,10 @@ impl AnswerMaps {
                 written += 1;
             }
         }
-        for entry in &upserts.entries {
+        for (i, entry) in upserts.entries.iter().enumerate() {
+            if let Some(ahead) = upserts.entries.get(i + PREFETCH_AHEAD) {
+                self.prefetch_buckets(SlotKey::of(&ahead.key).tag);
+            }
             let key = SlotKey::of(&entry.key);
             // `has_room` keeps the arena from running out; if it did, userspace answers.
             let chunk = self
@@ -573,6 +579,28 @@ impl AnswerMaps {
             self.unsettled.push(at);
         }
         true
+    }
+
+    /// Asks the CPU to bring both buckets of `tag` into its cache: placing an entry waits
+    /// for them, and a big publication's entries land all over the index (the wait was a
+    /// third of the staging time of a million names).
+    fn prefetch_buckets(&self, tag: u64) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            let buckets = self.buckets();
+            for bucket in [home_bucket(tag, buckets), other_bucket(tag, buckets)] {
+                let at = self.index.at(bucket as usize).cast::<i8>().cast_const();
+                // SAFETY: SSE is part of every x86_64 CPU; a prefetch is a hint that never
+                // faults. A bucket is two cache lines.
+                unsafe {
+                    _mm_prefetch::<_MM_HINT_T0>(at);
+                    _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(64));
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = tag;
     }
 
     /// How many slots of `bucket` are free, and the first of them.

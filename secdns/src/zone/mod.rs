@@ -228,6 +228,16 @@ impl Zone {
         self.nodes.values().map(Arc::as_ref)
     }
 
+    /// [`Zone::nodes`] from the `skip`th on, found without visiting those before it.
+    pub fn nodes_from(&self, skip: usize) -> impl Iterator<Item = &Node> {
+        self.nodes.values_from(skip).map(Arc::as_ref)
+    }
+
+    /// How many nodes [`Zone::nodes`] gives.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
     /// Every record: (owner, type, TTL, record data).
     pub fn records(&self) -> impl Iterator<Item = (&Name, u16, u32, &[u8])> {
         self.nodes().flat_map(|node| {

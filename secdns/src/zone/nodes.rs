@@ -119,7 +119,6 @@ impl Nodes {
         }
     }
 
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }
@@ -248,6 +247,22 @@ impl Nodes {
         self.shards.iter().flat_map(|shard| shard.iter())
     }
 
+    /// [`Nodes::values`] without the first `skip`: whole shards are passed by their length,
+    /// so a share of a big zone starts without a walk over the nodes before it.
+    pub fn values_from(&self, mut skip: usize) -> impl Iterator<Item = &Arc<Node>> {
+        let first = self
+            .shards
+            .iter()
+            .position(|shard| {
+                let within = skip < shard.len();
+                skip -= if within { 0 } else { shard.len() };
+                within
+            })
+            .unwrap_or(self.shards.len());
+        let rest = self.shards.get(first..).unwrap_or_default();
+        rest.iter().flat_map(|shard| shard.iter()).skip(skip)
+    }
+
     /// Every node, taken out.
     pub fn into_values(self) -> impl Iterator<Item = Arc<Node>> {
         self.shards.into_iter().flat_map(|shard| {
@@ -327,6 +342,32 @@ mod tests {
         assert!(!nodes.contains_key(&key("n7.example.")));
         assert!(nodes.get_mut(&key("nope.example.")).is_none());
         assert_eq!(nodes.values().count(), 9_999);
+    }
+
+    /// Skipping by whole shards gives what skipping node by node gives, at every boundary.
+    #[test]
+    fn values_from_skips_as_values_does() {
+        let mut nodes = Nodes::default();
+        nodes.extend((0..3_000).map(|i| node(&format!("n{i}.example."))));
+        nodes.reshard();
+        assert!(nodes.shards.len() > 4);
+        let all: Vec<*const Node> = nodes.values().map(Arc::as_ptr).collect();
+        let mut boundaries: Vec<usize> = nodes
+            .shards
+            .iter()
+            .scan(0, |end, shard| {
+                *end += shard.len();
+                Some(*end)
+            })
+            .collect();
+        boundaries.extend([0, 1, 17, 2_999, 3_000, 3_001, 10_000]);
+        for skip in boundaries
+            .into_iter()
+            .flat_map(|b| [b.saturating_sub(1), b])
+        {
+            let from: Vec<*const Node> = nodes.values_from(skip).map(Arc::as_ptr).collect();
+            assert_eq!(from, all.get(skip..).unwrap_or_default(), "skip {skip}");
+        }
     }
 
     /// A name is found in any case, and inserting it again in another case replaces it.
