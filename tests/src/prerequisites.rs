@@ -45,6 +45,20 @@ pub fn secdns_bin() -> PathBuf {
     path
 }
 
+/// The previous release of secdns an upgrade starts from: `$SECDNS_PREVIOUS_BIN`, which
+/// `cargo xtask test` builds from this clone's history and sets.
+pub fn previous_secdns_bin() -> PathBuf {
+    let path = std::env::var_os("SECDNS_PREVIOUS_BIN").map(PathBuf::from);
+    match path {
+        Some(path) if path.is_file() => path,
+        _ => panic!(
+            "the previous release of secdns is not built (SECDNS_PREVIOUS_BIN is {path:?}): \
+             run this test through `cargo xtask test` (give it the test's name to run it \
+             alone), which builds it into target/upgrade-from"
+        ),
+    }
+}
+
 /// A test against a binary older than the sources tests old code: refuse, and say so.
 fn assert_fresh(binary: &std::path::Path) {
     let built = std::fs::metadata(binary).and_then(|m| m.modified()).ok();

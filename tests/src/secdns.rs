@@ -66,7 +66,17 @@ pub fn start_server(net: &TestNet, config: &Path) -> anyhow::Result<Process> {
 
 /// As [`start_server`], with more arguments to `serve`.
 pub fn start_server_with(net: &TestNet, config: &Path, args: &[&str]) -> anyhow::Result<Process> {
-    let mut command = net.server(&bin()?);
+    start_server_from(&bin()?, net, config, args)
+}
+
+/// As [`start_server_with`], running the secdns binary at `binary` (another release).
+pub fn start_server_from(
+    binary: &str,
+    net: &TestNet,
+    config: &Path,
+    args: &[&str],
+) -> anyhow::Result<Process> {
+    let mut command = net.server(binary);
     command.arg("serve").args(args).arg("--config").arg(config);
     let mut server = Process::spawn("secdns serve", command)?;
     server.wait_until("start-up", Duration::from_secs(20), |out| {

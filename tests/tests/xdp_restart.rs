@@ -21,9 +21,10 @@ use secdns_tests::{
     bpffs::BpfFs,
     frame::QueryBuilder,
     netns::{SERVER_V4, TestNet},
-    prerequisites::{require_root, require_tools},
+    prerequisites::{previous_secdns_bin, require_root, require_tools, secdns_bin},
     secdns::{
-        secondary_of_knot, start_server, start_server_with, start_xdp_peer, write_example_config,
+        secondary_of_knot, start_server, start_server_from, start_server_with, start_xdp_peer,
+        stats, write_example_config,
     },
 };
 
@@ -158,20 +159,67 @@ fn xdp_program(net: &TestNet) -> String {
     String::from_utf8_lossy(&output.stdout).to_string()
 }
 
-#[test]
-fn the_kernel_answers_through_a_restart_and_never_from_older_data() {
-    require_root();
-    require_tools(&["ip", "mount", "umount", "knotd"]);
-    let dir = TempDir::new("restart").unwrap();
-    let net = TestNet::new("restart").unwrap();
+/// The attached XDP program's id on the server's interface, if one is attached.
+fn xdp_program_id(net: &TestNet) -> Option<u32> {
+    let shown = xdp_program(net);
+    let after = shown.split("prog/xdp id ").nth(1)?;
+    after.split_whitespace().next()?.parse().ok()
+}
+
+/// Every query from the first answer on was answered, and none from data older than an
+/// answer before it: answers must follow `versions` (the addresses the zone held, oldest
+/// first) in order. (Before the first answer the server was still starting, on a machine
+/// that may be busy with other tests: not what is judged here.)
+fn assert_answered_never_older(outcomes: &[Outcome], versions: &[IpAddr]) {
+    let first = outcomes.iter().position(|(_, a)| a.is_some()).unwrap_or(0);
+    let outcomes = &outcomes[first..];
+    let unanswered: Vec<&Outcome> = outcomes.iter().filter(|(_, a)| a.is_none()).collect();
+    assert!(
+        unanswered.is_empty(),
+        "{} of {} queries unanswered, at {:?}",
+        unanswered.len(),
+        outcomes.len(),
+        unanswered.iter().map(|(t, _)| t).collect::<Vec<_>>()
+    );
+    let mut newest = 0;
+    for (at, answer) in outcomes {
+        let version = versions.iter().position(|v| Some(*v) == *answer);
+        let version = version.unwrap_or_else(|| panic!("answered {answer:?} at {at:?}"));
+        assert!(
+            version >= newest,
+            "answered {answer:?} at {at:?} after {} was served",
+            versions[newest]
+        );
+        newest = version;
+    }
+    assert!(outcomes.len() > 200, "only {} queries", outcomes.len());
+}
+
+/// secdns (the binary at `binary`) serving with native XDP on a veth, its links pinned in a
+/// bpffs of its own, secondary of a Knot primary whose zone has changed once by NOTIFY and
+/// IXFR (kept in the state directory for the next start), asked at a fixed rate throughout.
+/// Fields in the order they must go: the asker and the processes before the namespaces,
+/// the bpffs before the directory it is mounted in.
+struct Changed {
+    asker: Asker,
+    server: secdns_tests::process::Process,
+    knot: secdns_tests::knot::Knot,
+    _peer: secdns_tests::process::Process,
+    _bpffs: BpfFs,
+    net: TestNet,
+    config: PathBuf,
+    versions: Vec<IpAddr>,
+    _dir: TempDir,
+}
+
+fn serving_a_changed_zone(name: &str, binary: &str) -> Changed {
+    let dir = TempDir::new(name).unwrap();
+    let net = TestNet::new(name).unwrap();
     let bpffs = BpfFs::mount(&dir.path().join("bpffs")).unwrap();
     let config = write_example_config(dir.path(), &net.server_if).unwrap();
     with_pin_dir(&config, &bpffs.pin_dir());
-    let _peer = start_xdp_peer(&net).unwrap();
-    let mut server = start_server(&net, &config).unwrap();
-
-    // A secondary zone, and a newer version of it by NOTIFY and IXFR, kept in the state
-    // directory for the next start.
+    let peer = start_xdp_peer(&net).unwrap();
+    let server = start_server_from(binary, &net, &config, &[]).unwrap();
     let knot = secondary_of_knot(&net).unwrap();
     let asker = Asker::start(&net);
     let old: IpAddr = "192.0.2.80".parse().unwrap();
@@ -180,6 +228,34 @@ fn the_kernel_answers_through_a_restart_and_never_from_older_data() {
     knot.change(&["www 300 A 192.0.2.81"], &["www A 192.0.2.80"])
         .unwrap();
     asker.wait_for(new, Duration::from_secs(10));
+    Changed {
+        asker,
+        server,
+        knot,
+        _peer: peer,
+        _bpffs: bpffs,
+        net,
+        config,
+        versions: vec![old, new],
+        _dir: dir,
+    }
+}
+
+/// Stops `server` as systemctl stops it (SIGTERM) and checks that it left XDP attached.
+fn stop_leaving_xdp(server: secdns_tests::process::Process, net: &TestNet) {
+    let (status, log) = server.terminate(Duration::from_secs(10)).unwrap();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("XDP stays attached"), "{log}");
+    assert!(xdp_program(net).contains("prog/xdp"), "detached at exit");
+}
+
+#[test]
+fn the_kernel_answers_through_a_restart_and_never_from_older_data() {
+    require_root();
+    require_tools(&["ip", "mount", "umount", "knotd"]);
+    let run = serving_a_changed_zone("restart", secdns_bin().to_str().unwrap());
+    let (net, config, knot, asker) = (&run.net, &run.config, &run.knot, run.asker);
+    let mut server = run.server;
     // Growth under traffic: 400 new names outgrow the maps the server started with; a
     // bigger instance of the program is swapped in on the link while the asker goes on.
     let grown: Vec<String> = (0..400)
@@ -194,41 +270,20 @@ fn the_kernel_answers_through_a_restart_and_never_from_older_data() {
         .unwrap();
 
     // Stopped as systemctl stops it; no userspace at all for a while; started again.
-    let (status, log) = server.terminate(Duration::from_secs(10)).unwrap();
-    assert!(status.success(), "{log}");
-    assert!(log.contains("XDP stays attached"), "{log}");
+    stop_leaving_xdp(server, net);
     std::thread::sleep(Duration::from_millis(500));
-    assert!(xdp_program(&net).contains("prog/xdp"), "detached at exit");
-    let server = start_server(&net, &config).unwrap();
+    let server = start_server(net, config).unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let outcomes = asker.finish();
     let log = server.output();
     assert!(log.contains("taking over the XDP program"), "{log}");
     assert!(log.contains("XDP taken over"), "{log}");
-
-    let unanswered: Vec<&Outcome> = outcomes.iter().filter(|(_, a)| a.is_none()).collect();
-    assert!(
-        unanswered.is_empty(),
-        "{} of {} queries unanswered, at {:?}",
-        unanswered.len(),
-        outcomes.len(),
-        unanswered.iter().map(|(t, _)| t).collect::<Vec<_>>()
-    );
-    let first_new = outcomes.iter().position(|(_, a)| *a == Some(new)).unwrap();
-    let older: Vec<&Outcome> = outcomes[first_new..]
-        .iter()
-        .filter(|(_, a)| *a != Some(new))
-        .collect();
-    assert!(
-        older.is_empty(),
-        "answered from older data after the new: {older:?}"
-    );
-    assert!(outcomes.len() > 200, "only {} queries", outcomes.len());
+    assert_answered_never_older(&outcomes, &run.versions);
 
     // --no-takeover: the program left attached goes, ours starts empty.
     let (status, _) = server.terminate(Duration::from_secs(10)).unwrap();
     assert!(status.success());
-    let fresh = start_server_with(&net, &config, &["--no-takeover"]).unwrap();
+    let fresh = start_server_with(net, config, &["--no-takeover"]).unwrap();
     assert!(
         fresh
             .output()
@@ -256,16 +311,16 @@ fn the_kernel_answers_through_a_restart_and_never_from_older_data() {
         .status()
         .unwrap();
     assert!(status.success());
-    let text = std::fs::read_to_string(&config).unwrap();
+    let text = std::fs::read_to_string(config).unwrap();
     std::fs::write(
-        &config,
+        config,
         text.replace(
             &format!("interfaces = [\"{}\"]\nmode = \"native\"", net.server_if),
             &format!("interfaces = [\"{dummy}\"]\nmode = \"generic\""),
         ),
     )
     .unwrap();
-    let server = start_server(&net, &config).unwrap();
+    let server = start_server(net, config).unwrap();
     assert!(
         server
             .output()
@@ -273,5 +328,49 @@ fn the_kernel_answers_through_a_restart_and_never_from_older_data() {
         "{}",
         server.output()
     );
-    assert!(!xdp_program(&net).contains("prog/xdp"), "still attached");
+    assert!(!xdp_program(net).contains("prog/xdp"), "still attached");
+}
+
+/// An upgrade: the previous release (built by `cargo xtask test` from this clone's history,
+/// with another XDP program) serves, is stopped, and this build takes over its pinned links
+/// and the zone copy it saved. The kernel answers throughout, never from older data; this
+/// build's program is then the one attached, and a change after the upgrade reaches it.
+#[test]
+fn the_kernel_answers_through_an_upgrade_from_the_previous_release() {
+    require_root();
+    require_tools(&["ip", "mount", "umount", "knotd"]);
+    let previous = previous_secdns_bin();
+    let run = serving_a_changed_zone("upgrade", previous.to_str().unwrap());
+    let (net, config, knot, asker) = (&run.net, &run.config, &run.knot, run.asker);
+    let mut versions = run.versions.clone();
+    let server = run.server;
+    let previous_program = xdp_program_id(net).expect("the previous release attached XDP");
+    stop_leaving_xdp(server, net);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut server = start_server(net, config).unwrap();
+    server
+        .wait_until("takeover", Duration::from_secs(20), |out| {
+            out.contains("XDP taken over")
+        })
+        .unwrap();
+    assert!(server.output().contains("taking over the XDP program"));
+    let program = xdp_program_id(net).expect("XDP attached after the upgrade");
+    assert_ne!(
+        program, previous_program,
+        "the previous release's program is still the one attached"
+    );
+    // A change after the upgrade: this build's maps, written by this build, answer it.
+    let newer: IpAddr = "192.0.2.82".parse().unwrap();
+    knot.change(&["www 300 A 192.0.2.82"], &["www A 192.0.2.81"])
+        .unwrap();
+    versions.push(newer);
+    asker.wait_for(newer, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(200));
+    let outcomes = asker.finish();
+    assert_answered_never_older(&outcomes, &versions);
+    let stats = stats(net).unwrap();
+    assert!(
+        stats.xdp_answered > 0,
+        "this build's program answered nothing: {stats:?}"
+    );
 }

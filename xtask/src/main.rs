@@ -95,12 +95,15 @@ fn test(filter: Option<&str>) -> anyhow::Result<()> {
     step("format check");
     cargo(&["fmt", "--all", "--", "--check"]).context("run `cargo fmt --all`")?;
     build()?;
+    let previous = build_previous_release()?;
     testbed("cleanup")?;
     step("tests");
     let mut args = vec!["test", "--workspace", "--exclude", "secdns-ebpf"];
     if let Some(filter) = filter {
         args.push(filter);
     }
+    // SAFETY: set before any thread starts; the tests inherit it.
+    unsafe { std::env::set_var(PREVIOUS_BIN_VAR, &previous) };
     let (passed, failed) = cargo_test(&args)?;
     step("clippy");
     cargo(&[
@@ -116,6 +119,69 @@ fn test(filter: Option<&str>) -> anyhow::Result<()> {
     // One closing line for the whole run; cargo's own last line may be an empty doc-test run.
     println!("tests: {passed} passed, {failed} failed");
     Ok(())
+}
+
+/// The build an upgrade starts from in `xdp_restart`'s upgrade test: the last commit before
+/// the XDP program's loops were rewritten (e84b112), so that the upgrade replaces one program
+/// with another whose verifier-visible shape differs. Move it forward when the takeover
+/// itself changes; keep it behind the program's newest change.
+const UPGRADE_FROM: &str = "a61cc5afecd2f24cc566280e81259ac1577cd82f";
+/// Where the tests find that build.
+const PREVIOUS_BIN_VAR: &str = "SECDNS_PREVIOUS_BIN";
+
+/// Builds `secdns` as it was at [`UPGRADE_FROM`], from this clone's history, into
+/// `target/upgrade-from` (once: a later run finds it there). Returns the binary's path.
+fn build_previous_release() -> anyhow::Result<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = root.join("target/upgrade-from");
+    let (src, target) = (dir.join("src"), dir.join("target"));
+    let binary = target.join("debug/secdns");
+    let stamp = dir.join("commit");
+    if binary.is_file() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(UPGRADE_FROM) {
+        return Ok(binary);
+    }
+    step(&format!(
+        "build the release an upgrade starts from ({UPGRADE_FROM:.7})"
+    ));
+    let _ = std::fs::remove_dir_all(&src);
+    std::fs::create_dir_all(&src).with_context(|| format!("creating {}", src.display()))?;
+    let archive = dir.join("src.tar");
+    let status = Command::new("git")
+        .arg("-C")
+        .arg(&root)
+        .args(["archive", "--format=tar", "-o"])
+        .arg(&archive)
+        .arg(UPGRADE_FROM)
+        .status()
+        .context("running git archive")?;
+    if !status.success() {
+        bail!(
+            "commit {UPGRADE_FROM} is not in this clone (the upgrade test starts from it): \
+             fetch the whole history with `git fetch --unshallow`"
+        );
+    }
+    let status = Command::new("tar")
+        .arg("-xf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&src)
+        .status()
+        .context("running tar")?;
+    if !status.success() {
+        bail!("unpacking {} failed ({status})", archive.display());
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .args(["build", "-p", "secdns", "--bin", "secdns"])
+        .current_dir(&src)
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .context("building the previous release")?;
+    if !status.success() {
+        bail!("building secdns at {UPGRADE_FROM} failed ({status})");
+    }
+    std::fs::write(&stamp, UPGRADE_FROM)?;
+    Ok(binary)
 }
 
 /// Runs `cargo test`, echoing its output, and adds up its "test result" lines.
