@@ -19,6 +19,12 @@ use secdns::{
     xdp::loader::{AttachMode, XdpEngine},
 };
 
+/// jemalloc rather than glibc's malloc: a full XDP compile frees millions of small blocks
+/// made on other threads, which glibc consolidates on the freeing thread (a tenth of the
+/// compile), and jemalloc hands freed memory back to the system on its own.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "secdns",
@@ -317,7 +323,6 @@ enum WebhookAction {
 }
 
 fn main() -> ExitCode {
-    big_allocations_from_the_kernel();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match run(cli) {
@@ -326,18 +331,6 @@ fn main() -> ExitCode {
             eprintln!("secdns: error: {e:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Allocations of a megabyte and more come straight from the kernel and go back to it when
-/// freed. glibc otherwise raises that threshold as big blocks are freed, and a full XDP
-/// compile (hundreds of megabytes in vectors that grow by doubling, on several threads)
-/// then leaves its peak in the heap for good.
-fn big_allocations_from_the_kernel() {
-    #[cfg(target_env = "gnu")]
-    // SAFETY: mallopt only sets a malloc parameter; no other thread runs yet.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
 

@@ -144,12 +144,6 @@ impl FastPath {
         let kernel_bytes = engine.answer_maps_bytes();
         drop(engine);
         drop(update.retired);
-        if !update.incremental {
-            // A full compile's values are freed by now, in pieces too small for the allocator
-            // to hand back on its own: give the memory back to the system.
-            // SAFETY: malloc_trim has no preconditions.
-            unsafe { libc::malloc_trim(0) };
-        }
         let published = totals.entries as u64;
         let before = self.usage();
         self.set_usage(MapUsage {
