@@ -48,6 +48,8 @@ use crate::{
     },
 };
 
+mod plain_host;
+
 #[derive(Default)]
 pub struct Compiled {
     pub entries: Upserts,
@@ -296,9 +298,9 @@ impl<'s> Compiler<'s> {
                 if node.is_nsec3_only() {
                     continue;
                 }
-                let unit = self.node(zone, facts, node, &mut parents);
-                reads.add((first + at) as u32, zone_index, &unit.reads, &units);
                 let overlaps = overlaps.get(zone_index as usize).copied().unwrap_or(true);
+                let unit = self.node(zone, facts, node, !overlaps, &mut parents);
+                reads.add((first + at) as u32, zone_index, &unit.reads, &units);
                 packed.add(unit, overlaps);
             }
             // Sorted on this thread; merging the shares' runs is then one pass.
@@ -368,15 +370,65 @@ impl<'s> Compiler<'s> {
         builder.unit(apex, Box::default(), Vec::new())
     }
 
-    /// The unit of `node` in `zone`.
+    /// The unit of `node` in `zone`; `alone`: the zone lies neither above nor below another
+    /// zone of the snapshot (with data or not), so every name in it is answered from it.
     pub fn node(
         &self,
         zone: &Zone,
         facts: &ZoneFacts,
         node: &Node,
+        alone: bool,
         parents: &mut ParentCache,
     ) -> Unit {
         let qname = node.owner.lowercase_wire();
+        let Some(host) = plain_host::host_key(zone, facts, node, &qname, alone) else {
+            return self.full_node(zone, facts, node, qname, parents);
+        };
+        let Some(shared) = parents.hosts.get(&host) else {
+            let unit = self.full_node(zone, facts, node, qname, parents);
+            if let Some(shared) = plain_host::HostShared::learn(&unit) {
+                parents.hosts.insert(host, shared);
+            }
+            return unit;
+        };
+        let unit = self.host_unit(zone, node, qname, shared);
+        #[cfg(debug_assertions)]
+        {
+            // Prove the shortcut on everything the tests compile.
+            let full = self.full_node(zone, facts, node, unit.name.clone(), parents);
+            let entries = |unit: &Unit| -> Vec<(AnswerKey, Value, Group)> {
+                let mut all: Vec<_> = unit
+                    .entries
+                    .iter()
+                    .map(|e| (e.key, e.value.clone(), e.group))
+                    .collect();
+                all.sort_by_key(|(key, _, _)| (key.qtype, key.scope, key.dnssec_ok));
+                all
+            };
+            assert!(
+                entries(&unit) == entries(&full)
+                    && unit.reads == full.reads
+                    && unit.too_big == full.too_big,
+                "{:?} was taken for a plain host: {:?} / {:?} read {:?} / {:?}",
+                unit.name,
+                entries(&unit),
+                entries(&full),
+                unit.reads,
+                full.reads
+            );
+        }
+        unit
+    }
+
+    /// The unit of `node` (named `qname`) in `zone`, every answer looked up.
+    fn full_node(
+        &self,
+        zone: &Zone,
+        facts: &ZoneFacts,
+        node: &Node,
+        qname: Box<[u8]>,
+        parents: &mut ParentCache,
+    ) -> Unit {
         let own = AnswerKey::new(&qname, DEFAULT_QTYPE, SCOPE_NAME).name_hash;
         let mut builder = self.builder();
         let mut compile = |builder: &mut Builder<'_>| {
@@ -1137,6 +1189,8 @@ pub struct ParentCache {
     below: HashMap<Box<[u8]>, ParentBelow>,
     /// By zone (its address) and first-label length.
     defaults: HashMap<(usize, u8), ZoneDefault>,
+    /// The same, for plain hosts (see `plain_host`).
+    hosts: HashMap<(usize, u8), plain_host::HostShared>,
 }
 
 /// A zone's default answer for the names one label below its apex whose first label is as

@@ -371,7 +371,8 @@ impl Published {
                 |compiler: &Compiler<'_>, zone: &Zone, parents: &mut ParentCache| match zone
                     .name_node(name)
                 {
-                    Some(node) => compiler.node(zone, facts, node, parents),
+                    // Zones beside another are compiled whole (above).
+                    Some(node) => compiler.node(zone, facts, node, true, parents),
                     None => Unit {
                         zone: zone.apex().lowercase_wire(),
                         name: name.clone(),
