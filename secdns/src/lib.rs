@@ -13,6 +13,7 @@ pub mod control;
 pub mod dns;
 pub mod parallel;
 pub mod persist;
+pub mod prefetch;
 pub mod secondary;
 pub mod server;
 pub mod snapshot;

@@ -585,22 +585,13 @@ impl AnswerMaps {
     /// for them, and a big publication's entries land all over the index (the wait was a
     /// third of the staging time of a million names).
     fn prefetch_buckets(&self, tag: u64) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            let buckets = self.buckets();
-            for bucket in [home_bucket(tag, buckets), other_bucket(tag, buckets)] {
-                let at = self.index.at(bucket as usize).cast::<i8>().cast_const();
-                // SAFETY: SSE is part of every x86_64 CPU; a prefetch is a hint that never
-                // faults. A bucket is two cache lines.
-                unsafe {
-                    _mm_prefetch::<_MM_HINT_T0>(at);
-                    _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(64));
-                }
-            }
+        let buckets = self.buckets();
+        for bucket in [home_bucket(tag, buckets), other_bucket(tag, buckets)] {
+            // A bucket is two cache lines.
+            let at = self.index.at(bucket as usize).cast::<u8>().cast_const();
+            crate::prefetch::line(at);
+            crate::prefetch::line(at.wrapping_add(64));
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = tag;
     }
 
     /// How many slots of `bucket` are free, and the first of them.

@@ -101,6 +101,17 @@ impl Node {
         self.rrsets.iter()
     }
 
+    /// Asks for the node itself to be brought into the cache (see [`crate::prefetch`]).
+    pub fn prefetch(&self) {
+        crate::prefetch::line(self);
+    }
+
+    /// Asks for its name and records to be brought into the cache; reads the node.
+    pub fn prefetch_data(&self) {
+        crate::prefetch::line(self.owner.wire().as_ptr());
+        crate::prefetch::line(self.rrsets.as_ptr());
+    }
+
     /// Every RRset, without noting the read (see [`reads`]): for comparing versions.
     pub fn rrsets_unrecorded(&self) -> impl Iterator<Item = Rrset<'_>> + Clone {
         self.rrsets.iter()

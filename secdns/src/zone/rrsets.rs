@@ -155,6 +155,14 @@ impl Rrsets {
         }
     }
 
+    /// Where the sets' memory starts (for [`crate::prefetch`]).
+    pub fn as_ptr(&self) -> *const u8 {
+        match self {
+            Self::Packed(bytes) => bytes.as_ptr(),
+            Self::Open(sets) => sets.as_ptr().cast(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         match self {
             Self::Packed(bytes) => bytes.is_empty(),
