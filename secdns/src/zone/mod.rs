@@ -136,6 +136,8 @@ pub struct Zone {
     nsec3: Option<nsec3::Nsec3Chain>,
     /// Every type the zone holds, sorted.
     types: Vec<u16>,
+    /// Some name lies more than one label below the apex (or did: a change never clears it).
+    deep: bool,
     /// Tells this zone from every other one built by this process.
     id: u64,
     /// This zone is the zone `id` with records changed at these owner names (lowercased):
@@ -187,6 +189,12 @@ impl Zone {
     /// Every type the zone holds, sorted.
     pub fn types(&self) -> &[u16] {
         &self.types
+    }
+
+    /// Whether a name may lie more than one label below the apex: when not, no name below
+    /// the apex has names below it.
+    pub fn has_deep_names(&self) -> bool {
+        self.deep
     }
 
     /// Records that this zone is `base` with records changed at `owners` (lowercased).
@@ -367,6 +375,7 @@ struct Base {
     record_count: usize,
     wire_size: usize,
     types: Vec<u16>,
+    deep: bool,
     before: HashMap<Box<[u8]>, NodeSums>,
 }
 
@@ -476,6 +485,7 @@ impl ZoneBuilder {
                 record_count: zone.record_count,
                 wire_size: zone.wire_size,
                 types: zone.types.clone(),
+                deep: zone.deep,
                 before: HashMap::new(),
             }),
         }
@@ -769,6 +779,10 @@ impl ZoneBuilder {
             }
         }
         let apex_len = self.apex.wire().len();
+        let deep = base.deep
+            || new_names
+                .iter()
+                .any(|(key, _)| below_a_child(key, apex_len));
         let mut empty_non_terminals = Nodes::default();
         for (key, owner) in new_names {
             missing_parents(&self.nodes, &mut empty_non_terminals, key, &owner, apex_len);
@@ -780,7 +794,13 @@ impl ZoneBuilder {
         } else {
             sorted(types)
         };
-        Ok(self.into_zone(serial, record_count, wire_size, Vec::new(), None, types))
+        let totals = Totals {
+            records: record_count,
+            wire_size,
+            types,
+            deep,
+        };
+        Ok(self.into_zone(serial, totals, Vec::new(), None))
     }
 
     /// Finishes a zone by looking at every node.
@@ -830,16 +850,22 @@ impl ZoneBuilder {
     fn finish_surveyed(mut self, surveys: Vec<Survey>) -> Result<Zone, ZoneError> {
         let serial = self.soa_serial()?;
         let apex_key = self.apex.lowercase_wire();
-        let (mut record_count, mut wire_size) = (0, 0);
+        let (mut record_count, mut wire_size, mut deep) = (0, 0, false);
         let (mut nsec_owners, mut types) = (Vec::new(), Vec::new());
         for survey in surveys {
             record_count += survey.records;
             wire_size += survey.wire_size;
+            deep |= survey.deep;
             nsec_owners.extend(survey.nsec_owners);
             types.extend(survey.types);
             self.nodes.extend(survey.empty_non_terminals.into_values());
         }
-        let types = sorted(types);
+        let totals = Totals {
+            records: record_count,
+            wire_size,
+            types: sorted(types),
+            deep,
+        };
         nsec_owners.sort_by_cached_key(Name::canonical_key);
         let nsec3 = self
             .nodes
@@ -850,17 +876,15 @@ impl ZoneBuilder {
                 let nodes = self.nodes.values().map(Arc::as_ref);
                 nsec3::Nsec3Chain::build(param, &self.apex, nodes)
             });
-        Ok(self.into_zone(serial, record_count, wire_size, nsec_owners, nsec3, types))
+        Ok(self.into_zone(serial, totals, nsec_owners, nsec3))
     }
 
     fn into_zone(
         self,
         serial: u32,
-        record_count: usize,
-        wire_size: usize,
+        totals: Totals,
         nsec_owners: Vec<Name>,
         nsec3: Option<nsec3::Nsec3Chain>,
-        types: Vec<u16>,
     ) -> Zone {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let apex_key = self.apex.lowercase_wire();
@@ -873,16 +897,27 @@ impl ZoneBuilder {
             apex_key,
             signed,
             nodes: self.nodes,
-            record_count,
-            wire_size,
+            record_count: totals.records,
+            wire_size: totals.wire_size,
             serial,
             nsec_owners,
             nsec3,
-            types,
+            types: totals.types,
+            deep: totals.deep,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             derived: None,
         }
     }
+}
+
+/// What a zone adds up to over its nodes.
+struct Totals {
+    records: usize,
+    wire_size: usize,
+    /// Sorted.
+    types: Vec<u16>,
+    /// Some name lies more than one label below the apex.
+    deep: bool,
 }
 
 /// What a look at every node of a zone finds.
@@ -891,6 +926,8 @@ pub(crate) struct Survey {
     records: usize,
     wire_size: usize,
     types: Vec<u16>,
+    /// A node lies more than one label below the apex.
+    deep: bool,
     nsec_owners: Vec<Name>,
     /// Every name between a node and the apex exists, if only as an empty non-terminal
     /// (RFC 4592 §2.2.2): it answers NODATA, not NXDOMAIN.
@@ -930,6 +967,7 @@ impl Survey {
         if !below_a_child(owner.wire(), apex_len) {
             return;
         }
+        self.deep = true;
         missing_parents(
             all,
             &mut self.empty_non_terminals,
@@ -1002,6 +1040,49 @@ mod tests {
 
     fn address(i: u8) -> Rdata {
         [10, 0, 0, i][..].into()
+    }
+
+    /// Whether a name lies below a child of the apex, on each way a zone is made: read from
+    /// a file, built record by record, and changed (where a change only ever adds depth).
+    #[test]
+    fn zones_know_whether_names_lie_below_a_child_of_the_apex() {
+        let apex: Name = "t.".parse().unwrap();
+        let hosts = "$ORIGIN t.\n@ 60 IN SOA ns hm 1 2 3 4 5\nns 60 IN A 192.0.2.1\n\
+                     h1 60 IN A 192.0.2.2\nh2 60 IN TXT x\n";
+        let flat = zonefile::parse(hosts, &apex, "flat").unwrap().0;
+        assert!(!flat.has_deep_names());
+        let deep = format!("{hosts}a.h1 60 IN A 192.0.2.3\n");
+        assert!(
+            zonefile::parse(&deep, &apex, "deep")
+                .unwrap()
+                .0
+                .has_deep_names()
+        );
+        let rebuilt = |zone: &Zone| {
+            let mut builder = ZoneBuilder::new(apex.clone());
+            for (owner, rr_type, ttl, data) in zone.records() {
+                builder
+                    .add(owner.clone(), rr_type, class::IN, ttl, data.into())
+                    .unwrap();
+            }
+            builder.finish().unwrap()
+        };
+        assert!(!rebuilt(&flat).has_deep_names());
+        let mut changed = ZoneBuilder::from_zone(&flat);
+        let owner: Name = "h3.t.".parse().unwrap();
+        changed
+            .add(owner, rtype::A, class::IN, 60, address(4))
+            .unwrap();
+        let still_flat = changed.finish().unwrap();
+        assert!(!still_flat.has_deep_names());
+        let mut changed = ZoneBuilder::from_zone(&still_flat);
+        let owner: Name = "b.h3.t.".parse().unwrap();
+        changed
+            .add(owner, rtype::A, class::IN, 60, address(5))
+            .unwrap();
+        let deeper = changed.finish().unwrap();
+        assert!(deeper.has_deep_names());
+        assert!(rebuilt(&deeper).has_deep_names());
     }
 
     /// A large RRset's index follows removals: shrunk below the threshold and grown again,
