@@ -26,7 +26,7 @@ use secdns_common::{
 use super::{
     PROGRAM_OBJECT,
     layout::hasher,
-    maps::{AnswerMaps, Full, INDEX_LOAD, Shared, SlotKey, chunks_for},
+    maps::{AnswerMaps, Full, INDEX_LOAD, Shared, SlotKey, chunks_at_most, chunks_for},
     packed::Upserts,
     pins::Pins,
     published::MapChange,
@@ -501,8 +501,10 @@ impl XdpEngine {
             Some((_, maps)) => maps,
             None => &mut self.maps,
         };
-        let chunks = chunks_for(Some(maps), part);
-        if !maps.has_room(part.len(), chunks) {
+        // Counting only the bodies not stored yet takes a lookup each: done only when
+        // counting them all leaves no room.
+        let fits = |chunks| maps.has_room(part.len(), chunks);
+        if !fits(chunks_at_most(part)) && !fits(chunks_for(Some(maps), part)) {
             return false;
         }
         // An entry that finds both its buckets full waits, unplaced: the apply that ends the

@@ -755,6 +755,16 @@ struct SlotRef<'a> {
     word: &'a AtomicU32,
 }
 
+/// Chunks the bodies of `upserts` take at most: each body counted, stored already or not.
+/// One pass over the stores, no lookups: what a part streamed into maps with room checks.
+pub fn chunks_at_most(upserts: &Upserts) -> usize {
+    upserts
+        .bodies
+        .all()
+        .map(|(_, record)| record.len() / CHUNK_LEN)
+        .sum()
+}
+
 /// Chunks the bodies of `upserts` take that `known` (if any) does not hold yet, each
 /// content once.
 pub fn chunks_for(known: Option<&AnswerMaps>, upserts: &Upserts) -> usize {
