@@ -467,21 +467,57 @@ pub fn process_tree_cpu(root: u32) -> anyhow::Result<Duration> {
     Ok(from_ticks(ticks))
 }
 
-/// The memory a process and its descendants hold: the sum of their proportional set sizes
-/// (shared pages split among the processes sharing them), and the largest peak resident set
-/// of any one of them (VmHWM), in bytes. A process that ends while we look is left out.
-pub fn process_tree_memory(root: u32) -> anyhow::Result<(u64, u64)> {
-    let (mut pss, mut peak) = (0, 0);
+/// The memory of a process tree at one moment, in bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TreeMemory {
+    /// The sum of the processes' proportional set sizes (shared pages split among the
+    /// processes sharing them).
+    pub pss: u64,
+    /// The part of `pss` in BPF maps mapped into the processes (secdns's answer maps):
+    /// kernel memory, which the kernel also counts on its own.
+    pub bpf_map_pss: u64,
+    /// The largest peak resident set (VmHWM) of any one of them.
+    pub peak_rss: u64,
+}
+
+/// The memory a process and its descendants hold (see [`TreeMemory`]). A process that ends
+/// while we look is left out.
+pub fn process_tree_memory(root: u32) -> anyhow::Result<TreeMemory> {
+    let mut memory = TreeMemory::default();
     for (pid, _) in process_tree(root)? {
-        let kib = |file: &str, label: &str| -> Option<u64> {
-            let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
-            let line = text.lines().find_map(|l| l.strip_prefix(label))?;
-            line.trim().strip_suffix("kB")?.trim().parse().ok()
+        let Ok(smaps) = std::fs::read_to_string(format!("/proc/{pid}/smaps")) else {
+            continue;
         };
-        pss += kib("smaps_rollup", "Pss:").unwrap_or(0) * 1024;
-        peak = peak.max(kib("status", "VmHWM:").unwrap_or(0) * 1024);
+        let mut in_bpf_map = false;
+        for line in smaps.lines() {
+            let Some((field, value)) = line.split_once(':').filter(|(f, _)| !f.contains(' '))
+            else {
+                // A mapping's header: address range, permissions, offset, device, inode, name.
+                in_bpf_map = line.ends_with("anon_inode:bpf-map");
+                continue;
+            };
+            if field == "Pss" {
+                let kib: u64 = value
+                    .trim()
+                    .strip_suffix("kB")
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                memory.pss += kib * 1024;
+                if in_bpf_map {
+                    memory.bpf_map_pss += kib * 1024;
+                }
+            }
+        }
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let hwm = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().strip_suffix("kB"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        memory.peak_rss = memory.peak_rss.max(hwm * 1024);
     }
-    Ok((pss, peak))
+    Ok(memory)
 }
 
 /// (pid, CPU ticks) of `root` and its descendants.

@@ -166,7 +166,19 @@ fn next_id() -> u16 {
 /// which would otherwise take a core's share from the server measured).
 pub struct MemorySampler {
     stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<(u64, u64)>,
+    thread: std::thread::JoinHandle<MemoryPeaks>,
+}
+
+/// The largest values a [`MemorySampler`] saw, in bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MemoryPeaks {
+    /// Summed PSS of the processes.
+    pub pss: u64,
+    /// Summed PSS outside BPF maps mapped into them: with the kernel's own count of the
+    /// maps, what the processes and their maps hold (the mapped pages are not counted twice).
+    pub pss_outside_bpf_maps: u64,
+    /// VmHWM of any one process.
+    pub rss: u64,
 }
 
 impl MemorySampler {
@@ -174,15 +186,18 @@ impl MemorySampler {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
-            let (mut pss, mut rss) = (0, 0);
+            let mut peaks = MemoryPeaks::default();
             loop {
                 let sampled = Instant::now();
-                if let Ok((now, peak)) = process_tree_memory(pid) {
-                    pss = pss.max(now);
-                    rss = rss.max(peak);
+                if let Ok(now) = process_tree_memory(pid) {
+                    peaks.pss = peaks.pss.max(now.pss);
+                    peaks.pss_outside_bpf_maps = peaks
+                        .pss_outside_bpf_maps
+                        .max(now.pss.saturating_sub(now.bpf_map_pss));
+                    peaks.rss = peaks.rss.max(now.peak_rss);
                 }
                 if flag.load(Ordering::Relaxed) {
-                    return (pss, rss);
+                    return peaks;
                 }
                 std::thread::sleep(Duration::from_millis(100).max(10 * sampled.elapsed()));
             }
@@ -190,9 +205,8 @@ impl MemorySampler {
         Self { stop, thread }
     }
 
-    /// (peak summed PSS, peak VmHWM of any one process), in bytes.
-    pub fn stop(self) -> (u64, u64) {
+    pub fn stop(self) -> MemoryPeaks {
         self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap_or((0, 0))
+        self.thread.join().unwrap_or_default()
     }
 }

@@ -47,9 +47,11 @@ struct Row {
     /// secdns: until its XDP maps hold every zone.
     xdp_ms: Option<f64>,
     peak_pss_bytes: u64,
+    /// The same, outside the BPF maps mapped into the process (secdns's answer maps).
+    peak_pss_outside_maps_bytes: u64,
     peak_rss_bytes: u64,
     /// secdns: the kernel's count of the answer maps' memory (mapped into the process too,
-    /// so part of its PSS).
+    /// so the pages written are part of its PSS).
     xdp_map_bytes: Option<u64>,
     xdp_entries: Option<u64>,
     xdp_left_out: Option<u64>,
@@ -119,7 +121,7 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
         } else {
             None
         };
-        let (peak_pss, peak_rss) = memory.stop();
+        let peaks = memory.stop();
         let map = ours.then(|| stats(&net)).transpose()?;
         // Every zone's last host, once; a server missing many stops the sweep early (each
         // miss waits for a timeout).
@@ -164,8 +166,9 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
             server: server.name(),
             serving_ms: ms(serving),
             xdp_ms: xdp.map(ms),
-            peak_pss_bytes: peak_pss,
-            peak_rss_bytes: peak_rss,
+            peak_pss_bytes: peaks.pss,
+            peak_pss_outside_maps_bytes: peaks.pss_outside_bpf_maps,
+            peak_rss_bytes: peaks.rss,
             xdp_map_bytes: map.as_ref().map(|m| m.xdp_map.bytes),
             xdp_entries: map.as_ref().map(|m| m.xdp_map.entries),
             xdp_left_out: map.as_ref().map(|m| m.xdp_map.left_out),
@@ -254,6 +257,10 @@ fn targets(rows: &[Row], zones: usize, quick: bool) -> Vec<Target> {
     let xdp_ms = ours.xdp_ms.unwrap_or(f64::INFINITY);
     let left_out = ours.xdp_left_out.unwrap_or(u64::MAX);
     let swept_by_xdp = ours.xdp_answers_in_sweep.unwrap_or(0);
+    // The maps' pages written are in the PSS: taken out, and the kernel's count (every page)
+    // added.
+    let ours_memory = ours.peak_pss_outside_maps_bytes + ours.xdp_map_bytes.unwrap_or(0);
+    let gib = |bytes: u64| bytes as f64 / (1u64 << 30) as f64;
     vec![
         Target {
             target: "everything answered by XDP (nothing left out, every zone's last host \
@@ -269,14 +276,16 @@ fn targets(rows: &[Row], zones: usize, quick: bool) -> Vec<Target> {
             ),
         },
         Target {
-            target: "peak memory of the process (with the answer maps mapped into it) under \
-                     3 GiB"
-                .into(),
+            target: "peak memory of the process plus its answer maps under 3 GiB".into(),
             measured: format!(
-                "{:.2} GiB PSS",
-                ours.peak_pss_bytes as f64 / (1u64 << 30) as f64
+                "{:.2} GiB: {:.2} GiB PSS outside the maps, {:.2} GiB of maps as the kernel \
+                 counts them ({:.2} GiB PSS with the maps' pages mapped into it)",
+                gib(ours_memory),
+                gib(ours.peak_pss_outside_maps_bytes),
+                gib(ours.xdp_map_bytes.unwrap_or(0)),
+                gib(ours.peak_pss_bytes)
             ),
-            met: full(ours.peak_pss_bytes < MEMORY_TARGET),
+            met: full(ours_memory < MEMORY_TARGET),
         },
         Target {
             target: "all zones served (by XDP) within 60 s of start".into(),
@@ -332,8 +341,9 @@ fn markdown(
          and the last zone's answer from the client namespace; for secdns, \"XDP holds all\" \
          is its first publication into the XDP maps (every zone file is read before it). \
          Peak memory: the server's processes' summed PSS sampled every 100 ms (or 10 times a sample's time) until serving \
-         (secdns: until XDP holds all; the answer maps are mapped into the process, so their \
-         pages are in its PSS), and the largest VmHWM of one process. Then each zone's last \
+         (secdns: until XDP holds all; the answer maps are mapped into the process, so the \
+         pages written are in its PSS: the target takes the PSS outside them and adds the \
+         kernel's count of the maps), and the largest VmHWM of one process. Then each zone's last \
          host is asked once from the client namespace. secdns's maps may grow to \
          {memory_mib} MiB (`memory_mib`).\n",
         sizes.0, sizes.1
