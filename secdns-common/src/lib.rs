@@ -380,10 +380,8 @@ impl NameHasher {
     /// (index hash, check) of a lowercased wire-form name, root label included.
     pub fn hash(&self, lowercased_wire: &[u8]) -> (u64, u64) {
         let mut state = SipState::new(self.key);
-        for chunk in lowercased_wire.rchunks(8) {
-            let mut word = [0u8; 8];
-            word[8 - chunk.len()..].copy_from_slice(chunk);
-            state.compress(u64::from_le_bytes(word));
+        for word in words_from_end(lowercased_wire) {
+            state.compress(word);
         }
         state.finish(lowercased_wire.len())
     }
@@ -402,24 +400,31 @@ pub const fn name_hash_step(hash: u64, word: u64) -> u64 {
 
 /// Hash of a lowercased wire-form name, root label included.
 pub fn name_hash(lowercased_wire: &[u8]) -> u64 {
-    let mut hash = NAME_HASH_SEED;
-    for chunk in lowercased_wire.rchunks(8) {
-        let mut word = [0u8; 8];
-        word[8 - chunk.len()..].copy_from_slice(chunk);
-        hash = name_hash_step(hash, u64::from_le_bytes(word));
-    }
-    hash
+    words_from_end(lowercased_wire).fold(NAME_HASH_SEED, name_hash_step)
 }
 
 /// [`name_hash`] of the name lowercased, without a lowercased copy.
 pub fn name_hash_folding_case(wire: &[u8]) -> u64 {
-    let mut hash = NAME_HASH_SEED;
-    for chunk in wire.rchunks(8) {
-        let mut word = [0u8; 8];
-        word[8 - chunk.len()..].copy_from_slice(chunk);
-        hash = name_hash_step(hash, dns_lowercase_word(u64::from_le_bytes(word)));
-    }
-    hash
+    words_from_end(wire).fold(NAME_HASH_SEED, |hash, word| {
+        name_hash_step(hash, dns_lowercase_word(word))
+    })
+}
+
+/// `bytes` as little-endian words of eight, from the end: the first bytes, when fewer than
+/// eight are left, in a word's high bytes (zeros below). Whole words are read as they are:
+/// the copy a short one needs, made for each, was most of the hashing.
+#[inline(always)]
+fn words_from_end(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    bytes
+        .rchunks(8)
+        .map(|chunk| match <[u8; 8]>::try_from(chunk) {
+            Ok(word) => u64::from_le_bytes(word),
+            Err(_) => {
+                let mut word = [0u8; 8];
+                word[8 - chunk.len()..].copy_from_slice(chunk);
+                u64::from_le_bytes(word)
+            }
+        })
 }
 
 /// ASCII lowercase of eight bytes at once (the bytes 'A'..='Z' get 0x20; label length octets,
@@ -460,6 +465,22 @@ mod user {
 mod tests {
     extern crate std;
     use super::*;
+
+    #[test]
+    fn words_from_the_end_pad_the_first_bytes_in_front() {
+        let bytes: [u8; 41] = core::array::from_fn(|i| i as u8 + 1);
+        for len in 0..=bytes.len() {
+            let bytes = &bytes[..len];
+            let mut expected = std::vec::Vec::new();
+            for chunk in bytes.rchunks(8) {
+                let mut word = [0u8; 8];
+                word[8 - chunk.len()..].copy_from_slice(chunk);
+                expected.push(u64::from_le_bytes(word));
+            }
+            let words: std::vec::Vec<u64> = words_from_end(bytes).collect();
+            assert_eq!(words, expected, "{len} bytes");
+        }
+    }
 
     #[test]
     fn word_lowercase_matches_the_byte_version() {

@@ -156,12 +156,27 @@ pub struct Unit {
     pub reads: Vec<Read>,
     /// Answers of the unit left to userspace for their size.
     pub too_big: usize,
+    /// The name hash of `name` (see [`Unit::own_hash`]).
+    own: Option<u64>,
 }
 
 impl Unit {
+    /// A unit of `name` in the zone at `zone`, giving `entries`.
+    pub fn new(zone: Box<[u8]>, name: Box<[u8]>, entries: Vec<Entry>, reads: Vec<Read>) -> Self {
+        let own = (!name.is_empty()).then(|| hasher().hash(&name).0);
+        Self {
+            zone,
+            name,
+            entries,
+            reads,
+            too_big: 0,
+            own,
+        }
+    }
+
     /// The name hash of the entries for the unit's own name; `None` for a zone's stop unit.
     pub fn own_hash(&self) -> Option<u64> {
-        (!self.name.is_empty()).then(|| hasher().hash(&self.name).0)
+        self.own
     }
 }
 
@@ -999,11 +1014,8 @@ const PROBE_LABELS: [u8; 4] = [0x00, 0x01, 0x7f, 0xff];
 impl Builder<'_> {
     fn unit(self, zone: Box<[u8]>, name: Box<[u8]>, reads: Vec<Read>) -> Unit {
         Unit {
-            zone,
-            name,
-            entries: self.entries,
-            reads,
             too_big: self.too_big,
+            ..Unit::new(zone, name, self.entries, reads)
         }
     }
 

@@ -20,6 +20,10 @@ pub struct BodyStore {
     by_content: ContentIndex,
     /// Room to build a record in.
     record: Vec<u8>,
+    /// The last record added that was stored already, and its offset: bodies shared by many
+    /// names (a zone's NODATA) come again and again, between others, and are compared
+    /// before being hashed.
+    hot: Option<(Vec<u8>, u32)>,
 }
 
 const STORED_HEADER: usize = 18;
@@ -29,19 +33,33 @@ impl BodyStore {
     /// without one (a pass entry).
     fn add(&mut self, value: &Value) -> Option<u32> {
         let mut record = std::mem::take(&mut self.record);
-        let offset = body_record_into(value, &mut record)
-            .then(|| self.store(content_of(&record), &record))
-            .flatten();
+        let mut offset = None;
+        if body_record_into(value, &mut record) {
+            match &self.hot {
+                Some((hot, at)) if *hot == record => offset = Some(*at),
+                _ => {
+                    let content = content_of(&record);
+                    offset = self.find(content);
+                    match offset {
+                        Some(at) => self.hot = Some((record.clone(), at)),
+                        None => offset = self.store(content, &record),
+                    }
+                }
+            }
+        }
         self.record = record;
         offset
     }
 
+    /// The offset of the record whose content address is `content`, if stored.
+    fn find(&self, content: u128) -> Option<u32> {
+        self.by_content
+            .find(content, |at| self.get(at).is_some_and(|b| b.0 == content))
+    }
+
     /// Stores `record`, whose content address is `content`, once: its offset.
     fn store(&mut self, content: u128, record: &[u8]) -> Option<u32> {
-        if let Some(offset) = self
-            .by_content
-            .find(content, |at| self.get(at).is_some_and(|b| b.0 == content))
-        {
+        if let Some(offset) = self.find(content) {
             return Some(offset);
         }
         let offset = u32::try_from(self.bytes.len()).ok()?;
@@ -78,6 +96,7 @@ impl BodyStore {
     fn seal(&mut self) {
         self.by_content = ContentIndex::default();
         self.record = Vec::new();
+        self.hot = None;
         self.bytes.shrink_to_fit();
     }
 }
@@ -311,5 +330,30 @@ mod tests {
         assert_eq!(identity_of(&b), value_identity(&two));
         assert_eq!(identity_of(&d), value_identity(&pass));
         assert_ne!(identity_of(&a), identity_of(&b));
+    }
+
+    /// A body that comes again between others (see `BodyStore::hot`) keeps its one offset,
+    /// and no other body is taken for it.
+    #[test]
+    fn a_body_shared_between_others_is_found_again() {
+        let value = |fill: u8| Value {
+            name: b"\x01a\x00".as_slice().into(),
+            body: vec![fill; 40].into(),
+            question_len: 3,
+            ..Value::default()
+        };
+        let mut store = BodyStore::default();
+        let shared = store.add(&value(0));
+        let mut offsets = Vec::new();
+        for fill in 1..=5 {
+            offsets.push(store.add(&value(fill)));
+            assert_eq!(store.add(&value(0)), shared);
+        }
+        offsets.push(shared);
+        offsets.sort();
+        offsets.dedup();
+        assert_eq!(offsets.len(), 6, "six bodies, six offsets");
+        let contents: Vec<u128> = store.bodies().map(|(content, _)| content).collect();
+        assert_eq!(contents.len(), 6);
     }
 }

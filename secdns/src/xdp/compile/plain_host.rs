@@ -113,10 +113,16 @@ impl Compiler<'_> {
     ) -> Unit {
         let mut builder = self.builder();
         let slot = self.slots.get(zone.apex_key()).copied();
+        // One hash of the name for all its keys.
+        let own = key(&name, DEFAULT_QTYPE, SCOPE_NAME);
         for set in node.rrsets_unrecorded() {
             match pack(&name, name.len(), &plain_body(&set), &[], &[], slot) {
                 Some(value) => {
-                    builder.insert(key(&name, set.rtype, SCOPE_NAME), Group::Typed, value, None);
+                    let key = AnswerKey {
+                        qtype: set.rtype,
+                        ..own
+                    };
+                    builder.insert(key, Group::Typed, value, None);
                 }
                 None => {
                     builder.too_big += 1;
@@ -128,18 +134,20 @@ impl Compiler<'_> {
             name: name.clone(),
             ..shared.default.clone()
         };
-        builder.insert(
-            key(&name, DEFAULT_QTYPE, SCOPE_NAME),
-            Group::Default,
-            default,
-            None,
-        );
+        builder.insert(own, Group::Default, default, None);
         let reads = if self.record {
             shared.reads.clone()
         } else {
             Vec::new()
         };
-        builder.unit(zone.apex_key().into(), name, reads)
+        Unit {
+            zone: zone.apex_key().into(),
+            name,
+            entries: builder.entries,
+            reads,
+            too_big: builder.too_big,
+            own: Some(own.name_hash),
+        }
     }
 }
 
