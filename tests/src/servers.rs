@@ -520,6 +520,36 @@ pub fn process_tree_memory(root: u32) -> anyhow::Result<TreeMemory> {
     Ok(memory)
 }
 
+/// The resident memory of a process and its descendants, summed: now (VmRSS), and the
+/// peaks since [`reset_peak_rss`] (VmHWM), in bytes.
+pub fn process_tree_rss(root: u32) -> anyhow::Result<(u64, u64)> {
+    let (mut now, mut peak) = (0, 0);
+    for (pid, _) in process_tree(root)? {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let kib = |label: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(label))
+                .and_then(|v| v.trim().strip_suffix("kB"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        now += kib("VmRSS:") * 1024;
+        peak += kib("VmHWM:") * 1024;
+    }
+    Ok((now, peak))
+}
+
+/// Starts the peak resident sets (VmHWM) of a process and its descendants again from what
+/// they hold now (proc(5): clear_refs, 5).
+pub fn reset_peak_rss(root: u32) -> anyhow::Result<()> {
+    for (pid, _) in process_tree(root)? {
+        std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+            .with_context(|| format!("resetting the peak resident set of process {pid}"))?;
+    }
+    Ok(())
+}
+
 /// (pid, CPU ticks) of `root` and its descendants.
 fn process_tree(root: u32) -> anyhow::Result<Vec<(u32, u64)>> {
     let mut parents: Vec<(u32, u32, u64)> = Vec::new();

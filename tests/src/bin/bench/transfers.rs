@@ -21,7 +21,7 @@ use secdns_tests::{
     prerequisites::{require_root, require_tools},
     records::{host_address, hosts_zone},
     secdns::{start_xdp_peer, stats},
-    servers::{Server, spawn_secondary},
+    servers::{Server, process_tree_rss, reset_peak_rss, spawn_secondary},
 };
 
 use crate::probe::{MemorySampler, Probe, WAIT_LIMIT, wait_for_tcp};
@@ -55,6 +55,12 @@ struct Row {
     xdp_left_out: Option<u64>,
     /// From the primary's commit of CHANGED records until the secondary answers the new data.
     ixfr_to_serving_ms: f64,
+    /// Resident memory before the IXFR, once it stopped falling after the zone was taken
+    /// (see [`settled_rss`]).
+    steady_rss_bytes: u64,
+    /// The largest resident memory from the primary's commit until the change is served
+    /// (secdns: held by its XDP maps too).
+    ixfr_peak_rss_bytes: u64,
     /// From starting it again until it answers (secdns: its pinned XDP program answers
     /// throughout).
     restart_to_serving_ms: f64,
@@ -141,6 +147,8 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
         let publications = map.as_ref().map_or(0, |m| m.publications);
         let changed_host = format!("host{}.{APEX}", first + CHANGED - 1);
         let changed = changed_address(round, first + CHANGED - 1);
+        let steady = settled_rss(running.process.pid())?;
+        reset_peak_rss(running.process.pid())?;
         let committed = Instant::now();
         primary.commit()?;
         probe
@@ -149,6 +157,7 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
         let ixfr = committed.elapsed();
         // The XDP program must hold the change too before the next step.
         wait_xdp(server, &net, committed, publications)?;
+        let (_, ixfr_peak) = process_tree_rss(running.process.pid())?;
 
         // A restart, from what it saved.
         let mut log = running.process.output();
@@ -183,6 +192,8 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
             xdp_map_bytes: map.as_ref().map(|m| m.bytes),
             xdp_left_out: map.as_ref().map(|m| m.left_out),
             ixfr_to_serving_ms: ms(ixfr),
+            steady_rss_bytes: steady,
+            ixfr_peak_rss_bytes: ixfr_peak,
             restart_to_serving_ms: ms(restart),
             restart_to_tcp_ms: ms(restart_tcp),
             restart_to_xdp_ms: restart_xdp.map(ms),
@@ -256,6 +267,22 @@ fn xdp_map(server: Server, net: &TestNet) -> anyhow::Result<Option<secdns::stats
     Ok(Some(stats(net)?.xdp_map))
 }
 
+/// Resident memory of a server's processes once it has stopped falling: read every half
+/// second until two readings are within 1 % (memory freed after taking a zone goes back to
+/// the system over seconds), for at most 20 s.
+fn settled_rss(pid: u32) -> anyhow::Result<u64> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = process_tree_rss(pid)?.0;
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = process_tree_rss(pid)?.0;
+        if now.abs_diff(last) * 100 <= last || Instant::now() > deadline {
+            return Ok(now);
+        }
+        last = now;
+    }
+}
+
 fn targets(rows: &[Row], records: usize) -> Vec<Target> {
     let find = |server: Server| rows.iter().find(|r| r.server == server.name());
     let (Some(ours), Some(knot), Some(nsd)) = (
@@ -270,6 +297,8 @@ fn targets(rows: &[Row], records: usize) -> Vec<Target> {
     // taken out of it and the kernel's count of the maps (every page, written or not) added.
     let ours_memory = ours.peak_pss_outside_maps_bytes + ours.xdp_map_bytes.unwrap_or(0);
     let to_xdp = ours.axfr_to_xdp_ms.unwrap_or(f64::INFINITY);
+    let growth =
+        |r: &Row| (r.ixfr_peak_rss_bytes as f64 / r.steady_rss_bytes.max(1) as f64 - 1.0) * 100.0;
     vec![
         Target {
             target: format!("{records}-record AXFR to serving faster than knotd and nsd"),
@@ -314,6 +343,21 @@ fn targets(rows: &[Row], records: usize) -> Vec<Target> {
                 ours.ixfr_to_serving_ms, nsd.ixfr_to_serving_ms
             ),
             met: Some(ours.ixfr_to_serving_ms <= nsd.ixfr_to_serving_ms),
+        },
+        Target {
+            target: format!(
+                "peak memory during the IXFR of {CHANGED} changes within 10 % of the steady state"
+            ),
+            measured: format!(
+                "{} MiB resident at the peak, {} MiB before: {:+.1} % (knotd {:+.1} %, nsd \
+                 {:+.1} %)",
+                ours.ixfr_peak_rss_bytes >> 20,
+                ours.steady_rss_bytes >> 20,
+                growth(ours),
+                growth(knot),
+                growth(nsd)
+            ),
+            met: Some(ours.ixfr_peak_rss_bytes * 10 <= ours.steady_rss_bytes * 11),
         },
         Target {
             target: "the kernel answers through a restart (first UDP answer after the start)"
@@ -376,7 +420,11 @@ fn markdown(rows: &[Row], targets: &[Target], records: usize, memory_mib: u32) -
          address. Peak memory: the server's processes' summed PSS sampled every 100 ms (or 10 times a sample's time) until \
          serving (for secdns, until its XDP maps hold the zone), and the largest VmHWM of one \
          process; for secdns, whose XDP answer maps are mapped into it, also its PSS outside \
-         them, to which the target adds the kernel's count of the maps. Restart: SIGTERM, then started again with the \
+         them, to which the target adds the kernel's count of the maps. Memory during the \
+         IXFR: the processes' resident memory (VmRSS, summed) once it stopped falling after the \
+         zone was taken (read every half second until two readings are within 1 %), then their \
+         peaks (VmHWM, reset just before the primary's commit) until the change is served, \
+         by XDP too for secdns. Restart: SIGTERM, then started again with the \
          primary up at the same serial; secdns's XDP links are pinned in a bpffs the restart \
          finds (as /sys/fs/bpf on a host), so its kernel answers throughout, and \"XDP\" is \
          when the new process's own maps hold the zone; \"TCP\" is when a TCP query (which \
