@@ -52,48 +52,163 @@ impl ContentIndex {
     }
 }
 
-/// Where each distinct body is in the arena, by content address, in 4 bytes a body: the
-/// arena's lookup. It is sized for as many bodies as the arena has chunks (a body takes one
-/// at least) and so never grows, which would read every body back to hash it again; a
-/// candidate is confirmed against the body itself.
-#[derive(Default)]
-pub struct ChunkIndex(HashTable<u32>);
+/// Where each distinct body is in the arena, by content address: a power-of-two array of
+/// (32 bits of the address, chunk) slots, probed linearly from the slot those bits give, at
+/// most three quarters full. Written here rather than taken from hashbrown for one reason:
+/// staging asks for the slot of the body a few entries ahead ([`ChunkIndex::prefetch`]),
+/// and a hashbrown table does not say where a key would be; a lookup that missed the cache
+/// was a third of the staging of a million names. The kept bits give a slot's home, so the
+/// table grows and removes without reading a body back; a candidate is confirmed against
+/// the body itself.
+pub struct ChunkIndex {
+    slots: Box<[ChunkSlot]>,
+    len: usize,
+}
+
+#[derive(Clone, Copy)]
+struct ChunkSlot {
+    short: u32,
+    /// [`NO_CHUNK`] for a free slot.
+    chunk: u32,
+}
+
+const NO_CHUNK: u32 = u32::MAX;
+const FREE: ChunkSlot = ChunkSlot {
+    short: 0,
+    chunk: NO_CHUNK,
+};
+
+impl Default for ChunkIndex {
+    fn default() -> Self {
+        Self::for_chunks(0)
+    }
+}
 
 impl ChunkIndex {
-    /// An index for up to `chunks` bodies.
+    /// An index for up to `chunks` bodies (a body takes a chunk at least).
     pub fn for_chunks(chunks: usize) -> Self {
-        Self(HashTable::with_capacity(chunks))
+        Self {
+            slots: vec![FREE; slots_for(chunks)].into_boxed_slice(),
+            len: 0,
+        }
+    }
+
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    fn home(&self, short: u32) -> usize {
+        short as usize & self.mask()
     }
 
     /// The chunk of a body with `content`, among those `same` confirms hold it.
     pub fn find(&self, content: u128, same: impl Fn(u32) -> bool) -> Option<u32> {
-        self.0.find(content as u64, |&chunk| same(chunk)).copied()
+        let short = short(content);
+        let mut at = self.home(short);
+        // Never full: a free slot ends every probe.
+        for _ in 0..self.slots.len() {
+            let slot = self.slots.get(at)?;
+            if slot.chunk == NO_CHUNK {
+                return None;
+            }
+            if slot.short == short && same(slot.chunk) {
+                return Some(slot.chunk);
+            }
+            at = (at + 1) & self.mask();
+        }
+        None
     }
 
-    /// Records that a body with `content` is at `chunk`; `content_at` gives the content
-    /// address of the body at a chunk, should the index have to grow after all.
-    pub fn insert(&mut self, content: u128, chunk: u32, content_at: impl Fn(u32) -> u128) {
-        self.0
-            .insert_unique(content as u64, chunk, |&at| content_at(at) as u64);
-    }
-
-    /// Makes room for up to `chunks` bodies in all (moved to a bigger arena), hashing each
-    /// body again by `content_at`.
-    pub fn grow_to(&mut self, chunks: usize, content_at: impl Fn(u32) -> u128) {
-        let more = chunks.saturating_sub(self.0.len());
-        self.0.reserve(more, |&at| content_at(at) as u64);
-    }
-
-    /// Forgets the body with `content` at `chunk` (if recorded).
-    pub fn remove(&mut self, content: u128, chunk: u32) {
-        if let Ok(entry) = self.0.find_entry(content as u64, |&at| at == chunk) {
-            entry.remove();
+    /// Asks for the slot a body with `content` would be found at (see [`crate::prefetch`]).
+    pub fn prefetch(&self, content: u128) {
+        if let Some(slot) = self.slots.get(self.home(short(content))) {
+            crate::prefetch::line(slot);
         }
     }
 
-    pub fn clear(&mut self) {
-        self.0.clear();
+    /// Records that a body with `content` is at `chunk`.
+    pub fn insert(&mut self, content: u128, chunk: u32) {
+        if chunk == NO_CHUNK {
+            return;
+        }
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            self.grow_to(2 * (self.len + 1));
+        }
+        self.put(ChunkSlot {
+            short: short(content),
+            chunk,
+        });
+        self.len += 1;
     }
+
+    fn put(&mut self, slot: ChunkSlot) {
+        let mut at = self.home(slot.short);
+        while self.slots.get(at).is_some_and(|s| s.chunk != NO_CHUNK) {
+            at = (at + 1) & self.mask();
+        }
+        if let Some(free) = self.slots.get_mut(at) {
+            *free = slot;
+        }
+    }
+
+    /// Makes room for up to `chunks` bodies in all (moved to a bigger arena).
+    pub fn grow_to(&mut self, chunks: usize) {
+        let wanted = slots_for(chunks);
+        if wanted <= self.slots.len() {
+            return;
+        }
+        let old = std::mem::replace(&mut self.slots, vec![FREE; wanted].into_boxed_slice());
+        for slot in old.iter().filter(|s| s.chunk != NO_CHUNK) {
+            self.put(*slot);
+        }
+    }
+
+    /// Forgets the body with `content` at `chunk` (if recorded): the slots after it move
+    /// back where their probe passes the freed one.
+    pub fn remove(&mut self, content: u128, chunk: u32) {
+        let short = short(content);
+        let mask = self.mask();
+        let mut at = self.home(short);
+        loop {
+            match self.slots.get(at) {
+                Some(slot) if slot.chunk == NO_CHUNK => return,
+                Some(slot) if slot.short == short && slot.chunk == chunk => break,
+                Some(_) => at = (at + 1) & mask,
+                None => return,
+            }
+        }
+        let mut hole = at;
+        let mut next = at;
+        loop {
+            next = (next + 1) & mask;
+            let Some(&slot) = self.slots.get(next) else {
+                break;
+            };
+            if slot.chunk == NO_CHUNK {
+                break;
+            }
+            let home = self.home(slot.short);
+            // It may fill the hole when the hole lies on its probe, from its home to here.
+            if next.wrapping_sub(home) & mask >= next.wrapping_sub(hole) & mask {
+                self.slots[hole] = slot;
+                hole = next;
+            }
+        }
+        self.slots[hole] = FREE;
+        self.len -= 1;
+    }
+
+    pub fn clear(&mut self) {
+        self.slots.fill(FREE);
+        self.len = 0;
+    }
+}
+
+/// Slots for `bodies`: a power of two, at most three quarters of them used.
+fn slots_for(bodies: usize) -> usize {
+    (bodies.saturating_mul(4) / 3 + 1)
+        .next_power_of_two()
+        .max(8)
 }
 
 /// The part of a content address kept: its low bits (a keyed hash: every bit is as good).
@@ -131,5 +246,47 @@ mod tests {
         assert_eq!(index.find(a, holds(a)), None);
         assert_eq!(index.find(b, holds(b)), Some(20));
         assert_eq!(index.len(), 10_001);
+    }
+
+    /// The arena's index against a plain map, through inserts, removals (which move the
+    /// slots after them back), growth and clearing, with addresses that share their kept
+    /// bits and so their slots.
+    #[test]
+    fn the_arena_index_finds_what_a_map_holds() {
+        let mut index = ChunkIndex::for_chunks(16);
+        let mut held: std::collections::HashMap<u32, u128> = Default::default();
+        let content = |n: u32| u128::from(n % 97) | u128::from(n) << 64;
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for step in 0..20_000u32 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let chunk = (seed % 3000) as u32;
+            match held.get(&chunk) {
+                Some(&c) if seed.is_multiple_of(3) => {
+                    index.remove(c, chunk);
+                    held.remove(&chunk);
+                }
+                Some(_) => {}
+                None => {
+                    index.insert(content(chunk), chunk);
+                    held.insert(chunk, content(chunk));
+                }
+            }
+            if step.is_multiple_of(997) {
+                for chunk in 0..3000 {
+                    let found =
+                        index.find(content(chunk), |at| held.get(&at) == Some(&content(chunk)));
+                    assert_eq!(
+                        found,
+                        held.contains_key(&chunk).then_some(chunk),
+                        "step {step}"
+                    );
+                }
+            }
+        }
+        assert_eq!(index.len, held.len());
+        index.clear();
+        assert_eq!(index.find(content(1), |_| true), None);
     }
 }

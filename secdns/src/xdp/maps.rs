@@ -379,6 +379,9 @@ impl AnswerMaps {
         for (i, entry) in upserts.entries.iter().enumerate() {
             if let Some(ahead) = upserts.entries.get(i + PREFETCH_AHEAD) {
                 self.prefetch_buckets(SlotKey::of(&ahead.key).tag);
+                if let Some((content, _)) = upserts.bodies.body(ahead) {
+                    self.by_content.prefetch(content);
+                }
             }
             let key = SlotKey::of(&entry.key);
             // `has_room` keeps the arena from running out; if it did, userspace answers.
@@ -487,10 +490,7 @@ impl AnswerMaps {
         other.by_content = std::mem::take(&mut self.by_content);
         let used = self.next_chunk as usize;
         other.body_chunks[..used].copy_from_slice(&self.body_chunks[..used]);
-        let (arena, body_chunks) = (&other.arena, &other.body_chunks);
-        other
-            .by_content
-            .grow_to(arena.values(), |at| content_in(arena, body_chunks, at));
+        other.by_content.grow_to(other.arena.values());
         other.body_refs[..used].copy_from_slice(&self.body_refs[..used]);
         other.free_runs =
             std::mem::replace(&mut self.free_runs, vec![Vec::new(); MAX_BODY_CHUNKS + 1]);
@@ -704,9 +704,7 @@ impl AnswerMaps {
                 chunks * CHUNK_LEN,
             );
         }
-        let (arena, body_chunks) = (&self.arena, &self.body_chunks);
-        self.by_content
-            .insert(address, chunk, |at| content_in(arena, body_chunks, at));
+        self.by_content.insert(address, chunk);
         self.body_chunks[chunk as usize] = chunks as u8;
         self.body_refs[chunk as usize] = 1;
         Some(chunk)
