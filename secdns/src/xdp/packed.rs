@@ -135,10 +135,12 @@ impl Bodies {
     }
 
     /// `store` alone, at `index` (see [`Packer::new`]): the stores before it are empty.
+    /// Not sealed: a streamed part is staged and dropped (sealing shrank its bytes, a copy
+    /// of each part on the staging thread), or handed back to be sealed with the others.
     pub fn one_at(index: u32, store: BodyStore) -> Self {
         let mut stores: Vec<BodyStore> = (0..index).map(|_| BodyStore::default()).collect();
         stores.push(store);
-        Self::new(stores)
+        Self(stores)
     }
 
     /// The stores, by index.
