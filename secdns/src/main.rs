@@ -25,6 +25,12 @@ use secdns::{
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's options (its `malloc_conf`, under the prefix this build of it takes). Memory
+/// freed by threads that then sleep (a transfer's records, a compile's buffers) goes back to
+/// the system only when something purges it: a background thread does, within a second.
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static JEMALLOC_OPTIONS: &[u8; 43] = b"background_thread:true,dirty_decay_ms:1000\0";
+
 #[derive(Parser)]
 #[command(
     name = "secdns",
