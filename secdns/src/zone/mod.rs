@@ -1068,19 +1068,17 @@ mod tests {
             builder.finish().unwrap()
         };
         assert!(!rebuilt(&flat).has_deep_names());
-        let mut changed = ZoneBuilder::from_zone(&flat);
-        let owner: Name = "h3.t.".parse().unwrap();
-        changed
-            .add(owner, rtype::A, class::IN, 60, address(4))
-            .unwrap();
-        let still_flat = changed.finish().unwrap();
+        let with_host = |zone: &Zone, owner: &str, last: u8| {
+            let mut changed = ZoneBuilder::from_zone(zone);
+            let owner: Name = owner.parse().unwrap();
+            changed
+                .add(owner, rtype::A, class::IN, 60, address(last))
+                .unwrap();
+            changed.finish().unwrap()
+        };
+        let still_flat = with_host(&flat, "h3.t.", 4);
         assert!(!still_flat.has_deep_names());
-        let mut changed = ZoneBuilder::from_zone(&still_flat);
-        let owner: Name = "b.h3.t.".parse().unwrap();
-        changed
-            .add(owner, rtype::A, class::IN, 60, address(5))
-            .unwrap();
-        let deeper = changed.finish().unwrap();
+        let deeper = with_host(&still_flat, "b.h3.t.", 5);
         assert!(deeper.has_deep_names());
         assert!(rebuilt(&deeper).has_deep_names());
     }
