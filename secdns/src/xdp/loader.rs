@@ -66,13 +66,19 @@ impl Instance {
     /// Loads the program (this is where the verifier runs) with answer maps of `buckets`
     /// and `chunks`, and maps those into this process.
     fn load(buckets: u32, chunks: u32) -> anyhow::Result<(Self, AnswerMaps)> {
-        let mut ebpf = EbpfLoader::new()
+        // One loader for the process: making one parses the kernel's BTF (20-30 ms), and a
+        // big publication loads the program again, for maps of another size, while it waits.
+        static LOADER: std::sync::Mutex<Option<EbpfLoader<'static>>> = std::sync::Mutex::new(None);
+        let mut loader = LOADER.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ebpf = loader
+            .get_or_insert_with(EbpfLoader::new)
             .map_max_entries("INDEX", buckets)
             .map_max_entries("BODIES", chunks)
             .load(PROGRAM_OBJECT)
             .with_context(|| {
                 format!("loading the XDP object (index of {buckets} buckets, {chunks} chunks)")
             })?;
+        drop(loader);
         let program: &mut Xdp = ebpf
             .program_mut(PROGRAM_NAME)
             .ok_or_else(|| anyhow!("program {PROGRAM_NAME} missing from the XDP object"))?
