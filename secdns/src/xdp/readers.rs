@@ -25,9 +25,11 @@ pub const WIDE_MIN: usize = 16;
 const WIDE_SHARE: usize = 64;
 
 /// Whether a name read `count` times, in a zone of `zone_units` units, keeps only the kinds
-/// read: listing the readers would cost more than compiling the zone again.
+/// read: listing the readers would cost more than compiling the zone again. A share of a
+/// compile holds a 64th of the units (`compile::SHARES`): a name every unit reads is wide
+/// within each share, also when the zone's units divide evenly (read by exactly a 64th).
 fn is_wide(count: usize, zone_units: u32) -> bool {
-    count > WIDE_MIN.max(zone_units as usize / WIDE_SHARE)
+    count > WIDE_MIN && count.saturating_mul(WIDE_SHARE) >= zone_units as usize
 }
 
 /// A name read too often to list its readers.
@@ -404,6 +406,21 @@ mod tests {
         });
         found.sort();
         found
+    }
+
+    /// A share of a zone whose units divide evenly into 64 shares: the apex every unit
+    /// reads is wide in it, and no read of it is held one by one until the shares merge
+    /// (for a million names, 160 MB).
+    #[test]
+    fn a_name_every_unit_of_an_even_share_reads_is_wide_in_it() {
+        let units = Units::new(&[64 * 300]);
+        let mut share = Collector::default();
+        for unit in 0..300u32 {
+            share.add(unit, 0, &[(7, Kind::Exists)], &units);
+        }
+        share.settle(&units);
+        assert!(share.wide.contains_key(&7));
+        assert!(share.reads.is_empty());
     }
 
     #[test]
