@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod dns;
+pub mod memory;
 pub mod parallel;
 pub mod persist;
 pub mod prefetch;

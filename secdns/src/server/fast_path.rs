@@ -97,7 +97,11 @@ impl FastPath {
             let Ok(mut engine) = self.engine() else {
                 return false;
             };
-            *begun.get_or_insert_with(|| engine.begin_parts(records)) && engine.stage_part(part)
+            *begun.get_or_insert_with(|| {
+                // What the zone's transfer freed goes back before the maps take their memory.
+                crate::memory::release_freed_in_background();
+                engine.begin_parts(records)
+            }) && engine.stage_part(part)
         };
         let update = self
             .published()?
