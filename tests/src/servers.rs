@@ -476,15 +476,32 @@ pub struct TreeMemory {
     /// The part of `pss` in BPF maps mapped into the processes (secdns's answer maps):
     /// kernel memory, which the kernel also counts on its own.
     pub bpf_map_pss: u64,
+    /// The kernel's count (memlock) of the BPF maps the processes hold, each map once:
+    /// every page of a map, written or not.
+    pub bpf_map_bytes: u64,
     /// The largest peak resident set (VmHWM) of any one of them.
     pub peak_rss: u64,
+}
+
+impl TreeMemory {
+    /// What the processes and their BPF maps hold: the PSS outside the maps, and the
+    /// kernel's count of the maps (their mapped pages not counted twice).
+    pub fn with_maps(&self) -> u64 {
+        self.pss.saturating_sub(self.bpf_map_pss) + self.bpf_map_bytes
+    }
 }
 
 /// The memory a process and its descendants hold (see [`TreeMemory`]). A process that ends
 /// while we look is left out.
 pub fn process_tree_memory(root: u32) -> anyhow::Result<TreeMemory> {
     let mut memory = TreeMemory::default();
+    let mut maps_seen = std::collections::HashSet::new();
     for (pid, _) in process_tree(root)? {
+        for (map_id, bytes) in bpf_maps_of(pid) {
+            if maps_seen.insert(map_id) {
+                memory.bpf_map_bytes += bytes;
+            }
+        }
         let Ok(smaps) = std::fs::read_to_string(format!("/proc/{pid}/smaps")) else {
             continue;
         };
@@ -518,6 +535,33 @@ pub fn process_tree_memory(root: u32) -> anyhow::Result<TreeMemory> {
         memory.peak_rss = memory.peak_rss.max(hwm * 1024);
     }
     Ok(memory)
+}
+
+/// The BPF maps process `pid` holds a descriptor of: (map id, the kernel's count of its
+/// memory), from fdinfo. A descriptor closed while we look is left out.
+fn bpf_maps_of(pid: u32) -> Vec<(u64, u64)> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    fds.filter_map(|fd| {
+        let fd = fd.ok()?;
+        let target = std::fs::read_link(fd.path()).ok()?;
+        if target.to_str() != Some("anon_inode:bpf-map") {
+            return None;
+        }
+        let info =
+            std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_str()?))
+                .ok()?;
+        let field = |name: &str| -> Option<u64> {
+            info.lines()
+                .find_map(|line| line.strip_prefix(name))?
+                .trim()
+                .parse()
+                .ok()
+        };
+        Some((field("map_id:")?, field("memlock:")?))
+    })
+    .collect()
 }
 
 /// The resident memory of a process and its descendants, summed: now (VmRSS), and the

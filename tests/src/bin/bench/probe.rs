@@ -174,11 +174,14 @@ pub struct MemorySampler {
 pub struct MemoryPeaks {
     /// Summed PSS of the processes.
     pub pss: u64,
-    /// Summed PSS outside BPF maps mapped into them: with the kernel's own count of the
-    /// maps, what the processes and their maps hold (the mapped pages are not counted twice).
-    pub pss_outside_bpf_maps: u64,
     /// VmHWM of any one process.
     pub rss: u64,
+    /// The processes and their BPF maps at the sample where they held the most together
+    /// (see `TreeMemory::with_maps`), and that sample's two parts: the PSS outside the maps,
+    /// the kernel's count of the maps.
+    pub with_maps: u64,
+    pub with_maps_outside: u64,
+    pub with_maps_maps: u64,
 }
 
 impl MemorySampler {
@@ -191,10 +194,12 @@ impl MemorySampler {
                 let sampled = Instant::now();
                 if let Ok(now) = process_tree_memory(pid) {
                     peaks.pss = peaks.pss.max(now.pss);
-                    peaks.pss_outside_bpf_maps = peaks
-                        .pss_outside_bpf_maps
-                        .max(now.pss.saturating_sub(now.bpf_map_pss));
                     peaks.rss = peaks.rss.max(now.peak_rss);
+                    if now.with_maps() > peaks.with_maps {
+                        peaks.with_maps = now.with_maps();
+                        peaks.with_maps_outside = now.pss.saturating_sub(now.bpf_map_pss);
+                        peaks.with_maps_maps = now.bpf_map_bytes;
+                    }
                 }
                 if flag.load(Ordering::Relaxed) {
                     return peaks;

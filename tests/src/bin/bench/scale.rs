@@ -48,7 +48,10 @@ struct Row {
     xdp_ms: Option<f64>,
     peak_pss_bytes: u64,
     /// The same, outside the BPF maps mapped into the process (secdns's answer maps).
+    /// The PSS outside the BPF maps, and the kernel's count of the maps, at the sample
+    /// where the two together were highest.
     peak_pss_outside_maps_bytes: u64,
+    peak_maps_bytes: u64,
     peak_rss_bytes: u64,
     /// secdns: the kernel's count of the answer maps' memory (mapped into the process too,
     /// so the pages written are part of its PSS).
@@ -167,7 +170,8 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
             serving_ms: ms(serving),
             xdp_ms: xdp.map(ms),
             peak_pss_bytes: peaks.pss,
-            peak_pss_outside_maps_bytes: peaks.pss_outside_bpf_maps,
+            peak_pss_outside_maps_bytes: peaks.with_maps_outside,
+            peak_maps_bytes: peaks.with_maps_maps,
             peak_rss_bytes: peaks.rss,
             xdp_map_bytes: map.as_ref().map(|m| m.xdp_map.bytes),
             xdp_entries: map.as_ref().map(|m| m.xdp_map.entries),
@@ -259,7 +263,7 @@ fn targets(rows: &[Row], zones: usize, quick: bool) -> Vec<Target> {
     let swept_by_xdp = ours.xdp_answers_in_sweep.unwrap_or(0);
     // The maps' pages written are in the PSS: taken out, and the kernel's count (every page)
     // added.
-    let ours_memory = ours.peak_pss_outside_maps_bytes + ours.xdp_map_bytes.unwrap_or(0);
+    let ours_memory = ours.peak_pss_outside_maps_bytes + ours.peak_maps_bytes;
     let gib = |bytes: u64| bytes as f64 / (1u64 << 30) as f64;
     vec![
         Target {
@@ -282,7 +286,7 @@ fn targets(rows: &[Row], zones: usize, quick: bool) -> Vec<Target> {
                  counts them ({:.2} GiB PSS with the maps' pages mapped into it)",
                 gib(ours_memory),
                 gib(ours.peak_pss_outside_maps_bytes),
-                gib(ours.xdp_map_bytes.unwrap_or(0)),
+                gib(ours.peak_maps_bytes),
                 gib(ours.peak_pss_bytes)
             ),
             met: full(ours_memory < MEMORY_TARGET),
@@ -342,8 +346,8 @@ fn markdown(
          is its first publication into the XDP maps (every zone file is read before it). \
          Peak memory: the server's processes' summed PSS sampled every 100 ms (or 10 times a sample's time) until serving \
          (secdns: until XDP holds all; the answer maps are mapped into the process, so the \
-         pages written are in its PSS: the target takes the PSS outside them and adds the \
-         kernel's count of the maps), and the largest VmHWM of one process. Then each zone's last \
+         pages written are in its PSS: the target takes, sample by sample, the PSS outside them \
+         plus the kernel's count of the maps held then, and the highest), and the largest VmHWM of one process. Then each zone's last \
          host is asked once from the client namespace. secdns's maps may grow to \
          {memory_mib} MiB (`memory_mib`).\n",
         sizes.0, sizes.1

@@ -45,7 +45,10 @@ struct Row {
     /// sample's time), until serving (secdns: until its XDP maps hold the zone).
     peak_pss_bytes: u64,
     /// The same, outside the BPF maps mapped into the processes (secdns's answer maps).
+    /// The PSS outside the BPF maps, and the kernel's count of the maps, at the sample
+    /// where the two together were highest.
     peak_pss_outside_maps_bytes: u64,
+    peak_maps_bytes: u64,
     /// Largest peak resident set (VmHWM) of any one of its processes.
     peak_rss_bytes: u64,
     /// secdns: kernel memory of the XDP answer maps, as the kernel counts it (their pages
@@ -187,7 +190,8 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
             axfr_to_serving_ms: ms(axfr),
             axfr_to_xdp_ms: axfr_xdp.map(ms),
             peak_pss_bytes: peaks.pss,
-            peak_pss_outside_maps_bytes: peaks.pss_outside_bpf_maps,
+            peak_pss_outside_maps_bytes: peaks.with_maps_outside,
+            peak_maps_bytes: peaks.with_maps_maps,
             peak_rss_bytes: peaks.rss,
             xdp_map_bytes: map.as_ref().map(|m| m.bytes),
             xdp_left_out: map.as_ref().map(|m| m.left_out),
@@ -294,8 +298,9 @@ fn targets(rows: &[Row], records: usize) -> Vec<Target> {
     };
     let peak = |r: &Row| r.peak_pss_bytes.max(r.peak_rss_bytes);
     // The answer maps' pages that secdns wrote are mapped into it, in its PSS: they are
-    // taken out of it and the kernel's count of the maps (every page, written or not) added.
-    let ours_memory = ours.peak_pss_outside_maps_bytes + ours.xdp_map_bytes.unwrap_or(0);
+    // taken out of it and the kernel's count of the maps it held then (every page, written
+    // or not) added, sample by sample.
+    let ours_memory = ours.peak_pss_outside_maps_bytes + ours.peak_maps_bytes;
     let to_xdp = ours.axfr_to_xdp_ms.unwrap_or(f64::INFINITY);
     let growth =
         |r: &Row| (r.ixfr_peak_rss_bytes as f64 / r.steady_rss_bytes.max(1) as f64 - 1.0) * 100.0;
@@ -327,11 +332,12 @@ fn targets(rows: &[Row], records: usize) -> Vec<Target> {
             target: "peak memory while taking it (process and answer maps) no more than knotd's"
                 .into(),
             measured: format!(
-                "{:.2}x knotd's ({} MiB: {} MiB outside the maps, {} MiB of maps; knotd {} MiB)",
+                "{:.2}x knotd's ({} MiB: {} MiB outside the maps, {} MiB of maps at that \
+                 moment; knotd {} MiB)",
                 ours_memory as f64 / peak(knot).max(1) as f64,
                 ours_memory >> 20,
                 ours.peak_pss_outside_maps_bytes >> 20,
-                ours.xdp_map_bytes.unwrap_or(0) >> 20,
+                ours.peak_maps_bytes >> 20,
                 peak(knot) >> 20
             ),
             met: Some(ours_memory <= peak(knot)),
@@ -390,9 +396,10 @@ fn markdown(rows: &[Row], targets: &[Target], records: usize, memory_mib: u32) -
     for row in rows {
         let kernel = row.xdp_map_bytes.map_or(String::new(), |b| {
             format!(
-                " ({} MiB of it outside the XDP maps; the maps {} MiB, {} entries left to \
-                 userspace)",
+                " (at its highest, {} MiB outside the XDP maps and {} MiB of maps; the maps \
+                 at the end {} MiB, {} entries left to userspace)",
                 mib(row.peak_pss_outside_maps_bytes),
+                mib(row.peak_maps_bytes),
                 mib(b),
                 row.xdp_left_out.unwrap_or(0)
             )
@@ -419,8 +426,9 @@ fn markdown(rows: &[Row], targets: &[Target], records: usize, memory_mib: u32) -
          zone's last host ({records} hosts); after the IXFR, the last changed host's new \
          address. Peak memory: the server's processes' summed PSS sampled every 100 ms (or 10 times a sample's time) until \
          serving (for secdns, until its XDP maps hold the zone), and the largest VmHWM of one \
-         process; for secdns, whose XDP answer maps are mapped into it, also its PSS outside \
-         them, to which the target adds the kernel's count of the maps. Memory during the \
+         process; for secdns, whose XDP answer maps are mapped into it, also the sample where its \
+         PSS outside them plus the kernel's count of the maps it held then (every instance's) \
+         was highest: what the target compares. Memory during the \
          IXFR: the processes' resident memory (VmRSS, summed) once it stopped falling after the \
          zone was taken (read every half second until two readings are within 1 %), then their \
          peaks (VmHWM, reset just before the primary's commit) until the change is served, \
