@@ -11,6 +11,15 @@ use std::{
 use anyhow::Context as _;
 
 pub fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    write_atomically_with(path, |file| file.write_all(contents))
+}
+
+/// As [`write_atomically`], the contents written by `write` through a buffer: for files too
+/// big to build in memory first.
+pub fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let file_name = path
@@ -18,14 +27,20 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let temp: PathBuf = dir.join(format!(".{file_name}.tmp"));
-    let mut file = std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
         .open(&temp)
         .with_context(|| format!("creating {}", temp.display()))?;
-    file.write_all(contents)
+    let mut buffered = std::io::BufWriter::with_capacity(1 << 16, file);
+    write(&mut buffered)
+        .and_then(|()| buffered.flush())
+        .with_context(|| format!("writing {}", temp.display()))?;
+    let file = buffered
+        .into_inner()
+        .map_err(|e| e.into_error())
         .with_context(|| format!("writing {}", temp.display()))?;
     file.sync_all()
         .with_context(|| format!("syncing {}", temp.display()))?;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     dns::Name,
-    persist::write_atomically,
+    persist::{write_atomically, write_atomically_with},
     zone::{RecordLimits, Zone, wire_file, zonefile},
 };
 
@@ -104,8 +104,10 @@ impl ZoneStore {
     }
 
     pub fn save(&self, zone: &Zone, last_success: SystemTime, kind: &str) -> anyhow::Result<()> {
-        write_atomically(&self.copy_path(zone.apex()), &wire_file::encode(zone))
-            .with_context(|| format!("saving zone {}", zone.apex()))?;
+        write_atomically_with(&self.copy_path(zone.apex()), |out| {
+            wire_file::encode_to(zone, out)
+        })
+        .with_context(|| format!("saving zone {}", zone.apex()))?;
         let _ = std::fs::remove_file(self.text_path(zone.apex()));
         let transferred = Some((unix(last_success), kind.to_owned()));
         self.write_meta(zone, last_success, transferred)

@@ -14,6 +14,8 @@
 //! u32              CRC-32 of everything before it
 //! ```
 
+use std::io::Write;
+
 use super::{Zone, ZoneBuilder, grouped};
 use crate::dns::{Name, codes::class};
 
@@ -44,32 +46,66 @@ pub enum WireFileError {
 /// the order the zone holds them (sorting a million names would take longer than the rest).
 pub fn encode(zone: &Zone) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + zone.wire_size());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_be_bytes());
-    push_name(&mut out, zone.apex().wire());
-    out.extend_from_slice(&zone.serial().to_be_bytes());
-    out.extend_from_slice(&(zone.record_count() as u64).to_be_bytes());
+    // Writing into a Vec cannot fail.
+    let _ = encode_to(zone, &mut out);
+    out
+}
+
+/// [`encode`] written to `out` as it goes: a saved copy is as big as the zone (tens of
+/// megabytes for a million records), and was held whole while the XDP compile of the same
+/// zone took its own memory.
+pub fn encode_to(zone: &Zone, out: impl Write) -> std::io::Result<()> {
+    let mut out = Checksummed {
+        inner: out,
+        crc: crc32fast::Hasher::new(),
+    };
+    let mut name = Vec::with_capacity(256);
+    push_name(&mut name, zone.apex().wire());
+    out.write_all(MAGIC)?;
+    out.write_all(&VERSION.to_be_bytes())?;
+    out.write_all(&name)?;
+    out.write_all(&zone.serial().to_be_bytes())?;
+    out.write_all(&(zone.record_count() as u64).to_be_bytes())?;
     for node in zone.nodes() {
         let mut first = true;
         for rrset in node.rrsets_unrecorded() {
             for rdata in rrset.rdatas {
                 if first {
-                    push_name(&mut out, node.owner.wire());
+                    name.clear();
+                    push_name(&mut name, node.owner.wire());
+                    out.write_all(&name)?;
                     first = false;
                 } else {
-                    out.push(0);
+                    out.write_all(&[0])?;
                 }
-                out.extend_from_slice(&rrset.rtype.to_be_bytes());
-                out.extend_from_slice(&rrset.ttl.to_be_bytes());
+                out.write_all(&rrset.rtype.to_be_bytes())?;
+                out.write_all(&rrset.ttl.to_be_bytes())?;
                 // A zone never holds record data over 65535 octets: every way in checks it.
-                out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
-                out.extend_from_slice(rdata);
+                out.write_all(&(rdata.len() as u16).to_be_bytes())?;
+                out.write_all(rdata)?;
             }
         }
     }
-    let checksum = crc32fast::hash(&out);
-    out.extend_from_slice(&checksum.to_be_bytes());
-    out
+    let checksum = out.crc.clone().finalize();
+    out.inner.write_all(&checksum.to_be_bytes())
+}
+
+/// A writer that keeps the CRC-32 of what went through it.
+struct Checksummed<W> {
+    inner: W,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> Write for Checksummed<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(bytes)?;
+        self.crc.update(bytes.get(..written).unwrap_or(bytes));
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn push_name(out: &mut Vec<u8>, wire: &[u8]) {
@@ -328,6 +364,21 @@ mod tests {
         records
     }
 
+    /// A writer that takes at most seven bytes a call.
+    struct Trickle(Vec<u8>);
+
+    impl std::io::Write for Trickle {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let taken = bytes.len().min(7);
+            self.0.extend_from_slice(&bytes[..taken]);
+            Ok(taken)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
     /// Every type a zone may hold that a primary could send, and some nobody has assigned.
     const TYPES: &[u16] = &[
         1, 2, 5, 12, 13, 14, 15, 16, 17, 18, 21, 24, 25, 28, 29, 33, 35, 36, 37, 39, 42, 43, 44,
@@ -368,6 +419,10 @@ mod tests {
             }
             let zone = builder.finish().unwrap();
             let bytes = encode(&zone);
+            // Written as it goes, by a writer that takes a few bytes at a time: the same.
+            let mut trickled = Trickle(Vec::new());
+            encode_to(&zone, &mut trickled).unwrap();
+            prop_assert_eq!(&trickled.0, &bytes);
             let again = decode(&bytes, &apex).unwrap();
             prop_assert_eq!(sorted(&zone), sorted(&again));
             prop_assert_eq!(shape(&zone), shape(&again));
