@@ -10,7 +10,7 @@ use secdns_common::{MAX_NAME_LEN, dns_lowercase};
 
 use crate::{
     dns::{
-        Name,
+        Dname, Name,
         codes::{rcode, rtype},
         name::{self, label_offsets},
         rdata,
@@ -27,7 +27,7 @@ const YXDOMAIN: u8 = 6;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rr<'a> {
     /// A zone's owner name, or one made for the answer (wildcard and DNAME synthesis).
-    pub owner: Cow<'a, Name>,
+    pub owner: Cow<'a, Dname>,
     pub rtype: u16,
     pub ttl: u32,
     pub rdata: Cow<'a, [u8]>,
@@ -45,7 +45,7 @@ pub struct Answer<'a> {
     /// Extended DNS Error info code (RFC 8914), sent in OPT when the query had one.
     pub extended_error: Option<u16>,
     /// For a referral, the delegation: glue at or below it must fit (RFC 9471).
-    pub cut: Option<&'a Name>,
+    pub cut: Option<&'a Dname>,
 }
 
 /// RFC 8914 §4.21: the server is not authoritative for the name.
@@ -63,7 +63,7 @@ fn lowercase(wire: &[u8]) -> Vec<u8> {
 }
 
 fn records<'a>(
-    owner: Cow<'a, Name>,
+    owner: Cow<'a, Dname>,
     rrset: Rrset<'a>,
     ttl: u32,
 ) -> impl Iterator<Item = Rr<'a>> + 'a {
@@ -128,7 +128,7 @@ impl<'a> Builder<'a> {
     fn add(
         &mut self,
         section: Section,
-        owner: Cow<'a, Name>,
+        owner: Cow<'a, Dname>,
         node: &'a Node,
         rrset: Rrset<'a>,
         ttl: Option<u32>,
@@ -199,7 +199,7 @@ impl<'a> Builder<'a> {
         {
             self.add(
                 Section::Authority,
-                Cow::Borrowed(&node.owner),
+                Cow::Borrowed(node.owner()),
                 node,
                 nsec,
                 None,
@@ -215,7 +215,7 @@ impl<'a> Builder<'a> {
         {
             self.add(
                 Section::Authority,
-                Cow::Borrowed(&node.owner),
+                Cow::Borrowed(node.owner()),
                 node,
                 nsec3,
                 None,
@@ -337,7 +337,7 @@ impl<'a> Builder<'a> {
                 if let Some(rrset) = node.rrset(address_type) {
                     self.add(
                         Section::Additional,
-                        Cow::Borrowed(&node.owner),
+                        Cow::Borrowed(node.owner()),
                         node,
                         rrset,
                         None,
@@ -396,12 +396,12 @@ pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16, dnssec_ok: b
             Found::Dname(node, dname) => {
                 b.add(
                     Section::Answer,
-                    Cow::Borrowed(&node.owner),
+                    Cow::Borrowed(node.owner()),
                     node,
                     dname,
                     None,
                 );
-                let Some(target) = substitute(&current, &node.owner, dname) else {
+                let Some(target) = substitute(&current, node.owner(), dname) else {
                     b.out.rcode = YXDOMAIN;
                     break;
                 };
@@ -440,7 +440,7 @@ pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16, dnssec_ok: b
                     b.negative(rcode::NOERROR);
                     // NODATA: the NSEC at the name (for a wildcard, at the wildcard) says which
                     // types exist there.
-                    let proof_name = node.owner.lowercase_wire();
+                    let proof_name = node.owner().lowercase_wire();
                     if let Some(ce) = wildcard
                         && b.dnssec
                         && zone.nsec3().is_some()
@@ -522,7 +522,7 @@ fn signatures_last(section: &mut Vec<Rr<'_>>) {
 fn answer_from_node<'a>(
     b: &mut Builder<'a>,
     node: &'a Node,
-    owner: Cow<'a, Name>,
+    owner: Cow<'a, Dname>,
     qtype: u16,
 ) -> bool {
     match qtype {
@@ -567,7 +567,7 @@ enum Found<'a> {
     /// wildcard answers), and for a wildcard the offset of its closest encloser.
     Node {
         node: &'a Node,
-        owner: Cow<'a, Name>,
+        owner: Cow<'a, Dname>,
         wildcard: Option<usize>,
     },
     /// No such name; the offset of its closest encloser.
@@ -605,7 +605,7 @@ fn find<'a>(zone: &'a Zone, name: &[u8], qtype: u16) -> Found<'a> {
         if offset == 0 {
             return Found::Node {
                 node,
-                owner: Cow::Borrowed(&node.owner),
+                owner: Cow::Borrowed(node.owner()),
                 wildcard: None,
             };
         }
@@ -629,7 +629,7 @@ fn find<'a>(zone: &'a Zone, name: &[u8], qtype: u16) -> Found<'a> {
 
 /// RFC 6672 §2.2: `name` with the DNAME owner's suffix replaced by the DNAME target; `None`
 /// when the result would be longer than a name may be.
-fn substitute(name: &[u8], owner: &Name, dname: Rrset<'_>) -> Option<Vec<u8>> {
+fn substitute(name: &[u8], owner: &Dname, dname: Rrset<'_>) -> Option<Vec<u8>> {
     let target = dname.rdatas.first()?;
     let prefix = name.len().checked_sub(owner.wire().len())?;
     let mut out = name[..prefix].to_vec();
@@ -640,12 +640,18 @@ fn substitute(name: &[u8], owner: &Name, dname: Rrset<'_>) -> Option<Vec<u8>> {
 /// A referral (RFC 1034 §4.3.2, RFC 4035 §3.1.4): the cut's NS, its DS (or the NSEC proving
 /// there is none) when DNSSEC records are wanted, and glue.
 fn referral<'a>(b: &mut Builder<'a>, cut: &'a Node) {
-    b.out.cut = Some(&cut.owner);
+    b.out.cut = Some(cut.owner());
     let Some(ns) = cut.rrset(rtype::NS) else {
         return;
     };
     let from = b.out.authority.len();
-    b.add(Section::Authority, Cow::Borrowed(&cut.owner), cut, ns, None);
+    b.add(
+        Section::Authority,
+        Cow::Borrowed(cut.owner()),
+        cut,
+        ns,
+        None,
+    );
     // NS at a delegation is not signed: drop what `add` attached to it (not the signatures
     // of proofs before it, such as a wildcard's).
     let added = b.out.authority.split_off(from);
@@ -655,13 +661,19 @@ fn referral<'a>(b: &mut Builder<'a>, cut: &'a Node) {
     b.forget_index(Section::Authority);
     if b.dnssec {
         match cut.rrset(rtype::DS) {
-            Some(ds) => b.add(Section::Authority, Cow::Borrowed(&cut.owner), cut, ds, None),
-            None => b.deny_type(&cut.owner.lowercase_wire()),
+            Some(ds) => b.add(
+                Section::Authority,
+                Cow::Borrowed(cut.owner()),
+                cut,
+                ds,
+                None,
+            ),
+            None => b.deny_type(&cut.owner().lowercase_wire()),
         }
     }
     // The glue a resolver cannot do without (at or below the cut, RFC 9471 §2.1) first, then
     // the rest, as Knot orders them: what does not fit is then the optional part.
-    let cut_name = cut.owner.lowercase_wire();
+    let cut_name = cut.owner().lowercase_wire();
     let below_cut = |target: &[u8]| name::is_at_or_below(target, &cut_name);
     b.addresses_of_targets(from, Section::Authority, below_cut);
     b.addresses_of_targets(from, Section::Authority, |t| !below_cut(t));

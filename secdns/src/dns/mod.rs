@@ -4,4 +4,4 @@ pub mod codes;
 pub mod name;
 pub mod rdata;
 
-pub use name::{Name, NameError};
+pub use name::{Dname, Name, NameError};

@@ -92,6 +92,22 @@ impl Name {
         }
         Ok(name)
     }
+}
+
+/// A name borrowed, as `str` is to `String`: what a [`Name`] holds, or the owner name kept
+/// inside a zone's node. Every method that only reads a name is here; a `Name` has them too.
+#[repr(transparent)]
+pub struct Dname {
+    wire: [u8],
+}
+
+impl Dname {
+    /// `wire` as a name. It must be a whole uncompressed name, as checked when a [`Name`]
+    /// was made of it: only what held one calls this.
+    pub(crate) fn of_checked_wire(wire: &[u8]) -> &Dname {
+        // SAFETY: `Dname` is a transparent wrapper of `[u8]`.
+        unsafe { &*(wire as *const [u8] as *const Dname) }
+    }
 
     pub fn wire(&self) -> &[u8] {
         &self.wire
@@ -117,7 +133,7 @@ impl Name {
         label_offsets(&self.wire)
     }
 
-    /// A key whose order is [`Name::canonical_cmp`]'s: labels from the root, each byte
+    /// A key whose order is [`Dname::canonical_cmp`]'s: labels from the root, each byte
     /// case-folded and raised by one, each label ended by 0. For sorting many names.
     pub fn canonical_key(&self) -> Vec<u16> {
         let mut key = Vec::with_capacity(self.wire.len());
@@ -130,7 +146,7 @@ impl Name {
 
     /// RFC 4034 §6.1 canonical order: label by label from the root, case-folded. Without
     /// allocating: zones sort a million names with it.
-    pub fn canonical_cmp(&self, other: &Self) -> std::cmp::Ordering {
+    pub fn canonical_cmp(&self, other: &Dname) -> std::cmp::Ordering {
         let (a, b) = (LabelStack::of(&self.wire), LabelStack::of(&other.wire));
         for (x, y) in a.root_first(&self.wire).zip(b.root_first(&other.wire)) {
             let order = if x == y {
@@ -153,14 +169,44 @@ impl Name {
             return None;
         }
         let skip = 1 + self.wire[0] as usize;
-        Some(Self {
+        Some(Name {
             wire: self.wire[skip..].into(),
         })
     }
 
     /// True when `self` equals `ancestor` or lies below it.
-    pub fn is_at_or_below(&self, ancestor: &Name) -> bool {
+    pub fn is_at_or_below(&self, ancestor: &Dname) -> bool {
         is_at_or_below(&self.wire, &ancestor.wire)
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = Dname;
+
+    fn deref(&self) -> &Dname {
+        Dname::of_checked_wire(&self.wire)
+    }
+}
+
+impl std::borrow::Borrow<Dname> for Name {
+    fn borrow(&self) -> &Dname {
+        self
+    }
+}
+
+impl AsRef<Dname> for Name {
+    fn as_ref(&self) -> &Dname {
+        self
+    }
+}
+
+impl ToOwned for Dname {
+    type Owned = Name;
+
+    fn to_owned(&self) -> Name {
+        Name {
+            wire: self.wire.into(),
+        }
     }
 }
 
@@ -251,16 +297,36 @@ pub fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
             .all(|(&x, &y)| dns_lowercase(x) == dns_lowercase(y))
 }
 
-impl PartialEq for Name {
+impl PartialEq for Dname {
     fn eq(&self, other: &Self) -> bool {
         eq_ignore_case(&self.wire, &other.wire)
     }
 }
 
+impl Eq for Dname {}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
 impl Eq for Name {}
 
+impl PartialEq<Dname> for Name {
+    fn eq(&self, other: &Dname) -> bool {
+        **self == *other
+    }
+}
+
+impl PartialEq<Name> for Dname {
+    fn eq(&self, other: &Name) -> bool {
+        *self == **other
+    }
+}
+
 /// Orders by the lowercased wire form: consistent with equality, not the DNSSEC order.
-impl Ord for Name {
+impl Ord for Dname {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         let lower = |n: &Self| {
             n.wire
@@ -272,13 +338,26 @@ impl Ord for Name {
     }
 }
 
+impl PartialOrd for Dname {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Name {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (**self).cmp(&**other)
+    }
+}
+
 impl PartialOrd for Name {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl Hash for Name {
+/// Consistent with `Name`'s (a map keyed by `Name` is looked up by `&Dname`).
+impl Hash for Dname {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         for &b in self.wire.iter() {
             state.write_u8(dns_lowercase(b));
@@ -286,7 +365,13 @@ impl Hash for Name {
     }
 }
 
-impl fmt::Display for Name {
+impl Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
+}
+
+impl fmt::Display for Dname {
     /// Presentation format (RFC 1035 §5.1), always with the trailing dot.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_root() {
@@ -309,9 +394,21 @@ impl fmt::Display for Name {
     }
 }
 
-impl fmt::Debug for Name {
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl fmt::Debug for Dname {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Name({self})")
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
     }
 }
 
@@ -375,7 +472,7 @@ mod tests {
         names.sort_by(|a, b| a.canonical_cmp(b));
         let mut by_key = names.clone();
         by_key.reverse();
-        by_key.sort_by_cached_key(Name::canonical_key);
+        by_key.sort_by_cached_key(|name| name.canonical_key());
         assert_eq!(by_key, names);
         let shown: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         assert_eq!(

@@ -586,7 +586,7 @@ mod tests {
             .nodes()
             .map(|node| {
                 let rrsets: Vec<_> = node.rrsets_unrecorded().collect();
-                format!("{} {rrsets:?}", node.owner)
+                format!("{} {rrsets:?}", node.owner())
             })
             .collect();
         nodes.sort();

@@ -319,7 +319,7 @@ mod tests {
         m.extend_from_slice(&rdata);
         let message = parse(&m).unwrap();
         let soa = &message.answers[0];
-        assert_eq!(soa.owner, "example.com.".parse().unwrap());
+        assert_eq!(soa.owner, "example.com.".parse::<Name>().unwrap());
         let expected: Vec<u8> = [
             &b"\x03ns1\x07example\x03com\x00"[..],
             b"\x02hm\x07example\x03com\x00",

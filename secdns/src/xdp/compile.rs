@@ -396,7 +396,7 @@ impl<'s> Compiler<'s> {
         alone: bool,
         parents: &mut ParentCache,
     ) -> Unit {
-        let qname = node.owner.lowercase_wire();
+        let qname = node.owner().lowercase_wire();
         let Some(host) = plain_host::host_key(zone, facts, node, &qname, alone) else {
             return self.full_node(zone, facts, node, qname, parents);
         };
@@ -704,7 +704,7 @@ fn name_units(zones: &[(&Zone, ZoneFacts)], listed: &[u32], units: &mut Units) {
         };
         for (unit, node) in range.clone().zip(zone.nodes()) {
             if listed.next_if_eq(&unit).is_some() {
-                units.name(unit, node.owner.wire().iter().map(|&b| dns_lowercase(b)));
+                units.name(unit, node.owner().wire().iter().map(|&b| dns_lowercase(b)));
             }
         }
         // Past the zone, whatever it held.

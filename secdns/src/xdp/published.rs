@@ -349,7 +349,7 @@ impl Published {
             // A zone that did not change reads the name: not worth finding its units.
             let (old_zone, zone, _) = zones.get(&index)?;
             for node in old_zone.name_nodes().chain(zone.name_nodes()) {
-                dirty.insert((index, node.owner.lowercase_wire()));
+                dirty.insert((index, node.owner().lowercase_wire()));
                 if dirty.len() > most {
                     return None;
                 }
@@ -617,10 +617,10 @@ fn node_changes(old: &Zone, new: &Zone) -> Vec<(Box<[u8]>, NodeChange)> {
         }
         None => new
             .nodes()
-            .map(|node| node.owner.wire())
+            .map(|node| node.owner().wire())
             .chain(
                 old.nodes()
-                    .map(|node| node.owner.wire())
+                    .map(|node| node.owner().wire())
                     .filter(|name| new.node_unrecorded(name).is_none()),
             )
             .collect(),
@@ -634,7 +634,7 @@ fn node_changes(old: &Zone, new: &Zone) -> Vec<(Box<[u8]>, NodeChange)> {
                 (Some(_), None) => NodeChange::Removed,
                 (Some(before), Some(after)) => {
                     if std::ptr::eq(before, after)
-                        || before.owner.wire() == after.owner.wire()
+                        || before.owner().wire() == after.owner().wire()
                             && before.rrsets_unrecorded().eq(after.rrsets_unrecorded())
                     {
                         return None;
@@ -655,7 +655,7 @@ fn node_changes(old: &Zone, new: &Zone) -> Vec<(Box<[u8]>, NodeChange)> {
 /// (every type when the owner's spelling changed: answers carry it).
 fn changed_types(old: &Node, new: &Node) -> Vec<u16> {
     let key = |r: &Rrset| (r.rtype, r.covers);
-    let spelled_alike = old.owner.wire() == new.owner.wire();
+    let spelled_alike = old.owner().wire() == new.owner().wire();
     let same = |a: Rrset, b: Rrset| {
         if a.rtype == rtype::SOA {
             same_but_serial(a, b)

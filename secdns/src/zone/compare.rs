@@ -7,10 +7,12 @@ use super::{Node, Zone};
 pub fn changed_records(old: &Zone, new: &Zone) -> u64 {
     let one_way = |from: &Zone, to: &Zone| -> u64 {
         from.nodes()
-            .map(|node: &Node| match to.node_unrecorded(node.owner.wire()) {
-                Some(other) if std::ptr::eq(node, other) => 0,
-                other => missing(node, other),
-            })
+            .map(
+                |node: &Node| match to.node_unrecorded(node.owner().wire()) {
+                    Some(other) if std::ptr::eq(node, other) => 0,
+                    other => missing(node, other),
+                },
+            )
             .sum()
     };
     one_way(new, old) + one_way(old, new)

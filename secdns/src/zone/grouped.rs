@@ -51,7 +51,7 @@ pub fn node<'r>(
     held.sort_by_key(|&(rr_type, covers, ..)| (rr_type, covers));
     let sets = held.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)).count();
     let size = held.iter().map(|r| 2 + r.3.len()).sum::<usize>();
-    let mut packer = super::rrsets::Packer::with_capacity(sets * super::rrsets::HEADER + size);
+    let mut packer = super::rrsets::Packer::for_owner(&owner, sets * super::rrsets::HEADER + size);
     let mut scratch: smallvec::SmallVec<[&[u8]; 4]> = smallvec::SmallVec::new();
     for set in held.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
         let (rr_type, covers, ttl, _) = *set.first()?;
@@ -66,7 +66,7 @@ pub fn node<'r>(
         }
     }
     let hash = super::nodes::name_hash(owner.wire());
-    Some((hash, Arc::new(Node::packed(owner, packer))))
+    Some((hash, Arc::new(Node::packed(packer))))
 }
 
 /// The zone at `apex` of the node `make` gives for each group, made on every core; `None`
@@ -90,7 +90,7 @@ pub fn zone<G: Sync>(
         for group in share {
             let (hash, node) = make(group)?;
             made.survey.count(&node);
-            if super::below_a_child(node.owner.wire(), apex_len) {
+            if super::below_a_child(node.owner().wire(), apex_len) {
                 made.deeper.push(Arc::clone(&node));
             }
             made.parts

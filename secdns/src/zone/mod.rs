@@ -17,47 +17,50 @@ use std::sync::Arc;
 // Node maps are looked up for every name compiled and every query: a fast, seeded hash.
 use foldhash::{HashMap, HashMapExt};
 
-use crate::dns::{Name, codes::rtype, rdata};
+use crate::dns::{Dname, Name, codes::rtype, rdata};
 use nodes::Nodes;
 
 /// Record data in uncompressed wire form.
 pub type Rdata = Box<[u8]>;
 
-use rrsets::Rrsets;
+use rrsets::NodeData;
 pub use rrsets::{Rdatas, Rrset, RrsetBuf};
 
 /// All RRsets at one owner name. A node with no RRsets is an empty non-terminal.
 #[derive(Clone, Debug)]
 pub struct Node {
-    pub owner: Name,
-    rrsets: Rrsets,
+    /// The owner and the sets, in one allocation once packed.
+    rrsets: NodeData,
 }
 
 impl Node {
-    pub fn new(owner: Name) -> Self {
+    pub fn new(owner: &Name) -> Self {
         Self {
-            owner,
-            rrsets: Rrsets::default(),
+            rrsets: NodeData::empty(owner),
         }
     }
 
     /// A node holding what `sets` packed (sets in type order).
-    fn packed(owner: Name, sets: rrsets::Packer) -> Self {
+    fn packed(sets: rrsets::Packer) -> Self {
         Self {
-            owner,
             rrsets: sets.finish(),
         }
     }
 
+    /// The owner, in the case it came in.
+    pub fn owner(&self) -> &Dname {
+        self.rrsets.owner()
+    }
+
     /// The RRset of `rr_type`; for RRSIG, the first set of signatures.
     pub fn rrset(&self, rr_type: u16) -> Option<Rrset<'_>> {
-        reads::note_at(&self.owner, reads::Kind::Type(rr_type));
+        reads::note_at(self.owner(), reads::Kind::Type(rr_type));
         self.rrsets.iter().find(|r| r.rtype == rr_type)
     }
 
     /// The signatures over this node's `rr_type` RRset.
     pub fn signatures(&self, rr_type: u16) -> Option<Rrset<'_>> {
-        reads::note_at(&self.owner, reads::Kind::Type(rtype::RRSIG));
+        reads::note_at(self.owner(), reads::Kind::Type(rtype::RRSIG));
         self.rrsets
             .iter()
             .find(|r| r.rtype == rtype::RRSIG && r.covers == rr_type)
@@ -65,14 +68,14 @@ impl Node {
 
     /// The RRsets that answer for data at this name: everything but the signatures.
     pub fn data(&self) -> impl Iterator<Item = Rrset<'_>> {
-        reads::note_at(&self.owner, reads::Kind::Whole);
+        reads::note_at(self.owner(), reads::Kind::Whole);
         self.rrsets.iter().filter(|r| r.rtype != rtype::RRSIG)
     }
 
     /// Whether the node holds only NSEC3 records (and their signatures): such a name is not
     /// part of the zone's namespace (RFC 5155 §7.2.8) and answers as if it did not exist.
     pub fn is_nsec3_only(&self) -> bool {
-        reads::note_at(&self.owner, reads::Kind::Whole);
+        reads::note_at(self.owner(), reads::Kind::Whole);
         !self.rrsets.is_empty()
             && self.rrsets.iter().all(|r| {
                 r.rtype == rtype::NSEC3 || r.rtype == rtype::RRSIG && r.covers == rtype::NSEC3
@@ -80,7 +83,7 @@ impl Node {
     }
 
     pub fn is_empty_non_terminal(&self) -> bool {
-        reads::note_at(&self.owner, reads::Kind::Whole);
+        reads::note_at(self.owner(), reads::Kind::Whole);
         self.rrsets.is_empty()
     }
 
@@ -91,13 +94,13 @@ impl Node {
             .iter()
             .flat_map(|r| r.rdatas.iter())
             .fold((0, 0), |(n, size), d| {
-                (n + 1, size + self.owner.wire().len() + 10 + d.len())
+                (n + 1, size + self.owner().wire().len() + 10 + d.len())
             })
     }
 
     /// Every RRset, signatures included, by type.
     pub fn all(&self) -> impl Iterator<Item = Rrset<'_>> + Clone {
-        reads::note_at(&self.owner, reads::Kind::Whole);
+        reads::note_at(self.owner(), reads::Kind::Whole);
         self.rrsets.iter()
     }
 
@@ -108,7 +111,6 @@ impl Node {
 
     /// Asks for its name and records to be brought into the cache; reads the node.
     pub fn prefetch_data(&self) {
-        crate::prefetch::line(self.owner.wire().as_ptr());
         crate::prefetch::line(self.rrsets.as_ptr());
     }
 
@@ -258,13 +260,13 @@ impl Zone {
     }
 
     /// Every record: (owner, type, TTL, record data).
-    pub fn records(&self) -> impl Iterator<Item = (&Name, u16, u32, &[u8])> {
+    pub fn records(&self) -> impl Iterator<Item = (&Dname, u16, u32, &[u8])> {
         self.nodes().flat_map(|node| {
             node.rrsets.iter().flat_map(move |rrset| {
                 rrset
                     .rdatas
                     .iter()
-                    .map(move |data| (&node.owner, rrset.rtype, rrset.ttl, data))
+                    .map(move |data| (node.owner(), rrset.rtype, rrset.ttl, data))
             })
         })
     }
@@ -648,7 +650,7 @@ impl ZoneBuilder {
         let limits = self.limits;
         let node = self
             .nodes
-            .get_or_insert_with(&key, || Arc::new(Node::new(owner.clone())));
+            .get_or_insert_with(&key, || Arc::new(Node::new(&owner)));
         let sets = open_node(node, &mut self.open, &key);
         let covers = covers(rr_type, &rdata);
         let held: usize = sets.iter().map(|r| r.rdatas.len()).sum();
@@ -775,7 +777,7 @@ impl ZoneBuilder {
             vanished |= before.types.iter().any(|t| !after.types.contains(t));
             types.extend(after.types);
             if !before.existed {
-                new_names.push((key, node.owner.clone()));
+                new_names.push((key, node.owner().to_owned()));
             }
         }
         let apex_len = self.apex.wire().len();
@@ -866,7 +868,7 @@ impl ZoneBuilder {
             types: sorted(types),
             deep,
         };
-        nsec_owners.sort_by_cached_key(Name::canonical_key);
+        nsec_owners.sort_by_cached_key(|name| name.canonical_key());
         let nsec3 = self
             .nodes
             .get(&apex_key)
@@ -954,7 +956,7 @@ impl Survey {
                 self.types.push(rrset.rtype);
             }
             if rrset.rtype == rtype::NSEC {
-                self.nsec_owners.push(node.owner.clone());
+                self.nsec_owners.push(node.owner().to_owned());
             }
         }
     }
@@ -963,7 +965,7 @@ impl Survey {
     /// below a child of the apex can lack one: a zone without its apex fails anyway, for
     /// want of an SOA.)
     fn parents(&mut self, all: &Nodes, node: &Node, apex_len: usize) {
-        let owner = &node.owner;
+        let owner = node.owner();
         if !below_a_child(owner.wire(), apex_len) {
             return;
         }
@@ -981,16 +983,16 @@ impl Survey {
 /// Adds to `found` the names between the node at `key` (owned by `owner`; in any case) and
 /// the apex that neither `nodes` nor `found` holds, as empty non-terminals. Looked up by the
 /// key's own suffixes: names are made only for those missing.
-fn missing_parents(nodes: &Nodes, found: &mut Nodes, key: &[u8], owner: &Name, apex_len: usize) {
+fn missing_parents(nodes: &Nodes, found: &mut Nodes, key: &[u8], owner: &Dname, apex_len: usize) {
     let (mut child, mut name) = (key, None::<Name>);
     while let Some(parent) = parent_key(child).filter(|p| p.len() >= apex_len) {
         if nodes.contains_key(parent) || found.contains_key(parent) {
             break;
         }
-        let Some(parent_name) = name.as_ref().unwrap_or(owner).parent() else {
+        let Some(parent_name) = name.as_deref().unwrap_or(owner).parent() else {
             break;
         };
-        found.insert(Arc::new(Node::new(parent_name.clone())));
+        found.insert(Arc::new(Node::new(&parent_name)));
         (child, name) = (parent, Some(parent_name));
     }
 }
@@ -1062,7 +1064,7 @@ mod tests {
             let mut builder = ZoneBuilder::new(apex.clone());
             for (owner, rr_type, ttl, data) in zone.records() {
                 builder
-                    .add(owner.clone(), rr_type, class::IN, ttl, data.into())
+                    .add(owner.to_owned(), rr_type, class::IN, ttl, data.into())
                     .unwrap();
             }
             builder.finish().unwrap()

@@ -97,13 +97,13 @@ pub fn name_hash(wire: &[u8]) -> u64 {
 }
 
 fn node_hash(node: &Arc<Node>) -> u64 {
-    name_hash(node.owner.wire())
+    name_hash(node.owner().wire())
 }
 
 /// Whether `node` is the one named `wire`. Label lengths (at most 63) are no letters, so a
 /// byte-wise comparison ignoring ASCII case compares names as DNS does.
 fn named(wire: &[u8]) -> impl Fn(&Arc<Node>) -> bool + '_ {
-    move |node| node.owner.wire().eq_ignore_ascii_case(wire)
+    move |node| node.owner().wire().eq_ignore_ascii_case(wire)
 }
 
 /// Which of `count` shards (a power of two) holds the name of hash `hash`.
@@ -163,7 +163,7 @@ impl Nodes {
         let hash = node_hash(&node);
         let index = shard_of(hash, self.shards.len());
         let shard = Arc::make_mut(&mut self.shards[index]);
-        match shard.entry(hash, named(node.owner.wire()), node_hash) {
+        match shard.entry(hash, named(node.owner().wire()), node_hash) {
             hashbrown::hash_table::Entry::Occupied(mut held) => *held.get_mut() = node,
             hashbrown::hash_table::Entry::Vacant(vacant) => {
                 vacant.insert(node);
@@ -197,7 +197,7 @@ impl Nodes {
                     let shard = shards.get_mut(shard_of(hash, count).checked_sub(first)?)?;
                     // The new node's name is read only on a match of the hash's top bits: its
                     // memory was last touched on another core.
-                    let same = |held: &Arc<Node>| named(node.owner.wire())(held);
+                    let same = |held: &Arc<Node>| named(node.owner().wire())(held);
                     match shard.entry(hash, same, node_hash) {
                         hashbrown::hash_table::Entry::Occupied(_) => return None,
                         hashbrown::hash_table::Entry::Vacant(vacant) => {
@@ -312,7 +312,7 @@ mod tests {
     use crate::dns::Name;
 
     fn node(name: &str) -> Arc<Node> {
-        Arc::new(Node::new(name.parse().unwrap()))
+        Arc::new(Node::new(&name.parse().unwrap()))
     }
 
     fn key(name: &str) -> Box<[u8]> {
@@ -336,7 +336,7 @@ mod tests {
             .filter(|(a, b)| Arc::ptr_eq(a, b))
             .count();
         assert_eq!(shared, nodes.shards.len() - 1, "one shard copied");
-        nodes.retain(|n| !n.owner.wire().eq_ignore_ascii_case(&key("n7.example.")));
+        nodes.retain(|n| !n.owner().wire().eq_ignore_ascii_case(&key("n7.example.")));
         assert_eq!((nodes.len(), before.len()), (9_999, 10_000));
         assert!(before.contains_key(&key("n7.example.")));
         assert!(!nodes.contains_key(&key("n7.example.")));
@@ -382,7 +382,7 @@ mod tests {
         nodes.insert(node("www.example.com."));
         assert_eq!(nodes.len(), 1);
         let held = nodes.get(upper.wire()).unwrap();
-        assert_eq!(held.owner.to_string(), "www.example.com.");
+        assert_eq!(held.owner().to_string(), "www.example.com.");
         nodes.get_or_insert_with(upper.wire(), || unreachable!("held"));
         assert_eq!(nodes.len(), 1);
     }

@@ -53,10 +53,10 @@ impl Nsec3Chain {
         let mut records: Vec<(Vec<u8>, Box<[u8]>)> = nodes
             .filter(|node| node.rrset(rtype::NSEC3).is_some())
             .filter_map(|node| {
-                let wire = node.owner.lowercase_wire();
+                let wire = node.owner().lowercase_wire();
                 // The owner is <base32hex hash>.<apex>.
                 let label_len = *wire.first()? as usize;
-                if node.owner.parent().as_ref() != Some(apex) {
+                if node.owner().parent().as_ref() != Some(apex) {
                     return None;
                 }
                 Some((base32hex_decode(wire.get(1..1 + label_len)?)?, wire))

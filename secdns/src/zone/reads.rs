@@ -57,7 +57,7 @@ pub fn note_all(earlier: &[Read]) {
 }
 
 /// Notes a read at the node owned by `owner`.
-pub fn note_at(owner: &crate::dns::Name, kind: Kind) {
+pub fn note_at(owner: &crate::dns::Dname, kind: Kind) {
     note(|| name_hash_folding_case(owner.wire()), kind);
 }
 

@@ -15,10 +15,10 @@ use domain::{
 };
 
 use super::Zone;
-use crate::dns::{Name, codes::rtype};
+use crate::dns::{Dname, codes::rtype};
 
 /// One record as a zone-file line (without the line break).
-pub fn record_line(owner: &Name, rr_type: u16, ttl: u32, rdata: &[u8]) -> String {
+pub fn record_line(owner: &Dname, rr_type: u16, ttl: u32, rdata: &[u8]) -> String {
     let mut line = format!("{owner} {ttl} IN {} ", Rtype::from_int(rr_type));
     write_data(&mut line, rr_type, rdata);
     line
@@ -61,8 +61,8 @@ fn write_data(line: &mut String, rr_type: u16, rdata: &[u8]) {
 }
 
 /// Every record of the zone, SOA first, then owners in canonical order.
-pub fn sorted_records(zone: &Zone) -> Vec<(&Name, u16, u32, &[u8])> {
-    let mut records: Vec<(&Name, u16, u32, &[u8])> = zone.records().collect();
+pub fn sorted_records(zone: &Zone) -> Vec<(&Dname, u16, u32, &[u8])> {
+    let mut records: Vec<(&Dname, u16, u32, &[u8])> = zone.records().collect();
     let apex = zone.apex();
     records.sort_by_cached_key(|&(owner, rr_type, _, rdata)| {
         let soa_first = !(rr_type == rtype::SOA && owner == apex);
@@ -85,7 +85,7 @@ pub fn zone_text(zone: &Zone) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zone::zonefile;
+    use crate::{dns::Name, zone::zonefile};
 
     #[test]
     fn written_zones_read_back_identically() {

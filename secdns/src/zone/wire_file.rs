@@ -72,7 +72,7 @@ pub fn encode_to(zone: &Zone, out: impl Write) -> std::io::Result<()> {
             for rdata in rrset.rdatas {
                 if first {
                     name.clear();
-                    push_name(&mut name, node.owner.wire());
+                    push_name(&mut name, node.owner().wire());
                     out.write_all(&name)?;
                     first = false;
                 } else {
@@ -455,8 +455,8 @@ mod tests {
             .map(|n| {
                 let sets: Vec<_> = n.rrsets_unrecorded().collect();
                 let owner = match sets.is_empty() {
-                    true => n.owner.to_string().to_ascii_lowercase(),
-                    false => n.owner.to_string(),
+                    true => n.owner().to_string().to_ascii_lowercase(),
+                    false => n.owner().to_string(),
                 };
                 format!("{owner} {sets:?}")
             })

@@ -20,7 +20,7 @@ use std::{
 
 use super::{RecordLimits, Zone, ZoneBuilder};
 use crate::dns::{
-    Name,
+    Dname, Name,
     codes::{class, rtype},
 };
 use lexer::{Entry, Token};
@@ -164,11 +164,11 @@ impl Reader {
                 zone.node_unrecorded(&name.lowercase_wire())
                     .is_some_and(|n| n.rrsets.iter().any(|r| r.rtype == rtype::DNAME))
             };
-            if let Some(name) = dname_above(&node.owner, zone.apex(), holds_dname) {
+            if let Some(name) = dname_above(node.owner(), zone.apex(), holds_dname) {
                 return Err(ZoneFileError {
                     file: source.to_owned(),
                     line: None,
-                    message: format!("{} is below the DNAME at {name}", node.owner),
+                    message: format!("{} is below the DNAME at {name}", node.owner()),
                 });
             }
         }
@@ -361,7 +361,7 @@ impl Reader {
 
 /// The closest name above `owner`, up to `apex`, that `holds_dname` says holds a DNAME: none
 /// may be below one (knotd: "child record exists under DNAME").
-fn dname_above(owner: &Name, apex: &Name, holds_dname: impl Fn(&Name) -> bool) -> Option<Name> {
+fn dname_above(owner: &Dname, apex: &Name, holds_dname: impl Fn(&Name) -> bool) -> Option<Name> {
     let mut parent = owner.parent();
     while let Some(name) = parent.filter(|p| p.is_at_or_below(apex)) {
         if holds_dname(&name) {
