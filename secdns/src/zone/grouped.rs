@@ -6,8 +6,6 @@
 //! makes [`node`] or [`zone`] answer `None`, and the caller gives the records to the builder
 //! instead, which says what is wrong.
 
-use std::sync::Arc;
-
 use super::{
     Node, RecordLimits, Survey, Zone, ZoneBuilder, ZoneError, covers, meta_type, nodes::Partition,
     soa_readable,
@@ -66,7 +64,7 @@ pub fn node<'r>(
         }
     }
     let hash = super::nodes::name_hash(owner.wire());
-    Some((hash, Arc::new(Node::packed(packer))))
+    Some((hash, Node::packed(packer)))
 }
 
 /// The zone at `apex` of the node `make` gives for each group, made on every core; `None`
@@ -91,7 +89,7 @@ pub fn zone<G: Sync>(
             let (hash, node) = make(group)?;
             made.survey.count(&node);
             if super::below_a_child(node.owner().wire(), apex_len) {
-                made.deeper.push(Arc::clone(&node));
+                made.deeper.push(node.owner().to_owned());
             }
             made.parts
                 .get_mut(partition.part_of(hash))?
@@ -108,8 +106,8 @@ pub(super) struct Made {
     /// Its nodes, in the parts of the table they go in.
     pub parts: Vec<Vec<HashedNode>>,
     pub survey: Survey,
-    /// Nodes whose parent is not the apex.
-    pub deeper: Vec<Arc<Node>>,
+    /// Owners of the nodes whose parent is not the apex.
+    pub deeper: Vec<Name>,
 }
 
 /// Whether a set's records hold one twice (a set is a set: the builder would drop it).

@@ -12,8 +12,6 @@ mod rrsets;
 pub mod wire_file;
 pub mod zonefile;
 
-use std::sync::Arc;
-
 // Node maps are looked up for every name compiled and every query: a fast, seeded hash.
 use foldhash::{HashMap, HashMapExt};
 
@@ -215,7 +213,7 @@ impl Zone {
 
     /// The node at `wire` (in any case), without noting the read (see [`reads`]).
     pub fn node_unrecorded(&self, wire: &[u8]) -> Option<&Node> {
-        self.nodes.get(wire).map(Arc::as_ref)
+        self.nodes.get(wire)
     }
 
     pub fn record_count(&self) -> usize {
@@ -229,7 +227,7 @@ impl Zone {
             || secdns_common::name_hash(lowercase_wire),
             reads::Kind::Exists,
         );
-        self.nodes.get(lowercase_wire).map(Arc::as_ref)
+        self.nodes.get(lowercase_wire)
     }
 
     /// The node at `lowercase_wire` when it is a name of the zone's namespace: not one that
@@ -246,12 +244,12 @@ impl Zone {
 
     /// Every node, without noting reads.
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
-        self.nodes.values().map(Arc::as_ref)
+        self.nodes.values()
     }
 
     /// [`Zone::nodes`] from the `skip`th on, found without visiting those before it.
     pub fn nodes_from(&self, skip: usize) -> impl Iterator<Item = &Node> {
-        self.nodes.values_from(skip).map(Arc::as_ref)
+        self.nodes.values_from(skip)
     }
 
     /// How many nodes [`Zone::nodes`] gives.
@@ -498,7 +496,7 @@ impl ZoneBuilder {
         if let Some(base) = &mut self.base
             && !base.before.contains_key(key)
         {
-            let node = self.nodes.get(key).map(Arc::as_ref);
+            let node = self.nodes.get(key);
             base.before.insert(key.into(), NodeSums::of(node));
         }
     }
@@ -535,7 +533,6 @@ impl ZoneBuilder {
         }
         for key in std::mem::take(&mut self.open) {
             if let Some(node) = self.nodes.get_mut(&key) {
-                let node = Arc::make_mut(node);
                 node.rrsets.open().sort_by_key(|r| (r.rtype, r.covers));
                 node.rrsets.pack();
             }
@@ -595,7 +592,7 @@ impl ZoneBuilder {
 
     /// The node at `owner` as built so far.
     pub fn node(&self, owner: &Name) -> Option<&Node> {
-        self.nodes.get(&owner.lowercase_wire()).map(Arc::as_ref)
+        self.nodes.get(&owner.lowercase_wire())
     }
 
     pub fn add(
@@ -648,9 +645,7 @@ impl ZoneBuilder {
         self.pack_open(false);
         self.touch(&key);
         let limits = self.limits;
-        let node = self
-            .nodes
-            .get_or_insert_with(&key, || Arc::new(Node::new(&owner)));
+        let node = self.nodes.get_or_insert_with(&key, || Node::new(&owner));
         let sets = open_node(node, &mut self.open, &key);
         let covers = covers(rr_type, &rdata);
         let held: usize = sets.iter().map(|r| r.rdatas.len()).sum();
@@ -813,7 +808,7 @@ impl ZoneBuilder {
         let apex_len = self.apex.wire().len();
         // One look at every node, on every core, in the order of their memory: in table
         // order, each would wait for memory (an eighth of a zone file's load).
-        let mut order: Vec<&Node> = self.nodes.values().map(Arc::as_ref).collect();
+        let mut order: Vec<&Node> = self.nodes.values().collect();
         order.sort_unstable_by_key(|node| *node as *const Node as usize);
         let surveys = crate::parallel::in_shares(&order, 4096, |_, _, share| {
             Survey::of(&self.nodes, &mut share.iter().copied(), apex_len)
@@ -839,8 +834,8 @@ impl ZoneBuilder {
         let apex_len = builder.apex.wire().len();
         surveys.extend(crate::parallel::in_shares(&deeper, 4096, |_, _, share| {
             let mut survey = Survey::default();
-            for node in share {
-                survey.parents(&builder.nodes, node, apex_len);
+            for owner in share {
+                survey.parents(&builder.nodes, owner, apex_len);
             }
             survey
         }));
@@ -875,7 +870,7 @@ impl ZoneBuilder {
             .and_then(|apex| apex.rrset(rtype::NSEC3PARAM))
             .and_then(|param| param.rdatas.first())
             .and_then(|param| {
-                let nodes = self.nodes.values().map(Arc::as_ref);
+                let nodes = self.nodes.values();
                 nsec3::Nsec3Chain::build(param, &self.apex, nodes)
             });
         Ok(self.into_zone(serial, totals, nsec_owners, nsec3))
@@ -941,7 +936,7 @@ impl Survey {
         let mut survey = Self::default();
         for node in nodes {
             survey.count(node);
-            survey.parents(all, node, apex_len);
+            survey.parents(all, node.owner(), apex_len);
         }
         survey
     }
@@ -964,8 +959,7 @@ impl Survey {
     /// Notes the names between `node` and the apex that `all` does not hold. (Only names
     /// below a child of the apex can lack one: a zone without its apex fails anyway, for
     /// want of an SOA.)
-    fn parents(&mut self, all: &Nodes, node: &Node, apex_len: usize) {
-        let owner = node.owner();
+    fn parents(&mut self, all: &Nodes, owner: &Dname, apex_len: usize) {
         if !below_a_child(owner.wire(), apex_len) {
             return;
         }
@@ -992,7 +986,7 @@ fn missing_parents(nodes: &Nodes, found: &mut Nodes, key: &[u8], owner: &Dname, 
         let Some(parent_name) = name.as_deref().unwrap_or(owner).parent() else {
             break;
         };
-        found.insert(Arc::new(Node::new(&parent_name)));
+        found.insert(Node::new(&parent_name));
         (child, name) = (parent, Some(parent_name));
     }
 }
@@ -1008,11 +1002,10 @@ fn open_sets<'n>(
 
 /// The RRsets of `node`, at `key`, open to change (listed in `open` when opened here).
 fn open_node<'n>(
-    node: &'n mut Arc<Node>,
+    node: &'n mut Node,
     open: &mut Vec<Box<[u8]>>,
     key: &[u8],
 ) -> &'n mut Vec<RrsetBuf> {
-    let node = Arc::make_mut(node);
     if !node.rrsets.is_open() {
         open.push(key.into());
     }

@@ -1,8 +1,12 @@
 //! A zone's nodes by name, in shards shared between versions of the zone: the copy a change
 //! starts from (an IXFR of a large zone) copies one pointer per shard, and the change then
-//! copies only the shards it touches. A plain map would have to be copied whole — for a
-//! million names, 80 ms of pointer chasing before the first record of a 100-record IXFR is
-//! applied, and as long again to drop the old one.
+//! copies only the shards it touches (a few dozen nodes each for a big zone). A plain map
+//! would have to be copied whole — for a million names, 80 ms of pointer chasing before the
+//! first record of a 100-record IXFR is applied, and as long again to drop the old one.
+//!
+//! The tables hold the nodes themselves (16 bytes each, see `rrsets::NodeData`), not
+//! pointers to them: an `Arc` per node cost 32 bytes a name to save copying the nodes of a
+//! touched shard.
 //!
 //! A node is found by its owner's wire form in any case (RFC 4343): the table holds the nodes
 //! alone, no second copy of each name as a key.
@@ -19,7 +23,7 @@ use hashbrown::HashTable;
 
 use super::Node;
 
-type Shard = HashTable<Arc<Node>>;
+type Shard = HashTable<Node>;
 
 /// About this many nodes to a shard once a zone is finished: a change copies a few hundred
 /// pointers per name it touches, and a small zone has one shard.
@@ -33,7 +37,7 @@ const MAX_SHARDS: usize = 1 << 14;
 const OVERLOAD: usize = 64;
 
 /// A node and the hash of its name ([`name_hash`]).
-pub type HashedNode = (u64, Arc<Node>);
+pub type HashedNode = (u64, Node);
 
 /// How a table of a known number of nodes is filled on every core: its shards in one range
 /// per core, and each node made put with those of its range (see [`Nodes::from_parts`]).
@@ -96,13 +100,13 @@ pub fn name_hash(wire: &[u8]) -> u64 {
     hasher.finish()
 }
 
-fn node_hash(node: &Arc<Node>) -> u64 {
+fn node_hash(node: &Node) -> u64 {
     name_hash(node.owner().wire())
 }
 
 /// Whether `node` is the one named `wire`. Label lengths (at most 63) are no letters, so a
 /// byte-wise comparison ignoring ASCII case compares names as DNS does.
-fn named(wire: &[u8]) -> impl Fn(&Arc<Node>) -> bool + '_ {
+fn named(wire: &[u8]) -> impl Fn(&Node) -> bool + '_ {
     move |node| node.owner().wire().eq_ignore_ascii_case(wire)
 }
 
@@ -123,7 +127,7 @@ impl Nodes {
         self.len
     }
 
-    pub fn get(&self, wire: &[u8]) -> Option<&Arc<Node>> {
+    pub fn get(&self, wire: &[u8]) -> Option<&Node> {
         let hash = name_hash(wire);
         self.shards[shard_of(hash, self.shards.len())].find(hash, named(wire))
     }
@@ -133,7 +137,7 @@ impl Nodes {
     }
 
     /// The node at `wire`, to change; its shard is copied only when there is one.
-    pub fn get_mut(&mut self, wire: &[u8]) -> Option<&mut Arc<Node>> {
+    pub fn get_mut(&mut self, wire: &[u8]) -> Option<&mut Node> {
         let hash = name_hash(wire);
         let index = shard_of(hash, self.shards.len());
         self.shards[index].find(hash, named(wire))?;
@@ -141,11 +145,7 @@ impl Nodes {
     }
 
     /// The node at `wire`, made by `make` when there is none.
-    pub fn get_or_insert_with(
-        &mut self,
-        wire: &[u8],
-        make: impl FnOnce() -> Arc<Node>,
-    ) -> &mut Arc<Node> {
+    pub fn get_or_insert_with(&mut self, wire: &[u8], make: impl FnOnce() -> Node) -> &mut Node {
         self.grow();
         let hash = name_hash(wire);
         let index = shard_of(hash, self.shards.len());
@@ -158,7 +158,7 @@ impl Nodes {
     }
 
     /// Adds `node`, replacing the node of the same name.
-    pub fn insert(&mut self, node: Arc<Node>) {
+    pub fn insert(&mut self, node: Node) {
         self.grow();
         let hash = node_hash(&node);
         let index = shard_of(hash, self.shards.len());
@@ -197,7 +197,7 @@ impl Nodes {
                     let shard = shards.get_mut(shard_of(hash, count).checked_sub(first)?)?;
                     // The new node's name is read only on a match of the hash's top bits: its
                     // memory was last touched on another core.
-                    let same = |held: &Arc<Node>| named(node.owner().wire())(held);
+                    let same = |held: &Node| named(node.owner().wire())(held);
                     match shard.entry(hash, same, node_hash) {
                         hashbrown::hash_table::Entry::Occupied(_) => return None,
                         hashbrown::hash_table::Entry::Vacant(vacant) => {
@@ -224,7 +224,7 @@ impl Nodes {
         }
     }
 
-    pub fn extend(&mut self, nodes: impl IntoIterator<Item = Arc<Node>>) {
+    pub fn extend(&mut self, nodes: impl IntoIterator<Item = Node>) {
         for node in nodes {
             self.insert(node);
         }
@@ -233,7 +233,7 @@ impl Nodes {
     /// Keeps the nodes `keep` says yes to; shards where it says yes to all stay shared.
     pub fn retain(&mut self, mut keep: impl FnMut(&Node) -> bool) {
         for shard in &mut self.shards {
-            if shard.iter().all(|node| keep(node)) {
+            if shard.iter().all(&mut keep) {
                 continue;
             }
             let shard = Arc::make_mut(shard);
@@ -243,13 +243,13 @@ impl Nodes {
         }
     }
 
-    pub fn values(&self) -> impl Iterator<Item = &Arc<Node>> {
+    pub fn values(&self) -> impl Iterator<Item = &Node> {
         self.shards.iter().flat_map(|shard| shard.iter())
     }
 
     /// [`Nodes::values`] without the first `skip`: whole shards are passed by their length,
     /// so a share of a big zone starts without a walk over the nodes before it.
-    pub fn values_from(&self, mut skip: usize) -> impl Iterator<Item = &Arc<Node>> {
+    pub fn values_from(&self, mut skip: usize) -> impl Iterator<Item = &Node> {
         let first = self
             .shards
             .iter()
@@ -264,7 +264,7 @@ impl Nodes {
     }
 
     /// Every node, taken out.
-    pub fn into_values(self) -> impl Iterator<Item = Arc<Node>> {
+    pub fn into_values(self) -> impl Iterator<Item = Node> {
         self.shards.into_iter().flat_map(|shard| {
             Arc::try_unwrap(shard)
                 .unwrap_or_else(|shared| (*shared).clone())
@@ -311,8 +311,8 @@ mod tests {
     use super::*;
     use crate::dns::Name;
 
-    fn node(name: &str) -> Arc<Node> {
-        Arc::new(Node::new(&name.parse().unwrap()))
+    fn node(name: &str) -> Node {
+        Node::new(&name.parse().unwrap())
     }
 
     fn key(name: &str) -> Box<[u8]> {
@@ -351,7 +351,7 @@ mod tests {
         nodes.extend((0..3_000).map(|i| node(&format!("n{i}.example."))));
         nodes.reshard();
         assert!(nodes.shards.len() > 4);
-        let all: Vec<*const Node> = nodes.values().map(Arc::as_ptr).collect();
+        let all: Vec<*const Node> = nodes.values().map(|n| n as *const Node).collect();
         let mut boundaries: Vec<usize> = nodes
             .shards
             .iter()
@@ -365,7 +365,8 @@ mod tests {
             .into_iter()
             .flat_map(|b| [b.saturating_sub(1), b])
         {
-            let from: Vec<*const Node> = nodes.values_from(skip).map(Arc::as_ptr).collect();
+            let from: Vec<*const Node> =
+                nodes.values_from(skip).map(|n| n as *const Node).collect();
             assert_eq!(from, all.get(skip..).unwrap_or_default(), "skip {skip}");
         }
     }

@@ -2,7 +2,7 @@
 //! name in one allocation once the zone is built. A million names held as vectors of vectors
 //! cost about 430 bytes a name in allocations and their slack (a host with one address held
 //! 16 bytes of data in five allocations); with its owner and sets in three allocations, 128;
-//! packed whole, a host is one 48-byte allocation and its node.
+//! packed whole, a host is one 48-byte allocation and its 16-byte node in the zone's table.
 //!
 //! A node being changed (while a zone is built, or by an IXFR) holds its sets open, as
 //! vectors ([`RrsetBuf`]); the builder packs them again. Readers see either form through
