@@ -439,6 +439,32 @@ fn markdown(rows: &[Row], targets: &[Target], records: usize, memory_mib: u32) -
          only userspace answers) is answered, asked with dig every few milliseconds. secdns's XDP maps are given {memory_mib} MiB \
          (`memory_mib`), enough to hold the zone.\n"
     ));
+    out.push_str(&per_record(rows, records));
     crate::report::targets_table(&mut out, targets);
     out
+}
+
+/// What each server holds per record once the zone settled (before the IXFR): resident
+/// memory, and for secdns its parts, userspace outside the XDP maps and the maps as the
+/// kernel counts them.
+fn per_record(rows: &[Row], records: usize) -> String {
+    let per = |bytes: u64| bytes as f64 / records.max(1) as f64;
+    let servers: Vec<String> = rows
+        .iter()
+        .map(|row| match row.xdp_map_bytes {
+            Some(maps) => format!(
+                "{} {:.0} (userspace {:.0}, XDP maps {:.0})",
+                row.server,
+                per(row.steady_rss_bytes),
+                per(row.steady_rss_bytes.saturating_sub(maps)),
+                per(maps)
+            ),
+            None => format!("{} {:.0}", row.server, per(row.steady_rss_bytes)),
+        })
+        .collect();
+    format!(
+        "\nBytes per record once the zone settled (resident memory, the maps' pages written \
+         included once): {}.\n",
+        servers.join("; ")
+    )
 }
