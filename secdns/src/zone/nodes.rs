@@ -27,14 +27,16 @@ type Shard = HashTable<Node>;
 
 /// About this many nodes to a shard once a zone is finished: a change copies a few dozen
 /// nodes per name it touches (at 256, an IXFR of 100 names on a million took 18 ms to
-/// apply, 1.7 ms at 64), and a small zone has one shard.
-const NODES_PER_SHARD: usize = 64;
+/// apply, 1.7 ms at 64), and a small zone has one shard. A shard's table has a power of two
+/// of slots, at most 7/8 of them used: 80 nodes fill 128 slots to 62 %, with room for the
+/// spread between shards (a power of two of shards left a million names 61 a shard, at 48 %).
+const NODES_PER_SHARD: usize = 80;
 /// At most this many shards: a change of a very large zone touching many names copies more
 /// per name instead of holding ever more shards.
 const MAX_SHARDS: usize = 1 << 14;
 /// While a zone is built, its nodes are spread again once shards hold this many times
 /// [`NODES_PER_SHARD`], into sixteen times the shards its size calls for: a million names are
-/// moved once, at 4,096, not all at the end.
+/// moved once, at 5,120, not all at the end.
 const OVERLOAD: usize = 64;
 
 /// A node and the hash of its name ([`name_hash`]).
@@ -75,7 +77,6 @@ impl Partition {
 
 #[derive(Clone, Debug)]
 pub struct Nodes {
-    /// A power of two of them.
     shards: Vec<Arc<Shard>>,
     len: usize,
 }
@@ -111,9 +112,11 @@ fn named(wire: &[u8]) -> impl Fn(&Node) -> bool + '_ {
     move |node| node.owner().wire().eq_ignore_ascii_case(wire)
 }
 
-/// Which of `count` shards (a power of two) holds the name of hash `hash`.
+/// Which of `count` shards holds the name of hash `hash`: from the hash's low half, scaled
+/// (a shard's table takes a slot from the lowest bits, which barely weigh here, and a tag
+/// from the top seven).
 fn shard_of(hash: u64, count: usize) -> usize {
-    (hash >> 32) as usize & (count - 1)
+    (((hash & 0xffff_ffff) * count as u64) >> 32) as usize
 }
 
 impl Nodes {
@@ -300,11 +303,9 @@ impl Nodes {
     }
 }
 
-/// The number of shards for `len` nodes: a power of two.
+/// The number of shards for `len` nodes.
 fn ideal_shards(len: usize) -> usize {
-    (len / NODES_PER_SHARD)
-        .next_power_of_two()
-        .clamp(1, MAX_SHARDS)
+    (len / NODES_PER_SHARD).clamp(1, MAX_SHARDS)
 }
 
 #[cfg(test)]
