@@ -55,10 +55,15 @@ pub fn encode(zone: &Zone) -> Vec<u8> {
 /// megabytes for a million records), and was held whole while the XDP compile of the same
 /// zone took its own memory.
 pub fn encode_to(zone: &Zone, out: impl Write) -> std::io::Result<()> {
-    let mut out = Checksummed {
-        inner: out,
-        crc: crc32fast::Hasher::new(),
-    };
+    // Buffered before the checksum: it then takes the records in large blocks, not a few
+    // bytes at a time.
+    let mut out = std::io::BufWriter::with_capacity(
+        1 << 16,
+        Checksummed {
+            inner: out,
+            crc: crc32fast::Hasher::new(),
+        },
+    );
     let mut name = Vec::with_capacity(256);
     push_name(&mut name, zone.apex().wire());
     out.write_all(MAGIC)?;
@@ -86,6 +91,7 @@ pub fn encode_to(zone: &Zone, out: impl Write) -> std::io::Result<()> {
             }
         }
     }
+    let mut out = out.into_inner().map_err(|e| e.into_error())?;
     let checksum = out.crc.clone().finalize();
     out.inner.write_all(&checksum.to_be_bytes())
 }
