@@ -3,7 +3,6 @@
 //! Files are readable by their owner only: the objects file holds TSIG secrets.
 
 use std::{
-    io::Write as _,
     os::unix::fs::OpenOptionsExt as _,
     path::{Path, PathBuf},
 };
@@ -14,8 +13,8 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     write_atomically_with(path, |file| file.write_all(contents))
 }
 
-/// As [`write_atomically`], the contents written by `write` through a buffer: for files too
-/// big to build in memory first.
+/// As [`write_atomically`], the contents written by `write` as it makes them: for files too
+/// big to build in memory first. Unbuffered: a writer of small pieces buffers them itself.
 pub fn write_atomically_with(
     path: &Path,
     write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
@@ -27,21 +26,14 @@ pub fn write_atomically_with(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let temp: PathBuf = dir.join(format!(".{file_name}.tmp"));
-    let file = std::fs::OpenOptions::new()
+    let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
         .open(&temp)
         .with_context(|| format!("creating {}", temp.display()))?;
-    let mut buffered = std::io::BufWriter::with_capacity(1 << 16, file);
-    write(&mut buffered)
-        .and_then(|()| buffered.flush())
-        .with_context(|| format!("writing {}", temp.display()))?;
-    let file = buffered
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .with_context(|| format!("writing {}", temp.display()))?;
+    write(&mut file).with_context(|| format!("writing {}", temp.display()))?;
     file.sync_all()
         .with_context(|| format!("syncing {}", temp.display()))?;
     drop(file);

@@ -64,11 +64,9 @@ pub fn encode_to(zone: &Zone, out: impl Write) -> std::io::Result<()> {
             crc: crc32fast::Hasher::new(),
         },
     );
-    let mut name = Vec::with_capacity(256);
-    push_name(&mut name, zone.apex().wire());
     out.write_all(MAGIC)?;
     out.write_all(&VERSION.to_be_bytes())?;
-    out.write_all(&name)?;
+    write_name(&mut out, zone.apex().wire())?;
     out.write_all(&zone.serial().to_be_bytes())?;
     out.write_all(&(zone.record_count() as u64).to_be_bytes())?;
     for node in zone.nodes() {
@@ -76,9 +74,7 @@ pub fn encode_to(zone: &Zone, out: impl Write) -> std::io::Result<()> {
         for rrset in node.rrsets_unrecorded() {
             for rdata in rrset.rdatas {
                 if first {
-                    name.clear();
-                    push_name(&mut name, node.owner().wire());
-                    out.write_all(&name)?;
+                    write_name(&mut out, node.owner().wire())?;
                     first = false;
                 } else {
                     out.write_all(&[0])?;
@@ -114,10 +110,10 @@ impl<W: Write> Write for Checksummed<W> {
     }
 }
 
-fn push_name(out: &mut Vec<u8>, wire: &[u8]) {
+fn write_name(out: &mut impl Write, wire: &[u8]) -> std::io::Result<()> {
     // A name is at most 255 octets, and at least one (the root).
-    out.push(wire.len() as u8);
-    out.extend_from_slice(wire);
+    out.write_all(&[wire.len() as u8])?;
+    out.write_all(wire)
 }
 
 /// Reads a saved copy of `apex` back into a zone, checking everything on the way.
@@ -476,12 +472,12 @@ mod tests {
     fn file(apex: &Name, records: &[(Option<&str>, u16, &[u8])]) -> Vec<u8> {
         let mut out = MAGIC.to_vec();
         out.extend_from_slice(&VERSION.to_be_bytes());
-        push_name(&mut out, apex.wire());
+        write_name(&mut out, apex.wire()).unwrap();
         out.extend_from_slice(&7u32.to_be_bytes());
         out.extend_from_slice(&(records.len() as u64).to_be_bytes());
         for (owner, rr_type, rdata) in records {
             match owner {
-                Some(owner) => push_name(&mut out, owner.parse::<Name>().unwrap().wire()),
+                Some(owner) => write_name(&mut out, owner.parse::<Name>().unwrap().wire()).unwrap(),
                 None => out.push(0),
             }
             out.extend_from_slice(&rr_type.to_be_bytes());
