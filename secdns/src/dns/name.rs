@@ -194,12 +194,6 @@ impl std::borrow::Borrow<Dname> for Name {
     }
 }
 
-impl AsRef<Dname> for Name {
-    fn as_ref(&self) -> &Dname {
-        self
-    }
-}
-
 impl ToOwned for Dname {
     type Owned = Name;
 
