@@ -668,9 +668,9 @@ impl<'s> Compiler<'s> {
 /// How many nodes ahead of the one compiled are asked for (see [`prefetched`]).
 const NODES_AHEAD: usize = 8;
 
-/// `items` as they are, each item's node asked for [`NODES_AHEAD`] items before it is
-/// reached, and its name and records half as many: a zone's nodes lie all over the heap,
-/// and compiling them one after another otherwise waits for each.
+/// `items` as they are, each item's node's name and records asked for [`NODES_AHEAD`] items
+/// before it is reached: they lie all over the heap, and compiling the nodes one after
+/// another otherwise waits for each (the nodes themselves come in table order).
 fn prefetched<'n, T>(
     items: impl Iterator<Item = T>,
     node_of: impl Fn(&T) -> &'n Node,
@@ -682,11 +682,8 @@ fn prefetched<'n, T>(
             let Some(item) = items.next() else {
                 break;
             };
-            node_of(&item).prefetch();
+            node_of(&item).prefetch_data();
             ahead.push_back(item);
-        }
-        if let Some(half) = ahead.get(NODES_AHEAD / 2) {
-            node_of(half).prefetch_data();
         }
         ahead.pop_front()
     })

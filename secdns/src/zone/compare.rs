@@ -20,11 +20,11 @@ pub fn changed_records(old: &Zone, new: &Zone) -> u64 {
 
 /// Records of `node` that `other` does not hold.
 fn missing(node: &Node, other: Option<&Node>) -> u64 {
-    node.rrsets
+    node.stored
         .iter()
         .map(|rrset| {
             let theirs = other.and_then(|o| {
-                o.rrsets
+                o.stored
                     .iter()
                     .find(|r| r.rtype == rrset.rtype && r.covers == rrset.covers)
             });

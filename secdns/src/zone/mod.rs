@@ -28,38 +28,38 @@ pub use rrsets::{Rdatas, Rrset, RrsetBuf};
 #[derive(Clone, Debug)]
 pub struct Node {
     /// The owner and the sets, in one allocation once packed.
-    rrsets: NodeData,
+    stored: NodeData,
 }
 
 impl Node {
     pub fn new(owner: &Name) -> Self {
         Self {
-            rrsets: NodeData::empty(owner),
+            stored: NodeData::empty(owner),
         }
     }
 
     /// A node holding what `sets` packed (sets in type order).
     fn packed(sets: rrsets::Packer) -> Self {
         Self {
-            rrsets: sets.finish(),
+            stored: sets.finish(),
         }
     }
 
     /// The owner, in the case it came in.
     pub fn owner(&self) -> &Dname {
-        self.rrsets.owner()
+        self.stored.owner()
     }
 
     /// The RRset of `rr_type`; for RRSIG, the first set of signatures.
     pub fn rrset(&self, rr_type: u16) -> Option<Rrset<'_>> {
         reads::note_at(self.owner(), reads::Kind::Type(rr_type));
-        self.rrsets.iter().find(|r| r.rtype == rr_type)
+        self.stored.iter().find(|r| r.rtype == rr_type)
     }
 
     /// The signatures over this node's `rr_type` RRset.
     pub fn signatures(&self, rr_type: u16) -> Option<Rrset<'_>> {
         reads::note_at(self.owner(), reads::Kind::Type(rtype::RRSIG));
-        self.rrsets
+        self.stored
             .iter()
             .find(|r| r.rtype == rtype::RRSIG && r.covers == rr_type)
     }
@@ -67,28 +67,28 @@ impl Node {
     /// The RRsets that answer for data at this name: everything but the signatures.
     pub fn data(&self) -> impl Iterator<Item = Rrset<'_>> {
         reads::note_at(self.owner(), reads::Kind::Whole);
-        self.rrsets.iter().filter(|r| r.rtype != rtype::RRSIG)
+        self.stored.iter().filter(|r| r.rtype != rtype::RRSIG)
     }
 
     /// Whether the node holds only NSEC3 records (and their signatures): such a name is not
     /// part of the zone's namespace (RFC 5155 §7.2.8) and answers as if it did not exist.
     pub fn is_nsec3_only(&self) -> bool {
         reads::note_at(self.owner(), reads::Kind::Whole);
-        !self.rrsets.is_empty()
-            && self.rrsets.iter().all(|r| {
+        !self.stored.is_empty()
+            && self.stored.iter().all(|r| {
                 r.rtype == rtype::NSEC3 || r.rtype == rtype::RRSIG && r.covers == rtype::NSEC3
             })
     }
 
     pub fn is_empty_non_terminal(&self) -> bool {
         reads::note_at(self.owner(), reads::Kind::Whole);
-        self.rrsets.is_empty()
+        self.stored.is_empty()
     }
 
     /// How many records the node holds, and their size in uncompressed wire form (what a
     /// limit on zone size bounds).
     fn sizes(&self) -> (usize, usize) {
-        self.rrsets
+        self.stored
             .iter()
             .flat_map(|r| r.rdatas.iter())
             .fold((0, 0), |(n, size), d| {
@@ -99,22 +99,17 @@ impl Node {
     /// Every RRset, signatures included, by type.
     pub fn all(&self) -> impl Iterator<Item = Rrset<'_>> + Clone {
         reads::note_at(self.owner(), reads::Kind::Whole);
-        self.rrsets.iter()
+        self.stored.iter()
     }
 
-    /// Asks for the node itself to be brought into the cache (see [`crate::prefetch`]).
-    pub fn prefetch(&self) {
-        crate::prefetch::line(self);
-    }
-
-    /// Asks for its name and records to be brought into the cache; reads the node.
+    /// Asks for its name and records to be brought into the cache (see [`crate::prefetch`]).
     pub fn prefetch_data(&self) {
-        crate::prefetch::line(self.rrsets.as_ptr());
+        crate::prefetch::line(self.stored.as_ptr());
     }
 
     /// Every RRset, without noting the read (see [`reads`]): for comparing versions.
     pub fn rrsets_unrecorded(&self) -> impl Iterator<Item = Rrset<'_>> + Clone {
-        self.rrsets.iter()
+        self.stored.iter()
     }
 }
 
@@ -260,7 +255,7 @@ impl Zone {
     /// Every record: (owner, type, TTL, record data).
     pub fn records(&self) -> impl Iterator<Item = (&Dname, u16, u32, &[u8])> {
         self.nodes().flat_map(|node| {
-            node.rrsets.iter().flat_map(move |rrset| {
+            node.stored.iter().flat_map(move |rrset| {
                 rrset
                     .rdatas
                     .iter()
@@ -398,7 +393,7 @@ impl NodeSums {
             existed: true,
             records,
             wire_size,
-            types: node.rrsets.iter().map(|r| r.rtype).collect(),
+            types: node.stored.iter().map(|r| r.rtype).collect(),
         }
     }
 }
@@ -512,7 +507,7 @@ impl ZoneBuilder {
         let held = self
             .nodes
             .get(&key)
-            .is_some_and(|n| n.rrsets.iter().any(|r| matches(r.rtype)));
+            .is_some_and(|n| n.stored.iter().any(|r| matches(r.rtype)));
         if !held {
             return;
         }
@@ -533,8 +528,8 @@ impl ZoneBuilder {
         }
         for key in std::mem::take(&mut self.open) {
             if let Some(node) = self.nodes.get_mut(&key) {
-                node.rrsets.open().sort_by_key(|r| (r.rtype, r.covers));
-                node.rrsets.pack();
+                node.stored.open().sort_by_key(|r| (r.rtype, r.covers));
+                node.stored.pack();
             }
         }
         // The indexes of large sets are made again when one is changed again.
@@ -547,7 +542,7 @@ impl ZoneBuilder {
         let key = owner.lowercase_wire();
         let covers = covers(rr_type, rdata);
         let held = self.nodes.get(&key).and_then(|node| {
-            node.rrsets.iter().enumerate().find_map(|(index, r)| {
+            node.stored.iter().enumerate().find_map(|(index, r)| {
                 if r.rtype != rr_type || r.covers != covers {
                     return None;
                 }
@@ -725,8 +720,8 @@ impl ZoneBuilder {
     fn changes_stay_local(&self, base: &Base) -> bool {
         base.before.keys().all(|key| {
             self.nodes.get(key).is_some_and(|node| {
-                !node.rrsets.is_empty()
-                    && !node.rrsets.iter().any(|r| CHAIN_TYPES.contains(&r.rtype))
+                !node.stored.is_empty()
+                    && !node.stored.iter().any(|r| CHAIN_TYPES.contains(&r.rtype))
             })
         })
     }
@@ -803,13 +798,14 @@ impl ZoneBuilder {
     /// Finishes a zone by looking at every node.
     fn finish_all(mut self) -> Result<Zone, ZoneError> {
         // Empty non-terminals are found again below; a change may have emptied other nodes.
-        self.nodes.retain(|node| !node.rrsets.is_empty());
+        self.nodes.retain(|node| !node.stored.is_empty());
         self.nodes.reshard();
         let apex_len = self.apex.wire().len();
-        // One look at every node, on every core, in the order of their memory: in table
-        // order, each would wait for memory (an eighth of a zone file's load).
+        // One look at every node, on every core, in the order of their names' and records'
+        // memory: in table order, each would wait for memory (an eighth of a zone file's
+        // load).
         let mut order: Vec<&Node> = self.nodes.values().collect();
-        order.sort_unstable_by_key(|node| *node as *const Node as usize);
+        order.sort_unstable_by_key(|node| node.stored.as_ptr() as usize);
         let surveys = crate::parallel::in_shares(&order, 4096, |_, _, share| {
             Survey::of(&self.nodes, &mut share.iter().copied(), apex_len)
         });
@@ -888,7 +884,7 @@ impl ZoneBuilder {
         let signed = self
             .nodes
             .get(&apex_key)
-            .is_some_and(|apex| apex.rrsets.iter().any(|r| r.rtype == rtype::RRSIG));
+            .is_some_and(|apex| apex.stored.iter().any(|r| r.rtype == rtype::RRSIG));
         Zone {
             apex: self.apex,
             apex_key,
@@ -946,7 +942,7 @@ impl Survey {
         let (records, wire_size) = node.sizes();
         self.records += records;
         self.wire_size += wire_size;
-        for rrset in node.rrsets.iter() {
+        for rrset in node.stored.iter() {
             if !self.types.contains(&rrset.rtype) {
                 self.types.push(rrset.rtype);
             }
@@ -1006,10 +1002,10 @@ fn open_node<'n>(
     open: &mut Vec<Box<[u8]>>,
     key: &[u8],
 ) -> &'n mut Vec<RrsetBuf> {
-    if !node.rrsets.is_open() {
+    if !node.stored.is_open() {
         open.push(key.into());
     }
-    node.rrsets.open()
+    node.stored.open()
 }
 
 /// Every type the nodes hold, sorted.
@@ -1017,7 +1013,7 @@ fn all_types(nodes: &Nodes) -> Vec<u16> {
     sorted(
         nodes
             .values()
-            .flat_map(|n| n.rrsets.iter().map(|r| r.rtype))
+            .flat_map(|n| n.stored.iter().map(|r| r.rtype))
             .collect(),
     )
 }

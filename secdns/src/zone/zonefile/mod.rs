@@ -159,10 +159,10 @@ impl Reader {
         // A name below a DNAME is refused wherever it stands in the file (knotd: "child
         // record exists under DNAME"); names after the DNAME were refused with their line.
         let dnames = self.dname_seen.then(|| zone.nodes()).into_iter().flatten();
-        for node in dnames.filter(|n| !n.rrsets.is_empty()) {
+        for node in dnames.filter(|n| !n.stored.is_empty()) {
             let holds_dname = |name: &Name| {
                 zone.node_unrecorded(&name.lowercase_wire())
-                    .is_some_and(|n| n.rrsets.iter().any(|r| r.rtype == rtype::DNAME))
+                    .is_some_and(|n| n.stored.iter().any(|r| r.rtype == rtype::DNAME))
             };
             if let Some(name) = dname_above(node.owner(), zone.apex(), holds_dname) {
                 return Err(ZoneFileError {
@@ -320,10 +320,10 @@ impl Reader {
     fn check_semantics(&self, owner: &Name, rr_type: u16, rdata: &[u8]) -> Result<(), Fault> {
         let is_data = |t: u16| !matches!(t, rtype::RRSIG | rtype::NSEC);
         if let Some(node) = self.builder.node(owner) {
-            let held: Vec<u16> = node.rrsets.iter().map(|r| r.rtype).collect();
+            let held: Vec<u16> = node.stored.iter().map(|r| r.rtype).collect();
             let cname = held.contains(&rtype::CNAME);
             if rr_type == rtype::CNAME
-                && !node.rrsets.iter().all(|r| {
+                && !node.stored.iter().all(|r| {
                     !is_data(r.rtype)
                         || (r.rtype == rtype::CNAME && r.rdatas.iter().all(|d| d == rdata))
                 })
