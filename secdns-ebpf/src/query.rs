@@ -32,6 +32,8 @@ pub struct Query {
     pub ipv6: bool,
     /// Frame offset of the IP header (after one VLAN tag, if any).
     pub l3_off: usize,
+    /// Frame offset of the UDP header.
+    pub udp_off: usize,
     /// Frame offset of the DNS header.
     pub dns_off: usize,
     /// Wire length of the question name, root label included.
@@ -117,6 +119,8 @@ pub fn parse(ctx: &XdpContext, port: u16, hash_key: [u64; 2]) -> Result<Query, P
     {
         return Err(malformed());
     }
+    let scratch = SCRATCH.get_ptr_mut(0).ok_or(malformed())?;
+    let (l3_off, udp_off, ipv6) = settle_offsets(scratch, l3_off, udp_off, ipv6)?;
     let dns_off = udp_off + UDP_LEN;
     let msg_end = dns_off + (udp_len - UDP_LEN);
 
@@ -137,7 +141,6 @@ pub fn parse(ctx: &XdpContext, port: u16, hash_key: [u64; 2]) -> Result<Query, P
     }
 
     let qname_off = dns_off + DNS_HEADER_LEN;
-    let scratch = SCRATCH.get_ptr_mut(0).ok_or(malformed())?;
     let (qname_len, (name_hash, name_check), qname_sum) =
         scan_name(ctx, scratch, qname_off, hash_key)?;
     let qtype_off = qname_off + qname_len;
@@ -154,6 +157,7 @@ pub fn parse(ctx: &XdpContext, port: u16, hash_key: [u64; 2]) -> Result<Query, P
         scratch,
         ipv6,
         l3_off,
+        udp_off,
         dns_off,
         qname_len,
         qname_sum,
@@ -170,7 +174,7 @@ pub fn parse(ctx: &XdpContext, port: u16, hash_key: [u64; 2]) -> Result<Query, P
         if question_end != msg_end {
             return Err(malformed());
         }
-        return Ok(query);
+        return Ok(settle_options(query));
     }
     // The one additional record must be an OPT with an empty owner name. Read as one block:
     // the verifier accepts a variable offset only with a range check it can see.
@@ -198,7 +202,40 @@ pub fn parse(ctx: &XdpContext, port: u16, hash_key: [u64; 2]) -> Result<Query, P
     query.has_opt = true;
     query.dnssec_ok = edns_flags & 0x80 != 0;
     query.client_udp = if udp_size < 512 { 512 } else { udp_size };
-    Ok(query)
+    Ok(settle_options(query))
+}
+
+/// The headers' offsets as one unknown range each, whichever way the frame was parsed (IPv4
+/// or IPv6, a VLAN tag or none). Left as the constants each way knows, they would be tracked
+/// precisely, and the verifier would check everything after the headers once per way.
+#[inline(always)]
+fn settle_offsets(
+    scratch: *mut Scratch,
+    l3_off: usize,
+    udp_off: usize,
+    ipv6: bool,
+) -> Result<(usize, usize, bool), Pass> {
+    let l3_off = opaque(scratch, l3_off as u64) as usize;
+    let udp_off = opaque(scratch, udp_off as u64) as usize;
+    if l3_off < ETH_LEN
+        || l3_off > ETH_LEN + VLAN_TAG_LEN
+        || udp_off < ETH_LEN + IPV4_LEN
+        || udp_off > ETH_LEN + VLAN_TAG_LEN + IPV6_LEN
+    {
+        return Err(malformed());
+    }
+    Ok((l3_off, udp_off, opaque(scratch, ipv6 as u64) != 0))
+}
+
+/// The OPT record's findings as unknowns, for the same reason as [`settle_offsets`]: a
+/// query with OPT and one without take the same way through the rest.
+#[inline(always)]
+fn settle_options(mut query: Query) -> Query {
+    let scratch = query.scratch;
+    query.has_opt = opaque(scratch, query.has_opt as u64) != 0;
+    query.dnssec_ok = opaque(scratch, query.dnssec_ok as u64) != 0;
+    query.client_udp = opaque(scratch, query.client_udp as u64) as u16;
+    query
 }
 
 /// Where the question name ends in `Scratch::name`: names are kept right-aligned, so that

@@ -49,6 +49,11 @@ pub fn write_reply(
     if dns_len > limit {
         return Err(Pass(Counter::TooBig));
     }
+    // Each way to `limit` bounds `dns_len` differently: one unknown for the rest.
+    let dns_len = opaque(q.scratch, dns_len as u64) as usize;
+    if dns_len > u16::MAX as usize - UDP_LEN - IPV4_LEN {
+        return Err(Pass(Counter::TooBig));
+    }
     // The verifier forbids arithmetic on data_end; the helper gives the same length.
     // SAFETY: helper call on our own context.
     let old_len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) } as usize;
@@ -259,6 +264,12 @@ fn rewrite(
         return None;
     }
     copy_body(ctx, q.scratch, v, chunk, body_off, body_len)?;
+    // Bodies of one, two or more chunks took different ways through the copy: one unknown
+    // for the rest.
+    let body_len = opaque(q.scratch, body_len as u64) as usize;
+    if body_len == 0 || body_len > MAX_BODY_LEN {
+        return None;
+    }
 
     let odd_question = q.qname_len & 1 != 0;
     let mut sum: u64 = 0;
@@ -389,8 +400,7 @@ fn rewrite(
     }
     sum += IPPROTO_UDP + udp_len as u64;
 
-    let udp_off = q.dns_off - UDP_LEN;
-    let udp = ptr_at(ctx, udp_off, UDP_LEN)?;
+    let udp = ptr_at(ctx, q.udp_off, UDP_LEN)?;
     // SAFETY: `ptr_at` checked the UDP header.
     unsafe {
         let src = get_be16(udp);
