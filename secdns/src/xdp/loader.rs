@@ -767,6 +767,14 @@ impl XdpEngine {
         Ok(())
     }
 
+    /// How many instructions the verifier went through to accept the program (the kernel's
+    /// count, since Linux 5.16): what loading it takes follows from this, and a change that
+    /// lets the verifier's states multiply shows here first.
+    pub fn verified_instructions(&self) -> anyhow::Result<Option<u32>> {
+        let info = self.instance.program()?.info()?;
+        Ok(info.verified_instruction_count())
+    }
+
     /// The memory the kernel counts for the answer index and bodies: their `memlock` (what
     /// `bpftool map show` prints; since Linux 6.4 what they take).
     pub fn answer_maps_bytes(&self) -> anyhow::Result<u64> {
