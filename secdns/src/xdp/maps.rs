@@ -153,6 +153,9 @@ fn slots_of(tag: u64, buckets: u32) -> impl Iterator<Item = usize> {
         .flat_map(|b| (0..SLOTS_PER_BUCKET).map(move |s| b as usize * SLOTS_PER_BUCKET + s))
 }
 
+// `AnswerMaps::occupied` keeps a bucket's slots in one byte.
+const _: () = assert!(SLOTS_PER_BUCKET == u8::BITS as usize);
+
 /// The index can take no more entries, or the arena no more bodies: the maps must be built
 /// again, bigger.
 #[derive(Debug)]
@@ -181,6 +184,10 @@ pub struct AnswerMaps {
     free_runs: Vec<Vec<u32>>,
     free_chunks: usize,
     next_chunk: u32,
+    /// Which slots of each bucket hold an entry, a bit a slot: the index's occupancy kept
+    /// where choosing a slot reads it without touching the index (placing a million entries
+    /// waited on the index's cache lines more than on anything else).
+    occupied: Vec<u8>,
     /// Slots the last change left visible to one parity only.
     unsettled: Vec<usize>,
     /// Bodies whose last entry the last change took away.
@@ -192,6 +199,7 @@ impl AnswerMaps {
     /// Empty maps over `index` and `arena`, which must be all zeroes (fresh arrays are).
     pub fn new(index: Shared<Bucket>, arena: Shared<Chunk>) -> Self {
         let chunks = arena.values();
+        let buckets = index.values();
         Self {
             index,
             arena,
@@ -205,6 +213,7 @@ impl AnswerMaps {
             free_runs: vec![Vec::new(); MAX_BODY_CHUNKS + 1],
             free_chunks: 0,
             next_chunk: 0,
+            occupied: vec![0; buckets],
             unsettled: Vec::new(),
             released: Vec::new(),
             flipped_at: None,
@@ -439,6 +448,7 @@ impl AnswerMaps {
                 // Word first, tag second (see `secdns_common::TAG_EMPTY`).
                 slot.word.store(0, Ordering::Release);
                 slot.tag.store(TAG_EMPTY, Ordering::Release);
+                self.mark(at, false);
             }
         }
         self.free_released();
@@ -505,6 +515,7 @@ impl AnswerMaps {
         debug_assert!(self.live >= ANSWER_MAP_COUNT);
         // SAFETY: the whole index mapping; nothing reads it (see above).
         unsafe { std::ptr::write_bytes(self.index.at(0), 0, self.index.values()) };
+        self.occupied.fill(0);
         self.count = 0;
         self.newest = self.next_parity();
         self.unplaced.clear();
@@ -538,6 +549,20 @@ impl AnswerMaps {
         record_in(&self.arena, at, chunks)
     }
 
+    /// Whether [`AnswerMaps::occupied`] says of every slot what the index holds.
+    #[cfg(test)]
+    fn occupancy_mirrors_index(&self) -> bool {
+        (0..self.index.values() * SLOTS_PER_BUCKET).all(|at| {
+            let taken = self.slot(at).tag.load(Ordering::Relaxed) != TAG_EMPTY;
+            let bits = self
+                .occupied
+                .get(at / SLOTS_PER_BUCKET)
+                .copied()
+                .unwrap_or(0);
+            taken == (bits & (1 << (at % SLOTS_PER_BUCKET)) != 0)
+        })
+    }
+
     /// How many bodies the arena holds.
     #[cfg(test)]
     fn bodies_stored(&self) -> usize {
@@ -564,47 +589,68 @@ impl AnswerMaps {
 
     /// Writes `key` into a free slot of the emptier of its buckets, visible to `visible`.
     fn place(&mut self, key: SlotKey, word: u32, visible: u32) -> bool {
-        let tag = key.tag;
-        let buckets = self.buckets();
-        let (first, second) = (
-            self.free_in(home_bucket(tag, buckets)),
-            self.free_in(other_bucket(tag, buckets)),
-        );
-        let emptier = if second.0 > first.0 { second } else { first };
-        let Some(at) = emptier.1 else {
+        let Some(at) = self.free_slot_for(key.tag) else {
             return false;
         };
-        self.fill(at, tag, key.check, word | (visible << WORD_VISIBLE_SHIFT));
+        self.fill(
+            at,
+            key.tag,
+            key.check,
+            word | (visible << WORD_VISIBLE_SHIFT),
+        );
         if visible != 3 {
             self.unsettled.push(at);
         }
         true
     }
 
-    /// Asks the CPU to bring both buckets of `tag` into its cache: placing an entry waits
-    /// for them, and a big publication's entries land all over the index (the wait was a
-    /// third of the staging time of a million names).
-    fn prefetch_buckets(&self, tag: u64) {
+    /// The slot [`AnswerMaps::place`] gives an entry with `tag`: the first free one of the
+    /// emptier of its buckets.
+    fn free_slot_for(&self, tag: u64) -> Option<usize> {
         let buckets = self.buckets();
-        for bucket in [home_bucket(tag, buckets), other_bucket(tag, buckets)] {
-            // A bucket is two cache lines.
-            let at = self.index.at(bucket as usize).cast::<u8>().cast_const();
-            crate::prefetch::line(at);
-            crate::prefetch::line(at.wrapping_add(64));
+        let (first, second) = (
+            self.free_in(home_bucket(tag, buckets)),
+            self.free_in(other_bucket(tag, buckets)),
+        );
+        let emptier = if second.0 > first.0 { second } else { first };
+        emptier.1
+    }
+
+    /// Asks the CPU to bring the index's cache line that an entry with `tag` will be written
+    /// to: a big publication's entries land all over the index, and placing one waited for
+    /// its line (a third of the staging time of a million names). Entries placed meanwhile
+    /// may take that slot: then the line is a neighbour's, or another's.
+    fn prefetch_buckets(&self, tag: u64) {
+        if let Some(at) = self.free_slot_for(tag) {
+            let bucket = self
+                .index
+                .at(at / SLOTS_PER_BUCKET)
+                .cast::<u8>()
+                .cast_const();
+            let within = (at % SLOTS_PER_BUCKET) * std::mem::size_of::<Slot>();
+            crate::prefetch::line(bucket.wrapping_add(within));
         }
     }
 
-    /// How many slots of `bucket` are free, and the first of them.
+    /// How many slots of `bucket` are free, and the first of them (from [`AnswerMaps::occupied`]).
     fn free_in(&self, bucket: u32) -> (usize, Option<usize>) {
-        let start = bucket as usize * SLOTS_PER_BUCKET;
-        let mut free = (0, None);
-        for at in start..start + SLOTS_PER_BUCKET {
-            if self.slot(at).tag.load(Ordering::Relaxed) == TAG_EMPTY {
-                free.0 += 1;
-                free.1 = free.1.or(Some(at));
-            }
+        let taken = self
+            .occupied
+            .get(bucket as usize)
+            .copied()
+            .unwrap_or(u8::MAX);
+        let free = !taken;
+        let first = (free != 0)
+            .then(|| bucket as usize * SLOTS_PER_BUCKET + free.trailing_zeros() as usize);
+        (free.count_ones() as usize, first)
+    }
+
+    /// Records in [`AnswerMaps::occupied`] whether slot `at` holds an entry.
+    fn mark(&mut self, at: usize, taken: bool) {
+        if let Some(bits) = self.occupied.get_mut(at / SLOTS_PER_BUCKET) {
+            let bit = 1 << (at % SLOTS_PER_BUCKET);
+            *bits = if taken { *bits | bit } else { *bits & !bit };
         }
-        free
     }
 
     /// As [`AnswerMaps::place`] into maps nobody reads yet, moving other entries to their
@@ -630,10 +676,7 @@ impl AnswerMaps {
             // The evicted entry goes to its bucket other than this one.
             let (home, other) = (home_bucket(tag, buckets), other_bucket(tag, buckets));
             bucket = if home == bucket { other } else { home };
-            let free = (0..SLOTS_PER_BUCKET)
-                .map(|s| bucket as usize * SLOTS_PER_BUCKET + s)
-                .find(|&at| self.slot(at).tag.load(Ordering::Relaxed) == TAG_EMPTY);
-            if let Some(at) = free {
+            if let (_, Some(at)) = self.free_in(bucket) {
                 self.fill(at, tag, check, word);
                 return true;
             }
@@ -642,7 +685,8 @@ impl AnswerMaps {
     }
 
     /// Tag and check before the word (see `secdns_common::TAG_EMPTY`).
-    fn fill(&self, at: usize, tag: u64, check: u32, word: u32) {
+    fn fill(&mut self, at: usize, tag: u64, check: u32, word: u32) {
+        self.mark(at, true);
         let slot = self.slot(at);
         slot.word.store(0, Ordering::Release);
         slot.tag.store(tag, Ordering::Release);
@@ -886,8 +930,10 @@ mod tests {
                     assert_sees(&maps, live, &old, 60);
                 }
                 assert_sees(&maps, next, &new, 60);
+                prop_assert!(maps.occupancy_mirrors_index());
                 maps.flipped(next);
                 maps.settle();
+                prop_assert!(maps.occupancy_mirrors_index());
                 assert_sees(&maps, 0, &new, 60);
                 assert_sees(&maps, 1, &new, 60);
                 let mut distinct: Vec<u8> = new.values().copied().collect();
@@ -907,6 +953,7 @@ mod tests {
         assert!(small.stage(&[], &packed(&upserts)).is_err());
         let mut bigger = maps(16, 64);
         small.rebuild_into(&mut bigger).unwrap();
+        assert!(bigger.occupancy_mirrors_index());
         let set: HashMap<AnswerKey, u8> = (0..40).map(|n| (key(n), 1)).collect();
         assert_sees(&bigger, 0, &set, 40);
         assert_sees(&bigger, 1, &set, 40);
