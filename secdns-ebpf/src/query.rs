@@ -32,10 +32,8 @@ pub struct Query {
     pub ipv6: bool,
     /// Frame offset of the IP header (after one VLAN tag, if any).
     pub l3_off: usize,
-    /// Frame offset of the UDP header.
+    /// Frame offset of the UDP header (the DNS header follows it: [`Query::dns_off`]).
     pub udp_off: usize,
-    /// Frame offset of the DNS header.
-    pub dns_off: usize,
     /// Wire length of the question name, root label included.
     pub qname_len: usize,
     /// Checksum contribution of the question name as it arrived (even-aligned).
@@ -51,6 +49,14 @@ pub struct Query {
     pub dnssec_ok: bool,
     /// The largest reply the client accepts over UDP.
     pub client_udp: u16,
+}
+
+impl Query {
+    /// Frame offset of the DNS header.
+    #[inline(always)]
+    pub fn dns_off(&self) -> usize {
+        self.udp_off + UDP_LEN
+    }
 }
 
 const fn malformed() -> Pass {
@@ -158,7 +164,6 @@ pub fn parse(ctx: &XdpContext, port: u16, hash_key: [u64; 2]) -> Result<Query, P
         ipv6,
         l3_off,
         udp_off,
-        dns_off,
         qname_len,
         qname_sum,
         name_hash,
@@ -388,9 +393,15 @@ pub fn opaque(scratch: *mut Scratch, value: u64) -> u64 {
 /// bounded unknown.
 #[inline(always)]
 pub fn launder(scratch: *mut Scratch, len: usize) -> Result<usize, Pass> {
+    launder_within(scratch, len, MAX_NAME_LEN).ok_or(malformed())
+}
+
+/// As [`launder`], for a length of 1 to `most`: `None` outside that.
+#[inline(always)]
+pub fn launder_within(scratch: *mut Scratch, len: usize, most: usize) -> Option<usize> {
     let len = opaque(scratch, len as u64) as usize;
-    if len == 0 || len > MAX_NAME_LEN {
-        return Err(malformed());
+    if len == 0 || len > most {
+        return None;
     }
-    Ok(len)
+    Some(len)
 }

@@ -14,7 +14,10 @@ use crate::{
     BODIES, Pass, Scratch,
     checksum::{at_parity, fold},
     packet::{get_be16, ptr_at, put_be16},
-    query::{DNS_HEADER_LEN, ETH_LEN, IPV4_LEN, IPV6_LEN, Query, UDP_LEN, launder, opaque},
+    query::{
+        DNS_HEADER_LEN, ETH_LEN, IPV4_LEN, IPV6_LEN, Query, UDP_LEN, launder, launder_within,
+        opaque,
+    },
 };
 
 const REPLY_TTL: u8 = 64;
@@ -46,18 +49,13 @@ pub fn write_reply(
     } else {
         512
     } as usize;
-    if dns_len > limit {
-        return Err(Pass(Counter::TooBig));
-    }
-    // Each way to `limit` bounds `dns_len` differently: one unknown for the rest.
-    let dns_len = opaque(q.scratch, dns_len as u64) as usize;
-    if dns_len > u16::MAX as usize - UDP_LEN - IPV4_LEN {
-        return Err(Pass(Counter::TooBig));
-    }
+    // Within the limit, and (each way to `limit` bounding it differently) one unknown for
+    // the rest.
+    let dns_len = launder_within(q.scratch, dns_len, limit).ok_or(Pass(Counter::TooBig))?;
     // The verifier forbids arithmetic on data_end; the helper gives the same length.
     // SAFETY: helper call on our own context.
     let old_len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) } as usize;
-    let delta = (q.dns_off + dns_len) as i32 - old_len as i32;
+    let delta = (q.dns_off() + dns_len) as i32 - old_len as i32;
     grow(ctx, q, delta)?;
     // The frame no longer holds the query; never pass it on from here.
     rewrite(ctx, q, v, chunk, serial, our_udp, dns_len).ok_or(Pass(Counter::Dropped))?;
@@ -84,7 +82,7 @@ fn grow(ctx: &XdpContext, q: &Query, delta: i32) -> Result<(), Pass> {
     if unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } == 0 {
         return Ok(());
     }
-    let prefix = q.dns_off + DNS_HEADER_LEN + q.qname_len + 4;
+    let prefix = q.dns_off() + DNS_HEADER_LEN + q.qname_len + 4;
     let scratch = q.scratch;
     if delta <= 0 || prefix == 0 || prefix > MAX_PREFIX_LEN {
         return Err(Pass(Counter::ResizeFailed));
@@ -259,17 +257,14 @@ fn rewrite(
 ) -> Option<()> {
     let body_len = v.body_len as usize;
     let question_len = q.qname_len + 4;
-    let body_off = q.dns_off + DNS_HEADER_LEN + question_len;
+    let body_off = q.dns_off() + DNS_HEADER_LEN + question_len;
     if body_len == 0 || body_len > MAX_BODY_LEN {
         return None;
     }
     copy_body(ctx, q.scratch, v, chunk, body_off, body_len)?;
     // Bodies of one, two or more chunks took different ways through the copy: one unknown
     // for the rest.
-    let body_len = opaque(q.scratch, body_len as u64) as usize;
-    if body_len == 0 || body_len > MAX_BODY_LEN {
-        return None;
-    }
+    let body_len = launder_within(q.scratch, body_len, MAX_BODY_LEN)?;
 
     let odd_question = q.qname_len & 1 != 0;
     let mut sum: u64 = 0;
@@ -335,7 +330,7 @@ fn rewrite(
     }
 
     // DNS header: the ID stays, the question stays.
-    let dns = ptr_at(ctx, q.dns_off, DNS_HEADER_LEN)?;
+    let dns = ptr_at(ctx, q.dns_off(), DNS_HEADER_LEN)?;
     let flags = FLAG_QR | (q.flags & COPIED_QUERY_FLAGS) | v.flags;
     let arcount = v.arcount + q.has_opt as u16;
     put_be16(unsafe { dns.add(2) }, flags);

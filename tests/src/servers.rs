@@ -404,7 +404,7 @@ pub fn parse_dnsperf(output: &str) -> anyhow::Result<Dnsperf> {
 }
 
 /// The `p`-th percentile (nearest rank) of sorted `values`.
-fn percentile(sorted: &[f64], p: usize) -> Option<f64> {
+pub fn percentile(sorted: &[f64], p: usize) -> Option<f64> {
     let rank = (sorted.len() * p).div_ceil(100).max(1);
     sorted.get(rank - 1).copied()
 }

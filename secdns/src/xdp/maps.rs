@@ -387,7 +387,7 @@ impl AnswerMaps {
         }
         for (i, entry) in upserts.entries.iter().enumerate() {
             if let Some(ahead) = upserts.entries.get(i + PREFETCH_AHEAD) {
-                self.prefetch_buckets(SlotKey::of(&ahead.key).tag);
+                self.prefetch_slot_for(SlotKey::of(&ahead.key).tag);
                 if let Some((content, _)) = upserts.bodies.body(ahead) {
                     self.by_content.prefetch(content);
                 }
@@ -620,7 +620,7 @@ impl AnswerMaps {
     /// to: a big publication's entries land all over the index, and placing one waited for
     /// its line (a third of the staging time of a million names). Entries placed meanwhile
     /// may take that slot: then the line is a neighbour's, or another's.
-    fn prefetch_buckets(&self, tag: u64) {
+    fn prefetch_slot_for(&self, tag: u64) {
         if let Some(at) = self.free_slot_for(tag) {
             let bucket = self
                 .index

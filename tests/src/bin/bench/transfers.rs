@@ -23,7 +23,7 @@ use secdns_tests::{
     prerequisites::{require_root, require_tools},
     records::{host_address, hosts_zone},
     secdns::{start_xdp_peer, stats},
-    servers::{Server, process_tree_rss, reset_peak_rss, spawn_secondary},
+    servers::{Server, percentile, process_tree_rss, reset_peak_rss, spawn_secondary},
 };
 
 use crate::probe::{MemorySampler, Probe, WAIT_LIMIT, wait_for_tcp};
@@ -317,11 +317,11 @@ fn settled_rss(pid: u32) -> anyhow::Result<u64> {
     }
 }
 
-/// The median of `values` (the upper one of an even count); NaN for none.
+/// The median of `values` (nearest rank); NaN for none.
 fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut values: Vec<f64> = values.collect();
     values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+    percentile(&values, 50).unwrap_or(f64::NAN)
 }
 
 /// One server's runs as one row: each time the median of its runs; the memory figures, which
