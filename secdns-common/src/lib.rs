@@ -180,7 +180,8 @@ pub const fn left_to_userspace(qtype: u16) -> bool {
 /// body, then (at an even offset) the fixups as big-endian u16.
 pub const CHUNK_LEN: usize = 64;
 pub const BODY_HEADER_LEN: usize = 24;
-/// Chunks of the largest body record.
+/// Chunks of the largest body record: a body and its fixups, or a body and the header of
+/// its DO variant (whose answers have no fixups).
 pub const MAX_BODY_CHUNKS: usize =
     (BODY_HEADER_LEN + MAX_BODY_LEN + 1 + 2 * MAX_FIXUPS).div_ceil(CHUNK_LEN);
 
@@ -223,8 +224,24 @@ pub struct BodyHeader {
     /// One's-complement sum of the body as 16-bit big-endian words, folded, as if it
     /// started at an even offset of the UDP payload.
     pub body_csum: u16,
-    pub reserved: u16,
+    /// Where in the record the header of the answer to DO queries starts, or 0 for none
+    /// (see [`dnssec_header_at`]): its body is this one's with the signatures after it.
+    pub dnssec_at: u16,
     pub zone_slot: ZoneSlot,
+}
+
+/// Where the DO header of a record whose (DO) body is `body_len` bytes starts: after the
+/// body, 4-aligned, and inside one chunk. Answers to queries with and without DO share the
+/// record when the one without is the start of the other (an RRset, then its RRSIG): one
+/// entry and one body instead of two of each.
+#[inline(always)]
+pub const fn dnssec_header_at(body_len: usize) -> usize {
+    let at = (BODY_HEADER_LEN + body_len + 3) & !3;
+    if at % CHUNK_LEN + BODY_HEADER_LEN > CHUNK_LEN {
+        at.next_multiple_of(CHUNK_LEN)
+    } else {
+        at
+    }
 }
 
 /// The single entry of the CONFIG array map.
@@ -584,6 +601,18 @@ mod tests {
         assert_eq!(core::mem::size_of::<Bucket>(), 128);
         assert!(fixups_at(MAX_BODY_LEN) + 2 * MAX_FIXUPS <= MAX_BODY_CHUNKS * CHUNK_LEN);
         assert_eq!(fixups_at(3) % 2, 0);
+        for body_len in 0..=MAX_BODY_LEN {
+            let at = dnssec_header_at(body_len);
+            assert!(
+                at >= BODY_HEADER_LEN + body_len && at.is_multiple_of(4),
+                "{body_len}"
+            );
+            assert!(at % CHUNK_LEN + BODY_HEADER_LEN <= CHUNK_LEN, "{body_len}");
+            assert!(
+                at + BODY_HEADER_LEN <= MAX_BODY_CHUNKS * CHUNK_LEN,
+                "{body_len}"
+            );
+        }
     }
 
     #[test]

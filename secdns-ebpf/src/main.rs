@@ -19,9 +19,10 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use secdns_common::{
-    ANSWER_MAP_COUNT, BodyHeader, Bucket, COUNTED_ZONE_SLOTS, COUNTER_COUNT, Chunk, Counter,
-    NAME_BUF_LEN, OPTION_DO_PASS, OPTION_HAS_DO_VARIANT, PASS_CHUNK, SipState, WORD_CHUNK_MASK,
-    WORD_OPTIONS_SHIFT, XdpConfig, ZONE_COUNTER_COUNT, ZONE_SLOTS, zone_counter_index,
+    ANSWER_MAP_COUNT, BODY_HEADER_LEN, BodyHeader, Bucket, CHUNK_LEN, COUNTED_ZONE_SLOTS,
+    COUNTER_COUNT, Chunk, Counter, NAME_BUF_LEN, OPTION_DO_PASS, OPTION_HAS_DO_VARIANT, PASS_CHUNK,
+    SipState, WORD_CHUNK_MASK, WORD_OPTIONS_SHIFT, XdpConfig, ZONE_COUNTER_COUNT, ZONE_SLOTS,
+    zone_counter_index,
 };
 
 /// Shared with userspace through a mapping of the array (see `xdp::maps` there).
@@ -124,14 +125,24 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
     }
     let first = BODIES.get(chunk).ok_or(Pass(Counter::Miss))?;
     // SAFETY: a chunk is 64 bytes, 8-aligned, and begins with the header.
-    let header = unsafe { &*(first.bytes.as_ptr() as *const BodyHeader) };
+    let plain = unsafe { &*(first.bytes.as_ptr() as *const BodyHeader) };
+    let header = if query.dnssec_ok && plain.dnssec_at != 0 {
+        dnssec_header(query.scratch, chunk, plain.dnssec_at as usize).ok_or(Pass(Counter::Miss))?
+    } else {
+        plain
+    };
     let serial = if header.serial_at != 0 {
         let slot = active * ZONE_SLOTS + header.zone_slot;
         *SERIALS.get(slot).ok_or(Pass(Counter::Miss))?
     } else {
         0
     };
-    let sent = reply::write_reply(ctx, &query, header, chunk, serial, config.udp_payload)?;
+    let record = reply::Record {
+        header,
+        first,
+        chunk,
+    };
+    let sent = reply::write_reply(ctx, &query, &record, serial, config.udp_payload)?;
     let slot = header.zone_slot;
     if slot < COUNTED_ZONE_SLOTS {
         if let Some(count) = ZONE_COUNTERS.get_ptr_mut(zone_counter_index(slot, header.flags)) {
@@ -140,6 +151,22 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
         }
     }
     Ok(sent)
+}
+
+/// The header of the answer to DO queries kept in the record at `chunk`, `at` bytes in
+/// (see `secdns_common::dnssec_header_at`): the body is the same, only longer.
+#[inline(always)]
+fn dnssec_header(scratch: *mut Scratch, chunk: u32, at: usize) -> Option<&'static BodyHeader> {
+    let holder = BODIES.get(chunk.checked_add((at / CHUNK_LEN) as u32)?)?;
+    // Through the scratch, so that the compiler cannot move the offset's addition ahead of
+    // the lookup's null check, which the verifier forbids.
+    let within = query::opaque(scratch, (at % CHUNK_LEN) as u64) as usize;
+    if within > CHUNK_LEN - BODY_HEADER_LEN {
+        return None;
+    }
+    // SAFETY: `within` leaves a whole header in the 64-byte, 8-aligned chunk, 4-aligned
+    // as userspace writes it.
+    Some(unsafe { &*(holder.bytes.as_ptr().add(within) as *const BodyHeader) })
 }
 
 #[cfg(not(test))]

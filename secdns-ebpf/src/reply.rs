@@ -6,7 +6,7 @@ use aya_ebpf::helpers::generated::{
 };
 use aya_ebpf::{helpers::generated::bpf_xdp_adjust_tail, programs::XdpContext};
 use secdns_common::{
-    BODY_HEADER_LEN, BodyHeader, CHUNK_LEN, COPIED_QUERY_FLAGS, Counter, FLAG_AA, FLAG_QR,
+    BODY_HEADER_LEN, BodyHeader, CHUNK_LEN, COPIED_QUERY_FLAGS, Chunk, Counter, FLAG_AA, FLAG_QR,
     MAX_BODY_CHUNKS, MAX_BODY_LEN, MAX_FIXUPS, OPT_RR_LEN, fixups_at,
 };
 
@@ -24,15 +24,23 @@ const REPLY_TTL: u8 = 64;
 const TYPE_OPT: u16 = 41;
 const IPPROTO_UDP: u64 = 17;
 
+/// The body record an answer comes from: the header that applies to the query (the plain
+/// one, or the DO one kept after the body), the record's first chunk and its index.
+pub struct Record<'a> {
+    pub header: &'a BodyHeader,
+    pub first: &'a Chunk,
+    pub chunk: u32,
+}
+
 #[inline(always)]
 pub fn write_reply(
     ctx: &XdpContext,
     q: &Query,
-    v: &BodyHeader,
-    chunk: u32,
+    record: &Record<'_>,
     serial: u32,
     our_udp: u16,
 ) -> Result<Counter, Pass> {
+    let v = record.header;
     let body_len = v.body_len as usize;
     if body_len == 0 || body_len > MAX_BODY_LEN || v.question_len as usize > q.qname_len {
         return Err(Pass(Counter::Miss));
@@ -58,7 +66,7 @@ pub fn write_reply(
     let delta = (q.dns_off() + dns_len) as i32 - old_len as i32;
     grow(ctx, q, delta)?;
     // The frame no longer holds the query; never pass it on from here.
-    rewrite(ctx, q, v, chunk, serial, our_udp, dns_len).ok_or(Pass(Counter::Dropped))?;
+    rewrite(ctx, q, record, serial, our_udp, dns_len).ok_or(Pass(Counter::Dropped))?;
     // What kind of answer went out, for the counters.
     Ok(if v.ancount > 0 {
         Counter::Answered
@@ -101,22 +109,22 @@ fn grow(ctx: &XdpContext, q: &Query, delta: i32) -> Result<(), Pass> {
     Ok(())
 }
 
-/// Copies the body of the record starting at `chunk`, whose header is `v`, to `body_off`:
-/// its first part from the header's chunk (looked up once, by the caller), the rest a chunk
-/// per `bpf_loop` step (a loop here would have the verifier check all that follows once per
-/// way out of it).
+/// Copies `body_len` bytes of the body of the record starting at `chunk` (`first`) to
+/// `body_off`: its first part from `first` (looked up once, by the caller), the rest a
+/// chunk per `bpf_loop` step (a loop here would have the verifier check all that follows
+/// once per way out of it).
 #[inline(always)]
 fn copy_body(
     ctx: &XdpContext,
     scratch: *mut Scratch,
-    v: &BodyHeader,
+    first: &Chunk,
     chunk: u32,
     body_off: usize,
     body_len: usize,
 ) -> Option<()> {
-    // SAFETY: `v` is the start of chunk `chunk` (a BODIES value), whose header ends inside
-    // it; `store_piece` copies at most the rest.
-    let after_header = unsafe { (v as *const BodyHeader).cast::<u8>().add(BODY_HEADER_LEN) };
+    // SAFETY: the header ends inside the 64-byte chunk; `store_piece` copies at most the
+    // rest.
+    let after_header = unsafe { first.bytes.as_ptr().add(BODY_HEADER_LEN) };
     store_piece(
         ctx.ctx,
         scratch,
@@ -249,19 +257,19 @@ fn fixup(chunk: u32, body_len: usize, i: usize) -> Option<usize> {
 fn rewrite(
     ctx: &XdpContext,
     q: &Query,
-    v: &BodyHeader,
-    chunk: u32,
+    record: &Record<'_>,
     serial: u32,
     our_udp: u16,
     dns_len: usize,
 ) -> Option<()> {
+    let (v, chunk) = (record.header, record.chunk);
     let body_len = v.body_len as usize;
     let question_len = q.qname_len + 4;
     let body_off = q.dns_off() + DNS_HEADER_LEN + question_len;
     if body_len == 0 || body_len > MAX_BODY_LEN {
         return None;
     }
-    copy_body(ctx, q.scratch, v, chunk, body_off, body_len)?;
+    copy_body(ctx, q.scratch, record.first, chunk, body_off, body_len)?;
     // Bodies of one, two or more chunks took different ways through the copy: one unknown
     // for the rest.
     let body_len = launder_within(q.scratch, body_len, MAX_BODY_LEN)?;

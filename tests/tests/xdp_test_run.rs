@@ -8,7 +8,10 @@ use std::{net::IpAddr, sync::Arc};
 use secdns::{
     dns::Name,
     snapshot::Snapshot,
-    xdp::{compile::compile, loader::XdpEngine, packed::Upserts, published::Published},
+    xdp::{
+        compile::compile, layout::AnswerKey, loader::XdpEngine, packed::Upserts,
+        published::Published,
+    },
     zone::zonefile,
 };
 use secdns_common::{ANSWER_MAP_MAX_ENTRIES, Counter};
@@ -452,6 +455,25 @@ fn signed_zones_answer_do_queries_with_signatures() {
             .count();
         assert_eq!(signatures > 0, dnssec_ok, "RRSIGs exactly when DO is set");
     }
+    // Where the DO answer is the plain one followed by signatures (an RRset, a NODATA),
+    // both are one entry and one record. Those with signatures in between (a CNAME chain,
+    // an additional section, a referral's DS proof) keep an entry of their own.
+    let compiled = compile(&bed.snapshot, ANSWER_MAP_MAX_ENTRIES as usize);
+    let values = compiled.entries.values();
+    let www = AnswerKey::new(
+        &"www.example.com.".parse::<Name>().unwrap().lowercase_wire(),
+        1,
+        0,
+    );
+    let (_, value) = values.iter().find(|(key, _)| *key == www).unwrap();
+    let dnssec = value.dnssec.as_ref().expect("www A keeps its DO answer");
+    assert!(dnssec.body.len() > value.body.len() && dnssec.ancount > value.ancount);
+    let merged = values.iter().filter(|(_, v)| v.dnssec.is_some()).count();
+    let separate = values.iter().filter(|(k, _)| k.dnssec_ok != 0).count();
+    assert!(
+        merged > separate,
+        "{merged} entries keep their DO answer, {separate} DO answers have their own"
+    );
     // RRSIG and NSEC asked for by type are left to userspace (no entry is compiled for them:
     // the kernel memory they would take), with or without DO, at a name and at a CNAME.
     let (c, s) = v4();

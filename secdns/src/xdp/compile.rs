@@ -19,9 +19,10 @@ use std::collections::{HashSet, hash_map::Entry as Entry_};
 use foldhash::{HashMap, HashMapExt};
 
 use secdns_common::{
-    DEFAULT_QTYPE, MAX_BODY_LEN, MAX_FIXUPS, NAME_BUF_LEN, NO_ZONE_SLOT, OPTION_DO_PASS,
-    OPTION_HAS_DO_VARIANT, OPTION_TYPED_BELOW, SCOPE_BELOW, SCOPE_NAME, ZONE_SLOTS, ZoneSlot,
-    dns_lowercase, has_own_answer, left_to_userspace, name_hash,
+    BODY_HEADER_LEN, CHUNK_LEN, DEFAULT_QTYPE, MAX_BODY_CHUNKS, MAX_BODY_LEN, MAX_FIXUPS,
+    NAME_BUF_LEN, NO_ZONE_SLOT, OPTION_DO_PASS, OPTION_HAS_DO_VARIANT, OPTION_TYPED_BELOW,
+    SCOPE_BELOW, SCOPE_NAME, ZONE_SLOTS, ZoneSlot, dns_lowercase, dnssec_header_at, has_own_answer,
+    left_to_userspace, name_hash,
 };
 
 use crate::{
@@ -40,7 +41,7 @@ use crate::{
         layout::{AnswerKey, hasher},
         packed::{Bodies, BodyStore, PackedEntry, Packer, Upserts},
         readers::{Collector, Readers, Units},
-        value::Value,
+        value::{DnssecAnswer, Value},
     },
     zone::{
         Node, Zone,
@@ -1034,10 +1035,13 @@ impl Builder<'_> {
                 Some((body, _)) if body == plain => {}
                 Some((body, serials)) => match pack(qname, qname.len(), &body, &[], &serials, slot)
                 {
-                    Some(signed_value) => {
-                        value.options |= OPTION_HAS_DO_VARIANT;
-                        signed = Some(signed_value);
-                    }
+                    Some(signed_value) => match extension_of(&value, signed_value) {
+                        Ok(dnssec) => value.dnssec = Some(Box::new(dnssec)),
+                        Err(signed_value) => {
+                            value.options |= OPTION_HAS_DO_VARIANT;
+                            signed = Some(signed_value);
+                        }
+                    },
                     None => {
                         self.too_big += 1;
                         value.options |= OPTION_DO_PASS;
@@ -1413,6 +1417,29 @@ fn pack(
     value.body_csum = ones_complement_sum(&bytes) as u32;
     value.body = bytes.into_boxed_slice();
     Some(value)
+}
+
+/// `signed` as the DO answer kept in `plain`'s record, when it is `plain`'s body followed by
+/// more, with the same header but for the counts; `signed` back when not.
+fn extension_of(plain: &Value, signed: Value) -> Result<DnssecAnswer, Value> {
+    let extends = signed.body.starts_with(&plain.body)
+        && signed.flags == plain.flags
+        && signed.question_len == plain.question_len
+        && signed.serial_at == plain.serial_at
+        && signed.zone_slot == plain.zone_slot
+        && signed.fixups.is_empty()
+        && plain.fixups.is_empty()
+        && dnssec_header_at(signed.body.len()) + BODY_HEADER_LEN <= MAX_BODY_CHUNKS * CHUNK_LEN;
+    if !extends {
+        return Err(signed);
+    }
+    Ok(DnssecAnswer {
+        body: signed.body,
+        ancount: signed.ancount,
+        nscount: signed.nscount,
+        arcount: signed.arcount,
+        body_csum: signed.body_csum,
+    })
 }
 
 #[cfg(test)]

@@ -4,11 +4,11 @@
 use std::sync::OnceLock;
 
 use secdns_common::{
-    BODY_HEADER_LEN, BodyHeader, CHUNK_LEN, MAX_BODY_LEN, MAX_FIXUPS, NameHasher, entry_tag,
-    fixups_at,
+    BODY_HEADER_LEN, BodyHeader, CHUNK_LEN, MAX_BODY_LEN, MAX_FIXUPS, NameHasher, dnssec_header_at,
+    entry_tag, fixups_at,
 };
 
-use crate::xdp::value::Value;
+use crate::xdp::value::{DnssecAnswer, Value};
 
 /// An entry of the answer index, as userspace knows it: the keyed hash and check of a
 /// lowercased name, the query type (or `DEFAULT_QTYPE`), whether it is the DO variant, and
@@ -67,27 +67,61 @@ pub fn body_record(value: &Value) -> Option<Vec<u8>> {
 }
 
 /// As [`body_record`], into `record` (whose earlier contents go); false for no record.
+/// A value with a DO answer kept with it holds that answer's body (the plain one is its
+/// start) and, after it, its header.
 pub fn body_record_into(value: &Value, record: &mut Vec<u8>) -> bool {
     record.clear();
     if value.is_pass() || value.body.len() > MAX_BODY_LEN || value.fixups.len() > MAX_FIXUPS {
         return false;
     }
-    let header = BodyHeader {
-        body_len: value.body.len() as u16,
+    let header = |body: &[u8], counts: [u16; 3], body_csum: u32, dnssec_at: usize| BodyHeader {
+        body_len: body.len() as u16,
         flags: value.flags,
-        ancount: value.ancount,
-        nscount: value.nscount,
-        arcount: value.arcount,
+        ancount: counts[0],
+        nscount: counts[1],
+        arcount: counts[2],
         question_len: value.question_len,
         fixup_count: value.fixups.len() as u16,
         serial_at: value.serial_at,
-        body_csum: value.body_csum as u16,
-        reserved: 0,
+        body_csum: body_csum as u16,
+        dnssec_at: dnssec_at as u16,
         zone_slot: value.zone_slot,
     };
-    let fixups = fixups_at(value.body.len());
-    let len = fixups + 2 * value.fixups.len();
+    let counts = [value.ancount, value.nscount, value.arcount];
+    let (body, len, dnssec) = match &value.dnssec {
+        Some(signed) => {
+            if signed.body.len() > MAX_BODY_LEN || !signed.body.starts_with(&value.body) {
+                return false;
+            }
+            let at = dnssec_header_at(signed.body.len());
+            let counts = [signed.ancount, signed.nscount, signed.arcount];
+            let dnssec = header(&signed.body, counts, signed.body_csum, 0);
+            (&signed.body, at + BODY_HEADER_LEN, Some((at, dnssec)))
+        }
+        None => (
+            &value.body,
+            fixups_at(value.body.len()) + 2 * value.fixups.len(),
+            None,
+        ),
+    };
     record.resize(len.div_ceil(CHUNK_LEN) * CHUNK_LEN, 0);
+    let at = dnssec.as_ref().map_or(0, |d| d.0);
+    write_header(&header(&value.body, counts, value.body_csum, at), record, 0);
+    record[BODY_HEADER_LEN..BODY_HEADER_LEN + body.len()].copy_from_slice(body);
+    match dnssec {
+        Some((at, dnssec)) => write_header(&dnssec, record, at),
+        None => {
+            let fixups = fixups_at(value.body.len());
+            for (i, at) in value.fixups.iter().enumerate() {
+                record[fixups + 2 * i..fixups + 2 * i + 2].copy_from_slice(&at.to_be_bytes());
+            }
+        }
+    }
+    true
+}
+
+/// `header` at `at` in the machine's order, as the program reads it.
+fn write_header(header: &BodyHeader, record: &mut [u8], at: usize) {
     let fields = [
         header.body_len,
         header.flags,
@@ -98,30 +132,24 @@ pub fn body_record_into(value: &Value, record: &mut Vec<u8>) -> bool {
         header.fixup_count,
         header.serial_at,
         header.body_csum,
-        header.reserved,
+        header.dnssec_at,
     ];
-    // The header in the machine's order, as the program reads it (`BodyHeader`).
     for (i, field) in fields.iter().enumerate() {
-        record[2 * i..2 * i + 2].copy_from_slice(&field.to_ne_bytes());
+        record[at + 2 * i..at + 2 * i + 2].copy_from_slice(&field.to_ne_bytes());
     }
-    record[20..BODY_HEADER_LEN].copy_from_slice(&header.zone_slot.to_ne_bytes());
-    record[BODY_HEADER_LEN..BODY_HEADER_LEN + value.body.len()].copy_from_slice(&value.body);
-    for (i, at) in value.fixups.iter().enumerate() {
-        record[fixups + 2 * i..fixups + 2 * i + 2].copy_from_slice(&at.to_be_bytes());
-    }
-    true
+    record[at + 20..at + BODY_HEADER_LEN].copy_from_slice(&header.zone_slot.to_ne_bytes());
 }
 
 /// The value `record` (see [`body_record`]) was built from, with `options`; its name, which
 /// records do not hold, empty.
 pub fn value_of(record: &[u8], options: u32) -> Option<Value> {
-    let field = |i: usize| -> Option<u16> {
+    let field = |at: usize, i: usize| -> Option<u16> {
         Some(u16::from_ne_bytes(
-            record.get(2 * i..2 * i + 2)?.try_into().ok()?,
+            record.get(at + 2 * i..at + 2 * i + 2)?.try_into().ok()?,
         ))
     };
-    let body_len = usize::from(field(0)?);
-    let fixup_count = usize::from(field(6)?);
+    let body_len = usize::from(field(0, 0)?);
+    let fixup_count = usize::from(field(0, 6)?);
     let body = record.get(BODY_HEADER_LEN..BODY_HEADER_LEN + body_len)?;
     let at = fixups_at(body_len);
     let fixups = (0..fixup_count)
@@ -130,19 +158,33 @@ pub fn value_of(record: &[u8], options: u32) -> Option<Value> {
             Some(u16::from_be_bytes(bytes.try_into().ok()?))
         })
         .collect::<Option<Vec<u16>>>()?;
+    let dnssec = match usize::from(field(0, 9)?) {
+        0 => None,
+        at => {
+            let len = usize::from(field(at, 0)?);
+            Some(Box::new(DnssecAnswer {
+                body: record.get(BODY_HEADER_LEN..BODY_HEADER_LEN + len)?.into(),
+                ancount: field(at, 2)?,
+                nscount: field(at, 3)?,
+                arcount: field(at, 4)?,
+                body_csum: u32::from(field(at, 8)?),
+            }))
+        }
+    };
     Some(Value {
         name: Box::default(),
         body: body.into(),
-        flags: field(1)?,
-        ancount: field(2)?,
-        nscount: field(3)?,
-        arcount: field(4)?,
-        question_len: field(5)?,
+        flags: field(0, 1)?,
+        ancount: field(0, 2)?,
+        nscount: field(0, 3)?,
+        arcount: field(0, 4)?,
+        question_len: field(0, 5)?,
         fixups: fixups.into(),
-        body_csum: u32::from(field(8)?),
+        body_csum: u32::from(field(0, 8)?),
         options,
-        serial_at: field(7)?,
+        serial_at: field(0, 7)?,
         zone_slot: u32::from_ne_bytes(record.get(20..BODY_HEADER_LEN)?.try_into().ok()?),
+        dnssec,
     })
 }
 
@@ -165,6 +207,7 @@ mod tests {
             options: 0,
             serial_at: 9,
             zone_slot: 70_000,
+            dnssec: None,
         };
         let record = body_record(&value).unwrap();
         assert_eq!(record.len(), 2 * CHUNK_LEN);
@@ -198,5 +241,71 @@ mod tests {
                 ..value
             }
         );
+    }
+
+    /// A DO answer kept with the plain one: one body (the plain one its start), the DO
+    /// header after it where the plain header says, within one chunk.
+    #[test]
+    fn a_record_holds_the_do_answer_after_its_body() {
+        let plain_body = vec![5u8; 30];
+        let mut signed_body = plain_body.clone();
+        signed_body.extend_from_slice(&[9u8; 90]);
+        let value = Value {
+            name: b"\x01a\x00".as_slice().into(),
+            body: plain_body.into(),
+            flags: 0x0400,
+            ancount: 1,
+            question_len: 3,
+            body_csum: 0x1234,
+            zone_slot: 3,
+            dnssec: Some(Box::new(DnssecAnswer {
+                body: signed_body.clone().into(),
+                ancount: 2,
+                body_csum: 0x5678,
+                ..DnssecAnswer::default()
+            })),
+            ..Value::default()
+        };
+        let record = body_record(&value).unwrap();
+        let read = |at: usize| -> BodyHeader {
+            // SAFETY: BodyHeader is plain old data; `at` is within the record (checked).
+            assert!(at + BODY_HEADER_LEN <= record.len());
+            unsafe { std::ptr::read_unaligned(record.as_ptr().add(at) as *const BodyHeader) }
+        };
+        let plain = read(0);
+        let at = usize::from(plain.dnssec_at);
+        assert_eq!(at, dnssec_header_at(120));
+        assert_eq!(
+            (plain.body_len, plain.ancount, plain.body_csum),
+            (30, 1, 0x1234)
+        );
+        let signed = read(at);
+        assert_eq!(
+            (
+                signed.body_len,
+                signed.ancount,
+                signed.body_csum,
+                signed.dnssec_at
+            ),
+            (120, 2, 0x5678, 0)
+        );
+        assert_eq!((signed.flags, signed.zone_slot), (0x0400, 3));
+        assert_eq!(
+            record[BODY_HEADER_LEN..BODY_HEADER_LEN + 120],
+            signed_body[..]
+        );
+        assert_eq!(record.len(), 3 * CHUNK_LEN);
+        let back = value_of(&record, 0).unwrap();
+        assert_eq!(
+            back,
+            Value {
+                name: Box::default(),
+                ..value
+            }
+        );
+        // A DO body that does not start with the plain one has no record.
+        let mut other = back.clone();
+        other.body = vec![6u8; 30].into();
+        assert!(body_record(&other).is_none());
     }
 }

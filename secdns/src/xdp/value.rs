@@ -21,6 +21,20 @@ pub struct Value {
     pub options: u32,
     pub serial_at: u16,
     pub zone_slot: ZoneSlot,
+    /// The answer to queries with DO, when it is this one's body followed by more (the
+    /// signatures): kept in the same record (see `secdns_common::BodyHeader::dnssec_at`).
+    pub dnssec: Option<Box<DnssecAnswer>>,
+}
+
+/// The answer to DO queries that extends a [`Value`]'s: its whole body and the header
+/// fields that differ. Flags, question, serial and zone are the plain answer's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DnssecAnswer {
+    pub body: Box<[u8]>,
+    pub ancount: u16,
+    pub nscount: u16,
+    pub arcount: u16,
+    pub body_csum: u32,
 }
 
 impl Value {
