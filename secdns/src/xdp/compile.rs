@@ -14,7 +14,10 @@
 //! Where the kernel must not answer, a "pass" entry (no body) stands in, so that a lookup or a
 //! walk that reaches it stops and leaves the query to userspace.
 
-use std::collections::{HashSet, hash_map::Entry as Entry_};
+use std::{
+    collections::{HashSet, hash_map::Entry as Entry_},
+    sync::Arc,
+};
 
 use foldhash::{HashMap, HashMapExt};
 
@@ -40,7 +43,7 @@ use crate::{
     xdp::{
         layout::{AnswerKey, hasher},
         packed::{Bodies, BodyStore, PackedEntry, Packer, Upserts},
-        readers::{Collector, Readers, Units},
+        readers::{Collector, Readers, Units, WIDE_MIN},
         value::{DnssecAnswer, Value},
     },
     zone::{
@@ -153,8 +156,9 @@ pub struct Unit {
     pub zone: Box<[u8]>,
     pub name: Box<[u8]>,
     pub entries: Vec<Entry>,
-    /// What its answers read, other than its own node; empty unless recorded.
-    pub reads: Vec<Read>,
+    /// What its answers read, other than its own node; empty unless recorded. Shared by
+    /// the units that read the same (a zone's plain hosts).
+    pub reads: Arc<[Read]>,
     /// Answers of the unit left to userspace for their size.
     pub too_big: usize,
     /// The name hash of `name` (see [`Unit::own_hash`]).
@@ -169,7 +173,7 @@ impl Unit {
             zone,
             name,
             entries,
-            reads,
+            reads: reads.into(),
             too_big: 0,
             own,
         }
@@ -189,6 +193,11 @@ pub struct ZoneFacts {
     defaults: bool,
     /// The names in the zone's SOA (lowercased): a negative answer names them.
     soa_names: Vec<Box<[u8]>>,
+    /// Names (their `name_hash`) whose reads a zone of more than `WIDE_MIN` units keeps as
+    /// wide from the start (see `Collector::seed_wide`): the apex, its probes and wildcard,
+    /// the names above it (where a lookup looks for a name's zone) and the SOA's names
+    /// (which a negative answer checks).
+    read_by_every_unit: Vec<u64>,
 }
 
 impl ZoneFacts {
@@ -209,15 +218,21 @@ impl ZoneFacts {
         chain_types.sort_unstable();
         chain_types.dedup();
         let soa = zone.soa().rdatas.first().unwrap_or_default();
-        let soa_names = compressible_names(rtype::SOA, soa)
+        let soa_names: Vec<Box<[u8]>> = compressible_names(rtype::SOA, soa)
             .into_iter()
             .filter_map(|(at, len)| soa.get(at..at + len))
             .map(|name| name.iter().map(|&b| dns_lowercase(b)).collect())
             .collect();
+        let apex = zone.apex_key();
+        let mut read_by_every_unit = own_names(apex);
+        let above = label_offsets(apex).skip(1).filter_map(|at| apex.get(at..));
+        read_by_every_unit.extend(above.chain([&[0u8][..]]).map(name_hash));
+        read_by_every_unit.extend(soa_names.iter().map(|name| name_hash(name)));
         Self {
             chain_types,
             defaults,
             soa_names,
+            read_by_every_unit,
         }
     }
 }
@@ -311,7 +326,14 @@ impl<'s> Compiler<'s> {
                 })
                 .take(share_len);
             let share = prefetched(share, |(_, _, _, node)| node);
+            let mut seeded = None;
             for (at, (zone_index, zone, facts, node)) in share.enumerate() {
+                if seeded != Some(zone_index) {
+                    seeded = Some(zone_index);
+                    if zone.node_count() > WIDE_MIN {
+                        reads.seed_wide(zone_index, &facts.read_by_every_unit);
+                    }
+                }
                 if node.is_nsec3_only() {
                     continue;
                 }

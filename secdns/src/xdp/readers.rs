@@ -77,6 +77,9 @@ pub struct Collector {
     settled: bool,
     /// Settle again when `reads` holds this many.
     next_settle: usize,
+    /// The reads of the last unit added, when all of them were wide: a zone's plain hosts
+    /// share theirs, and adding them again changes nothing.
+    last_wide: Option<(u32, Arc<[Read]>)>,
 }
 
 /// Reads collected before a collector sorts and collapses them.
@@ -84,8 +87,15 @@ const SETTLE_AT: usize = 1 << 20;
 
 impl Collector {
     /// Notes the reads of unit `unit` of zone `zone`; `units` lists every unit.
-    pub fn add(&mut self, unit: u32, zone: u32, reads: &[Read], units: &Units) {
-        for &(name, kind) in reads {
+    pub fn add(&mut self, unit: u32, zone: u32, reads: &Arc<[Read]>, units: &Units) {
+        if let Some((last_zone, last)) = &self.last_wide
+            && *last_zone == zone
+            && Arc::ptr_eq(last, reads)
+        {
+            return;
+        }
+        let before = self.reads.len();
+        for &(name, kind) in reads.iter() {
             // Wide names are a few per zone: a small map, in cache.
             if let Some(wide) = self.wide.get_mut(&name) {
                 wide.add(zone, kind);
@@ -93,10 +103,24 @@ impl Collector {
             }
             self.reads.push(BaseRead { name, unit, kind });
         }
+        self.last_wide = (self.reads.len() == before).then(|| (zone, reads.clone()));
         self.settled = false;
         if self.reads.len() >= self.next_settle.max(SETTLE_AT) {
             self.settle(units);
             self.next_settle = 2 * self.reads.len();
+        }
+    }
+
+    /// Takes `names` of zone `zone` as wide from the start: names every unit of a zone reads
+    /// (its apex, probes and wildcard), which [`Collector::settle`] would find wide only
+    /// after sorting every read of them. A name made wide early only makes a change there
+    /// compile more.
+    pub fn seed_wide(&mut self, zone: u32, names: &[u64]) {
+        for &name in names {
+            let wide = self.wide.entry(name).or_default();
+            if !wide.zones.contains(&zone) {
+                wide.zones.push(zone);
+            }
         }
     }
 
@@ -416,11 +440,41 @@ mod tests {
         let units = Units::new(&[64 * 300]);
         let mut share = Collector::default();
         for unit in 0..300u32 {
-            share.add(unit, 0, &[(7, Kind::Exists)], &units);
+            share.add(unit, 0, &[(7, Kind::Exists)].into(), &units);
         }
         share.settle(&units);
         assert!(share.wide.contains_key(&7));
         assert!(share.reads.is_empty());
+    }
+
+    /// Names seeded wide take their reads as kinds from the first; units that share one list
+    /// of reads, all wide, add nothing after the first (but in another zone); any other read
+    /// is still listed.
+    #[test]
+    fn seeded_names_are_wide_from_the_first_read() {
+        let units = Units::new(&[1000, 1000]);
+        let mut share = Collector::default();
+        share.seed_wide(0, &[7, 8]);
+        let shared: Arc<[Read]> = [(7, Kind::Exists), (8, Kind::Type(6))].into();
+        for unit in 0..100u32 {
+            share.add(unit, 0, &shared, &units);
+        }
+        assert!(share.reads.is_empty(), "no read of a seeded name is listed");
+        share.add(
+            100,
+            0,
+            &[(7, Kind::Whole), (9, Kind::Exists)].into(),
+            &units,
+        );
+        // The same list for a unit of another zone is not skipped.
+        share.add(1000, 1, &shared, &units);
+        share.add(1001, 1, &shared, &units);
+        let seven = &share.wide[&7];
+        assert_eq!(seven.kinds, [Kind::Exists, Kind::Whole]);
+        assert_eq!(seven.zones, [0, 1]);
+        assert_eq!(share.wide[&8].zones, [0, 1]);
+        let listed: Vec<(u64, u32)> = share.reads.iter().map(|r| (r.name, r.unit)).collect();
+        assert_eq!(listed, [(9, 100)]);
     }
 
     #[test]
@@ -456,7 +510,7 @@ mod tests {
                 reads.push((5, Kind::Type(16)));
             }
             reads.sort_unstable();
-            collector.add(unit, zone, &reads, &units);
+            collector.add(unit, zone, &reads.into(), &units);
         }
         first.merge(second);
         // Names only for the units reads point at.

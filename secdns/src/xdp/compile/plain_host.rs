@@ -22,7 +22,7 @@ pub(super) struct HostShared {
     /// The default entry's value, for the first such host's name.
     default: Value,
     /// What a host's answers read but its own names.
-    reads: Vec<Read>,
+    reads: Arc<[Read]>,
 }
 
 /// The cache key of the plain host `name` (of `node`, in `zone`): the zone (its address) and
@@ -138,7 +138,7 @@ impl Compiler<'_> {
         let reads = if self.record {
             shared.reads.clone()
         } else {
-            Vec::new()
+            Arc::default()
         };
         Unit {
             zone: zone.apex_key().into(),
