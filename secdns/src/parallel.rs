@@ -96,6 +96,34 @@ pub fn each_as_done<T: Sync, R: Send>(
     });
 }
 
+/// Work that takes every core and that someone waits for (a zone's publication into the
+/// kernel's maps), while it lasts: background work ([`wait_for_busy_cores`]) starts after.
+pub struct BusyCores(());
+
+static BUSY: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl BusyCores {
+    pub fn begin() -> Self {
+        BUSY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(())
+    }
+}
+
+impl Drop for BusyCores {
+    fn drop(&mut self) {
+        BUSY.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Waits until no [`BusyCores`] is held, for at most `most`: a background job (saving a
+/// zone's copy) would take a core from work someone waits for, and never waits forever.
+pub fn wait_for_busy_cores(most: std::time::Duration) {
+    let started = std::time::Instant::now();
+    while BUSY.load(std::sync::atomic::Ordering::Relaxed) > 0 && started.elapsed() < most {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,9 @@ use crate::zone::Zone;
 
 /// How long a copy waits before it is written.
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(200);
+/// How long it waits at most, besides, for a publication to the kernel under way: rendering
+/// a large zone took a tenth of the cores while a million records were being published.
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct Saver {
@@ -124,6 +127,7 @@ impl Saver {
         loop {
             // Let the new copy be published first, and a burst of copies become one write.
             std::thread::sleep(SETTLE);
+            crate::parallel::wait_for_busy_cores(BUSY_WAIT);
             let job = {
                 let mut queue = self.queue();
                 match queue.next.take() {

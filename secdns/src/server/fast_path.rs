@@ -88,6 +88,7 @@ impl FastPath {
     /// Publishes `snapshot` as a change from the last one published (see `xdp::published`).
     pub fn publish(&self, snapshot: Arc<Snapshot>) -> anyhow::Result<()> {
         let started = Instant::now();
+        let _busy = crate::parallel::BusyCores::begin();
         // A full publication goes share by share, as it is compiled, into maps no packet
         // reads (empty ones, or a fresh instance the set needs anyway): the whole compiled
         // set is never held at once.
