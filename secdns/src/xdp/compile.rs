@@ -152,8 +152,6 @@ pub struct Entry {
 /// at a zone's apex): what is compiled again when the node, or anything its answers read,
 /// changes.
 pub struct Unit {
-    /// The zone's apex, lowercased wire form.
-    pub zone: Box<[u8]>,
     pub name: Box<[u8]>,
     pub entries: Vec<Entry>,
     /// What its answers read, other than its own node; empty unless recorded. Shared by
@@ -166,11 +164,10 @@ pub struct Unit {
 }
 
 impl Unit {
-    /// A unit of `name` in the zone at `zone`, giving `entries`.
-    pub fn new(zone: Box<[u8]>, name: Box<[u8]>, entries: Vec<Entry>, reads: Vec<Read>) -> Self {
+    /// A unit of `name`, giving `entries`.
+    pub fn new(name: Box<[u8]>, entries: Vec<Entry>, reads: Vec<Read>) -> Self {
         let own = (!name.is_empty()).then(|| hasher().hash(&name).0);
         Self {
-            zone,
             name,
             entries,
             reads: reads.into(),
@@ -406,7 +403,7 @@ impl<'s> Compiler<'s> {
         let mut builder = self.builder();
         builder.pass(&apex, DEFAULT_QTYPE, SCOPE_NAME, Group::Default);
         builder.pass(&apex, DEFAULT_QTYPE, SCOPE_BELOW, Group::Walk);
-        builder.unit(apex, Box::default(), Vec::new())
+        builder.unit(Box::default(), Vec::new())
     }
 
     /// The unit of `node` in `zone`; `alone`: the zone lies neither above nor below another
@@ -517,7 +514,7 @@ impl<'s> Compiler<'s> {
         } else {
             compile(&mut builder);
         }
-        builder.unit(zone.apex_key().into(), qname, reads)
+        builder.unit(qname, reads)
     }
 
     /// Adds the default answer (NODATA, a referral) of `name` (of `node`, in `zone`). For
@@ -1032,10 +1029,10 @@ const ABSENT_TYPE: u16 = 65534;
 const PROBE_LABELS: [u8; 4] = [0x00, 0x01, 0x7f, 0xff];
 
 impl Builder<'_> {
-    fn unit(self, zone: Box<[u8]>, name: Box<[u8]>, reads: Vec<Read>) -> Unit {
+    fn unit(self, name: Box<[u8]>, reads: Vec<Read>) -> Unit {
         Unit {
             too_big: self.too_big,
-            ..Unit::new(zone, name, self.entries, reads)
+            ..Unit::new(name, self.entries, reads)
         }
     }
 

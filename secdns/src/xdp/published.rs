@@ -373,12 +373,7 @@ impl Published {
                 {
                     // Zones beside another are compiled whole (above).
                     Some(node) => compiler.node(zone, facts, node, true, parents),
-                    None => Unit::new(
-                        zone.apex().lowercase_wire(),
-                        name.clone(),
-                        Vec::new(),
-                        Vec::new(),
-                    ),
+                    None => Unit::new(name.clone(), Vec::new(), Vec::new()),
                 };
             before.push(compile(&compiler_before, old_zone, &mut parents_before));
             units.push(compile(&compiler, zone, &mut parents));

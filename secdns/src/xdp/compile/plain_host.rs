@@ -141,7 +141,6 @@ impl Compiler<'_> {
             Arc::default()
         };
         Unit {
-            zone: zone.apex_key().into(),
             name,
             entries: builder.entries,
             reads,
