@@ -310,7 +310,7 @@ impl<'s> Compiler<'s> {
         let compile_share = |&(first, zone, skip): &(usize, usize, usize)| {
             let mut parents = ParentCache::default();
             let mut reads = Collector::default();
-            let mut packed = Packed::new((first / share_len) as u32);
+            let mut packed = Packed::new((first / share_len) as u32, share_len);
             let share = zones
                 .iter()
                 .enumerate()
@@ -365,7 +365,7 @@ impl<'s> Compiler<'s> {
                 all.take(number, packed, &mut stores);
             }
         }
-        let mut packed = Packed::new(count as u32);
+        let mut packed = Packed::new(count as u32, 0);
         for unit in stops {
             packed.add(unit, true);
         }
@@ -837,9 +837,11 @@ struct Packed {
 }
 
 impl Packed {
-    fn new(store: u32) -> Self {
+    /// Packs about `units` units (room made for them: growing the body store and its
+    /// index as they came was a fiftieth of a large compile).
+    fn new(store: u32, units: usize) -> Self {
         Self {
-            packer: Packer::new(store),
+            packer: Packer::with_room(store, units),
             entries: Vec::new(),
             others: Vec::new(),
             too_big: 0,

@@ -14,6 +14,10 @@ use hashbrown::HashTable;
 pub struct ContentIndex(HashTable<(u32, u32)>);
 
 impl ContentIndex {
+    pub fn with_capacity(bodies: usize) -> Self {
+        Self(HashTable::with_capacity(bodies))
+    }
+
     /// Where a body with `content` is, among those `same` confirms hold it.
     pub fn find(&self, content: u128, same: impl Fn(u32) -> bool) -> Option<u32> {
         let short = short(content);

@@ -6,6 +6,8 @@
 
 use std::hash::BuildHasher as _;
 
+use secdns_common::CHUNK_LEN;
+
 use super::{
     compile::Group,
     content_index::ContentIndex,
@@ -29,6 +31,15 @@ pub struct BodyStore {
 const STORED_HEADER: usize = 18;
 
 impl BodyStore {
+    /// A store with room for about `bodies` bodies of a chunk.
+    fn with_room(bodies: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(bodies * (STORED_HEADER + CHUNK_LEN)),
+            by_content: ContentIndex::with_capacity(bodies),
+            ..Self::default()
+        }
+    }
+
     /// Stores `value`'s body record (once per content): its offset, or `None` for a value
     /// without one (a pass entry).
     fn add(&mut self, value: &Value) -> Option<u32> {
@@ -252,6 +263,14 @@ impl Packer {
         }
     }
 
+    /// As [`Packer::new`], with room for about `bodies` bodies.
+    pub fn with_room(index: u32, bodies: usize) -> Self {
+        Self {
+            store: BodyStore::with_room(bodies),
+            index,
+        }
+    }
+
     /// `entry`, its body (in `from`) copied into this packer's store.
     pub fn copy(&mut self, entry: &PackedEntry, from: &Bodies) -> PackedEntry {
         let body = from
@@ -297,8 +316,6 @@ pub fn value_identity(value: &Value) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use secdns_common::CHUNK_LEN;
-
     use super::*;
 
     #[test]
