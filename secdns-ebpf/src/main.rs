@@ -161,7 +161,7 @@ fn dnssec_header(scratch: *mut Scratch, chunk: u32, at: usize) -> Option<&'stati
     // Through the scratch, so that the compiler cannot move the offset's addition ahead of
     // the lookup's null check, which the verifier forbids.
     let within = query::opaque(scratch, (at % CHUNK_LEN) as u64) as usize;
-    if within > CHUNK_LEN - BODY_HEADER_LEN {
+    if within > CHUNK_LEN - BODY_HEADER_LEN || within & 3 != 0 {
         return None;
     }
     // SAFETY: `within` leaves a whole header in the 64-byte, 8-aligned chunk, 4-aligned

@@ -12,9 +12,13 @@ use crate::zone::Zone;
 
 /// How long a copy waits before it is written.
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(200);
-/// How long it waits at most, besides, for a publication to the kernel under way: rendering
-/// a large zone took a tenth of the cores while a million records were being published.
-const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long the copy of a zone of `LARGE` records or more waits at most, besides, for
+/// publications to the kernel under way (see `parallel::BusyCores`): rendering a million
+/// records took a twentieth of the cores while they were being published. Smaller zones
+/// are quick to write and do not wait (a catalog's many savers would hold as many blocking
+/// threads); the wait stays well inside the 10 s a stop gives them.
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+const LARGE: usize = 100_000;
 
 #[derive(Clone)]
 pub struct Saver {
@@ -127,7 +131,14 @@ impl Saver {
         loop {
             // Let the new copy be published first, and a burst of copies become one write.
             std::thread::sleep(SETTLE);
-            crate::parallel::wait_for_busy_cores(BUSY_WAIT);
+            let large = self
+                .queue()
+                .next
+                .as_ref()
+                .is_some_and(|job| job.zone.record_count() >= LARGE);
+            if large {
+                crate::parallel::wait_for_busy_cores(BUSY_WAIT);
+            }
             let job = {
                 let mut queue = self.queue();
                 match queue.next.take() {

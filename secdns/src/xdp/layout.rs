@@ -90,7 +90,11 @@ pub fn body_record_into(value: &Value, record: &mut Vec<u8>) -> bool {
     let counts = [value.ancount, value.nscount, value.arcount];
     let (body, len, dnssec) = match &value.dnssec {
         Some(signed) => {
-            if signed.body.len() > MAX_BODY_LEN || !signed.body.starts_with(&value.body) {
+            // The DO header sits where fixups would: answers with fixups have none.
+            if signed.body.len() > MAX_BODY_LEN
+                || !signed.body.starts_with(&value.body)
+                || !value.fixups.is_empty()
+            {
                 return false;
             }
             let at = dnssec_header_at(signed.body.len());
@@ -268,8 +272,8 @@ mod tests {
         };
         let record = body_record(&value).unwrap();
         let read = |at: usize| -> BodyHeader {
-            // SAFETY: BodyHeader is plain old data; `at` is within the record (checked).
             assert!(at + BODY_HEADER_LEN <= record.len());
+            // SAFETY: BodyHeader is plain old data; `at` is within the record (checked).
             unsafe { std::ptr::read_unaligned(record.as_ptr().add(at) as *const BodyHeader) }
         };
         let plain = read(0);

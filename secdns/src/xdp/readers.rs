@@ -37,7 +37,8 @@ fn is_wide(count: usize, zone_units: u32) -> bool {
 pub struct Wide {
     /// The kinds of reads made.
     pub kinds: Vec<Kind>,
-    /// The zones (by index) whose units read it.
+    /// The zones (by index) whose units read it, ascending: the root and the names above
+    /// apexes are read by tens of thousands of zones.
     pub zones: Vec<u32>,
 }
 
@@ -46,8 +47,18 @@ impl Wide {
         if !self.kinds.contains(&kind) {
             self.kinds.push(kind);
         }
-        if !self.zones.contains(&zone) {
-            self.zones.push(zone);
+        self.add_zone(zone);
+    }
+
+    /// Zones come in ascending order mostly (units are in zone order): appended then.
+    fn add_zone(&mut self, zone: u32) {
+        match self.zones.last() {
+            Some(&last) if last >= zone => {
+                if let Err(at) = self.zones.binary_search(&zone) {
+                    self.zones.insert(at, zone);
+                }
+            }
+            _ => self.zones.push(zone),
         }
     }
 }
@@ -112,15 +123,12 @@ impl Collector {
     }
 
     /// Takes `names` of zone `zone` as wide from the start: names every unit of a zone reads
-    /// (its apex, probes and wildcard), which [`Collector::settle`] would find wide only
+    /// (see `ZoneFacts::read_by_every_unit`), which [`Collector::settle`] would find wide only
     /// after sorting every read of them. A name made wide early only makes a change there
     /// compile more.
     pub fn seed_wide(&mut self, zone: u32, names: &[u64]) {
         for &name in names {
-            let wide = self.wide.entry(name).or_default();
-            if !wide.zones.contains(&zone) {
-                wide.zones.push(zone);
-            }
+            self.wide.entry(name).or_default().add_zone(zone);
         }
     }
 
