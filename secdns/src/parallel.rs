@@ -1,5 +1,10 @@
 //! Work spread over the machine's cores: big compiles, and zone files at start.
 
+use std::{
+    sync::atomic::{AtomicUsize, Ordering},
+    time::{Duration, Instant},
+};
+
 /// Runs `work` on consecutive shares of `items` (at least `min_share` each, one per core),
 /// each on its own thread, and returns the results in order. `work` gets the share's number
 /// and the index of its first item. A panic in a share is raised again here.
@@ -100,27 +105,27 @@ pub fn each_as_done<T: Sync, R: Send>(
 /// kernel's maps), while it lasts: background work ([`wait_for_busy_cores`]) starts after.
 pub struct BusyCores(());
 
-static BUSY: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static BUSY: AtomicUsize = AtomicUsize::new(0);
 
 impl BusyCores {
     pub fn begin() -> Self {
-        BUSY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        BUSY.fetch_add(1, Ordering::Relaxed);
         Self(())
     }
 }
 
 impl Drop for BusyCores {
     fn drop(&mut self) {
-        BUSY.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        BUSY.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 /// Waits until no [`BusyCores`] is held, for at most `most`: a background job (saving a
 /// zone's copy) would take a core from work someone waits for, and never waits forever.
-pub fn wait_for_busy_cores(most: std::time::Duration) {
-    let started = std::time::Instant::now();
-    while BUSY.load(std::sync::atomic::Ordering::Relaxed) > 0 && started.elapsed() < most {
-        std::thread::sleep(std::time::Duration::from_millis(10));
+pub fn wait_for_busy_cores(most: Duration) {
+    let started = Instant::now();
+    while BUSY.load(Ordering::Relaxed) > 0 && started.elapsed() < most {
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -467,7 +467,7 @@ fn signed_zones_answer_do_queries_with_signatures() {
     );
     let (_, value) = values.iter().find(|(key, _)| *key == www).unwrap();
     let dnssec = value.dnssec.as_ref().expect("www A keeps its DO answer");
-    assert!(dnssec.body.len() > value.body.len() && dnssec.ancount > value.ancount);
+    assert!(!dnssec.signatures.is_empty() && dnssec.ancount > value.ancount);
     let merged = values.iter().filter(|(_, v)| v.dnssec.is_some()).count();
     let separate = values.iter().filter(|(k, _)| k.dnssec_ok != 0).count();
     assert!(

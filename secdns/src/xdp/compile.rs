@@ -22,10 +22,9 @@ use std::{
 use foldhash::{HashMap, HashMapExt};
 
 use secdns_common::{
-    BODY_HEADER_LEN, CHUNK_LEN, DEFAULT_QTYPE, MAX_BODY_CHUNKS, MAX_BODY_LEN, MAX_FIXUPS,
-    NAME_BUF_LEN, NO_ZONE_SLOT, OPTION_DO_PASS, OPTION_HAS_DO_VARIANT, OPTION_TYPED_BELOW,
-    SCOPE_BELOW, SCOPE_NAME, ZONE_SLOTS, ZoneSlot, dns_lowercase, dnssec_header_at, has_own_answer,
-    left_to_userspace, name_hash,
+    DEFAULT_QTYPE, MAX_BODY_LEN, MAX_FIXUPS, NAME_BUF_LEN, NO_ZONE_SLOT, OPTION_DO_PASS,
+    OPTION_HAS_DO_VARIANT, OPTION_TYPED_BELOW, SCOPE_BELOW, SCOPE_NAME, ZONE_SLOTS, ZoneSlot,
+    dns_lowercase, has_own_answer, left_to_userspace, name_hash,
 };
 
 use crate::{
@@ -41,10 +40,10 @@ use crate::{
     parallel,
     snapshot::{Served, Snapshot},
     xdp::{
-        layout::{AnswerKey, hasher},
+        layout::{AnswerKey, dnssec_extension, hasher},
         packed::{Bodies, BodyStore, PackedEntry, Packer, Upserts},
         readers::{Collector, Readers, Units, WIDE_MIN},
-        value::{DnssecAnswer, Value},
+        value::Value,
     },
     zone::{
         Node, Zone,
@@ -1056,7 +1055,7 @@ impl Builder<'_> {
                 Some((body, _)) if body == plain => {}
                 Some((body, serials)) => match pack(qname, qname.len(), &body, &[], &serials, slot)
                 {
-                    Some(signed_value) => match extension_of(&value, signed_value) {
+                    Some(signed_value) => match dnssec_extension(&value, signed_value) {
                         Ok(dnssec) => value.dnssec = Some(Box::new(dnssec)),
                         Err(signed_value) => {
                             value.options |= OPTION_HAS_DO_VARIANT;
@@ -1438,29 +1437,6 @@ fn pack(
     value.body_csum = ones_complement_sum(&bytes) as u32;
     value.body = bytes.into_boxed_slice();
     Some(value)
-}
-
-/// `signed` as the DO answer kept in `plain`'s record, when it is `plain`'s body followed by
-/// more, with the same header but for the counts; `signed` back when not.
-fn extension_of(plain: &Value, signed: Value) -> Result<DnssecAnswer, Value> {
-    let extends = signed.body.starts_with(&plain.body)
-        && signed.flags == plain.flags
-        && signed.question_len == plain.question_len
-        && signed.serial_at == plain.serial_at
-        && signed.zone_slot == plain.zone_slot
-        && signed.fixups.is_empty()
-        && plain.fixups.is_empty()
-        && dnssec_header_at(signed.body.len()) + BODY_HEADER_LEN <= MAX_BODY_CHUNKS * CHUNK_LEN;
-    if !extends {
-        return Err(signed);
-    }
-    Ok(DnssecAnswer {
-        body: signed.body,
-        ancount: signed.ancount,
-        nscount: signed.nscount,
-        arcount: signed.arcount,
-        body_csum: signed.body_csum,
-    })
 }
 
 #[cfg(test)]

@@ -66,16 +66,48 @@ pub fn body_record(value: &Value) -> Option<Vec<u8>> {
     body_record_into(value, &mut record).then_some(record)
 }
 
+/// `signed` as the DO answer kept in `plain`'s record: when its body is `plain`'s followed
+/// by more and its header differs only in the counts and checksum (the DO header is written
+/// from `plain`'s fields but those), and neither has fixups (the DO header sits where they
+/// would). `signed` back when not. Every body the program carries leaves room for the DO
+/// header (`secdns_common`'s tests check `dnssec_header_at` for each length).
+pub fn dnssec_extension(plain: &Value, signed: Value) -> Result<DnssecAnswer, Value> {
+    let shares_header = signed.flags == plain.flags
+        && signed.question_len == plain.question_len
+        && signed.serial_at == plain.serial_at
+        && signed.zone_slot == plain.zone_slot
+        && signed.fixups.is_empty()
+        && plain.fixups.is_empty();
+    match signed.body.strip_prefix(&*plain.body) {
+        Some(signatures) if shares_header && signed.body.len() <= MAX_BODY_LEN => {
+            Ok(DnssecAnswer {
+                signatures: signatures.into(),
+                ancount: signed.ancount,
+                nscount: signed.nscount,
+                arcount: signed.arcount,
+                body_csum: signed.body_csum,
+            })
+        }
+        _ => Err(signed),
+    }
+}
+
 /// As [`body_record`], into `record` (whose earlier contents go); false for no record.
-/// A value with a DO answer kept with it holds that answer's body (the plain one is its
-/// start) and, after it, its header.
+/// A value with a DO answer kept with it holds the plain body, the signatures after it, and
+/// then the DO header.
 pub fn body_record_into(value: &Value, record: &mut Vec<u8>) -> bool {
     record.clear();
-    if value.is_pass() || value.body.len() > MAX_BODY_LEN || value.fixups.len() > MAX_FIXUPS {
+    let signatures = value.dnssec.as_ref().map_or(&[][..], |d| &d.signatures[..]);
+    let body_len = value.body.len() + signatures.len();
+    if value.is_pass()
+        || body_len > MAX_BODY_LEN
+        || value.fixups.len() > MAX_FIXUPS
+        || (value.dnssec.is_some() && !value.fixups.is_empty())
+    {
         return false;
     }
-    let header = |body: &[u8], counts: [u16; 3], body_csum: u32, dnssec_at: usize| BodyHeader {
-        body_len: body.len() as u16,
+    let header = |body_len: usize, counts: [u16; 3], body_csum: u32, dnssec_at: usize| BodyHeader {
+        body_len: body_len as u16,
         flags: value.flags,
         ancount: counts[0],
         nscount: counts[1],
@@ -87,35 +119,28 @@ pub fn body_record_into(value: &Value, record: &mut Vec<u8>) -> bool {
         dnssec_at: dnssec_at as u16,
         zone_slot: value.zone_slot,
     };
-    let counts = [value.ancount, value.nscount, value.arcount];
-    let (body, len, dnssec) = match &value.dnssec {
-        Some(signed) => {
-            // The DO header sits where fixups would: answers with fixups have none.
-            if signed.body.len() > MAX_BODY_LEN
-                || !signed.body.starts_with(&value.body)
-                || !value.fixups.is_empty()
-            {
-                return false;
-            }
-            let at = dnssec_header_at(signed.body.len());
-            let counts = [signed.ancount, signed.nscount, signed.arcount];
-            let dnssec = header(&signed.body, counts, signed.body_csum, 0);
-            (&signed.body, at + BODY_HEADER_LEN, Some((at, dnssec)))
+    let (len, dnssec_at) = match &value.dnssec {
+        Some(_) => {
+            let at = dnssec_header_at(body_len);
+            (at + BODY_HEADER_LEN, at)
         }
-        None => (
-            &value.body,
-            fixups_at(value.body.len()) + 2 * value.fixups.len(),
-            None,
-        ),
+        None => (fixups_at(body_len) + 2 * value.fixups.len(), 0),
     };
     record.resize(len.div_ceil(CHUNK_LEN) * CHUNK_LEN, 0);
-    let at = dnssec.as_ref().map_or(0, |d| d.0);
-    write_header(&header(&value.body, counts, value.body_csum, at), record, 0);
-    record[BODY_HEADER_LEN..BODY_HEADER_LEN + body.len()].copy_from_slice(body);
-    match dnssec {
-        Some((at, dnssec)) => write_header(&dnssec, record, at),
+    let counts = [value.ancount, value.nscount, value.arcount];
+    let plain = header(value.body.len(), counts, value.body_csum, dnssec_at);
+    write_header(&plain, record, 0);
+    let body = BODY_HEADER_LEN..BODY_HEADER_LEN + value.body.len();
+    record[body.clone()].copy_from_slice(&value.body);
+    record[body.end..body.end + signatures.len()].copy_from_slice(signatures);
+    match &value.dnssec {
+        Some(signed) => {
+            let counts = [signed.ancount, signed.nscount, signed.arcount];
+            let header = header(body_len, counts, signed.body_csum, 0);
+            write_header(&header, record, dnssec_at);
+        }
         None => {
-            let fixups = fixups_at(value.body.len());
+            let fixups = fixups_at(body_len);
             for (i, at) in value.fixups.iter().enumerate() {
                 record[fixups + 2 * i..fixups + 2 * i + 2].copy_from_slice(&at.to_be_bytes());
             }
@@ -124,9 +149,10 @@ pub fn body_record_into(value: &Value, record: &mut Vec<u8>) -> bool {
     true
 }
 
-/// `header` at `at` in the machine's order, as the program reads it.
-fn write_header(header: &BodyHeader, record: &mut [u8], at: usize) {
-    let fields = [
+/// The header's fields that are 16 bits, in their order in [`BodyHeader`]; `zone_slot`
+/// (32 bits) follows them.
+fn short_fields(header: &BodyHeader) -> [u16; 10] {
+    [
         header.body_len,
         header.flags,
         header.ancount,
@@ -137,57 +163,64 @@ fn write_header(header: &BodyHeader, record: &mut [u8], at: usize) {
         header.serial_at,
         header.body_csum,
         header.dnssec_at,
-    ];
-    for (i, field) in fields.iter().enumerate() {
+    ]
+}
+
+/// `header` at `at` in the machine's order, as the program reads it.
+fn write_header(header: &BodyHeader, record: &mut [u8], at: usize) {
+    for (i, field) in short_fields(header).iter().enumerate() {
         record[at + 2 * i..at + 2 * i + 2].copy_from_slice(&field.to_ne_bytes());
     }
     record[at + 20..at + BODY_HEADER_LEN].copy_from_slice(&header.zone_slot.to_ne_bytes());
 }
 
+/// The header [`write_header`] wrote at `at`.
+fn read_header(record: &[u8], at: usize) -> Option<BodyHeader> {
+    let bytes = record.get(at..at + BODY_HEADER_LEN)?;
+    // SAFETY: BodyHeader is plain old data (every bit pattern valid) and `bytes` holds one.
+    Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<BodyHeader>()) })
+}
+
 /// The value `record` (see [`body_record`]) was built from, with `options`; its name, which
 /// records do not hold, empty.
 pub fn value_of(record: &[u8], options: u32) -> Option<Value> {
-    let field = |at: usize, i: usize| -> Option<u16> {
-        Some(u16::from_ne_bytes(
-            record.get(at + 2 * i..at + 2 * i + 2)?.try_into().ok()?,
-        ))
-    };
-    let body_len = usize::from(field(0, 0)?);
-    let fixup_count = usize::from(field(0, 6)?);
+    let header = read_header(record, 0)?;
+    let body_len = usize::from(header.body_len);
     let body = record.get(BODY_HEADER_LEN..BODY_HEADER_LEN + body_len)?;
     let at = fixups_at(body_len);
-    let fixups = (0..fixup_count)
+    let fixups = (0..usize::from(header.fixup_count))
         .map(|i| {
             let bytes = record.get(at + 2 * i..at + 2 * i + 2)?;
             Some(u16::from_be_bytes(bytes.try_into().ok()?))
         })
         .collect::<Option<Vec<u16>>>()?;
-    let dnssec = match usize::from(field(0, 9)?) {
+    let dnssec = match usize::from(header.dnssec_at) {
         0 => None,
         at => {
-            let len = usize::from(field(at, 0)?);
+            let signed = read_header(record, at)?;
+            let end = BODY_HEADER_LEN + usize::from(signed.body_len);
             Some(Box::new(DnssecAnswer {
-                body: record.get(BODY_HEADER_LEN..BODY_HEADER_LEN + len)?.into(),
-                ancount: field(at, 2)?,
-                nscount: field(at, 3)?,
-                arcount: field(at, 4)?,
-                body_csum: u32::from(field(at, 8)?),
+                signatures: record.get(BODY_HEADER_LEN + body_len..end)?.into(),
+                ancount: signed.ancount,
+                nscount: signed.nscount,
+                arcount: signed.arcount,
+                body_csum: u32::from(signed.body_csum),
             }))
         }
     };
     Some(Value {
         name: Box::default(),
         body: body.into(),
-        flags: field(0, 1)?,
-        ancount: field(0, 2)?,
-        nscount: field(0, 3)?,
-        arcount: field(0, 4)?,
-        question_len: field(0, 5)?,
+        flags: header.flags,
+        ancount: header.ancount,
+        nscount: header.nscount,
+        arcount: header.arcount,
+        question_len: header.question_len,
         fixups: fixups.into(),
-        body_csum: u32::from(field(0, 8)?),
+        body_csum: u32::from(header.body_csum),
         options,
-        serial_at: field(0, 7)?,
-        zone_slot: u32::from_ne_bytes(record.get(20..BODY_HEADER_LEN)?.try_into().ok()?),
+        serial_at: header.serial_at,
+        zone_slot: header.zone_slot,
         dnssec,
     })
 }
@@ -263,7 +296,7 @@ mod tests {
             body_csum: 0x1234,
             zone_slot: 3,
             dnssec: Some(Box::new(DnssecAnswer {
-                body: signed_body.clone().into(),
+                signatures: vec![9u8; 90].into(),
                 ancount: 2,
                 body_csum: 0x5678,
                 ..DnssecAnswer::default()
@@ -307,9 +340,25 @@ mod tests {
                 ..value
             }
         );
-        // A DO body that does not start with the plain one has no record.
-        let mut other = back.clone();
-        other.body = vec![6u8; 30].into();
-        assert!(body_record(&other).is_none());
+        // A DO answer is kept with the plain one only when its body starts with the plain
+        // body and neither has fixups; nor is a record written for a value with both.
+        let plain = Value {
+            dnssec: None,
+            ..back.clone()
+        };
+        let signed = |body: &[u8], fixups: &[u16]| Value {
+            body: body.into(),
+            ancount: 2,
+            body_csum: 0x5678,
+            fixups: fixups.into(),
+            ..plain.clone()
+        };
+        let kept = dnssec_extension(&plain, signed(&signed_body, &[])).unwrap();
+        assert_eq!(Some(Box::new(kept)), back.dnssec);
+        assert!(dnssec_extension(&plain, signed(&[6u8; 120], &[])).is_err());
+        assert!(dnssec_extension(&plain, signed(&signed_body, &[2])).is_err());
+        let mut with_fixups = back.clone();
+        with_fixups.fixups = vec![2].into();
+        assert!(body_record(&with_fixups).is_none());
     }
 }

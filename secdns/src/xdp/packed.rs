@@ -236,10 +236,7 @@ pub struct Packer {
 impl Packer {
     /// A packer whose store will be at `index` in the [`Upserts`] made of its entries.
     pub fn new(index: u32) -> Self {
-        Self {
-            store: BodyStore::default(),
-            index,
-        }
+        Self::with_room(index, 0)
     }
 
     pub fn pack(

@@ -313,9 +313,9 @@ impl Readers {
             ..
         } = collected;
         base.shrink_to_fit();
+        // (`Wide::zones` is kept ascending.)
         for wide in wide.values_mut() {
             wide.kinds.sort_unstable();
-            wide.zones.sort_unstable();
         }
         let zone_index = zones
             .into_iter()

@@ -26,11 +26,12 @@ pub struct Value {
     pub dnssec: Option<Box<DnssecAnswer>>,
 }
 
-/// The answer to DO queries that extends a [`Value`]'s: its whole body and the header
-/// fields that differ. Flags, question, serial and zone are the plain answer's.
+/// The answer to DO queries that extends a [`Value`]'s: what its body has after the plain
+/// answer's (the signatures), and the header fields that differ. Flags, question, serial
+/// and zone are the plain answer's (see `layout::dnssec_extension`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct DnssecAnswer {
-    pub body: Box<[u8]>,
+    pub signatures: Box<[u8]>,
     pub ancount: u16,
     pub nscount: u16,
     pub arcount: u16,
