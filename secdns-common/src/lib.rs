@@ -99,7 +99,7 @@ pub const fn word_visible(word: u32, active: u32) -> bool {
 /// with or without DO, for the name itself or the names below it.
 #[inline(always)]
 pub const fn entry_tag(name_hash: u64, qtype: u16, dnssec_ok: bool, scope: u32) -> u64 {
-    let selector = (qtype as u64) | ((dnssec_ok as u64) << 16) | (((scope & 1) as u64) << 17);
+    let selector = (qtype as u64) | ((dnssec_ok as u64) << 16) | (((scope & 3) as u64) << 17);
     let tag = name_hash ^ (selector + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     if tag == TAG_EMPTY { 1 } else { tag }
 }
@@ -130,6 +130,10 @@ pub const SCOPE_NAME: u32 = 0;
 /// synthesis, a referral from a cut, or "pass" where userspace must decide), found by walking
 /// up from the query name to its closest existing ancestor.
 pub const SCOPE_BELOW: u32 = 1;
+/// The entry of a signed zone's apex that holds the start of its negative answers to DO
+/// queries: the SOA and its signatures (see [`BodyHeader::prefix_len`]). No query looks up
+/// this scope, so none is answered from it.
+pub const SCOPE_ZONE_PREFIX: u32 = 2;
 /// How many ancestors of a missing name the program tries before leaving it to userspace.
 pub const MAX_WALK: usize = 16;
 /// Compression pointers one answer may need moved (see [`BodyHeader::fixup_count`]).
@@ -216,7 +220,14 @@ pub struct BodyHeader {
     /// name below an ancestor, or any name of a zone for a shared NODATA): every pointer
     /// listed in the fixups then moves by the difference.
     pub question_len: u16,
-    pub fixup_count: u16,
+    /// At most [`MAX_FIXUPS`].
+    pub fixup_count: u8,
+    /// The length of the zone's apex name (a suffix of the question) whose
+    /// [`SCOPE_ZONE_PREFIX`] entry's body goes before this one, or 0 for none: the SOA and
+    /// its signatures that start every negative DO answer of a signed zone are held once per
+    /// zone, not in each name's NODATA. This body's pointers then lead into the question
+    /// only, and its counts are those of the whole answer.
+    pub prefix_len: u8,
     /// Offset in the body of a SOA serial stored as zero, or 0 for none: the program writes
     /// the serial of zone `zone_slot` there (from the SERIALS half of the live parity),
     /// so that a new serial does not change every negative answer of the zone.
@@ -565,6 +576,9 @@ mod tests {
             entry_tag(7, 1, false, SCOPE_BELOW),
             entry_tag(7, 28, false, SCOPE_NAME),
             entry_tag(7, DEFAULT_QTYPE, false, SCOPE_NAME),
+            entry_tag(7, DEFAULT_QTYPE, true, SCOPE_NAME),
+            entry_tag(7, DEFAULT_QTYPE, true, SCOPE_BELOW),
+            entry_tag(7, DEFAULT_QTYPE, true, SCOPE_ZONE_PREFIX),
         ];
         for (i, a) in tags.iter().enumerate() {
             assert_ne!(*a, TAG_EMPTY);

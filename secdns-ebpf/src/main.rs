@@ -20,9 +20,9 @@ use aya_ebpf::{
 };
 use secdns_common::{
     ANSWER_MAP_COUNT, BODY_HEADER_LEN, BodyHeader, Bucket, CHUNK_LEN, COUNTED_ZONE_SLOTS,
-    COUNTER_COUNT, Chunk, Counter, NAME_BUF_LEN, OPTION_DO_PASS, OPTION_HAS_DO_VARIANT, PASS_CHUNK,
-    SipState, WORD_CHUNK_MASK, WORD_OPTIONS_SHIFT, XdpConfig, ZONE_COUNTER_COUNT, ZONE_SLOTS,
-    zone_counter_index,
+    COUNTER_COUNT, Chunk, Counter, DEFAULT_QTYPE, NAME_BUF_LEN, OPTION_DO_PASS,
+    OPTION_HAS_DO_VARIANT, PASS_CHUNK, SCOPE_ZONE_PREFIX, SipState, WORD_CHUNK_MASK,
+    WORD_OPTIONS_SHIFT, XdpConfig, ZONE_COUNTER_COUNT, ZONE_SLOTS, zone_counter_index,
 };
 
 /// Shared with userspace through a mapping of the array (see `xdp::maps` there).
@@ -119,19 +119,24 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
         entry.key.dnssec_ok = true;
         entry.word = table.find(&entry.key).ok_or(Pass(Counter::Miss))?;
     }
-    let chunk = entry.word & WORD_CHUNK_MASK;
-    if chunk == PASS_CHUNK {
-        return Err(Pass(Counter::Miss));
-    }
-    let first = BODIES.get(chunk).ok_or(Pass(Counter::Miss))?;
-    // SAFETY: a chunk is 64 bytes, 8-aligned, and begins with the header.
-    let plain = unsafe { &*(first.bytes.as_ptr() as *const BodyHeader) };
+    let found = record_at(entry.word)?;
+    let plain = found.header;
     let header = if query.dnssec_ok && plain.dnssec_at != 0 {
-        dnssec_header(query.scratch, chunk, plain.dnssec_at as usize).ok_or(Pass(Counter::Miss))?
+        dnssec_header(query.scratch, found.chunk, plain.dnssec_at as usize)
+            .ok_or(Pass(Counter::Miss))?
     } else {
         plain
     };
-    let serial = if header.serial_at != 0 {
+    let prefix = match header.prefix_len {
+        0 => None,
+        len => Some(zone_prefix(&table, &query, len as usize)?),
+    };
+    // The serial is in the prefix when there is one.
+    let serial_at = match &prefix {
+        Some(prefix) => prefix.header.serial_at,
+        None => header.serial_at,
+    };
+    let serial = if serial_at != 0 {
         let slot = active * ZONE_SLOTS + header.zone_slot;
         *SERIALS.get(slot).ok_or(Pass(Counter::Miss))?
     } else {
@@ -139,8 +144,9 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
     };
     let record = reply::Record {
         header,
-        first,
-        chunk,
+        first: found.first,
+        chunk: found.chunk,
+        prefix,
     };
     let sent = reply::write_reply(ctx, &query, &record, serial, config.udp_payload)?;
     let slot = header.zone_slot;
@@ -151,6 +157,46 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
         }
     }
     Ok(sent)
+}
+
+/// The body record an entry's `word` leads to; a pass entry has none.
+#[inline(always)]
+fn record_at(word: u32) -> Result<reply::Piece<'static>, Pass> {
+    let chunk = word & WORD_CHUNK_MASK;
+    if chunk == PASS_CHUNK {
+        return Err(Pass(Counter::Miss));
+    }
+    let first = BODIES.get(chunk).ok_or(Pass(Counter::Miss))?;
+    // SAFETY: a chunk is 64 bytes, 8-aligned, and begins with the header.
+    let header = unsafe { &*(first.bytes.as_ptr() as *const BodyHeader) };
+    Ok(reply::Piece {
+        header,
+        first,
+        chunk,
+    })
+}
+
+/// The record of the zone prefix that goes before a body (see
+/// `secdns_common::BodyHeader::prefix_len`): the entry of the question's suffix of `len`
+/// bytes, the zone's apex. Without it, userspace answers.
+#[inline(always)]
+fn zone_prefix(
+    table: &lookup::Table,
+    query: &query::Query,
+    len: usize,
+) -> Result<reply::Piece<'static>, Pass> {
+    if len > query.qname_len {
+        return Err(Pass(Counter::Miss));
+    }
+    let (name_hash, check) = query::suffix_hash(query.scratch, len).ok_or(Pass(Counter::Miss))?;
+    let key = lookup::Key {
+        name_hash,
+        check,
+        qtype: DEFAULT_QTYPE,
+        dnssec_ok: true,
+        scope: SCOPE_ZONE_PREFIX,
+    };
+    record_at(table.find(&key).ok_or(Pass(Counter::Miss))?)
 }
 
 /// The header of the answer to DO queries kept in the record at `chunk`, `at` bytes in

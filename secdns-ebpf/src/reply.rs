@@ -25,8 +25,17 @@ const TYPE_OPT: u16 = 41;
 const IPPROTO_UDP: u64 = 17;
 
 /// The body record an answer comes from: the header that applies to the query (the plain
-/// one, or the DO one kept after the body), the record's first chunk and its index.
+/// one, or the DO one kept after the body), the record's first chunk and its index, and
+/// the zone prefix that goes before its body, if its header names one.
 pub struct Record<'a> {
+    pub header: &'a BodyHeader,
+    pub first: &'a Chunk,
+    pub chunk: u32,
+    pub prefix: Option<Piece<'a>>,
+}
+
+/// A body record as found: its header, first chunk and that chunk's index.
+pub struct Piece<'a> {
     pub header: &'a BodyHeader,
     pub first: &'a Chunk,
     pub chunk: u32,
@@ -41,9 +50,16 @@ pub fn write_reply(
     our_udp: u16,
 ) -> Result<Counter, Pass> {
     let v = record.header;
-    let body_len = v.body_len as usize;
+    let mut body_len = v.body_len as usize;
     if body_len == 0 || body_len > MAX_BODY_LEN || v.question_len as usize > q.qname_len {
         return Err(Pass(Counter::Miss));
+    }
+    if let Some(prefix) = &record.prefix {
+        let len = prefix.header.body_len as usize;
+        if len == 0 || len > MAX_BODY_LEN || prefix.header.question_len as usize > q.qname_len {
+            return Err(Pass(Counter::Miss));
+        }
+        body_len += len;
     }
     let opt_len = if q.has_opt { OPT_RR_LEN } else { 0 };
     let question_len = q.qname_len + 4;
@@ -263,33 +279,56 @@ fn rewrite(
     dns_len: usize,
 ) -> Option<()> {
     let (v, chunk) = (record.header, record.chunk);
-    let body_len = v.body_len as usize;
+    let own_len = v.body_len as usize;
     let question_len = q.qname_len + 4;
     let body_off = q.dns_off() + DNS_HEADER_LEN + question_len;
-    if body_len == 0 || body_len > MAX_BODY_LEN {
+    if own_len == 0 || own_len > MAX_BODY_LEN {
         return None;
     }
-    copy_body(ctx, q.scratch, record.first, chunk, body_off, body_len)?;
-    // Bodies of one, two or more chunks took different ways through the copy: one unknown
-    // for the rest.
-    let body_len = launder_within(q.scratch, body_len, MAX_BODY_LEN)?;
-
     let odd_question = q.qname_len & 1 != 0;
     let mut sum: u64 = 0;
+    // The prefix first; the pointers and serial to write are in it when there is one.
+    let (prefix_len, fixed) = match &record.prefix {
+        Some(prefix) => {
+            let len = prefix.header.body_len as usize;
+            if len == 0 || len > MAX_BODY_LEN {
+                return None;
+            }
+            copy_body(ctx, q.scratch, prefix.first, prefix.chunk, body_off, len)?;
+            sum += at_parity(prefix.header.body_csum, odd_question);
+            let len = launder_within(q.scratch, len, MAX_BODY_LEN)?;
+            (len, (prefix.header, prefix.chunk))
+        }
+        None => (0, (v, chunk)),
+    };
+    copy_body(
+        ctx,
+        q.scratch,
+        record.first,
+        chunk,
+        body_off + prefix_len,
+        own_len,
+    )?;
+    sum += at_parity(v.body_csum, odd_question ^ (prefix_len & 1 != 0));
+    // Bodies of one, two or more chunks took different ways through the copy: one unknown
+    // for the rest.
+    let body_len = launder_within(q.scratch, prefix_len + own_len, MAX_BODY_LEN)?;
 
-    // An answer compiled for a shorter name (one below an ancestor, or a zone's shared
-    // NODATA): the pointers into the question's suffix and into the body move by the
-    // difference.
-    let question = v.question_len as usize;
+    // An answer compiled for a shorter name (one below an ancestor, a zone's shared
+    // NODATA, a zone prefix): the pointers into the question's suffix and into the body
+    // move by the difference.
+    let (w, fixed_chunk) = fixed;
+    let question = w.question_len as usize;
     if question < q.qname_len {
         let shift = (q.qname_len - question) as u16;
-        let count = v.fixup_count as usize;
+        let count = w.fixup_count as usize;
+        let fixed_len = w.body_len as usize;
         let mut i = 0;
         while i < MAX_FIXUPS {
             if i >= count {
                 break;
             }
-            let at = fixup(chunk, body_len, i)?;
+            let at = fixup(fixed_chunk, fixed_len, i)?;
             if at >= MAX_BODY_LEN {
                 return None;
             }
@@ -302,8 +341,8 @@ fn rewrite(
         sum = opaque(q.scratch, sum);
     }
 
-    if v.serial_at != 0 {
-        let at = v.serial_at as usize;
+    if w.serial_at != 0 {
+        let at = w.serial_at as usize;
         if at > MAX_BODY_LEN - 4 {
             return None;
         }
@@ -354,7 +393,6 @@ fn rewrite(
         + arcount as u64;
     sum += q.qname_sum;
     sum += at_parity(q.qtype, odd_question) + at_parity(q.qclass, odd_question);
-    sum += at_parity(v.body_csum, odd_question);
 
     let udp_len = (UDP_LEN + dns_len) as u16;
     if q.ipv6 {

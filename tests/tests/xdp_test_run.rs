@@ -14,7 +14,7 @@ use secdns::{
     },
     zone::zonefile,
 };
-use secdns_common::{ANSWER_MAP_MAX_ENTRIES, Counter};
+use secdns_common::{ANSWER_MAP_MAX_ENTRIES, Counter, SCOPE_ZONE_PREFIX};
 use secdns_tests::{
     EXAMPLE_APEX, EXAMPLE_ZONE,
     frame::{QueryBuilder, UdpFrame},
@@ -469,11 +469,52 @@ fn signed_zones_answer_do_queries_with_signatures() {
     let dnssec = value.dnssec.as_ref().expect("www A keeps its DO answer");
     assert!(!dnssec.signatures.is_empty() && dnssec.ancount > value.ancount);
     let merged = values.iter().filter(|(_, v)| v.dnssec.is_some()).count();
-    let separate = values.iter().filter(|(k, _)| k.dnssec_ok != 0).count();
+    let separate = values
+        .iter()
+        .filter(|(k, v)| k.dnssec_ok != 0 && v.prefix_len == 0)
+        .count();
     assert!(
         merged > separate,
         "{merged} entries keep their DO answer, {separate} DO answers have their own"
     );
+    // A NODATA to a DO query is the zone's prefix (SOA and signatures, held once) and the
+    // name's NSEC with its signatures; sent, it is userspace's answer byte for byte (where
+    // the SOA names the question itself too: ns1 is the SOA's MNAME).
+    let apex = EXAMPLE_APEX.parse::<Name>().unwrap().lowercase_wire();
+    let prefixes: Vec<_> = values
+        .iter()
+        .filter(|(k, _)| k.scope == SCOPE_ZONE_PREFIX)
+        .collect();
+    assert!(
+        matches!(&prefixes[..], [(key, value)] if key.name_hash == AnswerKey::new(&apex, 0, 0).name_hash
+            && value.nscount == 2 && value.serial_at != 0),
+        "one prefix, the apex's: {prefixes:?}"
+    );
+    let after_prefix = values.iter().filter(|(_, v)| v.prefix_len != 0).count();
+    assert!(
+        after_prefix >= 5,
+        "{after_prefix} NODATA answers use the prefix"
+    );
+    for name in [
+        "www.example.com.",
+        "WwW.Example.COM.",
+        "example.com.",
+        "ns1.example.com.",
+        "a.b.c.example.com.",
+    ] {
+        for dnssec_ok in [false, true] {
+            let query = QueryBuilder::new(name, 16).with_opt(1232, dnssec_ok);
+            let reply = bed.expect_answer(v4(), &query);
+            let message = hickory_proto::op::Message::from_vec(&reply.payload).unwrap();
+            let types: Vec<_> = message
+                .authorities
+                .iter()
+                .map(|r| r.record_type())
+                .collect();
+            let nsec = types.contains(&hickory_proto::rr::RecordType::NSEC);
+            assert_eq!(nsec, dnssec_ok, "{name} TXT, DO {dnssec_ok}: {types:?}");
+        }
+    }
     // RRSIG and NSEC asked for by type are left to userspace (no entry is compiled for them:
     // the kernel memory they would take), with or without DO, at a name and at a CNAME.
     let (c, s) = v4();

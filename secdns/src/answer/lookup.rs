@@ -490,11 +490,10 @@ pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16, dnssec_ok: b
             .iter()
             .any(|a| a.rtype == rr.rtype && a.rdata == rr.rdata)
     });
-    for section in [
-        &mut b.out.answer,
-        &mut b.out.authority,
-        &mut b.out.additional,
-    ] {
+    // Authority keeps each RRset's signatures after it, as BIND writes them: the SOA and
+    // its signatures then start every negative answer of a zone, one run of bytes the XDP
+    // program holds once per zone (see `xdp::compile::zone_prefix`).
+    for section in [&mut b.out.answer, &mut b.out.additional] {
         signatures_last(section);
     }
     b.out

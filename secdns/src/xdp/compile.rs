@@ -23,8 +23,8 @@ use foldhash::{HashMap, HashMapExt};
 
 use secdns_common::{
     DEFAULT_QTYPE, MAX_BODY_LEN, MAX_FIXUPS, NAME_BUF_LEN, NO_ZONE_SLOT, OPTION_DO_PASS,
-    OPTION_HAS_DO_VARIANT, OPTION_TYPED_BELOW, SCOPE_BELOW, SCOPE_NAME, ZONE_SLOTS, ZoneSlot,
-    dns_lowercase, has_own_answer, left_to_userspace, name_hash,
+    OPTION_HAS_DO_VARIANT, OPTION_TYPED_BELOW, SCOPE_BELOW, SCOPE_NAME, SCOPE_ZONE_PREFIX,
+    ZONE_SLOTS, ZoneSlot, dns_lowercase, has_own_answer, left_to_userspace, name_hash,
 };
 
 use crate::{
@@ -52,6 +52,7 @@ use crate::{
 };
 
 mod plain_host;
+mod zone_prefix;
 
 #[derive(Default)]
 pub struct Compiled {
@@ -469,7 +470,7 @@ impl<'s> Compiler<'s> {
         let mut compile = |builder: &mut Builder<'_>| {
             let (types, chain) = answer_types(node, &facts.chain_types);
             for qtype in types {
-                builder.add_name_answer(&qname, qtype, chain, Group::Typed);
+                builder.add_name_answer(&qname, qtype, chain, Group::Typed, None);
             }
             if facts.defaults {
                 self.add_default(builder, zone, facts, node, &qname, chain, parents);
@@ -534,7 +535,8 @@ impl<'s> Compiler<'s> {
         parents: &mut ParentCache,
     ) {
         let Some(label) = self.plain_default(zone, facts, node, name, chain) else {
-            builder.add_name_answer(name, DEFAULT_QTYPE, chain, Group::Default);
+            let prefix = self.zone_prefix(builder, zone, name, chain, parents);
+            builder.add_name_answer(name, DEFAULT_QTYPE, chain, Group::Default, prefix);
             return;
         };
         let cache = (std::ptr::from_ref(zone) as usize, label);
@@ -548,7 +550,7 @@ impl<'s> Compiler<'s> {
             {
                 let mut check = self.builder();
                 let ((), read) = reads::recording(|| {
-                    check.add_name_answer(name, DEFAULT_QTYPE, chain, Group::Default)
+                    check.add_name_answer(name, DEFAULT_QTYPE, chain, Group::Default, None)
                 });
                 // `recording` gives its reads sorted, as it gave the known ones.
                 assert!(
@@ -567,7 +569,7 @@ impl<'s> Compiler<'s> {
         }
         let start = builder.entries.len();
         let ((), read) = reads::recording(|| {
-            builder.add_name_answer(name, DEFAULT_QTYPE, chain, Group::Default)
+            builder.add_name_answer(name, DEFAULT_QTYPE, chain, Group::Default, None)
         });
         reads::note_all(&read);
         if let [entry] = &builder.entries[start..]
@@ -577,6 +579,41 @@ impl<'s> Compiler<'s> {
             let value = entry.value.clone();
             parents.defaults.insert(cache, ZoneDefault { value, reads });
         }
+    }
+
+    /// The prefix of the negative DO answers of `zone` (see `zone_prefix`), when `name` is in
+    /// a signed zone and its default can use it; the apex's unit gets the prefix's entry.
+    fn zone_prefix<'c>(
+        &self,
+        builder: &mut Builder<'_>,
+        zone: &Zone,
+        name: &[u8],
+        chain: bool,
+        parents: &'c mut ParentCache,
+    ) -> Option<&'c Value> {
+        if chain || !zone.is_signed() {
+            return None;
+        }
+        let apex = zone.apex_key();
+        let known = parents
+            .prefixes
+            .entry(std::ptr::from_ref(zone) as usize)
+            .or_insert_with(|| {
+                let slot = self.slots.get(apex).copied();
+                let (value, reads) =
+                    reads::recording(|| zone_prefix::of_zone(self.snapshot, zone, slot));
+                ZonePrefix { value, reads }
+            });
+        reads::note_all(&known.reads);
+        let value = known.value.as_ref()?;
+        if name == apex {
+            let key = AnswerKey {
+                dnssec_ok: 1,
+                ..key(apex, DEFAULT_QTYPE, SCOPE_ZONE_PREFIX)
+            };
+            builder.insert(key, Group::Default, value.clone(), None);
+        }
+        Some(value)
     }
 
     /// The length of the first label of `name` when its default answer is its zone's (see
@@ -1037,8 +1074,16 @@ impl Builder<'_> {
         }
     }
 
-    /// The answer for (qname, qtype), and its DO variant if the zone is signed.
-    fn add_name_answer(&mut self, qname: &[u8], qtype: u16, chain: bool, group: Group) {
+    /// The answer for (qname, qtype), and its DO variant if the zone is signed: without the
+    /// zone's `prefix` when one is given and the answer starts with it.
+    fn add_name_answer(
+        &mut self,
+        qname: &[u8],
+        qtype: u16,
+        chain: bool,
+        group: Group,
+        prefix: Option<&Value>,
+    ) {
         let Some((plain, serials)) = compile_name(self.snapshot, qname, qtype, false, chain) else {
             self.pass(qname, qtype, SCOPE_NAME, group);
             return;
@@ -1050,7 +1095,12 @@ impl Builder<'_> {
             return;
         };
         let mut signed = None;
-        if self.signed_at(qname, qtype) {
+        let rest =
+            prefix.and_then(|prefix| zone_prefix::rest_after(self.snapshot, qname, prefix, slot));
+        if let Some(rest) = rest {
+            value.options |= OPTION_HAS_DO_VARIANT;
+            signed = Some(rest);
+        } else if self.signed_at(qname, qtype) {
             match compile_name(self.snapshot, qname, qtype, true, chain) {
                 Some((body, _)) if body == plain => {}
                 Some((body, serials)) => match pack(qname, qname.len(), &body, &[], &serials, slot)
@@ -1252,6 +1302,14 @@ pub struct ParentCache {
     defaults: HashMap<(usize, u8), ZoneDefault>,
     /// The same, for plain hosts (see `plain_host`).
     hosts: HashMap<(usize, u8), plain_host::HostShared>,
+    /// By zone (its address): the prefix of its negative DO answers.
+    prefixes: HashMap<usize, ZonePrefix>,
+}
+
+/// A zone's prefix entry (see `zone_prefix`), and what computing it read.
+struct ZonePrefix {
+    value: Option<Value>,
+    reads: Vec<Read>,
 }
 
 /// A zone's default answer for the names one label below its apex whose first label is as

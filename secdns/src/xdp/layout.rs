@@ -103,6 +103,8 @@ pub fn body_record_into(value: &Value, record: &mut Vec<u8>) -> bool {
         || body_len > MAX_BODY_LEN
         || value.fixups.len() > MAX_FIXUPS
         || (value.dnssec.is_some() && !value.fixups.is_empty())
+        || (value.prefix_len != 0
+            && (value.dnssec.is_some() || !value.fixups.is_empty() || value.serial_at != 0))
     {
         return false;
     }
@@ -113,7 +115,8 @@ pub fn body_record_into(value: &Value, record: &mut Vec<u8>) -> bool {
         nscount: counts[1],
         arcount: counts[2],
         question_len: value.question_len,
-        fixup_count: value.fixups.len() as u16,
+        fixup_count: value.fixups.len() as u8,
+        prefix_len: value.prefix_len,
         serial_at: value.serial_at,
         body_csum: body_csum as u16,
         dnssec_at: dnssec_at as u16,
@@ -149,29 +152,13 @@ pub fn body_record_into(value: &Value, record: &mut Vec<u8>) -> bool {
     true
 }
 
-/// The header's fields that are 16 bits, in their order in [`BodyHeader`]; `zone_slot`
-/// (32 bits) follows them.
-fn short_fields(header: &BodyHeader) -> [u16; 10] {
-    [
-        header.body_len,
-        header.flags,
-        header.ancount,
-        header.nscount,
-        header.arcount,
-        header.question_len,
-        header.fixup_count,
-        header.serial_at,
-        header.body_csum,
-        header.dnssec_at,
-    ]
-}
-
 /// `header` at `at` in the machine's order, as the program reads it.
 fn write_header(header: &BodyHeader, record: &mut [u8], at: usize) {
-    for (i, field) in short_fields(header).iter().enumerate() {
-        record[at + 2 * i..at + 2 * i + 2].copy_from_slice(&field.to_ne_bytes());
-    }
-    record[at + 20..at + BODY_HEADER_LEN].copy_from_slice(&header.zone_slot.to_ne_bytes());
+    let Some(bytes) = record.get_mut(at..at + BODY_HEADER_LEN) else {
+        return;
+    };
+    // SAFETY: BodyHeader is plain old data and `bytes` has room for one.
+    unsafe { std::ptr::write_unaligned(bytes.as_mut_ptr().cast::<BodyHeader>(), *header) };
 }
 
 /// The header [`write_header`] wrote at `at`.
@@ -219,6 +206,7 @@ pub fn value_of(record: &[u8], options: u32) -> Option<Value> {
         fixups: fixups.into(),
         body_csum: u32::from(header.body_csum),
         options,
+        prefix_len: header.prefix_len,
         serial_at: header.serial_at,
         zone_slot: header.zone_slot,
         dnssec,
@@ -244,6 +232,7 @@ mod tests {
             options: 0,
             serial_at: 9,
             zone_slot: 70_000,
+            prefix_len: 0,
             dnssec: None,
         };
         let record = body_record(&value).unwrap();
@@ -275,8 +264,26 @@ mod tests {
             Value {
                 name: Box::default(),
                 options: 2,
-                ..value
+                ..value.clone()
             }
+        );
+        // A body that follows its zone's prefix says how long the apex is; the pointers
+        // and serial to write are then the prefix's, none its own.
+        let after_prefix = Value {
+            fixups: Box::default(),
+            serial_at: 0,
+            prefix_len: 13,
+            ..value.clone()
+        };
+        let record = body_record(&after_prefix).unwrap();
+        assert_eq!(read_header(&record, 0).unwrap().prefix_len, 13);
+        assert_eq!(value_of(&record, 0).unwrap().prefix_len, 13);
+        assert!(
+            body_record(&Value {
+                prefix_len: 13,
+                ..value
+            })
+            .is_none()
         );
     }
 

@@ -21,6 +21,9 @@ pub struct Value {
     pub options: u32,
     pub serial_at: u16,
     pub zone_slot: ZoneSlot,
+    /// The length of the apex whose zone prefix goes before the body (see
+    /// `secdns_common::BodyHeader::prefix_len`), or 0.
+    pub prefix_len: u8,
     /// The answer to queries with DO, when it is this one's body followed by more (the
     /// signatures): kept in the same record (see `secdns_common::BodyHeader::dnssec_at`).
     pub dnssec: Option<Box<DnssecAnswer>>,
