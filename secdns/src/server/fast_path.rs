@@ -26,7 +26,7 @@ pub struct FastPath {
 }
 
 /// What one entry takes in kernel memory at most: its 16-byte slot at the index's load with
-/// room to grow (about 29 bytes), and a 64-byte body chunk of its own (names with one answer
+/// room to grow (about 25 bytes), and a 64-byte body chunk of its own (names with one answer
 /// share one), rounded up for longer bodies.
 const ENTRY_BYTES: u64 = 128;
 
