@@ -98,9 +98,14 @@ pub struct ServerConfig {
     /// Seconds a TCP connection may stay idle between queries (RFC 7766 §6.2.3).
     #[serde(default = "default_tcp_idle")]
     pub tcp_idle_timeout: u64,
-    /// Concurrent TCP connections; more wait in the kernel's backlog.
+    /// Concurrent TCP connections. At the limit, a new one closes the connection idle the
+    /// longest (RFC 7766 §6.2.3); with none idle, it waits in the kernel's backlog.
     #[serde(default = "default_tcp_max")]
     pub tcp_max_connections: usize,
+    /// Concurrent TCP connections from one client address; more are closed at once, so that
+    /// one client cannot hold the slots everyone else needs.
+    #[serde(default = "default_tcp_max_per_client")]
+    pub tcp_max_per_client: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -172,6 +177,9 @@ fn default_tcp_idle() -> u64 {
 fn default_tcp_max() -> usize {
     1024
 }
+fn default_tcp_max_per_client() -> usize {
+    64
+}
 fn default_mode() -> AttachMode {
     AttachMode::Native
 }
@@ -212,6 +220,16 @@ impl Config {
         }
         if self.server.tcp_idle_timeout == 0 {
             bail!("[server] tcp_idle_timeout must be at least 1 second");
+        }
+        if self.server.tcp_max_connections == 0 {
+            bail!("[server] tcp_max_connections must be at least 1");
+        }
+        if !(1..=self.server.tcp_max_connections).contains(&self.server.tcp_max_per_client) {
+            bail!(
+                "[server] tcp_max_per_client {} must be from 1 to tcp_max_connections ({})",
+                self.server.tcp_max_per_client,
+                self.server.tcp_max_connections
+            );
         }
         let mut names = HashSet::new();
         for zone in &self.zones {
@@ -413,5 +431,15 @@ file = "example.com.zone"
         assert!(format!("{dup:#}").contains("twice"), "{dup:#}");
         let name = parse(&GOOD.replace("example.com.", "exa..mple.com.")).unwrap_err();
         assert!(format!("{name:#}").contains("exa..mple"), "{name:#}");
+        let share = parse(&GOOD.replace(
+            "state_dir = ",
+            "tcp_max_connections = 10\ntcp_max_per_client = 11\nstate_dir = ",
+        ))
+        .unwrap_err();
+        assert!(
+            format!("{share:#}")
+                .contains("tcp_max_per_client 11 must be from 1 to tcp_max_connections (10)"),
+            "{share:#}"
+        );
     }
 }

@@ -79,6 +79,10 @@ pub struct ResponderStats {
     pub udp_truncated: AtomicU64,
     pub tcp_answered: AtomicU64,
     pub tcp_connections: AtomicU64,
+    /// Connections closed at once: their client held as many as one may.
+    pub tcp_refused_per_client: AtomicU64,
+    /// Idle connections closed to make room for a new one.
+    pub tcp_idle_closed: AtomicU64,
 }
 
 impl ResponderStats {
@@ -97,6 +101,10 @@ pub struct StatsReport {
     pub udp_ignored: u64,
     pub udp_truncated: u64,
     pub tcp_connections: u64,
+    #[serde(default)]
+    pub tcp_refused_per_client: u64,
+    #[serde(default)]
+    pub tcp_idle_closed: u64,
     /// Every XDP counter by name (why packets were passed, etc.).
     pub xdp: Vec<(String, u64)>,
     pub xdp_map: MapUsage,
@@ -147,6 +155,8 @@ impl StatsReport {
             udp_ignored: get(&responders.udp_ignored),
             udp_truncated: get(&responders.udp_truncated),
             tcp_connections: get(&responders.tcp_connections),
+            tcp_refused_per_client: get(&responders.tcp_refused_per_client),
+            tcp_idle_closed: get(&responders.tcp_idle_closed),
             xdp,
             xdp_map,
             zones,
@@ -163,6 +173,8 @@ impl StatsReport {
             format!("udp_ignored {}", self.udp_ignored),
             format!("udp_truncated {}", self.udp_truncated),
             format!("tcp_connections {}", self.tcp_connections),
+            format!("tcp_refused_per_client {}", self.tcp_refused_per_client),
+            format!("tcp_idle_closed {}", self.tcp_idle_closed),
             format!("xdp_entries {}", self.xdp_map.entries),
             format!("xdp_capacity {}", self.xdp_map.capacity),
             format!("xdp_left_out {}", self.xdp_map.left_out),

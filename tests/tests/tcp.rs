@@ -1,27 +1,180 @@
 //! TCP per RFC 7766: many queries on one connection, sent back to back before any reply is
-//! read, each answered; an idle connection is closed after the idle timeout.
+//! read, each answered; an idle connection is closed after the idle timeout; one client
+//! cannot hold more than its share of connections, and at the limit the connection idle the
+//! longest makes room (§6.2.3), so that other clients are answered at once.
 
 use std::{
-    io::{Read, Write},
-    net::TcpStream,
+    io::{ErrorKind, Read, Write},
+    net::{SocketAddr, TcpStream},
+    process::Command,
     time::{Duration, Instant},
 };
 
 use secdns_tests::{
-    EXAMPLE_ZONE, frame::QueryBuilder, prerequisites::secdns_bin, secdns::Secondary,
+    EXAMPLE_ZONE, dig, frame::QueryBuilder, prerequisites::secdns_bin, secdns::Secondary,
 };
+use socket2::{Domain, Protocol, Socket, Type};
 
 fn server() -> (Secondary, std::path::PathBuf) {
+    server_with("tcp_idle_timeout = 2\n")
+}
+
+/// A server for example.com with `settings` in its `[server]` table.
+fn server_with(settings: &str) -> (Secondary, std::path::PathBuf) {
     let _ = secdns_bin();
-    let file = std::env::temp_dir().join(format!("secdns-tcp-{}.zone", std::process::id()));
+    let file = std::env::temp_dir().join(format!(
+        "secdns-tcp-{}-{:?}.zone",
+        std::process::id(),
+        std::thread::current().id()
+    ));
     std::fs::write(&file, EXAMPLE_ZONE).unwrap();
-    // The first line continues the [server] table that `Secondary` writes.
+    // The first lines continue the [server] table that `Secondary` writes.
     let config = format!(
-        "tcp_idle_timeout = 2\n\n[[zone]]\nname = \"example.com.\"\nfile = \"{}\"\n",
+        "{settings}\n[[zone]]\nname = \"example.com.\"\nfile = \"{}\"\n",
         file.display()
     );
     let secdns = Secondary::start(&config).unwrap();
     (secdns, file)
+}
+
+/// A TCP connection to the server from `source`: every 127/8 address is this host's, so
+/// each stands for another client.
+fn connect_from(source: [u8; 4], port: u16) -> TcpStream {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).unwrap();
+    socket.bind(&SocketAddr::from((source, 0)).into()).unwrap();
+    socket
+        .connect(&SocketAddr::from(([127, 0, 0, 1], port)).into())
+        .unwrap();
+    let stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+}
+
+/// Asks www.example.com A on `stream`: whether the reply is NOERROR with answers.
+fn ask(stream: &mut TcpStream) -> std::io::Result<bool> {
+    let query = QueryBuilder::new("www.example.com.", 1).build();
+    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&query);
+    stream.write_all(&framed)?;
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len)?;
+    let mut reply = vec![0u8; u16::from_be_bytes(len) as usize];
+    stream.read_exact(&mut reply)?;
+    let (rcode, answers) = (reply[3] & 0x0f, u16::from_be_bytes([reply[6], reply[7]]));
+    Ok(rcode == 0 && answers > 0)
+}
+
+/// Whether the server closed `stream` (a read sees its end, or a reset) within `wait`.
+fn closed_by_server(stream: &mut TcpStream, wait: Duration) -> bool {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let seen = match stream.read(&mut [0u8; 1]) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    seen
+}
+
+/// A new client's query, from connecting to the reply, answered well within 100 ms.
+fn answered_at_once(source: [u8; 4], port: u16) -> TcpStream {
+    let started = Instant::now();
+    let mut stream = connect_from(source, port);
+    let answered = ask(&mut stream).expect("a new client's TCP query is answered");
+    let took = started.elapsed();
+    assert!(answered, "www.example.com A from {source:?}");
+    assert!(
+        took < Duration::from_millis(100),
+        "a new client waited {took:?} for its TCP answer"
+    );
+    stream
+}
+
+/// `secdns stats` counter `name`.
+fn stat(secdns: &Secondary, name: &str) -> u64 {
+    let text = secdns.cli(&["stats"]).unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in secdns stats:\n{text}"))
+}
+
+#[test]
+fn one_client_holding_idle_connections_starves_nobody() {
+    let (secdns, file) =
+        server_with("tcp_idle_timeout = 30\ntcp_max_connections = 16\ntcp_max_per_client = 4\n");
+    // A client opens ten times its share and sends nothing.
+    let mut hoard: Vec<TcpStream> = (0..40)
+        .map(|_| connect_from([127, 0, 0, 2], secdns.port))
+        .collect();
+    // Its first four are its share; the server closes the rest at once.
+    for (i, stream) in hoard.iter_mut().enumerate().skip(4) {
+        assert!(
+            closed_by_server(stream, Duration::from_secs(2)),
+            "connection {i} beyond the client's share was left open"
+        );
+    }
+    for stream in &mut hoard[..4] {
+        assert!(!closed_by_server(stream, Duration::from_millis(50)));
+        assert!(ask(stream).unwrap(), "a connection within the share");
+    }
+    // Everyone else is answered at once, every time, and dig over TCP too.
+    for _ in 0..20 {
+        answered_at_once([127, 0, 0, 3], secdns.port);
+    }
+    let mut command = Command::new("dig");
+    command.args(["-b", "127.0.0.4", "+tcp"]);
+    let answer = dig::query(
+        command,
+        "127.0.0.1",
+        secdns.port,
+        "www.example.com.",
+        "A",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(answer.status, "NOERROR");
+    assert!(!answer.section("ANSWER").is_empty(), "{answer:?}");
+    assert_eq!(stat(&secdns, "tcp_refused_per_client"), 36);
+    assert_eq!(stat(&secdns, "tcp_idle_closed"), 0);
+    let _ = std::fs::remove_file(file);
+}
+
+#[test]
+fn at_the_limit_the_connection_idle_longest_makes_room() {
+    let (secdns, file) =
+        server_with("tcp_idle_timeout = 30\ntcp_max_connections = 8\ntcp_max_per_client = 4\n");
+    // Eight idle connections, oldest first, each seen answered (so admitted, in this order).
+    let mut held: Vec<TcpStream> = [[127, 0, 0, 2], [127, 0, 0, 3]]
+        .into_iter()
+        .flat_map(|source| (0..4).map(move |_| source))
+        .map(|source| {
+            let mut stream = connect_from(source, secdns.port);
+            assert!(ask(&mut stream).unwrap());
+            stream
+        })
+        .collect();
+    // A new client is answered at once, and the oldest idle connection made room for it.
+    let _newcomer = answered_at_once([127, 0, 0, 4], secdns.port);
+    assert!(
+        closed_by_server(&mut held[0], Duration::from_secs(2)),
+        "the oldest idle connection was left open at the limit"
+    );
+    // The next one takes the next oldest; the others stay and are answered.
+    let _another = answered_at_once([127, 0, 0, 5], secdns.port);
+    assert!(closed_by_server(&mut held[1], Duration::from_secs(2)));
+    for (i, stream) in held.iter_mut().enumerate().skip(2) {
+        assert!(
+            ask(stream).unwrap(),
+            "connection {i}, not the oldest, was closed"
+        );
+    }
+    assert_eq!(stat(&secdns, "tcp_idle_closed"), 2);
+    assert_eq!(stat(&secdns, "tcp_refused_per_client"), 0);
+    let _ = std::fs::remove_file(file);
 }
 
 #[test]

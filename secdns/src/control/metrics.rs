@@ -80,6 +80,8 @@ impl Page {
 /// What the page is made from.
 pub struct Inputs<'a> {
     pub queries: &'a QueryCounters,
+    /// TCP connections the server closed to keep room for every client, by reason.
+    pub tcp_closed: [(&'static str, u64); 2],
     /// The XDP program's counters by name, when it is attached.
     pub xdp: Option<(Vec<(String, u64)>, MapUsage)>,
     /// Answers the XDP program sent by zone: (apex, NOERROR, NXDOMAIN).
@@ -105,6 +107,14 @@ pub fn render(inputs: Inputs<'_>) -> String {
         let rcode = rcode_name(rcode.into());
         let labels = [("path", transport), ("zone", &zone), ("rcode", &rcode)];
         page.counter("secdns_queries_total", QUERIES, &labels, count);
+    }
+    for (reason, count) in inputs.tcp_closed {
+        page.counter(
+            "secdns_tcp_connections_closed_total",
+            "TCP connections closed by the server to keep room for every client: per_client_limit (the client held tcp_max_per_client), idle_made_room (idle the longest when tcp_max_connections were open)",
+            &[("reason", reason)],
+            count,
+        );
     }
     page.gauge(
         "secdns_xdp_attached",

@@ -5,6 +5,7 @@
 mod fast_path;
 pub mod publisher;
 mod tcp;
+mod tcp_connections;
 mod udp;
 
 use std::{
@@ -113,6 +114,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let tcp_limits = tcp::Limits {
         idle: Duration::from_secs(config.server.tcp_idle_timeout),
         max_connections: config.server.tcp_max_connections,
+        max_per_client: config.server.tcp_max_per_client,
         payload,
     };
     for listener in tcp_listeners {

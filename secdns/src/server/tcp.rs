@@ -1,5 +1,5 @@
 //! The userspace TCP responder (RFC 7766): several queries per connection, answered in
-//! order, an idle timeout, and a cap on concurrent connections.
+//! order, an idle timeout, and caps on concurrent connections (see `tcp_connections`).
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -8,17 +8,20 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt, BufReader},
     net::{TcpListener, TcpStream},
-    sync::Semaphore,
     time::timeout,
 };
 
-use super::Shared;
+use super::{
+    Shared,
+    tcp_connections::{Admission, Connections, Slot},
+};
 use crate::{answer::Transport, stats::ResponderStats};
 
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub idle: Duration,
     pub max_connections: usize,
+    pub max_per_client: usize,
     pub payload: u16,
 }
 
@@ -38,11 +41,8 @@ pub fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 }
 
 pub async fn serve(listener: TcpListener, shared: Shared, limits: Limits) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let connections = Connections::new(limits.max_connections, limits.max_per_client);
     loop {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
-        };
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
@@ -51,13 +51,48 @@ pub async fn serve(listener: TcpListener, shared: Shared, limits: Limits) {
             }
         };
         ResponderStats::bump(&shared.stats.tcp_connections);
+        let Some(slot) = admit(&connections, peer, &shared, limits).await else {
+            continue; // closed by dropping it
+        };
+        if slot.evicted_another {
+            ResponderStats::bump(&shared.stats.tcp_idle_closed);
+        }
         let shared = shared.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, peer, &shared, limits).await {
+            if let Err(e) = connection(stream, peer, &shared, limits, &slot).await {
                 tracing::debug!(%peer, "TCP connection: {e:#}");
             }
-            drop(permit);
         });
+    }
+}
+
+/// A place for the connection from `peer`; with every connection busy, accepting waits (the
+/// rest wait in the kernel's backlog) for one to end or go idle, for an idle timeout at most.
+async fn admit(
+    connections: &Arc<Connections>,
+    peer: SocketAddr,
+    shared: &Shared,
+    limits: Limits,
+) -> Option<Slot> {
+    let deadline = tokio::time::Instant::now() + limits.idle;
+    loop {
+        match connections.admit(peer.ip()) {
+            Admission::Admitted(slot) => return Some(slot),
+            Admission::TooManyFromClient => {
+                ResponderStats::bump(&shared.stats.tcp_refused_per_client);
+                tracing::debug!(%peer, "TCP connection refused: too many from this client");
+                return None;
+            }
+            Admission::Full => {
+                if tokio::time::timeout_at(deadline, connections.room())
+                    .await
+                    .is_err()
+                {
+                    tracing::debug!(%peer, "TCP connection refused: every connection busy");
+                    return None;
+                }
+            }
+        }
     }
 }
 
@@ -66,6 +101,7 @@ async fn connection(
     peer: std::net::SocketAddr,
     shared: &Shared,
     limits: Limits,
+    slot: &Slot,
 ) -> anyhow::Result<()> {
     let _ = stream.set_nodelay(true);
     let (reader, mut writer) = stream.split();
@@ -74,11 +110,17 @@ async fn connection(
     let mut reader = BufReader::with_capacity(16 * 1024, reader);
     loop {
         let mut len = [0u8; 2];
-        match timeout(limits.idle, reader.read_exact(&mut len)).await {
-            Ok(Ok(_)) => {}
-            // Idle timeout or the client closed: both end the connection quietly.
-            Ok(Err(_)) | Err(_) => return Ok(()),
+        slot.set_idle(true);
+        tokio::select! {
+            read = timeout(limits.idle, reader.read_exact(&mut len)) => match read {
+                Ok(Ok(_)) => {}
+                // Idle timeout or the client closed: both end the connection quietly.
+                Ok(Err(_)) | Err(_) => return Ok(()),
+            },
+            // Closed to make room for another client.
+            () = slot.closed() => return Ok(()),
         }
+        slot.set_idle(false);
         let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
         timeout(limits.idle, reader.read_exact(&mut msg))
             .await

@@ -1,5 +1,7 @@
 //! `/health`, `/stats`, `/metrics` and `/openapi.json`.
 
+use std::sync::atomic::Ordering;
+
 use axum::{
     Json,
     extract::State,
@@ -92,6 +94,16 @@ pub async fn metrics(State(api): State<Api>) -> ApiResult<impl IntoResponse> {
         .collect();
     let page = metrics::render(Inputs {
         queries: &shared.stats.queries,
+        tcp_closed: [
+            (
+                "per_client_limit",
+                shared.stats.tcp_refused_per_client.load(Ordering::Relaxed),
+            ),
+            (
+                "idle_made_room",
+                shared.stats.tcp_idle_closed.load(Ordering::Relaxed),
+            ),
+        ],
         xdp,
         xdp_zones,
         zones,
