@@ -46,6 +46,7 @@ fn check(query: &[u8]) -> Result<(), TestCaseError> {
         },
         Transport::Tcp {
             payload: OUR_PAYLOAD,
+            keepalive: Some(100),
         },
     ] {
         let Some(reply) = respond(query, snapshot(), transport) else {

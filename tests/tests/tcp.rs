@@ -1,7 +1,8 @@
 //! TCP per RFC 7766: many queries on one connection, sent back to back before any reply is
 //! read, each answered; an idle connection is closed after the idle timeout; one client
 //! cannot hold more than its share of connections, and at the limit the connection idle the
-//! longest makes room (§6.2.3), so that other clients are answered at once.
+//! longest makes room (§6.2.3), so that other clients are answered at once; the idle
+//! timeout is told to clients that ask (edns-tcp-keepalive, RFC 7828).
 
 use std::{
     io::{ErrorKind, Read, Write},
@@ -229,5 +230,34 @@ fn idle_connections_are_closed() {
         started.elapsed() >= Duration::from_secs(1),
         "closed before the idle timeout"
     );
+    let _ = std::fs::remove_file(file);
+}
+
+#[test]
+fn the_idle_timeout_is_told_to_clients_that_ask_over_tcp() {
+    let (secdns, file) = server_with("tcp_idle_timeout = 30\n");
+    let dig = |extra: &[&str]| {
+        let output = Command::new("dig")
+            .args(["@127.0.0.1", "-p", &secdns.port.to_string(), "+norec"])
+            .args(["+time=2", "+tries=1", "www.example.com.", "A"])
+            .args(extra)
+            .output()
+            .expect("running dig");
+        assert!(output.status.success(), "dig {extra:?} failed");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let keepalive_line = |text: &str| {
+        text.lines()
+            .find(|line| line.contains("KEEPALIVE"))
+            .map(str::to_owned)
+    };
+    // 30 s, as 300 units of 100 ms.
+    let tcp = dig(&["+tcp", "+keepalive"]);
+    let line = keepalive_line(&tcp).unwrap_or_else(|| panic!("no keepalive in\n{tcp}"));
+    assert!(line.contains("30.0 secs"), "{line}");
+    assert!(tcp.contains("status: NOERROR"), "{tcp}");
+    // Not asked, or over UDP (RFC 7828 §3.2.1): not told.
+    assert_eq!(keepalive_line(&dig(&["+tcp"])), None);
+    assert_eq!(keepalive_line(&dig(&["+keepalive"])), None);
     let _ = std::fs::remove_file(file);
 }

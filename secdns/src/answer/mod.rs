@@ -24,18 +24,27 @@ pub const PLAIN_UDP_LIMIT: usize = 512;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
     /// `payload` is our configured EDNS UDP size.
-    Udp {
-        payload: u16,
-    },
+    Udp { payload: u16 },
+    /// `keepalive`: the idle timeout told to clients that ask (RFC 7828), in 100 ms units.
     Tcp {
         payload: u16,
+        keepalive: Option<u16>,
     },
 }
 
 impl Transport {
     pub fn our_payload(self) -> u16 {
         match self {
-            Transport::Udp { payload } | Transport::Tcp { payload } => payload,
+            Transport::Udp { payload } | Transport::Tcp { payload, .. } => payload,
+        }
+    }
+
+    /// The idle timeout to tell the client in the reply, when it asked over TCP; never over
+    /// UDP (RFC 7828 §3.2.1).
+    fn keepalive_for(self, edns: Option<Edns>) -> Option<u16> {
+        match self {
+            Transport::Tcp { keepalive, .. } if edns.is_some_and(|e| e.tcp_keepalive) => keepalive,
+            _ => None,
         }
     }
 }
@@ -162,6 +171,7 @@ fn error_reply(
         extended_rcode,
         dnssec_ok: e.dnssec_ok,
         extended_error: None,
+        keepalive: transport.keepalive_for(edns),
     });
     assemble(id, header_flags, question, [0, 0, 0], &[], opt)
 }
@@ -198,7 +208,7 @@ fn answer_question<'s>(
     } else {
         let answer = lookup::lookup(snapshot, &qname, question.qtype, dnssec_ok);
         let opt_len = if edns.is_some() {
-            opt_size(answer.extended_error)
+            opt_size(answer.extended_error, transport.keepalive_for(edns))
         } else {
             0
         };
@@ -212,6 +222,7 @@ fn answer_question<'s>(
         extended_rcode: 0,
         dnssec_ok,
         extended_error: body.extended_error,
+        keepalive: transport.keepalive_for(edns),
     });
     // What did not fit is left out; TC tells the client that what it needs is missing.
     let flags = base_flags | body.flags | if truncated { flags::TC } else { 0 };
@@ -221,8 +232,8 @@ fn answer_question<'s>(
 }
 
 /// The size of our OPT record (see [`write_opt`]).
-fn opt_size(extended_error: Option<u16>) -> usize {
-    11 + if extended_error.is_some() { 6 } else { 0 }
+fn opt_size(extended_error: Option<u16>, keepalive: Option<u16>) -> usize {
+    11 + 6 * (usize::from(extended_error.is_some()) + usize::from(keepalive.is_some()))
 }
 
 /// What our OPT record says (RFC 6891 §6.1.2).
@@ -232,6 +243,8 @@ pub(crate) struct Opt {
     pub extended_rcode: u8,
     pub dnssec_ok: bool,
     pub extended_error: Option<u16>,
+    /// The TCP idle timeout in 100 ms units (edns-tcp-keepalive, RFC 7828 §3.1).
+    pub keepalive: Option<u16>,
 }
 
 impl Opt {
@@ -242,6 +255,7 @@ impl Opt {
             extended_rcode: 0,
             dnssec_ok: false,
             extended_error: None,
+            keepalive: None,
         }
     }
 }
@@ -268,13 +282,7 @@ pub(crate) fn assemble(
     reply.extend_from_slice(question);
     reply.extend_from_slice(body);
     if let Some(o) = opt {
-        write_opt(
-            &mut reply,
-            o.payload,
-            o.extended_rcode,
-            o.dnssec_ok,
-            o.extended_error,
-        );
+        write_opt(&mut reply, &o);
     }
     reply
 }
@@ -295,30 +303,28 @@ fn write_header(
     out.extend_from_slice(&(counts[2] + opt as u16).to_be_bytes());
 }
 
-/// Our OPT record (RFC 6891 §6.1.2). Without an extended error these are the same eleven
-/// bytes the XDP program writes.
-fn write_opt(
-    out: &mut Vec<u8>,
-    payload: u16,
-    extended_rcode: u8,
-    dnssec_ok: bool,
-    extended_error: Option<u16>,
-) {
+/// Our OPT record (RFC 6891 §6.1.2). Without options these are the same eleven bytes the
+/// XDP program writes.
+fn write_opt(out: &mut Vec<u8>, opt: &Opt) {
     out.push(0);
     out.extend_from_slice(&rtype::OPT.to_be_bytes());
-    out.extend_from_slice(&payload.to_be_bytes());
-    out.push(extended_rcode);
+    out.extend_from_slice(&opt.payload.to_be_bytes());
+    out.push(opt.extended_rcode);
     out.push(0); // version
-    out.push(if dnssec_ok { 0x80 } else { 0 });
+    out.push(if opt.dnssec_ok { 0x80 } else { 0 });
     out.push(0);
-    match extended_error {
-        Some(info_code) => {
-            out.extend_from_slice(&6u16.to_be_bytes());
-            out.extend_from_slice(&EDE_OPTION.to_be_bytes());
-            out.extend_from_slice(&2u16.to_be_bytes());
-            out.extend_from_slice(&info_code.to_be_bytes());
-        }
-        None => out.extend_from_slice(&0u16.to_be_bytes()),
+    // Each option here has two bytes of data.
+    let options = [
+        opt.extended_error.map(|code| (EDE_OPTION, code)),
+        opt.keepalive
+            .map(|timeout| (query::TCP_KEEPALIVE_OPTION, timeout)),
+    ];
+    let rdlen = 6 * options.iter().flatten().count() as u16;
+    out.extend_from_slice(&rdlen.to_be_bytes());
+    for (code, value) in options.into_iter().flatten() {
+        out.extend_from_slice(&code.to_be_bytes());
+        out.extend_from_slice(&2u16.to_be_bytes());
+        out.extend_from_slice(&value.to_be_bytes());
     }
 }
 
@@ -666,7 +672,10 @@ big      IN TXT "212345678901234567890123456789012345678901234567890123456789012
         let tcp = respond(
             &query("big.example.com.", rtype::TXT, None),
             &s,
-            Transport::Tcp { payload: 1232 },
+            Transport::Tcp {
+                payload: 1232,
+                keepalive: None,
+            },
         )
         .unwrap();
         assert_eq!(tcp[2] & 0x02, 0, "TCP is never truncated");

@@ -15,6 +15,8 @@ pub struct Edns {
     pub udp_size: u16,
     pub version: u8,
     pub dnssec_ok: bool,
+    /// The client asked for the TCP idle timeout (edns-tcp-keepalive, RFC 7828 §3.2.1).
+    pub tcp_keepalive: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,10 +116,15 @@ pub fn parse(msg: &[u8]) -> ParsedQuery<'_> {
         if edns.is_some() || !rr.owner_is_root {
             return error(Some(question), None, rcode::FORMERR);
         }
+        // An option running past the record's data is ignored with what follows, as the XDP
+        // program ignores every option: the two paths answer alike.
+        let options = msg.get(rr.rdata.clone()).unwrap_or_default();
+        let tcp_keepalive = has_option(options, TCP_KEEPALIVE_OPTION);
         edns = Some(Edns {
             udp_size: rr.class,
             version: (rr.ttl >> 16) as u8,
             dnssec_ok: rr.ttl & 0x8000 != 0,
+            tcp_keepalive,
         });
     }
     if pos != msg.len() {
@@ -171,6 +178,26 @@ struct RrHeader {
     rtype: u16,
     class: u16,
     ttl: u32,
+    /// Where its data is in the message.
+    rdata: std::ops::Range<usize>,
+}
+
+/// EDNS option code of edns-tcp-keepalive (RFC 7828 §3.1).
+pub const TCP_KEEPALIVE_OPTION: u16 = 11;
+
+/// Whether OPT data `options` holds option `code` whole, before any option that runs past
+/// its end.
+fn has_option(mut options: &[u8], code: u16) -> bool {
+    while let (Some(this), Some(len)) = (be16(options, 0), be16(options, 2)) {
+        let Some(rest) = options.get(4 + usize::from(len)..) else {
+            return false;
+        };
+        if this == code {
+            return true;
+        }
+        options = rest;
+    }
+    false
 }
 
 /// Reads one resource record at `pos`; returns its header and the position after its data.
@@ -188,6 +215,7 @@ fn parse_rr_header(msg: &[u8], pos: usize) -> Option<(RrHeader, usize)> {
             rtype: u16::from_be_bytes([fixed[0], fixed[1]]),
             class: u16::from_be_bytes([fixed[2], fixed[3]]),
             ttl: u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]),
+            rdata: after_name + 10..end,
         },
         end,
     ))
@@ -232,9 +260,22 @@ mod tests {
             Some(Edns {
                 udp_size: 4096,
                 version: 0,
-                dnssec_ok: true
+                dnssec_ok: true,
+                tcp_keepalive: false,
             })
         );
+        // edns-tcp-keepalive without a value, after another option.
+        let keepalive = [&OPT_DO[..9], &[0, 8, 0, 10, 0, 0, 0, 11, 0, 0]].concat();
+        let ParsedQuery::Query { edns, .. } = parse(&query(b"\x00", 2, &keepalive, 1)) else {
+            panic!()
+        };
+        assert!(edns.is_some_and(|e| e.tcp_keepalive));
+        // An option that runs past the data hides what follows, and is no error.
+        let broken = [&OPT_DO[..9], &[0, 8, 0, 10, 0, 9, 0, 11, 0, 0]].concat();
+        let ParsedQuery::Query { edns, .. } = parse(&query(b"\x00", 2, &broken, 1)) else {
+            panic!()
+        };
+        assert!(edns.is_some_and(|e| !e.tcp_keepalive));
     }
 
     #[test]

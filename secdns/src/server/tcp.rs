@@ -128,6 +128,7 @@ async fn connection(
             .context("reading a message")?;
         let transport = Transport::Tcp {
             payload: limits.payload,
+            keepalive: Some(keepalive_units(limits.idle)),
         };
         let Some(reply) = super::reply(shared, &msg, peer.ip(), transport) else {
             return Ok(()); // not a query: nothing sensible to say on this stream
@@ -141,4 +142,9 @@ async fn connection(
             .context("writing a reply")?;
         ResponderStats::bump(&shared.stats.tcp_answered);
     }
+}
+
+/// The idle timeout as edns-tcp-keepalive gives it: in units of 100 ms (RFC 7828 §3.1).
+fn keepalive_units(idle: Duration) -> u16 {
+    u16::try_from(idle.as_millis() / 100).unwrap_or(u16::MAX)
 }

@@ -63,7 +63,10 @@ fn query(qname: &Name, qtype: u16) -> Vec<u8> {
 
 /// Microseconds per query, the median of `runs` timed one by one.
 fn per_query_us(snapshot: &Snapshot, msg: &[u8], runs: usize) -> anyhow::Result<f64> {
-    let transport = Transport::Tcp { payload: 1232 };
+    let transport = Transport::Tcp {
+        payload: 1232,
+        keepalive: None,
+    };
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let started = Instant::now();
