@@ -2,7 +2,8 @@
 //! read, each answered; an idle connection is closed after the idle timeout; one client
 //! cannot hold more than its share of connections, and at the limit the connection idle the
 //! longest makes room (§6.2.3), so that other clients are answered at once; the idle
-//! timeout is told to clients that ask (edns-tcp-keepalive, RFC 7828).
+//! timeout is told to clients that ask (edns-tcp-keepalive, RFC 7828); a client that sends a
+//! byte at a time or never reads its replies holds a connection for an idle timeout at most.
 
 use std::{
     io::{ErrorKind, Read, Write},
@@ -22,13 +23,18 @@ fn server() -> (Secondary, std::path::PathBuf) {
 
 /// A server for example.com with `settings` in its `[server]` table.
 fn server_with(settings: &str) -> (Secondary, std::path::PathBuf) {
+    server_with_records(settings, "")
+}
+
+/// As [`server_with`], with `records` added to the zone.
+fn server_with_records(settings: &str, records: &str) -> (Secondary, std::path::PathBuf) {
     let _ = secdns_bin();
     let file = std::env::temp_dir().join(format!(
         "secdns-tcp-{}-{:?}.zone",
         std::process::id(),
         std::thread::current().id()
     ));
-    std::fs::write(&file, EXAMPLE_ZONE).unwrap();
+    std::fs::write(&file, format!("{EXAMPLE_ZONE}\n{records}")).unwrap();
     // The first lines continue the [server] table that `Secondary` writes.
     let config = format!(
         "{settings}\n[[zone]]\nname = \"example.com.\"\nfile = \"{}\"\n",
@@ -259,5 +265,88 @@ fn the_idle_timeout_is_told_to_clients_that_ask_over_tcp() {
     // Not asked, or over UDP (RFC 7828 §3.2.1): not told.
     assert_eq!(keepalive_line(&dig(&["+tcp"])), None);
     assert_eq!(keepalive_line(&dig(&["+keepalive"])), None);
+    let _ = std::fs::remove_file(file);
+}
+
+#[test]
+fn a_client_sending_a_byte_at_a_time_is_cut_off_after_the_idle_timeout() {
+    let (secdns, file) = server_with("tcp_idle_timeout = 2\n");
+    let query = QueryBuilder::new("www.example.com.", 1).build();
+    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&query);
+    let mut stream = connect_from([127, 0, 0, 2], secdns.port);
+    let started = Instant::now();
+    // A byte every 300 ms: each arrives well within the idle timeout, the whole query
+    // would take ten seconds.
+    let mut cut_off = None;
+    for byte in &framed {
+        if stream.write_all(&[*byte]).is_err() {
+            cut_off = Some(started.elapsed());
+            break;
+        }
+        if closed_by_server(&mut stream, Duration::from_millis(300)) {
+            cut_off = Some(started.elapsed());
+            break;
+        }
+    }
+    let cut_off = cut_off.expect("the server took a query sent a byte at a time to its end");
+    assert!(
+        cut_off < Duration::from_secs(5),
+        "the slow client held its connection for {cut_off:?} (idle timeout 2 s)"
+    );
+    let _ = std::fs::remove_file(file);
+}
+
+#[test]
+fn a_client_that_never_reads_its_replies_is_cut_off_and_starves_nobody() {
+    // Forty 200-byte TXT records: an 8 KB answer.
+    let big: String = (0..40)
+        .map(|i| format!("big IN TXT \"{i:03}{}\"\n", "x".repeat(197)))
+        .collect();
+    let (secdns, file) = server_with_records("tcp_idle_timeout = 2\n", &big);
+    let mut stream = connect_from([127, 0, 0, 2], secdns.port);
+    // A small receive buffer, then queries for big answers, never read: the server's writes
+    // block once the socket buffers are full (2,000 answers are 16 MB).
+    socket2::SockRef::from(&stream)
+        .set_recv_buffer_size(4096)
+        .unwrap();
+    let query = QueryBuilder::new("big.example.com.", 16).build();
+    let mut framed = Vec::new();
+    for _ in 0..2000 {
+        framed.extend_from_slice(&(query.len() as u16).to_be_bytes());
+        framed.extend_from_slice(&query);
+    }
+    stream
+        .set_write_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let started = Instant::now();
+    // The server stops reading while it cannot write; what does not fit waits here.
+    let _ = stream.write_all(&framed);
+    // Meanwhile others are answered at once.
+    answered_at_once([127, 0, 0, 3], secdns.port);
+    // The stuck writer gives up after the idle timeout and closes: reading now finds the
+    // replies that fit, then the end (or a reset).
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let (mut sink, mut received) = (vec![0u8; 1 << 16], 0);
+    let ended = loop {
+        match stream.read(&mut sink) {
+            Ok(0) => break true,
+            Ok(read) => received += read,
+            Err(e) => break !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        }
+    };
+    assert!(
+        ended,
+        "the connection of a client that does not read stayed open"
+    );
+    assert!(started.elapsed() < Duration::from_secs(15));
+    // It gave up writing: most of the 16 MB of answers were never sent.
+    assert!(
+        received < 8 << 20,
+        "{received} bytes of answers reached a client that read none for 3 s"
+    );
     let _ = std::fs::remove_file(file);
 }
