@@ -2,6 +2,8 @@
 //! name hash both sides must compute identically.
 #![no_std]
 
+pub mod rrl;
+
 /// Longest DNS name in wire form, root label included (RFC 1035 §3.1).
 pub const MAX_NAME_LEN: usize = 255;
 /// Space reserved for a name in a map value: one byte more than the longest name, so that
