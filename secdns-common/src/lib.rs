@@ -2,6 +2,7 @@
 //! name hash both sides must compute identically.
 #![no_std]
 
+pub mod cookie;
 pub mod rrl;
 
 /// Longest DNS name in wire form, root label included (RFC 1035 §3.1).
@@ -359,7 +360,7 @@ impl SipState {
     }
 
     #[inline(always)]
-    fn round(&mut self) {
+    pub(crate) fn round(&mut self) {
         let [mut v0, mut v1, mut v2, mut v3] = self.v;
         v0 = v0.wrapping_add(v1);
         v1 = v1.rotate_left(13) ^ v0;

@@ -123,6 +123,8 @@ pub struct KnotOptions {
     pub namespace: Option<String>,
     /// More zones served beside the first: (apex, zone text).
     pub more_zones: Vec<(String, String)>,
+    /// DNS Cookies (mod-cookies) with this fixed server secret.
+    pub cookie_secret: Option<[u8; 16]>,
 }
 
 impl KnotOptions {
@@ -140,6 +142,7 @@ impl KnotOptions {
             clock_offset: None,
             namespace: None,
             more_zones: Vec::new(),
+            cookie_secret: None,
         }
     }
 }
@@ -194,6 +197,13 @@ impl Knot {
             if let Some(via) = options.notify_via {
                 config.push_str(&format!("    via: {via}\n"));
             }
+        }
+        if let Some(secret) = options.cookie_secret {
+            let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+            config.push_str(&format!(
+                "mod-cookies:\n  - id: fixed\n    secret: 0x{hex}\n\
+                 template:\n  - id: default\n    global-module: mod-cookies/fixed\n"
+            ));
         }
         config.push_str("acl:\n  - id: transfer\n    action: transfer\n");
         if let Some(key) = &options.key {
