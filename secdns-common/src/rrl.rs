@@ -34,24 +34,35 @@ pub struct RateLimit {
 }
 
 const US_PER_SECOND: u64 = 1_000_000;
+/// A response costs at least a microsecond.
+pub const MAX_PER_SECOND: u32 = 1_000_000;
+/// BIND's largest window; the debt stays far inside the due time's range.
+pub const MAX_WINDOW_S: u32 = 3600;
 
 /// Bits of the word that hold the due time (microseconds: 8.9 years before it wraps, and it
 /// is compared wrapping).
 const DUE_BITS: u32 = 48;
 const DUE_MASK: u64 = (1 << DUE_BITS) - 1;
-/// Then 8 bits counting the limited responses since the bucket last answered (for the slip),
-/// and 8 bits of the key's hash, so that a key that lands in another's slot starts afresh.
+/// Then 8 bits counting the limited responses since the bucket last answered, modulo the slip
+/// (so that it never saturates), and 8 bits of the key's hash, so that a key that lands in
+/// another's slot starts afresh.
 const LIMITED_SHIFT: u32 = DUE_BITS;
 const TAG_SHIFT: u32 = 56;
 
 impl RateLimit {
-    /// `per_second` responses a second (at least 1), debts remembered for `window_s`
-    /// seconds, one limited response in `slip` slipped.
+    /// `per_second` responses a second (1 to [`MAX_PER_SECOND`]), debts remembered for
+    /// `window_s` seconds (at most [`MAX_WINDOW_S`]), one limited response in `slip` slipped;
+    /// values outside are taken as the nearest inside.
     pub const fn new(per_second: u32, window_s: u32, slip: u8) -> Self {
-        let per_second = if per_second == 0 {
-            1
+        let per_second = match per_second {
+            0 => 1,
+            rate if rate > MAX_PER_SECOND => MAX_PER_SECOND as u64,
+            rate => rate as u64,
+        };
+        let window_s = if window_s > MAX_WINDOW_S {
+            MAX_WINDOW_S
         } else {
-            per_second as u64
+            window_s
         };
         Self {
             interval_us: US_PER_SECOND / per_second,
@@ -88,13 +99,18 @@ pub fn charge(word: u64, tag: u8, now_us: u64, limit: &RateLimit) -> (u64, Verdi
         } else {
             now.wrapping_add(most)
         };
-        let slipped = limit.slip != 0 && limited % limit.slip == 0;
-        let verdict = if slipped {
-            Verdict::Slip
-        } else {
-            Verdict::Drop
+        let (verdict, limited) = match limit.slip {
+            0 => (Verdict::Drop, 0),
+            slip => {
+                let verdict = if limited == 0 {
+                    Verdict::Slip
+                } else {
+                    Verdict::Drop
+                };
+                (verdict, (limited + 1) % slip.min(0xff))
+            }
         };
-        (due, (limited + 1).min(0xff), verdict)
+        (due, limited, verdict)
     };
     let word = (due & DUE_MASK) | (limited << LIMITED_SHIFT) | (u64::from(tag) << TAG_SHIFT);
     (word, verdict)
@@ -168,6 +184,9 @@ mod tests {
         });
         use Verdict::{Drop, Slip};
         assert_eq!(verdicts, [Slip, Drop, Slip, Drop, Slip]);
+        // Still every other one (a drop next) after more limited responses than the counter
+        // could hold.
+        assert_eq!(burst(&mut word, now, 1001, &limit), [0, 500, 501]);
         // No slip drops everything; a slip of 1 slips everything.
         let (mut never, mut always) = (word, word);
         assert_eq!(

@@ -131,13 +131,13 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
         0 => None,
         len => Some(zone_prefix(&table, &query, len as usize)?),
     };
-    // The serial is in the prefix when there is one.
-    let serial_at = match &prefix {
-        Some(prefix) => prefix.header.serial_at,
-        None => header.serial_at,
+    // The serial is in the prefix when there is one, its zone's.
+    let (serial_at, serial_zone) = match &prefix {
+        Some(prefix) => (prefix.header.serial_at, prefix.header.zone_slot),
+        None => (header.serial_at, header.zone_slot),
     };
     let serial = if serial_at != 0 {
-        let slot = active * ZONE_SLOTS + header.zone_slot;
+        let slot = active * ZONE_SLOTS + serial_zone;
         *SERIALS.get(slot).ok_or(Pass(Counter::Miss))?
     } else {
         0

@@ -102,8 +102,8 @@ pub struct ServerConfig {
     /// longest (RFC 7766 §6.2.3); with none idle, it waits in the kernel's backlog.
     #[serde(default = "default_tcp_max")]
     pub tcp_max_connections: usize,
-    /// Concurrent TCP connections from one client address; more are closed at once, so that
-    /// one client cannot hold the slots everyone else needs.
+    /// Concurrent TCP connections from one client (an IPv4 address, an IPv6 /64); more are
+    /// closed at once, so that one client cannot hold the slots everyone else needs.
     #[serde(default = "default_tcp_max_per_client")]
     pub tcp_max_per_client: usize,
 }

@@ -500,6 +500,8 @@ fn signed_zones_answer_do_queries_with_signatures() {
         "WwW.Example.COM.",
         "example.com.",
         "ns1.example.com.",
+        // An even length: the rest's checksum at the other parity than the prefix's.
+        "mail.example.com.",
         "a.b.c.example.com.",
     ] {
         for dnssec_ok in [false, true] {

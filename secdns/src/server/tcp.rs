@@ -46,7 +46,9 @@ pub async fn serve(listener: TcpListener, shared: Shared, limits: Limits) {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
+                // Out of file descriptors, most often: a moment for some to close.
                 tracing::debug!("TCP accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
@@ -84,6 +86,11 @@ async fn admit(
                 return None;
             }
             Admission::Full => {
+                connections.will_wait();
+                // A connection that ended or went idle since the refusal made room.
+                if let Admission::Admitted(slot) = connections.admit(peer.ip()) {
+                    return Some(slot);
+                }
                 if tokio::time::timeout_at(deadline, connections.room())
                     .await
                     .is_err()
@@ -110,8 +117,12 @@ async fn connection(
     let mut reader = BufReader::with_capacity(16 * 1024, reader);
     loop {
         let mut len = [0u8; 2];
-        slot.set_idle(true);
+        // With the next query already here, the connection is not idle.
+        let waiting = reader.buffer().is_empty();
+        slot.set_idle(waiting);
         tokio::select! {
+            // The query first when both are ready: a query that came is answered.
+            biased;
             read = timeout(limits.idle, reader.read_exact(&mut len)) => match read {
                 Ok(Ok(_)) => {}
                 // Idle timeout or the client closed: both end the connection quietly.

@@ -1,24 +1,29 @@
-//! Who holds the TCP responder's connections: a cap per client address, and at the global
-//! cap the connection idle the longest makes way (RFC 7766 §6.2.3). Without them, one client
-//! holding idle connections made every other client's TCP query wait for the idle timeout.
+//! Who holds the TCP responder's connections: a cap per client (an IPv4 address, or an IPv6
+//! /64, which one host can fill with addresses), and at the global cap the connection idle
+//! the longest makes way (RFC 7766 §6.2.3). Without them, one client holding idle
+//! connections made every other client's TCP query wait for the idle timeout.
 
 use std::{
     collections::{BTreeMap, HashMap},
-    net::IpAddr,
+    net::{IpAddr, Ipv6Addr},
     sync::{
         Arc, Mutex, MutexGuard,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
 };
 
 use tokio::sync::Notify;
 
-/// The open connections, oldest first.
+/// The open connections.
 pub struct Connections {
     state: Mutex<State>,
     max: usize,
     per_client: usize,
-    /// Told when a connection ends or goes idle: an accept waiting for room tries again.
+    /// Counts the moments connections go idle: a connection's idle mark is the count when it
+    /// went idle, so the smallest mark is the connection idle the longest.
+    idle_clock: AtomicU64,
+    /// Set while an accept waits for room; told when a connection ends or goes idle.
+    waiting: AtomicBool,
     room: Notify,
 }
 
@@ -26,15 +31,17 @@ pub struct Connections {
 struct State {
     next_id: u64,
     by_client: HashMap<IpAddr, usize>,
-    /// By id, which grows with every connection: the first idle one is the oldest idle.
     open: BTreeMap<u64, Open>,
 }
 
 struct Open {
     client: IpAddr,
-    idle: Arc<AtomicBool>,
+    idle: Arc<AtomicU64>,
     close: Arc<Notify>,
 }
+
+/// A connection's idle mark while it is busy with a query.
+const BUSY: u64 = 0;
 
 /// What [`Connections::admit`] decided for a new connection.
 pub enum Admission {
@@ -49,10 +56,21 @@ pub enum Admission {
 pub struct Slot {
     connections: Arc<Connections>,
     id: u64,
-    idle: Arc<AtomicBool>,
+    idle: Arc<AtomicU64>,
     close: Arc<Notify>,
     /// Whether admitting it closed an idle connection.
     pub evicted_another: bool,
+}
+
+/// Whom a connection from `address` counts against: the address, or its IPv6 /64.
+fn client_of(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & (u128::MAX << 64))),
+        },
+        v4 => v4,
+    }
 }
 
 impl Connections {
@@ -61,6 +79,8 @@ impl Connections {
             state: Mutex::default(),
             max: max.max(1),
             per_client: per_client.max(1),
+            idle_clock: AtomicU64::new(BUSY + 1),
+            waiting: AtomicBool::new(false),
             room: Notify::new(),
         })
     }
@@ -69,21 +89,24 @@ impl Connections {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Admits a connection from `client`, closing the oldest idle one if every place is
-    /// taken.
-    pub fn admit(self: &Arc<Self>, client: IpAddr) -> Admission {
+    /// Admits a connection from `address`, closing the connection idle the longest if every
+    /// place is taken.
+    pub fn admit(self: &Arc<Self>, address: IpAddr) -> Admission {
+        let client = client_of(address);
         let mut state = self.state();
         if state.by_client.get(&client).copied().unwrap_or(0) >= self.per_client {
             return Admission::TooManyFromClient;
         }
         let mut evicted_another = false;
         if state.open.len() >= self.max {
-            let oldest_idle = state
+            let idle_longest = state
                 .open
                 .iter()
-                .find(|(_, open)| open.idle.load(Ordering::Relaxed))
-                .map(|(&id, _)| id);
-            let Some(id) = oldest_idle else {
+                .map(|(&id, open)| (open.idle.load(Ordering::Relaxed), id))
+                .filter(|&(mark, _)| mark != BUSY)
+                .min()
+                .map(|(_, id)| id);
+            let Some(id) = idle_longest else {
                 return Admission::Full;
             };
             if let Some(open) = state.remove(id) {
@@ -93,7 +116,7 @@ impl Connections {
         }
         let id = state.next_id;
         state.next_id += 1;
-        let (idle, close) = (Arc::new(AtomicBool::new(false)), Arc::new(Notify::new()));
+        let (idle, close) = (Arc::new(AtomicU64::new(BUSY)), Arc::new(Notify::new()));
         *state.by_client.entry(client).or_insert(0) += 1;
         state.open.insert(
             id,
@@ -112,9 +135,22 @@ impl Connections {
         })
     }
 
-    /// Waits until a connection ends or goes idle.
+    /// Waits until a connection ends or goes idle (after [`Connections::admit`] said
+    /// [`Admission::Full`]; a change since then counts).
     pub async fn room(&self) {
         self.room.notified().await;
+        self.waiting.store(false, Ordering::Relaxed);
+    }
+
+    /// Says that an accept will wait for room: from here on, ends and idles are told.
+    pub fn will_wait(&self) {
+        self.waiting.store(true, Ordering::SeqCst);
+    }
+
+    fn tell_waiting(&self) {
+        if self.waiting.load(Ordering::SeqCst) {
+            self.room.notify_one();
+        }
     }
 
     #[cfg(test)]
@@ -140,9 +176,13 @@ impl Slot {
     /// Marks the connection as waiting for its next query (it may then be closed to make
     /// room), or as busy with one.
     pub fn set_idle(&self, idle: bool) {
-        self.idle.store(idle, Ordering::Relaxed);
+        let mark = match idle {
+            true => self.connections.idle_clock.fetch_add(1, Ordering::Relaxed),
+            false => BUSY,
+        };
+        self.idle.store(mark, Ordering::Relaxed);
         if idle {
-            self.connections.room.notify_one();
+            self.connections.tell_waiting();
         }
     }
 
@@ -156,7 +196,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         // Gone already when it was closed to make room.
         let _ = self.connections.state().remove(self.id);
-        self.connections.room.notify_one();
+        self.connections.tell_waiting();
     }
 }
 
@@ -192,30 +232,50 @@ mod tests {
     }
 
     #[test]
-    fn at_the_limit_the_oldest_idle_connection_makes_way() {
+    fn at_the_limit_the_connection_idle_longest_makes_way() {
         let connections = Connections::new(3, 3);
         let oldest = admitted(connections.admit(ip(1)));
-        let busy_older = admitted(connections.admit(ip(2)));
+        let busy = admitted(connections.admit(ip(2)));
         let newer = admitted(connections.admit(ip(3)));
         // Every one busy: nothing to close.
         assert!(matches!(connections.admit(ip(4)), Admission::Full));
+        // The newer one went idle first: it has been idle the longest.
         newer.set_idle(true);
         oldest.set_idle(true);
-        busy_older.set_idle(false);
+        busy.set_idle(true);
+        busy.set_idle(false);
         let fourth = admitted(connections.admit(ip(4)));
         assert!(fourth.evicted_another);
         assert_eq!(connections.open(), 3);
-        // The oldest idle one was told to close; the newer idle one was not.
-        let told = |slot: &Slot| {
-            let notified = slot.close.notified();
-            futures_ready(notified)
-        };
-        assert!(told(&oldest));
-        assert!(!told(&newer));
+        let told = |slot: &Slot| futures_ready(slot.close.notified());
+        assert!(told(&newer));
+        assert!(!told(&oldest));
+        assert!(!told(&busy));
         // Its end frees nothing twice: the client's count went with the eviction.
-        drop(oldest);
+        drop(newer);
         assert_eq!(connections.open(), 3);
-        let _from_first_again = admitted(connections.admit(ip(1)));
+        let _from_its_client_again = admitted(connections.admit(ip(3)));
+        assert!(told(&oldest));
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_64() {
+        let connections = Connections::new(10, 2);
+        let address = |last: u16| IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, last]);
+        let _first = admitted(connections.admit(address(1)));
+        let _second = admitted(connections.admit(address(2)));
+        assert!(matches!(
+            connections.admit(address(3)),
+            Admission::TooManyFromClient
+        ));
+        let _other_64 =
+            admitted(connections.admit(IpAddr::from([0x2001, 0xdb8, 0, 2, 0, 0, 0, 1])));
+        // An IPv4 client mapped into IPv6 is its own address.
+        let mapped =
+            |last: u8| IpAddr::V6(std::net::Ipv4Addr::new(192, 0, 2, last).to_ipv6_mapped());
+        let _a = admitted(connections.admit(mapped(1)));
+        let _b = admitted(connections.admit(mapped(2)));
+        let _c = admitted(connections.admit(mapped(3)));
     }
 
     /// Whether a `Notified` completes at once (a stored permit), without a runtime.
