@@ -350,3 +350,51 @@ fn a_client_that_never_reads_its_replies_is_cut_off_and_starves_nobody() {
     );
     let _ = std::fs::remove_file(file);
 }
+
+#[test]
+fn with_every_connection_busy_a_new_one_waits_for_one_to_go_idle() {
+    let (secdns, file) =
+        server_with("tcp_idle_timeout = 10\ntcp_max_connections = 2\ntcp_max_per_client = 2\n");
+    let query = QueryBuilder::new("www.example.com.", 1).build();
+    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&query);
+    // Two connections in the middle of a query each: busy, not to be closed.
+    let mut busy: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut stream = connect_from([127, 0, 0, 2], secdns.port);
+            stream.write_all(&framed[..5]).unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // A newcomer's query waits: nothing can make room yet.
+    let newcomer = std::thread::spawn({
+        let port = secdns.port;
+        move || {
+            let started = Instant::now();
+            let mut stream = connect_from([127, 0, 0, 3], port);
+            let answered = ask(&mut stream).unwrap();
+            (answered, started.elapsed())
+        }
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        !newcomer.is_finished(),
+        "answered while every connection was busy"
+    );
+    // One busy connection finishes its query and goes idle: the newcomer takes its place.
+    busy[0].write_all(&framed[5..]).unwrap();
+    let mut len = [0u8; 2];
+    busy[0].read_exact(&mut len).unwrap();
+    let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    busy[0].read_exact(&mut reply).unwrap();
+    let (answered, waited) = newcomer.join().unwrap();
+    assert!(answered);
+    assert!(
+        waited < Duration::from_secs(3),
+        "the newcomer waited {waited:?} after room was made"
+    );
+    assert!(closed_by_server(&mut busy[0], Duration::from_secs(2)));
+    assert_eq!(stat(&secdns, "tcp_idle_closed"), 1);
+    let _ = std::fs::remove_file(file);
+}

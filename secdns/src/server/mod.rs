@@ -117,8 +117,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         max_per_client: config.server.tcp_max_per_client,
         payload,
     };
+    // One set of caps for every address listened on, as the config states them.
+    let tcp_connections = tcp::connections(tcp_limits);
     for listener in tcp_listeners {
-        tokio::spawn(tcp::serve(listener, shared.clone(), tcp_limits));
+        tokio::spawn(tcp::serve(
+            listener,
+            shared.clone(),
+            tcp_limits,
+            tcp_connections.clone(),
+        ));
     }
     if config.server.control_token.is_none() && !config.server.control.ip().is_loopback() {
         tracing::warn!(

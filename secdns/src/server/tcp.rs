@@ -40,8 +40,17 @@ pub fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::from_std(socket.into()).context("registering TCP listener")
 }
 
-pub async fn serve(listener: TcpListener, shared: Shared, limits: Limits) {
-    let connections = Connections::new(limits.max_connections, limits.max_per_client);
+/// The caps every listener's connections count against together (see `tcp_connections`).
+pub fn connections(limits: Limits) -> Arc<Connections> {
+    Connections::new(limits.max_connections, limits.max_per_client)
+}
+
+pub async fn serve(
+    listener: TcpListener,
+    shared: Shared,
+    limits: Limits,
+    connections: Arc<Connections>,
+) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -86,7 +95,7 @@ async fn admit(
                 return None;
             }
             Admission::Full => {
-                connections.will_wait();
+                let _waiting = connections.will_wait();
                 // A connection that ended or went idle since the refusal made room.
                 if let Admission::Admitted(slot) = connections.admit(peer.ip()) {
                     return Some(slot);

@@ -8,7 +8,7 @@ use std::{
     net::{IpAddr, Ipv6Addr},
     sync::{
         Arc, Mutex, MutexGuard,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
 };
 
@@ -22,8 +22,8 @@ pub struct Connections {
     /// Counts the moments connections go idle: a connection's idle mark is the count when it
     /// went idle, so the smallest mark is the connection idle the longest.
     idle_clock: AtomicU64,
-    /// Set while an accept waits for room; told when a connection ends or goes idle.
-    waiting: AtomicBool,
+    /// Accepts waiting for room, told when a connection ends or goes idle.
+    waiting: AtomicUsize,
     room: Notify,
 }
 
@@ -80,7 +80,7 @@ impl Connections {
             max: max.max(1),
             per_client: per_client.max(1),
             idle_clock: AtomicU64::new(BUSY + 1),
-            waiting: AtomicBool::new(false),
+            waiting: AtomicUsize::new(0),
             room: Notify::new(),
         })
     }
@@ -135,20 +135,21 @@ impl Connections {
         })
     }
 
-    /// Waits until a connection ends or goes idle (after [`Connections::admit`] said
-    /// [`Admission::Full`]; a change since then counts).
+    /// Waits until a connection ends or goes idle, while a [`Connections::will_wait`] guard
+    /// is held (a change since it was taken counts).
     pub async fn room(&self) {
         self.room.notified().await;
-        self.waiting.store(false, Ordering::Relaxed);
     }
 
-    /// Says that an accept will wait for room: from here on, ends and idles are told.
-    pub fn will_wait(&self) {
-        self.waiting.store(true, Ordering::SeqCst);
+    /// Says that an accept will wait for room: while the guard lives, ends and idles are
+    /// told (try to admit once more after taking it: a change before is not).
+    pub fn will_wait(&self) -> Waiting<'_> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        Waiting(self)
     }
 
     fn tell_waiting(&self) {
-        if self.waiting.load(Ordering::SeqCst) {
+        if self.waiting.load(Ordering::SeqCst) > 0 {
             self.room.notify_one();
         }
     }
@@ -156,6 +157,15 @@ impl Connections {
     #[cfg(test)]
     fn open(&self) -> usize {
         self.state().open.len()
+    }
+}
+
+/// An accept waiting for room (see [`Connections::will_wait`]).
+pub struct Waiting<'c>(&'c Connections);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
