@@ -590,7 +590,7 @@ impl<'s> Compiler<'s> {
         name: &[u8],
         chain: bool,
         parents: &'c mut ParentCache,
-    ) -> Option<&'c Value> {
+    ) -> Option<&'c zone_prefix::Prefix> {
         if chain || !zone.is_signed() {
             return None;
         }
@@ -600,20 +600,20 @@ impl<'s> Compiler<'s> {
             .entry(std::ptr::from_ref(zone) as usize)
             .or_insert_with(|| {
                 let slot = self.slots.get(apex).copied();
-                let (value, reads) =
+                let (prefix, reads) =
                     reads::recording(|| zone_prefix::of_zone(self.snapshot, zone, slot));
-                ZonePrefix { value, reads }
+                ZonePrefix { prefix, reads }
             });
         reads::note_all(&known.reads);
-        let value = known.value.as_ref()?;
+        let prefix = known.prefix.as_ref()?;
         if name == apex {
             let key = AnswerKey {
                 dnssec_ok: 1,
                 ..key(apex, DEFAULT_QTYPE, SCOPE_ZONE_PREFIX)
             };
-            builder.insert(key, Group::Default, value.clone(), None);
+            builder.insert(key, Group::Default, prefix.value.clone(), None);
         }
-        Some(value)
+        Some(prefix)
     }
 
     /// The length of the first label of `name` when its default answer is its zone's (see
@@ -1082,7 +1082,7 @@ impl Builder<'_> {
         qtype: u16,
         chain: bool,
         group: Group,
-        prefix: Option<&Value>,
+        prefix: Option<&zone_prefix::Prefix>,
     ) {
         let Some((plain, serials)) = compile_name(self.snapshot, qname, qtype, false, chain) else {
             self.pass(qname, qtype, SCOPE_NAME, group);
@@ -1306,9 +1306,9 @@ pub struct ParentCache {
     prefixes: HashMap<usize, ZonePrefix>,
 }
 
-/// A zone's prefix entry (see `zone_prefix`), and what computing it read.
+/// A zone's prefix (see `zone_prefix`), and what computing it read.
 struct ZonePrefix {
-    value: Option<Value>,
+    prefix: Option<zone_prefix::Prefix>,
     reads: Vec<Read>,
 }
 
