@@ -131,22 +131,16 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
         0 => None,
         len => Some(zone_prefix(&table, &query, len as usize)?),
     };
-    // The serial is in the prefix when there is one, its zone's.
-    let (serial_at, serial_zone) = match &prefix {
-        Some(prefix) => (prefix.header.serial_at, prefix.header.zone_slot),
-        None => (header.serial_at, header.zone_slot),
+    let record = reply::Record {
+        own: reply::Piece { header, ..found },
+        prefix,
     };
-    let serial = if serial_at != 0 {
-        let slot = active * ZONE_SLOTS + serial_zone;
+    let fixed = record.fixed().header;
+    let serial = if fixed.serial_at != 0 {
+        let slot = active * ZONE_SLOTS + fixed.zone_slot;
         *SERIALS.get(slot).ok_or(Pass(Counter::Miss))?
     } else {
         0
-    };
-    let record = reply::Record {
-        header,
-        first: found.first,
-        chunk: found.chunk,
-        prefix,
     };
     let sent = reply::write_reply(ctx, &query, &record, serial, config.udp_payload)?;
     let slot = header.zone_slot;

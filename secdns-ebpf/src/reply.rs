@@ -24,13 +24,11 @@ const REPLY_TTL: u8 = 64;
 const TYPE_OPT: u16 = 41;
 const IPPROTO_UDP: u64 = 17;
 
-/// The body record an answer comes from: the header that applies to the query (the plain
-/// one, or the DO one kept after the body), the record's first chunk and its index, and
-/// the zone prefix that goes before its body, if its header names one.
+/// What an answer is sent from: its own body record (with the header that applies to the
+/// query: the plain one, or the DO one kept after the body), and the zone prefix that goes
+/// before its body, if its header names one.
 pub struct Record<'a> {
-    pub header: &'a BodyHeader,
-    pub first: &'a Chunk,
-    pub chunk: u32,
+    pub own: Piece<'a>,
     pub prefix: Option<Piece<'a>>,
 }
 
@@ -41,6 +39,15 @@ pub struct Piece<'a> {
     pub chunk: u32,
 }
 
+impl<'a> Record<'a> {
+    /// The header whose pointers to move and serial to write apply: the prefix's when there
+    /// is one (the body after it has none).
+    #[inline(always)]
+    pub fn fixed(&self) -> &Piece<'a> {
+        self.prefix.as_ref().unwrap_or(&self.own)
+    }
+}
+
 #[inline(always)]
 pub fn write_reply(
     ctx: &XdpContext,
@@ -49,7 +56,7 @@ pub fn write_reply(
     serial: u32,
     our_udp: u16,
 ) -> Result<Counter, Pass> {
-    let v = record.header;
+    let v = record.own.header;
     let mut body_len = v.body_len as usize;
     if body_len == 0 || body_len > MAX_BODY_LEN || v.question_len as usize > q.qname_len {
         return Err(Pass(Counter::Miss));
@@ -278,7 +285,7 @@ fn rewrite(
     our_udp: u16,
     dns_len: usize,
 ) -> Option<()> {
-    let (v, chunk) = (record.header, record.chunk);
+    let (v, chunk) = (record.own.header, record.own.chunk);
     let own_len = v.body_len as usize;
     let question_len = q.qname_len + 4;
     let body_off = q.dns_off() + DNS_HEADER_LEN + question_len;
@@ -287,8 +294,8 @@ fn rewrite(
     }
     let odd_question = q.qname_len & 1 != 0;
     let mut sum: u64 = 0;
-    // The prefix first; the pointers and serial to write are in it when there is one.
-    let (prefix_len, fixed) = match &record.prefix {
+    // The prefix first.
+    let prefix_len = match &record.prefix {
         Some(prefix) => {
             let len = prefix.header.body_len as usize;
             if len == 0 || len > MAX_BODY_LEN {
@@ -296,15 +303,14 @@ fn rewrite(
             }
             copy_body(ctx, q.scratch, prefix.first, prefix.chunk, body_off, len)?;
             sum += at_parity(prefix.header.body_csum, odd_question);
-            let len = launder_within(q.scratch, len, MAX_BODY_LEN)?;
-            (len, (prefix.header, prefix.chunk))
+            launder_within(q.scratch, len, MAX_BODY_LEN)?
         }
-        None => (0, (v, chunk)),
+        None => 0,
     };
     copy_body(
         ctx,
         q.scratch,
-        record.first,
+        record.own.first,
         chunk,
         body_off + prefix_len,
         own_len,
@@ -317,7 +323,8 @@ fn rewrite(
     // An answer compiled for a shorter name (one below an ancestor, a zone's shared
     // NODATA, a zone prefix): the pointers into the question's suffix and into the body
     // move by the difference.
-    let (w, fixed_chunk) = fixed;
+    let fixed = record.fixed();
+    let (w, fixed_chunk) = (fixed.header, fixed.chunk);
     let question = w.question_len as usize;
     if question < q.qname_len {
         let shift = (q.qname_len - question) as u16;
