@@ -6,7 +6,7 @@ pub mod encode;
 pub mod lookup;
 pub mod query;
 
-use secdns_common::{COPIED_QUERY_FLAGS, FLAG_QR};
+use secdns_common::{COPIED_QUERY_FLAGS, FLAG_QR, OPT_RR_LEN};
 
 use crate::{
     dns::{
@@ -188,6 +188,16 @@ fn answer_question<'s>(
     reserve: usize,
 ) -> (Vec<u8>, Option<&'s Name>) {
     let dnssec_ok = edns.is_some_and(|e| e.dnssec_ok);
+    let keepalive = transport.keepalive_for(edns);
+    let opt_with = |extended_error| {
+        edns.map(|_| Opt {
+            payload: transport.our_payload(),
+            extended_rcode: 0,
+            dnssec_ok,
+            extended_error,
+            keepalive,
+        })
+    };
     let qname = question.lowercase_name();
     let limit = match (transport, edns) {
         (Transport::Tcp { .. }, _) => u16::MAX as usize,
@@ -207,33 +217,18 @@ fn answer_question<'s>(
         (encode::Body::empty(rcode), None, false)
     } else {
         let answer = lookup::lookup(snapshot, &qname, question.qtype, dnssec_ok);
-        let opt_len = if edns.is_some() {
-            opt_size(answer.extended_error, transport.keepalive_for(edns))
-        } else {
-            0
-        };
+        let opt_len = opt_with(answer.extended_error).map_or(0, |opt| opt.wire_len());
         let room = limit.saturating_sub(12 + question.raw.len() + opt_len + reserve);
         let (body, truncated) = encode::encode_within(&qname, &answer, room);
         (body, answer.zone, truncated)
     };
     let base_flags = FLAG_QR | (query_flags & COPIED_QUERY_FLAGS);
-    let opt = edns.map(|_| Opt {
-        payload: transport.our_payload(),
-        extended_rcode: 0,
-        dnssec_ok,
-        extended_error: body.extended_error,
-        keepalive: transport.keepalive_for(edns),
-    });
+    let opt = opt_with(body.extended_error);
     // What did not fit is left out; TC tells the client that what it needs is missing.
     let flags = base_flags | body.flags | if truncated { flags::TC } else { 0 };
     let counts = [body.ancount, body.nscount, body.arcount];
     let reply = assemble(id, flags, Some(question.raw), counts, &body.bytes, opt);
     (reply, zone)
-}
-
-/// The size of our OPT record (see [`write_opt`]).
-fn opt_size(extended_error: Option<u16>, keepalive: Option<u16>) -> usize {
-    11 + 6 * (usize::from(extended_error.is_some()) + usize::from(keepalive.is_some()))
 }
 
 /// What our OPT record says (RFC 6891 §6.1.2).
@@ -257,6 +252,22 @@ impl Opt {
             extended_error: None,
             keepalive: None,
         }
+    }
+
+    /// Its options, each with two bytes of data: (code, data).
+    fn options(&self) -> impl Iterator<Item = (u16, u16)> {
+        [
+            self.extended_error.map(|code| (EDE_OPTION, code)),
+            self.keepalive
+                .map(|timeout| (query::TCP_KEEPALIVE_OPTION, timeout)),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    /// Its length on the wire (see [`write_opt`]).
+    fn wire_len(&self) -> usize {
+        OPT_RR_LEN + 6 * self.options().count()
     }
 }
 
@@ -313,15 +324,9 @@ fn write_opt(out: &mut Vec<u8>, opt: &Opt) {
     out.push(0); // version
     out.push(if opt.dnssec_ok { 0x80 } else { 0 });
     out.push(0);
-    // Each option here has two bytes of data.
-    let options = [
-        opt.extended_error.map(|code| (EDE_OPTION, code)),
-        opt.keepalive
-            .map(|timeout| (query::TCP_KEEPALIVE_OPTION, timeout)),
-    ];
-    let rdlen = 6 * options.iter().flatten().count() as u16;
+    let rdlen = (opt.wire_len() - OPT_RR_LEN) as u16;
     out.extend_from_slice(&rdlen.to_be_bytes());
-    for (code, value) in options.into_iter().flatten() {
+    for (code, value) in opt.options() {
         out.extend_from_slice(&code.to_be_bytes());
         out.extend_from_slice(&2u16.to_be_bytes());
         out.extend_from_slice(&value.to_be_bytes());
