@@ -80,15 +80,13 @@ impl RateLimit {
 pub fn charge(word: u64, tag: u8, now_us: u64, limit: &RateLimit) -> (u64, Verdict) {
     let now = now_us & DUE_MASK;
     let ours = (word >> TAG_SHIFT) as u8 == tag && word != 0;
-    // A bucket due in the past is due now: what it earned since is capped at the burst.
-    let (due, limited) = match ours {
-        true if ahead(word & DUE_MASK, now) > 0 => {
-            (word & DUE_MASK, (word >> LIMITED_SHIFT) & 0xff)
-        }
-        true => (now, (word >> LIMITED_SHIFT) & 0xff),
+    let (stored, limited) = match ours {
+        true => (word & DUE_MASK, (word >> LIMITED_SHIFT) & 0xff),
         false => (now, 0),
     };
-    let owed = ahead(due, now);
+    // A bucket due in the past is due now: what it earned since is capped at the burst.
+    let owed = ahead(stored, now);
+    let due = now + owed;
     let (due, limited, verdict) = if owed <= limit.burst_us {
         (due.wrapping_add(limit.interval_us), 0, Verdict::Answer)
     } else {
@@ -99,16 +97,16 @@ pub fn charge(word: u64, tag: u8, now_us: u64, limit: &RateLimit) -> (u64, Verdi
         } else {
             now.wrapping_add(most)
         };
-        let (verdict, limited) = match limit.slip {
-            0 => (Verdict::Drop, 0),
-            slip => {
-                let verdict = if limited == 0 {
-                    Verdict::Slip
-                } else {
-                    Verdict::Drop
-                };
-                (verdict, (limited + 1) % slip.min(0xff))
-            }
+        let slips = limit.slip != 0;
+        let verdict = if slips && limited == 0 {
+            Verdict::Slip
+        } else {
+            Verdict::Drop
+        };
+        let limited = if slips {
+            (limited + 1) % limit.slip.min(0xff)
+        } else {
+            0
         };
         (due, limited, verdict)
     };
