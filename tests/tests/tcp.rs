@@ -59,12 +59,19 @@ fn connect_from(source: [u8; 4], port: u16) -> TcpStream {
     stream
 }
 
+/// `query` as sent over TCP: its length first (RFC 1035 §4.2.2).
+fn framed(query: &[u8]) -> Vec<u8> {
+    [&(query.len() as u16).to_be_bytes(), query].concat()
+}
+
+/// www.example.com A, framed for TCP.
+fn www_query() -> Vec<u8> {
+    framed(&QueryBuilder::new("www.example.com.", 1).build())
+}
+
 /// Asks www.example.com A on `stream`: whether the reply is NOERROR with answers.
 fn ask(stream: &mut TcpStream) -> std::io::Result<bool> {
-    let query = QueryBuilder::new("www.example.com.", 1).build();
-    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(&query);
-    stream.write_all(&framed)?;
+    stream.write_all(&www_query())?;
     let mut len = [0u8; 2];
     stream.read_exact(&mut len)?;
     let mut reply = vec![0u8; u16::from_be_bytes(len) as usize];
@@ -202,9 +209,7 @@ fn pipelined_queries_are_all_answered() {
     for i in 0..50u16 {
         let mut query = QueryBuilder::new(names[i as usize % names.len()], 1);
         query.id = i;
-        let bytes = query.build();
-        all.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
-        all.extend_from_slice(&bytes);
+        all.extend_from_slice(&framed(&query.build()));
     }
     stream.write_all(&all).unwrap();
     let mut ids = Vec::new();
@@ -271,15 +276,13 @@ fn the_idle_timeout_is_told_to_clients_that_ask_over_tcp() {
 #[test]
 fn a_client_sending_a_byte_at_a_time_is_cut_off_after_the_idle_timeout() {
     let (secdns, file) = server_with("tcp_idle_timeout = 2\n");
-    let query = QueryBuilder::new("www.example.com.", 1).build();
-    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(&query);
+    let query = www_query();
     let mut stream = connect_from([127, 0, 0, 2], secdns.port);
     let started = Instant::now();
     // A byte every 300 ms: each arrives well within the idle timeout, the whole query
     // would take ten seconds.
     let mut cut_off = None;
-    for byte in &framed {
+    for byte in &query {
         if stream.write_all(&[*byte]).is_err() {
             cut_off = Some(started.elapsed());
             break;
@@ -310,18 +313,13 @@ fn a_client_that_never_reads_its_replies_is_cut_off_and_starves_nobody() {
     socket2::SockRef::from(&stream)
         .set_recv_buffer_size(4096)
         .unwrap();
-    let query = QueryBuilder::new("big.example.com.", 16).build();
-    let mut framed = Vec::new();
-    for _ in 0..2000 {
-        framed.extend_from_slice(&(query.len() as u16).to_be_bytes());
-        framed.extend_from_slice(&query);
-    }
+    let queries = framed(&QueryBuilder::new("big.example.com.", 16).build()).repeat(2000);
     stream
         .set_write_timeout(Some(Duration::from_secs(1)))
         .unwrap();
     let started = Instant::now();
     // The server stops reading while it cannot write; what does not fit waits here.
-    let _ = stream.write_all(&framed);
+    let _ = stream.write_all(&queries);
     // Meanwhile others are answered at once.
     answered_at_once([127, 0, 0, 3], secdns.port);
     // The stuck writer gives up after the idle timeout and closes: reading now finds the
@@ -355,14 +353,12 @@ fn a_client_that_never_reads_its_replies_is_cut_off_and_starves_nobody() {
 fn with_every_connection_busy_a_new_one_waits_for_one_to_go_idle() {
     let (secdns, file) =
         server_with("tcp_idle_timeout = 10\ntcp_max_connections = 2\ntcp_max_per_client = 2\n");
-    let query = QueryBuilder::new("www.example.com.", 1).build();
-    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(&query);
+    let query = www_query();
     // Two connections in the middle of a query each: busy, not to be closed.
     let mut busy: Vec<TcpStream> = (0..2)
         .map(|_| {
             let mut stream = connect_from([127, 0, 0, 2], secdns.port);
-            stream.write_all(&framed[..5]).unwrap();
+            stream.write_all(&query[..5]).unwrap();
             stream
         })
         .collect();
@@ -383,7 +379,7 @@ fn with_every_connection_busy_a_new_one_waits_for_one_to_go_idle() {
         "answered while every connection was busy"
     );
     // One busy connection finishes its query and goes idle: the newcomer takes its place.
-    busy[0].write_all(&framed[5..]).unwrap();
+    busy[0].write_all(&query[5..]).unwrap();
     let mut len = [0u8; 2];
     busy[0].read_exact(&mut len).unwrap();
     let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
