@@ -4,7 +4,7 @@
 //! connections made every other client's TCP query wait for the idle timeout.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::HashMap,
     net::{IpAddr, Ipv6Addr},
     sync::{
         Arc, Mutex, MutexGuard,
@@ -31,7 +31,8 @@ pub struct Connections {
 struct State {
     next_id: u64,
     by_client: HashMap<IpAddr, usize>,
-    open: BTreeMap<u64, Open>,
+    /// By id; which is idle the longest is in their idle marks, not their order.
+    open: HashMap<u64, Open>,
 }
 
 struct Open {
