@@ -147,6 +147,7 @@ pub const MAX_FIXUPS: usize = 16;
 pub const COPIED_QUERY_FLAGS: u16 = 0x7800 | 0x0100 | 0x0010;
 pub const FLAG_QR: u16 = 0x8000;
 pub const FLAG_AA: u16 = 0x0400;
+pub const FLAG_TC: u16 = 0x0200;
 
 /// Option bit of an entry (see [`slot_word`]): a separate entry with DO set exists for this
 /// name and type; queries with DO set must use it.
@@ -272,8 +273,9 @@ pub struct XdpConfig {
     /// Buckets in the INDEX array (its `max_entries`).
     pub buckets: u32,
     pub reserved: u32,
-    /// The secret of [`NameHasher`], chosen by userspace.
+    /// The secret of [`NameHasher`], chosen by userspace (and of `rrl::bucket_key`).
     pub hash_key: [u64; 2],
+    pub rrl: rrl::RrlSettings,
 }
 
 /// Per-CPU counters kept by the XDP program; the value is the index into the COUNTERS map.
@@ -300,9 +302,13 @@ pub enum Counter {
     AnsweredNegative = 8,
     /// Answered in the kernel with a referral.
     AnsweredReferral = 9,
+    /// Over the rate limit: answered with a truncated reply, for the client to retry over TCP.
+    Slipped = 10,
+    /// Over the rate limit: dropped.
+    RateLimited = 11,
 }
 
-pub const COUNTER_COUNT: u32 = 10;
+pub const COUNTER_COUNT: u32 = 12;
 
 impl Counter {
     pub const ALL: [Counter; COUNTER_COUNT as usize] = [
@@ -316,6 +322,8 @@ impl Counter {
         Counter::Dropped,
         Counter::AnsweredNegative,
         Counter::AnsweredReferral,
+        Counter::Slipped,
+        Counter::RateLimited,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -330,6 +338,8 @@ impl Counter {
             Counter::TooBig => "passed_too_big",
             Counter::ResizeFailed => "passed_resize_failed",
             Counter::Dropped => "dropped",
+            Counter::Slipped => "rate_limit_slipped",
+            Counter::RateLimited => "rate_limit_dropped",
         }
     }
 }

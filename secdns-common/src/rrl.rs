@@ -8,6 +8,12 @@
 //! debt too, up to `window` seconds' worth, so a flood stays limited until it has been quiet
 //! for about that long; the first limited response and every `slip`-th after it are slipped
 //! (a truncated reply that sends a real client to TCP), the others dropped.
+//!
+//! Which bucket a response is charged to: [`bucket_key`], from the client's prefix, the
+//! response's class ([`ResponseClass::of`], read from the reply's header the same way on
+//! both paths) and its subject (the question for positive answers, the zone otherwise).
+
+use crate::{COUNTED_ZONE_SLOTS, RCODE_MASK, RCODE_NXDOMAIN, SipState, ZoneSlot};
 
 /// What to do with one response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +77,161 @@ impl RateLimit {
             slip: slip as u64,
         }
     }
+}
+
+/// The classes of responses, as BIND and NSD count them: each has buckets of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ResponseClass {
+    /// Records in the answer section (a CNAME chain ending in NXDOMAIN too).
+    Positive = 0,
+    Nxdomain = 1,
+    /// No records, authoritative: the name exists, the type does not.
+    Nodata = 2,
+    /// No records, not authoritative: a delegation.
+    Referral = 3,
+    /// Any other RCODE (REFUSED, FORMERR, SERVFAIL, NOTIMP ...); only userspace sends these.
+    Error = 4,
+}
+
+pub const RESPONSE_CLASSES: usize = 5;
+
+impl ResponseClass {
+    pub const ALL: [ResponseClass; RESPONSE_CLASSES] = [
+        ResponseClass::Positive,
+        ResponseClass::Nxdomain,
+        ResponseClass::Nodata,
+        ResponseClass::Referral,
+        ResponseClass::Error,
+    ];
+
+    /// The class of a reply with header `flags` and `ancount` answer records.
+    #[inline(always)]
+    pub const fn of(flags: u16, ancount: u16) -> Self {
+        let rcode = flags & RCODE_MASK;
+        if rcode == RCODE_NXDOMAIN && ancount == 0 {
+            ResponseClass::Nxdomain
+        } else if rcode != 0 && rcode != RCODE_NXDOMAIN {
+            ResponseClass::Error
+        } else if ancount > 0 {
+            ResponseClass::Positive
+        } else if flags & crate::FLAG_AA != 0 {
+            ResponseClass::Nodata
+        } else {
+            ResponseClass::Referral
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            ResponseClass::Positive => "positive",
+            ResponseClass::Nxdomain => "nxdomain",
+            ResponseClass::Nodata => "nodata",
+            ResponseClass::Referral => "referral",
+            ResponseClass::Error => "error",
+        }
+    }
+}
+
+/// What a response's bucket is for besides the client and the class: the question (name
+/// hash and type) for a positive answer, as BIND keys them, so that a resolver asking for
+/// many names is limited per name; the zone for the others, so that a flood of random names
+/// shares one bucket. (BIND keys a referral by its delegation; here the zone holding it.)
+#[inline(always)]
+pub const fn subject(class: ResponseClass, name_hash: u64, qtype: u16, zone: u64) -> u64 {
+    match class {
+        ResponseClass::Positive => name_hash ^ (qtype as u64) << 48,
+        _ => zone,
+    }
+}
+
+/// The zone part of a [`subject`] for a zone with an XDP slot (the program knows no other):
+/// userspace uses the same for the zones it shares with the kernel.
+#[inline(always)]
+pub const fn zone_subject(slot: ZoneSlot) -> u64 {
+    slot as u64
+}
+
+/// The client's prefix as one word: the first `bits` of an IPv4 address (host order), or of
+/// the top 64 bits of an IPv6 address (a /64 at most, as NSD's `rrl-ipv6-prefix-length`).
+#[inline(always)]
+pub const fn prefix_word(top: u64, width: u32, bits: u8) -> u64 {
+    let bits = if bits as u32 > width {
+        width
+    } else {
+        bits as u32
+    };
+    if bits == 0 {
+        return 0;
+    }
+    let mask = (u64::MAX << (64 - bits)) >> (64 - width);
+    top & mask
+}
+
+/// The keyed hash of a bucket's key; [`bucket_at`] and [`bucket_tag`] take it apart. Keyed
+/// (with the secret of the answer index) so that a flood cannot aim at another's bucket.
+#[inline(always)]
+pub fn bucket_key(
+    hash_key: [u64; 2],
+    ipv6: bool,
+    prefix: u64,
+    class: ResponseClass,
+    subject: u64,
+) -> u64 {
+    let mut state = SipState::new(hash_key);
+    state.compress(prefix);
+    state.compress(class as u64 | (ipv6 as u64) << 8);
+    state.compress(subject);
+    state.finish(24).0
+}
+
+/// The bucket of `key` in a table of `words` buckets.
+#[inline(always)]
+pub const fn bucket_at(key: u64, words: u32) -> u32 {
+    (((key >> 32) * words as u64) >> 32) as u32
+}
+
+/// The tag [`charge`] keeps with the bucket of `key`.
+#[inline(always)]
+pub const fn bucket_tag(key: u64) -> u8 {
+    key as u8
+}
+
+/// Prefixes the allow list holds at most.
+pub const RRL_ALLOW_MAX: u32 = 4096;
+
+/// [`RrlSettings::flags`]: limits are applied.
+pub const RRL_ON: u32 = 1;
+/// [`RrlSettings::flags`]: limits are counted, not applied.
+pub const RRL_LOG_ONLY: u32 = 2;
+
+/// Response rate limiting as the program applies it (part of `XdpConfig`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RrlSettings {
+    pub limit: RateLimit,
+    /// Buckets in the RRL_BUCKETS array (its `max_entries`).
+    pub words: u32,
+    pub flags: u32,
+    pub ipv4_prefix: u8,
+    pub ipv6_prefix: u8,
+    pub reserved: [u8; 6],
+}
+
+/// Limited responses counted by zone (the counted zone slots, then one row for the others),
+/// class and verdict (slipped, dropped): see [`count_index`].
+pub const RRL_COUNT_ZONES: u32 = COUNTED_ZONE_SLOTS + 1;
+pub const RRL_COUNT_COUNT: u32 = RRL_COUNT_ZONES * RESPONSE_CLASSES as u32 * 2;
+
+/// Where a limited response of zone `slot` and `class` is counted.
+#[inline(always)]
+pub const fn count_index(slot: ZoneSlot, class: ResponseClass, dropped: bool) -> u32 {
+    let row = if slot < COUNTED_ZONE_SLOTS {
+        slot
+    } else {
+        COUNTED_ZONE_SLOTS
+    };
+    (row * RESPONSE_CLASSES as u32 + class as u32) * 2 + dropped as u32
 }
 
 /// Charges one response to the bucket `word` of the key whose hash has `tag` as its top
@@ -224,6 +385,55 @@ mod tests {
         assert_eq!(burst(&mut word, US_PER_SECOND, 5, &limit), [2, 0, 3]);
         let (_, verdict) = charge(word, TAG ^ 1, US_PER_SECOND, &limit);
         assert_eq!(verdict, Verdict::Answer);
+    }
+
+    #[test]
+    fn classes_from_the_header() {
+        use ResponseClass::*;
+        let aa = crate::FLAG_AA;
+        assert_eq!(ResponseClass::of(aa, 1), Positive);
+        assert_eq!(ResponseClass::of(aa | 3, 1), Positive); // CNAME to a missing name
+        assert_eq!(ResponseClass::of(aa | 3, 0), Nxdomain);
+        assert_eq!(ResponseClass::of(aa, 0), Nodata);
+        assert_eq!(ResponseClass::of(0, 0), Referral);
+        assert_eq!(ResponseClass::of(5, 0), Error);
+        assert_eq!(ResponseClass::of(aa | 2, 0), Error);
+    }
+
+    #[test]
+    fn prefixes_keep_their_first_bits() {
+        assert_eq!(prefix_word(0xc000_0263, 32, 24), 0xc000_0200);
+        assert_eq!(prefix_word(0xc000_0263, 32, 32), 0xc000_0263);
+        assert_eq!(prefix_word(0xc000_0263, 32, 40), 0xc000_0263);
+        assert_eq!(prefix_word(0xc000_0263, 32, 0), 0);
+        let v6 = 0x2001_0db8_1234_5678;
+        assert_eq!(prefix_word(v6, 64, 56), 0x2001_0db8_1234_5600);
+        assert_eq!(prefix_word(v6, 64, 64), v6);
+        assert_eq!(prefix_word(v6, 64, 128), v6);
+    }
+
+    #[test]
+    fn keys_differ_by_prefix_class_family_and_subject() {
+        let key = [1, 2];
+        let base = bucket_key(key, false, 10, ResponseClass::Nxdomain, 7);
+        for other in [
+            bucket_key(key, false, 11, ResponseClass::Nxdomain, 7),
+            bucket_key(key, true, 10, ResponseClass::Nxdomain, 7),
+            bucket_key(key, false, 10, ResponseClass::Nodata, 7),
+            bucket_key(key, false, 10, ResponseClass::Nxdomain, 8),
+            bucket_key([1, 3], false, 10, ResponseClass::Nxdomain, 7),
+        ] {
+            assert_ne!(base, other);
+        }
+        for words in [1u32, 2, 1000, u32::MAX] {
+            assert!(bucket_at(base, words) < words);
+        }
+        let last = count_index(COUNTED_ZONE_SLOTS + 5, ResponseClass::Error, true);
+        assert_eq!(last, RRL_COUNT_COUNT - 1);
+        assert_eq!(
+            count_index(crate::NO_ZONE_SLOT, ResponseClass::Error, true),
+            last
+        );
     }
 
     #[test]

@@ -5,28 +5,36 @@
 //! is built: [`reply::write_reply`].
 #![no_std]
 #![no_main]
+// Atomic compare-and-swap and add, which the bpf target's `core` leaves out of its atomic
+// types (see `rate_limit`).
+#![allow(internal_features)]
+#![feature(core_intrinsics)]
 
 mod checksum;
 mod lookup;
 mod packet;
 mod query;
+mod rate_limit;
 mod reply;
 
 use aya_ebpf::{
     bindings::xdp_action,
     macros::{map, xdp},
-    maps::{Array, PerCpuArray},
+    maps::{Array, LpmTrie, PerCpuArray},
     programs::XdpContext,
 };
 use secdns_common::{
     ANSWER_MAP_COUNT, BODY_HEADER_LEN, BodyHeader, Bucket, CHUNK_LEN, COUNTED_ZONE_SLOTS,
     COUNTER_COUNT, Chunk, Counter, DEFAULT_QTYPE, NAME_BUF_LEN, OPTION_DO_PASS,
     OPTION_HAS_DO_VARIANT, PASS_CHUNK, SCOPE_ZONE_PREFIX, SipState, WORD_CHUNK_MASK,
-    WORD_OPTIONS_SHIFT, XdpConfig, ZONE_COUNTER_COUNT, ZONE_SLOTS, zone_counter_index,
+    WORD_OPTIONS_SHIFT, XdpConfig, ZONE_COUNTER_COUNT, ZONE_SLOTS,
+    rrl::{RRL_COUNT_COUNT, Verdict},
+    zone_counter_index,
 };
 
 /// Shared with userspace through a mapping of the array (see `xdp::maps` there).
 const BPF_F_MMAPABLE: u32 = 1 << 10;
+use secdns_common::rrl::RRL_ALLOW_MAX;
 
 #[map]
 static CONFIG: Array<XdpConfig> = Array::with_max_entries(1, 0);
@@ -50,6 +58,20 @@ static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_COUNT,
 /// Answers sent, by zone slot and RCODE (see `ZONE_COUNTER_COUNT`).
 #[map]
 static ZONE_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(ZONE_COUNTER_COUNT, 0);
+
+/// Response rate limiting's buckets (see `secdns_common::rrl`), charged by userspace too
+/// through a mapping of the array. Sized at load.
+#[map]
+static RRL_BUCKETS: Array<u64> = Array::with_max_entries(1, BPF_F_MMAPABLE);
+
+/// Responses limited, by zone, class and verdict (see `secdns_common::rrl::count_index`),
+/// read by userspace through a mapping.
+#[map]
+static RRL_COUNTS: Array<u64> = Array::with_max_entries(RRL_COUNT_COUNT, BPF_F_MMAPABLE);
+
+/// Client prefixes exempt from rate limits, IPv4 as ::ffff:a.b.c.d/(96 + length).
+#[map]
+static RRL_ALLOW: LpmTrie<[u8; 16], u8> = LpmTrie::with_max_entries(RRL_ALLOW_MAX, 0);
 
 /// The question name as the current packet asked it, lowercased, and the hash state after
 /// each of its words, for hashing its ancestors while walking up.
@@ -86,6 +108,7 @@ pub fn secdns_xdp(ctx: XdpContext) -> u32 {
     let (action, counter) = match answer(&ctx) {
         Ok(answered) => (xdp_action::XDP_TX, answered),
         Err(Pass(Counter::Dropped)) => (xdp_action::XDP_DROP, Counter::Dropped),
+        Err(Pass(Counter::RateLimited)) => (xdp_action::XDP_DROP, Counter::RateLimited),
         Err(Pass(counter)) => (xdp_action::XDP_PASS, counter),
     };
     if let Some(slot) = COUNTERS.get_ptr_mut(counter as u32) {
@@ -142,7 +165,16 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
     } else {
         0
     };
-    let sent = reply::write_reply(ctx, &query, &record, serial, config.udp_payload)?;
+    let dns_len = reply::reply_len(&query, &record, config.udp_payload)?;
+    // Charged only once the kernel is sure to send it: what it passes, userspace charges.
+    match rate_limit::judge(ctx, &query, header, &config.rrl, config.hash_key) {
+        Verdict::Answer => {}
+        Verdict::Slip => {
+            return reply::write_slip(ctx, &query, header.flags, config.udp_payload);
+        }
+        Verdict::Drop => return Err(Pass(Counter::RateLimited)),
+    }
+    let sent = reply::write_reply(ctx, &query, &record, serial, config.udp_payload, dns_len)?;
     let slot = header.zone_slot;
     if slot < COUNTED_ZONE_SLOTS {
         if let Some(count) = ZONE_COUNTERS.get_ptr_mut(zone_counter_index(slot, header.flags)) {

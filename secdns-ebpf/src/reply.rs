@@ -7,7 +7,7 @@ use aya_ebpf::helpers::generated::{
 use aya_ebpf::{helpers::generated::bpf_xdp_adjust_tail, programs::XdpContext};
 use secdns_common::{
     BODY_HEADER_LEN, BodyHeader, CHUNK_LEN, COPIED_QUERY_FLAGS, Chunk, Counter, FLAG_AA, FLAG_QR,
-    MAX_BODY_CHUNKS, MAX_BODY_LEN, MAX_FIXUPS, OPT_RR_LEN, fixups_at,
+    FLAG_TC, MAX_BODY_CHUNKS, MAX_BODY_LEN, MAX_FIXUPS, OPT_RR_LEN, RCODE_MASK, fixups_at,
 };
 
 use crate::{
@@ -48,14 +48,10 @@ impl<'a> Record<'a> {
     }
 }
 
+/// The length of the DNS message answering `q` from `record`, if it fits what the client
+/// and we accept over UDP.
 #[inline(always)]
-pub fn write_reply(
-    ctx: &XdpContext,
-    q: &Query,
-    record: &Record<'_>,
-    serial: u32,
-    our_udp: u16,
-) -> Result<Counter, Pass> {
+pub fn reply_len(q: &Query, record: &Record<'_>, our_udp: u16) -> Result<usize, Pass> {
     let v = record.own.header;
     let mut body_len = v.body_len as usize;
     if body_len == 0 || body_len > MAX_BODY_LEN || v.question_len as usize > q.qname_len {
@@ -82,7 +78,21 @@ pub fn write_reply(
     } as usize;
     // Within the limit, and (each way to `limit` bounding it differently) one unknown for
     // the rest.
-    let dns_len = launder_within(q.scratch, dns_len, limit).ok_or(Pass(Counter::TooBig))?;
+    launder_within(q.scratch, dns_len, limit).ok_or(Pass(Counter::TooBig))
+}
+
+/// Turns the frame into the reply answering `q` from `record`, `dns_len` bytes of DNS
+/// message (see [`reply_len`]).
+#[inline(always)]
+pub fn write_reply(
+    ctx: &XdpContext,
+    q: &Query,
+    record: &Record<'_>,
+    serial: u32,
+    our_udp: u16,
+    dns_len: usize,
+) -> Result<Counter, Pass> {
+    let v = record.own.header;
     // The verifier forbids arithmetic on data_end; the helper gives the same length.
     // SAFETY: helper call on our own context.
     let old_len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) } as usize;
@@ -363,6 +373,52 @@ fn rewrite(
         sum += at_parity(high, odd) + at_parity(low, odd);
     }
 
+    let counts = [v.ancount, v.nscount, v.arcount];
+    finish(ctx, q, v.flags, counts, body_len, sum, our_udp, dns_len)
+}
+
+/// Turns the frame into a truncated reply to `q` (TC set, the question and OPT only) with
+/// the AA bit and RCODE of `flags`: what a client over its rate limit gets instead of the
+/// answer (RRL's "slip"), so that a real one behind a spoofed address retries over TCP.
+#[inline(always)]
+pub fn write_slip(ctx: &XdpContext, q: &Query, flags: u16, our_udp: u16) -> Result<Counter, Pass> {
+    let opt_len = if q.has_opt { OPT_RR_LEN } else { 0 };
+    let dns_len = DNS_HEADER_LEN + q.qname_len + 4 + opt_len;
+    let dns_len = launder_within(q.scratch, dns_len, MAX_PREFIX_LEN).ok_or(Pass(Counter::Miss))?;
+    // SAFETY: helper call on our own context.
+    let old_len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) } as usize;
+    // Never longer than the query, which held the same header, question and OPT.
+    let delta = (q.dns_off() + dns_len) as i32 - old_len as i32;
+    if delta > 0 {
+        return Err(Pass(Counter::Miss));
+    }
+    // SAFETY: helper call on our own context; the frame is unchanged when it fails.
+    if delta < 0 && unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } != 0 {
+        return Err(Pass(Counter::ResizeFailed));
+    }
+    let flags = (flags & (FLAG_AA | RCODE_MASK)) | FLAG_TC;
+    finish(ctx, q, flags, [0; 3], 0, 0, our_udp, dns_len).ok_or(Pass(Counter::Dropped))?;
+    Ok(Counter::Slipped)
+}
+
+/// The end of a reply whose body (`body_len` bytes after the question, adding `sum` to the
+/// UDP checksum) is in place: the OPT record, the DNS header with `flags` and `counts`
+/// (answer, authority, additional without OPT), then the IP, UDP and Ethernet headers turned
+/// round.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn finish(
+    ctx: &XdpContext,
+    q: &Query,
+    flags: u16,
+    counts: [u16; 3],
+    body_len: usize,
+    mut sum: u64,
+    our_udp: u16,
+    dns_len: usize,
+) -> Option<()> {
+    let odd_question = q.qname_len & 1 != 0;
+    let body_off = q.dns_off() + DNS_HEADER_LEN + q.qname_len + 4;
     if q.has_opt {
         let p = ptr_at(ctx, body_off + body_len, OPT_RR_LEN)?;
         let do_bit: u8 = if q.dnssec_ok { 0x80 } else { 0 };
@@ -385,19 +441,16 @@ fn rewrite(
 
     // DNS header: the ID stays, the question stays.
     let dns = ptr_at(ctx, q.dns_off(), DNS_HEADER_LEN)?;
-    let flags = FLAG_QR | (q.flags & COPIED_QUERY_FLAGS) | v.flags;
-    let arcount = v.arcount + q.has_opt as u16;
+    let flags = FLAG_QR | (q.flags & COPIED_QUERY_FLAGS) | flags;
+    let [ancount, nscount, arcount] = counts;
+    let arcount = arcount + q.has_opt as u16;
     put_be16(unsafe { dns.add(2) }, flags);
     put_be16(unsafe { dns.add(4) }, 1);
-    put_be16(unsafe { dns.add(6) }, v.ancount);
-    put_be16(unsafe { dns.add(8) }, v.nscount);
+    put_be16(unsafe { dns.add(6) }, ancount);
+    put_be16(unsafe { dns.add(8) }, nscount);
     put_be16(unsafe { dns.add(10) }, arcount);
-    sum += get_be16(dns) as u64
-        + flags as u64
-        + 1
-        + v.ancount as u64
-        + v.nscount as u64
-        + arcount as u64;
+    sum +=
+        get_be16(dns) as u64 + flags as u64 + 1 + ancount as u64 + nscount as u64 + arcount as u64;
     sum += q.qname_sum;
     sum += at_parity(q.qtype, odd_question) + at_parity(q.qclass, odd_question);
 

@@ -35,6 +35,8 @@ pub struct Config {
     pub zones: Vec<ZoneConfig>,
     #[serde(default, rename = "webhook")]
     pub webhooks: Vec<WebhookDef>,
+    /// Response rate limiting; none without the section.
+    pub rrl: Option<crate::rate_limit::RrlConfig>,
 }
 
 /// Limits on what a primary may send; a transfer over them keeps the old copy.
@@ -257,6 +259,9 @@ impl Config {
             }
         }
         self.catalog()?;
+        if let Some(rrl) = &self.rrl {
+            rrl.check()?;
+        }
         if let Some(xdp) = &self.xdp {
             if xdp.interfaces.is_empty() {
                 bail!(

@@ -77,6 +77,10 @@ pub struct ResponderStats {
     pub udp_answered: AtomicU64,
     pub udp_ignored: AtomicU64,
     pub udp_truncated: AtomicU64,
+    /// Over the rate limit: a truncated reply sent instead of the answer.
+    pub udp_slipped: AtomicU64,
+    /// Over the rate limit: nothing sent.
+    pub udp_rate_limited: AtomicU64,
     pub tcp_answered: AtomicU64,
     pub tcp_connections: AtomicU64,
     /// Connections closed at once: their client held as many as one may.
@@ -100,6 +104,10 @@ pub struct StatsReport {
     pub tcp_answered: u64,
     pub udp_ignored: u64,
     pub udp_truncated: u64,
+    #[serde(default)]
+    pub udp_slipped: u64,
+    #[serde(default)]
+    pub udp_rate_limited: u64,
     pub tcp_connections: u64,
     #[serde(default)]
     pub tcp_refused_per_client: u64,
@@ -154,6 +162,8 @@ impl StatsReport {
             tcp_answered: get(&responders.tcp_answered),
             udp_ignored: get(&responders.udp_ignored),
             udp_truncated: get(&responders.udp_truncated),
+            udp_slipped: get(&responders.udp_slipped),
+            udp_rate_limited: get(&responders.udp_rate_limited),
             tcp_connections: get(&responders.tcp_connections),
             tcp_refused_per_client: get(&responders.tcp_refused_per_client),
             tcp_idle_closed: get(&responders.tcp_idle_closed),
@@ -172,6 +182,8 @@ impl StatsReport {
             format!("tcp_answered {}", self.tcp_answered),
             format!("udp_ignored {}", self.udp_ignored),
             format!("udp_truncated {}", self.udp_truncated),
+            format!("udp_slipped {}", self.udp_slipped),
+            format!("udp_rate_limited {}", self.udp_rate_limited),
             format!("tcp_connections {}", self.tcp_connections),
             format!("tcp_refused_per_client {}", self.tcp_refused_per_client),
             format!("tcp_idle_closed {}", self.tcp_idle_closed),

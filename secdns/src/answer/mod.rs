@@ -158,6 +158,35 @@ pub fn respond_keyed<'s>(
 
 /// A reply that carries only an RCODE (and its upper bits in OPT, when the query had OPT):
 /// the query's ID and copied flags, the question as asked, if any.
+/// The truncated reply (TC set, the question and OPT only) that a client over its rate
+/// limit gets instead of `reply` to `msg`: the same AA bit and RCODE, no records, so that a
+/// real client retries over TCP.
+pub fn slip_reply(msg: &[u8], reply: &[u8], transport: Transport) -> Option<Vec<u8>> {
+    let ParsedQuery::Query {
+        id,
+        flags,
+        question,
+        edns,
+        ..
+    } = query::parse(msg)
+    else {
+        return None;
+    };
+    let reply_flags = u16::from_be_bytes([*reply.get(2)?, *reply.get(3)?]);
+    let mut slip = error_reply(
+        (id, flags),
+        Some(question.raw),
+        edns,
+        ((reply_flags & 0x000f) as u8, 0),
+        transport,
+    );
+    let kept = (reply_flags & crate::dns::codes::flags::AA) | crate::dns::codes::flags::TC;
+    let header = slip.get_mut(2..4)?;
+    let marked = u16::from_be_bytes([header[0], header[1]]) | kept;
+    header.copy_from_slice(&marked.to_be_bytes());
+    Some(slip)
+}
+
 fn error_reply(
     (id, query_flags): (u16, u16),
     question: Option<&[u8]>,

@@ -11,12 +11,15 @@ use secdns_common::ANSWER_MAP_MAX_ENTRIES;
 use crate::{
     config::XdpConfig,
     dns::Name,
+    rate_limit::RateLimiter,
     snapshot::Snapshot,
     stats::MapUsage,
     xdp::{loader::XdpEngine, packed::Upserts, pins::Pins, published::Published},
 };
 
 pub struct FastPath {
+    /// Told which zone has which slot, since the slot keys a zone's rate-limit buckets.
+    rate_limiter: Arc<RateLimiter>,
     engine: Mutex<XdpEngine>,
     capacity: usize,
     usage: Mutex<MapUsage>,
@@ -45,9 +48,11 @@ impl FastPath {
         port: u16,
         udp_payload: u16,
         records: usize,
+        rate_limiter: Arc<RateLimiter>,
     ) -> anyhow::Result<Self> {
-        let mut engine = XdpEngine::load_for(records)?;
+        let mut engine = XdpEngine::load_for(records, rate_limiter.config().table_size)?;
         engine.set_listener(port, udp_payload)?;
+        engine.set_rate_limiter(rate_limiter.clone())?;
         let pins = match Pins::open(&config.pin_dir) {
             Ok(pins) => Some(pins),
             Err(e) => {
@@ -71,6 +76,7 @@ impl FastPath {
             tracing::info!(interface, mode = ?config.mode, "XDP attached");
         }
         Ok(Self {
+            rate_limiter,
             engine: Mutex::new(engine),
             capacity: capacity(config.memory_mib),
             usage: Mutex::new(MapUsage::default()),
@@ -128,6 +134,8 @@ impl FastPath {
         let slots = (!update.incremental).then(|| {
             self.published().map(|p| {
                 let slots = p.slots();
+                self.rate_limiter
+                    .set_zone_slots(slots.clone().into_iter().collect());
                 p.snapshot()
                     .into_iter()
                     .flat_map(|s| s.zones())
@@ -233,6 +241,16 @@ impl FastPath {
             }
         }
         Ok(out)
+    }
+
+    /// The zone in each counted slot.
+    pub fn counted_slots(&self) -> Vec<(Name, secdns_common::ZoneSlot)> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Writes the rate limiter's settings into the program (after a change at runtime).
+    pub fn update_rate_limit(&self) -> anyhow::Result<()> {
+        self.engine()?.update_rate_limit()
     }
 
     /// At exit: the pinned links stay, so that the kernel answers until the next start.

@@ -15,14 +15,16 @@ use std::{
 };
 
 use anyhow::Context as _;
+use secdns_common::rrl::Verdict;
 use tokio::signal::unix::{SignalKind, signal};
 
 pub use fast_path::FastPath;
 
 use crate::{
-    answer::{Transport, respond_keyed},
+    answer::{Transport, respond_keyed, slip_reply},
     config::Config,
     control,
+    rate_limit::{RateLimiter, RrlConfig},
     secondary::{Secondaries, store::ZoneStore},
     snapshot::{Snapshot, SnapshotCell},
     stats::ResponderStats,
@@ -41,16 +43,25 @@ pub struct Shared {
     pub fast_path: Arc<OnceLock<Arc<FastPath>>>,
     /// Set once at start-up; NOTIFY goes there.
     pub secondaries: Arc<OnceLock<Arc<Secondaries>>>,
+    /// What limits UDP responses, with the XDP program's buckets once it runs.
+    pub rate_limit: Arc<RateLimiter>,
 }
 
-/// The reply to one message from `source`: NOTIFY goes to the secondary zones, everything else
-/// is answered from the current snapshot.
-pub fn reply(shared: &Shared, msg: &[u8], source: IpAddr, transport: Transport) -> Option<Vec<u8>> {
+/// The reply to one message from `source`, and what rate limiting made of it (over UDP: a
+/// truncated reply in its place, or nothing to send): NOTIFY goes to the secondary zones,
+/// everything else is answered from the current snapshot.
+pub fn reply(
+    shared: &Shared,
+    msg: &[u8],
+    source: IpAddr,
+    transport: Transport,
+) -> Option<(Vec<u8>, Verdict)> {
     let opcode = msg.get(2).map(|b| (b >> 3) & 0x0f);
     if opcode == Some(crate::dns::codes::opcode::NOTIFY)
         && let Some(secondaries) = shared.secondaries.get()
     {
-        return secondaries.handle_notify(msg, source, transport.our_payload());
+        let reply = secondaries.handle_notify(msg, source, transport.our_payload())?;
+        return Some((reply, Verdict::Answer));
     }
     let snapshot = shared.snapshot.load();
     let (reply, zone) = respond_keyed(msg, &snapshot, transport, |name| {
@@ -59,7 +70,17 @@ pub fn reply(shared: &Shared, msg: &[u8], source: IpAddr, transport: Transport) 
     let rcode = reply.get(3).map_or(0, |b| b & 0x0f);
     let tcp = matches!(transport, Transport::Tcp { .. });
     shared.stats.queries.bump(tcp, zone, rcode);
-    Some(reply)
+    if tcp {
+        return Some((reply, Verdict::Answer));
+    }
+    Some(match shared.rate_limit.judge(source, &reply, zone) {
+        Verdict::Answer => (reply, Verdict::Answer),
+        Verdict::Slip => match slip_reply(msg, &reply, transport) {
+            Some(slip) => (slip, Verdict::Slip),
+            None => (Vec::new(), Verdict::Drop),
+        },
+        Verdict::Drop => (Vec::new(), Verdict::Drop),
+    })
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -92,6 +113,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         stats: Arc::new(ResponderStats::default()),
         fast_path: Arc::default(),
         secondaries: Arc::default(),
+        rate_limit: Arc::new(RateLimiter::new(
+            config.rrl.clone().unwrap_or_else(RrlConfig::off),
+            crate::xdp::layout::hasher().key,
+        )),
     };
     let publisher = Publisher::new(zones, shared.clone());
     let secondaries = Secondaries::new(
@@ -149,10 +174,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .zones()
             .map(|zone| zone.record_count())
             .sum();
-        let fast_path =
-            tokio::task::spawn_blocking(move || FastPath::start(&xdp, xdp_port, payload, records))
-                .await
-                .context("XDP start-up task")??;
+        let rate_limit = shared.rate_limit.clone();
+        let fast_path = tokio::task::spawn_blocking(move || {
+            FastPath::start(&xdp, xdp_port, payload, records, rate_limit)
+        })
+        .await
+        .context("XDP start-up task")??;
         tracing::debug!(ms = start.elapsed().as_millis(), "XDP program loaded");
         let _ = shared.fast_path.set(Arc::new(fast_path));
         publisher.publish_now().await;

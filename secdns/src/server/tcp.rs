@@ -150,7 +150,7 @@ async fn connection(
             payload: limits.payload,
             keepalive: Some(keepalive_units(limits.idle)),
         };
-        let Some(reply) = super::reply(shared, &msg, peer.ip(), transport) else {
+        let Some((reply, _)) = super::reply(shared, &msg, peer.ip(), transport) else {
             return Ok(()); // not a query: nothing sensible to say on this stream
         };
         let mut framed = Vec::with_capacity(reply.len() + 2);

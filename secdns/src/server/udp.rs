@@ -10,6 +10,7 @@ use std::{
 };
 
 use anyhow::Context as _;
+use secdns_common::rrl::Verdict;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::Shared;
@@ -52,14 +53,24 @@ fn serve(socket: &UdpSocket, shared: &Shared, payload: u16) {
                 continue;
             }
         };
-        let Some(reply) = super::reply(shared, &buf[..len], peer.ip(), Transport::Udp { payload })
+        let Some((reply, verdict)) =
+            super::reply(shared, &buf[..len], peer.ip(), Transport::Udp { payload })
         else {
             ResponderStats::bump(&shared.stats.udp_ignored);
             continue;
         };
-        if reply
-            .get(2)
-            .is_some_and(|b| u16::from(*b) << 8 & flags::TC != 0)
+        match verdict {
+            Verdict::Answer => {}
+            Verdict::Slip => ResponderStats::bump(&shared.stats.udp_slipped),
+            Verdict::Drop => {
+                ResponderStats::bump(&shared.stats.udp_rate_limited);
+                continue;
+            }
+        }
+        if verdict == Verdict::Answer
+            && reply
+                .get(2)
+                .is_some_and(|b| u16::from(*b) << 8 & flags::TC != 0)
         {
             ResponderStats::bump(&shared.stats.udp_truncated);
         }

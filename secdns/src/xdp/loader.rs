@@ -5,12 +5,16 @@ use std::{
     os::fd::{AsFd as _, AsRawFd as _},
     path::{Path, PathBuf},
     process::Command,
+    sync::atomic::Ordering,
 };
 
 use anyhow::{Context as _, anyhow, bail};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, MapData, PerCpuArray, PerCpuValues},
+    maps::{
+        Array, MapData, PerCpuArray, PerCpuValues,
+        lpm_trie::{Key as TrieKey, LpmTrie},
+    },
     programs::{
         ProgramError, TestRun, TestRunOptions, Xdp, XdpMode,
         links::{FdLink, PinnedLink},
@@ -20,8 +24,12 @@ use aya::{
 use foldhash::{HashMap, HashMapExt};
 use secdns_common::{
     ANSWER_MAP_COUNT, Bucket, COUNTED_ZONE_SLOTS, COUNTER_COUNT, Chunk, Counter, RCODE_NXDOMAIN,
-    SLOTS_PER_BUCKET, XdpConfig, ZONE_COUNTER_COUNT, ZONE_SLOTS, ZoneSlot, zone_counter_index,
+    SLOTS_PER_BUCKET, XdpConfig, ZONE_COUNTER_COUNT, ZONE_SLOTS, ZoneSlot,
+    rrl::{RRL_COUNT_COUNT, RrlSettings},
+    zone_counter_index,
 };
+
+use crate::rate_limit::{Prefix, RateLimiter, Words};
 
 use super::{
     PROGRAM_OBJECT,
@@ -62,12 +70,16 @@ struct Instance {
     serials: Array<MapData, u32>,
     counters: PerCpuArray<MapData, u64>,
     zone_counters: PerCpuArray<MapData, u64>,
+    /// Rate limiting's buckets and counts (mapped by userspace too) and allow list.
+    rrl_buckets: MapData,
+    rrl_counts: MapData,
+    rrl_allow: LpmTrie<MapData, [u8; 16], u8>,
 }
 
 impl Instance {
     /// Loads the program (this is where the verifier runs) with answer maps of `buckets`
     /// and `chunks`, and maps those into this process.
-    fn load(buckets: u32, chunks: u32) -> anyhow::Result<(Self, AnswerMaps)> {
+    fn load(buckets: u32, chunks: u32, rrl_words: u32) -> anyhow::Result<(Self, AnswerMaps)> {
         // One loader for the process: making one parses the kernel's BTF (20-30 ms), and a
         // big publication loads the program again, for maps of another size, while it waits.
         static LOADER: std::sync::Mutex<Option<EbpfLoader<'static>>> = std::sync::Mutex::new(None);
@@ -76,6 +88,7 @@ impl Instance {
             .get_or_insert_with(EbpfLoader::new)
             .map_max_entries("INDEX", buckets)
             .map_max_entries("BODIES", chunks)
+            .map_max_entries("RRL_BUCKETS", rrl_words.max(1))
             .load(PROGRAM_OBJECT)
             .with_context(|| {
                 format!("loading the XDP object (index of {buckets} buckets, {chunks} chunks)")
@@ -96,6 +109,9 @@ impl Instance {
         let serials = Array::try_from(take("SERIALS")?)?;
         let counters = PerCpuArray::try_from(take("COUNTERS")?)?;
         let zone_counters = PerCpuArray::try_from(take("ZONE_COUNTERS")?)?;
+        let rrl_buckets = map_data(take("RRL_BUCKETS")?, "RRL_BUCKETS")?;
+        let rrl_counts = map_data(take("RRL_COUNTS")?, "RRL_COUNTS")?;
+        let rrl_allow = LpmTrie::try_from(take("RRL_ALLOW")?)?;
         let index_shared =
             Shared::<Bucket>::map(index.fd().as_fd(), buckets as usize).context("the XDP index")?;
         let arena =
@@ -108,8 +124,50 @@ impl Instance {
             serials,
             counters,
             zone_counters,
+            rrl_buckets,
+            rrl_counts,
+            rrl_allow,
         };
         Ok((instance, AnswerMaps::new(index_shared, arena)))
+    }
+
+    /// Rate limiting's buckets and counts, mapped into this process.
+    fn rate_limit_words(&self, buckets: u32) -> anyhow::Result<(Words, Words)> {
+        let map = |data: &MapData, len: u32, what: &str| -> anyhow::Result<Words> {
+            let shared =
+                Shared::<u64>::map(data.fd().as_fd(), len as usize).context(what.to_owned())?;
+            let ptr = shared.start();
+            // SAFETY: the mapping holds `len` 8-aligned words as long as `shared` lives, and
+            // the program changes them only atomically.
+            Ok(unsafe { Words::mapped(ptr, len as usize, Box::new(shared)) })
+        };
+        Ok((
+            map(
+                &self.rrl_buckets,
+                buckets.max(1),
+                "the XDP rate-limit buckets",
+            )?,
+            map(
+                &self.rrl_counts,
+                RRL_COUNT_COUNT,
+                "the XDP rate-limit counts",
+            )?,
+        ))
+    }
+
+    /// Makes the allow list `prefixes`.
+    fn write_allow(&mut self, prefixes: &[Prefix]) -> anyhow::Result<()> {
+        let old: Vec<TrieKey<[u8; 16]>> = self.rrl_allow.keys().filter_map(Result::ok).collect();
+        for key in old {
+            let _ = self.rrl_allow.remove(&key);
+        }
+        for prefix in prefixes {
+            let key = TrieKey::new(u32::from(prefix.len), prefix.address.octets());
+            self.rrl_allow
+                .insert(&key, 1, 0)
+                .with_context(|| format!("adding {prefix} to the XDP rate-limit allow list"))?;
+        }
+        Ok(())
     }
 
     fn program(&self) -> anyhow::Result<&Xdp> {
@@ -187,6 +245,11 @@ pub struct XdpEngine {
     /// [`XdpEngine::begin_parts`]): its parts are staged there, and it is swapped in when
     /// the set is applied.
     fresh: Option<(Instance, AnswerMaps)>,
+    /// Buckets in every instance's rate-limit table.
+    rrl_words: u32,
+    /// Who limits userspace's UDP responses with the program's buckets; told of new ones.
+    rate_limiter: Option<std::sync::Arc<RateLimiter>>,
+    allow: Vec<Prefix>,
 }
 
 impl XdpEngine {
@@ -194,18 +257,18 @@ impl XdpEngine {
     /// published). Nothing is attached and nothing is answered until [`XdpEngine::attach`]
     /// and [`XdpEngine::apply`].
     pub fn load() -> anyhow::Result<Self> {
-        Self::load_for(0)
+        Self::load_for(0, 1)
     }
 
     /// As [`XdpEngine::load`], with maps sized for about `records` records (see
-    /// [`for_records`]).
-    pub fn load_for(records: usize) -> anyhow::Result<Self> {
+    /// [`for_records`]) and a rate-limit table of `rrl_words` buckets.
+    pub fn load_for(records: usize, rrl_words: u32) -> anyhow::Result<Self> {
         raise_memlock_limit();
         let (instance, maps) = if records == 0 {
-            Instance::load(MIN_BUCKETS, MIN_CHUNKS)?
+            Instance::load(MIN_BUCKETS, MIN_CHUNKS, rrl_words)?
         } else {
             let (entries, chunks) = for_records(records);
-            Self::sized_instance(entries, chunks)?
+            Self::sized_instance(entries, chunks, rrl_words)?
         };
         let current = XdpConfig {
             active: ANSWER_MAP_COUNT,
@@ -214,6 +277,7 @@ impl XdpEngine {
             buckets: maps.buckets(),
             reserved: 0,
             hash_key: hasher().key,
+            rrl: RrlSettings::default(),
         };
         let mut engine = Self {
             instance,
@@ -228,6 +292,9 @@ impl XdpEngine {
             ),
             rebuilds: 0,
             fresh: None,
+            rrl_words,
+            rate_limiter: None,
+            allow: Vec::new(),
         };
         engine.write_config()?;
         Ok(engine)
@@ -447,6 +514,28 @@ impl XdpEngine {
         Ok(())
     }
 
+    /// Limits what the program answers as `limiter` says, with buckets it shares with
+    /// `limiter` (which is told of new ones whenever the maps move to a new instance).
+    pub fn set_rate_limiter(&mut self, limiter: std::sync::Arc<RateLimiter>) -> anyhow::Result<()> {
+        let (buckets, counts) = self.instance.rate_limit_words(self.rrl_words)?;
+        limiter.use_kernel_words(buckets, counts);
+        self.rate_limiter = Some(limiter);
+        self.update_rate_limit()
+    }
+
+    /// Writes the limiter's settings and allow list into the program's maps (after a change
+    /// at runtime).
+    pub fn update_rate_limit(&mut self) -> anyhow::Result<()> {
+        let Some(limiter) = &self.rate_limiter else {
+            return Ok(());
+        };
+        let config = limiter.config();
+        self.allow = config.allow.clone();
+        self.instance.write_allow(&self.allow)?;
+        self.current.rrl = config.kernel(self.rrl_words);
+        self.write_config()
+    }
+
     pub fn set_listener(&mut self, port: u16, udp_payload: u16) -> anyhow::Result<()> {
         self.current.port = port;
         self.current.udp_payload = udp_payload;
@@ -489,7 +578,7 @@ impl XdpEngine {
             self.serials_behind.clear();
         }
         self.fresh = outgrown
-            .then(|| Self::sized_instance(entries, chunks))
+            .then(|| Self::sized_instance(entries, chunks, self.rrl_words))
             .and_then(|loaded| {
                 // Empty maps then take the parts they have room for, and the apply grows
                 // them for the rest; live ones take none.
@@ -554,12 +643,24 @@ impl XdpEngine {
         // Maps other than these when these will not do: swapped in whole.
         let replacement = if let Some((instance, maps)) = fresh {
             // A streamed set's parts are there; the parts that found no room go in too.
-            Some(Self::with_rest(instance, maps, &change.upserts)?)
+            Some(Self::with_rest(
+                instance,
+                maps,
+                &change.upserts,
+                self.rrl_words,
+            )?)
         } else if from_empty && live {
             // Packets keep the old set until the new one is whole: build it apart.
             let chunks = chunks_for(None, &change.upserts);
-            let (instance, maps) = Self::sized_instance(change.upserts.len(), chunks)?;
-            Some(Self::staged_fresh(instance, maps, &[], &change.upserts)?)
+            let (instance, maps) =
+                Self::sized_instance(change.upserts.len(), chunks, self.rrl_words)?;
+            Some(Self::staged_fresh(
+                instance,
+                maps,
+                &[],
+                &change.upserts,
+                self.rrl_words,
+            )?)
         } else {
             if from_empty {
                 self.maps.clear();
@@ -574,6 +675,7 @@ impl XdpEngine {
                     maps,
                     &removals,
                     &change.upserts,
+                    self.rrl_words,
                 )?)
             } else {
                 match self.maps.stage(&removals, &change.upserts) {
@@ -617,14 +719,15 @@ impl XdpEngine {
         instance: Instance,
         mut maps: AnswerMaps,
         rest: &Upserts,
+        rrl_words: u32,
     ) -> anyhow::Result<(Instance, AnswerMaps)> {
         let needed = (maps.new_keys(rest), chunks_for(Some(&maps), rest));
         if maps.has_room(needed.0, needed.1) && !maps.has_unplaced() {
-            return Self::staged_fresh(instance, maps, &[], rest);
+            return Self::staged_fresh(instance, maps, &[], rest, rrl_words);
         }
         let (entries, chunks) = (maps.entries() + needed.0, maps.high_water() + needed.1);
-        let (instance, bigger) = Self::rebuilt_bigger(&mut maps, entries, chunks)?;
-        Self::staged_fresh(instance, bigger, &[], rest)
+        let (instance, bigger) = Self::rebuilt_bigger(&mut maps, entries, chunks, rrl_words)?;
+        Self::staged_fresh(instance, bigger, &[], rest, rrl_words)
     }
 
     /// `maps` of `instance` (read by nobody yet) with removals and upserts staged; when an
@@ -634,21 +737,30 @@ impl XdpEngine {
         mut maps: AnswerMaps,
         removals: &[SlotKey],
         upserts: &Upserts,
+        rrl_words: u32,
     ) -> anyhow::Result<(Instance, AnswerMaps)> {
         if maps.stage(removals, upserts).is_ok() {
             return Ok((instance, maps));
         }
         let (entries, chunks) = (maps.entries(), maps.high_water());
-        Self::rebuilt_bigger(&mut maps, entries, chunks)
+        Self::rebuilt_bigger(&mut maps, entries, chunks, rrl_words)
     }
 
     /// A fresh instance with maps for `entries` entries and `chunks` chunks, with room to
     /// grow.
-    fn sized_instance(entries: usize, chunks: usize) -> anyhow::Result<(Instance, AnswerMaps)> {
+    fn sized_instance(
+        entries: usize,
+        chunks: usize,
+        rrl_words: u32,
+    ) -> anyhow::Result<(Instance, AnswerMaps)> {
         let slots = entries as f64 * GROWTH / INDEX_LOAD;
         let buckets = ((slots / SLOTS_PER_BUCKET as f64).ceil() as u32).max(MIN_BUCKETS);
         let chunks = ((chunks as f64 * GROWTH).ceil() as u32).max(MIN_CHUNKS);
-        Instance::load(buckets, chunks.min(secdns_common::WORD_CHUNK_MASK))
+        Instance::load(
+            buckets,
+            chunks.min(secdns_common::WORD_CHUNK_MASK),
+            rrl_words,
+        )
     }
 
     /// The newest answer set built into a bigger instance with room for `more` (entries,
@@ -656,7 +768,7 @@ impl XdpEngine {
     fn grown(&mut self, more: (usize, usize)) -> anyhow::Result<(Instance, AnswerMaps)> {
         let entries = self.maps.entries() + more.0;
         let chunks = self.maps.high_water() + more.1;
-        Self::rebuilt_bigger(&mut self.maps, entries, chunks)
+        Self::rebuilt_bigger(&mut self.maps, entries, chunks, self.rrl_words)
     }
 
     /// What `maps` hold built into a fresh instance sized for `entries` and `chunks`, moving
@@ -665,9 +777,10 @@ impl XdpEngine {
         maps: &mut AnswerMaps,
         mut entries: usize,
         chunks: usize,
+        rrl_words: u32,
     ) -> anyhow::Result<(Instance, AnswerMaps)> {
         for _ in 0..3 {
-            let (instance, mut bigger) = Self::sized_instance(entries, chunks)?;
+            let (instance, mut bigger) = Self::sized_instance(entries, chunks, rrl_words)?;
             if maps.rebuild_into(&mut bigger).is_ok() {
                 return Ok((instance, bigger));
             }
@@ -680,6 +793,16 @@ impl XdpEngine {
     /// both) the one attached everywhere, and carries the old one's counts over.
     fn swap_in(&mut self, instance: Instance, maps: AnswerMaps) -> anyhow::Result<()> {
         let mut instance = instance;
+        // Rate limits carry over: the new program starts from the old one's buckets (what
+        // is charged between this copy and the switch is lost, a few responses at most).
+        let (old_buckets, old_counts) = self.instance.rate_limit_words(self.rrl_words)?;
+        let (buckets, counts) = instance.rate_limit_words(self.rrl_words)?;
+        for (from, to) in [(&old_buckets, &buckets), (&old_counts, &counts)] {
+            for (from, to) in from.as_slice().iter().zip(to.as_slice()) {
+                to.store(from.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+        }
+        instance.write_allow(&self.allow)?;
         let all: Vec<(ZoneSlot, u32)> = self.serials.iter().map(|(s, v)| (*s, *v)).collect();
         instance.write_serials(0, &all)?;
         instance.write_serials(1, &all)?;
@@ -719,6 +842,9 @@ impl XdpEngine {
         })?;
         let old = std::mem::replace(&mut self.instance, instance);
         self.maps = maps;
+        if let Some(limiter) = &self.rate_limiter {
+            limiter.use_kernel_words(buckets, counts);
+        }
         // The old program no longer runs: what it counted is final.
         let (counters, zones) = old.counts()?;
         for (total, count) in self.carried.0.iter_mut().zip(counters) {

@@ -75,6 +75,11 @@ impl<T> Shared<T> {
         Ok(Self { ptr, len, bytes })
     }
 
+    /// The first value.
+    pub fn start(&self) -> NonNull<T> {
+        self.ptr
+    }
+
     /// Values in the mapping.
     pub fn values(&self) -> usize {
         self.len

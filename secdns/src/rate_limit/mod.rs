@@ -1,0 +1,258 @@
+//! Response rate limiting (RRL) of what is sent over UDP. The XDP program limits what it
+//! answers (`secdns-ebpf/src/rate_limit.rs`); userspace charges the same buckets, found the
+//! same way (`secdns_common::rrl`), for what it answers, so that moving an answer from one
+//! path to the other changes no limit. TCP is never limited: it is where a limited client
+//! is sent.
+
+mod settings;
+mod words;
+
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{Arc, Mutex},
+};
+
+use arc_swap::ArcSwap;
+use secdns_common::{
+    NO_ZONE_SLOT, NameHasher, ZoneSlot,
+    rrl::{
+        RESPONSE_CLASSES, RRL_COUNT_COUNT, RRL_COUNT_ZONES, ResponseClass, RrlSettings, Verdict,
+        bucket_at, bucket_key, bucket_tag, charge, count_index, prefix_word, subject, zone_subject,
+    },
+};
+
+pub use settings::{MAX_TABLE_SIZE, Prefix, RrlConfig, mapped};
+pub use words::Words;
+
+use crate::dns::Name;
+
+/// Limited responses of one zone: by class, slipped then dropped.
+pub type LimitedCounts = [[u64; 2]; RESPONSE_CLASSES];
+
+pub struct RateLimiter {
+    config: ArcSwap<RrlConfig>,
+    /// The buckets; replaced when the XDP program's are mapped.
+    buckets: ArcSwap<Words>,
+    /// The kernel's counts of what it limited (see `secdns_common::rrl::count_index`).
+    kernel_counts: ArcSwap<Option<Words>>,
+    /// The XDP slot of each zone (by lowercased apex), which keys its buckets on both paths.
+    zone_slots: ArcSwap<HashMap<Box<[u8]>, ZoneSlot>>,
+    /// What userspace limited, by zone (none: a reply outside every zone).
+    counts: Mutex<HashMap<Option<Name>, LimitedCounts>>,
+    hash_key: [u64; 2],
+}
+
+impl RateLimiter {
+    /// Limits as `config` says, hashing keys with `hash_key` (the XDP program's, so that
+    /// both find the same bucket).
+    pub fn new(config: RrlConfig, hash_key: [u64; 2]) -> Self {
+        let words = Words::in_memory(config.table_size as usize);
+        Self {
+            config: ArcSwap::from_pointee(config),
+            buckets: ArcSwap::from_pointee(words),
+            kernel_counts: ArcSwap::from_pointee(None),
+            zone_slots: ArcSwap::default(),
+            counts: Mutex::default(),
+            hash_key,
+        }
+    }
+
+    pub fn config(&self) -> Arc<RrlConfig> {
+        self.config.load_full()
+    }
+
+    /// Changes the limits at runtime (the table keeps its size).
+    pub fn set_config(&self, mut config: RrlConfig) -> anyhow::Result<()> {
+        config.table_size = self.config.load().table_size;
+        config.check()?;
+        self.config.store(Arc::new(config));
+        Ok(())
+    }
+
+    /// The settings as the XDP program takes them.
+    pub fn kernel_settings(&self) -> RrlSettings {
+        let config = self.config.load();
+        config.kernel(config.table_size)
+    }
+
+    /// From now on, the buckets and counts the XDP program uses.
+    pub fn use_kernel_words(&self, buckets: Words, counts: Words) {
+        self.buckets.store(Arc::new(buckets));
+        self.kernel_counts.store(Arc::new(Some(counts)));
+    }
+
+    /// The XDP slot of each zone, after a publication assigned them.
+    pub fn set_zone_slots(&self, slots: HashMap<Box<[u8]>, ZoneSlot>) {
+        self.zone_slots.store(Arc::new(slots));
+    }
+
+    /// Charges `reply`, about to go to `source` over UDP, for answering from `zone`: what to
+    /// do with it.
+    pub fn judge(&self, source: IpAddr, reply: &[u8], zone: Option<&Name>) -> Verdict {
+        let config = self.config.load();
+        if !config.enabled {
+            return Verdict::Answer;
+        }
+        let (Some(flags), Some(ancount)) = (be16(reply, 2), be16(reply, 6)) else {
+            return Verdict::Answer;
+        };
+        let class = ResponseClass::of(flags, ancount);
+        let (ipv6, prefix) = match source {
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+                let top = (u128::from(v6) >> 64) as u64;
+                (true, prefix_word(top, 64, config.ipv6_prefix))
+            }
+            other => {
+                let v4 =
+                    u32::from_be_bytes(mapped(other).octets()[12..].try_into().unwrap_or_default());
+                (false, prefix_word(u64::from(v4), 32, config.ipv4_prefix))
+            }
+        };
+        let slot = zone.map_or(NO_ZONE_SLOT, |zone| self.slot_of(zone));
+        let subject = match class {
+            ResponseClass::Positive => {
+                let Some((name_hash, qtype)) = self.question_hash(reply) else {
+                    return Verdict::Answer;
+                };
+                subject(class, name_hash, qtype, 0)
+            }
+            _ => zone_subject(slot),
+        };
+        let key = bucket_key(self.hash_key, ipv6, prefix, class, subject);
+        let buckets = self.buckets.load();
+        let words = buckets.as_slice();
+        let Some(bucket) = words.get(bucket_at(key, words.len() as u32) as usize) else {
+            return Verdict::Answer;
+        };
+        let limit = config.kernel(0).limit;
+        let old = bucket.load(std::sync::atomic::Ordering::Relaxed);
+        let (new, verdict) = charge(old, bucket_tag(key), monotonic_us(), &limit);
+        // As in the kernel: a lost race lets the response through.
+        if bucket
+            .compare_exchange(
+                old,
+                new,
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+            )
+            .is_err()
+            || verdict == Verdict::Answer
+            || config.allow.iter().any(|prefix| prefix.contains(source))
+        {
+            return Verdict::Answer;
+        }
+        // Errors are never slipped: a truncated error is no use to a real client.
+        let verdict = if class == ResponseClass::Error {
+            Verdict::Drop
+        } else {
+            verdict
+        };
+        self.count(zone, class, verdict);
+        if config.log_only {
+            Verdict::Answer
+        } else {
+            verdict
+        }
+    }
+
+    fn count(&self, zone: Option<&Name>, class: ResponseClass, verdict: Verdict) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let zone_counts = counts.entry(zone.cloned()).or_default();
+        if let Some(count) = zone_counts
+            .get_mut(class as usize)
+            .and_then(|c| c.get_mut(usize::from(verdict == Verdict::Drop)))
+        {
+            *count += 1;
+        }
+    }
+
+    /// The slot that keys `zone`'s buckets: its XDP slot, or (a zone the kernel does not
+    /// hold) one from its name beyond every slot.
+    fn slot_of(&self, zone: &Name) -> ZoneSlot {
+        let apex = zone.lowercase_wire();
+        if let Some(slot) = self.zone_slots.load().get(&*apex) {
+            return *slot;
+        }
+        let hash = NameHasher { key: self.hash_key }.hash(&apex).0 as u32;
+        hash | 1 << 31
+    }
+
+    /// The keyed hash of the lowercased question name of `reply`, and its type.
+    fn question_hash(&self, reply: &[u8]) -> Option<(u64, u16)> {
+        let mut name = Vec::with_capacity(64);
+        let mut at = 12;
+        loop {
+            let len = usize::from(*reply.get(at)?);
+            if len > 63 || name.len() + len + 1 > secdns_common::MAX_NAME_LEN {
+                return None;
+            }
+            name.extend(
+                reply
+                    .get(at..at + 1 + len)?
+                    .iter()
+                    .map(|b| b.to_ascii_lowercase()),
+            );
+            at += 1 + len;
+            if len == 0 {
+                break;
+            }
+        }
+        let qtype = be16(reply, at)?;
+        Some((NameHasher { key: self.hash_key }.hash(&name).0, qtype))
+    }
+
+    /// Limited responses by zone, userspace's and the kernel's (for `slots`: the zone in
+    /// each XDP slot) together.
+    pub fn limited(&self, slots: &[(Name, ZoneSlot)]) -> Vec<(Option<Name>, LimitedCounts)> {
+        let mut all: HashMap<Option<Name>, LimitedCounts> = self
+            .counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(kernel) = self.kernel_counts.load().as_ref() {
+            let words = kernel.as_slice();
+            let read = |slot: ZoneSlot, class: ResponseClass, dropped: bool| {
+                words
+                    .get(count_index(slot, class, dropped) as usize)
+                    .map_or(0, |w| w.load(std::sync::atomic::Ordering::Relaxed))
+            };
+            let mut add = |zone: Option<Name>, slot: ZoneSlot| {
+                let counts = all.entry(zone).or_default();
+                for class in ResponseClass::ALL {
+                    counts[class as usize][0] += read(slot, class, false);
+                    counts[class as usize][1] += read(slot, class, true);
+                }
+            };
+            for (apex, slot) in slots {
+                if *slot < RRL_COUNT_ZONES - 1 {
+                    add(Some(apex.clone()), *slot);
+                }
+            }
+            // Zones beyond the counted slots.
+            add(None, NO_ZONE_SLOT);
+            debug_assert!(words.len() >= RRL_COUNT_COUNT as usize);
+        }
+        let mut all: Vec<_> = all
+            .into_iter()
+            .filter(|(_, c)| c.iter().flatten().any(|n| *n > 0))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+}
+
+fn be16(msg: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes(msg.get(at..at + 2)?.try_into().ok()?))
+}
+
+/// CLOCK_MONOTONIC in microseconds: the clock the XDP program reads (`bpf_ktime_get_ns`).
+pub fn monotonic_us() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec to fill; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as u64 * 1_000_000 + now.tv_nsec as u64 / 1000
+}
