@@ -428,7 +428,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let summary = serde_json::json!({
                     "config": config, "ok": true, "file_zones": file_zones,
                     "secondary_zones": secondary_zones, "peers": peers,
-                    "tsig_keys": tsig_keys, "webhooks": webhooks,
+                    "tsig_keys": tsig_keys, "webhooks": webhooks, "rrl": loaded.rrl,
                 });
                 println!("{summary:#}");
                 return Ok(());
@@ -438,6 +438,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                  {peers} peer(s), {tsig_keys} TSIG key(s), {webhooks} webhook(s)",
                 config.display(),
             );
+            println!("rate limits: {}", rate_limits(loaded.rrl.as_ref()));
             Ok(())
         }
         Command::Health => manage.health(),
@@ -525,4 +526,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// `[rrl]` in a line, as `check-config` shows it.
+fn rate_limits(rrl: Option<&secdns::rate_limit::RrlConfig>) -> String {
+    let Some(rrl) = rrl else {
+        return "off (no [rrl])".into();
+    };
+    if !rrl.enabled {
+        return "off (enabled = false)".into();
+    }
+    let allow: Vec<String> = rrl.allow.iter().map(ToString::to_string).collect();
+    format!(
+        "{} a second per client (/{} IPv4, /{} IPv6), class and name or zone; window {} s; \
+         slip {}; {} buckets{}{}",
+        rrl.rate,
+        rrl.ipv4_prefix,
+        rrl.ipv6_prefix,
+        rrl.window,
+        rrl.slip,
+        rrl.table_size,
+        if allow.is_empty() {
+            String::new()
+        } else {
+            format!("; allowed: {}", allow.join(", "))
+        },
+        if rrl.log_only { "; log only" } else { "" },
+    )
 }

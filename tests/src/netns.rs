@@ -111,6 +111,55 @@ impl TestNet {
         Self::command(&self.client_ns, program)
     }
 
+    /// Gives the client more addresses (each a /32), for tests that need many sources; the
+    /// server routes replies to them over the veth.
+    pub fn add_client_addresses(&self, addresses: &[&str]) -> anyhow::Result<()> {
+        for address in addresses {
+            let (bits, route) = if address.contains(':') {
+                (128, "::/0")
+            } else {
+                (32, "0.0.0.0/0")
+            };
+            let with_len = format!("{address}/{bits}");
+            let mut args = vec!["ip", "-n", &self.client_ns, "addr", "add", &with_len];
+            args.extend(["dev", &self.client_if]);
+            if bits == 128 {
+                args.push("nodad");
+            }
+            run(&args)?;
+            // Replies from the server's userspace follow the default route; XDP's need none.
+            let _ = Command::new("ip")
+                .args([
+                    "-n",
+                    &self.server_ns,
+                    "route",
+                    "add",
+                    route,
+                    "dev",
+                    &self.server_if,
+                ])
+                .output();
+        }
+        Ok(())
+    }
+
+    /// Runs `work` on a thread inside the client namespace: the sockets it opens are the
+    /// client's.
+    pub fn on_client<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        within(&self.client_ns, work)
+    }
+
+    /// As [`TestNet::on_client`], in the server namespace (its loopback: the control API).
+    pub fn on_server<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        within(&self.server_ns, work)
+    }
+
     fn delete(&self) {
         for ns in [&self.server_ns, &self.client_ns] {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
@@ -122,6 +171,30 @@ impl Drop for TestNet {
     fn drop(&mut self) {
         self.delete();
     }
+}
+
+/// Runs `work` on a thread that joined network namespace `ns`.
+fn within<T: Send + 'static>(
+    ns: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<T> {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || -> anyhow::Result<T> {
+        let namespace = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
+        // SAFETY: a valid namespace fd; setns changes this thread's namespace only.
+        let joined = unsafe {
+            libc::setns(
+                std::os::fd::AsRawFd::as_raw_fd(&namespace),
+                libc::CLONE_NEWNET,
+            )
+        };
+        if joined != 0 {
+            bail!("setns {path}: {}", std::io::Error::last_os_error());
+        }
+        Ok(work())
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the thread in namespace {ns} panicked"))?
 }
 
 /// Removes namespaces left by earlier runs that were killed before they could clean up.

@@ -45,7 +45,49 @@ fn check_accepts_the_example_zone() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(String::from_utf8_lossy(&output.stdout).contains("OK, 1 zone"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("OK, 1 zone"), "{stdout}");
+    assert!(stdout.contains("rate limits: off (no [rrl])"), "{stdout}");
+}
+
+#[test]
+fn check_shows_the_rate_limits_and_names_a_bad_one() {
+    let dir = TempDir::new("cli-rrl").unwrap();
+    let path = config(dir.path(), free_port().unwrap(), EXAMPLE_ZONE);
+    let base = std::fs::read_to_string(&path).unwrap();
+    let rrl =
+        "\n[rrl]\nrate = 20\nallow = [\"192.0.2.0/24\", \"2001:db8::/32\"]\nlog_only = true\n";
+    std::fs::write(&path, format!("{base}{rrl}")).unwrap();
+    let output = Command::new(secdns_bin())
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(
+            "rate limits: 20 a second per client (/24 IPv4, /56 IPv6), class and name or zone; \
+             window 15 s; slip 2; 1048576 buckets; allowed: 192.0.2.0/24, 2001:db8::/32; log only"
+        ),
+        "{stdout}"
+    );
+    for (bad, named) in [
+        ("rate = 0", "[rrl] rate must be from 1"),
+        (
+            "ipv6_prefix = 96",
+            "[rrl] ipv6_prefix must be from 16 to 64",
+        ),
+        (
+            "allow = [\"192.0.2.0/33\"]",
+            "the length must be from 0 to 32",
+        ),
+        ("burst = 5", "unknown field `burst`"),
+    ] {
+        std::fs::write(&path, format!("{base}\n[rrl]\n{bad}\n")).unwrap();
+        let (ok, stderr) = run("check-config", &path);
+        assert!(!ok, "{bad} accepted");
+        assert!(stderr.contains(named), "{bad}: {stderr}");
+    }
 }
 
 #[test]

@@ -4,8 +4,11 @@
 
 use std::{fmt::Write as _, time::SystemTime};
 
+use secdns_common::rrl::ResponseClass;
+
 use crate::{
     dns::Name,
+    rate_limit::LimitedCounts,
     secondary::{metrics::ZoneMetrics, status::ZoneStatus, store::unix},
     stats::{MapUsage, QueryCounters},
     transfer::client::rcode_name,
@@ -88,6 +91,9 @@ pub struct Inputs<'a> {
     pub xdp_zones: Vec<(Name, [u64; 2])>,
     pub zones: Vec<(ZoneStatus, ZoneMetrics)>,
     pub file_zones: Vec<(String, u32)>,
+    /// Rate limiting: whether on, whether log-only, and what was limited by zone (the
+    /// kernel's and userspace's together).
+    pub rrl: (bool, bool, Vec<(Option<Name>, LimitedCounts)>),
 }
 
 pub fn render(inputs: Inputs<'_>) -> String {
@@ -107,6 +113,34 @@ pub fn render(inputs: Inputs<'_>) -> String {
         let rcode = rcode_name(rcode.into());
         let labels = [("path", transport), ("zone", &zone), ("rcode", &rcode)];
         page.counter("secdns_queries_total", QUERIES, &labels, count);
+    }
+    let (rrl_on, log_only, limited) = &inputs.rrl;
+    page.gauge(
+        "secdns_rrl_enabled",
+        "1 when UDP responses are rate limited ([rrl], or the API)",
+        &[],
+        f64::from(u8::from(*rrl_on)),
+    );
+    page.gauge(
+        "secdns_rrl_log_only",
+        "1 when limits are only counted: every response is sent",
+        &[],
+        f64::from(u8::from(*log_only)),
+    );
+    for (zone, counts) in limited {
+        let zone = zone.as_ref().map(|z| z.to_string()).unwrap_or_default();
+        for (class, by_action) in ResponseClass::ALL.iter().zip(counts) {
+            for (action, count) in ["slipped", "dropped"].into_iter().zip(by_action) {
+                if *count > 0 {
+                    page.counter(
+                        "secdns_rrl_limited_total",
+                        "UDP responses over the rate limit (from the kernel and userspace), by zone, response class and what was done: slipped (sent truncated) or dropped; in log-only mode, what would have been done",
+                        &[("zone", &zone), ("class", class.name()), ("action", action)],
+                        *count,
+                    );
+                }
+            }
+        }
     }
     for (reason, count) in inputs.tcp_closed {
         page.counter(

@@ -1,11 +1,12 @@
 //! The control API's HTTP server: routes, access ([`auth`]), errors ([`error`]), and the
 //! handlers by resource: TSIG keys, peers and webhooks ([`objects`]), zones with their records
-//! and overrides ([`zones`]), and health, counters, metrics and the API description
-//! ([`status`]). `openapi.json` in this folder describes it all; a test holds the server to it.
+//! and overrides ([`zones`]), response rate limits ([`rate_limit`]), and health, counters,
+//! metrics and the API description ([`status`]). `openapi.json` in this folder describes it all; a test holds the server to it.
 
 mod auth;
 pub mod error;
 mod objects;
+mod rate_limit;
 mod status;
 mod zones;
 
@@ -57,6 +58,7 @@ pub fn router(api: Api) -> Router {
         .route("/stats", get(status::stats))
         .route("/metrics", get(status::metrics))
         .route("/openapi.json", get(status::openapi))
+        .route("/rrl", get(rate_limit::show).put(rate_limit::replace))
         .route("/tsigs", get(objects::list_keys).post(objects::add_key))
         .route(
             "/tsigs/{name}",
