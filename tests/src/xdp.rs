@@ -44,6 +44,25 @@ pub fn loaded_with(snapshot: &Snapshot) -> anyhow::Result<XdpEngine> {
     Ok(engine)
 }
 
+/// As [`loaded_with`], limiting responses as `rrl` says (the limiter shares the program's
+/// buckets).
+pub fn loaded_with_rate_limit(
+    snapshot: &Snapshot,
+    rrl: secdns::rate_limit::RrlConfig,
+) -> anyhow::Result<(XdpEngine, Arc<secdns::rate_limit::RateLimiter>)> {
+    let table = rrl.table_size;
+    let limiter = Arc::new(secdns::rate_limit::RateLimiter::new(
+        rrl,
+        secdns::xdp::layout::hasher().key,
+    ));
+    let mut engine = XdpEngine::load_for(0, table)?;
+    engine.set_listener(53, OUR_PAYLOAD)?;
+    engine.set_rate_limiter(limiter.clone())?;
+    let compiled = compile(snapshot, ANSWER_MAP_MAX_ENTRIES as usize);
+    engine.publish(compiled.entries, &compiled.serials)?;
+    Ok((engine, limiter))
+}
+
 const XDP_PASS: u32 = 2;
 const XDP_TX: u32 = 3;
 

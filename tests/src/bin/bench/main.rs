@@ -11,6 +11,7 @@ use std::{
 use anyhow::Context as _;
 use secdns::{
     dns::Name,
+    rate_limit::RrlConfig,
     snapshot::Snapshot,
     xdp::{loader::XdpEngine, published::Published},
     zone::{Zone, zonefile},
@@ -21,7 +22,7 @@ use secdns_tests::{
     frame::{QueryBuilder, UdpFrame},
     prerequisites::require_root,
     records::host_records_zone,
-    xdp::{loaded_with, snapshot_of},
+    xdp::{loaded_with, loaded_with_rate_limit, snapshot_of},
 };
 
 const RUNS: usize = 20_000;
@@ -155,6 +156,30 @@ fn xdp(quick: bool) -> anyhow::Result<()> {
     let mut medians: Vec<(&str, f64)> = Vec::new();
     for (label, frame, action) in cases {
         let ns = median_ns(&engine, &frame, action).with_context(|| label.to_string())?;
+        medians.push((label, ns));
+        show(label, format!("{ns:.0}"));
+        rows.push(serde_json::json!({ "case": label, "median_ns": ns, "runs": RUNS }));
+    }
+    // With response rate limiting on: what charging a bucket adds to an answer (a rate no
+    // bucket reaches), and what a dropped response costs (a rate of one, no slips).
+    let limited = |rate: u32| {
+        let rrl = RrlConfig {
+            rate,
+            slip: 0,
+            ..RrlConfig::default()
+        };
+        loaded_with_rate_limit(&snapshot, rrl).map(|(engine, _)| engine)
+    };
+    let www = query("www.example.com.", 1);
+    for (label, engine, action) in [
+        (
+            "positive, rate limits on (answered)",
+            limited(1_000_000)?,
+            3,
+        ),
+        ("positive, over the rate limit (dropped)", limited(1)?, 1),
+    ] {
+        let ns = median_ns(&engine, &www, action).with_context(|| label.to_string())?;
         medians.push((label, ns));
         show(label, format!("{ns:.0}"));
         rows.push(serde_json::json!({ "case": label, "median_ns": ns, "runs": RUNS }));
