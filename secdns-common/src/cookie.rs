@@ -9,45 +9,152 @@ pub const SERVER_COOKIE_VERSION: u8 = 1;
 pub const CLIENT_COOKIE_LEN: usize = 8;
 pub const SERVER_COOKIE_LEN: usize = 16;
 
-/// SipHash-2-4 of `bytes` (at most 32) under `secret`: the hash RFC 9018 §4.4 names.
-#[inline(always)]
+/// SipHash-2-4's state over 8-byte words (RFC 9018 §4.4 names SipHash-2-4).
+struct Sip24 {
+    state: crate::SipState,
+}
+
+impl Sip24 {
+    #[inline(always)]
+    fn new(key: [u64; 2]) -> Self {
+        let [k0, k1] = key;
+        Self {
+            state: crate::SipState {
+                v: [
+                    k0 ^ 0x736f_6d65_7073_6575,
+                    k1 ^ 0x646f_7261_6e64_6f6d,
+                    k0 ^ 0x6c79_6765_6e65_7261,
+                    k1 ^ 0x7465_6462_7974_6573,
+                ],
+            },
+        }
+    }
+
+    #[inline(always)]
+    fn take(&mut self, word: u64) {
+        self.state.v[3] ^= word;
+        self.state.round();
+        self.state.round();
+        self.state.v[0] ^= word;
+    }
+
+    #[inline(always)]
+    fn finish(mut self) -> u64 {
+        self.state.v[2] ^= 0xff;
+        self.state.round();
+        self.state.round();
+        self.state.round();
+        self.state.round();
+        let v = self.state.v;
+        v[0] ^ v[1] ^ v[2] ^ v[3]
+    }
+}
+
+/// The key words of a 16-byte secret.
+pub fn secret_words(secret: &[u8; 16]) -> [u64; 2] {
+    [le_word(&secret[..8]), le_word(&secret[8..])]
+}
+
+/// SipHash-2-4 of `bytes` under `secret`.
 pub fn siphash24(secret: &[u8; 16], bytes: &[u8]) -> u64 {
-    let (k0, k1) = (le_word(&secret[..8]), le_word(&secret[8..]));
-    let mut state = crate::SipState {
-        v: [
-            k0 ^ 0x736f_6d65_7073_6575,
-            k1 ^ 0x646f_7261_6e64_6f6d,
-            k0 ^ 0x6c79_6765_6e65_7261,
-            k1 ^ 0x7465_6462_7974_6573,
-        ],
-    };
-    let mut take = |word: u64| {
-        state.v[3] ^= word;
-        state.round();
-        state.round();
-        state.v[0] ^= word;
-    };
+    let mut sip = Sip24::new(secret_words(secret));
     let mut words = bytes.chunks_exact(8);
     for word in words.by_ref() {
-        take(le_word(word));
+        sip.take(le_word(word));
     }
     // The last bytes, and the length in the top byte.
-    take(le_word(words.remainder()) | (bytes.len() as u64) << 56);
-    state.v[2] ^= 0xff;
-    for _ in 0..4 {
-        state.round();
-    }
-    state.v[0] ^ state.v[1] ^ state.v[2] ^ state.v[3]
+    sip.take(le_word(words.remainder()) | (bytes.len() as u64) << 56);
+    sip.finish()
 }
 
 /// Up to eight bytes as a little-endian word, the missing high bytes zero.
 #[inline(always)]
-fn le_word(bytes: &[u8]) -> u64 {
+pub fn le_word(bytes: &[u8]) -> u64 {
     bytes
         .iter()
         .take(8)
         .enumerate()
         .fold(0, |word, (i, &b)| word | u64::from(b) << (8 * i))
+}
+
+/// The hash of a server cookie (RFC 9018 §4.4) from words, as the XDP program has them: the
+/// client cookie, the server cookie's first eight bytes (version, reserved, timestamp) and
+/// the client's address (IPv4: its four bytes in `address[0]`; IPv6: two words), each
+/// little-endian as the bytes come.
+#[inline(always)]
+pub fn cookie_hash(key: [u64; 2], client: u64, head: u64, address: [u64; 2], ipv6: bool) -> u64 {
+    let mut sip = Sip24::new(key);
+    sip.take(client);
+    sip.take(head);
+    if ipv6 {
+        sip.take(address[0]);
+        sip.take(address[1]);
+        sip.take(32 << 56);
+    } else {
+        sip.take(address[0] | 20 << 56);
+    }
+    sip.finish()
+}
+
+/// The first eight bytes of a server cookie made at `timestamp`, as a little-endian word.
+#[inline(always)]
+pub const fn cookie_head(timestamp: u32) -> u64 {
+    SERVER_COOKIE_VERSION as u64 | (timestamp.swap_bytes() as u64) << 32
+}
+
+/// Seconds a server cookie is accepted after it was made (RFC 9018 §4.3), and before (clock
+/// differences between the hosts of a fleet).
+pub const COOKIE_MAX_AGE: u32 = 3600;
+pub const COOKIE_MAX_AHEAD: u32 = 300;
+/// After this long, a valid server cookie is made anew rather than sent back.
+pub const COOKIE_RENEW_AGE: u32 = 1800;
+
+/// What a server cookie is worth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Validity {
+    /// Made by us (under the current or the previous secret), in time: sent back as it came.
+    Valid,
+    /// Made by us, in time, but old enough to be made anew.
+    Renew,
+    /// Not ours, or out of time, or not of version 1.
+    Invalid,
+}
+
+/// Checks the 16-byte server cookie `head` + `hash` (little-endian words of its two halves)
+/// that came with `client` from `address` at `now` (seconds since the epoch) against
+/// `secrets` (the second only when `previous`).
+#[inline(always)]
+pub fn check_server_cookie(
+    secrets: &[[u64; 2]; 2],
+    previous: bool,
+    (client, head, hash): (u64, u64, u64),
+    (address, ipv6): ([u64; 2], bool),
+    now: u32,
+) -> Validity {
+    if head as u8 != SERVER_COOKIE_VERSION {
+        return Validity::Invalid;
+    }
+    let timestamp = ((head >> 32) as u32).swap_bytes();
+    let age = now.wrapping_sub(timestamp);
+    let in_time = age <= COOKIE_MAX_AGE || timestamp.wrapping_sub(now) <= COOKIE_MAX_AHEAD;
+    if !in_time {
+        return Validity::Invalid;
+    }
+    let ours = cookie_hash(secrets[0], client, head, address, ipv6) == hash
+        || (previous && cookie_hash(secrets[1], client, head, address, ipv6) == hash);
+    match (ours, (COOKIE_RENEW_AGE..=COOKIE_MAX_AGE).contains(&age)) {
+        (false, _) => Validity::Invalid,
+        (true, false) => Validity::Valid,
+        (true, true) => Validity::Renew,
+    }
+}
+
+/// The address words [`cookie_hash`] takes, from an address's bytes (4 or 16).
+pub fn address_words(bytes: &[u8]) -> ([u64; 2], bool) {
+    match bytes.len() {
+        16 => ([le_word(&bytes[..8]), le_word(&bytes[8..])], true),
+        _ => ([le_word(bytes), 0], false),
+    }
 }
 
 /// The server cookie for `client_cookie` sent from `client_ip` (4 or 16 bytes) at
@@ -60,18 +167,45 @@ pub fn server_cookie(
     timestamp: u32,
     client_ip: &[u8],
 ) -> [u8; SERVER_COOKIE_LEN] {
+    let head = cookie_head(timestamp);
+    let (address, ipv6) = address_words(client_ip);
+    let hash = cookie_hash(
+        secret_words(secret),
+        le_word(client_cookie),
+        head,
+        address,
+        ipv6,
+    );
     let mut cookie = [0u8; SERVER_COOKIE_LEN];
-    cookie[0] = SERVER_COOKIE_VERSION;
-    cookie[4..8].copy_from_slice(&timestamp.to_be_bytes());
-    let mut input = [0u8; CLIENT_COOKIE_LEN + 8 + 16];
-    input[..8].copy_from_slice(client_cookie);
-    input[8..16].copy_from_slice(&cookie[..8]);
-    let ip_len = client_ip.len().min(16);
-    input[16..16 + ip_len].copy_from_slice(&client_ip[..ip_len]);
-    let hash = siphash24(secret, &input[..16 + ip_len]);
+    cookie[..8].copy_from_slice(&head.to_le_bytes());
     cookie[8..].copy_from_slice(&hash.to_le_bytes());
     cookie
 }
+
+/// Cookies as the XDP program makes and checks them (part of `XdpConfig`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct CookieSettings {
+    /// The current secret and the previous one (see [`secret_words`]).
+    pub secrets: [[u64; 2]; 2],
+    /// CLOCK_REALTIME minus CLOCK_MONOTONIC, in nanoseconds: the program's clock to the
+    /// epoch's, for timestamps.
+    pub wall_offset_ns: u64,
+    pub flags: u32,
+    pub reserved: u32,
+}
+
+/// [`CookieSettings::flags`]: queries with a COOKIE option get one back.
+pub const COOKIES_ON: u32 = 1;
+/// [`CookieSettings::flags`]: cookies made under the previous secret are still accepted.
+pub const COOKIES_PREVIOUS: u32 = 2;
+
+/// The COOKIE option of a reply: code, length, client cookie and a 16-byte server cookie.
+pub const COOKIE_REPLY_LEN: usize = 4 + CLIENT_COOKIE_LEN + SERVER_COOKIE_LEN;
+/// Extended RCODE BADCOOKIE (RFC 7873 §8): 23, the upper bits 1 in OPT, the lower 7 in the
+/// header.
+pub const BADCOOKIE_UPPER: u8 = 1;
+pub const BADCOOKIE_LOWER: u16 = 7;
 
 #[cfg(test)]
 mod tests {
@@ -86,6 +220,66 @@ mod tests {
         // Its first vectors of other lengths too: the empty message and one byte.
         assert_eq!(siphash24(&key, &[]), 0x726f_db47_dd0e_0e31);
         assert_eq!(siphash24(&key, &[0]), 0x74f8_39c5_93dc_67fd);
+    }
+
+    #[test]
+    fn the_word_hash_is_siphash24_over_the_bytes() {
+        let secret: [u8; 16] = core::array::from_fn(|i| i as u8 * 3);
+        let client = [9u8, 8, 7, 6, 5, 4, 3, 2];
+        for ip in [
+            &[192u8, 0, 2, 1][..],
+            &[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7],
+        ] {
+            let cookie = server_cookie(&secret, &client, 0x6000_0001, ip);
+            let bytes = [&client[..], &cookie[..8], ip].concat();
+            assert_eq!(cookie[8..], siphash24(&secret, &bytes).to_le_bytes());
+        }
+    }
+
+    #[test]
+    fn cookies_are_checked_for_secret_time_and_version() {
+        let (current, previous) = ([3u8; 16], [4u8; 16]);
+        let secrets = [secret_words(&current), secret_words(&previous)];
+        let client = [5u8; 8];
+        let ip = [198u8, 51, 100, 7];
+        let now = 1_800_000_000u32;
+        let check = |secret: &[u8; 16], made: u32, previous_ok: bool| {
+            let cookie = server_cookie(secret, &client, made, &ip);
+            let words = (
+                le_word(&client),
+                le_word(&cookie[..8]),
+                le_word(&cookie[8..]),
+            );
+            check_server_cookie(&secrets, previous_ok, words, address_words(&ip), now)
+        };
+        assert_eq!(check(&current, now, false), Validity::Valid);
+        assert_eq!(check(&current, now + 300, false), Validity::Valid);
+        assert_eq!(check(&current, now + 301, false), Validity::Invalid);
+        assert_eq!(check(&current, now - 1799, false), Validity::Valid);
+        assert_eq!(check(&current, now - 1800, false), Validity::Renew);
+        assert_eq!(check(&current, now - 3600, false), Validity::Renew);
+        assert_eq!(check(&current, now - 3601, false), Validity::Invalid);
+        assert_eq!(check(&previous, now, true), Validity::Valid);
+        assert_eq!(check(&previous, now, false), Validity::Invalid);
+        assert_eq!(check(&[6; 16], now, true), Validity::Invalid);
+        // Another version, another client address: not ours.
+        let cookie = server_cookie(&current, &client, now, &ip);
+        let head = le_word(&cookie[..8]) ^ 3;
+        let words = (le_word(&client), head, le_word(&cookie[8..]));
+        assert_eq!(
+            check_server_cookie(&secrets, false, words, address_words(&ip), now),
+            Validity::Invalid
+        );
+        let words = (
+            le_word(&client),
+            le_word(&cookie[..8]),
+            le_word(&cookie[8..]),
+        );
+        let elsewhere = address_words(&[198, 51, 100, 8]);
+        assert_eq!(
+            check_server_cookie(&secrets, false, words, elsewhere, now),
+            Validity::Invalid
+        );
     }
 
     #[test]

@@ -276,6 +276,7 @@ pub struct XdpConfig {
     /// The secret of [`NameHasher`], chosen by userspace (and of `rrl::bucket_key`).
     pub hash_key: [u64; 2],
     pub rrl: rrl::RrlSettings,
+    pub cookies: cookie::CookieSettings,
 }
 
 /// Per-CPU counters kept by the XDP program; the value is the index into the COUNTERS map.

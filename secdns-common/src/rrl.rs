@@ -88,7 +88,8 @@ pub enum ResponseClass {
     Nxdomain = 1,
     /// No records, authoritative: the name exists, the type does not.
     Nodata = 2,
-    /// No records, not authoritative: a delegation.
+    /// No answer records, not authoritative, NS records in the authority section: a
+    /// delegation.
     Referral = 3,
     /// Any other RCODE (REFUSED, FORMERR, SERVFAIL, NOTIMP ...); only userspace sends these.
     Error = 4,
@@ -105,9 +106,11 @@ impl ResponseClass {
         ResponseClass::Error,
     ];
 
-    /// The class of a reply with header `flags` and `ancount` answer records.
+    /// The class of a reply with header `flags`, `ancount` answer records and `nscount`
+    /// authority records. (A reply without records, not authoritative, and not a referral
+    /// is an error whose RCODE is in OPT, as BADVERS.)
     #[inline(always)]
-    pub const fn of(flags: u16, ancount: u16) -> Self {
+    pub const fn of(flags: u16, ancount: u16, nscount: u16) -> Self {
         let rcode = flags & RCODE_MASK;
         if rcode == RCODE_NXDOMAIN && ancount == 0 {
             ResponseClass::Nxdomain
@@ -117,8 +120,10 @@ impl ResponseClass {
             ResponseClass::Positive
         } else if flags & crate::FLAG_AA != 0 {
             ResponseClass::Nodata
-        } else {
+        } else if nscount > 0 {
             ResponseClass::Referral
+        } else {
+            ResponseClass::Error
         }
     }
 
@@ -196,6 +201,10 @@ pub const fn bucket_at(key: u64, words: u32) -> u32 {
 pub const fn bucket_tag(key: u64) -> u8 {
     key as u8
 }
+
+/// Times a response is charged to a bucket that others charge at the same moment before
+/// its verdict stands uncharged.
+pub const CHARGE_TRIES: usize = 3;
 
 /// Prefixes the allow list holds at most.
 pub const RRL_ALLOW_MAX: u32 = 4096;
@@ -391,13 +400,14 @@ mod tests {
     fn classes_from_the_header() {
         use ResponseClass::*;
         let aa = crate::FLAG_AA;
-        assert_eq!(ResponseClass::of(aa, 1), Positive);
-        assert_eq!(ResponseClass::of(aa | 3, 1), Positive); // CNAME to a missing name
-        assert_eq!(ResponseClass::of(aa | 3, 0), Nxdomain);
-        assert_eq!(ResponseClass::of(aa, 0), Nodata);
-        assert_eq!(ResponseClass::of(0, 0), Referral);
-        assert_eq!(ResponseClass::of(5, 0), Error);
-        assert_eq!(ResponseClass::of(aa | 2, 0), Error);
+        assert_eq!(ResponseClass::of(aa, 1, 0), Positive);
+        assert_eq!(ResponseClass::of(aa | 3, 1, 1), Positive); // CNAME to a missing name
+        assert_eq!(ResponseClass::of(aa | 3, 0, 1), Nxdomain);
+        assert_eq!(ResponseClass::of(aa, 0, 1), Nodata);
+        assert_eq!(ResponseClass::of(0, 0, 2), Referral);
+        assert_eq!(ResponseClass::of(0, 0, 0), Error); // BADVERS: the RCODE is in OPT
+        assert_eq!(ResponseClass::of(5, 0, 0), Error);
+        assert_eq!(ResponseClass::of(aa | 2, 0, 0), Error);
     }
 
     #[test]

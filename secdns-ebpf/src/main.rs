@@ -11,6 +11,7 @@
 #![feature(core_intrinsics)]
 
 mod checksum;
+mod cookie;
 mod lookup;
 mod packet;
 mod query;
@@ -28,6 +29,7 @@ use secdns_common::{
     COUNTER_COUNT, Chunk, Counter, DEFAULT_QTYPE, NAME_BUF_LEN, OPTION_DO_PASS,
     OPTION_HAS_DO_VARIANT, PASS_CHUNK, SCOPE_ZONE_PREFIX, SipState, WORD_CHUNK_MASK,
     WORD_OPTIONS_SHIFT, XdpConfig, ZONE_COUNTER_COUNT, ZONE_SLOTS,
+    cookie::COOKIE_REPLY_LEN,
     rrl::{RRL_COUNT_COUNT, Verdict},
     zone_counter_index,
 };
@@ -95,6 +97,16 @@ pub struct Scratch {
     /// Headers and question of the frame, while the frame grows at its head; see
     /// `reply::grow`.
     pub prefix: [u8; reply::MAX_PREFIX_LEN],
+    /// The query's COOKIE option (client cookie, server cookie's 16 bytes), then the
+    /// reply's, as little-endian words (see `cookie`).
+    pub cookie: [u64; 3],
+    /// The query's cookie kind while its cookie is checked (see `cookie::answer`).
+    pub cookie_kind: u64,
+    /// What the rate limit works on (see `rate_limit::judge`).
+    pub rrl_work: rate_limit::Work,
+    /// The query's source address, as the rate limit's allow list is keyed (see
+    /// `rate_limit::remember_source`).
+    pub source: aya_ebpf::maps::lpm_trie::Key<[u8; 16]>,
 }
 
 #[map]
@@ -122,6 +134,17 @@ pub fn secdns_xdp(ctx: XdpContext) -> u32 {
 fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
     let config = CONFIG.get(0).ok_or(Pass(Counter::NotDns))?;
     let query = query::parse(ctx, config.port, config.hash_key)?;
+    // Here, where the verifier has one way through so far, and settled into one unknown for
+    // the rest (see `query::settle_offsets`): whether the reply carries a cookie, and
+    // whether the query's was ours.
+    rate_limit::remember_source(ctx, &query).ok_or(Pass(Counter::Malformed))?;
+    let cookie = query::opaque(query.scratch, cookie::answer(&query, &config.cookies));
+    // Kept as numbers, not branched on: each branch would have the verifier check all
+    // that follows once more.
+    let cookie_len = query::opaque(
+        query.scratch,
+        (cookie & cookie::IN_REPLY) * COOKIE_REPLY_LEN as u64,
+    ) as usize;
     // Once: a flip while this runs must not mix one version's entries with the other's
     // serials.
     // SAFETY: a field of the CONFIG value, valid for the whole run.
@@ -165,19 +188,36 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
     } else {
         0
     };
-    let dns_len = reply::reply_len(&query, &record, config.udp_payload)?;
-    // Charged only once the kernel is sure to send it: what it passes, userspace charges.
-    match rate_limit::judge(ctx, &query, header, &config.rrl, config.hash_key) {
+    let dns_len = reply::reply_len(&query, &record, config.udp_payload, cookie_len)?;
+    // What the rate limit and the counters need of the answer, kept while its source
+    // address is still the client's.
+    let answer = rate_limit::prepare(&query, header, &config.rrl);
+    reply::make_room(ctx, &query, dns_len)?;
+    // The frame no longer holds the query (never pass it on from here), and the kernel is
+    // sure to send this answer: charged here, and what it passed, userspace charges. A
+    // client with our cookie is no spoofed one: never limited.
+    let verdict = match cookie & cookie::OURS {
+        0 => rate_limit::judge(&query, &config.rrl),
+        _ => Verdict::Answer,
+    };
+    match verdict {
         Verdict::Answer => {}
         Verdict::Slip => {
-            return reply::write_slip(ctx, &query, header.flags, config.udp_payload);
+            return reply::write_slip(ctx, &query, answer.flags, config.udp_payload, cookie_len)
+                .ok_or(Pass(Counter::Dropped));
         }
         Verdict::Drop => return Err(Pass(Counter::RateLimited)),
     }
-    let sent = reply::write_reply(ctx, &query, &record, serial, config.udp_payload, dns_len)?;
-    let slot = header.zone_slot;
+    let reply = reply::Reply {
+        serial,
+        our_udp: config.udp_payload,
+        dns_len,
+        cookie_len,
+    };
+    let sent = reply::write_reply(ctx, &query, &record, reply)?;
+    let slot = answer.zone_slot;
     if slot < COUNTED_ZONE_SLOTS {
-        if let Some(count) = ZONE_COUNTERS.get_ptr_mut(zone_counter_index(slot, header.flags)) {
+        if let Some(count) = ZONE_COUNTERS.get_ptr_mut(zone_counter_index(slot, answer.flags)) {
             // SAFETY: per-CPU slot, nobody else writes it while we run.
             unsafe { *count += 1 };
         }

@@ -47,6 +47,9 @@ pub struct Query {
     pub flags: u16,
     pub has_opt: bool,
     pub dnssec_ok: bool,
+    /// What COOKIE option the query had (see `cookie::NO_COOKIE` and the others); the
+    /// cookie is in the scratch.
+    pub cookie: u8,
     /// The largest reply the client accepts over UDP.
     pub client_udp: u16,
 }
@@ -173,6 +176,7 @@ pub fn parse(ctx: &XdpContext, port: u16, hash_key: [u64; 2]) -> Result<Query, P
         flags,
         has_opt: false,
         dnssec_ok: false,
+        cookie: crate::cookie::NO_COOKIE,
         client_udp: 512,
     };
     if arcount == 0 {
@@ -204,6 +208,7 @@ pub fn parse(ctx: &XdpContext, port: u16, hash_key: [u64; 2]) -> Result<Query, P
     if version != 0 {
         return Err(Pass(Counter::Unsupported)); // BADVERS comes from userspace
     }
+    query.cookie = crate::cookie::find(ctx, scratch, question_end + OPT_RR_LEN, rdlen)?;
     query.has_opt = true;
     query.dnssec_ok = edns_flags & 0x80 != 0;
     query.client_udp = if udp_size < 512 { 512 } else { udp_size };
@@ -242,11 +247,15 @@ fn settle_offsets(
 fn settle_options(mut query: Query) -> Query {
     let packed = opaque(
         query.scratch,
-        query.client_udp as u64 | (query.has_opt as u64) << 16 | (query.dnssec_ok as u64) << 17,
+        query.client_udp as u64
+            | (query.has_opt as u64) << 16
+            | (query.dnssec_ok as u64) << 17
+            | ((query.cookie & 3) as u64) << 18,
     );
     query.client_udp = packed as u16;
     query.has_opt = packed & 1 << 16 != 0;
     query.dnssec_ok = packed & 1 << 17 != 0;
+    query.cookie = ((packed >> 18) & 3) as u8;
     query
 }
 

@@ -8,46 +8,130 @@ use aya_ebpf::{helpers::generated::bpf_ktime_get_ns, maps::lpm_trie::Key, progra
 use secdns_common::{
     BodyHeader,
     rrl::{
-        RRL_LOG_ONLY, RRL_ON, ResponseClass, RrlSettings, Verdict, bucket_at, bucket_key,
-        bucket_tag, charge, count_index, prefix_word, subject, zone_subject,
+        CHARGE_TRIES, RRL_LOG_ONLY, RRL_ON, ResponseClass, RrlSettings, Verdict, bucket_at,
+        bucket_key, bucket_tag, charge, count_index, prefix_word, subject, zone_subject,
     },
 };
 
-use crate::{RRL_ALLOW, RRL_BUCKETS, RRL_COUNTS, packet::ptr_at, query::Query};
+use crate::{
+    CONFIG, RRL_ALLOW, RRL_BUCKETS, RRL_COUNTS, SCRATCH, Scratch, packet::ptr_at, query::Query,
+};
 
-/// What to do with the answer with `header` to `q`.
+/// What the rate limit and the counters keep of an answer (see [`prepare`]).
+pub struct Answer {
+    pub flags: u16,
+    pub zone_slot: u32,
+}
+
+/// Keeps in the scratch what [`judge`] needs of the answer with `header` to `q`, the source
+/// address included (while the frame still holds the query).
 #[inline(always)]
-pub fn judge(
-    ctx: &XdpContext,
-    q: &Query,
-    header: &BodyHeader,
-    settings: &RrlSettings,
-    hash_key: [u64; 2],
-) -> Verdict {
-    if settings.flags & RRL_ON == 0 {
+pub fn prepare(q: &Query, header: &BodyHeader, settings: &RrlSettings) -> Answer {
+    let answer = Answer {
+        flags: header.flags,
+        zone_slot: header.zone_slot,
+    };
+    let on = settings.flags & RRL_ON != 0;
+    // SAFETY: per-CPU scratch.
+    unsafe {
+        (*q.scratch).rrl_work = Work {
+            name_hash: q.name_hash,
+            qtype: q.qtype,
+            flags: header.flags,
+            ancount: header.ancount,
+            nscount: header.nscount,
+            zone_slot: header.zone_slot,
+            verdict: if on { CHARGE } else { 0 },
+        }
+    };
+    answer
+}
+
+/// What to do with the answer [`prepare`] kept.
+///
+/// The work runs in a global function (see [`secdns_rrl_charge`]): the verifier checks it
+/// once, and its stack is its own, not the program's, whose frame is near the kernel's
+/// limit.
+#[inline(always)]
+pub fn judge(q: &Query, settings: &RrlSettings) -> Verdict {
+    // SAFETY: per-CPU scratch, filled by `prepare`.
+    if settings.flags & RRL_ON == 0 || unsafe { (*q.scratch).rrl_work.verdict } != CHARGE {
         return Verdict::Answer;
     }
-    let Some(source) = source_address(ctx, q) else {
-        return Verdict::Answer;
+    match secdns_rrl_charge() {
+        SLIP => Verdict::Slip,
+        DROP => Verdict::Drop,
+        _ => Verdict::Answer,
+    }
+}
+
+/// [`Work::verdict`] before the charge: the answer is to be charged.
+const CHARGE: u32 = 3;
+const SLIP: u32 = 1;
+const DROP: u32 = 2;
+
+/// What [`secdns_rrl_charge`] works on, in the scratch (with `Scratch::source`).
+#[repr(C)]
+pub struct Work {
+    name_hash: u64,
+    qtype: u16,
+    /// The answer's header flags and counts.
+    flags: u16,
+    ancount: u16,
+    nscount: u16,
+    zone_slot: u32,
+    /// [`CHARGE`] when the answer is to be charged; then what was decided: 0 answer,
+    /// [`SLIP`], [`DROP`].
+    verdict: u32,
+}
+
+/// Charges the answer the scratch describes: 0 to send it, [`SLIP`] or [`DROP`]. A global
+/// function: the verifier checks it once, on its own, and its callers see an unknown.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn secdns_rrl_charge() -> u32 {
+    let (Some(scratch), Some(config)) = (SCRATCH.get_ptr_mut(0), CONFIG.get(0)) else {
+        return 0;
     };
-    let top = u64::from_be_bytes([
-        source[0], source[1], source[2], source[3], source[4], source[5], source[6], source[7],
-    ]);
-    let prefix = if q.ipv6 {
+    // SAFETY: per-CPU scratch, filled by `judge` for this packet.
+    match charged(unsafe { &*scratch }, &config.rrl, config.hash_key) {
+        Verdict::Answer => 0,
+        Verdict::Slip => SLIP,
+        Verdict::Drop => DROP,
+    }
+}
+
+/// Charges the answer the scratch describes to its bucket: what to do with it.
+#[inline(always)]
+fn charged(scratch: &Scratch, settings: &RrlSettings, hash_key: [u64; 2]) -> Verdict {
+    let work = &scratch.rrl_work;
+    let address = scratch.source.data;
+    let word = |at: usize| {
+        let mut word = 0u64;
+        let mut i = 0;
+        while i < 8 {
+            word = word << 8 | address[at + i] as u64;
+            i += 1;
+        }
+        word
+    };
+    let (top, low) = (word(0), word(8));
+    // An IPv4 address is kept as ::ffff:a.b.c.d (for the allow list), and so is an
+    // IPv4-mapped IPv6 source: both are IPv4 clients, as userspace takes them.
+    let ipv6 = top != 0 || low >> 32 != 0xffff;
+    let prefix = if ipv6 {
         prefix_word(top, 64, settings.ipv6_prefix)
     } else {
-        // An IPv4 address is kept as ::ffff:a.b.c.d (for the allow list): its last 32 bits.
-        let v4 = u32::from_be_bytes([source[12], source[13], source[14], source[15]]);
-        prefix_word(v4 as u64, 32, settings.ipv4_prefix)
+        prefix_word(low & 0xffff_ffff, 32, settings.ipv4_prefix)
     };
-    let class = ResponseClass::of(header.flags, header.ancount);
-    let zone = zone_subject(header.zone_slot);
+    let class = ResponseClass::of(work.flags, work.ancount, work.nscount);
+    let zone = zone_subject(work.zone_slot);
     let key = bucket_key(
         hash_key,
-        q.ipv6,
+        ipv6,
         prefix,
         class,
-        subject(class, q.name_hash, q.qtype, zone),
+        subject(class, work.name_hash, work.qtype, zone),
     );
     let Some(word) = RRL_BUCKETS.get_ptr_mut(bucket_at(key, settings.words)) else {
         return Verdict::Answer;
@@ -56,21 +140,29 @@ pub fn judge(
     let now_us = unsafe { bpf_ktime_get_ns() } / 1000;
     // SAFETY: an 8-aligned u64 of the map's value area, which other CPUs and userspace
     // change only with atomic operations.
-    let old = unsafe { core::ptr::read_volatile(word) };
-    let (new, verdict) = charge(old, bucket_tag(key), now_us, &settings.limit);
-    // SAFETY: as above. (The target's core has no atomic types beyond loads and stores; the
-    // kernel has the instruction.)
-    let (_, swapped) = unsafe { atomic_cxchg::<u64, { Relaxed }, { Relaxed }>(word, old, new) };
-    // Another CPU (or userspace) charged the bucket meanwhile: its charge stands, this
-    // response goes out, as a lost race should fail.
-    if !swapped {
-        return Verdict::Answer;
+    let mut old = unsafe { core::ptr::read_volatile(word) };
+    let mut verdict = Verdict::Answer;
+    // Another CPU (or userspace) may charge the bucket at the same moment: a few tries,
+    // then the last verdict stands uncharged, so that a flood from every CPU stays limited.
+    let mut tries = 0;
+    while tries < CHARGE_TRIES {
+        let (new, this) = charge(old, bucket_tag(key), now_us, &settings.limit);
+        verdict = this;
+        // SAFETY: as above. (The target's core has no atomic types beyond loads and
+        // stores; the kernel has the instruction.)
+        let (seen, swapped) =
+            unsafe { atomic_cxchg::<u64, { Relaxed }, { Relaxed }>(word, old, new) };
+        if swapped {
+            break;
+        }
+        old = seen;
+        tries += 1;
     }
-    if verdict == Verdict::Answer || allowed(&source) {
+    if verdict == Verdict::Answer || RRL_ALLOW.get(&scratch.source).is_some() {
         return Verdict::Answer;
     }
     let dropped = verdict == Verdict::Drop;
-    if let Some(count) = RRL_COUNTS.get_ptr_mut(count_index(header.zone_slot, class, dropped)) {
+    if let Some(count) = RRL_COUNTS.get_ptr_mut(count_index(work.zone_slot, class, dropped)) {
         // SAFETY: as the bucket above.
         unsafe { atomic_xadd::<u64, u64, { Relaxed }>(count, 1) };
     }
@@ -80,9 +172,11 @@ pub fn judge(
     verdict
 }
 
-/// The query's source address as IPv6 (IPv4 mapped: ::ffff:a.b.c.d).
+/// Leaves the query's source address in the scratch (`Scratch::source`) while the frame
+/// still holds the query: IPv6, or IPv4 mapped (::ffff:a.b.c.d), as the rate limit's allow
+/// list is keyed and the cookie hash takes it.
 #[inline(always)]
-fn source_address(ctx: &XdpContext, q: &Query) -> Option<[u8; 16]> {
+pub fn remember_source(ctx: &XdpContext, q: &Query) -> Option<()> {
     let mut address = [0u8; 16];
     if q.ipv6 {
         let p = ptr_at(ctx, q.l3_off + 8, 16)?;
@@ -104,12 +198,7 @@ fn source_address(ctx: &XdpContext, q: &Query) -> Option<[u8; 16]> {
             address[15] = *p.add(3);
         }
     }
-    Some(address)
-}
-
-/// Whether `source` is in a prefix exempt from limits (looked up only for a limited
-/// response: what the others pay is nothing).
-#[inline(always)]
-fn allowed(source: &[u8; 16]) -> bool {
-    RRL_ALLOW.get(Key::new(128, *source)).is_some()
+    // SAFETY: per-CPU scratch.
+    unsafe { (*q.scratch).source = Key::new(128, address) };
+    Some(())
 }

@@ -7,7 +7,9 @@ use aya_ebpf::helpers::generated::{
 use aya_ebpf::{helpers::generated::bpf_xdp_adjust_tail, programs::XdpContext};
 use secdns_common::{
     BODY_HEADER_LEN, BodyHeader, CHUNK_LEN, COPIED_QUERY_FLAGS, Chunk, Counter, FLAG_AA, FLAG_QR,
-    FLAG_TC, MAX_BODY_CHUNKS, MAX_BODY_LEN, MAX_FIXUPS, OPT_RR_LEN, RCODE_MASK, fixups_at,
+    FLAG_TC, MAX_BODY_CHUNKS, MAX_BODY_LEN, MAX_FIXUPS, OPT_RR_LEN, RCODE_MASK, be16_sum,
+    cookie::{BADCOOKIE_LOWER, BADCOOKIE_UPPER, COOKIE_OPTION, COOKIE_REPLY_LEN},
+    fixups_at,
 };
 
 use crate::{
@@ -51,7 +53,12 @@ impl<'a> Record<'a> {
 /// The length of the DNS message answering `q` from `record`, if it fits what the client
 /// and we accept over UDP.
 #[inline(always)]
-pub fn reply_len(q: &Query, record: &Record<'_>, our_udp: u16) -> Result<usize, Pass> {
+pub fn reply_len(
+    q: &Query,
+    record: &Record<'_>,
+    our_udp: u16,
+    cookie_len: usize,
+) -> Result<usize, Pass> {
     let v = record.own.header;
     let mut body_len = v.body_len as usize;
     if body_len == 0 || body_len > MAX_BODY_LEN || v.question_len as usize > q.qname_len {
@@ -64,7 +71,7 @@ pub fn reply_len(q: &Query, record: &Record<'_>, our_udp: u16) -> Result<usize, 
         }
         body_len += len;
     }
-    let opt_len = if q.has_opt { OPT_RR_LEN } else { 0 };
+    let opt_len = opt_len(q, cookie_len);
     let question_len = q.qname_len + 4;
     let dns_len = DNS_HEADER_LEN + question_len + body_len + opt_len;
     let limit = if q.has_opt {
@@ -81,25 +88,46 @@ pub fn reply_len(q: &Query, record: &Record<'_>, our_udp: u16) -> Result<usize, 
     launder_within(q.scratch, dns_len, limit).ok_or(Pass(Counter::TooBig))
 }
 
-/// Turns the frame into the reply answering `q` from `record`, `dns_len` bytes of DNS
-/// message (see [`reply_len`]).
+/// Resizes the frame for a DNS message of `dns_len` bytes, headers and question kept in
+/// place. Past this, the frame may no longer hold the query: never pass it on.
+#[inline(always)]
+pub fn make_room(ctx: &XdpContext, q: &Query, dns_len: usize) -> Result<(), Pass> {
+    // The verifier forbids arithmetic on data_end; the helper gives the same length.
+    // SAFETY: helper call on our own context.
+    let old_len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) } as usize;
+    let delta = (q.dns_off() + dns_len) as i32 - old_len as i32;
+    grow(ctx, q, delta)
+}
+
+/// The OPT record a reply to `q` ends with: none, or with a COOKIE option of
+/// `cookie_len` bytes (0 for none; a query with a cookie has OPT).
+#[inline(always)]
+fn opt_len(q: &Query, cookie_len: usize) -> usize {
+    q.has_opt as usize * OPT_RR_LEN + cookie_len
+}
+
+/// What a reply is made of besides its record.
+#[derive(Clone, Copy)]
+pub struct Reply {
+    /// The SOA serial of the record's zone (see `BodyHeader::serial_at`).
+    pub serial: u32,
+    pub our_udp: u16,
+    /// Length of the DNS message (see [`reply_len`]).
+    pub dns_len: usize,
+    /// The OPT carries the COOKIE the scratch holds (`COOKIE_REPLY_LEN` bytes) or none (0).
+    pub cookie_len: usize,
+}
+
+/// Turns the frame, resized by [`make_room`], into the reply answering `q` from `record`.
 #[inline(always)]
 pub fn write_reply(
     ctx: &XdpContext,
     q: &Query,
     record: &Record<'_>,
-    serial: u32,
-    our_udp: u16,
-    dns_len: usize,
+    reply: Reply,
 ) -> Result<Counter, Pass> {
     let v = record.own.header;
-    // The verifier forbids arithmetic on data_end; the helper gives the same length.
-    // SAFETY: helper call on our own context.
-    let old_len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) } as usize;
-    let delta = (q.dns_off() + dns_len) as i32 - old_len as i32;
-    grow(ctx, q, delta)?;
-    // The frame no longer holds the query; never pass it on from here.
-    rewrite(ctx, q, record, serial, our_udp, dns_len).ok_or(Pass(Counter::Dropped))?;
+    rewrite(ctx, q, record, reply).ok_or(Pass(Counter::Dropped))?;
     // What kind of answer went out, for the counters.
     Ok(if v.ancount > 0 {
         Counter::Answered
@@ -287,14 +315,8 @@ fn fixup(chunk: u32, body_len: usize, i: usize) -> Option<usize> {
 }
 
 #[inline(always)]
-fn rewrite(
-    ctx: &XdpContext,
-    q: &Query,
-    record: &Record<'_>,
-    serial: u32,
-    our_udp: u16,
-    dns_len: usize,
-) -> Option<()> {
+fn rewrite(ctx: &XdpContext, q: &Query, record: &Record<'_>, reply: Reply) -> Option<()> {
+    let serial = reply.serial;
     let (v, chunk) = (record.own.header, record.own.chunk);
     let own_len = v.body_len as usize;
     let question_len = q.qname_len + 4;
@@ -373,50 +395,109 @@ fn rewrite(
         sum += at_parity(high, odd) + at_parity(low, odd);
     }
 
-    let counts = [v.ancount, v.nscount, v.arcount];
-    finish(ctx, q, v.flags, counts, body_len, sum, our_udp, dns_len)
+    let end = End {
+        flags: v.flags,
+        counts: [v.ancount, v.nscount, v.arcount],
+        extended_rcode: 0,
+        our_udp: reply.our_udp,
+        dns_len: reply.dns_len,
+        cookie_len: reply.cookie_len,
+    };
+    finish(ctx, q, end, body_len, sum)
 }
 
-/// Turns the frame into a truncated reply to `q` (TC set, the question and OPT only) with
-/// the AA bit and RCODE of `flags`: what a client over its rate limit gets instead of the
-/// answer (RRL's "slip"), so that a real one behind a spoofed address retries over TCP.
+/// Turns the frame (the query's headers and question in place, see [`make_room`]) into a
+/// truncated reply to `q` (TC set, the question and OPT only) with the AA bit and RCODE of
+/// `flags`: what a client over its rate limit gets instead of the answer (RRL's "slip"), so
+/// that a real one behind a spoofed address retries over TCP.
 #[inline(always)]
-pub fn write_slip(ctx: &XdpContext, q: &Query, flags: u16, our_udp: u16) -> Result<Counter, Pass> {
-    let opt_len = if q.has_opt { OPT_RR_LEN } else { 0 };
-    let dns_len = DNS_HEADER_LEN + q.qname_len + 4 + opt_len;
-    let dns_len = launder_within(q.scratch, dns_len, MAX_PREFIX_LEN).ok_or(Pass(Counter::Miss))?;
-    // SAFETY: helper call on our own context.
-    let old_len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) } as usize;
-    // Never longer than the query, which held the same header, question and OPT.
-    let delta = (q.dns_off() + dns_len) as i32 - old_len as i32;
-    if delta > 0 {
-        return Err(Pass(Counter::Miss));
-    }
-    // SAFETY: helper call on our own context; the frame is unchanged when it fails.
-    if delta < 0 && unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } != 0 {
-        return Err(Pass(Counter::ResizeFailed));
-    }
-    let flags = (flags & (FLAG_AA | RCODE_MASK)) | FLAG_TC;
-    finish(ctx, q, flags, [0; 3], 0, 0, our_udp, dns_len).ok_or(Pass(Counter::Dropped))?;
-    Ok(Counter::Slipped)
-}
-
-/// The end of a reply whose body (`body_len` bytes after the question, adding `sum` to the
-/// UDP checksum) is in place: the OPT record, the DNS header with `flags` and `counts`
-/// (answer, authority, additional without OPT), then the IP, UDP and Ethernet headers turned
-/// round.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn finish(
+pub fn write_slip(
     ctx: &XdpContext,
     q: &Query,
     flags: u16,
+    our_udp: u16,
+    cookie_len: usize,
+) -> Option<Counter> {
+    let dns_len = DNS_HEADER_LEN + q.qname_len + 4 + opt_len(q, cookie_len);
+    let dns_len = launder_within(q.scratch, dns_len, MAX_PREFIX_LEN)?;
+    // SAFETY: helper call on our own context.
+    let old_len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) } as usize;
+    // Never longer than the frame, which held the answer or the query with the same
+    // header, question and OPT.
+    let delta = (q.dns_off() + dns_len) as i32 - old_len as i32;
+    // SAFETY: helper call on our own context.
+    if delta > 0 || (delta < 0 && unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } != 0) {
+        return None;
+    }
+    // A client that sent a cookie is told to come back with ours (RFC 7873 §5.2.3), as
+    // BIND does, rather than to retry over TCP.
+    let (flags, extended) = match cookie_len {
+        0 => ((flags & (FLAG_AA | RCODE_MASK)) | FLAG_TC, 0),
+        _ => (BADCOOKIE_LOWER, BADCOOKIE_UPPER),
+    };
+    let end = End {
+        flags,
+        counts: [0; 3],
+        extended_rcode: extended,
+        our_udp,
+        dns_len,
+        cookie_len,
+    };
+    finish(ctx, q, end, 0, 0)?;
+    Some(Counter::Slipped)
+}
+
+/// Writes the COOKIE option (client cookie and server cookie, as the scratch holds them)
+/// at `at`, which is at an odd offset of the UDP payload when `odd`; its checksum sum.
+#[inline(always)]
+fn write_cookie(ctx: &XdpContext, q: &Query, at: usize, odd: bool) -> Option<u64> {
+    let p = ptr_at(ctx, at, COOKIE_REPLY_LEN)?;
+    put_be16(p, COOKIE_OPTION);
+    // SAFETY: `ptr_at` checked COOKIE_REPLY_LEN bytes.
+    put_be16(unsafe { p.add(2) }, (COOKIE_REPLY_LEN - 4) as u16);
+    // SAFETY: per-CPU scratch holding the reply's cookie (see `cookie::answer`).
+    let words = unsafe { (*q.scratch).cookie };
+    let mut sum = COOKIE_OPTION as u64 + (COOKIE_REPLY_LEN - 4) as u64;
+    let mut i = 0;
+    while i < 3 {
+        let bytes = words[i].to_le_bytes();
+        let mut j = 0;
+        while j < 8 {
+            // SAFETY: 4 + 8 * i + j < COOKIE_REPLY_LEN, checked by `ptr_at`.
+            unsafe { *p.add(4 + 8 * i + j) = bytes[j] };
+            j += 1;
+        }
+        sum += be16_sum(words[i]);
+        i += 1;
+    }
+    Some(at_parity(fold(sum), odd))
+}
+
+/// How a reply ends (see [`finish`]).
+#[derive(Clone, Copy)]
+struct End {
+    flags: u16,
+    /// Answer, authority, additional records (without OPT).
     counts: [u16; 3],
-    body_len: usize,
-    mut sum: u64,
+    extended_rcode: u8,
     our_udp: u16,
     dns_len: usize,
-) -> Option<()> {
+    cookie_len: usize,
+}
+
+/// The end of a reply whose body (`body_len` bytes after the question, adding `sum` to the
+/// UDP checksum) is in place: the OPT record, the DNS header, then the IP, UDP and Ethernet
+/// headers turned round.
+#[inline(always)]
+fn finish(ctx: &XdpContext, q: &Query, end: End, body_len: usize, mut sum: u64) -> Option<()> {
+    let End {
+        flags,
+        counts,
+        extended_rcode,
+        our_udp,
+        dns_len,
+        cookie_len,
+    } = end;
     let odd_question = q.qname_len & 1 != 0;
     let body_off = q.dns_off() + DNS_HEADER_LEN + q.qname_len + 4;
     if q.has_opt {
@@ -429,14 +510,26 @@ fn finish(
             put_be16(p.add(1), TYPE_OPT);
             *p.add(3) = bytes[0];
             *p.add(4) = bytes[1];
-            *p.add(5) = 0; // extended RCODE
+            *p.add(5) = extended_rcode;
             *p.add(6) = 0; // version
             *p.add(7) = do_bit;
             *p.add(8) = 0;
-            put_be16(p.add(9), 0);
         }
-        let opt_sum = 0x2900u64 + our_udp.swap_bytes() as u64 + do_bit as u64;
-        sum += at_parity(fold(opt_sum), odd_question ^ (body_len & 1 != 0));
+        let rdlen = cookie_len as u16;
+        // SAFETY: `ptr_at` checked OPT_RR_LEN bytes.
+        put_be16(unsafe { p.add(9) }, rdlen);
+        // As big-endian pairs from the OPT's start: (0, 0x00) (0x29, udp high) (udp low,
+        // extended RCODE) (version, flags) (0, rdlen high) (rdlen low, -).
+        let opt_sum = 0x2900u64
+            + our_udp.swap_bytes() as u64
+            + extended_rcode as u64
+            + do_bit as u64
+            + rdlen.swap_bytes() as u64;
+        let odd_opt = odd_question ^ (body_len & 1 != 0);
+        sum += at_parity(fold(opt_sum), odd_opt);
+        if cookie_len != 0 {
+            sum += write_cookie(ctx, q, body_off + body_len + OPT_RR_LEN, !odd_opt)?;
+        }
     }
 
     // DNS header: the ID stays, the question stays.

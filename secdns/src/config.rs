@@ -37,6 +37,9 @@ pub struct Config {
     pub webhooks: Vec<WebhookDef>,
     /// Response rate limiting; none without the section.
     pub rrl: Option<crate::rate_limit::RrlConfig>,
+    /// DNS Cookies; on, with a random secret, without the section.
+    #[serde(default)]
+    pub cookies: crate::cookies::CookieConfig,
 }
 
 /// Limits on what a primary may send; a transfer over them keeps the old copy.

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod cookies;
 pub mod dns;
 pub mod memory;
 pub mod parallel;

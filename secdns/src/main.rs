@@ -439,6 +439,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 config.display(),
             );
             println!("rate limits: {}", rate_limits(loaded.rrl.as_ref()));
+            println!("cookies: {}", cookies(&loaded.cookies));
             Ok(())
         }
         Command::Health => manage.health(),
@@ -525,6 +526,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 std::thread::park();
             }
         }
+    }
+}
+
+/// `[cookies]` in a line, as `check-config` shows it (never the secrets).
+fn cookies(config: &secdns::cookies::CookieConfig) -> &'static str {
+    match (
+        config.enabled != Some(false),
+        config.secret.is_some(),
+        config.previous_secret.is_some(),
+    ) {
+        (false, ..) => "off (enabled = false)",
+        (true, false, _) => "on, a random secret at each start (give `secret` for a fleet)",
+        (true, true, false) => "on, with the configured secret",
+        (true, true, true) => "on, with the configured secret and the previous one",
     }
 }
 

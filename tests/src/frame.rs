@@ -219,6 +219,16 @@ impl QueryBuilder {
         self
     }
 
+    /// Adds an EDNS option (after an OPT record, which `with_opt` must have made).
+    pub fn with_option(mut self, code: u16, data: &[u8]) -> Self {
+        if let Some((_, _, _, options)) = &mut self.opt {
+            options.extend_from_slice(&code.to_be_bytes());
+            options.extend_from_slice(&(data.len() as u16).to_be_bytes());
+            options.extend_from_slice(data);
+        }
+        self
+    }
+
     pub fn build(&self) -> Vec<u8> {
         let mut m = Vec::new();
         m.extend_from_slice(&self.id.to_be_bytes());

@@ -63,6 +63,17 @@ pub fn loaded_with_rate_limit(
     Ok((engine, limiter))
 }
 
+/// As [`loaded_with_rate_limit`], answering cookies with `cookies`' secrets.
+pub fn loaded_with_cookies(
+    snapshot: &Snapshot,
+    rrl: secdns::rate_limit::RrlConfig,
+    cookies: Arc<secdns::cookies::Cookies>,
+) -> anyhow::Result<(XdpEngine, Arc<secdns::rate_limit::RateLimiter>)> {
+    let (mut engine, limiter) = loaded_with_rate_limit(snapshot, rrl)?;
+    engine.set_cookies(cookies)?;
+    Ok((engine, limiter))
+}
+
 const XDP_PASS: u32 = 2;
 const XDP_TX: u32 = 3;
 

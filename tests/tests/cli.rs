@@ -48,6 +48,7 @@ fn check_accepts_the_example_zone() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("OK, 1 zone"), "{stdout}");
     assert!(stdout.contains("rate limits: off (no [rrl])"), "{stdout}");
+    assert!(stdout.contains("cookies: on, a random secret"), "{stdout}");
 }
 
 #[test]
@@ -88,6 +89,10 @@ fn check_shows_the_rate_limits_and_names_a_bad_one() {
         assert!(!ok, "{bad} accepted");
         assert!(stderr.contains(named), "{bad}: {stderr}");
     }
+    // A cookie secret must be 16 bytes in hex.
+    std::fs::write(&path, format!("{base}\n[cookies]\nsecret = \"0011\"\n")).unwrap();
+    let (ok, stderr) = run("check-config", &path);
+    assert!(!ok && stderr.contains("16 bytes in hex"), "{stderr}");
 }
 
 #[test]

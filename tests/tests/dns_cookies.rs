@@ -57,3 +57,74 @@ fn our_server_cookie_is_the_one_knot_makes_for_the_same_secret() {
         assert_ne!(elsewhere.as_slice(), knots.as_slice());
     }
 }
+
+/// kdig at `port` on loopback with `+cookie=HEX`: (rcode, the COOKIE option's data).
+fn kdig_cookie(port: u16, cookie: &[u8]) -> (String, Vec<u8>) {
+    let hex: String = cookie.iter().map(|b| format!("{b:02x}")).collect();
+    let output = Command::new("kdig")
+        .args(["@127.0.0.1", "-p", &port.to_string(), "+norec", "+retry=0"])
+        .args([&format!("+cookie={hex}"), "www.example.com.", "A"])
+        .output()
+        .expect("running kdig");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let status = text
+        .split("status: ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_alphanumeric()).next())
+        .unwrap_or_else(|| panic!("no status in kdig's output:\n{text}"))
+        .to_owned();
+    let mut data = CLIENT.to_vec();
+    data.extend(server_cookie_in(&text));
+    (status, data)
+}
+
+const CLIENT: [u8; 8] = [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88];
+
+/// A fleet of secdns and Knot sharing a secret: each accepts the other's cookies. Knot
+/// (mod-cookies) answers BADCOOKIE to every cookie it does not accept; secdns sends back a
+/// cookie it made itself (and that is fresh) as it came, and a new one for any other.
+#[test]
+fn secdns_and_knot_sharing_a_secret_accept_each_others_cookies() {
+    let secret: [u8; 16] = core::array::from_fn(|i| 0x3c ^ (i as u8).wrapping_mul(29));
+    let mut options = KnotOptions::new("example.com.", EXAMPLE_ZONE);
+    options.cookie_secret = Some(secret);
+    let knot = Knot::start(options).unwrap();
+    let dir = secdns_tests::TempDir::new("cookies").unwrap();
+    let zone = dir.path().join("example.com.zone");
+    std::fs::write(&zone, EXAMPLE_ZONE).unwrap();
+    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let secdns = secdns_tests::secdns::Secondary::start(&format!(
+        "[cookies]\nsecret = \"{hex}\"\n\n[[zone]]\nname = \"example.com.\"\nfile = \"{}\"\n",
+        zone.display()
+    ))
+    .unwrap();
+
+    // Ours, made for a client cookie alone, is Knot's too: Knot answers it.
+    let (status, ours) = kdig_cookie(secdns.port, &CLIENT);
+    assert_eq!(status, "NOERROR");
+    assert_eq!(ours.len(), 24);
+    let (status, _) = kdig_cookie(knot.port, &ours);
+    assert_eq!(status, "NOERROR", "Knot took our cookie");
+    // Knot's is ours: sent back as it came.
+    let (_, knots) = kdig_cookie(knot.port, &CLIENT);
+    let (status, back) = kdig_cookie(secdns.port, &knots);
+    assert_eq!(status, "NOERROR");
+    assert_eq!(back, knots, "secdns took Knot's cookie");
+    // A cookie under another secret: Knot says BADCOOKIE; secdns answers with a new one
+    // (and it is no longer exempt from rate limits, which are off here).
+    let timestamp = u32::from_be_bytes([ours[12], ours[13], ours[14], ours[15]]);
+    let foreign = [
+        &CLIENT[..],
+        &server_cookie(&[9; 16], &CLIENT, timestamp, &[127, 0, 0, 1]),
+    ]
+    .concat();
+    assert_eq!(kdig_cookie(knot.port, &foreign).0, "BADCOOKIE");
+    let (status, renewed) = kdig_cookie(secdns.port, &foreign);
+    assert_eq!(status, "NOERROR");
+    assert_ne!(renewed, foreign);
+    assert_eq!(
+        kdig_cookie(knot.port, &renewed).0,
+        "NOERROR",
+        "the new one is good"
+    );
+}

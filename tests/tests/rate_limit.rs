@@ -158,8 +158,8 @@ fn clients_over_the_limit_get_slips_or_nothing_on_both_paths() {
     assert!(limited_total(&net, "example.com.", "nxdomain", "slipped") >= 1.0);
     assert!(limited_total(&net, "example.com.", "positive", "dropped") >= 12.0);
 
-    // A real client behind a limited prefix: dig sees the slip and retries over TCP. (A
-    // query that is dropped times out: dig asks again.)
+    // A real client behind a limited prefix, without cookies: dig sees the slip and retries
+    // over TCP. (A query that is dropped times out: dig asks again.)
     let dig_from = |extra: &[&str]| {
         let mut args = vec!["-b", "198.51.100.10"];
         args.extend(extra);
@@ -174,16 +174,38 @@ fn clients_over_the_limit_get_slips_or_nothing_on_both_paths() {
         .ok()
     };
     let slipped = (0..6)
-        .filter_map(|_| dig_from(&["+ignore"]))
+        .filter_map(|_| dig_from(&["+nocookie", "+ignore"]))
         .find(|answer| answer.flags.iter().any(|f| f == "tc"))
         .expect("dig saw a truncated reply");
     assert_eq!(slipped.status, "NOERROR");
     assert!(slipped.section("ANSWER").is_empty(), "{}", slipped.raw);
     let retried = (0..6)
-        .find_map(|_| dig_from(&[]))
+        .find_map(|_| dig_from(&["+nocookie"]))
         .expect("dig got an answer");
     assert_eq!(retried.transport, "TCP", "{}", retried.raw);
     assert_eq!(retried.section("ANSWER").len(), 2, "{}", retried.raw);
+    // With cookies (dig's default): BADCOOKIE with our cookie, dig asks again with it, and a
+    // query with our cookie is never limited: answered over UDP.
+    let with_cookie = (0..6)
+        .find_map(|_| dig_from(&[]))
+        .expect("dig got an answer");
+    assert_eq!(with_cookie.transport, "UDP", "{}", with_cookie.raw);
+    assert_eq!(
+        with_cookie.section("ANSWER").len(),
+        2,
+        "{}",
+        with_cookie.raw
+    );
+    assert!(
+        with_cookie.raw.contains("BADCOOKIE"),
+        "dig was told BADCOOKIE first: {}",
+        with_cookie.raw
+    );
+    assert!(
+        with_cookie.raw.contains("(good)"),
+        "dig found our cookie good: {}",
+        with_cookie.raw
+    );
 
     // Log-only through the API: everything answered, still counted.
     let before = limited_total(&net, "example.com.", "positive", "slipped");
@@ -200,6 +222,22 @@ fn clients_over_the_limit_get_slips_or_nothing_on_both_paths() {
         .unwrap();
     assert_eq!(changed.status, 200, "{:?}", changed.body);
     assert_eq!(changed.body["log_only"], true);
+    // A new cookie secret through the API: the old one stays good; a bad one is refused.
+    let rotated = net
+        .on_server(move || {
+            let api = secdns_tests::api::Api::new(control, None);
+            let secret = serde_json::json!({"secret": "00112233445566778899aabbccddeeff"});
+            let bad = serde_json::json!({"secret": "0011"});
+            (
+                api.call("PUT", "/cookies", Some(&secret)).unwrap(),
+                api.call("PUT", "/cookies", Some(&bad)).unwrap(),
+            )
+        })
+        .unwrap();
+    assert_eq!(rotated.0.status, 200, "{:?}", rotated.0.body);
+    assert_eq!(rotated.0.body["previous_secret"], true);
+    assert_eq!(rotated.1.status, 400, "{:?}", rotated.1.body);
+    assert_eq!(rotated.1.body["field"], "secret");
     // Out of range or unknown: refused, saying what, and nothing changes.
     let refused = net
         .on_server(move || {

@@ -6,7 +6,10 @@ pub mod encode;
 pub mod lookup;
 pub mod query;
 
-use secdns_common::{COPIED_QUERY_FLAGS, FLAG_QR, OPT_RR_LEN};
+use secdns_common::{
+    COPIED_QUERY_FLAGS, FLAG_QR, OPT_RR_LEN,
+    cookie::{BADCOOKIE_LOWER, BADCOOKIE_UPPER},
+};
 
 use crate::{
     dns::{
@@ -94,9 +97,16 @@ fn respond_parsed<'s>(
             question,
             edns,
             ..
-        } => Some(answer_question(
-            id, flags, &question, edns, snapshot, transport, 0,
-        )),
+        } => {
+            // Room for the COOKIE option the server adds (see `cookies::stamp`).
+            let reserve = match edns.and_then(|e| e.cookie) {
+                Some(_) => secdns_common::cookie::COOKIE_REPLY_LEN,
+                None => 0,
+            };
+            Some(answer_question(
+                id, flags, &question, edns, snapshot, transport, reserve,
+            ))
+        }
     }
 }
 
@@ -156,11 +166,9 @@ pub fn respond_keyed<'s>(
     }
 }
 
-/// A reply that carries only an RCODE (and its upper bits in OPT, when the query had OPT):
-/// the query's ID and copied flags, the question as asked, if any.
 /// The truncated reply (TC set, the question and OPT only) that a client over its rate
 /// limit gets instead of `reply` to `msg`: the same AA bit and RCODE, no records, so that a
-/// real client retries over TCP.
+/// real client retries over TCP; or BADCOOKIE, when the query had a cookie.
 pub fn slip_reply(msg: &[u8], reply: &[u8], transport: Transport) -> Option<Vec<u8>> {
     let ParsedQuery::Query {
         id,
@@ -172,6 +180,18 @@ pub fn slip_reply(msg: &[u8], reply: &[u8], transport: Transport) -> Option<Vec<
     else {
         return None;
     };
+    // A client that sent a cookie is told to come back with ours (RFC 7873 §5.2.3), as
+    // BIND does, rather than to retry over TCP.
+    if edns.is_some_and(|e| e.cookie.is_some()) {
+        let badcookie = (BADCOOKIE_LOWER as u8, BADCOOKIE_UPPER);
+        return Some(error_reply(
+            (id, flags),
+            Some(question.raw),
+            edns,
+            badcookie,
+            transport,
+        ));
+    }
     let reply_flags = u16::from_be_bytes([*reply.get(2)?, *reply.get(3)?]);
     let mut slip = error_reply(
         (id, flags),
@@ -187,6 +207,8 @@ pub fn slip_reply(msg: &[u8], reply: &[u8], transport: Transport) -> Option<Vec<
     Some(slip)
 }
 
+/// A reply that carries only an RCODE (and its upper bits in OPT, when the query had OPT):
+/// the query's ID and copied flags, the question as asked, if any.
 fn error_reply(
     (id, query_flags): (u16, u16),
     question: Option<&[u8]>,

@@ -1,7 +1,10 @@
 //! Parsing an incoming DNS message into a question we can answer, or into the error reply it
 //! deserves (RFC 1035 §4.1, RFC 6891 §6.1). Nothing here trusts the message.
 
-use secdns_common::dns_lowercase;
+use secdns_common::{
+    cookie::{CLIENT_COOKIE_LEN, COOKIE_OPTION, SERVER_COOKIE_LEN},
+    dns_lowercase,
+};
 
 use crate::dns::{
     codes::{class, opcode, rcode, rtype},
@@ -17,6 +20,35 @@ pub struct Edns {
     pub dnssec_ok: bool,
     /// The client asked for the TCP idle timeout (edns-tcp-keepalive, RFC 7828 §3.2.1).
     pub tcp_keepalive: bool,
+    /// The first COOKIE option (RFC 7873), when well-formed.
+    pub cookie: Option<QueryCookie>,
+}
+
+/// A COOKIE option as a query brings it: the client cookie, and the server cookie if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueryCookie {
+    pub client: [u8; CLIENT_COOKIE_LEN],
+    /// The server cookie's first 16 bytes (what RFC 9018 makes), and its length (0 for a
+    /// client cookie alone; 8 to 32 as sent).
+    pub server: [u8; SERVER_COOKIE_LEN],
+    pub server_len: u8,
+}
+
+/// A COOKIE option's data: client cookie alone (8 bytes), or with a server cookie of 8 to 32
+/// bytes (RFC 7873 §4); `Err` for any other length, which is FORMERR (§5.2.2).
+fn query_cookie(data: &[u8]) -> Result<QueryCookie, ()> {
+    if data.len() != CLIENT_COOKIE_LEN && !(16..=40).contains(&data.len()) {
+        return Err(());
+    }
+    let (client, server) = data.split_at(CLIENT_COOKIE_LEN);
+    let mut cookie = QueryCookie {
+        client: client.try_into().map_err(|_| ())?,
+        server: [0; SERVER_COOKIE_LEN],
+        server_len: server.len() as u8,
+    };
+    let kept = server.len().min(SERVER_COOKIE_LEN);
+    cookie.server[..kept].copy_from_slice(&server[..kept]);
+    Ok(cookie)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,13 +151,21 @@ pub fn parse(msg: &[u8]) -> ParsedQuery<'_> {
         // An option running past the record's data is ignored with what follows, as the XDP
         // program ignores every option: the two paths answer alike.
         let options = msg.get(rr.rdata.clone()).unwrap_or_default();
-        let tcp_keepalive = has_option(options, TCP_KEEPALIVE_OPTION);
-        edns = Some(Edns {
+        let tcp_keepalive = find_option(options, TCP_KEEPALIVE_OPTION).is_some();
+        let mut found = Edns {
             udp_size: rr.class,
             version: (rr.ttl >> 16) as u8,
             dnssec_ok: rr.ttl & 0x8000 != 0,
             tcp_keepalive,
-        });
+            cookie: None,
+        };
+        if let Some(data) = find_option(options, COOKIE_OPTION) {
+            match query_cookie(data) {
+                Ok(cookie) => found.cookie = Some(cookie),
+                Err(()) => return error(Some(question), Some(found), rcode::FORMERR),
+            }
+        }
+        edns = Some(found);
     }
     if pos != msg.len() {
         return error(Some(question), edns, rcode::FORMERR);
@@ -187,17 +227,15 @@ pub const TCP_KEEPALIVE_OPTION: u16 = 11;
 
 /// Whether OPT data `options` holds option `code` whole, before any option that runs past
 /// its end.
-fn has_option(mut options: &[u8], code: u16) -> bool {
+fn find_option(mut options: &[u8], code: u16) -> Option<&[u8]> {
     while let (Some(this), Some(len)) = (be16(options, 0), be16(options, 2)) {
-        let Some(rest) = options.get(4 + usize::from(len)..) else {
-            return false;
-        };
+        let data = options.get(4..4 + usize::from(len))?;
         if this == code {
-            return true;
+            return Some(data);
         }
-        options = rest;
+        options = options.get(4 + usize::from(len)..)?;
     }
-    false
+    None
 }
 
 /// Reads one resource record at `pos`; returns its header and the position after its data.
@@ -262,20 +300,64 @@ mod tests {
                 version: 0,
                 dnssec_ok: true,
                 tcp_keepalive: false,
+                cookie: None,
             })
         );
         // edns-tcp-keepalive without a value, after another option.
-        let keepalive = [&OPT_DO[..9], &[0, 8, 0, 10, 0, 0, 0, 11, 0, 0]].concat();
+        let keepalive = [&OPT_DO[..9], &[0, 8, 0, 12, 0, 0, 0, 11, 0, 0]].concat();
         let ParsedQuery::Query { edns, .. } = parse(&query(b"\x00", 2, &keepalive, 1)) else {
             panic!()
         };
         assert!(edns.is_some_and(|e| e.tcp_keepalive));
         // An option that runs past the data hides what follows, and is no error.
-        let broken = [&OPT_DO[..9], &[0, 8, 0, 10, 0, 9, 0, 11, 0, 0]].concat();
+        let broken = [&OPT_DO[..9], &[0, 8, 0, 12, 0, 9, 0, 11, 0, 0]].concat();
         let ParsedQuery::Query { edns, .. } = parse(&query(b"\x00", 2, &broken, 1)) else {
             panic!()
         };
         assert!(edns.is_some_and(|e| !e.tcp_keepalive));
+    }
+
+    /// A query whose OPT carries one option `code` with `data`.
+    fn with_option(code: u16, data: &[u8]) -> Vec<u8> {
+        let mut opt = OPT_DO[..9].to_vec();
+        opt.extend_from_slice(&(4 + data.len() as u16).to_be_bytes());
+        opt.extend_from_slice(&code.to_be_bytes());
+        opt.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        opt.extend_from_slice(data);
+        query(b"\x00", 2, &opt, 1)
+    }
+
+    #[test]
+    fn cookies_of_every_length() {
+        let cookie_of = |data: &[u8]| match parse(&with_option(COOKIE_OPTION, data)) {
+            ParsedQuery::Query { edns, .. } => Ok(edns.and_then(|e| e.cookie)),
+            ParsedQuery::Error { rcode, edns, .. } => {
+                assert!(edns.is_some(), "the error keeps the OPT");
+                Err(rcode)
+            }
+            ParsedQuery::Ignore => panic!(),
+        };
+        let client = cookie_of(&[7; 8]).unwrap().unwrap();
+        assert_eq!((client.client, client.server_len), ([7; 8], 0));
+        let full: Vec<u8> = (0..24).collect();
+        let both = cookie_of(&full).unwrap().unwrap();
+        assert_eq!(both.client, [0, 1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(both.server[..], full[8..]);
+        assert_eq!(both.server_len, 16);
+        assert_eq!(cookie_of(&[1; 40]).unwrap().unwrap().server_len, 32);
+        assert_eq!(cookie_of(&[1; 16]).unwrap().unwrap().server_len, 8);
+        for bad in [0, 1, 7, 9, 15, 41] {
+            assert_eq!(cookie_of(&vec![1; bad]), Err(rcode::FORMERR), "{bad} bytes");
+        }
+        // The first COOKIE counts.
+        let mut two = with_option(COOKIE_OPTION, &[1; 8]);
+        let count = two.len() - 14;
+        two.extend_from_slice(&[0, 10, 0, 2, 9, 9]);
+        two[count..count + 2].copy_from_slice(&(12u16 + 6).to_be_bytes());
+        let ParsedQuery::Query { edns, .. } = parse(&two) else {
+            panic!()
+        };
+        assert_eq!(edns.and_then(|e| e.cookie).map(|c| c.client), Some([1; 8]));
     }
 
     #[test]

@@ -13,12 +13,15 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use arc_swap::ArcSwap;
 use secdns_common::{
     NO_ZONE_SLOT, NameHasher, ZoneSlot,
     rrl::{
-        RESPONSE_CLASSES, RRL_COUNT_COUNT, RRL_COUNT_ZONES, ResponseClass, RrlSettings, Verdict,
-        bucket_at, bucket_key, bucket_tag, charge, count_index, prefix_word, subject, zone_subject,
+        CHARGE_TRIES, RESPONSE_CLASSES, RRL_COUNT_COUNT, RRL_COUNT_ZONES, RateLimit, ResponseClass,
+        RrlSettings, Verdict, bucket_at, bucket_key, bucket_tag, charge, count_index, prefix_word,
+        subject, zone_subject,
     },
 };
 
@@ -94,10 +97,12 @@ impl RateLimiter {
         if !config.enabled {
             return Verdict::Answer;
         }
-        let (Some(flags), Some(ancount)) = (be16(reply, 2), be16(reply, 6)) else {
+        let (Some(flags), Some(ancount), Some(nscount)) =
+            (be16(reply, 2), be16(reply, 6), be16(reply, 8))
+        else {
             return Verdict::Answer;
         };
-        let class = ResponseClass::of(flags, ancount);
+        let class = ResponseClass::of(flags, ancount, nscount);
         let (ipv6, prefix) = match source {
             IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
                 let top = (u128::from(v6) >> 64) as u64;
@@ -125,21 +130,8 @@ impl RateLimiter {
         let Some(bucket) = words.get(bucket_at(key, words.len() as u32) as usize) else {
             return Verdict::Answer;
         };
-        let limit = config.kernel(0).limit;
-        let old = bucket.load(std::sync::atomic::Ordering::Relaxed);
-        let (new, verdict) = charge(old, bucket_tag(key), monotonic_us(), &limit);
-        // As in the kernel: a lost race lets the response through.
-        if bucket
-            .compare_exchange(
-                old,
-                new,
-                std::sync::atomic::Ordering::Relaxed,
-                std::sync::atomic::Ordering::Relaxed,
-            )
-            .is_err()
-            || verdict == Verdict::Answer
-            || config.allow.iter().any(|prefix| prefix.contains(source))
-        {
+        let verdict = charge_shared(bucket, bucket_tag(key), &config.kernel(0).limit);
+        if verdict == Verdict::Answer || config.allow.iter().any(|prefix| prefix.contains(source)) {
             return Verdict::Answer;
         }
         // Errors are never slipped: a truncated error is no use to a real client.
@@ -167,12 +159,16 @@ impl RateLimiter {
         }
     }
 
-    /// The slot that keys `zone`'s buckets: its XDP slot, or (a zone the kernel does not
-    /// hold) one from its name beyond every slot.
+    /// The slot that keys `zone`'s buckets: its XDP slot; with XDP, none for a zone
+    /// without one, as the program has it; without XDP, one from its name beyond every slot.
     fn slot_of(&self, zone: &Name) -> ZoneSlot {
         let apex = zone.lowercase_wire();
-        if let Some(slot) = self.zone_slots.load().get(&*apex) {
+        let slots = self.zone_slots.load();
+        if let Some(slot) = slots.get(&*apex) {
             return *slot;
+        }
+        if !slots.is_empty() {
+            return NO_ZONE_SLOT;
         }
         let hash = NameHasher { key: self.hash_key }.hash(&apex).0 as u32;
         hash | 1 << 31
@@ -240,6 +236,24 @@ impl RateLimiter {
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
     }
+}
+
+/// Tries to charge one response to `bucket` a few times: another CPU or thread may charge it
+/// at the same moment. After that, the verdict of the last try stands uncharged, so that a
+/// flood from every CPU at once stays limited.
+fn charge_shared(bucket: &AtomicU64, tag: u8, limit: &RateLimit) -> Verdict {
+    let now = monotonic_us();
+    let mut old = bucket.load(Ordering::Relaxed);
+    let mut verdict = Verdict::Answer;
+    for _ in 0..CHARGE_TRIES {
+        let (new, this) = charge(old, tag, now, limit);
+        verdict = this;
+        match bucket.compare_exchange(old, new, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => break,
+            Err(seen) => old = seen,
+        }
+    }
+    verdict
 }
 
 fn be16(msg: &[u8], at: usize) -> Option<u16> {

@@ -60,11 +60,11 @@ impl Default for RrlConfig {
 pub const MAX_TABLE_SIZE: u32 = 1 << 26;
 
 impl RrlConfig {
-    /// Nothing limited: no `[rrl]` in the config.
+    /// Nothing limited: no `[rrl]` in the config. The table is sized all the same, so that
+    /// the API can turn limits on.
     pub fn off() -> Self {
         Self {
             enabled: false,
-            table_size: 1,
             ..Self::default()
         }
     }

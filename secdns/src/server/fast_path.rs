@@ -10,6 +10,7 @@ use secdns_common::ANSWER_MAP_MAX_ENTRIES;
 
 use crate::{
     config::XdpConfig,
+    cookies::Cookies,
     dns::Name,
     rate_limit::RateLimiter,
     snapshot::Snapshot,
@@ -49,10 +50,12 @@ impl FastPath {
         udp_payload: u16,
         records: usize,
         rate_limiter: Arc<RateLimiter>,
+        cookies: Arc<Cookies>,
     ) -> anyhow::Result<Self> {
         let mut engine = XdpEngine::load_for(records, rate_limiter.config().table_size)?;
         engine.set_listener(port, udp_payload)?;
         engine.set_rate_limiter(rate_limiter.clone())?;
+        engine.set_cookies(cookies)?;
         let pins = match Pins::open(&config.pin_dir) {
             Ok(pins) => Some(pins),
             Err(e) => {
@@ -246,6 +249,12 @@ impl FastPath {
     /// The zone in each counted slot.
     pub fn counted_slots(&self) -> Vec<(Name, secdns_common::ZoneSlot)> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Writes the cookie secrets and the clock's offset into the program (after a change,
+    /// and now and then: the wall clock may have been set).
+    pub fn update_cookies(&self) -> anyhow::Result<()> {
+        self.engine()?.update_cookies()
     }
 
     /// Writes the rate limiter's settings into the program (after a change at runtime).

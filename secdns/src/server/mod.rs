@@ -24,6 +24,7 @@ use crate::{
     answer::{Transport, respond_keyed, slip_reply},
     config::Config,
     control,
+    cookies::{Cookies, Judged},
     rate_limit::{RateLimiter, RrlConfig},
     secondary::{Secondaries, store::ZoneStore},
     snapshot::{Snapshot, SnapshotCell},
@@ -45,6 +46,8 @@ pub struct Shared {
     pub secondaries: Arc<OnceLock<Arc<Secondaries>>>,
     /// What limits UDP responses, with the XDP program's buckets once it runs.
     pub rate_limit: Arc<RateLimiter>,
+    /// DNS Cookies' secrets, which the XDP program gets too.
+    pub cookies: Arc<Cookies>,
 }
 
 /// The reply to one message from `source`, and what rate limiting made of it (over UDP: a
@@ -64,19 +67,24 @@ pub fn reply(
         return Some((reply, Verdict::Answer));
     }
     let snapshot = shared.snapshot.load();
-    let (reply, zone) = respond_keyed(msg, &snapshot, transport, |name| {
+    let (mut reply, zone) = respond_keyed(msg, &snapshot, transport, |name| {
         shared.secondaries.get()?.key(name)
     })?;
+    let cookie = shared.cookies.stamp(msg, &mut reply, source);
     let rcode = reply.get(3).map_or(0, |b| b & 0x0f);
     let tcp = matches!(transport, Transport::Tcp { .. });
     shared.stats.queries.bump(tcp, zone, rcode);
-    if tcp {
+    // A client with our cookie is no spoofed one: never limited.
+    if tcp || cookie == Judged::Valid {
         return Some((reply, Verdict::Answer));
     }
     Some(match shared.rate_limit.judge(source, &reply, zone) {
         Verdict::Answer => (reply, Verdict::Answer),
         Verdict::Slip => match slip_reply(msg, &reply, transport) {
-            Some(slip) => (slip, Verdict::Slip),
+            Some(mut slip) => {
+                shared.cookies.stamp(msg, &mut slip, source);
+                (slip, Verdict::Slip)
+            }
             None => (Vec::new(), Verdict::Drop),
         },
         Verdict::Drop => (Vec::new(), Verdict::Drop),
@@ -117,6 +125,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             config.rrl.clone().unwrap_or_else(RrlConfig::off),
             crate::xdp::layout::hasher().key,
         )),
+        cookies: Arc::new(Cookies::new(&config.cookies)),
     };
     let publisher = Publisher::new(zones, shared.clone());
     let secondaries = Secondaries::new(
@@ -174,14 +183,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .zones()
             .map(|zone| zone.record_count())
             .sum();
-        let rate_limit = shared.rate_limit.clone();
+        let (rate_limit, cookies) = (shared.rate_limit.clone(), shared.cookies.clone());
         let fast_path = tokio::task::spawn_blocking(move || {
-            FastPath::start(&xdp, xdp_port, payload, records, rate_limit)
+            FastPath::start(&xdp, xdp_port, payload, records, rate_limit, cookies)
         })
         .await
         .context("XDP start-up task")??;
         tracing::debug!(ms = start.elapsed().as_millis(), "XDP program loaded");
-        let _ = shared.fast_path.set(Arc::new(fast_path));
+        let fast_path = Arc::new(fast_path);
+        let _ = shared.fast_path.set(fast_path.clone());
+        tokio::spawn(follow_the_wall_clock(fast_path));
         publisher.publish_now().await;
     } else {
         // An earlier start with XDP may have left its program answering: not any more.
@@ -207,6 +218,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         fast_path.release()?;
     }
     Ok(())
+}
+
+/// Tells the XDP program, now and then, how its clock stands to the wall clock (cookie
+/// timestamps are wall-clock seconds): the wall clock may be set or slewed.
+async fn follow_the_wall_clock(fast_path: Arc<FastPath>) {
+    let mut every = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        every.tick().await;
+        let fast_path = fast_path.clone();
+        let updated = tokio::task::spawn_blocking(move || fast_path.update_cookies()).await;
+        if let Ok(Err(e)) = updated {
+            tracing::warn!("cannot give the XDP program the wall clock: {e:#}");
+        }
+    }
 }
 
 /// Makes `snapshot` the one served, by XDP and userspace, each switch atomic. The kernel must

@@ -29,7 +29,10 @@ use secdns_common::{
     zone_counter_index,
 };
 
-use crate::rate_limit::{Prefix, RateLimiter, Words};
+use crate::{
+    cookies::Cookies,
+    rate_limit::{Prefix, RateLimiter, Words},
+};
 
 use super::{
     PROGRAM_OBJECT,
@@ -157,15 +160,22 @@ impl Instance {
 
     /// Makes the allow list `prefixes`.
     fn write_allow(&mut self, prefixes: &[Prefix]) -> anyhow::Result<()> {
+        // The new prefixes first, then the others out: an allowed client is never limited
+        // in between.
+        let new: Vec<(u32, [u8; 16])> = prefixes
+            .iter()
+            .map(|prefix| (u32::from(prefix.len), prefix.address.octets()))
+            .collect();
+        for (&(len, address), prefix) in new.iter().zip(prefixes) {
+            self.rrl_allow
+                .insert(&TrieKey::new(len, address), 1, 0)
+                .with_context(|| format!("adding {prefix} to the XDP rate-limit allow list"))?;
+        }
         let old: Vec<TrieKey<[u8; 16]>> = self.rrl_allow.keys().filter_map(Result::ok).collect();
         for key in old {
-            let _ = self.rrl_allow.remove(&key);
-        }
-        for prefix in prefixes {
-            let key = TrieKey::new(u32::from(prefix.len), prefix.address.octets());
-            self.rrl_allow
-                .insert(&key, 1, 0)
-                .with_context(|| format!("adding {prefix} to the XDP rate-limit allow list"))?;
+            if !new.contains(&(key.prefix_len(), key.data())) {
+                let _ = self.rrl_allow.remove(&key);
+            }
         }
         Ok(())
     }
@@ -249,6 +259,8 @@ pub struct XdpEngine {
     rrl_words: u32,
     /// Who limits userspace's UDP responses with the program's buckets; told of new ones.
     rate_limiter: Option<std::sync::Arc<RateLimiter>>,
+    /// The cookie secrets the program shares with userspace.
+    cookies: Option<std::sync::Arc<Cookies>>,
     allow: Vec<Prefix>,
 }
 
@@ -278,6 +290,7 @@ impl XdpEngine {
             reserved: 0,
             hash_key: hasher().key,
             rrl: RrlSettings::default(),
+            cookies: Default::default(),
         };
         let mut engine = Self {
             instance,
@@ -294,6 +307,7 @@ impl XdpEngine {
             fresh: None,
             rrl_words,
             rate_limiter: None,
+            cookies: None,
             allow: Vec::new(),
         };
         engine.write_config()?;
@@ -534,6 +548,21 @@ impl XdpEngine {
         self.instance.write_allow(&self.allow)?;
         self.current.rrl = config.kernel(self.rrl_words);
         self.write_config()
+    }
+
+    /// Answers COOKIE options with the secrets of `cookies` (also userspace's).
+    pub fn set_cookies(&mut self, cookies: std::sync::Arc<Cookies>) -> anyhow::Result<()> {
+        self.cookies = Some(cookies);
+        self.update_cookies()
+    }
+
+    /// Writes the secrets and the clock's offset into the program's config.
+    pub fn update_cookies(&mut self) -> anyhow::Result<()> {
+        if let Some(cookies) = &self.cookies {
+            self.current.cookies = cookies.kernel_settings();
+            self.write_config()?;
+        }
+        Ok(())
     }
 
     pub fn set_listener(&mut self, port: u16, udp_payload: u16) -> anyhow::Result<()> {

@@ -1,9 +1,10 @@
 //! The control API's HTTP server: routes, access ([`auth`]), errors ([`error`]), and the
 //! handlers by resource: TSIG keys, peers and webhooks ([`objects`]), zones with their records
-//! and overrides ([`zones`]), response rate limits ([`rate_limit`]), and health, counters,
+//! and overrides ([`zones`]), response rate limits ([`rate_limit`]), DNS Cookies ([`cookies`]), and health, counters,
 //! metrics and the API description ([`status`]). `openapi.json` in this folder describes it all; a test holds the server to it.
 
 mod auth;
+mod cookies;
 pub mod error;
 mod objects;
 mod rate_limit;
@@ -59,6 +60,7 @@ pub fn router(api: Api) -> Router {
         .route("/metrics", get(status::metrics))
         .route("/openapi.json", get(status::openapi))
         .route("/rrl", get(rate_limit::show).put(rate_limit::replace))
+        .route("/cookies", get(cookies::show).put(cookies::change))
         .route("/tsigs", get(objects::list_keys).post(objects::add_key))
         .route(
             "/tsigs/{name}",

@@ -13,12 +13,22 @@ pub async fn show(State(api): State<Api>) -> Json<RrlConfig> {
     Json((*api.shared.rate_limit.config()).clone())
 }
 
-/// Replaces the limits; `table_size` keeps its value (the table is sized at start).
+/// Replaces the limits: what the body leaves out takes its default. `table_size` keeps its
+/// value (the table is sized at start); another is refused.
 pub async fn replace(
     State(api): State<Api>,
-    Body(config): Body<RrlConfig>,
+    Body(config): Body<serde_json::Value>,
 ) -> ApiResult<Json<RrlConfig>> {
     let limiter = &api.shared.rate_limit;
+    let size = limiter.config().table_size;
+    let asked = config.get("table_size").and_then(serde_json::Value::as_u64);
+    if asked.is_some_and(|asked| asked != u64::from(size)) {
+        return Err(ApiError::invalid(
+            "table_size",
+            format!("the table has {size} buckets until the next start"),
+        ));
+    }
+    let config: RrlConfig = super::error::parse(config.to_string().as_bytes())?;
     limiter
         .set_config(config)
         .map_err(|e| ApiError::invalid("rrl", format!("{e:#}")))?;

@@ -10,19 +10,23 @@ use std::{
 
 use anyhow::Context as _;
 use secdns::{
+    cookies::{CookieConfig, Cookies, Secret},
     dns::Name,
     rate_limit::RrlConfig,
     snapshot::Snapshot,
     xdp::{loader::XdpEngine, published::Published},
     zone::{Zone, zonefile},
 };
-use secdns_common::ANSWER_MAP_MAX_ENTRIES;
+use secdns_common::{
+    ANSWER_MAP_MAX_ENTRIES,
+    cookie::{COOKIE_OPTION, server_cookie},
+};
 use secdns_tests::{
     EXAMPLE_APEX, EXAMPLE_ZONE,
     frame::{QueryBuilder, UdpFrame},
     prerequisites::require_root,
     records::host_records_zone,
-    xdp::{loaded_with, loaded_with_rate_limit, snapshot_of},
+    xdp::{loaded_with, loaded_with_cookies, loaded_with_rate_limit, snapshot_of},
 };
 
 const RUNS: usize = 20_000;
@@ -106,10 +110,10 @@ fn xdp(quick: bool) -> anyhow::Result<()> {
     let verified = XdpEngine::load()?.verified_instructions()?;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     let mut engine = loaded_with(&snapshot)?;
-    let (client, server): (IpAddr, IpAddr) = ("198.51.100.7".parse()?, "192.0.2.1".parse()?);
+    let (client_addr, server): (IpAddr, IpAddr) = ("198.51.100.7".parse()?, "192.0.2.1".parse()?);
     let query = |name: &str, qtype: u16| {
         UdpFrame::query(
-            client,
+            client_addr,
             server,
             QueryBuilder::new(name, qtype).with_opt(1232, false).build(),
         )
@@ -180,6 +184,49 @@ fn xdp(quick: bool) -> anyhow::Result<()> {
         ("positive, over the rate limit (dropped)", limited(1)?, 1),
     ] {
         let ns = median_ns(&engine, &www, action).with_context(|| label.to_string())?;
+        medians.push((label, ns));
+        show(label, format!("{ns:.0}"));
+        rows.push(serde_json::json!({ "case": label, "median_ns": ns, "runs": RUNS }));
+    }
+    // DNS Cookies: a client cookie alone (a server cookie made), and our own server cookie
+    // (checked, sent back).
+    let secret = [0x5a; 16];
+    let cookies = Arc::new(Cookies::new(&CookieConfig {
+        secret: Some(Secret(secret)),
+        ..CookieConfig::default()
+    }));
+    let (cookie_engine, _) = loaded_with_cookies(&snapshot, RrlConfig::off(), cookies)?;
+    let client = [7u8; 8];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as u32;
+    let ours = [
+        &client[..],
+        &server_cookie(&secret, &client, now, &[198, 51, 100, 7]),
+    ]
+    .concat();
+    let with_cookie = |cookie: &[u8]| {
+        UdpFrame::query(
+            client_addr,
+            server,
+            QueryBuilder::new("www.example.com.", 1)
+                .with_opt(1232, false)
+                .with_option(COOKIE_OPTION, cookie)
+                .build(),
+        )
+        .to_bytes()
+    };
+    for (label, frame) in [
+        (
+            "positive, with a client cookie (ours made)",
+            with_cookie(&client),
+        ),
+        (
+            "positive, with our server cookie (checked)",
+            with_cookie(&ours),
+        ),
+    ] {
+        let ns = median_ns(&cookie_engine, &frame, 3).with_context(|| label.to_string())?;
         medians.push((label, ns));
         show(label, format!("{ns:.0}"));
         rows.push(serde_json::json!({ "case": label, "median_ns": ns, "runs": RUNS }));
@@ -488,7 +535,7 @@ fn xdp(quick: bool) -> anyhow::Result<()> {
         ("signed, DO: host7 MX (NODATA, NSEC, RRSIGs)", 15),
     ] {
         let frame = UdpFrame::query(
-            client,
+            client_addr,
             server,
             QueryBuilder::new("host7.signed.example.", qtype)
                 .with_opt(1232, true)

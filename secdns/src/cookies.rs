@@ -1,0 +1,338 @@
+//! DNS Cookies (RFC 7873, server cookies as RFC 9018) for what userspace answers: a reply to
+//! a query with a COOKIE option carries the client's cookie and ours. The XDP program does
+//! the same with the same secrets (`secdns-ebpf/src/cookie.rs`); `[cookies]` (or the API)
+//! can give every host of a fleet one secret, so that a client's cookie is good at all.
+
+use std::{
+    fmt,
+    net::IpAddr,
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::bail;
+use arc_swap::ArcSwap;
+use secdns_common::cookie::{
+    COOKIE_OPTION, COOKIE_REPLY_LEN, COOKIES_ON, COOKIES_PREVIOUS, CookieSettings,
+    SERVER_COOKIE_LEN, Validity, address_words, check_server_cookie, le_word, secret_words,
+    server_cookie,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::answer::query::{ParsedQuery, QueryCookie, parse};
+
+/// `[cookies]`: on unless turned off; a random secret unless one is given.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CookieConfig {
+    pub enabled: Option<bool>,
+    /// 16 bytes in hex, shared by every host that should accept the others' cookies.
+    pub secret: Option<Secret>,
+    /// The secret before the current one, still accepted (while a fleet rotates).
+    pub previous_secret: Option<Secret>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Secret(pub [u8; 16]);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> anyhow::Result<Self> {
+        let bytes = data_encoding::HEXLOWER_PERMISSIVE
+            .decode(text.as_bytes())
+            .ok()
+            .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok());
+        match bytes {
+            Some(bytes) => Ok(Self(bytes)),
+            None => bail!("a cookie secret is 16 bytes in hex (32 hex digits)"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse()
+            .map_err(|e| serde::de::Error::custom(format!("{e:#}")))
+    }
+}
+
+/// What the API shows: never the secrets.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CookieStatus {
+    pub enabled: bool,
+    /// Cookies made under the previous secret are still accepted.
+    pub previous_secret: bool,
+}
+
+struct State {
+    enabled: bool,
+    current: [u8; 16],
+    previous: Option<[u8; 16]>,
+}
+
+pub struct Cookies {
+    state: ArcSwap<State>,
+}
+
+/// What the cookie of a query was worth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Judged {
+    /// No COOKIE option (or cookies are off).
+    None,
+    /// A client cookie alone, or with a server cookie not ours (or out of time).
+    ClientOnly,
+    /// With a good server cookie of ours: exempt from rate limits.
+    Valid,
+}
+
+impl Cookies {
+    pub fn new(config: &CookieConfig) -> Self {
+        let current = config.secret.map_or_else(random_secret, |s| s.0);
+        Self {
+            state: ArcSwap::from_pointee(State {
+                enabled: config.enabled.unwrap_or(true),
+                current,
+                previous: config.previous_secret.map(|s| s.0),
+            }),
+        }
+    }
+
+    pub fn status(&self) -> CookieStatus {
+        let state = self.state.load();
+        CookieStatus {
+            enabled: state.enabled,
+            previous_secret: state.previous.is_some(),
+        }
+    }
+
+    /// Turns cookies on or off, and (with `secret`) makes it the current secret, the current
+    /// one the previous.
+    pub fn change(&self, enabled: Option<bool>, secret: Option<Secret>) {
+        let state = self.state.load();
+        let (current, previous) = match secret {
+            Some(secret) if secret.0 != state.current => (secret.0, Some(state.current)),
+            _ => (state.current, state.previous),
+        };
+        self.state.store(Arc::new(State {
+            enabled: enabled.unwrap_or(state.enabled),
+            current,
+            previous,
+        }));
+    }
+
+    /// The settings as the XDP program takes them.
+    pub fn kernel_settings(&self) -> CookieSettings {
+        let state = self.state.load();
+        let mut flags = 0;
+        if state.enabled {
+            flags |= COOKIES_ON;
+        }
+        if state.previous.is_some() {
+            flags |= COOKIES_PREVIOUS;
+        }
+        CookieSettings {
+            secrets: [
+                secret_words(&state.current),
+                secret_words(&state.previous.unwrap_or_default()),
+            ],
+            wall_offset_ns: wall_offset_ns(),
+            flags,
+            reserved: 0,
+        }
+    }
+
+    /// Checks the cookie of `msg`, from `source`, and adds ours to `reply` (its OPT is the
+    /// last record: no TSIG). What the cookie was worth.
+    pub fn stamp(&self, msg: &[u8], reply: &mut Vec<u8>, source: IpAddr) -> Judged {
+        let state = self.state.load();
+        if !state.enabled {
+            return Judged::None;
+        }
+        let edns = match parse(msg) {
+            ParsedQuery::Query {
+                edns: Some(edns),
+                signed: false,
+                ..
+            }
+            | ParsedQuery::Error {
+                edns: Some(edns), ..
+            } => edns,
+            _ => return Judged::None,
+        };
+        let Some(cookie) = edns.cookie else {
+            return Judged::None;
+        };
+        let now = unix_seconds();
+        let address = match source {
+            IpAddr::V4(v4) => v4.octets().to_vec(),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.octets().to_vec(),
+                None => v6.octets().to_vec(),
+            },
+        };
+        let validity = self.check(&state, &cookie, &address, now);
+        let server = match validity {
+            Validity::Valid => cookie.server,
+            _ => server_cookie(&state.current, &cookie.client, now, &address),
+        };
+        append_cookie(reply, &cookie.client, &server);
+        match validity {
+            Validity::Invalid => Judged::ClientOnly,
+            _ => Judged::Valid,
+        }
+    }
+
+    fn check(&self, state: &State, cookie: &QueryCookie, address: &[u8], now: u32) -> Validity {
+        if usize::from(cookie.server_len) != SERVER_COOKIE_LEN {
+            return Validity::Invalid;
+        }
+        let secrets = [
+            secret_words(&state.current),
+            secret_words(&state.previous.unwrap_or_default()),
+        ];
+        let words = (
+            le_word(&cookie.client),
+            le_word(&cookie.server[..8]),
+            le_word(&cookie.server[8..]),
+        );
+        check_server_cookie(
+            &secrets,
+            state.previous.is_some(),
+            words,
+            address_words(address),
+            now,
+        )
+    }
+}
+
+/// Adds a COOKIE option to the OPT record that ends `reply`; leaves a reply without one as
+/// it is.
+fn append_cookie(reply: &mut Vec<u8>, client: &[u8; 8], server: &[u8; SERVER_COOKIE_LEN]) {
+    let Some(rdlen_at) = last_opt_rdlen(reply) else {
+        return;
+    };
+    let Some(rdlen) = reply
+        .get(rdlen_at..rdlen_at + 2)
+        .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    else {
+        return;
+    };
+    let rdlen = rdlen + COOKIE_REPLY_LEN as u16;
+    reply[rdlen_at..rdlen_at + 2].copy_from_slice(&rdlen.to_be_bytes());
+    reply.extend_from_slice(&COOKIE_OPTION.to_be_bytes());
+    reply.extend_from_slice(&((COOKIE_REPLY_LEN - 4) as u16).to_be_bytes());
+    reply.extend_from_slice(client);
+    reply.extend_from_slice(server);
+}
+
+/// Where the RDLENGTH of `reply`'s last record is, if that record is an OPT ending the
+/// message.
+fn last_opt_rdlen(reply: &[u8]) -> Option<usize> {
+    let be16 = |at: usize| Some(u16::from_be_bytes([*reply.get(at)?, *reply.get(at + 1)?]));
+    let records: usize = (6..12)
+        .step_by(2)
+        .map(|at| be16(at).map(usize::from))
+        .sum::<Option<usize>>()?;
+    let mut at = skip_name(reply, 12)? + 4;
+    let mut last = None;
+    for _ in 0..records {
+        let start = skip_name(reply, at)?;
+        let rtype = be16(start)?;
+        let rdlen = usize::from(be16(start + 8)?);
+        last = Some((rtype, start + 8));
+        at = start + 10 + rdlen;
+    }
+    match last {
+        Some((41, rdlen_at)) if at == reply.len() => Some(rdlen_at),
+        _ => None,
+    }
+}
+
+/// The position after the (possibly compressed) name at `at`.
+fn skip_name(msg: &[u8], mut at: usize) -> Option<usize> {
+    for _ in 0..128 {
+        let len = *msg.get(at)?;
+        match len {
+            0 => return Some(at + 1),
+            len if len & 0xc0 == 0xc0 => return Some(at + 2),
+            len if len < 64 => at += 1 + usize::from(len),
+            _ => return None,
+        }
+    }
+    None
+}
+
+fn random_secret() -> [u8; 16] {
+    let mut secret = [0u8; 16];
+    if let Err(e) = getrandom::fill(&mut secret) {
+        tracing::warn!("no randomness for the cookie secret: {e}; cookies are guessable");
+    }
+    secret
+}
+
+fn unix_seconds() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32)
+}
+
+/// CLOCK_REALTIME minus CLOCK_MONOTONIC, in nanoseconds (what the program adds to its clock).
+pub fn wall_offset_ns() -> u64 {
+    let read = |clock| {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid timespec to fill; both clocks exist on Linux.
+        unsafe { libc::clock_gettime(clock, &mut now) };
+        now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+    };
+    read(libc::CLOCK_REALTIME).wrapping_sub(read(libc::CLOCK_MONOTONIC))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_parse_from_hex_only() {
+        let secret: Secret = "000102030405060708090a0b0c0d0e0f".parse().unwrap();
+        assert_eq!(secret.0[15], 15);
+        for bad in [
+            "",
+            "0001",
+            "zz0102030405060708090a0b0c0d0e0f",
+            &"00".repeat(17),
+        ] {
+            assert!(bad.parse::<Secret>().is_err(), "{bad}");
+        }
+        assert_eq!(format!("{secret:?}"), "Secret(..)");
+    }
+
+    #[test]
+    fn a_rotation_keeps_the_old_secret_as_the_previous() {
+        let cookies = Cookies::new(&CookieConfig::default());
+        assert_eq!(
+            cookies.status(),
+            CookieStatus {
+                enabled: true,
+                previous_secret: false
+            }
+        );
+        cookies.change(None, Some(Secret([9; 16])));
+        assert!(cookies.status().previous_secret);
+        let settings = cookies.kernel_settings();
+        assert_eq!(settings.secrets[0], secret_words(&[9; 16]));
+        assert_eq!(settings.flags, COOKIES_ON | COOKIES_PREVIOUS);
+        cookies.change(Some(false), None);
+        assert_eq!(cookies.kernel_settings().flags & COOKIES_ON, 0);
+    }
+}
