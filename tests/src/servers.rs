@@ -87,6 +87,31 @@ pub fn start(
     Ok(running)
 }
 
+/// More of each server's config: sections of secdns's, top-level sections of knotd's, lines
+/// of nsd's `server:` section (which then replace the default of rate limiting off).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Extras<'a> {
+    pub secdns: &'a str,
+    pub knot: &'a str,
+    pub nsd_server: Option<&'a str>,
+}
+
+/// As [`start`], with `extras` in the configs.
+pub fn start_with(
+    server: Server,
+    net: &TestNet,
+    dir: &Path,
+    zones: &[(&str, &Path)],
+    extras: Extras<'_>,
+) -> anyhow::Result<Running> {
+    let mut running = spawn_with(server, net, dir, zones, "", extras)?;
+    for (apex, _) in zones {
+        wait_answering(net, &mut running.process, apex)
+            .with_context(|| format!("{} did not start serving {apex}", server.name()))?;
+    }
+    Ok(running)
+}
+
 /// Starts `server` as [`start`] does, without waiting; `secdns_xdp` holds further lines of
 /// secdns's `[xdp]` section.
 pub fn spawn(
@@ -95,6 +120,17 @@ pub fn spawn(
     dir: &Path,
     zones: &[(&str, &Path)],
     secdns_xdp: &str,
+) -> anyhow::Result<Running> {
+    spawn_with(server, net, dir, zones, secdns_xdp, Extras::default())
+}
+
+fn spawn_with(
+    server: Server,
+    net: &TestNet,
+    dir: &Path,
+    zones: &[(&str, &Path)],
+    secdns_xdp: &str,
+    extras: Extras<'_>,
 ) -> anyhow::Result<Running> {
     let d = dir.display();
     let each = |line: &dyn Fn(&str, std::path::Display<'_>) -> String| -> String {
@@ -112,7 +148,8 @@ pub fn spawn(
             }
             let zones =
                 each(&|apex, zone| format!("[[zone]]\nname = \"{apex}\"\nfile = \"{zone}\"\n"));
-            secdns_command(net, dir, xdp.then_some(secdns_xdp), &zones)?
+            let sections = format!("{}\n{zones}", extras.secdns);
+            secdns_command(net, dir, xdp.then_some(secdns_xdp), &sections)?
         }
         Server::Knot | Server::KnotXdp => {
             std::fs::create_dir_all(dir.join("db"))?;
@@ -127,11 +164,12 @@ pub fn spawn(
                 "server:\n    rundir: \"{d}\"\n    listen: {SERVER_V4}@53\n{xdp}\
                  database:\n    storage: \"{d}/db\"\n\
                  log:\n  - target: stdout\n    any: warning\n\
-                 zone:\n{}",
+                 zone:\n{}{}",
                 each(&|apex, zone| format!(
                     "  - domain: {apex}\n    file: \"{zone}\"\n    zonefile-sync: -1\n    \
                      journal-content: none\n"
-                ))
+                )),
+                extras.knot
             );
             knotd_command(net, dir, &config)?
         }
@@ -139,7 +177,9 @@ pub fn spawn(
             net,
             dir,
             // Response rate limiting (on by default) would drop most of a flood from one client.
-            "    rrl-ratelimit: 0\n    rrl-whitelist-ratelimit: 0\n",
+            extras
+                .nsd_server
+                .unwrap_or("    rrl-ratelimit: 0\n    rrl-whitelist-ratelimit: 0\n"),
             &each(&|apex, zone| format!("zone:\n    name: {apex}\n    zonefile: \"{zone}\"\n")),
         )?,
         Server::Bind => {
@@ -424,6 +464,9 @@ pub struct Load<'a> {
     pub dnssec: bool,
     /// Have dnsperf report each query (for latency percentiles).
     pub per_query: bool,
+    /// Queries outstanding at most, and seconds before one is given up (a flood that
+    /// expects few answers): dnsperf's defaults here otherwise (256, 2).
+    pub outstanding: Option<(u32, u32)>,
 }
 
 pub fn run_dnsperf(load: &Load<'_>) -> anyhow::Result<Dnsperf> {
@@ -434,7 +477,10 @@ pub fn run_dnsperf(load: &Load<'_>) -> anyhow::Result<Dnsperf> {
     command
         .args(["-s", load.server, "-p", &load.port.to_string()])
         .args(["-l", &load.seconds.to_string()])
-        .args(["-c", "4", "-q", "256", "-t", "2"])
+        .args(["-c", "4"]);
+    let (outstanding, timeout) = load.outstanding.unwrap_or((256, 2));
+    command
+        .args(["-q", &outstanding.to_string(), "-t", &timeout.to_string()])
         .args(["-m", if load.tcp { "tcp" } else { "udp" }])
         .arg("-d")
         .arg(load.queries);

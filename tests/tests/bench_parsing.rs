@@ -29,6 +29,7 @@ fn reads_dnsperf_reports_and_server_cpu() {
         tcp: false,
         dnssec: false,
         per_query: true,
+        outstanding: None,
     })
     .unwrap();
     // Every query sent was answered or lost, and knotd answered a lot of them.

@@ -79,19 +79,22 @@ fn main() -> anyhow::Result<()> {
             xdp(quick)?;
             servers::run(quick)?;
             transfers::run(quick)?;
-            rrsets::run(quick)
+            rrsets::run(quick)?;
+            flood::run(quick)
         }
         ["xdp"] => xdp(quick),
         ["servers"] => servers::run(quick),
         ["transfers"] => transfers::run(quick),
         ["rrsets"] => rrsets::run(quick),
         ["scale"] => scale::run(quick),
+        ["flood"] => flood::run(quick),
         other => anyhow::bail!(
-            "unknown benchmark {other:?}; known: all, xdp, servers, transfers, rrsets, scale"
+            "unknown benchmark {other:?}; known: all, xdp, servers, transfers, rrsets, flood, scale"
         ),
     }
 }
 
+mod flood;
 mod probe;
 mod report;
 

@@ -104,6 +104,7 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
                 dnssec,
                 // Latencies are taken at the fixed rate.
                 per_query: rate.is_some(),
+                outstanding: None,
             };
             let max =
                 run_dnsperf(&load(None)).with_context(|| format!("{} {case}", server.name()))?;
