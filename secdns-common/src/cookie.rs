@@ -188,8 +188,8 @@ pub fn server_cookie(
 pub struct CookieSettings {
     /// The current secret and the previous one (see [`secret_words`]).
     pub secrets: [[u64; 2]; 2],
-    /// CLOCK_REALTIME minus CLOCK_MONOTONIC, in nanoseconds: the program's clock to the
-    /// epoch's, for timestamps.
+    /// CLOCK_REALTIME minus CLOCK_MONOTONIC_COARSE, in nanoseconds: the program's clock to
+    /// the epoch's, for timestamps.
     pub wall_offset_ns: u64,
     pub flags: u32,
     pub reserved: u32,

@@ -3,7 +3,7 @@
 //! rules as userspace (`secdns/src/cookies.rs`, `secdns_common::cookie`).
 
 use aya_ebpf::{
-    helpers::generated::{bpf_ktime_get_ns, bpf_xdp_load_bytes},
+    helpers::generated::{bpf_ktime_get_coarse_ns, bpf_xdp_load_bytes},
     programs::XdpContext,
 };
 use secdns_common::cookie::{
@@ -120,7 +120,7 @@ pub extern "C" fn secdns_cookie_check() -> u64 {
     let cookie = unsafe { &mut (*scratch).cookie };
     let (address, ipv6) = address_words(&source);
     // SAFETY: a helper without arguments.
-    let wall_ns = unsafe { bpf_ktime_get_ns() }.wrapping_add(settings.wall_offset_ns);
+    let wall_ns = unsafe { bpf_ktime_get_coarse_ns() }.wrapping_add(settings.wall_offset_ns);
     let now = (wall_ns / 1_000_000_000) as u32;
     let client = cookie[0];
     let validity = if kind as u8 == SERVER_COOKIE {

@@ -192,9 +192,8 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
     // What the rate limit and the counters need of the answer, kept while its source
     // address is still the client's.
     let answer = rate_limit::prepare(&query, header, &config.rrl);
-    reply::make_room(ctx, &query, dns_len)?;
-    // The frame no longer holds the query (never pass it on from here), and the kernel is
-    // sure to send this answer: charged here, and what it passed, userspace charges. A
+    // Charged once the kernel has what it needs to send the answer (what it passes,
+    // userspace charges), before the frame is resized: a limited one costs no resize. A
     // client with our cookie is no spoofed one: never limited.
     let verdict = match cookie & cookie::OURS {
         0 => rate_limit::judge(&query, &config.rrl),
@@ -208,6 +207,8 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
         }
         Verdict::Drop => return Err(Pass(Counter::RateLimited)),
     }
+    reply::make_room(ctx, &query, dns_len)?;
+    // The frame no longer holds the query: never pass it on from here.
     let reply = reply::Reply {
         serial,
         our_udp: config.udp_payload,

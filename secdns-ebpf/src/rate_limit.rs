@@ -4,7 +4,9 @@
 
 use core::intrinsics::{AtomicOrdering::Relaxed, atomic_cxchg, atomic_xadd};
 
-use aya_ebpf::{helpers::generated::bpf_ktime_get_ns, maps::lpm_trie::Key, programs::XdpContext};
+use aya_ebpf::{
+    helpers::generated::bpf_ktime_get_coarse_ns, maps::lpm_trie::Key, programs::XdpContext,
+};
 use secdns_common::{
     BodyHeader,
     rrl::{
@@ -136,8 +138,10 @@ fn charged(scratch: &Scratch, settings: &RrlSettings, hash_key: [u64; 2]) -> Ver
     let Some(word) = RRL_BUCKETS.get_ptr_mut(bucket_at(key, settings.words)) else {
         return Verdict::Answer;
     };
+    // The coarse clock (a tick's resolution, milliseconds) is plenty for a limit of seconds,
+    // and costs a fraction of the precise one. Userspace reads the same clock.
     // SAFETY: a helper without arguments.
-    let now_us = unsafe { bpf_ktime_get_ns() } / 1000;
+    let now_us = unsafe { bpf_ktime_get_coarse_ns() } / 1000;
     // SAFETY: an 8-aligned u64 of the map's value area, which other CPUs and userspace
     // change only with atomic operations.
     let mut old = unsafe { core::ptr::read_volatile(word) };

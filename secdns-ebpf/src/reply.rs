@@ -406,8 +406,8 @@ fn rewrite(ctx: &XdpContext, q: &Query, record: &Record<'_>, reply: Reply) -> Op
     finish(ctx, q, end, body_len, sum)
 }
 
-/// Turns the frame (the query's headers and question in place, see [`make_room`]) into a
-/// truncated reply to `q` (TC set, the question and OPT only) with the AA bit and RCODE of
+/// Turns the frame (the query, or its headers and question in place) into a truncated
+/// reply to `q` (TC set, the question and OPT only) with the AA bit and RCODE of
 /// `flags`: what a client over its rate limit gets instead of the answer (RRL's "slip"), so
 /// that a real one behind a spoofed address retries over TCP.
 #[inline(always)]
@@ -422,11 +422,12 @@ pub fn write_slip(
     let dns_len = launder_within(q.scratch, dns_len, MAX_PREFIX_LEN)?;
     // SAFETY: helper call on our own context.
     let old_len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) } as usize;
-    // Never longer than the frame, which held the answer or the query with the same
-    // header, question and OPT.
+    // Longer than the query only by our cookie (BADCOOKIE to a client cookie alone).
     let delta = (q.dns_off() + dns_len) as i32 - old_len as i32;
+    if delta > 0 {
+        grow(ctx, q, delta).ok()?;
     // SAFETY: helper call on our own context.
-    if delta > 0 || (delta < 0 && unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } != 0) {
+    } else if delta < 0 && unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } != 0 {
         return None;
     }
     // A client that sent a cookie is told to come back with ours (RFC 7873 §5.2.3), as

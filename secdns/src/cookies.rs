@@ -284,7 +284,8 @@ fn unix_seconds() -> u32 {
         .map_or(0, |d| d.as_secs() as u32)
 }
 
-/// CLOCK_REALTIME minus CLOCK_MONOTONIC, in nanoseconds (what the program adds to its clock).
+/// CLOCK_REALTIME minus CLOCK_MONOTONIC_COARSE, in nanoseconds (what the program adds to its
+/// clock, `bpf_ktime_get_coarse_ns`).
 pub fn wall_offset_ns() -> u64 {
     let read = |clock| {
         let mut now = libc::timespec {
@@ -295,7 +296,7 @@ pub fn wall_offset_ns() -> u64 {
         unsafe { libc::clock_gettime(clock, &mut now) };
         now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
     };
-    read(libc::CLOCK_REALTIME).wrapping_sub(read(libc::CLOCK_MONOTONIC))
+    read(libc::CLOCK_REALTIME).wrapping_sub(read(libc::CLOCK_MONOTONIC_COARSE))
 }
 
 #[cfg(test)]

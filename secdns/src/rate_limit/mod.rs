@@ -260,13 +260,14 @@ fn be16(msg: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes(msg.get(at..at + 2)?.try_into().ok()?))
 }
 
-/// CLOCK_MONOTONIC in microseconds: the clock the XDP program reads (`bpf_ktime_get_ns`).
+/// CLOCK_MONOTONIC_COARSE in microseconds: the clock the XDP program reads
+/// (`bpf_ktime_get_coarse_ns`).
 pub fn monotonic_us() -> u64 {
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: a valid timespec to fill; CLOCK_MONOTONIC always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    // SAFETY: a valid timespec to fill; the clock always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut now) };
     now.tv_sec as u64 * 1_000_000 + now.tv_nsec as u64 / 1000
 }
