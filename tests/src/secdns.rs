@@ -85,6 +85,28 @@ pub fn start_server_from(
     Ok(server)
 }
 
+/// The sum of the counter `metric`'s samples with `labels`, in `/metrics` of the server in
+/// `net` (`secdns metrics`).
+pub fn counter_sum(net: &TestNet, metric: &str, labels: &[(&str, &str)]) -> anyhow::Result<f64> {
+    let page = cli(net, &["metrics"])?;
+    let scrape = prometheus_parse::Scrape::parse(page.lines().map(|l| Ok(l.to_owned())))
+        .context("reading /metrics")?;
+    Ok(scrape
+        .samples
+        .iter()
+        .filter(|s| {
+            s.metric == metric
+                && labels
+                    .iter()
+                    .all(|(name, value)| s.labels.get(name) == Some(*value))
+        })
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v) => v,
+            _ => f64::NAN,
+        })
+        .sum())
+}
+
 /// `secdns stats --json` of the server in `net`.
 pub fn stats(net: &TestNet) -> anyhow::Result<StatsReport> {
     let output = net

@@ -10,8 +10,8 @@ use secdns_tests::{
     netns::{SERVER_V4, TestNet},
     prerequisites::{require_root, require_tools, secdns_bin},
     secdns::{
-        PRIMARY_APEX, Secondary, add_secondary_zone, ask_counting_xdp, cli, start_primary,
-        start_server, start_xdp_peer, wait_for_zone, write_example_config,
+        PRIMARY_APEX, Secondary, add_secondary_zone, ask_counting_xdp, cli, counter_sum,
+        start_primary, start_server, start_xdp_peer, wait_for_zone, write_example_config,
     },
 };
 
@@ -245,23 +245,8 @@ fn overrides_are_refused_for_signed_zones() {
 /// The kernel's answers appear in `/metrics` under path="xdp", by zone and RCODE.
 fn xdp_answers_are_counted_by_zone(net: &TestNet) {
     let xdp_count = |zone: &str, rcode: &str| -> f64 {
-        let page = cli(net, &["metrics"]).unwrap();
-        let scrape =
-            prometheus_parse::Scrape::parse(page.lines().map(|l| Ok(l.to_owned()))).unwrap();
-        scrape
-            .samples
-            .iter()
-            .filter(|s| {
-                s.metric == "secdns_queries_total"
-                    && s.labels.get("path") == Some("xdp")
-                    && s.labels.get("zone") == Some(zone)
-                    && s.labels.get("rcode") == Some(rcode)
-            })
-            .map(|s| match s.value {
-                prometheus_parse::Value::Counter(v) => v,
-                _ => f64::NAN,
-            })
-            .sum()
+        let labels = [("path", "xdp"), ("zone", zone), ("rcode", rcode)];
+        counter_sum(net, "secdns_queries_total", &labels).unwrap()
     };
     let before = (
         xdp_count(PRIMARY_APEX, "NOERROR"),

@@ -14,7 +14,7 @@ use secdns_tests::{
     frame::QueryBuilder,
     netns::{SERVER_V4, TestNet},
     prerequisites::{require_root, require_tools},
-    secdns::{CONTROL, cli, start_server, start_xdp_peer, stats, write_example_config},
+    secdns::{CONTROL, counter_sum, start_server, start_xdp_peer, stats, write_example_config},
 };
 
 /// What became of a query.
@@ -77,22 +77,8 @@ fn tally(got: &[Got]) -> [usize; 3] {
 }
 
 fn limited_total(net: &TestNet, zone: &str, class: &str, action: &str) -> f64 {
-    let page = cli(net, &["metrics"]).unwrap();
-    let scrape = prometheus_parse::Scrape::parse(page.lines().map(|l| Ok(l.to_owned()))).unwrap();
-    scrape
-        .samples
-        .iter()
-        .filter(|s| {
-            s.metric == "secdns_rrl_limited_total"
-                && s.labels.get("zone") == Some(zone)
-                && s.labels.get("class") == Some(class)
-                && s.labels.get("action") == Some(action)
-        })
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v) => v,
-            _ => f64::NAN,
-        })
-        .sum()
+    let labels = [("zone", zone), ("class", class), ("action", action)];
+    counter_sum(net, "secdns_rrl_limited_total", &labels).unwrap()
 }
 
 #[test]
