@@ -3,8 +3,8 @@
 //! zone, the attackers and a legitimate client in the client namespace.
 //!
 //! (a) Reflection: queries for the largest answers (DNSKEY and ANY with DO) from 64 source
-//! addresses in two /24s, as spoofed sources would send them: bytes out over bytes in on the
-//! client's interface, with rate limiting off and on.
+//! addresses in two /24s, as spoofed sources would send them: DNS bytes out over DNS bytes
+//! in, with rate limiting off and on.
 //! (b) A random-subdomain flood from dnsperf at the most it sends, with rate limiting on,
 //! while a legitimate client in another prefix asks 100 times a second with a valid cookie:
 //! the share of its questions answered, its latency, and the servers' CPU per flood query.
@@ -45,7 +45,7 @@ const LEGIT_SOURCE: &str = "203.0.114.5";
 struct Row {
     server: &'static str,
     rate_limited: bool,
-    /// Bytes the client's interface received over bytes it sent (frames, both ways).
+    /// DNS bytes received over DNS bytes sent (UDP payload, at the sockets).
     amplification: f64,
     reflection_queries: u64,
     /// With rate limiting on: the flood.
@@ -203,24 +203,9 @@ fn random_names(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
     Ok(path)
 }
 
-/// Bytes (received, sent) by the client's interface so far.
-fn client_bytes(net: &TestNet) -> anyhow::Result<(u64, u64)> {
-    let output = std::process::Command::new("ip")
-        .args(["-n", &net.client_ns, "-s", "-j", "link", "show", "dev"])
-        .arg(&net.client_if)
-        .output()
-        .context("running ip -s link")?;
-    let links: serde_json::Value = serde_json::from_slice(&output.stdout).context("ip's JSON")?;
-    let stats = &links[0]["stats64"];
-    let bytes = |way: &str| {
-        stats[way]["bytes"]
-            .as_u64()
-            .context("no byte count from ip")
-    };
-    Ok((bytes("rx")?, bytes("tx")?))
-}
-
-/// The reflection attack for `seconds`: (bytes received over bytes sent, queries sent).
+/// The reflection attack for `seconds`: (DNS bytes received over DNS bytes sent, queries
+/// sent). Counted at the sockets, in UDP payload bytes, as amplification factors are: the
+/// interface's counters count frames differently with an XDP program on the veth.
 fn reflection(net: &TestNet, sources: &[String], seconds: u32) -> anyhow::Result<(f64, u64)> {
     let queries = [
         QueryBuilder::new(APEX, 48).with_opt(4096, true).build(),
@@ -230,35 +215,53 @@ fn reflection(net: &TestNet, sources: &[String], seconds: u32) -> anyhow::Result
         .iter()
         .map(|s| s.parse())
         .collect::<Result<_, _>>()?;
-    let before = client_bytes(net)?;
-    let sent = net.on_client(move || -> anyhow::Result<u64> {
-        let server: SocketAddr = format!("{SERVER_V4}:53").parse()?;
-        let sockets: Vec<UdpSocket> = sources
-            .iter()
-            .map(|source| UdpSocket::bind(SocketAddr::new(*source, 0)))
-            .collect::<Result<_, _>>()?;
-        let start = Instant::now();
-        let total = u64::from(REFLECTION_RATE) * u64::from(seconds);
-        let mut sent = 0u64;
-        while sent < total {
-            // Paced: as many as are due by now.
-            let due = (start.elapsed().as_secs_f64() * f64::from(REFLECTION_RATE)) as u64;
-            while sent < due.min(total) {
-                let socket = &sockets[sent as usize % sockets.len()];
-                let query = &queries[sent as usize % queries.len()];
-                // A full buffer drops the query, as a real network would.
-                let _ = socket.send_to(query, server);
-                sent += 1;
+    let (sent, sent_bytes, received_bytes) =
+        net.on_client(move || -> anyhow::Result<(u64, u64, u64)> {
+            let server: SocketAddr = format!("{SERVER_V4}:53").parse()?;
+            let sockets: Vec<UdpSocket> = sources
+                .iter()
+                .map(|source| {
+                    let socket = UdpSocket::bind(SocketAddr::new(*source, 0))?;
+                    socket.set_nonblocking(true)?;
+                    Ok(socket)
+                })
+                .collect::<std::io::Result<_>>()?;
+            let mut buf = [0u8; 4096];
+            let mut received = 0u64;
+            let mut drain = |sockets: &[UdpSocket]| {
+                for socket in sockets {
+                    while let Ok(len) = socket.recv(&mut buf) {
+                        received += len as u64;
+                    }
+                }
+            };
+            let start = Instant::now();
+            let total = u64::from(REFLECTION_RATE) * u64::from(seconds);
+            let (mut sent, mut sent_bytes) = (0u64, 0u64);
+            while sent < total {
+                // Paced: as many as are due by now.
+                let due = (start.elapsed().as_secs_f64() * f64::from(REFLECTION_RATE)) as u64;
+                while sent < due.min(total) {
+                    let socket = &sockets[sent as usize % sockets.len()];
+                    let query = &queries[sent as usize % queries.len()];
+                    // A full buffer drops the query, as a real network would.
+                    if socket.send_to(query, server).is_ok() {
+                        sent_bytes += query.len() as u64;
+                    }
+                    sent += 1;
+                }
+                drain(&sockets);
+                std::thread::sleep(Duration::from_micros(500));
             }
-            std::thread::sleep(Duration::from_micros(500));
-        }
-        Ok(sent)
-    })??;
-    // The last replies.
-    std::thread::sleep(Duration::from_millis(500));
-    let after = client_bytes(net)?;
-    let (received, sent_bytes) = (after.0 - before.0, after.1 - before.1);
-    Ok((received as f64 / sent_bytes.max(1) as f64, sent))
+            // The last replies.
+            let until = Instant::now() + Duration::from_millis(500);
+            while Instant::now() < until {
+                drain(&sockets);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok((sent, sent_bytes, received))
+        })??;
+    Ok((received_bytes as f64 / sent_bytes.max(1) as f64, sent))
 }
 
 /// The random-subdomain flood for `seconds`, with the legitimate client asking meanwhile.
@@ -436,7 +439,7 @@ fn markdown(rows: &[Row], targets: &[Target], seconds: u32) -> String {
     out.push_str(&format!(
         "\nReflection: {REFLECTION_RATE} queries a second for {seconds} s from 64 addresses in \
          two /24s, DNSKEY and ANY with DO (EDNS 4096) for a signed zone; amplification is the \
-         bytes the client's interface received over those it sent. Flood: dnsperf with random \
+         DNS bytes (UDP payload) received over those sent, counted at the sockets. Flood: dnsperf with random \
          names at the most it sends for {seconds} s, rate limiting on ({RATE} a second per \
          /24, slip 2); meanwhile a client in another prefix asks {LEGIT_RATE} times a second \
          with the server's cookie (nsd 4.6 has no cookies). CPU: the server's processes and \
