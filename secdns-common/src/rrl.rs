@@ -213,6 +213,9 @@ pub const RRL_ALLOW_MAX: u32 = 4096;
 pub const RRL_ON: u32 = 1;
 /// [`RrlSettings::flags`]: limits are counted, not applied.
 pub const RRL_LOG_ONLY: u32 = 2;
+/// [`RrlSettings::flags`]: the allow list holds prefixes (without, a limited response
+/// costs no lookup in it).
+pub const RRL_HAS_ALLOW: u32 = 4;
 
 /// Response rate limiting as the program applies it (part of `XdpConfig`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -10,8 +10,8 @@ use aya_ebpf::{
 use secdns_common::{
     BodyHeader,
     rrl::{
-        CHARGE_TRIES, RRL_LOG_ONLY, RRL_ON, ResponseClass, RrlSettings, Verdict, bucket_at,
-        bucket_key, bucket_tag, charge, count_index, prefix_word, subject, zone_subject,
+        CHARGE_TRIES, RRL_HAS_ALLOW, RRL_LOG_ONLY, RRL_ON, ResponseClass, RrlSettings, Verdict,
+        bucket_at, bucket_key, bucket_tag, charge, count_index, prefix_word, subject, zone_subject,
     },
 };
 
@@ -162,7 +162,9 @@ fn charged(scratch: &Scratch, settings: &RrlSettings, hash_key: [u64; 2]) -> Ver
         old = seen;
         tries += 1;
     }
-    if verdict == Verdict::Answer || RRL_ALLOW.get(&scratch.source).is_some() {
+    let allowed =
+        || settings.flags & RRL_HAS_ALLOW != 0 && RRL_ALLOW.get(&scratch.source).is_some();
+    if verdict == Verdict::Answer || allowed() {
         return Verdict::Answer;
     }
     let dropped = verdict == Verdict::Drop;

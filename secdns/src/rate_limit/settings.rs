@@ -8,7 +8,8 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use secdns_common::rrl::{
-    MAX_PER_SECOND, MAX_WINDOW_S, RRL_ALLOW_MAX, RRL_LOG_ONLY, RRL_ON, RateLimit, RrlSettings,
+    MAX_PER_SECOND, MAX_WINDOW_S, RRL_ALLOW_MAX, RRL_HAS_ALLOW, RRL_LOG_ONLY, RRL_ON, RateLimit,
+    RrlSettings,
 };
 use serde::{Deserialize, Serialize};
 
@@ -96,8 +97,13 @@ impl RrlConfig {
 
     /// The settings as the XDP program takes them, for a table of `words` buckets.
     pub fn kernel(&self, words: u32) -> RrlSettings {
-        let flags =
-            if self.enabled { RRL_ON } else { 0 } | if self.log_only { RRL_LOG_ONLY } else { 0 };
+        let flags = if self.enabled { RRL_ON } else { 0 }
+            | if self.log_only { RRL_LOG_ONLY } else { 0 }
+            | if self.allow.is_empty() {
+                0
+            } else {
+                RRL_HAS_ALLOW
+            };
         RrlSettings {
             limit: RateLimit::new(self.rate, self.window, self.slip),
             words,
