@@ -222,6 +222,24 @@ mod tests {
         assert_eq!(siphash24(&key, &[0]), 0x74f8_39c5_93dc_67fd);
     }
 
+    /// RFC 9018 Appendix A.1: a client learning a new server cookie.
+    #[test]
+    fn rfc_9018_gives_this_cookie() {
+        let secret = [
+            0xe5, 0xe9, 0x73, 0xe5, 0xa6, 0xb2, 0xa4, 0x3f, 0x48, 0xe7, 0xdc, 0x84, 0x9e, 0x37,
+            0xbf, 0xcf,
+        ];
+        let client = [0x24, 0x64, 0xc4, 0xab, 0xcf, 0x10, 0xc9, 0x57];
+        let cookie = server_cookie(&secret, &client, 1_559_731_985, &[198, 51, 100, 100]);
+        assert_eq!(
+            cookie,
+            [
+                0x01, 0x00, 0x00, 0x00, 0x5c, 0xf7, 0x9f, 0x11, 0x1f, 0x81, 0x30, 0xc3, 0xee, 0xe2,
+                0x94, 0x80
+            ]
+        );
+    }
+
     #[test]
     fn the_word_hash_is_siphash24_over_the_bytes() {
         let secret: [u8; 16] = core::array::from_fn(|i| i as u8 * 3);

@@ -207,7 +207,13 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
         }
         Verdict::Drop => return Err(Pass(Counter::RateLimited)),
     }
-    reply::make_room(ctx, &query, dns_len)?;
+    if let Err(failed) = reply::make_room(ctx, &query, dns_len) {
+        // Passed to userspace, which charges it (the frame is as it came).
+        if failed.0 == Counter::ResizeFailed {
+            rate_limit::refund(&query);
+        }
+        return Err(failed);
+    }
     // The frame no longer holds the query: never pass it on from here.
     let reply = reply::Reply {
         serial,

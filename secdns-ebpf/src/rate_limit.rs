@@ -44,6 +44,10 @@ pub fn prepare(q: &Query, header: &BodyHeader, settings: &RrlSettings) -> Answer
             nscount: header.nscount,
             zone_slot: header.zone_slot,
             verdict: if on { CHARGE } else { 0 },
+            charged: 0,
+            bucket: 0,
+            before: 0,
+            after: 0,
         }
     };
     answer
@@ -85,6 +89,39 @@ pub struct Work {
     /// [`CHARGE`] when the answer is to be charged; then what was decided: 0 answer,
     /// [`SLIP`], [`DROP`].
     verdict: u32,
+    /// An answer charged: the bucket, and its word before and after (see [`refund`]).
+    charged: u32,
+    bucket: u32,
+    before: u64,
+    after: u64,
+}
+
+/// Takes back the charge of an answer the kernel could not send after all (the frame could
+/// not be resized: userspace sends it, and charges it), if nobody charged the bucket since.
+#[inline(always)]
+pub fn refund(q: &Query) {
+    // SAFETY: per-CPU scratch, filled by `prepare` and the charge for this packet.
+    if unsafe { (*q.scratch).rrl_work.charged } != 0 {
+        secdns_rrl_refund();
+    }
+}
+
+/// See [`refund`]; a global function, as [`secdns_rrl_charge`].
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn secdns_rrl_refund() -> u32 {
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
+        return 0;
+    };
+    // SAFETY: per-CPU scratch, filled by the charge for this packet.
+    let work = unsafe { &(*scratch).rrl_work };
+    let Some(word) = RRL_BUCKETS.get_ptr_mut(work.bucket) else {
+        return 0;
+    };
+    // SAFETY: as in `charged`.
+    let (_, swapped) =
+        unsafe { atomic_cxchg::<u64, { Relaxed }, { Relaxed }>(word, work.after, work.before) };
+    swapped as u32
 }
 
 /// Charges the answer the scratch describes: 0 to send it, [`SLIP`] or [`DROP`]. A global
@@ -96,7 +133,7 @@ pub extern "C" fn secdns_rrl_charge() -> u32 {
         return 0;
     };
     // SAFETY: per-CPU scratch, filled by `judge` for this packet.
-    match charged(unsafe { &*scratch }, &config.rrl, config.hash_key) {
+    match charged(unsafe { &mut *scratch }, &config.rrl, config.hash_key) {
         Verdict::Answer => 0,
         Verdict::Slip => SLIP,
         Verdict::Drop => DROP,
@@ -105,7 +142,7 @@ pub extern "C" fn secdns_rrl_charge() -> u32 {
 
 /// Charges the answer the scratch describes to its bucket: what to do with it.
 #[inline(always)]
-fn charged(scratch: &Scratch, settings: &RrlSettings, hash_key: [u64; 2]) -> Verdict {
+fn charged(scratch: &mut Scratch, settings: &RrlSettings, hash_key: [u64; 2]) -> Verdict {
     let work = &scratch.rrl_work;
     let address = scratch.source.data;
     let word = |at: usize| {
@@ -135,7 +172,8 @@ fn charged(scratch: &Scratch, settings: &RrlSettings, hash_key: [u64; 2]) -> Ver
         class,
         subject(class, work.name_hash, work.qtype, zone),
     );
-    let Some(word) = RRL_BUCKETS.get_ptr_mut(bucket_at(key, settings.words)) else {
+    let bucket = bucket_at(key, settings.words);
+    let Some(word) = RRL_BUCKETS.get_ptr_mut(bucket) else {
         return Verdict::Answer;
     };
     // The coarse clock (a tick's resolution, milliseconds) is plenty for a limit of seconds,
@@ -157,11 +195,16 @@ fn charged(scratch: &Scratch, settings: &RrlSettings, hash_key: [u64; 2]) -> Ver
         let (seen, swapped) =
             unsafe { atomic_cxchg::<u64, { Relaxed }, { Relaxed }>(word, old, new) };
         if swapped {
+            if verdict == Verdict::Answer {
+                let work = &mut scratch.rrl_work;
+                (work.charged, work.bucket, work.before, work.after) = (1, bucket, old, new);
+            }
             break;
         }
         old = seen;
         tries += 1;
     }
+    let work = &scratch.rrl_work;
     let allowed =
         || settings.flags & RRL_HAS_ALLOW != 0 && RRL_ALLOW.get(&scratch.source).is_some();
     if verdict == Verdict::Answer || allowed() {

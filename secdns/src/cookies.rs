@@ -6,7 +6,6 @@
 use std::{
     fmt,
     net::IpAddr,
-    sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -95,14 +94,22 @@ pub enum Judged {
 
 impl Cookies {
     pub fn new(config: &CookieConfig) -> Self {
-        let current = config.secret.map_or_else(random_secret, |s| s.0);
+        let (current, usable) = match config.secret {
+            Some(secret) => (secret.0, true),
+            None => random_secret(),
+        };
         Self {
             state: ArcSwap::from_pointee(State {
-                enabled: config.enabled.unwrap_or(true),
+                enabled: config.enabled.unwrap_or(true) && usable,
                 current,
                 previous: config.previous_secret.map(|s| s.0),
             }),
         }
+    }
+
+    /// Whether queries with a COOKIE option get ours.
+    pub fn enabled(&self) -> bool {
+        self.state.load().enabled
     }
 
     pub fn status(&self) -> CookieStatus {
@@ -116,16 +123,18 @@ impl Cookies {
     /// Turns cookies on or off, and (with `secret`) makes it the current secret, the current
     /// one the previous.
     pub fn change(&self, enabled: Option<bool>, secret: Option<Secret>) {
-        let state = self.state.load();
-        let (current, previous) = match secret {
-            Some(secret) if secret.0 != state.current => (secret.0, Some(state.current)),
-            _ => (state.current, state.previous),
-        };
-        self.state.store(Arc::new(State {
-            enabled: enabled.unwrap_or(state.enabled),
-            current,
-            previous,
-        }));
+        // Compare-and-swap: two changes at once both take effect.
+        self.state.rcu(|state| {
+            let (current, previous) = match secret {
+                Some(secret) if secret.0 != state.current => (secret.0, Some(state.current)),
+                _ => (state.current, state.previous),
+            };
+            State {
+                enabled: enabled.unwrap_or(state.enabled),
+                current,
+                previous,
+            }
+        });
     }
 
     /// The settings as the XDP program takes them.
@@ -241,7 +250,10 @@ fn last_opt_rdlen(reply: &[u8]) -> Option<usize> {
         .step_by(2)
         .map(|at| be16(at).map(usize::from))
         .sum::<Option<usize>>()?;
-    let mut at = skip_name(reply, 12)? + 4;
+    let mut at = 12;
+    for _ in 0..be16(4)? {
+        at = skip_name(reply, at)? + 4;
+    }
     let mut last = None;
     for _ in 0..records {
         let start = skip_name(reply, at)?;
@@ -270,12 +282,19 @@ fn skip_name(msg: &[u8], mut at: usize) -> Option<usize> {
     None
 }
 
-fn random_secret() -> [u8; 16] {
+/// A random secret, and whether there was randomness for it: a guessable secret would let
+/// anyone make cookies that pass for ours (and so escape rate limits).
+fn random_secret() -> ([u8; 16], bool) {
     let mut secret = [0u8; 16];
-    if let Err(e) = getrandom::fill(&mut secret) {
-        tracing::warn!("no randomness for the cookie secret: {e}; cookies are guessable");
+    match getrandom::fill(&mut secret) {
+        Ok(()) => (secret, true),
+        Err(e) => {
+            tracing::error!(
+                "no randomness for the cookie secret ({e}): cookies are off; give [cookies] secret"
+            );
+            (secret, false)
+        }
     }
-    secret
 }
 
 fn unix_seconds() -> u32 {

@@ -91,12 +91,22 @@ fn clients_over_the_limit_get_slips_or_nothing_on_both_paths() {
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str("\n[rrl]\nrate = 5\nallow = [\"198.51.100.128/25\"]\n");
     std::fs::write(&config, text).unwrap();
+    // An answer the kernel cannot grow a veth frame to (it has 256 bytes of headroom and no
+    // tailroom): passed to userspace after the kernel charged it.
+    let zone = dir.path().join("example.com.zone");
+    let big = format!(
+        "big 300 IN TXT \"{}\" \"{}\"\n",
+        "x".repeat(200),
+        "y".repeat(200)
+    );
+    std::fs::write(&zone, std::fs::read_to_string(&zone).unwrap() + &big).unwrap();
     net.add_client_addresses(&[
         "198.51.100.10",
         "198.51.100.11",
         "198.51.100.200",
         "203.0.113.5",
         "203.0.114.5",
+        "203.0.115.5",
     ])
     .unwrap();
     let _peer = start_xdp_peer(&net).unwrap();
@@ -118,6 +128,24 @@ fn clients_over_the_limit_get_slips_or_nothing_on_both_paths() {
     let xdp_count = |name: &str| xdp.xdp.iter().find(|(n, _)| n == name).map_or(0, |c| c.1);
     assert!(xdp_count("rate_limit_slipped") >= 12, "{:?}", xdp.xdp);
     assert!(xdp_count("rate_limit_dropped") >= 12, "{:?}", xdp.xdp);
+
+    // An answer the kernel charged but could not send is charged once in all: its charge is
+    // taken back before userspace charges it.
+    let before = stats(&net).unwrap();
+    let got = blast(&net, "203.0.115.5", &[("big.example.com.", 16); 10]);
+    let after = stats(&net).unwrap();
+    let resize_failed = |s: &secdns::stats::StatsReport| {
+        s.xdp
+            .iter()
+            .find(|(n, _)| n == "passed_resize_failed")
+            .map_or(0, |c| c.1)
+    };
+    assert!(
+        resize_failed(&after) > resize_failed(&before),
+        "{:?}",
+        after.xdp
+    );
+    assert!((6..=7).contains(&tally(&got)[0]), "{got:?}");
 
     // NXDOMAIN shares one bucket per zone, whichever path answers: the kernel answers
     // nope.example.com, userspace hostmaster.example.com (see serve_in_namespaces).

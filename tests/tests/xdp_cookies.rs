@@ -91,7 +91,7 @@ impl Bed {
     fn userspace(&self, source: &str, query: &[u8], limited: bool) -> Vec<u8> {
         let mut reply = respond(query, &self.snapshot, UDP).unwrap();
         if limited {
-            reply = slip_reply(query, &reply, UDP).unwrap();
+            reply = slip_reply(query, &reply, UDP, true).unwrap();
         }
         self.cookies
             .stamp(query, &mut reply, source.parse().unwrap());
@@ -285,4 +285,31 @@ fn cookies_of_a_forbidden_length_go_to_userspace() {
         .build();
     let reply = answered(&bed, "198.51.100.7", &query, false);
     assert_eq!(cookie_in(&reply)[..8], CLIENT);
+}
+
+#[test]
+fn with_cookies_off_a_limited_query_with_a_cookie_gets_a_truncated_reply() {
+    let bed = bed(2);
+    bed.cookies.change(Some(false), None);
+    let mut engine = bed.engine;
+    engine.update_cookies().unwrap();
+    let bed = Bed { engine, ..bed };
+    let query = query_with_cookie(&CLIENT);
+    let source = "198.51.100.7";
+    for _ in 0..3 {
+        let Got::Reply(reply) = bed.run(source, &query) else {
+            panic!("not answered")
+        };
+        assert_eq!(
+            reply,
+            respond(&query, &bed.snapshot, UDP).unwrap(),
+            "no cookie"
+        );
+    }
+    let Got::Reply(slip) = bed.run(source, &query) else {
+        panic!("not slipped")
+    };
+    let full = respond(&query, &bed.snapshot, UDP).unwrap();
+    assert_eq!(slip, slip_reply(&query, &full, UDP, false).unwrap());
+    assert_ne!(slip[2] & 0x02, 0, "TC set, not BADCOOKIE");
 }

@@ -111,6 +111,7 @@ impl Bed {
                     Transport::Udp {
                         payload: OUR_PAYLOAD,
                     },
+                    false,
                 )
                 .unwrap();
                 assert_eq!(reply.payload, slip, "{name}: the slip as userspace's");

@@ -64,13 +64,16 @@ pub fn respond_in<'s>(
     snapshot: &'s Snapshot,
     transport: Transport,
 ) -> Option<(Vec<u8>, Option<&'s Name>)> {
-    respond_parsed(query::parse(msg), snapshot, transport)
+    respond_parsed(query::parse(msg), snapshot, transport, true)
 }
 
+/// `cookies`: a COOKIE option of ours will be added to the reply of a query with one (see
+/// `cookies::stamp`), which needs room.
 fn respond_parsed<'s>(
     parsed: ParsedQuery<'_>,
     snapshot: &'s Snapshot,
     transport: Transport,
+    cookies: bool,
 ) -> Option<(Vec<u8>, Option<&'s Name>)> {
     match parsed {
         ParsedQuery::Ignore => None,
@@ -96,12 +99,13 @@ fn respond_parsed<'s>(
             flags,
             question,
             edns,
-            ..
+            signed,
         } => {
-            // Room for the COOKIE option the server adds (see `cookies::stamp`).
-            let reserve = match edns.and_then(|e| e.cookie) {
-                Some(_) => secdns_common::cookie::COOKIE_REPLY_LEN,
-                None => 0,
+            // Room for the COOKIE option the server adds to unsigned replies.
+            let stamped = cookies && !signed && edns.is_some_and(|e| e.cookie.is_some());
+            let reserve = match stamped {
+                true => secdns_common::cookie::COOKIE_REPLY_LEN,
+                false => 0,
             };
             Some(answer_question(
                 id, flags, &question, edns, snapshot, transport, reserve,
@@ -119,6 +123,7 @@ pub fn respond_keyed<'s>(
     msg: &[u8],
     snapshot: &'s Snapshot,
     transport: Transport,
+    cookies: bool,
     key_named: impl FnOnce(&Name) -> Option<Key>,
 ) -> Option<(Vec<u8>, Option<&'s Name>)> {
     let parsed = query::parse(msg);
@@ -130,13 +135,13 @@ pub fn respond_keyed<'s>(
         signed: true,
     } = parsed
     else {
-        return respond_parsed(parsed, snapshot, transport);
+        return respond_parsed(parsed, snapshot, transport, cookies);
     };
     if snapshot
         .find_for(&question.lowercase_name(), question.qtype)
         .is_none()
     {
-        return respond_parsed(parsed, snapshot, transport);
+        return respond_parsed(parsed, snapshot, transport, cookies);
     }
     let error = |code: u8| error_reply((id, flags), Some(question.raw), edns, (code, 0), transport);
     let record = match crate::transfer::message::parse(msg).map(|m| m.tsig) {
@@ -169,7 +174,12 @@ pub fn respond_keyed<'s>(
 /// The truncated reply (TC set, the question and OPT only) that a client over its rate
 /// limit gets instead of `reply` to `msg`: the same AA bit and RCODE, no records, so that a
 /// real client retries over TCP; or BADCOOKIE, when the query had a cookie.
-pub fn slip_reply(msg: &[u8], reply: &[u8], transport: Transport) -> Option<Vec<u8>> {
+pub fn slip_reply(
+    msg: &[u8],
+    reply: &[u8],
+    transport: Transport,
+    cookies: bool,
+) -> Option<Vec<u8>> {
     let ParsedQuery::Query {
         id,
         flags,
@@ -181,8 +191,8 @@ pub fn slip_reply(msg: &[u8], reply: &[u8], transport: Transport) -> Option<Vec<
         return None;
     };
     // A client that sent a cookie is told to come back with ours (RFC 7873 §5.2.3), as
-    // BIND does, rather than to retry over TCP.
-    if edns.is_some_and(|e| e.cookie.is_some()) {
+    // BIND does, rather than to retry over TCP: when `cookies`, ours goes with it.
+    if cookies && edns.is_some_and(|e| e.cookie.is_some()) {
         let badcookie = (BADCOOKIE_LOWER as u8, BADCOOKIE_UPPER);
         return Some(error_reply(
             (id, flags),

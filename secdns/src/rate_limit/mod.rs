@@ -41,6 +41,8 @@ pub struct RateLimiter {
     kernel_counts: ArcSwap<Option<Words>>,
     /// The XDP slot of each zone (by lowercased apex), which keys its buckets on both paths.
     zone_slots: ArcSwap<HashMap<Box<[u8]>, ZoneSlot>>,
+    /// The buckets are the XDP program's.
+    kernel: std::sync::atomic::AtomicBool,
     /// What userspace limited, by zone (none: a reply outside every zone).
     counts: Mutex<HashMap<Option<Name>, LimitedCounts>>,
     hash_key: [u64; 2],
@@ -56,6 +58,7 @@ impl RateLimiter {
             buckets: ArcSwap::from_pointee(words),
             kernel_counts: ArcSwap::from_pointee(None),
             zone_slots: ArcSwap::default(),
+            kernel: std::sync::atomic::AtomicBool::new(false),
             counts: Mutex::default(),
             hash_key,
         }
@@ -83,6 +86,7 @@ impl RateLimiter {
     pub fn use_kernel_words(&self, buckets: Words, counts: Words) {
         self.buckets.store(Arc::new(buckets));
         self.kernel_counts.store(Arc::new(Some(counts)));
+        self.kernel.store(true, Ordering::Relaxed);
     }
 
     /// The XDP slot of each zone, after a publication assigned them.
@@ -160,14 +164,14 @@ impl RateLimiter {
     }
 
     /// The slot that keys `zone`'s buckets: its XDP slot; with XDP, none for a zone
-    /// without one, as the program has it; without XDP, one from its name beyond every slot.
+    /// without one, as the program has it (every such zone shares one negative bucket per
+    /// client, as in the kernel); without XDP, one from its name beyond every slot.
     fn slot_of(&self, zone: &Name) -> ZoneSlot {
         let apex = zone.lowercase_wire();
-        let slots = self.zone_slots.load();
-        if let Some(slot) = slots.get(&*apex) {
+        if let Some(slot) = self.zone_slots.load().get(&*apex) {
             return *slot;
         }
-        if !slots.is_empty() {
+        if self.kernel.load(Ordering::Relaxed) {
             return NO_ZONE_SLOT;
         }
         let hash = NameHasher { key: self.hash_key }.hash(&apex).0 as u32;

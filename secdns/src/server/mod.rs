@@ -67,7 +67,8 @@ pub fn reply(
         return Some((reply, Verdict::Answer));
     }
     let snapshot = shared.snapshot.load();
-    let (mut reply, zone) = respond_keyed(msg, &snapshot, transport, |name| {
+    let cookies = shared.cookies.enabled();
+    let (mut reply, zone) = respond_keyed(msg, &snapshot, transport, cookies, |name| {
         shared.secondaries.get()?.key(name)
     })?;
     let cookie = shared.cookies.stamp(msg, &mut reply, source);
@@ -80,7 +81,7 @@ pub fn reply(
     }
     Some(match shared.rate_limit.judge(source, &reply, zone) {
         Verdict::Answer => (reply, Verdict::Answer),
-        Verdict::Slip => match slip_reply(msg, &reply, transport) {
+        Verdict::Slip => match slip_reply(msg, &reply, transport, cookie != Judged::None) {
             Some(mut slip) => {
                 shared.cookies.stamp(msg, &mut slip, source);
                 (slip, Verdict::Slip)
