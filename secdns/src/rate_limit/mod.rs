@@ -33,6 +33,13 @@ use crate::dns::Name;
 /// Limited responses of one zone: by class, slipped then dropped.
 pub type LimitedCounts = [[u64; 2]; RESPONSE_CLASSES];
 
+/// What userspace limited: by zone, and replies outside every zone.
+#[derive(Default)]
+struct Limited {
+    zones: HashMap<Name, LimitedCounts>,
+    outside: LimitedCounts,
+}
+
 pub struct RateLimiter {
     config: ArcSwap<RrlConfig>,
     /// The buckets; replaced when the XDP program's are mapped.
@@ -43,8 +50,8 @@ pub struct RateLimiter {
     zone_slots: ArcSwap<HashMap<Box<[u8]>, ZoneSlot>>,
     /// The buckets are the XDP program's.
     kernel: std::sync::atomic::AtomicBool,
-    /// What userspace limited, by zone (none: a reply outside every zone).
-    counts: Mutex<HashMap<Option<Name>, LimitedCounts>>,
+    /// What userspace limited, by zone.
+    counts: Mutex<Limited>,
     hash_key: [u64; 2],
 }
 
@@ -154,7 +161,21 @@ impl RateLimiter {
 
     fn count(&self, zone: Option<&Name>, class: ResponseClass, verdict: Verdict) {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        let zone_counts = counts.entry(zone.cloned()).or_default();
+        let Limited { zones, outside } = &mut *counts;
+        // The zone's name is copied once, when it is first limited: a flood takes the lock
+        // for a moment and allocates nothing.
+        let zone_counts = match zone {
+            None => outside,
+            Some(zone) => {
+                if !zones.contains_key(zone) {
+                    zones.insert(zone.clone(), LimitedCounts::default());
+                }
+                let Some(counts) = zones.get_mut(zone) else {
+                    return;
+                };
+                counts
+            }
+        };
         if let Some(count) = zone_counts
             .get_mut(class as usize)
             .and_then(|c| c.get_mut(usize::from(verdict == Verdict::Drop)))
@@ -205,11 +226,11 @@ impl RateLimiter {
     /// Limited responses by zone, userspace's and the kernel's (for `slots`: the zone in
     /// each XDP slot) together.
     pub fn limited(&self, slots: &[(Name, ZoneSlot)]) -> Vec<(Option<Name>, LimitedCounts)> {
-        let mut all: HashMap<Option<Name>, LimitedCounts> = self
-            .counts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let mut all: HashMap<Option<Name>, LimitedCounts> = {
+            let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+            let zones = counts.zones.iter().map(|(z, c)| (Some(z.clone()), *c));
+            zones.chain([(None, counts.outside)]).collect()
+        };
         if let Some(kernel) = self.kernel_counts.load().as_ref() {
             let words = kernel.as_slice();
             let read = |slot: ZoneSlot, class: ResponseClass, dropped: bool| {
