@@ -149,12 +149,41 @@ pub fn check_server_cookie(
     }
 }
 
-/// The address words [`cookie_hash`] takes, from an address's bytes (4 or 16).
-pub fn address_words(bytes: &[u8]) -> ([u64; 2], bool) {
-    match bytes.len() {
-        16 => ([le_word(&bytes[..8]), le_word(&bytes[8..])], true),
-        _ => ([le_word(bytes), 0], false),
+/// The address words [`cookie_hash`] takes from an address as IPv6 (IPv4 mapped,
+/// ::ffff:a.b.c.d, as both paths keep the source): little-endian words of its bytes (IPv4:
+/// its four bytes), and whether it is IPv6.
+#[inline(always)]
+pub fn address_words(address: &[u8; 16]) -> ([u64; 2], bool) {
+    let word = |from: usize, len: usize| {
+        let mut word = 0u64;
+        let mut i = 0;
+        while i < len {
+            word |= (address[from + i] as u64) << (8 * i);
+            i += 1;
+        }
+        word
+    };
+    let mapped = word(0, 8) == 0 && word(8, 4) == 0xffff_0000;
+    if mapped {
+        ([word(12, 4), 0], false)
+    } else {
+        ([word(0, 8), word(8, 8)], true)
     }
+}
+
+/// An address's bytes (4 or 16) as IPv6, IPv4 mapped.
+pub fn mapped_address(ip: &[u8]) -> [u8; 16] {
+    let mut address = [0u8; 16];
+    match ip.len() {
+        16 => address.copy_from_slice(ip),
+        _ => {
+            address[10] = 0xff;
+            address[11] = 0xff;
+            let len = ip.len().min(4);
+            address[12..12 + len].copy_from_slice(&ip[..len]);
+        }
+    }
+    address
 }
 
 /// The server cookie for `client_cookie` sent from `client_ip` (4 or 16 bytes) at
@@ -168,7 +197,7 @@ pub fn server_cookie(
     client_ip: &[u8],
 ) -> [u8; SERVER_COOKIE_LEN] {
     let head = cookie_head(timestamp);
-    let (address, ipv6) = address_words(client_ip);
+    let (address, ipv6) = address_words(&mapped_address(client_ip));
     let hash = cookie_hash(
         secret_words(secret),
         le_word(client_cookie),
@@ -268,7 +297,8 @@ mod tests {
                 le_word(&cookie[..8]),
                 le_word(&cookie[8..]),
             );
-            check_server_cookie(&secrets, previous_ok, words, address_words(&ip), now)
+            let address = address_words(&mapped_address(&ip));
+            check_server_cookie(&secrets, previous_ok, words, address, now)
         };
         assert_eq!(check(&current, now, false), Validity::Valid);
         assert_eq!(check(&current, now + 300, false), Validity::Valid);
@@ -285,7 +315,13 @@ mod tests {
         let head = le_word(&cookie[..8]) ^ 3;
         let words = (le_word(&client), head, le_word(&cookie[8..]));
         assert_eq!(
-            check_server_cookie(&secrets, false, words, address_words(&ip), now),
+            check_server_cookie(
+                &secrets,
+                false,
+                words,
+                address_words(&mapped_address(&ip)),
+                now
+            ),
             Validity::Invalid
         );
         let words = (
@@ -293,7 +329,7 @@ mod tests {
             le_word(&cookie[..8]),
             le_word(&cookie[8..]),
         );
-        let elsewhere = address_words(&[198, 51, 100, 8]);
+        let elsewhere = address_words(&mapped_address(&[198, 51, 100, 8]));
         assert_eq!(
             check_server_cookie(&secrets, false, words, elsewhere, now),
             Validity::Invalid

@@ -7,8 +7,8 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use secdns_common::cookie::{
-    COOKIE_OPTION, COOKIES_ON, COOKIES_PREVIOUS, CookieSettings, Validity, check_server_cookie,
-    cookie_hash, cookie_head,
+    COOKIE_OPTION, COOKIES_ON, COOKIES_PREVIOUS, CookieSettings, Validity, address_words,
+    check_server_cookie, cookie_hash, cookie_head,
 };
 
 use crate::{
@@ -138,26 +138,5 @@ pub extern "C" fn secdns_cookie_check() -> u64 {
     match validity {
         Validity::Invalid => IN_REPLY,
         _ => IN_REPLY | OURS,
-    }
-}
-
-/// A source address (IPv6, or IPv4 mapped) as the cookie hash takes it: little-endian
-/// words of its bytes (IPv4: its four bytes), and whether it is IPv6.
-#[inline(always)]
-fn address_words(address: &[u8; 16]) -> ([u64; 2], bool) {
-    let word = |from: usize, len: usize| {
-        let mut word = 0u64;
-        let mut i = 0;
-        while i < len {
-            word |= (address[from + i] as u64) << (8 * i);
-            i += 1;
-        }
-        word
-    };
-    let mapped = word(0, 8) == 0 && word(8, 4) == 0xffff_0000;
-    if mapped {
-        ([word(12, 4), 0], false)
-    } else {
-        ([word(0, 8), word(8, 8)], true)
     }
 }

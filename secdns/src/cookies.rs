@@ -12,13 +12,19 @@ use std::{
 use anyhow::bail;
 use arc_swap::ArcSwap;
 use secdns_common::cookie::{
-    COOKIE_OPTION, COOKIE_REPLY_LEN, COOKIES_ON, COOKIES_PREVIOUS, CookieSettings,
+    CLIENT_COOKIE_LEN, COOKIE_REPLY_LEN, COOKIES_ON, COOKIES_PREVIOUS, CookieSettings,
     SERVER_COOKIE_LEN, Validity, address_words, check_server_cookie, le_word, secret_words,
     server_cookie,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::answer::query::{ParsedQuery, QueryCookie, parse};
+use crate::{
+    answer::{
+        ReplyCookie,
+        query::{ParsedQuery, QueryCookie},
+    },
+    rate_limit::mapped,
+};
 
 /// `[cookies]`: on unless turned off; a random secret unless one is given.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -158,14 +164,16 @@ impl Cookies {
         }
     }
 
-    /// Checks the cookie of `msg`, from `source`, and adds ours to `reply` (its OPT is the
-    /// last record: no TSIG). What the cookie was worth.
-    pub fn stamp(&self, msg: &[u8], reply: &mut Vec<u8>, source: IpAddr) -> Judged {
+    /// The COOKIE option for the reply to `parsed` from `source` (none for a query without
+    /// one, or signed: the signature covers the answer), and what the query's cookie was
+    /// worth.
+    pub fn reply_cookie(
+        &self,
+        parsed: &ParsedQuery<'_>,
+        source: IpAddr,
+    ) -> (Option<ReplyCookie>, Judged) {
         let state = self.state.load();
-        if !state.enabled {
-            return Judged::None;
-        }
-        let edns = match parse(msg) {
+        let cookie = match parsed {
             ParsedQuery::Query {
                 edns: Some(edns),
                 signed: false,
@@ -173,113 +181,51 @@ impl Cookies {
             }
             | ParsedQuery::Error {
                 edns: Some(edns), ..
-            } => edns,
-            _ => return Judged::None,
+            } => edns.cookie,
+            _ => None,
         };
-        let Some(cookie) = edns.cookie else {
-            return Judged::None;
+        let Some(cookie) = cookie.filter(|_| state.enabled) else {
+            return (None, Judged::None);
         };
         let now = unix_seconds();
-        let address = match source {
-            IpAddr::V4(v4) => v4.octets().to_vec(),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => v4.octets().to_vec(),
-                None => v6.octets().to_vec(),
-            },
-        };
-        let validity = self.check(&state, &cookie, &address, now);
+        let address = mapped(source).octets();
+        let validity = check(&state, &cookie, &address, now);
         let server = match validity {
             Validity::Valid => cookie.server,
             _ => server_cookie(&state.current, &cookie.client, now, &address),
         };
-        append_cookie(reply, &cookie.client, &server);
-        match validity {
+        let mut data = [0u8; COOKIE_REPLY_LEN - 4];
+        data[..CLIENT_COOKIE_LEN].copy_from_slice(&cookie.client);
+        data[CLIENT_COOKIE_LEN..].copy_from_slice(&server);
+        let judged = match validity {
             Validity::Invalid => Judged::ClientOnly,
             _ => Judged::Valid,
-        }
-    }
-
-    fn check(&self, state: &State, cookie: &QueryCookie, address: &[u8], now: u32) -> Validity {
-        if usize::from(cookie.server_len) != SERVER_COOKIE_LEN {
-            return Validity::Invalid;
-        }
-        let secrets = [
-            secret_words(&state.current),
-            secret_words(&state.previous.unwrap_or_default()),
-        ];
-        let words = (
-            le_word(&cookie.client),
-            le_word(&cookie.server[..8]),
-            le_word(&cookie.server[8..]),
-        );
-        check_server_cookie(
-            &secrets,
-            state.previous.is_some(),
-            words,
-            address_words(address),
-            now,
-        )
+        };
+        (Some(data), judged)
     }
 }
 
-/// Adds a COOKIE option to the OPT record that ends `reply`; leaves a reply without one as
-/// it is.
-fn append_cookie(reply: &mut Vec<u8>, client: &[u8; 8], server: &[u8; SERVER_COOKIE_LEN]) {
-    let Some(rdlen_at) = last_opt_rdlen(reply) else {
-        return;
-    };
-    let Some(rdlen) = reply
-        .get(rdlen_at..rdlen_at + 2)
-        .map(|b| u16::from_be_bytes([b[0], b[1]]))
-    else {
-        return;
-    };
-    let rdlen = rdlen + COOKIE_REPLY_LEN as u16;
-    reply[rdlen_at..rdlen_at + 2].copy_from_slice(&rdlen.to_be_bytes());
-    reply.extend_from_slice(&COOKIE_OPTION.to_be_bytes());
-    reply.extend_from_slice(&((COOKIE_REPLY_LEN - 4) as u16).to_be_bytes());
-    reply.extend_from_slice(client);
-    reply.extend_from_slice(server);
-}
-
-/// Where the RDLENGTH of `reply`'s last record is, if that record is an OPT ending the
-/// message.
-fn last_opt_rdlen(reply: &[u8]) -> Option<usize> {
-    let be16 = |at: usize| Some(u16::from_be_bytes([*reply.get(at)?, *reply.get(at + 1)?]));
-    let records: usize = (6..12)
-        .step_by(2)
-        .map(|at| be16(at).map(usize::from))
-        .sum::<Option<usize>>()?;
-    let mut at = 12;
-    for _ in 0..be16(4)? {
-        at = skip_name(reply, at)? + 4;
+/// What `cookie`, from `address` (IPv6, or IPv4 mapped), is worth at `now`.
+fn check(state: &State, cookie: &QueryCookie, address: &[u8; 16], now: u32) -> Validity {
+    if usize::from(cookie.server_len) != SERVER_COOKIE_LEN {
+        return Validity::Invalid;
     }
-    let mut last = None;
-    for _ in 0..records {
-        let start = skip_name(reply, at)?;
-        let rtype = be16(start)?;
-        let rdlen = usize::from(be16(start + 8)?);
-        last = Some((rtype, start + 8));
-        at = start + 10 + rdlen;
-    }
-    match last {
-        Some((41, rdlen_at)) if at == reply.len() => Some(rdlen_at),
-        _ => None,
-    }
-}
-
-/// The position after the (possibly compressed) name at `at`.
-fn skip_name(msg: &[u8], mut at: usize) -> Option<usize> {
-    for _ in 0..128 {
-        let len = *msg.get(at)?;
-        match len {
-            0 => return Some(at + 1),
-            len if len & 0xc0 == 0xc0 => return Some(at + 2),
-            len if len < 64 => at += 1 + usize::from(len),
-            _ => return None,
-        }
-    }
-    None
+    let secrets = [
+        secret_words(&state.current),
+        secret_words(&state.previous.unwrap_or_default()),
+    ];
+    let words = (
+        le_word(&cookie.client),
+        le_word(&cookie.server[..8]),
+        le_word(&cookie.server[8..]),
+    );
+    check_server_cookie(
+        &secrets,
+        state.previous.is_some(),
+        words,
+        address_words(address),
+        now,
+    )
 }
 
 /// A random secret, and whether there was randomness for it: a guessable secret would let

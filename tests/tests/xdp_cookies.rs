@@ -9,7 +9,7 @@
 use std::{net::IpAddr, sync::Arc};
 
 use secdns::{
-    answer::{Transport, respond, slip_reply},
+    answer::{Transport, query::parse, respond, respond_keyed, slip_reply},
     cookies::{CookieConfig, Cookies, Secret},
     rate_limit::RrlConfig,
     snapshot::Snapshot,
@@ -89,12 +89,14 @@ impl Bed {
     /// Userspace's reply to `query` from `source`, its cookie added (the server cookie made
     /// in the same second as the kernel's, or sent back).
     fn userspace(&self, source: &str, query: &[u8], limited: bool) -> Vec<u8> {
-        let mut reply = respond(query, &self.snapshot, UDP).unwrap();
+        let parsed = parse(query);
+        let (cookie, _) = self.cookies.reply_cookie(&parsed, source.parse().unwrap());
+        let reply = respond_keyed(parsed, query, &self.snapshot, UDP, cookie, |_| None)
+            .unwrap()
+            .0;
         if limited {
-            reply = slip_reply(query, &reply, UDP, true).unwrap();
+            return slip_reply(&parsed, &reply, UDP, cookie).unwrap();
         }
-        self.cookies
-            .stamp(query, &mut reply, source.parse().unwrap());
         reply
     }
 }
@@ -310,6 +312,6 @@ fn with_cookies_off_a_limited_query_with_a_cookie_gets_a_truncated_reply() {
         panic!("not slipped")
     };
     let full = respond(&query, &bed.snapshot, UDP).unwrap();
-    assert_eq!(slip, slip_reply(&query, &full, UDP, false).unwrap());
+    assert_eq!(slip, slip_reply(&parse(&query), &full, UDP, None).unwrap());
     assert_ne!(slip[2] & 0x02, 0, "TC set, not BADCOOKIE");
 }

@@ -8,7 +8,7 @@
 use std::{net::IpAddr, sync::Arc};
 
 use secdns::{
-    answer::{Transport, respond, slip_reply},
+    answer::{Transport, query::parse, respond, slip_reply},
     dns::Name,
     rate_limit::{RateLimiter, RrlConfig},
     snapshot::Snapshot,
@@ -106,12 +106,12 @@ impl Bed {
                     return Did::Answered;
                 }
                 let slip = slip_reply(
-                    &query,
+                    &parse(&query),
                     &full,
                     Transport::Udp {
                         payload: OUR_PAYLOAD,
                     },
-                    false,
+                    None,
                 )
                 .unwrap();
                 assert_eq!(reply.payload, slip, "{name}: the slip as userspace's");

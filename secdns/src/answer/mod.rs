@@ -8,7 +8,7 @@ pub mod query;
 
 use secdns_common::{
     COPIED_QUERY_FLAGS, FLAG_QR, OPT_RR_LEN,
-    cookie::{BADCOOKIE_LOWER, BADCOOKIE_UPPER},
+    cookie::{BADCOOKIE_LOWER, BADCOOKIE_UPPER, COOKIE_OPTION, COOKIE_REPLY_LEN},
 };
 
 use crate::{
@@ -23,6 +23,10 @@ use query::{Edns, ParsedQuery, Question};
 
 /// The largest UDP reply when the client sent no EDNS (RFC 1035 §2.3.4).
 pub const PLAIN_UDP_LIMIT: usize = 512;
+
+/// The data of the COOKIE option a reply carries: the client's cookie, then ours (see
+/// `cookies::Cookies::reply_cookie`).
+pub type ReplyCookie = [u8; COOKIE_REPLY_LEN - 4];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
@@ -64,16 +68,15 @@ pub fn respond_in<'s>(
     snapshot: &'s Snapshot,
     transport: Transport,
 ) -> Option<(Vec<u8>, Option<&'s Name>)> {
-    respond_parsed(query::parse(msg), snapshot, transport, true)
+    respond_parsed(query::parse(msg), snapshot, transport, None)
 }
 
-/// `cookies`: a COOKIE option of ours will be added to the reply of a query with one (see
-/// `cookies::stamp`), which needs room.
+/// The reply to `parsed`; with `cookie`, its OPT carries that COOKIE option.
 fn respond_parsed<'s>(
     parsed: ParsedQuery<'_>,
     snapshot: &'s Snapshot,
     transport: Transport,
-    cookies: bool,
+    cookie: Option<ReplyCookie>,
 ) -> Option<(Vec<u8>, Option<&'s Name>)> {
     match parsed {
         ParsedQuery::Ignore => None,
@@ -88,9 +91,8 @@ fn respond_parsed<'s>(
             error_reply(
                 (id, flags),
                 question.map(|q| q.raw),
-                edns,
+                opt_for(edns, transport, cookie),
                 (rcode, extended_rcode),
-                transport,
             ),
             None,
         )),
@@ -99,34 +101,29 @@ fn respond_parsed<'s>(
             flags,
             question,
             edns,
-            signed,
+            ..
         } => {
-            // Room for the COOKIE option the server adds to unsigned replies.
-            let stamped = cookies && !signed && edns.is_some_and(|e| e.cookie.is_some());
-            let reserve = match stamped {
-                true => secdns_common::cookie::COOKIE_REPLY_LEN,
-                false => 0,
-            };
+            let opt = opt_for(edns, transport, cookie);
             Some(answer_question(
-                id, flags, &question, edns, snapshot, transport, reserve,
+                id, flags, &question, edns, opt, snapshot, transport, 0,
             ))
         }
     }
 }
 
-/// As [`respond_in`], for a message that may be signed with TSIG (RFC 8945 §5.2): a query
-/// about a zone served here signed with a key `key_named` knows is answered and the answer
-/// signed; with a key it does not know, or a signature that does not verify, NOTAUTH says
-/// which (BADKEY, BADSIG, BADTIME). Signed questions outside every zone are refused unsigned,
-/// as Knot does.
+/// As [`respond_in`], for `msg` parsed as `parsed`, which may be signed with TSIG (RFC 8945
+/// §5.2): a query about a zone served here signed with a key `key_named` knows is answered
+/// and the answer signed; with a key it does not know, or a signature that does not verify,
+/// NOTAUTH says which (BADKEY, BADSIG, BADTIME). Signed questions outside every zone are
+/// refused unsigned, as Knot does. With `cookie`, an unsigned reply's OPT carries it.
 pub fn respond_keyed<'s>(
+    parsed: ParsedQuery<'_>,
     msg: &[u8],
     snapshot: &'s Snapshot,
     transport: Transport,
-    cookies: bool,
+    cookie: Option<ReplyCookie>,
     key_named: impl FnOnce(&Name) -> Option<Key>,
 ) -> Option<(Vec<u8>, Option<&'s Name>)> {
-    let parsed = query::parse(msg);
     let ParsedQuery::Query {
         id,
         flags,
@@ -135,15 +132,17 @@ pub fn respond_keyed<'s>(
         signed: true,
     } = parsed
     else {
-        return respond_parsed(parsed, snapshot, transport, cookies);
+        return respond_parsed(parsed, snapshot, transport, cookie);
     };
     if snapshot
         .find_for(&question.lowercase_name(), question.qtype)
         .is_none()
     {
-        return respond_parsed(parsed, snapshot, transport, cookies);
+        return respond_parsed(parsed, snapshot, transport, cookie);
     }
-    let error = |code: u8| error_reply((id, flags), Some(question.raw), edns, (code, 0), transport);
+    // A signed reply carries no cookie: the signature covers what the answer holds.
+    let opt = opt_for(edns, transport, None);
+    let error = |code: u8| error_reply((id, flags), Some(question.raw), opt, (code, 0));
     let record = match crate::transfer::message::parse(msg).map(|m| m.tsig) {
         Ok(Some(record)) => record,
         _ => return Some((error(rcode::FORMERR), None)),
@@ -158,8 +157,9 @@ pub fn respond_keyed<'s>(
     match tsig::verify_request(&key, msg, &record) {
         Ok(request_mac) => {
             let reserve = tsig::response_len(&key);
-            let (mut reply, zone) =
-                answer_question(id, flags, &question, edns, snapshot, transport, reserve);
+            let (mut reply, zone) = answer_question(
+                id, flags, &question, edns, opt, snapshot, transport, reserve,
+            );
             tsig::sign_response(&key, &request_mac, &mut reply, 0);
             Some((reply, zone))
         }
@@ -172,43 +172,37 @@ pub fn respond_keyed<'s>(
 }
 
 /// The truncated reply (TC set, the question and OPT only) that a client over its rate
-/// limit gets instead of `reply` to `msg`: the same AA bit and RCODE, no records, so that a
-/// real client retries over TCP; or BADCOOKIE, when the query had a cookie.
+/// limit gets instead of `reply` to `parsed`: the same AA bit and RCODE, no records, so that
+/// a real client retries over TCP; or, with our `cookie` for it, BADCOOKIE.
 pub fn slip_reply(
-    msg: &[u8],
+    parsed: &ParsedQuery<'_>,
     reply: &[u8],
     transport: Transport,
-    cookies: bool,
+    cookie: Option<ReplyCookie>,
 ) -> Option<Vec<u8>> {
-    let ParsedQuery::Query {
+    let &ParsedQuery::Query {
         id,
         flags,
         question,
         edns,
         ..
-    } = query::parse(msg)
+    } = parsed
     else {
         return None;
     };
+    let opt = opt_for(edns, transport, cookie);
     // A client that sent a cookie is told to come back with ours (RFC 7873 §5.2.3), as
-    // BIND does, rather than to retry over TCP: when `cookies`, ours goes with it.
-    if cookies && edns.is_some_and(|e| e.cookie.is_some()) {
+    // BIND does, rather than to retry over TCP.
+    if opt.is_some_and(|o| o.cookie.is_some()) {
         let badcookie = (BADCOOKIE_LOWER as u8, BADCOOKIE_UPPER);
-        return Some(error_reply(
-            (id, flags),
-            Some(question.raw),
-            edns,
-            badcookie,
-            transport,
-        ));
+        return Some(error_reply((id, flags), Some(question.raw), opt, badcookie));
     }
     let reply_flags = u16::from_be_bytes([*reply.get(2)?, *reply.get(3)?]);
     let mut slip = error_reply(
         (id, flags),
         Some(question.raw),
-        edns,
+        opt,
         ((reply_flags & 0x000f) as u8, 0),
-        transport,
     );
     let kept = (reply_flags & crate::dns::codes::flags::AA) | crate::dns::codes::flags::TC;
     let header = slip.get_mut(2..4)?;
@@ -222,41 +216,48 @@ pub fn slip_reply(
 fn error_reply(
     (id, query_flags): (u16, u16),
     question: Option<&[u8]>,
-    edns: Option<Edns>,
+    opt: Option<Opt>,
     (rcode, extended_rcode): (u8, u8),
-    transport: Transport,
 ) -> Vec<u8> {
     let header_flags = FLAG_QR | (query_flags & COPIED_QUERY_FLAGS) | rcode as u16;
-    let opt = edns.map(|e| Opt {
-        payload: transport.our_payload(),
+    let opt = opt.map(|o| Opt {
         extended_rcode,
-        dnssec_ok: e.dnssec_ok,
-        extended_error: None,
-        keepalive: transport.keepalive_for(edns),
+        ..o
     });
     assemble(id, header_flags, question, [0, 0, 0], &[], opt)
 }
 
-/// The reply to `question`; `reserve` octets are kept free of the client's size for a
-/// signature.
+/// Our OPT for a reply to a query with `edns` (none without), over `transport`, carrying
+/// `cookie`.
+fn opt_for(edns: Option<Edns>, transport: Transport, cookie: Option<ReplyCookie>) -> Option<Opt> {
+    edns.map(|e| Opt {
+        payload: transport.our_payload(),
+        extended_rcode: 0,
+        dnssec_ok: e.dnssec_ok,
+        extended_error: None,
+        keepalive: transport.keepalive_for(edns),
+        cookie,
+    })
+}
+
+/// The reply to `question`, ending in `opt`; `reserve` octets are kept free of the client's
+/// size for a signature.
+#[allow(clippy::too_many_arguments)]
 fn answer_question<'s>(
     id: u16,
     query_flags: u16,
     question: &Question<'_>,
     edns: Option<Edns>,
+    opt: Option<Opt>,
     snapshot: &'s Snapshot,
     transport: Transport,
     reserve: usize,
 ) -> (Vec<u8>, Option<&'s Name>) {
     let dnssec_ok = edns.is_some_and(|e| e.dnssec_ok);
-    let keepalive = transport.keepalive_for(edns);
     let opt_with = |extended_error| {
-        edns.map(|_| Opt {
-            payload: transport.our_payload(),
-            extended_rcode: 0,
-            dnssec_ok,
+        opt.map(|o| Opt {
             extended_error,
-            keepalive,
+            ..o
         })
     };
     let qname = question.lowercase_name();
@@ -301,6 +302,8 @@ pub(crate) struct Opt {
     pub extended_error: Option<u16>,
     /// The TCP idle timeout in 100 ms units (edns-tcp-keepalive, RFC 7828 §3.1).
     pub keepalive: Option<u16>,
+    /// The COOKIE option (RFC 7873), after the others, as the XDP program writes it.
+    pub cookie: Option<ReplyCookie>,
 }
 
 impl Opt {
@@ -312,6 +315,7 @@ impl Opt {
             dnssec_ok: false,
             extended_error: None,
             keepalive: None,
+            cookie: None,
         }
     }
 
@@ -328,7 +332,8 @@ impl Opt {
 
     /// Its length on the wire (see [`write_opt`]).
     fn wire_len(&self) -> usize {
-        OPT_RR_LEN + 6 * self.options().count()
+        let cookie = self.cookie.map_or(0, |_| COOKIE_REPLY_LEN);
+        OPT_RR_LEN + 6 * self.options().count() + cookie
     }
 }
 
@@ -391,6 +396,11 @@ fn write_opt(out: &mut Vec<u8>, opt: &Opt) {
         out.extend_from_slice(&code.to_be_bytes());
         out.extend_from_slice(&2u16.to_be_bytes());
         out.extend_from_slice(&value.to_be_bytes());
+    }
+    if let Some(cookie) = opt.cookie {
+        out.extend_from_slice(&COOKIE_OPTION.to_be_bytes());
+        out.extend_from_slice(&(cookie.len() as u16).to_be_bytes());
+        out.extend_from_slice(&cookie);
     }
 }
 

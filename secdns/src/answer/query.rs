@@ -66,7 +66,7 @@ impl Question<'_> {
     }
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParsedQuery<'a> {
     /// Not answered at all: shorter than a header, or itself a response.
     Ignore,

@@ -21,7 +21,7 @@ use tokio::signal::unix::{SignalKind, signal};
 pub use fast_path::FastPath;
 
 use crate::{
-    answer::{Transport, respond_keyed, slip_reply},
+    answer::{Transport, query, respond_keyed, slip_reply},
     config::Config,
     control,
     cookies::{Cookies, Judged},
@@ -67,25 +67,22 @@ pub fn reply(
         return Some((reply, Verdict::Answer));
     }
     let snapshot = shared.snapshot.load();
-    let cookies = shared.cookies.enabled();
-    let (mut reply, zone) = respond_keyed(msg, &snapshot, transport, cookies, |name| {
+    let parsed = query::parse(msg);
+    let (cookie, judged) = shared.cookies.reply_cookie(&parsed, source);
+    let (reply, zone) = respond_keyed(parsed, msg, &snapshot, transport, cookie, |name| {
         shared.secondaries.get()?.key(name)
     })?;
-    let cookie = shared.cookies.stamp(msg, &mut reply, source);
     let rcode = reply.get(3).map_or(0, |b| b & 0x0f);
     let tcp = matches!(transport, Transport::Tcp { .. });
     shared.stats.queries.bump(tcp, zone, rcode);
     // A client with our cookie is no spoofed one: never limited.
-    if tcp || cookie == Judged::Valid {
+    if tcp || judged == Judged::Valid {
         return Some((reply, Verdict::Answer));
     }
     Some(match shared.rate_limit.judge(source, &reply, zone) {
         Verdict::Answer => (reply, Verdict::Answer),
-        Verdict::Slip => match slip_reply(msg, &reply, transport, cookie != Judged::None) {
-            Some(mut slip) => {
-                shared.cookies.stamp(msg, &mut slip, source);
-                (slip, Verdict::Slip)
-            }
+        Verdict::Slip => match slip_reply(&parsed, &reply, transport, cookie) {
+            Some(slip) => (slip, Verdict::Slip),
             None => (Vec::new(), Verdict::Drop),
         },
         Verdict::Drop => (Vec::new(), Verdict::Drop),
