@@ -419,13 +419,14 @@ pub struct NameHasher {
 }
 
 impl NameHasher {
-    /// (index hash, check) of a lowercased wire-form name, root label included.
-    pub fn hash(&self, lowercased_wire: &[u8]) -> (u64, u64) {
+    /// (index hash, check) of a wire-form name, root label included, in any case: the
+    /// same as of its lowercase form, which is what the program hashes.
+    pub fn hash(&self, wire: &[u8]) -> (u64, u64) {
         let mut state = SipState::new(self.key);
-        for word in words_from_end(lowercased_wire) {
-            state.compress(word);
+        for word in words_from_end(wire) {
+            state.compress(dns_lowercase_word(word));
         }
-        state.finish(lowercased_wire.len())
+        state.finish(wire.len())
     }
 }
 

@@ -45,7 +45,7 @@ pub fn loaded_with(snapshot: &Snapshot) -> anyhow::Result<XdpEngine> {
 }
 
 /// As [`loaded_with`], limiting responses as `rrl` says (the limiter shares the program's
-/// buckets).
+/// buckets, and knows each zone's slot, as the server's does).
 pub fn loaded_with_rate_limit(
     snapshot: &Snapshot,
     rrl: secdns::rate_limit::RrlConfig,
@@ -60,6 +60,13 @@ pub fn loaded_with_rate_limit(
     engine.set_rate_limiter(limiter.clone())?;
     let compiled = compile(snapshot, ANSWER_MAP_MAX_ENTRIES as usize);
     engine.publish(compiled.entries, &compiled.serials)?;
+    let slots = secdns::xdp::compile::zone_slots(snapshot, &Default::default());
+    limiter.set_zone_slots(
+        snapshot
+            .zones()
+            .filter_map(|z| Some((z.apex().clone(), *slots.get(&z.apex().lowercase_wire())?)))
+            .collect(),
+    );
     Ok((engine, limiter))
 }
 

@@ -12,21 +12,14 @@ use secdns::{
     dns::Name,
     rate_limit::{RateLimiter, RrlConfig},
     snapshot::Snapshot,
-    xdp::{
-        compile::{compile, zone_slots},
-        layout::hasher,
-        loader::XdpEngine,
-    },
+    xdp::loader::XdpEngine,
 };
-use secdns_common::{
-    ANSWER_MAP_MAX_ENTRIES,
-    rrl::{ResponseClass, Verdict},
-};
+use secdns_common::rrl::{ResponseClass, Verdict};
 use secdns_tests::{
     EXAMPLE_APEX, EXAMPLE_ZONE,
     frame::{QueryBuilder, UdpFrame},
     prerequisites::require_root,
-    xdp::{OUR_PAYLOAD, snapshot_of},
+    xdp::{OUR_PAYLOAD, loaded_with_rate_limit, snapshot_of},
 };
 
 const XDP_DROP: u32 = 1;
@@ -51,17 +44,8 @@ fn config() -> RrlConfig {
 fn bed(config: RrlConfig) -> Bed {
     require_root();
     let snapshot = snapshot_of(EXAMPLE_APEX, EXAMPLE_ZONE).unwrap();
-    let limiter = Arc::new(RateLimiter::new(config.clone(), hasher().key));
-    let mut engine = XdpEngine::load_for(0, config.table_size).expect("loading the XDP program");
-    engine.set_listener(53, OUR_PAYLOAD).unwrap();
-    engine.set_rate_limiter(limiter.clone()).unwrap();
-    let compiled = compile(&snapshot, ANSWER_MAP_MAX_ENTRIES as usize);
-    engine.publish(compiled.entries, &compiled.serials).unwrap();
-    limiter.set_zone_slots(
-        zone_slots(&snapshot, &Default::default())
-            .into_iter()
-            .collect(),
-    );
+    let (engine, limiter) =
+        loaded_with_rate_limit(&snapshot, config).expect("loading the XDP program");
     Bed {
         engine,
         limiter,
@@ -271,22 +255,27 @@ fn userspace_charges_the_same_buckets() {
     assert_eq!(bed.tally(2, client, "www.example.com.", 1), [2, 0, 0]);
     let query = QueryBuilder::new("www.example.com.", 1).build();
     let reply = respond(&query, &bed.snapshot, udp).unwrap();
+    let parsed = parse(&query);
     assert_eq!(
-        bed.limiter.judge(source, &reply, Some(&zone)),
+        bed.limiter
+            .judge(source, &reply, parsed.question(), Some(&zone)),
         Verdict::Answer
     );
     assert_eq!(bed.ask(client, "www.example.com.", 1), Did::Slipped);
     assert_eq!(
-        bed.limiter.judge(source, &reply, Some(&zone)),
+        bed.limiter
+            .judge(source, &reply, parsed.question(), Some(&zone)),
         Verdict::Drop
     );
     assert_eq!(bed.ask(client, "WWW.example.COM.", 1), Did::Slipped);
     // NXDOMAIN by zone: userspace first, then the kernel, one bucket.
     let query = QueryBuilder::new("nope.example.com.", 1).build();
     let nxdomain = respond(&query, &bed.snapshot, udp).unwrap();
+    let parsed = parse(&query);
     for _ in 0..3 {
         assert_eq!(
-            bed.limiter.judge(source, &nxdomain, Some(&zone)),
+            bed.limiter
+                .judge(source, &nxdomain, parsed.question(), Some(&zone)),
             Verdict::Answer
         );
     }

@@ -89,6 +89,17 @@ pub enum ParsedQuery<'a> {
     },
 }
 
+impl<'a> ParsedQuery<'a> {
+    /// The question, when the message had one that could be read.
+    pub fn question(&self) -> Option<&Question<'a>> {
+        match self {
+            ParsedQuery::Query { question, .. } => Some(question),
+            ParsedQuery::Error { question, .. } => question.as_ref(),
+            ParsedQuery::Ignore => None,
+        }
+    }
+}
+
 fn be16(msg: &[u8], pos: usize) -> Option<u16> {
     Some(u16::from_be_bytes(msg.get(pos..pos + 2)?.try_into().ok()?))
 }

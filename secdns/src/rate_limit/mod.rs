@@ -28,7 +28,7 @@ use secdns_common::{
 pub use settings::{MAX_TABLE_SIZE, Prefix, RrlConfig, mapped};
 pub use words::Words;
 
-use crate::dns::Name;
+use crate::{answer::query::Question, dns::Name};
 
 /// Limited responses of one zone: by class, slipped then dropped.
 pub type LimitedCounts = [[u64; 2]; RESPONSE_CLASSES];
@@ -46,8 +46,8 @@ pub struct RateLimiter {
     buckets: ArcSwap<Words>,
     /// The kernel's counts of what it limited (see `secdns_common::rrl::count_index`).
     kernel_counts: ArcSwap<Option<Words>>,
-    /// The XDP slot of each zone (by lowercased apex), which keys its buckets on both paths.
-    zone_slots: ArcSwap<HashMap<Box<[u8]>, ZoneSlot>>,
+    /// The XDP slot of each zone, which keys its buckets on both paths.
+    zone_slots: ArcSwap<HashMap<Name, ZoneSlot>>,
     /// The buckets are the XDP program's.
     kernel: std::sync::atomic::AtomicBool,
     /// What userspace limited, by zone.
@@ -97,13 +97,19 @@ impl RateLimiter {
     }
 
     /// The XDP slot of each zone, after a publication assigned them.
-    pub fn set_zone_slots(&self, slots: HashMap<Box<[u8]>, ZoneSlot>) {
+    pub fn set_zone_slots(&self, slots: HashMap<Name, ZoneSlot>) {
         self.zone_slots.store(Arc::new(slots));
     }
 
-    /// Charges `reply`, about to go to `source` over UDP, for answering from `zone`: what to
-    /// do with it.
-    pub fn judge(&self, source: IpAddr, reply: &[u8], zone: Option<&Name>) -> Verdict {
+    /// Charges `reply` to `question`, about to go to `source` over UDP, for answering from
+    /// `zone`: what to do with it.
+    pub fn judge(
+        &self,
+        source: IpAddr,
+        reply: &[u8],
+        question: Option<&Question<'_>>,
+        zone: Option<&Name>,
+    ) -> Verdict {
         let config = self.config.load();
         if !config.enabled {
             return Verdict::Answer;
@@ -114,26 +120,28 @@ impl RateLimiter {
             return Verdict::Answer;
         };
         let class = ResponseClass::of(flags, ancount, nscount);
-        let (ipv6, prefix) = match source {
-            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+        let v4 = match source {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+        };
+        let (ipv6, prefix) = match (v4, source) {
+            (Some(v4), _) => (
+                false,
+                prefix_word(u32::from(v4).into(), 32, config.ipv4_prefix),
+            ),
+            (None, IpAddr::V6(v6)) => {
                 let top = (u128::from(v6) >> 64) as u64;
                 (true, prefix_word(top, 64, config.ipv6_prefix))
             }
-            other => {
-                let v4 =
-                    u32::from_be_bytes(mapped(other).octets()[12..].try_into().unwrap_or_default());
-                (false, prefix_word(u64::from(v4), 32, config.ipv4_prefix))
-            }
+            (None, IpAddr::V4(_)) => return Verdict::Answer,
         };
-        let slot = zone.map_or(NO_ZONE_SLOT, |zone| self.slot_of(zone));
-        let subject = match class {
-            ResponseClass::Positive => {
-                let Some((name_hash, qtype)) = self.question_hash(reply) else {
-                    return Verdict::Answer;
-                };
-                subject(class, name_hash, qtype, 0)
+        let subject = match (class, question) {
+            (ResponseClass::Positive, Some(question)) => {
+                let name_hash = NameHasher { key: self.hash_key }.hash(question.qname).0;
+                subject(class, name_hash, question.qtype, 0)
             }
-            _ => zone_subject(slot),
+            (ResponseClass::Positive, None) => return Verdict::Answer,
+            _ => zone_subject(zone.map_or(NO_ZONE_SLOT, |zone| self.slot_of(zone))),
         };
         let key = bucket_key(self.hash_key, ipv6, prefix, class, subject);
         let buckets = self.buckets.load();
@@ -188,39 +196,14 @@ impl RateLimiter {
     /// without one, as the program has it (every such zone shares one negative bucket per
     /// client, as in the kernel); without XDP, one from its name beyond every slot.
     fn slot_of(&self, zone: &Name) -> ZoneSlot {
-        let apex = zone.lowercase_wire();
-        if let Some(slot) = self.zone_slots.load().get(&*apex) {
+        if let Some(slot) = self.zone_slots.load().get(zone) {
             return *slot;
         }
         if self.kernel.load(Ordering::Relaxed) {
             return NO_ZONE_SLOT;
         }
-        let hash = NameHasher { key: self.hash_key }.hash(&apex).0 as u32;
+        let hash = NameHasher { key: self.hash_key }.hash(zone.wire()).0 as u32;
         hash | 1 << 31
-    }
-
-    /// The keyed hash of the lowercased question name of `reply`, and its type.
-    fn question_hash(&self, reply: &[u8]) -> Option<(u64, u16)> {
-        let mut name = Vec::with_capacity(64);
-        let mut at = 12;
-        loop {
-            let len = usize::from(*reply.get(at)?);
-            if len > 63 || name.len() + len + 1 > secdns_common::MAX_NAME_LEN {
-                return None;
-            }
-            name.extend(
-                reply
-                    .get(at..at + 1 + len)?
-                    .iter()
-                    .map(|b| b.to_ascii_lowercase()),
-            );
-            at += 1 + len;
-            if len == 0 {
-                break;
-            }
-        }
-        let qtype = be16(reply, at)?;
-        Some((NameHasher { key: self.hash_key }.hash(&name).0, qtype))
     }
 
     /// Limited responses by zone, userspace's and the kernel's (for `slots`: the zone in

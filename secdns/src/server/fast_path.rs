@@ -137,15 +137,17 @@ impl FastPath {
         let slots = (!update.incremental).then(|| {
             self.published().map(|p| {
                 let slots = p.slots();
-                self.rate_limiter
-                    .set_zone_slots(slots.clone().into_iter().collect());
-                p.snapshot()
+                let named: Vec<_> = p
+                    .snapshot()
                     .into_iter()
                     .flat_map(|s| s.zones())
                     .filter_map(|z| {
                         Some((z.apex().clone(), *slots.get(&z.apex().lowercase_wire())?))
                     })
-                    .collect::<Vec<_>>()
+                    .collect();
+                self.rate_limiter
+                    .set_zone_slots(named.iter().cloned().collect());
+                named
             })
         });
         let mut engine = self.engine()?;

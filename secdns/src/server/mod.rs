@@ -79,14 +79,19 @@ pub fn reply(
     if tcp || judged == Judged::Valid {
         return Some((reply, Verdict::Answer));
     }
-    Some(match shared.rate_limit.judge(source, &reply, zone) {
-        Verdict::Answer => (reply, Verdict::Answer),
-        Verdict::Slip => match slip_reply(&parsed, &reply, transport, cookie) {
-            Some(slip) => (slip, Verdict::Slip),
-            None => (Vec::new(), Verdict::Drop),
+    Some(
+        match shared
+            .rate_limit
+            .judge(source, &reply, parsed.question(), zone)
+        {
+            Verdict::Answer => (reply, Verdict::Answer),
+            Verdict::Slip => match slip_reply(&parsed, &reply, transport, cookie) {
+                Some(slip) => (slip, Verdict::Slip),
+                None => (Vec::new(), Verdict::Drop),
+            },
+            Verdict::Drop => (Vec::new(), Verdict::Drop),
         },
-        Verdict::Drop => (Vec::new(), Verdict::Drop),
-    })
+    )
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
