@@ -30,13 +30,12 @@ use secdns_common::{
     OPTION_HAS_DO_VARIANT, PASS_CHUNK, SCOPE_ZONE_PREFIX, SipState, WORD_CHUNK_MASK,
     WORD_OPTIONS_SHIFT, XdpConfig, ZONE_COUNTER_COUNT, ZONE_SLOTS,
     cookie::COOKIE_REPLY_LEN,
-    rrl::{RRL_COUNT_COUNT, Verdict},
+    rrl::{RRL_ALLOW_MAX, RRL_COUNT_COUNT, Verdict},
     zone_counter_index,
 };
 
 /// Shared with userspace through a mapping of the array (see `xdp::maps` there).
 const BPF_F_MMAPABLE: u32 = 1 << 10;
-use secdns_common::rrl::RRL_ALLOW_MAX;
 
 #[map]
 static CONFIG: Array<XdpConfig> = Array::with_max_entries(1, 0);
@@ -134,10 +133,10 @@ pub fn secdns_xdp(ctx: XdpContext) -> u32 {
 fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
     let config = CONFIG.get(0).ok_or(Pass(Counter::NotDns))?;
     let query = query::parse(ctx, config.port, config.hash_key)?;
+    rate_limit::remember_source(ctx, &query).ok_or(Pass(Counter::Malformed))?;
     // Here, where the verifier has one way through so far, and settled into one unknown for
     // the rest (see `query::settle_offsets`): whether the reply carries a cookie, and
     // whether the query's was ours.
-    rate_limit::remember_source(ctx, &query).ok_or(Pass(Counter::Malformed))?;
     let cookie = query::opaque(query.scratch, cookie::answer(&query, &config.cookies));
     // Kept as numbers, not branched on: each branch would have the verifier check all
     // that follows once more.
@@ -189,28 +188,25 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
         0
     };
     let dns_len = reply::reply_len(&query, &record, config.udp_payload, cookie_len)?;
-    // What the rate limit and the counters need of the answer, kept while its source
-    // address is still the client's.
-    let answer = rate_limit::prepare(&query, header, &config.rrl);
     // Charged once the kernel has what it needs to send the answer (what it passes,
     // userspace charges), before the frame is resized: a limited one costs no resize. A
     // client with our cookie is no spoofed one: never limited.
-    let verdict = match cookie & cookie::OURS {
-        0 => rate_limit::judge(&query, &config.rrl),
-        _ => Verdict::Answer,
+    let (verdict, charged) = match cookie & cookie::OURS {
+        0 => rate_limit::judge(&query, header, &config.rrl),
+        _ => (Verdict::Answer, false),
     };
     match verdict {
         Verdict::Answer => {}
         Verdict::Slip => {
-            return reply::write_slip(ctx, &query, answer.flags, config.udp_payload, cookie_len)
+            return reply::write_slip(ctx, &query, header.flags, config.udp_payload, cookie_len)
                 .ok_or(Pass(Counter::Dropped));
         }
         Verdict::Drop => return Err(Pass(Counter::RateLimited)),
     }
     if let Err(failed) = reply::make_room(ctx, &query, dns_len) {
         // Passed to userspace, which charges it (the frame is as it came).
-        if failed.0 == Counter::ResizeFailed {
-            rate_limit::refund(&query);
+        if charged && failed.0 == Counter::ResizeFailed {
+            rate_limit::refund();
         }
         return Err(failed);
     }
@@ -222,9 +218,9 @@ fn answer(ctx: &XdpContext) -> Result<Counter, Pass> {
         cookie_len,
     };
     let sent = reply::write_reply(ctx, &query, &record, reply)?;
-    let slot = answer.zone_slot;
+    let slot = header.zone_slot;
     if slot < COUNTED_ZONE_SLOTS {
-        if let Some(count) = ZONE_COUNTERS.get_ptr_mut(zone_counter_index(slot, answer.flags)) {
+        if let Some(count) = ZONE_COUNTERS.get_ptr_mut(zone_counter_index(slot, header.flags)) {
             // SAFETY: per-CPU slot, nobody else writes it while we run.
             unsafe { *count += 1 };
         }

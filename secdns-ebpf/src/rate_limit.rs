@@ -19,21 +19,17 @@ use crate::{
     CONFIG, RRL_ALLOW, RRL_BUCKETS, RRL_COUNTS, SCRATCH, Scratch, packet::ptr_at, query::Query,
 };
 
-/// What the rate limit and the counters keep of an answer (see [`prepare`]).
-pub struct Answer {
-    pub flags: u16,
-    pub zone_slot: u32,
-}
-
-/// Keeps in the scratch what [`judge`] needs of the answer with `header` to `q`, the source
-/// address included (while the frame still holds the query).
+/// What to do with the answer with `header` to `q`, charged to its bucket, and whether the
+/// charge can be taken back (see [`refund`]).
+///
+/// The work runs in a global function (see [`secdns_rrl_charge`]): the verifier checks it
+/// once, and its stack is its own, not the program's, whose frame is near the kernel's
+/// limit.
 #[inline(always)]
-pub fn prepare(q: &Query, header: &BodyHeader, settings: &RrlSettings) -> Answer {
-    let answer = Answer {
-        flags: header.flags,
-        zone_slot: header.zone_slot,
-    };
-    let on = settings.flags & RRL_ON != 0;
+pub fn judge(q: &Query, header: &BodyHeader, settings: &RrlSettings) -> (Verdict, bool) {
+    if settings.flags & RRL_ON == 0 {
+        return (Verdict::Answer, false);
+    }
     // SAFETY: per-CPU scratch.
     unsafe {
         (*q.scratch).rrl_work = Work {
@@ -43,38 +39,24 @@ pub fn prepare(q: &Query, header: &BodyHeader, settings: &RrlSettings) -> Answer
             ancount: header.ancount,
             nscount: header.nscount,
             zone_slot: header.zone_slot,
-            verdict: if on { CHARGE } else { 0 },
-            charged: 0,
             bucket: 0,
             before: 0,
             after: 0,
         }
     };
-    answer
-}
-
-/// What to do with the answer [`prepare`] kept.
-///
-/// The work runs in a global function (see [`secdns_rrl_charge`]): the verifier checks it
-/// once, and its stack is its own, not the program's, whose frame is near the kernel's
-/// limit.
-#[inline(always)]
-pub fn judge(q: &Query, settings: &RrlSettings) -> Verdict {
-    // SAFETY: per-CPU scratch, filled by `prepare`.
-    if settings.flags & RRL_ON == 0 || unsafe { (*q.scratch).rrl_work.verdict } != CHARGE {
-        return Verdict::Answer;
-    }
     match secdns_rrl_charge() {
-        SLIP => Verdict::Slip,
-        DROP => Verdict::Drop,
-        _ => Verdict::Answer,
+        SLIP => (Verdict::Slip, false),
+        DROP => (Verdict::Drop, false),
+        CHARGED => (Verdict::Answer, true),
+        _ => (Verdict::Answer, false),
     }
 }
 
-/// [`Work::verdict`] before the charge: the answer is to be charged.
-const CHARGE: u32 = 3;
+/// What [`secdns_rrl_charge`] returns besides 0, an answer sent uncharged.
 const SLIP: u32 = 1;
 const DROP: u32 = 2;
+/// An answer, charged.
+const CHARGED: u32 = 3;
 
 /// What [`secdns_rrl_charge`] works on, in the scratch (with `Scratch::source`).
 #[repr(C)]
@@ -86,11 +68,7 @@ pub struct Work {
     ancount: u16,
     nscount: u16,
     zone_slot: u32,
-    /// [`CHARGE`] when the answer is to be charged; then what was decided: 0 answer,
-    /// [`SLIP`], [`DROP`].
-    verdict: u32,
     /// An answer charged: the bucket, and its word before and after (see [`refund`]).
-    charged: u32,
     bucket: u32,
     before: u64,
     after: u64,
@@ -99,11 +77,8 @@ pub struct Work {
 /// Takes back the charge of an answer the kernel could not send after all (the frame could
 /// not be resized: userspace sends it, and charges it), if nobody charged the bucket since.
 #[inline(always)]
-pub fn refund(q: &Query) {
-    // SAFETY: per-CPU scratch, filled by `prepare` and the charge for this packet.
-    if unsafe { (*q.scratch).rrl_work.charged } != 0 {
-        secdns_rrl_refund();
-    }
+pub fn refund() {
+    secdns_rrl_refund();
 }
 
 /// See [`refund`]; a global function, as [`secdns_rrl_charge`].
@@ -124,8 +99,9 @@ pub extern "C" fn secdns_rrl_refund() -> u32 {
     swapped as u32
 }
 
-/// Charges the answer the scratch describes: 0 to send it, [`SLIP`] or [`DROP`]. A global
-/// function: the verifier checks it once, on its own, and its callers see an unknown.
+/// Charges the answer the scratch describes: 0 to send it, [`CHARGED`] to send it charged,
+/// [`SLIP`] or [`DROP`]. A global function: the verifier checks it once, on its own, and
+/// its callers see an unknown.
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub extern "C" fn secdns_rrl_charge() -> u32 {
@@ -133,16 +109,13 @@ pub extern "C" fn secdns_rrl_charge() -> u32 {
         return 0;
     };
     // SAFETY: per-CPU scratch, filled by `judge` for this packet.
-    match charged(unsafe { &mut *scratch }, &config.rrl, config.hash_key) {
-        Verdict::Answer => 0,
-        Verdict::Slip => SLIP,
-        Verdict::Drop => DROP,
-    }
+    charged(unsafe { &mut *scratch }, &config.rrl, config.hash_key)
 }
 
-/// Charges the answer the scratch describes to its bucket: what to do with it.
+/// Charges the answer the scratch describes to its bucket: what to do with it (see
+/// [`secdns_rrl_charge`]).
 #[inline(always)]
-fn charged(scratch: &mut Scratch, settings: &RrlSettings, hash_key: [u64; 2]) -> Verdict {
+fn charged(scratch: &mut Scratch, settings: &RrlSettings, hash_key: [u64; 2]) -> u32 {
     let work = &scratch.rrl_work;
     let address = scratch.source.data;
     let word = |at: usize| {
@@ -174,7 +147,7 @@ fn charged(scratch: &mut Scratch, settings: &RrlSettings, hash_key: [u64; 2]) ->
     );
     let bucket = bucket_at(key, settings.words);
     let Some(word) = RRL_BUCKETS.get_ptr_mut(bucket) else {
-        return Verdict::Answer;
+        return 0;
     };
     // The coarse clock (a tick's resolution, milliseconds) is plenty for a limit of seconds,
     // and costs a fraction of the precise one. Userspace reads the same clock.
@@ -197,7 +170,8 @@ fn charged(scratch: &mut Scratch, settings: &RrlSettings, hash_key: [u64; 2]) ->
         if swapped {
             if verdict == Verdict::Answer {
                 let work = &mut scratch.rrl_work;
-                (work.charged, work.bucket, work.before, work.after) = (1, bucket, old, new);
+                (work.bucket, work.before, work.after) = (bucket, old, new);
+                return CHARGED;
             }
             break;
         }
@@ -208,17 +182,18 @@ fn charged(scratch: &mut Scratch, settings: &RrlSettings, hash_key: [u64; 2]) ->
     let allowed =
         || settings.flags & RRL_HAS_ALLOW != 0 && RRL_ALLOW.get(&scratch.source).is_some();
     if verdict == Verdict::Answer || allowed() {
-        return Verdict::Answer;
+        return 0;
     }
     let dropped = verdict == Verdict::Drop;
     if let Some(count) = RRL_COUNTS.get_ptr_mut(count_index(work.zone_slot, class, dropped)) {
         // SAFETY: as the bucket above.
         unsafe { atomic_xadd::<u64, u64, { Relaxed }>(count, 1) };
     }
-    if settings.flags & RRL_LOG_ONLY != 0 {
-        return Verdict::Answer;
+    match verdict {
+        _ if settings.flags & RRL_LOG_ONLY != 0 => 0,
+        Verdict::Slip => SLIP,
+        _ => DROP,
     }
-    verdict
 }
 
 /// Leaves the query's source address in the scratch (`Scratch::source`) while the frame

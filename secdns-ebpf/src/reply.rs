@@ -420,16 +420,9 @@ pub fn write_slip(
 ) -> Option<Counter> {
     let dns_len = DNS_HEADER_LEN + q.qname_len + 4 + opt_len(q, cookie_len);
     let dns_len = launder_within(q.scratch, dns_len, MAX_PREFIX_LEN)?;
-    // SAFETY: helper call on our own context.
-    let old_len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) } as usize;
-    // Longer than the query only by our cookie (BADCOOKIE to a client cookie alone).
-    let delta = (q.dns_off() + dns_len) as i32 - old_len as i32;
-    if delta > 0 {
-        grow(ctx, q, delta).ok()?;
-    // SAFETY: helper call on our own context.
-    } else if delta < 0 && unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } != 0 {
-        return None;
-    }
+    // Shorter than the query, or longer only by our cookie (BADCOOKIE to a client cookie
+    // alone).
+    make_room(ctx, q, dns_len).ok()?;
     // A client that sent a cookie is told to come back with ours (RFC 7873 §5.2.3), as
     // BIND does, rather than to retry over TCP.
     let (flags, extended) = match cookie_len {
