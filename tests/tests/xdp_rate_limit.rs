@@ -234,7 +234,7 @@ fn allow_listed_prefixes_and_log_only_are_never_limited() {
 fn positive_limited(bed: &Bed) -> [u64; 2] {
     let apex: Name = EXAMPLE_APEX.parse().unwrap();
     bed.limiter
-        .limited(&[(apex.clone(), 0)])
+        .limited()
         .into_iter()
         .find(|(zone, _)| zone.as_ref() == Some(&apex))
         .map_or([0, 0], |(_, counts)| {

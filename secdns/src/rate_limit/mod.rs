@@ -20,8 +20,8 @@ use secdns_common::{
     NO_ZONE_SLOT, NameHasher, ZoneSlot,
     rrl::{
         CHARGE_TRIES, RESPONSE_CLASSES, RRL_COUNT_COUNT, RRL_COUNT_ZONES, RateLimit, ResponseClass,
-        RrlSettings, Verdict, bucket_at, bucket_key, bucket_tag, charge, count_index, prefix_word,
-        subject, zone_subject,
+        Verdict, bucket_at, bucket_key, bucket_tag, charge, count_index, prefix_word, subject,
+        zone_subject,
     },
 };
 
@@ -44,12 +44,11 @@ pub struct RateLimiter {
     config: ArcSwap<RrlConfig>,
     /// The buckets; replaced when the XDP program's are mapped.
     buckets: ArcSwap<Words>,
-    /// The kernel's counts of what it limited (see `secdns_common::rrl::count_index`).
+    /// The kernel's counts of what it limited (see `secdns_common::rrl::count_index`), once
+    /// the buckets are the XDP program's.
     kernel_counts: ArcSwap<Option<Words>>,
     /// The XDP slot of each zone, which keys its buckets on both paths.
     zone_slots: ArcSwap<HashMap<Name, ZoneSlot>>,
-    /// The buckets are the XDP program's.
-    kernel: std::sync::atomic::AtomicBool,
     /// What userspace limited, by zone.
     counts: Mutex<Limited>,
     hash_key: [u64; 2],
@@ -65,7 +64,6 @@ impl RateLimiter {
             buckets: ArcSwap::from_pointee(words),
             kernel_counts: ArcSwap::from_pointee(None),
             zone_slots: ArcSwap::default(),
-            kernel: std::sync::atomic::AtomicBool::new(false),
             counts: Mutex::default(),
             hash_key,
         }
@@ -83,17 +81,10 @@ impl RateLimiter {
         Ok(())
     }
 
-    /// The settings as the XDP program takes them.
-    pub fn kernel_settings(&self) -> RrlSettings {
-        let config = self.config.load();
-        config.kernel(config.table_size)
-    }
-
     /// From now on, the buckets and counts the XDP program uses.
     pub fn use_kernel_words(&self, buckets: Words, counts: Words) {
         self.buckets.store(Arc::new(buckets));
         self.kernel_counts.store(Arc::new(Some(counts)));
-        self.kernel.store(true, Ordering::Relaxed);
     }
 
     /// The XDP slot of each zone, after a publication assigned them.
@@ -199,16 +190,15 @@ impl RateLimiter {
         if let Some(slot) = self.zone_slots.load().get(zone) {
             return *slot;
         }
-        if self.kernel.load(Ordering::Relaxed) {
+        if self.kernel_counts.load().is_some() {
             return NO_ZONE_SLOT;
         }
         let hash = NameHasher { key: self.hash_key }.hash(zone.wire()).0 as u32;
         hash | 1 << 31
     }
 
-    /// Limited responses by zone, userspace's and the kernel's (for `slots`: the zone in
-    /// each XDP slot) together.
-    pub fn limited(&self, slots: &[(Name, ZoneSlot)]) -> Vec<(Option<Name>, LimitedCounts)> {
+    /// Limited responses by zone, userspace's and the kernel's together.
+    pub fn limited(&self) -> Vec<(Option<Name>, LimitedCounts)> {
         let mut all: HashMap<Option<Name>, LimitedCounts> = {
             let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
             let zones = counts.zones.iter().map(|(z, c)| (Some(z.clone()), *c));
@@ -219,7 +209,7 @@ impl RateLimiter {
             let read = |slot: ZoneSlot, class: ResponseClass, dropped: bool| {
                 words
                     .get(count_index(slot, class, dropped) as usize)
-                    .map_or(0, |w| w.load(std::sync::atomic::Ordering::Relaxed))
+                    .map_or(0, |w| w.load(Ordering::Relaxed))
             };
             let mut add = |zone: Option<Name>, slot: ZoneSlot| {
                 let counts = all.entry(zone).or_default();
@@ -228,7 +218,7 @@ impl RateLimiter {
                     counts[class as usize][1] += read(slot, class, true);
                 }
             };
-            for (apex, slot) in slots {
+            for (apex, slot) in self.zone_slots.load().iter() {
                 if *slot < RRL_COUNT_ZONES - 1 {
                     add(Some(apex.clone()), *slot);
                 }

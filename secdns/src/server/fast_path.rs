@@ -248,11 +248,6 @@ impl FastPath {
         Ok(out)
     }
 
-    /// The zone in each counted slot.
-    pub fn counted_slots(&self) -> Vec<(Name, secdns_common::ZoneSlot)> {
-        self.slots.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
     /// Writes the cookie secrets and the clock's offset into the program (after a change,
     /// and now and then: the wall clock may have been set).
     pub fn update_cookies(&self) -> anyhow::Result<()> {

@@ -261,7 +261,6 @@ pub struct XdpEngine {
     rate_limiter: Option<std::sync::Arc<RateLimiter>>,
     /// The cookie secrets the program shares with userspace.
     cookies: Option<std::sync::Arc<Cookies>>,
-    allow: Vec<Prefix>,
 }
 
 impl XdpEngine {
@@ -308,7 +307,6 @@ impl XdpEngine {
             rrl_words,
             rate_limiter: None,
             cookies: None,
-            allow: Vec::new(),
         };
         engine.write_config()?;
         Ok(engine)
@@ -544,8 +542,7 @@ impl XdpEngine {
             return Ok(());
         };
         let config = limiter.config();
-        self.allow = config.allow.clone();
-        self.instance.write_allow(&self.allow)?;
+        self.instance.write_allow(&config.allow)?;
         self.current.rrl = config.kernel(self.rrl_words);
         self.write_config()
     }
@@ -831,7 +828,9 @@ impl XdpEngine {
                 to.store(from.load(Ordering::Relaxed), Ordering::Relaxed);
             }
         }
-        instance.write_allow(&self.allow)?;
+        if let Some(limiter) = &self.rate_limiter {
+            instance.write_allow(&limiter.config().allow)?;
+        }
         let all: Vec<(ZoneSlot, u32)> = self.serials.iter().map(|(s, v)| (*s, *v)).collect();
         instance.write_serials(0, &all)?;
         instance.write_serials(1, &all)?;

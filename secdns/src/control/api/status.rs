@@ -74,16 +74,15 @@ pub async fn stats(State(api): State<Api>) -> ApiResult<Json<StatsReport>> {
 
 pub async fn metrics(State(api): State<Api>) -> ApiResult<impl IntoResponse> {
     let shared = &api.shared;
-    let (xdp, xdp_zones, slots) = match shared.fast_path.get() {
+    let (xdp, xdp_zones) = match shared.fast_path.get() {
         Some(fast_path) => (
             Some((fast_path.counters()?, fast_path.usage())),
             fast_path.zone_counts()?,
-            fast_path.counted_slots(),
         ),
-        None => (None, Vec::new(), Vec::new()),
+        None => (None, Vec::new()),
     };
     let rrl = shared.rate_limit.config();
-    let rrl = (rrl.enabled, rrl.log_only, shared.rate_limit.limited(&slots));
+    let rrl = (rrl.enabled, rrl.log_only, shared.rate_limit.limited());
     let secondaries = api.secondaries()?;
     let zones = secondaries
         .running()
