@@ -174,7 +174,7 @@ impl Drop for TestNet {
 }
 
 /// Runs `work` on a thread that joined network namespace `ns`.
-fn within<T: Send + 'static>(
+pub fn within<T: Send + 'static>(
     ns: &str,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> anyhow::Result<T> {

@@ -20,7 +20,7 @@ use secdns_common::cookie::COOKIE_OPTION;
 use secdns_tests::{
     TempDir,
     frame::QueryBuilder,
-    netns::{SERVER_V4, TestNet},
+    netns::{SERVER_V4, TestNet, within},
     prerequisites::{require_root, require_tools},
     records::hosts_zone,
     servers::{
@@ -269,7 +269,7 @@ fn flood(net: &TestNet, pid: u32, queries: &Path, seconds: u32) -> anyhow::Resul
     let legit_seconds = seconds;
     let legit = {
         let client_ns = net.client_ns.clone();
-        std::thread::spawn(move || legitimate_client(&client_ns, legit_seconds))
+        std::thread::spawn(move || within(&client_ns, move || legitimate_client(legit_seconds)))
     };
     let (cpu, xdp) = (
         process_tree_cpu(pid)?,
@@ -294,7 +294,7 @@ fn flood(net: &TestNet, pid: u32, queries: &Path, seconds: u32) -> anyhow::Resul
         .saturating_sub(xdp.0);
     let (legit_sent, latencies) = legit
         .join()
-        .map_err(|_| anyhow::anyhow!("the legitimate client panicked"))??;
+        .map_err(|_| anyhow::anyhow!("the legitimate client panicked"))???;
     let mut latencies = latencies;
     latencies.sort_by(f64::total_cmp);
     Ok(Flood {
@@ -309,19 +309,8 @@ fn flood(net: &TestNet, pid: u32, queries: &Path, seconds: u32) -> anyhow::Resul
 
 /// A resolver in another prefix asking LEGIT_RATE times a second for `seconds`, with the
 /// server's cookie once it has one: (questions asked, latency of each answer in µs).
-fn legitimate_client(client_ns: &str, seconds: u32) -> anyhow::Result<(u64, Vec<f64>)> {
-    let path = format!("/run/netns/{client_ns}");
-    let namespace = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
-    // SAFETY: a valid namespace fd; setns changes this thread's namespace only.
-    if unsafe {
-        libc::setns(
-            std::os::fd::AsRawFd::as_raw_fd(&namespace),
-            libc::CLONE_NEWNET,
-        )
-    } != 0
-    {
-        anyhow::bail!("setns {path}: {}", std::io::Error::last_os_error());
-    }
+/// Runs in the client namespace.
+fn legitimate_client(seconds: u32) -> anyhow::Result<(u64, Vec<f64>)> {
     let socket = UdpSocket::bind((LEGIT_SOURCE, 0))?;
     socket.connect((SERVER_V4, 53))?;
     socket.set_read_timeout(Some(Duration::from_millis(200)))?;
