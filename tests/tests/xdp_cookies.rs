@@ -86,6 +86,12 @@ impl Bed {
         }
     }
 
+    /// Changes the cookies as the API does, in userspace and the program.
+    fn change_cookies(&mut self, enabled: Option<bool>, secret: Option<Secret>) {
+        self.cookies.change(enabled, secret);
+        self.engine.update_cookies().unwrap();
+    }
+
     /// Userspace's reply to `query` from `source`, its cookie added (the server cookie made
     /// in the same second as the kernel's, or sent back).
     fn userspace(&self, source: &str, query: &[u8], limited: bool) -> Vec<u8> {
@@ -99,6 +105,14 @@ impl Bed {
         }
         reply
     }
+}
+
+/// Seconds since the epoch, as cookie timestamps count them.
+fn unix_now() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32
 }
 
 fn query_with_cookie(cookie: &[u8]) -> Vec<u8> {
@@ -151,10 +165,7 @@ fn a_client_cookie_gets_our_server_cookie() {
         let timestamp = u32::from_be_bytes(cookie[12..16].try_into().unwrap());
         let ours = server_cookie(&SECRET, &CLIENT, timestamp, &address);
         assert_eq!(cookie[8..], ours, "from {source}");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as u32;
+        let now = unix_now();
         assert!(
             now.abs_diff(timestamp) <= 2,
             "timestamp {timestamp}, now {now}"
@@ -175,10 +186,7 @@ fn a_client_cookie_gets_our_server_cookie() {
 fn a_good_server_cookie_comes_back_and_is_never_limited() {
     let bed = bed(2);
     let source = "198.51.100.7";
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as u32;
+    let now = unix_now();
     let good = [
         &CLIENT[..],
         &server_cookie(&SECRET, &CLIENT, now - 60, &[198, 51, 100, 7]),
@@ -231,27 +239,18 @@ fn a_good_server_cookie_comes_back_and_is_never_limited() {
 
 #[test]
 fn the_previous_secret_is_good_after_a_rotation() {
-    let bed = bed(1_000_000);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as u32;
+    let mut bed = bed(1_000_000);
+    let now = unix_now();
     let made = [
         &CLIENT[..],
         &server_cookie(&SECRET, &CLIENT, now, &[198, 51, 100, 7]),
     ]
     .concat();
-    bed.cookies.change(None, Some(Secret([0x77; 16])));
-    let mut engine = bed.engine;
-    engine.update_cookies().unwrap();
-    let bed = Bed { engine, ..bed };
+    bed.change_cookies(None, Some(Secret([0x77; 16])));
     let reply = answered(&bed, "198.51.100.7", &query_with_cookie(&made), false);
     assert_eq!(cookie_in(&reply), made, "still good: sent back");
     // A second rotation forgets it.
-    bed.cookies.change(None, Some(Secret([0x78; 16])));
-    let mut engine = bed.engine;
-    engine.update_cookies().unwrap();
-    let bed = Bed { engine, ..bed };
+    bed.change_cookies(None, Some(Secret([0x78; 16])));
     let reply = answered(&bed, "198.51.100.7", &query_with_cookie(&made), false);
     assert_ne!(cookie_in(&reply), made);
 }
@@ -291,11 +290,8 @@ fn cookies_of_a_forbidden_length_go_to_userspace() {
 
 #[test]
 fn with_cookies_off_a_limited_query_with_a_cookie_gets_a_truncated_reply() {
-    let bed = bed(2);
-    bed.cookies.change(Some(false), None);
-    let mut engine = bed.engine;
-    engine.update_cookies().unwrap();
-    let bed = Bed { engine, ..bed };
+    let mut bed = bed(2);
+    bed.change_cookies(Some(false), None);
     let query = query_with_cookie(&CLIENT);
     let source = "198.51.100.7";
     for _ in 0..3 {
