@@ -143,6 +143,71 @@ impl TestNet {
         Ok(())
     }
 
+    /// Gives both veth ends a NIC's receive path: NAPI polling (which a veth has only with
+    /// an XDP program or GRO on: GRO is turned on) in kernel threads at real-time priority
+    /// 50, the priority of a threaded NIC interrupt. Otherwise a veth's receive work runs in
+    /// the sending task's softirq or in ksoftirqd at normal priority, where a load generator
+    /// sharing the CPUs delays it for milliseconds; on a server the NIC's interrupt would
+    /// have run it at once. The same for every server, with or without XDP.
+    pub fn napi_at_interrupt_priority(&self) -> anyhow::Result<()> {
+        for (ns, ifname) in [
+            (&self.server_ns, &self.server_if),
+            (&self.client_ns, &self.client_if),
+        ] {
+            run(&[
+                "ip", "netns", "exec", ns, "ethtool", "-K", ifname, "gro", "on",
+            ])?;
+            let path = format!("/sys/class/net/{ifname}/threaded");
+            run(&[
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "sh",
+                "-c",
+                &format!("echo 1 > {path}"),
+            ])?;
+        }
+        let mut raised = 0;
+        for entry in std::fs::read_dir("/proc").context("listing /proc")? {
+            let entry = entry?;
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let Ok(comm) = std::fs::read_to_string(entry.path().join("comm")) else {
+                continue; // gone meanwhile
+            };
+            // "napi/<interface>-<id>", cut to the kernel's 15 bytes of a task name.
+            let ours = [&self.server_if, &self.client_if].iter().any(|ifname| {
+                comm.trim_end()
+                    .strip_prefix(&format!("napi/{ifname}"))
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+            });
+            if !ours {
+                continue;
+            }
+            let param = libc::sched_param { sched_priority: 50 };
+            // SAFETY: a plain system call with a valid parameter block.
+            if unsafe { libc::sched_setscheduler(pid, libc::SCHED_FIFO, &param) } != 0 {
+                bail!(
+                    "giving NAPI thread {pid} ({}) real-time priority: {}",
+                    comm.trim_end(),
+                    std::io::Error::last_os_error()
+                );
+            }
+            raised += 1;
+        }
+        if raised < 2 {
+            bail!(
+                "found {raised} NAPI threads of {} and {} after making them threaded, \
+                 expected one each",
+                self.server_if,
+                self.client_if
+            );
+        }
+        Ok(())
+    }
+
     /// Runs `work` on a thread inside the client namespace: the sockets it opens are the
     /// client's.
     pub fn on_client<T: Send + 'static>(

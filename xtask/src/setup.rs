@@ -19,6 +19,8 @@ const PACKAGES: &[&str] = &[
     "dnsperf",
     "bpftool",
     "iproute2",
+    // The flood bench turns GRO (and with it NAPI polling) on for the veth pair.
+    "ethtool",
     "tcpdump",
     "faketime",
     "bind9",

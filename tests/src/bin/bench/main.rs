@@ -178,15 +178,29 @@ fn xdp(quick: bool) -> anyhow::Result<()> {
         loaded_with_rate_limit(&snapshot, rrl).map(|(engine, _)| engine)
     };
     let www = query("www.example.com.", 1);
-    for (label, engine, action) in [
+    // What a random-subdomain flood costs once limited (see `bench flood`).
+    let nxdomain = query("qzkxjw-81hd.example.com.", 1);
+    for (label, engine, frame, action) in [
         (
             "positive, rate limits on (answered)",
             limited(1_000_000)?,
+            &www,
             3,
         ),
-        ("positive, over the rate limit (dropped)", limited(1)?, 1),
+        (
+            "positive, over the rate limit (dropped)",
+            limited(1)?,
+            &www,
+            1,
+        ),
+        (
+            "NXDOMAIN, over the rate limit (dropped)",
+            limited(1)?,
+            &nxdomain,
+            1,
+        ),
     ] {
-        let ns = median_ns(&engine, &www, action).with_context(|| label.to_string())?;
+        let ns = median_ns(&engine, frame, action).with_context(|| label.to_string())?;
         medians.push((label, ns));
         show(label, format!("{ns:.0}"));
         rows.push(serde_json::json!({ "case": label, "median_ns": ns, "runs": RUNS }));
