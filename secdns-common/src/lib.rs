@@ -273,7 +273,7 @@ pub struct XdpConfig {
     /// Buckets in the INDEX array (its `max_entries`).
     pub buckets: u32,
     pub reserved: u32,
-    /// The secret of [`NameHasher`], chosen by userspace (and of `rrl::bucket_key`).
+    /// The secret of [`NameHasher`], chosen by userspace (and the source of `rrl::BucketKeys`).
     pub hash_key: [u64; 2],
     pub rrl: rrl::RrlSettings,
     pub cookies: cookie::CookieSettings,

@@ -11,7 +11,7 @@ use secdns_common::{
     BodyHeader,
     rrl::{
         CHARGE_TRIES, RRL_HAS_ALLOW, RRL_LOG_ONLY, RRL_ON, ResponseClass, RrlSettings, Verdict,
-        bucket_at, bucket_key, bucket_tag, charge, count_index, prefix_word, subject, zone_subject,
+        bucket_at, bucket_tag, charge, count_index, prefix_word, subject, zone_subject,
     },
 };
 
@@ -109,13 +109,13 @@ pub extern "C" fn secdns_rrl_charge() -> u32 {
         return 0;
     };
     // SAFETY: per-CPU scratch, filled by `judge` for this packet.
-    charged(unsafe { &mut *scratch }, &config.rrl, config.hash_key)
+    charged(unsafe { &mut *scratch }, &config.rrl)
 }
 
 /// Charges the answer the scratch describes to its bucket: what to do with it (see
 /// [`secdns_rrl_charge`]).
 #[inline(always)]
-fn charged(scratch: &mut Scratch, settings: &RrlSettings, hash_key: [u64; 2]) -> u32 {
+fn charged(scratch: &mut Scratch, settings: &RrlSettings) -> u32 {
     let work = &scratch.rrl_work;
     let address = scratch.source.data;
     let word = |at: usize| {
@@ -138,8 +138,7 @@ fn charged(scratch: &mut Scratch, settings: &RrlSettings, hash_key: [u64; 2]) ->
     };
     let class = ResponseClass::of(work.flags, work.ancount, work.nscount);
     let zone = zone_subject(work.zone_slot);
-    let key = bucket_key(
-        hash_key,
+    let key = settings.keys.key(
         ipv6,
         prefix,
         class,

@@ -19,8 +19,8 @@ use arc_swap::ArcSwap;
 use secdns_common::{
     NO_ZONE_SLOT, NameHasher, ZoneSlot,
     rrl::{
-        CHARGE_TRIES, RESPONSE_CLASSES, RRL_COUNT_COUNT, RRL_COUNT_ZONES, RateLimit, ResponseClass,
-        Verdict, bucket_at, bucket_key, bucket_tag, charge, count_index, prefix_word, subject,
+        BucketKeys, CHARGE_TRIES, RESPONSE_CLASSES, RRL_COUNT_COUNT, RRL_COUNT_ZONES, RateLimit,
+        ResponseClass, Verdict, bucket_at, bucket_tag, charge, count_index, prefix_word, subject,
         zone_subject,
     },
 };
@@ -51,7 +51,9 @@ pub struct RateLimiter {
     zone_slots: ArcSwap<HashMap<Name, ZoneSlot>>,
     /// What userspace limited, by zone.
     counts: Mutex<Limited>,
+    /// The answer index's secret: for hashing names as the program does.
     hash_key: [u64; 2],
+    keys: BucketKeys,
 }
 
 impl RateLimiter {
@@ -66,6 +68,7 @@ impl RateLimiter {
             zone_slots: ArcSwap::default(),
             counts: Mutex::default(),
             hash_key,
+            keys: BucketKeys::new(hash_key),
         }
     }
 
@@ -134,13 +137,13 @@ impl RateLimiter {
             (ResponseClass::Positive, None) => return Verdict::Answer,
             _ => zone_subject(zone.map_or(NO_ZONE_SLOT, |zone| self.slot_of(zone))),
         };
-        let key = bucket_key(self.hash_key, ipv6, prefix, class, subject);
+        let key = self.keys.key(ipv6, prefix, class, subject);
         let buckets = self.buckets.load();
         let words = buckets.as_slice();
         let Some(bucket) = words.get(bucket_at(key, words.len() as u32) as usize) else {
             return Verdict::Answer;
         };
-        let verdict = charge_shared(bucket, bucket_tag(key), &config.kernel(0).limit);
+        let verdict = charge_shared(bucket, bucket_tag(key), &config.limit());
         if verdict == Verdict::Answer || config.allow.iter().any(|prefix| prefix.contains(source)) {
             return Verdict::Answer;
         }

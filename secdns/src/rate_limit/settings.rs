@@ -8,8 +8,8 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use secdns_common::rrl::{
-    MAX_PER_SECOND, MAX_WINDOW_S, RRL_ALLOW_MAX, RRL_HAS_ALLOW, RRL_LOG_ONLY, RRL_ON, RateLimit,
-    RrlSettings,
+    BucketKeys, MAX_PER_SECOND, MAX_WINDOW_S, RRL_ALLOW_MAX, RRL_HAS_ALLOW, RRL_LOG_ONLY, RRL_ON,
+    RateLimit, RrlSettings,
 };
 use serde::{Deserialize, Serialize};
 
@@ -95,8 +95,14 @@ impl RrlConfig {
         Ok(())
     }
 
-    /// The settings as the XDP program takes them, for a table of `words` buckets.
-    pub fn kernel(&self, words: u32) -> RrlSettings {
+    /// The limit in the units buckets are charged in.
+    pub fn limit(&self) -> RateLimit {
+        RateLimit::new(self.rate, self.window, self.slip)
+    }
+
+    /// The settings as the XDP program takes them, for a table of `words` buckets hashed
+    /// with `keys`.
+    pub fn kernel(&self, words: u32, keys: BucketKeys) -> RrlSettings {
         let flags = if self.enabled { RRL_ON } else { 0 }
             | if self.log_only { RRL_LOG_ONLY } else { 0 }
             | if self.allow.is_empty() {
@@ -105,7 +111,8 @@ impl RrlConfig {
                 RRL_HAS_ALLOW
             };
         RrlSettings {
-            limit: RateLimit::new(self.rate, self.window, self.slip),
+            limit: self.limit(),
+            keys,
             words,
             flags,
             ipv4_prefix: self.ipv4_prefix,
