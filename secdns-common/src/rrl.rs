@@ -9,7 +9,7 @@
 //! for about that long; the first limited response and every `slip`-th after it are slipped
 //! (a truncated reply that sends a real client to TCP), the others dropped.
 //!
-//! Which bucket a response is charged to: [`bucket_key`], from the client's prefix, the
+//! Which bucket a response is charged to: [`BucketKeys::key`], from the client's prefix, the
 //! response's class ([`ResponseClass::of`], read from the reply's header the same way on
 //! both paths) and its subject (the question for positive answers, the zone otherwise).
 
