@@ -26,6 +26,36 @@ impl Bind {
         key: &TsigSpec,
         notify: SocketAddr,
     ) -> anyhow::Result<Self> {
+        Self::start_with(apex, zone_text, port, key, notify, "")
+    }
+
+    /// As [`Bind::start`], answering DNS Cookies (RFC 9018's SipHash-2-4) with the server
+    /// secret `secret`, and BADCOOKIE to a UDP query without a valid server cookie (as Knot's
+    /// mod-cookies does), so that which cookies it accepts shows.
+    pub fn start_with_cookie_secret(
+        apex: &str,
+        zone_text: &str,
+        port: u16,
+        key: &TsigSpec,
+        notify: SocketAddr,
+        secret: [u8; 16],
+    ) -> anyhow::Result<Self> {
+        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        let options = format!(
+            "cookie-algorithm siphash24;\n    cookie-secret \"{hex}\";\n    require-server-cookie yes;\n"
+        );
+        Self::start_with(apex, zone_text, port, key, notify, &options)
+    }
+
+    /// As [`Bind::start`], with `more_options` in the options block.
+    fn start_with(
+        apex: &str,
+        zone_text: &str,
+        port: u16,
+        key: &TsigSpec,
+        notify: SocketAddr,
+        more_options: &str,
+    ) -> anyhow::Result<Self> {
         let dir = TempDir::new("bind")?;
         let zone_file = dir.path().join("zone.db");
         std::fs::write(&zone_file, zone_text)?;
@@ -41,6 +71,7 @@ options {{
     notify explicit;
     also-notify {{ {ip} port {notify_port} key "{key}"; }};
     allow-transfer {{ key "{key}"; }};
+    {more_options}
 }};
 controls {{ }};
 zone "{apex}" {{

@@ -1,14 +1,16 @@
 //! DNS Cookies (RFC 7873, server cookies as RFC 9018): the server cookie secdns makes is the
-//! one Knot makes for the same secret, client cookie, time and client address, so that a
-//! fleet sharing a secret (secdns or Knot) accepts each other's cookies. Knot's own output is
-//! the reference.
+//! one Knot and BIND make for the same secret, client cookie, time and client address, so
+//! that a fleet sharing a secret (secdns, Knot or BIND) accepts each other's cookies. Knot's
+//! and BIND's own output are the reference.
 
-use std::process::Command;
+use std::{net::SocketAddr, process::Command};
 
 use secdns_common::cookie::server_cookie;
 use secdns_tests::{
     EXAMPLE_ZONE,
-    knot::{Knot, KnotOptions},
+    bind::Bind,
+    knot::{Knot, KnotOptions, TsigSpec, free_port},
+    prerequisites::require_tools,
 };
 
 /// The server cookie in kdig's output ("COOKIE: <client><server>"), as bytes.
@@ -32,30 +34,54 @@ fn server_cookie_in(output: &str) -> Vec<u8> {
     bytes[8..].to_vec()
 }
 
+/// The server cookies the server on loopback `port` makes for two client cookies are the
+/// ones secdns makes with `secret` for the same time and address.
+fn assert_server_cookies_made_with(port: u16, secret: &[u8; 16]) {
+    for client in [[0x24, 0x64, 0xc4, 0xab, 0xcf, 0x10, 0xc9, 0x57], [1; 8]] {
+        let hex: String = client.iter().map(|b| format!("{b:02x}")).collect();
+        let output = Command::new("kdig")
+            .args(["@127.0.0.1", "-p", &port.to_string()])
+            .args([&format!("+cookie={hex}"), "example.com.", "SOA"])
+            .output()
+            .expect("running kdig");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let theirs = server_cookie_in(&text);
+        assert_eq!(theirs.len(), 16, "an RFC 9018 server cookie:\n{text}");
+        assert_eq!(theirs[0], 1, "version 1:\n{text}");
+        let timestamp = u32::from_be_bytes([theirs[4], theirs[5], theirs[6], theirs[7]]);
+        let ours = server_cookie(secret, &client, timestamp, &[127, 0, 0, 1]);
+        assert_eq!(ours.as_slice(), theirs.as_slice(), "kdig's output:\n{text}");
+        // Another address would be another cookie: the hash covers the client's.
+        let elsewhere = server_cookie(secret, &client, timestamp, &[127, 0, 0, 2]);
+        assert_ne!(elsewhere.as_slice(), theirs.as_slice());
+    }
+}
+
 #[test]
 fn our_server_cookie_is_the_one_knot_makes_for_the_same_secret() {
     let secret: [u8; 16] = core::array::from_fn(|i| 0xe5 ^ (i as u8 * 17));
     let mut options = KnotOptions::new("example.com.", EXAMPLE_ZONE);
     options.cookie_secret = Some(secret);
     let knot = Knot::start(options).unwrap();
-    for client in [[0x24, 0x64, 0xc4, 0xab, 0xcf, 0x10, 0xc9, 0x57], [1; 8]] {
-        let hex: String = client.iter().map(|b| format!("{b:02x}")).collect();
-        let output = Command::new("kdig")
-            .args(["@127.0.0.1", "-p", &knot.port.to_string()])
-            .args([&format!("+cookie={hex}"), "example.com.", "SOA"])
-            .output()
-            .expect("running kdig");
-        let text = String::from_utf8_lossy(&output.stdout).into_owned();
-        let knots = server_cookie_in(&text);
-        assert_eq!(knots.len(), 16, "an RFC 9018 server cookie:\n{text}");
-        assert_eq!(knots[0], 1, "version 1:\n{text}");
-        let timestamp = u32::from_be_bytes([knots[4], knots[5], knots[6], knots[7]]);
-        let ours = server_cookie(&secret, &client, timestamp, &[127, 0, 0, 1]);
-        assert_eq!(ours.as_slice(), knots.as_slice(), "kdig's output:\n{text}");
-        // Another address would be another cookie: the hash covers the client's.
-        let elsewhere = server_cookie(&secret, &client, timestamp, &[127, 0, 0, 2]);
-        assert_ne!(elsewhere.as_slice(), knots.as_slice());
-    }
+    assert_server_cookies_made_with(knot.port, &secret);
+}
+
+/// BIND serving example.com. with cookies under `secret`.
+fn bind_with_cookies(secret: [u8; 16]) -> Bind {
+    require_tools(&["named"]);
+    let key = TsigSpec::new("unused.", "hmac-sha256", b"no transfers in these tests");
+    // NOTIFY is sent nowhere that listens.
+    let nowhere = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
+    let port = free_port().unwrap();
+    Bind::start_with_cookie_secret("example.com.", EXAMPLE_ZONE, port, &key, nowhere, secret)
+        .unwrap()
+}
+
+#[test]
+fn our_server_cookie_is_the_one_bind_makes_for_the_same_secret() {
+    let secret: [u8; 16] = core::array::from_fn(|i| 0x5b ^ (i as u8 * 13));
+    let bind = bind_with_cookies(secret);
+    assert_server_cookies_made_with(bind.port, &secret);
 }
 
 /// kdig at `port` on loopback with `+cookie=HEX`: (rcode, the COOKIE option's data).
@@ -80,15 +106,10 @@ fn kdig_cookie(port: u16, cookie: &[u8]) -> (String, Vec<u8>) {
 
 const CLIENT: [u8; 8] = [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88];
 
-/// A fleet of secdns and Knot sharing a secret: each accepts the other's cookies. Knot
-/// (mod-cookies) answers BADCOOKIE to every cookie it does not accept; secdns sends back a
-/// cookie it made itself (and that is fresh) as it came, and a new one for any other.
-#[test]
-fn secdns_and_knot_sharing_a_secret_accept_each_others_cookies() {
-    let secret: [u8; 16] = core::array::from_fn(|i| 0x3c ^ (i as u8).wrapping_mul(29));
-    let mut options = KnotOptions::new("example.com.", EXAMPLE_ZONE);
-    options.cookie_secret = Some(secret);
-    let knot = Knot::start(options).unwrap();
+/// secdns serving example.com. with cookies under `secret`.
+fn secdns_with_cookies(
+    secret: [u8; 16],
+) -> (secdns_tests::TempDir, secdns_tests::secdns::Secondary) {
     let dir = secdns_tests::TempDir::new("cookies").unwrap();
     let zone = dir.path().join("example.com.zone");
     std::fs::write(&zone, EXAMPLE_ZONE).unwrap();
@@ -98,19 +119,27 @@ fn secdns_and_knot_sharing_a_secret_accept_each_others_cookies() {
         zone.display()
     ))
     .unwrap();
+    (dir, secdns)
+}
 
-    // Ours, made for a client cookie alone, is Knot's too: Knot answers it.
+/// A fleet of secdns and `peer` (on loopback `peer_port`) sharing `secret`: each accepts the
+/// other's cookies. The peer answers BADCOOKIE to every cookie it does not accept; secdns
+/// sends back a cookie it made itself (and that is fresh) as it came, and a new one for any
+/// other.
+fn assert_fleet(peer: &str, peer_port: u16, secret: [u8; 16]) {
+    let (_dir, secdns) = secdns_with_cookies(secret);
+    // Ours, made for a client cookie alone, is the peer's too: the peer answers it.
     let (status, ours) = kdig_cookie(secdns.port, &CLIENT);
     assert_eq!(status, "NOERROR");
     assert_eq!(ours.len(), 24);
-    let (status, _) = kdig_cookie(knot.port, &ours);
-    assert_eq!(status, "NOERROR", "Knot took our cookie");
-    // Knot's is ours: sent back as it came.
-    let (_, knots) = kdig_cookie(knot.port, &CLIENT);
-    let (status, back) = kdig_cookie(secdns.port, &knots);
+    let (status, _) = kdig_cookie(peer_port, &ours);
+    assert_eq!(status, "NOERROR", "{peer} took our cookie");
+    // The peer's is ours: sent back as it came.
+    let (_, theirs) = kdig_cookie(peer_port, &CLIENT);
+    let (status, back) = kdig_cookie(secdns.port, &theirs);
     assert_eq!(status, "NOERROR");
-    assert_eq!(back, knots, "secdns took Knot's cookie");
-    // A cookie under another secret: Knot says BADCOOKIE; secdns answers with a new one
+    assert_eq!(back, theirs, "secdns took {peer}'s cookie");
+    // A cookie under another secret: the peer says BADCOOKIE; secdns answers with a new one
     // (and it is no longer exempt from rate limits, which are off here).
     let timestamp = u32::from_be_bytes([ours[12], ours[13], ours[14], ours[15]]);
     let foreign = [
@@ -118,13 +147,29 @@ fn secdns_and_knot_sharing_a_secret_accept_each_others_cookies() {
         &server_cookie(&[9; 16], &CLIENT, timestamp, &[127, 0, 0, 1]),
     ]
     .concat();
-    assert_eq!(kdig_cookie(knot.port, &foreign).0, "BADCOOKIE");
+    assert_eq!(kdig_cookie(peer_port, &foreign).0, "BADCOOKIE");
     let (status, renewed) = kdig_cookie(secdns.port, &foreign);
     assert_eq!(status, "NOERROR");
     assert_ne!(renewed, foreign);
     assert_eq!(
-        kdig_cookie(knot.port, &renewed).0,
+        kdig_cookie(peer_port, &renewed).0,
         "NOERROR",
-        "the new one is good"
+        "{peer} took the new one"
     );
+}
+
+#[test]
+fn secdns_and_knot_sharing_a_secret_accept_each_others_cookies() {
+    let secret: [u8; 16] = core::array::from_fn(|i| 0x3c ^ (i as u8).wrapping_mul(29));
+    let mut options = KnotOptions::new("example.com.", EXAMPLE_ZONE);
+    options.cookie_secret = Some(secret);
+    let knot = Knot::start(options).unwrap();
+    assert_fleet("Knot", knot.port, secret);
+}
+
+#[test]
+fn secdns_and_bind_sharing_a_secret_accept_each_others_cookies() {
+    let secret: [u8; 16] = core::array::from_fn(|i| 0xa7 ^ (i as u8).wrapping_mul(41));
+    let bind = bind_with_cookies(secret);
+    assert_fleet("BIND", bind.port, secret);
 }
