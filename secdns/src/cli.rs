@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    catalog::{OverrideDef, PeerDef, SecondaryDef, WebhookDef},
+    catalog::{OverrideDef, PeerDef, SecondaryDef},
     control::{
         Health, KeyChange, KeyListing, NewKey, PeerListing, RecordListing, WebhookListing,
         ZoneSummary,
@@ -16,6 +16,7 @@ use crate::{
     secondary::status::ZoneStatus,
     stats::StatsReport,
     transfer::tsig::Algorithm,
+    webhooks::WebhookDef,
 };
 
 /// One management command: the client, and whether to print JSON.

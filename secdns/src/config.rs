@@ -11,9 +11,10 @@ use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
 use crate::{
-    catalog::{Catalog, Origin, PeerDef, SecondaryDef, TsigKeyDef, WebhookDef},
+    catalog::{Catalog, Origin, PeerDef, SecondaryDef, TsigKeyDef},
     dns::Name,
     transfer::client::Limits,
+    webhooks::WebhookDef,
     xdp::loader::AttachMode,
 };
 

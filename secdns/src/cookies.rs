@@ -3,11 +3,7 @@
 //! the same with the same secrets (`secdns-ebpf/src/cookie.rs`); `[cookies]` (or the API)
 //! can give every host of a fleet one secret, so that a client's cookie is good at all.
 
-use std::{
-    fmt,
-    net::IpAddr,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::{fmt, net::IpAddr};
 
 use anyhow::bail;
 use arc_swap::ArcSwap;
@@ -187,7 +183,7 @@ impl Cookies {
         let Some(cookie) = cookie.filter(|_| state.enabled) else {
             return (None, Judged::None);
         };
-        let now = unix_seconds();
+        let now = crate::unix_time::now() as u32;
         let address = mapped(source).octets();
         let validity = check(&state, &cookie, &address, now);
         let server = match validity {
@@ -241,12 +237,6 @@ fn random_secret() -> ([u8; 16], bool) {
             (secret, false)
         }
     }
-}
-
-fn unix_seconds() -> u32 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as u32)
 }
 
 /// CLOCK_REALTIME minus CLOCK_MONOTONIC_COARSE, in nanoseconds (what the program adds to its

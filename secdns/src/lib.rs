@@ -22,6 +22,7 @@ pub mod server;
 pub mod snapshot;
 pub mod stats;
 pub mod transfer;
+pub mod unix_time;
 pub mod webhooks;
 pub mod xdp;
 pub mod zone;

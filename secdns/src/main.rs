@@ -6,7 +6,7 @@ use std::{io::IsTerminal as _, net::IpAddr, net::SocketAddr, path::PathBuf, proc
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secdns::{
-    catalog::{OverrideDef, OverrideType, PeerDef, SecondaryDef, WebhookDef},
+    catalog::{OverrideDef, OverrideType, PeerDef, SecondaryDef},
     cli,
     config::{Config, DEFAULT_CONTROL},
     control::{
@@ -15,6 +15,7 @@ use secdns::{
     },
     dns::Name,
     transfer::tsig::Algorithm,
+    webhooks::WebhookDef,
     webhooks::event::EventKind,
     xdp::loader::{AttachMode, XdpEngine},
 };

@@ -10,7 +10,7 @@ use super::Refused;
 use crate::{
     dns::{Name, codes::rtype},
     transfer::tsig::{self, Algorithm, Key},
-    webhooks::event::EventKind,
+    webhooks::WebhookDef,
 };
 
 /// A zone lists between 1 and 30 primaries (as managed services allow).
@@ -296,60 +296,11 @@ impl OverrideDef {
     }
 }
 
-/// Where notifications are POSTed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookDef {
-    pub name: String,
-    /// `https://host[:port]/path` (or `http://`).
-    pub url: String,
-    /// The events sent; every event when empty.
-    #[serde(default)]
-    pub events: Vec<EventKind>,
-    /// PEM file of CA certificates to trust for this https URL, besides the public roots
-    /// (for a receiver with a private CA).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_file: Option<std::path::PathBuf>,
-}
-
-impl WebhookDef {
-    pub fn check(&self) -> Result<(), Refused> {
-        check_handle("webhook", &self.name)?;
-        let https = self.url.starts_with("https://");
-        let Some(rest) = self
-            .url
-            .strip_prefix("https://")
-            .or_else(|| self.url.strip_prefix("http://"))
-        else {
-            return Err(Refused::invalid(
-                "url",
-                format!(
-                    "webhook {}: {:?} is not an https:// or http:// URL",
-                    self.name, self.url
-                ),
-            ));
-        };
-        if let Some(file) = &self.ca_file {
-            if !https {
-                return Err(Refused::invalid(
-                    "ca_file",
-                    format!("webhook {}: ca_file is for https URLs", self.name),
-                ));
-            }
-            crate::webhooks::tls::read_cas(file)
-                .map_err(|e| Refused::invalid("ca_file", format!("webhook {}: {e}", self.name)))?;
-        }
-        let host = rest.split('/').next().unwrap_or_default();
-        if host.is_empty() || self.url.len() > 2048 || self.url.chars().any(char::is_whitespace) {
-            return Err(Refused::invalid(
-                "url",
-                format!("webhook {}: {:?} is not a usable URL", self.name, self.url),
-            ));
-        }
-        Ok(())
-    }
-
-    pub fn wants(&self, kind: EventKind) -> bool {
-        self.events.is_empty() || self.events.contains(&kind)
+/// A webhook definition's checks: its name as every object's, then its URL and CA file.
+pub fn check_webhook(def: &WebhookDef) -> Result<(), Refused> {
+    check_handle("webhook", &def.name)?;
+    match def.problem() {
+        Some((field, why)) => Err(Refused::invalid(field, why)),
+        None => Ok(()),
     }
 }

@@ -17,11 +17,11 @@ use serde::{Deserialize, Serialize};
 
 pub use defs::{
     MAX_OVERRIDES_PER_ZONE, MAX_PEERS_PER_ZONE, MAX_WEBHOOKS, OverrideDef, OverrideType, PeerDef,
-    SecondaryDef, TsigKeyDef, WebhookDef,
+    SecondaryDef, TsigKeyDef,
 };
 pub use refused::{Refused, RefusedKind};
 
-use crate::{dns::Name, transfer::client::Primary};
+use crate::{dns::Name, transfer::client::Primary, webhooks::WebhookDef};
 
 /// What the control API keeps in the state directory.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -348,7 +348,7 @@ impl Catalog {
                 "there are already {MAX_WEBHOOKS} webhooks"
             )));
         }
-        def.check()?;
+        defs::check_webhook(&def)?;
         self.webhooks.insert(def.name.clone(), (def, origin));
         Ok(())
     }
@@ -358,7 +358,7 @@ impl Catalog {
             &format!("webhook {}", def.name),
             self.webhooks.get(&def.name),
         )?;
-        def.check()?;
+        defs::check_webhook(&def)?;
         self.webhooks.insert(def.name.clone(), (def, Origin::Api));
         Ok(())
     }

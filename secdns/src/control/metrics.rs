@@ -9,9 +9,10 @@ use secdns_common::rrl::ResponseClass;
 use crate::{
     dns::Name,
     rate_limit::LimitedCounts,
-    secondary::{metrics::ZoneMetrics, status::ZoneStatus, store::unix},
+    secondary::{metrics::ZoneMetrics, status::ZoneStatus},
     stats::{MapUsage, QueryCounters},
     transfer::client::rcode_name,
+    unix_time,
 };
 
 /// Metric families, each declared once with its help and type and its samples kept
@@ -203,7 +204,7 @@ pub fn render(inputs: Inputs<'_>) -> String {
             usage.last_publish_ms as f64 / 1000.0,
         );
     }
-    let now = unix(SystemTime::now()) as f64;
+    let now = unix_time::seconds(SystemTime::now()) as f64;
     for (name, serial) in &inputs.file_zones {
         page.gauge(
             "secdns_zone_serial",

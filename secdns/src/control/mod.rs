@@ -8,9 +8,10 @@ pub mod metrics;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    catalog::{Origin, PeerDef, WebhookDef},
+    catalog::{Origin, PeerDef},
     dns::Name,
     transfer::tsig::Algorithm,
+    webhooks::WebhookDef,
 };
 
 /// What secrets are shown as after creation.

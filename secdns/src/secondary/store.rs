@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     dns::Name,
     persist::{write_atomically, write_atomically_with},
+    unix_time,
     zone::{RecordLimits, Zone, wire_file, zonefile},
 };
 
@@ -50,12 +51,6 @@ pub struct Saved {
     pub zone: Zone,
     pub last_success: SystemTime,
     pub transferred: Option<(u64, String)>,
-}
-
-pub fn unix(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
 }
 
 impl ZoneStore {
@@ -109,7 +104,7 @@ impl ZoneStore {
         })
         .with_context(|| format!("saving zone {}", zone.apex()))?;
         let _ = std::fs::remove_file(self.text_path(zone.apex()));
-        let transferred = Some((unix(last_success), kind.to_owned()));
+        let transferred = Some((unix_time::seconds(last_success), kind.to_owned()));
         self.write_meta(zone, last_success, transferred)
     }
 
@@ -132,7 +127,7 @@ impl ZoneStore {
     ) -> anyhow::Result<()> {
         let meta = Meta {
             serial: zone.serial(),
-            last_success: unix(when),
+            last_success: unix_time::seconds(when),
             transferred,
         };
         write_atomically(

@@ -19,7 +19,7 @@ use super::{
     metrics::{ZoneMetrics, reason},
     saver::Saver,
     status::{PeerStatus, ZoneStatus},
-    store::{ZoneStore, unix},
+    store::ZoneStore,
 };
 use crate::{
     catalog::SecondaryDef,
@@ -31,6 +31,7 @@ use crate::{
         message::Record,
         serial,
     },
+    unix_time,
     webhooks::{Notifier, event::PeerFailure},
     zone::{
         Zone,
@@ -318,8 +319,8 @@ impl SecondaryZone {
             status.expired = false;
             (status.refresh, status.retry, status.expire) =
                 (Some(refresh), Some(retry), Some(expire));
-            status.last_success = lock(&self.last_success).map(unix);
-            status.expires = self.expires_at().map(unix);
+            status.last_success = lock(&self.last_success).map(unix_time::seconds);
+            status.expires = self.expires_at().map(unix_time::seconds);
         }
         self.publish_served();
     }
@@ -416,7 +417,8 @@ impl SecondaryZone {
         let mut last_notified_check: Option<Instant> = None;
         loop {
             let until_next = next.saturating_duration_since(Instant::now());
-            lock(&self.status).next_refresh = Some(unix(SystemTime::now() + until_next));
+            lock(&self.status).next_refresh =
+                Some(unix_time::seconds(SystemTime::now() + until_next));
             let expired = lock(&self.status).expired;
             let expiry = self
                 .expires_at()
@@ -459,7 +461,7 @@ impl SecondaryZone {
     fn peer_result(&self, index: usize, serial: Option<u32>, result: Result<String, String>) {
         let mut status = lock(&self.status);
         if let Some(peer) = status.peers.get_mut(index) {
-            peer.last_contact = Some(unix(SystemTime::now()));
+            peer.last_contact = Some(unix_time::seconds(SystemTime::now()));
             if serial.is_some() {
                 peer.last_serial = serial;
             }
@@ -514,7 +516,7 @@ impl SecondaryZone {
         let name = &self.name;
         tracing::debug!(zone = %name, force, "checking the primaries");
         let started = SystemTime::now();
-        lock(&self.status).last_check = Some(unix(started));
+        lock(&self.status).last_check = Some(unix_time::seconds(started));
         let held = self.copy();
         // After EXPIRE our copy says nothing about what is current: whatever a primary has is
         // taken, whole, even an older serial (as NSD does). `current` is what serials are
@@ -654,7 +656,7 @@ impl SecondaryZone {
         *lock(&self.last_success) = Some(when);
         {
             let mut status = lock(&self.status);
-            status.last_transfer = Some(unix(when));
+            status.last_transfer = Some(unix_time::seconds(when));
             status.last_transfer_kind = Some(kind.to_owned());
             status.last_check_result = Some(format!("{kind} serial {}", zone.serial()));
             status.warnings = warnings;

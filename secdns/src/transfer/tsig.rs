@@ -1,16 +1,16 @@
 //! Transaction signatures (RFC 8945): signing our requests, verifying every message of a
 //! response (multi-message transfers included), and the server side for NOTIFY.
 
-use std::{
-    fmt,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::fmt;
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 
 use super::message::TsigRecord;
-use crate::dns::{Name, codes::rtype};
+use crate::{
+    dns::{Name, codes::rtype},
+    unix_time,
+};
 
 /// Seconds of clock difference tolerated (RFC 8945 §10 recommends 300).
 pub const FUDGE: u16 = 300;
@@ -195,13 +195,6 @@ impl TsigError {
     }
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
-}
-
 fn compute(key: &Key, parts: &[&[u8]]) -> Vec<u8> {
     macro_rules! run {
         ($digest:ty) => {{
@@ -329,7 +322,7 @@ fn append_tsig_record(
 
 /// Signs a request in place; returns its MAC, which the response's MAC covers.
 pub fn sign_request(key: &Key, msg: &mut Vec<u8>) -> Vec<u8> {
-    sign_request_at(key, msg, now())
+    sign_request_at(key, msg, unix_time::now())
 }
 
 pub fn sign_request_at(key: &Key, msg: &mut Vec<u8>, time: u64) -> Vec<u8> {
@@ -360,7 +353,7 @@ impl<'k> ResponseVerifier<'k> {
     }
 
     pub fn verify(&mut self, raw: &[u8], tsig: Option<&TsigRecord>) -> Result<(), TsigError> {
-        self.verify_at(raw, tsig, now())
+        self.verify_at(raw, tsig, unix_time::now())
     }
 
     pub fn verify_at(
@@ -481,7 +474,7 @@ pub fn verify_request(key: &Key, raw: &[u8], tsig: &TsigRecord) -> Result<Vec<u8
     if !constant_time_eq(&expected[..tsig.mac.len()], &tsig.mac) {
         return Err(TsigError::BadSig(key.name.to_string()));
     }
-    let skew = now() as i64 - tsig.time_signed as i64;
+    let skew = unix_time::now() as i64 - tsig.time_signed as i64;
     if skew.unsigned_abs() > tsig.fudge as u64 {
         return Err(TsigError::BadTime {
             skew,
@@ -493,7 +486,7 @@ pub fn verify_request(key: &Key, raw: &[u8], tsig: &TsigRecord) -> Result<Vec<u8
 
 /// Server side: signs a response to a request whose MAC was `request_mac`.
 pub fn sign_response(key: &Key, request_mac: &[u8], msg: &mut Vec<u8>, error: u16) {
-    let time = now();
+    let time = unix_time::now();
     let other: Vec<u8> = if error == BADTIME {
         time48(time).to_vec()
     } else {

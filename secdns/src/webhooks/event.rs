@@ -74,7 +74,7 @@ impl Event {
         Self {
             event,
             zone: zone.to_string(),
-            time: crate::secondary::store::unix(std::time::SystemTime::now()),
+            time: crate::unix_time::now(),
             message: message.into(),
             failures: Vec::new(),
             old_serial: None,

@@ -3,6 +3,7 @@
 //! or dead receiver delays nobody else; a full queue drops the event (with a log line) rather
 //! than block a transfer.
 
+mod def;
 pub mod event;
 pub mod tls;
 
@@ -15,7 +16,7 @@ use std::{
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use crate::catalog::WebhookDef;
+pub use def::WebhookDef;
 use event::Event;
 
 /// Events waiting for one webhook.

@@ -12,9 +12,10 @@ use super::{
     parse_name,
 };
 use crate::{
-    catalog::{Origin, PeerDef, TsigKeyDef, WebhookDef},
+    catalog::{Origin, PeerDef, TsigKeyDef},
     control::{KeyChange, KeyListing, Listing, MASKED, NewKey, PeerListing, WebhookListing},
     transfer::tsig::{self, Algorithm},
+    webhooks::WebhookDef,
 };
 
 fn listing(def: &TsigKeyDef, origin: Origin, secret: &str) -> KeyListing {
