@@ -13,9 +13,9 @@ use crate::{
         client::{Client, segment},
     },
     dns::Name,
+    dns::tsig::Algorithm,
     secondary::status::ZoneStatus,
     stats::StatsReport,
-    transfer::tsig::Algorithm,
     webhooks::WebhookDef,
 };
 

@@ -14,7 +14,7 @@ use secdns::{
         client::{Client, segment},
     },
     dns::Name,
-    transfer::tsig::Algorithm,
+    dns::tsig::Algorithm,
     webhooks::WebhookDef,
     webhooks::event::EventKind,
     xdp::loader::{AttachMode, XdpEngine},

@@ -12,12 +12,12 @@ use secdns_common::{
 };
 
 use crate::{
+    dns::tsig::{self, Key},
     dns::{
         Name,
         codes::{flags, rcode, rtype},
     },
     snapshot::Snapshot,
-    transfer::tsig::{self, Key},
 };
 use query::{Edns, ParsedQuery, Question};
 
@@ -143,7 +143,7 @@ pub fn respond_keyed<'s>(
     // A signed reply carries no cookie: the signature covers what the answer holds.
     let opt = opt_for(edns, transport, None);
     let error = |code: u8| error_reply((id, flags), Some(question.raw), opt, (code, 0));
-    let record = match crate::transfer::message::parse(msg).map(|m| m.tsig) {
+    let record = match crate::dns::message::parse(msg).map(|m| m.tsig) {
         Ok(Some(record)) => record,
         _ => return Some((error(rcode::FORMERR), None)),
     };
@@ -677,7 +677,7 @@ big      IN TXT "212345678901234567890123456789012345678901234567890123456789012
         q[do_byte] = 0x80; // DO
         let reply = respond(&q, &s, Transport::Udp { payload: 1232 }).unwrap();
         assert!(reply.len() <= 512);
-        let parsed = crate::transfer::message::parse(&reply).unwrap();
+        let parsed = crate::dns::message::parse(&reply).unwrap();
         assert_eq!(parsed.rcode(), rcode::NXDOMAIN);
         assert!(
             !parsed.authority.iter().any(|r| r.rtype == rtype::SOA),

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Refused;
 use crate::{
+    dns::tsig::{self, Algorithm, Key},
     dns::{Name, codes::rtype},
-    transfer::tsig::{self, Algorithm, Key},
     webhooks::WebhookDef,
 };
 

@@ -535,7 +535,7 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transfer::tsig::Algorithm;
+    use crate::dns::tsig::Algorithm;
 
     fn key(name: &str) -> TsigKeyDef {
         TsigKeyDef {

@@ -7,11 +7,10 @@ use std::{fmt::Write as _, time::SystemTime};
 use secdns_common::rrl::ResponseClass;
 
 use crate::{
-    dns::Name,
+    dns::{Name, codes::rcode_name},
     rate_limit::LimitedCounts,
     secondary::{metrics::ZoneMetrics, status::ZoneStatus},
     stats::{MapUsage, QueryCounters},
-    transfer::client::rcode_name,
     unix_time,
 };
 

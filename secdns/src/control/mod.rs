@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     catalog::{Origin, PeerDef},
     dns::Name,
-    transfer::tsig::Algorithm,
+    dns::tsig::Algorithm,
     webhooks::WebhookDef,
 };
 

@@ -41,6 +41,20 @@ pub mod rcode {
     pub const BADVERS_UPPER: u8 = 1;
 }
 
+/// The mnemonic of an RCODE, or `RCODEnn`.
+pub fn rcode_name(code: u16) -> String {
+    match code {
+        0 => "NOERROR".into(),
+        1 => "FORMERR".into(),
+        2 => "SERVFAIL".into(),
+        3 => "NXDOMAIN".into(),
+        4 => "NOTIMP".into(),
+        5 => "REFUSED".into(),
+        9 => "NOTAUTH".into(),
+        other => format!("RCODE{other}"),
+    }
+}
+
 pub mod flags {
     // Shared with the XDP program, which sets the same bits.
     pub const QR: u16 = secdns_common::FLAG_QR;

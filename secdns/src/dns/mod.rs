@@ -1,7 +1,9 @@
-//! DNS basics: names, numeric codes, and reading wire-format pieces.
+//! DNS basics: names, numeric codes, reading wire-format pieces, whole messages and TSIG.
 
 pub mod codes;
+pub mod message;
 pub mod name;
 pub mod rdata;
+pub mod tsig;
 
 pub use name::{Dname, Name, NameError};

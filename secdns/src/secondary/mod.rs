@@ -21,9 +21,9 @@ use tokio::task::JoinHandle;
 
 use crate::{
     catalog::{Catalog, OverrideDef, Refused, SecondaryDef},
-    dns::Name,
+    dns::{Name, tsig::Key},
     server::publisher::Publisher,
-    transfer::{client::Limits, tsig::Key},
+    transfer::client::Limits,
     webhooks::Notifier,
     zone::overrides::Override,
 };

@@ -9,10 +9,8 @@ use crate::{
     answer::{Opt, assemble},
     dns::{
         codes::{flags, opcode, rcode, rtype},
-        name::uncompressed_len,
-    },
-    transfer::{
         message::{self, HEADER_LEN},
+        name::uncompressed_len,
         tsig::{self, Key},
     },
 };

@@ -23,12 +23,11 @@ use super::{
 };
 use crate::{
     catalog::SecondaryDef,
-    dns::{Name, codes::rtype, rdata},
+    dns::{Name, codes::rtype, message::Record, rdata},
     server::publisher::Publisher,
     transfer::{
         apply::{Collector, Kind, Outcome},
         client::{self, Limits, Primary, TransferError},
-        message::Record,
         serial,
     },
     unix_time,

@@ -1,14 +1,12 @@
 //! Turning the records of an AXFR or IXFR stream into a zone: where the stream ends, which
 //! style an IXFR reply has (RFC 1995 §4), and applying incremental differences to our copy.
 
-use super::{
-    client::{Limits, TransferError},
-    message::Record,
-};
+use super::client::{Limits, TransferError};
 use crate::{
     dns::{
         Name,
         codes::{class, rtype},
+        message::Record,
         rdata,
     },
     zone::{Zone, ZoneBuilder, ZoneError, grouped},

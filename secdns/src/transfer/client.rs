@@ -13,14 +13,12 @@ use tokio::{
     time::{Instant, timeout, timeout_at},
 };
 
-use super::{
-    message::{self, Message, MessageError, Record},
-    tsig::{self, Key, ResponseVerifier, TsigError},
-};
 use crate::dns::{
     Name,
-    codes::{class, rcode, rtype},
+    codes::{class, rcode, rcode_name, rtype},
+    message::{self, Message, MessageError, Record},
     rdata,
+    tsig::{self, Key, ResponseVerifier, TsigError},
 };
 
 /// A primary as the transfer code needs it.
@@ -87,19 +85,6 @@ impl TransferError {
     /// Errors after which trying the same primary again with AXFR makes sense.
     pub fn is_transport(&self) -> bool {
         matches!(self, TransferError::Connect(_) | TransferError::Timeout(_))
-    }
-}
-
-pub fn rcode_name(code: u16) -> String {
-    match code {
-        0 => "NOERROR".into(),
-        1 => "FORMERR".into(),
-        2 => "SERVFAIL".into(),
-        3 => "NXDOMAIN".into(),
-        4 => "NOTIMP".into(),
-        5 => "REFUSED".into(),
-        9 => "NOTAUTH".into(),
-        other => format!("RCODE{other}"),
     }
 }
 

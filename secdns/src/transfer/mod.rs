@@ -1,8 +1,7 @@
-//! Zone transfers from primaries: messages ([`message`]), TSIG ([`tsig`]), serial arithmetic
-//! ([`serial`]), the network client ([`client`]), and applying AXFR/IXFR ([`apply`]).
+//! Zone transfers from primaries: serial arithmetic ([`serial`]), the network client
+//! ([`client`]), and applying AXFR/IXFR ([`apply`]). The messages and TSIG are
+//! [`crate::dns::message`] and [`crate::dns::tsig`].
 
 pub mod apply;
 pub mod client;
-pub mod message;
 pub mod serial;
-pub mod tsig;

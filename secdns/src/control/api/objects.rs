@@ -14,7 +14,7 @@ use super::{
 use crate::{
     catalog::{Origin, PeerDef, TsigKeyDef},
     control::{KeyChange, KeyListing, Listing, MASKED, NewKey, PeerListing, WebhookListing},
-    transfer::tsig::{self, Algorithm},
+    dns::tsig::{self, Algorithm},
     webhooks::WebhookDef,
 };
 

@@ -645,10 +645,12 @@ fn apply_ixfr(
     hosts: std::ops::Range<usize>,
     step: Step,
 ) -> anyhow::Result<Zone> {
-    use secdns::transfer::{
-        apply::{Collector, Kind, Outcome},
-        client::Limits,
-        message::Record,
+    use secdns::{
+        dns::message::Record,
+        transfer::{
+            apply::{Collector, Kind, Outcome},
+            client::Limits,
+        },
     };
     let name = |text: &str| text.parse::<Name>().map_err(anyhow::Error::msg);
     let soa = |serial: u32| -> anyhow::Result<Record> {

@@ -512,7 +512,7 @@ pub fn sign_response(key: &Key, request_mac: &[u8], msg: &mut Vec<u8>, error: u1
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transfer::message::{build_query, parse};
+    use crate::dns::message::{build_query, parse};
 
     fn key(algorithm: Algorithm) -> Key {
         Key {
