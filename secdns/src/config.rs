@@ -15,7 +15,7 @@ use crate::{
     dns::Name,
     transfer::client::Limits,
     webhooks::WebhookDef,
-    xdp::loader::AttachMode,
+    xdp::settings::XdpConfig,
 };
 
 pub const DEFAULT_CONTROL: &str = "127.0.0.1:8053";
@@ -114,38 +114,6 @@ pub struct ServerConfig {
     pub tcp_max_per_client: usize,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct XdpConfig {
-    pub interfaces: Vec<String>,
-    #[serde(default = "default_mode")]
-    pub mode: AttachMode,
-    /// Memory the answer maps may take at most, in MiB (they grow to fit what is
-    /// published). What does not fit is answered by userspace.
-    #[serde(default = "default_xdp_memory")]
-    pub memory_mib: u32,
-    /// Where the XDP links are pinned (a bpffs; mounted there if it is not one), so that
-    /// the kernel keeps answering through a restart.
-    #[serde(default = "default_pin_dir")]
-    pub pin_dir: std::path::PathBuf,
-    /// Take over the program an earlier `secdns serve` left attached (`serve
-    /// --no-takeover` turns it off: the program starts empty).
-    #[serde(skip_deserializing, default = "default_takeover")]
-    pub takeover: bool,
-}
-
-fn default_xdp_memory() -> u32 {
-    2048
-}
-
-pub fn default_pin_dir() -> std::path::PathBuf {
-    "/sys/fs/bpf/secdns".into()
-}
-
-fn default_takeover() -> bool {
-    true
-}
-
 /// A zone served from a file, or (with `peers`) a secondary zone.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -185,9 +153,6 @@ fn default_tcp_max() -> usize {
 }
 fn default_tcp_max_per_client() -> usize {
     64
-}
-fn default_mode() -> AttachMode {
-    AttachMode::Native
 }
 
 impl Config {
@@ -326,6 +291,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xdp::settings::AttachMode;
 
     fn parse(text: &str) -> anyhow::Result<Config> {
         let dir = std::env::temp_dir().join(format!("secdns-config-test-{}", std::process::id()));

@@ -17,7 +17,7 @@ use secdns::{
     dns::tsig::Algorithm,
     webhooks::WebhookDef,
     webhooks::event::EventKind,
-    xdp::loader::{AttachMode, XdpEngine},
+    xdp::{loader::XdpEngine, settings::AttachMode},
 };
 
 /// jemalloc rather than glibc's malloc: a full XDP compile frees millions of small blocks
@@ -397,7 +397,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            let served = runtime.block_on(secdns::server::serve(config));
+            let served = runtime.block_on(secdns::daemon::serve(config));
             // Work still running off the async threads (a zone being built or saved) gets a
             // bounded wait: a stop is a stop. Saves are atomic, so a cut one keeps the old copy.
             runtime.shutdown_timeout(std::time::Duration::from_secs(10));
@@ -405,7 +405,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CheckConfig { config } => {
             let loaded = Config::load(&config)?;
-            let zones = secdns::server::load_zones(&loaded)?;
+            let zones = secdns::daemon::load_zones(&loaded)?;
             let mut catalog = loaded.catalog()?;
             // What the API made must still fit this config.
             match catalog.load_runtime(&loaded.objects_file()) {

@@ -113,13 +113,23 @@ pub struct ScriptedPrimary {
     threads: Vec<JoinHandle<()>>,
 }
 
+/// A UDP socket and a TCP listener on the same loopback port, each bound while the other is
+/// held: a port found free and then bound can be taken in between by a test running beside.
+fn udp_and_tcp_on_one_port() -> anyhow::Result<(UdpSocket, TcpListener, SocketAddr)> {
+    for _ in 0..50 {
+        let udp = UdpSocket::bind("127.0.0.1:0")?;
+        let addr = udp.local_addr()?;
+        if let Ok(tcp) = TcpListener::bind(addr) {
+            return Ok((udp, tcp, addr));
+        }
+    }
+    anyhow::bail!("no loopback port free for both UDP and TCP")
+}
+
 impl ScriptedPrimary {
     pub fn start(script: Script) -> anyhow::Result<Self> {
-        let port = crate::knot::free_port()?;
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let udp = UdpSocket::bind(addr)?;
+        let (udp, tcp, addr) = udp_and_tcp_on_one_port()?;
         udp.set_read_timeout(Some(Duration::from_millis(50)))?;
-        let tcp = TcpListener::bind(addr)?;
         tcp.set_nonblocking(true)?;
         let script = Arc::new(Mutex::new(script));
         let stop = Arc::new(AtomicBool::new(false));

@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use crate::{
     catalog::{Catalog, OverrideDef, Refused, SecondaryDef},
     dns::{Name, tsig::Key},
-    server::publisher::Publisher,
+    publish::Publisher,
     transfer::client::Limits,
     webhooks::Notifier,
     zone::overrides::Override,

@@ -24,7 +24,7 @@ use super::{
 use crate::{
     catalog::SecondaryDef,
     dns::{Name, codes::rtype, message::Record, rdata},
-    server::publisher::Publisher,
+    publish::Publisher,
     transfer::{
         apply::{Collector, Kind, Outcome},
         client::{self, Limits, Primary, TransferError},

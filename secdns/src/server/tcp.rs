@@ -12,7 +12,7 @@ use tokio::{
 };
 
 use super::{
-    Shared,
+    RequestHandler,
     tcp_connections::{Admission, Connections, Slot},
 };
 use crate::{answer::Transport, stats::ResponderStats};
@@ -45,9 +45,9 @@ pub fn connections(limits: Limits) -> Arc<Connections> {
     Connections::new(limits.max_connections, limits.max_per_client)
 }
 
-pub async fn serve(
+pub async fn serve<H: RequestHandler>(
     listener: TcpListener,
-    shared: Shared,
+    handler: H,
     limits: Limits,
     connections: Arc<Connections>,
 ) {
@@ -61,16 +61,16 @@ pub async fn serve(
                 continue;
             }
         };
-        ResponderStats::bump(&shared.stats.tcp_connections);
-        let Some(slot) = admit(&connections, peer, &shared, limits).await else {
+        ResponderStats::bump(&handler.stats().tcp_connections);
+        let Some(slot) = admit(&connections, peer, &handler, limits).await else {
             continue; // closed by dropping it
         };
         if slot.evicted_another {
-            ResponderStats::bump(&shared.stats.tcp_idle_closed);
+            ResponderStats::bump(&handler.stats().tcp_idle_closed);
         }
-        let shared = shared.clone();
+        let handler = handler.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, peer, &shared, limits, &slot).await {
+            if let Err(e) = connection(stream, peer, &handler, limits, &slot).await {
                 tracing::debug!(%peer, "TCP connection: {e:#}");
             }
         });
@@ -79,10 +79,10 @@ pub async fn serve(
 
 /// A place for the connection from `peer`; with every connection busy, accepting waits (the
 /// rest wait in the kernel's backlog) for one to end or go idle, for an idle timeout at most.
-async fn admit(
+async fn admit<H: RequestHandler>(
     connections: &Arc<Connections>,
     peer: SocketAddr,
-    shared: &Shared,
+    handler: &H,
     limits: Limits,
 ) -> Option<Slot> {
     let deadline = tokio::time::Instant::now() + limits.idle;
@@ -90,7 +90,7 @@ async fn admit(
         match connections.admit(peer.ip()) {
             Admission::Admitted(slot) => return Some(slot),
             Admission::TooManyFromClient => {
-                ResponderStats::bump(&shared.stats.tcp_refused_per_client);
+                ResponderStats::bump(&handler.stats().tcp_refused_per_client);
                 tracing::debug!(%peer, "TCP connection refused: too many from this client");
                 return None;
             }
@@ -112,10 +112,10 @@ async fn admit(
     }
 }
 
-async fn connection(
+async fn connection<H: RequestHandler>(
     mut stream: TcpStream,
     peer: std::net::SocketAddr,
-    shared: &Shared,
+    handler: &H,
     limits: Limits,
     slot: &Slot,
 ) -> anyhow::Result<()> {
@@ -150,7 +150,7 @@ async fn connection(
             payload: limits.payload,
             keepalive: Some(keepalive_units(limits.idle)),
         };
-        let Some((reply, _)) = super::reply(shared, &msg, peer.ip(), transport) else {
+        let Some((reply, _)) = handler.reply(&msg, peer.ip(), transport) else {
             return Ok(()); // not a query: nothing sensible to say on this stream
         };
         let mut framed = Vec::with_capacity(reply.len() + 2);
@@ -160,7 +160,7 @@ async fn connection(
             .await
             .context("timed out writing a reply")?
             .context("writing a reply")?;
-        ResponderStats::bump(&shared.stats.tcp_answered);
+        ResponderStats::bump(&handler.stats().tcp_answered);
     }
 }
 

@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use secdns_common::rrl::Verdict;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::Shared;
+use super::RequestHandler;
 use crate::{answer::Transport, dns::codes::flags, stats::ResponderStats};
 
 pub fn bind(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
@@ -30,20 +30,24 @@ pub fn bind(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
 }
 
 /// Starts the threads answering on `socket`.
-pub fn start(socket: UdpSocket, shared: &Shared, payload: u16) -> anyhow::Result<()> {
+pub fn start<H: RequestHandler>(
+    socket: UdpSocket,
+    handler: &H,
+    payload: u16,
+) -> anyhow::Result<()> {
     let socket = Arc::new(socket);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     for i in 0..threads {
-        let (socket, shared) = (socket.clone(), shared.clone());
+        let (socket, handler) = (socket.clone(), handler.clone());
         std::thread::Builder::new()
             .name(format!("udp-{i}"))
-            .spawn(move || serve(&socket, &shared, payload))
+            .spawn(move || serve(&socket, &handler, payload))
             .context("starting a UDP responder thread")?;
     }
     Ok(())
 }
 
-fn serve(socket: &UdpSocket, shared: &Shared, payload: u16) {
+fn serve<H: RequestHandler>(socket: &UdpSocket, handler: &H, payload: u16) {
     let mut buf = vec![0u8; 65535];
     loop {
         let (len, peer) = match socket.recv_from(&mut buf) {
@@ -54,16 +58,16 @@ fn serve(socket: &UdpSocket, shared: &Shared, payload: u16) {
             }
         };
         let Some((reply, verdict)) =
-            super::reply(shared, &buf[..len], peer.ip(), Transport::Udp { payload })
+            handler.reply(&buf[..len], peer.ip(), Transport::Udp { payload })
         else {
-            ResponderStats::bump(&shared.stats.udp_ignored);
+            ResponderStats::bump(&handler.stats().udp_ignored);
             continue;
         };
         match verdict {
             Verdict::Answer => {}
-            Verdict::Slip => ResponderStats::bump(&shared.stats.udp_slipped),
+            Verdict::Slip => ResponderStats::bump(&handler.stats().udp_slipped),
             Verdict::Drop => {
-                ResponderStats::bump(&shared.stats.udp_rate_limited);
+                ResponderStats::bump(&handler.stats().udp_rate_limited);
                 continue;
             }
         }
@@ -72,10 +76,10 @@ fn serve(socket: &UdpSocket, shared: &Shared, payload: u16) {
                 .get(2)
                 .is_some_and(|b| u16::from(*b) << 8 & flags::TC != 0)
         {
-            ResponderStats::bump(&shared.stats.udp_truncated);
+            ResponderStats::bump(&handler.stats().udp_truncated);
         }
         match socket.send_to(&reply, peer) {
-            Ok(_) => ResponderStats::bump(&shared.stats.udp_answered),
+            Ok(_) => ResponderStats::bump(&handler.stats().udp_answered),
             Err(e) => tracing::debug!(%peer, "UDP send: {e}"),
         }
     }

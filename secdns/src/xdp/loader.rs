@@ -32,6 +32,7 @@ use secdns_common::{
 use crate::{
     cookies::Cookies,
     rate_limit::{Prefix, RateLimiter, Words},
+    xdp::settings::AttachMode,
 };
 
 use super::{
@@ -52,14 +53,6 @@ const MIN_CHUNKS: u32 = 1024;
 /// chunks takes a 1M-record zone through 100k changed records before it is built again (a
 /// third of a second), and costs a tenth of the kernel memory, not a quarter.
 const GROWTH: f64 = 1.1;
-
-/// How the program is attached: in the driver, or in the generic skb path (works anywhere).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AttachMode {
-    Native,
-    Generic,
-}
 
 /// One loaded copy of the program with its maps. The answer maps have a fixed size; they
 /// grow by loading another instance and swapping it in on every interface at once.

@@ -7,6 +7,7 @@
 
 pub mod compile;
 pub mod content_index;
+pub mod fast_path;
 pub mod layout;
 pub mod loader;
 pub mod maps;
@@ -14,6 +15,7 @@ pub mod packed;
 pub mod pins;
 pub mod published;
 pub mod readers;
+pub mod settings;
 pub mod value;
 
 /// The XDP object built by `build.rs`.

@@ -20,7 +20,7 @@ use axum::{
 };
 use tokio::net::TcpListener;
 
-use crate::{dns::Name, secondary::Secondaries, server::Shared, zone::Zone};
+use crate::{dns::Name, publish::Shared, secondary::Secondaries, zone::Zone};
 use error::{ApiError, ApiResult};
 
 /// Request bodies are small objects.
@@ -29,20 +29,12 @@ const MAX_BODY: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct Api {
     pub shared: Shared,
+    pub secondaries: Arc<Secondaries>,
     /// Bearer token every request must carry, when configured.
     pub token: Option<String>,
 }
 
 impl Api {
-    fn secondaries(&self) -> ApiResult<&Secondaries> {
-        self.shared.secondaries.get().map(|s| &**s).ok_or_else(|| {
-            ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "secdns is still starting",
-            )
-        })
-    }
-
     /// The zones served from files: those served that are not secondary zones.
     fn file_zones(&self, secondaries: &Secondaries) -> Vec<Arc<Zone>> {
         let snapshot = self.shared.snapshot.load();

@@ -37,7 +37,7 @@ fn secret_or_generated(secret: Option<String>, algorithm: Algorithm) -> ApiResul
 }
 
 pub async fn list_keys(State(api): State<Api>) -> ApiResult<Json<Vec<KeyListing>>> {
-    let catalog = api.secondaries()?.catalog();
+    let catalog = api.secondaries.catalog();
     Ok(Json(
         catalog
             .keys()
@@ -51,7 +51,7 @@ pub async fn show_key(
     Path(name): Path<String>,
 ) -> ApiResult<Json<KeyListing>> {
     let name = parse_name("name", &name)?;
-    let catalog = api.secondaries()?.catalog();
+    let catalog = api.secondaries.catalog();
     let (def, origin) = catalog
         .key(&name)
         .ok_or_else(|| ApiError::not_found(format!("TSIG key {name} does not exist")))?;
@@ -69,7 +69,7 @@ pub async fn add_key(
         algorithm,
         secret: secret_or_generated(new.secret, algorithm)?,
     };
-    api.secondaries()?
+    api.secondaries
         .change(|c| c.add_key(def.clone(), Origin::Api))?;
     Ok((
         StatusCode::CREATED,
@@ -83,7 +83,7 @@ pub async fn replace_key(
     Body(change): Body<KeyChange>,
 ) -> ApiResult<Json<KeyListing>> {
     let name = parse_name("name", &name)?;
-    let secondaries = api.secondaries()?;
+    let secondaries = &api.secondaries;
     let current = secondaries.catalog().key(&name).map(|(k, _)| k.clone());
     let current =
         current.ok_or_else(|| ApiError::not_found(format!("TSIG key {name} does not exist")))?;
@@ -120,7 +120,7 @@ pub async fn replace_key(
 
 pub async fn remove_key(State(api): State<Api>, Path(name): Path<String>) -> ApiResult<StatusCode> {
     let name = parse_name("name", &name)?;
-    api.secondaries()?.change(|c| c.remove_key(&name))?;
+    api.secondaries.change(|c| c.remove_key(&name))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -150,7 +150,7 @@ fn made<T>(object: T) -> Listing<T> {
 }
 
 pub async fn list_peers(State(api): State<Api>) -> ApiResult<Json<Vec<PeerListing>>> {
-    let catalog = api.secondaries()?.catalog();
+    let catalog = api.secondaries.catalog();
     Ok(Json(catalog.peers().map(Listing::of).collect()))
 }
 
@@ -158,7 +158,7 @@ pub async fn show_peer(
     State(api): State<Api>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<PeerListing>> {
-    let catalog = api.secondaries()?.catalog();
+    let catalog = api.secondaries.catalog();
     let peer = catalog
         .peer(&name)
         .ok_or_else(|| ApiError::not_found(format!("peer {name} does not exist")))?;
@@ -169,7 +169,7 @@ pub async fn add_peer(
     State(api): State<Api>,
     Body(def): Body<PeerDef>,
 ) -> ApiResult<(StatusCode, Json<PeerListing>)> {
-    api.secondaries()?
+    api.secondaries
         .change(|c| c.add_peer(def.clone(), Origin::Api))?;
     Ok(created(def))
 }
@@ -180,7 +180,7 @@ pub async fn replace_peer(
     Body(def): Body<PeerDef>,
 ) -> ApiResult<Json<PeerListing>> {
     same_name(&name, &def.name)?;
-    api.secondaries()?.change(|c| c.replace_peer(def.clone()))?;
+    api.secondaries.change(|c| c.replace_peer(def.clone()))?;
     Ok(Json(made(def)))
 }
 
@@ -188,12 +188,12 @@ pub async fn remove_peer(
     State(api): State<Api>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    api.secondaries()?.change(|c| c.remove_peer(&name))?;
+    api.secondaries.change(|c| c.remove_peer(&name))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn list_webhooks(State(api): State<Api>) -> ApiResult<Json<Vec<WebhookListing>>> {
-    let catalog = api.secondaries()?.catalog();
+    let catalog = api.secondaries.catalog();
     Ok(Json(catalog.webhooks().map(Listing::of).collect()))
 }
 
@@ -201,7 +201,7 @@ pub async fn show_webhook(
     State(api): State<Api>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<WebhookListing>> {
-    let catalog = api.secondaries()?.catalog();
+    let catalog = api.secondaries.catalog();
     let webhook = catalog
         .webhook(&name)
         .ok_or_else(|| ApiError::not_found(format!("webhook {name} does not exist")))?;
@@ -212,7 +212,7 @@ pub async fn add_webhook(
     State(api): State<Api>,
     Body(def): Body<WebhookDef>,
 ) -> ApiResult<(StatusCode, Json<WebhookListing>)> {
-    api.secondaries()?
+    api.secondaries
         .change(|c| c.add_webhook(def.clone(), Origin::Api))?;
     Ok(created(def))
 }
@@ -223,8 +223,7 @@ pub async fn replace_webhook(
     Body(def): Body<WebhookDef>,
 ) -> ApiResult<Json<WebhookListing>> {
     same_name(&name, &def.name)?;
-    api.secondaries()?
-        .change(|c| c.replace_webhook(def.clone()))?;
+    api.secondaries.change(|c| c.replace_webhook(def.clone()))?;
     Ok(Json(made(def)))
 }
 
@@ -232,6 +231,6 @@ pub async fn remove_webhook(
     State(api): State<Api>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    api.secondaries()?.change(|c| c.remove_webhook(&name))?;
+    api.secondaries.change(|c| c.remove_webhook(&name))?;
     Ok(StatusCode::NO_CONTENT)
 }

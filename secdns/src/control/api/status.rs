@@ -27,15 +27,7 @@ pub async fn openapi() -> impl IntoResponse {
 
 pub async fn health(State(api): State<Api>) -> (StatusCode, Json<Health>) {
     let xdp = api.shared.fast_path.get().is_some();
-    let Some(secondaries) = api.shared.secondaries.get() else {
-        let health = Health {
-            status: "starting".into(),
-            zones: 0,
-            not_serving: Vec::new(),
-            xdp,
-        };
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(health));
-    };
+    let secondaries = &api.secondaries;
     let running = secondaries.running();
     let not_serving: Vec<String> = running
         .iter()
@@ -83,7 +75,7 @@ pub async fn metrics(State(api): State<Api>) -> ApiResult<impl IntoResponse> {
     };
     let rrl = shared.rate_limit.config();
     let rrl = (rrl.enabled, rrl.log_only, shared.rate_limit.limited());
-    let secondaries = api.secondaries()?;
+    let secondaries = &api.secondaries;
     let zones = secondaries
         .running()
         .iter()

@@ -40,7 +40,7 @@ fn file_zone(api: &Api, name: &Name) -> Option<Arc<Zone>> {
 }
 
 pub async fn list(State(api): State<Api>) -> ApiResult<Json<Vec<ZoneSummary>>> {
-    let secondaries = api.secondaries()?;
+    let secondaries = &api.secondaries;
     let files = api
         .file_zones(secondaries)
         .into_iter()
@@ -74,7 +74,7 @@ pub async fn add(
     State(api): State<Api>,
     Body(def): Body<SecondaryDef>,
 ) -> ApiResult<(StatusCode, Json<SecondaryDef>)> {
-    api.secondaries()?
+    api.secondaries
         .change(|c| c.add_zone(def.clone(), Origin::Api))?;
     Ok((StatusCode::CREATED, Json(def)))
 }
@@ -91,13 +91,13 @@ pub async fn replace(
             format!("the body names {}, the path {name}", def.name),
         ));
     }
-    api.secondaries()?.change(|c| c.replace_zone(def.clone()))?;
+    api.secondaries.change(|c| c.replace_zone(def.clone()))?;
     Ok(Json(def))
 }
 
 pub async fn show(State(api): State<Api>, Path(zone): Path<String>) -> ApiResult<Json<ZoneStatus>> {
     let name = parse_name("zone", &zone)?;
-    let secondaries = api.secondaries()?;
+    let secondaries = &api.secondaries;
     if let Some(zone) = secondaries.zone(&name) {
         return Ok(Json(ZoneStatus {
             origin: secondaries.catalog().zone_origin(&name),
@@ -117,16 +117,13 @@ pub async fn show(State(api): State<Api>, Path(zone): Path<String>) -> ApiResult
 
 pub async fn remove(State(api): State<Api>, Path(zone): Path<String>) -> ApiResult<StatusCode> {
     let name = parse_name("zone", &zone)?;
-    api.secondaries()?.change(|c| c.remove_zone(&name))?;
+    api.secondaries.change(|c| c.remove_zone(&name))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn force_axfr(State(api): State<Api>, Path(zone): Path<String>) -> ApiResult<StatusCode> {
     let name = parse_name("zone", &zone)?;
-    let zone = api
-        .secondaries()?
-        .zone(&name)
-        .ok_or_else(|| no_zone(&name))?;
+    let zone = api.secondaries.zone(&name).ok_or_else(|| no_zone(&name))?;
     zone.force_transfer();
     Ok(StatusCode::ACCEPTED)
 }
@@ -137,7 +134,7 @@ pub async fn records(
     Path(zone): Path<String>,
 ) -> ApiResult<Json<Vec<RecordListing>>> {
     let name = parse_name("zone", &zone)?;
-    let zone = match api.secondaries()?.zone(&name) {
+    let zone = match api.secondaries.zone(&name) {
         Some(secondary) => secondary
             .served()
             .ok_or_else(|| ApiError::not_found(format!("zone {name} has no copy yet")))?,
@@ -166,7 +163,7 @@ pub async fn list_overrides(
     Path(zone): Path<String>,
 ) -> ApiResult<Json<Vec<OverrideDef>>> {
     let name = parse_name("zone", &zone)?;
-    let catalog = api.secondaries()?.catalog();
+    let catalog = api.secondaries.catalog();
     if catalog.zone(&name).is_none() {
         return Err(no_zone(&name));
     }
@@ -188,7 +185,7 @@ pub async fn show_override(
 ) -> ApiResult<Json<OverrideDef>> {
     let zone = parse_name("zone", &zone)?;
     let (name, rtype) = override_key(&name, &rtype)?;
-    let catalog = api.secondaries()?.catalog();
+    let catalog = api.secondaries.catalog();
     catalog
         .overrides(&zone)
         .iter()
@@ -208,7 +205,7 @@ pub async fn add_override(
     Body(def): Body<OverrideDef>,
 ) -> ApiResult<(StatusCode, Json<OverrideDef>)> {
     let zone = parse_name("zone", &zone)?;
-    api.secondaries()?.set_override(&zone, def.clone(), false)?;
+    api.secondaries.set_override(&zone, def.clone(), false)?;
     Ok((StatusCode::CREATED, Json(def)))
 }
 
@@ -228,7 +225,7 @@ pub async fn replace_override(
             ),
         ));
     }
-    api.secondaries()?.set_override(&zone, def.clone(), true)?;
+    api.secondaries.set_override(&zone, def.clone(), true)?;
     Ok(Json(def))
 }
 
@@ -238,7 +235,7 @@ pub async fn remove_override(
 ) -> ApiResult<StatusCode> {
     let zone = parse_name("zone", &zone)?;
     let (name, rtype) = override_key(&name, &rtype)?;
-    api.secondaries()?
+    api.secondaries
         .change(|c| c.remove_override(&zone, &name, rtype))?;
     Ok(StatusCode::NO_CONTENT)
 }

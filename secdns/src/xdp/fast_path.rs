@@ -9,13 +9,14 @@ use anyhow::{Context as _, anyhow};
 use secdns_common::ANSWER_MAP_MAX_ENTRIES;
 
 use crate::{
-    config::XdpConfig,
     cookies::Cookies,
     dns::Name,
     rate_limit::RateLimiter,
     snapshot::Snapshot,
     stats::MapUsage,
-    xdp::{loader::XdpEngine, packed::Upserts, pins::Pins, published::Published},
+    xdp::{
+        loader::XdpEngine, packed::Upserts, pins::Pins, published::Published, settings::XdpConfig,
+    },
 };
 
 pub struct FastPath {
