@@ -11,7 +11,7 @@ use secdns_common::{MAX_NAME_LEN, dns_lowercase};
 use crate::{
     dns::{
         Dname, Name,
-        codes::{rcode, rtype},
+        codes::{extended_error, rcode, rtype},
         name::{self, label_offsets},
         rdata,
     },
@@ -22,7 +22,6 @@ use crate::{
 /// Longest CNAME/DNAME chain followed inside a zone before giving up.
 const MAX_CHAIN: usize = 16;
 /// RFC 6672 §2.2: a substitution that would make an over-long name.
-const YXDOMAIN: u8 = 6;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rr<'a> {
@@ -47,9 +46,6 @@ pub struct Answer<'a> {
     /// For a referral, the delegation: glue at or below it must fit (RFC 9471).
     pub cut: Option<&'a Dname>,
 }
-
-/// RFC 8914 §4.21: the server is not authoritative for the name.
-pub const EDE_NOT_AUTHORITATIVE: u16 = 20;
 
 #[derive(Clone, Copy)]
 enum Section {
@@ -354,7 +350,7 @@ pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16, dnssec_ok: b
         None => {
             return Answer {
                 rcode: rcode::REFUSED,
-                extended_error: Some(EDE_NOT_AUTHORITATIVE),
+                extended_error: Some(extended_error::NOT_AUTHORITATIVE),
                 ..Default::default()
             };
         }
@@ -402,7 +398,7 @@ pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16, dnssec_ok: b
                     None,
                 );
                 let Some(target) = substitute(&current, node.owner(), dname) else {
-                    b.out.rcode = YXDOMAIN;
+                    b.out.rcode = rcode::YXDOMAIN;
                     break;
                 };
                 let owner = Cow::Owned(Name::from_wire(&current).unwrap_or_else(|_| Name::root()));

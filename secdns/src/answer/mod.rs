@@ -8,14 +8,14 @@ pub mod query;
 
 use secdns_common::{
     COPIED_QUERY_FLAGS, FLAG_QR, OPT_RR_LEN,
-    cookie::{BADCOOKIE_LOWER, BADCOOKIE_UPPER, COOKIE_OPTION, COOKIE_REPLY_LEN},
+    cookie::{BADCOOKIE_LOWER, BADCOOKIE_UPPER, COOKIE_REPLY_LEN},
 };
 
 use crate::{
     dns::tsig::{self, Key},
     dns::{
         Name,
-        codes::{flags, rcode, rtype},
+        codes::{flags, option, rcode, rtype},
     },
     snapshot::Snapshot,
 };
@@ -322,9 +322,10 @@ impl Opt {
     /// Its options, each with two bytes of data: (code, data).
     fn options(&self) -> impl Iterator<Item = (u16, u16)> {
         [
-            self.extended_error.map(|code| (EDE_OPTION, code)),
+            self.extended_error
+                .map(|code| (option::EXTENDED_ERROR, code)),
             self.keepalive
-                .map(|timeout| (query::TCP_KEEPALIVE_OPTION, timeout)),
+                .map(|timeout| (option::TCP_KEEPALIVE, timeout)),
         ]
         .into_iter()
         .flatten()
@@ -398,14 +399,11 @@ fn write_opt(out: &mut Vec<u8>, opt: &Opt) {
         out.extend_from_slice(&value.to_be_bytes());
     }
     if let Some(cookie) = opt.cookie {
-        out.extend_from_slice(&COOKIE_OPTION.to_be_bytes());
+        out.extend_from_slice(&option::COOKIE.to_be_bytes());
         out.extend_from_slice(&(cookie.len() as u16).to_be_bytes());
         out.extend_from_slice(&cookie);
     }
 }
-
-/// EDNS option code of Extended DNS Errors (RFC 8914 §2).
-const EDE_OPTION: u16 = 15;
 
 #[cfg(test)]
 mod tests {

@@ -2,16 +2,15 @@
 //! deserves (RFC 1035 §4.1, RFC 6891 §6.1). Nothing here trusts the message.
 
 use secdns_common::{
-    cookie::{CLIENT_COOKIE_LEN, COOKIE_OPTION, SERVER_COOKIE_LEN},
+    cookie::{CLIENT_COOKIE_LEN, SERVER_COOKIE_LEN},
     dns_lowercase,
 };
 
 use crate::dns::{
-    codes::{class, opcode, rcode, rtype},
+    codes::{class, opcode, option, rcode, rtype},
     name::{Name, uncompressed_len},
+    wire::{HEADER_LEN, be16},
 };
-
-pub const HEADER_LEN: usize = 12;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Edns {
@@ -100,10 +99,6 @@ impl<'a> ParsedQuery<'a> {
     }
 }
 
-fn be16(msg: &[u8], pos: usize) -> Option<u16> {
-    Some(u16::from_be_bytes(msg.get(pos..pos + 2)?.try_into().ok()?))
-}
-
 pub fn parse(msg: &[u8]) -> ParsedQuery<'_> {
     let (Some(id), Some(flags)) = (be16(msg, 0), be16(msg, 2)) else {
         return ParsedQuery::Ignore;
@@ -162,7 +157,7 @@ pub fn parse(msg: &[u8]) -> ParsedQuery<'_> {
         // An option running past the record's data is ignored with what follows, as the XDP
         // program ignores every option: the two paths answer alike.
         let options = msg.get(rr.rdata.clone()).unwrap_or_default();
-        let tcp_keepalive = find_option(options, TCP_KEEPALIVE_OPTION).is_some();
+        let tcp_keepalive = find_option(options, option::TCP_KEEPALIVE).is_some();
         let mut found = Edns {
             udp_size: rr.class,
             version: (rr.ttl >> 16) as u8,
@@ -170,7 +165,7 @@ pub fn parse(msg: &[u8]) -> ParsedQuery<'_> {
             tcp_keepalive,
             cookie: None,
         };
-        if let Some(data) = find_option(options, COOKIE_OPTION) {
+        if let Some(data) = find_option(options, option::COOKIE) {
             match query_cookie(data) {
                 Ok(cookie) => found.cookie = Some(cookie),
                 Err(()) => return error(Some(question), Some(found), rcode::FORMERR),
@@ -232,9 +227,6 @@ struct RrHeader {
     /// Where its data is in the message.
     rdata: std::ops::Range<usize>,
 }
-
-/// EDNS option code of edns-tcp-keepalive (RFC 7828 §3.1).
-pub const TCP_KEEPALIVE_OPTION: u16 = 11;
 
 /// Whether OPT data `options` holds option `code` whole, before any option that runs past
 /// its end.
@@ -340,7 +332,7 @@ mod tests {
 
     #[test]
     fn cookies_of_every_length() {
-        let cookie_of = |data: &[u8]| match parse(&with_option(COOKIE_OPTION, data)) {
+        let cookie_of = |data: &[u8]| match parse(&with_option(option::COOKIE, data)) {
             ParsedQuery::Query { edns, .. } => Ok(edns.and_then(|e| e.cookie)),
             ParsedQuery::Error { rcode, edns, .. } => {
                 assert!(edns.is_some(), "the error keeps the OPT");
@@ -361,7 +353,7 @@ mod tests {
             assert_eq!(cookie_of(&vec![1; bad]), Err(rcode::FORMERR), "{bad} bytes");
         }
         // The first COOKIE counts.
-        let mut two = with_option(COOKIE_OPTION, &[1; 8]);
+        let mut two = with_option(option::COOKIE, &[1; 8]);
         let count = two.len() - 14;
         two.extend_from_slice(&[0, 10, 0, 2, 9, 9]);
         two[count..count + 2].copy_from_slice(&(12u16 + 6).to_be_bytes());

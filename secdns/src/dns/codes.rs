@@ -1,4 +1,7 @@
-//! The numeric codes secdns uses (RFC 1035, 6891 and friends).
+//! The numeric codes secdns uses (RFC 1035, 6891 and friends), from `domain`'s IANA
+//! registries where it has them, so that each is written once.
+
+use domain::base::iana::{ExtendedErrorCode, OptionCode, Rcode, TsigRcode};
 
 pub mod rtype {
     pub const A: u16 = 1;
@@ -36,12 +39,13 @@ pub mod rcode {
     pub const NXDOMAIN: u8 = 3;
     pub const NOTIMP: u8 = 4;
     pub const REFUSED: u8 = 5;
+    pub const YXDOMAIN: u8 = super::Rcode::YXDOMAIN.to_int();
     pub const NOTAUTH: u8 = 9;
     /// Extended RCODE 16: the upper eight bits (1) go in the OPT record.
     pub const BADVERS_UPPER: u8 = 1;
 }
 
-/// The mnemonic of an RCODE, or `RCODEnn`.
+/// The mnemonic of an RCODE, or `RCODEnn` (domain's table lacks NOTAUTH).
 pub fn rcode_name(code: u16) -> String {
     match code {
         0 => "NOERROR".into(),
@@ -53,6 +57,34 @@ pub fn rcode_name(code: u16) -> String {
         9 => "NOTAUTH".into(),
         other => format!("RCODE{other}"),
     }
+}
+
+/// The error field of a TSIG record (RFC 8945 §3), carried in its RDATA.
+pub mod tsig_error {
+    use super::TsigRcode;
+
+    pub const BADSIG: u16 = TsigRcode::BADSIG.to_int();
+    pub const BADKEY: u16 = TsigRcode::BADKEY.to_int();
+    pub const BADTIME: u16 = TsigRcode::BADTIME.to_int();
+    pub const BADTRUNC: u16 = TsigRcode::BADTRUNC.to_int();
+}
+
+/// EDNS option codes (RFC 6891 §6.1.2).
+pub mod option {
+    use super::OptionCode;
+
+    /// Shared with the XDP program, which reads and writes it too.
+    pub const COOKIE: u16 = secdns_common::cookie::COOKIE_OPTION;
+    /// edns-tcp-keepalive (RFC 7828 §3.1).
+    pub const TCP_KEEPALIVE: u16 = OptionCode::TCP_KEEPALIVE.to_int();
+    /// Extended DNS Errors (RFC 8914 §2).
+    pub const EXTENDED_ERROR: u16 = OptionCode::EXTENDED_ERROR.to_int();
+}
+
+/// Extended DNS Error codes (RFC 8914 §4).
+pub mod extended_error {
+    /// §4.21: the server is not authoritative for the name.
+    pub const NOT_AUTHORITATIVE: u16 = super::ExtendedErrorCode::NOT_AUTHORITATIVE.to_int();
 }
 
 pub mod flags {
@@ -74,4 +106,17 @@ pub mod opcode {
 /// Mnemonic for a type, or `TYPEnnn` (RFC 3597).
 pub fn rtype_name(rtype: u16) -> String {
     domain::base::iana::Rtype::from_int(rtype).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rcodes_are_named_as_knot_and_dig_name_them() {
+        assert_eq!(rcode_name(0), "NOERROR");
+        assert_eq!(rcode_name(9), "NOTAUTH");
+        assert_eq!(rcode_name(12), "RCODE12");
+        assert_eq!(rcode_name(5000), "RCODE5000");
+    }
 }

@@ -6,9 +6,8 @@ use crate::dns::{
     Name, NameError,
     codes::{class, rtype},
     rdata,
+    wire::{HEADER_LEN, be16, be32},
 };
-
-pub const HEADER_LEN: usize = 12;
 
 /// A resource record with uncompressed record data.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -97,14 +96,6 @@ impl Message {
     pub fn authoritative(&self) -> bool {
         self.flags & 0x0400 != 0
     }
-}
-
-fn be16(raw: &[u8], pos: usize) -> Option<u16> {
-    Some(u16::from_be_bytes(raw.get(pos..pos + 2)?.try_into().ok()?))
-}
-
-fn be32(raw: &[u8], pos: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(raw.get(pos..pos + 4)?.try_into().ok()?))
 }
 
 /// Parses a whole message. Every count, length and name is checked against the bytes.

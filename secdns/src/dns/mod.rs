@@ -1,9 +1,11 @@
-//! DNS basics: names, numeric codes, reading wire-format pieces, whole messages and TSIG.
+//! DNS basics: names, numeric codes, reading wire-format fields and pieces, whole messages
+//! and TSIG.
 
 pub mod codes;
 pub mod message;
 pub mod name;
 pub mod rdata;
 pub mod tsig;
+pub mod wire;
 
 pub use name::{Dname, Name, NameError};

@@ -7,6 +7,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 
 use super::message::TsigRecord;
+pub use crate::dns::codes::tsig_error::{BADKEY, BADSIG, BADTIME, BADTRUNC};
 use crate::{
     dns::{Name, codes::rtype},
     unix_time,
@@ -16,11 +17,6 @@ use crate::{
 pub const FUDGE: u16 = 300;
 /// RFC 8945 §5.3.1: at most 99 unsigned messages between two signed ones.
 pub const MAX_UNSIGNED_RUN: usize = 99;
-
-pub const BADSIG: u16 = 16;
-pub const BADKEY: u16 = 17;
-pub const BADTIME: u16 = 18;
-pub const BADTRUNC: u16 = 22;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Algorithm {

@@ -28,7 +28,10 @@ use secdns_common::{
 pub use settings::{MAX_TABLE_SIZE, Prefix, RrlConfig, mapped};
 pub use words::Words;
 
-use crate::{answer::query::Question, dns::Name};
+use crate::{
+    answer::query::Question,
+    dns::{Name, wire::be16},
+};
 
 /// Limited responses of one zone: by class, slipped then dropped.
 pub type LimitedCounts = [[u64; 2]; RESPONSE_CLASSES];
@@ -255,10 +258,6 @@ fn charge_shared(bucket: &AtomicU64, tag: u8, limit: &RateLimit) -> Verdict {
         }
     }
     verdict
-}
-
-fn be16(msg: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes(msg.get(at..at + 2)?.try_into().ok()?))
 }
 
 /// CLOCK_MONOTONIC_COARSE in microseconds: the clock the XDP program reads

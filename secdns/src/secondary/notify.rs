@@ -9,9 +9,10 @@ use crate::{
     answer::{Opt, assemble},
     dns::{
         codes::{flags, opcode, rcode, rtype},
-        message::{self, HEADER_LEN},
+        message,
         name::uncompressed_len,
         tsig::{self, Key},
+        wire::HEADER_LEN,
     },
 };
 

@@ -24,11 +24,6 @@ pub fn record_line(owner: &Dname, rr_type: u16, ttl: u32, rdata: &[u8]) -> Strin
     line
 }
 
-/// A type's mnemonic (`AAAA`), or `TYPEnnn` (RFC 3597 §5).
-pub fn type_name(rr_type: u16) -> String {
-    Rtype::from_int(rr_type).to_string()
-}
-
 /// Record data in zone-file presentation form.
 pub fn record_data(rr_type: u16, rdata: &[u8]) -> String {
     let mut text = String::new();

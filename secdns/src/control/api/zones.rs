@@ -17,11 +17,11 @@ use super::{
 use crate::{
     catalog::{Origin, OverrideDef, OverrideType, SecondaryDef},
     control::{RecordListing, ZoneSummary},
-    dns::Name,
+    dns::{Name, codes::rtype_name},
     secondary::status::ZoneStatus,
     zone::{
         Zone,
-        render::{record_data, sorted_records, type_name},
+        render::{record_data, sorted_records},
     },
 };
 
@@ -146,7 +146,7 @@ pub async fn records(
             .into_iter()
             .map(|(owner, rr_type, ttl, rdata)| RecordListing {
                 name: owner.to_string(),
-                rtype: type_name(rr_type),
+                rtype: rtype_name(rr_type),
                 ttl,
                 data: record_data(rr_type, rdata),
                 wire: data_encoding::HEXLOWER.encode(rdata),
