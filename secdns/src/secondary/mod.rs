@@ -1,7 +1,8 @@
-//! Secondary zones: the manager that owns them ([`Secondaries`]), each zone's refresh loop
-//! ([`zone`]), their copies on disk ([`store`], written by [`saver`]), NOTIFY ([`notify`]) and status ([`status`]).
+//! Secondary zones: the manager that owns them ([`Secondaries`]), each zone's work as events
+//! and what decides them ([`events`]), carried out by the zone ([`zone`]), their copies on disk ([`store`], written by [`saver`]), NOTIFY ([`notify`]) and status ([`status`]).
 
 mod alerts;
+pub mod events;
 pub mod metrics;
 pub mod notify;
 mod saver;

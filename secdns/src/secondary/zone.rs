@@ -3,7 +3,6 @@
 //! backoff, expiry; every new copy is served (with the zone's overrides on top), then saved.
 
 use std::{
-    cmp::Ordering,
     sync::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicBool, Ordering as AtomicOrdering},
@@ -16,6 +15,10 @@ use tokio::{sync::Notify, time::Instant};
 
 use super::{
     alerts::Alerts,
+    events::{
+        Event, Schedule, SoaVerdict, Timers, TransferKind, TransferVerdict, judge_soa,
+        judge_transfer,
+    },
     metrics::{ZoneMetrics, reason},
     saver::Saver,
     status::{PeerStatus, ZoneStatus},
@@ -38,13 +41,6 @@ use crate::{
         overrides::{self, Override},
     },
 };
-
-/// Retry interval before the first copy exists, when none is configured.
-const BOOTSTRAP_RETRY: u32 = 10;
-/// Least time between two checks that NOTIFY (or a forced transfer) asks for.
-const NOTIFY_HOLD_DOWN: Duration = Duration::from_secs(1);
-/// Refresh interval with neither a configured one nor an SOA to take it from.
-const DEFAULT_REFRESH: u32 = 3600;
 
 /// What the zone is configured with; replaced whole when its definition, a peer or a key
 /// changes.
@@ -99,7 +95,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Transferred {
     zone: Zone,
     /// "AXFR", "IXFR", "IXFR (full zone)".
-    kind: &'static str,
+    kind: TransferKind,
     warnings: Vec<String>,
     /// Records deleted plus added, when the transfer says (IXFR).
     changed: Option<u64>,
@@ -130,13 +126,6 @@ fn peer_statuses(primaries: &[Primary], before: &[PeerStatus]) -> Vec<PeerStatus
             }
         })
         .collect()
-}
-
-/// Retry after `failures` failures in a row: the retry interval, doubled each time, never
-/// beyond the larger of retry and refresh.
-pub fn backoff(retry: u32, refresh: u32, failures: u32) -> Duration {
-    let doubled = (retry as u64).saturating_mul(1u64 << failures.saturating_sub(1).min(20));
-    Duration::from_secs(doubled.min(retry.max(refresh) as u64).max(1))
 }
 
 impl SecondaryZone {
@@ -275,31 +264,20 @@ impl SecondaryZone {
         self.wake.notify_one();
     }
 
-    /// (refresh, retry, expire) in seconds: configured values, else the copy's SOA.
-    fn timers(&self) -> (u32, u32, u32) {
+    /// REFRESH, RETRY and EXPIRE: configured values, else the copy's SOA.
+    fn timers(&self) -> Timers {
         let soa = self
             .copy()
-            .and_then(|z| z.soa().rdatas.first().and_then(rdata::soa_timers));
-        let settings = self.settings();
-        let def = &settings.def;
-        let refresh = def
-            .refresh
-            .or(soa.map(|t| t[1]))
-            .unwrap_or(DEFAULT_REFRESH)
-            .max(1);
-        let retry = def
-            .retry
-            .or(soa.map(|t| t[2]))
-            .unwrap_or(BOOTSTRAP_RETRY)
-            .max(1);
-        let expire = def.expire.or(soa.map(|t| t[3])).unwrap_or(u32::MAX);
-        (refresh, retry, expire)
+            .and_then(|z| z.soa().rdatas.first().and_then(rdata::soa_timers))
+            .map(|[_, refresh, retry, expire, _]| [refresh, retry, expire]);
+        let def = &self.settings().def;
+        Timers::new([def.refresh, def.retry, def.expire], soa)
     }
 
     fn expires_at(&self) -> Option<SystemTime> {
         let last = (*lock(&self.last_success))?;
         self.copy()?;
-        Some(last + Duration::from_secs(self.timers().2 as u64))
+        Some(self.timers().expires_at(last))
     }
 
     fn expired_now(&self) -> bool {
@@ -310,14 +288,17 @@ impl SecondaryZone {
     fn install(&self, zone: Arc<Zone>) {
         *lock(&self.copy) = Some(zone.clone());
         {
-            let (refresh, retry, expire) = self.timers();
+            let timers = self.timers();
             let mut status = lock(&self.status);
             status.serial = Some(zone.serial());
             status.records = zone.record_count();
             status.serving = true;
             status.expired = false;
-            (status.refresh, status.retry, status.expire) =
-                (Some(refresh), Some(retry), Some(expire));
+            (status.refresh, status.retry, status.expire) = (
+                Some(timers.refresh),
+                Some(timers.retry),
+                Some(timers.expire),
+            );
             status.last_success = lock(&self.last_success).map(unix_time::seconds);
             status.expires = self.expires_at().map(unix_time::seconds);
         }
@@ -410,12 +391,14 @@ impl SecondaryZone {
         self.publisher.set(&self.name, None);
     }
 
+    /// The zone's task: waits for the next event (see [`events`](super::events)) and
+    /// carries it out, until the zone is removed.
     pub async fn run(self: Arc<Self>) {
-        let mut failures = 0u32;
-        let mut next = Instant::now();
-        let mut last_notified_check: Option<Instant> = None;
+        let mut schedule = Schedule::new(Instant::now());
         loop {
-            let until_next = next.saturating_duration_since(Instant::now());
+            let until_next = schedule
+                .next_refresh
+                .saturating_duration_since(Instant::now());
             lock(&self.status).next_refresh =
                 Some(unix_time::seconds(SystemTime::now() + until_next));
             let expired = lock(&self.status).expired;
@@ -423,37 +406,33 @@ impl SecondaryZone {
                 .expires_at()
                 .filter(|_| !expired)
                 .map(|at| at.duration_since(SystemTime::now()).unwrap_or_default());
-            let woken = tokio::select! {
-                _ = tokio::time::sleep_until(next) => false,
-                _ = self.wake.notified() => true,
+            let event = tokio::select! {
+                _ = tokio::time::sleep_until(schedule.next_refresh) => Event::Refresh,
+                _ = self.wake.notified() => Event::Notify,
                 _ = tokio::time::sleep(expiry.unwrap_or_default()), if expiry.is_some() => {
+                    Event::Expire
+                }
+            };
+            match event {
+                Event::Expire => {
                     self.expire();
                     continue;
                 }
-            };
-            if woken {
-                // A burst of NOTIFYs must not become a burst of checks: the first is checked at
-                // once, later ones at most once per hold-down period, answering every NOTIFY
-                // that arrived in it.
-                if let Some(last) = last_notified_check {
-                    tokio::time::sleep_until(last + NOTIFY_HOLD_DOWN).await;
+                Event::Notify => {
+                    tokio::time::sleep_until(schedule.notified(Instant::now())).await;
+                    // Every NOTIFY that came meanwhile is answered by this check.
+                    let _ = tokio::time::timeout(Duration::ZERO, self.wake.notified()).await;
                 }
-                let _ = tokio::time::timeout(Duration::ZERO, self.wake.notified()).await;
-                last_notified_check = Some(Instant::now());
+                Event::Refresh => {}
             }
             let force = self.force.swap(false, AtomicOrdering::SeqCst);
             let succeeded = self.refresh(force).await;
-            let (refresh, retry, _) = self.timers();
-            if succeeded {
-                failures = 0;
-                next = Instant::now() + Duration::from_secs(refresh as u64);
-            } else {
-                failures += 1;
-                let delay = backoff(retry, refresh, failures);
-                next = Instant::now() + delay;
-                tracing::info!(zone = %self.name, failures, retry_in = ?delay, "refresh failed; will retry");
+            let wait = schedule.refreshed(succeeded, self.timers(), Instant::now());
+            if !succeeded {
+                let failures = schedule.failures;
+                tracing::info!(zone = %self.name, failures, retry_in = ?wait, "refresh failed; will retry");
             }
-            lock(&self.status).consecutive_failures = failures;
+            lock(&self.status).consecutive_failures = schedule.failures;
         }
     }
 
@@ -534,68 +513,53 @@ impl SecondaryZone {
                 }
             };
             let remote = rdata::soa_serial(&soa.rdata).unwrap_or_default();
-            if let Some(copy) = &current {
-                match serial::compare(remote, copy.serial()) {
-                    Some(Ordering::Equal) if !force => {
-                        self.peer_result(
-                            index,
-                            Some(remote),
-                            Ok(format!("up to date (serial {remote})")),
-                        );
-                        self.succeeded(
-                            copy,
-                            started,
-                            format!("up to date (serial {remote}) at {}", primary.name),
-                        );
-                        return true;
-                    }
-                    Some(Ordering::Less) | None => {
-                        let error = format!("behind: serial {remote}, ours {}", copy.serial());
-                        self.peer_failed(failures, peer, Some(remote), (error, "behind"), true);
-                        continue;
-                    }
-                    _ => {}
+            let ours = current.as_ref().map(|copy| copy.serial());
+            match (judge_soa(ours, remote, force), &current) {
+                (SoaVerdict::UpToDate, Some(copy)) => {
+                    let text = format!("up to date (serial {remote})");
+                    self.peer_result(index, Some(remote), Ok(text.clone()));
+                    self.succeeded(copy, started, format!("{text} at {}", primary.name));
+                    return true;
                 }
+                (SoaVerdict::Behind, Some(copy)) => {
+                    let error = format!("behind: serial {remote}, ours {}", copy.serial());
+                    self.peer_failed(failures, peer, Some(remote), (error, "behind"), true);
+                    continue;
+                }
+                _ => {}
             }
             match self.transfer_from(primary, current.as_ref(), force).await {
                 Ok(mut transfer) => {
                     let zone = &transfer.zone;
-                    // The SOA said newer, the transfer brought what we have: nothing to do,
-                    // and nothing wrong with the zone (Knot: "zone is up-to-date").
-                    if let Some(copy) = &current
-                        && zone.serial() == copy.serial()
-                        && !force
-                    {
-                        let serial = zone.serial();
-                        let text = format!(
-                            "up to date (serial {serial}; its SOA said {remote}, the {} brought \
-                             {serial})",
-                            transfer.kind
-                        );
-                        tracing::info!(zone = %name, peer = %primary.name, "{text}");
-                        self.peer_result(index, Some(serial), Ok(text.clone()));
-                        self.succeeded(copy, started, format!("{text} at {}", primary.name));
-                        return true;
-                    }
-                    // Whatever the SOA said, never go back to an older serial (the same one was
-                    // up to date above, or forced).
-                    if let Some(copy) = &current
-                        && !serial::is_newer(zone.serial(), copy.serial())
-                        && zone.serial() != copy.serial()
-                    {
-                        let relation = match serial::compare(zone.serial(), copy.serial()) {
-                            Some(Ordering::Less) => "older than",
-                            _ => "not comparable (RFC 1982) with",
-                        };
-                        let error = format!(
-                            "{} brought serial {}, {relation} ours {}",
-                            transfer.kind,
-                            zone.serial(),
-                            copy.serial()
-                        );
-                        let error = (error, "behind");
-                        self.peer_failed(failures, peer, Some(zone.serial()), error, true);
-                        continue;
+                    match (judge_transfer(ours, zone.serial(), force), &current) {
+                        (TransferVerdict::UpToDate, Some(copy)) => {
+                            let serial = zone.serial();
+                            let text = format!(
+                                "up to date (serial {serial}; its SOA said {remote}, the {} \
+                                 brought {serial})",
+                                transfer.kind
+                            );
+                            tracing::info!(zone = %name, peer = %primary.name, "{text}");
+                            self.peer_result(index, Some(serial), Ok(text.clone()));
+                            self.succeeded(copy, started, format!("{text} at {}", primary.name));
+                            return true;
+                        }
+                        (TransferVerdict::Older { comparable }, Some(copy)) => {
+                            let relation = match comparable {
+                                true => "older than",
+                                false => "not comparable (RFC 1982) with",
+                            };
+                            let error = format!(
+                                "{} brought serial {}, {relation} ours {}",
+                                transfer.kind,
+                                zone.serial(),
+                                copy.serial()
+                            );
+                            let error = (error, "behind");
+                            self.peer_failed(failures, peer, Some(zone.serial()), error, true);
+                            continue;
+                        }
+                        _ => {}
                     }
                     if let Some(old) = held.as_ref().filter(|_| expired) {
                         let older = !serial::is_newer(zone.serial(), old.serial());
@@ -609,7 +573,7 @@ impl SecondaryZone {
                     }
                     let (serial, kind) = (zone.serial(), transfer.kind);
                     self.peer_result(index, Some(serial), Ok(format!("{kind} serial {serial}")));
-                    tracing::info!(zone = %name, peer = %primary.name, serial, kind, "zone updated");
+                    tracing::info!(zone = %name, peer = %primary.name, serial, kind = kind.as_str(), "zone updated");
                     self.transferred(transfer, held, primary, started);
                     return true;
                 }
@@ -656,17 +620,16 @@ impl SecondaryZone {
         {
             let mut status = lock(&self.status);
             status.last_transfer = Some(unix_time::seconds(when));
-            status.last_transfer_kind = Some(kind.to_owned());
+            status.last_transfer_kind = Some(kind.to_string());
             status.last_check_result = Some(format!("{kind} serial {}", zone.serial()));
             status.warnings = warnings;
         }
         // Served first: writing a large zone takes a while. A crash before the save is done
         // serves the copy before at start, which the first refresh brings up to date.
         self.install(zone.clone());
-        self.saver.save(zone.clone(), when, kind);
-        // Only an IXFR applied as differences says what it changed; any whole zone counts as
-        // an AXFR.
-        let kind = if changed.is_some() { "IXFR" } else { "AXFR" };
+        self.saver.save(zone.clone(), when, kind.as_str());
+        // Only an IXFR applied as differences says what it changed.
+        let kind = kind.counted_as();
         let old_serial = before.as_ref().map(|z| z.serial());
         match (changed, before) {
             // Comparing two large copies takes a while: not on this task.
@@ -714,7 +677,7 @@ impl SecondaryZone {
                 }) => {
                     return Ok(Transferred {
                         zone,
-                        kind: "IXFR",
+                        kind: TransferKind::Ixfr,
                         warnings,
                         changed: Some(changed as u64),
                     });
@@ -722,7 +685,7 @@ impl SecondaryZone {
                 Ok(Outcome::Full { zone, warnings }) => {
                     return Ok(Transferred {
                         zone,
-                        kind: "IXFR (full zone)",
+                        kind: TransferKind::IxfrFullZone,
                         warnings,
                         changed: None,
                     });
@@ -748,7 +711,7 @@ impl SecondaryZone {
                 notes.append(&mut warnings);
                 Ok(Transferred {
                     zone,
-                    kind: "AXFR",
+                    kind: TransferKind::Axfr,
                     warnings: notes,
                     changed: None,
                 })
@@ -817,20 +780,5 @@ impl SecondaryZone {
             "transfer received"
         );
         outcome
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_refresh_interval() {
-        assert_eq!(backoff(10, 300, 1), Duration::from_secs(10));
-        assert_eq!(backoff(10, 300, 2), Duration::from_secs(20));
-        assert_eq!(backoff(10, 300, 5), Duration::from_secs(160));
-        assert_eq!(backoff(10, 300, 6), Duration::from_secs(300));
-        assert_eq!(backoff(10, 300, 60), Duration::from_secs(300));
-        assert_eq!(backoff(600, 300, 3), Duration::from_secs(600));
     }
 }
