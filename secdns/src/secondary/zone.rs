@@ -67,6 +67,24 @@ struct Served {
     unused: Option<String>,
 }
 
+/// What the zone knows besides what it serves, under one lock.
+#[derive(Default)]
+struct ZoneState {
+    /// The transferred copy, as the primary has it (IXFR applies to it; it is what is saved).
+    copy: Option<Arc<Zone>>,
+    last_success: Option<SystemTime>,
+    status: ZoneStatus,
+    metrics: ZoneMetrics,
+}
+
+impl ZoneState {
+    /// When the copy stops being served, if there is one that refreshed once.
+    fn expires_at(&self, timers: Timers) -> Option<SystemTime> {
+        self.copy.as_ref()?;
+        Some(timers.expires_at(self.last_success?))
+    }
+}
+
 pub struct SecondaryZone {
     pub name: Name,
     settings: ArcSwap<Settings>,
@@ -74,15 +92,10 @@ pub struct SecondaryZone {
     saver: Saver,
     publisher: Arc<Publisher>,
     alerts: Arc<Alerts>,
-    /// The transferred copy, as the primary has it (IXFR applies to it; it is what is saved).
-    copy: Mutex<Option<Arc<Zone>>>,
     /// Held while the served zone is made and handed to the publisher, so that the last
-    /// zone handed over is made from the latest copy and overrides. Taken before `copy` and
-    /// `status`.
+    /// zone handed over is made from the latest copy and overrides. Taken before `state`.
     served: Mutex<ServedState>,
-    metrics: Mutex<ZoneMetrics>,
-    last_success: Mutex<Option<SystemTime>>,
-    status: Mutex<ZoneStatus>,
+    state: Mutex<ZoneState>,
     wake: Notify,
     force: AtomicBool,
 }
@@ -152,15 +165,15 @@ impl SecondaryZone {
             limits,
             saver: Saver::new(store),
             publisher,
-            copy: Mutex::new(None),
             served: Mutex::new(ServedState {
                 overrides: overrides.into(),
                 current: None,
                 retired: false,
             }),
-            metrics: Mutex::default(),
-            last_success: Mutex::new(None),
-            status: Mutex::new(status),
+            state: Mutex::new(ZoneState {
+                status,
+                ..ZoneState::default()
+            }),
             wake: Notify::new(),
             force: AtomicBool::new(false),
         });
@@ -168,11 +181,13 @@ impl SecondaryZone {
             Ok(Some(saved)) => {
                 let serial = saved.zone.serial();
                 tracing::info!(zone = %zone.name, serial, "serving the saved copy");
-                *lock(&zone.last_success) = Some(saved.last_success);
-                if let Some((when, kind)) = saved.transferred {
-                    let mut status = lock(&zone.status);
-                    status.last_transfer = Some(when);
-                    status.last_transfer_kind = Some(kind);
+                {
+                    let mut state = zone.state();
+                    state.last_success = Some(saved.last_success);
+                    if let Some((when, kind)) = saved.transferred {
+                        state.status.last_transfer = Some(when);
+                        state.status.last_transfer_kind = Some(kind);
+                    }
                 }
                 zone.install(Arc::new(saved.zone));
                 if zone.expired_now() {
@@ -182,7 +197,8 @@ impl SecondaryZone {
             Ok(None) => zone.publisher.set(&zone.name, None),
             Err(e) => {
                 tracing::error!(zone = %zone.name, "cannot use the saved copy: {e:#}");
-                lock(&zone.status)
+                zone.state()
+                    .status
                     .warnings
                     .push(format!("saved copy unusable: {e:#}"));
                 zone.publisher.set(&zone.name, None);
@@ -191,8 +207,12 @@ impl SecondaryZone {
         zone
     }
 
+    fn state(&self) -> MutexGuard<'_, ZoneState> {
+        lock(&self.state)
+    }
+
     pub fn status(&self) -> ZoneStatus {
-        let mut status = lock(&self.status).clone();
+        let mut status = self.state().status.clone();
         if let Some(failure) = self.saver.failure() {
             status.warnings.push(failure);
         }
@@ -210,7 +230,7 @@ impl SecondaryZone {
     }
 
     pub fn copy(&self) -> Option<Arc<Zone>> {
-        lock(&self.copy).clone()
+        self.state().copy.clone()
     }
 
     /// The zone as served: the copy with the overrides applied.
@@ -225,7 +245,7 @@ impl SecondaryZone {
     }
 
     pub fn metrics(&self) -> ZoneMetrics {
-        lock(&self.metrics).clone()
+        self.state().metrics.clone()
     }
 
     pub fn overrides(&self) -> Arc<[Override]> {
@@ -240,7 +260,7 @@ impl SecondaryZone {
     /// comes at once.
     pub fn reconfigure(&self, settings: Settings) {
         {
-            let mut status = lock(&self.status);
+            let status = &mut self.state().status;
             status.peers = peer_statuses(&settings.primaries, &status.peers);
         }
         self.settings.store(Arc::new(settings));
@@ -266,8 +286,12 @@ impl SecondaryZone {
 
     /// REFRESH, RETRY and EXPIRE: configured values, else the copy's SOA.
     fn timers(&self) -> Timers {
-        let soa = self
-            .copy()
+        self.timers_of(self.copy().as_deref())
+    }
+
+    /// As [`Self::timers`], for a copy the caller holds.
+    fn timers_of(&self, copy: Option<&Zone>) -> Timers {
+        let soa = copy
             .and_then(|z| z.soa().rdatas.first().and_then(rdata::soa_timers))
             .map(|[_, refresh, retry, expire, _]| [refresh, retry, expire]);
         let def = &self.settings().def;
@@ -275,9 +299,8 @@ impl SecondaryZone {
     }
 
     fn expires_at(&self) -> Option<SystemTime> {
-        let last = (*lock(&self.last_success))?;
-        self.copy()?;
-        Some(self.timers().expires_at(last))
+        let state = self.state();
+        state.expires_at(self.timers_of(state.copy.as_deref()))
     }
 
     fn expired_now(&self) -> bool {
@@ -286,10 +309,12 @@ impl SecondaryZone {
 
     /// Makes `zone` the copy, served with the overrides on top.
     fn install(&self, zone: Arc<Zone>) {
-        *lock(&self.copy) = Some(zone.clone());
         {
-            let timers = self.timers();
-            let mut status = lock(&self.status);
+            let mut state = self.state();
+            state.copy = Some(zone.clone());
+            let timers = self.timers_of(Some(&zone));
+            let (last_success, expires) = (state.last_success, state.expires_at(timers));
+            let status = &mut state.status;
             status.serial = Some(zone.serial());
             status.records = zone.record_count();
             status.serving = true;
@@ -299,8 +324,8 @@ impl SecondaryZone {
                 Some(timers.retry),
                 Some(timers.expire),
             );
-            status.last_success = lock(&self.last_success).map(unix_time::seconds);
-            status.expires = self.expires_at().map(unix_time::seconds);
+            status.last_success = last_success.map(unix_time::seconds);
+            status.expires = expires.map(unix_time::seconds);
         }
         self.publish_served();
     }
@@ -315,7 +340,7 @@ impl SecondaryZone {
             return;
         };
         let zone = self.overlay(&mut served, copy);
-        if !lock(&self.status).expired {
+        if !self.state().status.expired {
             self.publisher.set(&self.name, Some(zone));
         }
     }
@@ -384,10 +409,11 @@ impl SecondaryZone {
             return;
         }
         tracing::warn!(zone = %self.name, "zone expired: answering SERVFAIL until a refresh succeeds");
-        let mut status = lock(&self.status);
-        status.expired = true;
-        status.serving = false;
-        drop(status);
+        {
+            let status = &mut self.state().status;
+            status.expired = true;
+            status.serving = false;
+        }
         self.publisher.set(&self.name, None);
     }
 
@@ -399,9 +425,11 @@ impl SecondaryZone {
             let until_next = schedule
                 .next_refresh
                 .saturating_duration_since(Instant::now());
-            lock(&self.status).next_refresh =
-                Some(unix_time::seconds(SystemTime::now() + until_next));
-            let expired = lock(&self.status).expired;
+            let expired = {
+                let status = &mut self.state().status;
+                status.next_refresh = Some(unix_time::seconds(SystemTime::now() + until_next));
+                status.expired
+            };
             let expiry = self
                 .expires_at()
                 .filter(|_| !expired)
@@ -432,13 +460,12 @@ impl SecondaryZone {
                 let failures = schedule.failures;
                 tracing::info!(zone = %self.name, failures, retry_in = ?wait, "refresh failed; will retry");
             }
-            lock(&self.status).consecutive_failures = schedule.failures;
+            self.state().status.consecutive_failures = schedule.failures;
         }
     }
 
     fn peer_result(&self, index: usize, serial: Option<u32>, result: Result<String, String>) {
-        let mut status = lock(&self.status);
-        if let Some(peer) = status.peers.get_mut(index) {
+        if let Some(peer) = self.state().status.peers.get_mut(index) {
             peer.last_contact = Some(unix_time::seconds(SystemTime::now()));
             if serial.is_some() {
                 peer.last_serial = serial;
@@ -475,7 +502,7 @@ impl SecondaryZone {
         warn: bool,
     ) {
         tracing::warn!(zone = %self.name, peer = %primary.name, "{error}");
-        lock(&self.metrics).peer_failure(&primary.name, why);
+        self.state().metrics.peer_failure(&primary.name, why);
         if warn {
             self.alerts.warning(
                 format!("peer {}: {error}", primary.name),
@@ -494,12 +521,14 @@ impl SecondaryZone {
         let name = &self.name;
         tracing::debug!(zone = %name, force, "checking the primaries");
         let started = SystemTime::now();
-        lock(&self.status).last_check = Some(unix_time::seconds(started));
-        let held = self.copy();
+        let (held, expired) = {
+            let mut state = self.state();
+            state.status.last_check = Some(unix_time::seconds(started));
+            (state.copy.clone(), state.status.expired)
+        };
         // After EXPIRE our copy says nothing about what is current: whatever a primary has is
         // taken, whole, even an older serial (as NSD does). `current` is what serials are
         // compared with and differences applied to.
-        let expired = lock(&self.status).expired;
         let current = held.clone().filter(|_| !expired);
         let settings = self.settings();
         for peer @ (index, primary) in settings.primaries.iter().enumerate() {
@@ -584,14 +613,14 @@ impl SecondaryZone {
                 }
             }
         }
-        lock(&self.status).last_check_result = Some("failed: no primary could be used".into());
+        self.state().status.last_check_result = Some("failed: no primary could be used".into());
         false
     }
 
     fn succeeded(&self, copy: &Arc<Zone>, when: SystemTime, result: String) {
-        *lock(&self.last_success) = Some(when);
+        self.state().last_success = Some(when);
         self.saver.mark_success(copy.clone(), when);
-        lock(&self.status).last_check_result = Some(result);
+        self.state().status.last_check_result = Some(result);
         // Serving again if it had expired; refreshes timers and expiry in the status.
         self.install(copy.clone());
     }
@@ -616,9 +645,10 @@ impl SecondaryZone {
                 Some(&primary.name),
             );
         }
-        *lock(&self.last_success) = Some(when);
         {
-            let mut status = lock(&self.status);
+            let mut state = self.state();
+            state.last_success = Some(when);
+            let status = &mut state.status;
             status.last_transfer = Some(unix_time::seconds(when));
             status.last_transfer_kind = Some(kind.to_string());
             status.last_check_result = Some(format!("{kind} serial {}", zone.serial()));
@@ -731,7 +761,7 @@ impl SecondaryZone {
             Kind::Axfr => "axfr",
         };
         let outcome = self.receive(primary, kind, current).await;
-        lock(&self.metrics).transfer(label, outcome.is_ok());
+        self.state().metrics.transfer(label, outcome.is_ok());
         outcome
     }
 
