@@ -378,22 +378,9 @@ impl<'k> ResponseVerifier<'k> {
             BADTIME => return Err(TsigError::ServerBadTime),
             other => return Err(TsigError::ServerOther(other)),
         }
-        if tsig.key_name != self.key.name
-            || Algorithm::from_wire_name(&tsig.algorithm) != Some(self.key.algorithm)
-        {
-            return Err(TsigError::BadKey {
-                got: tsig.key_name.to_string(),
-                expected: key_name,
-            });
-        }
-        let full = self.key.algorithm.mac_len();
-        // RFC 8945 §5.2.2.1: a truncated MAC must keep at least half, and 10 bytes.
-        if tsig.mac.len() > full || tsig.mac.len() < (full / 2).max(10) {
-            return Err(TsigError::BadTrunc(tsig.mac.len()));
-        }
         let message = unsigned_form(raw, tsig);
         let prior_len = (self.prior_mac.len() as u16).to_be_bytes();
-        let expected = if self.first {
+        if self.first {
             let vars = variables(
                 self.key,
                 tsig.time_signed,
@@ -401,30 +388,19 @@ impl<'k> ResponseVerifier<'k> {
                 tsig.error,
                 &tsig.other,
             );
-            compute(self.key, &[&prior_len, &self.prior_mac, &message, &vars])
+            let signed: [&[u8]; 4] = [&prior_len, &self.prior_mac, &message, &vars];
+            check(self.key, tsig, &signed, time)?;
         } else {
             let mut timers = time48(tsig.time_signed).to_vec();
             timers.extend_from_slice(&tsig.fudge.to_be_bytes());
-            compute(
-                self.key,
-                &[
-                    &prior_len,
-                    &self.prior_mac,
-                    &self.unsigned,
-                    &message,
-                    &timers,
-                ],
-            )
-        };
-        if !constant_time_eq(&expected[..tsig.mac.len()], &tsig.mac) {
-            return Err(TsigError::BadSig(key_name));
-        }
-        let skew = time as i64 - tsig.time_signed as i64;
-        if skew.unsigned_abs() > tsig.fudge as u64 {
-            return Err(TsigError::BadTime {
-                skew,
-                fudge: tsig.fudge,
-            });
+            let signed: [&[u8]; 5] = [
+                &prior_len,
+                &self.prior_mac,
+                &self.unsigned,
+                &message,
+                &timers,
+            ];
+            check(self.key, tsig, &signed, time)?;
         }
         self.prior_mac = tsig.mac.clone();
         self.unsigned.clear();
@@ -445,13 +421,10 @@ impl<'k> ResponseVerifier<'k> {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Server side: verifies a signed request (a NOTIFY) with `key`; returns the request MAC to
-/// sign the response with.
-pub fn verify_request(key: &Key, raw: &[u8], tsig: &TsigRecord) -> Result<Vec<u8>, TsigError> {
+/// The checks every signed message passes (RFC 8945 §5.2), a request or any message of a
+/// response: the key and algorithm, the MAC's length, the MAC over the parts `signed`
+/// (which differ between the two), then the time, at `now`.
+fn check(key: &Key, tsig: &TsigRecord, signed: &[&[u8]], now: u64) -> Result<(), TsigError> {
     if tsig.key_name != key.name
         || Algorithm::from_wire_name(&tsig.algorithm) != Some(key.algorithm)
     {
@@ -460,23 +433,45 @@ pub fn verify_request(key: &Key, raw: &[u8], tsig: &TsigRecord) -> Result<Vec<u8
             expected: key.name.to_string(),
         });
     }
-    let message = unsigned_form(raw, tsig);
-    let vars = variables(key, tsig.time_signed, tsig.fudge, tsig.error, &tsig.other);
-    let expected = compute(key, &[&message, &vars]);
     let full = key.algorithm.mac_len();
+    // RFC 8945 §5.2.2.1: a truncated MAC must keep at least half, and 10 bytes.
     if tsig.mac.len() > full || tsig.mac.len() < (full / 2).max(10) {
         return Err(TsigError::BadTrunc(tsig.mac.len()));
     }
+    let expected = compute(key, signed);
     if !constant_time_eq(&expected[..tsig.mac.len()], &tsig.mac) {
         return Err(TsigError::BadSig(key.name.to_string()));
     }
-    let skew = unix_time::now() as i64 - tsig.time_signed as i64;
-    if skew.unsigned_abs() > tsig.fudge as u64 {
+    let skew = now as i64 - tsig.time_signed as i64;
+    if skew.unsigned_abs() > u64::from(tsig.fudge) {
         return Err(TsigError::BadTime {
             skew,
             fudge: tsig.fudge,
         });
     }
+    Ok(())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Server side: verifies a signed request (a NOTIFY) with `key`; returns the request MAC to
+/// sign the response with.
+pub fn verify_request(key: &Key, raw: &[u8], tsig: &TsigRecord) -> Result<Vec<u8>, TsigError> {
+    verify_request_at(key, raw, tsig, unix_time::now())
+}
+
+/// As [`verify_request`], at `now`.
+pub fn verify_request_at(
+    key: &Key,
+    raw: &[u8],
+    tsig: &TsigRecord,
+    now: u64,
+) -> Result<Vec<u8>, TsigError> {
+    let message = unsigned_form(raw, tsig);
+    let vars = variables(key, tsig.time_signed, tsig.fudge, tsig.error, &tsig.other);
+    check(key, tsig, &[&message, &vars], now)?;
     Ok(tsig.mac.clone())
 }
 
@@ -611,6 +606,78 @@ mod tests {
             ],
         );
         append_tsig(msg, key, time, &mac, 0, &[]);
+    }
+
+    /// Signed by knotd 3.2 with `KAT_KEY` (hmac-sha256, secret "knotd signs this, secdns
+    /// checks"): a NOTIFY it sent (over TCP), and its answer to a SOA query we signed with
+    /// MAC `KNOT_REQUEST_MAC`, each signed at its time.
+    const KNOT_NOTIFY: &str = "1c0124000001000100000002076578616d706c6503636f6d0000060001c00c0006000100000e100027036e73\
+     31c00c0a686f73746d6173746572c00c78c406bd00001c2000000384001275000000012c00002904d0000000\
+     000000076b61742d6b65790000fa00ff00000000003d0b686d61632d7368613235360000006b160279012c00\
+     20fbfaf6c2ee79fd82623cbcf135752fadb208aedb83e010dbfbec2973caf879e61c0100000000";
+    const KNOT_REQUEST_MAC: &str =
+        "a352b43e1644d3c5d2b2e7831e55df36d8f3995393e2326e16ab0c5be9407631";
+    const KNOT_RESPONSE: &str = "4b4184000001000100000001076578616d706c6503636f6d0000060001c00c0006000100000e100027036e73\
+     31c00c0a686f73746d6173746572c00c78c406bd00001c2000000384001275000000012c076b61742d6b6579\
+     0000fa00ff00000000003d0b686d61632d7368613235360000006b160284012c0020f2743887eec4ca4dc71d\
+     76291992f835d0035ce766497c8585ec9af968d8182c4b4100000000";
+    const KNOT_NOTIFY_TIME: u64 = 1796604537;
+    const KNOT_RESPONSE_TIME: u64 = 1796604548;
+
+    fn kat_key() -> Key {
+        Key {
+            name: "kat-key.".parse().unwrap(),
+            algorithm: Algorithm::HmacSha256,
+            secret: b"knotd signs this, secdns checks".to_vec(),
+        }
+    }
+
+    fn unhex(text: &str) -> Vec<u8> {
+        data_encoding::HEXLOWER.decode(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_notify_knotd_signed_verifies_and_a_changed_one_does_not() {
+        let key = kat_key();
+        let raw = unhex(KNOT_NOTIFY);
+        let tsig = parse(&raw).unwrap().tsig.unwrap();
+        assert_eq!(tsig.time_signed, KNOT_NOTIFY_TIME);
+        let mac = verify_request_at(&key, &raw, &tsig, KNOT_NOTIFY_TIME).unwrap();
+        assert_eq!(mac, tsig.mac);
+        // Outside the fudge (300 s).
+        let late = verify_request_at(&key, &raw, &tsig, KNOT_NOTIFY_TIME + 301);
+        assert!(matches!(late, Err(TsigError::BadTime { .. })), "{late:?}");
+        // One bit of the question changed.
+        let mut changed = raw.clone();
+        changed[13] ^= 0x20;
+        let tsig = parse(&changed).unwrap().tsig.unwrap();
+        let forged = verify_request_at(&key, &changed, &tsig, KNOT_NOTIFY_TIME);
+        assert!(matches!(forged, Err(TsigError::BadSig(_))), "{forged:?}");
+        // Another secret.
+        let other = Key {
+            secret: b"not the secret knotd had".to_vec(),
+            ..kat_key()
+        };
+        let tsig = parse(&raw).unwrap().tsig.unwrap();
+        assert!(verify_request_at(&other, &raw, &tsig, KNOT_NOTIFY_TIME).is_err());
+    }
+
+    #[test]
+    fn a_response_knotd_signed_verifies_only_after_our_request() {
+        let key = kat_key();
+        let raw = unhex(KNOT_RESPONSE);
+        let tsig = parse(&raw).unwrap().tsig.unwrap();
+        let mut verifier = ResponseVerifier::new(&key, unhex(KNOT_REQUEST_MAC));
+        verifier
+            .verify_at(&raw, Some(&tsig), KNOT_RESPONSE_TIME)
+            .unwrap();
+        verifier.finish().unwrap();
+        // The same response to another request (RFC 8945 §5.3: the request MAC is signed).
+        let mut other = unhex(KNOT_REQUEST_MAC);
+        other[0] ^= 1;
+        let mut verifier = ResponseVerifier::new(&key, other);
+        let result = verifier.verify_at(&raw, Some(&tsig), KNOT_RESPONSE_TIME);
+        assert!(matches!(result, Err(TsigError::BadSig(_))), "{result:?}");
     }
 
     #[test]
