@@ -252,20 +252,20 @@ impl Config {
         let mut catalog = Catalog::new(static_zones);
         for key in &self.tsig_keys {
             catalog
-                .add_key(key.clone(), Origin::Config)
+                .add(key.clone(), Origin::Config)
                 .context("[[tsig]]")?;
         }
         for peer in &self.peers {
             catalog
-                .add_peer(peer.clone(), Origin::Config)
+                .add(peer.clone(), Origin::Config)
                 .context("[[peer]]")?;
         }
         for zone in self.zones.iter().filter_map(ZoneConfig::secondary) {
-            catalog.add_zone(zone, Origin::Config).context("[[zone]]")?;
+            catalog.add(zone, Origin::Config).context("[[zone]]")?;
         }
         for webhook in &self.webhooks {
             catalog
-                .add_webhook(webhook.clone(), Origin::Config)
+                .add(webhook.clone(), Origin::Config)
                 .context("[[webhook]]")?;
         }
         Ok(catalog)
@@ -338,7 +338,7 @@ file = "example.com.zone"
         );
         let config = parse(&text).unwrap();
         let catalog = config.catalog().unwrap();
-        assert_eq!(catalog.zones().count(), 1);
+        assert_eq!(catalog.all::<SecondaryDef>().count(), 1);
         let missing_peer = text.replace("peers = [\"primary-1\"]", "peers = [\"primary-2\"]");
         let err = parse(&missing_peer).unwrap_err();
         assert!(format!("{err:#}").contains("primary-2"), "{err:#}");
@@ -377,7 +377,7 @@ file = "example.com.zone"
     #[test]
     fn the_sample_config_shows_every_key() {
         let config = parse(include_str!("../../packaging/secdns.toml")).unwrap();
-        assert_eq!(config.catalog().unwrap().zones().count(), 1);
+        assert_eq!(config.catalog().unwrap().all::<SecondaryDef>().count(), 1);
         let full = parse(&sample_with_every_key()).unwrap();
         let server = &full.server;
         assert!(server.control_token.is_some());

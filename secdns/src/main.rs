@@ -420,10 +420,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let [file_zones, secondary_zones, peers, tsig_keys, webhooks] = [
                 zones.len(),
-                catalog.zones().count(),
-                catalog.peers().count(),
-                catalog.keys().count(),
-                catalog.webhooks().count(),
+                catalog.all::<SecondaryDef>().count(),
+                catalog.all::<PeerDef>().count(),
+                catalog.all::<secdns::catalog::TsigKeyDef>().count(),
+                catalog.all::<WebhookDef>().count(),
             ];
             if manage.json {
                 let summary = serde_json::json!({

@@ -4,6 +4,7 @@
 
 mod defs;
 mod refused;
+mod table;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -20,6 +21,8 @@ pub use defs::{
     SecondaryDef, TsigKeyDef,
 };
 pub use refused::{Refused, RefusedKind};
+pub use table::Object;
+use table::Table;
 
 use crate::{dns::Name, transfer::client::Primary, webhooks::WebhookDef};
 
@@ -58,12 +61,12 @@ impl std::fmt::Display for Origin {
 
 #[derive(Clone, Debug, Default)]
 pub struct Catalog {
-    keys: BTreeMap<Name, (TsigKeyDef, Origin)>,
-    peers: BTreeMap<String, (PeerDef, Origin)>,
-    zones: BTreeMap<Name, (SecondaryDef, Origin)>,
+    keys: Table<TsigKeyDef>,
+    peers: Table<PeerDef>,
+    zones: Table<SecondaryDef>,
     /// Always made through the API, for zones of either origin.
     overrides: BTreeMap<Name, Vec<OverrideDef>>,
-    webhooks: BTreeMap<String, (WebhookDef, Origin)>,
+    webhooks: Table<WebhookDef>,
     /// Zones served from files; a secondary zone may not take one of their names.
     static_zones: BTreeSet<Name>,
     runtime_file: Option<PathBuf>,
@@ -71,30 +74,6 @@ pub struct Catalog {
     /// now takes, a key or zone it no longer has): not used, but kept in the file, so that
     /// editing the config never loses what the API made.
     stranded: RuntimeObjects,
-}
-
-/// An object may be added under `name` only if none has it.
-fn absent<K: Ord + std::fmt::Display, T>(
-    map: &BTreeMap<K, (T, Origin)>,
-    name: &K,
-    what: &str,
-) -> Result<(), Refused> {
-    match map.contains_key(name) {
-        true => Err(Refused::conflict(format!("{what} {name} already exists"))),
-        false => Ok(()),
-    }
-}
-
-/// An object that may be replaced or removed through the API: it exists and is not fixed by
-/// the config file.
-fn changeable<T>(what: &str, entry: Option<&(T, Origin)>) -> Result<(), Refused> {
-    match entry {
-        None => Err(Refused::not_found(format!("{what} does not exist"))),
-        Some((_, Origin::Config)) => Err(Refused::conflict(format!(
-            "{what} is defined in the config file; change it there"
-        ))),
-        Some((_, Origin::Api)) => Ok(()),
-    }
 }
 
 impl Catalog {
@@ -105,167 +84,52 @@ impl Catalog {
         }
     }
 
-    pub fn keys(&self) -> impl Iterator<Item = (&TsigKeyDef, Origin)> {
-        self.keys.values().map(|(k, o)| (k, *o))
+    /// Every object of a kind, with where it was defined.
+    pub fn all<T: Object>(&self) -> impl Iterator<Item = (&T, Origin)> {
+        T::table(self).iter()
     }
 
-    pub fn key(&self, name: &Name) -> Option<(&TsigKeyDef, Origin)> {
-        self.keys.get(name).map(|(k, o)| (k, *o))
-    }
-
-    pub fn peers(&self) -> impl Iterator<Item = (&PeerDef, Origin)> {
-        self.peers.values().map(|(p, o)| (p, *o))
-    }
-
-    pub fn peer(&self, name: &str) -> Option<(&PeerDef, Origin)> {
-        self.peers.get(name).map(|(p, o)| (p, *o))
-    }
-
-    pub fn zones(&self) -> impl Iterator<Item = (&SecondaryDef, Origin)> {
-        self.zones.values().map(|(z, o)| (z, *o))
+    /// The object of a kind named `name`, with where it was defined.
+    pub fn get<T: Object>(&self, name: &T::Name) -> Option<(&T, Origin)> {
+        T::table(self).get(name)
     }
 
     pub fn zone(&self, name: &Name) -> Option<&SecondaryDef> {
-        self.zones.get(name).map(|(z, _)| z)
+        self.get::<SecondaryDef>(name).map(|(zone, _)| zone)
     }
 
-    pub fn zone_origin(&self, name: &Name) -> Option<Origin> {
-        self.zones.get(name).map(|(_, o)| *o)
+    /// Adds a new object (refused if one has its name, or it breaks a rule).
+    pub fn add<T: Object>(&mut self, def: T, origin: Origin) -> Result<(), Refused> {
+        T::table(self).absent(def.name())?;
+        def.check_new(self)?;
+        def.check(self)?;
+        T::table_mut(self).insert(def, origin);
+        Ok(())
     }
 
-    pub fn webhooks(&self) -> impl Iterator<Item = (&WebhookDef, Origin)> {
-        self.webhooks.values().map(|(w, o)| (w, *o))
+    /// Replaces an object the API made, by its name.
+    pub fn replace<T: Object>(&mut self, def: T) -> Result<(), Refused> {
+        T::table(self).changeable(def.name())?;
+        def.check(self)?;
+        T::table_mut(self).insert(def, Origin::Api);
+        Ok(())
     }
 
-    pub fn webhook(&self, name: &str) -> Option<(&WebhookDef, Origin)> {
-        self.webhooks.get(name).map(|(w, o)| (w, *o))
+    /// Removes an object the API made, unless another refers to it.
+    pub fn remove<T: Object>(&mut self, name: &T::Name) -> Result<(), Refused> {
+        T::table(self).changeable(name)?;
+        T::check_unused(name, self)?;
+        T::table_mut(self).remove(name);
+        T::removed(name, self);
+        Ok(())
     }
 
     pub fn overrides(&self, zone: &Name) -> &[OverrideDef] {
         self.overrides.get(zone).map_or(&[], Vec::as_slice)
     }
 
-    fn check_key(&self, def: &TsigKeyDef) -> Result<(), Refused> {
-        def.key().map(drop)
-    }
-
-    pub fn add_key(&mut self, def: TsigKeyDef, origin: Origin) -> Result<(), Refused> {
-        absent(&self.keys, &def.name, "TSIG key")?;
-        self.check_key(&def)?;
-        self.keys.insert(def.name.clone(), (def, origin));
-        Ok(())
-    }
-
-    pub fn replace_key(&mut self, def: TsigKeyDef) -> Result<(), Refused> {
-        changeable(&format!("TSIG key {}", def.name), self.keys.get(&def.name))?;
-        self.check_key(&def)?;
-        self.keys.insert(def.name.clone(), (def, Origin::Api));
-        Ok(())
-    }
-
-    pub fn remove_key(&mut self, name: &Name) -> Result<(), Refused> {
-        changeable(&format!("TSIG key {name}"), self.keys.get(name))?;
-        if let Some((peer, _)) = self
-            .peers
-            .values()
-            .find(|(p, _)| p.tsig.as_ref() == Some(name))
-        {
-            return Err(Refused::conflict(format!(
-                "TSIG key {name} is used by peer {}",
-                peer.name
-            )));
-        }
-        self.keys.remove(name);
-        Ok(())
-    }
-
-    fn check_peer(&self, def: &PeerDef) -> Result<(), Refused> {
-        def.check()?;
-        if let Some(key) = &def.tsig
-            && !self.keys.contains_key(key)
-        {
-            return Err(Refused::invalid(
-                "tsig",
-                format!(
-                    "peer {} names TSIG key {key}, which does not exist",
-                    def.name
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    pub fn add_peer(&mut self, def: PeerDef, origin: Origin) -> Result<(), Refused> {
-        absent(&self.peers, &def.name, "peer")?;
-        self.check_peer(&def)?;
-        self.peers.insert(def.name.clone(), (def, origin));
-        Ok(())
-    }
-
-    pub fn replace_peer(&mut self, def: PeerDef) -> Result<(), Refused> {
-        changeable(&format!("peer {}", def.name), self.peers.get(&def.name))?;
-        self.check_peer(&def)?;
-        self.peers.insert(def.name.clone(), (def, Origin::Api));
-        Ok(())
-    }
-
-    pub fn remove_peer(&mut self, name: &str) -> Result<(), Refused> {
-        changeable(&format!("peer {name}"), self.peers.get(name))?;
-        if let Some((zone, _)) = self
-            .zones
-            .values()
-            .find(|(z, _)| z.peers.iter().any(|p| p == name))
-        {
-            return Err(Refused::conflict(format!(
-                "peer {name} is used by zone {}",
-                zone.name
-            )));
-        }
-        self.peers.remove(name);
-        Ok(())
-    }
-
-    fn check_zone(&self, def: &SecondaryDef) -> Result<(), Refused> {
-        def.check()?;
-        if let Some(peer) = def.peers.iter().find(|p| !self.peers.contains_key(*p)) {
-            return Err(Refused::invalid(
-                "peers",
-                format!("zone {} names peer {peer}, which does not exist", def.name),
-            ));
-        }
-        Ok(())
-    }
-
-    pub fn add_zone(&mut self, def: SecondaryDef, origin: Origin) -> Result<(), Refused> {
-        absent(&self.zones, &def.name, "zone")?;
-        if self.static_zones.contains(&def.name) {
-            return Err(Refused::conflict(format!(
-                "zone {} is already served from a zone file",
-                def.name
-            )));
-        }
-        self.check_zone(&def)?;
-        self.zones.insert(def.name.clone(), (def, origin));
-        Ok(())
-    }
-
-    pub fn replace_zone(&mut self, def: SecondaryDef) -> Result<(), Refused> {
-        changeable(&format!("zone {}", def.name), self.zones.get(&def.name))?;
-        self.check_zone(&def)?;
-        self.zones.insert(def.name.clone(), (def, Origin::Api));
-        Ok(())
-    }
-
-    /// Removes the zone and its overrides.
-    pub fn remove_zone(&mut self, name: &Name) -> Result<(), Refused> {
-        changeable(&format!("zone {name}"), self.zones.get(name))?;
-        self.zones.remove(name);
-        self.overrides.remove(name);
-        Ok(())
-    }
-
     fn secondary(&self, zone: &Name) -> Result<(), Refused> {
-        if self.zones.contains_key(zone) {
+        if self.zones.contains(zone) {
             Ok(())
         } else if self.static_zones.contains(zone) {
             Err(Refused::conflict(format!(
@@ -341,34 +205,6 @@ impl Catalog {
         Ok(())
     }
 
-    pub fn add_webhook(&mut self, def: WebhookDef, origin: Origin) -> Result<(), Refused> {
-        absent(&self.webhooks, &def.name, "webhook")?;
-        if self.webhooks.len() >= MAX_WEBHOOKS {
-            return Err(Refused::conflict(format!(
-                "there are already {MAX_WEBHOOKS} webhooks"
-            )));
-        }
-        defs::check_webhook(&def)?;
-        self.webhooks.insert(def.name.clone(), (def, origin));
-        Ok(())
-    }
-
-    pub fn replace_webhook(&mut self, def: WebhookDef) -> Result<(), Refused> {
-        changeable(
-            &format!("webhook {}", def.name),
-            self.webhooks.get(&def.name),
-        )?;
-        defs::check_webhook(&def)?;
-        self.webhooks.insert(def.name.clone(), (def, Origin::Api));
-        Ok(())
-    }
-
-    pub fn remove_webhook(&mut self, name: &str) -> Result<(), Refused> {
-        changeable(&format!("webhook {name}"), self.webhooks.get(name))?;
-        self.webhooks.remove(name);
-        Ok(())
-    }
-
     /// The primaries of `zone`, in order, ready for the transfer client.
     pub fn primaries(&self, zone: &SecondaryDef) -> anyhow::Result<Vec<Primary>> {
         zone.peers
@@ -418,24 +254,13 @@ impl Catalog {
                 path.display()
             ))
         };
-        for key in objects.tsig {
-            if let Err(e) = self.add_key(key.clone(), Origin::Api) {
-                note(format!("TSIG key {}", key.name), e);
-                self.stranded.tsig.push(key);
-            }
-        }
-        for peer in objects.peers {
-            if let Err(e) = self.add_peer(peer.clone(), Origin::Api) {
-                note(format!("peer {}", peer.name), e);
-                self.stranded.peers.push(peer);
-            }
-        }
-        for zone in objects.zones {
-            if let Err(e) = self.add_zone(zone.clone(), Origin::Api) {
-                note(format!("zone {}", zone.name), e);
-                self.stranded.zones.push(zone);
-            }
-        }
+        // Keys before the peers that name them, peers before zones.
+        let mut stranded = RuntimeObjects {
+            tsig: self.add_made_by_api(objects.tsig, &mut note),
+            peers: self.add_made_by_api(objects.peers, &mut note),
+            zones: self.add_made_by_api(objects.zones, &mut note),
+            ..RuntimeObjects::default()
+        };
         for (zone, overrides) in objects.overrides {
             for def in overrides {
                 if let Err(e) = self.set_override(&zone, def.clone(), false) {
@@ -443,7 +268,7 @@ impl Catalog {
                         format!("override {} {} in zone {zone}", def.name, def.rtype),
                         e,
                     );
-                    self.stranded
+                    stranded
                         .overrides
                         .entry(zone.clone())
                         .or_default()
@@ -451,37 +276,41 @@ impl Catalog {
                 }
             }
         }
-        for webhook in objects.webhooks {
-            if let Err(e) = self.add_webhook(webhook.clone(), Origin::Api) {
-                note(format!("webhook {}", webhook.name), e);
-                self.stranded.webhooks.push(webhook);
+        stranded.webhooks = self.add_made_by_api(objects.webhooks, &mut note);
+        self.stranded = stranded;
+        Ok(warnings)
+    }
+
+    /// Adds objects the API made earlier; returns those that no longer fit, each `note`d.
+    fn add_made_by_api<T: Object>(
+        &mut self,
+        objects: Vec<T>,
+        note: &mut impl FnMut(String, Refused),
+    ) -> Vec<T> {
+        let mut stranded = Vec::new();
+        for def in objects {
+            if let Err(e) = self.add(def.clone(), Origin::Api) {
+                note(format!("{} {}", T::WHAT, def.name()), e);
+                stranded.push(def);
             }
         }
-        Ok(warnings)
+        stranded
+    }
+
+    /// The stranded objects of a kind whose names nothing in use has taken since.
+    fn still_apart<T: Object>(&self, stranded: &[T]) -> Vec<T> {
+        let table = T::table(self);
+        let apart = stranded.iter().filter(|def| !table.contains(def.name()));
+        apart.cloned().collect()
     }
 
     /// The stranded objects whose names nothing in use has taken since.
     fn stranded_still_apart(&self) -> RuntimeObjects {
         let s = &self.stranded;
         RuntimeObjects {
-            tsig: s
-                .tsig
-                .iter()
-                .filter(|k| !self.keys.contains_key(&k.name))
-                .cloned()
-                .collect(),
-            peers: s
-                .peers
-                .iter()
-                .filter(|p| !self.peers.contains_key(&p.name))
-                .cloned()
-                .collect(),
-            zones: s
-                .zones
-                .iter()
-                .filter(|z| !self.zones.contains_key(&z.name))
-                .cloned()
-                .collect(),
+            tsig: self.still_apart(&s.tsig),
+            peers: self.still_apart(&s.peers),
+            zones: self.still_apart(&s.zones),
             overrides: s
                 .overrides
                 .iter()
@@ -495,12 +324,7 @@ impl Catalog {
                     (zone.clone(), apart)
                 })
                 .collect(),
-            webhooks: s
-                .webhooks
-                .iter()
-                .filter(|w| !self.webhooks.contains_key(&w.name))
-                .cloned()
-                .collect(),
+            webhooks: self.still_apart(&s.webhooks),
         }
     }
 
@@ -509,12 +333,6 @@ impl Catalog {
         let Some(path) = &self.runtime_file else {
             return Ok(());
         };
-        fn made_by_api<K, T: Clone>(map: &BTreeMap<K, (T, Origin)>) -> Vec<T> {
-            map.values()
-                .filter(|(_, o)| *o == Origin::Api)
-                .map(|(v, _)| v.clone())
-                .collect()
-        }
         let apart = self.stranded_still_apart();
         let mut overrides = self.overrides.clone();
         for (zone, list) in apart.overrides {
@@ -522,11 +340,11 @@ impl Catalog {
         }
         overrides.retain(|_, list| !list.is_empty());
         let objects = RuntimeObjects {
-            tsig: [made_by_api(&self.keys), apart.tsig].concat(),
-            peers: [made_by_api(&self.peers), apart.peers].concat(),
-            zones: [made_by_api(&self.zones), apart.zones].concat(),
+            tsig: [self.keys.made_by_api(), apart.tsig].concat(),
+            peers: [self.peers.made_by_api(), apart.peers].concat(),
+            zones: [self.zones.made_by_api(), apart.zones].concat(),
             overrides,
-            webhooks: [made_by_api(&self.webhooks), apart.webhooks].concat(),
+            webhooks: [self.webhooks.made_by_api(), apart.webhooks].concat(),
         };
         crate::persist::write_atomically(path, serde_json::to_string_pretty(&objects)?.as_bytes())
     }
@@ -570,49 +388,46 @@ mod tests {
     fn references_are_checked() {
         let mut c = Catalog::new(["static.example.".parse().unwrap()]);
         assert!(
-            c.add_peer(peer("p1", Some("k.")), Origin::Api)
+            c.add(peer("p1", Some("k.")), Origin::Api)
                 .unwrap_err()
                 .to_string()
                 .contains("does not exist")
         );
-        c.add_key(key("k."), Origin::Config).unwrap();
-        c.add_peer(peer("p1", Some("k.")), Origin::Api).unwrap();
+        c.add(key("k."), Origin::Config).unwrap();
+        c.add(peer("p1", Some("k.")), Origin::Api).unwrap();
+        assert!(c.add(zone("example.net.", &["p2"]), Origin::Api).is_err());
+        assert!(c.add(zone("example.net.", &[]), Origin::Api).is_err());
         assert!(
-            c.add_zone(zone("example.net.", &["p2"]), Origin::Api)
-                .is_err()
-        );
-        assert!(c.add_zone(zone("example.net.", &[]), Origin::Api).is_err());
-        assert!(
-            c.add_zone(zone("static.example.", &["p1"]), Origin::Api)
+            c.add(zone("static.example.", &["p1"]), Origin::Api)
                 .is_err()
         );
         assert!(
-            c.add_zone(zone("example.net.", &["p1", "p1"]), Origin::Api)
+            c.add(zone("example.net.", &["p1", "p1"]), Origin::Api)
                 .is_err()
         );
-        c.add_zone(zone("example.net.", &["p1"]), Origin::Api)
-            .unwrap();
+        c.add(zone("example.net.", &["p1"]), Origin::Api).unwrap();
         assert!(
-            c.remove_peer("p1")
+            c.remove::<PeerDef>(&"p1".to_owned())
                 .unwrap_err()
                 .to_string()
                 .contains("used by zone")
         );
         assert!(
-            c.remove_key(&"k.".parse().unwrap())
+            c.remove::<TsigKeyDef>(&"k.".parse().unwrap())
                 .unwrap_err()
                 .to_string()
                 .contains("config file")
         );
-        c.remove_zone(&"EXAMPLE.net.".parse().unwrap()).unwrap();
-        c.remove_peer("p1").unwrap();
+        c.remove::<SecondaryDef>(&"EXAMPLE.net.".parse().unwrap())
+            .unwrap();
+        c.remove::<PeerDef>(&"p1".to_owned()).unwrap();
         let bad_secret = TsigKeyDef {
             secret: "!!".into(),
             ..key("bad.")
         };
-        assert!(c.add_key(bad_secret, Origin::Api).is_err());
+        assert!(c.add(bad_secret, Origin::Api).is_err());
         let primaries = {
-            c.add_peer(peer("p1", Some("k.")), Origin::Api).unwrap();
+            c.add(peer("p1", Some("k.")), Origin::Api).unwrap();
             c.primaries(&zone("example.net.", &["p1"])).unwrap()
         };
         assert_eq!(primaries[0].addr.to_string(), "192.0.2.10:53");
@@ -631,7 +446,7 @@ mod tests {
     #[test]
     fn overrides_are_checked() {
         let mut c = Catalog::new(["static.example.".parse().unwrap()]);
-        c.add_peer(peer("p1", None), Origin::Api).unwrap();
+        c.add(peer("p1", None), Origin::Api).unwrap();
         let apex: Name = "example.net.".parse().unwrap();
         let www = override_def("www.example.net.", OverrideType::A, &["192.0.2.1"]);
         assert_eq!(
@@ -644,7 +459,7 @@ mod tests {
             c.set_override(&file_zone, in_file, false).unwrap_err().kind,
             RefusedKind::Conflict
         );
-        c.add_zone(zone("example.net.", &["p1"]), Origin::Config)
+        c.add(zone("example.net.", &["p1"]), Origin::Config)
             .unwrap();
         c.set_override(&apex, www.clone(), false).unwrap();
         assert_eq!(
@@ -722,9 +537,8 @@ mod tests {
         let www = override_def("www.example.net.", OverrideType::A, &["192.0.2.1"]);
         let mut c = Catalog::new([]);
         c.load_runtime(&file).unwrap();
-        c.add_peer(peer("p1", None), Origin::Api).unwrap();
-        c.add_zone(zone("example.net.", &["p1"]), Origin::Api)
-            .unwrap();
+        c.add(peer("p1", None), Origin::Api).unwrap();
+        c.add(zone("example.net.", &["p1"]), Origin::Api).unwrap();
         c.set_override(&apex, www.clone(), false).unwrap();
         c.save().unwrap();
 
@@ -734,16 +548,16 @@ mod tests {
         let warnings = edited.load_runtime(&file).unwrap();
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(warnings[0].contains("zone example.net."), "{warnings:?}");
-        assert_eq!(edited.zones().count(), 0);
-        edited.add_peer(peer("p2", None), Origin::Api).unwrap();
+        assert_eq!(edited.all::<SecondaryDef>().count(), 0);
+        edited.add(peer("p2", None), Origin::Api).unwrap();
         edited.save().unwrap();
 
         // Back as it was: everything is there again.
         let mut again = Catalog::new([]);
         assert!(again.load_runtime(&file).unwrap().is_empty());
-        assert_eq!(again.zones().count(), 1);
+        assert_eq!(again.all::<SecondaryDef>().count(), 1);
         assert_eq!(again.overrides(&apex), &[www]);
-        assert_eq!(again.peers().count(), 2);
+        assert_eq!(again.all::<PeerDef>().count(), 2);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -755,10 +569,9 @@ mod tests {
         let _ = std::fs::remove_file(&file);
         let mut c = Catalog::new([]);
         c.load_runtime(&file).unwrap();
-        c.add_key(key("k."), Origin::Api).unwrap();
-        c.add_peer(peer("p1", Some("k.")), Origin::Api).unwrap();
-        c.add_zone(zone("example.net.", &["p1"]), Origin::Api)
-            .unwrap();
+        c.add(key("k."), Origin::Api).unwrap();
+        c.add(peer("p1", Some("k.")), Origin::Api).unwrap();
+        c.add(zone("example.net.", &["p1"]), Origin::Api).unwrap();
         let apex: Name = "example.net.".parse().unwrap();
         let www = override_def(
             "www.example.net.",
@@ -772,14 +585,17 @@ mod tests {
             events: vec![],
             ca_file: None,
         };
-        c.add_webhook(hook.clone(), Origin::Api).unwrap();
+        c.add(hook.clone(), Origin::Api).unwrap();
         c.save().unwrap();
         let mut again = Catalog::new([]);
         again.load_runtime(&file).unwrap();
-        assert_eq!(again.zones().count(), 1);
-        assert_eq!(again.peers().next().unwrap().0, &peer("p1", Some("k.")));
+        assert_eq!(again.all::<SecondaryDef>().count(), 1);
+        assert_eq!(
+            again.all::<PeerDef>().next().unwrap().0,
+            &peer("p1", Some("k."))
+        );
         assert_eq!(again.overrides(&apex), &[www]);
-        assert_eq!(again.webhooks().next().unwrap().0, &hook);
+        assert_eq!(again.all::<WebhookDef>().next().unwrap().0, &hook);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -21,11 +21,11 @@ use arc_swap::ArcSwap;
 use tokio::task::JoinHandle;
 
 use crate::{
-    catalog::{Catalog, OverrideDef, Refused, SecondaryDef},
+    catalog::{Catalog, OverrideDef, Refused, SecondaryDef, TsigKeyDef},
     dns::{Name, tsig::Key},
     publish::Publisher,
     transfer::client::Limits,
-    webhooks::Notifier,
+    webhooks::{Notifier, WebhookDef},
     zone::overrides::Override,
 };
 use store::ZoneStore;
@@ -62,7 +62,7 @@ fn settings(catalog: &Catalog, def: &SecondaryDef) -> anyhow::Result<Settings> {
 /// The catalog's TSIG keys with their secrets decoded (the catalog has checked them).
 fn decoded_keys(catalog: &Catalog) -> std::collections::HashMap<Name, Key> {
     catalog
-        .keys()
+        .all::<TsigKeyDef>()
         .filter_map(|(def, _)| Some((def.name.clone(), def.key().ok()?)))
         .collect()
 }
@@ -73,7 +73,7 @@ type Plan = Vec<(Settings, Vec<Override>)>;
 
 fn plan(catalog: &Catalog) -> anyhow::Result<Plan> {
     catalog
-        .zones()
+        .all::<SecondaryDef>()
         .map(|(def, _)| Ok((settings(catalog, def)?, overrides(catalog, &def.name))))
         .collect()
 }
@@ -168,7 +168,7 @@ impl Secondaries {
             self.publisher.remove(&zone.name);
         }
         self.notifier
-            .set_webhooks(catalog.webhooks().map(|(w, _)| w));
+            .set_webhooks(catalog.all::<WebhookDef>().map(|(w, _)| w));
     }
 
     /// Starts the refresh loop of every zone not yet running.

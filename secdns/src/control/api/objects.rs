@@ -40,7 +40,7 @@ pub async fn list_keys(State(api): State<Api>) -> ApiResult<Json<Vec<KeyListing>
     let catalog = api.secondaries.catalog();
     Ok(Json(
         catalog
-            .keys()
+            .all::<TsigKeyDef>()
             .map(|(k, origin)| listing(k, origin, MASKED))
             .collect(),
     ))
@@ -53,7 +53,7 @@ pub async fn show_key(
     let name = parse_name("name", &name)?;
     let catalog = api.secondaries.catalog();
     let (def, origin) = catalog
-        .key(&name)
+        .get::<TsigKeyDef>(&name)
         .ok_or_else(|| ApiError::not_found(format!("TSIG key {name} does not exist")))?;
     Ok(Json(listing(def, origin, MASKED)))
 }
@@ -70,7 +70,7 @@ pub async fn add_key(
         secret: secret_or_generated(new.secret, algorithm)?,
     };
     api.secondaries
-        .change(|c| c.add_key(def.clone(), Origin::Api))?;
+        .change(|c| c.add(def.clone(), Origin::Api))?;
     Ok((
         StatusCode::CREATED,
         Json(listing(&def, Origin::Api, &def.secret)),
@@ -84,7 +84,10 @@ pub async fn replace_key(
 ) -> ApiResult<Json<KeyListing>> {
     let name = parse_name("name", &name)?;
     let secondaries = &api.secondaries;
-    let current = secondaries.catalog().key(&name).map(|(k, _)| k.clone());
+    let current = secondaries
+        .catalog()
+        .get::<TsigKeyDef>(&name)
+        .map(|(k, _)| k.clone());
     let current =
         current.ok_or_else(|| ApiError::not_found(format!("TSIG key {name} does not exist")))?;
     let algorithm = change.algorithm.unwrap_or(current.algorithm);
@@ -109,7 +112,7 @@ pub async fn replace_key(
         algorithm,
         secret: new_secret.unwrap_or(current.secret),
     };
-    secondaries.change(|c| c.replace_key(def.clone()))?;
+    secondaries.change(|c| c.replace(def.clone()))?;
     // A new secret is shown this once; a kept one stays masked.
     Ok(Json(listing(
         &def,
@@ -120,7 +123,7 @@ pub async fn replace_key(
 
 pub async fn remove_key(State(api): State<Api>, Path(name): Path<String>) -> ApiResult<StatusCode> {
     let name = parse_name("name", &name)?;
-    api.secondaries.change(|c| c.remove_key(&name))?;
+    api.secondaries.change(|c| c.remove::<TsigKeyDef>(&name))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -151,7 +154,7 @@ fn made<T>(object: T) -> Listing<T> {
 
 pub async fn list_peers(State(api): State<Api>) -> ApiResult<Json<Vec<PeerListing>>> {
     let catalog = api.secondaries.catalog();
-    Ok(Json(catalog.peers().map(Listing::of).collect()))
+    Ok(Json(catalog.all::<PeerDef>().map(Listing::of).collect()))
 }
 
 pub async fn show_peer(
@@ -160,7 +163,7 @@ pub async fn show_peer(
 ) -> ApiResult<Json<PeerListing>> {
     let catalog = api.secondaries.catalog();
     let peer = catalog
-        .peer(&name)
+        .get::<PeerDef>(&name)
         .ok_or_else(|| ApiError::not_found(format!("peer {name} does not exist")))?;
     Ok(Json(Listing::of(peer)))
 }
@@ -170,7 +173,7 @@ pub async fn add_peer(
     Body(def): Body<PeerDef>,
 ) -> ApiResult<(StatusCode, Json<PeerListing>)> {
     api.secondaries
-        .change(|c| c.add_peer(def.clone(), Origin::Api))?;
+        .change(|c| c.add(def.clone(), Origin::Api))?;
     Ok(created(def))
 }
 
@@ -180,7 +183,7 @@ pub async fn replace_peer(
     Body(def): Body<PeerDef>,
 ) -> ApiResult<Json<PeerListing>> {
     same_name(&name, &def.name)?;
-    api.secondaries.change(|c| c.replace_peer(def.clone()))?;
+    api.secondaries.change(|c| c.replace(def.clone()))?;
     Ok(Json(made(def)))
 }
 
@@ -188,13 +191,13 @@ pub async fn remove_peer(
     State(api): State<Api>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    api.secondaries.change(|c| c.remove_peer(&name))?;
+    api.secondaries.change(|c| c.remove::<PeerDef>(&name))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn list_webhooks(State(api): State<Api>) -> ApiResult<Json<Vec<WebhookListing>>> {
     let catalog = api.secondaries.catalog();
-    Ok(Json(catalog.webhooks().map(Listing::of).collect()))
+    Ok(Json(catalog.all::<WebhookDef>().map(Listing::of).collect()))
 }
 
 pub async fn show_webhook(
@@ -203,7 +206,7 @@ pub async fn show_webhook(
 ) -> ApiResult<Json<WebhookListing>> {
     let catalog = api.secondaries.catalog();
     let webhook = catalog
-        .webhook(&name)
+        .get::<WebhookDef>(&name)
         .ok_or_else(|| ApiError::not_found(format!("webhook {name} does not exist")))?;
     Ok(Json(Listing::of(webhook)))
 }
@@ -213,7 +216,7 @@ pub async fn add_webhook(
     Body(def): Body<WebhookDef>,
 ) -> ApiResult<(StatusCode, Json<WebhookListing>)> {
     api.secondaries
-        .change(|c| c.add_webhook(def.clone(), Origin::Api))?;
+        .change(|c| c.add(def.clone(), Origin::Api))?;
     Ok(created(def))
 }
 
@@ -223,7 +226,7 @@ pub async fn replace_webhook(
     Body(def): Body<WebhookDef>,
 ) -> ApiResult<Json<WebhookListing>> {
     same_name(&name, &def.name)?;
-    api.secondaries.change(|c| c.replace_webhook(def.clone()))?;
+    api.secondaries.change(|c| c.replace(def.clone()))?;
     Ok(Json(made(def)))
 }
 
@@ -231,6 +234,6 @@ pub async fn remove_webhook(
     State(api): State<Api>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    api.secondaries.change(|c| c.remove_webhook(&name))?;
+    api.secondaries.change(|c| c.remove::<WebhookDef>(&name))?;
     Ok(StatusCode::NO_CONTENT)
 }

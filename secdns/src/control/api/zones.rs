@@ -57,7 +57,9 @@ pub async fn list(State(api): State<Api>) -> ApiResult<Json<Vec<ZoneSummary>>> {
     let secondary = running.iter().map(|zone| {
         let status = zone.status();
         ZoneSummary {
-            origin: catalog.zone_origin(&zone.name),
+            origin: catalog
+                .get::<SecondaryDef>(&zone.name)
+                .map(|(_, origin)| origin),
             name: status.name,
             kind: status.kind,
             serial: status.serial,
@@ -75,7 +77,7 @@ pub async fn add(
     Body(def): Body<SecondaryDef>,
 ) -> ApiResult<(StatusCode, Json<SecondaryDef>)> {
     api.secondaries
-        .change(|c| c.add_zone(def.clone(), Origin::Api))?;
+        .change(|c| c.add(def.clone(), Origin::Api))?;
     Ok((StatusCode::CREATED, Json(def)))
 }
 
@@ -91,7 +93,7 @@ pub async fn replace(
             format!("the body names {}, the path {name}", def.name),
         ));
     }
-    api.secondaries.change(|c| c.replace_zone(def.clone()))?;
+    api.secondaries.change(|c| c.replace(def.clone()))?;
     Ok(Json(def))
 }
 
@@ -100,7 +102,10 @@ pub async fn show(State(api): State<Api>, Path(zone): Path<String>) -> ApiResult
     let secondaries = &api.secondaries;
     if let Some(zone) = secondaries.zone(&name) {
         return Ok(Json(ZoneStatus {
-            origin: secondaries.catalog().zone_origin(&name),
+            origin: secondaries
+                .catalog()
+                .get::<SecondaryDef>(&name)
+                .map(|(_, origin)| origin),
             ..zone.status()
         }));
     }
@@ -117,7 +122,8 @@ pub async fn show(State(api): State<Api>, Path(zone): Path<String>) -> ApiResult
 
 pub async fn remove(State(api): State<Api>, Path(zone): Path<String>) -> ApiResult<StatusCode> {
     let name = parse_name("zone", &zone)?;
-    api.secondaries.change(|c| c.remove_zone(&name))?;
+    api.secondaries
+        .change(|c| c.remove::<SecondaryDef>(&name))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
