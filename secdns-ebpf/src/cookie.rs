@@ -48,9 +48,8 @@ pub fn find(ctx: &XdpContext, scratch: *mut Scratch, at: usize, rdlen: usize) ->
             return Ok(NO_COOKIE);
         }
         let p = ptr_at(ctx, at + done, 4).ok_or(Pass(Counter::Malformed))?;
-        let code = get_be16(p);
         // SAFETY: `ptr_at` checked four bytes.
-        let len = get_be16(unsafe { p.add(2) }) as usize;
+        let (code, len) = unsafe { (get_be16(p), get_be16(p.add(2)) as usize) };
         if done + 4 + len > rdlen {
             return Ok(NO_COOKIE);
         }

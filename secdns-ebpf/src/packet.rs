@@ -20,18 +20,27 @@ pub fn be16_at(ctx: &XdpContext, offset: usize) -> Option<u16> {
     Some(unsafe { u16::from_be_bytes([*p, *p.add(1)]) })
 }
 
+/// Writes `value` big-endian at `p`.
+///
+/// # Safety
+/// `p` and the byte after it are in the packet: `p` comes from [`ptr_at`] for at least two
+/// bytes (or lies that far inside what it checked).
 #[inline(always)]
-pub fn put_be16(p: *mut u8, value: u16) {
+pub unsafe fn put_be16(p: *mut u8, value: u16) {
     let b = value.to_be_bytes();
-    // SAFETY: callers pass a pointer checked by `ptr_at` for at least two bytes.
+    // SAFETY: the caller's promise.
     unsafe {
         *p = b[0];
         *p.add(1) = b[1];
     }
 }
 
+/// The big-endian 16 bits at `p`.
+///
+/// # Safety
+/// As [`put_be16`].
 #[inline(always)]
-pub fn get_be16(p: *const u8) -> u16 {
-    // SAFETY: callers pass a pointer checked by `ptr_at` for at least two bytes.
+pub unsafe fn get_be16(p: *const u8) -> u16 {
+    // SAFETY: the caller's promise.
     unsafe { u16::from_be_bytes([*p, *p.add(1)]) }
 }

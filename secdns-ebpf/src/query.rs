@@ -154,9 +154,8 @@ pub fn parse(ctx: &XdpContext, port: u16, hash_key: [u64; 2]) -> Result<Query, P
         scan_name(ctx, scratch, qname_off, hash_key)?;
     let qtype_off = qname_off + qname_len;
     let tail = ptr_at(ctx, qtype_off, 4).ok_or(malformed())?;
-    let qtype = get_be16(tail);
     // SAFETY: `ptr_at` checked four bytes.
-    let qclass = get_be16(unsafe { tail.add(2) });
+    let (qtype, qclass) = unsafe { (get_be16(tail), get_be16(tail.add(2))) };
     if qclass != CLASS_IN {
         return Err(Pass(Counter::Unsupported));
     }

@@ -372,7 +372,8 @@ fn rewrite(ctx: &XdpContext, q: &Query, record: &Record<'_>, reply: Reply) -> Op
                 return None;
             }
             let p = ptr_at(ctx, body_off + at, 2)?;
-            put_be16(p, get_be16(p).wrapping_add(shift));
+            // SAFETY: `ptr_at` checked two bytes.
+            unsafe { put_be16(p, get_be16(p).wrapping_add(shift)) };
             sum += at_parity(shift, odd_question ^ (at & 1 != 0));
             i += 1;
         }
@@ -388,9 +389,11 @@ fn rewrite(ctx: &XdpContext, q: &Query, record: &Record<'_>, reply: Reply) -> Op
         let p = ptr_at(ctx, body_off + at, 4)?;
         let high = (serial >> 16) as u16;
         let low = serial as u16;
-        put_be16(p, high);
         // SAFETY: `ptr_at` checked four bytes.
-        put_be16(unsafe { p.add(2) }, low);
+        unsafe {
+            put_be16(p, high);
+            put_be16(p.add(2), low);
+        }
         let odd = odd_question ^ (at & 1 != 0);
         sum += at_parity(high, odd) + at_parity(low, odd);
     }
@@ -446,9 +449,11 @@ pub fn write_slip(
 #[inline(always)]
 fn write_cookie(ctx: &XdpContext, q: &Query, at: usize, odd: bool) -> Option<u64> {
     let p = ptr_at(ctx, at, COOKIE_REPLY_LEN)?;
-    put_be16(p, COOKIE_OPTION);
     // SAFETY: `ptr_at` checked COOKIE_REPLY_LEN bytes.
-    put_be16(unsafe { p.add(2) }, (COOKIE_REPLY_LEN - 4) as u16);
+    unsafe {
+        put_be16(p, COOKIE_OPTION);
+        put_be16(p.add(2), (COOKIE_REPLY_LEN - 4) as u16);
+    }
     // SAFETY: per-CPU scratch holding the reply's cookie (see `cookie::answer`).
     let words = unsafe { (*q.scratch).cookie };
     let mut sum = COOKIE_OPTION as u64 + (COOKIE_REPLY_LEN - 4) as u64;
@@ -511,7 +516,7 @@ fn finish(ctx: &XdpContext, q: &Query, end: End, body_len: usize, mut sum: u64) 
         }
         let rdlen = cookie_len as u16;
         // SAFETY: `ptr_at` checked OPT_RR_LEN bytes.
-        put_be16(unsafe { p.add(9) }, rdlen);
+        unsafe { put_be16(p.add(9), rdlen) };
         // As big-endian pairs from the OPT's start: (0, 0x00) (0x29, udp high) (udp low,
         // extended RCODE) (version, flags) (0, rdlen high) (rdlen low, -).
         let opt_sum = 0x2900u64
@@ -531,13 +536,16 @@ fn finish(ctx: &XdpContext, q: &Query, end: End, body_len: usize, mut sum: u64) 
     let flags = FLAG_QR | (q.flags & COPIED_QUERY_FLAGS) | flags;
     let [ancount, nscount, arcount] = counts;
     let arcount = arcount + q.has_opt as u16;
-    put_be16(unsafe { dns.add(2) }, flags);
-    put_be16(unsafe { dns.add(4) }, 1);
-    put_be16(unsafe { dns.add(6) }, ancount);
-    put_be16(unsafe { dns.add(8) }, nscount);
-    put_be16(unsafe { dns.add(10) }, arcount);
-    sum +=
-        get_be16(dns) as u64 + flags as u64 + 1 + ancount as u64 + nscount as u64 + arcount as u64;
+    // SAFETY: `ptr_at` checked the whole header.
+    let id = unsafe {
+        put_be16(dns.add(2), flags);
+        put_be16(dns.add(4), 1);
+        put_be16(dns.add(6), ancount);
+        put_be16(dns.add(8), nscount);
+        put_be16(dns.add(10), arcount);
+        get_be16(dns)
+    };
+    sum += id as u64 + flags as u64 + 1 + ancount as u64 + nscount as u64 + arcount as u64;
     sum += q.qname_sum;
     sum += at_parity(q.qtype, odd_question) + at_parity(q.qclass, odd_question);
 
