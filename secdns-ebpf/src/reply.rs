@@ -314,17 +314,56 @@ fn fixup(chunk: u32, body_len: usize, i: usize) -> Option<usize> {
     Some(u16::from_be_bytes(bytes) as usize)
 }
 
+/// Writes the answer's body after the question (the zone prefix, then the record's own
+/// body), moves its pointers to the question's length, writes the zone's serial, and then
+/// the rest of the reply (see [`finish`]).
 #[inline(always)]
 fn rewrite(ctx: &XdpContext, q: &Query, record: &Record<'_>, reply: Reply) -> Option<()> {
-    let serial = reply.serial;
+    let body_off = q.dns_off() + DNS_HEADER_LEN + q.qname_len + 4;
+    let odd_question = q.qname_len & 1 != 0;
+    let (body_len, mut sum) = copy_bodies(ctx, q, record, body_off, odd_question)?;
+    // An answer compiled for a shorter name (one below an ancestor, a zone's shared
+    // NODATA, a zone prefix): the pointers into the question's suffix and into the body
+    // move by the difference.
+    let fixed = record.fixed();
+    let question = fixed.header.question_len as usize;
+    if question < q.qname_len {
+        let shift = (q.qname_len - question) as u16;
+        sum += move_pointers(ctx, fixed, body_off, shift, odd_question)?;
+        // Each way out of the loop leaves a different sum range: one unknown for the rest.
+        sum = opaque(q.scratch, sum);
+    }
+    let serial_at = fixed.header.serial_at as usize;
+    if serial_at != 0 {
+        sum += write_serial(ctx, body_off, serial_at, reply.serial, odd_question)?;
+    }
+    let v = record.own.header;
+    let end = End {
+        flags: v.flags,
+        counts: [v.ancount, v.nscount, v.arcount],
+        extended_rcode: 0,
+        our_udp: reply.our_udp,
+        dns_len: reply.dns_len,
+        cookie_len: reply.cookie_len,
+    };
+    finish(ctx, q, end, body_len, sum)
+}
+
+/// Copies the zone prefix (if any) and the record's own body to `body_off`: their length,
+/// and what they add to the UDP checksum.
+#[inline(always)]
+fn copy_bodies(
+    ctx: &XdpContext,
+    q: &Query,
+    record: &Record<'_>,
+    body_off: usize,
+    odd_question: bool,
+) -> Option<(usize, u64)> {
     let (v, chunk) = (record.own.header, record.own.chunk);
     let own_len = v.body_len as usize;
-    let question_len = q.qname_len + 4;
-    let body_off = q.dns_off() + DNS_HEADER_LEN + question_len;
     if own_len == 0 || own_len > MAX_BODY_LEN {
         return None;
     }
-    let odd_question = q.qname_len & 1 != 0;
     let mut sum: u64 = 0;
     // The prefix first.
     let prefix_len = match &record.prefix {
@@ -351,62 +390,64 @@ fn rewrite(ctx: &XdpContext, q: &Query, record: &Record<'_>, reply: Reply) -> Op
     // Bodies of one, two or more chunks took different ways through the copy: one unknown
     // for the rest.
     let body_len = launder_within(q.scratch, prefix_len + own_len, MAX_BODY_LEN)?;
+    Some((body_len, sum))
+}
 
-    // An answer compiled for a shorter name (one below an ancestor, a zone's shared
-    // NODATA, a zone prefix): the pointers into the question's suffix and into the body
-    // move by the difference.
-    let fixed = record.fixed();
+/// Moves each compression pointer the record `fixed` lists by `shift`: what it adds to the
+/// UDP checksum.
+#[inline(always)]
+fn move_pointers(
+    ctx: &XdpContext,
+    fixed: &Piece<'_>,
+    body_off: usize,
+    shift: u16,
+    odd_question: bool,
+) -> Option<u64> {
     let (w, fixed_chunk) = (fixed.header, fixed.chunk);
-    let question = w.question_len as usize;
-    if question < q.qname_len {
-        let shift = (q.qname_len - question) as u16;
-        let count = w.fixup_count as usize;
-        let fixed_len = w.body_len as usize;
-        let mut i = 0;
-        while i < MAX_FIXUPS {
-            if i >= count {
-                break;
-            }
-            let at = fixup(fixed_chunk, fixed_len, i)?;
-            if at >= MAX_BODY_LEN {
-                return None;
-            }
-            let p = ptr_at(ctx, body_off + at, 2)?;
-            // SAFETY: `ptr_at` checked two bytes.
-            unsafe { put_be16(p, get_be16(p).wrapping_add(shift)) };
-            sum += at_parity(shift, odd_question ^ (at & 1 != 0));
-            i += 1;
+    let count = w.fixup_count as usize;
+    let fixed_len = w.body_len as usize;
+    let mut sum = 0;
+    let mut i = 0;
+    while i < MAX_FIXUPS {
+        if i >= count {
+            break;
         }
-        // Each way out of the loop leaves a different sum range: one unknown for the rest.
-        sum = opaque(q.scratch, sum);
-    }
-
-    if w.serial_at != 0 {
-        let at = w.serial_at as usize;
-        if at > MAX_BODY_LEN - 4 {
+        let at = fixup(fixed_chunk, fixed_len, i)?;
+        if at >= MAX_BODY_LEN {
             return None;
         }
-        let p = ptr_at(ctx, body_off + at, 4)?;
-        let high = (serial >> 16) as u16;
-        let low = serial as u16;
-        // SAFETY: `ptr_at` checked four bytes.
-        unsafe {
-            put_be16(p, high);
-            put_be16(p.add(2), low);
-        }
-        let odd = odd_question ^ (at & 1 != 0);
-        sum += at_parity(high, odd) + at_parity(low, odd);
+        let p = ptr_at(ctx, body_off + at, 2)?;
+        // SAFETY: `ptr_at` checked two bytes.
+        unsafe { put_be16(p, get_be16(p).wrapping_add(shift)) };
+        sum += at_parity(shift, odd_question ^ (at & 1 != 0));
+        i += 1;
     }
+    Some(sum)
+}
 
-    let end = End {
-        flags: v.flags,
-        counts: [v.ancount, v.nscount, v.arcount],
-        extended_rcode: 0,
-        our_udp: reply.our_udp,
-        dns_len: reply.dns_len,
-        cookie_len: reply.cookie_len,
-    };
-    finish(ctx, q, end, body_len, sum)
+/// Writes the zone's `serial` into the SOA at `at` in the body: what it adds to the UDP
+/// checksum.
+#[inline(always)]
+fn write_serial(
+    ctx: &XdpContext,
+    body_off: usize,
+    at: usize,
+    serial: u32,
+    odd_question: bool,
+) -> Option<u64> {
+    if at > MAX_BODY_LEN - 4 {
+        return None;
+    }
+    let p = ptr_at(ctx, body_off + at, 4)?;
+    let high = (serial >> 16) as u16;
+    let low = serial as u16;
+    // SAFETY: `ptr_at` checked four bytes.
+    unsafe {
+        put_be16(p, high);
+        put_be16(p.add(2), low);
+    }
+    let odd = odd_question ^ (at & 1 != 0);
+    Some(at_parity(high, odd) + at_parity(low, odd))
 }
 
 /// Turns the frame (the query, or its headers and question in place) into a truncated
