@@ -15,6 +15,12 @@ pub const NAME_BUF_LEN: usize = 256;
 pub const MAX_BODY_LEN: usize = 608;
 /// Size of the EDNS(0) OPT record the fast path appends (root name, type, class, TTL, RDLEN).
 pub const OPT_RR_LEN: usize = 11;
+/// A DNS message's header: ID, flags and the four counts (RFC 1035 §4.1.1).
+pub const DNS_HEADER_LEN: usize = 12;
+/// The OPT pseudo-record's type (RFC 6891 §6.1.1).
+pub const TYPE_OPT: u16 = 41;
+/// The Internet class, the only one answered.
+pub const CLASS_IN: u16 = 1;
 /// Versions of the answer set the maps hold at once: the live one and the next.
 pub const ANSWER_MAP_COUNT: u32 = 2;
 /// Upper bound on the entries of the answer index (a 0.7 GiB index at most): room for ten

@@ -4,7 +4,8 @@
 use aya_ebpf::helpers::generated::bpf_xdp_load_bytes;
 use aya_ebpf::programs::XdpContext;
 use secdns_common::{
-    Counter, MAX_NAME_LEN, NAME_BUF_LEN, OPT_RR_LEN, SipState, be16_sum, dns_lowercase_word,
+    CLASS_IN, Counter, DNS_HEADER_LEN, MAX_NAME_LEN, NAME_BUF_LEN, OPT_RR_LEN, SipState, TYPE_OPT,
+    be16_sum, dns_lowercase_word,
 };
 
 use crate::{
@@ -17,14 +18,11 @@ pub const ETH_LEN: usize = 14;
 pub const IPV4_LEN: usize = 20;
 pub const IPV6_LEN: usize = 40;
 pub const UDP_LEN: usize = 8;
-pub const DNS_HEADER_LEN: usize = 12;
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
 const ETH_P_8021Q: u16 = 0x8100;
 const VLAN_TAG_LEN: usize = 4;
-const IPPROTO_UDP: u8 = 17;
-const TYPE_OPT: u16 = 41;
-const CLASS_IN: u16 = 1;
+pub const IPPROTO_UDP: u8 = 17;
 
 pub struct Query {
     /// This CPU's scratch space, holding the lowercased question name (see `scan_name`).

@@ -6,8 +6,9 @@ use aya_ebpf::helpers::generated::{
 };
 use aya_ebpf::{helpers::generated::bpf_xdp_adjust_tail, programs::XdpContext};
 use secdns_common::{
-    BODY_HEADER_LEN, BodyHeader, CHUNK_LEN, COPIED_QUERY_FLAGS, Chunk, Counter, FLAG_AA, FLAG_QR,
-    FLAG_TC, MAX_BODY_CHUNKS, MAX_BODY_LEN, MAX_FIXUPS, OPT_RR_LEN, RCODE_MASK, be16_sum,
+    BODY_HEADER_LEN, BodyHeader, CHUNK_LEN, COPIED_QUERY_FLAGS, Chunk, Counter, DNS_HEADER_LEN,
+    FLAG_AA, FLAG_QR, FLAG_TC, MAX_BODY_CHUNKS, MAX_BODY_LEN, MAX_FIXUPS, OPT_RR_LEN, RCODE_MASK,
+    TYPE_OPT, be16_sum,
     cookie::{BADCOOKIE_LOWER, BADCOOKIE_UPPER, COOKIE_OPTION, COOKIE_REPLY_LEN},
     fixups_at,
 };
@@ -17,14 +18,11 @@ use crate::{
     checksum::{at_parity, fold},
     packet::{get_be16, ptr_at, put_be16},
     query::{
-        DNS_HEADER_LEN, ETH_LEN, IPV4_LEN, IPV6_LEN, Query, UDP_LEN, launder, launder_within,
-        opaque,
+        ETH_LEN, IPPROTO_UDP, IPV4_LEN, IPV6_LEN, Query, UDP_LEN, launder, launder_within, opaque,
     },
 };
 
 const REPLY_TTL: u8 = 64;
-const TYPE_OPT: u16 = 41;
-const IPPROTO_UDP: u64 = 17;
 
 /// What an answer is sent from: its own body record (with the header that applies to the
 /// query: the plain one, or the DO one kept after the body), and the zone prefix that goes
@@ -635,7 +633,7 @@ fn finish(ctx: &XdpContext, q: &Query, end: End, body_len: usize, mut sum: u64) 
                 + get_be16(ip.add(18)) as u64;
         }
     }
-    sum += IPPROTO_UDP + udp_len as u64;
+    sum += IPPROTO_UDP as u64 + udp_len as u64;
 
     let udp = ptr_at(ctx, q.udp_off, UDP_LEN)?;
     // SAFETY: `ptr_at` checked the UDP header.

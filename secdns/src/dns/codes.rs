@@ -15,7 +15,7 @@ pub mod rtype {
     pub const SRV: u16 = 33;
     pub const DS: u16 = 43;
     pub const DNAME: u16 = 39;
-    pub const OPT: u16 = 41;
+    pub const OPT: u16 = secdns_common::TYPE_OPT;
     pub const RRSIG: u16 = 46;
     pub const NSEC: u16 = 47;
     pub const DNSKEY: u16 = 48;
@@ -28,7 +28,7 @@ pub mod rtype {
 }
 
 pub mod class {
-    pub const IN: u16 = 1;
+    pub const IN: u16 = secdns_common::CLASS_IN;
     pub const ANY: u16 = 255;
 }
 

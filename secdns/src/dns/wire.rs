@@ -1,8 +1,8 @@
 //! Reading fixed-size fields of wire-format data (RFC 1035 §2.3.2: big-endian), each read
 //! checked against the bytes there are.
 
-/// A message's header: ID, flags and the four counts.
-pub const HEADER_LEN: usize = 12;
+/// A message's header: ID, flags and the four counts (the XDP program's too).
+pub const HEADER_LEN: usize = secdns_common::DNS_HEADER_LEN;
 
 /// The 16-bit field at `at`, if `bytes` holds it.
 pub fn be16(bytes: &[u8], at: usize) -> Option<u16> {
