@@ -229,16 +229,23 @@ fn secondary_zone_changes_are_answered_by_xdp() {
         )
         .unwrap()
     };
-    let before = stats(&net).unwrap();
-    assert_eq!(
-        ask().section("ANSWER"),
-        ["www.example.net. 300 IN A 192.0.2.80"]
-    );
-    assert_eq!(
-        stats(&net).unwrap().xdp_answered - before.xdp_answered,
-        1,
-        "answered by XDP"
-    );
+    // A zone new to the kernel is answered by userspace during its compile (README,
+    // "What works today"), which may outlast the status's serial on a busy machine: every
+    // answer is right, and XDP answers within seconds.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let answered_by_xdp = loop {
+        let before = stats(&net).unwrap();
+        assert_eq!(
+            ask().section("ANSWER"),
+            ["www.example.net. 300 IN A 192.0.2.80"]
+        );
+        let by_xdp = stats(&net).unwrap().xdp_answered - before.xdp_answered;
+        if by_xdp == 1 || std::time::Instant::now() > deadline {
+            break by_xdp;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(answered_by_xdp, 1, "answered by XDP");
 
     knot.change(&["www 300 A 192.0.2.81"], &["www A 192.0.2.80"])
         .unwrap();
