@@ -361,15 +361,7 @@ impl XdpEngine {
                     pin = %path.display(),
                     "taking over the XDP program left attached; it answers until our first publication"
                 );
-                self.links.push(Attached {
-                    interface: interface.to_owned(),
-                    mode,
-                    link: Link::Pinned {
-                        link: FdLink::from(pinned),
-                        path,
-                        ours: false,
-                    },
-                });
+                self.keep_pinned(interface, mode, pinned, path, false);
                 return Ok(());
             }
             // Unpinned and closed, the link goes and the program with it.
@@ -418,16 +410,29 @@ impl XdpEngine {
                 return self.attach(interface, mode);
             }
         };
+        self.keep_pinned(interface, mode, pinned, path, true);
+        Ok(())
+    }
+
+    /// Keeps the link pinned at `path` as `interface`'s: one this program made (`ours`), or
+    /// one an earlier process left.
+    fn keep_pinned(
+        &mut self,
+        interface: &str,
+        mode: AttachMode,
+        pinned: PinnedLink,
+        path: PathBuf,
+        ours: bool,
+    ) {
         self.links.push(Attached {
             interface: interface.to_owned(),
             mode,
             link: Link::Pinned {
                 link: FdLink::from(pinned),
                 path,
-                ours: true,
+                ours,
             },
         });
-        Ok(())
     }
 
     /// Detaches the links pinned in `pins` for interfaces not in `configured` (a config that
