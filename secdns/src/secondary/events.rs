@@ -198,6 +198,41 @@ impl std::fmt::Display for TransferKind {
     }
 }
 
+/// What asking one primary came to in a refresh, as the zone's status shows it per peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerOutcome {
+    /// Its SOA serial is ours.
+    UpToDate {
+        serial: u32,
+    },
+    /// Its SOA said newer, but the transfer brought what we hold.
+    UpToDateAfterTransfer {
+        soa: u32,
+        serial: u32,
+        kind: TransferKind,
+    },
+    Transferred {
+        serial: u32,
+        kind: TransferKind,
+    },
+    /// Why it could not be used.
+    Failed(String),
+}
+
+impl std::fmt::Display for PeerOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UpToDate { serial } => write!(f, "up to date (serial {serial})"),
+            Self::UpToDateAfterTransfer { soa, serial, kind } => write!(
+                f,
+                "up to date (serial {serial}; its SOA said {soa}, the {kind} brought {serial})"
+            ),
+            Self::Transferred { serial, kind } => write!(f, "{kind} serial {serial}"),
+            Self::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,6 +334,31 @@ mod tests {
         assert_eq!(
             kinds.map(TransferKind::counted_as),
             ["IXFR", "AXFR", "AXFR"]
+        );
+    }
+
+    #[test]
+    fn peer_outcomes_read_as_the_status_shows_them() {
+        let kind = TransferKind::Ixfr;
+        let texts = [
+            PeerOutcome::UpToDate { serial: 7 },
+            PeerOutcome::UpToDateAfterTransfer {
+                soa: 8,
+                serial: 7,
+                kind,
+            },
+            PeerOutcome::Transferred { serial: 8, kind },
+            PeerOutcome::Failed("SOA query: timed out".into()),
+        ]
+        .map(|outcome| outcome.to_string());
+        assert_eq!(
+            texts,
+            [
+                "up to date (serial 7)",
+                "up to date (serial 7; its SOA said 8, the IXFR brought 7)",
+                "IXFR serial 8",
+                "SOA query: timed out",
+            ]
         );
     }
 }

@@ -18,7 +18,7 @@ use tokio::{sync::Notify, time::Instant};
 use super::{
     alerts::Alerts,
     events::{
-        Event, Schedule, SoaVerdict, Timers, TransferKind, TransferVerdict, judge_soa,
+        Event, PeerOutcome, Schedule, SoaVerdict, Timers, TransferKind, TransferVerdict, judge_soa,
         judge_transfer,
     },
     metrics::{ZoneMetrics, reason},

@@ -23,27 +23,16 @@ pub(super) fn needs_a_look(e: &TransferError) -> bool {
 }
 
 impl SecondaryZone {
-    pub(super) fn peer_result(
-        &self,
-        index: usize,
-        serial: Option<u32>,
-        result: Result<String, String>,
-    ) {
+    pub(super) fn peer_result(&self, index: usize, serial: Option<u32>, outcome: &PeerOutcome) {
         if let Some(peer) = self.state().status.peers.get_mut(index) {
             peer.last_contact = Some(unix_time::seconds(SystemTime::now()));
             if serial.is_some() {
                 peer.last_serial = serial;
             }
-            match result {
-                Ok(text) => {
-                    peer.last_result = Some(text);
-                    peer.last_error = None;
-                }
-                Err(text) => {
-                    peer.last_result = Some("failed".into());
-                    peer.last_error = Some(text);
-                }
-            }
+            (peer.last_result, peer.last_error) = match outcome {
+                PeerOutcome::Failed(why) => (Some("failed".into()), Some(why.clone())),
+                done => (Some(done.to_string()), None),
+            };
         }
     }
 
@@ -78,7 +67,7 @@ impl SecondaryZone {
             address: primary.addr.to_string(),
             error: error.clone(),
         });
-        self.peer_result(index, serial, Err(error));
+        self.peer_result(index, serial, &PeerOutcome::Failed(error));
     }
 
     pub(super) async fn check_primaries(
@@ -113,9 +102,9 @@ impl SecondaryZone {
             let ours = current.as_ref().map(|copy| copy.serial());
             match (judge_soa(ours, remote, force), &current) {
                 (SoaVerdict::UpToDate, Some(copy)) => {
-                    let text = format!("up to date (serial {remote})");
-                    self.peer_result(index, Some(remote), Ok(text.clone()));
-                    self.succeeded(copy, started, format!("{text} at {}", primary.name));
+                    let outcome = PeerOutcome::UpToDate { serial: remote };
+                    self.peer_result(index, Some(remote), &outcome);
+                    self.succeeded(copy, started, format!("{outcome} at {}", primary.name));
                     return true;
                 }
                 (SoaVerdict::Behind, Some(copy)) => {
@@ -131,14 +120,14 @@ impl SecondaryZone {
                     match (judge_transfer(ours, zone.serial(), force), &current) {
                         (TransferVerdict::UpToDate, Some(copy)) => {
                             let serial = zone.serial();
-                            let text = format!(
-                                "up to date (serial {serial}; its SOA said {remote}, the {} \
-                                 brought {serial})",
-                                transfer.kind
-                            );
-                            tracing::info!(zone = %name, peer = %primary.name, "{text}");
-                            self.peer_result(index, Some(serial), Ok(text.clone()));
-                            self.succeeded(copy, started, format!("{text} at {}", primary.name));
+                            let outcome = PeerOutcome::UpToDateAfterTransfer {
+                                soa: remote,
+                                serial,
+                                kind: transfer.kind,
+                            };
+                            tracing::info!(zone = %name, peer = %primary.name, "{outcome}");
+                            self.peer_result(index, Some(serial), &outcome);
+                            self.succeeded(copy, started, format!("{outcome} at {}", primary.name));
                             return true;
                         }
                         (TransferVerdict::Older { comparable }, Some(copy)) => {
@@ -169,7 +158,11 @@ impl SecondaryZone {
                         ));
                     }
                     let (serial, kind) = (zone.serial(), transfer.kind);
-                    self.peer_result(index, Some(serial), Ok(format!("{kind} serial {serial}")));
+                    self.peer_result(
+                        index,
+                        Some(serial),
+                        &PeerOutcome::Transferred { serial, kind },
+                    );
                     tracing::info!(zone = %name, peer = %primary.name, serial, kind = kind.as_str(), "zone updated");
                     self.transferred(transfer, held, primary, started);
                     return true;
