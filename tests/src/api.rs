@@ -1,5 +1,6 @@
 //! The control API over plain HTTP, as automation would use it, and a checker that holds each
-//! reply to the schema `openapi.json` gives for it.
+//! reply to the schema `openapi.json` gives for it, with a JSON Schema validator (the
+//! `jsonschema` crate) and no property left undocumented.
 
 use std::time::Duration;
 
@@ -120,70 +121,83 @@ impl OpenApi {
         }
     }
 
-    /// Required properties, the properties a schema (with its `allOf` parts) documents.
-    fn object_parts<'a>(&'a self, schema: &'a Value) -> (Vec<&'a str>, Vec<(&'a str, &'a Value)>) {
+    /// `value` against `schema`: by a JSON Schema (2020-12) validator, then for properties
+    /// the document does not list (which JSON Schema allows unless told otherwise).
+    pub fn validate(&self, schema: &Value, value: &Value, at: &str) -> anyhow::Result<()> {
+        let mut root = serde_json::json!({
+            "components": {"schemas": self.doc["components"]["schemas"].clone()},
+            "allOf": [schema.clone()],
+        });
+        nullable_as_json_schema(&mut root);
+        let validator = jsonschema::draft202012::options()
+            .build(&root)
+            .map_err(|e| anyhow::anyhow!("openapi.json's schema at {at}: {e}"))?;
+        let errors: Vec<String> = validator
+            .iter_errors(value)
+            .map(|e| format!("{at}{}: {e}", e.instance_path()))
+            .collect();
+        if !errors.is_empty() {
+            bail!("{}", errors.join("; "));
+        }
+        self.undocumented(schema, value, at)
+    }
+
+    /// The properties a schema (with its `allOf` parts) documents.
+    fn object_parts<'a>(&'a self, schema: &'a Value) -> Vec<(&'a str, &'a Value)> {
         let schema = self.resolve(schema);
-        let mut required: Vec<&str> = schema["required"]
-            .as_array()
-            .map(|r| r.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
         let mut properties: Vec<(&str, &Value)> = schema["properties"]
             .as_object()
             .map(|p| p.iter().map(|(k, v)| (k.as_str(), v)).collect())
             .unwrap_or_default();
         for part in schema["allOf"].as_array().into_iter().flatten() {
-            let (r, p) = self.object_parts(part);
-            required.extend(r);
-            properties.extend(p);
+            properties.extend(self.object_parts(part));
         }
-        (required, properties)
+        properties
     }
 
-    /// A subset of JSON Schema: type, nullable, enum, required, properties (no property may
-    /// be undocumented), items, allOf, $ref.
-    pub fn validate(&self, schema: &Value, value: &Value, at: &str) -> anyhow::Result<()> {
+    /// Fails on a property of an object (at any depth) that its schema does not document.
+    fn undocumented(&self, schema: &Value, value: &Value, at: &str) -> anyhow::Result<()> {
         let schema = self.resolve(schema);
-        if value.is_null() && schema["nullable"] == Value::Bool(true) {
-            return Ok(());
-        }
-        if let Some(options) = schema["enum"].as_array()
-            && !options.contains(value)
-        {
-            bail!("{at}: {value} is not one of {options:?}");
-        }
-        let is_object = schema["type"] == "object" || schema["allOf"].is_array();
-        let ok = match schema["type"].as_str() {
-            Some("string") => value.is_string(),
-            Some("integer") => value.is_i64() || value.is_u64(),
-            Some("boolean") => value.is_boolean(),
-            Some("array") => value.is_array(),
-            Some("object") => value.is_object(),
-            _ => true,
-        };
-        if !ok {
-            bail!("{at}: {value} is not of type {}", schema["type"]);
-        }
         if let Some(items) = value.as_array().filter(|_| schema["items"].is_object()) {
             for (i, item) in items.iter().enumerate() {
-                self.validate(&schema["items"], item, &format!("{at}[{i}]"))?;
+                self.undocumented(&schema["items"], item, &format!("{at}[{i}]"))?;
             }
         }
-        if is_object && let Some(object) = value.as_object() {
-            let (required, properties) = self.object_parts(schema);
-            for name in required {
-                if !object.contains_key(name) {
-                    bail!("{at}: required property {name} is missing in {value}");
-                }
-            }
-            if !properties.is_empty() {
-                for (key, item) in object {
-                    let Some((_, property)) = properties.iter().find(|(k, _)| k == key) else {
-                        bail!("{at}: property {key} is not documented");
-                    };
-                    self.validate(property, item, &format!("{at}.{key}"))?;
-                }
+        let properties = self.object_parts(schema);
+        if let Some(object) = value.as_object().filter(|_| !properties.is_empty()) {
+            for (key, item) in object {
+                let Some((_, property)) = properties.iter().find(|(k, _)| k == key) else {
+                    bail!("{at}: property {key} is not documented");
+                };
+                self.undocumented(property, item, &format!("{at}.{key}"))?;
             }
         }
         Ok(())
+    }
+}
+
+/// OpenAPI 3.0's `nullable: true` as JSON Schema says it: null among the types (and the
+/// enum), or a `$ref` or null.
+fn nullable_as_json_schema(schema: &mut Value) {
+    match schema {
+        Value::Object(object) => {
+            if object.remove("nullable") == Some(Value::Bool(true)) {
+                if let Some(Value::String(kind)) = object.get("type").cloned() {
+                    object.insert("type".into(), serde_json::json!([kind, "null"]));
+                }
+                if let Some(Value::Array(options)) = object.get_mut("enum") {
+                    options.push(Value::Null);
+                }
+                if let Some(reference) = object.remove("$ref") {
+                    object.insert(
+                        "anyOf".into(),
+                        serde_json::json!([{"$ref": reference}, {"type": "null"}]),
+                    );
+                }
+            }
+            object.values_mut().for_each(nullable_as_json_schema);
+        }
+        Value::Array(items) => items.iter_mut().for_each(nullable_as_json_schema),
+        _ => {}
     }
 }
