@@ -1,13 +1,9 @@
 //! `/cookies`: whether DNS Cookies are answered, and a new secret (for every host of a fleet
 //! at about the same time; the one it replaces stays good until the next rotation).
 
-use axum::{Json, extract::State};
 use serde::Deserialize;
 
-use super::{
-    Api,
-    error::{ApiError, ApiResult, Body},
-};
+use super::prelude::*;
 use crate::cookies::{CookieStatus, Secret};
 
 pub async fn show(State(api): State<Api>) -> Json<CookieStatus> {

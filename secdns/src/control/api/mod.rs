@@ -11,6 +11,21 @@ mod rate_limit;
 mod status;
 mod zones;
 
+/// What every resource's handlers take and give.
+mod prelude {
+    pub(super) use axum::{
+        Json,
+        extract::{Path, State},
+        http::StatusCode,
+    };
+
+    pub(super) use super::{
+        Api,
+        error::{ApiError, ApiResult, Body},
+        parse_name,
+    };
+}
+
 use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
@@ -20,7 +35,10 @@ use axum::{
 };
 use tokio::net::TcpListener;
 
-use crate::{dns::Name, publish::Shared, secondary::Secondaries, zone::Zone};
+use crate::{
+    catalog::PeerDef, dns::Name, publish::Shared, secondary::Secondaries, webhooks::WebhookDef,
+    zone::Zone,
+};
 use error::{ApiError, ApiResult};
 
 /// Request bodies are small objects.
@@ -60,22 +78,25 @@ pub fn router(api: Api) -> Router {
                 .put(objects::replace_key)
                 .delete(objects::remove_key),
         )
-        .route("/peers", get(objects::list_peers).post(objects::add_peer))
+        .route(
+            "/peers",
+            get(objects::list::<PeerDef>).post(objects::add::<PeerDef>),
+        )
         .route(
             "/peers/{name}",
-            get(objects::show_peer)
-                .put(objects::replace_peer)
-                .delete(objects::remove_peer),
+            get(objects::show::<PeerDef>)
+                .put(objects::replace::<PeerDef>)
+                .delete(objects::remove::<PeerDef>),
         )
         .route(
             "/webhooks",
-            get(objects::list_webhooks).post(objects::add_webhook),
+            get(objects::list::<WebhookDef>).post(objects::add::<WebhookDef>),
         )
         .route(
             "/webhooks/{name}",
-            get(objects::show_webhook)
-                .put(objects::replace_webhook)
-                .delete(objects::remove_webhook),
+            get(objects::show::<WebhookDef>)
+                .put(objects::replace::<WebhookDef>)
+                .delete(objects::remove::<WebhookDef>),
         )
         .route("/zones", get(zones::list).post(zones::add))
         .route(
@@ -110,7 +131,7 @@ pub async fn serve(listener: TcpListener, api: Api) {
     }
 }
 
-fn parse_name(field: &str, text: &str) -> ApiResult<Name> {
+pub(super) fn parse_name(field: &str, text: &str) -> ApiResult<Name> {
     text.parse()
         .map_err(|e: String| ApiError::invalid(field, e))
 }

@@ -1,19 +1,12 @@
-//! `/tsigs`, `/peers` and `/webhooks`: list, create, show, replace, delete.
+//! `/tsigs`, `/peers` and `/webhooks`: list, create, show, replace, delete (peers and
+//! webhooks by the same generic handlers).
 
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use super::prelude::*;
+use serde::{Serialize, de::DeserializeOwned};
 
-use super::{
-    Api,
-    error::{ApiError, ApiResult, Body},
-    parse_name,
-};
 use crate::{
-    catalog::{Origin, PeerDef, TsigKeyDef},
-    control::{KeyChange, KeyListing, Listing, MASKED, NewKey, PeerListing, WebhookListing},
+    catalog::{Object, Origin, PeerDef, TsigKeyDef},
+    control::{KeyChange, KeyListing, Listing, MASKED, NewKey},
     dns::tsig::{self, Algorithm},
     webhooks::WebhookDef,
 };
@@ -152,88 +145,51 @@ fn made<T>(object: T) -> Listing<T> {
     }
 }
 
-pub async fn list_peers(State(api): State<Api>) -> ApiResult<Json<Vec<PeerListing>>> {
+/// An object kind the API handles by a name of its own (peers, webhooks): the same five
+/// handlers for each.
+pub trait Named: Object<Name = String> + Serialize + DeserializeOwned + Send + Sync {}
+impl Named for PeerDef {}
+impl Named for WebhookDef {}
+
+pub async fn list<T: Named>(State(api): State<Api>) -> ApiResult<Json<Vec<Listing<T>>>> {
     let catalog = api.secondaries.catalog();
-    Ok(Json(catalog.all::<PeerDef>().map(Listing::of).collect()))
+    Ok(Json(catalog.all::<T>().map(Listing::of).collect()))
 }
 
-pub async fn show_peer(
+pub async fn show<T: Named>(
     State(api): State<Api>,
     Path(name): Path<String>,
-) -> ApiResult<Json<PeerListing>> {
+) -> ApiResult<Json<Listing<T>>> {
     let catalog = api.secondaries.catalog();
-    let peer = catalog
-        .get::<PeerDef>(&name)
-        .ok_or_else(|| ApiError::not_found(format!("peer {name} does not exist")))?;
-    Ok(Json(Listing::of(peer)))
+    let object = catalog
+        .get::<T>(&name)
+        .ok_or_else(|| ApiError::not_found(format!("{} {name} does not exist", T::WHAT)))?;
+    Ok(Json(Listing::of(object)))
 }
 
-pub async fn add_peer(
+pub async fn add<T: Named>(
     State(api): State<Api>,
-    Body(def): Body<PeerDef>,
-) -> ApiResult<(StatusCode, Json<PeerListing>)> {
+    Body(def): Body<T>,
+) -> ApiResult<(StatusCode, Json<Listing<T>>)> {
     api.secondaries
         .change(|c| c.add(def.clone(), Origin::Api))?;
     Ok(created(def))
 }
 
-pub async fn replace_peer(
+pub async fn replace<T: Named>(
     State(api): State<Api>,
     Path(name): Path<String>,
-    Body(def): Body<PeerDef>,
-) -> ApiResult<Json<PeerListing>> {
-    same_name(&name, &def.name)?;
+    Body(def): Body<T>,
+) -> ApiResult<Json<Listing<T>>> {
+    same_name(&name, def.name())?;
     api.secondaries.change(|c| c.replace(def.clone()))?;
     Ok(Json(made(def)))
 }
 
-pub async fn remove_peer(
+pub async fn remove<T: Named>(
     State(api): State<Api>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    api.secondaries.change(|c| c.remove::<PeerDef>(&name))?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-pub async fn list_webhooks(State(api): State<Api>) -> ApiResult<Json<Vec<WebhookListing>>> {
-    let catalog = api.secondaries.catalog();
-    Ok(Json(catalog.all::<WebhookDef>().map(Listing::of).collect()))
-}
-
-pub async fn show_webhook(
-    State(api): State<Api>,
-    Path(name): Path<String>,
-) -> ApiResult<Json<WebhookListing>> {
-    let catalog = api.secondaries.catalog();
-    let webhook = catalog
-        .get::<WebhookDef>(&name)
-        .ok_or_else(|| ApiError::not_found(format!("webhook {name} does not exist")))?;
-    Ok(Json(Listing::of(webhook)))
-}
-
-pub async fn add_webhook(
-    State(api): State<Api>,
-    Body(def): Body<WebhookDef>,
-) -> ApiResult<(StatusCode, Json<WebhookListing>)> {
-    api.secondaries
-        .change(|c| c.add(def.clone(), Origin::Api))?;
-    Ok(created(def))
-}
-
-pub async fn replace_webhook(
-    State(api): State<Api>,
-    Path(name): Path<String>,
-    Body(def): Body<WebhookDef>,
-) -> ApiResult<Json<WebhookListing>> {
-    same_name(&name, &def.name)?;
-    api.secondaries.change(|c| c.replace(def.clone()))?;
-    Ok(Json(made(def)))
-}
-
-pub async fn remove_webhook(
-    State(api): State<Api>,
-    Path(name): Path<String>,
-) -> ApiResult<StatusCode> {
-    api.secondaries.change(|c| c.remove::<WebhookDef>(&name))?;
+    api.secondaries.change(|c| c.remove::<T>(&name))?;
     Ok(StatusCode::NO_CONTENT)
 }

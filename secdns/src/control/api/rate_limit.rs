@@ -1,12 +1,7 @@
 //! `/rrl`: the response rate limits in force, changed at runtime (until the next start,
 //! which takes `[rrl]` from the config file again).
 
-use axum::{Json, extract::State};
-
-use super::{
-    Api,
-    error::{ApiError, ApiResult, Body},
-};
+use super::prelude::*;
 use crate::rate_limit::RrlConfig;
 
 pub async fn show(State(api): State<Api>) -> Json<RrlConfig> {

@@ -3,17 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
-
-use super::{
-    Api,
-    error::{ApiError, ApiResult, Body},
-    parse_name,
-};
+use super::prelude::*;
 use crate::{
     catalog::{Origin, OverrideDef, OverrideType, SecondaryDef},
     control::{RecordListing, ZoneSummary},
