@@ -94,7 +94,7 @@ pub struct RecordListing {
 /// `GET /health`: 200 when every zone is served, 503 otherwise.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Health {
-    /// "ok", "starting" or "degraded".
+    /// "ok", or "degraded" while a zone is not served.
     pub status: String,
     pub zones: usize,
     /// Zones answered with SERVFAIL: never transferred, or expired.
