@@ -51,7 +51,11 @@ mod tests {
     /// The top-level modules `source` imports (`crate::x`, and `use crate::{x, y::z}`),
     /// outside its tests.
     fn imports(source: &str) -> BTreeSet<String> {
-        let code = source.split("#[cfg(test)]").next().unwrap_or_default();
+        // Up to the tests module: a `#[cfg(test)]` item before it is not the end of the code.
+        let code = source
+            .split("#[cfg(test)]\nmod tests")
+            .next()
+            .unwrap_or_default();
         let mut found = BTreeSet::new();
         for (at, _) in code.match_indices("crate::") {
             let rest = &code[at + "crate::".len()..];
@@ -139,7 +143,9 @@ mod tests {
 
     #[test]
     fn the_check_sees_grouped_and_inline_imports() {
-        let source = "use crate::{dns::{Name, codes}, zone::Zone};\nfn f() { crate::xdp::x(); }\n#[cfg(test)]\nuse crate::daemon;";
+        // A test-only item before the code goes on does not end it; the tests module does.
+        let source = "use crate::{dns::{Name, codes}, zone::Zone};\n#[cfg(test)]\nimpl X {}\n\
+                      fn f() { crate::xdp::x(); }\n#[cfg(test)]\nmod tests { use crate::daemon; }";
         let expected: BTreeSet<String> = ["dns", "zone", "xdp"].map(String::from).into();
         assert_eq!(imports(source), expected);
     }
