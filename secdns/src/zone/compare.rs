@@ -1,7 +1,7 @@
 //! How two versions of a zone differ: which nodes and types changed (what the XDP
 //! publication compiles again), and how many records (for reports, "records changed").
 
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
 
 use super::{Node, Rrset, Zone};
 use crate::dns::{codes::rtype, name::label_offsets, rdata::soa_serial_at};
