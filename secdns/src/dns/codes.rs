@@ -45,7 +45,9 @@ pub mod rcode {
     pub const BADVERS_UPPER: u8 = 1;
 }
 
-/// The mnemonic of an RCODE, or `RCODEnn` (domain's table lacks NOTAUTH).
+/// The mnemonic of the RCODEs metrics and transfer errors name (those secdns sends or a
+/// primary answers with), or `RCODEnn`: their labels stay as they are when domain's table
+/// names more.
 pub fn rcode_name(code: u16) -> String {
     match code {
         0 => "NOERROR".into(),
@@ -92,7 +94,7 @@ pub mod flags {
     pub const QR: u16 = secdns_common::FLAG_QR;
     pub const OPCODE_MASK: u16 = 0x7800;
     pub const AA: u16 = secdns_common::FLAG_AA;
-    pub const TC: u16 = 0x0200;
+    pub const TC: u16 = secdns_common::FLAG_TC;
     pub const RD: u16 = 0x0100;
     pub const CD: u16 = 0x0010;
 }

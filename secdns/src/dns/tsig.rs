@@ -380,28 +380,23 @@ impl<'k> ResponseVerifier<'k> {
         }
         let message = unsigned_form(raw, tsig);
         let prior_len = (self.prior_mac.len() as u16).to_be_bytes();
-        if self.first {
-            let vars = variables(
+        // The first message signs all its TSIG variables, later ones only the timers; no
+        // unsigned message can come before the first (see above), so `unsigned` is empty then.
+        let tail = if self.first {
+            variables(
                 self.key,
                 tsig.time_signed,
                 tsig.fudge,
                 tsig.error,
                 &tsig.other,
-            );
-            let signed: [&[u8]; 4] = [&prior_len, &self.prior_mac, &message, &vars];
-            check(self.key, tsig, &signed, time)?;
+            )
         } else {
             let mut timers = time48(tsig.time_signed).to_vec();
             timers.extend_from_slice(&tsig.fudge.to_be_bytes());
-            let signed: [&[u8]; 5] = [
-                &prior_len,
-                &self.prior_mac,
-                &self.unsigned,
-                &message,
-                &timers,
-            ];
-            check(self.key, tsig, &signed, time)?;
-        }
+            timers
+        };
+        let signed: [&[u8]; 5] = [&prior_len, &self.prior_mac, &self.unsigned, &message, &tail];
+        check(self.key, tsig, &signed, time)?;
         self.prior_mac = tsig.mac.clone();
         self.unsigned.clear();
         self.unsigned_count = 0;
