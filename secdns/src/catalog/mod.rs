@@ -102,7 +102,7 @@ impl Catalog {
     pub fn add<T: Object>(&mut self, def: T, origin: Origin) -> Result<(), Refused> {
         T::table(self).absent(def.name())?;
         def.check_new(self)?;
-        def.check(self)?;
+        def.check_in(self)?;
         T::table_mut(self).insert(def, origin);
         Ok(())
     }
@@ -110,7 +110,7 @@ impl Catalog {
     /// Replaces an object the API made, by its name.
     pub fn replace<T: Object>(&mut self, def: T) -> Result<(), Refused> {
         T::table(self).changeable(def.name())?;
-        def.check(self)?;
+        def.check_in(self)?;
         T::table_mut(self).insert(def, Origin::Api);
         Ok(())
     }
@@ -277,7 +277,15 @@ impl Catalog {
             }
         }
         stranded.webhooks = self.add_made_by_api(objects.webhooks, &mut note);
-        self.stranded = stranded;
+        // Kept with any an earlier load left apart.
+        let kept = &mut self.stranded;
+        kept.tsig.extend(stranded.tsig);
+        kept.peers.extend(stranded.peers);
+        kept.zones.extend(stranded.zones);
+        for (zone, list) in stranded.overrides {
+            kept.overrides.entry(zone).or_default().extend(list);
+        }
+        kept.webhooks.extend(stranded.webhooks);
         Ok(warnings)
     }
 

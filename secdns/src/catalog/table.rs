@@ -90,8 +90,8 @@ pub trait Object: Clone + Sized + 'static {
     fn table_mut(catalog: &mut Catalog) -> &mut Table<Self>;
 
     /// The object's own checks, and its references to others, before it is added or
-    /// replaces one.
-    fn check(&self, catalog: &Catalog) -> Result<(), Refused>;
+    /// replaces one. (Named apart from the kinds' own `check`, which it calls.)
+    fn check_in(&self, catalog: &Catalog) -> Result<(), Refused>;
 
     /// Rules for a new one only (a limit on how many, a name taken elsewhere).
     fn check_new(&self, _catalog: &Catalog) -> Result<(), Refused> {
@@ -166,7 +166,7 @@ impl Object for TsigKeyDef {
 
     held_in!(keys);
 
-    fn check(&self, _catalog: &Catalog) -> Result<(), Refused> {
+    fn check_in(&self, _catalog: &Catalog) -> Result<(), Refused> {
         self.key().map(drop)
     }
 
@@ -181,8 +181,8 @@ impl Object for PeerDef {
 
     held_in!(peers);
 
-    fn check(&self, catalog: &Catalog) -> Result<(), Refused> {
-        PeerDef::check(self)?;
+    fn check_in(&self, catalog: &Catalog) -> Result<(), Refused> {
+        self.check()?;
         let key = self.tsig.iter();
         all_exist::<TsigKeyDef, Self>(self, "tsig", key, catalog)
     }
@@ -198,8 +198,8 @@ impl Object for SecondaryDef {
 
     held_in!(zones);
 
-    fn check(&self, catalog: &Catalog) -> Result<(), Refused> {
-        SecondaryDef::check(self)?;
+    fn check_in(&self, catalog: &Catalog) -> Result<(), Refused> {
+        self.check()?;
         all_exist::<PeerDef, Self>(self, "peers", self.peers.iter(), catalog)
     }
 
@@ -225,7 +225,7 @@ impl Object for WebhookDef {
 
     held_in!(webhooks);
 
-    fn check(&self, _catalog: &Catalog) -> Result<(), Refused> {
+    fn check_in(&self, _catalog: &Catalog) -> Result<(), Refused> {
         defs::check_webhook(self)
     }
 
