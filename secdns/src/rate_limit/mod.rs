@@ -20,8 +20,8 @@ use secdns_common::{
     NO_ZONE_SLOT, NameHasher, ZoneSlot,
     rrl::{
         BucketKeys, CHARGE_TRIES, RESPONSE_CLASSES, RRL_COUNT_COUNT, RRL_COUNT_ZONES, RateLimit,
-        ResponseClass, Verdict, bucket_at, bucket_tag, charge, count_index, prefix_word, subject,
-        zone_subject,
+        ResponseClass, RrlSettings, Verdict, bucket_at, bucket_tag, charge, count_index,
+        prefix_word, subject, zone_subject,
     },
 };
 
@@ -79,6 +79,12 @@ impl RateLimiter {
         self.config.load_full()
     }
 
+    /// The limits as the XDP program takes them, for a table of `words` buckets, hashed
+    /// with the keys this limiter uses: both find the same bucket.
+    pub fn kernel_settings(&self, words: u32) -> RrlSettings {
+        self.config.load().kernel(words, self.keys)
+    }
+
     /// Changes the limits at runtime (the table keeps its size).
     pub fn set_config(&self, mut config: RrlConfig) -> anyhow::Result<()> {
         config.table_size = self.config.load().table_size;
@@ -117,20 +123,16 @@ impl RateLimiter {
             return Verdict::Answer;
         };
         let class = ResponseClass::of(flags, ancount, nscount);
-        let v4 = match source {
-            IpAddr::V4(v4) => Some(v4),
-            IpAddr::V6(v6) => v6.to_ipv4_mapped(),
-        };
-        let (ipv6, prefix) = match (v4, source) {
-            (Some(v4), _) => (
+        // An IPv4-mapped source is an IPv4 client, as the kernel takes it.
+        let (ipv6, prefix) = match source.to_canonical() {
+            IpAddr::V4(v4) => (
                 false,
                 prefix_word(u32::from(v4).into(), 32, config.ipv4_prefix),
             ),
-            (None, IpAddr::V6(v6)) => {
+            IpAddr::V6(v6) => {
                 let top = (u128::from(v6) >> 64) as u64;
                 (true, prefix_word(top, 64, config.ipv6_prefix))
             }
-            (None, IpAddr::V4(_)) => return Verdict::Answer,
         };
         let subject = match (class, question) {
             (ResponseClass::Positive, Some(question)) => {

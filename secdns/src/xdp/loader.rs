@@ -25,7 +25,7 @@ use foldhash::{HashMap, HashMapExt};
 use secdns_common::{
     ANSWER_MAP_COUNT, Bucket, COUNTED_ZONE_SLOTS, COUNTER_COUNT, Chunk, Counter, RCODE_NXDOMAIN,
     SLOTS_PER_BUCKET, XdpConfig, ZONE_COUNTER_COUNT, ZONE_SLOTS, ZoneSlot,
-    rrl::{BucketKeys, RRL_COUNT_COUNT, RrlSettings},
+    rrl::{RRL_COUNT_COUNT, RrlSettings},
     zone_counter_index,
 };
 
@@ -541,7 +541,7 @@ impl XdpEngine {
         };
         let config = limiter.config();
         self.instance.write_allow(&config.allow)?;
-        self.current.rrl = config.kernel(self.rrl_words, BucketKeys::new(self.current.hash_key));
+        self.current.rrl = limiter.kernel_settings(self.rrl_words);
         self.write_config()
     }
 
