@@ -2,7 +2,7 @@
 //! and what decides them ([`events`]), carried out by the zone ([`zone`]), their copies on disk ([`store`], written by [`saver`]), NOTIFY ([`notify`]) and status ([`status`]).
 
 mod alerts;
-pub mod events;
+mod events;
 pub mod metrics;
 pub mod notify;
 mod saver;

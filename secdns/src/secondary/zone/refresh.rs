@@ -5,7 +5,7 @@
 use super::*;
 
 /// A new copy from a primary.
-pub(super) struct Transferred {
+struct Transferred {
     zone: Zone,
     /// "AXFR", "IXFR", "IXFR (full zone)".
     kind: TransferKind,
@@ -15,7 +15,7 @@ pub(super) struct Transferred {
 }
 
 /// Failures that retrying will not mend and a person should look at.
-pub(super) fn needs_a_look(e: &TransferError) -> bool {
+fn needs_a_look(e: &TransferError) -> bool {
     matches!(
         e,
         TransferError::Tsig(_) | TransferError::Limit(_) | TransferError::TransferTimeout(_)
@@ -23,7 +23,7 @@ pub(super) fn needs_a_look(e: &TransferError) -> bool {
 }
 
 impl SecondaryZone {
-    pub(super) fn peer_result(&self, index: usize, serial: Option<u32>, outcome: &PeerOutcome) {
+    fn peer_result(&self, index: usize, serial: Option<u32>, outcome: &PeerOutcome) {
         if let Some(peer) = self.state().status.peers.get_mut(index) {
             peer.last_contact = Some(unix_time::seconds(SystemTime::now()));
             if serial.is_some() {
@@ -46,7 +46,7 @@ impl SecondaryZone {
 
     /// Notes that `primary` (at `index`) failed; the failures worth a person's look (TSIG,
     /// limits, a peer behind) are also warnings.
-    pub(super) fn peer_failed(
+    fn peer_failed(
         &self,
         failures: &mut Vec<PeerFailure>,
         (index, primary): (usize, &Primary),
@@ -70,11 +70,7 @@ impl SecondaryZone {
         self.peer_result(index, serial, &PeerOutcome::Failed(error));
     }
 
-    pub(super) async fn check_primaries(
-        &self,
-        force: bool,
-        failures: &mut Vec<PeerFailure>,
-    ) -> bool {
+    async fn check_primaries(&self, force: bool, failures: &mut Vec<PeerFailure>) -> bool {
         let name = &self.name;
         tracing::debug!(zone = %name, force, "checking the primaries");
         let started = SystemTime::now();
@@ -178,15 +174,18 @@ impl SecondaryZone {
         false
     }
 
-    pub(super) fn succeeded(&self, copy: &Arc<Zone>, when: SystemTime, result: String) {
-        self.state().last_success = Some(when);
+    fn succeeded(&self, copy: &Arc<Zone>, when: SystemTime, result: String) {
+        {
+            let mut state = self.state();
+            state.last_success = Some(when);
+            state.status.last_check_result = Some(result);
+        }
         self.saver.mark_success(copy.clone(), when);
-        self.state().status.last_check_result = Some(result);
         // Serving again if it had expired; refreshes timers and expiry in the status.
         self.install(copy.clone());
     }
 
-    pub(super) fn transferred(
+    fn transferred(
         &self,
         transfer: Transferred,
         before: Option<Arc<Zone>>,
@@ -242,7 +241,7 @@ impl SecondaryZone {
 
     /// IXFR when the primary allows it and we hold a copy (falling back to AXFR when it does
     /// not work out), else AXFR. Returns the zone, how it came, and warnings.
-    pub(super) async fn transfer_from(
+    async fn transfer_from(
         &self,
         primary: &Primary,
         current: Option<&Arc<Zone>>,
@@ -311,7 +310,7 @@ impl SecondaryZone {
         }
     }
 
-    pub(super) async fn run_transfer(
+    async fn run_transfer(
         &self,
         primary: &Primary,
         kind: Kind,
@@ -326,7 +325,7 @@ impl SecondaryZone {
         outcome
     }
 
-    pub(super) async fn receive(
+    async fn receive(
         &self,
         primary: &Primary,
         kind: Kind,

@@ -63,7 +63,7 @@ impl SecondaryZone {
     /// `copy` with the overrides applied. When only the copy changed, and by a known change,
     /// the result is marked as derived from the zone served before, so that the XDP maps are
     /// updated for the changed names only.
-    pub(super) fn overlay(&self, served: &mut ServedState, copy: Arc<Zone>) -> Arc<Zone> {
+    fn overlay(&self, served: &mut ServedState, copy: Arc<Zone>) -> Arc<Zone> {
         let overrides = served.overrides.clone();
         if let Some(same) = served
             .current
