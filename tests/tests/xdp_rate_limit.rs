@@ -18,14 +18,13 @@ use secdns_common::rrl::{ResponseClass, Verdict};
 use secdns_tests::{
     EXAMPLE_APEX, EXAMPLE_ZONE,
     frame::{QueryBuilder, UdpFrame},
+    netns::{SERVER_V4, SERVER_V6},
     prerequisites::require_root,
     xdp::{OUR_PAYLOAD, loaded_with_rate_limit, snapshot_of},
 };
 
 const XDP_DROP: u32 = 1;
 const XDP_TX: u32 = 3;
-const SERVER: &str = "192.0.2.1";
-const SERVER_V6: &str = "2001:db8::1";
 
 struct Bed {
     engine: XdpEngine,
@@ -66,9 +65,13 @@ impl Bed {
     /// userspace's.
     fn ask(&self, source: &str, name: &str, qtype: u16) -> Did {
         let source: IpAddr = source.parse().unwrap();
-        let server: IpAddr = if source.is_ipv4() { SERVER } else { SERVER_V6 }
-            .parse()
-            .unwrap();
+        let server: IpAddr = if source.is_ipv4() {
+            SERVER_V4
+        } else {
+            SERVER_V6
+        }
+        .parse()
+        .unwrap();
         let query = QueryBuilder::new(name, qtype).with_opt(1232, false).build();
         let frame = UdpFrame::query(source, server, query.clone()).to_bytes();
         let (action, out) = self.engine.test_run(&frame).unwrap();
