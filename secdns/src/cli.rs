@@ -14,7 +14,7 @@ use crate::{
     },
     dns::Name,
     dns::tsig::Algorithm,
-    secondary::status::ZoneStatus,
+    secondary::status::{ZoneKind, ZoneStatus},
     stats::StatsReport,
     webhooks::WebhookDef,
 };
@@ -258,7 +258,7 @@ impl Cli {
                 .map(|z| {
                     vec![
                         z.name.clone(),
-                        z.kind.clone(),
+                        z.kind.to_string(),
                         or_dash(z.serial),
                         z.records.to_string(),
                         if z.serving { "yes" } else { "no (SERVFAIL)" }.into(),
@@ -375,7 +375,7 @@ fn zone_status_text(status: &ZoneStatus) -> String {
         format!("serial        {}", or_dash(status.serial)),
         format!("records       {}", status.records),
     ];
-    if status.kind == "secondary" {
+    if status.kind == ZoneKind::Secondary {
         lines.extend([
             format!("overrides     {}", status.overrides),
             format!(

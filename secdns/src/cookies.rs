@@ -65,9 +65,12 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-/// What the API shows: never the secrets.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+/// DNS Cookies (RFC 7873, server cookies as RFC 9018), in the kernel and in userspace alike;
+/// the secrets are never shown.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = Cookies)]
 pub struct CookieStatus {
+    /// Queries with a COOKIE option get one back.
     pub enabled: bool,
     /// Cookies made under the previous secret are still accepted.
     pub previous_secret: bool,

@@ -11,6 +11,7 @@ pub const LAYERS: &[&str] = &[
     "prefetch",
     "memory",
     "persist",
+    "text_forms",
     // One DNS vocabulary: names, codes, messages, TSIG.
     "dns",
     // Zones and the set of them served.

@@ -28,6 +28,7 @@ pub mod secondary;
 pub mod server;
 pub mod snapshot;
 pub mod stats;
+pub mod text_forms;
 pub mod transfer;
 pub mod unix_time;
 pub mod webhooks;

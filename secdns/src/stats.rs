@@ -96,7 +96,8 @@ impl ResponderStats {
 }
 
 /// What `secdns stats` prints. `xdp_*` are zero when XDP is not configured.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = Stats)]
 pub struct StatsReport {
     pub xdp_answered: u64,
     pub xdp_passed: u64,
@@ -104,13 +105,18 @@ pub struct StatsReport {
     pub tcp_answered: u64,
     pub udp_ignored: u64,
     pub udp_truncated: u64,
+    /// UDP responses over the rate limit sent as a truncated reply (userspace; the
+    /// kernel's are in `xdp`).
     #[serde(default)]
     pub udp_slipped: u64,
+    /// UDP responses over the rate limit not sent (userspace).
     #[serde(default)]
     pub udp_rate_limited: u64,
     pub tcp_connections: u64,
+    /// TCP connections closed at once: their client held `tcp_max_per_client` already.
     #[serde(default)]
     pub tcp_refused_per_client: u64,
+    /// Idle TCP connections closed to make room for a new one (at `tcp_max_connections`).
     #[serde(default)]
     pub tcp_idle_closed: u64,
     /// Every XDP counter by name (why packets were passed, etc.).
@@ -120,7 +126,7 @@ pub struct StatsReport {
 }
 
 /// How full the XDP answer maps are.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct MapUsage {
     /// Entries in the live map.
     pub entries: u64,

@@ -83,7 +83,7 @@ impl OpenApi {
     /// the schema documented for that status.
     pub fn check(&self, template: &str, method: &str, reply: &Reply) -> anyhow::Result<()> {
         let op = self.operation(template, method)?;
-        let documented = &op["responses"][reply.status.to_string()];
+        let documented = self.resolve(&op["responses"][reply.status.to_string()]);
         if documented.is_null() {
             bail!(
                 "{method} {template} answered {} ({}), which openapi.json does not list",
@@ -111,12 +111,13 @@ impl OpenApi {
         }
     }
 
+    /// What a `$ref` (to a schema or a response) stands for.
     fn resolve<'a>(&'a self, schema: &'a Value) -> &'a Value {
         match schema["$ref"].as_str() {
-            Some(r) => {
-                let name = r.trim_start_matches("#/components/schemas/");
-                &self.doc["components"]["schemas"][name]
-            }
+            Some(r) => self
+                .doc
+                .pointer(r.trim_start_matches('#'))
+                .unwrap_or(&Value::Null),
             None => schema,
         }
     }
@@ -124,11 +125,10 @@ impl OpenApi {
     /// `value` against `schema`: by a JSON Schema (2020-12) validator, then for properties
     /// the document does not list (which JSON Schema allows unless told otherwise).
     pub fn validate(&self, schema: &Value, value: &Value, at: &str) -> anyhow::Result<()> {
-        let mut root = serde_json::json!({
+        let root = serde_json::json!({
             "components": {"schemas": self.doc["components"]["schemas"].clone()},
             "allOf": [schema.clone()],
         });
-        nullable_as_json_schema(&mut root);
         let validator = jsonschema::draft202012::options()
             .build(&root)
             .map_err(|e| anyhow::anyhow!("openapi.json's schema at {at}: {e}"))?;
@@ -142,15 +142,17 @@ impl OpenApi {
         self.undocumented(schema, value, at)
     }
 
-    /// The properties a schema (with its `allOf` parts) documents.
+    /// The properties a schema (with its `allOf`, `oneOf` and `anyOf` parts) documents.
     fn object_parts<'a>(&'a self, schema: &'a Value) -> Vec<(&'a str, &'a Value)> {
         let schema = self.resolve(schema);
         let mut properties: Vec<(&str, &Value)> = schema["properties"]
             .as_object()
             .map(|p| p.iter().map(|(k, v)| (k.as_str(), v)).collect())
             .unwrap_or_default();
-        for part in schema["allOf"].as_array().into_iter().flatten() {
-            properties.extend(self.object_parts(part));
+        for parts in ["allOf", "oneOf", "anyOf"] {
+            for part in schema[parts].as_array().into_iter().flatten() {
+                properties.extend(self.object_parts(part));
+            }
         }
         properties
     }
@@ -173,31 +175,5 @@ impl OpenApi {
             }
         }
         Ok(())
-    }
-}
-
-/// OpenAPI 3.0's `nullable: true` as JSON Schema says it: null among the types (and the
-/// enum), or a `$ref` or null.
-fn nullable_as_json_schema(schema: &mut Value) {
-    match schema {
-        Value::Object(object) => {
-            if object.remove("nullable") == Some(Value::Bool(true)) {
-                if let Some(Value::String(kind)) = object.get("type").cloned() {
-                    object.insert("type".into(), serde_json::json!([kind, "null"]));
-                }
-                if let Some(Value::Array(options)) = object.get_mut("enum") {
-                    options.push(Value::Null);
-                }
-                if let Some(reference) = object.remove("$ref") {
-                    object.insert(
-                        "anyOf".into(),
-                        serde_json::json!([{"$ref": reference}, {"type": "null"}]),
-                    );
-                }
-            }
-            object.values_mut().for_each(nullable_as_json_schema);
-        }
-        Value::Array(items) => items.iter_mut().for_each(nullable_as_json_schema),
-        _ => {}
     }
 }

@@ -5,11 +5,13 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::Refused;
 use crate::{
     dns::tsig::{self, Algorithm, Key},
     dns::{Name, codes::rtype},
+    text_forms::{Handle, IpAddress, PeerAddress, is_handle, is_peer_address},
     webhooks::WebhookDef,
 };
 
@@ -20,7 +22,7 @@ pub const MAX_OVERRIDES_PER_ZONE: usize = 1000;
 pub const MAX_OVERRIDE_DATA: usize = 64;
 pub const MAX_WEBHOOKS: usize = 32;
 /// RFC 2181 §8.
-const MAX_TTL: u32 = (1 << 31) - 1;
+pub const MAX_TTL: u32 = (1 << 31) - 1;
 
 fn default_algorithm() -> Algorithm {
     Algorithm::HmacSha256
@@ -36,12 +38,7 @@ fn default_override_ttl() -> u32 {
 
 /// Names of peers and webhooks appear in URLs and logs: letters, digits, `-`, `_`, `.`.
 pub fn check_handle(what: &str, name: &str) -> Result<(), Refused> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
+    if is_handle(name) {
         Ok(())
     } else {
         Err(Refused::invalid(
@@ -84,18 +81,27 @@ impl TsigKeyDef {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A primary secdns transfers zones from (or any server it talks to by name).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Peer)]
 pub struct PeerDef {
+    #[schema(value_type = Handle)]
     pub name: String,
+    #[schema(value_type = PeerAddress)]
     pub address: IpAddr,
     #[serde(default = "default_port")]
+    #[schema(minimum = 1, maximum = 65535, default = 53)]
     pub port: u16,
     /// Ask for IXFR before AXFR when we hold a copy.
     #[serde(default)]
+    #[schema(default = false)]
     pub ixfr: bool,
+    /// The TSIG key that signs the transfers, by name.
     pub tsig: Option<Name>,
-    /// Local address for queries to this peer, to match its ACLs.
+    /// Local address for queries to this peer, to match its ACLs: of the address's IP
+    /// version.
+    #[schema(value_type = Option<IpAddress>)]
     pub source: Option<IpAddr>,
 }
 
@@ -108,7 +114,7 @@ impl PeerDef {
                 format!("peer {}: port 0", self.name),
             ));
         }
-        if self.address.is_unspecified() || self.address.is_multicast() {
+        if !is_peer_address(self.address) {
             return Err(Refused::invalid(
                 "address",
                 format!(
@@ -132,16 +138,23 @@ impl PeerDef {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A zone secdns transfers from its primaries and serves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SecondaryZone)]
 pub struct SecondaryDef {
     pub name: Name,
+    /// Peer names, in the order to try them; each once.
+    #[schema(value_type = std::collections::BTreeSet<Handle>, min_items = 1, max_items = 30)]
     pub peers: Vec<String>,
     /// Seconds; replaces the SOA REFRESH of the transferred zone.
+    #[schema(minimum = 1, maximum = 2147483647)]
     pub refresh: Option<u32>,
     /// Seconds; the SOA RETRY when absent.
+    #[schema(minimum = 1, maximum = 2147483647)]
     pub retry: Option<u32>,
     /// Seconds; the SOA EXPIRE when absent.
+    #[schema(minimum = 1, maximum = 2147483647)]
     pub expire: Option<u32>,
 }
 
@@ -181,7 +194,10 @@ impl SecondaryDef {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// The record types an override may set.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 pub enum OverrideType {
     A,
     AAAA,
@@ -219,15 +235,19 @@ impl std::str::FromStr for OverrideType {
 
 /// Local records replacing the transferred RRset of `type` at `name` (a CNAME replaces every
 /// transferred RRset at the name).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Override)]
 pub struct OverrideDef {
+    /// Owner name, in the zone.
     pub name: Name,
     #[serde(rename = "type")]
     pub rtype: OverrideType,
     #[serde(default = "default_override_ttl")]
+    #[schema(minimum = 0, maximum = 2147483647, default = 300)]
     pub ttl: u32,
     /// Addresses (A, AAAA) or the one target name (CNAME).
+    #[schema(min_items = 1, max_items = 64)]
     pub data: Vec<String>,
 }
 
@@ -236,13 +256,13 @@ impl OverrideDef {
     pub fn rdatas(&self, zone: &Name) -> Result<Vec<Vec<u8>>, Refused> {
         let what = format!("override {} {}", self.name, self.rtype);
         if !self.name.is_at_or_below(zone) {
-            return Err(Refused::invalid(
+            return Err(Refused::conflict_at(
                 "name",
                 format!("{what}: the name is not in zone {zone}"),
             ));
         }
         if self.rtype == OverrideType::CNAME && self.name == *zone {
-            return Err(Refused::invalid(
+            return Err(Refused::conflict_at(
                 "type",
                 format!("{what}: a CNAME cannot replace the zone apex"),
             ));
@@ -296,11 +316,15 @@ impl OverrideDef {
     }
 }
 
-/// A webhook definition's checks: its name as every object's, then its URL and CA file.
+/// A webhook definition's checks: its name as every object's, then its URL and CA file. A
+/// CA file the server cannot use is named, as a missing peer is (409 from the API).
 pub fn check_webhook(def: &WebhookDef) -> Result<(), Refused> {
     check_handle("webhook", &def.name)?;
-    match def.problem() {
-        Some((field, why)) => Err(Refused::invalid(field, why)),
+    if let Some((field, why)) = def.problem() {
+        return Err(Refused::invalid(field, why));
+    }
+    match def.unusable_ca_file() {
+        Some(why) => Err(Refused::conflict_at("ca_file", why)),
         None => Ok(()),
     }
 }

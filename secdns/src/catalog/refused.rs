@@ -1,5 +1,6 @@
 //! Why a change to the objects was refused: bad input (naming the field), a missing object, or a
-//! conflict with another object. The control API answers 400, 404 and 409 for them.
+//! conflict with the objects there are (one of the same name, or none of a name the input
+//! gives). The control API answers 400, 404 and 409 for them.
 
 use std::fmt;
 
@@ -39,6 +40,16 @@ impl Refused {
         Self {
             kind: RefusedKind::Conflict,
             field: None,
+            message: message.into(),
+        }
+    }
+
+    /// Well-formed input that does not fit the objects there are: it names what is not
+    /// there (a peer, a key, a file), or lies outside the zone it is given for.
+    pub fn conflict_at(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            kind: RefusedKind::Conflict,
+            field: Some(field.into()),
             message: message.into(),
         }
     }

@@ -132,7 +132,7 @@ fn all_exist<'a, U: Object, T: Object>(
     catalog: &Catalog,
 ) -> Result<(), Refused> {
     match named.find(|name| !U::table(catalog).contains(name)) {
-        Some(missing) => Err(Refused::invalid(
+        Some(missing) => Err(Refused::conflict_at(
             field,
             format!(
                 "{} {} names {} {missing}, which does not exist",

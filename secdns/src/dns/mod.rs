@@ -4,6 +4,7 @@
 pub mod codes;
 pub mod message;
 pub mod name;
+mod name_schema;
 pub mod rdata;
 pub mod tsig;
 pub mod wire;

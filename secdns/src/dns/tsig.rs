@@ -41,6 +41,23 @@ impl<'de> serde::Deserialize<'de> for Algorithm {
     }
 }
 
+/// The names [`Algorithm::as_str`] gives, as the API's document lists them.
+impl utoipa::PartialSchema for Algorithm {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .enum_values(Some(Algorithm::ALL.map(Algorithm::as_str)))
+            .description(Some("A TSIG algorithm (RFC 8945)"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Algorithm {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "TsigAlgorithm".into()
+    }
+}
+
 impl Algorithm {
     pub const ALL: [Algorithm; 6] = [
         Algorithm::HmacMd5,
@@ -133,12 +150,36 @@ impl fmt::Debug for Key {
 
 pub fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
     let bytes = base64::engine::general_purpose::STANDARD
-        .decode(secret.trim())
+        .decode(secret)
         .map_err(|e| format!("TSIG secret is not valid base64: {e}"))?;
     if bytes.is_empty() {
         return Err("TSIG secret is empty".into());
     }
     Ok(bytes)
+}
+
+/// A TSIG secret as [`decode_secret`] reads it, for the API's document: canonical base64
+/// (padded, no stray bits in the last character), not empty.
+pub struct SecretText;
+
+const SECRET_PATTERN: &str = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)$";
+
+impl utoipa::PartialSchema for SecretText {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .pattern(Some(SECRET_PATTERN))
+            .description(Some(
+                "A TSIG secret in base64, as tsig-keygen and keymgr print it",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for SecretText {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "TsigSecret".into()
+    }
 }
 
 pub fn encode_secret(secret: &[u8]) -> String {
@@ -499,6 +540,22 @@ pub fn sign_response(key: &Key, request_mac: &[u8], msg: &mut Vec<u8>, error: u1
 mod tests {
     use super::*;
     use crate::dns::message::{build_query, parse};
+
+    #[test]
+    fn the_secret_pattern_is_the_decoder() {
+        let pattern = regex::Regex::new(SECRET_PATTERN).unwrap();
+        let alphabet: Vec<char> = "AQgwBEz09+/=== \n".chars().collect();
+        let mut draws = crate::text_forms::Draws::new(0x51_7cc1_b727_220a_u64);
+        let mut texts: Vec<String> = (0..100_000).map(|_| draws.text(&alphabet, 13)).collect();
+        texts.extend((0..40).map(|len| encode_secret(&vec![0xa5; len])));
+        for text in texts {
+            assert_eq!(
+                pattern.is_match(&text),
+                decode_secret(&text).is_ok(),
+                "{text:?}: the pattern and the decoder disagree"
+            );
+        }
+    }
 
     fn key(algorithm: Algorithm) -> Key {
         Key {

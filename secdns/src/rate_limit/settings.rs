@@ -13,30 +13,41 @@ use secdns_common::rrl::{
 };
 use serde::{Deserialize, Serialize};
 
-/// Response rate limiting. Without `[rrl]` in the config, nothing is limited.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+use crate::text_forms::{ipv4_pattern, ipv6_pattern};
+
+/// Response rate limiting (RRL) of UDP responses, in the kernel and in userspace alike.
+/// Without `[rrl]` in the config, nothing is limited.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
+#[schema(as = RateLimits)]
 pub struct RrlConfig {
     /// Limits are applied (false: the buckets are kept, nothing is limited or counted).
     pub enabled: bool,
     /// Responses a second to one client prefix, of one class, for one name (positive
     /// answers) or one zone (the other classes).
+    #[schema(minimum = 1, maximum = 1000000)]
     pub rate: u32,
     /// Seconds a flood stays limited after it stops, at most (its debt is capped there).
+    #[schema(minimum = 1, maximum = 3600)]
     pub window: u32,
     /// One limited response in `slip` is sent truncated (TC=1) for the client to retry over
     /// TCP, the others are dropped; 0 drops them all, 1 truncates them all.
+    #[schema(minimum = 0, maximum = 255)]
     pub slip: u8,
     /// Bits of an IPv4 source address that make one client.
+    #[schema(minimum = 8, maximum = 32)]
     pub ipv4_prefix: u8,
     /// Bits of an IPv6 source address that make one client (64 at most).
+    #[schema(minimum = 16, maximum = 64)]
     pub ipv6_prefix: u8,
     /// Limits are counted (metrics) but every response is sent.
     pub log_only: bool,
     /// Client prefixes never limited, e.g. "192.0.2.0/24" or "2001:db8::/32".
+    #[schema(max_items = 4096)]
     pub allow: Vec<Prefix>,
     /// Buckets in the table (8 bytes each); set at start. Clients beyond it share buckets,
-    /// and a shared bucket starts afresh, never limits more.
+    /// and a shared bucket starts afresh, never limits more. A change keeps it.
+    #[schema(read_only, minimum = 1, maximum = 67108864)]
     pub table_size: u32,
 }
 
@@ -152,6 +163,9 @@ impl FromStr for Prefix {
     type Err = anyhow::Error;
 
     fn from_str(text: &str) -> anyhow::Result<Self> {
+        if text.len() > MAX_PREFIX_TEXT {
+            bail!("{text:?} is longer than {MAX_PREFIX_TEXT} characters for an address prefix");
+        }
         let (address, len) = match text.split_once('/') {
             Some((address, len)) => (address, Some(len)),
             None => (text, None),
@@ -161,9 +175,9 @@ impl FromStr for Prefix {
             .with_context(|| format!("{text:?} is not an address prefix like 192.0.2.0/24"))?;
         let most = if address.is_ipv4() { 32 } else { 128 };
         let len = match len {
-            Some(len) => len
-                .parse::<u8>()
-                .ok()
+            Some(len) => Some(len)
+                .filter(|len| len.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|len| len.parse::<u8>().ok())
                 .filter(|len| *len <= most)
                 .with_context(|| format!("{text:?}: the length must be from 0 to {most}"))?,
             None => most,
@@ -173,6 +187,38 @@ impl FromStr for Prefix {
             address: mapped(address),
             len,
         })
+    }
+}
+
+/// Room for the longest IPv6 form with a length, and leading zeros.
+const MAX_PREFIX_TEXT: usize = 64;
+
+/// The texts [`Prefix::from_str`] reads: an address, and a length after a slash.
+fn prefix_pattern() -> String {
+    let v4 = ipv4_pattern();
+    let v6 = ipv6_pattern();
+    let v4_len = "0*(?:3[0-2]|[12]?[0-9])";
+    let v6_len = "0*(?:12[0-8]|1[01][0-9]|[1-9]?[0-9])";
+    format!("^(?:{v4}(?:/{v4_len})?|{v6}(?:/{v6_len})?)$")
+}
+
+impl utoipa::PartialSchema for Prefix {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .pattern(Some(prefix_pattern()))
+            .max_length(Some(MAX_PREFIX_TEXT))
+            .description(Some(
+                "An address prefix, such as 192.0.2.0/24 or 2001:db8::/32; an address alone is \
+                 all its bits",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Prefix {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "AddressPrefix".into()
     }
 }
 
@@ -202,6 +248,44 @@ impl<'de> Deserialize<'de> for Prefix {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_prefix_pattern_is_the_parser() {
+        let pattern = regex::Regex::new(&prefix_pattern()).unwrap();
+        let mut texts = Vec::new();
+        for address in [
+            "192.0.2.0",
+            "2001:db8::",
+            "::ffff:192.0.2.1",
+            "::",
+            "10.1.2.3",
+        ] {
+            texts.push(address.to_owned());
+            for len in [
+                "0", "8", "24", "32", "33", "64", "128", "129", "024", "+8", "", "-1", "1a",
+            ] {
+                texts.push(format!("{address}/{len}"));
+            }
+        }
+        texts.push(format!("10.0.0.0/{}8", "0".repeat(60)));
+        texts.extend(
+            [
+                "/24",
+                "192.0.2/24",
+                "192.0.2.0//24",
+                "2001:db8::/32/1",
+                " 10.0.0.0",
+            ]
+            .map(String::from),
+        );
+        for text in texts {
+            assert_eq!(
+                pattern.is_match(&text) && text.len() <= MAX_PREFIX_TEXT,
+                text.parse::<Prefix>().is_ok(),
+                "{text:?}: the pattern and the parser disagree"
+            );
+        }
+    }
 
     #[test]
     fn prefixes_parse_print_and_match() {

@@ -1,10 +1,32 @@
 //! What `secdns zone show` reports about a secondary zone.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::catalog::Origin;
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+/// Where a served zone comes from.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ZoneKind {
+    /// Transferred from primaries.
+    #[default]
+    Secondary,
+    /// Read from a zone file of the config.
+    File,
+}
+
+impl std::fmt::Display for ZoneKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ZoneKind::Secondary => "secondary",
+            ZoneKind::File => "file",
+        })
+    }
+}
+
+/// A primary as a secondary zone last saw it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct PeerStatus {
     pub name: String,
     pub address: String,
@@ -16,12 +38,12 @@ pub struct PeerStatus {
     pub last_contact: Option<u64>,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+/// A served zone's state: for a secondary zone, its timers, transfers and primaries too.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct ZoneStatus {
     pub name: String,
-    /// "secondary" or "file".
     #[serde(default)]
-    pub kind: String,
+    pub kind: ZoneKind,
     /// Where a secondary zone is defined.
     #[serde(default)]
     pub origin: Option<Origin>,

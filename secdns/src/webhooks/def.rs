@@ -1,23 +1,85 @@
 //! A webhook as the config file and the control API define it.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::event::EventKind;
+use crate::text_forms::{Handle, ipv6_pattern};
 
-/// Where notifications are POSTed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Where notifications are POSTed: each event as an `Event` object in JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Webhook)]
 pub struct WebhookDef {
+    #[schema(value_type = Handle)]
     pub name: String,
-    /// `https://host[:port]/path` (or `http://`).
+    #[schema(value_type = WebhookUrl)]
     pub url: String,
     /// The events sent; every event when empty.
     #[serde(default)]
     pub events: Vec<EventKind>,
-    /// PEM file of CA certificates to trust for this https URL, besides the public roots
-    /// (for a receiver with a private CA).
+    /// PEM file (on the server) of CA certificates to trust for this https URL, besides the
+    /// public roots (for a receiver with a private CA).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// The longest URL taken.
+const MAX_URL: usize = 2048;
+
+/// `host[:port]` and then a path, query or fragment: a host of letters, digits, `.` and `-`,
+/// or an IPv6 address in brackets; a port of 1 to 5 digits; printable ASCII after it.
+fn usable_after_scheme(rest: &str) -> bool {
+    let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((v6, port)) => (v6.parse::<std::net::Ipv6Addr>().is_ok(), port),
+            None => (false, ""),
+        },
+        None => {
+            let (host, port) = authority.split_at(authority.find(':').unwrap_or(authority.len()));
+            let named = host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'));
+            (!host.is_empty() && named, port)
+        }
+    };
+    let port = port.is_empty()
+        || port.strip_prefix(':').is_some_and(|digits| {
+            (1..=5).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+        });
+    host && port && tail.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// What [`WebhookDef::problem`] takes for a URL, for the API's document.
+pub struct WebhookUrl;
+
+fn url_pattern() -> String {
+    format!(
+        r"^https?://(?:[A-Za-z0-9.-]+|\[{}\])(?::[0-9]{{1,5}})?(?:[/?#][!-~]*)?$",
+        ipv6_pattern()
+    )
+}
+
+impl utoipa::PartialSchema for WebhookUrl {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .pattern(Some(url_pattern()))
+            .max_length(Some(MAX_URL))
+            .description(Some(
+                "https://host[:port]/path (or http://): a host name or address ([IPv6] in \
+                 brackets), and printable ASCII (percent-encoded) after it",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for WebhookUrl {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "WebhookUrl".into()
+    }
 }
 
 impl WebhookDef {
@@ -38,28 +100,85 @@ impl WebhookDef {
                 ),
             ));
         };
-        if let Some(file) = &self.ca_file {
-            if !https {
-                return Some((
-                    "ca_file",
-                    format!("webhook {}: ca_file is for https URLs", self.name),
-                ));
-            }
-            if let Err(e) = super::tls::read_cas(file) {
-                return Some(("ca_file", format!("webhook {}: {e}", self.name)));
-            }
+        if self.ca_file.is_some() && !https {
+            return Some((
+                "ca_file",
+                format!("webhook {}: ca_file is for https URLs", self.name),
+            ));
         }
-        let host = rest.split('/').next().unwrap_or_default();
-        if host.is_empty() || self.url.len() > 2048 || self.url.chars().any(char::is_whitespace) {
+        if self.url.len() > MAX_URL || !usable_after_scheme(rest) {
             return Some((
                 "url",
-                format!("webhook {}: {:?} is not a usable URL", self.name, self.url),
+                format!(
+                    "webhook {}: {:?} is not a usable URL: give a host name or address \
+                     ([IPv6] in brackets), a port of up to 5 digits, and a path in printable \
+                     ASCII; at most {MAX_URL} characters",
+                    self.name, self.url
+                ),
             ));
         }
         None
     }
 
+    /// Why the CA file cannot be used, if it cannot: missing, unreadable or holding no
+    /// certificate.
+    pub fn unusable_ca_file(&self) -> Option<String> {
+        let file = self.ca_file.as_ref()?;
+        let e = super::tls::read_cas(file).err()?;
+        Some(format!("webhook {}: {e}", self.name))
+    }
+
     pub fn wants(&self, kind: EventKind) -> bool {
         self.events.is_empty() || self.events.contains(&kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usable(url: &str) -> bool {
+        let def = WebhookDef {
+            name: "h".into(),
+            url: url.into(),
+            events: Vec::new(),
+            ca_file: None,
+        };
+        def.problem().is_none()
+    }
+
+    #[test]
+    fn the_url_pattern_is_the_check() {
+        let pattern = regex::Regex::new(&url_pattern()).unwrap();
+        let alphabet: Vec<char> = "ab1.-:[]/?#% 9f::".chars().collect();
+        let mut draws = crate::text_forms::Draws::new(0x2f6b_3c1d_94e5_a7b3_u64);
+        let mut urls: Vec<String> = (0..100_000)
+            .map(|_| {
+                let scheme = ["http://", "https://", "ftp://", ""][draws.below(4)];
+                let rest = draws.text(&alphabet, 14);
+                format!("{scheme}{rest}")
+            })
+            .collect();
+        urls.extend(
+            [
+                "https://hooks.example.net:8443/secdns?x=1",
+                "http://[2001:db8::1]:8080/",
+                "http://[::ffff:192.0.2.1]/a",
+                "http://[2001:db8::1/",
+                "http://a:123456/",
+                "http://a:/",
+                "https://a b/",
+            ]
+            .map(String::from),
+        );
+        urls.push(format!("https://a/{}", "x".repeat(MAX_URL)));
+        for url in urls {
+            let described = pattern.is_match(&url) && url.chars().count() <= MAX_URL;
+            assert_eq!(
+                described,
+                usable(&url),
+                "{url:?}: the pattern and the check disagree"
+            );
+        }
     }
 }

@@ -1,8 +1,11 @@
 //! What webhooks are told: one JSON object per event, also written as a structured log line.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// No primary of a zone could be used in a refresh.
@@ -35,7 +38,7 @@ impl EventKind {
 }
 
 /// One primary's failure in a refresh.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PeerFailure {
     pub peer: String,
     pub address: String,
@@ -43,7 +46,7 @@ pub struct PeerFailure {
 }
 
 /// The JSON body of a webhook POST.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Event {
     pub event: EventKind,
     pub zone: String,

@@ -13,8 +13,11 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::catalog::{Refused, RefusedKind};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What went wrong with a request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Error)]
 pub struct ErrorBody {
+    /// The request field at fault (`name`, `peers[1]`, `data[0]`), for bad input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     pub message: String,
@@ -49,6 +52,15 @@ impl ApiError {
 
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// A PUT body that is not the object its path names: 409, as RFC 9110 §9.3.4 suggests
+    /// for a representation inconsistent with the target.
+    pub fn inconsistent(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::CONFLICT,
+            ..Self::invalid(field, message)
+        }
     }
 }
 
@@ -116,8 +128,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 
 /// Parses `bytes` as `T`; an error names the field (`peers[2]`, `name`) and what is wrong.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::invalid(".", format!("the body is not one JSON value: {e}")))?;
+    from_value(value)
+}
+
+/// `value`, a request body, as `T`. Bodies are objects (serde would also take a struct's
+/// fields as an array); a number with no fraction is an integer, as JSON Schema says
+/// (`300.0` is a TTL of 300).
+pub fn from_value<T: DeserializeOwned>(mut value: serde_json::Value) -> ApiResult<T> {
+    if !value.is_object() {
+        return Err(ApiError::invalid(".", "the body must be a JSON object"));
+    }
+    whole_numbers_as_integers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let message = e.inner().to_string();
         let path = e.path().to_string();
         // serde names a missing field in the message, at the path of its parent.
@@ -129,17 +153,31 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
             (Some(name), parent) => format!("{parent}.{name}"),
             (None, path) => path.to_owned(),
         };
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_owned();
         ApiError::invalid(field, message)
-    })?;
-    deserializer
-        .end()
-        .map_err(|e| ApiError::invalid(".", format!("trailing data after the JSON value: {e}")))?;
-    Ok(value)
+    })
+}
+
+fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) => {
+            let whole = number
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && number.is_f64());
+            // Beyond ±2^63 a float is no exact integer: left for the field to refuse.
+            let integer = whole.and_then(|f| match f {
+                f if (0.0..9.2e18).contains(&f) => Some(Value::from(f as u64)),
+                f if (-9.2e18..0.0).contains(&f) => Some(Value::from(f as i64)),
+                _ => None,
+            });
+            if let Some(integer) = integer {
+                *value = integer;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -166,5 +204,11 @@ mod tests {
         let (field, _) = field_of(r#"{"name": "p", "address": "192.0.2.1"} x"#);
         assert_eq!(field.as_deref(), Some("."));
         assert!(parse::<PeerDef>(br#"{"name": "p", "address": "192.0.2.1"}"#).is_ok());
+        let (field, _) = field_of(r#"["p", "192.0.2.1", 53, false, null, null]"#);
+        assert_eq!(field.as_deref(), Some("."));
+        let (field, _) = field_of(r#"{"name": "p", "address": "192.0.2.1", "port": 53.5}"#);
+        assert_eq!(field.as_deref(), Some("port"));
+        let whole = parse::<PeerDef>(br#"{"name": "p", "address": "192.0.2.1", "port": 5.3e1}"#);
+        assert_eq!(whole.map(|p| p.port).ok(), Some(53));
     }
 }

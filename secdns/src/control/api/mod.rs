@@ -1,12 +1,14 @@
 //! The control API's HTTP server: routes, access ([`auth`]), errors ([`error`]), and the
 //! handlers by resource: TSIG keys, peers and webhooks ([`objects`]), zones with their records
 //! and overrides ([`zones`]), response rate limits ([`rate_limit`]), DNS Cookies ([`cookies`]), and health, counters,
-//! metrics and the API description ([`status`]). `openapi.json` in this folder describes it all; a test holds the server to it.
+//! metrics and the API description ([`status`]). The OpenAPI document is made from the
+//! routes ([`openapi`]); `openapi.json` in this folder is a copy a test keeps equal to it.
 
 mod auth;
 mod cookies;
 pub mod error;
 mod objects;
+mod openapi;
 mod rate_limit;
 mod status;
 mod zones;
@@ -21,28 +23,24 @@ mod prelude {
 
     pub(super) use super::{
         Api,
-        error::{ApiError, ApiResult, Body},
+        error::{ApiError, ApiResult, Body, ErrorBody},
         parse_name,
     };
 }
 
 use std::{net::SocketAddr, sync::Arc};
 
-use axum::{
-    Router,
-    extract::DefaultBodyLimit,
-    routing::{get, post},
-};
+use axum::{Router, extract::DefaultBodyLimit};
 use tokio::net::TcpListener;
+use utoipa::OpenApi as _;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{
-    catalog::PeerDef, dns::Name, publish::Shared, secondary::Secondaries, webhooks::WebhookDef,
-    zone::Zone,
-};
+use crate::{dns::Name, publish::Shared, secondary::Secondaries, zone::Zone};
 use error::{ApiError, ApiResult};
 
-/// Request bodies are small objects.
-const MAX_BODY: usize = 64 * 1024;
+/// Request bodies are small objects; the largest, `[rrl]` with 4096 prefixes, is under 300
+/// KiB (`openapi::BODY` documents the limit).
+const MAX_BODY: usize = 1024 * 1024;
 
 #[derive(Clone)]
 pub struct Api {
@@ -63,58 +61,53 @@ impl Api {
     }
 }
 
+/// Every route, each with its documentation: routes and document come from this one list.
+fn routes() -> OpenApiRouter<Api> {
+    OpenApiRouter::with_openapi(openapi::Document::openapi())
+        .routes(routes!(status::health))
+        .routes(routes!(status::stats))
+        .routes(routes!(status::metrics))
+        .routes(routes!(status::openapi))
+        .routes(routes!(rate_limit::show, rate_limit::replace))
+        .routes(routes!(cookies::show, cookies::change))
+        .routes(routes!(objects::list_keys, objects::add_key))
+        .routes(routes!(
+            objects::show_key,
+            objects::replace_key,
+            objects::remove_key
+        ))
+        .routes(routes!(objects::list_peers, objects::add_peer))
+        .routes(routes!(
+            objects::show_peer,
+            objects::replace_peer,
+            objects::remove_peer
+        ))
+        .routes(routes!(objects::list_webhooks, objects::add_webhook))
+        .routes(routes!(
+            objects::show_webhook,
+            objects::replace_webhook,
+            objects::remove_webhook
+        ))
+        .routes(routes!(zones::list, zones::add))
+        .routes(routes!(zones::show, zones::replace, zones::remove))
+        .routes(routes!(zones::records))
+        .routes(routes!(zones::force_axfr))
+        .routes(routes!(zones::list_overrides, zones::add_override))
+        .routes(routes!(
+            zones::show_override,
+            zones::replace_override,
+            zones::remove_override
+        ))
+}
+
+/// The API's OpenAPI document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    openapi::complete(routes().into_openapi())
+}
+
 pub fn router(api: Api) -> Router {
-    Router::new()
-        .route("/health", get(status::health))
-        .route("/stats", get(status::stats))
-        .route("/metrics", get(status::metrics))
-        .route("/openapi.json", get(status::openapi))
-        .route("/rrl", get(rate_limit::show).put(rate_limit::replace))
-        .route("/cookies", get(cookies::show).put(cookies::change))
-        .route("/tsigs", get(objects::list_keys).post(objects::add_key))
-        .route(
-            "/tsigs/{name}",
-            get(objects::show_key)
-                .put(objects::replace_key)
-                .delete(objects::remove_key),
-        )
-        .route(
-            "/peers",
-            get(objects::list::<PeerDef>).post(objects::add::<PeerDef>),
-        )
-        .route(
-            "/peers/{name}",
-            get(objects::show::<PeerDef>)
-                .put(objects::replace::<PeerDef>)
-                .delete(objects::remove::<PeerDef>),
-        )
-        .route(
-            "/webhooks",
-            get(objects::list::<WebhookDef>).post(objects::add::<WebhookDef>),
-        )
-        .route(
-            "/webhooks/{name}",
-            get(objects::show::<WebhookDef>)
-                .put(objects::replace::<WebhookDef>)
-                .delete(objects::remove::<WebhookDef>),
-        )
-        .route("/zones", get(zones::list).post(zones::add))
-        .route(
-            "/zones/{zone}",
-            get(zones::show).put(zones::replace).delete(zones::remove),
-        )
-        .route("/zones/{zone}/records", get(zones::records))
-        .route("/zones/{zone}/force_axfr", post(zones::force_axfr))
-        .route(
-            "/zones/{zone}/overrides",
-            get(zones::list_overrides).post(zones::add_override),
-        )
-        .route(
-            "/zones/{zone}/overrides/{name}/{type}",
-            get(zones::show_override)
-                .put(zones::replace_override)
-                .delete(zones::remove_override),
-        )
+    let (router, _) = routes().split_for_parts();
+    router
         .fallback(|| async { ApiError::not_found("no such resource; see /openapi.json") })
         .layer(axum::middleware::from_fn_with_state(
             api.clone(),

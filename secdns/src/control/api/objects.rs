@@ -1,13 +1,17 @@
 //! `/tsigs`, `/peers` and `/webhooks`: list, create, show, replace, delete (peers and
-//! webhooks by the same generic handlers).
+//! webhooks by the same generic handlers, documented once per path by [`by_name!`]).
 
 use super::prelude::*;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
     catalog::{Object, Origin, PeerDef, TsigKeyDef},
-    control::{KeyChange, KeyListing, Listing, MASKED, NewKey},
-    dns::tsig::{self, Algorithm},
+    control::{KeyChange, KeyListing, Listing, MASKED, NewKey, PeerListing, WebhookListing},
+    dns::{
+        Name,
+        tsig::{self, Algorithm},
+    },
+    text_forms::Handle,
     webhooks::WebhookDef,
 };
 
@@ -29,6 +33,9 @@ fn secret_or_generated(secret: Option<String>, algorithm: Algorithm) -> ApiResul
     }
 }
 
+/// The TSIG keys, secrets masked.
+#[utoipa::path(get, path = "/tsigs", tag = "tsigs",
+    responses((status = 200, description = "Every key", body = Vec<KeyListing>)))]
 pub async fn list_keys(State(api): State<Api>) -> ApiResult<Json<Vec<KeyListing>>> {
     let catalog = api.secondaries.catalog();
     Ok(Json(
@@ -39,6 +46,13 @@ pub async fn list_keys(State(api): State<Api>) -> ApiResult<Json<Vec<KeyListing>
     ))
 }
 
+/// A TSIG key, its secret masked.
+#[utoipa::path(get, path = "/tsigs/{name}", tag = "tsigs",
+    params(("name" = Name, Path, description = "The key's name")),
+    responses(
+        (status = 200, description = "The key", body = KeyListing),
+        (status = 404, description = "No such key", body = ErrorBody),
+    ))]
 pub async fn show_key(
     State(api): State<Api>,
     Path(name): Path<String>,
@@ -51,7 +65,12 @@ pub async fn show_key(
     Ok(Json(listing(def, origin, MASKED)))
 }
 
-/// The reply carries the secret: the only time it is shown.
+/// Adds a TSIG key. The reply carries the secret: the only time it is shown.
+#[utoipa::path(post, path = "/tsigs", tag = "tsigs", request_body = NewKey,
+    responses(
+        (status = 201, description = "Added, with its secret", body = KeyListing),
+        (status = 409, description = "A key of that name exists", body = ErrorBody),
+    ))]
 pub async fn add_key(
     State(api): State<Api>,
     Body(new): Body<NewKey>,
@@ -70,6 +89,14 @@ pub async fn add_key(
     ))
 }
 
+/// Changes a TSIG key's algorithm or secret; a new secret is shown in the reply, once.
+#[utoipa::path(put, path = "/tsigs/{name}", tag = "tsigs", request_body = KeyChange,
+    params(("name" = Name, Path, description = "The key's name")),
+    responses(
+        (status = 200, description = "Changed", body = KeyListing),
+        (status = 404, description = "No such key", body = ErrorBody),
+        (status = 409, description = "The key is defined in the config file", body = ErrorBody),
+    ))]
 pub async fn replace_key(
     State(api): State<Api>,
     Path(name): Path<String>,
@@ -114,6 +141,14 @@ pub async fn replace_key(
     )))
 }
 
+/// Removes a TSIG key no peer uses.
+#[utoipa::path(delete, path = "/tsigs/{name}", tag = "tsigs",
+    params(("name" = Name, Path, description = "The key's name")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such key", body = ErrorBody),
+        (status = 409, description = "A peer uses the key, or it is defined in the config file", body = ErrorBody),
+    ))]
 pub async fn remove_key(State(api): State<Api>, Path(name): Path<String>) -> ApiResult<StatusCode> {
     let name = parse_name("name", &name)?;
     api.secondaries.change(|c| c.remove::<TsigKeyDef>(&name))?;
@@ -125,7 +160,7 @@ fn same_name(path: &str, body: &str) -> ApiResult<()> {
     if path == body {
         Ok(())
     } else {
-        Err(ApiError::invalid(
+        Err(ApiError::inconsistent(
             "name",
             format!("the body names {body}, the path {path}"),
         ))
@@ -151,12 +186,12 @@ pub trait Named: Object<Name = String> + Serialize + DeserializeOwned + Send + S
 impl Named for PeerDef {}
 impl Named for WebhookDef {}
 
-pub async fn list<T: Named>(State(api): State<Api>) -> ApiResult<Json<Vec<Listing<T>>>> {
+async fn list<T: Named>(State(api): State<Api>) -> ApiResult<Json<Vec<Listing<T>>>> {
     let catalog = api.secondaries.catalog();
     Ok(Json(catalog.all::<T>().map(Listing::of).collect()))
 }
 
-pub async fn show<T: Named>(
+async fn show<T: Named>(
     State(api): State<Api>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Listing<T>>> {
@@ -167,7 +202,7 @@ pub async fn show<T: Named>(
     Ok(Json(Listing::of(object)))
 }
 
-pub async fn add<T: Named>(
+async fn add<T: Named>(
     State(api): State<Api>,
     Body(def): Body<T>,
 ) -> ApiResult<(StatusCode, Json<Listing<T>>)> {
@@ -176,7 +211,7 @@ pub async fn add<T: Named>(
     Ok(created(def))
 }
 
-pub async fn replace<T: Named>(
+async fn replace<T: Named>(
     State(api): State<Api>,
     Path(name): Path<String>,
     Body(def): Body<T>,
@@ -186,10 +221,97 @@ pub async fn replace<T: Named>(
     Ok(Json(made(def)))
 }
 
-pub async fn remove<T: Named>(
+async fn remove<T: Named>(
     State(api): State<Api>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     api.secondaries.change(|c| c.remove::<T>(&name))?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The five documented handlers of a kind handled by name (a path attribute cannot name a
+/// generic handler): `$names` are list, add, show, replace and remove.
+macro_rules! by_name {
+    ($kind:ident, $listing:ident, $path:tt, $item:tt, $tag:tt,
+     [$list:ident, $add:ident, $show:ident, $replace:ident, $remove:ident]) => {
+        #[utoipa::path(get, path = $path, tag = $tag,
+            responses((status = 200, description = "Every one", body = Vec<$listing>)))]
+        pub async fn $list(api: State<Api>) -> ApiResult<Json<Vec<Listing<$kind>>>> {
+            list::<$kind>(api).await
+        }
+
+        #[utoipa::path(post, path = $path, tag = $tag, request_body = $kind,
+            responses(
+                (status = 201, description = "Added", body = $listing),
+                (status = 409, description = "One of that name exists, or what it names does not", body = ErrorBody),
+            ))]
+        pub async fn $add(
+            api: State<Api>,
+            def: Body<$kind>,
+        ) -> ApiResult<(StatusCode, Json<Listing<$kind>>)> {
+            add::<$kind>(api, def).await
+        }
+
+        #[utoipa::path(get, path = $item, tag = $tag,
+            params(("name" = Handle, Path)),
+            responses(
+                (status = 200, description = "As defined", body = $listing),
+                (status = 404, description = "None of that name", body = ErrorBody),
+            ))]
+        pub async fn $show(
+            api: State<Api>,
+            name: Path<String>,
+        ) -> ApiResult<Json<Listing<$kind>>> {
+            show::<$kind>(api, name).await
+        }
+
+        #[utoipa::path(put, path = $item, tag = $tag, request_body = $kind,
+            params(("name" = Handle, Path)),
+            responses(
+                (status = 200, description = "Replaced", body = $listing),
+                (status = 404, description = "None of that name", body = ErrorBody),
+                (status = 409, description = "Defined in the config file, what it names does not exist, or the body names another", body = ErrorBody),
+            ))]
+        pub async fn $replace(
+            api: State<Api>,
+            name: Path<String>,
+            def: Body<$kind>,
+        ) -> ApiResult<Json<Listing<$kind>>> {
+            replace::<$kind>(api, name, def).await
+        }
+
+        #[utoipa::path(delete, path = $item, tag = $tag,
+            params(("name" = Handle, Path)),
+            responses(
+                (status = 204, description = "Removed"),
+                (status = 404, description = "None of that name", body = ErrorBody),
+                (status = 409, description = "In use, or defined in the config file", body = ErrorBody),
+            ))]
+        pub async fn $remove(api: State<Api>, name: Path<String>) -> ApiResult<StatusCode> {
+            remove::<$kind>(api, name).await
+        }
+    };
+}
+
+by_name!(
+    PeerDef,
+    PeerListing,
+    "/peers",
+    "/peers/{name}",
+    "peers",
+    [list_peers, add_peer, show_peer, replace_peer, remove_peer]
+);
+by_name!(
+    WebhookDef,
+    WebhookListing,
+    "/webhooks",
+    "/webhooks/{name}",
+    "webhooks",
+    [
+        list_webhooks,
+        add_webhook,
+        show_webhook,
+        replace_webhook,
+        remove_webhook
+    ]
+);

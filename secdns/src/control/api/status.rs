@@ -9,22 +9,33 @@ use axum::{
     response::IntoResponse,
 };
 
-use super::{Api, error::ApiResult};
+use super::{
+    Api,
+    error::{ApiError, ApiResult},
+    openapi,
+};
 use crate::{
     control::{
-        Health,
+        Health, HealthState,
         metrics::{self, Inputs},
     },
     stats::StatsReport,
 };
 
-/// The API description, kept in the repository next to this file.
-pub const OPENAPI: &str = include_str!("openapi.json");
-
-pub async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+/// This document (OpenAPI 3.1).
+#[utoipa::path(get, path = "/openapi.json", tag = "status",
+    responses((status = 200, description = "The API's OpenAPI document", body = Object)))]
+pub async fn openapi() -> ApiResult<impl IntoResponse> {
+    let text = openapi::text().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], text))
 }
 
+/// Whether every zone is served.
+#[utoipa::path(get, path = "/health", tag = "status",
+    responses(
+        (status = 200, description = "Every zone is served", body = Health),
+        (status = 503, description = "A zone is not served", body = Health),
+    ))]
 pub async fn health(State(api): State<Api>) -> (StatusCode, Json<Health>) {
     let xdp = api.shared.fast_path.get().is_some();
     let secondaries = &api.secondaries;
@@ -36,12 +47,12 @@ pub async fn health(State(api): State<Api>) -> (StatusCode, Json<Health>) {
         .map(|s| s.name)
         .collect();
     let (status, code) = if not_serving.is_empty() {
-        ("ok", StatusCode::OK)
+        (HealthState::Ok, StatusCode::OK)
     } else {
-        ("degraded", StatusCode::SERVICE_UNAVAILABLE)
+        (HealthState::Degraded, StatusCode::SERVICE_UNAVAILABLE)
     };
     let health = Health {
-        status: status.into(),
+        status,
         zones: api.file_zones(secondaries).len() + running.len(),
         not_serving,
         xdp,
@@ -49,6 +60,9 @@ pub async fn health(State(api): State<Api>) -> (StatusCode, Json<Health>) {
     (code, Json(health))
 }
 
+/// Query and connection counters, and how full the XDP maps are.
+#[utoipa::path(get, path = "/stats", tag = "status",
+    responses((status = 200, description = "The counters", body = StatsReport)))]
 pub async fn stats(State(api): State<Api>) -> ApiResult<Json<StatsReport>> {
     let shared = &api.shared;
     let (xdp, entries) = match shared.fast_path.get() {
@@ -64,6 +78,10 @@ pub async fn stats(State(api): State<Api>) -> ApiResult<Json<StatsReport>> {
     )))
 }
 
+/// Counters and zone states for Prometheus.
+#[utoipa::path(get, path = "/metrics", tag = "status",
+    responses((status = 200, description = "Prometheus text format 0.0.4 (UTF-8)", body = String,
+        content_type = "text/plain")))]
 pub async fn metrics(State(api): State<Api>) -> ApiResult<impl IntoResponse> {
     let shared = &api.shared;
     let (xdp, xdp_zones) = match shared.fast_path.get() {

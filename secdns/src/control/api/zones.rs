@@ -8,7 +8,7 @@ use crate::{
     catalog::{Origin, OverrideDef, OverrideType, SecondaryDef},
     control::{RecordListing, ZoneSummary},
     dns::{Name, codes::rtype_name},
-    secondary::status::ZoneStatus,
+    secondary::status::{ZoneKind, ZoneStatus},
     zone::{
         Zone,
         render::{record_data, sorted_records},
@@ -29,6 +29,9 @@ fn file_zone(api: &Api, name: &Name) -> Option<Arc<Zone>> {
         .cloned()
 }
 
+/// Every zone served, from files and secondary.
+#[utoipa::path(get, path = "/zones", tag = "zones", operation_id = "list_zones",
+    responses((status = 200, description = "Sorted by name", body = Vec<ZoneSummary>)))]
 pub async fn list(State(api): State<Api>) -> ApiResult<Json<Vec<ZoneSummary>>> {
     let secondaries = &api.secondaries;
     let files = api
@@ -36,7 +39,7 @@ pub async fn list(State(api): State<Api>) -> ApiResult<Json<Vec<ZoneSummary>>> {
         .into_iter()
         .map(|z| ZoneSummary {
             name: z.apex().to_string(),
-            kind: "file".into(),
+            kind: ZoneKind::File,
             serial: Some(z.serial()),
             records: z.record_count(),
             serving: true,
@@ -62,6 +65,13 @@ pub async fn list(State(api): State<Api>) -> ApiResult<Json<Vec<ZoneSummary>>> {
     Ok(Json(zones))
 }
 
+/// Adds a secondary zone: its first transfer starts at once.
+#[utoipa::path(post, path = "/zones", tag = "zones", operation_id = "add_zone",
+    request_body = SecondaryDef,
+    responses(
+        (status = 201, description = "Added", body = SecondaryDef),
+        (status = 409, description = "The zone exists, or a peer it names does not", body = ErrorBody),
+    ))]
 pub async fn add(
     State(api): State<Api>,
     Body(def): Body<SecondaryDef>,
@@ -71,6 +81,14 @@ pub async fn add(
     Ok((StatusCode::CREATED, Json(def)))
 }
 
+/// Replaces a secondary zone's definition; its copy is kept.
+#[utoipa::path(put, path = "/zones/{zone}", tag = "zones", operation_id = "replace_zone",
+    request_body = SecondaryDef, params(("zone" = Name, Path, description = "The zone's name")),
+    responses(
+        (status = 200, description = "Replaced", body = SecondaryDef),
+        (status = 404, description = "No such secondary zone", body = ErrorBody),
+        (status = 409, description = "Defined in the config file, a peer it names does not exist, or the body names another zone", body = ErrorBody),
+    ))]
 pub async fn replace(
     State(api): State<Api>,
     Path(zone): Path<String>,
@@ -78,7 +96,7 @@ pub async fn replace(
 ) -> ApiResult<Json<SecondaryDef>> {
     let name = parse_name("zone", &zone)?;
     if def.name != name {
-        return Err(ApiError::invalid(
+        return Err(ApiError::inconsistent(
             "name",
             format!("the body names {}, the path {name}", def.name),
         ));
@@ -87,6 +105,13 @@ pub async fn replace(
     Ok(Json(def))
 }
 
+/// A zone's state: for a secondary zone, its timers, transfers and primaries too.
+#[utoipa::path(get, path = "/zones/{zone}", tag = "zones", operation_id = "show_zone",
+    params(("zone" = Name, Path, description = "The zone's name")),
+    responses(
+        (status = 200, description = "The zone's state", body = ZoneStatus),
+        (status = 404, description = "No such zone", body = ErrorBody),
+    ))]
 pub async fn show(State(api): State<Api>, Path(zone): Path<String>) -> ApiResult<Json<ZoneStatus>> {
     let name = parse_name("zone", &zone)?;
     let secondaries = &api.secondaries;
@@ -102,7 +127,7 @@ pub async fn show(State(api): State<Api>, Path(zone): Path<String>) -> ApiResult
     let zone = file_zone(&api, &name).ok_or_else(|| no_zone(&name))?;
     Ok(Json(ZoneStatus {
         name: zone.apex().to_string(),
-        kind: "file".into(),
+        kind: ZoneKind::File,
         serial: Some(zone.serial()),
         records: zone.record_count(),
         serving: true,
@@ -110,6 +135,14 @@ pub async fn show(State(api): State<Api>, Path(zone): Path<String>) -> ApiResult
     }))
 }
 
+/// Stops serving a secondary zone and forgets it.
+#[utoipa::path(delete, path = "/zones/{zone}", tag = "zones", operation_id = "remove_zone",
+    params(("zone" = Name, Path, description = "The zone's name")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such secondary zone", body = ErrorBody),
+        (status = 409, description = "Defined in the config file", body = ErrorBody),
+    ))]
 pub async fn remove(State(api): State<Api>, Path(zone): Path<String>) -> ApiResult<StatusCode> {
     let name = parse_name("zone", &zone)?;
     api.secondaries
@@ -117,6 +150,12 @@ pub async fn remove(State(api): State<Api>, Path(zone): Path<String>) -> ApiResu
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Starts a full transfer (AXFR) of a secondary zone now.
+#[utoipa::path(post, path = "/zones/{zone}/force_axfr", tag = "zones", params(("zone" = Name, Path, description = "The zone's name")),
+    responses(
+        (status = 202, description = "The transfer is started"),
+        (status = 404, description = "No such secondary zone", body = ErrorBody),
+    ))]
 pub async fn force_axfr(State(api): State<Api>, Path(zone): Path<String>) -> ApiResult<StatusCode> {
     let name = parse_name("zone", &zone)?;
     let zone = api.secondaries.zone(&name).ok_or_else(|| no_zone(&name))?;
@@ -125,6 +164,11 @@ pub async fn force_axfr(State(api): State<Api>, Path(zone): Path<String>) -> Api
 }
 
 /// The records answered: for a secondary zone, the copy with its overrides applied.
+#[utoipa::path(get, path = "/zones/{zone}/records", tag = "zones", params(("zone" = Name, Path, description = "The zone's name")),
+    responses(
+        (status = 200, description = "In canonical order", body = Vec<RecordListing>),
+        (status = 404, description = "No such zone, or no copy yet", body = ErrorBody),
+    ))]
 pub async fn records(
     State(api): State<Api>,
     Path(zone): Path<String>,
@@ -154,6 +198,12 @@ pub async fn records(
     Ok(Json(listing))
 }
 
+/// A secondary zone's overrides.
+#[utoipa::path(get, path = "/zones/{zone}/overrides", tag = "overrides", params(("zone" = Name, Path, description = "The zone's name")),
+    responses(
+        (status = 200, description = "Every override of the zone", body = Vec<OverrideDef>),
+        (status = 404, description = "No such secondary zone", body = ErrorBody),
+    ))]
 pub async fn list_overrides(
     State(api): State<Api>,
     Path(zone): Path<String>,
@@ -166,21 +216,47 @@ pub async fn list_overrides(
     Ok(Json(catalog.overrides(&name).to_vec()))
 }
 
-fn override_key(name: &str, rtype: &str) -> ApiResult<(Name, OverrideType)> {
-    Ok((
-        parse_name("name", name)?,
-        rtype
-            .parse()
-            .map_err(|e: String| ApiError::invalid("type", e))?,
-    ))
+/// The path of one override, `/zones/{zone}/overrides/{name}/{type}`, as written: parsed by
+/// [`OverridePath::parse`], so that a bad part is answered 400 naming it.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct OverridePath {
+    /// The zone's name.
+    #[param(value_type = Name)]
+    zone: String,
+    /// The override's owner name.
+    #[param(value_type = Name)]
+    name: String,
+    /// A, AAAA or CNAME, in any case.
+    #[serde(rename = "type")]
+    #[param(pattern = "^([Aa]|[Aa]{4}|[Cc][Nn][Aa][Mm][Ee])$")]
+    rtype: String,
 }
 
+impl OverridePath {
+    fn parse(&self) -> ApiResult<(Name, Name, OverrideType)> {
+        Ok((
+            parse_name("zone", &self.zone)?,
+            parse_name("name", &self.name)?,
+            self.rtype
+                .parse()
+                .map_err(|e: String| ApiError::invalid("type", e))?,
+        ))
+    }
+}
+
+/// One override of a secondary zone.
+#[utoipa::path(get, path = "/zones/{zone}/overrides/{name}/{type}", tag = "overrides",
+    params(OverridePath),
+    responses(
+        (status = 200, description = "The override", body = OverrideDef),
+        (status = 404, description = "No such override", body = ErrorBody),
+    ))]
 pub async fn show_override(
     State(api): State<Api>,
-    Path((zone, name, rtype)): Path<(String, String, String)>,
+    Path(path): Path<OverridePath>,
 ) -> ApiResult<Json<OverrideDef>> {
-    let zone = parse_name("zone", &zone)?;
-    let (name, rtype) = override_key(&name, &rtype)?;
+    let (zone, name, rtype) = path.parse()?;
     let catalog = api.secondaries.catalog();
     catalog
         .overrides(&zone)
@@ -195,6 +271,14 @@ pub async fn show_override(
         })
 }
 
+/// Adds an override: its records replace the transferred RRset at once.
+#[utoipa::path(post, path = "/zones/{zone}/overrides", tag = "overrides",
+    request_body = OverrideDef, params(("zone" = Name, Path, description = "The zone's name")),
+    responses(
+        (status = 201, description = "Added", body = OverrideDef),
+        (status = 404, description = "No such secondary zone", body = ErrorBody),
+        (status = 409, description = "The zone has an override of that name and type, or the name is not in the zone", body = ErrorBody),
+    ))]
 pub async fn add_override(
     State(api): State<Api>,
     Path(zone): Path<String>,
@@ -205,15 +289,22 @@ pub async fn add_override(
     Ok((StatusCode::CREATED, Json(def)))
 }
 
+/// Replaces an override's records.
+#[utoipa::path(put, path = "/zones/{zone}/overrides/{name}/{type}", tag = "overrides",
+    request_body = OverrideDef, params(OverridePath),
+    responses(
+        (status = 200, description = "Replaced", body = OverrideDef),
+        (status = 404, description = "No such zone or override", body = ErrorBody),
+        (status = 409, description = "Defined in the config file, or the body is for another name or type", body = ErrorBody),
+    ))]
 pub async fn replace_override(
     State(api): State<Api>,
-    Path((zone, name, rtype)): Path<(String, String, String)>,
+    Path(path): Path<OverridePath>,
     Body(def): Body<OverrideDef>,
 ) -> ApiResult<Json<OverrideDef>> {
-    let zone = parse_name("zone", &zone)?;
-    let (name, rtype) = override_key(&name, &rtype)?;
+    let (zone, name, rtype) = path.parse()?;
     if def.name != name || def.rtype != rtype {
-        return Err(ApiError::invalid(
+        return Err(ApiError::inconsistent(
             "name",
             format!(
                 "the body is for {} {}, the path for {name} {rtype}",
@@ -225,12 +316,19 @@ pub async fn replace_override(
     Ok(Json(def))
 }
 
+/// Removes an override: the transferred records are answered again.
+#[utoipa::path(delete, path = "/zones/{zone}/overrides/{name}/{type}", tag = "overrides",
+    params(OverridePath),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such zone or override", body = ErrorBody),
+        (status = 409, description = "The override is defined in the config file", body = ErrorBody),
+    ))]
 pub async fn remove_override(
     State(api): State<Api>,
-    Path((zone, name, rtype)): Path<(String, String, String)>,
+    Path(path): Path<OverridePath>,
 ) -> ApiResult<StatusCode> {
-    let zone = parse_name("zone", &zone)?;
-    let (name, rtype) = override_key(&name, &rtype)?;
+    let (zone, name, rtype) = path.parse()?;
     api.secondaries
         .change(|c| c.remove_override(&zone, &name, rtype))?;
     Ok(StatusCode::NO_CONTENT)

@@ -23,7 +23,7 @@ use super::{
     },
     metrics::{ZoneMetrics, reason},
     saver::Saver,
-    status::{PeerStatus, ZoneStatus},
+    status::{PeerStatus, ZoneKind, ZoneStatus},
     store::ZoneStore,
 };
 use crate::{
@@ -125,7 +125,7 @@ impl SecondaryZone {
         let name = settings.def.name.clone();
         let status = ZoneStatus {
             name: name.to_string(),
-            kind: "secondary".into(),
+            kind: ZoneKind::Secondary,
             peers: peer_statuses(&settings.primaries, &[]),
             ..Default::default()
         };
