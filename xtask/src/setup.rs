@@ -37,11 +37,36 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 /// The LLVM majors bpf-linker 0.13.0 has a feature for (llvm-21, llvm-22, llvm-23).
 const SUPPORTED_LLVM: std::ops::RangeInclusive<u32> = 21..=23;
 
+/// Schemathesis, which the API test runs against a live server (from PyPI, pinned so that
+/// its checks do not change under the tests).
+const SCHEMATHESIS: &str = "4.32.5";
+
 pub fn run() -> anyhow::Result<()> {
     debian_packages()?;
     nightly_rust_src()?;
     bpf_linker()?;
+    schemathesis()?;
     Ok(())
+}
+
+fn schemathesis() -> anyhow::Result<()> {
+    let installed = Command::new("schemathesis")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(SCHEMATHESIS));
+    if installed {
+        return Ok(());
+    }
+    eprintln!("==> installing schemathesis {SCHEMATHESIS} with pip");
+    run_checked(Command::new("python3").args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        &format!("schemathesis=={SCHEMATHESIS}"),
+    ]))
+    .context("schemathesis is needed by the control API test: install Python 3 with pip")
 }
 
 fn quiet(command: &mut Command) -> bool {
