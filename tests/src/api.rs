@@ -18,6 +18,8 @@ pub struct Api {
 pub struct Reply {
     pub status: u16,
     pub content_type: String,
+    /// The Location header, where one was sent.
+    pub location: Option<String>,
     pub body: Value,
 }
 
@@ -48,6 +50,7 @@ impl Api {
         };
         let status = response.status();
         let content_type = response.content_type().to_owned();
+        let location = response.header("location").map(str::to_owned);
         let text = response.into_string()?;
         let body = if text.is_empty() {
             Value::Null
@@ -59,6 +62,7 @@ impl Api {
         Ok(Reply {
             status,
             content_type,
+            location,
             body,
         })
     }
@@ -90,6 +94,9 @@ impl OpenApi {
                 reply.status,
                 reply.body
             );
+        }
+        if documented["headers"].get("Location").is_some() && reply.location.is_none() {
+            bail!("{method} {template} {}: no Location header", reply.status);
         }
         let content = &documented["content"];
         match content.as_object() {

@@ -434,9 +434,19 @@ big      IN TXT "212345678901234567890123456789012345678901234567890123456789012
 "#;
 
     fn snapshot() -> Snapshot {
+        snapshot_of(ZONE)
+    }
+
+    /// example.com. from `text`, alone in a snapshot.
+    fn snapshot_of(text: &str) -> Snapshot {
         let apex: Name = "example.com.".parse().unwrap();
-        let (zone, _) = zonefile::parse(ZONE, &apex, "unit").unwrap();
+        let (zone, _) = zonefile::parse(text, &apex, "unit").unwrap();
         Snapshot::new([Arc::new(zone)])
+    }
+
+    /// The reply over UDP to a client with a 1232-octet buffer.
+    fn over_udp(query: &[u8], snapshot: &Snapshot) -> Vec<u8> {
+        respond(query, snapshot, Transport::Udp { payload: 1232 }).unwrap()
     }
 
     fn name(s: &str) -> Vec<u8> {
@@ -558,10 +568,8 @@ big      IN TXT "212345678901234567890123456789012345678901234567890123456789012
 
     #[test]
     fn chains_into_cuts_and_wildcards_that_are_only_empty_non_terminals() {
-        let apex: Name = "example.com.".parse().unwrap();
         let text = format!("{ZONE}to-sub IN CNAME host.sub\na.*.went IN A 192.0.2.7\n");
-        let (zone, _) = zonefile::parse(&text, &apex, "unit").unwrap();
-        let s = Snapshot::new([Arc::new(zone)]);
+        let s = snapshot_of(&text);
         // RFC 1034 §4.3.2 step 3b after the CNAME: the referral follows, the CNAME is ours.
         let chain = lookup(&s, &name("to-sub.example.com"), rtype::A, false);
         assert!(chain.authoritative);
@@ -602,19 +610,12 @@ big      IN TXT "212345678901234567890123456789012345678901234567890123456789012
     fn a_large_rrset_that_does_not_fit_truncates_after_what_does() {
         // As Knot fills a reply: the CNAME that fits stays, the large RRset it leads to is
         // left out (not even encoded: it cannot fit), and TC says so.
-        let apex: Name = "example.com.".parse().unwrap();
         let mut text = format!("{ZONE}bigalias IN CNAME many\n");
         for i in 0..40 {
             text.push_str(&format!("many IN TXT \"{i:0>100}\"\n"));
         }
-        let (zone, _) = zonefile::parse(&text, &apex, "unit").unwrap();
-        let s = Snapshot::new([Arc::new(zone)]);
-        let reply = respond(
-            &query("bigalias.example.com.", rtype::TXT, None),
-            &s,
-            Transport::Udp { payload: 1232 },
-        )
-        .unwrap();
+        let s = snapshot_of(&text);
+        let reply = over_udp(&query("bigalias.example.com.", rtype::TXT, None), &s);
         assert!(reply.len() <= 512);
         assert_ne!(reply[2] & 0x02, 0, "TC");
         assert_eq!(&reply[6..8], &[0, 1], "the CNAME, alone");
@@ -622,20 +623,13 @@ big      IN TXT "212345678901234567890123456789012345678901234567890123456789012
 
     #[test]
     fn additional_records_that_do_not_fit_are_left_out_without_tc() {
-        let apex: Name = "example.com.".parse().unwrap();
         let mut text = format!("{ZONE}mx IN MX 10 m1\nmx IN MX 20 m2\n");
         for i in 0..40 {
             text.push_str(&format!("m1 IN A 192.0.2.{i}\n"));
         }
         text.push_str("m2 IN A 192.0.2.200\n");
-        let (zone, _) = zonefile::parse(&text, &apex, "unit").unwrap();
-        let s = Snapshot::new([Arc::new(zone)]);
-        let reply = respond(
-            &query("mx.example.com.", rtype::MX, None),
-            &s,
-            Transport::Udp { payload: 1232 },
-        )
-        .unwrap();
+        let s = snapshot_of(&text);
+        let reply = over_udp(&query("mx.example.com.", rtype::MX, None), &s);
         assert!(reply.len() <= 512);
         assert_eq!(reply[2] & 0x02, 0, "no TC: the answer is whole");
         assert_eq!(&reply[6..8], &[0, 2], "both MX");
@@ -667,13 +661,11 @@ big      IN TXT "212345678901234567890123456789012345678901234567890123456789012
              www 300 IN A 192.0.2.1\n\
              www 300 IN NSEC @ A NSEC\n"
         );
-        let apex: Name = "example.com.".parse().unwrap();
-        let (zone, _) = zonefile::parse(&text, &apex, "unit").unwrap();
-        let s = Snapshot::new([Arc::new(zone)]);
+        let s = snapshot_of(&text);
         let mut q = query("e.example.com.", rtype::A, Some((512, 0)));
         let do_byte = q.len() - 4;
         q[do_byte] = 0x80; // DO
-        let reply = respond(&q, &s, Transport::Udp { payload: 1232 }).unwrap();
+        let reply = over_udp(&q, &s);
         assert!(reply.len() <= 512);
         let parsed = crate::dns::message::parse(&reply).unwrap();
         assert_eq!(parsed.rcode(), rcode::NXDOMAIN);
@@ -716,12 +708,7 @@ big      IN TXT "212345678901234567890123456789012345678901234567890123456789012
     #[test]
     fn owner_names_point_at_the_question() {
         let s = snapshot();
-        let reply = respond(
-            &query("WWW.example.com.", rtype::A, None),
-            &s,
-            Transport::Udp { payload: 1232 },
-        )
-        .unwrap();
+        let reply = over_udp(&query("WWW.example.com.", rtype::A, None), &s);
         let question_end = 12 + 17 + 4;
         assert_eq!(&reply[12..12 + 17], b"\x03WWW\x07example\x03com\x00");
         assert_eq!(&reply[question_end..question_end + 2], &[0xc0, 0x0c]);

@@ -79,6 +79,12 @@ pub fn peers_and_a_zone(c: &Checked<'_>, knot: &Knot, key: &TsigSpec) -> String 
     let listed = c.call("GET", "/peers", "/peers", None, 200);
     assert_eq!(listed[0]["origin"], "api");
     c.call("GET", "/peers/knot", "/peers/{name}", None, 200);
+    // A new object's path is in Location.
+    let spare = json!({"name": "spare", "address": "192.0.2.9"});
+    let made = c.api.call("POST", "/peers", Some(&spare)).unwrap();
+    assert_eq!(made.location.as_deref(), Some("/peers/spare"), "{made:?}");
+    c.call("GET", "/peers/spare", "/peers/{name}", None, 200);
+    c.call("DELETE", "/peers/spare", "/peers/{name}", None, 204);
     let zone = json!({"name": APEX, "peers": ["knot"], "refresh": 3600});
     c.call("POST", "/zones", "/zones", Some(zone.clone()), 201);
     c.call("POST", "/zones", "/zones", Some(zone), 409);

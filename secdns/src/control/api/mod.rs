@@ -22,9 +22,9 @@ mod prelude {
     };
 
     pub(super) use super::{
-        Api,
+        Api, Created, created,
         error::{ApiError, ApiResult, Body, ErrorBody},
-        parse_name,
+        parse_name, segment,
     };
 }
 
@@ -122,6 +122,38 @@ pub async fn serve(listener: TcpListener, api: Api) {
     if let Err(e) = axum::serve(listener, app).await {
         tracing::error!("control API stopped: {e}");
     }
+}
+
+/// What a POST that made an object answers: 201, the object's path, and the object.
+pub(super) type Created<T> = (
+    axum::http::StatusCode,
+    [(axum::http::HeaderName, String); 1],
+    axum::Json<T>,
+);
+
+pub(super) fn created<T>(path: String, object: T) -> Created<T> {
+    (
+        axum::http::StatusCode::CREATED,
+        [(axum::http::header::LOCATION, path)],
+        axum::Json(object),
+    )
+}
+
+/// `text` as one segment of a path: percent-encoded but for what RFC 3986 lets a segment
+/// hold as it is.
+pub(super) fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => out.push(byte as char),
+            b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' => {
+                out.push(byte as char)
+            }
+            b'+' | b',' | b';' | b'=' | b':' | b'@' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
 }
 
 pub(super) fn parse_name(field: &str, text: &str) -> ApiResult<Name> {

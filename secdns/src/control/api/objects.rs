@@ -68,13 +68,14 @@ pub async fn show_key(
 /// Adds a TSIG key. The reply carries the secret: the only time it is shown.
 #[utoipa::path(post, path = "/tsigs", tag = "tsigs", request_body = NewKey,
     responses(
-        (status = 201, description = "Added, with its secret", body = KeyListing),
+        (status = 201, description = "Added, with its secret", body = KeyListing,
+            headers(("Location" = String, description = "Where the new object is"))),
         (status = 409, description = "A key of that name exists", body = ErrorBody),
     ))]
 pub async fn add_key(
     State(api): State<Api>,
     Body(new): Body<NewKey>,
-) -> ApiResult<(StatusCode, Json<KeyListing>)> {
+) -> ApiResult<Created<KeyListing>> {
     let algorithm = new.algorithm.unwrap_or(Algorithm::HmacSha256);
     let def = TsigKeyDef {
         name: new.name,
@@ -83,9 +84,9 @@ pub async fn add_key(
     };
     api.secondaries
         .change(|c| c.add(def.clone(), Origin::Api))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(listing(&def, Origin::Api, &def.secret)),
+    Ok(created(
+        format!("/tsigs/{}", segment(&def.name.to_string())),
+        listing(&def, Origin::Api, &def.secret),
     ))
 }
 
@@ -167,11 +168,6 @@ fn same_name(path: &str, body: &str) -> ApiResult<()> {
     }
 }
 
-/// What a successful POST of an API object answers.
-fn created<T>(object: T) -> (StatusCode, Json<Listing<T>>) {
-    (StatusCode::CREATED, Json(made(object)))
-}
-
 /// An object as the API just made it.
 fn made<T>(object: T) -> Listing<T> {
     Listing {
@@ -182,9 +178,16 @@ fn made<T>(object: T) -> Listing<T> {
 
 /// An object kind the API handles by a name of its own (peers, webhooks): the same five
 /// handlers for each.
-pub trait Named: Object<Name = String> + Serialize + DeserializeOwned + Send + Sync {}
-impl Named for PeerDef {}
-impl Named for WebhookDef {}
+pub trait Named: Object<Name = String> + Serialize + DeserializeOwned + Send + Sync {
+    /// Where the objects of the kind are.
+    const PATH: &'static str;
+}
+impl Named for PeerDef {
+    const PATH: &'static str = "/peers";
+}
+impl Named for WebhookDef {
+    const PATH: &'static str = "/webhooks";
+}
 
 async fn list<T: Named>(State(api): State<Api>) -> ApiResult<Json<Vec<Listing<T>>>> {
     let catalog = api.secondaries.catalog();
@@ -205,10 +208,11 @@ async fn show<T: Named>(
 async fn add<T: Named>(
     State(api): State<Api>,
     Body(def): Body<T>,
-) -> ApiResult<(StatusCode, Json<Listing<T>>)> {
+) -> ApiResult<Created<Listing<T>>> {
     api.secondaries
         .change(|c| c.add(def.clone(), Origin::Api))?;
-    Ok(created(def))
+    let path = format!("{}/{}", T::PATH, segment(def.name()));
+    Ok(created(path, made(def)))
 }
 
 async fn replace<T: Named>(
@@ -242,13 +246,14 @@ macro_rules! by_name {
 
         #[utoipa::path(post, path = $path, tag = $tag, request_body = $kind,
             responses(
-                (status = 201, description = "Added", body = $listing),
+                (status = 201, description = "Added", body = $listing,
+                    headers(("Location" = String, description = "Where the new object is"))),
                 (status = 409, description = "One of that name exists, or what it names does not", body = ErrorBody),
             ))]
         pub async fn $add(
             api: State<Api>,
             def: Body<$kind>,
-        ) -> ApiResult<(StatusCode, Json<Listing<$kind>>)> {
+        ) -> ApiResult<Created<Listing<$kind>>> {
             add::<$kind>(api, def).await
         }
 

@@ -69,16 +69,19 @@ pub async fn list(State(api): State<Api>) -> ApiResult<Json<Vec<ZoneSummary>>> {
 #[utoipa::path(post, path = "/zones", tag = "zones", operation_id = "add_zone",
     request_body = SecondaryDef,
     responses(
-        (status = 201, description = "Added", body = SecondaryDef),
+        (status = 201, description = "Added", body = SecondaryDef, headers(("Location" = String, description = "Where the new object is"))),
         (status = 409, description = "The zone exists, or a peer it names does not", body = ErrorBody),
     ))]
 pub async fn add(
     State(api): State<Api>,
     Body(def): Body<SecondaryDef>,
-) -> ApiResult<(StatusCode, Json<SecondaryDef>)> {
+) -> ApiResult<Created<SecondaryDef>> {
     api.secondaries
         .change(|c| c.add(def.clone(), Origin::Api))?;
-    Ok((StatusCode::CREATED, Json(def)))
+    Ok(created(
+        format!("/zones/{}", segment(&def.name.to_string())),
+        def,
+    ))
 }
 
 /// Replaces a secondary zone's definition; its copy is kept.
@@ -275,7 +278,7 @@ pub async fn show_override(
 #[utoipa::path(post, path = "/zones/{zone}/overrides", tag = "overrides",
     request_body = OverrideDef, params(("zone" = Name, Path, description = "The zone's name")),
     responses(
-        (status = 201, description = "Added", body = OverrideDef),
+        (status = 201, description = "Added", body = OverrideDef, headers(("Location" = String, description = "Where the new object is"))),
         (status = 404, description = "No such secondary zone", body = ErrorBody),
         (status = 409, description = "The zone has an override of that name and type, or the name is not in the zone", body = ErrorBody),
     ))]
@@ -283,10 +286,16 @@ pub async fn add_override(
     State(api): State<Api>,
     Path(zone): Path<String>,
     Body(def): Body<OverrideDef>,
-) -> ApiResult<(StatusCode, Json<OverrideDef>)> {
+) -> ApiResult<Created<OverrideDef>> {
     let zone = parse_name("zone", &zone)?;
     api.secondaries.set_override(&zone, def.clone(), false)?;
-    Ok((StatusCode::CREATED, Json(def)))
+    let path = format!(
+        "/zones/{}/overrides/{}/{}",
+        segment(&zone.to_string()),
+        segment(&def.name.to_string()),
+        def.rtype
+    );
+    Ok(created(path, def))
 }
 
 /// Replaces an override's records.
