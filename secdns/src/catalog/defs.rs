@@ -246,8 +246,8 @@ pub struct OverrideDef {
     #[serde(default = "default_override_ttl")]
     #[schema(minimum = 0, maximum = 2147483647, default = 300)]
     pub ttl: u32,
-    /// Addresses (A, AAAA) or the one target name (CNAME).
-    #[schema(min_items = 1, max_items = 64)]
+    /// Addresses (A, AAAA) or the one target name (CNAME), each once.
+    #[schema(value_type = std::collections::BTreeSet<String>, min_items = 1, max_items = 64)]
     pub data: Vec<String>,
 }
 

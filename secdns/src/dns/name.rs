@@ -406,29 +406,13 @@ impl fmt::Debug for Name {
     }
 }
 
-/// The longest name text [`Name::from_str`] reads, a trailing dot aside.
-pub const MAX_NAME_TEXT: usize = 253;
-
-/// Whether `s` ends in a dot that is not escaped (`a\.` ends in a label holding a dot).
-fn ends_in_dot(s: &str) -> bool {
-    s.strip_suffix('.')
-        .is_some_and(|rest| rest.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 0)
-}
-
 impl std::str::FromStr for Name {
     type Err = String;
 
     /// Parses an absolute name in presentation format; a missing trailing dot is allowed.
-    /// The text is at most [`MAX_NAME_TEXT`] characters besides the trailing dot: what fits
-    /// 255 octets unescaped, so that the API's document can state the limit exactly.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.is_empty() {
             return Err("a domain name cannot be empty (the root is \".\")".into());
-        }
-        if s.len() > MAX_NAME_TEXT && !(s.len() == MAX_NAME_TEXT + 1 && ends_in_dot(s)) {
-            return Err(format!(
-                "bad domain name {s:?}: longer than {MAX_NAME_TEXT} characters"
-            ));
         }
         // domain takes the text as absolute whether or not it ends in a dot.
         let parsed: domain::base::Name<Vec<u8>> = s

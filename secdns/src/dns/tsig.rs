@@ -149,8 +149,9 @@ impl fmt::Debug for Key {
 }
 
 pub fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
+    // Spaces or a newline around it, as a secret pasted from a file or a TOML block has.
     let bytes = base64::engine::general_purpose::STANDARD
-        .decode(secret)
+        .decode(secret.trim_matches(|c: char| c.is_ascii_whitespace()))
         .map_err(|e| format!("TSIG secret is not valid base64: {e}"))?;
     if bytes.is_empty() {
         return Err("TSIG secret is empty".into());
@@ -159,10 +160,10 @@ pub fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
 }
 
 /// A TSIG secret as [`decode_secret`] reads it, for the API's document: canonical base64
-/// (padded, no stray bits in the last character), not empty.
+/// (padded, no stray bits in the last character), not empty, ASCII white space around it.
 pub struct SecretText;
 
-const SECRET_PATTERN: &str = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)$";
+const SECRET_PATTERN: &str = "^[\\t\\n\\f\\r ]*(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)[\\t\\n\\f\\r ]*$";
 
 impl utoipa::PartialSchema for SecretText {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
@@ -544,7 +545,7 @@ mod tests {
     #[test]
     fn the_secret_pattern_is_the_decoder() {
         let pattern = regex::Regex::new(SECRET_PATTERN).unwrap();
-        let alphabet: Vec<char> = "AQgwBEz09+/=== \n".chars().collect();
+        let alphabet: Vec<char> = "AQgwBEz09+/=== \n\t\u{a0}".chars().collect();
         let mut draws = crate::text_forms::Draws::new(0x51_7cc1_b727_220a_u64);
         let mut texts: Vec<String> = (0..100_000).map(|_| draws.text(&alphabet, 13)).collect();
         texts.extend((0..40).map(|len| encode_secret(&vec![0xa5; len])));

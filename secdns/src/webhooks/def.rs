@@ -28,10 +28,23 @@ pub struct WebhookDef {
 /// The longest URL taken.
 const MAX_URL: usize = 2048;
 
-/// `host[:port]` and then a path, query or fragment: a host of letters, digits, `.` and `-`,
-/// or an IPv6 address in brackets; a port of 1 to 5 digits; printable ASCII after it.
+/// `[userinfo@]host[:port]` and then a path, query or fragment: userinfo of RFC 3986's
+/// characters (ureq sends it as basic authentication); a host of letters, digits, `.`, `-`
+/// and `_`, or an IPv6 address in brackets; a port from 1 to 65535; printable ASCII after it.
 fn usable_after_scheme(rest: &str) -> bool {
     let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    let authority = match authority.split_once('@') {
+        Some((userinfo, host_and_port)) => {
+            let userinfo_ok = userinfo
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:%".contains(&b));
+            if !userinfo_ok {
+                return false;
+            }
+            host_and_port
+        }
+        None => authority,
+    };
     let (host, port) = match authority.strip_prefix('[') {
         Some(bracketed) => match bracketed.split_once(']') {
             Some((v6, port)) => (v6.parse::<std::net::Ipv6Addr>().is_ok(), port),
@@ -41,13 +54,15 @@ fn usable_after_scheme(rest: &str) -> bool {
             let (host, port) = authority.split_at(authority.find(':').unwrap_or(authority.len()));
             let named = host
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'));
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
             (!host.is_empty() && named, port)
         }
     };
     let port = port.is_empty()
         || port.strip_prefix(':').is_some_and(|digits| {
-            (1..=5).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+            !digits.starts_with('0')
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && digits.parse::<u16>().is_ok()
         });
     host && port && tail.bytes().all(|b| b.is_ascii_graphic())
 }
@@ -55,9 +70,13 @@ fn usable_after_scheme(rest: &str) -> bool {
 /// What [`WebhookDef::problem`] takes for a URL, for the API's document.
 pub struct WebhookUrl;
 
+/// 1 to 65535, no leading zero.
+const PORT: &str =
+    "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})";
+
 fn url_pattern() -> String {
     format!(
-        r"^https?://(?:[A-Za-z0-9.-]+|\[{}\])(?::[0-9]{{1,5}})?(?:[/?#][!-~]*)?$",
+        r"^https?://(?:[A-Za-z0-9._~!$&'()*+,;=:%-]*@)?(?:[A-Za-z0-9._-]+|\[{}\])(?::{PORT})?(?:[/?#][!-~]*)?$",
         ipv6_pattern()
     )
 }
@@ -150,7 +169,7 @@ mod tests {
     #[test]
     fn the_url_pattern_is_the_check() {
         let pattern = regex::Regex::new(&url_pattern()).unwrap();
-        let alphabet: Vec<char> = "ab1.-:[]/?#% 9f::".chars().collect();
+        let alphabet: Vec<char> = "ab1.-:[]/?#% 9f::@_0".chars().collect();
         let mut draws = crate::text_forms::Draws::new(0x2f6b_3c1d_94e5_a7b3_u64);
         let mut urls: Vec<String> = (0..100_000)
             .map(|_| {
@@ -168,6 +187,13 @@ mod tests {
                 "http://a:123456/",
                 "http://a:/",
                 "https://a b/",
+                "https://user:token@hooks.example.net/x",
+                "http://receiver_1:8080/",
+                "http://a:65535/",
+                "http://a:65536/",
+                "http://a:0/",
+                "http://a:080/",
+                "http://u@v@a/",
             ]
             .map(String::from),
         );

@@ -140,8 +140,11 @@ pub(super) fn created<T>(path: String, object: T) -> Created<T> {
 }
 
 /// `text` as one segment of a path: percent-encoded but for what RFC 3986 lets a segment
-/// hold as it is.
+/// hold as it is, and never `.` or `..`, which a client would resolve away (the root zone).
 pub(super) fn segment(text: &str) -> String {
+    if text.bytes().all(|b| b == b'.') {
+        return "%2E".repeat(text.len());
+    }
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         match byte {

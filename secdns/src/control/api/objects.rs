@@ -11,7 +11,7 @@ use crate::{
         Name,
         tsig::{self, Algorithm},
     },
-    text_forms::Handle,
+    text_forms::{Handle, is_handle},
     webhooks::WebhookDef,
 };
 
@@ -194,10 +194,23 @@ async fn list<T: Named>(State(api): State<Api>) -> ApiResult<Json<Vec<Listing<T>
     Ok(Json(catalog.all::<T>().map(Listing::of).collect()))
 }
 
+/// A path's name of a peer or webhook: a malformed one is refused, not looked up.
+fn handle(name: &str) -> ApiResult<&str> {
+    if is_handle(name) {
+        Ok(name)
+    } else {
+        Err(ApiError::invalid(
+            "name",
+            format!("{name:?}: use 1 to 63 letters, digits, '-', '_' or '.'"),
+        ))
+    }
+}
+
 async fn show<T: Named>(
     State(api): State<Api>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Listing<T>>> {
+    let name = handle(&name)?.to_owned();
     let catalog = api.secondaries.catalog();
     let object = catalog
         .get::<T>(&name)
@@ -220,7 +233,7 @@ async fn replace<T: Named>(
     Path(name): Path<String>,
     Body(def): Body<T>,
 ) -> ApiResult<Json<Listing<T>>> {
-    same_name(&name, def.name())?;
+    same_name(handle(&name)?, def.name())?;
     api.secondaries.change(|c| c.replace(def.clone()))?;
     Ok(Json(made(def)))
 }
@@ -229,6 +242,7 @@ async fn remove<T: Named>(
     State(api): State<Api>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
+    let name = handle(&name)?.to_owned();
     api.secondaries.change(|c| c.remove::<T>(&name))?;
     Ok(StatusCode::NO_CONTENT)
 }
