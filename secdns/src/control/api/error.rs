@@ -128,9 +128,78 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 
 /// Parses `bytes` as `T`; an error names the field (`peers[2]`, `name`) and what is wrong.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::invalid(".", format!("the body is not one JSON value: {e}")))?;
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let Strict(value) = serde_path_to_error::deserialize(&mut deserializer).map_err(named_field)?;
+    deserializer
+        .end()
+        .map_err(|e| ApiError::invalid(".", format!("trailing data after the JSON value: {e}")))?;
     from_value(value)
+}
+
+/// A JSON value in which no object gives a key twice (serde_json's `Value` keeps the last;
+/// a struct refuses the second, as the API always did).
+struct Strict(serde_json::Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "duplicate field `{key}`"
+                )));
+            }
+            let Strict(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(object.into())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(items.into())
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
+        Ok(text.into())
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
+        Ok(b.into())
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
+        Ok(n.into())
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+        Ok(n.into())
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<Self::Value, E> {
+        Ok(n.into())
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
 }
 
 /// `value`, a request body, as `T`. Bodies are objects (serde would also take a struct's
@@ -141,20 +210,29 @@ pub fn from_value<T: DeserializeOwned>(mut value: serde_json::Value) -> ApiResul
         return Err(ApiError::invalid(".", "the body must be a JSON object"));
     }
     whole_numbers_as_integers(&mut value);
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let message = e.inner().to_string();
-        let path = e.path().to_string();
-        // serde names a missing field in the message, at the path of its parent.
-        let named = message
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.split('`').next());
-        let field = match (named, path.as_str()) {
-            (Some(name), "." | "") => name.to_owned(),
-            (Some(name), parent) => format!("{parent}.{name}"),
-            (None, path) => path.to_owned(),
-        };
-        ApiError::invalid(field, message)
-    })
+    serde_path_to_error::deserialize(value).map_err(named_field)
+}
+
+/// A refused body, answered with the field at fault.
+fn named_field<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> ApiError {
+    let message = e.inner().to_string();
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_owned();
+    let path = e.path().to_string();
+    // serde names a missing (or repeated) field in the message, at the path of its parent.
+    let named = ["missing field `", "duplicate field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split('`').next());
+    let field = match (named, path.as_str()) {
+        (Some(name), "." | "") => name.to_owned(),
+        (Some(name), parent) => format!("{parent}.{name}"),
+        (None, path) => path.to_owned(),
+    };
+    ApiError::invalid(field, message)
 }
 
 fn whole_numbers_as_integers(value: &mut serde_json::Value) {
@@ -208,6 +286,8 @@ mod tests {
         assert_eq!(field.as_deref(), Some("."));
         let (field, _) = field_of(r#"{"name": "p", "address": "192.0.2.1", "port": 53.5}"#);
         assert_eq!(field.as_deref(), Some("port"));
+        let (field, message) = field_of(r#"{"name": "p", "address": "192.0.2.1", "name": "q"}"#);
+        assert_eq!(field.as_deref(), Some("name"), "{message}");
         let whole = parse::<PeerDef>(br#"{"name": "p", "address": "192.0.2.1", "port": 5.3e1}"#);
         assert_eq!(whole.map(|p| p.port).ok(), Some(53));
     }
