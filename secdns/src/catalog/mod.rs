@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use defs::{
     MAX_OVERRIDES_PER_ZONE, MAX_PEERS_PER_ZONE, MAX_WEBHOOKS, OverrideDef, OverrideType, PeerDef,
-    SecondaryDef, TsigKeyDef,
+    SecondaryDef, TsigKeyDef, check_handle,
 };
 pub use refused::{Refused, RefusedKind};
 pub use table::Object;

@@ -5,13 +5,13 @@ use super::prelude::*;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    catalog::{Object, Origin, PeerDef, TsigKeyDef},
+    catalog::{Object, Origin, PeerDef, TsigKeyDef, check_handle},
     control::{KeyChange, KeyListing, Listing, MASKED, NewKey, PeerListing, WebhookListing},
     dns::{
         Name,
         tsig::{self, Algorithm},
     },
-    text_forms::{Handle, is_handle},
+    text_forms::Handle,
     webhooks::WebhookDef,
 };
 
@@ -195,22 +195,16 @@ async fn list<T: Named>(State(api): State<Api>) -> ApiResult<Json<Vec<Listing<T>
 }
 
 /// A path's name of a peer or webhook: a malformed one is refused, not looked up.
-fn handle(name: &str) -> ApiResult<&str> {
-    if is_handle(name) {
-        Ok(name)
-    } else {
-        Err(ApiError::invalid(
-            "name",
-            format!("{name:?}: use 1 to 63 letters, digits, '-', '_' or '.'"),
-        ))
-    }
+fn handle<T: Named>(name: &str) -> ApiResult<&str> {
+    check_handle(T::WHAT, name)?;
+    Ok(name)
 }
 
 async fn show<T: Named>(
     State(api): State<Api>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Listing<T>>> {
-    let name = handle(&name)?.to_owned();
+    let name = handle::<T>(&name)?.to_owned();
     let catalog = api.secondaries.catalog();
     let object = catalog
         .get::<T>(&name)
@@ -233,7 +227,7 @@ async fn replace<T: Named>(
     Path(name): Path<String>,
     Body(def): Body<T>,
 ) -> ApiResult<Json<Listing<T>>> {
-    same_name(handle(&name)?, def.name())?;
+    same_name(handle::<T>(&name)?, def.name())?;
     api.secondaries.change(|c| c.replace(def.clone()))?;
     Ok(Json(made(def)))
 }
@@ -242,7 +236,7 @@ async fn remove<T: Named>(
     State(api): State<Api>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let name = handle(&name)?.to_owned();
+    let name = handle::<T>(&name)?.to_owned();
     api.secondaries.change(|c| c.remove::<T>(&name))?;
     Ok(StatusCode::NO_CONTENT)
 }

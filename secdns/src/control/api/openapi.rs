@@ -19,8 +19,11 @@ use serde_json::json;
 use super::error::ErrorBody;
 use crate::webhooks::event::Event;
 use crate::{
+    catalog::{OverrideDef, PeerDef},
+    control::KeyChange,
     dns::Name,
     text_forms::{ipv4_pattern, ipv6_pattern},
+    webhooks::WebhookDef,
 };
 
 #[derive(OpenApi)]
@@ -137,7 +140,7 @@ fn between_fields(components: &mut Components) {
     let name = Ref::from_schema_name(Name::name());
     let rules = [
         (
-            "Override",
+            OverrideDef::name(),
             "anyOf",
             json!([
                 {"properties": {"type": {"const": "A"}, "data": {"items": {"pattern": v4}}}},
@@ -146,7 +149,7 @@ fn between_fields(components: &mut Components) {
             ]),
         ),
         (
-            "Peer",
+            PeerDef::name(),
             "anyOf",
             json!([
                 {"not": {"required": ["source"]}},
@@ -156,7 +159,7 @@ fn between_fields(components: &mut Components) {
             ]),
         ),
         (
-            "TsigKeyChange",
+            KeyChange::name(),
             "not",
             json!({
                 "required": ["secret", "generate"],
@@ -164,7 +167,7 @@ fn between_fields(components: &mut Components) {
             }),
         ),
         (
-            "Webhook",
+            WebhookDef::name(),
             "dependentSchemas",
             json!({"ca_file": {"anyOf": [
                 {"properties": {"ca_file": {"type": "null"}}},
@@ -173,7 +176,7 @@ fn between_fields(components: &mut Components) {
         ),
     ];
     for (name, keyword, rule) in rules {
-        if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name) {
+        if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name.as_ref()) {
             let extensions = object.extensions.get_or_insert_default();
             extensions.insert(keyword.into(), rule);
         }
