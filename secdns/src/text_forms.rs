@@ -13,6 +13,38 @@ use utoipa::{
     },
 };
 
+/// Implements `ToSchema` for `$type`: `$schema` under the name `$name` in the document.
+macro_rules! named_schema {
+    ($type:ty, $name:literal, $schema:expr) => {
+        impl utoipa::PartialSchema for $type {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+                $schema
+            }
+        }
+
+        impl utoipa::ToSchema for $type {
+            fn name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+        }
+    };
+}
+pub(crate) use named_schema;
+
+/// A string of `pattern`, at most `max_length` characters where the pattern cannot say it.
+pub fn string_schema(
+    pattern: impl Into<String>,
+    max_length: Option<usize>,
+    description: &str,
+) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(pattern))
+        .max_length(max_length)
+        .description(Some(description))
+        .into()
+}
+
 /// The name of a peer or a webhook: a handle, not a domain name.
 pub struct Handle;
 
@@ -27,46 +59,32 @@ pub fn is_handle(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-impl PartialSchema for Handle {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .pattern(Some(HANDLE_PATTERN))
-            .description(Some("1 to 63 letters, digits, '-', '_' or '.'"))
-            .into()
-    }
-}
-
-impl ToSchema for Handle {
-    fn name() -> Cow<'static, str> {
-        "Handle".into()
-    }
-}
+named_schema!(
+    Handle,
+    "Handle",
+    string_schema(
+        HANDLE_PATTERN,
+        None,
+        "1 to 63 letters, digits, '-', '_' or '.'"
+    )
+);
 
 /// An IPv4 or IPv6 address, as `std::net::IpAddr` reads it.
 pub struct IpAddress;
 
-impl PartialSchema for IpAddress {
-    fn schema() -> RefOr<Schema> {
-        let form = |format| {
-            ObjectBuilder::new()
-                .schema_type(SchemaType::Type(Type::String))
-                .format(Some(SchemaFormat::KnownFormat(format)))
-        };
-        // anyOf: a validator that takes formats as annotations finds both forms match.
-        AnyOfBuilder::new()
-            .item(form(KnownFormat::Ipv4))
-            .item(form(KnownFormat::Ipv6))
-            .description(Some("An IPv4 or IPv6 address"))
-            .into()
-    }
-}
-
-impl ToSchema for IpAddress {
-    fn name() -> Cow<'static, str> {
-        "IpAddress".into()
-    }
-}
+named_schema!(IpAddress, "IpAddress", {
+    let form = |format| {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::String))
+            .format(Some(SchemaFormat::KnownFormat(format)))
+    };
+    // anyOf: a validator that takes formats as annotations finds both forms match.
+    AnyOfBuilder::new()
+        .item(form(KnownFormat::Ipv4))
+        .item(form(KnownFormat::Ipv6))
+        .description(Some("An IPv4 or IPv6 address"))
+        .into()
+});
 
 /// An address a peer can have: not unspecified (`0.0.0.0`, `::`) nor multicast.
 pub struct PeerAddress;

@@ -1,30 +1,21 @@
 //! The numeric codes secdns uses (RFC 1035, 6891 and friends), from `domain`'s IANA
 //! registries where it has them, so that each is written once.
 
-use domain::base::iana::{ExtendedErrorCode, OptionCode, Rcode, TsigRcode};
+use domain::base::iana::{ExtendedErrorCode, OptionCode};
+
+/// `pub const NAME: int = Registry::NAME.to_int();` for each name: the number is domain's.
+macro_rules! registered {
+    ($registry:ident -> $int:ty: $($name:ident),+ $(,)?) => {
+        $(pub const $name: $int = domain::base::iana::$registry::$name.to_int();)+
+    };
+}
 
 pub mod rtype {
-    pub const A: u16 = 1;
-    pub const NS: u16 = 2;
-    pub const CNAME: u16 = 5;
-    pub const SOA: u16 = 6;
-    pub const PTR: u16 = 12;
-    pub const MX: u16 = 15;
-    pub const TXT: u16 = 16;
-    pub const AAAA: u16 = 28;
-    pub const SRV: u16 = 33;
-    pub const DS: u16 = 43;
-    pub const DNAME: u16 = 39;
+    registered!(Rtype -> u16:
+        A, NS, CNAME, SOA, PTR, MX, TXT, AAAA, SRV, DS, DNAME, RRSIG, NSEC, DNSKEY, NSEC3,
+        NSEC3PARAM, TSIG, IXFR, AXFR, ANY);
+    /// Shared with the XDP program, which reads and writes it too.
     pub const OPT: u16 = secdns_common::TYPE_OPT;
-    pub const RRSIG: u16 = 46;
-    pub const NSEC: u16 = 47;
-    pub const DNSKEY: u16 = 48;
-    pub const NSEC3: u16 = 50;
-    pub const NSEC3PARAM: u16 = 51;
-    pub const TSIG: u16 = 250;
-    pub const IXFR: u16 = 251;
-    pub const AXFR: u16 = 252;
-    pub const ANY: u16 = 255;
 }
 
 pub mod class {
@@ -33,14 +24,8 @@ pub mod class {
 }
 
 pub mod rcode {
-    pub const NOERROR: u8 = 0;
-    pub const FORMERR: u8 = 1;
-    pub const SERVFAIL: u8 = 2;
-    pub const NXDOMAIN: u8 = 3;
-    pub const NOTIMP: u8 = 4;
-    pub const REFUSED: u8 = 5;
-    pub const YXDOMAIN: u8 = super::Rcode::YXDOMAIN.to_int();
-    pub const NOTAUTH: u8 = 9;
+    registered!(Rcode -> u8:
+        NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, YXDOMAIN, NOTAUTH);
     /// Extended RCODE 16: the upper eight bits (1) go in the OPT record.
     pub const BADVERS_UPPER: u8 = 1;
 }
@@ -63,12 +48,7 @@ pub fn rcode_name(code: u16) -> String {
 
 /// The error field of a TSIG record (RFC 8945 §3), carried in its RDATA.
 pub mod tsig_error {
-    use super::TsigRcode;
-
-    pub const BADSIG: u16 = TsigRcode::BADSIG.to_int();
-    pub const BADKEY: u16 = TsigRcode::BADKEY.to_int();
-    pub const BADTIME: u16 = TsigRcode::BADTIME.to_int();
-    pub const BADTRUNC: u16 = TsigRcode::BADTRUNC.to_int();
+    registered!(TsigRcode -> u16: BADSIG, BADKEY, BADTIME, BADTRUNC);
 }
 
 /// EDNS option codes (RFC 6891 §6.1.2).

@@ -2,14 +2,10 @@
 //! `Name::from_str` reads (RFC 1035 §5.1 escapes, labels of 63 octets), with or without the
 //! trailing dot. The test below runs the pattern against the parser.
 
-use std::borrow::Cow;
-
-use utoipa::{
-    PartialSchema, ToSchema,
-    openapi::{ObjectBuilder, OneOfBuilder, RefOr, Schema, Type},
-};
+use utoipa::openapi::{ObjectBuilder, OneOfBuilder, Type};
 
 use super::name::Name;
+use crate::text_forms::named_schema;
 
 /// One octet of a label: a printable character other than `.` and `\`, a decimal escape up
 /// to `\255`, or `\` before another printable character (not a digit). Characters by code,
@@ -34,32 +30,24 @@ fn absolute_pattern() -> String {
     format!(r"^(?:(?:{}\.)+|\.)$", label())
 }
 
-/// No length: the limit is 255 octets in wire form, and an escape (`\\065`) is one octet
-/// in four characters, which a pattern cannot count across labels. The description says it.
-impl PartialSchema for Name {
-    fn schema() -> RefOr<Schema> {
-        let form = |pattern: String| {
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .pattern(Some(pattern))
-        };
-        OneOfBuilder::new()
-            .item(form(relative_pattern()))
-            .item(form(absolute_pattern()))
-            .description(Some(
-                "A domain name in presentation format (RFC 1035 §5.1: `\\.`, `\\DDD` escapes), \
-                 absolute with or without the trailing dot; at most 255 octets in wire form \
-                 (253 characters when nothing is escaped)",
-            ))
-            .into()
-    }
-}
-
-impl ToSchema for Name {
-    fn name() -> Cow<'static, str> {
-        "DomainName".into()
-    }
-}
+// No length: the limit is 255 octets in wire form, and an escape (`\\065`) is one octet
+// in four characters, which a pattern cannot count across labels. The description says it.
+named_schema!(Name, "DomainName", {
+    let form = |pattern: String| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(pattern))
+    };
+    OneOfBuilder::new()
+        .item(form(relative_pattern()))
+        .item(form(absolute_pattern()))
+        .description(Some(
+            "A domain name in presentation format (RFC 1035 §5.1: `\\.`, `\\DDD` escapes), \
+             absolute with or without the trailing dot; at most 255 octets in wire form \
+             (253 characters when nothing is escaped)",
+        ))
+        .into()
+});
 
 #[cfg(test)]
 mod tests {

@@ -10,6 +10,7 @@ use super::message::TsigRecord;
 pub use crate::dns::codes::tsig_error::{BADKEY, BADSIG, BADTIME, BADTRUNC};
 use crate::{
     dns::{Name, codes::rtype},
+    text_forms::{named_schema, string_schema},
     unix_time,
 };
 
@@ -41,22 +42,16 @@ impl<'de> serde::Deserialize<'de> for Algorithm {
     }
 }
 
-/// The names [`Algorithm::as_str`] gives, as the API's document lists them.
-impl utoipa::PartialSchema for Algorithm {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
-        utoipa::openapi::schema::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::Type::String)
-            .enum_values(Some(Algorithm::ALL.map(Algorithm::as_str)))
-            .description(Some("A TSIG algorithm (RFC 8945)"))
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for Algorithm {
-    fn name() -> std::borrow::Cow<'static, str> {
-        "TsigAlgorithm".into()
-    }
-}
+// The names `Algorithm::as_str` gives, as the API's document lists them.
+named_schema!(
+    Algorithm,
+    "TsigAlgorithm",
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(Algorithm::ALL.map(Algorithm::as_str)))
+        .description(Some("A TSIG algorithm (RFC 8945)"))
+        .into()
+);
 
 impl Algorithm {
     pub const ALL: [Algorithm; 6] = [
@@ -165,23 +160,15 @@ pub struct SecretText;
 
 const SECRET_PATTERN: &str = "^[\\t\\n\\f\\r ]*(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)[\\t\\n\\f\\r ]*$";
 
-impl utoipa::PartialSchema for SecretText {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
-        utoipa::openapi::schema::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::Type::String)
-            .pattern(Some(SECRET_PATTERN))
-            .description(Some(
-                "A TSIG secret in base64, as tsig-keygen and keymgr print it",
-            ))
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for SecretText {
-    fn name() -> std::borrow::Cow<'static, str> {
-        "TsigSecret".into()
-    }
-}
+named_schema!(
+    SecretText,
+    "TsigSecret",
+    string_schema(
+        SECRET_PATTERN,
+        None,
+        "A TSIG secret in base64, as tsig-keygen and keymgr print it",
+    )
+);
 
 pub fn encode_secret(secret: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(secret)

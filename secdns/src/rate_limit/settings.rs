@@ -13,7 +13,7 @@ use secdns_common::rrl::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::text_forms::{ipv4_pattern, ipv6_pattern};
+use crate::text_forms::{ipv4_pattern, ipv6_pattern, named_schema, string_schema};
 
 /// Response rate limiting (RRL) of UDP responses, in the kernel and in userspace alike.
 /// Without `[rrl]` in the config, nothing is limited.
@@ -202,25 +202,16 @@ fn prefix_pattern() -> String {
     format!("^(?:{v4}(?:/{v4_len})?|{v6}(?:/{v6_len})?)$")
 }
 
-impl utoipa::PartialSchema for Prefix {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::Type::String)
-            .pattern(Some(prefix_pattern()))
-            .max_length(Some(MAX_PREFIX_TEXT))
-            .description(Some(
-                "An address prefix, such as 192.0.2.0/24 or 2001:db8::/32; an address alone is \
-                 all its bits",
-            ))
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for Prefix {
-    fn name() -> std::borrow::Cow<'static, str> {
-        "AddressPrefix".into()
-    }
-}
+named_schema!(
+    Prefix,
+    "AddressPrefix",
+    string_schema(
+        prefix_pattern(),
+        Some(MAX_PREFIX_TEXT),
+        "An address prefix, such as 192.0.2.0/24 or 2001:db8::/32; an address alone is all \
+         its bits",
+    )
+);
 
 impl fmt::Display for Prefix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

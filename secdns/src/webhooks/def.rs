@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::event::EventKind;
-use crate::text_forms::{Handle, ipv6_pattern};
+use crate::text_forms::{Handle, ipv6_pattern, named_schema, string_schema};
 
 /// Where notifications are POSTed: each event as an `Event` object in JSON.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -81,25 +81,16 @@ fn url_pattern() -> String {
     )
 }
 
-impl utoipa::PartialSchema for WebhookUrl {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::Type::String)
-            .pattern(Some(url_pattern()))
-            .max_length(Some(MAX_URL))
-            .description(Some(
-                "https://host[:port]/path (or http://): a host name or address ([IPv6] in \
-                 brackets), and printable ASCII (percent-encoded) after it",
-            ))
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for WebhookUrl {
-    fn name() -> std::borrow::Cow<'static, str> {
-        "WebhookUrl".into()
-    }
-}
+named_schema!(
+    WebhookUrl,
+    "WebhookUrl",
+    string_schema(
+        url_pattern(),
+        Some(MAX_URL),
+        "https://host[:port]/path (or http://): a host name or address ([IPv6] in brackets), \
+         and printable ASCII (percent-encoded) after it",
+    )
+);
 
 impl WebhookDef {
     /// What is wrong with the definition, if anything: (the field, why). Its name is the
