@@ -30,10 +30,11 @@ fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Columns padded to their widest cell; the last column is not padded.
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+/// A row of cells for each item; columns padded to their widest cell, the last one not.
+pub fn table<T>(headers: &[&str], items: &[T], row: impl Fn(&T) -> Vec<String>) -> String {
+    let rows: Vec<Vec<String>> = items.iter().map(row).collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for row in rows {
+    for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
@@ -51,7 +52,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         text.trim_end().to_owned() + "\n"
     };
     let mut text = line(headers.to_vec());
-    for row in rows {
+    for row in &rows {
         text.push_str(&line(row.iter().map(String::as_str).collect()));
     }
     text
@@ -183,42 +184,32 @@ impl Cli {
     pub fn tsig_list(&self) -> anyhow::Result<()> {
         let keys: Vec<KeyListing> = self.client.get("/tsigs")?;
         self.show(keys, |keys| {
-            let rows: Vec<Vec<String>> = keys
-                .iter()
-                .map(|k| {
-                    vec![
-                        k.name.to_string(),
-                        k.algorithm.to_string(),
-                        k.origin.to_string(),
-                    ]
-                })
-                .collect();
-            table(&["NAME", "ALGORITHM", "ORIGIN"], &rows)
+            table(&["NAME", "ALGORITHM", "ORIGIN"], keys, |k| {
+                vec![
+                    k.name.to_string(),
+                    k.algorithm.to_string(),
+                    k.origin.to_string(),
+                ]
+            })
         })
     }
 
     fn peer_rows(peers: &[PeerListing]) -> String {
-        let rows: Vec<Vec<String>> = peers
-            .iter()
-            .map(|listing| {
-                let (peer, origin) = (&listing.object, listing.origin);
-                vec![
-                    peer.name.clone(),
-                    peer.address.to_string(),
-                    peer.port.to_string(),
-                    if peer.ixfr { "yes" } else { "no" }.into(),
-                    or_dash(peer.tsig.as_ref()),
-                    or_dash(peer.source),
-                    origin.to_string(),
-                ]
-            })
-            .collect();
-        table(
-            &[
-                "NAME", "ADDRESS", "PORT", "IXFR", "TSIG", "SOURCE", "ORIGIN",
-            ],
-            &rows,
-        )
+        let headers = [
+            "NAME", "ADDRESS", "PORT", "IXFR", "TSIG", "SOURCE", "ORIGIN",
+        ];
+        table(&headers, peers, |listing| {
+            let (peer, origin) = (&listing.object, listing.origin);
+            vec![
+                peer.name.clone(),
+                peer.address.to_string(),
+                peer.port.to_string(),
+                if peer.ixfr { "yes" } else { "no" }.into(),
+                or_dash(peer.tsig.as_ref()),
+                or_dash(peer.source),
+                origin.to_string(),
+            ]
+        })
     }
 
     pub fn peer_add(&self, def: PeerDef, replace: bool) -> anyhow::Result<()> {
@@ -253,19 +244,16 @@ impl Cli {
     pub fn zone_list(&self) -> anyhow::Result<()> {
         let zones: Vec<ZoneSummary> = self.client.get("/zones")?;
         self.show(zones, |zones| {
-            let rows: Vec<Vec<String>> = zones
-                .iter()
-                .map(|z| {
-                    vec![
-                        z.name.clone(),
-                        z.kind.to_string(),
-                        or_dash(z.serial),
-                        z.records.to_string(),
-                        if z.serving { "yes" } else { "no (SERVFAIL)" }.into(),
-                    ]
-                })
-                .collect();
-            table(&["ZONE", "KIND", "SERIAL", "RECORDS", "SERVING"], &rows)
+            let headers = ["ZONE", "KIND", "SERIAL", "RECORDS", "SERVING"];
+            table(&headers, zones, |z| {
+                vec![
+                    z.name.clone(),
+                    z.kind.to_string(),
+                    or_dash(z.serial),
+                    z.records.to_string(),
+                    if z.serving { "yes" } else { "no (SERVFAIL)" }.into(),
+                ]
+            })
         })
     }
 
@@ -296,18 +284,14 @@ impl Cli {
     }
 
     fn override_rows(overrides: &[OverrideDef]) -> String {
-        let rows: Vec<Vec<String>> = overrides
-            .iter()
-            .map(|o| {
-                vec![
-                    o.name.to_string(),
-                    o.rtype.to_string(),
-                    o.ttl.to_string(),
-                    o.data.join(" "),
-                ]
-            })
-            .collect();
-        table(&["NAME", "TYPE", "TTL", "DATA"], &rows)
+        table(&["NAME", "TYPE", "TTL", "DATA"], overrides, |o| {
+            vec![
+                o.name.to_string(),
+                o.rtype.to_string(),
+                o.ttl.to_string(),
+                o.data.join(" "),
+            ]
+        })
     }
 
     pub fn override_add(&self, zone: &Name, def: OverrideDef, replace: bool) -> anyhow::Result<()> {
@@ -328,25 +312,21 @@ impl Cli {
     }
 
     fn webhook_rows(hooks: &[WebhookListing]) -> String {
-        let rows: Vec<Vec<String>> = hooks
-            .iter()
-            .map(|listing| {
-                let (webhook, origin) = (&listing.object, listing.origin);
-                let events = if webhook.events.is_empty() {
-                    "all".to_string()
-                } else {
-                    let names: Vec<&str> = webhook.events.iter().map(|e| e.as_str()).collect();
-                    names.join(",")
-                };
-                vec![
-                    webhook.name.clone(),
-                    webhook.url.clone(),
-                    events,
-                    origin.to_string(),
-                ]
-            })
-            .collect();
-        table(&["NAME", "URL", "EVENTS", "ORIGIN"], &rows)
+        table(&["NAME", "URL", "EVENTS", "ORIGIN"], hooks, |listing| {
+            let (webhook, origin) = (&listing.object, listing.origin);
+            let events = if webhook.events.is_empty() {
+                "all".to_string()
+            } else {
+                let names: Vec<&str> = webhook.events.iter().map(|e| e.as_str()).collect();
+                names.join(",")
+            };
+            vec![
+                webhook.name.clone(),
+                webhook.url.clone(),
+                events,
+                origin.to_string(),
+            ]
+        })
     }
 
     pub fn webhook_add(&self, def: WebhookDef, replace: bool) -> anyhow::Result<()> {
@@ -408,28 +388,21 @@ fn zone_status_text(status: &ZoneStatus) -> String {
     }
     let mut text = lines.join("\n") + "\n";
     if !status.peers.is_empty() {
-        let rows: Vec<Vec<String>> = status
-            .peers
-            .iter()
-            .map(|p| {
-                vec![
-                    p.name.clone(),
-                    p.address.clone(),
-                    when(p.last_contact),
-                    or_dash(p.last_serial),
-                    match (&p.last_result, &p.last_error) {
-                        (_, Some(e)) => format!("failed: {e}"),
-                        (Some(r), None) => r.clone(),
-                        (None, None) => "-".into(),
-                    },
-                ]
-            })
-            .collect();
+        let headers = ["PEER", "ADDRESS", "LAST CONTACT", "SERIAL", "RESULT"];
         text.push('\n');
-        text.push_str(&table(
-            &["PEER", "ADDRESS", "LAST CONTACT", "SERIAL", "RESULT"],
-            &rows,
-        ));
+        text.push_str(&table(&headers, &status.peers, |p| {
+            vec![
+                p.name.clone(),
+                p.address.clone(),
+                when(p.last_contact),
+                or_dash(p.last_serial),
+                match (&p.last_result, &p.last_error) {
+                    (_, Some(e)) => format!("failed: {e}"),
+                    (Some(r), None) => r.clone(),
+                    (None, None) => "-".into(),
+                },
+            ]
+        }));
     }
     text
 }

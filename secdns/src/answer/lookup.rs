@@ -190,32 +190,22 @@ impl<'a> Builder<'a> {
         let Ok(name) = Name::from_wire(name) else {
             return;
         };
-        if let Some(node) = zone.nsec_covering(&name)
-            && let Some(nsec) = node.rrset(rtype::NSEC)
-        {
-            self.add(
-                Section::Authority,
-                Cow::Borrowed(node.owner()),
-                node,
-                nsec,
-                None,
-            );
-        }
+        self.authority_record(zone.nsec_covering(&name), rtype::NSEC);
     }
 
     /// The NSEC3 record owned by `owner` (a hashed name), with its signatures.
     fn nsec3_record(&mut self, owner: Option<&[u8]>) {
         let zone = self.zone;
-        if let Some(node) = owner.and_then(|o| zone.node(o))
-            && let Some(nsec3) = node.rrset(rtype::NSEC3)
+        self.authority_record(owner.and_then(|o| zone.node(o)), rtype::NSEC3);
+    }
+
+    /// The `rtype` records of `node`, if it has them, with their signatures.
+    fn authority_record(&mut self, node: Option<&'a Node>, rtype: u16) {
+        if let Some(node) = node
+            && let Some(rrset) = node.rrset(rtype)
         {
-            self.add(
-                Section::Authority,
-                Cow::Borrowed(node.owner()),
-                node,
-                nsec3,
-                None,
-            );
+            let owner = Cow::Borrowed(node.owner());
+            self.add(Section::Authority, owner, node, rrset, None);
         }
     }
 

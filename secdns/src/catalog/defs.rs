@@ -286,19 +286,19 @@ impl OverrideDef {
         let mut rdatas: Vec<Vec<u8>> = Vec::with_capacity(self.data.len());
         for (i, text) in self.data.iter().enumerate() {
             let field = format!("data[{i}]");
+            let address = |family: &str| {
+                let refused = format!("{what}: {text:?} is not an {family} address");
+                Refused::invalid(&field, refused)
+            };
             let rdata = match self.rtype {
-                OverrideType::A => text
-                    .parse::<Ipv4Addr>()
-                    .map(|a| a.octets().to_vec())
-                    .map_err(|_| {
-                        Refused::invalid(&field, format!("{what}: {text:?} is not an IPv4 address"))
-                    })?,
-                OverrideType::AAAA => text
-                    .parse::<Ipv6Addr>()
-                    .map(|a| a.octets().to_vec())
-                    .map_err(|_| {
-                        Refused::invalid(&field, format!("{what}: {text:?} is not an IPv6 address"))
-                    })?,
+                OverrideType::A => match text.parse::<Ipv4Addr>() {
+                    Ok(a) => a.octets().to_vec(),
+                    Err(_) => return Err(address("IPv4")),
+                },
+                OverrideType::AAAA => match text.parse::<Ipv6Addr>() {
+                    Ok(a) => a.octets().to_vec(),
+                    Err(_) => return Err(address("IPv6")),
+                },
                 OverrideType::CNAME => text
                     .parse::<Name>()
                     .map(|n| n.wire().to_vec())

@@ -4,6 +4,8 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use domain::base::iana::SecurityAlgorithm;
+
 use super::{Fault, fields, lexer::Token, loc, svcb};
 use crate::dns::Name;
 
@@ -347,27 +349,13 @@ pub fn ipv6(token: &Token) -> Result<Ipv6Addr, Fault> {
         .map_err(|_| Fault::new(format!("bad IPv6 address '{text}'")))
 }
 
-const ALGORITHMS: &[(&str, u8)] = &[
-    ("RSAMD5", 1),
-    ("DH", 2),
-    ("DSA", 3),
-    ("RSASHA1", 5),
-    ("DSA-NSEC3-SHA1", 6),
-    ("RSASHA1-NSEC3-SHA1", 7),
-    ("RSASHA256", 8),
-    ("RSASHA512", 10),
-    ("ECC-GOST", 12),
-    ("ECDSAP256SHA256", 13),
-    ("ECDSAP384SHA384", 14),
-    ("ED25519", 15),
-    ("ED448", 16),
-    ("INDIRECT", 252),
-    ("PRIVATEDNS", 253),
-    ("PRIVATEOID", 254),
-];
-
+/// A DNSSEC algorithm by number or by its IANA mnemonic (domain's table: the names knotd
+/// takes, and a few newer ones).
 fn algorithm(token: &Token) -> Result<u8, Fault> {
-    fields::named_or(token, ALGORITHMS, fields::u8)
+    match SecurityAlgorithm::from_mnemonic(&token.text) {
+        Some(known) if !token.quoted => Ok(known.to_int()),
+        _ => fields::u8(token),
+    }
 }
 
 const CERT_TYPES: &[(&str, u16)] = &[
