@@ -294,16 +294,10 @@ mod tests {
     use crate::xdp::settings::AttachMode;
 
     fn parse(text: &str) -> anyhow::Result<Config> {
-        let dir = std::env::temp_dir().join(format!("secdns-config-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        let path = dir.join(format!(
-            "{:x}.toml",
-            text.len() * 31 + text.bytes().map(|b| b as usize).sum::<usize>()
-        ));
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("secdns.toml");
         std::fs::write(&path, text)?;
-        let result = Config::load(&path);
-        let _ = std::fs::remove_file(&path);
-        result
+        Config::load(&path)
     }
 
     const GOOD: &str = r#"

@@ -51,7 +51,8 @@ mod tests {
 
     #[test]
     fn replaces_whole_files() {
-        let dir = std::env::temp_dir().join(format!("secdns-persist-{}", std::process::id()));
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path();
         let path = dir.join("a.txt");
         write_atomically(&path, b"first").unwrap();
         write_atomically(&path, b"second").unwrap();
@@ -60,10 +61,9 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "{mode:o}");
         assert_eq!(
-            std::fs::read_dir(&dir).unwrap().count(),
+            std::fs::read_dir(dir).unwrap().count(),
             1,
             "no temporary file left"
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

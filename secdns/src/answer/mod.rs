@@ -411,7 +411,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        answer::lookup::lookup,
+        answer::lookup::{Answer, lookup},
         dns::{Name, codes::rcode, rdata},
         zone::zonefile,
     };
@@ -439,14 +439,17 @@ big      IN TXT "212345678901234567890123456789012345678901234567890123456789012
 
     /// example.com. from `text`, alone in a snapshot.
     fn snapshot_of(text: &str) -> Snapshot {
-        let apex: Name = "example.com.".parse().unwrap();
-        let (zone, _) = zonefile::parse(text, &apex, "unit").unwrap();
-        Snapshot::new([Arc::new(zone)])
+        Snapshot::new([Arc::new(zonefile::zone_of("example.com.", text))])
     }
 
     /// The reply over UDP to a client with a 1232-octet buffer.
     fn over_udp(query: &[u8], snapshot: &Snapshot) -> Vec<u8> {
         respond(query, snapshot, Transport::Udp { payload: 1232 }).unwrap()
+    }
+
+    /// RCODE, AA and the number of answers.
+    fn outline(answer: &Answer) -> (u8, bool, usize) {
+        (answer.rcode, answer.authoritative, answer.answer.len())
     }
 
     fn name(s: &str) -> Vec<u8> {
@@ -482,13 +485,11 @@ big      IN TXT "212345678901234567890123456789012345678901234567890123456789012
     #[test]
     fn lookup_outcomes() {
         let s = snapshot();
-        let a = lookup(&s, &name("www.example.com"), rtype::A, false);
-        assert_eq!(
-            (a.rcode, a.authoritative, a.answer.len()),
-            (rcode::NOERROR, true, 1)
-        );
+        let ask = |qname: &str, qtype| lookup(&s, &name(qname), qtype, false);
+        let a = ask("www.example.com", rtype::A);
+        assert_eq!(outline(&a), (rcode::NOERROR, true, 1));
 
-        let nodata = lookup(&s, &name("www.example.com"), rtype::MX, false);
+        let nodata = ask("www.example.com", rtype::MX);
         assert_eq!(
             (nodata.rcode, nodata.answer.len(), nodata.authority.len()),
             (rcode::NOERROR, 0, 1)
@@ -498,65 +499,50 @@ big      IN TXT "212345678901234567890123456789012345678901234567890123456789012
             "negative TTL is min(SOA TTL, MINIMUM)"
         );
 
-        let nx = lookup(&s, &name("nope.example.com"), rtype::A, false);
+        let nx = ask("nope.example.com", rtype::A);
         assert_eq!(
             (nx.rcode, nx.authority[0].rtype),
             (rcode::NXDOMAIN, rtype::SOA)
         );
 
-        let ent = lookup(&s, &name("b.c.example.com"), rtype::A, false);
-        assert_eq!(
-            (ent.rcode, ent.answer.len()),
-            (rcode::NOERROR, 0),
-            "empty non-terminal is NODATA"
-        );
+        let ent = ask("b.c.example.com", rtype::A);
+        let empty = (rcode::NOERROR, true, 0);
+        assert_eq!(outline(&ent), empty, "empty non-terminal is NODATA");
 
-        let chain = lookup(&s, &name("alias.example.com"), rtype::A, false);
+        let chain = ask("alias.example.com", rtype::A);
         let types: Vec<u16> = chain.answer.iter().map(|r| r.rtype).collect();
         assert_eq!(types, [rtype::CNAME, rtype::A]);
 
-        let looped = lookup(&s, &name("loop1.example.com"), rtype::A, false);
+        let looped = ask("loop1.example.com", rtype::A);
         assert_eq!(looped.answer.len(), 2, "a CNAME loop stops after one round");
 
-        let out = lookup(&s, &name("out.example.com"), rtype::A, false);
-        assert_eq!(
-            (out.rcode, out.answer.len()),
-            (rcode::NOERROR, 1),
-            "chain leaving the zone"
-        );
+        let out = ask("out.example.com", rtype::A);
+        let left = (rcode::NOERROR, true, 1);
+        assert_eq!(outline(&out), left, "chain leaving the zone");
 
-        let referral = lookup(&s, &name("x.sub.example.com"), rtype::A, false);
+        let referral = ask("x.sub.example.com", rtype::A);
         assert!(!referral.authoritative);
         assert_eq!(referral.authority[0].rtype, rtype::NS);
         assert_eq!(referral.additional.len(), 1, "glue");
 
-        let refused = lookup(&s, &name("example.org"), rtype::A, false);
+        let refused = ask("example.org", rtype::A);
         assert_eq!(refused.rcode, rcode::REFUSED);
         assert!(!refused.authoritative);
     }
 
     #[test]
     fn the_most_specific_zone_answers() {
-        let parent: Name = "example.com.".parse().unwrap();
-        let child: Name = "sub.example.com.".parse().unwrap();
-        let (parent, _) = zonefile::parse(
+        let parent = zonefile::zone_of(
+            "example.com.",
             "@ 300 IN SOA ns hm 1 2 3 4 5\nsub 300 IN NS ns.sub\nns.sub 300 IN A 192.0.2.9\n",
-            &parent,
-            "parent",
-        )
-        .unwrap();
-        let (child, _) = zonefile::parse(
+        );
+        let child = zonefile::zone_of(
+            "sub.example.com.",
             "@ 300 IN SOA ns hm 7 2 3 4 5\n@ 300 IN NS ns\nwww 300 IN A 192.0.2.10\n",
-            &child,
-            "child",
-        )
-        .unwrap();
+        );
         let s = Snapshot::new([Arc::new(parent), Arc::new(child)]);
         let www = lookup(&s, &name("www.sub.example.com"), rtype::A, false);
-        assert_eq!(
-            (www.rcode, www.authoritative, www.answer.len()),
-            (rcode::NOERROR, true, 1)
-        );
+        assert_eq!(outline(&www), (rcode::NOERROR, true, 1));
         let ns = lookup(&s, &name("sub.example.com"), rtype::NS, false);
         assert!(
             ns.authoritative,
@@ -584,15 +570,11 @@ big      IN TXT "212345678901234567890123456789012345678901234567890123456789012
 
     #[test]
     fn ds_at_a_served_child_comes_from_the_parent() {
-        let parent: Name = "example.com.".parse().unwrap();
-        let child: Name = "sub.example.com.".parse().unwrap();
-        let (parent, _) = zonefile::parse(ZONE, &parent, "parent").unwrap();
-        let (child, _) = zonefile::parse(
+        let parent = zonefile::zone_of("example.com.", ZONE);
+        let child = zonefile::zone_of(
+            "sub.example.com.",
             "@ 300 IN SOA ns hm 9 2 3 4 5\n@ 300 IN NS ns\nns 300 IN A 192.0.2.10\n",
-            &child,
-            "child",
-        )
-        .unwrap();
+        );
         let s = Snapshot::new([Arc::new(parent), Arc::new(child)]);
         let ds = lookup(&s, &name("sub.example.com"), rtype::DS, false);
         // RFC 4035 §3.1.4.1: NODATA from the parent, with the parent's SOA.
@@ -722,12 +704,7 @@ big      IN TXT "212345678901234567890123456789012345678901234567890123456789012
         assert!(plain.len() <= 512);
         assert_ne!(plain[2] & 0x02, 0, "TC set");
         assert_eq!(&plain[6..8], &[0, 0], "no answers in a truncated reply");
-        let edns = respond(
-            &query("big.example.com.", rtype::TXT, Some((4096, 0))),
-            &s,
-            udp,
-        )
-        .unwrap();
+        let edns = over_udp(&query("big.example.com.", rtype::TXT, Some((4096, 0))), &s);
         assert_eq!(edns[2] & 0x02, 0);
         assert_eq!(&edns[6..8], &[0, 3]);
         let tcp = respond(
@@ -746,12 +723,7 @@ big      IN TXT "212345678901234567890123456789012345678901234567890123456789012
     fn error_replies() {
         let s = snapshot();
         let udp = Transport::Udp { payload: 1232 };
-        let badvers = respond(
-            &query("www.example.com.", rtype::A, Some((1232, 1))),
-            &s,
-            udp,
-        )
-        .unwrap();
+        let badvers = over_udp(&query("www.example.com.", rtype::A, Some((1232, 1))), &s);
         assert_eq!(badvers[3] & 0x0f, 0);
         let opt = &badvers[badvers.len() - 11..];
         assert_eq!((opt[2], opt[5]), (41, 1), "BADVERS in the extended RCODE");

@@ -364,6 +364,14 @@ mod tests {
     use super::*;
     use crate::dns::tsig::Algorithm;
 
+    /// An empty catalog that saves to objects.json in `dir`, and that file.
+    fn saving_in(dir: &tempfile::TempDir) -> (Catalog, std::path::PathBuf) {
+        let file = dir.path().join("objects.json");
+        let mut catalog = Catalog::new([]);
+        catalog.load_runtime(&file).unwrap();
+        (catalog, file)
+    }
+
     fn key(name: &str) -> TsigKeyDef {
         TsigKeyDef {
             name: name.parse().unwrap(),
@@ -538,14 +546,10 @@ mod tests {
 
     #[test]
     fn objects_that_no_longer_fit_the_config_are_kept_aside() {
-        let dir = std::env::temp_dir().join(format!("secdns-stranded-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("objects.json");
-        let _ = std::fs::remove_file(&file);
+        let temp = tempfile::tempdir().unwrap();
+        let (mut c, file) = saving_in(&temp);
         let apex: Name = "example.net.".parse().unwrap();
         let www = override_def("www.example.net.", OverrideType::A, &["192.0.2.1"]);
-        let mut c = Catalog::new([]);
-        c.load_runtime(&file).unwrap();
         c.add(peer("p1", None), Origin::Api).unwrap();
         c.add(zone("example.net.", &["p1"]), Origin::Api).unwrap();
         c.set_override(&apex, www.clone(), false).unwrap();
@@ -567,17 +571,12 @@ mod tests {
         assert_eq!(again.all::<SecondaryDef>().count(), 1);
         assert_eq!(again.overrides(&apex), &[www]);
         assert_eq!(again.all::<PeerDef>().count(), 2);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn runtime_objects_survive_a_restart() {
-        let dir = std::env::temp_dir().join(format!("secdns-catalog-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("objects.json");
-        let _ = std::fs::remove_file(&file);
-        let mut c = Catalog::new([]);
-        c.load_runtime(&file).unwrap();
+        let temp = tempfile::tempdir().unwrap();
+        let (mut c, file) = saving_in(&temp);
         c.add(key("k."), Origin::Api).unwrap();
         c.add(peer("p1", Some("k.")), Origin::Api).unwrap();
         c.add(zone("example.net.", &["p1"]), Origin::Api).unwrap();
@@ -605,6 +604,5 @@ mod tests {
         );
         assert_eq!(again.overrides(&apex), &[www]);
         assert_eq!(again.all::<WebhookDef>().next().unwrap().0, &hook);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -295,29 +295,37 @@ mod tests {
         assert_eq!(schedule.notified(late), late);
     }
 
+    /// The serial in a primary's SOA decides whether to transfer; the serial a transfer
+    /// brought, whether to take it. Never back to an older one.
     #[test]
-    fn soa_serials_decide_between_up_to_date_behind_and_transfer() {
-        assert_eq!(judge_soa(None, 5, false), SoaVerdict::Transfer);
-        assert_eq!(judge_soa(Some(5), 5, false), SoaVerdict::UpToDate);
-        assert_eq!(judge_soa(Some(5), 5, true), SoaVerdict::Transfer);
-        assert_eq!(judge_soa(Some(5), 6, false), SoaVerdict::Transfer);
-        assert_eq!(judge_soa(Some(5), 4, false), SoaVerdict::Behind);
-        assert_eq!(judge_soa(Some(5), 4, true), SoaVerdict::Behind);
-        // RFC 1982: across the wrap, and exactly half the space away (not comparable).
-        assert_eq!(judge_soa(Some(u32::MAX), 3, false), SoaVerdict::Transfer);
-        assert_eq!(judge_soa(Some(0), 1 << 31, false), SoaVerdict::Behind);
-    }
-
-    #[test]
-    fn a_transfer_never_goes_back_to_an_older_serial() {
-        assert_eq!(judge_transfer(None, 5, false), TransferVerdict::Take);
-        assert_eq!(judge_transfer(Some(5), 6, false), TransferVerdict::Take);
-        assert_eq!(judge_transfer(Some(5), 5, false), TransferVerdict::UpToDate);
-        assert_eq!(judge_transfer(Some(5), 5, true), TransferVerdict::Take);
-        let older = TransferVerdict::Older { comparable: true };
-        assert_eq!(judge_transfer(Some(5), 4, true), older);
-        let incomparable = TransferVerdict::Older { comparable: false };
-        assert_eq!(judge_transfer(Some(0), 1 << 31, false), incomparable);
+    fn serials_decide_whether_to_transfer_and_whether_to_take_the_copy() {
+        use {SoaVerdict::*, TransferVerdict::*};
+        let older = Older { comparable: true };
+        // (our serial, the primary's, forced): what the SOA says, what the transfer says.
+        let cases = [
+            ((None, 5, false), (Transfer, Take)),
+            (
+                (Some(5), 5, false),
+                (SoaVerdict::UpToDate, TransferVerdict::UpToDate),
+            ),
+            ((Some(5), 5, true), (Transfer, Take)),
+            ((Some(5), 6, false), (Transfer, Take)),
+            ((Some(5), 4, false), (Behind, older)),
+            ((Some(5), 4, true), (Behind, older)),
+            // RFC 1982: across the wrap, and exactly half the space away (not comparable).
+            ((Some(u32::MAX), 3, false), (Transfer, Take)),
+            (
+                (Some(0), 1 << 31, false),
+                (Behind, Older { comparable: false }),
+            ),
+        ];
+        for ((ours, theirs, forced), verdicts) in cases {
+            let got = (
+                judge_soa(ours, theirs, forced),
+                judge_transfer(ours, theirs, forced),
+            );
+            assert_eq!(got, verdicts, "{ours:?} {theirs} {forced}");
+        }
     }
 
     #[test]

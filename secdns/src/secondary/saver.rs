@@ -220,8 +220,9 @@ mod tests {
 
     #[tokio::test]
     async fn the_newest_copy_is_saved_and_a_cancelled_zone_writes_nothing() {
-        let dir = std::env::temp_dir().join(format!("secdns-saver-{}", std::process::id()));
-        let saver = Saver::new(ZoneStore::new(&dir));
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path();
+        let saver = Saver::new(ZoneStore::new(dir));
         let apex: Name = "example.com.".parse().unwrap();
         let when = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         // A burst: only the last is written (the first may be, before it is replaced).
@@ -238,6 +239,5 @@ mod tests {
         saver.cancel();
         tokio::time::sleep(SETTLE * 2).await;
         assert!(saver.store().load(&apex).unwrap().is_none());
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

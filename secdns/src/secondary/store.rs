@@ -199,8 +199,9 @@ mod tests {
 
     #[test]
     fn saves_a_zone_with_the_longest_name() {
-        let dir = std::env::temp_dir().join(format!("secdns-store-long-{}", std::process::id()));
-        let store = ZoneStore::new(&dir);
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path();
+        let store = ZoneStore::new(dir);
         let label = "z".repeat(63);
         let apex: Name = format!("{label}.{label}.{label}.{}.", "y".repeat(61))
             .parse()
@@ -209,20 +210,18 @@ mod tests {
         store.save(&zone, SystemTime::now(), "AXFR").unwrap();
         let saved = store.load(&apex).unwrap().unwrap();
         assert_eq!(saved.zone.serial(), 5);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn saves_and_loads() {
-        let dir = std::env::temp_dir().join(format!("secdns-store-{}", std::process::id()));
-        let store = ZoneStore::new(&dir);
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path();
+        let store = ZoneStore::new(dir);
         let apex: Name = "example.com.".parse().unwrap();
-        let (zone, _) = zonefile::parse(
+        let zone = zonefile::zone_of(
+            "example.com.",
             "@ 300 IN SOA ns hm 42 1 2 3 4\nwww 300 IN A 192.0.2.1\n",
-            &apex,
-            "t",
-        )
-        .unwrap();
+        );
         assert!(store.load(&apex).unwrap().is_none());
         let when = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         store.save(&zone, when, "AXFR").unwrap();
@@ -236,6 +235,5 @@ mod tests {
         assert_eq!(saved.transferred, Some((1_700_000_000, "AXFR".to_string())));
         store.remove(&apex);
         assert!(store.load(&apex).unwrap().is_none());
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -99,6 +99,15 @@ pub fn parse(text: &str, apex: &Name, source: &str) -> Result<(Zone, Vec<String>
     reader.finish(source)
 }
 
+/// Zone `apex` from `text`, for unit tests: it panics on a bad text.
+#[cfg(test)]
+pub fn zone_of(apex: &str, text: &str) -> Zone {
+    let apex: Name = apex.parse().unwrap();
+    parse(text, &apex, "unit")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .0
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, ZoneFileError> {
     let error = |message: String| ZoneFileError {
         file: path.display().to_string(),
@@ -544,31 +553,32 @@ raw IN TYPE65280 \# 3 010203
 
     #[test]
     fn includes_are_read_relative_to_the_including_file() {
-        let dir = std::env::temp_dir().join(format!("secdns-include-{}", std::process::id()));
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path();
         std::fs::create_dir_all(dir.join("inc")).unwrap();
-        std::fs::write(
-            dir.join("main.zone"),
+        // main.zone and one included file, as written, then read.
+        let load_with = |main: &str, included: &str, text: &str| {
+            std::fs::write(dir.join("main.zone"), main).unwrap();
+            std::fs::write(dir.join(included), text).unwrap();
+            load(&dir.join("main.zone"), &apex()).unwrap().0
+        };
+        let zone = load_with(
             "@ SOA ns hm 1 1h 15m 1w 1d\n$INCLUDE inc/hosts sub\nafter A 192.0.2.9\n",
-        )
-        .unwrap();
-        std::fs::write(dir.join("inc/hosts"), "$TTL 60\nwww A 192.0.2.1\n").unwrap();
-        let (zone, _) = load(&dir.join("main.zone"), &apex()).unwrap();
-        let www = zone.node(&key("www.sub.example.com")).unwrap();
-        assert_eq!(www.rrset(rtype::A).unwrap().ttl, 60);
+            "inc/hosts",
+            "$TTL 60\nwww A 192.0.2.1\n",
+        );
+        let a_ttl =
+            |zone: &Zone, owner| zone.node(&key(owner)).unwrap().rrset(rtype::A).unwrap().ttl;
+        assert_eq!(a_ttl(&zone, "www.sub.example.com"), 60);
         // The origin and $TTL of the including file are back after the include.
-        let after = zone.node(&key("after.example.com")).unwrap();
-        assert_eq!(after.rrset(rtype::A).unwrap().ttl, 3600);
+        assert_eq!(a_ttl(&zone, "after.example.com"), 3600);
         // An included file starts with the including file's $TTL.
-        std::fs::write(
-            dir.join("main.zone"),
+        let zone = load_with(
             "$TTL 120\n@ SOA ns hm 1 1h 15m 1w 1d\n$INCLUDE inc/plain\n",
-        )
-        .unwrap();
-        std::fs::write(dir.join("inc/plain"), "inc A 192.0.2.7\n").unwrap();
-        let (zone, _) = load(&dir.join("main.zone"), &apex()).unwrap();
-        let inc = zone.node(&key("inc.example.com")).unwrap();
-        assert_eq!(inc.rrset(rtype::A).unwrap().ttl, 120);
-        let _ = std::fs::remove_dir_all(&dir);
+            "inc/plain",
+            "inc A 192.0.2.7\n",
+        );
+        assert_eq!(a_ttl(&zone, "inc.example.com"), 120);
     }
 
     #[test]
