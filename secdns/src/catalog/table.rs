@@ -145,9 +145,13 @@ fn all_exist<'a, U: Object, T: Object>(
     }
 }
 
-/// An object's name (its `name` field) and the catalog's table of its kind, `field`.
-macro_rules! held_in {
-    ($field:ident) => {
+/// What every kind has alike: the type of its names, what messages call it, its name (its
+/// `name` field) and the catalog's table of the kind (`field`).
+macro_rules! kind {
+    ($what:literal named by $name:ty, held in $field:ident) => {
+        type Name = $name;
+        const WHAT: &'static str = $what;
+
         fn name(&self) -> &Self::Name {
             &self.name
         }
@@ -161,10 +165,7 @@ macro_rules! held_in {
 }
 
 impl Object for TsigKeyDef {
-    type Name = Name;
-    const WHAT: &'static str = "TSIG key";
-
-    held_in!(keys);
+    kind!("TSIG key" named by Name, held in keys);
 
     fn check_in(&self, _catalog: &Catalog) -> Result<(), Refused> {
         self.key().map(drop)
@@ -176,10 +177,7 @@ impl Object for TsigKeyDef {
 }
 
 impl Object for PeerDef {
-    type Name = String;
-    const WHAT: &'static str = "peer";
-
-    held_in!(peers);
+    kind!("peer" named by String, held in peers);
 
     fn check_in(&self, catalog: &Catalog) -> Result<(), Refused> {
         self.check()?;
@@ -193,10 +191,7 @@ impl Object for PeerDef {
 }
 
 impl Object for SecondaryDef {
-    type Name = Name;
-    const WHAT: &'static str = "zone";
-
-    held_in!(zones);
+    kind!("zone" named by Name, held in zones);
 
     fn check_in(&self, catalog: &Catalog) -> Result<(), Refused> {
         self.check()?;
@@ -220,10 +215,7 @@ impl Object for SecondaryDef {
 }
 
 impl Object for WebhookDef {
-    type Name = String;
-    const WHAT: &'static str = "webhook";
-
-    held_in!(webhooks);
+    kind!("webhook" named by String, held in webhooks);
 
     fn check_in(&self, _catalog: &Catalog) -> Result<(), Refused> {
         defs::check_webhook(self)

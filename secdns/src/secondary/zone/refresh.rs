@@ -310,65 +310,60 @@ impl SecondaryZone {
         }
     }
 
+    /// A transfer from `primary`, counted in the metrics by kind and result.
     async fn run_transfer(
         &self,
         primary: &Primary,
         kind: Kind,
         current: Option<&Arc<Zone>>,
     ) -> Result<Outcome, TransferError> {
+        let outcome: Result<Outcome, TransferError> = async {
+            let mut collector = Collector::new(self.name.clone(), kind, self.limits);
+            let (qtype, authority) = match (kind, current) {
+                (Kind::Ixfr { .. }, Some(copy)) => {
+                    let soa = copy.soa();
+                    let record = Record {
+                        owner: self.name.clone(),
+                        rtype: rtype::SOA,
+                        class: crate::dns::codes::class::IN,
+                        ttl: soa.ttl,
+                        rdata: soa.rdatas.first().map(|r| r.to_vec()).unwrap_or_default(),
+                    };
+                    (rtype::IXFR, vec![record])
+                }
+                _ => (rtype::AXFR, Vec::new()),
+            };
+            let streaming = std::time::Instant::now();
+            client::stream(
+                primary,
+                &self.name,
+                qtype,
+                &authority,
+                &self.limits,
+                &mut |records| collector.accept(records),
+            )
+            .await?;
+            let stream_ms = streaming.elapsed().as_millis();
+            // Building a large zone takes a while: not on the threads that answer TCP and control.
+            let current = current.cloned();
+            let building = std::time::Instant::now();
+            let outcome = tokio::task::spawn_blocking(move || collector.finish(current.as_deref()))
+                .await
+                .map_err(|e| TransferError::Protocol(format!("building the zone failed: {e}")))?;
+            tracing::debug!(
+                zone = %self.name,
+                stream_ms,
+                build_ms = building.elapsed().as_millis(),
+                "transfer received"
+            );
+            outcome
+        }
+        .await;
         let label = match kind {
             Kind::Ixfr { .. } => "ixfr",
             Kind::Axfr => "axfr",
         };
-        let outcome = self.receive(primary, kind, current).await;
         self.state().metrics.transfer(label, outcome.is_ok());
-        outcome
-    }
-
-    async fn receive(
-        &self,
-        primary: &Primary,
-        kind: Kind,
-        current: Option<&Arc<Zone>>,
-    ) -> Result<Outcome, TransferError> {
-        let mut collector = Collector::new(self.name.clone(), kind, self.limits);
-        let (qtype, authority) = match (kind, current) {
-            (Kind::Ixfr { .. }, Some(copy)) => {
-                let soa = copy.soa();
-                let record = Record {
-                    owner: self.name.clone(),
-                    rtype: rtype::SOA,
-                    class: crate::dns::codes::class::IN,
-                    ttl: soa.ttl,
-                    rdata: soa.rdatas.first().map(|r| r.to_vec()).unwrap_or_default(),
-                };
-                (rtype::IXFR, vec![record])
-            }
-            _ => (rtype::AXFR, Vec::new()),
-        };
-        let streaming = std::time::Instant::now();
-        client::stream(
-            primary,
-            &self.name,
-            qtype,
-            &authority,
-            &self.limits,
-            &mut |records| collector.accept(records),
-        )
-        .await?;
-        let stream_ms = streaming.elapsed().as_millis();
-        // Building a large zone takes a while: not on the threads that answer TCP and control.
-        let current = current.cloned();
-        let building = std::time::Instant::now();
-        let outcome = tokio::task::spawn_blocking(move || collector.finish(current.as_deref()))
-            .await
-            .map_err(|e| TransferError::Protocol(format!("building the zone failed: {e}")))?;
-        tracing::debug!(
-            zone = %self.name,
-            stream_ms,
-            build_ms = building.elapsed().as_millis(),
-            "transfer received"
-        );
         outcome
     }
 }
