@@ -20,6 +20,7 @@ mod prelude {
         extract::{Path, State},
         http::StatusCode,
     };
+    pub(super) use utoipa_axum::{router::OpenApiRouter, routes};
 
     pub(super) use super::{
         Api, Created, created,
@@ -61,7 +62,7 @@ impl Api {
     }
 }
 
-/// Every route, each with its documentation: routes and document come from this one list.
+/// Every route, each with its documentation: routes and document come from these lists.
 fn routes() -> OpenApiRouter<Api> {
     OpenApiRouter::with_openapi(openapi::Document::openapi())
         .routes(routes!(status::health))
@@ -70,34 +71,8 @@ fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(status::openapi))
         .routes(routes!(rate_limit::show, rate_limit::replace))
         .routes(routes!(cookies::show, cookies::change))
-        .routes(routes!(objects::list_keys, objects::add_key))
-        .routes(routes!(
-            objects::show_key,
-            objects::replace_key,
-            objects::remove_key
-        ))
-        .routes(routes!(objects::list_peers, objects::add_peer))
-        .routes(routes!(
-            objects::show_peer,
-            objects::replace_peer,
-            objects::remove_peer
-        ))
-        .routes(routes!(objects::list_webhooks, objects::add_webhook))
-        .routes(routes!(
-            objects::show_webhook,
-            objects::replace_webhook,
-            objects::remove_webhook
-        ))
-        .routes(routes!(zones::list, zones::add))
-        .routes(routes!(zones::show, zones::replace, zones::remove))
-        .routes(routes!(zones::records))
-        .routes(routes!(zones::force_axfr))
-        .routes(routes!(zones::list_overrides, zones::add_override))
-        .routes(routes!(
-            zones::show_override,
-            zones::replace_override,
-            zones::remove_override
-        ))
+        .merge(objects::routes())
+        .merge(zones::routes())
 }
 
 /// The API's OpenAPI document.

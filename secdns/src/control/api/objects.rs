@@ -245,7 +245,13 @@ async fn remove<T: Named>(
 /// generic handler): `$names` are list, add, show, replace and remove.
 macro_rules! by_name {
     ($kind:ident, $listing:ident, $path:tt, $item:tt, $tag:tt,
-     [$list:ident, $add:ident, $show:ident, $replace:ident, $remove:ident]) => {
+     [$list:ident, $add:ident, $show:ident, $replace:ident, $remove:ident], $routes:ident) => {
+        fn $routes() -> OpenApiRouter<Api> {
+            OpenApiRouter::new()
+                .routes(routes!($list, $add))
+                .routes(routes!($show, $replace, $remove))
+        }
+
         #[utoipa::path(get, path = $path, tag = $tag,
             responses((status = 200, description = "Every one", body = Vec<$listing>)))]
         pub async fn $list(api: State<Api>) -> ApiResult<Json<Vec<Listing<$kind>>>> {
@@ -312,7 +318,8 @@ by_name!(
     "/peers",
     "/peers/{name}",
     "peers",
-    [list_peers, add_peer, show_peer, replace_peer, remove_peer]
+    [list_peers, add_peer, show_peer, replace_peer, remove_peer],
+    peer_routes
 );
 by_name!(
     WebhookDef,
@@ -326,5 +333,15 @@ by_name!(
         show_webhook,
         replace_webhook,
         remove_webhook
-    ]
+    ],
+    webhook_routes
 );
+
+/// The routes of TSIG keys, peers and webhooks.
+pub fn routes() -> OpenApiRouter<Api> {
+    OpenApiRouter::new()
+        .routes(routes!(list_keys, add_key))
+        .routes(routes!(show_key, replace_key, remove_key))
+        .merge(peer_routes())
+        .merge(webhook_routes())
+}

@@ -15,6 +15,17 @@ use crate::{
     },
 };
 
+/// The routes of zones, their records and overrides.
+pub fn routes() -> OpenApiRouter<Api> {
+    OpenApiRouter::new()
+        .routes(routes!(list, add))
+        .routes(routes!(show, replace, remove))
+        .routes(routes!(records))
+        .routes(routes!(force_axfr))
+        .routes(routes!(list_overrides, add_override))
+        .routes(routes!(show_override, replace_override, remove_override))
+}
+
 fn no_zone(name: &Name) -> ApiError {
     ApiError::not_found(format!("zone {name} does not exist"))
 }
