@@ -12,36 +12,31 @@ use serde::{Deserialize, Serialize};
 
 use crate::dns::Name;
 
-/// Answers by transport, zone and RCODE, for `/metrics`. Zones are keyed by apex; questions
-/// outside every zone (and unparsable ones) count under no zone.
+/// Atomic counters `C` for each zone (by apex) and for what is outside every zone. They are
+/// bumped under a read lock, so that threads do not queue on one lock; a zone's entry (its
+/// name copied) is made under the write lock the first time it is counted.
 #[derive(Default)]
-pub struct QueryCounters {
-    zones: RwLock<HashMap<Name, ByRcode>>,
-    outside: ByRcode,
+pub struct ZoneCounters<C> {
+    zones: RwLock<HashMap<Name, C>>,
+    outside: C,
 }
-
-/// [transport (0 UDP, 1 TCP)][RCODE (low four bits)].
-type ByRcode = [[AtomicU64; 16]; 2];
 
 /// Zones counted at most; zones beyond it (after many removals and additions) are not.
 const MAX_COUNTED_ZONES: usize = 100_000;
 
-impl QueryCounters {
-    pub fn bump(&self, tcp: bool, zone: Option<&Name>, rcode: u8) {
-        let bump = |by_rcode: &ByRcode| {
-            by_rcode[usize::from(tcp)][usize::from(rcode & 0x0f)].fetch_add(1, Ordering::Relaxed);
-        };
+impl<C: Default> ZoneCounters<C> {
+    /// `bump` on the counters of `zone`, or of what is outside every zone.
+    pub fn bump(&self, zone: Option<&Name>, bump: impl FnOnce(&C)) {
         let Some(zone) = zone else {
             return bump(&self.outside);
         };
-        // Counted under the read lock: the common case shares it and writes nothing else.
-        if let Some(by_rcode) = self
+        if let Some(counters) = self
             .zones
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(zone)
         {
-            return bump(by_rcode);
+            return bump(counters);
         }
         let mut zones = self.zones.write().unwrap_or_else(|e| e.into_inner());
         if zones.len() < MAX_COUNTED_ZONES {
@@ -49,18 +44,35 @@ impl QueryCounters {
         }
     }
 
+    /// What `read` makes of each zone's counters, then of the outside's (no zone).
+    pub fn read<T>(&self, read: impl Fn(&C) -> T) -> Vec<(Option<Name>, T)> {
+        let zones = self.zones.read().unwrap_or_else(|e| e.into_inner());
+        let each = zones.iter().map(|(name, c)| (Some(name.clone()), read(c)));
+        each.chain([(None, read(&self.outside))]).collect()
+    }
+}
+
+/// Answers by transport, zone and RCODE, for `/metrics`; questions outside every zone (and
+/// unparsable ones) count under no zone.
+#[derive(Default)]
+pub struct QueryCounters(ZoneCounters<ByRcode>);
+
+/// [transport (0 UDP, 1 TCP)][RCODE (low four bits)].
+type ByRcode = [[AtomicU64; 16]; 2];
+
+impl QueryCounters {
+    pub fn bump(&self, tcp: bool, zone: Option<&Name>, rcode: u8) {
+        self.0.bump(zone, |by_rcode| {
+            by_rcode[usize::from(tcp)][usize::from(rcode & 0x0f)].fetch_add(1, Ordering::Relaxed);
+        });
+    }
+
     /// (transport, zone, RCODE, count) for every non-zero count.
     pub fn counts(&self) -> Vec<(&'static str, Option<Name>, u8, u64)> {
-        let zones = self.zones.read().unwrap_or_else(|e| e.into_inner());
-        let all = zones
-            .iter()
-            .map(|(name, c)| (Some(name.clone()), c))
-            .chain([(None, &self.outside)]);
         let mut out = Vec::new();
-        for (zone, by_rcode) in all {
+        for (zone, by_rcode) in self.0.read(load_all) {
             for (t, transport) in ["udp", "tcp"].into_iter().enumerate() {
-                for (rcode, count) in by_rcode[t].iter().enumerate() {
-                    let count = count.load(Ordering::Relaxed);
+                for (rcode, count) in by_rcode[t].into_iter().enumerate() {
                     if count > 0 {
                         out.push((transport, zone.clone(), rcode as u8, count));
                     }
@@ -69,6 +81,13 @@ impl QueryCounters {
         }
         out
     }
+}
+
+/// The counts in a table of counters.
+pub fn load_all<const A: usize, const B: usize>(counters: &[[AtomicU64; B]; A]) -> [[u64; B]; A] {
+    counters
+        .each_ref()
+        .map(|row| row.each_ref().map(|c| c.load(Ordering::Relaxed)))
 }
 
 #[derive(Default)]
@@ -211,5 +230,32 @@ impl StatsReport {
                 .map(|(name, value)| format!("xdp.{name} {value}")),
         );
         lines.join("\n") + "\n"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zones_are_counted_apart_and_only_so_many() {
+        let counters = ZoneCounters::<AtomicU64>::default();
+        let one = |c: &AtomicU64| {
+            c.fetch_add(1, Ordering::Relaxed);
+        };
+        let zone: Name = "example.com.".parse().unwrap();
+        counters.bump(Some(&zone), one);
+        counters.bump(Some(&zone), one);
+        counters.bump(None, one);
+        let mut counts = counters.read(|c| c.load(Ordering::Relaxed));
+        counts.sort();
+        assert_eq!(counts, [(None, 1), (Some(zone), 2)]);
+
+        for i in 0..=MAX_COUNTED_ZONES {
+            let name: Name = format!("z{i}.example.").parse().unwrap();
+            counters.bump(Some(&name), one);
+        }
+        let counts = counters.read(|c| c.load(Ordering::Relaxed));
+        assert_eq!(counts.len(), MAX_COUNTED_ZONES + 1, "the cap, and no zone");
     }
 }

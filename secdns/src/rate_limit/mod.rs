@@ -7,11 +7,7 @@
 mod settings;
 mod words;
 
-use std::{
-    collections::HashMap,
-    net::IpAddr,
-    sync::{Arc, RwLock},
-};
+use std::{collections::HashMap, net::IpAddr, sync::Arc};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -31,28 +27,13 @@ pub use words::Words;
 use crate::{
     answer::query::Question,
     dns::{Name, wire::be16},
+    stats::{self, ZoneCounters},
 };
 
 /// Limited responses of one zone: by class, slipped then dropped.
 pub type LimitedCounts = [[u64; 2]; RESPONSE_CLASSES];
 
-/// What userspace limited, by zone and outside every zone: counted as
-/// `stats::QueryCounters` counts queries, under a read lock with atomic counters, so that
-/// limited responses from every thread do not queue on one lock; a zone's entry is made
-/// (under the write lock) the first time.
-#[derive(Default)]
-struct Limited {
-    zones: RwLock<HashMap<Name, AtomicCounts>>,
-    outside: AtomicCounts,
-}
-
 type AtomicCounts = [[AtomicU64; 2]; RESPONSE_CLASSES];
-
-fn read_counts(counts: &AtomicCounts) -> LimitedCounts {
-    counts
-        .each_ref()
-        .map(|pair| pair.each_ref().map(|c| c.load(Ordering::Relaxed)))
-}
 
 pub struct RateLimiter {
     config: ArcSwap<RrlConfig>,
@@ -64,7 +45,7 @@ pub struct RateLimiter {
     /// The XDP slot of each zone, which keys its buckets on both paths.
     zone_slots: ArcSwap<HashMap<Name, ZoneSlot>>,
     /// What userspace limited, by zone.
-    counts: Limited,
+    counts: ZoneCounters<AtomicCounts>,
     /// The answer index's secret: for hashing names as the program does.
     hash_key: [u64; 2],
     keys: BucketKeys,
@@ -80,7 +61,7 @@ impl RateLimiter {
             buckets: ArcSwap::from_pointee(words),
             kernel_counts: ArcSwap::from_pointee(None),
             zone_slots: ArcSwap::default(),
-            counts: Limited::default(),
+            counts: ZoneCounters::default(),
             hash_key,
             keys: BucketKeys::new(hash_key),
         }
@@ -178,24 +159,14 @@ impl RateLimiter {
     }
 
     fn count(&self, zone: Option<&Name>, class: ResponseClass, verdict: Verdict) {
-        let bump = |counts: &AtomicCounts| {
+        self.counts.bump(zone, |counts| {
             if let Some(count) = counts
                 .get(class as usize)
                 .and_then(|c| c.get(usize::from(verdict == Verdict::Drop)))
             {
                 count.fetch_add(1, Ordering::Relaxed);
             }
-        };
-        let Some(zone) = zone else {
-            return bump(&self.counts.outside);
-        };
-        let zones = &self.counts.zones;
-        if let Some(counts) = zones.read().unwrap_or_else(|e| e.into_inner()).get(zone) {
-            return bump(counts);
-        }
-        // The zone's name is copied once, when it is first limited.
-        let mut zones = zones.write().unwrap_or_else(|e| e.into_inner());
-        bump(zones.entry(zone.clone()).or_default());
+        });
     }
 
     /// The slot that keys `zone`'s buckets: its XDP slot; with XDP, none for a zone
@@ -214,13 +185,8 @@ impl RateLimiter {
 
     /// Limited responses by zone, userspace's and the kernel's together.
     pub fn limited(&self) -> Vec<(Option<Name>, LimitedCounts)> {
-        let mut all: HashMap<Option<Name>, LimitedCounts> = {
-            let zones = self.counts.zones.read().unwrap_or_else(|e| e.into_inner());
-            let zones = zones.iter().map(|(z, c)| (Some(z.clone()), read_counts(c)));
-            zones
-                .chain([(None, read_counts(&self.counts.outside))])
-                .collect()
-        };
+        let mut all: HashMap<Option<Name>, LimitedCounts> =
+            self.counts.read(stats::load_all).into_iter().collect();
         if let Some(kernel) = self.kernel_counts.load().as_ref() {
             let words = kernel.as_slice();
             let read = |slot: ZoneSlot, class: ResponseClass, dropped: bool| {
