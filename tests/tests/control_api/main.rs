@@ -55,9 +55,17 @@ impl Checked<'_> {
         reply.body
     }
 
-    /// A 400 naming `field`.
-    fn invalid(&self, method: &str, path: &str, template: &str, body: Value, field: &str) {
-        let error = self.call(method, path, template, Some(body.clone()), 400);
+    /// A `status` (400 or 409) naming `field`.
+    fn refused(
+        &self,
+        status: u16,
+        method: &str,
+        path: &str,
+        template: &str,
+        body: Value,
+        field: &str,
+    ) {
+        let error = self.call(method, path, template, Some(body.clone()), status);
         assert_eq!(error["field"], field, "{method} {path} {body}: {error}");
         assert!(!error["message"].as_str().unwrap_or("").is_empty());
     }
