@@ -25,10 +25,10 @@ pub struct ZoneCounters<C> {
 const MAX_COUNTED_ZONES: usize = 100_000;
 
 impl<C: Default> ZoneCounters<C> {
-    /// `bump` on the counters of `zone`, or of what is outside every zone.
-    pub fn bump(&self, zone: Option<&Name>, bump: impl FnOnce(&C)) {
+    /// `count` on the counters of `zone`, or of what is outside every zone.
+    pub fn bump(&self, zone: Option<&Name>, count: impl FnOnce(&C)) {
         let Some(zone) = zone else {
-            return bump(&self.outside);
+            return count(&self.outside);
         };
         if let Some(counters) = self
             .zones
@@ -36,19 +36,19 @@ impl<C: Default> ZoneCounters<C> {
             .unwrap_or_else(|e| e.into_inner())
             .get(zone)
         {
-            return bump(counters);
+            return count(counters);
         }
         let mut zones = self.zones.write().unwrap_or_else(|e| e.into_inner());
         if zones.len() < MAX_COUNTED_ZONES {
-            bump(zones.entry(zone.clone()).or_default());
+            count(zones.entry(zone.clone()).or_default());
         }
     }
 
-    /// What `read` makes of each zone's counters, then of the outside's (no zone).
-    pub fn read<T>(&self, read: impl Fn(&C) -> T) -> Vec<(Option<Name>, T)> {
+    /// What `load` makes of each zone's counters, then of the outside's (no zone).
+    pub fn read<T>(&self, load: impl Fn(&C) -> T) -> Vec<(Option<Name>, T)> {
         let zones = self.zones.read().unwrap_or_else(|e| e.into_inner());
-        let each = zones.iter().map(|(name, c)| (Some(name.clone()), read(c)));
-        each.chain([(None, read(&self.outside))]).collect()
+        let each = zones.iter().map(|(name, c)| (Some(name.clone()), load(c)));
+        each.chain([(None, load(&self.outside))]).collect()
     }
 }
 

@@ -286,18 +286,18 @@ impl OverrideDef {
         let mut rdatas: Vec<Vec<u8>> = Vec::with_capacity(self.data.len());
         for (i, text) in self.data.iter().enumerate() {
             let field = format!("data[{i}]");
-            let address = |family: &str| {
+            let not_an_address = |family: &str| {
                 let refused = format!("{what}: {text:?} is not an {family} address");
                 Refused::invalid(&field, refused)
             };
             let rdata = match self.rtype {
                 OverrideType::A => match text.parse::<Ipv4Addr>() {
                     Ok(a) => a.octets().to_vec(),
-                    Err(_) => return Err(address("IPv4")),
+                    Err(_) => return Err(not_an_address("IPv4")),
                 },
                 OverrideType::AAAA => match text.parse::<Ipv6Addr>() {
                     Ok(a) => a.octets().to_vec(),
-                    Err(_) => return Err(address("IPv6")),
+                    Err(_) => return Err(not_an_address("IPv6")),
                 },
                 OverrideType::CNAME => text
                     .parse::<Name>()

@@ -242,7 +242,8 @@ async fn remove<T: Named>(
 }
 
 /// The five documented handlers of a kind handled by name (a path attribute cannot name a
-/// generic handler): `$names` are list, add, show, replace and remove.
+/// generic handler), named list, add, show, replace and remove in the list; and `$routes`,
+/// the function that gives their routes.
 macro_rules! by_name {
     ($kind:ident, $listing:ident, $path:tt, $item:tt, $tag:tt,
      [$list:ident, $add:ident, $show:ident, $replace:ident, $remove:ident], $routes:ident) => {

@@ -349,8 +349,9 @@ pub fn ipv6(token: &Token) -> Result<Ipv6Addr, Fault> {
         .map_err(|_| Fault::new(format!("bad IPv6 address '{text}'")))
 }
 
-/// A DNSSEC algorithm by number or by its IANA mnemonic (domain's table: the names knotd
-/// takes, and a few newer ones).
+/// A DNSSEC algorithm by number or by its mnemonic in the IANA registry (domain's table):
+/// the names knotd 3.2 takes, and those registered since (DELETE, SM2SM3, MLDSA44,
+/// ECC-GOST12), which it refuses. A registered name is not bad input.
 fn algorithm(token: &Token) -> Result<u8, Fault> {
     match SecurityAlgorithm::from_mnemonic(&token.text) {
         Some(known) if !token.quoted => Ok(known.to_int()),
@@ -544,6 +545,11 @@ mod tests {
         );
         assert_eq!(wire("IPSECKEY", "10 0 2 . AQID"), [10, 0, 2, 1, 2, 3]);
         assert_eq!(wire("DS", "1 RSASHA256 2 ab cd"), [0, 1, 8, 2, 0xab, 0xcd]);
+        // Algorithm mnemonics in any case, those the IANA registry added after knotd 3.2's
+        // list too (RFC 9558's ECC-GOST12, RFC 9563's SM2SM3).
+        assert_eq!(wire("DS", "1 ed25519 2 ab")[2], 15);
+        assert_eq!(wire("DS", "1 ECC-GOST12 2 ab")[2], 23);
+        assert_eq!(wire("DS", "1 SM2SM3 2 ab")[2], 17);
         assert_eq!(wire("NSEC3PARAM", "1 0 10 -"), [1, 0, 0, 10, 0]);
     }
 
