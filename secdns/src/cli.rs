@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    catalog::{OverrideDef, PeerDef, SecondaryDef},
+    catalog::{OverrideDef, OverrideType, PeerDef, SecondaryDef},
     control::{
         Health, KeyChange, KeyListing, NewKey, PeerListing, RecordListing, WebhookListing,
         ZoneSummary,
@@ -75,8 +75,22 @@ fn when(unix: Option<u64>) -> String {
     format!("{} ({relative})", humantime::format_rfc3339_seconds(time))
 }
 
+/// The path of `name` in `collection` ("peers", "zones"), the name one encoded segment.
+fn item_path(collection: &str, name: &dyn std::fmt::Display) -> String {
+    format!("/{collection}/{}", segment(&name.to_string()))
+}
+
 fn zone_path(zone: &Name) -> String {
-    format!("/zones/{}", segment(&zone.to_string()))
+    item_path("zones", zone)
+}
+
+fn overrides_path(zone: &Name) -> String {
+    format!("{}/overrides", zone_path(zone))
+}
+
+fn override_path(zone: &Name, name: &Name, rtype: OverrideType) -> String {
+    let name = segment(&name.to_string());
+    format!("{}/{name}/{rtype}", overrides_path(zone))
 }
 
 impl Cli {
@@ -103,7 +117,27 @@ impl Cli {
     }
 
     /// DELETE `path`; prints what was removed.
-    pub fn remove(&self, path: &str, what: &str) -> anyhow::Result<()> {
+    /// Removes `what` `name` from `collection` ("peers", "zones").
+    pub fn remove_named(
+        &self,
+        collection: &str,
+        what: &str,
+        name: &dyn std::fmt::Display,
+    ) -> anyhow::Result<()> {
+        self.remove(&item_path(collection, name), &format!("{what} {name}"))
+    }
+
+    pub fn override_remove(
+        &self,
+        zone: &Name,
+        name: &Name,
+        rtype: OverrideType,
+    ) -> anyhow::Result<()> {
+        let what = format!("override {name} {rtype} in zone {zone}");
+        self.remove(&override_path(zone, name, rtype), &what)
+    }
+
+    fn remove(&self, path: &str, what: &str) -> anyhow::Result<()> {
         self.client.delete(path)?;
         if self.json {
             return print_json(&serde_json::json!({ "removed": what }));
@@ -169,15 +203,13 @@ impl Cli {
     }
 
     pub fn tsig_set(&self, name: &Name, change: KeyChange) -> anyhow::Result<()> {
-        let path = format!("/tsigs/{}", segment(&name.to_string()));
+        let path = item_path("tsigs", name);
         let changed: KeyListing = self.client.send("PUT", &path, &change)?;
         self.show(changed, Self::key_text)
     }
 
     pub fn tsig_show(&self, name: &Name) -> anyhow::Result<()> {
-        let key: KeyListing = self
-            .client
-            .get(&format!("/tsigs/{}", segment(&name.to_string())))?;
+        let key: KeyListing = self.client.get(&item_path("tsigs", name))?;
         self.show(key, Self::key_text)
     }
 
@@ -213,13 +245,13 @@ impl Cli {
     }
 
     pub fn peer_add(&self, def: PeerDef, replace: bool) -> anyhow::Result<()> {
-        let item = format!("/peers/{}", segment(&def.name));
+        let item = item_path("peers", &def.name);
         let listing: PeerListing = self.save(replace, "/peers", &item, &def)?;
         self.show(listing, |p| Self::peer_rows(std::slice::from_ref(p)))
     }
 
     pub fn peer_show(&self, name: &str) -> anyhow::Result<()> {
-        let peer: PeerListing = self.client.get(&format!("/peers/{}", segment(name)))?;
+        let peer: PeerListing = self.client.get(&item_path("peers", &name))?;
         self.show(peer, |p| Self::peer_rows(std::slice::from_ref(p)))
     }
 
@@ -295,19 +327,13 @@ impl Cli {
     }
 
     pub fn override_add(&self, zone: &Name, def: OverrideDef, replace: bool) -> anyhow::Result<()> {
-        let collection = format!("{}/overrides", zone_path(zone));
-        let item = format!(
-            "{collection}/{}/{}",
-            segment(&def.name.to_string()),
-            def.rtype
-        );
-        let saved: OverrideDef = self.save(replace, &collection, &item, &def)?;
+        let item = override_path(zone, &def.name, def.rtype);
+        let saved: OverrideDef = self.save(replace, &overrides_path(zone), &item, &def)?;
         self.show(saved, |o| Self::override_rows(std::slice::from_ref(o)))
     }
 
     pub fn override_list(&self, zone: &Name) -> anyhow::Result<()> {
-        let overrides: Vec<OverrideDef> =
-            self.client.get(&format!("{}/overrides", zone_path(zone)))?;
+        let overrides: Vec<OverrideDef> = self.client.get(&overrides_path(zone))?;
         self.show(overrides, |o| Self::override_rows(o))
     }
 
@@ -330,7 +356,7 @@ impl Cli {
     }
 
     pub fn webhook_add(&self, def: WebhookDef, replace: bool) -> anyhow::Result<()> {
-        let item = format!("/webhooks/{}", segment(&def.name));
+        let item = item_path("webhooks", &def.name);
         let listing: WebhookListing = self.save(replace, "/webhooks", &item, &def)?;
         self.show(listing, |w| Self::webhook_rows(std::slice::from_ref(w)))
     }

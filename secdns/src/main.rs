@@ -9,10 +9,7 @@ use secdns::{
     catalog::{OverrideDef, OverrideType, PeerDef, SecondaryDef},
     cli,
     config::{Config, DEFAULT_CONTROL},
-    control::{
-        KeyChange,
-        client::{Client, segment},
-    },
+    control::{KeyChange, client::Client},
     dns::Name,
     dns::tsig::Algorithm,
     webhooks::WebhookDef,
@@ -383,7 +380,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         client: Client::new(cli.control, cli.token),
         json: cli.json,
     };
-    let seg = |name: &dyn std::fmt::Display| segment(&name.to_string());
     match cli.command {
         Command::Serve {
             config,
@@ -467,28 +463,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ),
             TsigAction::List => manage.tsig_list(),
             TsigAction::Show { name } => manage.tsig_show(&name),
-            TsigAction::Rm { name } => manage.remove(
-                &format!("/tsigs/{}", seg(&name)),
-                &format!("TSIG key {name}"),
-            ),
+            TsigAction::Rm { name } => manage.remove_named("tsigs", "TSIG key", &name),
         },
         Command::Peer { action } => match action {
             PeerAction::Add(args) => manage.peer_add(args.def(), false),
             PeerAction::Set(args) => manage.peer_add(args.def(), true),
             PeerAction::List => manage.peer_list(),
             PeerAction::Show { name } => manage.peer_show(&name),
-            PeerAction::Rm { name } => {
-                manage.remove(&format!("/peers/{}", seg(&name)), &format!("peer {name}"))
-            }
+            PeerAction::Rm { name } => manage.remove_named("peers", "peer", &name),
         },
         Command::Zone { action } => match action {
             ZoneAction::Add(args) => manage.zone_add(args.def(), false),
             ZoneAction::Set(args) => manage.zone_add(args.def(), true),
             ZoneAction::List => manage.zone_list(),
             ZoneAction::Show { name } => manage.zone_show(&name),
-            ZoneAction::Rm { name } => {
-                manage.remove(&format!("/zones/{}", seg(&name)), &format!("zone {name}"))
-            }
+            ZoneAction::Rm { name } => manage.remove_named("zones", "zone", &name),
             ZoneAction::Transfer { name } => manage.zone_transfer(&name),
             ZoneAction::Records { name } => manage.zone_records(&name),
         },
@@ -502,19 +491,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 manage.override_add(&zone, def, true)
             }
             OverrideAction::List { zone } => manage.override_list(&zone),
-            OverrideAction::Rm { zone, name, rtype } => manage.remove(
-                &format!("/zones/{}/overrides/{}/{rtype}", seg(&zone), seg(&name)),
-                &format!("override {name} {rtype} in zone {zone}"),
-            ),
+            OverrideAction::Rm { zone, name, rtype } => manage.override_remove(&zone, &name, rtype),
         },
         Command::Webhook { action } => match action {
             WebhookAction::Add(args) => manage.webhook_add(args.def(), false),
             WebhookAction::Set(args) => manage.webhook_add(args.def(), true),
             WebhookAction::List => manage.webhook_list(),
-            WebhookAction::Rm { name } => manage.remove(
-                &format!("/webhooks/{}", seg(&name)),
-                &format!("webhook {name}"),
-            ),
+            WebhookAction::Rm { name } => manage.remove_named("webhooks", "webhook", &name),
         },
         Command::XdpPeer { interface } => {
             let mut engine = XdpEngine::load()?;
