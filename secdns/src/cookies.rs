@@ -82,6 +82,14 @@ struct State {
     previous: Option<[u8; 16]>,
 }
 
+impl State {
+    /// The secrets as the hash takes them: the current, then the previous (zeros if none).
+    fn secret_words(&self) -> [[u64; 2]; 2] {
+        let previous = self.previous.unwrap_or_default();
+        [secret_words(&self.current), secret_words(&previous)]
+    }
+}
+
 pub struct Cookies {
     state: ArcSwap<State>,
 }
@@ -153,10 +161,7 @@ impl Cookies {
             flags |= COOKIES_PREVIOUS;
         }
         CookieSettings {
-            secrets: [
-                secret_words(&state.current),
-                secret_words(&state.previous.unwrap_or_default()),
-            ],
+            secrets: state.secret_words(),
             wall_offset_ns: wall_offset_ns(),
             flags,
             reserved: 0,
@@ -209,17 +214,13 @@ fn check(state: &State, cookie: &QueryCookie, address: &[u8; 16], now: u32) -> V
     if usize::from(cookie.server_len) != SERVER_COOKIE_LEN {
         return Validity::Invalid;
     }
-    let secrets = [
-        secret_words(&state.current),
-        secret_words(&state.previous.unwrap_or_default()),
-    ];
     let words = (
         le_word(&cookie.client),
         le_word(&cookie.server[..8]),
         le_word(&cookie.server[8..]),
     );
     check_server_cookie(
-        &secrets,
+        &state.secret_words(),
         state.previous.is_some(),
         words,
         address_words(address),
