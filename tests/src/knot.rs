@@ -74,6 +74,22 @@ impl TsigSpec {
     }
 }
 
+/// `secdns peer add` arguments for a primary on 127.0.0.1:`port`, IXFR, signing with `key`.
+pub fn cli_peer_args<'a>(peer: &'a str, port: &'a str, key: &'a str) -> [&'a str; 10] {
+    [
+        "peer",
+        "add",
+        peer,
+        "--address",
+        "127.0.0.1",
+        "--port",
+        port,
+        "--ixfr",
+        "--tsig",
+        key,
+    ]
+}
+
 /// A loopback port that is free for UDP and TCP right now.
 pub fn free_port() -> anyhow::Result<u16> {
     for _ in 0..50 {

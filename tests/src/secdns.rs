@@ -380,18 +380,11 @@ pub fn add_secondary_zone(
 ) -> anyhow::Result<()> {
     run(&key.cli_add_args())?;
     let port = PRIMARY_PORT.to_string();
-    run(&[
-        "peer",
-        "add",
+    run(&crate::knot::cli_peer_args(
         "knot-primary",
-        "--address",
-        "127.0.0.1",
-        "--port",
         &port,
-        "--ixfr",
-        "--tsig",
         &key.name,
-    ])?;
+    ))?;
     run(&[
         "zone",
         "add",

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use secdns_tests::{
-    knot::{Knot, KnotOptions, TsigSpec},
+    knot::{Knot, KnotOptions, TsigSpec, cli_peer_args},
     prerequisites::{require_tools, secdns_bin},
     secdns::Secondary,
 };
@@ -60,18 +60,7 @@ fn objects_added_at_runtime_survive_a_restart() {
     assert!(missing_key.to_string().contains("nokey."), "{missing_key}");
     let port = knot.port.to_string();
     secondary
-        .cli(&[
-            "peer",
-            "add",
-            "knot",
-            "--address",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--ixfr",
-            "--tsig",
-            &key.name,
-        ])
+        .cli(&cli_peer_args("knot", &port, &key.name))
         .unwrap();
     let missing_peer = secondary
         .cli(&["zone", "add", APEX, "--peer", "nobody"])

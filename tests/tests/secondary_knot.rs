@@ -7,6 +7,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use secdns::{
     dns::Name,
+    secondary::status::ZoneStatus,
     zone::{ZoneBuilder, wire_file},
 };
 use secdns_tests::{
@@ -68,6 +69,26 @@ impl Setup<'_> {
     }
 }
 
+impl Setup<'_> {
+    /// secdns with this setup (on `port`, or any free one), once it holds `serial`, and its
+    /// status then.
+    fn started(&self, port: Option<u16>, serial: u32) -> (Secondary, ZoneStatus) {
+        let config = self.render();
+        let secondary = match port {
+            Some(port) => Secondary::start_on(port, None, &config),
+            None => Secondary::start(&config),
+        }
+        .unwrap();
+        let what = format!("serial {serial}");
+        let status = secondary
+            .wait_for(self.zone, Duration::from_secs(20), &what, |s| {
+                s.serial == Some(serial)
+            })
+            .unwrap();
+        (secondary, status)
+    }
+}
+
 fn prerequisites() {
     require_tools(&["knotd", "knotc", "dig"]);
     let _ = secdns_bin();
@@ -93,13 +114,7 @@ fn axfr_then_notify_brings_ixfr_within_a_second() {
         peers: vec![("knot", knot.addr(), true, Some(&transfer_key))],
         zone_options: "refresh = 3600",
     };
-    let secondary = Secondary::start_on(port, None, &setup.render()).unwrap();
-
-    let status = secondary
-        .wait_for(APEX, Duration::from_secs(20), "first transfer", |s| {
-            s.serial == Some(1)
-        })
-        .unwrap();
+    let (secondary, status) = setup.started(Some(port), 1);
     assert_eq!(status.last_transfer_kind.as_deref(), Some("AXFR"));
     assert!(status.serving);
     assert_eq!(secondary.records(APEX).unwrap(), knot.axfr().unwrap());
@@ -145,12 +160,7 @@ fn ixfr_that_does_not_apply_falls_back_to_axfr() {
         peers: vec![("knot", knot.addr(), true, None)],
         zone_options: "refresh = 3600",
     };
-    let mut secondary = Secondary::start_on(port, None, &setup.render()).unwrap();
-    secondary
-        .wait_for(APEX, Duration::from_secs(20), "first transfer", |s| {
-            s.serial == Some(1)
-        })
-        .unwrap();
+    let (mut secondary, _) = setup.started(Some(port), 1);
 
     // Make our copy disagree with the primary's history: drop the record the next
     // difference deletes, keeping the serial. (The copy is saved just after it is served.)
@@ -226,12 +236,7 @@ fn ixfr_answered_with_the_whole_zone() {
         peers: vec![("knot", knot.addr(), true, None)],
         zone_options: "refresh = 3600",
     };
-    let secondary = Secondary::start_on(port, None, &setup.render()).unwrap();
-    secondary
-        .wait_for(APEX, Duration::from_secs(20), "first transfer", |s| {
-            s.serial == Some(1)
-        })
-        .unwrap();
+    let (secondary, _) = setup.started(Some(port), 1);
     knot.change(&["added 300 TXT \"x\""], &[]).unwrap();
     let status = secondary
         .wait_for(APEX, Duration::from_secs(10), "serial 2", |s| {
@@ -367,12 +372,7 @@ fn the_next_primary_is_tried_when_the_first_is_down() {
         peers: vec![("down", down, true, None), ("up", knot.addr(), true, None)],
         zone_options: "",
     };
-    let secondary = Secondary::start(&setup.render()).unwrap();
-    let status = secondary
-        .wait_for(APEX, Duration::from_secs(20), "transfer", |s| {
-            s.serial == Some(3)
-        })
-        .unwrap();
+    let (secondary, status) = setup.started(None, 3);
     assert!(
         status.peers[0]
             .last_error
@@ -403,12 +403,7 @@ fn a_primary_that_is_behind_never_rolls_the_zone_back() {
         ],
         zone_options: "",
     };
-    let secondary = Secondary::start(&setup.render()).unwrap();
-    secondary
-        .wait_for(APEX, Duration::from_secs(20), "serial 5", |s| {
-            s.serial == Some(5)
-        })
-        .unwrap();
+    let (secondary, _) = setup.started(None, 5);
 
     // The first primary goes back to serial 3 (restored from an old backup, say).
     drop(behind);
@@ -451,12 +446,7 @@ fn expire_stops_serving_until_a_transfer_succeeds() {
         peers: vec![("knot", knot.addr(), false, None)],
         zone_options: "refresh = 1\nretry = 1\nexpire = 3",
     };
-    let secondary = Secondary::start(&setup.render()).unwrap();
-    secondary
-        .wait_for(APEX, Duration::from_secs(20), "transfer", |s| {
-            s.serial == Some(1)
-        })
-        .unwrap();
+    let (secondary, _) = setup.started(None, 1);
     assert_eq!(
         secondary.query("www.example.net.", "A").unwrap().status,
         "NOERROR"
@@ -492,12 +482,7 @@ fn a_restart_serves_the_saved_copy_with_the_primary_stopped() {
         peers: vec![("knot", knot.addr(), false, None)],
         zone_options: "",
     };
-    let mut secondary = Secondary::start(&setup.render()).unwrap();
-    secondary
-        .wait_for(APEX, Duration::from_secs(20), "transfer", |s| {
-            s.serial == Some(9)
-        })
-        .unwrap();
+    let (mut secondary, _) = setup.started(None, 9);
     let expected = knot.axfr().unwrap();
     drop(knot);
     let (status, _) = secondary
@@ -577,12 +562,7 @@ fn notify_is_refused_from_strangers_and_without_the_key() {
         peers: vec![("knot", knot.addr(), false, Some(&transfer_key))],
         zone_options: "",
     };
-    let secondary = Secondary::start_on(port, None, &setup.render()).unwrap();
-    secondary
-        .wait_for(APEX, Duration::from_secs(20), "transfer", |s| {
-            s.serial == Some(1)
-        })
-        .unwrap();
+    let (secondary, _) = setup.started(Some(port), 1);
 
     // Another server, from another address, notifies for the zone.
     let mut stranger = KnotOptions::new(APEX, &zone_text(APEX, 2, ""));
@@ -642,12 +622,7 @@ fn a_burst_of_notify_leads_to_one_check() {
         peers: vec![("knot", knot.addr(), true, Some(&transfer_key))],
         zone_options: "refresh = 3600",
     };
-    let secondary = Secondary::start_on(port, None, &setup.render()).unwrap();
-    secondary
-        .wait_for(APEX, Duration::from_secs(20), "first transfer", |s| {
-            s.serial == Some(1)
-        })
-        .unwrap();
+    let (secondary, _) = setup.started(Some(port), 1);
     let checks = || secondary.log().matches("checking the primaries").count();
     let before = checks();
 

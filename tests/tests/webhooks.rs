@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use secdns_tests::{
     api::OpenApi,
-    knot::{Knot, KnotOptions, TsigSpec},
+    knot::{Knot, KnotOptions, TsigSpec, cli_peer_args},
     prerequisites::{require_tools, secdns_bin},
     secdns::Secondary,
     webhook::Receiver,
@@ -62,18 +62,7 @@ fn the_four_events_reach_a_webhook() {
     secondary.cli(&["tsig", "add", "unknown-key."]).unwrap();
     for (peer, key_name) in [("stranger", "unknown-key."), ("knot", key.name.as_str())] {
         secondary
-            .cli(&[
-                "peer",
-                "add",
-                peer,
-                "--address",
-                "127.0.0.1",
-                "--port",
-                &port,
-                "--ixfr",
-                "--tsig",
-                key_name,
-            ])
+            .cli(&cli_peer_args(peer, &port, key_name))
             .unwrap();
     }
     secondary
