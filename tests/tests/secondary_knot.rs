@@ -69,7 +69,22 @@ impl Setup<'_> {
     }
 }
 
-impl Setup<'_> {
+impl<'a> Setup<'a> {
+    /// APEX from one primary, "knot".
+    fn one_primary(
+        knot: &Knot,
+        ixfr: bool,
+        key: Option<&'a TsigSpec>,
+        zone_options: &'a str,
+    ) -> Self {
+        let peers = vec![("knot", knot.addr(), ixfr, key)];
+        Setup {
+            zone: APEX,
+            peers,
+            zone_options,
+        }
+    }
+
     /// secdns with this setup (on `port`, or any free one), once it holds `serial`, and its
     /// status then.
     fn started(&self, port: Option<u16>, serial: u32) -> (Secondary, ZoneStatus) {
@@ -109,11 +124,7 @@ fn axfr_then_notify_brings_ixfr_within_a_second() {
     options.notify = Some(secondary_addr);
     options.notify_key = Some(transfer_key.clone());
     let knot = Knot::start(options).unwrap();
-    let setup = Setup {
-        zone: APEX,
-        peers: vec![("knot", knot.addr(), true, Some(&transfer_key))],
-        zone_options: "refresh = 3600",
-    };
+    let setup = Setup::one_primary(&knot, true, Some(&transfer_key), "refresh = 3600");
     let (secondary, status) = setup.started(Some(port), 1);
     assert_eq!(status.last_transfer_kind.as_deref(), Some("AXFR"));
     assert!(status.serving);
@@ -155,11 +166,7 @@ fn ixfr_that_does_not_apply_falls_back_to_axfr() {
     let mut options = KnotOptions::new(APEX, &zone_text(APEX, 1, ""));
     options.notify = Some(secondary_addr);
     let knot = Knot::start(options).unwrap();
-    let setup = Setup {
-        zone: APEX,
-        peers: vec![("knot", knot.addr(), true, None)],
-        zone_options: "refresh = 3600",
-    };
+    let setup = Setup::one_primary(&knot, true, None, "refresh = 3600");
     let (mut secondary, _) = setup.started(Some(port), 1);
 
     // Make our copy disagree with the primary's history: drop the record the next
@@ -231,11 +238,7 @@ fn ixfr_answered_with_the_whole_zone() {
     options.notify = Some(secondary_addr);
     options.journal = false; // no history: IXFR is answered with the whole zone
     let knot = Knot::start(options).unwrap();
-    let setup = Setup {
-        zone: APEX,
-        peers: vec![("knot", knot.addr(), true, None)],
-        zone_options: "refresh = 3600",
-    };
+    let setup = Setup::one_primary(&knot, true, None, "refresh = 3600");
     let (secondary, _) = setup.started(Some(port), 1);
     knot.change(&["added 300 TXT \"x\""], &[]).unwrap();
     let status = secondary
@@ -441,11 +444,7 @@ fn expire_stops_serving_until_a_transfer_succeeds() {
     let mut options = KnotOptions::new(APEX, &zone_text(APEX, 1, ""));
     options.port = Some(port);
     let knot = Knot::start(options.clone()).unwrap();
-    let setup = Setup {
-        zone: APEX,
-        peers: vec![("knot", knot.addr(), false, None)],
-        zone_options: "refresh = 1\nretry = 1\nexpire = 3",
-    };
+    let setup = Setup::one_primary(&knot, false, None, "refresh = 1\nretry = 1\nexpire = 3");
     let (secondary, _) = setup.started(None, 1);
     assert_eq!(
         secondary.query("www.example.net.", "A").unwrap().status,
@@ -477,11 +476,7 @@ fn expire_stops_serving_until_a_transfer_succeeds() {
 fn a_restart_serves_the_saved_copy_with_the_primary_stopped() {
     prerequisites();
     let knot = Knot::start(KnotOptions::new(APEX, &zone_text(APEX, 9, ""))).unwrap();
-    let setup = Setup {
-        zone: APEX,
-        peers: vec![("knot", knot.addr(), false, None)],
-        zone_options: "",
-    };
+    let setup = Setup::one_primary(&knot, false, None, "");
     let (mut secondary, _) = setup.started(None, 9);
     let expected = knot.axfr().unwrap();
     drop(knot);
@@ -512,11 +507,7 @@ fn a_transfer_over_the_limits_keeps_the_old_copy() {
     let mut options = KnotOptions::new(APEX, &zone_text(APEX, 1, ""));
     options.notify = Some(secondary_addr);
     let knot = Knot::start(options).unwrap();
-    let setup = Setup {
-        zone: APEX,
-        peers: vec![("knot", knot.addr(), true, None)],
-        zone_options: "",
-    };
+    let setup = Setup::one_primary(&knot, true, None, "");
     let config = format!("[transfer]\nmax_records = 8\n\n{}", setup.render());
     let secondary = Secondary::start_on(port, None, &config).unwrap();
     secondary
@@ -557,11 +548,7 @@ fn notify_is_refused_from_strangers_and_without_the_key() {
     let mut options = KnotOptions::new(APEX, &zone_text(APEX, 1, ""));
     options.key = Some(transfer_key.clone());
     let knot = Knot::start(options).unwrap();
-    let setup = Setup {
-        zone: APEX,
-        peers: vec![("knot", knot.addr(), false, Some(&transfer_key))],
-        zone_options: "",
-    };
+    let setup = Setup::one_primary(&knot, false, Some(&transfer_key), "");
     let (secondary, _) = setup.started(Some(port), 1);
 
     // Another server, from another address, notifies for the zone.
@@ -617,11 +604,7 @@ fn a_burst_of_notify_leads_to_one_check() {
     let mut options = KnotOptions::new(APEX, &zone_text(APEX, 1, ""));
     options.key = Some(transfer_key.clone());
     let knot = Knot::start(options).unwrap();
-    let setup = Setup {
-        zone: APEX,
-        peers: vec![("knot", knot.addr(), true, Some(&transfer_key))],
-        zone_options: "refresh = 3600",
-    };
+    let setup = Setup::one_primary(&knot, true, Some(&transfer_key), "refresh = 3600");
     let (secondary, _) = setup.started(Some(port), 1);
     let checks = || secondary.log().matches("checking the primaries").count();
     let before = checks();
