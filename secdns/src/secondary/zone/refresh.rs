@@ -317,53 +317,66 @@ impl SecondaryZone {
         kind: Kind,
         current: Option<&Arc<Zone>>,
     ) -> Result<Outcome, TransferError> {
-        let outcome: Result<Outcome, TransferError> = async {
-            let mut collector = Collector::new(self.name.clone(), kind, self.limits);
-            let (qtype, authority) = match (kind, current) {
-                (Kind::Ixfr { .. }, Some(copy)) => {
-                    let soa = copy.soa();
-                    let record = Record {
-                        owner: self.name.clone(),
-                        rtype: rtype::SOA,
-                        class: crate::dns::codes::class::IN,
-                        ttl: soa.ttl,
-                        rdata: soa.rdatas.first().map(|r| r.to_vec()).unwrap_or_default(),
-                    };
-                    (rtype::IXFR, vec![record])
-                }
-                _ => (rtype::AXFR, Vec::new()),
-            };
-            let streaming = std::time::Instant::now();
-            client::stream(
-                primary,
-                &self.name,
-                qtype,
-                &authority,
-                &self.limits,
-                &mut |records| collector.accept(records),
-            )
-            .await?;
-            let stream_ms = streaming.elapsed().as_millis();
-            // Building a large zone takes a while: not on the threads that answer TCP and control.
-            let current = current.cloned();
-            let building = std::time::Instant::now();
-            let outcome = tokio::task::spawn_blocking(move || collector.finish(current.as_deref()))
-                .await
-                .map_err(|e| TransferError::Protocol(format!("building the zone failed: {e}")))?;
-            tracing::debug!(
-                zone = %self.name,
-                stream_ms,
-                build_ms = building.elapsed().as_millis(),
-                "transfer received"
-            );
-            outcome
-        }
+        let mut collector = Collector::new(self.name.clone(), kind, self.limits);
+        let (qtype, authority) = self.question(kind, current);
+        let streaming = std::time::Instant::now();
+        let streamed = client::stream(
+            primary,
+            &self.name,
+            qtype,
+            &authority,
+            &self.limits,
+            &mut |records| collector.accept(records),
+        )
         .await;
+        let stream_ms = streaming.elapsed().as_millis();
+        let outcome = match streamed {
+            Ok(()) => self.build(collector, current, stream_ms).await,
+            Err(e) => Err(e),
+        };
         let label = match kind {
             Kind::Ixfr { .. } => "ixfr",
             Kind::Axfr => "axfr",
         };
         self.state().metrics.transfer(label, outcome.is_ok());
+        outcome
+    }
+
+    /// What a transfer of `kind` asks: AXFR, or IXFR with our copy's SOA as its authority.
+    fn question(&self, kind: Kind, current: Option<&Arc<Zone>>) -> (u16, Vec<Record>) {
+        let (Kind::Ixfr { .. }, Some(copy)) = (kind, current) else {
+            return (rtype::AXFR, Vec::new());
+        };
+        let soa = copy.soa();
+        let record = Record {
+            owner: self.name.clone(),
+            rtype: rtype::SOA,
+            class: crate::dns::codes::class::IN,
+            ttl: soa.ttl,
+            rdata: soa.rdatas.first().map(|r| r.to_vec()).unwrap_or_default(),
+        };
+        (rtype::IXFR, vec![record])
+    }
+
+    /// The zone the streamed records make. Building a large one takes a while: not on the
+    /// threads that answer TCP and control.
+    async fn build(
+        &self,
+        collector: Collector,
+        current: Option<&Arc<Zone>>,
+        stream_ms: u128,
+    ) -> Result<Outcome, TransferError> {
+        let current = current.cloned();
+        let building = std::time::Instant::now();
+        let outcome = tokio::task::spawn_blocking(move || collector.finish(current.as_deref()))
+            .await
+            .map_err(|e| TransferError::Protocol(format!("building the zone failed: {e}")))?;
+        tracing::debug!(
+            zone = %self.name,
+            stream_ms,
+            build_ms = building.elapsed().as_millis(),
+            "transfer received"
+        );
         outcome
     }
 }
