@@ -9,8 +9,7 @@ use crate::{
     catalog::{OverrideDef, OverrideType, PeerDef, SecondaryDef},
     control::{
         Health, KeyChange, KeyListing, NewKey, PeerListing, RecordListing, WebhookListing,
-        ZoneSummary,
-        client::{Client, segment},
+        ZoneSummary, client::Client, paths,
     },
     dns::Name,
     dns::tsig::Algorithm,
@@ -75,24 +74,6 @@ fn when(unix: Option<u64>) -> String {
     format!("{} ({relative})", humantime::format_rfc3339_seconds(time))
 }
 
-/// The path of `name` in `collection` ("peers", "zones"), the name one encoded segment.
-fn item_path(collection: &str, name: &dyn std::fmt::Display) -> String {
-    format!("/{collection}/{}", segment(&name.to_string()))
-}
-
-fn zone_path(zone: &Name) -> String {
-    item_path("zones", zone)
-}
-
-fn overrides_path(zone: &Name) -> String {
-    format!("{}/overrides", zone_path(zone))
-}
-
-fn override_path(zone: &Name, name: &Name, rtype: OverrideType) -> String {
-    let name = segment(&name.to_string());
-    format!("{}/{name}/{rtype}", overrides_path(zone))
-}
-
 impl Cli {
     fn show<T: Serialize>(&self, value: T, text: impl FnOnce(&T) -> String) -> anyhow::Result<()> {
         if self.json {
@@ -116,7 +97,6 @@ impl Cli {
         }
     }
 
-    /// DELETE `path`; prints what was removed.
     /// Removes `what` `name` from `collection` ("peers", "zones").
     pub fn remove_named(
         &self,
@@ -124,7 +104,7 @@ impl Cli {
         what: &str,
         name: &dyn std::fmt::Display,
     ) -> anyhow::Result<()> {
-        self.remove(&item_path(collection, name), &format!("{what} {name}"))
+        self.remove(&paths::item(collection, name), &format!("{what} {name}"))
     }
 
     pub fn override_remove(
@@ -134,9 +114,10 @@ impl Cli {
         rtype: OverrideType,
     ) -> anyhow::Result<()> {
         let what = format!("override {name} {rtype} in zone {zone}");
-        self.remove(&override_path(zone, name, rtype), &what)
+        self.remove(&paths::override_item(zone, name, rtype), &what)
     }
 
+    /// DELETE `path`; prints what was removed.
     fn remove(&self, path: &str, what: &str) -> anyhow::Result<()> {
         self.client.delete(path)?;
         if self.json {
@@ -203,13 +184,13 @@ impl Cli {
     }
 
     pub fn tsig_set(&self, name: &Name, change: KeyChange) -> anyhow::Result<()> {
-        let path = item_path("tsigs", name);
+        let path = paths::item("tsigs", name);
         let changed: KeyListing = self.client.send("PUT", &path, &change)?;
         self.show(changed, Self::key_text)
     }
 
     pub fn tsig_show(&self, name: &Name) -> anyhow::Result<()> {
-        let key: KeyListing = self.client.get(&item_path("tsigs", name))?;
+        let key: KeyListing = self.client.get(&paths::item("tsigs", name))?;
         self.show(key, Self::key_text)
     }
 
@@ -245,13 +226,13 @@ impl Cli {
     }
 
     pub fn peer_add(&self, def: PeerDef, replace: bool) -> anyhow::Result<()> {
-        let item = item_path("peers", &def.name);
+        let item = paths::item("peers", &def.name);
         let listing: PeerListing = self.save(replace, "/peers", &item, &def)?;
         self.show(listing, |p| Self::peer_rows(std::slice::from_ref(p)))
     }
 
     pub fn peer_show(&self, name: &str) -> anyhow::Result<()> {
-        let peer: PeerListing = self.client.get(&item_path("peers", &name))?;
+        let peer: PeerListing = self.client.get(&paths::item("peers", &name))?;
         self.show(peer, |p| Self::peer_rows(std::slice::from_ref(p)))
     }
 
@@ -261,7 +242,7 @@ impl Cli {
     }
 
     pub fn zone_add(&self, def: SecondaryDef, replace: bool) -> anyhow::Result<()> {
-        let saved: SecondaryDef = self.save(replace, "/zones", &zone_path(&def.name), &def)?;
+        let saved: SecondaryDef = self.save(replace, "/zones", &paths::zone(&def.name), &def)?;
         self.show(saved, |z| {
             format!(
                 "{} secondary zone {} (peers: {}); see `secdns zone show {}`\n",
@@ -290,13 +271,13 @@ impl Cli {
     }
 
     pub fn zone_show(&self, name: &Name) -> anyhow::Result<()> {
-        let status: ZoneStatus = self.client.get(&zone_path(name))?;
+        let status: ZoneStatus = self.client.get(&paths::zone(name))?;
         self.show(status, zone_status_text)
     }
 
     pub fn zone_transfer(&self, name: &Name) -> anyhow::Result<()> {
         self.client
-            .post_empty(&format!("{}/force_axfr", zone_path(name)))?;
+            .post_empty(&format!("{}/force_axfr", paths::zone(name)))?;
         if self.json {
             return print_json(&serde_json::json!({ "zone": name, "transfer": "started" }));
         }
@@ -306,7 +287,7 @@ impl Cli {
 
     pub fn zone_records(&self, name: &Name) -> anyhow::Result<()> {
         let records: Vec<RecordListing> =
-            self.client.get(&format!("{}/records", zone_path(name)))?;
+            self.client.get(&format!("{}/records", paths::zone(name)))?;
         self.show(records, |records| {
             records
                 .iter()
@@ -327,13 +308,13 @@ impl Cli {
     }
 
     pub fn override_add(&self, zone: &Name, def: OverrideDef, replace: bool) -> anyhow::Result<()> {
-        let item = override_path(zone, &def.name, def.rtype);
-        let saved: OverrideDef = self.save(replace, &overrides_path(zone), &item, &def)?;
+        let item = paths::override_item(zone, &def.name, def.rtype);
+        let saved: OverrideDef = self.save(replace, &paths::overrides(zone), &item, &def)?;
         self.show(saved, |o| Self::override_rows(std::slice::from_ref(o)))
     }
 
     pub fn override_list(&self, zone: &Name) -> anyhow::Result<()> {
-        let overrides: Vec<OverrideDef> = self.client.get(&overrides_path(zone))?;
+        let overrides: Vec<OverrideDef> = self.client.get(&paths::overrides(zone))?;
         self.show(overrides, |o| Self::override_rows(o))
     }
 
@@ -356,7 +337,7 @@ impl Cli {
     }
 
     pub fn webhook_add(&self, def: WebhookDef, replace: bool) -> anyhow::Result<()> {
-        let item = item_path("webhooks", &def.name);
+        let item = paths::item("webhooks", &def.name);
         let listing: WebhookListing = self.save(replace, "/webhooks", &item, &def)?;
         self.show(listing, |w| Self::webhook_rows(std::slice::from_ref(w)))
     }

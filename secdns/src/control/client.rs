@@ -31,18 +31,6 @@ impl std::fmt::Display for Refusal {
 
 impl std::error::Error for Refusal {}
 
-/// Percent-encodes a path segment (a zone or key name may hold any byte).
-pub fn segment(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
 impl Client {
     pub fn new(control: SocketAddr, token: Option<String>) -> Self {
         let agent = ureq::AgentBuilder::new()

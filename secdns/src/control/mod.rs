@@ -4,6 +4,7 @@
 pub mod api;
 pub mod client;
 pub mod metrics;
+pub mod paths;
 
 use std::borrow::Cow;
 

@@ -25,8 +25,9 @@ mod prelude {
     pub(super) use super::{
         Api, Created, created,
         error::{ApiError, ApiResult, Body, ErrorBody},
-        parse_name, segment,
+        parse_name,
     };
+    pub(super) use crate::control::paths;
 }
 
 use std::{net::SocketAddr, sync::Arc};
@@ -112,26 +113,6 @@ pub(super) fn created<T>(path: String, object: T) -> Created<T> {
         [(axum::http::header::LOCATION, path)],
         axum::Json(object),
     )
-}
-
-/// `text` as one segment of a path: percent-encoded but for what RFC 3986 lets a segment
-/// hold as it is, and never `.` or `..`, which a client would resolve away (the root zone).
-pub(super) fn segment(text: &str) -> String {
-    if text.bytes().all(|b| b == b'.') {
-        return "%2E".repeat(text.len());
-    }
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => out.push(byte as char),
-            b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' => {
-                out.push(byte as char)
-            }
-            b'+' | b',' | b';' | b'=' | b':' | b'@' => out.push(byte as char),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
 }
 
 pub(super) fn parse_name(field: &str, text: &str) -> ApiResult<Name> {

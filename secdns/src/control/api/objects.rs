@@ -85,7 +85,7 @@ pub async fn add_key(
     api.secondaries
         .change(|c| c.add(def.clone(), Origin::Api))?;
     Ok(created(
-        format!("/tsigs/{}", segment(&def.name.to_string())),
+        paths::item("tsigs", &def.name),
         listing(&def, Origin::Api, &def.secret),
     ))
 }
@@ -179,14 +179,14 @@ fn made<T>(object: T) -> Listing<T> {
 /// An object kind the API handles by a name of its own (peers, webhooks): the same five
 /// handlers for each.
 pub trait Named: Object<Name = String> + Serialize + DeserializeOwned + Send + Sync {
-    /// Where the objects of the kind are.
-    const PATH: &'static str;
+    /// The path's first segment for the kind (see `control::paths`).
+    const COLLECTION: &'static str;
 }
 impl Named for PeerDef {
-    const PATH: &'static str = "/peers";
+    const COLLECTION: &'static str = "peers";
 }
 impl Named for WebhookDef {
-    const PATH: &'static str = "/webhooks";
+    const COLLECTION: &'static str = "webhooks";
 }
 
 async fn list<T: Named>(State(api): State<Api>) -> ApiResult<Json<Vec<Listing<T>>>> {
@@ -218,8 +218,7 @@ async fn add<T: Named>(
 ) -> ApiResult<Created<Listing<T>>> {
     api.secondaries
         .change(|c| c.add(def.clone(), Origin::Api))?;
-    let path = format!("{}/{}", T::PATH, segment(def.name()));
-    Ok(created(path, made(def)))
+    Ok(created(paths::item(T::COLLECTION, def.name()), made(def)))
 }
 
 async fn replace<T: Named>(

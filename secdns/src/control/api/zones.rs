@@ -89,10 +89,7 @@ pub async fn add(
 ) -> ApiResult<Created<SecondaryDef>> {
     api.secondaries
         .change(|c| c.add(def.clone(), Origin::Api))?;
-    Ok(created(
-        format!("/zones/{}", segment(&def.name.to_string())),
-        def,
-    ))
+    Ok(created(paths::zone(&def.name), def))
 }
 
 /// Replaces a secondary zone's definition; its copy is kept.
@@ -300,12 +297,7 @@ pub async fn add_override(
 ) -> ApiResult<Created<OverrideDef>> {
     let zone = parse_name("zone", &zone)?;
     api.secondaries.set_override(&zone, def.clone(), false)?;
-    let path = format!(
-        "/zones/{}/overrides/{}/{}",
-        segment(&zone.to_string()),
-        segment(&def.name.to_string()),
-        def.rtype
-    );
+    let path = paths::override_item(&zone, &def.name, def.rtype);
     Ok(created(path, def))
 }
 

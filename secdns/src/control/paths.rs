@@ -1,0 +1,62 @@
+//! The API's paths of its objects: where the server says a new one is (Location), and what
+//! the CLI asks for. Names go in as one percent-encoded segment each.
+
+use std::fmt::Display;
+
+use crate::{catalog::OverrideType, dns::Name};
+
+/// `text` as one segment of a path: percent-encoded but for what RFC 3986 lets a segment
+/// hold as it is, and never `.` or `..`, which a client would resolve away (the root zone).
+pub fn segment(text: &str) -> String {
+    if text.bytes().all(|b| b == b'.') {
+        return "%2E".repeat(text.len());
+    }
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => out.push(byte as char),
+            b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' => {
+                out.push(byte as char)
+            }
+            b'+' | b',' | b';' | b'=' | b':' | b'@' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// The path of `name` in `collection` ("tsigs", "peers", "webhooks", "zones").
+pub fn item(collection: &str, name: &dyn Display) -> String {
+    format!("/{collection}/{}", segment(&name.to_string()))
+}
+
+pub fn zone(zone: &Name) -> String {
+    item("zones", zone)
+}
+
+pub fn overrides(zone: &Name) -> String {
+    format!("{}/overrides", self::zone(zone))
+}
+
+pub fn override_item(zone: &Name, name: &Name, rtype: OverrideType) -> String {
+    let name = segment(&name.to_string());
+    format!("{}/{name}/{rtype}", overrides(zone))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_one_segment_each() {
+        let root: Name = ".".parse().unwrap();
+        assert_eq!(zone(&root), "/zones/%2E");
+        let odd: Name = r"a\/b.example.".parse().unwrap();
+        let www: Name = "www.example.".parse().unwrap();
+        assert_eq!(
+            override_item(&odd, &www, OverrideType::AAAA),
+            "/zones/a%2Fb.example./overrides/www.example./AAAA"
+        );
+        assert_eq!(item("peers", &"p 1"), "/peers/p%201");
+    }
+}
