@@ -196,7 +196,7 @@ mod tests {
     /// their usual forms: the patterns match exactly what the standard parsers read.
     fn texts() -> Vec<String> {
         let alphabet: Vec<char> = "0123456789abcdefABCDEF:::...+ 25f".chars().collect();
-        let mut draws = crate::text_forms::Draws::new(0x9e37_79b9_7f4a_7c15_u64);
+        let mut draws = Draws::new(0x9e37_79b9_7f4a_7c15_u64);
         let mut texts: Vec<String> = (0..100_000).map(|_| draws.text(&alphabet, 24)).collect();
         for _ in 0..20_000 {
             let mut words = [0u16; 8];

@@ -1,7 +1,7 @@
 //! schemathesis against a running secdns, as a new user would run it, with every check: for
 //! each operation, requests made from the OpenAPI document (schema-valid ones must not be
-//! refused as bad input, invalid ones must be), and every reply held to the document. The document has to be as strict as the server, and the server as good
-//! as its document.
+//! refused as bad input, invalid ones must be), and every reply held to the document. The
+//! document has to be as strict as the server, and the server as good as its document.
 
 use std::process::Command;
 

@@ -22,7 +22,7 @@ pub const MAX_OVERRIDES_PER_ZONE: usize = 1000;
 pub const MAX_OVERRIDE_DATA: usize = 64;
 pub const MAX_WEBHOOKS: usize = 32;
 /// RFC 2181 §8.
-pub const MAX_TTL: u32 = (1 << 31) - 1;
+const MAX_TTL: u32 = (1 << 31) - 1;
 
 fn default_algorithm() -> Algorithm {
     Algorithm::HmacSha256
