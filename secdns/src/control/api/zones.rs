@@ -94,7 +94,7 @@ pub async fn add(
 
 /// Replaces a secondary zone's definition; its copy is kept.
 #[utoipa::path(put, path = "/zones/{zone}", tag = "zones", operation_id = "replace_zone",
-    request_body = SecondaryDef, params(("zone" = Name, Path, description = "The zone's name")),
+    request_body = SecondaryDef, params(ZonePath),
     responses(
         (status = 200, description = "Replaced", body = SecondaryDef),
         (status = 404, description = "No such secondary zone", body = ErrorBody),
@@ -102,10 +102,10 @@ pub async fn add(
     ))]
 pub async fn replace(
     State(api): State<Api>,
-    Path(zone): Path<String>,
+    Path(zone): Path<ZonePath>,
     Body(def): Body<SecondaryDef>,
 ) -> ApiResult<Json<SecondaryDef>> {
-    let name = parse_name("zone", &zone)?;
+    let name = zone.parse()?;
     if def.name != name {
         return Err(ApiError::inconsistent(
             "name",
@@ -118,13 +118,16 @@ pub async fn replace(
 
 /// A zone's state: for a secondary zone, its timers, transfers and primaries too.
 #[utoipa::path(get, path = "/zones/{zone}", tag = "zones", operation_id = "show_zone",
-    params(("zone" = Name, Path, description = "The zone's name")),
+    params(ZonePath),
     responses(
         (status = 200, description = "The zone's state", body = ZoneStatus),
         (status = 404, description = "No such zone", body = ErrorBody),
     ))]
-pub async fn show(State(api): State<Api>, Path(zone): Path<String>) -> ApiResult<Json<ZoneStatus>> {
-    let name = parse_name("zone", &zone)?;
+pub async fn show(
+    State(api): State<Api>,
+    Path(zone): Path<ZonePath>,
+) -> ApiResult<Json<ZoneStatus>> {
+    let name = zone.parse()?;
     let secondaries = &api.secondaries;
     if let Some(zone) = secondaries.zone(&name) {
         return Ok(Json(ZoneStatus {
@@ -148,43 +151,46 @@ pub async fn show(State(api): State<Api>, Path(zone): Path<String>) -> ApiResult
 
 /// Stops serving a secondary zone and forgets it.
 #[utoipa::path(delete, path = "/zones/{zone}", tag = "zones", operation_id = "remove_zone",
-    params(("zone" = Name, Path, description = "The zone's name")),
+    params(ZonePath),
     responses(
         (status = 204, description = "Removed"),
         (status = 404, description = "No such secondary zone", body = ErrorBody),
         (status = 409, description = "Defined in the config file", body = ErrorBody),
     ))]
-pub async fn remove(State(api): State<Api>, Path(zone): Path<String>) -> ApiResult<StatusCode> {
-    let name = parse_name("zone", &zone)?;
+pub async fn remove(State(api): State<Api>, Path(zone): Path<ZonePath>) -> ApiResult<StatusCode> {
+    let name = zone.parse()?;
     api.secondaries
         .change(|c| c.remove::<SecondaryDef>(&name))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Starts a full transfer (AXFR) of a secondary zone now.
-#[utoipa::path(post, path = "/zones/{zone}/force_axfr", tag = "zones", params(("zone" = Name, Path, description = "The zone's name")),
+#[utoipa::path(post, path = "/zones/{zone}/force_axfr", tag = "zones", params(ZonePath),
     responses(
         (status = 202, description = "The transfer is started"),
         (status = 404, description = "No such secondary zone", body = ErrorBody),
     ))]
-pub async fn force_axfr(State(api): State<Api>, Path(zone): Path<String>) -> ApiResult<StatusCode> {
-    let name = parse_name("zone", &zone)?;
+pub async fn force_axfr(
+    State(api): State<Api>,
+    Path(zone): Path<ZonePath>,
+) -> ApiResult<StatusCode> {
+    let name = zone.parse()?;
     let zone = api.secondaries.zone(&name).ok_or_else(|| no_zone(&name))?;
     zone.force_transfer();
     Ok(StatusCode::ACCEPTED)
 }
 
 /// The records answered: for a secondary zone, the copy with its overrides applied.
-#[utoipa::path(get, path = "/zones/{zone}/records", tag = "zones", params(("zone" = Name, Path, description = "The zone's name")),
+#[utoipa::path(get, path = "/zones/{zone}/records", tag = "zones", params(ZonePath),
     responses(
         (status = 200, description = "In canonical order", body = Vec<RecordListing>),
         (status = 404, description = "No such zone, or no copy yet", body = ErrorBody),
     ))]
 pub async fn records(
     State(api): State<Api>,
-    Path(zone): Path<String>,
+    Path(zone): Path<ZonePath>,
 ) -> ApiResult<Json<Vec<RecordListing>>> {
-    let name = parse_name("zone", &zone)?;
+    let name = zone.parse()?;
     let zone = match api.secondaries.zone(&name) {
         Some(secondary) => secondary
             .served()
@@ -210,21 +216,37 @@ pub async fn records(
 }
 
 /// A secondary zone's overrides.
-#[utoipa::path(get, path = "/zones/{zone}/overrides", tag = "overrides", params(("zone" = Name, Path, description = "The zone's name")),
+#[utoipa::path(get, path = "/zones/{zone}/overrides", tag = "overrides", params(ZonePath),
     responses(
         (status = 200, description = "Every override of the zone", body = Vec<OverrideDef>),
         (status = 404, description = "No such secondary zone", body = ErrorBody),
     ))]
 pub async fn list_overrides(
     State(api): State<Api>,
-    Path(zone): Path<String>,
+    Path(zone): Path<ZonePath>,
 ) -> ApiResult<Json<Vec<OverrideDef>>> {
-    let name = parse_name("zone", &zone)?;
+    let name = zone.parse()?;
     let catalog = api.secondaries.catalog();
     if catalog.zone(&name).is_none() {
         return Err(no_zone(&name));
     }
     Ok(Json(catalog.overrides(&name).to_vec()))
+}
+
+/// The path of a zone, `/zones/{zone}` and below, as written: parsed by [`ZonePath::parse`],
+/// so that a bad name is answered 400 naming it.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ZonePath {
+    /// The zone's name.
+    #[param(value_type = Name)]
+    zone: String,
+}
+
+impl ZonePath {
+    fn parse(&self) -> ApiResult<Name> {
+        parse_name("zone", &self.zone)
+    }
 }
 
 /// The path of one override, `/zones/{zone}/overrides/{name}/{type}`, as written: parsed by
@@ -284,7 +306,7 @@ pub async fn show_override(
 
 /// Adds an override: its records replace the transferred RRset at once.
 #[utoipa::path(post, path = "/zones/{zone}/overrides", tag = "overrides",
-    request_body = OverrideDef, params(("zone" = Name, Path, description = "The zone's name")),
+    request_body = OverrideDef, params(ZonePath),
     responses(
         (status = 201, description = "Added", body = OverrideDef, headers(("Location" = String, description = "Where the new object is"))),
         (status = 404, description = "No such secondary zone", body = ErrorBody),
@@ -292,10 +314,10 @@ pub async fn show_override(
     ))]
 pub async fn add_override(
     State(api): State<Api>,
-    Path(zone): Path<String>,
+    Path(zone): Path<ZonePath>,
     Body(def): Body<OverrideDef>,
 ) -> ApiResult<Created<OverrideDef>> {
-    let zone = parse_name("zone", &zone)?;
+    let zone = zone.parse()?;
     api.secondaries.set_override(&zone, def.clone(), false)?;
     let path = paths::override_item(&zone, &def.name, def.rtype);
     Ok(created(path, def))
