@@ -1,7 +1,7 @@
 //! Values the config and the control API take as text with a rule of their own, and their
 //! schemas for the API's OpenAPI document: each rule is written once here, next to the
 //! pattern that describes it, and a test holds the two together. (Domain names, the third
-//! such form, are described next to their parser in `dns::name`.)
+//! such form, are described in `dns::name_schema`, next to their parser.)
 
 use std::{borrow::Cow, net::IpAddr};
 
