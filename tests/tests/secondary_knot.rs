@@ -36,7 +36,7 @@ struct Setup<'a> {
     zone_options: &'a str,
 }
 
-impl Setup<'_> {
+impl<'a> Setup<'a> {
     fn render(&self) -> String {
         let mut text = String::new();
         let mut keys = Vec::new();
@@ -67,9 +67,7 @@ impl Setup<'_> {
         ));
         text
     }
-}
 
-impl<'a> Setup<'a> {
     /// APEX from one primary, "knot".
     fn one_primary(
         knot: &Knot,
