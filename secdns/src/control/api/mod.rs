@@ -1,14 +1,16 @@
-//! The control API's HTTP server: routes, access ([`auth`]), errors ([`error`]), and the
-//! handlers by resource: TSIG keys, peers and webhooks ([`objects`]), zones with their records
-//! and overrides ([`zones`]), response rate limits ([`rate_limit`]), DNS Cookies ([`cookies`]), and health, counters,
-//! metrics and the API description ([`status`]). The OpenAPI document is made from the
-//! routes ([`openapi`]); `openapi.json` in this folder is a copy a test keeps equal to it.
+//! The control API's HTTP server: routes, access ([`auth`]), errors ([`error`]), the names
+//! in paths ([`path_params`]), and the handlers by resource: TSIG keys, peers and webhooks
+//! ([`objects`]), zones with their records and overrides ([`zones`]), response rate limits
+//! ([`rate_limit`]), DNS Cookies ([`cookies`]), and health, counters, metrics and the API
+//! description ([`status`]). The OpenAPI document is made from the routes ([`openapi`]);
+//! `openapi.json` in this folder is a copy a test keeps equal to it.
 
 mod auth;
 mod cookies;
 pub mod error;
 mod objects;
 mod openapi;
+mod path_params;
 mod rate_limit;
 mod status;
 mod zones;
@@ -25,7 +27,7 @@ mod prelude {
     pub(super) use super::{
         Api, Created, created,
         error::{ApiError, ApiResult, Body, ErrorBody},
-        parse_name,
+        path_params::{KeyPath, OverridePath, ZonePath},
     };
     pub(super) use crate::control::paths;
 }
@@ -37,8 +39,8 @@ use tokio::net::TcpListener;
 use utoipa::OpenApi as _;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{dns::Name, publish::Shared, secondary::Secondaries, zone::Zone};
-use error::{ApiError, ApiResult};
+use crate::{publish::Shared, secondary::Secondaries, zone::Zone};
+use error::ApiError;
 
 /// Request bodies are small objects; the largest, `[rrl]` with 4096 prefixes, is under 300
 /// KiB (`openapi::BODY` documents the limit).
@@ -113,9 +115,4 @@ pub(super) fn created<T>(path: String, object: T) -> Created<T> {
         [(axum::http::header::LOCATION, path)],
         axum::Json(object),
     )
-}
-
-pub(super) fn parse_name(field: &str, text: &str) -> ApiResult<Name> {
-    text.parse()
-        .map_err(|e: String| ApiError::invalid(field, e))
 }

@@ -7,10 +7,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use crate::{
     catalog::{Object, Origin, PeerDef, TsigKeyDef, check_handle},
     control::{KeyChange, KeyListing, Listing, MASKED, NewKey, PeerListing, WebhookListing},
-    dns::{
-        Name,
-        tsig::{self, Algorithm},
-    },
+    dns::tsig::{self, Algorithm},
     text_forms::Handle,
     webhooks::WebhookDef,
 };
@@ -48,16 +45,16 @@ pub async fn list_keys(State(api): State<Api>) -> ApiResult<Json<Vec<KeyListing>
 
 /// A TSIG key, its secret masked.
 #[utoipa::path(get, path = "/tsigs/{name}", tag = "tsigs",
-    params(("name" = Name, Path, description = "The key's name")),
+    params(KeyPath),
     responses(
         (status = 200, description = "The key", body = KeyListing),
         (status = 404, description = "No such key", body = ErrorBody),
     ))]
 pub async fn show_key(
     State(api): State<Api>,
-    Path(name): Path<String>,
+    Path(key): Path<KeyPath>,
 ) -> ApiResult<Json<KeyListing>> {
-    let name = parse_name("name", &name)?;
+    let name = key.parse()?;
     let catalog = api.secondaries.catalog();
     let (def, origin) = catalog
         .get::<TsigKeyDef>(&name)
@@ -92,7 +89,7 @@ pub async fn add_key(
 
 /// Changes a TSIG key's algorithm or secret; a new secret is shown in the reply, once.
 #[utoipa::path(put, path = "/tsigs/{name}", tag = "tsigs", request_body = KeyChange,
-    params(("name" = Name, Path, description = "The key's name")),
+    params(KeyPath),
     responses(
         (status = 200, description = "Changed", body = KeyListing),
         (status = 404, description = "No such key", body = ErrorBody),
@@ -100,10 +97,10 @@ pub async fn add_key(
     ))]
 pub async fn replace_key(
     State(api): State<Api>,
-    Path(name): Path<String>,
+    Path(key): Path<KeyPath>,
     Body(change): Body<KeyChange>,
 ) -> ApiResult<Json<KeyListing>> {
-    let name = parse_name("name", &name)?;
+    let name = key.parse()?;
     let secondaries = &api.secondaries;
     let current = secondaries
         .catalog()
@@ -144,14 +141,14 @@ pub async fn replace_key(
 
 /// Removes a TSIG key no peer uses.
 #[utoipa::path(delete, path = "/tsigs/{name}", tag = "tsigs",
-    params(("name" = Name, Path, description = "The key's name")),
+    params(KeyPath),
     responses(
         (status = 204, description = "Removed"),
         (status = 404, description = "No such key", body = ErrorBody),
         (status = 409, description = "A peer uses the key, or it is defined in the config file", body = ErrorBody),
     ))]
-pub async fn remove_key(State(api): State<Api>, Path(name): Path<String>) -> ApiResult<StatusCode> {
-    let name = parse_name("name", &name)?;
+pub async fn remove_key(State(api): State<Api>, Path(key): Path<KeyPath>) -> ApiResult<StatusCode> {
+    let name = key.parse()?;
     api.secondaries.change(|c| c.remove::<TsigKeyDef>(&name))?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::prelude::*;
 use crate::{
-    catalog::{Origin, OverrideDef, OverrideType, SecondaryDef},
+    catalog::{Origin, OverrideDef, SecondaryDef},
     control::{RecordListing, ZoneSummary},
     dns::{Name, codes::rtype_name},
     secondary::status::{ZoneKind, ZoneStatus},
@@ -231,51 +231,6 @@ pub async fn list_overrides(
         return Err(no_zone(&name));
     }
     Ok(Json(catalog.overrides(&name).to_vec()))
-}
-
-/// The path of a zone, `/zones/{zone}` and below, as written: parsed by [`ZonePath::parse`],
-/// so that a bad name is answered 400 naming it.
-#[derive(serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Path)]
-pub struct ZonePath {
-    /// The zone's name.
-    #[param(value_type = Name)]
-    zone: String,
-}
-
-impl ZonePath {
-    fn parse(&self) -> ApiResult<Name> {
-        parse_name("zone", &self.zone)
-    }
-}
-
-/// The path of one override, `/zones/{zone}/overrides/{name}/{type}`, as written: parsed by
-/// [`OverridePath::parse`], so that a bad part is answered 400 naming it.
-#[derive(serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Path)]
-pub struct OverridePath {
-    /// The zone's name.
-    #[param(value_type = Name)]
-    zone: String,
-    /// The override's owner name.
-    #[param(value_type = Name)]
-    name: String,
-    /// A, AAAA or CNAME, in any case.
-    #[serde(rename = "type")]
-    #[param(pattern = "^([Aa]|[Aa]{4}|[Cc][Nn][Aa][Mm][Ee])$")]
-    rtype: String,
-}
-
-impl OverridePath {
-    fn parse(&self) -> ApiResult<(Name, Name, OverrideType)> {
-        Ok((
-            parse_name("zone", &self.zone)?,
-            parse_name("name", &self.name)?,
-            self.rtype
-                .parse()
-                .map_err(|e: String| ApiError::invalid("type", e))?,
-        ))
-    }
 }
 
 /// One override of a secondary zone.
