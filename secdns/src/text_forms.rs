@@ -31,6 +31,22 @@ macro_rules! named_schema {
 }
 pub(crate) use named_schema;
 
+/// Implements `Display` for `$type`, a unit-variant enum, as the name serde gives each
+/// variant: what the CLI prints is then what the API sends and the config takes.
+macro_rules! display_as_serialized {
+    ($type:ty) => {
+        impl std::fmt::Display for $type {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match serde_json::to_value(self) {
+                    Ok(serde_json::Value::String(name)) => f.write_str(&name),
+                    _ => Err(std::fmt::Error),
+                }
+            }
+        }
+    };
+}
+pub(crate) use display_as_serialized;
+
 /// A string of `pattern`, at most `max_length` characters where the pattern cannot say it.
 pub fn string_schema(
     pattern: impl Into<String>,
@@ -191,6 +207,22 @@ impl Draws {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The CLI prints these as the API sends them.
+    #[test]
+    fn enums_display_as_serialized() {
+        use crate::{catalog::Origin, control::HealthState, secondary::status::ZoneKind};
+        let shown = [
+            Origin::Config.to_string(),
+            HealthState::Degraded.to_string(),
+            ZoneKind::File.to_string(),
+        ];
+        assert_eq!(shown, ["config", "degraded", "file"]);
+        assert_eq!(
+            serde_json::to_value(ZoneKind::Secondary).unwrap(),
+            ZoneKind::Secondary.to_string()
+        );
+    }
 
     /// Random texts over the characters addresses are written with, and real addresses in
     /// their usual forms: the patterns match exactly what the standard parsers read.

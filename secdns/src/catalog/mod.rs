@@ -51,14 +51,7 @@ pub enum Origin {
     Api,
 }
 
-impl std::fmt::Display for Origin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Origin::Config => "config",
-            Origin::Api => "api",
-        })
-    }
-}
+crate::text_forms::display_as_serialized!(Origin);
 
 #[derive(Clone, Debug, Default)]
 pub struct Catalog {

@@ -166,11 +166,4 @@ pub enum HealthState {
     Degraded,
 }
 
-impl std::fmt::Display for HealthState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            HealthState::Ok => "ok",
-            HealthState::Degraded => "degraded",
-        })
-    }
-}
+crate::text_forms::display_as_serialized!(HealthState);

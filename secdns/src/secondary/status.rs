@@ -16,14 +16,7 @@ pub enum ZoneKind {
     File,
 }
 
-impl std::fmt::Display for ZoneKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ZoneKind::Secondary => "secondary",
-            ZoneKind::File => "file",
-        })
-    }
-}
+crate::text_forms::display_as_serialized!(ZoneKind);
 
 /// A primary as a secondary zone last saw it.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
