@@ -213,9 +213,8 @@ mod tests {
     use crate::{dns::Name, zone::zonefile};
 
     fn zone(serial: u32) -> Arc<Zone> {
-        let apex: Name = "example.com.".parse().unwrap();
         let text = format!("@ 300 IN SOA ns hm {serial} 1 2 3 4\nwww 300 IN A 192.0.2.1\n");
-        Arc::new(zonefile::parse(&text, &apex, "t").unwrap().0)
+        Arc::new(zonefile::zone_of("example.com.", &text))
     }
 
     #[tokio::test]

@@ -216,16 +216,13 @@ mod tests {
                         *.w IN A 192.0.2.3\n";
 
     fn snapshot() -> Snapshot {
-        let apex: Name = "t.".parse().unwrap();
-        let (zone, _) = zonefile::parse(ZONE, &apex, "unit").unwrap();
-        Snapshot::new([Arc::new(zone)])
+        Snapshot::new([Arc::new(zonefile::zone_of("t.", ZONE))])
     }
 
     fn zones(apexes: &[&str]) -> Snapshot {
         Snapshot::new(apexes.iter().map(|apex| {
-            let name: Name = apex.parse().unwrap();
             let text = format!("$ORIGIN {apex}\n@ 60 IN SOA ns hm 1 2 3 4 5\n@ 60 IN NS ns\n");
-            Arc::new(zonefile::parse(&text, &name, "unit").unwrap().0)
+            Arc::new(zonefile::zone_of(apex, &text))
         }))
     }
 
@@ -355,9 +352,8 @@ mod tests {
 
     #[test]
     fn a_type_0_record_does_not_replace_the_default() {
-        let apex: Name = "t.".parse().unwrap();
         let text = format!("{ZONE}www IN TYPE0 \\# 1 00\n");
-        let (zone, _) = zonefile::parse(&text, &apex, "unit").unwrap();
+        let zone = zonefile::zone_of("t.", &text);
         let compiled = compile(&Snapshot::new([Arc::new(zone)]), 1000);
         let www = hash_of("www.t.");
         let defaults: Vec<_> = values(&compiled)

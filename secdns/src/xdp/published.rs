@@ -583,11 +583,10 @@ mod tests {
     #[test]
     fn userspace_leads_only_with_zones_the_kernel_does_not_answer_for() {
         let parse = |apex: &str, serial: u32| {
-            let name: Name = apex.parse().unwrap();
             let text = format!(
                 "@ IN SOA ns hostmaster {serial} 3600 600 86400 300\n@ IN NS ns\nns IN A 192.0.2.1\n"
             );
-            Arc::new(zonefile::parse(&text, &name, "test").unwrap().0)
+            Arc::new(zonefile::zone_of(apex, &text))
         };
         let (parent, other) = (parse("example.", 1), parse("other.", 1));
         let held =
@@ -660,8 +659,7 @@ mod tests {
             text.push_str(line);
             text.push('\n');
         }
-        let apex: Name = "t.".parse().unwrap();
-        zonefile::parse(&text, &apex, "unit").unwrap().0
+        zonefile::zone_of("t.", &text)
     }
 
     /// Version `serial` of the zone, made from `base` as an IXFR would make it: saying
@@ -689,8 +687,7 @@ mod tests {
 
     fn other() -> Arc<Zone> {
         let text = "$ORIGIN u.\n$TTL 60\n@ IN SOA ns hm 7 2 3 4 5\n@ IN NS ns\nns IN A 192.0.2.1\n";
-        let apex: Name = "u.".parse().unwrap();
-        Arc::new(zonefile::parse(text, &apex, "unit").unwrap().0)
+        Arc::new(zonefile::zone_of("u.", text))
     }
 
     /// What the maps hold after the changes so far.
@@ -815,8 +812,7 @@ mod tests {
         for n in 0..names {
             text.push_str(&format!("host{n} IN A 10.0.{}.{}\n", n >> 8 & 255, n & 255));
         }
-        let apex: Name = "h.".parse().unwrap();
-        let hosts = Arc::new(zonefile::parse(&text, &apex, "unit").unwrap().0);
+        let hosts = Arc::new(zonefile::zone_of("h.", &text));
         Arc::new(Snapshot::new([
             hosts,
             zone(1, &[true; POOL.len()]),

@@ -1040,7 +1040,7 @@ mod tests {
         let apex: Name = "t.".parse().unwrap();
         let hosts = "$ORIGIN t.\n@ 60 IN SOA ns hm 1 2 3 4 5\nns 60 IN A 192.0.2.1\n\
                      h1 60 IN A 192.0.2.2\nh2 60 IN TXT x\n";
-        let flat = zonefile::parse(hosts, &apex, "flat").unwrap().0;
+        let flat = zonefile::zone_of("t.", hosts);
         assert!(!flat.has_deep_names());
         let deep = format!("{hosts}a.h1 60 IN A 192.0.2.3\n");
         assert!(
