@@ -153,7 +153,7 @@ pub struct Health {
     pub zones: usize,
     /// Zones answered with SERVFAIL: never transferred, or expired.
     pub not_serving: Vec<String>,
-    /// Whether the XDP program is attached (always false without [xdp]).
+    /// Whether the XDP program is attached (always false without `[xdp]`).
     pub xdp: bool,
 }
 

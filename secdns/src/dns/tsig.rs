@@ -1,5 +1,6 @@
 //! Transaction signatures (RFC 8945): signing our requests, verifying every message of a
-//! response (multi-message transfers included), and the server side for NOTIFY.
+//! response (multi-message transfers included), and the server side for signed NOTIFYs and
+//! queries.
 
 use std::fmt;
 
@@ -480,8 +481,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Server side: verifies a signed request (a NOTIFY) with `key`; returns the request MAC to
-/// sign the response with.
+/// Server side: verifies a signed request (a NOTIFY or a query) with `key`; returns the
+/// request MAC to sign the response with.
 pub fn verify_request(key: &Key, raw: &[u8], tsig: &TsigRecord) -> Result<Vec<u8>, TsigError> {
     verify_request_at(key, raw, tsig, unix_time::now())
 }

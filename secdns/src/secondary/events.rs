@@ -2,7 +2,7 @@
 //! backoff, after a failed one), EXPIRE when no refresh has succeeded for the expire
 //! interval, NOTIFY, which only brings the next refresh forward, and a forced transfer. This
 //! module decides, from the zone's timers and what a primary said, what happens next; the
-//! zone (`zone.rs`) carries it out. Nothing here touches the network or the clock: each
+//! zone (`zone/`) carries it out. Nothing here touches the network or the clock: each
 //! decision takes the time it is made at, so that each is unit-tested.
 
 use std::{

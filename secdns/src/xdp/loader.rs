@@ -566,7 +566,10 @@ impl XdpEngine {
         self.write_config()
     }
 
-    /// Publishes `entries` and `serials` (zone slot, SOA serial) as the whole answer set.
+    /// Publishes `entries` and `serials` (zone slot, SOA serial) as the whole answer set, in
+    /// one call: for tests and benchmarks. The server publishes a snapshot part by part
+    /// (`FastPath::publish`: [`XdpEngine::begin_parts`], [`XdpEngine::stage_part`], then
+    /// [`XdpEngine::apply`]).
     pub fn publish(&mut self, entries: Upserts, serials: &[(ZoneSlot, u32)]) -> anyhow::Result<()> {
         self.apply(MapChange {
             upserts: entries,

@@ -1,5 +1,5 @@
 //! `/tsigs`, `/peers` and `/webhooks`: list, create, show, replace, delete (peers and
-//! webhooks by the same generic handlers, documented once per path by [`by_name!`]).
+//! webhooks by the same generic handlers, documented once per path by `by_name!`).
 
 use super::prelude::*;
 use serde::{Serialize, de::DeserializeOwned};

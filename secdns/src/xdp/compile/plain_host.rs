@@ -76,7 +76,7 @@ pub(super) fn host_key(
 
 impl HostShared {
     /// What `unit`, the full compile of a plain host, shares with the others: when it is a
-    /// typed entry per type and one default, as [`host_unit`] builds them.
+    /// typed entry per type and one default, as [`Compiler::host_unit`] builds them.
     pub(super) fn learn(unit: &Unit) -> Option<Self> {
         let own = unit.own_hash()?;
         let mut default = None;
