@@ -8,6 +8,10 @@
 //! [`control`]; response rate limiting in [`rate_limit`]; start-up in [`daemon`]. Which
 //! module may import which: [`layers`].
 
+// Documented for its developers (`cargo doc --document-private-items`): a module's doc
+// links to its private parts on purpose.
+#![allow(rustdoc::private_intra_doc_links)]
+
 pub mod answer;
 pub mod catalog;
 pub mod cli;

@@ -116,6 +116,20 @@ fn test(filter: Option<&str>) -> anyhow::Result<()> {
         "-D",
         "warnings",
     ])?;
+    // The docs are for the developers: private items too, and a broken link is an error.
+    step("docs");
+    cargo_with(
+        &[
+            "doc",
+            "--no-deps",
+            "--document-private-items",
+            "-p",
+            "secdns",
+            "-p",
+            "secdns-common",
+        ],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
     // One closing line for the whole run; cargo's own last line may be an empty doc-test run.
     println!("tests: {passed} passed, {failed} failed");
     Ok(())
@@ -242,9 +256,15 @@ fn step(name: &str) {
 }
 
 pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
+    cargo_with(args, &[])
+}
+
+/// `cargo args` with the variables `env` set for it.
+fn cargo_with(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(&cargo)
         .args(args)
+        .envs(env.iter().copied())
         .status()
         .with_context(|| format!("running cargo {}", args.join(" ")))?;
     if !status.success() {

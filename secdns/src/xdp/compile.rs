@@ -16,7 +16,7 @@
 //!
 //! Here: what a unit and its entries are. Which zone has which slot: [`slots`]. The compiler,
 //! node by node on every core: [`nodes`], with [`shares`]; an entry built: [`builder`] (and
-//! [`plain_host`], [`zone_prefix`]). One entry per key and what fits: [`merge`].
+//! [`plain_host`], [`zone_prefix`]). One entry per key and what fits: [`mod@merge`].
 
 use std::{
     collections::{HashSet, hash_map::Entry as Entry_},

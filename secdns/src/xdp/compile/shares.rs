@@ -81,7 +81,7 @@ pub type Stream<'a> = dyn FnMut(&Upserts) -> bool + 'a;
 pub struct All {
     /// Entries no other unit can give: a unit's own name's, in a zone that overlaps none.
     pub entries: Vec<PackedEntry>,
-    /// The rest, which [`merge`] merges.
+    /// The rest, which [`fn@merge`] merges.
     pub others: Vec<PackedEntry>,
     pub bodies: Bodies,
     /// Units compiled.
@@ -111,7 +111,7 @@ impl All {
     }
 
     /// Hands share `number`'s entries that no other unit gives to `stream`, with their
-    /// bodies, and keeps the others (their bodies copied into `others`) for [`merge`]; what
+    /// bodies, and keeps the others (their bodies copied into `others`) for [`fn@merge`]; what
     /// `stream` refuses is kept as [`All::take`] keeps it. False when it refused.
     pub(super) fn stream(
         &mut self,
