@@ -1,15 +1,17 @@
 //! The parts of the API's paths that name things, as written: each type's `parse` reads
 //! them, so that a malformed part is answered 400 naming it, never looked up.
 
+use std::str::FromStr;
+
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiResult};
 use crate::{catalog::OverrideType, dns::Name};
 
-fn parse_name(field: &str, text: &str) -> ApiResult<Name> {
-    text.parse()
-        .map_err(|e: String| ApiError::invalid(field, e))
+/// The path segment `field`, `text`, read as a `T`; refused naming the segment.
+fn parse_part<T: FromStr<Err = String>>(field: &str, text: &str) -> ApiResult<T> {
+    text.parse().map_err(|e| ApiError::invalid(field, e))
 }
 
 /// A path type that holds one domain name, in the segment called `$field`.
@@ -26,7 +28,7 @@ macro_rules! name_path {
 
         impl $path {
             pub fn parse(&self) -> ApiResult<Name> {
-                parse_name(stringify!($field), &self.$field)
+                parse_part(stringify!($field), &self.$field)
             }
         }
     };
@@ -67,11 +69,9 @@ pub struct OverridePath {
 impl OverridePath {
     pub fn parse(&self) -> ApiResult<(Name, Name, OverrideType)> {
         Ok((
-            parse_name("zone", &self.zone)?,
-            parse_name("name", &self.name)?,
-            self.rtype
-                .parse()
-                .map_err(|e: String| ApiError::invalid("type", e))?,
+            parse_part("zone", &self.zone)?,
+            parse_part("name", &self.name)?,
+            parse_part("type", &self.rtype)?,
         ))
     }
 }
