@@ -1,4 +1,5 @@
-//! Invalid input for every field of every request body.
+//! Invalid input for every field of every request body and every part of a path that names
+//! something.
 
 use serde_json::{Value, json};
 
@@ -23,6 +24,8 @@ pub fn every_field_is_checked(c: &Checked<'_>, zone_path: &str) {
         body[field] = value;
         body
     };
+    let mut aaaa = record("type", json!("AAAA"));
+    aaaa["data"] = json!(["2001:db8::9"]);
     let hook = |field: &str, value: Value| {
         let mut body = json!({"name": "h2", "url": "http://127.0.0.1:9/", "events": []});
         body[field] = value;
@@ -41,6 +44,12 @@ pub fn every_field_is_checked(c: &Checked<'_>, zone_path: &str) {
     let add_zone = ("POST", "/zones", "/zones");
     let replace_zone = ("PUT", zone_path, "/zones/{zone}");
     let add_override = ("POST", overrides.as_str(), "/zones/{zone}/overrides");
+    let one_override = format!("{overrides}/x.{APEX}/A");
+    let replace_override = (
+        "PUT",
+        one_override.as_str(),
+        "/zones/{zone}/overrides/{name}/{type}",
+    );
     let add_hook = ("POST", "/webhooks", "/webhooks");
     // 400: malformed. 409: well-formed, but naming what does not exist, outside the zone of
     // the path, or a PUT of another object than its path's (RFC 9110 §9.3.4). Both name the
@@ -80,6 +89,8 @@ pub fn every_field_is_checked(c: &Checked<'_>, zone_path: &str) {
         (400, add_override, record("data", json!(["192.0.2.300"])), "data[0]"),
         (400, add_override, record("data", json!(["192.0.2.1", "bad"])), "data[1]"),
         (409, add_override, record("name", json!("x.elsewhere.")), "name"),
+        (409, replace_override, record("name", json!(format!("y.{APEX}"))), "name"),
+        (409, replace_override, aaaa, "type"),
         (400, add_hook, hook("name", json!("")), "name"),
         (400, add_hook, hook("url", json!("ftp://x/")), "url"),
         (400, add_hook, hook("events", json!(["nope"])), "events[0]"),
@@ -95,4 +106,83 @@ pub fn every_field_is_checked(c: &Checked<'_>, zone_path: &str) {
         .call("POST", "/peers", Some(&json!("just a string")))
         .unwrap();
     assert_eq!(reply.status, 400, "{}", reply.body);
+}
+
+/// Every part of every path that names something, not UTF-8 once percent-decoded or not
+/// well-formed, is refused before anything is looked up: 400 naming the part, in the
+/// documented error body.
+pub fn every_path_part_is_checked(c: &Checked<'_>, zone_path: &str) {
+    let item = "/zones/{zone}/overrides/{name}/{type}";
+    let cases = [
+        ("GET", "/zones/%FF".to_owned(), "/zones/{zone}", "zone"),
+        ("GET", "/zones/a..b".to_owned(), "/zones/{zone}", "zone"),
+        (
+            "DELETE",
+            "/zones/%C3%28".to_owned(),
+            "/zones/{zone}",
+            "zone",
+        ),
+        (
+            "GET",
+            "/zones/%FF/records".to_owned(),
+            "/zones/{zone}/records",
+            "zone",
+        ),
+        (
+            "POST",
+            "/zones/a..b/force_axfr".to_owned(),
+            "/zones/{zone}/force_axfr",
+            "zone",
+        ),
+        (
+            "GET",
+            "/zones/%FF/overrides".to_owned(),
+            "/zones/{zone}/overrides",
+            "zone",
+        ),
+        (
+            "GET",
+            format!("/zones/%FF/overrides/x.{APEX}/A"),
+            item,
+            "zone",
+        ),
+        ("GET", format!("{zone_path}/overrides/%FF/A"), item, "name"),
+        (
+            "DELETE",
+            format!("{zone_path}/overrides/a..b/A"),
+            item,
+            "name",
+        ),
+        (
+            "GET",
+            format!("{zone_path}/overrides/x.{APEX}/MX"),
+            item,
+            "type",
+        ),
+        (
+            "GET",
+            format!("{zone_path}/overrides/x.{APEX}/%FF"),
+            item,
+            "type",
+        ),
+        ("GET", "/tsigs/%FF".to_owned(), "/tsigs/{name}", "name"),
+        ("DELETE", "/tsigs/a..b".to_owned(), "/tsigs/{name}", "name"),
+        ("GET", "/peers/%FF".to_owned(), "/peers/{name}", "name"),
+        (
+            "DELETE",
+            "/peers/bad%20name".to_owned(),
+            "/peers/{name}",
+            "name",
+        ),
+        (
+            "GET",
+            "/webhooks/%FF".to_owned(),
+            "/webhooks/{name}",
+            "name",
+        ),
+    ];
+    for (method, path, template, field) in cases {
+        let error = c.call(method, &path, template, None, 400);
+        assert_eq!(error["field"], field, "{method} {path}: {error}");
+    }
 }

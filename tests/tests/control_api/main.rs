@@ -1,6 +1,7 @@
 //! The control API against a running server, every reply held to `openapi.json`: each
 //! resource created, listed, shown, replaced and removed; invalid input for every field of
-//! every body answered 400 naming the field; 404 and 409 where due; secrets shown once; the
+//! every body, and in every part of a path that names something, answered 400 naming the
+//! field; 404 and 409 where due; secrets shown once; the
 //! Prometheus page parsed by a Prometheus text parser. And access: without a token, local
 //! clients only; with one, only clients that give it.
 
@@ -108,6 +109,7 @@ fn the_api_keeps_to_its_openapi_document() {
     scenario::webhooks(&c);
     scenario::counters_and_metrics(&c, &secondary);
     invalid_input::every_field_is_checked(&c, &zone_path);
+    invalid_input::every_path_part_is_checked(&c, &zone_path);
     scenario::not_found_and_in_use(&c, &key);
     let unknown = api.call("GET", "/no/such/thing", None).unwrap();
     assert_eq!(unknown.status, 404);

@@ -17,17 +17,13 @@ mod zones;
 
 /// What every resource's handlers take and give.
 mod prelude {
-    pub(super) use axum::{
-        Json,
-        extract::{Path, State},
-        http::StatusCode,
-    };
+    pub(super) use axum::{Json, extract::State, http::StatusCode};
     pub(super) use utoipa_axum::{router::OpenApiRouter, routes};
 
     pub(super) use super::{
         Api, Created, created,
         error::{ApiError, ApiResult, Body, ErrorBody},
-        path_params::{KeyPath, OverridePath, ZonePath},
+        path_params::{HandlePath, KeyPath, OverridePath, Parsed, ZonePath, same_in_body},
     };
     pub(super) use crate::control::paths;
 }

@@ -5,7 +5,7 @@ use super::prelude::*;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    catalog::{Object, Origin, PeerDef, TsigKeyDef, check_handle},
+    catalog::{Object, Origin, PeerDef, TsigKeyDef},
     control::{KeyChange, KeyListing, Listing, MASKED, NewKey, PeerListing, WebhookListing},
     dns::tsig::{self, Algorithm},
     text_forms::Handle,
@@ -52,9 +52,8 @@ pub async fn list_keys(State(api): State<Api>) -> ApiResult<Json<Vec<KeyListing>
     ))]
 pub async fn show_key(
     State(api): State<Api>,
-    Path(key): Path<KeyPath>,
+    Parsed(name): Parsed<KeyPath>,
 ) -> ApiResult<Json<KeyListing>> {
-    let name = key.parse()?;
     let catalog = api.secondaries.catalog();
     let (def, origin) = catalog
         .get::<TsigKeyDef>(&name)
@@ -97,10 +96,9 @@ pub async fn add_key(
     ))]
 pub async fn replace_key(
     State(api): State<Api>,
-    Path(key): Path<KeyPath>,
+    Parsed(name): Parsed<KeyPath>,
     Body(change): Body<KeyChange>,
 ) -> ApiResult<Json<KeyListing>> {
-    let name = key.parse()?;
     let secondaries = &api.secondaries;
     let current = secondaries
         .catalog()
@@ -147,22 +145,12 @@ pub async fn replace_key(
         (status = 404, description = "No such key", body = ErrorBody),
         (status = 409, description = "A peer uses the key, or it is defined in the config file", body = ErrorBody),
     ))]
-pub async fn remove_key(State(api): State<Api>, Path(key): Path<KeyPath>) -> ApiResult<StatusCode> {
-    let name = key.parse()?;
+pub async fn remove_key(
+    State(api): State<Api>,
+    Parsed(name): Parsed<KeyPath>,
+) -> ApiResult<StatusCode> {
     api.secondaries.change(|c| c.remove::<TsigKeyDef>(&name))?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The object's name in a PUT body must be the one in the path.
-fn same_name(path: &str, body: &str) -> ApiResult<()> {
-    if path == body {
-        Ok(())
-    } else {
-        Err(ApiError::inconsistent(
-            "name",
-            format!("the body names {body}, the path {path}"),
-        ))
-    }
 }
 
 /// An object as the API just made it.
@@ -191,17 +179,10 @@ async fn list<T: Named>(State(api): State<Api>) -> ApiResult<Json<Vec<Listing<T>
     Ok(Json(catalog.all::<T>().map(Listing::of).collect()))
 }
 
-/// A path's name of a peer or webhook: a malformed one is refused, not looked up.
-fn handle<T: Named>(name: &str) -> ApiResult<&str> {
-    check_handle(T::WHAT, name)?;
-    Ok(name)
-}
-
 async fn show<T: Named>(
     State(api): State<Api>,
-    Path(name): Path<String>,
+    Parsed(name): Parsed<HandlePath<T>>,
 ) -> ApiResult<Json<Listing<T>>> {
-    let name = handle::<T>(&name)?.to_owned();
     let catalog = api.secondaries.catalog();
     let object = catalog
         .get::<T>(&name)
@@ -220,19 +201,18 @@ async fn add<T: Named>(
 
 async fn replace<T: Named>(
     State(api): State<Api>,
-    Path(name): Path<String>,
+    Parsed(name): Parsed<HandlePath<T>>,
     Body(def): Body<T>,
 ) -> ApiResult<Json<Listing<T>>> {
-    same_name(handle::<T>(&name)?, def.name())?;
+    same_in_body("name", &name, def.name())?;
     api.secondaries.change(|c| c.replace(def.clone()))?;
     Ok(Json(made(def)))
 }
 
 async fn remove<T: Named>(
     State(api): State<Api>,
-    Path(name): Path<String>,
+    Parsed(name): Parsed<HandlePath<T>>,
 ) -> ApiResult<StatusCode> {
-    let name = handle::<T>(&name)?.to_owned();
     api.secondaries.change(|c| c.remove::<T>(&name))?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -276,7 +256,7 @@ macro_rules! by_name {
             ))]
         pub async fn $show(
             api: State<Api>,
-            name: Path<String>,
+            name: Parsed<HandlePath<$kind>>,
         ) -> ApiResult<Json<Listing<$kind>>> {
             show::<$kind>(api, name).await
         }
@@ -290,7 +270,7 @@ macro_rules! by_name {
             ))]
         pub async fn $replace(
             api: State<Api>,
-            name: Path<String>,
+            name: Parsed<HandlePath<$kind>>,
             def: Body<$kind>,
         ) -> ApiResult<Json<Listing<$kind>>> {
             replace::<$kind>(api, name, def).await
@@ -303,7 +283,10 @@ macro_rules! by_name {
                 (status = 404, description = "None of that name", body = ErrorBody),
                 (status = 409, description = "In use, or defined in the config file", body = ErrorBody),
             ))]
-        pub async fn $remove(api: State<Api>, name: Path<String>) -> ApiResult<StatusCode> {
+        pub async fn $remove(
+            api: State<Api>,
+            name: Parsed<HandlePath<$kind>>,
+        ) -> ApiResult<StatusCode> {
             remove::<$kind>(api, name).await
         }
     };

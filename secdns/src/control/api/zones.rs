@@ -102,16 +102,10 @@ pub async fn add(
     ))]
 pub async fn replace(
     State(api): State<Api>,
-    Path(zone): Path<ZonePath>,
+    Parsed(name): Parsed<ZonePath>,
     Body(def): Body<SecondaryDef>,
 ) -> ApiResult<Json<SecondaryDef>> {
-    let name = zone.parse()?;
-    if def.name != name {
-        return Err(ApiError::inconsistent(
-            "name",
-            format!("the body names {}, the path {name}", def.name),
-        ));
-    }
+    same_in_body("name", &name, &def.name)?;
     api.secondaries.change(|c| c.replace(def.clone()))?;
     Ok(Json(def))
 }
@@ -125,9 +119,8 @@ pub async fn replace(
     ))]
 pub async fn show(
     State(api): State<Api>,
-    Path(zone): Path<ZonePath>,
+    Parsed(name): Parsed<ZonePath>,
 ) -> ApiResult<Json<ZoneStatus>> {
-    let name = zone.parse()?;
     let secondaries = &api.secondaries;
     if let Some(zone) = secondaries.zone(&name) {
         return Ok(Json(ZoneStatus {
@@ -157,8 +150,10 @@ pub async fn show(
         (status = 404, description = "No such secondary zone", body = ErrorBody),
         (status = 409, description = "Defined in the config file", body = ErrorBody),
     ))]
-pub async fn remove(State(api): State<Api>, Path(zone): Path<ZonePath>) -> ApiResult<StatusCode> {
-    let name = zone.parse()?;
+pub async fn remove(
+    State(api): State<Api>,
+    Parsed(name): Parsed<ZonePath>,
+) -> ApiResult<StatusCode> {
     api.secondaries
         .change(|c| c.remove::<SecondaryDef>(&name))?;
     Ok(StatusCode::NO_CONTENT)
@@ -172,9 +167,8 @@ pub async fn remove(State(api): State<Api>, Path(zone): Path<ZonePath>) -> ApiRe
     ))]
 pub async fn force_axfr(
     State(api): State<Api>,
-    Path(zone): Path<ZonePath>,
+    Parsed(name): Parsed<ZonePath>,
 ) -> ApiResult<StatusCode> {
-    let name = zone.parse()?;
     let zone = api.secondaries.zone(&name).ok_or_else(|| no_zone(&name))?;
     zone.force_transfer();
     Ok(StatusCode::ACCEPTED)
@@ -188,9 +182,8 @@ pub async fn force_axfr(
     ))]
 pub async fn records(
     State(api): State<Api>,
-    Path(zone): Path<ZonePath>,
+    Parsed(name): Parsed<ZonePath>,
 ) -> ApiResult<Json<Vec<RecordListing>>> {
-    let name = zone.parse()?;
     let zone = match api.secondaries.zone(&name) {
         Some(secondary) => secondary
             .served()
@@ -223,9 +216,8 @@ pub async fn records(
     ))]
 pub async fn list_overrides(
     State(api): State<Api>,
-    Path(zone): Path<ZonePath>,
+    Parsed(name): Parsed<ZonePath>,
 ) -> ApiResult<Json<Vec<OverrideDef>>> {
-    let name = zone.parse()?;
     let catalog = api.secondaries.catalog();
     if catalog.zone(&name).is_none() {
         return Err(no_zone(&name));
@@ -242,9 +234,8 @@ pub async fn list_overrides(
     ))]
 pub async fn show_override(
     State(api): State<Api>,
-    Path(path): Path<OverridePath>,
+    Parsed((zone, name, rtype)): Parsed<OverridePath>,
 ) -> ApiResult<Json<OverrideDef>> {
-    let (zone, name, rtype) = path.parse()?;
     let catalog = api.secondaries.catalog();
     catalog
         .overrides(&zone)
@@ -269,10 +260,9 @@ pub async fn show_override(
     ))]
 pub async fn add_override(
     State(api): State<Api>,
-    Path(zone): Path<ZonePath>,
+    Parsed(zone): Parsed<ZonePath>,
     Body(def): Body<OverrideDef>,
 ) -> ApiResult<Created<OverrideDef>> {
-    let zone = zone.parse()?;
     api.secondaries.set_override(&zone, def.clone(), false)?;
     let path = paths::override_item(&zone, &def.name, def.rtype);
     Ok(created(path, def))
@@ -288,19 +278,11 @@ pub async fn add_override(
     ))]
 pub async fn replace_override(
     State(api): State<Api>,
-    Path(path): Path<OverridePath>,
+    Parsed((zone, name, rtype)): Parsed<OverridePath>,
     Body(def): Body<OverrideDef>,
 ) -> ApiResult<Json<OverrideDef>> {
-    let (zone, name, rtype) = path.parse()?;
-    if def.name != name || def.rtype != rtype {
-        return Err(ApiError::inconsistent(
-            "name",
-            format!(
-                "the body is for {} {}, the path for {name} {rtype}",
-                def.name, def.rtype
-            ),
-        ));
-    }
+    same_in_body("name", &name, &def.name)?;
+    same_in_body("type", &rtype, &def.rtype)?;
     api.secondaries.set_override(&zone, def.clone(), true)?;
     Ok(Json(def))
 }
@@ -315,9 +297,8 @@ pub async fn replace_override(
     ))]
 pub async fn remove_override(
     State(api): State<Api>,
-    Path(path): Path<OverridePath>,
+    Parsed((zone, name, rtype)): Parsed<OverridePath>,
 ) -> ApiResult<StatusCode> {
-    let (zone, name, rtype) = path.parse()?;
     api.secondaries
         .change(|c| c.remove_override(&zone, &name, rtype))?;
     Ok(StatusCode::NO_CONTENT)
