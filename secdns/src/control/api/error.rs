@@ -129,7 +129,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 /// Parses `bytes` as `T`; an error names the field (`peers[2]`, `name`) and what is wrong.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let Strict(value) = serde_path_to_error::deserialize(&mut deserializer).map_err(named_field)?;
+    let Strict(value) =
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|e| match e.inner() {
+            // Not JSON at all: the whole body is at fault, where in it is what helps.
+            syntax if syntax.is_syntax() || syntax.is_eof() => {
+                ApiError::invalid(".", format!("not JSON: {syntax}"))
+            }
+            _ => named_field(e),
+        })?;
     deserializer
         .end()
         .map_err(|e| ApiError::invalid(".", format!("trailing data after the JSON value: {e}")))?;
@@ -288,6 +295,14 @@ mod tests {
         assert_eq!(field.as_deref(), Some("port"));
         let (field, message) = field_of(r#"{"name": "p", "address": "192.0.2.1", "name": "q"}"#);
         assert_eq!(field.as_deref(), Some("name"), "{message}");
+        let (field, message) = field_of(r#"{bad"#);
+        assert_eq!(field.as_deref(), Some("."));
+        assert!(message.contains("line 1 column 2"), "{message}");
+        let (field, message) = field_of(r#"{"name": "p", "#);
+        assert_eq!(
+            (field.as_deref(), message.starts_with("not JSON")),
+            (Some("."), true)
+        );
         let whole = parse::<PeerDef>(br#"{"name": "p", "address": "192.0.2.1", "port": 5.3e1}"#);
         assert_eq!(whole.map(|p| p.port).ok(), Some(53));
     }
