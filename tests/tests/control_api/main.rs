@@ -1,9 +1,9 @@
 //! The control API against a running server, every reply held to `openapi.json`: each
 //! resource created, listed, shown, replaced and removed; invalid input for every field of
 //! every body, and in every part of a path that names something, answered 400 naming the
-//! field; 404 and 409 where due; secrets shown once; the
-//! Prometheus page parsed by a Prometheus text parser. And access: without a token, local
-//! clients only; with one, only clients that give it.
+//! field; 404 and 409 where due; secrets shown once; the Prometheus page parsed by a
+//! Prometheus text parser. And access: without a token, local clients only; with one, only
+//! clients that give it.
 
 use std::time::Duration;
 

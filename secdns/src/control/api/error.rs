@@ -10,6 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_path_to_error::Segment;
 
 use crate::catalog::{Refused, RefusedKind};
 
@@ -129,14 +130,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 /// Parses `bytes` as `T`; an error names the field (`peers[2]`, `name`) and what is wrong.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let Strict(value) =
-        serde_path_to_error::deserialize(&mut deserializer).map_err(|e| match e.inner() {
-            // Not JSON at all: the whole body is at fault, where in it is what helps.
-            syntax if syntax.is_syntax() || syntax.is_eof() => {
-                ApiError::invalid(".", format!("not JSON: {syntax}"))
-            }
-            _ => named_field(e),
-        })?;
+    let Strict(value) = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        // JSON that breaks off, or breaks where no field is known (in a key): no field to
+        // name, so the position in the body is what helps.
+        let unplaced = e.path().iter().all(|s| matches!(s, Segment::Unknown));
+        if unplaced && (e.inner().is_syntax() || e.inner().is_eof()) {
+            ApiError::invalid(".", format!("invalid JSON: {}", e.inner()))
+        } else {
+            named_field(e)
+        }
+    })?;
     deserializer
         .end()
         .map_err(|e| ApiError::invalid(".", format!("trailing data after the JSON value: {e}")))?;
@@ -300,9 +303,14 @@ mod tests {
         assert!(message.contains("line 1 column 2"), "{message}");
         let (field, message) = field_of(r#"{"name": "p", "#);
         assert_eq!(
-            (field.as_deref(), message.starts_with("not JSON")),
+            (field.as_deref(), message.starts_with("invalid JSON")),
             (Some("."), true)
         );
+        // Well-formed up to a field's value: the field is named.
+        let (field, message) = field_of(r#"{"name": "p", "address": "192.0.2.1", "port": 1e400}"#);
+        assert_eq!(field.as_deref(), Some("port"), "{message}");
+        let (field, message) = field_of(r#"{"name": "p\q", "address": "192.0.2.1"}"#);
+        assert_eq!(field.as_deref(), Some("name"), "{message}");
         let whole = parse::<PeerDef>(br#"{"name": "p", "address": "192.0.2.1", "port": 5.3e1}"#);
         assert_eq!(whole.map(|p| p.port).ok(), Some(53));
     }

@@ -37,7 +37,8 @@ impl<S: Send + Sync, T: PathParts> FromRequestParts<S> for Parsed<T> {
     }
 }
 
-/// A path axum could not split into the parts: in the API's error body, not axum's text.
+/// A part that is not UTF-8 once percent-decoded, refused naming it as any bad part is;
+/// anything else is a routing bug, answered as axum says (500).
 fn unreadable(rejection: PathRejection) -> ApiError {
     if let PathRejection::FailedToDeserializePathParams(failed) = &rejection
         && let ErrorKind::InvalidUtf8InPathParam { key } = failed.kind()
@@ -105,9 +106,11 @@ name_path!(
     }
 );
 
-/// `/peers/{name}` and `/webhooks/{name}`: a handle of the kind `T` (documented by the
-/// handlers as `Handle`, one parameter).
+/// `/peers/{name}` and `/webhooks/{name}`: a handle of the kind `T`, whose message names
+/// the kind. Not `IntoParams`: the generic handlers' `by_name!` declares the parameter
+/// (`("name" = Handle, Path)`), as a path attribute cannot name a generic type.
 #[derive(Deserialize)]
+// `T` is only a marker: no `T: Deserialize` or `T: Default` bound.
 #[serde(bound = "")]
 pub struct HandlePath<T> {
     name: String,
