@@ -3,7 +3,7 @@
 //! every body, and in every part of a path that names something, answered 400 naming the
 //! field; 404 and 409 where due; secrets shown once; the Prometheus page parsed by a
 //! Prometheus text parser. And access: without a token, local clients only; with one, only
-//! clients that give it.
+//! clients that give it; clients that stall are let go of.
 
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ mod access;
 mod invalid_input;
 mod metrics;
 mod scenario;
+mod stalling_clients;
 
 use metrics::check_metrics;
 

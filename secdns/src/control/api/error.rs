@@ -1,6 +1,8 @@
 //! Errors as the control API answers them, `{"field": ..., "message": ...}` with the status
-//! that fits (400 bad input, 401/403 access, 404, 409, 500, 503), and the JSON body reader
-//! that names the field at fault.
+//! that fits (400 bad input, 401/403 access, 404, 408 a body too slow, 409, 500, 503), and
+//! the JSON body reader that names the field at fault.
+
+use std::time::Duration;
 
 use axum::{
     Json,
@@ -102,6 +104,9 @@ impl From<anyhow::Error> for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// How long a request body may take to arrive (`connections` bounds the rest of a request).
+pub const BODY_TIME: Duration = Duration::from_secs(20);
+
 /// A JSON request body; what is wrong with it is answered with the field's path.
 pub struct Body<T>(pub T);
 
@@ -120,8 +125,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 "send the body as JSON (Content-Type: application/json)",
             ));
         }
-        let bytes = Bytes::from_request(request, state)
+        let bytes = tokio::time::timeout(BODY_TIME, Bytes::from_request(request, state))
             .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!("the body did not arrive within {} s", BODY_TIME.as_secs()),
+                )
+            })?
             .map_err(|e| ApiError::new(e.status(), e.body_text()))?;
         parse(&bytes).map(Body)
     }

@@ -2,10 +2,12 @@
 //! in paths ([`path_params`]), and the handlers by resource: TSIG keys, peers and webhooks
 //! ([`objects`]), zones with their records and overrides ([`zones`]), response rate limits
 //! ([`rate_limit`]), DNS Cookies ([`cookies`]), and health, counters, metrics and the API
-//! description ([`status`]). The OpenAPI document is made from the routes ([`openapi`]);
+//! description ([`status`]). [`connections`] bounds how many clients are served at once and
+//! how long each may take. The OpenAPI document is made from the routes ([`openapi`]);
 //! `openapi.json` in this folder is a copy a test keeps equal to it.
 
 mod auth;
+mod connections;
 mod cookies;
 pub mod error;
 mod objects;
@@ -28,7 +30,7 @@ mod prelude {
     pub(super) use crate::control::paths;
 }
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use axum::{Router, extract::DefaultBodyLimit};
 use tokio::net::TcpListener;
@@ -92,10 +94,7 @@ pub fn router(api: Api) -> Router {
 }
 
 pub async fn serve(listener: TcpListener, api: Api) {
-    let app = router(api).into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(e) = axum::serve(listener, app).await {
-        tracing::error!("control API stopped: {e}");
-    }
+    connections::serve(listener, router(api)).await;
 }
 
 /// What a POST that made an object answers: 201, the object's path, and the object.

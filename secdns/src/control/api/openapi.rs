@@ -1,6 +1,6 @@
 //! The control API's OpenAPI document, made from the handlers' `#[utoipa::path]` attributes
 //! and the schemas of the types they take and give, with what holds for every operation added
-//! here: access (401, 403), refused path parameters (400) and bodies (400, 413, 415).
+//! here: access (401, 403), refused path parameters (400) and bodies (400, 408, 413, 415).
 //! `openapi.json` next to this file is this document; the test below keeps it so.
 
 use std::sync::LazyLock;
@@ -77,7 +77,8 @@ const BAD_INPUT: (&str, &str, &str) = (
     "BadRequest",
     "A path parameter or the body is refused; `field` names it",
 );
-const BODY: [(&str, &str, &str); 2] = [
+const BODY: [(&str, &str, &str); 3] = [
+    ("408", "TooSlow", "The body did not arrive within 20 s"),
     ("413", "TooLarge", "The body is over 1 MiB"),
     ("415", "NotJson", "The body is not sent as application/json"),
 ];
