@@ -45,6 +45,20 @@ pub fn connections(limits: Limits) -> Arc<Connections> {
     Connections::new(limits.max_connections, limits.max_per_client)
 }
 
+/// The next connection of `listener`. A failure to accept (out of file descriptors, most
+/// often) is logged for `what`, and accepting resumes a moment later: some may have closed.
+pub async fn accept(listener: &TcpListener, what: &str) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(e) => {
+                tracing::debug!("{what}: accepting a connection failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
 pub async fn serve<H: RequestHandler>(
     listener: TcpListener,
     handler: H,
@@ -52,15 +66,7 @@ pub async fn serve<H: RequestHandler>(
     connections: Arc<Connections>,
 ) {
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors, most often: a moment for some to close.
-                tracing::debug!("TCP accept: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+        let (stream, peer) = accept(&listener, "DNS over TCP").await;
         ResponderStats::bump(&handler.stats().tcp_connections);
         let Some(slot) = admit(&connections, peer, &handler, limits).await else {
             continue; // closed by dropping it

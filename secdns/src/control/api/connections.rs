@@ -14,6 +14,8 @@ use hyper_util::{
 use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_io_timeout::TimeoutStream;
 
+use crate::server::tcp::accept;
+
 /// Connections served at once; more wait in the listen queue until one ends. Operators,
 /// scripts and a metrics scraper need a handful.
 pub const MAX_CONNECTIONS: usize = 64;
@@ -31,15 +33,7 @@ pub async fn serve(listener: TcpListener, router: Router) {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Most likely out of file descriptors: wait for some to close, do not spin.
-                tracing::warn!("control API: accepting a connection failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
+        let (stream, peer) = accept(&listener, "control API").await;
         let service = router
             .clone()
             .layer(Extension(ConnectInfo::<SocketAddr>(peer)));
