@@ -38,6 +38,11 @@ impl Publisher {
         self.secondary.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The zones served from files, as loaded at start-up.
+    pub fn file_zones(&self) -> &[Arc<Zone>] {
+        &self.static_zones
+    }
+
     pub fn set(&self, name: &Name, zone: Option<Arc<Zone>>) {
         self.secondary().insert(name.clone(), zone);
         self.changed.notify_one();

@@ -26,7 +26,7 @@ use crate::{
     publish::Publisher,
     transfer::client::Limits,
     webhooks::{Notifier, WebhookDef},
-    zone::overrides::Override,
+    zone::{Zone, overrides::Override},
 };
 use store::ZoneStore;
 use zone::{SecondaryZone, Settings};
@@ -182,6 +182,12 @@ impl Secondaries {
 
     pub fn zone(&self, name: &Name) -> Option<Arc<SecondaryZone>> {
         lock(&self.zones).get(name).map(|(z, _)| z.clone())
+    }
+
+    /// The zones served from files: by what was loaded, not by what is served, which for a
+    /// moment after a secondary zone's removal still holds it.
+    pub fn file_zones(&self) -> &[Arc<Zone>] {
+        self.publisher.file_zones()
     }
 
     /// Every secondary zone, by name.

@@ -37,7 +37,7 @@ use tokio::net::TcpListener;
 use utoipa::OpenApi as _;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{publish::Shared, secondary::Secondaries, zone::Zone};
+use crate::{publish::Shared, secondary::Secondaries};
 use error::ApiError;
 
 /// Request bodies are small objects; the largest, `[rrl]` with 4096 prefixes, is under 300
@@ -50,17 +50,6 @@ pub struct Api {
     pub secondaries: Arc<Secondaries>,
     /// Bearer token every request must carry, when configured.
     pub token: Option<String>,
-}
-
-impl Api {
-    /// The zones served from files: those served that are not secondary zones.
-    fn file_zones(&self, secondaries: &Secondaries) -> Vec<Arc<Zone>> {
-        let snapshot = self.shared.snapshot.load();
-        let from_files = snapshot
-            .zones()
-            .filter(|z| secondaries.zone(z.apex()).is_none());
-        from_files.cloned().collect()
-    }
 }
 
 /// Every route, each with its documentation: routes and document come from these lists.

@@ -53,7 +53,7 @@ pub async fn health(State(api): State<Api>) -> (StatusCode, Json<Health>) {
     };
     let health = Health {
         status,
-        zones: api.file_zones(secondaries).len() + running.len(),
+        zones: secondaries.file_zones().len() + running.len(),
         not_serving,
         xdp,
     };
@@ -99,8 +99,8 @@ pub async fn metrics(State(api): State<Api>) -> ApiResult<impl IntoResponse> {
         .iter()
         .map(|zone| (zone.status(), zone.metrics()))
         .collect();
-    let file_zones = api
-        .file_zones(secondaries)
+    let file_zones = secondaries
+        .file_zones()
         .iter()
         .map(|z| (z.apex().to_string(), z.serial()))
         .collect();

@@ -32,12 +32,8 @@ fn no_zone(name: &Name) -> ApiError {
 
 /// A zone served from a file, by name.
 fn file_zone(api: &Api, name: &Name) -> Option<Arc<Zone>> {
-    api.shared
-        .snapshot
-        .load()
-        .zones()
-        .find(|z| z.apex() == name)
-        .cloned()
+    let files = api.secondaries.file_zones();
+    files.iter().find(|z| z.apex() == name).cloned()
 }
 
 /// Every zone served, from files and secondary.
@@ -45,17 +41,14 @@ fn file_zone(api: &Api, name: &Name) -> Option<Arc<Zone>> {
     responses((status = 200, description = "Sorted by name", body = Vec<ZoneSummary>)))]
 pub async fn list(State(api): State<Api>) -> ApiResult<Json<Vec<ZoneSummary>>> {
     let secondaries = &api.secondaries;
-    let files = api
-        .file_zones(secondaries)
-        .into_iter()
-        .map(|z| ZoneSummary {
-            name: z.apex().to_string(),
-            kind: ZoneKind::File,
-            serial: Some(z.serial()),
-            records: z.record_count(),
-            serving: true,
-            origin: None,
-        });
+    let files = secondaries.file_zones().iter().map(|z| ZoneSummary {
+        name: z.apex().to_string(),
+        kind: ZoneKind::File,
+        serial: Some(z.serial()),
+        records: z.record_count(),
+        serving: true,
+        origin: None,
+    });
     let running = secondaries.running();
     let catalog = secondaries.catalog();
     let secondary = running.iter().map(|zone| {
