@@ -52,8 +52,8 @@ pub async fn accept(listener: &TcpListener, what: &str) -> (TcpStream, SocketAdd
         match listener.accept().await {
             Ok(accepted) => return accepted,
             Err(e) => {
-                tracing::debug!("{what}: accepting a connection failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tracing::warn!("{what}: accepting a connection failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }

@@ -1,5 +1,6 @@
-//! Clients that stall: sending half a request head or nothing, a body that never
-//! completes, or never reading a reply. Each is let go of in bounded time, and meanwhile
+//! Clients that stall: sending half a request head, nothing, a head a byte at a time, a
+//! body that never completes, nothing after a request, or never reading a reply; and
+//! clients refused for want of the token. Each is let go of in bounded time, and meanwhile
 //! the operator is still answered.
 
 use std::{
@@ -13,9 +14,13 @@ use secdns_tests::{api::Api, prerequisites::secdns_bin, secdns::Secondary};
 use socket2::{Domain, Socket, Type};
 
 /// The API's bounds (`control/api/connections.rs`, `control/api/error.rs`): 64 connections
-/// at once, 10 s for a request head, 20 s for a body or one stalled write.
+/// at once, 10 s for a request head (or idle), 20 s for a body or one stalled write.
 const MAX_CONNECTIONS: usize = 64;
 const LONGEST_WAIT: Duration = Duration::from_secs(20);
+/// Long enough for any of them on a loaded machine: those beyond the 64 wait for a slot
+/// first.
+const WITHIN: Duration = Duration::from_secs(90);
+const TOKEN: &str = "token-of-the-stalling-test";
 
 /// A zone whose record listing (some 18 MB of JSON) is far more than the socket buffers
 /// of a client that reads nothing can take.
@@ -27,9 +32,9 @@ fn big_zone(apex: &str) -> String {
     text
 }
 
-/// Waits for the server to close `stream`, reading (and counting) whatever it sent; fails
-/// if it is still open after `within`.
-fn closed_by_server(mut stream: TcpStream, within: Duration, what: &str) -> (usize, Vec<u8>) {
+/// Waits for the server to close `stream`, reading whatever it sent; fails if it is still
+/// open after `within`.
+fn closed_by_server(mut stream: TcpStream, within: Duration, what: &str) -> Vec<u8> {
     let deadline = Instant::now() + within;
     let mut got = Vec::new();
     let mut buf = [0u8; 65536];
@@ -38,15 +43,20 @@ fn closed_by_server(mut stream: TcpStream, within: Duration, what: &str) -> (usi
         assert!(!left.is_zero(), "{what}: still open after {within:?}");
         stream.set_read_timeout(Some(left)).unwrap();
         match stream.read(&mut buf) {
-            Ok(0) => return (got.len(), got),
+            Ok(0) => return got,
             Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => return (got.len(), got),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return got,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 panic!("{what}: still open after {within:?}")
             }
             Err(e) => panic!("{what}: {e}"),
         }
     }
+}
+
+/// A request head, with the token.
+fn head(method: &str, path: &str, more: &str) -> String {
+    format!("{method} {path} HTTP/1.1\r\nHost: secdns\r\nAuthorization: Bearer {TOKEN}\r\n{more}")
 }
 
 #[test]
@@ -56,14 +66,14 @@ fn stalling_clients_are_let_go() {
     let apex = "big.example.";
     let zone_file = dir.path().join("big.zone");
     std::fs::write(&zone_file, big_zone(apex)).unwrap();
-    let secondary = Secondary::start(&format!(
-        "[[zone]]\nname = \"{apex}\"\nfile = \"{}\"\n",
+    let mut secondary = Secondary::start(&format!(
+        "control_token = \"{TOKEN}\"\n\n[[zone]]\nname = \"{apex}\"\nfile = \"{}\"\n",
         zone_file.display()
     ))
     .unwrap();
     let control = secondary.control;
-    let api = Api::new(control, None);
-    assert_eq!(api.call("GET", "/health", None).unwrap().status, 200);
+    let health = Api::new(control, Some(TOKEN)).call("GET", "/health", None);
+    assert_eq!(health.unwrap().status, 200);
 
     // A reply never read: a client with a small receive buffer asks for the listing and
     // reads nothing. The server gives up on the write; the client finds the reply cut off.
@@ -71,20 +81,53 @@ fn stalling_clients_are_let_go() {
     unread.set_recv_buffer_size(4096).unwrap();
     unread.connect(&control.into()).unwrap();
     let mut unread: TcpStream = unread.into();
+    let unread_peer = unread.local_addr().unwrap();
     write!(
         unread,
-        "GET /zones/{apex}/records HTTP/1.1\r\nHost: secdns\r\n\r\n"
+        "{}\r\n",
+        head("GET", &format!("/zones/{apex}/records"), "")
     )
     .unwrap();
 
     // A body that never completes: 408 once its time is up.
     let mut slow_body = TcpStream::connect(control).unwrap();
-    slow_body
-        .write_all(
-            b"POST /peers HTTP/1.1\r\nHost: secdns\r\nContent-Type: application/json\r\n\
-              Content-Length: 100\r\n\r\n{\"name\":",
-        )
-        .unwrap();
+    let type_and_length = "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n";
+    write!(
+        slow_body,
+        "{}{{\"name\":",
+        head("POST", "/peers", type_and_length)
+    )
+    .unwrap();
+
+    // A head a byte at a time, for ever: cut off once the head's time is up.
+    let mut dribble = TcpStream::connect(control).unwrap();
+    let dribbling = thread::spawn(move || {
+        let start = Instant::now();
+        dribble
+            .write_all(head("GET", "/health", "X-Pad: ").as_bytes())
+            .unwrap();
+        while dribble.write_all(b"a").is_ok() {
+            assert!(
+                start.elapsed() < WITHIN,
+                "a dribbled head: still taken after {WITHIN:?}"
+            );
+            thread::sleep(Duration::from_millis(200));
+        }
+    });
+
+    // Nothing after one request: closed once idle for the head's time.
+    let mut idle = TcpStream::connect(control).unwrap();
+    write!(idle, "{}\r\n", head("GET", "/health", "")).unwrap();
+
+    // Refused for want of the token: answered 401 and closed at once, not kept open.
+    let mut refused = TcpStream::connect(control).unwrap();
+    write!(refused, "GET /health HTTP/1.1\r\nHost: secdns\r\n\r\n").unwrap();
+    let reply = closed_by_server(refused, LONGEST_WAIT / 4, "a refused client");
+    assert!(
+        reply.starts_with(b"HTTP/1.1 401"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
 
     // More connections than the API serves at once: half a head, or nothing.
     let stalled: Vec<TcpStream> = (0..MAX_CONNECTIONS + 16)
@@ -96,24 +139,37 @@ fn stalling_clients_are_let_go() {
             stream
         })
         .collect();
-    // Those beyond the 64 wait for a slot, so they take up to twice the head's time.
     let waiting = thread::spawn(move || {
         for (i, stream) in stalled.into_iter().enumerate() {
-            closed_by_server(stream, 3 * LONGEST_WAIT, &format!("stalled connection {i}"));
+            closed_by_server(stream, WITHIN, &format!("stalled connection {i}"));
         }
     });
-    // The operator waits for a slot, not for ever.
-    let health = api.call("GET", "/health", None).unwrap();
-    assert_eq!(health.status, 200, "{}", health.body);
+    // The operator, on a connection of its own, waits for a slot, not for ever.
+    let health = Api::new(control, Some(TOKEN)).call("GET", "/health", None);
+    assert_eq!(health.unwrap().status, 200);
 
-    let (_, reply) = closed_by_server(slow_body, 3 * LONGEST_WAIT, "a body that never ends");
+    let reply = closed_by_server(slow_body, WITHIN, "a body that never ends");
     let reply = String::from_utf8_lossy(&reply);
     assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
     assert!(reply.contains("did not arrive"), "{reply}");
+    let reply = closed_by_server(idle, WITHIN, "an idle connection");
+    assert!(
+        reply.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    dribbling.join().unwrap();
 
     // Had the server waited for the reader, the whole reply would be read here.
-    thread::sleep(LONGEST_WAIT + Duration::from_secs(5));
-    let (read, reply) = closed_by_server(unread, LONGEST_WAIT, "a reply never read");
+    let server = secondary.process.as_mut().unwrap();
+    let given_up = format!("peer={unread_peer}");
+    server
+        .wait_until("giving up on the unread reply", WITHIN, |out| {
+            out.lines()
+                .any(|line| line.contains("connection ended") && line.contains(&given_up))
+        })
+        .unwrap();
+    let reply = closed_by_server(unread, LONGEST_WAIT, "a reply never read");
     let head = String::from_utf8_lossy(&reply[..reply.len().min(1024)]).to_lowercase();
     let length: usize = head
         .split("content-length: ")
@@ -126,12 +182,12 @@ fn stalling_clients_are_let_go() {
         "a listing of {length} bytes is too short a test"
     );
     assert!(
-        read < length,
-        "read all {read} bytes: the server waited for the reader"
+        reply.len() < length,
+        "read all {length} bytes: the server waited for the reader"
     );
 
     waiting.join().unwrap();
-    // Let go of all of them, the API serves as before.
-    let zones = api.call("GET", "/zones", None).unwrap();
-    assert_eq!(zones.status, 200, "{}", zones.body);
+    // With all of them let go of, the API serves as before.
+    let zones = Api::new(control, Some(TOKEN)).call("GET", "/zones", None);
+    assert_eq!(zones.unwrap().status, 200);
 }

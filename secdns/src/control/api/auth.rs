@@ -18,6 +18,21 @@ pub async fn check(
     request: Request,
     next: Next,
 ) -> Response {
+    match refusal(&api, &peer, &request) {
+        // A refused client does not keep its connection: it would hold one of the few.
+        Some(mut refused) => {
+            refused.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            refused
+        }
+        None => next.run(request).await,
+    }
+}
+
+/// Why `request` from `peer` is refused, if it is.
+fn refusal(api: &Api, peer: &SocketAddr, request: &Request) -> Option<Response> {
     match &api.token {
         Some(token) => {
             let given = request
@@ -25,30 +40,30 @@ pub async fn check(
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "));
-            if !given.is_some_and(|given| same(given.as_bytes(), token.as_bytes())) {
-                let mut response = ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "give the control token: Authorization: Bearer TOKEN (secdns --token)",
-                )
-                .into_response();
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    header::HeaderValue::from_static("Bearer"),
-                );
-                return response;
+            if given.is_some_and(|given| same(given.as_bytes(), token.as_bytes())) {
+                return None;
             }
-        }
-        None if !peer.ip().is_loopback() && !is_mapped_loopback(&peer) => {
-            tracing::warn!(%peer, "control API: refused a non-local client (no token configured)");
-            return ApiError::new(
-                StatusCode::FORBIDDEN,
-                "the control API answers non-local clients only when [server] control_token is set",
+            let mut response = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "give the control token: Authorization: Bearer TOKEN (secdns --token)",
             )
             .into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            Some(response)
         }
-        None => {}
+        None if !peer.ip().is_loopback() && !is_mapped_loopback(peer) => {
+            tracing::warn!(%peer, "control API: refused a non-local client (no token configured)");
+            let refused = ApiError::new(
+                StatusCode::FORBIDDEN,
+                "the control API answers non-local clients only when [server] control_token is set",
+            );
+            Some(refused.into_response())
+        }
+        None => None,
     }
-    next.run(request).await
 }
 
 fn is_mapped_loopback(peer: &SocketAddr) -> bool {
