@@ -102,6 +102,9 @@ pub struct Script {
     pub tcp_silent: bool,
     /// Replies go out without the QR bit.
     pub no_qr: bool,
+    /// Over TCP, a transfer goes out in messages of this many records (one message when
+    /// unset): a primary may end a message anywhere.
+    pub records_per_message: Option<usize>,
     /// What was asked, in order: "UDP SOA", "TCP AXFR", ...
     pub asked: Vec<String>,
 }
@@ -209,9 +212,12 @@ const SOA: u16 = 6;
 const IXFR: u16 = 251;
 const AXFR: u16 = 252;
 
-fn answer(script: &Mutex<Script>, query: &[u8], transport: &str) -> Option<Vec<u8>> {
+/// The messages that answer `query`.
+fn answer(script: &Mutex<Script>, query: &[u8], transport: &str) -> Vec<Vec<u8>> {
     let mut script = script.lock().unwrap_or_else(|e| e.into_inner());
-    let (_, _, qtype, _) = question(query)?;
+    let Some((_, _, qtype, _)) = question(query) else {
+        return Vec::new();
+    };
     let name = match qtype {
         SOA => "SOA",
         AXFR => "AXFR",
@@ -225,7 +231,19 @@ fn answer(script: &Mutex<Script>, query: &[u8], transport: &str) -> Option<Vec<u
         AXFR | IXFR => script.axfr.clone(),
         _ => Vec::new(),
     };
-    reply(query, &records, script.no_qr)
+    let per_message = match (transport, script.records_per_message) {
+        ("TCP", Some(n)) if !records.is_empty() => n.max(1),
+        _ => records.len().max(1),
+    };
+    let messages: Vec<&[Rec]> = match records.is_empty() {
+        true => vec![&[][..]],
+        false => records.chunks(per_message).collect(),
+    };
+    let no_qr = script.no_qr;
+    messages
+        .into_iter()
+        .filter_map(|answers| reply(query, answers, no_qr))
+        .collect()
 }
 
 fn serve_udp(socket: UdpSocket, script: &Mutex<Script>, stop: &AtomicBool) {
@@ -238,7 +256,7 @@ fn serve_udp(socket: UdpSocket, script: &Mutex<Script>, stop: &AtomicBool) {
         if silent {
             continue;
         }
-        if let Some(out) = answer(script, &buf[..len], "UDP") {
+        for out in answer(script, &buf[..len], "UDP") {
             let _ = socket.send_to(&out, from);
         }
     }
@@ -270,7 +288,7 @@ fn serve_connection(mut stream: TcpStream, script: &Mutex<Script>) -> std::io::R
         }
         let mut query = vec![0u8; u16::from_be_bytes(len) as usize];
         stream.read_exact(&mut query)?;
-        if let Some(out) = answer(script, &query, "TCP") {
+        for out in answer(script, &query, "TCP") {
             stream.write_all(&(out.len() as u16).to_be_bytes())?;
             stream.write_all(&out)?;
         }

@@ -1,8 +1,9 @@
 //! Transfers a real primary does not send on purpose, replayed by a scripted primary (see
 //! `secdns_tests::scripted`), as NSD's and Knot's transfer tests look at them: deletions spelled
 //! in another case, a difference from a serial to itself, a primary whose transfer brings the
-//! serial we hold, a silent primary before a working one, an older copy after EXPIRE, and a
-//! reply without QR. Each checks what the zone serves and what its status says.
+//! serial we hold, a silent primary before a working one, an older copy after EXPIRE, a
+//! reply without QR, and an IXFR one record a message. Each checks what the zone serves and
+//! what its status says.
 
 use std::{net::UdpSocket, time::Duration};
 
@@ -89,6 +90,44 @@ fn notify(secdns: &Secondary) {
 /// The zone's records as `secdns zone records` lists them.
 fn records(secdns: &Secondary) -> Vec<String> {
     secdns.records(APEX).unwrap()
+}
+
+/// A primary may end a message anywhere: an IXFR one record a message (its newer SOA
+/// alone in the first) is applied as a difference, not taken for "nothing newer".
+#[test]
+fn an_ixfr_a_record_a_message_applies() {
+    let _ = secdns_bin();
+    let www = format!("www.{APEX}");
+    let (primary, secdns) = transferred(1, &[Rec::a(&www, [192, 0, 2, 1])], "");
+    let new = format!("new.{APEX}");
+    primary.change(|s| {
+        s.soa = Some(soa(2));
+        s.ixfr = vec![soa(2), soa(1), soa(2), Rec::a(&new, [192, 0, 2, 2]), soa(2)];
+        s.axfr = axfr(
+            2,
+            &[Rec::a(&www, [192, 0, 2, 1]), Rec::a(&new, [192, 0, 2, 2])],
+        );
+        s.records_per_message = Some(1);
+    });
+    let before = primary.asked().len();
+    notify(&secdns);
+    let status = wait_serial(&secdns, 2);
+    assert_eq!(
+        status.last_transfer_kind.as_deref(),
+        Some("IXFR"),
+        "applied as a difference, no AXFR needed: {status:?}\n{}",
+        secdns.log()
+    );
+    let asked = primary.asked();
+    assert!(
+        !asked[before..].contains(&"TCP AXFR".to_owned()),
+        "{asked:?}"
+    );
+    assert!(
+        records(&secdns).iter().any(|r| r.starts_with(&new)),
+        "{:?}",
+        records(&secdns)
+    );
 }
 
 #[test]

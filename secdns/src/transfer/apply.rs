@@ -116,11 +116,14 @@ impl Collector {
             self.step(&record)?;
             self.records.push(record);
         }
-        // RFC 1995 §4: a reply holding only the current SOA means "nothing newer".
+        // RFC 1995 §4: a reply holding only the current SOA means "nothing newer". A newer
+        // SOA alone in the first message starts a transfer split after it: the next record
+        // tells its style (Knot reads it so too).
         if !self.done
-            && matches!(self.kind, Kind::Ixfr { .. })
+            && let Kind::Ixfr { from } = self.kind
             && self.messages == 1
             && self.records.len() == 1
+            && !super::serial::is_newer(self.final_serial, from)
         {
             self.done = true;
         }
@@ -821,6 +824,31 @@ mod tests {
         assert!(matches!(outcome, Outcome::Full { ref zone, .. } if zone.serial() == 4));
         let outcome = ixfr_onto_www(vec![soa(1)]).unwrap();
         assert!(matches!(outcome, Outcome::UpToDate { serial: 1 }));
+    }
+
+    /// A primary may end a message anywhere, also right after the first SOA.
+    #[test]
+    fn a_newer_soa_alone_in_the_first_message_starts_a_transfer() {
+        let current = full(1, vec![a("www.example.com.", 1)]);
+        let split = |records: Vec<Record>| {
+            let mut messages = vec![records[..1].to_vec()];
+            messages.push(records[1..].to_vec());
+            messages
+        };
+        let incremental = split(vec![
+            soa(2),
+            soa(1),
+            soa(2),
+            a("new.example.com.", 2),
+            soa(2),
+        ]);
+        let outcome = collect(Kind::Ixfr { from: 1 }, incremental, Some(&current)).unwrap();
+        assert!(
+            matches!(outcome, Outcome::Incremental { ref zone, .. } if zone.record_count() == 3)
+        );
+        let axfr_style = split(vec![soa(2), a("www.example.com.", 2), soa(2)]);
+        let outcome = collect(Kind::Ixfr { from: 1 }, axfr_style, Some(&current)).unwrap();
+        assert!(matches!(outcome, Outcome::Full { ref zone, .. } if zone.serial() == 2));
     }
 
     #[test]
