@@ -78,7 +78,11 @@ const BAD_INPUT: (&str, &str, &str) = (
     "A path parameter or the body is refused; `field` names it",
 );
 const BODY: [(&str, &str, &str); 3] = [
-    ("408", "TooSlow", "The body did not arrive within 20 s"),
+    (
+        "408",
+        "TooSlow",
+        "The body did not arrive in time; the message says how long it may take",
+    ),
     ("413", "TooLarge", "The body is over 1 MiB"),
     ("415", "NotJson", "The body is not sent as application/json"),
 ];
