@@ -231,13 +231,10 @@ fn answer(script: &Mutex<Script>, query: &[u8], transport: &str) -> Vec<Vec<u8>>
         AXFR | IXFR => script.axfr.clone(),
         _ => Vec::new(),
     };
-    let per_message = match (transport, script.records_per_message) {
-        ("TCP", Some(n)) if !records.is_empty() => n.max(1),
-        _ => records.len().max(1),
-    };
-    let messages: Vec<&[Rec]> = match records.is_empty() {
-        true => vec![&[][..]],
-        false => records.chunks(per_message).collect(),
+    let messages: Vec<&[Rec]> = match (transport, script.records_per_message) {
+        _ if records.is_empty() => vec![&[]],
+        ("TCP", Some(n)) => records.chunks(n.max(1)).collect(),
+        _ => vec![&records[..]],
     };
     let no_qr = script.no_qr;
     messages

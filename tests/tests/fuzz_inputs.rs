@@ -1,7 +1,7 @@
 //! Property tests of what secdns reads from others, on hostile input: messages as a primary
 //! sends them, the records of a transfer in any order and split, signed requests, saved zone
-//! copies, and zone files. Whatever comes in, nothing panics; what is damaged is refused, what is whole is
-//! read as it was. (Queries are `fuzz_answers.rs`'s.)
+//! copies, and zone files. Whatever comes in, nothing panics; what is damaged is refused,
+//! what is whole is read as it was. (Queries are `fuzz_answers.rs`'s.)
 
 use std::sync::{Arc, OnceLock};
 
@@ -21,9 +21,7 @@ use secdns::{
     },
     zone::{Zone, render::sorted_records, wire_file, zonefile},
 };
-
-const ZONE: &str = include_str!("../data/differential.zone");
-const APEX: &str = "diff.example.";
+use secdns_tests::queries::{self, APEX, ZONE};
 
 fn apex() -> Name {
     APEX.parse().unwrap()
@@ -45,16 +43,8 @@ fn snapshot() -> &'static Snapshot {
 fn replies() -> &'static [Vec<u8>] {
     static REPLIES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
     REPLIES.get_or_init(|| {
-        let names = [
-            "diff.example.",
-            "www.diff.example.",
-            "x.deleg.diff.example.",
-        ];
-        let names = names
-            .iter()
-            .chain(&["nothere.diff.example.", "a.b.dname.diff.example."]);
         let mut out = Vec::new();
-        for name in names {
+        for name in queries::names() {
             for qtype in [
                 rtype::SOA,
                 rtype::A,

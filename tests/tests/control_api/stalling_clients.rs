@@ -10,27 +10,26 @@ use std::{
     time::{Duration, Instant},
 };
 
-use secdns_tests::{api::Api, prerequisites::secdns_bin, secdns::Secondary};
+use secdns::control::api::{
+    connections::{HEAD_TIME, MAX_CONNECTIONS, WRITE_STALL},
+    error::BODY_TIME,
+};
+use secdns_tests::{api::Api, prerequisites::secdns_bin, records::hosts_zone, secdns::Secondary};
 use socket2::{Domain, Socket, Type};
 
-/// The API's bounds (`control/api/connections.rs`, `control/api/error.rs`): 64 connections
-/// at once, 10 s for a request head (or idle), 20 s for a body or one stalled write.
-const MAX_CONNECTIONS: usize = 64;
-const LONGEST_WAIT: Duration = Duration::from_secs(20);
+/// The longest the API waits for a client's body or for it to take some of a reply.
+const LONGEST_WAIT: Duration = if BODY_TIME.as_secs() > WRITE_STALL.as_secs() {
+    BODY_TIME
+} else {
+    WRITE_STALL
+};
 /// Long enough for any of them on a loaded machine: those beyond the 64 wait for a slot
 /// first.
 const WITHIN: Duration = Duration::from_secs(90);
 const TOKEN: &str = "token-of-the-stalling-test";
-
-/// A zone whose record listing (some 18 MB of JSON) is far more than the socket buffers
-/// of a client that reads nothing can take.
-fn big_zone(apex: &str) -> String {
-    let mut text = format!("$ORIGIN {apex}\n$TTL 60\n@ SOA ns hm 1 3600 600 86400 60\n@ NS ns\n");
-    for i in 0..200_000 {
-        text.push_str(&format!("h{i} A 192.0.2.{}\n", i % 250 + 1));
-    }
-    text
-}
+/// Some 200,000 records: their listing (some 18 MB of JSON) is far more than the socket
+/// buffers of a client that reads nothing can take.
+const HOSTS: usize = 200_000;
 
 /// Waits for the server to close `stream`, reading whatever it sent; fails if it is still
 /// open after `within`.
@@ -65,7 +64,7 @@ fn stalling_clients_are_let_go() {
     let dir = secdns_tests::TempDir::new("stalling").unwrap();
     let apex = "big.example.";
     let zone_file = dir.path().join("big.zone");
-    std::fs::write(&zone_file, big_zone(apex)).unwrap();
+    std::fs::write(&zone_file, hosts_zone(apex, 1, HOSTS)).unwrap();
     let mut secondary = Secondary::start(&format!(
         "control_token = \"{TOKEN}\"\n\n[[zone]]\nname = \"{apex}\"\nfile = \"{}\"\n",
         zone_file.display()
@@ -122,7 +121,7 @@ fn stalling_clients_are_let_go() {
     // Refused for want of the token: answered 401 and closed at once, not kept open.
     let mut refused = TcpStream::connect(control).unwrap();
     write!(refused, "GET /health HTTP/1.1\r\nHost: secdns\r\n\r\n").unwrap();
-    let reply = closed_by_server(refused, LONGEST_WAIT / 4, "a refused client");
+    let reply = closed_by_server(refused, HEAD_TIME / 2, "a refused client");
     assert!(
         reply.starts_with(b"HTTP/1.1 401"),
         "{}",

@@ -7,7 +7,7 @@
 //! `openapi.json` in this folder is a copy a test keeps equal to it.
 
 mod auth;
-mod connections;
+pub mod connections;
 mod cookies;
 pub mod error;
 mod objects;
