@@ -35,7 +35,7 @@ pub struct ZoneSummary {
     pub records: usize,
     pub serving: bool,
     /// Where a secondary zone is defined.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
 }
 

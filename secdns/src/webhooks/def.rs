@@ -20,7 +20,7 @@ pub struct WebhookDef {
     pub events: Vec<EventKind>,
     /// PEM file (on the server) of CA certificates to trust for this https URL, besides the
     /// public roots (for a receiver with a private CA).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub ca_file: Option<std::path::PathBuf>,
 }

@@ -57,18 +57,18 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<PeerFailure>,
     /// For `zone_updated`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub old_serial: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub new_serial: Option<u32>,
     /// "AXFR" or "IXFR".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub transfer: Option<String>,
     /// Records added plus records removed (AXFR: the difference to the old copy).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub records_changed: Option<u64>,
     /// The peer the copy came from, or that the warning is about.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub peer: Option<String>,
 }
 

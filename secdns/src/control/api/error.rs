@@ -21,7 +21,7 @@ use crate::catalog::{Refused, RefusedKind};
 #[schema(as = Error)]
 pub struct ErrorBody {
     /// The request field at fault (`name`, `peers[1]`, `data[0]`), for bad input.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     pub message: String,
 }
