@@ -2,9 +2,10 @@
 //! in paths ([`path_params`]), and the handlers by resource: TSIG keys, peers and webhooks
 //! ([`objects`]), zones with their records and overrides ([`zones`]), response rate limits
 //! ([`rate_limit`]), DNS Cookies ([`cookies`]), and health, counters, metrics and the API
-//! description ([`status`]). [`connections`] bounds how many clients are served at once and
-//! how long each may take. The OpenAPI document is made from the routes ([`openapi`]);
-//! `openapi.json` in this folder is a copy a test keeps equal to it.
+//! description ([`status`]); [`replies`] describes once what several of them answer alike.
+//! [`connections`] bounds how many clients are served at once and how long each may take.
+//! The OpenAPI document is made from the routes ([`openapi`]); `openapi.json` in this
+//! folder is a copy a test keeps equal to it.
 
 mod auth;
 pub mod connections;
@@ -14,6 +15,7 @@ mod objects;
 mod openapi;
 mod path_params;
 mod rate_limit;
+pub mod replies;
 mod status;
 mod zones;
 
@@ -26,6 +28,7 @@ mod prelude {
         Api, Created, created,
         error::{ApiError, ApiResult, Body, ErrorBody},
         path_params::{HandlePath, KeyPath, OverridePath, Parsed, ZonePath, same_in_body},
+        replies::{NoSecondaryZone, NoSuchKey, NoZoneOrOverride, NoneOfThatName, Removed},
     };
     pub(super) use crate::control::paths;
 }

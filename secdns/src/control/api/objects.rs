@@ -48,7 +48,7 @@ pub async fn list_keys(State(api): State<Api>) -> ApiResult<Json<Vec<KeyListing>
     params(KeyPath),
     responses(
         (status = 200, description = "The key", body = KeyListing),
-        (status = 404, description = "No such key", body = ErrorBody),
+        NoSuchKey,
     ))]
 pub async fn show_key(
     State(api): State<Api>,
@@ -91,7 +91,7 @@ pub async fn add_key(
     params(KeyPath),
     responses(
         (status = 200, description = "Changed", body = KeyListing),
-        (status = 404, description = "No such key", body = ErrorBody),
+        NoSuchKey,
         (status = 409, description = "The key is defined in the config file", body = ErrorBody),
     ))]
 pub async fn replace_key(
@@ -141,8 +141,8 @@ pub async fn replace_key(
 #[utoipa::path(delete, path = "/tsigs/{name}", tag = "tsigs",
     params(KeyPath),
     responses(
-        (status = 204, description = "Removed"),
-        (status = 404, description = "No such key", body = ErrorBody),
+        Removed,
+        NoSuchKey,
         (status = 409, description = "A peer uses the key, or it is defined in the config file", body = ErrorBody),
     ))]
 pub async fn remove_key(
@@ -252,7 +252,7 @@ macro_rules! by_name {
             params(("name" = Handle, Path)),
             responses(
                 (status = 200, description = "As defined", body = $listing),
-                (status = 404, description = "None of that name", body = ErrorBody),
+                NoneOfThatName,
             ))]
         pub async fn $show(
             api: State<Api>,
@@ -265,7 +265,7 @@ macro_rules! by_name {
             params(("name" = Handle, Path)),
             responses(
                 (status = 200, description = "Replaced", body = $listing),
-                (status = 404, description = "None of that name", body = ErrorBody),
+                NoneOfThatName,
                 (status = 409, description = "Defined in the config file, what it names does not exist, or the body names another", body = ErrorBody),
             ))]
         pub async fn $replace(
@@ -279,8 +279,8 @@ macro_rules! by_name {
         #[utoipa::path(delete, path = $item, tag = $tag,
             params(("name" = Handle, Path)),
             responses(
-                (status = 204, description = "Removed"),
-                (status = 404, description = "None of that name", body = ErrorBody),
+                Removed,
+                NoneOfThatName,
                 (status = 409, description = "In use, or defined in the config file", body = ErrorBody),
             ))]
         pub async fn $remove(

@@ -90,7 +90,7 @@ pub async fn add(
     request_body = SecondaryDef, params(ZonePath),
     responses(
         (status = 200, description = "Replaced", body = SecondaryDef),
-        (status = 404, description = "No such secondary zone", body = ErrorBody),
+        NoSecondaryZone,
         (status = 409, description = "Defined in the config file, a peer it names does not exist, or the body names another zone", body = ErrorBody),
     ))]
 pub async fn replace(
@@ -139,8 +139,8 @@ pub async fn show(
 #[utoipa::path(delete, path = "/zones/{zone}", tag = "zones", operation_id = "remove_zone",
     params(ZonePath),
     responses(
-        (status = 204, description = "Removed"),
-        (status = 404, description = "No such secondary zone", body = ErrorBody),
+        Removed,
+        NoSecondaryZone,
         (status = 409, description = "Defined in the config file", body = ErrorBody),
     ))]
 pub async fn remove(
@@ -156,7 +156,7 @@ pub async fn remove(
 #[utoipa::path(post, path = "/zones/{zone}/force_axfr", tag = "zones", params(ZonePath),
     responses(
         (status = 202, description = "The transfer is started"),
-        (status = 404, description = "No such secondary zone", body = ErrorBody),
+        NoSecondaryZone,
     ))]
 pub async fn force_axfr(
     State(api): State<Api>,
@@ -205,7 +205,7 @@ pub async fn records(
 #[utoipa::path(get, path = "/zones/{zone}/overrides", tag = "overrides", params(ZonePath),
     responses(
         (status = 200, description = "Every override of the zone", body = Vec<OverrideDef>),
-        (status = 404, description = "No such secondary zone", body = ErrorBody),
+        NoSecondaryZone,
     ))]
 pub async fn list_overrides(
     State(api): State<Api>,
@@ -223,7 +223,7 @@ pub async fn list_overrides(
     params(OverridePath),
     responses(
         (status = 200, description = "The override", body = OverrideDef),
-        (status = 404, description = "No such override", body = ErrorBody),
+        NoZoneOrOverride,
     ))]
 pub async fn show_override(
     State(api): State<Api>,
@@ -248,7 +248,7 @@ pub async fn show_override(
     request_body = OverrideDef, params(ZonePath),
     responses(
         (status = 201, description = "Added", body = OverrideDef, headers(("Location" = String, description = "Where the new object is"))),
-        (status = 404, description = "No such secondary zone", body = ErrorBody),
+        NoSecondaryZone,
         (status = 409, description = "The zone has an override of that name and type, or the name is not in the zone", body = ErrorBody),
     ))]
 pub async fn add_override(
@@ -266,7 +266,7 @@ pub async fn add_override(
     request_body = OverrideDef, params(OverridePath),
     responses(
         (status = 200, description = "Replaced", body = OverrideDef),
-        (status = 404, description = "No such zone or override", body = ErrorBody),
+        NoZoneOrOverride,
         (status = 409, description = "Defined in the config file, or the body is for another name or type", body = ErrorBody),
     ))]
 pub async fn replace_override(
@@ -284,8 +284,8 @@ pub async fn replace_override(
 #[utoipa::path(delete, path = "/zones/{zone}/overrides/{name}/{type}", tag = "overrides",
     params(OverridePath),
     responses(
-        (status = 204, description = "Removed"),
-        (status = 404, description = "No such zone or override", body = ErrorBody),
+        Removed,
+        NoZoneOrOverride,
         (status = 409, description = "The override is defined in the config file", body = ErrorBody),
     ))]
 pub async fn remove_override(
