@@ -6,10 +6,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    catalog::{OverrideDef, OverrideType, PeerDef, SecondaryDef},
+    catalog::{OverrideDef, OverrideType, PeerDef, SecondaryDef, TsigKeyDef},
     control::{
-        Health, KeyChange, KeyListing, NewKey, PeerListing, RecordListing, WebhookListing,
-        ZoneSummary, client::Client, paths,
+        Health, KeyChange, KeyListing, Listing, NewKey, RecordListing, ZoneSummary,
+        client::Client,
+        paths::{self, Collection},
     },
     dns::Name,
     dns::tsig::Algorithm,
@@ -74,8 +75,54 @@ fn when(unix: Option<u64>) -> String {
     format!("{} ({relative})", humantime::format_rfc3339_seconds(time))
 }
 
+/// A kind the API keeps by a name of its own (peers, webhooks), shown as a table of its
+/// listings: added, listed, shown and removed alike.
+pub trait Tabled: Collection + Serialize + DeserializeOwned {
+    fn rows(listings: &[Listing<Self>]) -> String;
+}
+
+impl Tabled for PeerDef {
+    fn rows(peers: &[Listing<Self>]) -> String {
+        let headers = [
+            "NAME", "ADDRESS", "PORT", "IXFR", "TSIG", "SOURCE", "ORIGIN",
+        ];
+        table(&headers, peers, |listing| {
+            let (peer, origin) = (&listing.object, listing.origin);
+            vec![
+                peer.name.clone(),
+                peer.address.to_string(),
+                peer.port.to_string(),
+                if peer.ixfr { "yes" } else { "no" }.into(),
+                or_dash(peer.tsig.as_ref()),
+                or_dash(peer.source),
+                origin.to_string(),
+            ]
+        })
+    }
+}
+
+impl Tabled for WebhookDef {
+    fn rows(hooks: &[Listing<Self>]) -> String {
+        table(&["NAME", "URL", "EVENTS", "ORIGIN"], hooks, |listing| {
+            let (webhook, origin) = (&listing.object, listing.origin);
+            let events = if webhook.events.is_empty() {
+                "all".to_string()
+            } else {
+                let names: Vec<&str> = webhook.events.iter().map(|e| e.as_str()).collect();
+                names.join(",")
+            };
+            vec![
+                webhook.name.clone(),
+                webhook.url.clone(),
+                events,
+                origin.to_string(),
+            ]
+        })
+    }
+}
+
 impl Cli {
-    fn show<T: Serialize>(&self, value: T, text: impl FnOnce(&T) -> String) -> anyhow::Result<()> {
+    fn print<T: Serialize>(&self, value: T, text: impl FnOnce(&T) -> String) -> anyhow::Result<()> {
         if self.json {
             return print_json(&value);
         }
@@ -97,14 +144,26 @@ impl Cli {
         }
     }
 
-    /// Removes `what` `name` from `collection` ("peers", "zones").
-    pub fn remove_named(
-        &self,
-        collection: &str,
-        what: &str,
-        name: &dyn std::fmt::Display,
-    ) -> anyhow::Result<()> {
-        self.remove(&paths::item(collection, name), &format!("{what} {name}"))
+    /// Adds `def` (with `replace`, puts it in place of the one of its name) and shows it.
+    pub fn add<T: Tabled>(&self, def: T, replace: bool) -> anyhow::Result<()> {
+        let item = paths::item::<T>(def.name());
+        let listing: Listing<T> = self.save(replace, &paths::collection::<T>(), &item, &def)?;
+        self.print(listing, |l| T::rows(std::slice::from_ref(l)))
+    }
+
+    pub fn list<T: Tabled>(&self) -> anyhow::Result<()> {
+        let listings: Vec<Listing<T>> = self.client.get(&paths::collection::<T>())?;
+        self.print(listings, |l| T::rows(l))
+    }
+
+    pub fn show<T: Tabled>(&self, name: &T::Name) -> anyhow::Result<()> {
+        let listing: Listing<T> = self.client.get(&paths::item::<T>(name))?;
+        self.print(listing, |l| T::rows(std::slice::from_ref(l)))
+    }
+
+    /// Removes the `T` named `name`.
+    pub fn remove<T: Collection>(&self, name: &T::Name) -> anyhow::Result<()> {
+        self.delete(&paths::item::<T>(name), &format!("{} {name}", T::WHAT))
     }
 
     pub fn override_remove(
@@ -114,11 +173,11 @@ impl Cli {
         rtype: OverrideType,
     ) -> anyhow::Result<()> {
         let what = format!("override {name} {rtype} in zone {zone}");
-        self.remove(&paths::override_item(zone, name, rtype), &what)
+        self.delete(&paths::override_item(zone, name, rtype), &what)
     }
 
     /// DELETE `path`; prints what was removed.
-    fn remove(&self, path: &str, what: &str) -> anyhow::Result<()> {
+    fn delete(&self, path: &str, what: &str) -> anyhow::Result<()> {
         self.client.delete(path)?;
         if self.json {
             return print_json(&serde_json::json!({ "removed": what }));
@@ -129,14 +188,14 @@ impl Cli {
 
     pub fn stats(&self) -> anyhow::Result<()> {
         let report: StatsReport = self.client.get("/stats")?;
-        self.show(report, StatsReport::to_text)
+        self.print(report, StatsReport::to_text)
     }
 
     /// Exits 1 (through an error) when the server is not healthy.
     pub fn health(&self) -> anyhow::Result<()> {
         let (status, health): (u16, Health) = self.client.get_health("/health")?;
         let healthy = status == 200;
-        self.show(health.clone(), |h| {
+        self.print(health.clone(), |h| {
             let mut text = format!("{} ({} zones, xdp {})\n", h.status, h.zones, h.xdp);
             for zone in &h.not_serving {
                 text.push_str(&format!("not serving: {zone}\n"));
@@ -177,26 +236,28 @@ impl Cli {
             algorithm: Some(algorithm),
             secret,
         };
-        let created: KeyListing = self.client.send("POST", "/tsigs", &new)?;
-        self.show(created, |k| {
+        let created: KeyListing =
+            self.client
+                .send("POST", &paths::collection::<TsigKeyDef>(), &new)?;
+        self.print(created, |k| {
             Self::key_text(k) + "(the secret is shown only now; give it to the primary)\n"
         })
     }
 
     pub fn tsig_set(&self, name: &Name, change: KeyChange) -> anyhow::Result<()> {
-        let path = paths::item("tsigs", name);
+        let path = paths::item::<TsigKeyDef>(name);
         let changed: KeyListing = self.client.send("PUT", &path, &change)?;
-        self.show(changed, Self::key_text)
+        self.print(changed, Self::key_text)
     }
 
     pub fn tsig_show(&self, name: &Name) -> anyhow::Result<()> {
-        let key: KeyListing = self.client.get(&paths::item("tsigs", name))?;
-        self.show(key, Self::key_text)
+        let key: KeyListing = self.client.get(&paths::item::<TsigKeyDef>(name))?;
+        self.print(key, Self::key_text)
     }
 
     pub fn tsig_list(&self) -> anyhow::Result<()> {
-        let keys: Vec<KeyListing> = self.client.get("/tsigs")?;
-        self.show(keys, |keys| {
+        let keys: Vec<KeyListing> = self.client.get(&paths::collection::<TsigKeyDef>())?;
+        self.print(keys, |keys| {
             table(&["NAME", "ALGORITHM", "ORIGIN"], keys, |k| {
                 vec![
                     k.name.to_string(),
@@ -207,43 +268,10 @@ impl Cli {
         })
     }
 
-    fn peer_rows(peers: &[PeerListing]) -> String {
-        let headers = [
-            "NAME", "ADDRESS", "PORT", "IXFR", "TSIG", "SOURCE", "ORIGIN",
-        ];
-        table(&headers, peers, |listing| {
-            let (peer, origin) = (&listing.object, listing.origin);
-            vec![
-                peer.name.clone(),
-                peer.address.to_string(),
-                peer.port.to_string(),
-                if peer.ixfr { "yes" } else { "no" }.into(),
-                or_dash(peer.tsig.as_ref()),
-                or_dash(peer.source),
-                origin.to_string(),
-            ]
-        })
-    }
-
-    pub fn peer_add(&self, def: PeerDef, replace: bool) -> anyhow::Result<()> {
-        let item = paths::item("peers", &def.name);
-        let listing: PeerListing = self.save(replace, "/peers", &item, &def)?;
-        self.show(listing, |p| Self::peer_rows(std::slice::from_ref(p)))
-    }
-
-    pub fn peer_show(&self, name: &str) -> anyhow::Result<()> {
-        let peer: PeerListing = self.client.get(&paths::item("peers", &name))?;
-        self.show(peer, |p| Self::peer_rows(std::slice::from_ref(p)))
-    }
-
-    pub fn peer_list(&self) -> anyhow::Result<()> {
-        let peers: Vec<PeerListing> = self.client.get("/peers")?;
-        self.show(peers, |p| Self::peer_rows(p))
-    }
-
     pub fn zone_add(&self, def: SecondaryDef, replace: bool) -> anyhow::Result<()> {
-        let saved: SecondaryDef = self.save(replace, "/zones", &paths::zone(&def.name), &def)?;
-        self.show(saved, |z| {
+        let collection = paths::collection::<SecondaryDef>();
+        let saved: SecondaryDef = self.save(replace, &collection, &paths::zone(&def.name), &def)?;
+        self.print(saved, |z| {
             format!(
                 "{} secondary zone {} (peers: {}); see `secdns zone show {}`\n",
                 if replace { "changed" } else { "added" },
@@ -255,8 +283,8 @@ impl Cli {
     }
 
     pub fn zone_list(&self) -> anyhow::Result<()> {
-        let zones: Vec<ZoneSummary> = self.client.get("/zones")?;
-        self.show(zones, |zones| {
+        let zones: Vec<ZoneSummary> = self.client.get(&paths::collection::<SecondaryDef>())?;
+        self.print(zones, |zones| {
             let headers = ["ZONE", "KIND", "SERIAL", "RECORDS", "SERVING"];
             table(&headers, zones, |z| {
                 vec![
@@ -272,7 +300,7 @@ impl Cli {
 
     pub fn zone_show(&self, name: &Name) -> anyhow::Result<()> {
         let status: ZoneStatus = self.client.get(&paths::zone(name))?;
-        self.show(status, zone_status_text)
+        self.print(status, zone_status_text)
     }
 
     pub fn zone_transfer(&self, name: &Name) -> anyhow::Result<()> {
@@ -288,7 +316,7 @@ impl Cli {
     pub fn zone_records(&self, name: &Name) -> anyhow::Result<()> {
         let records: Vec<RecordListing> =
             self.client.get(&format!("{}/records", paths::zone(name)))?;
-        self.show(records, |records| {
+        self.print(records, |records| {
             records
                 .iter()
                 .map(|r| format!("{} {} IN {} {}\n", r.name, r.ttl, r.rtype, r.data))
@@ -310,41 +338,12 @@ impl Cli {
     pub fn override_add(&self, zone: &Name, def: OverrideDef, replace: bool) -> anyhow::Result<()> {
         let item = paths::override_item(zone, &def.name, def.rtype);
         let saved: OverrideDef = self.save(replace, &paths::overrides(zone), &item, &def)?;
-        self.show(saved, |o| Self::override_rows(std::slice::from_ref(o)))
+        self.print(saved, |o| Self::override_rows(std::slice::from_ref(o)))
     }
 
     pub fn override_list(&self, zone: &Name) -> anyhow::Result<()> {
         let overrides: Vec<OverrideDef> = self.client.get(&paths::overrides(zone))?;
-        self.show(overrides, |o| Self::override_rows(o))
-    }
-
-    fn webhook_rows(hooks: &[WebhookListing]) -> String {
-        table(&["NAME", "URL", "EVENTS", "ORIGIN"], hooks, |listing| {
-            let (webhook, origin) = (&listing.object, listing.origin);
-            let events = if webhook.events.is_empty() {
-                "all".to_string()
-            } else {
-                let names: Vec<&str> = webhook.events.iter().map(|e| e.as_str()).collect();
-                names.join(",")
-            };
-            vec![
-                webhook.name.clone(),
-                webhook.url.clone(),
-                events,
-                origin.to_string(),
-            ]
-        })
-    }
-
-    pub fn webhook_add(&self, def: WebhookDef, replace: bool) -> anyhow::Result<()> {
-        let item = paths::item("webhooks", &def.name);
-        let listing: WebhookListing = self.save(replace, "/webhooks", &item, &def)?;
-        self.show(listing, |w| Self::webhook_rows(std::slice::from_ref(w)))
-    }
-
-    pub fn webhook_list(&self) -> anyhow::Result<()> {
-        let hooks: Vec<WebhookListing> = self.client.get("/webhooks")?;
-        self.show(hooks, |h| Self::webhook_rows(h))
+        self.print(overrides, |o| Self::override_rows(o))
     }
 }
 

@@ -6,7 +6,7 @@ use std::{io::IsTerminal as _, net::IpAddr, net::SocketAddr, path::PathBuf, proc
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secdns::{
-    catalog::{OverrideDef, OverrideType, PeerDef, SecondaryDef},
+    catalog::{OverrideDef, OverrideType, PeerDef, SecondaryDef, TsigKeyDef},
     cli,
     config::{Config, DEFAULT_CONTROL},
     control::{KeyChange, client::Client},
@@ -463,21 +463,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ),
             TsigAction::List => manage.tsig_list(),
             TsigAction::Show { name } => manage.tsig_show(&name),
-            TsigAction::Rm { name } => manage.remove_named("tsigs", "TSIG key", &name),
+            TsigAction::Rm { name } => manage.remove::<TsigKeyDef>(&name),
         },
         Command::Peer { action } => match action {
-            PeerAction::Add(args) => manage.peer_add(args.def(), false),
-            PeerAction::Set(args) => manage.peer_add(args.def(), true),
-            PeerAction::List => manage.peer_list(),
-            PeerAction::Show { name } => manage.peer_show(&name),
-            PeerAction::Rm { name } => manage.remove_named("peers", "peer", &name),
+            PeerAction::Add(args) => manage.add(args.def(), false),
+            PeerAction::Set(args) => manage.add(args.def(), true),
+            PeerAction::List => manage.list::<PeerDef>(),
+            PeerAction::Show { name } => manage.show::<PeerDef>(&name),
+            PeerAction::Rm { name } => manage.remove::<PeerDef>(&name),
         },
         Command::Zone { action } => match action {
             ZoneAction::Add(args) => manage.zone_add(args.def(), false),
             ZoneAction::Set(args) => manage.zone_add(args.def(), true),
             ZoneAction::List => manage.zone_list(),
             ZoneAction::Show { name } => manage.zone_show(&name),
-            ZoneAction::Rm { name } => manage.remove_named("zones", "zone", &name),
+            ZoneAction::Rm { name } => manage.remove::<SecondaryDef>(&name),
             ZoneAction::Transfer { name } => manage.zone_transfer(&name),
             ZoneAction::Records { name } => manage.zone_records(&name),
         },
@@ -494,10 +494,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             OverrideAction::Rm { zone, name, rtype } => manage.override_remove(&zone, &name, rtype),
         },
         Command::Webhook { action } => match action {
-            WebhookAction::Add(args) => manage.webhook_add(args.def(), false),
-            WebhookAction::Set(args) => manage.webhook_add(args.def(), true),
-            WebhookAction::List => manage.webhook_list(),
-            WebhookAction::Rm { name } => manage.remove_named("webhooks", "webhook", &name),
+            WebhookAction::Add(args) => manage.add(args.def(), false),
+            WebhookAction::Set(args) => manage.add(args.def(), true),
+            WebhookAction::List => manage.list::<WebhookDef>(),
+            WebhookAction::Rm { name } => manage.remove::<WebhookDef>(&name),
         },
         Command::XdpPeer { interface } => {
             let mut engine = XdpEngine::load()?;

@@ -1,9 +1,30 @@
 //! The API's paths of its objects: where the server says a new one is (Location), and what
 //! the CLI asks for. Names go in as one percent-encoded segment each.
 
-use std::fmt::Display;
+use crate::{
+    catalog::{Object, OverrideType, PeerDef, SecondaryDef, TsigKeyDef},
+    dns::Name,
+    webhooks::WebhookDef,
+};
 
-use crate::{catalog::OverrideType, dns::Name};
+/// A kind of object and the first segment of its paths, for the server's routes and the
+/// CLI's requests alike.
+pub trait Collection: Object {
+    const COLLECTION: &'static str;
+}
+
+impl Collection for TsigKeyDef {
+    const COLLECTION: &'static str = "tsigs";
+}
+impl Collection for PeerDef {
+    const COLLECTION: &'static str = "peers";
+}
+impl Collection for SecondaryDef {
+    const COLLECTION: &'static str = "zones";
+}
+impl Collection for WebhookDef {
+    const COLLECTION: &'static str = "webhooks";
+}
 
 /// `text` as one segment of a path: percent-encoded but for what RFC 3986 lets a segment
 /// hold as it is, and never `.` or `..`, which a client would resolve away (the root zone).
@@ -25,13 +46,18 @@ pub fn segment(text: &str) -> String {
     out
 }
 
-/// The path of `name` in `collection` ("tsigs", "peers", "webhooks", "zones").
-pub fn item(collection: &str, name: &dyn Display) -> String {
-    format!("/{collection}/{}", segment(&name.to_string()))
+/// The path of every `T`.
+pub fn collection<T: Collection>() -> String {
+    format!("/{}", T::COLLECTION)
+}
+
+/// The path of the `T` named `name`.
+pub fn item<T: Collection>(name: &T::Name) -> String {
+    format!("/{}/{}", T::COLLECTION, segment(&name.to_string()))
 }
 
 pub fn zone(zone: &Name) -> String {
-    item("zones", zone)
+    item::<SecondaryDef>(zone)
 }
 
 pub fn overrides(zone: &Name) -> String {
@@ -57,6 +83,6 @@ mod tests {
             override_item(&odd, &www, OverrideType::AAAA),
             "/zones/a%2Fb.example./overrides/www.example./AAAA"
         );
-        assert_eq!(item("peers", &"p 1"), "/peers/p%201");
+        assert_eq!(item::<PeerDef>(&"p 1".to_owned()), "/peers/p%201");
     }
 }

@@ -6,7 +6,10 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
     catalog::{Object, Origin, PeerDef, TsigKeyDef},
-    control::{KeyChange, KeyListing, Listing, MASKED, NewKey, PeerListing, WebhookListing},
+    control::{
+        KeyChange, KeyListing, Listing, MASKED, NewKey, PeerListing, WebhookListing,
+        paths::Collection,
+    },
     dns::tsig::{self, Algorithm},
     text_forms::Handle,
     webhooks::WebhookDef,
@@ -81,7 +84,7 @@ pub async fn add_key(
     api.secondaries
         .change(|c| c.add(def.clone(), Origin::Api))?;
     Ok(created(
-        paths::item("tsigs", &def.name),
+        paths::item::<TsigKeyDef>(&def.name),
         listing(&def, Origin::Api, &def.secret),
     ))
 }
@@ -163,16 +166,12 @@ fn made<T>(object: T) -> Listing<T> {
 
 /// An object kind the API handles by a name of its own (peers, webhooks): the same five
 /// handlers for each.
-pub trait Named: Object<Name = String> + Serialize + DeserializeOwned + Send + Sync {
-    /// The path's first segment for the kind (see `control::paths`).
-    const COLLECTION: &'static str;
+pub trait Named:
+    Collection + Object<Name = String> + Serialize + DeserializeOwned + Send + Sync
+{
 }
-impl Named for PeerDef {
-    const COLLECTION: &'static str = "peers";
-}
-impl Named for WebhookDef {
-    const COLLECTION: &'static str = "webhooks";
-}
+impl Named for PeerDef {}
+impl Named for WebhookDef {}
 
 async fn list<T: Named>(State(api): State<Api>) -> ApiResult<Json<Vec<Listing<T>>>> {
     let catalog = api.secondaries.catalog();
@@ -196,7 +195,7 @@ async fn add<T: Named>(
 ) -> ApiResult<Created<Listing<T>>> {
     api.secondaries
         .change(|c| c.add(def.clone(), Origin::Api))?;
-    Ok(created(paths::item(T::COLLECTION, def.name()), made(def)))
+    Ok(created(paths::item::<T>(def.name()), made(def)))
 }
 
 async fn replace<T: Named>(
