@@ -76,7 +76,7 @@ fn when(unix: Option<u64>) -> String {
 }
 
 /// A kind the API keeps by a name of its own (peers, webhooks), shown as a table of its
-/// listings: added, listed, shown and removed alike.
+/// listings: added, listed and shown alike (removal, [`Cli::remove`], is for every kind).
 pub trait Tabled: Collection + Serialize + DeserializeOwned {
     fn rows(listings: &[Listing<Self>]) -> String;
 }

@@ -7,8 +7,9 @@ use crate::{
     webhooks::WebhookDef,
 };
 
-/// A kind of object and the first segment of its paths, for the server's routes and the
-/// CLI's requests alike.
+/// A kind of object and the first segment of its paths: in the `Location` the server gives
+/// and in the CLI's requests. The routes spell it in their path attributes; a test below
+/// holds them to it.
 pub trait Collection: Object {
     const COLLECTION: &'static str;
 }
@@ -84,5 +85,25 @@ mod tests {
             "/zones/a%2Fb.example./overrides/www.example./AAAA"
         );
         assert_eq!(item::<PeerDef>(&"p 1".to_owned()), "/peers/p%201");
+    }
+
+    /// The API serves each kind's collection and its objects where this module says.
+    #[test]
+    fn every_collection_is_routed() {
+        let document = crate::control::api::document();
+        let routed: Vec<&String> = document.paths.paths.keys().collect();
+        for collection in [
+            collection::<TsigKeyDef>(),
+            collection::<PeerDef>(),
+            collection::<SecondaryDef>(),
+            collection::<WebhookDef>(),
+        ] {
+            let objects = format!("{collection}/{{");
+            assert!(routed.contains(&&collection), "{collection} in {routed:?}");
+            assert!(
+                routed.iter().any(|path| path.starts_with(&objects)),
+                "{objects}...}} in {routed:?}"
+            );
+        }
     }
 }
