@@ -20,6 +20,8 @@ use crate::{
 
 pub const DEFAULT_CONTROL: &str = "127.0.0.1:8053";
 pub const DEFAULT_UDP_PAYLOAD: u16 = 1232;
+/// The largest config file read, far above one of many thousands of zones.
+const MAX_CONFIG_BYTES: u64 = 256 << 20;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -158,7 +160,7 @@ fn default_tcp_max_per_client() -> usize {
 impl Config {
     /// Reads and checks `path`. Relative zone file paths are taken from the config's folder.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::named_files::read_text(path, MAX_CONFIG_BYTES)
             .with_context(|| format!("cannot read config {}", path.display()))?;
         let mut config: Config =
             toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;

@@ -11,6 +11,7 @@ pub const LAYERS: &[&str] = &[
     "prefetch",
     "memory",
     "persist",
+    "named_files",
     "text_forms",
     // One DNS vocabulary: names, codes, messages, TSIG.
     "dns",

@@ -23,6 +23,7 @@ pub mod dns;
 pub mod handler;
 pub mod layers;
 pub mod memory;
+pub mod named_files;
 pub mod parallel;
 pub mod persist;
 pub mod prefetch;

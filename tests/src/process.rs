@@ -102,11 +102,21 @@ impl Process {
 
     /// Sends SIGTERM and waits for a clean exit; returns the exit status and output.
     pub fn terminate(
-        mut self,
+        self,
         timeout: Duration,
     ) -> anyhow::Result<(std::process::ExitStatus, String)> {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.exit(timeout, "of SIGTERM")
+    }
+
+    /// Waits for the process to exit on its own; returns the exit status and output. Past
+    /// `timeout` it fails (and the process is killed as the guard drops).
+    pub fn exit(
+        mut self,
+        timeout: Duration,
+        after: &str,
+    ) -> anyhow::Result<(std::process::ExitStatus, String)> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait()? {
@@ -114,7 +124,11 @@ impl Process {
                 return Ok((status, self.output()));
             }
             if Instant::now() > deadline {
-                bail!("{} did not exit within {timeout:?} of SIGTERM", self.name);
+                bail!(
+                    "{} did not exit within {timeout:?} {after}; its output:\n{}",
+                    self.name,
+                    self.output()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }

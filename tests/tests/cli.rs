@@ -1,9 +1,11 @@
 //! The `secdns` command's handling of bad input: a bad config or zone file stops the start
 //! with the file, line and reason, and nothing is left running or bound.
 
-use std::process::Command;
+use std::{process::Command, time::Duration};
 
-use secdns_tests::{EXAMPLE_ZONE, TempDir, knot::free_port, prerequisites::secdns_bin};
+use secdns_tests::{
+    EXAMPLE_ZONE, TempDir, knot::free_port, prerequisites::secdns_bin, process::Process,
+};
 
 fn config(dir: &std::path::Path, port: u16, zone_text: &str) -> std::path::PathBuf {
     std::fs::write(dir.join("zone"), zone_text).unwrap();
@@ -116,6 +118,58 @@ fn a_bad_zone_file_stops_the_start_with_file_and_line() {
     }
     // Nothing was left bound: the port is still free.
     assert!(std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok());
+}
+
+/// A zone file that is not a regular file, named by the config or by `$INCLUDE`, is refused
+/// at once with what it is: reading `/dev/zero` would take all the memory there is, and a
+/// FIFO no one writes to would be waited on for ever.
+#[test]
+fn a_zone_file_that_is_not_a_regular_file_is_refused() {
+    let dir = TempDir::new("cli-special").unwrap();
+    let fifo = dir.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo {}", fifo.display());
+    let path = config(dir.path(), free_port().unwrap(), EXAMPLE_ZONE);
+    let config_text = std::fs::read_to_string(&path).unwrap();
+    let include = |file: &std::path::Path| format!("{EXAMPLE_ZONE}\n$INCLUDE {}\n", file.display());
+    let dev_zero = std::path::Path::new("/dev/zero");
+    let zone_file = dir.path().join("zone");
+    // (the file the config names, what the zone file holds, what the error says)
+    let cases = [
+        (
+            dev_zero,
+            EXAMPLE_ZONE.to_owned(),
+            "/dev/zero: cannot read: not a regular file (a character device)",
+        ),
+        (
+            dir.path(),
+            EXAMPLE_ZONE.to_owned(),
+            "cannot read: not a regular file (a directory)",
+        ),
+        (
+            zone_file.as_path(),
+            include(dev_zero),
+            "$INCLUDE: cannot read: not a regular file (a character device)",
+        ),
+        (
+            zone_file.as_path(),
+            include(&fifo),
+            "$INCLUDE: cannot read: not a regular file (a FIFO)",
+        ),
+    ];
+    for (file, zone, says) in cases {
+        std::fs::write(&zone_file, &zone).unwrap();
+        let named = format!("file = \"{}\"", file.display());
+        std::fs::write(&path, config_text.replace("file = \"zone\"", &named)).unwrap();
+        let mut command = Command::new(secdns_bin());
+        command.arg("check-config").arg(&path);
+        let check = Process::spawn("secdns check-config", command).unwrap();
+        let (status, output) = check
+            .exit(Duration::from_secs(30), "reading a zone file")
+            .unwrap();
+        assert!(!status.success(), "{named}, {zone:?}: accepted");
+        assert!(output.contains(says), "{named}: no {says:?} in: {output}");
+    }
 }
 
 #[test]

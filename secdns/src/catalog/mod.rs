@@ -26,6 +26,10 @@ use table::Table;
 
 use crate::{dns::Name, transfer::client::Primary, webhooks::WebhookDef};
 
+/// The largest objects file read (the API's own, in the state directory): as large as a
+/// zone file may be.
+const MAX_OBJECTS_FILE_BYTES: u64 = 1 << 30;
+
 /// What the control API keeps in the state directory.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -234,7 +238,7 @@ impl Catalog {
     /// in the file); the returned warnings say which and why.
     pub fn load_runtime(&mut self, path: &Path) -> anyhow::Result<Vec<String>> {
         self.runtime_file = Some(path.to_owned());
-        let text = match std::fs::read_to_string(path) {
+        let text = match crate::named_files::read_text(path, MAX_OBJECTS_FILE_BYTES) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),

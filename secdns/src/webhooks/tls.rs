@@ -8,10 +8,14 @@ use rustls::{
     pki_types::{CertificateDer, pem::PemObject as _},
 };
 
+/// The largest CA file read: the public roots' bundle is about a twentieth of it.
+const MAX_CA_FILE_BYTES: u64 = 4 << 20;
+
 /// The CA certificates in the PEM file `path`; at least one.
 pub fn read_cas(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+    let pem = crate::named_files::read(path, MAX_CA_FILE_BYTES)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("{}: {e}", path.display()))?;
     if certs.is_empty() {

@@ -3,6 +3,8 @@
 
 use serde_json::{Value, json};
 
+use secdns_tests::TempDir;
+
 use super::{APEX, Checked};
 
 /// Every field of every request body, given a bad value, is refused and named.
@@ -51,6 +53,13 @@ pub fn every_field_is_checked(c: &Checked<'_>, zone_path: &str) {
         "/zones/{zone}/overrides/{name}/{type}",
     );
     let add_hook = ("POST", "/webhooks", "/webhooks");
+    let fifo_dir = TempDir::new("api-fifo").unwrap();
+    let fifo = fifo_dir.path().join("ca.pem");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo {}", fifo.display());
     // 400: malformed. 409: well-formed, but naming what does not exist, outside the zone of
     // the path, or a PUT of another object than its path's (RFC 9110 §9.3.4). Both name the
     // field. (A row a case: rustfmt would spread each over six lines.)
@@ -99,6 +108,20 @@ pub fn every_field_is_checked(c: &Checked<'_>, zone_path: &str) {
     ];
     for (status, (method, path, template), body, field) in cases {
         c.refused(status, method, path, template, body, field);
+    }
+    // A CA file that is not a file: read whole, /dev/zero would take all the memory there
+    // is, and a FIFO no one writes to would hold the request for ever.
+    let (method, path, template) = add_hook;
+    for (file, kind) in [
+        ("/dev/zero".into(), "character device"),
+        (fifo.display().to_string(), "FIFO"),
+    ] {
+        let body = https_hook("ca_file", json!(file));
+        let error = c.call(method, path, template, Some(body), 409);
+        assert_eq!(error["field"], "ca_file", "{error}");
+        let message = error["message"].as_str().unwrap_or_default();
+        let says = format!("not a regular file (a {kind})");
+        assert!(message.contains(&says), "{file}: {error}");
     }
     // Not JSON at all.
     let reply = c

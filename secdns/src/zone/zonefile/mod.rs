@@ -114,15 +114,8 @@ fn read(path: &Path) -> Result<Vec<u8>, ZoneFileError> {
         line: None,
         message,
     };
-    let size = std::fs::metadata(path)
-        .map_err(|e| error(format!("cannot read: {e}")))?
-        .len();
-    if size > MAX_ZONE_FILE_BYTES {
-        return Err(error(format!(
-            "{size} bytes is over the {MAX_ZONE_FILE_BYTES}-byte limit"
-        )));
-    }
-    std::fs::read(path).map_err(|e| error(format!("cannot read: {e}")))
+    crate::named_files::read(path, MAX_ZONE_FILE_BYTES)
+        .map_err(|e| error(format!("cannot read: {e}")))
 }
 
 struct Reader {
