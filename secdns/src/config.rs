@@ -160,7 +160,8 @@ fn default_tcp_max_per_client() -> usize {
 impl Config {
     /// Reads and checks `path`. Relative zone file paths are taken from the config's folder.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = crate::named_files::read_text(path, MAX_CONFIG_BYTES)
+        let text = crate::named_files::read_stream(path, MAX_CONFIG_BYTES)
+            .and_then(crate::named_files::text)
             .with_context(|| format!("cannot read config {}", path.display()))?;
         let mut config: Config =
             toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;

@@ -139,22 +139,25 @@ fn a_zone_file_that_is_not_a_regular_file_is_refused() {
         (
             dev_zero,
             EXAMPLE_ZONE.to_owned(),
-            "/dev/zero: cannot read: not a regular file (a character device)",
+            "/dev/zero: cannot read: not a regular file (a character device)".to_owned(),
         ),
         (
             dir.path(),
             EXAMPLE_ZONE.to_owned(),
-            "cannot read: not a regular file (a directory)",
+            "cannot read: not a regular file (a directory)".to_owned(),
         ),
         (
             zone_file.as_path(),
             include(dev_zero),
-            "$INCLUDE: cannot read: not a regular file (a character device)",
+            "$INCLUDE /dev/zero: cannot read: not a regular file (a character device)".to_owned(),
         ),
         (
             zone_file.as_path(),
             include(&fifo),
-            "$INCLUDE: cannot read: not a regular file (a FIFO)",
+            format!(
+                "$INCLUDE {}: cannot read: not a regular file (a FIFO)",
+                fifo.display()
+            ),
         ),
     ];
     for (file, zone, says) in cases {
@@ -168,8 +171,37 @@ fn a_zone_file_that_is_not_a_regular_file_is_refused() {
             .exit(Duration::from_secs(30), "reading a zone file")
             .unwrap();
         assert!(!status.success(), "{named}, {zone:?}: accepted");
-        assert!(output.contains(says), "{named}: no {says:?} in: {output}");
+        assert!(output.contains(&says), "{named}: no {says:?} in: {output}");
     }
+}
+
+/// The config may be piped in (`check-config /dev/stdin`); only the files it names must be
+/// regular files.
+#[test]
+fn the_config_may_come_through_a_pipe() {
+    use std::io::Write as _;
+    let dir = TempDir::new("cli-pipe").unwrap();
+    let path = config(dir.path(), free_port().unwrap(), EXAMPLE_ZONE);
+    // Relative paths are taken from the config's folder, which /dev/stdin's is not.
+    let zone = format!("file = \"{}\"", dir.path().join("zone").display());
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("file = \"zone\"", &zone);
+    let mut check = Command::new(secdns_bin())
+        .args(["check-config", "/dev/stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = check.stdin.take().unwrap();
+    stdin.write_all(text.as_bytes()).unwrap();
+    drop(stdin);
+    let output = check.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("OK, 1 zone"), "{stdout}");
 }
 
 #[test]

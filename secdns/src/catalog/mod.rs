@@ -238,7 +238,8 @@ impl Catalog {
     /// in the file); the returned warnings say which and why.
     pub fn load_runtime(&mut self, path: &Path) -> anyhow::Result<Vec<String>> {
         self.runtime_file = Some(path.to_owned());
-        let text = match crate::named_files::read_text(path, MAX_OBJECTS_FILE_BYTES) {
+        let read = crate::named_files::read(path, MAX_OBJECTS_FILE_BYTES);
+        let text = match read.and_then(crate::named_files::text) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),

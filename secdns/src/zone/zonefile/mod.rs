@@ -215,7 +215,8 @@ impl Reader {
                         ));
                     }
                     let included = read(&file).map_err(|e| {
-                        at(entry.line, Fault::new(format!("$INCLUDE: {}", e.message)))
+                        let message = format!("$INCLUDE {}: {}", file.display(), e.message);
+                        at(entry.line, Fault::new(message))
                     })?;
                     let name = file.display().to_string();
                     // The included file starts with our $TTL (as knotd does) and ours stays.
