@@ -40,6 +40,14 @@ impl TempDir {
     pub fn path(&self) -> &std::path::Path {
         &self.0
     }
+
+    /// A FIFO named `name` in the directory, which no one writes to.
+    pub fn fifo(&self, name: &str) -> anyhow::Result<std::path::PathBuf> {
+        let path = self.0.join(name);
+        let made = std::process::Command::new("mkfifo").arg(&path).status()?;
+        anyhow::ensure!(made.success(), "mkfifo {}: {made}", path.display());
+        Ok(path)
+    }
 }
 
 impl Drop for TempDir {

@@ -126,9 +126,7 @@ fn a_bad_zone_file_stops_the_start_with_file_and_line() {
 #[test]
 fn a_zone_file_that_is_not_a_regular_file_is_refused() {
     let dir = TempDir::new("cli-special").unwrap();
-    let fifo = dir.path().join("fifo");
-    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
-    assert!(made.success(), "mkfifo {}", fifo.display());
+    let fifo = dir.fifo("fifo").unwrap();
     let path = config(dir.path(), free_port().unwrap(), EXAMPLE_ZONE);
     let config_text = std::fs::read_to_string(&path).unwrap();
     let include = |file: &std::path::Path| format!("{EXAMPLE_ZONE}\n$INCLUDE {}\n", file.display());

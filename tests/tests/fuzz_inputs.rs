@@ -12,6 +12,7 @@ use secdns::{
         Name,
         codes::{class, rtype},
         message::{self, Record, build_query},
+        rdata::soa_serial_at,
         tsig::{self, Algorithm, Key},
     },
     snapshot::Snapshot,
@@ -87,7 +88,7 @@ fn soa(serial: u32) -> Record {
         .into_iter()
         .find(|r| r.rtype == rtype::SOA)
         .unwrap();
-    let at = soa.rdata.len() - 20;
+    let at = soa_serial_at(&soa.rdata).unwrap();
     soa.rdata[at..at + 4].copy_from_slice(&serial.to_be_bytes());
     soa
 }
@@ -275,10 +276,7 @@ proptest! {
     ) {
         let mut text = ZONE.to_owned();
         for (at, how, insert) in &edits {
-            let mut at = at.index(text.len() + 1);
-            while !text.is_char_boundary(at) {
-                at -= 1;
-            }
+            let at = text.floor_char_boundary(at.index(text.len() + 1));
             match how {
                 0 => text.insert_str(at, insert),
                 1 => text.truncate(at),
@@ -288,11 +286,7 @@ proptest! {
                     text.insert_str(at, &line);
                 }
                 _ => {
-                    let end = (at + insert.len()).min(text.len());
-                    let mut end = end;
-                    while !text.is_char_boundary(end) {
-                        end -= 1;
-                    }
+                    let end = text.floor_char_boundary(at + insert.len());
                     text.replace_range(at..end, "");
                 }
             }

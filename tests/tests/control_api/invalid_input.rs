@@ -54,12 +54,7 @@ pub fn every_field_is_checked(c: &Checked<'_>, zone_path: &str) {
     );
     let add_hook = ("POST", "/webhooks", "/webhooks");
     let fifo_dir = TempDir::new("api-fifo").unwrap();
-    let fifo = fifo_dir.path().join("ca.pem");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(made.success(), "mkfifo {}", fifo.display());
+    let fifo = fifo_dir.fifo("ca.pem").unwrap();
     // 400: malformed. 409: well-formed, but naming what does not exist, outside the zone of
     // the path, or a PUT of another object than its path's (RFC 9110 §9.3.4). Both name the
     // field. (A row a case: rustfmt would spread each over six lines.)
