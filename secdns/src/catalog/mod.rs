@@ -28,7 +28,7 @@ use crate::{dns::Name, transfer::client::Primary, webhooks::WebhookDef};
 
 /// The largest objects file read (the API's own, in the state directory): as large as a
 /// zone file may be.
-const MAX_OBJECTS_FILE_BYTES: u64 = 1 << 30;
+const MAX_OBJECTS_FILE_BYTES: u64 = crate::zone::zonefile::MAX_ZONE_FILE_BYTES;
 
 /// What the control API keeps in the state directory.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
