@@ -16,12 +16,14 @@
 
 use std::io::Write;
 
-use super::{Zone, ZoneBuilder, grouped};
+use super::{Zone, ZoneBuilder, ZoneError, grouped};
 use crate::dns::{Name, codes::class};
 
 const MAGIC: &[u8; 12] = b"SECDNS-ZONE\0";
 const VERSION: u16 = 1;
 
+/// Why a saved copy was not loaded, in the order the reader checks (a file may end early
+/// anywhere).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WireFileError {
     #[error("not a secdns zone file (no magic)")]
@@ -30,16 +32,21 @@ pub enum WireFileError {
     Version(u16),
     #[error("checksum mismatch: the file is damaged")]
     Checksum,
-    #[error("file ends inside {0}")]
-    Truncated(&'static str),
+    #[error("the apex is not a name: {0}")]
+    Apex(String),
     #[error("holds zone {found}, expected {expected}")]
     OtherZone { found: String, expected: String },
     #[error("record {index}: {message}")]
     Record { index: u64, message: String },
     #[error("{0} bytes after the last record")]
     Trailing(usize),
+    /// The records read, but do not make a zone (no SOA, say): no one record is to blame.
+    #[error(transparent)]
+    Zone(#[from] ZoneError),
     #[error("serial {found} in the SOA, {expected} in the header")]
     Serial { found: u32, expected: u32 },
+    #[error("file ends inside {0}")]
+    Truncated(&'static str),
 }
 
 /// The zone in the saved-copy format: each node's records together, set by set, nodes in
@@ -137,10 +144,7 @@ pub fn decode(bytes: &[u8], apex: &Name) -> Result<Zone, WireFileError> {
         return Err(WireFileError::Checksum);
     }
     let found = reader.name("the apex")?;
-    let found = Name::from_wire(found).map_err(|e| WireFileError::Record {
-        index: 0,
-        message: format!("bad apex: {e}"),
-    })?;
+    let found = Name::from_wire(found).map_err(|e| WireFileError::Apex(e.to_string()))?;
     if found != *apex {
         return Err(WireFileError::OtherZone {
             found: found.to_string(),
@@ -192,22 +196,16 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The records of one owner: the index of the first, and where it starts.
-struct Group {
-    first: u64,
-    at: usize,
-}
-
 /// Checks that `records` holds `count` whole records and nothing after, and finds where each
-/// owner's records start.
-fn frame(records: &[u8], count: u64) -> Result<Vec<Group>, WireFileError> {
+/// owner's records start (the offsets of its groups).
+fn frame(records: &[u8], count: u64) -> Result<Vec<usize>, WireFileError> {
     let mut reader = Reader { bytes: records };
     let mut groups = Vec::new();
     for index in 0..count {
         let at = records.len() - reader.bytes.len();
         let record = reader.record()?;
         match record.owner {
-            Some(_) => groups.push(Group { first: index, at }),
+            Some(_) => groups.push(at),
             None if index == 0 => {
                 return Err(WireFileError::Record {
                     index,
@@ -249,10 +247,7 @@ fn decode_each(records: &[u8], count: u64, apex: &Name) -> Result<Zone, WireFile
             )
             .map_err(|e| bad(e.to_string()))?;
     }
-    builder.finish().map_err(|e| WireFileError::Record {
-        index: count,
-        message: e.to_string(),
-    })
+    Ok(builder.finish()?)
 }
 
 /// A copy as `encode` writes it (each owner's records together), built a node at a time on
@@ -260,16 +255,16 @@ fn decode_each(records: &[u8], count: u64, apex: &Name) -> Result<Zone, WireFile
 /// then reads record by record.
 fn decode_grouped(
     records: &[u8],
-    groups: &[Group],
+    groups: &[usize],
     apex: &Name,
 ) -> Option<Result<Zone, WireFileError>> {
     let ends: Vec<usize> = groups
         .iter()
         .skip(1)
-        .map(|g| g.at)
+        .copied()
         .chain([records.len()])
         .collect();
-    let spans: Vec<(usize, usize)> = groups.iter().map(|g| g.at).zip(ends).collect();
+    let spans: Vec<(usize, usize)> = groups.iter().copied().zip(ends).collect();
     let zone = grouped::zone(apex, &spans, |&(start, end)| {
         let mut reader = Reader {
             bytes: records.get(start..end)?,
@@ -281,10 +276,8 @@ fn decode_grouped(
         });
         grouped::node(owner, apex, records, super::RecordLimits::NONE)
     })?;
-    Some(zone.map_err(|e| WireFileError::Record {
-        index: groups.last().map_or(0, |g| g.first),
-        message: e.to_string(),
-    }))
+    // The error names the owner; which record of the node is not known here.
+    Some(zone.map_err(WireFileError::Zone))
 }
 
 #[derive(Clone)]
@@ -529,6 +522,27 @@ mod tests {
         );
         let error = decode(&bytes, &apex).unwrap_err().to_string();
         assert!(error.contains("SOA record not at the zone apex"), "{error}");
+        // Records that make no zone are refused as a zone, no one record blamed, whether
+        // read a node at a time or (the apex in two groups) record by record.
+        let a = [10, 0, 0, 1];
+        for records in [
+            &[(Some("example.com."), rtype::A, &a[..])][..],
+            &[
+                (Some("example.com."), rtype::A, &a[..]),
+                (Some("x.example.com."), rtype::A, &a[..]),
+                (Some("example.com."), rtype::TXT, b"\x01t"),
+            ][..],
+        ] {
+            let error = decode(&file(&apex, records), &apex).unwrap_err();
+            assert!(
+                matches!(error, WireFileError::Zone(ZoneError::NoSoa { .. })),
+                "{error:?}"
+            );
+            assert_eq!(
+                error.to_string(),
+                "zone example.com. has no SOA record at its apex"
+            );
+        }
     }
 
     /// A zone big enough to be built on every core reads back as the builder makes it,
@@ -619,6 +633,15 @@ mod tests {
             decode(&newer, &apex).unwrap_err(),
             WireFileError::Version(2)
         );
+        // An apex that is not a name is named as the apex, not as a record.
+        let mut bad_apex = MAGIC.to_vec();
+        bad_apex.extend_from_slice(&VERSION.to_be_bytes());
+        bad_apex.extend_from_slice(&[2, 9, 0]);
+        bad_apex.extend_from_slice(&crc32fast::hash(&bad_apex).to_be_bytes());
+        assert!(matches!(
+            decode(&bad_apex, &apex),
+            Err(WireFileError::Apex(_))
+        ));
         // Owner letter case is kept.
         let again = decode(&bytes, &apex).unwrap();
         assert!(
