@@ -1,6 +1,7 @@
 //! The control API's HTTP server: routes, access ([`auth`]), errors ([`error`]), the names
-//! in paths ([`path_params`]), and the handlers by resource: TSIG keys, peers and webhooks
-//! ([`objects`]), zones with their records and overrides ([`zones`]), response rate limits
+//! in paths ([`path_params`]), and the handlers by resource: what every object kind shares,
+//! and peers and webhooks, which need nothing more ([`objects`]), TSIG keys ([`tsigs`]),
+//! zones with their records and overrides ([`zones`]), response rate limits
 //! ([`rate_limit`]), DNS Cookies ([`cookies`]), and health, counters, metrics and the API
 //! description ([`status`]); [`replies`] describes once what several of them answer alike.
 //! [`connections`] bounds how many clients are served at once and how long each may take.
@@ -17,6 +18,7 @@ mod path_params;
 mod rate_limit;
 pub mod replies;
 mod status;
+mod tsigs;
 mod zones;
 
 /// What every resource's handlers take and give.
@@ -64,6 +66,7 @@ fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(status::openapi))
         .routes(routes!(rate_limit::show, rate_limit::replace))
         .routes(routes!(cookies::show, cookies::change))
+        .merge(tsigs::routes())
         .merge(objects::routes())
         .merge(zones::routes())
 }

@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use super::prelude::*;
+use super::{
+    objects::{Kind, add_route, remove_route, replace_route},
+    prelude::*,
+};
 use crate::{
     catalog::{Origin, OverrideDef, SecondaryDef},
     control::{RecordListing, ZoneSummary},
@@ -18,8 +21,8 @@ use crate::{
 /// The routes of zones, their records and overrides.
 pub fn routes() -> OpenApiRouter<Api> {
     OpenApiRouter::new()
-        .routes(routes!(list, add))
-        .routes(routes!(show, replace, remove))
+        .routes(routes!(list, add_zone))
+        .routes(routes!(show, replace_zone, remove_zone))
         .routes(routes!(records))
         .routes(routes!(force_axfr))
         .routes(routes!(list_overrides, add_override))
@@ -69,39 +72,31 @@ pub async fn list(State(api): State<Api>) -> ApiResult<Json<Vec<ZoneSummary>>> {
     Ok(Json(zones))
 }
 
-/// Adds a secondary zone: its first transfer starts at once.
-#[utoipa::path(post, path = "/zones", tag = "zones", operation_id = "add_zone",
-    request_body = SecondaryDef,
-    responses(
-        (status = 201, description = "Added", body = SecondaryDef, headers(("Location" = String, description = "Where the new object is"))),
-        (status = 409, description = "The zone exists, or a peer it names does not", body = ErrorBody),
-    ))]
-pub async fn add(
-    State(api): State<Api>,
-    Body(def): Body<SecondaryDef>,
-) -> ApiResult<Created<SecondaryDef>> {
-    api.secondaries
-        .change(|c| c.add(def.clone(), Origin::Api))?;
-    Ok(created(paths::zone(&def.name), def))
+/// A zone's replies carry its definition as given; GET /zones/{zone} says where it is
+/// defined, with its state.
+impl Kind for SecondaryDef {
+    type Path = ZonePath;
+    type Listing = SecondaryDef;
+    fn listing(&self, _: Origin) -> SecondaryDef {
+        self.clone()
+    }
 }
 
-/// Replaces a secondary zone's definition; its copy is kept.
-#[utoipa::path(put, path = "/zones/{zone}", tag = "zones", operation_id = "replace_zone",
-    request_body = SecondaryDef, params(ZonePath),
-    responses(
-        (status = 200, description = "Replaced", body = SecondaryDef),
-        NoSecondaryZone,
-        (status = 409, description = "Defined in the config file, a peer it names does not exist, or the body names another zone", body = ErrorBody),
-    ))]
-pub async fn replace(
-    State(api): State<Api>,
-    Parsed(name): Parsed<ZonePath>,
-    Body(def): Body<SecondaryDef>,
-) -> ApiResult<Json<SecondaryDef>> {
-    same_in_body("name", &name, &def.name)?;
-    api.secondaries.change(|c| c.replace(def.clone()))?;
-    Ok(Json(def))
-}
+add_route!(
+    /// Adds a secondary zone: its first transfer starts at once.
+    add_zone: SecondaryDef as SecondaryDef, "/zones", tag "zones",
+    conflict "The zone exists, or a peer it names does not");
+
+replace_route!(
+    /// Replaces a secondary zone's definition; its copy is kept.
+    replace_zone: SecondaryDef as SecondaryDef, "/zones/{zone}" (ZonePath), tag "zones",
+    NoSecondaryZone,
+    conflict "Defined in the config file, a peer it names does not exist, or the body names another zone");
+
+remove_route!(
+    /// Stops serving a secondary zone and forgets it.
+    remove_zone: SecondaryDef, "/zones/{zone}" (ZonePath), tag "zones", NoSecondaryZone,
+    conflict "Defined in the config file");
 
 /// A zone's state: for a secondary zone, its timers, transfers and primaries too.
 #[utoipa::path(get, path = "/zones/{zone}", tag = "zones", operation_id = "show_zone",
@@ -133,23 +128,6 @@ pub async fn show(
         serving: true,
         ..Default::default()
     }))
-}
-
-/// Stops serving a secondary zone and forgets it.
-#[utoipa::path(delete, path = "/zones/{zone}", tag = "zones", operation_id = "remove_zone",
-    params(ZonePath),
-    responses(
-        Removed,
-        NoSecondaryZone,
-        (status = 409, description = "Defined in the config file", body = ErrorBody),
-    ))]
-pub async fn remove(
-    State(api): State<Api>,
-    Parsed(name): Parsed<ZonePath>,
-) -> ApiResult<StatusCode> {
-    api.secondaries
-        .change(|c| c.remove::<SecondaryDef>(&name))?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Starts a full transfer (AXFR) of a secondary zone now.
