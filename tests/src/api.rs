@@ -2,7 +2,7 @@
 //! reply to the schema `openapi.json` gives for it, with a JSON Schema validator (the
 //! `jsonschema` crate) and no property left undocumented.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use anyhow::{Context as _, bail};
 use serde_json::Value;
@@ -20,6 +20,8 @@ pub struct Reply {
     pub content_type: String,
     /// The Location header, where one was sent.
     pub location: Option<String>,
+    /// Every header, by its name in lower case.
+    pub headers: BTreeMap<String, String>,
     pub body: Value,
 }
 
@@ -51,6 +53,14 @@ impl Api {
         let status = response.status();
         let content_type = response.content_type().to_owned();
         let location = response.header("location").map(str::to_owned);
+        let headers = response
+            .headers_names()
+            .into_iter()
+            .filter_map(|name| {
+                let value = response.header(&name)?.to_owned();
+                Some((name.to_lowercase(), value))
+            })
+            .collect();
         let text = response.into_string()?;
         let body = if text.is_empty() {
             Value::Null
@@ -63,6 +73,7 @@ impl Api {
             status,
             content_type,
             location,
+            headers,
             body,
         })
     }
@@ -83,8 +94,8 @@ impl OpenApi {
         Ok(op)
     }
 
-    /// Checks that `reply` has a status documented for the operation, and a body matching
-    /// the schema documented for that status.
+    /// Checks that `reply` has a status documented for the operation, every header documented
+    /// for that status, and a body matching the schema documented for it.
     pub fn check(&self, template: &str, method: &str, reply: &Reply) -> anyhow::Result<()> {
         let op = self.operation(template, method)?;
         let documented = self.resolve(&op["responses"][reply.status.to_string()]);
@@ -95,8 +106,14 @@ impl OpenApi {
                 reply.body
             );
         }
-        if documented["headers"].get("Location").is_some() && reply.location.is_none() {
-            bail!("{method} {template} {}: no Location header", reply.status);
+        for name in documented["headers"]
+            .as_object()
+            .into_iter()
+            .flat_map(|h| h.keys())
+        {
+            if !reply.headers.contains_key(&name.to_lowercase()) {
+                bail!("{method} {template} {}: no {name} header", reply.status);
+            }
         }
         let content = &documented["content"];
         match content.as_object() {

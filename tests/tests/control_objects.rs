@@ -4,13 +4,60 @@
 
 use std::time::Duration;
 
+use std::sync::Barrier;
+
+use serde_json::json;
+
 use secdns_tests::{
+    api::Api,
     knot::{Knot, KnotOptions, TsigSpec, cli_peer_args},
     prerequisites::{require_tools, secdns_bin},
     secdns::Secondary,
 };
 
 const APEX: &str = "runtime.example.";
+
+/// Two clients change one key at once, one its algorithm, the other its secret: each change
+/// is made to the key as the other left it, so neither undoes the other. (A key read before
+/// the other's change and written after it would put the old algorithm back.)
+#[test]
+fn two_changes_to_one_key_at_once_both_take_effect() {
+    let _ = secdns_bin();
+    let secondary = Secondary::start("").unwrap();
+    let (algorithm_client, secret_client) = (
+        Api::new(secondary.control, None),
+        Api::new(secondary.control, None),
+    );
+    let put = |api: &Api, change: serde_json::Value| {
+        let reply = api.call("PUT", "/tsigs/shared.", Some(&change)).unwrap();
+        assert_eq!(reply.status, 200, "{change}: {reply:?}");
+    };
+    let made = algorithm_client
+        .call("POST", "/tsigs", Some(&json!({"name": "shared."})))
+        .unwrap();
+    assert_eq!(made.status, 201, "{made:?}");
+    let both_at_once = Barrier::new(2);
+    for round in 0..40 {
+        let algorithm = ["hmac-sha512", "hmac-sha384"][round % 2];
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                both_at_once.wait();
+                put(&algorithm_client, json!({"algorithm": algorithm}));
+            });
+            s.spawn(|| {
+                both_at_once.wait();
+                put(&secret_client, json!({"generate": true}));
+            });
+        });
+        let key = algorithm_client
+            .call("GET", "/tsigs/shared.", None)
+            .unwrap();
+        assert_eq!(
+            key.body["algorithm"], algorithm,
+            "round {round}: the change of secret undid the change of algorithm"
+        );
+    }
+}
 
 #[test]
 fn objects_added_at_runtime_survive_a_restart() {

@@ -209,12 +209,16 @@ impl Secondaries {
     }
 
     /// Applies `change` to the objects, saves them and puts them to work (zones started,
-    /// reconfigured, removed). Nothing changes when the change is refused or cannot be saved;
-    /// a refusal comes back as a [`Refused`] inside the error.
-    pub fn change(
+    /// reconfigured, removed). Nothing changes when the change fails, is refused or cannot be
+    /// saved; a refusal comes back as a [`Refused`] inside the error. The objects stay locked
+    /// throughout: a change that reads them first loses no other made meanwhile.
+    pub fn change<E>(
         &self,
-        change: impl FnOnce(&mut Catalog) -> Result<(), Refused>,
-    ) -> anyhow::Result<()> {
+        change: impl FnOnce(&mut Catalog) -> Result<(), E>,
+    ) -> anyhow::Result<()>
+    where
+        anyhow::Error: From<E>,
+    {
         let mut catalog = self.catalog();
         let mut updated = catalog.clone();
         change(&mut updated)?;

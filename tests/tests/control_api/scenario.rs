@@ -68,6 +68,24 @@ pub fn tsig_keys(c: &Checked<'_>, key: &TsigSpec) {
         Some(json!({"name": "spare."})),
         409,
     );
+    // What carries a secret is not to be kept by anything between (the document says so; a
+    // listing, masked, may be).
+    for (method, path, body, status) in [
+        ("POST", "/tsigs", json!({"name": "third."}), 201),
+        ("PUT", "/tsigs/third.", json!({"generate": true}), 200),
+        ("GET", "/tsigs/third.", Value::Null, 200),
+        ("DELETE", "/tsigs/third.", Value::Null, 204),
+    ] {
+        let body = Some(&body).filter(|b| !b.is_null());
+        let reply = c.api.call(method, path, body).unwrap();
+        assert_eq!(reply.status, status, "{method} {path}: {reply:?}");
+        let cache = reply.headers.get("cache-control").map(String::as_str);
+        let secret = reply.body.get("secret").and_then(Value::as_str);
+        match secret {
+            Some(s) if s != "********" => assert_eq!(cache, Some("no-store"), "{method} {path}"),
+            _ => assert!(cache.is_none(), "{method} {path}: {reply:?}"),
+        }
+    }
 }
 
 /// Peers and a zone: the zone is transferred. Its path.

@@ -2,12 +2,17 @@
 //! ([`super::objects`]), their secrets masked; added and changed here, where a secret may be
 //! generated and is shown once.
 
+use axum::{
+    http::header::CACHE_CONTROL,
+    response::{IntoResponse, Response},
+};
+
 use super::{
     objects::{Kind, list_route, remove_route, show_route},
     prelude::*,
 };
 use crate::{
-    catalog::{Origin, TsigKeyDef},
+    catalog::{Origin, Refused, TsigKeyDef},
     control::{KeyChange, KeyListing, MASKED, NewKey},
     dns::tsig::{self, Algorithm},
 };
@@ -29,13 +34,20 @@ fn shown(def: &TsigKeyDef, origin: Origin, secret: &str) -> KeyListing {
     }
 }
 
-fn secret_or_generated(secret: Option<String>, algorithm: Algorithm) -> ApiResult<String> {
-    match secret {
-        Some(secret) => Ok(secret),
-        None => tsig::generate_secret(algorithm)
-            .map(|s| tsig::encode_secret(&s))
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e)),
+/// A reply that may carry a secret, marked `Cache-Control: no-store` so that nothing between
+/// the client and the server keeps a copy.
+pub struct NoStore<T>(T);
+
+impl<T: IntoResponse> IntoResponse for NoStore<T> {
+    fn into_response(self) -> Response {
+        ([(CACHE_CONTROL, "no-store")], self.0).into_response()
     }
+}
+
+/// A new secret for `algorithm`, in base64.
+fn generated(algorithm: Algorithm) -> anyhow::Result<String> {
+    let secret = tsig::generate_secret(algorithm).map_err(anyhow::Error::msg)?;
+    Ok(tsig::encode_secret(&secret))
 }
 
 /// Keys are listed and shown with their secrets masked.
@@ -64,74 +76,79 @@ remove_route!(
 #[utoipa::path(post, path = "/tsigs", tag = "tsigs", request_body = NewKey,
     responses(
         (status = 201, description = "Added, with its secret", body = KeyListing,
-            headers(("Location" = String, description = "Where the new object is"))),
+            headers(
+                ("Location" = String, description = "Where the new object is"),
+                ("Cache-Control" = String, description = "no-store: the reply carries the secret"),
+            )),
         (status = 409, description = "A key of that name exists", body = ErrorBody),
     ))]
 pub async fn add_key(
-    State(api): State<Api>,
+    State(Api { secondaries, .. }): State<Api>,
     Body(new): Body<NewKey>,
-) -> ApiResult<Created<KeyListing>> {
+) -> ApiResult<NoStore<Created<KeyListing>>> {
     let algorithm = new.algorithm.unwrap_or(Algorithm::HmacSha256);
     let def = TsigKeyDef {
         name: new.name,
         algorithm,
-        secret: secret_or_generated(new.secret, algorithm)?,
+        secret: match new.secret {
+            Some(secret) => secret,
+            None => generated(algorithm)?,
+        },
     };
-    api.secondaries
-        .change(|c| c.add(def.clone(), Origin::Api))?;
-    Ok(created(
+    secondaries.change(|c| c.add(def.clone(), Origin::Api))?;
+    Ok(NoStore(created(
         paths::item::<TsigKeyDef>(&def.name),
         shown(&def, Origin::Api, &def.secret),
-    ))
+    )))
 }
 
 /// Changes a TSIG key's algorithm or secret; a new secret is shown in the reply, once.
 #[utoipa::path(put, path = "/tsigs/{name}", tag = "tsigs", request_body = KeyChange,
     params(KeyPath),
     responses(
-        (status = 200, description = "Changed", body = KeyListing),
+        (status = 200, description = "Changed", body = KeyListing,
+            headers(("Cache-Control" = String, description = "no-store: the reply may carry the secret"))),
         NoSuchKey,
         (status = 409, description = "The key is defined in the config file", body = ErrorBody),
     ))]
 pub async fn replace_key(
-    State(api): State<Api>,
+    State(Api { secondaries, .. }): State<Api>,
     Parsed(name): Parsed<KeyPath>,
     Body(change): Body<KeyChange>,
-) -> ApiResult<Json<KeyListing>> {
-    let secondaries = &api.secondaries;
-    let current = secondaries
-        .catalog()
-        .get::<TsigKeyDef>(&name)
-        .map(|(k, _)| k.clone());
-    let current =
-        current.ok_or_else(|| ApiError::not_found(format!("TSIG key {name} does not exist")))?;
-    let algorithm = change.algorithm.unwrap_or(current.algorithm);
-    let new_secret = match (change.secret, change.generate) {
-        (Some(_), true) => {
-            return Err(ApiError::invalid(
-                "generate",
-                "give a secret or ask for one to be generated, not both",
-            ));
-        }
-        (Some(secret), false) => Some(secret),
-        (None, true) => Some(secret_or_generated(None, algorithm)?),
-        (None, false) => None,
-    };
-    let masked = if new_secret.is_some() {
-        None
-    } else {
-        Some(MASKED)
-    };
-    let def = TsigKeyDef {
-        name,
-        algorithm,
-        secret: new_secret.unwrap_or(current.secret),
-    };
-    secondaries.change(|c| c.replace(def.clone()))?;
-    // A new secret is shown this once; a kept one stays masked.
-    Ok(Json(shown(
-        &def,
-        Origin::Api,
-        masked.unwrap_or(&def.secret),
-    )))
+) -> ApiResult<NoStore<Json<KeyListing>>> {
+    if change.secret.is_some() && change.generate {
+        return Err(ApiError::invalid(
+            "generate",
+            "give a secret or ask for one to be generated, not both",
+        ));
+    }
+    // The key is read and replaced in one change: two changes at once both take effect.
+    let mut reply = None;
+    secondaries.change(|catalog| -> anyhow::Result<()> {
+        let current = catalog
+            .get::<TsigKeyDef>(&name)
+            .map(|(key, _)| key.clone())
+            .ok_or_else(|| Refused::not_found(format!("TSIG key {name} does not exist")))?;
+        let algorithm = change.algorithm.unwrap_or(current.algorithm);
+        let new_secret = match (&change.secret, change.generate) {
+            (Some(secret), _) => Some(secret.clone()),
+            (None, true) => Some(generated(algorithm)?),
+            (None, false) => None,
+        };
+        let def = TsigKeyDef {
+            name: name.clone(),
+            algorithm,
+            secret: new_secret.clone().unwrap_or(current.secret),
+        };
+        // A new secret is shown this once; a kept one stays masked.
+        reply = Some(match new_secret {
+            Some(secret) => shown(&def, Origin::Api, &secret),
+            None => def.listing(Origin::Api),
+        });
+        Ok(catalog.replace(def)?)
+    })?;
+    let reply = reply.ok_or_else(|| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the change made no key")
+    })?;
+    Ok(NoStore(Json(reply)))
 }
