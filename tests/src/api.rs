@@ -18,8 +18,6 @@ pub struct Api {
 pub struct Reply {
     pub status: u16,
     pub content_type: String,
-    /// The Location header, where one was sent.
-    pub location: Option<String>,
     /// Every header, by its name in lower case.
     pub headers: BTreeMap<String, String>,
     pub body: Value,
@@ -52,7 +50,6 @@ impl Api {
         };
         let status = response.status();
         let content_type = response.content_type().to_owned();
-        let location = response.header("location").map(str::to_owned);
         let headers = response
             .headers_names()
             .into_iter()
@@ -72,7 +69,6 @@ impl Api {
         Ok(Reply {
             status,
             content_type,
-            location,
             headers,
             body,
         })

@@ -209,19 +209,20 @@ impl Secondaries {
     }
 
     /// Applies `change` to the objects, saves them and puts them to work (zones started,
-    /// reconfigured, removed). Nothing changes when the change fails, is refused or cannot be
-    /// saved; a refusal comes back as a [`Refused`] inside the error. The objects stay locked
-    /// throughout: a change that reads them first loses no other made meanwhile.
-    pub fn change<E>(
+    /// reconfigured, removed); what `change` gives back, once it is all done. Nothing changes
+    /// when the change fails, is refused or cannot be saved; a [`Refused`] comes back inside
+    /// the error as `change` gave it. The objects stay locked throughout: a change that reads
+    /// them first loses no other made meanwhile.
+    pub fn change<T, E>(
         &self,
-        change: impl FnOnce(&mut Catalog) -> Result<(), E>,
-    ) -> anyhow::Result<()>
+        change: impl FnOnce(&mut Catalog) -> Result<T, E>,
+    ) -> anyhow::Result<T>
     where
         anyhow::Error: From<E>,
     {
         let mut catalog = self.catalog();
         let mut updated = catalog.clone();
-        change(&mut updated)?;
+        let made = change(&mut updated)?;
         let plan = plan(&updated)?;
         updated.save()?;
         self.reconcile(&updated, plan);
@@ -229,7 +230,7 @@ impl Secondaries {
         *catalog = updated;
         drop(catalog);
         self.start();
-        Ok(())
+        Ok(made)
     }
 
     /// Adds or replaces an override; refused for a zone signed by its primary, which cannot

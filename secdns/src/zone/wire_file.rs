@@ -42,7 +42,7 @@ pub enum WireFileError {
     Trailing(usize),
     /// The records read, but do not make a zone (no SOA, say): no one record is to blame.
     #[error(transparent)]
-    Zone(#[from] ZoneError),
+    Zone(ZoneError),
     #[error("serial {found} in the SOA, {expected} in the header")]
     Serial { found: u32, expected: u32 },
     #[error("file ends inside {0}")]
@@ -247,7 +247,7 @@ fn decode_each(records: &[u8], count: u64, apex: &Name) -> Result<Zone, WireFile
             )
             .map_err(|e| bad(e.to_string()))?;
     }
-    Ok(builder.finish()?)
+    builder.finish().map_err(WireFileError::Zone)
 }
 
 /// A copy as `encode` writes it (each owner's records together), built a node at a time on
@@ -276,7 +276,8 @@ fn decode_grouped(
         });
         grouped::node(owner, apex, records, super::RecordLimits::NONE)
     })?;
-    // The error names the owner; which record of the node is not known here.
+    // A node that did not build sent the copy to be read record by record (which names the
+    // record); what is left to refuse here is the zone as a whole (its SOA).
     Some(zone.map_err(WireFileError::Zone))
 }
 

@@ -25,7 +25,7 @@ pub trait Kind: Collection + Send + Sync {
 }
 
 /// Peers and webhooks: named by a handle, listed as defined with their origin.
-macro_rules! handled_kind {
+macro_rules! named_by_handle {
     ($($kind:ident),*) => {$(
         impl Kind for $kind {
             type Path = HandlePath<$kind>;
@@ -36,8 +36,9 @@ macro_rules! handled_kind {
         }
     )*};
 }
-handled_kind!(PeerDef, WebhookDef);
+named_by_handle!(PeerDef, WebhookDef);
 
+/// Every object of the kind.
 pub async fn list<T: Kind>(State(api): State<Api>) -> ApiResult<Json<Vec<T::Listing>>> {
     let catalog = api.secondaries.catalog();
     let all = catalog.all::<T>();
@@ -46,6 +47,7 @@ pub async fn list<T: Kind>(State(api): State<Api>) -> ApiResult<Json<Vec<T::List
     ))
 }
 
+/// The object the path names.
 pub async fn show<T: Kind>(
     State(api): State<Api>,
     Parsed(name): Parsed<T::Path>,
@@ -57,6 +59,7 @@ pub async fn show<T: Kind>(
     Ok(Json(object.listing(origin)))
 }
 
+/// Adds the object in the body; the reply says where it is.
 pub async fn add<T: Kind + DeserializeOwned>(
     State(api): State<Api>,
     Body(object): Body<T>,
@@ -67,7 +70,7 @@ pub async fn add<T: Kind + DeserializeOwned>(
     Ok(created(path, object.listing(Origin::Api)))
 }
 
-/// The body must name the object the path names.
+/// Replaces the object the path names with the body, which must name the same.
 pub async fn replace<T: Kind + DeserializeOwned>(
     State(api): State<Api>,
     Parsed(name): Parsed<T::Path>,
@@ -78,6 +81,7 @@ pub async fn replace<T: Kind + DeserializeOwned>(
     Ok(Json(object.listing(Origin::Api)))
 }
 
+/// Removes the object the path names.
 pub async fn remove<T: Kind>(
     State(api): State<Api>,
     Parsed(name): Parsed<T::Path>,
@@ -86,42 +90,47 @@ pub async fn remove<T: Kind>(
     Ok(StatusCode::NO_CONTENT)
 }
 
-// The routes to the generic handlers. Each takes the kind, what it is listed as, its path
-// (and for one object, the path's parameters as `params(..)` takes them), its tag, and
-// what differs in its replies: the 404 reply type, the 409 description.
+// The routes to the generic handlers, one macro an operation, each writing one documented
+// function that calls its handler. Written as
+//     name: Kind, listed as Listing, "/path/{param}", params(..), tag "tag", NoSuch.., conflict ".."
+// with the parts the operation needs: what the kind is listed as (`Kind::Listing`, named
+// again because a path attribute cannot name it through the trait), the path, its
+// parameters as utoipa's `params(..)` takes them, the 404 reply type (from `replies`), and
+// what a 409 means for that kind. The caller has `prelude::*` in scope: the functions name
+// what it brings.
 
 /// `GET` of every object of the kind.
 macro_rules! list_route {
-    ($(#[$doc:meta])* $name:ident: $kind:ident as $listing:ident,
+    ($(#[$doc:meta])* $name:ident: $kind:ident, listed as $listing:ident,
      $path:literal, tag $tag:literal) => {
         $(#[$doc])*
         #[utoipa::path(get, path = $path, tag = $tag,
             responses((status = 200, description = "Every one", body = Vec<$listing>)))]
         pub async fn $name(api: State<Api>) -> ApiResult<Json<Vec<$listing>>> {
-            super::objects::list::<$kind>(api).await
+            $crate::control::api::objects::list::<$kind>(api).await
         }
     };
 }
 
 /// `GET` of one object.
 macro_rules! show_route {
-    ($(#[$doc:meta])* $name:ident: $kind:ident as $listing:ident,
-     $path:literal $params:tt, tag $tag:literal, $missing:ident) => {
+    ($(#[$doc:meta])* $name:ident: $kind:ident, listed as $listing:ident,
+     $path:literal, params $params:tt, tag $tag:literal, $missing:ident) => {
         $(#[$doc])*
         #[utoipa::path(get, path = $path, tag = $tag, params $params,
-            responses((status = 200, description = "As defined", body = $listing), $missing))]
+            responses((status = 200, description = "As listed", body = $listing), $missing))]
         pub async fn $name(
             api: State<Api>,
-            name: Parsed<<$kind as super::objects::Kind>::Path>,
+            name: Parsed<<$kind as $crate::control::api::objects::Kind>::Path>,
         ) -> ApiResult<Json<$listing>> {
-            super::objects::show::<$kind>(api, name).await
+            $crate::control::api::objects::show::<$kind>(api, name).await
         }
     };
 }
 
 /// `POST` of a new object.
 macro_rules! add_route {
-    ($(#[$doc:meta])* $name:ident: $kind:ident as $listing:ident,
+    ($(#[$doc:meta])* $name:ident: $kind:ident, listed as $listing:ident,
      $path:literal, tag $tag:literal, conflict $conflict:literal) => {
         $(#[$doc])*
         #[utoipa::path(post, path = $path, tag = $tag, request_body = $kind,
@@ -131,15 +140,16 @@ macro_rules! add_route {
                 (status = 409, description = $conflict, body = ErrorBody),
             ))]
         pub async fn $name(api: State<Api>, object: Body<$kind>) -> ApiResult<Created<$listing>> {
-            super::objects::add::<$kind>(api, object).await
+            $crate::control::api::objects::add::<$kind>(api, object).await
         }
     };
 }
 
 /// `PUT` of an object's new definition.
 macro_rules! replace_route {
-    ($(#[$doc:meta])* $name:ident: $kind:ident as $listing:ident,
-     $path:literal $params:tt, tag $tag:literal, $missing:ident, conflict $conflict:literal) => {
+    ($(#[$doc:meta])* $name:ident: $kind:ident, listed as $listing:ident,
+     $path:literal, params $params:tt, tag $tag:literal, $missing:ident,
+     conflict $conflict:literal) => {
         $(#[$doc])*
         #[utoipa::path(put, path = $path, tag = $tag, request_body = $kind, params $params,
             responses(
@@ -149,10 +159,10 @@ macro_rules! replace_route {
             ))]
         pub async fn $name(
             api: State<Api>,
-            name: Parsed<<$kind as super::objects::Kind>::Path>,
+            name: Parsed<<$kind as $crate::control::api::objects::Kind>::Path>,
             object: Body<$kind>,
         ) -> ApiResult<Json<$listing>> {
-            super::objects::replace::<$kind>(api, name, object).await
+            $crate::control::api::objects::replace::<$kind>(api, name, object).await
         }
     };
 }
@@ -160,47 +170,49 @@ macro_rules! replace_route {
 /// `DELETE` of an object.
 macro_rules! remove_route {
     ($(#[$doc:meta])* $name:ident: $kind:ident,
-     $path:literal $params:tt, tag $tag:literal, $missing:ident, conflict $conflict:literal) => {
+     $path:literal, params $params:tt, tag $tag:literal, $missing:ident,
+     conflict $conflict:literal) => {
         $(#[$doc])*
         #[utoipa::path(delete, path = $path, tag = $tag, params $params,
             responses(Removed, $missing, (status = 409, description = $conflict, body = ErrorBody)))]
         pub async fn $name(
             api: State<Api>,
-            name: Parsed<<$kind as super::objects::Kind>::Path>,
+            name: Parsed<<$kind as $crate::control::api::objects::Kind>::Path>,
         ) -> ApiResult<StatusCode> {
-            super::objects::remove::<$kind>(api, name).await
+            $crate::control::api::objects::remove::<$kind>(api, name).await
         }
     };
 }
 
 pub(super) use {add_route, list_route, remove_route, replace_route, show_route};
 
-/// A kind served by the generic handlers alone, at `$path` and `$path/{name}`; `$routes` is
-/// the function that gives the routes.
+/// A kind served by the generic handlers alone, at `$path` and `$item`: its five routes,
+/// named in the list in the order list, add, show, replace, remove; and `$routes`, the
+/// function that gives them.
 macro_rules! by_name {
-    ($kind:ident as $listing:ident, $path:literal, $item:literal, tag $tag:literal,
+    ($kind:ident, listed as $listing:ident, $path:literal, $item:literal, tag $tag:literal,
      [$list:ident, $add:ident, $show:ident, $replace:ident, $remove:ident], $routes:ident) => {
         fn $routes() -> OpenApiRouter<Api> {
             OpenApiRouter::new()
                 .routes(routes!($list, $add))
                 .routes(routes!($show, $replace, $remove))
         }
-        list_route!($list: $kind as $listing, $path, tag $tag);
-        add_route!($add: $kind as $listing, $path, tag $tag,
+        list_route!($list: $kind, listed as $listing, $path, tag $tag);
+        add_route!($add: $kind, listed as $listing, $path, tag $tag,
             conflict "One of that name exists, or what it names does not");
-        show_route!($show: $kind as $listing, $item (("name" = Handle, Path)), tag $tag,
-            NoneOfThatName);
-        replace_route!($replace: $kind as $listing, $item (("name" = Handle, Path)), tag $tag,
-            NoneOfThatName,
+        show_route!($show: $kind, listed as $listing, $item, params(("name" = Handle, Path)),
+            tag $tag, NoneOfThatName);
+        replace_route!($replace: $kind, listed as $listing, $item,
+            params(("name" = Handle, Path)), tag $tag, NoneOfThatName,
             conflict "Defined in the config file, what it names does not exist, or the body names another");
-        remove_route!($remove: $kind, $item (("name" = Handle, Path)), tag $tag,
+        remove_route!($remove: $kind, $item, params(("name" = Handle, Path)), tag $tag,
             NoneOfThatName, conflict "In use, or defined in the config file");
     };
 }
 
-by_name!(PeerDef as PeerListing, "/peers", "/peers/{name}", tag "peers",
+by_name!(PeerDef, listed as PeerListing, "/peers", "/peers/{name}", tag "peers",
     [list_peers, add_peer, show_peer, replace_peer, remove_peer], peer_routes);
-by_name!(WebhookDef as WebhookListing, "/webhooks", "/webhooks/{name}", tag "webhooks",
+by_name!(WebhookDef, listed as WebhookListing, "/webhooks", "/webhooks/{name}", tag "webhooks",
     [list_webhooks, add_webhook, show_webhook, replace_webhook, remove_webhook], webhook_routes);
 
 /// The routes of peers and webhooks.

@@ -61,15 +61,16 @@ impl Kind for TsigKeyDef {
 
 list_route!(
     /// The TSIG keys, secrets masked.
-    list_keys: TsigKeyDef as KeyListing, "/tsigs", tag "tsigs");
+    list_keys: TsigKeyDef, listed as KeyListing, "/tsigs", tag "tsigs");
 
 show_route!(
     /// A TSIG key, its secret masked.
-    show_key: TsigKeyDef as KeyListing, "/tsigs/{name}" (KeyPath), tag "tsigs", NoSuchKey);
+    show_key: TsigKeyDef, listed as KeyListing, "/tsigs/{name}", params(KeyPath), tag "tsigs",
+    NoSuchKey);
 
 remove_route!(
     /// Removes a TSIG key no peer uses.
-    remove_key: TsigKeyDef, "/tsigs/{name}" (KeyPath), tag "tsigs", NoSuchKey,
+    remove_key: TsigKeyDef, "/tsigs/{name}", params(KeyPath), tag "tsigs", NoSuchKey,
     conflict "A peer uses the key, or it is defined in the config file");
 
 /// Adds a TSIG key. The reply carries the secret: the only time it is shown.
@@ -123,8 +124,7 @@ pub async fn replace_key(
         ));
     }
     // The key is read and replaced in one change: two changes at once both take effect.
-    let mut reply = None;
-    secondaries.change(|catalog| -> anyhow::Result<()> {
+    let reply = secondaries.change(|catalog| -> anyhow::Result<KeyListing> {
         let current = catalog
             .get::<TsigKeyDef>(&name)
             .map(|(key, _)| key.clone())
@@ -140,15 +140,12 @@ pub async fn replace_key(
             algorithm,
             secret: new_secret.clone().unwrap_or(current.secret),
         };
+        catalog.replace(def.clone())?;
         // A new secret is shown this once; a kept one stays masked.
-        reply = Some(match new_secret {
+        Ok(match new_secret {
             Some(secret) => shown(&def, Origin::Api, &secret),
             None => def.listing(Origin::Api),
-        });
-        Ok(catalog.replace(def)?)
-    })?;
-    let reply = reply.ok_or_else(|| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the change made no key")
+        })
     })?;
     Ok(NoStore(Json(reply)))
 }

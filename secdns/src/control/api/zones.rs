@@ -84,18 +84,18 @@ impl Kind for SecondaryDef {
 
 add_route!(
     /// Adds a secondary zone: its first transfer starts at once.
-    add_zone: SecondaryDef as SecondaryDef, "/zones", tag "zones",
+    add_zone: SecondaryDef, listed as SecondaryDef, "/zones", tag "zones",
     conflict "The zone exists, or a peer it names does not");
 
 replace_route!(
     /// Replaces a secondary zone's definition; its copy is kept.
-    replace_zone: SecondaryDef as SecondaryDef, "/zones/{zone}" (ZonePath), tag "zones",
-    NoSecondaryZone,
+    replace_zone: SecondaryDef, listed as SecondaryDef, "/zones/{zone}", params(ZonePath),
+    tag "zones", NoSecondaryZone,
     conflict "Defined in the config file, a peer it names does not exist, or the body names another zone");
 
 remove_route!(
     /// Stops serving a secondary zone and forgets it.
-    remove_zone: SecondaryDef, "/zones/{zone}" (ZonePath), tag "zones", NoSecondaryZone,
+    remove_zone: SecondaryDef, "/zones/{zone}", params(ZonePath), tag "zones", NoSecondaryZone,
     conflict "Defined in the config file");
 
 /// A zone's state: for a secondary zone, its timers, transfers and primaries too.
