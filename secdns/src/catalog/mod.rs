@@ -92,6 +92,11 @@ impl Catalog {
         T::table(self).get(name)
     }
 
+    /// As [`Catalog::get`], refused (404 in the API) when there is none.
+    pub fn found<T: Object>(&self, name: &T::Name) -> Result<(&T, Origin), Refused> {
+        T::table(self).found(name)
+    }
+
     pub fn zone(&self, name: &Name) -> Option<&SecondaryDef> {
         self.get::<SecondaryDef>(name).map(|(zone, _)| zone)
     }

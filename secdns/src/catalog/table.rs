@@ -57,16 +57,21 @@ impl<T: Object> Table<T> {
         }
     }
 
+    /// The object named `name`, or the refusal that says there is none.
+    pub fn found(&self, name: &T::Name) -> Result<(&T, Origin), Refused> {
+        self.get(name)
+            .ok_or_else(|| Refused::not_found(format!("{} {name} does not exist", T::WHAT)))
+    }
+
     /// An object may be replaced or removed through the API if it exists and the config file
     /// does not fix it.
     pub fn changeable(&self, name: &T::Name) -> Result<(), Refused> {
-        let what = T::WHAT;
-        match self.get(name) {
-            None => Err(Refused::not_found(format!("{what} {name} does not exist"))),
-            Some((_, Origin::Config)) => Err(Refused::conflict(format!(
-                "{what} {name} is defined in the config file; change it there"
+        match self.found(name)? {
+            (_, Origin::Config) => Err(Refused::conflict(format!(
+                "{} {name} is defined in the config file; change it there",
+                T::WHAT
             ))),
-            Some((_, Origin::Api)) => Ok(()),
+            (_, Origin::Api) => Ok(()),
         }
     }
 

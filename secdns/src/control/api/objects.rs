@@ -53,9 +53,7 @@ pub async fn show<T: Kind>(
     Parsed(name): Parsed<T::Path>,
 ) -> ApiResult<Json<T::Listing>> {
     let catalog = api.secondaries.catalog();
-    let (object, origin) = catalog
-        .get::<T>(&name)
-        .ok_or_else(|| ApiError::not_found(format!("{} {name} does not exist", T::WHAT)))?;
+    let (object, origin) = catalog.found::<T>(&name)?;
     Ok(Json(object.listing(origin)))
 }
 

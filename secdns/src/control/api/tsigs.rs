@@ -12,7 +12,7 @@ use super::{
     prelude::*,
 };
 use crate::{
-    catalog::{Origin, Refused, TsigKeyDef},
+    catalog::{Origin, TsigKeyDef},
     control::{KeyChange, KeyListing, MASKED, NewKey},
     dns::tsig::{self, Algorithm},
 };
@@ -125,10 +125,8 @@ pub async fn replace_key(
     }
     // The key is read and replaced in one change: two changes at once both take effect.
     let reply = secondaries.change(|catalog| -> anyhow::Result<KeyListing> {
-        let current = catalog
-            .get::<TsigKeyDef>(&name)
-            .map(|(key, _)| key.clone())
-            .ok_or_else(|| Refused::not_found(format!("TSIG key {name} does not exist")))?;
+        let (current, _) = catalog.found::<TsigKeyDef>(&name)?;
+        let current = current.clone();
         let algorithm = change.algorithm.unwrap_or(current.algorithm);
         let new_secret = match (&change.secret, change.generate) {
             (Some(secret), _) => Some(secret.clone()),
