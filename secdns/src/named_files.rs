@@ -102,14 +102,6 @@ mod tests {
         }
     }
 
-    /// An empty folder of this test's own (an earlier run's, cut short, is cleared).
-    fn scratch(test: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("secdns-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     fn mkfifo(path: &Path) {
         let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
         // SAFETY: a NUL-terminated path; mkfifo reads it and keeps nothing.
@@ -118,7 +110,8 @@ mod tests {
 
     #[test]
     fn only_a_regular_file_within_the_limit_is_read() {
-        let dir = scratch("named-files");
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path();
         let file = dir.join("zone");
         std::fs::write(&file, b"0123456789").unwrap();
         assert_eq!(read(&file, 10).unwrap(), b"0123456789");
@@ -127,7 +120,7 @@ mod tests {
         let fifo = dir.join("fifo");
         mkfifo(&fifo);
         assert_eq!(refused(&fifo, 1 << 20), "not a regular file (a FIFO)");
-        assert_eq!(refused(&dir, 1 << 20), "not a regular file (a directory)");
+        assert_eq!(refused(dir, 1 << 20), "not a regular file (a directory)");
         // A regular file that says it is empty and is not (as /proc's are): bounded anyway.
         assert_eq!(
             refused(Path::new("/proc/self/status"), 16),
@@ -141,14 +134,13 @@ mod tests {
         std::fs::write(&file, [0xff, 0xfe]).unwrap();
         let not_text = text(read(&file, 10).unwrap()).unwrap_err().to_string();
         assert!(not_text.starts_with("not UTF-8 text"), "{not_text}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// The config may come through a pipe; it is bounded all the same.
     #[test]
     fn a_stream_is_read_within_the_limit() {
-        let dir = scratch("named-streams");
-        let fifo = dir.join("fifo");
+        let temp = tempfile::tempdir().unwrap();
+        let fifo = temp.path().join("fifo");
         mkfifo(&fifo);
         let writer = {
             let fifo = fifo.clone();
@@ -158,6 +150,5 @@ mod tests {
         writer.join().unwrap().unwrap();
         let endless = read_stream(Path::new("/dev/zero"), 1 << 20).unwrap_err();
         assert_eq!(endless.to_string(), "over the 1048576-byte limit");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
