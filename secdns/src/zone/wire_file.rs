@@ -258,12 +258,8 @@ fn decode_grouped(
     groups: &[usize],
     apex: &Name,
 ) -> Option<Result<Zone, WireFileError>> {
-    let ends: Vec<usize> = groups
-        .iter()
-        .skip(1)
-        .copied()
-        .chain([records.len()])
-        .collect();
+    // Each group ends where the next starts, the last at the end.
+    let ends = groups.iter().skip(1).copied().chain([records.len()]);
     let spans: Vec<(usize, usize)> = groups.iter().copied().zip(ends).collect();
     let zone = grouped::zone(apex, &spans, |&(start, end)| {
         let mut reader = Reader {
